@@ -1,0 +1,66 @@
+import { CryptoError } from './errors.js';
+
+const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
+
+/** Parses lowercase hex; anything else (odd length, uppercase, 0x prefix) is an error, so one value has one spelling. */
+export function fromHex(hex: string, expectedLength?: number): Uint8Array {
+  if (typeof hex !== 'string' || !HEX_PATTERN.test(hex)) {
+    throw new CryptoError('CRYPTO_BAD_HEX', 'expected an even-length lowercase hex string');
+  }
+  const bytes = new Uint8Array(Buffer.from(hex, 'hex'));
+  if (expectedLength !== undefined && bytes.length !== expectedLength) {
+    throw new CryptoError(
+      'CRYPTO_BAD_LENGTH',
+      `expected ${expectedLength} bytes of hex, got ${bytes.length}`,
+    );
+  }
+  return bytes;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.length),
+  );
+}
+
+/** Lexicographic byte order: the one order used wherever bytes must be sorted. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(
+    Buffer.from(a.buffer, a.byteOffset, a.length),
+    Buffer.from(b.buffer, b.byteOffset, b.length),
+  );
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+export function utf8(text: string): Uint8Array {
+  return utf8Encoder.encode(text);
+}
+
+/** Decodes UTF-8, rejecting invalid sequences rather than substituting U+FFFD. */
+export function fromUtf8(bytes: Uint8Array): string {
+  return utf8Decoder.decode(bytes);
+}
+
+export function assertLength(bytes: Uint8Array, length: number, what: string): void {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+    throw new CryptoError('CRYPTO_BAD_LENGTH', `${what} must be ${length} bytes`);
+  }
+}

@@ -1,0 +1,186 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  sign as nodeSign,
+  verify as nodeVerify,
+} from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
+import { assertLength, bytesEqual, concatBytes, toHex } from './bytes.js';
+import { CryptoError } from './errors.js';
+
+export const PUBLIC_KEY_LENGTH = 32;
+export const SEED_LENGTH = 32;
+export const SIGNATURE_LENGTH = 64;
+
+export interface KeyPair {
+  /** 32-byte Ed25519 public key (RFC 8032 encoding). */
+  readonly publicKey: Uint8Array;
+  /** 32-byte RFC 8032 private key (the seed). Keep it in a keystore, never on the ledger. */
+  readonly seed: Uint8Array;
+}
+
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+const Point = ed25519.Point;
+const CURVE_ORDER = Point.Fn.ORDER;
+
+function privateKeyObject(seed: Uint8Array): KeyObject {
+  assertLength(seed, SEED_LENGTH, 'Ed25519 seed');
+  return createPrivateKey({
+    key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
+}
+
+export function keyPairFromSeed(seed: Uint8Array): KeyPair {
+  const spki = createPublicKey(privateKeyObject(seed)).export({ format: 'der', type: 'spki' });
+  return {
+    publicKey: new Uint8Array(spki.subarray(SPKI_ED25519_PREFIX.length)),
+    seed: seed.slice(),
+  };
+}
+
+/**
+ * Randomness comes from the caller (`crypto.randomBytes` at the edge, a seeded PRNG in
+ * tests), so this package never reads an entropy source on its own.
+ */
+export function generateKeyPair(randomBytes: (length: number) => Uint8Array): KeyPair {
+  return keyPairFromSeed(randomBytes(SEED_LENGTH));
+}
+
+/** A signing key held as an OpenSSL key object, so repeated signatures skip re-importing it. */
+export class Signer {
+  readonly publicKey: Uint8Array;
+  readonly #key: KeyObject;
+
+  constructor(seed: Uint8Array) {
+    this.#key = privateKeyObject(seed);
+    this.publicKey = keyPairFromSeed(seed).publicKey;
+  }
+
+  sign(message: Uint8Array): Uint8Array {
+    return new Uint8Array(nodeSign(null, message, this.#key));
+  }
+}
+
+export function sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
+  return new Signer(seed).sign(message);
+}
+
+/**
+ * The public-key half of medchain's single verification rule: a key must be the canonical
+ * encoding of a curve point (y < p, no negative zero) and must not be of small order.
+ * OpenSSL and noble's permissive mode disagree on such keys; we refuse them before either
+ * backend sees them, so every node reaches the same verdict.
+ */
+export function isAcceptablePublicKey(publicKey: Uint8Array): boolean {
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_LENGTH) return false;
+  try {
+    const point = Point.fromBytes(publicKey, false);
+    return !point.isSmallOrder() && bytesEqual(point.toBytes(), publicKey);
+  } catch {
+    return false;
+  }
+}
+
+export function assertAcceptablePublicKey(publicKey: Uint8Array): void {
+  if (!isAcceptablePublicKey(publicKey)) {
+    throw new CryptoError(
+      'CRYPTO_BAD_PUBLIC_KEY',
+      'public key is not a canonical, non-small-order Ed25519 point',
+    );
+  }
+}
+
+/** S must be below the group order; OpenSSL enforces this too, we check it up front for both backends. */
+function hasCanonicalScalar(signature: Uint8Array): boolean {
+  return bytesToNumberLE(signature.subarray(32, 64)) < CURVE_ORDER;
+}
+
+/** Bounded cache of imported public keys; `null` remembers a key that failed the rule. */
+const KEY_CACHE_LIMIT = 16_384;
+const keyCache = new Map<string, KeyObject | null>();
+
+function cachedPublicKey(publicKey: Uint8Array): KeyObject | null {
+  const id = toHex(publicKey);
+  const hit = keyCache.get(id);
+  if (hit !== undefined) return hit;
+  const key = isAcceptablePublicKey(publicKey)
+    ? createPublicKey({
+        key: Buffer.concat([SPKI_ED25519_PREFIX, publicKey]),
+        format: 'der',
+        type: 'spki',
+      })
+    : null;
+  if (keyCache.size >= KEY_CACHE_LIMIT) {
+    // Maps iterate in insertion order: dropping the first entry evicts the oldest key.
+    keyCache.delete(keyCache.keys().next().value!);
+  }
+  keyCache.set(id, key);
+  return key;
+}
+
+function wellFormed(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  return (
+    publicKey instanceof Uint8Array &&
+    publicKey.length === PUBLIC_KEY_LENGTH &&
+    message instanceof Uint8Array &&
+    signature instanceof Uint8Array &&
+    signature.length === SIGNATURE_LENGTH &&
+    hasCanonicalScalar(signature)
+  );
+}
+
+/**
+ * medchain's verification rule, on OpenSSL (the hot path): acceptable public key, S < L,
+ * and the cofactorless equation [S]B = R + [k]A checked by comparing the encoding of R.
+ * Never throws: malformed input is simply not a valid signature.
+ */
+export function verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (!wellFormed(publicKey, message, signature)) return false;
+  const key = cachedPublicKey(publicKey);
+  if (key === null) return false;
+  try {
+    return nodeVerify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The same rule written out on @noble/curves point arithmetic. Ten times slower than
+ * {@link verify}; it exists as an independent reference that tests hold the fast path to.
+ */
+export function verifyReference(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  if (!wellFormed(publicKey, message, signature) || !isAcceptablePublicKey(publicKey)) return false;
+  try {
+    const a = Point.fromBytes(publicKey, false);
+    const rBytes = signature.subarray(0, 32);
+    const s = bytesToNumberLE(signature.subarray(32, 64));
+    const k = Point.Fn.create(bytesToNumberLE(sha512(concatBytes(rBytes, publicKey, message))));
+    const expectedR = Point.BASE.multiplyUnsafe(s).subtract(a.multiplyUnsafe(k));
+    return bytesEqual(expectedR.toBytes(), rBytes);
+  } catch {
+    return false;
+  }
+}
+
+function bytesToNumberLE(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!);
+  return n;
+}
+
+/** Short form of a public key for humans and logs, e.g. `ed:3b6a27bc…c6da29`. Not for parsing. */
+export function shortPublicKey(publicKey: Uint8Array): string {
+  const hex = toHex(publicKey);
+  return `ed:${hex.slice(0, 8)}…${hex.slice(-6)}`;
+}

@@ -1,0 +1,151 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { bytesEqual, compareBytes, utf8 } from './bytes.js';
+import { CryptoError } from './errors.js';
+
+/**
+ * The values medchain hashes and signs. Canonical encoding rules (msgpack via msgpackr):
+ * - objects are maps with string keys, written in ascending UTF-8 byte order of the keys;
+ *   `undefined` values are not allowed (omit the key instead);
+ * - integers only: a `number` must be a safe integer, a `bigint` must fit int64/uint64;
+ *   every integer is written in its shortest msgpack form, except that values outside
+ *   [-2^31, 2^32) are always int64 (uint64 above 2^63 - 1), never float64;
+ * - decoded integers are `number` when safe and `bigint` otherwise;
+ * - byte strings are Uint8Array (msgpack bin), text is string (msgpack str);
+ * - no floats, no undefined, no Map, Set, Date, symbols or class instances, no extensions.
+ * A decoder that accepts only these bytes: decode then re-encode must give the same bytes.
+ */
+export type Canonical =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | readonly Canonical[]
+  | { readonly [key: string]: Canonical };
+
+const INT_MIN_SMALL = -(2 ** 31);
+const INT_MAX_SMALL = 2 ** 32 - 1;
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
+const MAX_DEPTH = 64;
+
+const packr = new Packr({
+  useRecords: false,
+  variableMapSize: true,
+  moreTypes: false,
+  bundleStrings: false,
+});
+const unpackr = new Unpackr({
+  useRecords: false,
+  mapsAsObjects: true,
+  // 'auto' (safe integers as number, larger as bigint) is implemented but missing from the typings.
+  int64AsType: 'auto' as 'bigint',
+  moreTypes: false,
+});
+
+function unencodable(path: string, why: string): CryptoError {
+  return new CryptoError('CRYPTO_UNENCODABLE', `cannot encode ${path || 'value'}: ${why}`);
+}
+
+function compareKeys(a: string, b: string): number {
+  return compareBytes(utf8(a), utf8(b));
+}
+
+/** Rewrites a value into the exact shape msgpackr must see to emit canonical bytes. */
+function normalize(value: unknown, path: string, depth: number): unknown {
+  if (depth > MAX_DEPTH) throw unencodable(path, `nesting deeper than ${MAX_DEPTH}`);
+  switch (typeof value) {
+    case 'boolean':
+    case 'string':
+      return value;
+    case 'number':
+      if (!Number.isSafeInteger(value)) throw unencodable(path, 'only safe integers are allowed');
+      if (Object.is(value, -0)) return 0;
+      return value >= INT_MIN_SMALL && value <= INT_MAX_SMALL ? value : BigInt(value);
+    case 'bigint':
+      if (value < INT64_MIN || value > UINT64_MAX)
+        throw unencodable(path, 'integer out of 64-bit range');
+      return value >= INT_MIN_SMALL && value <= INT_MAX_SMALL ? Number(value) : value;
+    case 'object': {
+      if (value === null) return null;
+      if (value instanceof Uint8Array) return value;
+      if (Array.isArray(value))
+        return value.map((item, i) => normalize(item, `${path}[${i}]`, depth + 1));
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw unencodable(path, `${proto?.constructor?.name ?? 'object'} is not a plain object`);
+      }
+      const keys = Object.keys(value).sort(compareKeys);
+      const map = new Map<string, unknown>();
+      for (const key of keys) {
+        const field = (value as Record<string, unknown>)[key];
+        if (field === undefined) throw unencodable(`${path}.${key}`, 'undefined (omit the key)');
+        map.set(key, normalize(field, `${path}.${key}`, depth + 1));
+      }
+      return map;
+    }
+    default:
+      throw unencodable(path, `${typeof value} is not encodable`);
+  }
+}
+
+/** The one encoder for everything medchain hashes, signs or stores canonically. */
+export function encodeCanonical(value: Canonical): Uint8Array {
+  const bytes = packr.pack(normalize(value, '', 0));
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Turns msgpackr's decoded form into Canonical values, failing on anything the encoder never emits. */
+function fromDecoded(value: unknown, depth: number): Canonical {
+  if (depth > MAX_DEPTH) throw notCanonical(`nesting deeper than ${MAX_DEPTH}`);
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw notCanonical('floats are not allowed');
+    return value;
+  }
+  if (typeof value === 'bigint') return value;
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (Array.isArray(value)) return value.map((item) => fromDecoded(item, depth + 1));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    const out: Record<string, Canonical> = {};
+    for (const [key, field] of Object.entries(value)) {
+      // defineProperty: a "__proto__" key stays a plain data field, never a prototype change.
+      Object.defineProperty(out, key, {
+        value: fromDecoded(field, depth + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return out;
+  }
+  throw notCanonical(`unsupported decoded type ${Object.prototype.toString.call(value)}`);
+}
+
+function notCanonical(why: string): CryptoError {
+  return new CryptoError('CRYPTO_NOT_CANONICAL', `not canonical encoding: ${why}`);
+}
+
+/**
+ * Decodes bytes produced by {@link encodeCanonical} and rejects every other spelling of a
+ * value (unsorted or duplicate keys, long integer forms, floats, extensions, trailing bytes).
+ */
+export function decodeCanonical(bytes: Uint8Array): Canonical {
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw notCanonical('empty input');
+  let decoded: unknown;
+  try {
+    decoded = unpackr.unpack(bytes);
+  } catch (error) {
+    throw notCanonical(`malformed msgpack (${(error as Error).message.slice(0, 80)})`);
+  }
+  const value = fromDecoded(decoded, 0);
+  let again: Uint8Array;
+  try {
+    again = encodeCanonical(value);
+  } catch (error) {
+    throw notCanonical((error as Error).message);
+  }
+  if (!bytesEqual(again, bytes)) throw notCanonical('bytes differ from the canonical form');
+  return value;
+}

@@ -1,0 +1,45 @@
+import { hash as nodeHash } from 'node:crypto';
+import { utf8 } from './bytes.js';
+
+/**
+ * Every hash in medchain is taken under one of these domains, so a value hashed for one
+ * purpose can never be replayed as another (a tx hash never equals a block hash).
+ * Add new domains at the end; never change or reuse a string.
+ */
+export const HashDomain = {
+  Transaction: 'medchain/tx/v1',
+  BlockHeader: 'medchain/block-header/v1',
+  MerkleLeaf: 'medchain/merkle-leaf/v1',
+  MerkleNode: 'medchain/merkle-node/v1',
+  StateLeaf: 'medchain/state-leaf/v1',
+  StateNode: 'medchain/state-node/v1',
+  StateKey: 'medchain/state-key/v1',
+  ConsensusMessage: 'medchain/consensus-msg/v1',
+  ValidatorSet: 'medchain/validator-set/v1',
+  Checkpoint: 'medchain/checkpoint/v1',
+  AccessRequest: 'medchain/access-request/v1',
+  RecordContent: 'medchain/record-content/v1',
+  EnvelopeKey: 'medchain/envelope-key/v1',
+  Keystore: 'medchain/keystore/v1',
+} as const;
+
+export type HashDomainName = keyof typeof HashDomain;
+
+/** Prefix per domain: one length byte then the tag, so no tag is a prefix of another's input. */
+const domainPrefixes = new Map<string, Buffer>(
+  Object.values(HashDomain).map((tag) => {
+    const tagBytes = utf8(tag);
+    return [tag, Buffer.concat([Buffer.from([tagBytes.length]), tagBytes])];
+  }),
+);
+
+/** Plain SHA-256, for interoperable digests (FHIR content hashes, test vectors). */
+export function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(nodeHash('sha256', data, 'buffer'));
+}
+
+/** SHA-256 over `len(tag) || tag || data`, with the tag taken from {@link HashDomain}. */
+export function taggedHash(domain: HashDomainName, ...parts: Uint8Array[]): Uint8Array {
+  const prefix = domainPrefixes.get(HashDomain[domain])!;
+  return new Uint8Array(nodeHash('sha256', Buffer.concat([prefix, ...parts]), 'buffer'));
+}

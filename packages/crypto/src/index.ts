@@ -1,0 +1,36 @@
+export {
+  assertLength,
+  bytesEqual,
+  compareBytes,
+  concatBytes,
+  fromHex,
+  fromUtf8,
+  toHex,
+  utf8,
+} from './bytes.js';
+export {
+  assertAcceptablePublicKey,
+  generateKeyPair,
+  isAcceptablePublicKey,
+  type KeyPair,
+  keyPairFromSeed,
+  PUBLIC_KEY_LENGTH,
+  SEED_LENGTH,
+  SIGNATURE_LENGTH,
+  Signer,
+  shortPublicKey,
+  sign,
+  verify,
+  verifyReference,
+} from './ed25519.js';
+export { type Canonical, decodeCanonical, encodeCanonical } from './encoding.js';
+export { CryptoError, type CryptoErrorCode } from './errors.js';
+export { HashDomain, type HashDomainName, sha256, taggedHash } from './hash.js';
+export {
+  EMPTY_MERKLE_ROOT,
+  type MerkleProof,
+  merkleLeafHash,
+  merkleProof,
+  merkleRoot,
+  verifyMerkleProof,
+} from './merkle.js';
