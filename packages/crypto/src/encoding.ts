@@ -10,7 +10,11 @@ import { CryptoError } from './errors.js';
  *   every integer is written in its shortest msgpack form, except that values outside
  *   [-2^31, 2^32) are always int64 (uint64 above 2^63 - 1), never float64;
  * - decoded integers are `number` when safe and `bigint` otherwise;
- * - byte strings are Uint8Array (msgpack bin), text is string (msgpack str);
+ * - byte strings are Uint8Array (msgpack bin), text is string (msgpack str, valid UTF-8:
+ *   a string with a lone surrogate is refused, because msgpackr would write it as U+FFFD and
+ *   two different strings would share one encoding);
+ * - arrays are dense (no holes); the key `__proto__` is refused (msgpackr renames it on
+ *   decode, so it could never round-trip);
  * - no floats, no undefined, no Map, Set, Date, symbols or class instances, no extensions.
  * A decoder that accepts only these bytes: decode then re-encode must give the same bytes.
  */
@@ -48,8 +52,24 @@ function unencodable(path: string, why: string): CryptoError {
   return new CryptoError('CRYPTO_UNENCODABLE', `cannot encode ${path || 'value'}: ${why}`);
 }
 
+/** Matches an unpaired surrogate (with the `u` flag a valid pair is one code point, not matched). */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+/** Code units at or above U+D800 are where UTF-16 order and UTF-8 byte order can disagree. */
+const HIGH_CODE_UNIT = /[\ud800-\uffff]/;
+
 function compareKeys(a: string, b: string): number {
   return compareBytes(utf8(a), utf8(b));
+}
+
+/** Keys in UTF-8 byte order; the default sort (UTF-16 code units) agrees unless a key has a high code unit. */
+function sortedKeys(object: object): string[] {
+  const keys = Object.keys(object);
+  return keys.some((key) => HIGH_CODE_UNIT.test(key)) ? keys.sort(compareKeys) : keys.sort();
+}
+
+function checkText(text: string, path: string): string {
+  if (LONE_SURROGATE.test(text)) throw unencodable(path, 'string with a lone surrogate');
+  return text;
 }
 
 /** Rewrites a value into the exact shape msgpackr must see to emit canonical bytes. */
@@ -57,8 +77,9 @@ function normalize(value: unknown, path: string, depth: number): unknown {
   if (depth > MAX_DEPTH) throw unencodable(path, `nesting deeper than ${MAX_DEPTH}`);
   switch (typeof value) {
     case 'boolean':
-    case 'string':
       return value;
+    case 'string':
+      return checkText(value, path);
     case 'number':
       if (!Number.isSafeInteger(value)) throw unencodable(path, 'only safe integers are allowed');
       if (Object.is(value, -0)) return 0;
@@ -69,16 +90,28 @@ function normalize(value: unknown, path: string, depth: number): unknown {
       return value >= INT_MIN_SMALL && value <= INT_MAX_SMALL ? Number(value) : value;
     case 'object': {
       if (value === null) return null;
-      if (value instanceof Uint8Array) return value;
-      if (Array.isArray(value))
-        return value.map((item, i) => normalize(item, `${path}[${i}]`, depth + 1));
+      if (value instanceof Uint8Array) {
+        // A Buffer or other subclass is written as plain bytes, exactly like a Uint8Array.
+        return value.constructor === Uint8Array
+          ? value
+          : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+      }
+      if (Array.isArray(value)) {
+        // An index loop, not map(): map() skips holes, which msgpackr would write as undefined.
+        const items: unknown[] = new Array(value.length);
+        for (let i = 0; i < value.length; i++) {
+          items[i] = normalize(value[i], `${path}[${i}]`, depth + 1);
+        }
+        return items;
+      }
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {
         throw unencodable(path, `${proto?.constructor?.name ?? 'object'} is not a plain object`);
       }
-      const keys = Object.keys(value).sort(compareKeys);
       const map = new Map<string, unknown>();
-      for (const key of keys) {
+      for (const key of sortedKeys(value)) {
+        checkText(key, `${path} key`);
+        if (key === '__proto__') throw unencodable(`${path}.${key}`, 'the key __proto__');
         const field = (value as Record<string, unknown>)[key];
         if (field === undefined) throw unencodable(`${path}.${key}`, 'undefined (omit the key)');
         map.set(key, normalize(field, `${path}.${key}`, depth + 1));

@@ -14,6 +14,7 @@ export {
   isAcceptablePublicKey,
   type KeyPair,
   keyPairFromSeed,
+  PUBLIC_KEY_CACHE_LIMIT,
   PUBLIC_KEY_LENGTH,
   SEED_LENGTH,
   SIGNATURE_LENGTH,
@@ -34,3 +35,10 @@ export {
   merkleRoot,
   verifyMerkleProof,
 } from './merkle.js';
+export {
+  X25519_KEY_LENGTH,
+  x25519,
+  x25519PublicKey,
+  x25519PublicKeyFromEd25519,
+  x25519SecretFromEd25519Seed,
+} from './x25519.js';

@@ -1,0 +1,89 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  type KeyObject,
+  hash as nodeHash,
+} from 'node:crypto';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { assertLength } from './bytes.js';
+import { assertAcceptablePublicKey, SEED_LENGTH } from './ed25519.js';
+import { CryptoError } from './errors.js';
+
+export const X25519_KEY_LENGTH = 32;
+
+const BASE_POINT_U = new Uint8Array(32);
+BASE_POINT_U[0] = 9;
+
+function base64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+// JWK import for the same reason as in ed25519.ts: it skips OpenSSL's slow DER decoder.
+function privateKeyObject(scalar: Uint8Array): KeyObject {
+  assertLength(scalar, X25519_KEY_LENGTH, 'X25519 scalar');
+  return createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', d: base64url(scalar), x: '' },
+    format: 'jwk',
+  });
+}
+
+function publicKeyObject(u: Uint8Array): KeyObject {
+  assertLength(u, X25519_KEY_LENGTH, 'X25519 u-coordinate');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: base64url(u) }, format: 'jwk' });
+}
+
+/**
+ * RFC 7748 X25519(k, u) on OpenSSL: clamps k, ignores the top bit of u. An all-zero result
+ * means u was of small order; OpenSSL refuses it and so do we (CRYPTO_BAD_PUBLIC_KEY), since
+ * such a "shared secret" is known to everyone.
+ */
+export function x25519(scalar: Uint8Array, uCoordinate: Uint8Array): Uint8Array {
+  const privateKey = privateKeyObject(scalar);
+  const publicKey = publicKeyObject(uCoordinate);
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey, publicKey });
+  } catch {
+    throw new CryptoError(
+      'CRYPTO_BAD_PUBLIC_KEY',
+      'X25519 gave the all-zero secret (small-order u)',
+    );
+  }
+  if (shared.every((byte) => byte === 0)) {
+    throw new CryptoError(
+      'CRYPTO_BAD_PUBLIC_KEY',
+      'X25519 gave the all-zero secret (small-order u)',
+    );
+  }
+  return new Uint8Array(shared);
+}
+
+/** X25519(k, 9): the public u-coordinate of a scalar. */
+export function x25519PublicKey(scalar: Uint8Array): Uint8Array {
+  return x25519(scalar, BASE_POINT_U);
+}
+
+/**
+ * The X25519 scalar of an Ed25519 identity: the first half of SHA-512(seed), clamped, i.e. the
+ * very scalar a with A = [a]B that Ed25519 signs with. Its X25519 public key is therefore
+ * {@link x25519PublicKeyFromEd25519} of the identity's public key.
+ */
+export function x25519SecretFromEd25519Seed(seed: Uint8Array): Uint8Array {
+  assertLength(seed, SEED_LENGTH, 'Ed25519 seed');
+  const scalar = new Uint8Array(nodeHash('sha512', seed, 'buffer').subarray(0, 32));
+  scalar[0]! &= 248;
+  scalar[31]! &= 127;
+  scalar[31]! |= 64;
+  return scalar;
+}
+
+/**
+ * Maps an Ed25519 public key to its Montgomery u-coordinate, u = (1 + y) / (1 - y).
+ * Only keys that pass {@link assertAcceptablePublicKey} are converted, so the result is
+ * never a small-order point.
+ */
+export function x25519PublicKeyFromEd25519(publicKey: Uint8Array): Uint8Array {
+  assertAcceptablePublicKey(publicKey);
+  return ed25519.utils.toMontgomery(publicKey);
+}
