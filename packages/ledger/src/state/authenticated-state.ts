@@ -1,0 +1,316 @@
+import { bytesEqual, compareBytes, toHex } from '@medchain/crypto';
+import { type StoredNode, TreeBatch, type TreeUpdate } from './batch.js';
+import { StateError } from './errors.js';
+import type { StateProof, StateProofLeaf } from './proof.js';
+import { binaryKey, type KeyValueReader, type WriteOp } from './store.js';
+import {
+  decodeNode,
+  EMPTY_STATE_ROOT,
+  HASH_LENGTH,
+  isEmptyHash,
+  nodeStoreKey,
+  pathBit,
+  stateKeyHash,
+  stateValueHash,
+  valueStoreKey,
+} from './tree.js';
+
+export interface AuthenticatedStateOptions {
+  /**
+   * How many roots before the committed one stay provable (and readable with
+   * `getCommitted`). Their replaced nodes and values are kept in memory, not in the store,
+   * so after a restart only the reopened root is provable. Default 2: the root in the
+   * latest block header is the one before the committed root.
+   */
+  readonly history?: number;
+}
+
+export interface StateCommit {
+  readonly root: Uint8Array;
+  /** Write these atomically (with the block) before the next `commit()`. */
+  readonly ops: WriteOp[];
+}
+
+/** A key's uncommitted state: a new value, or undefined for a pending delete. */
+interface Pending {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | undefined;
+}
+
+interface Undo {
+  readonly id: string;
+  readonly previous: Pending | undefined;
+}
+
+/** What one commit replaced: enough to read and prove at the root it started from. */
+interface PastRoot {
+  readonly root: Uint8Array;
+  readonly nodes: ReadonlyMap<string, Uint8Array>;
+  /** Value per key hash at that root, for the keys the commit changed (undefined = absent). */
+  readonly values: ReadonlyMap<string, Uint8Array | undefined>;
+}
+
+const DEFAULT_HISTORY = 2;
+
+function assertKey(key: Uint8Array): void {
+  if (!(key instanceof Uint8Array))
+    throw new StateError('STATE_BAD_KEY', 'a key must be a Uint8Array');
+}
+
+/**
+ * The ledger's authenticated key-value map (see tree.ts for the tree and its storage layout).
+ *
+ * Writes are pending until `commit()`, which returns the new root and the store ops; the
+ * caller writes them (in the node: in the same LevelDB batch as the block). Until the next
+ * `commit()` the state also serves those ops from memory, so reads right after a commit see
+ * the new state whether or not the ops are written yet. Write each commit's ops before
+ * calling `commit()` again.
+ *
+ * Replaced nodes are deleted by the commit's ops: the store holds the latest tree only
+ * (about 2 nodes per key), and the last few roots stay provable from memory (`history`).
+ */
+export class AuthenticatedState {
+  readonly #store: KeyValueReader;
+  readonly #historyLimit: number;
+  #root: Uint8Array;
+  readonly #pending = new Map<string, Pending>();
+  readonly #journal: Undo[] = [];
+  /** The last commit's ops, by store key, until the next commit (undefined = deleted). */
+  #unflushed = new Map<string, Uint8Array | undefined>();
+  /** Newest first. */
+  #past: PastRoot[] = [];
+
+  constructor(
+    store: KeyValueReader,
+    root: Uint8Array = EMPTY_STATE_ROOT,
+    options: AuthenticatedStateOptions = {},
+  ) {
+    if (!(root instanceof Uint8Array) || root.length !== HASH_LENGTH) {
+      throw new StateError('STATE_UNKNOWN_ROOT', `a root must be ${HASH_LENGTH} bytes`);
+    }
+    const history = options.history ?? DEFAULT_HISTORY;
+    if (!Number.isSafeInteger(history) || history < 0) {
+      throw new RangeError('history must be a non-negative integer');
+    }
+    this.#store = store;
+    this.#historyLimit = history;
+    this.#root = root.slice();
+    if (!isEmptyHash(this.#root)) this.#readNode(this.#root, undefined);
+  }
+
+  /** The value for `key`, pending writes first. */
+  get(key: Uint8Array): Uint8Array | undefined {
+    assertKey(key);
+    const pending = this.#pending.get(binaryKey(key));
+    if (pending !== undefined) return pending.value?.slice();
+    return this.#read(valueStoreKey(stateKeyHash(key)));
+  }
+
+  /**
+   * The value for `key` at the committed root (ignoring pending writes), or at a retained
+   * older root: the value that `prove(key, root)` proves.
+   */
+  getCommitted(key: Uint8Array, root?: Uint8Array): Uint8Array | undefined {
+    assertKey(key);
+    const keyHash = stateKeyHash(key);
+    const past = this.#pastIndex(root);
+    const id = binaryKey(keyHash);
+    // The oldest commit after `root` that changed the key remembers its value at `root`.
+    for (let i = past; i >= 0; i--) {
+      const values = this.#past[i]!.values;
+      if (values.has(id)) return values.get(id)?.slice();
+    }
+    return this.#read(valueStoreKey(keyHash));
+  }
+
+  set(key: Uint8Array, value: Uint8Array): void {
+    assertKey(key);
+    if (!(value instanceof Uint8Array) || value.length === 0) {
+      throw new StateError(
+        'STATE_BAD_VALUE',
+        'a value must be a non-empty Uint8Array (use delete)',
+      );
+    }
+    this.#write(key, value.slice());
+  }
+
+  delete(key: Uint8Array): void {
+    assertKey(key);
+    this.#write(key, undefined);
+  }
+
+  #write(key: Uint8Array, value: Uint8Array | undefined): void {
+    const id = binaryKey(key);
+    this.#journal.push({ id, previous: this.#pending.get(id) });
+    this.#pending.set(id, { key: key.slice(), value });
+  }
+
+  /** The last committed root. */
+  root(): Uint8Array {
+    return this.#root.slice();
+  }
+
+  /** Roots `prove` and `getCommitted` accept: the committed one first, then older ones. */
+  provableRoots(): Uint8Array[] {
+    return [this.#root, ...this.#past.map((past) => past.root)].map((root) => root.slice());
+  }
+
+  /** A mark to roll back to; valid until the next `commit()` or `discard()`. */
+  checkpoint(): number {
+    return this.#journal.length;
+  }
+
+  /** Undoes every write since `checkpoint` was taken. */
+  revertTo(checkpoint: number): void {
+    if (!Number.isSafeInteger(checkpoint) || checkpoint < 0 || checkpoint > this.#journal.length) {
+      throw new StateError(
+        'STATE_BAD_CHECKPOINT',
+        `no checkpoint ${String(checkpoint)} in this batch`,
+      );
+    }
+    while (this.#journal.length > checkpoint) {
+      const { id, previous } = this.#journal.pop()!;
+      if (previous === undefined) this.#pending.delete(id);
+      else this.#pending.set(id, previous);
+    }
+  }
+
+  /** Drops every pending write. */
+  discard(): void {
+    this.#pending.clear();
+    this.#journal.length = 0;
+  }
+
+  /**
+   * Applies the pending writes. Costs about log2(size) hashes per changed key, with the
+   * shared upper nodes hashed once. Writes that leave a key as it was change nothing; with
+   * no change at all the root stays and `ops` is empty.
+   */
+  commit(): StateCommit {
+    const updates: TreeUpdate[] = [];
+    const valueOps: WriteOp[] = [];
+    const previousValues = new Map<string, Uint8Array | undefined>();
+    for (const { key, value } of this.#pending.values()) {
+      const keyHash = stateKeyHash(key);
+      const storeKey = valueStoreKey(keyHash);
+      const committed = this.#read(storeKey);
+      const unchanged =
+        value === undefined
+          ? committed === undefined
+          : committed !== undefined && bytesEqual(committed, value);
+      if (unchanged) continue;
+      updates.push({ keyHash, valueHash: value === undefined ? undefined : stateValueHash(value) });
+      valueOps.push(
+        value === undefined
+          ? { type: 'del', key: storeKey }
+          : { type: 'put', key: storeKey, value },
+      );
+      previousValues.set(binaryKey(keyHash), committed);
+    }
+    // Nothing is changed until the new tree is fully computed, so a missing node leaves the state as it was.
+    let root = this.#root;
+    const ops: WriteOp[] = [];
+    const replaced = new Map<string, Uint8Array>();
+    if (updates.length > 0) {
+      updates.sort((a, b) => compareBytes(a.keyHash, b.keyHash));
+      const batch = new TreeBatch((hash) => this.#readNode(hash, undefined));
+      root = batch.apply(this.#root, updates);
+      // A node both replaced and created (a leaf pushed down by a new neighbour) stays as it is.
+      for (const [id, node] of batch.created) {
+        if (!batch.replaced.has(id)) ops.push(putNode(node));
+      }
+      for (const [id, node] of batch.replaced) {
+        if (batch.created.has(id)) continue;
+        ops.push({ type: 'del', key: nodeStoreKey(node.hash) });
+        replaced.set(id, node.bytes);
+      }
+      ops.push(...valueOps);
+    }
+    this.discard();
+    this.#unflushed = new Map(
+      ops.map((op) => [binaryKey(op.key), op.type === 'put' ? op.value : undefined]),
+    );
+    if (ops.length > 0) {
+      this.#past.unshift({ root: this.#root, nodes: replaced, values: previousValues });
+      this.#past.length = Math.min(this.#past.length, this.#historyLimit);
+      this.#root = root;
+    }
+    return { root: root.slice(), ops };
+  }
+
+  /** A proof for `key` at the committed root, or at a retained older root (see `provableRoots`). */
+  prove(key: Uint8Array, root?: Uint8Array): StateProof {
+    assertKey(key);
+    const past = this.#pastIndex(root);
+    const keyHash = stateKeyHash(key);
+    const siblings: Uint8Array[] = [];
+    const nonEmptyAt: number[] = [];
+    let hash = past < 0 ? this.#root : this.#past[past]!.root;
+    let depth = 0;
+    let leaf: StateProofLeaf | undefined;
+    while (!isEmptyHash(hash)) {
+      const node = decodeNode(hash, this.#readNode(hash, past));
+      if (node.kind === 'leaf') {
+        if (!bytesEqual(node.keyHash, keyHash)) {
+          leaf = { keyHash: node.keyHash.slice(), valueHash: node.valueHash.slice() };
+        }
+        break;
+      }
+      const [next, sibling] =
+        pathBit(keyHash, depth) === 0 ? [node.left, node.right] : [node.right, node.left];
+      if (!isEmptyHash(sibling)) {
+        siblings.push(sibling.slice());
+        nonEmptyAt.push(depth);
+      }
+      hash = next;
+      depth++;
+    }
+    const bitmap = new Uint8Array(Math.ceil(depth / 8));
+    for (const at of nonEmptyAt) bitmap[at >> 3]! |= 0x80 >> (at & 7);
+    return leaf === undefined ? { depth, bitmap, siblings } : { depth, bitmap, siblings, leaf };
+  }
+
+  /** -1 for the committed root (or none given), else the index in `#past`. */
+  #pastIndex(root: Uint8Array | undefined): number {
+    if (root === undefined) return -1;
+    if (root instanceof Uint8Array) {
+      if (bytesEqual(root, this.#root)) return -1;
+      const index = this.#past.findIndex((past) => bytesEqual(past.root, root));
+      if (index >= 0) return index;
+    }
+    throw new StateError('STATE_UNKNOWN_ROOT', `root ${toHexSafe(root)} is not retained`);
+  }
+
+  #read(storeKey: Uint8Array): Uint8Array | undefined {
+    if (this.#unflushed.size > 0) {
+      const id = binaryKey(storeKey);
+      if (this.#unflushed.has(id)) return this.#unflushed.get(id)?.slice();
+    }
+    return this.#store.get(storeKey);
+  }
+
+  /** A node's bytes; nodes replaced by the last `past + 1` commits are found in memory. */
+  #readNode(hash: Uint8Array, past: number | undefined): Uint8Array {
+    const bytes = this.#read(nodeStoreKey(hash));
+    if (bytes !== undefined) return bytes;
+    if (past !== undefined) {
+      const id = binaryKey(hash);
+      for (let i = 0; i <= past; i++) {
+        const kept = this.#past[i]!.nodes.get(id);
+        if (kept !== undefined) return kept;
+      }
+    }
+    throw new StateError(
+      'STATE_MISSING_NODE',
+      `state node ${toHex(hash)} is missing (wrong store, or a commit's ops were not written)`,
+    );
+  }
+}
+
+function putNode(node: StoredNode): WriteOp {
+  return { type: 'put', key: nodeStoreKey(node.hash), value: node.bytes };
+}
+
+function toHexSafe(root: unknown): string {
+  return root instanceof Uint8Array ? toHex(root) : String(root);
+}

@@ -1,0 +1,24 @@
+export {
+  AuthenticatedState,
+  type AuthenticatedStateOptions,
+  type StateCommit,
+} from './authenticated-state.js';
+export { StateError, type StateErrorCode } from './errors.js';
+export {
+  decodeStateProof,
+  encodeStateProof,
+  MAX_STATE_PROOF_BYTES,
+  type StateProof,
+  type StateProofLeaf,
+  verifyStateProof,
+} from './proof.js';
+export { type KeyValueReader, type KeyValueStore, MemoryStore, type WriteOp } from './store.js';
+export {
+  EMPTY_STATE_ROOT,
+  NODE_PREFIX,
+  stateKeyHash,
+  stateLeafHash,
+  stateNodeHash,
+  stateValueHash,
+  VALUE_PREFIX,
+} from './tree.js';

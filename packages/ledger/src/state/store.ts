@@ -1,0 +1,70 @@
+import { compareBytes } from '@medchain/crypto';
+import { StateError } from './errors.js';
+
+/** Point reads; the node's LevelDB answers them with its synchronous, cached `getSync`. */
+export interface KeyValueReader {
+  get(key: Uint8Array): Uint8Array | undefined;
+}
+
+export type WriteOp =
+  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: Uint8Array };
+
+/** A reader that also applies a list of ops atomically (the node: one LevelDB batch). */
+export interface KeyValueStore extends KeyValueReader {
+  write(ops: readonly WriteOp[]): void;
+}
+
+/**
+ * Byte strings as Map keys: latin1 maps each byte to one UTF-16 unit, so the string is
+ * lossless and cheaper to build than hex.
+ */
+export function binaryKey(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+function fromBinaryKey(key: string): Uint8Array {
+  return new Uint8Array(Buffer.from(key, 'latin1'));
+}
+
+function assertWriteOps(ops: readonly WriteOp[]): void {
+  if (!Array.isArray(ops)) throw new StateError('STATE_BAD_OP', 'ops must be an array');
+  ops.forEach((op: WriteOp, i) => {
+    const fine =
+      typeof op === 'object' &&
+      op !== null &&
+      op.key instanceof Uint8Array &&
+      (op.type === 'del' || (op.type === 'put' && op.value instanceof Uint8Array));
+    if (!fine) throw new StateError('STATE_BAD_OP', `op ${i} is not a put or del of byte strings`);
+  });
+}
+
+/** An in-memory store for tests and benchmarks. It owns copies of everything written to it. */
+export class MemoryStore implements KeyValueStore {
+  readonly #entries = new Map<string, Uint8Array>();
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    const value = this.#entries.get(binaryKey(key));
+    return value === undefined ? undefined : value.slice();
+  }
+
+  /** All or nothing: every op is checked before the first one is applied. */
+  write(ops: readonly WriteOp[]): void {
+    assertWriteOps(ops);
+    for (const op of ops) {
+      if (op.type === 'put') this.#entries.set(binaryKey(op.key), op.value.slice());
+      else this.#entries.delete(binaryKey(op.key));
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Every entry in ascending key order (copies), so two stores compare by content. */
+  entries(): Array<[key: Uint8Array, value: Uint8Array]> {
+    return [...this.#entries]
+      .map(([key, value]): [Uint8Array, Uint8Array] => [fromBinaryKey(key), value.slice()])
+      .sort((a, b) => compareBytes(a[0], b[0]));
+  }
+}

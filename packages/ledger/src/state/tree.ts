@@ -1,0 +1,126 @@
+import { bytesEqual, sha256, taggedHash, toHex } from '@medchain/crypto';
+import { StateError } from './errors.js';
+
+/**
+ * The tree. Every key sits on the 256-bit path `taggedHash('StateKey', key)` (bit 0 = most
+ * significant bit of byte 0 = the root's branch; 0 goes left). The hash of a subtree is a
+ * function of the (key, value) pairs under it only:
+ * - no pair: the empty hash (32 zero bytes);
+ * - one pair: its leaf hash `taggedHash('StateLeaf', keyHash, sha256(value))`, whatever the
+ *   depth, so a lone leaf sits at the highest level where it is alone;
+ * - two or more: `taggedHash('StateNode', leftHash, rightHash)`.
+ * With hashed (uniform) keys a tree of n pairs is about log2(n) levels deep, so an update
+ * costs about log2(n) hashes instead of 256.
+ */
+export const HASH_LENGTH = 32;
+
+const EMPTY_HASH = new Uint8Array(HASH_LENGTH);
+
+/** The root of the empty map. (A copy: callers may mutate it without harm.) */
+export const EMPTY_STATE_ROOT: Uint8Array = EMPTY_HASH.slice();
+
+/** Deepest possible leaf: two paths that differ only in their last bit split at depth 255. */
+export const MAX_DEPTH = 256;
+
+export function isEmptyHash(hash: Uint8Array): boolean {
+  return bytesEqual(hash, EMPTY_HASH);
+}
+
+export function emptyHash(): Uint8Array {
+  return EMPTY_HASH;
+}
+
+/** The path of a key in the tree. */
+export function stateKeyHash(key: Uint8Array): Uint8Array {
+  return taggedHash('StateKey', key);
+}
+
+/** Plain SHA-256, so a light client that holds a value can check it with any library. */
+export function stateValueHash(value: Uint8Array): Uint8Array {
+  return sha256(value);
+}
+
+export function stateLeafHash(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
+  return taggedHash('StateLeaf', keyHash, valueHash);
+}
+
+export function stateNodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
+  return taggedHash('StateNode', left, right);
+}
+
+/** Bit `depth` of a path: 0 = left, 1 = right. */
+export function pathBit(path: Uint8Array, depth: number): number {
+  return (path[depth >> 3]! >> (7 - (depth & 7))) & 1;
+}
+
+/** Whether two paths agree on their first `bits` bits. */
+export function samePrefix(a: Uint8Array, b: Uint8Array, bits: number): boolean {
+  const whole = bits >> 3;
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  const rest = bits & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return ((a[whole]! ^ b[whole]!) & mask) === 0;
+}
+
+/**
+ * Storage layout, under the node's "state" bucket. Nodes are content-addressed, which is
+ * safe without reference counts because a node's hash fixes its position: a leaf's hash
+ * binds its key hash, and an inner node's hash binds two leaves whose paths split at a known
+ * depth. So one version of the tree never holds the same node twice.
+ * - `0x6e ('n') || nodeHash` -> node (65 bytes, below)
+ * - `0x76 ('v') || keyHash`  -> the value itself, so `get` is one point read.
+ */
+export const NODE_PREFIX = 0x6e;
+export const VALUE_PREFIX = 0x76;
+
+function prefixed(prefix: number, hash: Uint8Array): Uint8Array {
+  const key = new Uint8Array(1 + HASH_LENGTH);
+  key[0] = prefix;
+  key.set(hash, 1);
+  return key;
+}
+
+export function nodeStoreKey(nodeHash: Uint8Array): Uint8Array {
+  return prefixed(NODE_PREFIX, nodeHash);
+}
+
+export function valueStoreKey(keyHash: Uint8Array): Uint8Array {
+  return prefixed(VALUE_PREFIX, keyHash);
+}
+
+/** Node encodings: one tag byte, then two hashes. */
+const INNER_TAG = 1;
+const LEAF_TAG = 2;
+const NODE_LENGTH = 1 + 2 * HASH_LENGTH;
+
+export type TreeNode =
+  | { readonly kind: 'inner'; readonly left: Uint8Array; readonly right: Uint8Array }
+  | { readonly kind: 'leaf'; readonly keyHash: Uint8Array; readonly valueHash: Uint8Array };
+
+function encodePair(tag: number, first: Uint8Array, second: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(NODE_LENGTH);
+  bytes[0] = tag;
+  bytes.set(first, 1);
+  bytes.set(second, 1 + HASH_LENGTH);
+  return bytes;
+}
+
+export function encodeInner(left: Uint8Array, right: Uint8Array): Uint8Array {
+  return encodePair(INNER_TAG, left, right);
+}
+
+export function encodeLeaf(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
+  return encodePair(LEAF_TAG, keyHash, valueHash);
+}
+
+export function decodeNode(hash: Uint8Array, bytes: Uint8Array): TreeNode {
+  if (bytes.length !== NODE_LENGTH || (bytes[0] !== INNER_TAG && bytes[0] !== LEAF_TAG)) {
+    throw new StateError('STATE_CORRUPT_NODE', `stored node ${toHex(hash)} does not decode`);
+  }
+  const first = bytes.subarray(1, 1 + HASH_LENGTH);
+  const second = bytes.subarray(1 + HASH_LENGTH);
+  return bytes[0] === INNER_TAG
+    ? { kind: 'inner', left: first, right: second }
+    : { kind: 'leaf', keyHash: first, valueHash: second };
+}
