@@ -1,1 +1,78 @@
-export {};
+export {
+  type AccessDecision,
+  type AccessQuestion,
+  consentCovers,
+  DENY_REASONS,
+  type DenyReason,
+  decideAccess,
+} from './access.js';
+export {
+  type Block,
+  type BlockHeader,
+  buildBlock,
+  checkBlockAgainstParent,
+  decodeBlock,
+  decodeHeader,
+  type ExpectedParent,
+  encodeBlock,
+  encodeHeader,
+  headerHash,
+  MAX_BLOCK_BYTES,
+  MAX_BLOCK_TXS,
+  transactionsRoot,
+} from './block.js';
+export {
+  type AccessLogBody,
+  type AccessRequest,
+  parseAccessRequest,
+  parseBody,
+  parseConsentTerms,
+  TX_KINDS,
+  type TxBodies,
+  type TxKind,
+} from './consent/bodies.js';
+export { accessRequestDigest, passThreshold } from './consent/rules.js';
+export { LedgerError, type LedgerErrorCode } from './errors.js';
+export {
+  type BlockResult,
+  type ChainConfig,
+  type ExecutionOptions,
+  executeBlock,
+  expectedNonce,
+  readChainConfig,
+  type ValidatorSetChange,
+} from './executor.js';
+export {
+  type GenesisDocument,
+  type GenesisState,
+  genesisFromJson,
+  genesisHash,
+  genesisToJson,
+  initGenesisState,
+  parseGenesis,
+} from './genesis.js';
+export { RECORD_ID_TAG, recordId } from './ids.js';
+export * from './model.js';
+export * from './queries.js';
+export { RECEIPT_CODES, type Receipt, type ReceiptCode } from './receipt.js';
+export { type ListKeys, stateKeys } from './schema.js';
+export * from './state/index.js';
+export {
+  CHAIN_ID_PATTERN,
+  decodeTransaction,
+  encodeTransaction,
+  MAX_TX_BYTES,
+  signingDigest,
+  signTransaction,
+  type Transaction,
+  transactionHash,
+  type UnsignedTransaction,
+  verifyTransactionSignature,
+} from './tx.js';
+export {
+  memberIds,
+  sortValidators,
+  type Validator,
+  validatorSetHash,
+  validatorsFromState,
+} from './validators.js';

@@ -1,0 +1,522 @@
+import {
+  bytesEqual,
+  compareBytes,
+  encodeCanonical,
+  taggedHash,
+  toHex,
+  verify,
+} from '@medchain/crypto';
+import { decideAccess } from '../access.js';
+import { recordId as deriveRecordId } from '../ids.js';
+import type {
+  AuditEntry,
+  ConsentEntry,
+  DelegateEntry,
+  LedgerParams,
+  MembershipChange,
+  OrganizationEntry,
+  OrganizationSpec,
+  PatientEntry,
+  ProposalEntry,
+  ProviderEntry,
+  RecordEntry,
+  RecordVersion,
+} from '../model.js';
+import { fail } from '../receipt.js';
+import { appendToList, listLength, readValue, stateKeys, writeValue } from '../schema.js';
+import type { AuthenticatedState } from '../state/index.js';
+import { memberIds } from '../validators.js';
+import {
+  activeProvider,
+  memberOrganization,
+  organizationOfAdmin,
+  patientEntry,
+  speaksForPatient,
+} from './actors.js';
+import type { AccessLogBody, AccessRequest, TxBodies, TxKind } from './bodies.js';
+
+/** What a rule sees of the transaction and block it runs in. */
+export interface RuleContext {
+  readonly state: AuthenticatedState;
+  readonly signer: Uint8Array;
+  /** Block time, ms since the epoch. */
+  readonly time: number;
+  readonly txHash: Uint8Array;
+  readonly params: LedgerParams;
+  /** Told when organization membership, and so the validator set, changed. */
+  membershipChanged(): void;
+}
+
+type Rule<K extends TxKind> = (ctx: RuleContext, body: TxBodies[K]) => void;
+
+const hex = (bytes: Uint8Array) => toHex(bytes).slice(0, 16);
+
+/** The digest a requester signs: taggedHash('AccessRequest', canonical request). */
+export function accessRequestDigest(request: AccessRequest): Uint8Array {
+  return taggedHash('AccessRequest', encodeCanonical({ ...request }));
+}
+
+// ---- governance ----
+
+/** Passing needs yes votes from at least two thirds of the current member organizations. */
+export function passThreshold(members: number): number {
+  return Math.ceil((2 * members) / 3);
+}
+
+function requireMemberAdmin(ctx: RuleContext): OrganizationEntry {
+  const org = organizationOfAdmin(ctx.state, ctx.signer);
+  if (org === undefined)
+    fail('NOT_MEMBER_ADMIN', 'signer is not an admin key of a member organization');
+  return org;
+}
+
+function requireKeysFree(ctx: RuleContext, spec: OrganizationSpec): void {
+  if (readValue(ctx.state, stateKeys.organization(spec.id)) !== undefined) {
+    fail('ORG_EXISTS', `organization ${hex(spec.id)} exists or existed`);
+  }
+  for (const key of [...spec.adminKeys, spec.validatorKey]) {
+    if (
+      readValue(ctx.state, stateKeys.adminKey(key)) !== undefined ||
+      readValue(ctx.state, stateKeys.validatorKey(key)) !== undefined ||
+      readValue(ctx.state, stateKeys.provider(key)) !== undefined
+    ) {
+      fail('KEY_IN_USE', `key ${hex(key)} already belongs to an organization or provider`);
+    }
+  }
+}
+
+function requireRemovable(ctx: RuleContext, orgId: Uint8Array): void {
+  if (memberOrganization(ctx.state, orgId) === undefined) {
+    fail('ORG_NOT_FOUND', `organization ${hex(orgId)} is not a member`);
+  }
+  if (memberIds(ctx.state).length <= 1) fail('LAST_MEMBER', 'the last member cannot be removed');
+}
+
+/** Writes a new member organization and its key indexes; used by genesis and by governance. */
+export function admitOrganization(
+  state: AuthenticatedState,
+  spec: OrganizationSpec,
+  time: number,
+): void {
+  const entry: OrganizationEntry = { ...spec, status: 'member', since: time };
+  writeValue(state, stateKeys.organization(spec.id), entry);
+  for (const key of spec.adminKeys) writeValue(state, stateKeys.adminKey(key), spec.id);
+  writeValue(state, stateKeys.validatorKey(spec.validatorKey), spec.id);
+  const members = [...memberIds(state), spec.id].sort(compareBytes);
+  writeValue(state, stateKeys.members(), members);
+}
+
+function applyChange(ctx: RuleContext, change: MembershipChange): void {
+  if (change.type === 'add') {
+    requireKeysFree(ctx, change.organization);
+    admitOrganization(ctx.state, change.organization, ctx.time);
+  } else {
+    requireRemovable(ctx, change.orgId);
+    const org = readValue<OrganizationEntry>(ctx.state, stateKeys.organization(change.orgId))!;
+    writeValue(ctx.state, stateKeys.organization(change.orgId), {
+      ...org,
+      status: 'removed',
+      since: ctx.time,
+    });
+    const members = memberIds(ctx.state).filter((id) => !bytesEqual(id, change.orgId));
+    writeValue(ctx.state, stateKeys.members(), members);
+  }
+  ctx.membershipChanged();
+}
+
+/** Counts only votes of organizations that are members now, against the current member count. */
+function tally(ctx: RuleContext, proposal: ProposalEntry): ProposalEntry {
+  const members = memberIds(ctx.state);
+  const isMember = (id: Uint8Array) => members.some((m) => bytesEqual(m, id));
+  const threshold = passThreshold(members.length);
+  const yes = proposal.yes.filter(isMember).length;
+  const no = proposal.no.filter(isMember).length;
+  if (yes >= threshold) {
+    applyChange(ctx, proposal.change);
+    return { ...proposal, status: 'passed' };
+  }
+  return no > members.length - threshold ? { ...proposal, status: 'rejected' } : proposal;
+}
+
+const propose: Rule<'governance.propose'> = (ctx, { change }) => {
+  const org = requireMemberAdmin(ctx);
+  if (change.type === 'add') requireKeysFree(ctx, change.organization);
+  else requireRemovable(ctx, change.orgId);
+  const proposal: ProposalEntry = {
+    id: ctx.txHash,
+    proposerOrg: org.id,
+    change,
+    createdAt: ctx.time,
+    expiresAt: ctx.time + ctx.params.proposalTtlMs,
+    yes: [org.id],
+    no: [],
+    status: 'open',
+  };
+  writeValue(ctx.state, stateKeys.proposal(proposal.id), tally(ctx, proposal));
+};
+
+const vote: Rule<'governance.vote'> = (ctx, { proposalId, approve }) => {
+  const org = requireMemberAdmin(ctx);
+  const proposal = readValue<ProposalEntry>(ctx.state, stateKeys.proposal(proposalId));
+  if (proposal === undefined) fail('PROPOSAL_NOT_FOUND', `no proposal ${hex(proposalId)}`);
+  if (proposal.status !== 'open' || ctx.time >= proposal.expiresAt) {
+    fail(
+      'PROPOSAL_CLOSED',
+      `proposal is ${proposal.status === 'open' ? 'expired' : proposal.status}`,
+    );
+  }
+  if ([...proposal.yes, ...proposal.no].some((id) => bytesEqual(id, org.id))) {
+    fail('ALREADY_VOTED', 'this organization already voted on the proposal');
+  }
+  const voted: ProposalEntry = approve
+    ? { ...proposal, yes: [...proposal.yes, org.id] }
+    : { ...proposal, no: [...proposal.no, org.id] };
+  writeValue(ctx.state, stateKeys.proposal(proposalId), tally(ctx, voted));
+};
+
+// ---- providers ----
+
+/** An admin key of a member organization, or an active provider with the admin role. */
+function requireOrgAdmin(ctx: RuleContext): Uint8Array {
+  const org = organizationOfAdmin(ctx.state, ctx.signer);
+  if (org !== undefined) return org.id;
+  const provider = activeProvider(ctx.state, ctx.signer);
+  if (provider?.role === 'admin') return provider.org;
+  return fail('NOT_ORG_ADMIN', 'signer is neither an organization admin key nor an admin provider');
+}
+
+const registerProvider: Rule<'provider.register'> = (ctx, { provider, role }) => {
+  const orgId = requireOrgAdmin(ctx);
+  if (readValue(ctx.state, stateKeys.provider(provider)) !== undefined) {
+    fail('PROVIDER_EXISTS', `provider ${hex(provider)} is already registered`);
+  }
+  if (
+    readValue(ctx.state, stateKeys.adminKey(provider)) !== undefined ||
+    readValue(ctx.state, stateKeys.validatorKey(provider)) !== undefined
+  ) {
+    fail('KEY_IN_USE', 'an organization admin or validator key cannot be a provider');
+  }
+  const entry: ProviderEntry = {
+    key: provider,
+    org: orgId,
+    role,
+    status: 'active',
+    registeredAt: ctx.time,
+    suspendedAt: null,
+  };
+  writeValue(ctx.state, stateKeys.provider(provider), entry);
+  appendToList(ctx.state, stateKeys.organizationProviders(orgId), provider);
+};
+
+const suspendProvider: Rule<'provider.suspend'> = (ctx, { provider }) => {
+  const orgId = requireOrgAdmin(ctx);
+  const entry = readValue<ProviderEntry>(ctx.state, stateKeys.provider(provider));
+  if (entry === undefined || !bytesEqual(entry.org, orgId)) {
+    fail('PROVIDER_NOT_FOUND', `provider ${hex(provider)} is not registered by this organization`);
+  }
+  if (entry.status === 'suspended') fail('PROVIDER_SUSPENDED', 'provider is already suspended');
+  writeValue(ctx.state, stateKeys.provider(provider), {
+    ...entry,
+    status: 'suspended',
+    suspendedAt: ctx.time,
+  });
+};
+
+// ---- patients ----
+
+function requirePatient(ctx: RuleContext, patient: Uint8Array): PatientEntry {
+  const entry = patientEntry(ctx.state, patient);
+  if (entry === undefined) fail('PATIENT_NOT_FOUND', `patient ${hex(patient)} is not registered`);
+  return entry;
+}
+
+function requirePatientOrDelegate(ctx: RuleContext, patient: Uint8Array): PatientEntry {
+  const entry = requirePatient(ctx, patient);
+  if (!speaksForPatient(ctx.state, patient, ctx.signer, ctx.time)) {
+    fail('NOT_PATIENT_OR_DELEGATE', 'signer is neither the patient nor a live delegate');
+  }
+  return entry;
+}
+
+function requireSelf(ctx: RuleContext, patient: Uint8Array): void {
+  requirePatient(ctx, patient);
+  if (!bytesEqual(patient, ctx.signer)) fail('NOT_PATIENT', 'only the patient may do this');
+}
+
+const registerPatient: Rule<'patient.register'> = (ctx) => {
+  if (patientEntry(ctx.state, ctx.signer) !== undefined) {
+    fail('PATIENT_EXISTS', 'this key is already a registered patient');
+  }
+  const entry: PatientEntry = {
+    key: ctx.signer,
+    registeredAt: ctx.time,
+    breakGlassOptOut: false,
+    researchOptOut: false,
+  };
+  writeValue(ctx.state, stateKeys.patient(ctx.signer), entry);
+};
+
+const delegate: Rule<'patient.delegate'> = (ctx, body) => {
+  requireSelf(ctx, body.patient);
+  if (bytesEqual(body.delegate, body.patient)) {
+    fail('INVALID_DELEGATE', 'a patient cannot delegate to their own key');
+  }
+  if (
+    body.expiresAt <= ctx.time ||
+    body.expiresAt > ctx.time + ctx.params.maxDelegationDurationMs
+  ) {
+    fail('BAD_EXPIRY', 'expiry must be after the block time and within the maximum delegation');
+  }
+  const entry: DelegateEntry = {
+    patient: body.patient,
+    delegate: body.delegate,
+    relation: body.relation,
+    grantedAt: ctx.time,
+    expiresAt: body.expiresAt,
+  };
+  writeValue(ctx.state, stateKeys.delegate(body.patient, body.delegate), entry);
+};
+
+const undelegate: Rule<'patient.undelegate'> = (ctx, body) => {
+  requireSelf(ctx, body.patient);
+  const key = stateKeys.delegate(body.patient, body.delegate);
+  if (ctx.state.get(key) === undefined) fail('DELEGATE_NOT_FOUND', 'no such delegate');
+  ctx.state.delete(key);
+};
+
+const policy: Rule<'patient.policy'> = (ctx, body) => {
+  const entry = requirePatientOrDelegate(ctx, body.patient);
+  writeValue(ctx.state, stateKeys.patient(body.patient), {
+    ...entry,
+    breakGlassOptOut: body.breakGlassOptOut,
+    researchOptOut: body.researchOptOut,
+  });
+};
+
+// ---- records ----
+
+/** An active, non-researcher provider of the given custodian organization. */
+function requireCustodianProvider(ctx: RuleContext, custodian: Uint8Array): ProviderEntry {
+  const provider = activeProvider(ctx.state, ctx.signer);
+  if (provider === undefined || !bytesEqual(provider.org, custodian)) {
+    fail(
+      'NOT_CUSTODIAN_PROVIDER',
+      'signer is not an active provider of the custodian organization',
+    );
+  }
+  if (provider.role === 'researcher') fail('ROLE_NOT_ALLOWED', 'researchers cannot write records');
+  return provider;
+}
+
+function requireLiveRecord(ctx: RuleContext, recordId: Uint8Array): RecordEntry {
+  const record = readValue<RecordEntry>(ctx.state, stateKeys.record(recordId));
+  if (record === undefined) fail('RECORD_NOT_FOUND', `no record ${hex(recordId)}`);
+  if (record.erased) fail('RECORD_ERASED', 'the record is erased');
+  return record;
+}
+
+function appendVersion(ctx: RuleContext, record: RecordEntry, previousHash: Uint8Array | null) {
+  const version: RecordVersion = {
+    version: record.version,
+    contentHash: record.contentHash,
+    previousHash,
+    author: ctx.signer,
+    time: ctx.time,
+    txHash: ctx.txHash,
+  };
+  appendToList(ctx.state, stateKeys.recordVersions(record.id), version);
+}
+
+const anchor: Rule<'record.anchor'> = (ctx, body) => {
+  requireCustodianProvider(ctx, body.custodian);
+  requirePatient(ctx, body.patient);
+  const id = deriveRecordId(body.custodian, body.patient, body.nonce);
+  if (readValue(ctx.state, stateKeys.record(id)) !== undefined) {
+    fail('RECORD_EXISTS', `record ${hex(id)} exists; pick another nonce`);
+  }
+  const record: RecordEntry = {
+    id,
+    patient: body.patient,
+    custodian: body.custodian,
+    resourceType: body.resourceType,
+    version: 1,
+    contentHash: body.contentHash,
+    erased: false,
+    createdAt: ctx.time,
+    updatedAt: ctx.time,
+  };
+  writeValue(ctx.state, stateKeys.record(id), record);
+  appendToList(ctx.state, stateKeys.patientRecords(body.patient), id);
+  appendVersion(ctx, record, null);
+};
+
+const amend: Rule<'record.amend'> = (ctx, body) => {
+  const record = requireLiveRecord(ctx, body.recordId);
+  requireCustodianProvider(ctx, record.custodian);
+  const amended: RecordEntry = {
+    ...record,
+    version: record.version + 1,
+    contentHash: body.contentHash,
+    updatedAt: ctx.time,
+  };
+  writeValue(ctx.state, stateKeys.record(record.id), amended);
+  appendVersion(ctx, amended, record.contentHash);
+};
+
+/** The custodian's providers, the patient or a live delegate may erase (right to erasure). */
+const erase: Rule<'record.erase'> = (ctx, body) => {
+  const record = requireLiveRecord(ctx, body.recordId);
+  const provider = activeProvider(ctx.state, ctx.signer);
+  const custodianProvider =
+    provider !== undefined &&
+    provider.role !== 'researcher' &&
+    bytesEqual(provider.org, record.custodian);
+  if (!custodianProvider && !speaksForPatient(ctx.state, record.patient, ctx.signer, ctx.time)) {
+    fail('NOT_AUTHORIZED', 'only the custodian, the patient or a live delegate may erase');
+  }
+  writeValue(ctx.state, stateKeys.record(record.id), {
+    ...record,
+    erased: true,
+    updatedAt: ctx.time,
+  });
+};
+
+// ---- consents ----
+
+const grant: Rule<'consent.grant'> = (ctx, terms) => {
+  requirePatientOrDelegate(ctx, terms.patient);
+  const granteeExists =
+    terms.grantee.type === 'provider'
+      ? activeProvider(ctx.state, terms.grantee.id) !== undefined
+      : memberOrganization(ctx.state, terms.grantee.id) !== undefined;
+  if (!granteeExists) {
+    fail('GRANTEE_NOT_FOUND', `no active ${terms.grantee.type} ${hex(terms.grantee.id)}`);
+  }
+  if (terms.validUntil <= terms.validFrom || terms.validUntil <= ctx.time) {
+    fail('BAD_WINDOW', 'validUntil must be after validFrom and after the block time');
+  }
+  if (terms.validUntil > ctx.time + ctx.params.maxConsentDurationMs) {
+    fail('WINDOW_TOO_LONG', `a consent may run at most ${ctx.params.maxConsentDurationMs} ms`);
+  }
+  for (const id of terms.recordIds) {
+    const record = readValue<RecordEntry>(ctx.state, stateKeys.record(id));
+    if (record === undefined || !bytesEqual(record.patient, terms.patient)) {
+      fail('SCOPE_INVALID', `record ${hex(id)} is not a record of this patient`);
+    }
+  }
+  const consent: ConsentEntry = {
+    ...terms,
+    id: ctx.txHash,
+    grantedBy: ctx.signer,
+    createdAt: ctx.time,
+    status: 'active',
+    revokedAt: null,
+    revokedBy: null,
+  };
+  writeValue(ctx.state, stateKeys.consent(consent.id), consent);
+  appendToList(ctx.state, stateKeys.patientConsents(terms.patient), consent.id);
+  appendToList(
+    ctx.state,
+    stateKeys.granteeConsents(terms.patient, terms.grantee.type, terms.grantee.id),
+    consent.id,
+  );
+};
+
+const revoke: Rule<'consent.revoke'> = (ctx, { consentId }) => {
+  const consent = readValue<ConsentEntry>(ctx.state, stateKeys.consent(consentId));
+  if (consent === undefined) fail('CONSENT_NOT_FOUND', `no consent ${hex(consentId)}`);
+  requirePatientOrDelegate(ctx, consent.patient);
+  if (consent.status === 'revoked') fail('CONSENT_REVOKED', 'the consent is already revoked');
+  writeValue(ctx.state, stateKeys.consent(consentId), {
+    ...consent,
+    status: 'revoked',
+    revokedAt: ctx.time,
+    revokedBy: ctx.signer,
+  });
+};
+
+// ---- access log ----
+
+/** Who may write the custodian's log: its admin keys, its validator (node) key, its providers. */
+function isCustodianAgent(ctx: RuleContext, custodian: Uint8Array): boolean {
+  const org = memberOrganization(ctx.state, custodian);
+  if (org === undefined) return false;
+  if (bytesEqual(org.validatorKey, ctx.signer)) return true;
+  if (org.adminKeys.some((key) => bytesEqual(key, ctx.signer))) return true;
+  const provider = activeProvider(ctx.state, ctx.signer);
+  return provider !== undefined && bytesEqual(provider.org, custodian);
+}
+
+const logAccess = (ctx: RuleContext, body: AccessLogBody): void => {
+  const { request } = body;
+  const record = readValue<RecordEntry>(ctx.state, stateKeys.record(request.recordId));
+  if (record === undefined) fail('RECORD_NOT_FOUND', `no record ${hex(request.recordId)}`);
+  if (!isCustodianAgent(ctx, record.custodian)) {
+    fail('NOT_CUSTODIAN_AGENT', "signer does not act for the record's custodian");
+  }
+  if (Math.abs(request.time - ctx.time) > ctx.params.accessRequestMaxSkewMs) {
+    fail('REQUEST_STALE', 'the request time is too far from the block time');
+  }
+  const requestHash = accessRequestDigest(request);
+  if (!verify(request.requester, requestHash, body.requestSignature)) {
+    fail('BAD_REQUEST_SIGNATURE', "the requester's signature over the request does not verify");
+  }
+  const nonceKey = stateKeys.accessNonce(request.requester, request.nonce);
+  if (ctx.state.get(nonceKey) !== undefined) {
+    fail('REQUEST_REPLAYED', 'this request nonce was already logged');
+  }
+  const decided = decideAccess(ctx.state, {
+    requester: request.requester,
+    action: request.action,
+    recordId: request.recordId,
+    purpose: request.purpose,
+    time: ctx.time,
+    ...(request.emergencyReason === undefined ? {} : { emergencyReason: request.emergencyReason }),
+  });
+  const sameConsent =
+    decided.consentId === null
+      ? body.consentId === null
+      : body.consentId !== null && bytesEqual(decided.consentId, body.consentId);
+  if (decided.decision !== body.decision || !sameConsent) {
+    const why = decided.decision === 'deny' ? ` (${decided.reason})` : '';
+    fail('DECISION_MISMATCH', `the ledger decides ${decided.decision}${why} at block time`);
+  }
+  writeValue(ctx.state, nonceKey, true);
+  const keys = stateKeys.patientAudit(record.patient);
+  const entry: AuditEntry = {
+    patient: record.patient,
+    index: listLength(ctx.state, keys),
+    recordId: record.id,
+    custodian: record.custodian,
+    requester: request.requester,
+    action: request.action,
+    purpose: request.purpose,
+    decision: decided.decision,
+    consentId: decided.consentId,
+    denyReason: decided.decision === 'deny' ? decided.reason : null,
+    emergency: request.emergencyReason !== undefined,
+    emergencyReason: request.emergencyReason ?? null,
+    time: ctx.time,
+    txHash: ctx.txHash,
+    requestHash,
+  };
+  appendToList(ctx.state, keys, entry);
+};
+
+export const rules: { readonly [K in TxKind]: Rule<K> } = {
+  'governance.propose': propose,
+  'governance.vote': vote,
+  'provider.register': registerProvider,
+  'provider.suspend': suspendProvider,
+  'patient.register': registerPatient,
+  'patient.delegate': delegate,
+  'patient.undelegate': undelegate,
+  'patient.policy': policy,
+  'record.anchor': anchor,
+  'record.amend': amend,
+  'record.erase': erase,
+  'consent.grant': grant,
+  'consent.revoke': revoke,
+  'access.log': logAccess,
+  'access.emergency': logAccess,
+};

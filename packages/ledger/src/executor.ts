@@ -1,0 +1,164 @@
+import { bytesEqual, toHex } from '@medchain/crypto';
+import { type Block, transactionsRoot } from './block.js';
+import { parseBody } from './consent/bodies.js';
+import { type RuleContext, rules } from './consent/rules.js';
+import { LedgerError } from './errors.js';
+import type { LedgerParams } from './model.js';
+import { type Receipt, TxFailure } from './receipt.js';
+import { readValue, stateKeys, writeValue } from './schema.js';
+import type { AuthenticatedState, KeyValueReader, WriteOp } from './state/index.js';
+import { type Transaction, transactionHash, verifyTransactionSignature } from './tx.js';
+import { type Validator, validatorSetHash, validatorsFromState } from './validators.js';
+
+/** What genesis stores under stateKeys.chain(): the rules every block runs under. */
+export interface ChainConfig {
+  readonly chainId: string;
+  readonly params: LedgerParams;
+}
+
+export function readChainConfig(reader: KeyValueReader): ChainConfig {
+  const config = readValue<ChainConfig>(reader, stateKeys.chain());
+  if (config === undefined) {
+    throw new LedgerError(
+      'LEDGER_BLOCK_INVALID',
+      'the state has no genesis (chain config missing)',
+    );
+  }
+  return config;
+}
+
+export interface ExecutionOptions {
+  /**
+   * The node verifies each signature once, at mempool admission, and passes its verdict here
+   * (keyed by tx hash, which covers the signature). Without it execution verifies every
+   * signature itself.
+   */
+  readonly isSignatureValid?: (tx: Transaction, txHash: Uint8Array) => boolean;
+}
+
+/**
+ * Returned when a block changed the member organizations: the complete validator set after
+ * the block, sorted by public key, and its hash. The ledger does not choose when it takes
+ * effect: consensus derives that height (the same on every node) from the block's height.
+ */
+export interface ValidatorSetChange {
+  readonly validators: readonly Validator[];
+  readonly hash: Uint8Array;
+}
+
+export interface BlockResult {
+  /** One per transaction, in block order. */
+  readonly receipts: readonly Receipt[];
+  /** The state root after this block: it goes in the header of the next block. */
+  readonly stateRoot: Uint8Array;
+  /** State writes to store atomically with the block, before the next block executes. */
+  readonly ops: readonly WriteOp[];
+  readonly validatorSetChange: ValidatorSetChange | null;
+}
+
+export function expectedNonce(reader: KeyValueReader, signer: Uint8Array): number {
+  return (readValue<number>(reader, stateKeys.nonce(signer)) ?? 0) + 1;
+}
+
+interface BlockEnv {
+  readonly state: AuthenticatedState;
+  readonly config: ChainConfig;
+  readonly time: number;
+  readonly isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean;
+  membershipChanged(): void;
+}
+
+const ok = (txHash: Uint8Array): Receipt => ({ txHash, code: 'OK', message: '' });
+
+function failed(txHash: Uint8Array, failure: TxFailure): Receipt {
+  return { txHash, code: failure.code, message: failure.message };
+}
+
+/**
+ * Runs one transaction. Envelope checks (chain id, signature, nonce) fail without touching
+ * the state. Past them the nonce is consumed, and a rule failure reverts everything else the
+ * transaction wrote (a checkpoint per transaction).
+ */
+function executeTransaction(env: BlockEnv, tx: Transaction): Receipt {
+  const txHash = transactionHash(tx);
+  const { state } = env;
+  if (tx.chainId !== env.config.chainId) {
+    return failed(txHash, new TxFailure('WRONG_CHAIN', `chain id is not ${env.config.chainId}`));
+  }
+  if (!env.isSignatureValid(tx, txHash)) {
+    return failed(txHash, new TxFailure('BAD_SIGNATURE', 'the signature does not verify'));
+  }
+  const nonce = expectedNonce(state, tx.signer);
+  if (tx.nonce !== nonce) {
+    return failed(txHash, new TxFailure('BAD_NONCE', `expected nonce ${nonce}`));
+  }
+  writeValue(state, stateKeys.nonce(tx.signer), nonce);
+  const checkpoint = state.checkpoint();
+  try {
+    const body = parseBody(tx.kind, tx.body);
+    const ctx: RuleContext = {
+      state,
+      signer: tx.signer,
+      time: env.time,
+      txHash,
+      params: env.config.params,
+      membershipChanged: env.membershipChanged,
+    };
+    (rules[tx.kind] as (ctx: RuleContext, body: unknown) => void)(ctx, body);
+    return ok(txHash);
+  } catch (error) {
+    state.revertTo(checkpoint);
+    if (error instanceof TxFailure) return failed(txHash, error);
+    if (error instanceof LedgerError && error.code === 'LEDGER_MALFORMED') {
+      return failed(txHash, new TxFailure('MALFORMED_BODY', error.message));
+    }
+    throw error;
+  }
+}
+
+function blockInvalid(what: string): LedgerError {
+  return new LedgerError('LEDGER_BLOCK_INVALID', what);
+}
+
+/**
+ * Executes a committed block on the state left by its parent and commits the result. The
+ * header must carry this state's root, the state's chain id and the root of its transactions
+ * (anything else is an invalid block: LedgerError LEDGER_BLOCK_INVALID, state untouched).
+ * Every transaction then gets a receipt; none can make the block invalid. The caller writes
+ * `ops` to the store with the block.
+ */
+export function executeBlock(
+  state: AuthenticatedState,
+  block: Block,
+  options: ExecutionOptions = {},
+): BlockResult {
+  const config = readChainConfig(state);
+  const { header, txs } = block;
+  if (header.chainId !== config.chainId) throw blockInvalid(`chain id is not ${config.chainId}`);
+  if (!bytesEqual(header.stateRoot, state.root())) {
+    throw blockInvalid(`header state root is not the parent's state root ${toHex(state.root())}`);
+  }
+  if (!bytesEqual(header.txRoot, transactionsRoot(txs))) {
+    throw blockInvalid('header tx root does not match the transactions');
+  }
+  let membershipChanged = false;
+  const validatorsBefore = validatorSetHash(validatorsFromState(state));
+  const env: BlockEnv = {
+    state,
+    config,
+    time: header.time,
+    isSignatureValid: options.isSignatureValid ?? verifyTransactionSignature,
+    membershipChanged: () => {
+      membershipChanged = true;
+    },
+  };
+  const receipts = txs.map((tx) => executeTransaction(env, tx));
+  let validatorSetChange: ValidatorSetChange | null = null;
+  if (membershipChanged) {
+    const validators = validatorsFromState(state);
+    const hash = validatorSetHash(validators);
+    if (!bytesEqual(hash, validatorsBefore)) validatorSetChange = { validators, hash };
+  }
+  const { root, ops } = state.commit();
+  return { receipts, stateRoot: root, ops, validatorSetChange };
+}

@@ -1,0 +1,79 @@
+import { type Canonical, decodeCanonical, encodeCanonical } from '@medchain/crypto';
+import type { GranteeType } from './model.js';
+import type { AuthenticatedState, KeyValueReader } from './state/index.js';
+
+/**
+ * The state layout. Every key is the canonical encoding of a list whose first item names the
+ * table, so keys of different tables never collide and each value is provable on its own.
+ * The state has no iteration, so each index is a list kept as a counter key plus one key per
+ * position: queries page through it with point reads, and every entry has its own proof.
+ */
+function key(...parts: Canonical[]): Uint8Array {
+  return encodeCanonical(parts);
+}
+
+export interface ListKeys {
+  readonly count: Uint8Array;
+  entry(index: number): Uint8Array;
+}
+
+function list(...parts: Canonical[]): ListKeys {
+  return { count: key(...parts, 'n'), entry: (index) => key(...parts, index) };
+}
+
+export const stateKeys = {
+  /** chain id and LedgerParams, written once at genesis. */
+  chain: () => key('chain'),
+  /** Sorted ids of member organizations. */
+  members: () => key('members'),
+  nonce: (signer: Uint8Array) => key('nonce', signer),
+  organization: (orgId: Uint8Array) => key('org', orgId),
+  /** Admin key -> org id; kept after removal so a key never changes owner. */
+  adminKey: (publicKey: Uint8Array) => key('admin', publicKey),
+  /** Validator key -> org id; kept after removal for the same reason. */
+  validatorKey: (publicKey: Uint8Array) => key('validator', publicKey),
+  organizationProviders: (orgId: Uint8Array) => list('org-providers', orgId),
+  provider: (publicKey: Uint8Array) => key('provider', publicKey),
+  patient: (publicKey: Uint8Array) => key('patient', publicKey),
+  delegate: (patient: Uint8Array, delegate: Uint8Array) => key('delegate', patient, delegate),
+  record: (recordId: Uint8Array) => key('record', recordId),
+  recordVersions: (recordId: Uint8Array) => list('record-versions', recordId),
+  patientRecords: (patient: Uint8Array) => list('patient-records', patient),
+  consent: (consentId: Uint8Array) => key('consent', consentId),
+  patientConsents: (patient: Uint8Array) => list('patient-consents', patient),
+  /** The consents one patient gave one grantee: what the access decision walks. */
+  granteeConsents: (patient: Uint8Array, type: GranteeType, grantee: Uint8Array) =>
+    list('grantee-consents', patient, type, grantee),
+  patientAudit: (patient: Uint8Array) => list('patient-audit', patient),
+  /** Marks a requester's access-request nonce as used. */
+  accessNonce: (requester: Uint8Array, nonce: Uint8Array) => key('access-nonce', requester, nonce),
+  proposal: (proposalId: Uint8Array) => key('proposal', proposalId),
+} as const;
+
+/** Values are trusted: only this package writes them, always through {@link writeValue}. */
+export function readValue<T>(reader: KeyValueReader, stateKey: Uint8Array): T | undefined {
+  const bytes = reader.get(stateKey);
+  return bytes === undefined ? undefined : (decodeCanonical(bytes) as unknown as T);
+}
+
+export function writeValue<T>(state: AuthenticatedState, stateKey: Uint8Array, value: T): void {
+  state.set(stateKey, encodeCanonical(value as unknown as Canonical));
+}
+
+export function listLength(reader: KeyValueReader, keys: ListKeys): number {
+  return readValue<number>(reader, keys.count) ?? 0;
+}
+
+/** Appends and returns the new entry's position. */
+export function appendToList<T>(state: AuthenticatedState, keys: ListKeys, value: T): number {
+  const index = listLength(state, keys);
+  writeValue(state, keys.entry(index), value);
+  writeValue(state, keys.count, index + 1);
+  return index;
+}
+
+export function readListEntry<T>(reader: KeyValueReader, keys: ListKeys, index: number): T {
+  const value = readValue<T>(reader, keys.entry(index));
+  if (value === undefined) throw new Error(`state invariant broken: list entry ${index} missing`);
+  return value;
+}

@@ -1,0 +1,133 @@
+import {
+  type Canonical,
+  decodeCanonical,
+  encodeCanonical,
+  type Signer,
+  taggedHash,
+  verify,
+} from '@medchain/crypto';
+import { parseBody, TX_KINDS, type TxKind } from './consent/bodies.js';
+import { LedgerError } from './errors.js';
+import { asBytes, asEnum, asInteger, asObject, asPublicKey, asString } from './validate.js';
+
+export const MAX_TX_BYTES = 16 * 1024;
+export const CHAIN_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+export interface UnsignedTransaction {
+  readonly chainId: string;
+  readonly kind: TxKind;
+  readonly body: Canonical;
+  readonly signer: Uint8Array;
+  /** Per signer, strictly sequential: the first transaction of a key has nonce 1. */
+  readonly nonce: number;
+}
+
+export interface Transaction extends UnsignedTransaction {
+  readonly signature: Uint8Array;
+}
+
+/**
+ * The signature covers taggedHash('Transaction', canonical bytes of the five unsigned fields).
+ * The transaction hash is taggedHash('Transaction', canonical bytes of all six fields): the two
+ * inputs are maps with different key sets, so a signing digest can never equal a tx hash, and
+ * the tx hash commits to the signature (a cached "signature valid" verdict keyed by tx hash can
+ * not be reused for the same content under a forged signature).
+ */
+export function signingDigest(tx: UnsignedTransaction): Uint8Array {
+  return taggedHash(
+    'Transaction',
+    encodeCanonical({
+      chainId: tx.chainId,
+      kind: tx.kind,
+      body: tx.body,
+      signer: tx.signer,
+      nonce: tx.nonce,
+    }),
+  );
+}
+
+export function signTransaction(tx: UnsignedTransaction, signer: Signer): Transaction {
+  return {
+    chainId: tx.chainId,
+    kind: tx.kind,
+    body: tx.body,
+    signer: tx.signer,
+    nonce: tx.nonce,
+    signature: signer.sign(signingDigest(tx)),
+  };
+}
+
+export function verifyTransactionSignature(tx: Transaction): boolean {
+  return verify(tx.signer, signingDigest(tx), tx.signature);
+}
+
+// Transactions are immutable values: remember their bytes and hash instead of re-encoding.
+const encodedCache = new WeakMap<Transaction, Uint8Array>();
+const hashCache = new WeakMap<Transaction, Uint8Array>();
+
+export function encodeTransaction(tx: Transaction): Uint8Array {
+  let bytes = encodedCache.get(tx);
+  if (bytes === undefined) {
+    bytes = encodeCanonical({
+      chainId: tx.chainId,
+      kind: tx.kind,
+      body: tx.body,
+      signer: tx.signer,
+      nonce: tx.nonce,
+      signature: tx.signature,
+    });
+    encodedCache.set(tx, bytes);
+  }
+  return bytes;
+}
+
+export function transactionHash(tx: Transaction): Uint8Array {
+  let hash = hashCache.get(tx);
+  if (hash === undefined) {
+    hash = taggedHash('Transaction', encodeTransaction(tx));
+    hashCache.set(tx, hash);
+  }
+  return hash;
+}
+
+/**
+ * Decodes wire bytes into a transaction: size limit, canonical encoding, envelope shape, known
+ * kind and a body of that kind's shape. It does not check the signature, chain id or nonce
+ * (admission and execution do). Throws LedgerError LEDGER_TOO_LARGE or LEDGER_MALFORMED.
+ */
+export function decodeTransaction(bytes: Uint8Array): Transaction {
+  if (!(bytes instanceof Uint8Array)) throw new LedgerError('LEDGER_MALFORMED', 'expected bytes');
+  if (bytes.length > MAX_TX_BYTES) {
+    throw new LedgerError(
+      'LEDGER_TOO_LARGE',
+      `transaction is ${bytes.length} bytes, the limit is ${MAX_TX_BYTES}`,
+    );
+  }
+  let value: Canonical;
+  try {
+    value = decodeCanonical(bytes);
+  } catch (error) {
+    throw new LedgerError('LEDGER_MALFORMED', `transaction: ${(error as Error).message}`);
+  }
+  const o = asObject(value, 'transaction', [
+    'chainId',
+    'kind',
+    'body',
+    'signer',
+    'nonce',
+    'signature',
+  ]);
+  const kind = asEnum(o.kind, 'transaction.kind', TX_KINDS);
+  const body = o.body!;
+  parseBody(kind, body);
+  const tx: Transaction = {
+    chainId: asString(o.chainId, 'transaction.chainId', CHAIN_ID_PATTERN, 'a chain id'),
+    kind,
+    body,
+    signer: asPublicKey(o.signer, 'transaction.signer'),
+    nonce: asInteger(o.nonce, 'transaction.nonce', 1, Number.MAX_SAFE_INTEGER),
+    signature: asBytes(o.signature, 'transaction.signature', 64),
+  };
+  encodedCache.set(tx, bytes.slice());
+  return tx;
+}
