@@ -1,1 +1,61 @@
-export {};
+export {
+  type ConsensusConfig,
+  ConsensusCore,
+  type ConsensusStats,
+  type DropReason,
+  highestPrepared,
+  VALIDATOR_SET_CHANGE_DELAY,
+} from './core.js';
+export { ConsensusError, type ConsensusErrorCode } from './errors.js';
+export {
+  checkpointCertificateSigningHash,
+  checkpointSigningHash,
+  commitCertificateSigningHash,
+  DIGEST_LENGTH,
+  decodeMessage,
+  encodeMessage,
+  MAX_SIGNATURE_LENGTH,
+  MAX_VALIDATORS,
+  messageSigningHash,
+  newViewSigningHash,
+  parseMessage,
+  type VotePhase,
+  viewChangeSigningHash,
+  voteSigningHash,
+} from './messages.js';
+export { faultTolerance, primaryIndex, quorumSize } from './quorum.js';
+export type {
+  AppliedBlock,
+  CheckpointCertificate,
+  CheckpointMessage,
+  CommitCertificate,
+  CommitMessage,
+  CommittedBlock,
+  ConsensusApplication,
+  ConsensusMessage,
+  ConsensusSigner,
+  DecisionMessage,
+  HardState,
+  MessageType,
+  NewViewMessage,
+  OutboundMessage,
+  OwnVote,
+  PrePrepareMessage,
+  PreparedCertificate,
+  PrepareMessage,
+  Proposal,
+  Ready,
+  SignatureVerifier,
+  SignedMessage,
+  ValidatorSetEntry,
+  ViewChangeMessage,
+  ViewChangeProof,
+  Vote,
+} from './types.js';
+export {
+  ValidatorSet,
+  VerifiedSignatures,
+  verifyCheckpointCertificate,
+  verifyCommitCertificate,
+  verifyPreparedCertificate,
+} from './validators.js';

@@ -1,0 +1,1245 @@
+import { bytesEqual, toHex } from '@medchain/crypto';
+import { ConsensusError } from './errors.js';
+import {
+  checkpointSigningHash,
+  DIGEST_LENGTH,
+  messageSigningHash,
+  newViewSigningHash,
+  parseMessage,
+  viewChangeSigningHash,
+  voteSigningHash,
+} from './messages.js';
+import type {
+  AppliedBlock,
+  CheckpointCertificate,
+  CheckpointMessage,
+  CommitCertificate,
+  CommitMessage,
+  CommittedBlock,
+  ConsensusApplication,
+  ConsensusSigner,
+  DecisionMessage,
+  HardState,
+  NewViewMessage,
+  OutboundMessage,
+  OwnVote,
+  PrePrepareMessage,
+  PreparedCertificate,
+  PrepareMessage,
+  Proposal,
+  Ready,
+  SignatureVerifier,
+  SignedMessage,
+  ValidatorSetEntry,
+  ViewChangeMessage,
+  ViewChangeProof,
+  Vote,
+} from './types.js';
+import {
+  ValidatorSet,
+  VerifiedSignatures,
+  verifyPreparedCertificate,
+  verifyQuorumVotes,
+} from './validators.js';
+import { VoteBook } from './votebook.js';
+
+/**
+ * Validator-set rule: a set reported by `applied(h, {nextValidators})` decides heights
+ * h + VALIDATOR_SET_CHANGE_DELAY and up. Every honest node applies the same blocks, so every
+ * honest node derives the same schedule; the one-height gap means the set for height h + 1 is
+ * always known while deciding h (so early messages for h + 1 can be checked) and gives the
+ * node layer one block's time to connect to new members.
+ */
+export const VALIDATOR_SET_CHANGE_DELAY = 2;
+
+export interface ConsensusConfig {
+  /** Inside every signed message, so votes cannot be replayed on another chain. */
+  readonly chainId: string;
+  readonly signer: ConsensusSigner;
+  readonly verifier: SignatureVerifier;
+  readonly application: ConsensusApplication;
+  /** The validators of height 1, in rotation order. */
+  readonly genesisValidators: readonly Uint8Array[];
+  /** K: a checkpoint is signed after applying every K-th height (default 10). */
+  readonly checkpointInterval?: number;
+  /** Ticks to wait in view 0 before a view change; doubles per view (default 10). */
+  readonly baseTimeoutTicks?: number;
+  /** Cap on timeout doublings (default 5: at most 32 x the base). */
+  readonly maxTimeoutDoublings?: number;
+  /**
+   * Replaces the quorum rule. ONLY for tests that prove the simulator's checkers can fail:
+   * any other value than the default breaks safety.
+   */
+  readonly unsafeQuorumForTesting?: (n: number) => number;
+}
+
+export type DropReason =
+  | 'malformed'
+  | 'nonValidator'
+  | 'oldHeight'
+  | 'futureHeight'
+  | 'wrongView'
+  | 'duplicate'
+  | 'conflicting'
+  | 'badSignature'
+  | 'notPrimary'
+  | 'badProposal'
+  | 'invalidProposal'
+  | 'badCertificate'
+  | 'oldCheckpoint'
+  | 'bufferFull';
+
+const DROP_REASONS: readonly DropReason[] = [
+  'malformed',
+  'nonValidator',
+  'oldHeight',
+  'futureHeight',
+  'wrongView',
+  'duplicate',
+  'conflicting',
+  'badSignature',
+  'notPrimary',
+  'badProposal',
+  'invalidProposal',
+  'badCertificate',
+  'oldCheckpoint',
+  'bufferFull',
+];
+
+export interface ConsensusStats {
+  received: number;
+  dropped: Record<DropReason, number>;
+  committed: number;
+  viewChanges: number;
+  /** Own votes not signed because they would contradict a vote already signed (after a restart). */
+  refusedDoubleVotes: number;
+  /** A stable checkpoint's state root differs from ours: this node's state diverged. */
+  checkpointMismatches: number;
+  decisionsSent: number;
+}
+
+/** How far past the current view votes are kept (so a lagging node can count them later). */
+const VIEW_LOOKAHEAD = 64;
+/** Future-height messages buffered per validator for the next height. */
+const FUTURE_BUFFER_PER_VALIDATOR = 16;
+/** Decisions for heights this far ahead are kept, so synced blocks may arrive out of order. */
+const DECISION_BUFFER_HEIGHTS = 64;
+/** A laggard gets the same decision from us at most once per this many ticks. */
+const DECISION_REPLY_INTERVAL_TICKS = 5;
+/** A sync request is repeated if the node is still behind after this many ticks. */
+const SYNC_RETRY_TICKS = 20;
+/** Decisions kept for laggards when no checkpoint becomes stable. */
+const MAX_RETAINED_DECISIONS = 256;
+
+/** The state of the height being decided; replaced when the next height starts. */
+class Round {
+  view = 0;
+  viewChanging = false;
+  ticks = 0;
+  readonly accepted = new Map<number, Proposal>();
+  /** view -> digest hex of the primary's proposal seen for it (valid or not). */
+  readonly proposalSeen = new Map<number, string>();
+  readonly payloads = new Map<string, Uint8Array>();
+  readonly prepares = new VoteBook();
+  readonly commits = new VoteBook();
+  readonly viewChanges = new Map<number, Map<string, ViewChangeMessage>>();
+  prepared: PreparedCertificate | null = null;
+  preparedPayload: Uint8Array | null = null;
+  lastPrepare: OwnVote | null = null;
+  lastCommit: OwnVote | null = null;
+  /** The view this node, as primary, asked the application to propose for. */
+  proposalWanted: number | null = null;
+  newViewSent: NewViewMessage | null = null;
+  /** A commit certificate whose block we have not seen yet. */
+  certifiedWithoutPayload: CommitCertificate | null = null;
+  decided: CommittedBlock | null = null;
+}
+
+/**
+ * One validator's PBFT state machine, RawNode-style: no I/O, no clock, no randomness.
+ * Feed it `step()`, `tick()`, `propose()` and `applied()`; drain `ready()` and `advance()`.
+ * One height is decided at a time; views are per height (view 0 at every new height).
+ */
+export class ConsensusCore {
+  private readonly chainId: string;
+  private readonly signer: ConsensusSigner;
+  private readonly selfHex: string;
+  private readonly signatures: VerifiedSignatures;
+  private readonly app: ConsensusApplication;
+  private readonly checkpointInterval: number;
+  private readonly baseTimeoutTicks: number;
+  private readonly maxTimeoutDoublings: number;
+  private readonly quorumOf: ((n: number) => number) | undefined;
+
+  private height: number;
+  private round = new Round();
+  private validatorSets: ValidatorSetEntry[];
+  private readonly setCache = new Map<number, ValidatorSet>();
+  private stableCheckpoint: CheckpointCertificate | null;
+  private pendingStable: CheckpointCertificate | null = null;
+  /** Each validator's latest checkpoint vote: O(n) memory whatever byzantine peers send. */
+  private readonly checkpointVotes = new Map<string, CheckpointMessage>();
+  private readonly ownStateRoots = new Map<number, Uint8Array>();
+  private readonly decisions = new Map<number, DecisionMessage>();
+  private futureMessages: SignedMessage[] = [];
+  private readonly futureDecisions = new Map<number, DecisionMessage>();
+  /** Highest height each peer proved (by a signed message) to be working on. */
+  private readonly peerHeights = new Map<string, number>();
+  private readonly decisionReplies = new Map<string, { height: number; at: number }>();
+  private now = 0;
+  private behindTarget = 0;
+  private lastSyncRequestAt = Number.NEGATIVE_INFINITY;
+
+  private hardStateDirty = true;
+  private ownVotes: SignedMessage[] = [];
+  private outbox: OutboundMessage[] = [];
+  private committed: CommittedBlock[] = [];
+  private proposalRequest: { height: number; view: number } | null = null;
+  private syncTo: number | null = null;
+  private newStableCheckpoint: CheckpointCertificate | null = null;
+  private awaitingAdvance = false;
+
+  private readonly counters: ConsensusStats = {
+    received: 0,
+    dropped: Object.fromEntries(DROP_REASONS.map((reason) => [reason, 0])) as Record<
+      DropReason,
+      number
+    >,
+    committed: 0,
+    viewChanges: 0,
+    refusedDoubleVotes: 0,
+    checkpointMismatches: 0,
+    decisionsSent: 0,
+  };
+
+  constructor(config: ConsensusConfig, restored?: HardState) {
+    this.chainId = config.chainId;
+    this.signer = config.signer;
+    this.selfHex = toHex(config.signer.publicKey);
+    this.signatures = new VerifiedSignatures(config.verifier);
+    this.app = config.application;
+    this.checkpointInterval = positiveInteger(
+      config.checkpointInterval ?? 10,
+      'checkpointInterval',
+    );
+    this.baseTimeoutTicks = positiveInteger(config.baseTimeoutTicks ?? 10, 'baseTimeoutTicks');
+    this.maxTimeoutDoublings = positiveInteger(
+      config.maxTimeoutDoublings ?? 5,
+      'maxTimeoutDoublings',
+    );
+    this.quorumOf = config.unsafeQuorumForTesting;
+
+    if (restored === undefined) {
+      this.height = 1;
+      this.validatorSets = [{ fromHeight: 1, validators: config.genesisValidators }];
+      this.stableCheckpoint = null;
+      this.setAt(1);
+      this.startHeight();
+      return;
+    }
+    if (!Number.isSafeInteger(restored.height) || restored.height < 1) {
+      throw new ConsensusError('CONSENSUS_BAD_HARD_STATE', 'hard state height must be >= 1');
+    }
+    this.height = restored.height;
+    this.validatorSets = restored.validatorSets.map((entry) => ({ ...entry }));
+    if (this.validatorSets.length === 0 || this.validatorSets[0]!.fromHeight > this.height) {
+      throw new ConsensusError(
+        'CONSENSUS_BAD_HARD_STATE',
+        'hard state has no validator set for its height',
+      );
+    }
+    this.setAt(this.height);
+    this.stableCheckpoint = restored.stableCheckpoint;
+    const round = this.round;
+    round.view = restored.view;
+    round.viewChanging = restored.viewChanging;
+    round.prepared = restored.prepared;
+    round.preparedPayload = restored.preparedPayload;
+    round.lastPrepare = restored.lastPrepare;
+    round.lastCommit = restored.lastCommit;
+    if (round.prepared !== null && round.preparedPayload !== null) {
+      round.payloads.set(toHex(round.prepared.digest), round.preparedPayload);
+    }
+    if (round.viewChanging) {
+      // Re-sending the same VIEW-CHANGE (same prepared certificate) is not a second vote.
+      this.broadcastViewChange();
+    } else if (round.lastPrepare === null || round.lastPrepare.view < round.view) {
+      this.askForProposal(round.view);
+    }
+  }
+
+  // --- Inputs -------------------------------------------------------------------------------
+
+  /** Feeds one message from a peer (or a synced decision). Bad input is dropped and counted. */
+  step(input: unknown): void {
+    this.counters.received++;
+    let message: ReturnType<typeof parseMessage>;
+    try {
+      message = parseMessage(input);
+    } catch {
+      this.drop('malformed');
+      return;
+    }
+    this.dispatch(message);
+  }
+
+  /** One unit of logical time (the node calls it every ~100 ms). */
+  tick(): void {
+    this.now++;
+    if (this.behindTarget >= this.height && this.now - this.lastSyncRequestAt >= SYNC_RETRY_TICKS) {
+      this.requestSync(this.behindTarget, true);
+    }
+    const round = this.round;
+    if (round.decided !== null || !this.isValidator()) return;
+    round.ticks++;
+    if (round.ticks >= this.timeoutTicks(round.view)) this.startViewChange(round.view + 1);
+  }
+
+  /**
+   * The application's block for the pending `proposalRequest`. Returns false when the request
+   * went stale (the view or height moved on); the block may be offered again when asked.
+   */
+  propose(proposal: Proposal): boolean {
+    const round = this.round;
+    const view = round.proposalWanted;
+    if (round.decided !== null || view === null || view !== round.view) return false;
+    if (
+      !(proposal.digest instanceof Uint8Array) ||
+      proposal.digest.length !== DIGEST_LENGTH ||
+      !(proposal.payload instanceof Uint8Array) ||
+      !bytesEqual(this.app.digestOf(proposal.payload), proposal.digest)
+    ) {
+      throw new ConsensusError(
+        'CONSENSUS_BAD_PROPOSAL',
+        'proposal digest does not match digestOf(payload)',
+      );
+    }
+    if (view === 0) {
+      if (round.viewChanging || round.accepted.has(0) || !this.mayPrepare(0, proposal.digest)) {
+        return false;
+      }
+      const prePrepare: PrePrepareMessage = {
+        type: 'preprepare',
+        height: this.height,
+        view: 0,
+        digest: proposal.digest,
+        payload: proposal.payload,
+        from: this.signer.publicKey,
+        signature: this.sign(
+          voteSigningHash(this.chainId, 'preprepare', this.height, 0, proposal.digest),
+        ),
+      };
+      round.proposalWanted = null;
+      round.proposalSeen.set(0, toHex(proposal.digest));
+      this.emitOwn(prePrepare);
+      this.accept(0, proposal);
+      return true;
+    }
+    this.tryNewView(view, proposal);
+    return round.newViewSent?.view === view;
+  }
+
+  /**
+   * The application applied the committed block at `height` (the current height). Also call it
+   * after a restart when the block store already holds block `hardState.height`.
+   */
+  applied(height: number, result: AppliedBlock): void {
+    if (height !== this.height) {
+      throw new ConsensusError(
+        'CONSENSUS_APPLIED_OUT_OF_ORDER',
+        `applied(${height}) but the current height is ${this.height}`,
+      );
+    }
+    if (!(result.stateRoot instanceof Uint8Array) || result.stateRoot.length !== DIGEST_LENGTH) {
+      throw new ConsensusError('CONSENSUS_BAD_CONFIG', 'stateRoot must be 32 bytes');
+    }
+    if (result.nextValidators !== undefined) {
+      const fromHeight = height + VALIDATOR_SET_CHANGE_DELAY;
+      new ValidatorSet(result.nextValidators); // throws on a malformed set: an application bug
+      this.validatorSets = this.validatorSets.filter((entry) => entry.fromHeight < fromHeight);
+      this.validatorSets.push({ fromHeight, validators: result.nextValidators.map((key) => key) });
+    }
+    if (height % this.checkpointInterval === 0) this.signCheckpoint(height, result.stateRoot);
+    if (this.pendingStable !== null && this.pendingStable.height <= height) {
+      this.makeStable(this.pendingStable);
+    }
+    this.height = height + 1;
+    this.round = new Round();
+    this.startHeight();
+  }
+
+  // --- Outputs ------------------------------------------------------------------------------
+
+  hasReady(): boolean {
+    return (
+      this.hardStateDirty ||
+      this.outbox.length > 0 ||
+      this.committed.length > 0 ||
+      this.proposalRequest !== null ||
+      this.syncTo !== null ||
+      this.newStableCheckpoint !== null
+    );
+  }
+
+  /** Takes the pending work; see {@link Ready} for the order the node must follow. */
+  ready(): Ready {
+    if (this.awaitingAdvance) {
+      throw new ConsensusError('CONSENSUS_READY_NOT_ADVANCED', 'call advance() before ready()');
+    }
+    const ready: Ready = {
+      hardState: this.hardStateDirty ? this.hardState() : null,
+      ownVotes: this.ownVotes,
+      messages: this.outbox,
+      committed: this.committed,
+      proposalRequest: this.proposalRequest,
+      syncTo: this.syncTo,
+      stableCheckpoint: this.newStableCheckpoint,
+    };
+    this.hardStateDirty = false;
+    this.ownVotes = [];
+    this.outbox = [];
+    this.committed = [];
+    this.proposalRequest = null;
+    this.syncTo = null;
+    this.newStableCheckpoint = null;
+    this.awaitingAdvance = true;
+    return ready;
+  }
+
+  /** The previous `ready()` was handled: persisted, sent and applied. */
+  advance(): void {
+    this.awaitingAdvance = false;
+  }
+
+  hardState(): HardState {
+    const round = this.round;
+    return {
+      height: this.height,
+      view: round.view,
+      viewChanging: round.viewChanging,
+      prepared: round.prepared,
+      preparedPayload: round.preparedPayload,
+      lastPrepare: round.lastPrepare,
+      lastCommit: round.lastCommit,
+      validatorSets: this.validatorSets.map((entry) => ({ ...entry })),
+      stableCheckpoint: this.stableCheckpoint,
+    };
+  }
+
+  // --- Queries ------------------------------------------------------------------------------
+
+  get currentHeight(): number {
+    return this.height;
+  }
+
+  get currentView(): number {
+    return this.round.view;
+  }
+
+  get lastStableCheckpoint(): CheckpointCertificate | null {
+    return this.stableCheckpoint;
+  }
+
+  /** The validators deciding `height` (known up to current height + delay - 1). */
+  validatorsAt(height: number): readonly Uint8Array[] {
+    return this.setAt(height).keys;
+  }
+
+  /** How many decisions are kept for laggards (pruned below the stable checkpoint). */
+  get retainedDecisions(): number {
+    return this.decisions.size;
+  }
+
+  stats(): ConsensusStats {
+    return { ...this.counters, dropped: { ...this.counters.dropped } };
+  }
+
+  // --- Dispatch -----------------------------------------------------------------------------
+
+  private dispatch(message: ReturnType<typeof parseMessage>): void {
+    if (message.type === 'decision') {
+      this.onDecision(message);
+      return;
+    }
+    if (message.type === 'checkpoint') {
+      this.onCheckpoint(message);
+      return;
+    }
+    if (message.height < this.height) {
+      this.helpLaggard(message);
+      this.drop('oldHeight');
+      return;
+    }
+    if (message.height > this.height) {
+      this.onFutureMessage(message);
+      return;
+    }
+    const round = this.round;
+    if (round.decided !== null) {
+      this.helpLaggard(message);
+      this.drop('oldHeight');
+      return;
+    }
+    const set = this.setAt(this.height);
+    const fromHex = toHex(message.from);
+    if (!set.has(fromHex)) {
+      this.drop('nonValidator');
+      return;
+    }
+    switch (message.type) {
+      case 'preprepare':
+        this.onPrePrepare(message, set);
+        return;
+      case 'prepare':
+        this.onPrepare(message, fromHex);
+        return;
+      case 'commit':
+        this.onCommit(message, fromHex);
+        return;
+      case 'viewchange':
+        this.onViewChange(message, fromHex, set);
+        return;
+      case 'newview':
+        this.onNewView(message, set);
+        return;
+    }
+  }
+
+  /** PRE-PREPARE (view 0): the primary's proposal; accepted once, prepared if valid. */
+  private onPrePrepare(message: PrePrepareMessage, set: ValidatorSet): void {
+    const round = this.round;
+    this.offerPayload(message.payload);
+    if (!bytesEqual(set.primary(this.height, 0), message.from)) {
+      this.drop('notPrimary');
+      return;
+    }
+    const digestHex = toHex(message.digest);
+    const seen = round.proposalSeen.get(0);
+    if (seen !== undefined) {
+      this.drop(seen === digestHex ? 'duplicate' : 'conflicting');
+      return;
+    }
+    if (!this.verifySigned(message)) return;
+    if (!bytesEqual(this.app.digestOf(message.payload), message.digest)) {
+      this.drop('badProposal');
+      return;
+    }
+    round.proposalSeen.set(0, digestHex);
+    round.payloads.set(digestHex, message.payload);
+    if (round.view !== 0 || round.viewChanging) {
+      // Too late to vote, but the block may still be committed by others' COMMITs.
+      this.tryDecideAny();
+      return;
+    }
+    if (!this.app.validateProposal(this.height, message.payload)) {
+      this.drop('invalidProposal');
+      return;
+    }
+    this.accept(0, { digest: message.digest, payload: message.payload });
+  }
+
+  /** PREPARE: counted for its view; a quorum for the accepted proposal makes it prepared. */
+  private onPrepare(message: PrepareMessage, fromHex: string): void {
+    const round = this.round;
+    if (message.view < round.view || message.view > round.view + VIEW_LOOKAHEAD) {
+      this.drop('wrongView');
+      return;
+    }
+    const digestHex = toHex(message.digest);
+    const prior = round.prepares.votedFor(message.view, fromHex);
+    if (prior !== undefined) {
+      this.drop(prior === digestHex ? 'duplicate' : 'conflicting');
+      return;
+    }
+    if (!this.verifySigned(message)) return;
+    round.prepares.add(message.view, fromHex, digestHex, vote(message));
+    if (message.view === round.view) this.tryCommitVote();
+  }
+
+  /** COMMIT: a quorum in any view is a commit certificate, so older views count too. */
+  private onCommit(message: CommitMessage, fromHex: string): void {
+    const round = this.round;
+    if (message.view > round.view + VIEW_LOOKAHEAD) {
+      this.drop('wrongView');
+      return;
+    }
+    const digestHex = toHex(message.digest);
+    const prior = round.commits.votedFor(message.view, fromHex);
+    if (prior !== undefined) {
+      this.drop(prior === digestHex ? 'duplicate' : 'conflicting');
+      return;
+    }
+    if (!this.verifySigned(message)) return;
+    round.commits.add(message.view, fromHex, digestHex, vote(message));
+    this.tryDecide(message.view, message.digest);
+  }
+
+  /** VIEW-CHANGE: gathered per view; f+1 for higher views pull us along; a quorum lets the new primary act. */
+  private onViewChange(message: ViewChangeMessage, fromHex: string, set: ValidatorSet): void {
+    const round = this.round;
+    if (message.payload !== null) this.offerPayload(message.payload);
+    if (message.view < round.view || message.view > round.view + VIEW_LOOKAHEAD) {
+      this.drop('wrongView');
+      return;
+    }
+    let forView = round.viewChanges.get(message.view);
+    if (forView?.has(fromHex)) {
+      this.drop('duplicate');
+      return;
+    }
+    if (!this.verifySigned(message)) return;
+    if (
+      message.prepared !== null &&
+      !verifyPreparedCertificate(this.chainId, this.height, message.prepared, set, this.signatures)
+    ) {
+      this.drop('badCertificate');
+      return;
+    }
+    if (message.prepared !== null && message.payload !== null) {
+      if (!bytesEqual(this.app.digestOf(message.payload), message.prepared.digest)) {
+        this.drop('badProposal');
+        return;
+      }
+      round.payloads.set(toHex(message.prepared.digest), message.payload);
+    }
+    if (forView === undefined) {
+      forView = new Map();
+      round.viewChanges.set(message.view, forView);
+    }
+    forView.set(fromHex, message);
+    if (round.newViewSent !== null && round.newViewSent.view === message.view) {
+      // The sender evidently missed our NEW-VIEW.
+      this.outbox.push({ to: message.from, message: round.newViewSent });
+    }
+    this.maybeJoinHigherView(set);
+    if (
+      message.view > round.view &&
+      forView.size >= set.quorum &&
+      bytesEqual(set.primary(this.height, message.view), this.signer.publicKey)
+    ) {
+      this.startViewChange(message.view);
+    }
+    this.tryNewView(message.view);
+  }
+
+  /** NEW-VIEW: checked against its view changes; it must re-propose the highest prepared block. */
+  private onNewView(message: NewViewMessage, set: ValidatorSet): void {
+    const round = this.round;
+    this.offerPayload(message.payload);
+    if (message.view < round.view || message.view > round.view + VIEW_LOOKAHEAD) {
+      this.drop('wrongView');
+      return;
+    }
+    if (!bytesEqual(set.primary(this.height, message.view), message.from)) {
+      this.drop('notPrimary');
+      return;
+    }
+    const digestHex = toHex(message.digest);
+    const seen = round.proposalSeen.get(message.view);
+    if (seen !== undefined) {
+      this.drop(seen === digestHex ? 'duplicate' : 'conflicting');
+      return;
+    }
+    if (!this.verifySigned(message)) return;
+    if (!this.validViewChangeProofs(message.view, message.viewChanges, set)) {
+      this.drop('badCertificate');
+      return;
+    }
+    const mandated = highestPrepared(message.viewChanges);
+    if (
+      (mandated !== null && !bytesEqual(mandated.digest, message.digest)) ||
+      !bytesEqual(this.app.digestOf(message.payload), message.digest)
+    ) {
+      this.drop('badProposal');
+      return;
+    }
+    round.proposalSeen.set(message.view, digestHex);
+    round.payloads.set(digestHex, message.payload);
+    // A re-proposed prepared block was validated by at least f+1 honest validators already.
+    if (mandated === null && !this.app.validateProposal(this.height, message.payload)) {
+      this.drop('invalidProposal');
+      return;
+    }
+    this.enterView(message.view);
+    this.accept(message.view, { digest: message.digest, payload: message.payload });
+  }
+
+  private validViewChangeProofs(
+    view: number,
+    proofs: readonly ViewChangeProof[],
+    set: ValidatorSet,
+  ): boolean {
+    if (proofs.length < set.quorum) return false;
+    const senders = new Set<string>();
+    for (const proof of proofs) {
+      const fromHex = toHex(proof.from);
+      if (!set.has(fromHex) || senders.has(fromHex)) return false;
+      senders.add(fromHex);
+      if (proof.prepared !== null && proof.prepared.view >= view) return false;
+      const hash = viewChangeSigningHash(this.chainId, this.height, view, proof.prepared);
+      if (!this.signatures.verify(proof.from, hash, proof.signature)) return false;
+      if (
+        proof.prepared !== null &&
+        !verifyPreparedCertificate(this.chainId, this.height, proof.prepared, set, this.signatures)
+      ) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** CHECKPOINT: a quorum on (height, root) makes it stable; beyond our height it means we are behind. */
+  private onCheckpoint(message: CheckpointMessage): void {
+    const height = message.height;
+    if (height % this.checkpointInterval !== 0) {
+      this.drop('malformed');
+      return;
+    }
+    if (this.stableCheckpoint !== null && height <= this.stableCheckpoint.height) {
+      this.drop('oldCheckpoint');
+      return;
+    }
+    const set = this.setAt(height);
+    const fromHex = toHex(message.from);
+    if (!set.has(fromHex)) {
+      this.drop('nonValidator');
+      return;
+    }
+    const prior = this.checkpointVotes.get(fromHex);
+    if (prior !== undefined && prior.height >= height) {
+      this.drop(prior.height === height ? 'duplicate' : 'oldCheckpoint');
+      return;
+    }
+    if (!this.verifySigned(message)) return;
+    this.checkpointVotes.set(fromHex, message);
+    this.notePeerHeight(fromHex, height + 1);
+    this.evaluateCheckpoint(height, message.stateRoot, set);
+  }
+
+  /** DECISION: a block with its commit certificate, from a peer or from the node's sync. */
+  private onDecision(message: DecisionMessage): void {
+    const certificate = message.certificate;
+    const height = certificate.height;
+    if (height < this.height || (height === this.height && this.round.decided !== null)) {
+      this.drop('oldHeight');
+      return;
+    }
+    if (height > this.height + DECISION_BUFFER_HEIGHTS) {
+      this.drop('futureHeight');
+      return;
+    }
+    if (height > this.height && this.futureDecisions.has(height)) {
+      this.drop('duplicate');
+      return;
+    }
+    const set = this.setAt(height);
+    const hash = voteSigningHash(
+      this.chainId,
+      'commit',
+      height,
+      certificate.view,
+      certificate.digest,
+    );
+    if (!verifyQuorumVotes(certificate.votes, hash, set, this.signatures)) {
+      this.drop('badCertificate');
+      return;
+    }
+    if (!bytesEqual(this.app.digestOf(message.payload), certificate.digest)) {
+      this.drop('badProposal');
+      return;
+    }
+    if (height > this.height) {
+      this.futureDecisions.set(height, message);
+      this.requestSync(height, false);
+      return;
+    }
+    this.decide({ digest: certificate.digest, payload: message.payload }, certificate);
+  }
+
+  /** A signed message for a later height: proof the sender is there; buffered if for the next one. */
+  private onFutureMessage(message: Exclude<SignedMessage, CheckpointMessage>): void {
+    const set = this.setAt(message.height);
+    const fromHex = toHex(message.from);
+    if (!set.has(fromHex)) {
+      this.drop('nonValidator');
+      return;
+    }
+    if (!this.verifySigned(message)) return;
+    this.notePeerHeight(fromHex, message.height);
+    if (message.height !== this.height + 1) {
+      this.drop('futureHeight');
+      return;
+    }
+    if (this.futureMessages.length >= FUTURE_BUFFER_PER_VALIDATOR * set.size) {
+      this.drop('bufferFull');
+      return;
+    }
+    this.futureMessages.push(message);
+  }
+
+  // --- Protocol steps -----------------------------------------------------------------------
+
+  /** Entered when `height` becomes current: asks for a proposal if primary, replays early messages. */
+  private startHeight(): void {
+    this.hardStateDirty = true;
+    this.askForProposal(0);
+    const buffered = this.futureMessages;
+    this.futureMessages = [];
+    for (const message of buffered) {
+      if (message.height === this.height) this.dispatch(message);
+    }
+    for (const height of [...this.futureDecisions.keys()]) {
+      if (height < this.height) this.futureDecisions.delete(height);
+    }
+    const decision = this.futureDecisions.get(this.height);
+    if (decision !== undefined) {
+      this.futureDecisions.delete(this.height);
+      if (this.round.decided === null) this.dispatch(decision);
+    }
+  }
+
+  private askForProposal(view: number): void {
+    const round = this.round;
+    if (!this.isPrimary(view) || round.decided !== null || round.proposalWanted === view) return;
+    round.proposalWanted = view;
+    this.proposalRequest = { height: this.height, view };
+  }
+
+  /** Accepts the proposal of `view` (ours or the primary's) and sends our PREPARE. */
+  private accept(view: number, proposal: Proposal): void {
+    const round = this.round;
+    round.accepted.set(view, proposal);
+    round.payloads.set(toHex(proposal.digest), proposal.payload);
+    if (!this.isValidator()) return;
+    if (!this.mayPrepare(view, proposal.digest)) {
+      this.counters.refusedDoubleVotes++;
+      return;
+    }
+    const prepare: PrepareMessage = {
+      type: 'prepare',
+      height: this.height,
+      view,
+      digest: proposal.digest,
+      from: this.signer.publicKey,
+      signature: this.sign(
+        voteSigningHash(this.chainId, 'prepare', this.height, view, proposal.digest),
+      ),
+    };
+    round.lastPrepare = { view, digest: proposal.digest };
+    this.hardStateDirty = true;
+    if (round.prepares.votedFor(view, this.selfHex) === undefined) {
+      round.prepares.add(view, this.selfHex, toHex(proposal.digest), vote(prepare));
+    }
+    this.emitOwn(prepare);
+    this.tryCommitVote();
+  }
+
+  /** Our PREPARE for (view, digest) would not contradict one we signed before. */
+  private mayPrepare(view: number, digest: Uint8Array): boolean {
+    const last = this.round.lastPrepare;
+    return (
+      last === null || last.view < view || (last.view === view && bytesEqual(last.digest, digest))
+    );
+  }
+
+  /** Prepared (quorum of PREPAREs for the accepted proposal in our view): keep the certificate, send COMMIT. */
+  private tryCommitVote(): void {
+    const round = this.round;
+    if (round.viewChanging || round.decided !== null || !this.isValidator()) return;
+    const proposal = round.accepted.get(round.view);
+    if (proposal === undefined) return;
+    if (round.lastCommit !== null && round.lastCommit.view >= round.view) return;
+    const set = this.setAt(this.height);
+    const digestHex = toHex(proposal.digest);
+    if (round.prepares.count(round.view, digestHex) < set.quorum) return;
+    if (round.prepared === null || round.prepared.view < round.view) {
+      round.prepared = {
+        view: round.view,
+        digest: proposal.digest,
+        votes: round.prepares.votes(round.view, digestHex, set.quorum),
+      };
+      round.preparedPayload = proposal.payload;
+    }
+    const commit: CommitMessage = {
+      type: 'commit',
+      height: this.height,
+      view: round.view,
+      digest: proposal.digest,
+      from: this.signer.publicKey,
+      signature: this.sign(
+        voteSigningHash(this.chainId, 'commit', this.height, round.view, proposal.digest),
+      ),
+    };
+    round.lastCommit = { view: round.view, digest: proposal.digest };
+    this.hardStateDirty = true;
+    if (round.commits.votedFor(round.view, this.selfHex) === undefined) {
+      round.commits.add(round.view, this.selfHex, digestHex, vote(commit));
+    }
+    this.emitOwn(commit);
+    this.tryDecide(round.view, proposal.digest);
+  }
+
+  private tryDecide(view: number, digest: Uint8Array): void {
+    const round = this.round;
+    if (round.decided !== null) return;
+    const set = this.setAt(this.height);
+    const digestHex = toHex(digest);
+    if (round.commits.count(view, digestHex) < set.quorum) return;
+    const certificate: CommitCertificate = {
+      height: this.height,
+      view,
+      digest,
+      votes: round.commits.votes(view, digestHex, set.quorum),
+    };
+    const payload = round.payloads.get(digestHex);
+    if (payload === undefined) {
+      round.certifiedWithoutPayload = certificate;
+      this.requestSync(this.height, false);
+      return;
+    }
+    this.decide({ digest, payload }, certificate);
+  }
+
+  /** A payload arrived after its certificate: decide now. */
+  private tryDecideAny(): void {
+    const certificate = this.round.certifiedWithoutPayload;
+    if (certificate !== null) this.tryDecide(certificate.view, certificate.digest);
+  }
+
+  /** Any payload whose digest matches a certificate we hold is the committed block, whoever sent it. */
+  private offerPayload(payload: Uint8Array): void {
+    const certificate = this.round.certifiedWithoutPayload;
+    if (certificate === null || this.round.decided !== null) return;
+    if (!bytesEqual(this.app.digestOf(payload), certificate.digest)) return;
+    this.round.payloads.set(toHex(certificate.digest), payload);
+    this.tryDecideAny();
+  }
+
+  private decide(proposal: Proposal, certificate: CommitCertificate): void {
+    const round = this.round;
+    const block: CommittedBlock = { height: this.height, proposal, certificate };
+    round.decided = block;
+    round.certifiedWithoutPayload = null;
+    round.proposalWanted = null;
+    this.committed.push(block);
+    this.counters.committed++;
+    this.decisions.set(this.height, { type: 'decision', payload: proposal.payload, certificate });
+    if (this.decisions.size > MAX_RETAINED_DECISIONS) {
+      this.decisions.delete(this.decisions.keys().next().value!);
+    }
+  }
+
+  /** Our timer expired in `view - 1` (or f+1 peers left for `view`): send VIEW-CHANGE for `view`. */
+  private startViewChange(view: number): void {
+    const round = this.round;
+    round.view = view;
+    round.viewChanging = true;
+    round.ticks = 0;
+    round.proposalWanted = null;
+    this.hardStateDirty = true;
+    this.counters.viewChanges++;
+    for (const old of [...round.viewChanges.keys()]) {
+      if (old < view) round.viewChanges.delete(old);
+    }
+    this.broadcastViewChange();
+    this.tryNewView(view);
+  }
+
+  private broadcastViewChange(): void {
+    if (!this.isValidator()) return;
+    const round = this.round;
+    const message: ViewChangeMessage = {
+      type: 'viewchange',
+      height: this.height,
+      view: round.view,
+      prepared: round.prepared,
+      payload: round.prepared === null ? null : round.preparedPayload,
+      from: this.signer.publicKey,
+      signature: this.sign(
+        viewChangeSigningHash(this.chainId, this.height, round.view, round.prepared),
+      ),
+    };
+    let forView = round.viewChanges.get(round.view);
+    if (forView === undefined) {
+      forView = new Map();
+      round.viewChanges.set(round.view, forView);
+    }
+    forView.set(this.selfHex, message);
+    this.emitOwn(message);
+  }
+
+  /** f+1 validators (so at least one honest) want a higher view: join the (f+1)-th highest. */
+  private maybeJoinHigherView(set: ValidatorSet): void {
+    const round = this.round;
+    if (!this.isValidator()) return;
+    const highest = new Map<string, number>();
+    for (const [view, senders] of round.viewChanges) {
+      if (view <= round.view) continue;
+      for (const sender of senders.keys()) {
+        highest.set(sender, Math.max(view, highest.get(sender) ?? 0));
+      }
+    }
+    if (highest.size <= set.faults) return;
+    const views = [...highest.values()].sort((a, b) => b - a);
+    this.startViewChange(views[set.faults]!);
+  }
+
+  /**
+   * As primary of `view` with a quorum of VIEW-CHANGEs: re-propose the block of the highest
+   * prepared certificate among them, or (if none) a new block from the application.
+   */
+  private tryNewView(view: number, appProposal?: Proposal): void {
+    const round = this.round;
+    if (round.view !== view || !round.viewChanging || round.newViewSent !== null) return;
+    if (!this.isPrimary(view) || round.decided !== null) return;
+    const set = this.setAt(this.height);
+    const forView = round.viewChanges.get(view);
+    if (forView === undefined || forView.size < set.quorum) return;
+    const proofs: ViewChangeProof[] = [...forView.values()].slice(0, set.quorum).map((message) => ({
+      from: message.from,
+      signature: message.signature,
+      prepared: message.prepared,
+    }));
+    const mandated = highestPrepared(proofs);
+    let proposal: Proposal;
+    if (mandated !== null) {
+      const payload = round.payloads.get(toHex(mandated.digest));
+      if (payload === undefined) return; // a later VIEW-CHANGE may carry it; else the timer moves on
+      proposal = { digest: mandated.digest, payload };
+    } else if (appProposal !== undefined) {
+      proposal = appProposal;
+    } else {
+      this.askForProposal(view);
+      return;
+    }
+    if (!this.mayPrepare(view, proposal.digest)) return;
+    const newView: NewViewMessage = {
+      type: 'newview',
+      height: this.height,
+      view,
+      viewChanges: proofs,
+      digest: proposal.digest,
+      payload: proposal.payload,
+      from: this.signer.publicKey,
+      signature: this.sign(
+        newViewSigningHash(this.chainId, this.height, view, proposal.digest, proofs),
+      ),
+    };
+    round.newViewSent = newView;
+    round.proposalSeen.set(view, toHex(proposal.digest));
+    this.emitOwn(newView);
+    this.enterView(view);
+    this.accept(view, proposal);
+  }
+
+  private enterView(view: number): void {
+    const round = this.round;
+    if (round.view !== view) this.counters.viewChanges++;
+    round.view = view;
+    round.viewChanging = false;
+    round.ticks = 0;
+    round.proposalWanted = null;
+    this.hardStateDirty = true;
+  }
+
+  private signCheckpoint(height: number, stateRoot: Uint8Array): void {
+    this.ownStateRoots.set(height, stateRoot);
+    const set = this.setAt(height);
+    if (!set.has(this.selfHex)) return;
+    const message: CheckpointMessage = {
+      type: 'checkpoint',
+      height,
+      stateRoot,
+      from: this.signer.publicKey,
+      signature: this.sign(checkpointSigningHash(this.chainId, height, stateRoot)),
+    };
+    this.checkpointVotes.set(this.selfHex, message);
+    this.emitOwn(message);
+    this.evaluateCheckpoint(height, stateRoot, set);
+  }
+
+  private evaluateCheckpoint(height: number, stateRoot: Uint8Array, set: ValidatorSet): void {
+    const votes: Vote[] = [];
+    for (const message of this.checkpointVotes.values()) {
+      if (message.height === height && bytesEqual(message.stateRoot, stateRoot)) {
+        votes.push(vote(message));
+      }
+    }
+    if (votes.length < set.quorum) return;
+    const certificate: CheckpointCertificate = {
+      height,
+      stateRoot,
+      votes: votes.slice(0, set.quorum),
+    };
+    if (height < this.height) {
+      this.makeStable(certificate);
+      return;
+    }
+    if (this.pendingStable === null || this.pendingStable.height < height) {
+      this.pendingStable = certificate;
+    }
+    this.requestSync(height, false);
+  }
+
+  /** A stable checkpoint: everything below it is final everywhere, so logs below it are pruned. */
+  private makeStable(certificate: CheckpointCertificate): void {
+    if (this.stableCheckpoint !== null && this.stableCheckpoint.height >= certificate.height)
+      return;
+    const own = this.ownStateRoots.get(certificate.height);
+    if (own !== undefined && !bytesEqual(own, certificate.stateRoot)) {
+      this.counters.checkpointMismatches++;
+    }
+    this.stableCheckpoint = certificate;
+    this.newStableCheckpoint = certificate;
+    if (this.pendingStable !== null && this.pendingStable.height <= certificate.height) {
+      this.pendingStable = null;
+    }
+    this.hardStateDirty = true;
+    const low = certificate.height;
+    for (const height of [...this.decisions.keys()]) {
+      if (height < low) this.decisions.delete(height);
+    }
+    for (const height of [...this.ownStateRoots.keys()]) {
+      if (height <= low) this.ownStateRoots.delete(height);
+    }
+    // Keep the set in force at the checkpoint and every later one.
+    const inForce = this.validatorSets.findLastIndex((entry) => entry.fromHeight <= low);
+    if (inForce > 0) {
+      for (const entry of this.validatorSets.slice(0, inForce))
+        this.setCache.delete(entry.fromHeight);
+      this.validatorSets = this.validatorSets.slice(inForce);
+    }
+  }
+
+  // --- Helpers ------------------------------------------------------------------------------
+
+  /** The validator set deciding `height`; the newest known one for heights beyond the schedule. */
+  private setAt(height: number): ValidatorSet {
+    let entry = this.validatorSets[0]!;
+    for (const candidate of this.validatorSets) {
+      if (candidate.fromHeight <= height) entry = candidate;
+    }
+    let set = this.setCache.get(entry.fromHeight);
+    if (set === undefined) {
+      set = new ValidatorSet(entry.validators, this.quorumOf);
+      this.setCache.set(entry.fromHeight, set);
+    }
+    return set;
+  }
+
+  private isValidator(): boolean {
+    return this.setAt(this.height).has(this.selfHex);
+  }
+
+  private isPrimary(view: number): boolean {
+    return (
+      this.isValidator() &&
+      bytesEqual(this.setAt(this.height).primary(this.height, view), this.signer.publicKey)
+    );
+  }
+
+  private timeoutTicks(view: number): number {
+    return this.baseTimeoutTicks * 2 ** Math.min(view, this.maxTimeoutDoublings);
+  }
+
+  private verifySigned(message: SignedMessage): boolean {
+    const hash = messageSigningHash(this.chainId, message);
+    if (this.signatures.verify(message.from, hash, message.signature)) return true;
+    this.drop('badSignature');
+    return false;
+  }
+
+  private sign(hash: Uint8Array): Uint8Array {
+    return this.signer.sign(hash);
+  }
+
+  /** Own messages are persisted (ready.ownVotes) before they are sent (ready.messages). */
+  private emitOwn(message: SignedMessage): void {
+    this.ownVotes.push(message);
+    this.outbox.push({ to: 'all', message });
+  }
+
+  private notePeerHeight(peerHex: string, height: number): void {
+    if ((this.peerHeights.get(peerHex) ?? 0) >= height) return;
+    this.peerHeights.set(peerHex, height);
+    const set = this.setAt(this.height);
+    const heights: number[] = [];
+    for (const [peer, peerHeight] of this.peerHeights) {
+      if (set.has(peer) && peerHeight > this.height) heights.push(peerHeight);
+    }
+    if (heights.length <= set.faults) return;
+    heights.sort((a, b) => b - a);
+    // At least one honest validator works on heights[f], so every height below it is final.
+    this.requestSync(heights[set.faults]! - 1, false);
+  }
+
+  /** Says in ready() that blocks up to `height` exist elsewhere and this node lacks them. */
+  private requestSync(height: number, retry: boolean): void {
+    const missing = height > this.height || (height === this.height && this.round.decided === null);
+    if (!missing) return;
+    if (!retry && height <= this.behindTarget) return;
+    this.behindTarget = Math.max(this.behindTarget, height);
+    this.syncTo = this.behindTarget;
+    this.lastSyncRequestAt = this.now;
+  }
+
+  /** A peer sent a message for a height we decided: send it the decision, rate-limited. */
+  private helpLaggard(message: Exclude<SignedMessage, CheckpointMessage>): void {
+    const decision =
+      message.height === this.height
+        ? this.round.decided && this.decisions.get(this.height)
+        : this.decisions.get(message.height);
+    if (!decision) return;
+    const peerHex = toHex(message.from);
+    const last = this.decisionReplies.get(peerHex);
+    if (
+      last !== undefined &&
+      last.height === message.height &&
+      this.now - last.at < DECISION_REPLY_INTERVAL_TICKS
+    ) {
+      return;
+    }
+    const set = this.setAt(message.height);
+    if (!set.has(peerHex)) return;
+    // Verified so a forged sender cannot make us flood a victim with blocks.
+    if (
+      !this.signatures.verify(
+        message.from,
+        messageSigningHash(this.chainId, message),
+        message.signature,
+      )
+    ) {
+      return;
+    }
+    if (this.decisionReplies.size >= 4 * set.size) this.decisionReplies.clear();
+    this.decisionReplies.set(peerHex, { height: message.height, at: this.now });
+    this.counters.decisionsSent++;
+    this.outbox.push({ to: message.from, message: decision });
+  }
+
+  private drop(reason: DropReason): void {
+    this.counters.dropped[reason]++;
+  }
+}
+
+function vote(message: { readonly from: Uint8Array; readonly signature: Uint8Array }): Vote {
+  return { from: message.from, signature: message.signature };
+}
+
+/** The prepared certificate of the highest view among view changes (the block a new view must keep). */
+export function highestPrepared(proofs: readonly ViewChangeProof[]): PreparedCertificate | null {
+  let best: PreparedCertificate | null = null;
+  for (const proof of proofs) {
+    if (proof.prepared !== null && (best === null || proof.prepared.view > best.view)) {
+      best = proof.prepared;
+    }
+  }
+  return best;
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ConsensusError('CONSENSUS_BAD_CONFIG', `${name} must be a positive integer`);
+  }
+  return value;
+}
