@@ -1,0 +1,294 @@
+import { bytesEqual, sha256, taggedHash, toHex, utf8 } from '@medchain/crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  AuthenticatedState,
+  decodeStateProof,
+  EMPTY_STATE_ROOT,
+  encodeStateProof,
+  MAX_STATE_PROOF_BYTES,
+  MemoryStore,
+  StateError,
+  type StateProof,
+  stateLeafHash,
+  stateNodeHash,
+  VALUE_PREFIX,
+  verifyStateProof,
+  type WriteOp,
+} from '../src/state/index.js';
+import { referenceRoot } from './state-reference.js';
+
+const key = (name: string) => utf8(name);
+const value = (text: string) => utf8(text);
+
+function committed(entries: Record<string, string>): {
+  store: MemoryStore;
+  state: AuthenticatedState;
+} {
+  const store = new MemoryStore();
+  const state = new AuthenticatedState(store);
+  for (const [k, v] of Object.entries(entries)) state.set(key(k), value(v));
+  store.write(state.commit().ops);
+  return { store, state };
+}
+
+function codeOf(action: () => unknown): string | undefined {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof StateError) return error.code;
+    throw error;
+  }
+  return undefined;
+}
+
+describe('AuthenticatedState', () => {
+  it('starts empty at the all-zero root', () => {
+    const state = new AuthenticatedState(new MemoryStore());
+    expect(state.root()).toEqual(new Uint8Array(32));
+    expect(EMPTY_STATE_ROOT).toEqual(new Uint8Array(32));
+    expect(state.get(key('a'))).toBeUndefined();
+    expect(state.commit()).toEqual({ root: new Uint8Array(32), ops: [] });
+  });
+
+  it('roots a single pair at its leaf hash', () => {
+    const { state } = committed({ patient: 'consent' });
+    const path = taggedHash('StateKey', key('patient'));
+    expect(state.root()).toEqual(taggedHash('StateLeaf', path, sha256(value('consent'))));
+  });
+
+  it('matches the reference definition for many pairs', () => {
+    const entries: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) entries[`key-${i}`] = `value-${i * 7}`;
+    const { state } = committed(entries);
+    const expected = referenceRoot(Object.entries(entries).map(([k, v]) => [key(k), value(v)]));
+    expect(toHex(state.root())).toBe(toHex(expected));
+  });
+
+  it('shows pending writes to get but not to root or prove until commit', () => {
+    const { store, state } = committed({ a: '1' });
+    const before = state.root();
+    state.set(key('a'), value('2'));
+    state.set(key('b'), value('3'));
+    expect(state.get(key('a'))).toEqual(value('2'));
+    expect(state.getCommitted(key('a'))).toEqual(value('1'));
+    expect(state.root()).toEqual(before);
+    expect(verifyStateProof(before, key('b'), undefined, state.prove(key('b')))).toBe(true);
+    const { root, ops } = state.commit();
+    store.write(ops);
+    expect(state.root()).toEqual(root);
+    expect(verifyStateProof(root, key('b'), value('3'), state.prove(key('b')))).toBe(true);
+  });
+
+  it('serves a commit from memory until its ops are written', () => {
+    const store = new MemoryStore();
+    const state = new AuthenticatedState(store);
+    state.set(key('a'), value('1'));
+    state.set(key('b'), value('2'));
+    const first = state.commit();
+    expect(store.size).toBe(0);
+    expect(state.get(key('a'))).toEqual(value('1'));
+    expect(verifyStateProof(first.root, key('b'), value('2'), state.prove(key('b')))).toBe(true);
+    store.write(first.ops);
+    state.delete(key('a'));
+    store.write(state.commit().ops);
+    expect(state.get(key('a'))).toBeUndefined();
+    expect(state.get(key('b'))).toEqual(value('2'));
+  });
+
+  it('fails with STATE_MISSING_NODE when a commit was never written', () => {
+    const store = new MemoryStore();
+    const state = new AuthenticatedState(store);
+    state.set(key('a'), value('1'));
+    state.set(key('b'), value('1'));
+    state.commit();
+    state.set(key('c'), value('1'));
+    state.commit(); // the first commit's ops were never written: its nodes are gone now
+    expect(codeOf(() => state.prove(key('a')))).toBe('STATE_MISSING_NODE');
+    expect(codeOf(() => new AuthenticatedState(new MemoryStore(), state.root()))).toBe(
+      'STATE_MISSING_NODE',
+    );
+  });
+
+  it('keeps the pending writes when a commit fails on a missing node', () => {
+    const full = committed({ a: '1', b: '2', c: '3' });
+    // A copy of the store holding the values and the root node only.
+    const ops: WriteOp[] = full.store
+      .entries()
+      .filter(([k]) => k[0] === VALUE_PREFIX || bytesEqual(k.subarray(1), full.state.root()))
+      .map(([k, v]) => ({ type: 'put', key: k, value: v }));
+    const store = new MemoryStore();
+    store.write(ops);
+    const broken = new AuthenticatedState(store, full.state.root());
+    broken.set(key('d'), value('4'));
+    expect(codeOf(() => broken.commit())).toBe('STATE_MISSING_NODE');
+    expect(broken.get(key('d'))).toEqual(value('4'));
+    expect(broken.root()).toEqual(full.state.root());
+  });
+
+  it('rejects bad keys, empty values and unknown checkpoints with codes', () => {
+    const state = new AuthenticatedState(new MemoryStore());
+    expect(codeOf(() => state.set(key('a'), new Uint8Array(0)))).toBe('STATE_BAD_VALUE');
+    expect(codeOf(() => state.set('a' as unknown as Uint8Array, value('1')))).toBe('STATE_BAD_KEY');
+    expect(codeOf(() => state.get(null as unknown as Uint8Array))).toBe('STATE_BAD_KEY');
+    expect(codeOf(() => state.revertTo(1))).toBe('STATE_BAD_CHECKPOINT');
+    expect(codeOf(() => state.revertTo(-1))).toBe('STATE_BAD_CHECKPOINT');
+    expect(codeOf(() => state.revertTo(0.5))).toBe('STATE_BAD_CHECKPOINT');
+    expect(codeOf(() => new AuthenticatedState(new MemoryStore(), new Uint8Array(31)))).toBe(
+      'STATE_UNKNOWN_ROOT',
+    );
+  });
+
+  it('rolls back nested checkpoints', () => {
+    const { state } = committed({ a: '1' });
+    const outer = state.checkpoint();
+    state.set(key('a'), value('2'));
+    const inner = state.checkpoint();
+    state.delete(key('a'));
+    state.set(key('b'), value('3'));
+    state.revertTo(inner);
+    expect(state.get(key('a'))).toEqual(value('2'));
+    expect(state.get(key('b'))).toBeUndefined();
+    state.revertTo(outer);
+    expect(state.get(key('a'))).toEqual(value('1'));
+    expect(state.commit().ops).toEqual([]);
+  });
+
+  it('does not let callers change its values or roots through returned or passed bytes', () => {
+    const store = new MemoryStore();
+    const state = new AuthenticatedState(store);
+    const v = value('abc');
+    state.set(key('a'), v);
+    v[0] = 0;
+    state.get(key('a'))![1] = 0;
+    expect(state.get(key('a'))).toEqual(value('abc'));
+    const { root, ops } = state.commit();
+    store.write(ops);
+    root[0]! ^= 1;
+    state.root()[0]! ^= 1;
+    expect(verifyStateProof(state.root(), key('a'), value('abc'), state.prove(key('a')))).toBe(
+      true,
+    );
+  });
+
+  it('removes every node and value when the map becomes empty again', () => {
+    const { store, state } = committed({ a: '1', b: '2', c: '3', d: '4' });
+    expect(store.size).toBeGreaterThan(8);
+    for (const k of ['a', 'b', 'c', 'd']) state.delete(key(k));
+    store.write(state.commit().ops);
+    expect(state.root()).toEqual(EMPTY_STATE_ROOT);
+    expect(store.size).toBe(0);
+  });
+
+  it('proves values at the last few roots from memory, and forgets older ones', () => {
+    const store = new MemoryStore();
+    const state = new AuthenticatedState(store, EMPTY_STATE_ROOT, { history: 2 });
+    const roots: Uint8Array[] = [];
+    for (let round = 0; round < 4; round++) {
+      state.set(key('a'), value(`a${round}`));
+      state.set(key(`only-${round}`), value('x'));
+      if (round === 2) state.delete(key('only-1'));
+      const { root, ops } = state.commit();
+      store.write(ops);
+      roots.push(root);
+    }
+    expect(state.provableRoots()).toEqual([roots[3], roots[2], roots[1]]);
+    for (const round of [1, 2, 3]) {
+      const root = roots[round]!;
+      const a = state.getCommitted(key('a'), root);
+      expect(a).toEqual(value(`a${round}`));
+      expect(verifyStateProof(root, key('a'), a, state.prove(key('a'), root))).toBe(true);
+      const only1 = state.getCommitted(key('only-1'), root);
+      expect(only1).toEqual(round === 1 ? value('x') : undefined);
+      expect(verifyStateProof(root, key('only-1'), only1, state.prove(key('only-1'), root))).toBe(
+        true,
+      );
+    }
+    expect(codeOf(() => state.prove(key('a'), roots[0]))).toBe('STATE_UNKNOWN_ROOT');
+    expect(codeOf(() => state.getCommitted(key('a'), new Uint8Array(32).fill(9)))).toBe(
+      'STATE_UNKNOWN_ROOT',
+    );
+  });
+
+  it('reopens from the store at the committed root', () => {
+    const { store, state } = committed({ a: '1', b: '2', c: '3' });
+    const reopened = new AuthenticatedState(store, state.root());
+    for (const k of ['a', 'b', 'c', 'z']) {
+      expect(reopened.get(key(k))).toEqual(state.get(key(k)));
+      expect(reopened.prove(key(k))).toEqual(state.prove(key(k)));
+    }
+  });
+});
+
+describe('state proofs', () => {
+  const { state } = committed({ a: '1', b: '2', c: '3', d: '4', e: '5' });
+  const root = state.root();
+
+  it('round trip through canonical bytes', () => {
+    for (const k of ['a', 'e', 'absent', 'also-absent', '']) {
+      const proof = state.prove(key(k));
+      const decoded = decodeStateProof(encodeStateProof(proof));
+      expect(decoded).toEqual(proof);
+      expect(verifyStateProof(root, key(k), state.get(key(k)), decoded)).toBe(true);
+    }
+  });
+
+  it('are small: one 32-byte hash per non-empty level', () => {
+    const proof = state.prove(key('a'));
+    expect(encodeStateProof(proof).length).toBeLessThan(40 + 34 * proof.siblings.length);
+  });
+
+  // Roots no honest tree produces, to show the verifier checks the tree's shape itself.
+  const leafPath = (name: string) => taggedHash('StateKey', key(name));
+  const leftKey = ['k0', 'k1', 'k2', 'k3'].find((name) => leafPath(name)[0]! < 0x80)!;
+  const rightKey = ['k0', 'k1', 'k2', 'k3'].find((name) => leafPath(name)[0]! >= 0x80)!;
+
+  it("reject an absence proof whose leaf is not on the key's path", () => {
+    const other = { keyHash: leafPath(rightKey), valueHash: sha256(value('v')) };
+    const sibling = new Uint8Array(32).fill(5);
+    const forged = stateNodeHash(stateLeafHash(other.keyHash, other.valueHash), sibling);
+    const proof: StateProof = {
+      depth: 1,
+      bitmap: new Uint8Array([0x80]),
+      siblings: [sibling],
+      leaf: other,
+    };
+    expect(verifyStateProof(forged, key(leftKey), undefined, proof)).toBe(false);
+  });
+
+  it('reject a proof that ends below an empty sibling', () => {
+    const leaf = stateLeafHash(leafPath(leftKey), sha256(value('v')));
+    const forged = stateNodeHash(leaf, EMPTY_STATE_ROOT);
+    const proof: StateProof = { depth: 1, bitmap: new Uint8Array([0]), siblings: [] };
+    expect(verifyStateProof(forged, key(leftKey), value('v'), proof)).toBe(false);
+    expect(
+      verifyStateProof(leaf, key(leftKey), value('v'), {
+        ...proof,
+        depth: 0,
+        bitmap: new Uint8Array(0),
+      }),
+    ).toBe(true);
+  });
+
+  it('reject malformed bytes and objects with STATE_BAD_PROOF', () => {
+    const good = state.prove(key('a'));
+    const cases: unknown[] = [
+      new Uint8Array(0),
+      new Uint8Array([0xc1]),
+      utf8('not msgpack at all'),
+      new Uint8Array(MAX_STATE_PROOF_BYTES + 1),
+    ];
+    for (const bytes of cases) {
+      expect(codeOf(() => decodeStateProof(bytes as Uint8Array))).toBe('STATE_BAD_PROOF');
+    }
+    const objects: unknown[] = [
+      null,
+      { ...good, depth: -1 },
+      { ...good, depth: 257 },
+      { ...good, siblings: [] },
+      { ...good, bitmap: new Uint8Array(40) },
+    ];
+    for (const proof of objects) {
+      expect(codeOf(() => encodeStateProof(proof as StateProof))).toBe('STATE_BAD_PROOF');
+    }
+  });
+});
