@@ -32,6 +32,8 @@ const INT_MIN_SMALL = -(2 ** 31);
 const INT_MAX_SMALL = 2 ** 32 - 1;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
+const MIN_SAFE_BIGINT = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
 const MAX_DEPTH = 64;
 
 const packr = new Packr({
@@ -43,8 +45,8 @@ const packr = new Packr({
 const unpackr = new Unpackr({
   useRecords: false,
   mapsAsObjects: true,
-  // 'auto' (safe integers as number, larger as bigint) is implemented but missing from the typings.
-  int64AsType: 'auto' as 'bigint',
+  // Not 'auto': msgpackr's 'auto' turns ±2^53 (unsafe) into numbers. fromDecoded converts.
+  int64AsType: 'bigint',
   moreTypes: false,
 });
 
@@ -137,7 +139,9 @@ function fromDecoded(value: unknown, depth: number): Canonical {
     if (!Number.isSafeInteger(value)) throw notCanonical('floats are not allowed');
     return value;
   }
-  if (typeof value === 'bigint') return value;
+  if (typeof value === 'bigint') {
+    return value >= MIN_SAFE_BIGINT && value <= MAX_SAFE_BIGINT ? Number(value) : value;
+  }
   if (value instanceof Uint8Array) return new Uint8Array(value);
   if (Array.isArray(value)) return value.map((item) => fromDecoded(item, depth + 1));
   if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
