@@ -1,1 +1,14 @@
-export {};
+export * from './config.js';
+export * from './db/index.js';
+export { NodeError, type NodeErrorCode } from './errors.js';
+export {
+  createLogger,
+  LOG_LEVELS,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  type LogModule,
+  moduleLogger,
+} from './logger.js';
+export { createMetrics, type Metrics } from './metrics.js';
+export { installedPolyfills, installPolyfills } from './polyfill.js';

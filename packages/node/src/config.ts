@@ -1,0 +1,272 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { multiaddr } from '@multiformats/multiaddr';
+import { NodeError } from './errors.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+/** The config file the node reads from its home directory. */
+export const CONFIG_FILE_NAME = 'config.json';
+
+export interface PeerConfig {
+  /** libp2p peer id (base58btc `12D3Koo...`) of a consortium member's node. */
+  peerId: string;
+  /** Where to dial it, e.g. `/ip4/10.0.0.2/tcp/7700`. */
+  addrs: string[];
+}
+
+export interface NodeConfig {
+  /** Node home: config.json, peer key, LevelDB (`db/`), WAL (`wal/`). Given on the command line. */
+  home: string;
+  /** libp2p listen multiaddrs. Default `/ip4/0.0.0.0/tcp/7700`: peers are other hospitals, and the allowlist gater guards the port. */
+  listen: string[];
+  /** HTTP API bind. Default 127.0.0.1:7701: loopback only until an operator opens it on purpose. */
+  api: { host: string; port: number };
+  /** The consortium members this node connects to. Default none. */
+  peers: PeerConfig[];
+  /** When true (default) only peers in the allowlist may connect or open streams. */
+  privateNetwork: boolean;
+  /** Default `info`. */
+  logLevel: LogLevel;
+  mempool: {
+    /** Most transactions waiting at once. Default 50,000. */
+    maxTxs: number;
+    /** Most bytes of transactions waiting at once. Default 64 MiB. */
+    maxBytes: number;
+    /** Largest accepted transaction. Default 64 KiB. */
+    maxTxBytes: number;
+  };
+  block: {
+    /** Most transactions the primary puts in one block (batch size). Default 2,000. */
+    maxTxs: number;
+    /** Most bytes of transactions in one block. Default 4 MiB. */
+    maxBytes: number;
+    /** How long the primary waits to fill a block before proposing a partial one. Default 50 ms. */
+    batchTimeMs: number;
+  };
+  /** Length of one consensus tick (its timeouts count ticks). Default 100 ms. */
+  tickIntervalMs: number;
+}
+
+/** Values the node uses for anything neither config.json nor flags set. */
+export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
+  listen: ['/ip4/0.0.0.0/tcp/7700'],
+  api: { host: '127.0.0.1', port: 7701 },
+  peers: [],
+  privateNetwork: true,
+  logLevel: 'info',
+  mempool: { maxTxs: 50_000, maxBytes: 64 * 1024 * 1024, maxTxBytes: 64 * 1024 },
+  block: { maxTxs: 2_000, maxBytes: 4 * 1024 * 1024, batchTimeMs: 50 },
+  tickIntervalMs: 100,
+};
+
+/** What a config file or the command line may set: any subset, nested objects partially. */
+export interface ConfigOverrides {
+  listen?: string[];
+  api?: Partial<NodeConfig['api']>;
+  peers?: PeerConfig[];
+  privateNetwork?: boolean;
+  logLevel?: LogLevel;
+  mempool?: Partial<NodeConfig['mempool']>;
+  block?: Partial<NodeConfig['block']>;
+  tickIntervalMs?: number;
+}
+
+const SECTION_KEYS = {
+  api: ['host', 'port'],
+  mempool: ['maxTxs', 'maxBytes', 'maxTxBytes'],
+  block: ['maxTxs', 'maxBytes', 'batchTimeMs'],
+} as const;
+const TOP_KEYS = new Set(Object.keys(DEFAULT_CONFIG));
+
+function invalid(field: string, message: string): NodeError {
+  return new NodeError('NODE_CONFIG_INVALID', `config field "${field}": ${message}`, field);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Rejects keys the node does not know, so a typo ("maxTx") fails loudly instead of being ignored. */
+function checkKnownKeys(source: Record<string, unknown>, where: string): void {
+  for (const key of Object.keys(source)) {
+    const section = SECTION_KEYS[key as keyof typeof SECTION_KEYS];
+    if (!TOP_KEYS.has(key)) {
+      throw new NodeError(
+        'NODE_CONFIG_UNKNOWN_FIELD',
+        `unknown config field "${key}" in ${where}`,
+        key,
+      );
+    }
+    const value = source[key];
+    if (section !== undefined && isPlainObject(value)) {
+      for (const inner of Object.keys(value)) {
+        if (!(section as readonly string[]).includes(inner)) {
+          throw new NodeError(
+            'NODE_CONFIG_UNKNOWN_FIELD',
+            `unknown config field "${key}.${inner}" in ${where}`,
+            `${key}.${inner}`,
+          );
+        }
+      }
+    }
+  }
+}
+
+function integer(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw invalid(field, `expected an integer, got ${JSON.stringify(value)}`);
+  }
+  if (value < min || value > max) throw invalid(field, `must be between ${min} and ${max}`);
+  return value;
+}
+
+function nonEmptyString(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw invalid(field, 'expected a non-empty string');
+  }
+  return value;
+}
+
+function multiaddrList(value: unknown, field: string, allowEmpty: boolean): string[] {
+  if (!Array.isArray(value)) throw invalid(field, 'expected an array of multiaddr strings');
+  if (!allowEmpty && value.length === 0) throw invalid(field, 'needs at least one address');
+  return value.map((item, i) => {
+    const text = nonEmptyString(item, `${field}[${i}]`);
+    try {
+      multiaddr(text);
+    } catch (error) {
+      throw invalid(`${field}[${i}]`, `not a multiaddr (${(error as Error).message})`);
+    }
+    if (text.includes('/p2p/')) {
+      throw invalid(`${field}[${i}]`, 'give the address without /p2p/<peer id>');
+    }
+    return text;
+  });
+}
+
+function peerList(value: unknown): PeerConfig[] {
+  if (!Array.isArray(value)) throw invalid('peers', 'expected an array of {peerId, addrs}');
+  const seen = new Set<string>();
+  return value.map((item, i) => {
+    const field = `peers[${i}]`;
+    if (!isPlainObject(item)) throw invalid(field, 'expected an object {peerId, addrs}');
+    for (const key of Object.keys(item)) {
+      if (key !== 'peerId' && key !== 'addrs') {
+        throw new NodeError(
+          'NODE_CONFIG_UNKNOWN_FIELD',
+          `unknown config field "${field}.${key}"`,
+          `${field}.${key}`,
+        );
+      }
+    }
+    const peerId = nonEmptyString(item.peerId, `${field}.peerId`);
+    try {
+      peerIdFromString(peerId);
+    } catch {
+      throw invalid(`${field}.peerId`, `not a libp2p peer id: ${JSON.stringify(peerId)}`);
+    }
+    if (seen.has(peerId)) throw invalid(`${field}.peerId`, `duplicate peer ${peerId}`);
+    seen.add(peerId);
+    return { peerId, addrs: multiaddrList(item.addrs, `${field}.addrs`, false) };
+  });
+}
+
+/** Checks every field of a merged configuration; throws a NodeError naming the first bad field. */
+export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
+  const section = (name: 'api' | 'mempool' | 'block'): Record<string, unknown> => {
+    const value = candidate[name];
+    if (!isPlainObject(value)) throw invalid(name, 'expected an object');
+    return value;
+  };
+  const api = section('api');
+  const mempool = section('mempool');
+  const block = section('block');
+  if (typeof candidate.privateNetwork !== 'boolean') {
+    throw invalid('privateNetwork', 'expected true or false');
+  }
+  const logLevel = candidate.logLevel;
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw invalid('logLevel', `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const config: NodeConfig = {
+    home: nonEmptyString(candidate.home, 'home'),
+    listen: multiaddrList(candidate.listen, 'listen', false),
+    api: {
+      host: nonEmptyString(api.host, 'api.host'),
+      port: integer(api.port, 'api.port', 0, 65_535),
+    },
+    peers: peerList(candidate.peers),
+    privateNetwork: candidate.privateNetwork,
+    logLevel: logLevel as LogLevel,
+    mempool: {
+      maxTxs: integer(mempool.maxTxs, 'mempool.maxTxs', 1, 10_000_000),
+      maxBytes: integer(mempool.maxBytes, 'mempool.maxBytes', 1024, 2 ** 40),
+      maxTxBytes: integer(mempool.maxTxBytes, 'mempool.maxTxBytes', 128, 16 * 1024 * 1024),
+    },
+    block: {
+      maxTxs: integer(block.maxTxs, 'block.maxTxs', 1, 1_000_000),
+      maxBytes: integer(block.maxBytes, 'block.maxBytes', 1024, 1024 * 1024 * 1024),
+      batchTimeMs: integer(block.batchTimeMs, 'block.batchTimeMs', 0, 60_000),
+    },
+    tickIntervalMs: integer(candidate.tickIntervalMs, 'tickIntervalMs', 1, 60_000),
+  };
+  if (config.mempool.maxTxBytes > config.mempool.maxBytes) {
+    throw invalid('mempool.maxTxBytes', 'cannot exceed mempool.maxBytes');
+  }
+  if (config.mempool.maxTxBytes > config.block.maxBytes) {
+    throw invalid('mempool.maxTxBytes', 'cannot exceed block.maxBytes (the tx could never fit)');
+  }
+  return config;
+}
+
+function merge(
+  base: Record<string, unknown>,
+  overrides: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    const current = out[key];
+    out[key] = isPlainObject(current) && isPlainObject(value) ? { ...current, ...value } : value;
+  }
+  return out;
+}
+
+/** Reads `<home>/config.json`; a missing file means "all defaults". */
+export function readConfigFile(home: string): Record<string, unknown> {
+  const path = join(home, CONFIG_FILE_NAME);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new NodeError('NODE_CONFIG_READ', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new NodeError('NODE_CONFIG_PARSE', `${path} is not JSON: ${(error as Error).message}`);
+  }
+  if (!isPlainObject(parsed)) {
+    throw new NodeError('NODE_CONFIG_PARSE', `${path} must hold a JSON object`);
+  }
+  checkKnownKeys(parsed, path);
+  return parsed;
+}
+
+/**
+ * Builds the node's configuration: defaults, then `<home>/config.json`, then `overrides`
+ * (command-line flags), then validation of every field.
+ */
+export function loadConfig(home: string, overrides: ConfigOverrides = {}): NodeConfig {
+  const flags = overrides as Record<string, unknown>;
+  checkKnownKeys(flags, 'command-line options');
+  const fromFile = readConfigFile(home);
+  const merged = merge(
+    merge(DEFAULT_CONFIG as unknown as Record<string, unknown>, fromFile),
+    flags,
+  );
+  return validateConfig({ ...merged, home });
+}

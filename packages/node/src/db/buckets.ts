@@ -1,0 +1,27 @@
+/**
+ * Key spaces of the node's LevelDB. Every key starts with one bucket byte. Numbers are never
+ * reused or renumbered: a bucket that goes away keeps its number, commented as retired, so an
+ * old database can never be misread by new code.
+ */
+export enum Bucket {
+  /** height (u64 BE) -> encoded block (header and transactions), as the ledger encodes it */
+  blockByHeight = 1,
+  /** block hash (32 B) -> height (u64 BE) */
+  heightByBlockHash = 2,
+  /** height (u64 BE) -> commit certificate (the 2f+1 signed COMMITs that finalised the block) */
+  commitCertificateByHeight = 3,
+  /** transaction hash (32 B) -> location: height (u64 BE) then index in the block (u32 BE) */
+  txLocationByHash = 4,
+  /** transaction hash (32 B) -> receipt (outcome, error code, events) */
+  receiptByTxHash = 5,
+  /** ledger state node key (ledger-defined bytes) -> node bytes of the authenticated state */
+  state = 6,
+  /** single key 0x00 -> consensus hard state (height, view, locks) saved by the driver */
+  consensusHardState = 7,
+  /** name (UTF-8) -> value: schema version, chain id, genesis hash */
+  meta = 8,
+}
+
+/** Bytes are opaque to the database; these sizes are the only structure it knows. */
+export const HEIGHT_BYTES = 8;
+export const TX_INDEX_BYTES = 4;

@@ -1,0 +1,17 @@
+export { Bucket, HEIGHT_BYTES, TX_INDEX_BYTES } from './buckets.js';
+export { Database, type DatabaseOptions, type RangeOptions, WriteBatch } from './controller.js';
+export {
+  decodeHeight,
+  decodeTxLocation,
+  encodeHeight,
+  encodeTxLocation,
+  type TxLocation,
+} from './keys.js';
+export { ChainStore, type CommittedBlock, Repository, SCHEMA_VERSION } from './repositories.js';
+export {
+  type KeyValueReader,
+  type KeyValueStore,
+  LruCache,
+  StateStore,
+  type WriteOp,
+} from './state-store.js';

@@ -1,0 +1,158 @@
+import { fromUtf8, utf8 } from '@medchain/crypto';
+import { NodeError } from '../errors.js';
+import { Bucket } from './buckets.js';
+import type { Database, WriteBatch } from './controller.js';
+import {
+  decodeHeight,
+  decodeTxLocation,
+  encodeHeight,
+  encodeTxLocation,
+  type TxLocation,
+} from './keys.js';
+
+/**
+ * One bucket seen as a map from typed keys to opaque byte values. Save/Load/Delete follow the
+ * CometBFT naming: Save* writes into a batch (durable when the batch is written), Load* reads.
+ */
+export class Repository<K> {
+  constructor(
+    protected readonly db: Database,
+    readonly bucket: Bucket,
+    private readonly encodeKey: (key: K) => Uint8Array,
+  ) {}
+
+  save(batch: WriteBatch, key: K, value: Uint8Array): void {
+    batch.put(this.bucket, this.encodeKey(key), value);
+  }
+
+  delete(batch: WriteBatch, key: K): void {
+    batch.del(this.bucket, this.encodeKey(key));
+  }
+
+  load(key: K): Uint8Array | undefined {
+    return this.db.getSync(this.bucket, this.encodeKey(key));
+  }
+
+  has(key: K): boolean {
+    return this.load(key) !== undefined;
+  }
+}
+
+const identity = (key: Uint8Array): Uint8Array => key;
+const HARD_STATE_KEY = Uint8Array.of(0);
+
+/** Bumped when the layout of any bucket changes; a node refuses a database of another version. */
+export const SCHEMA_VERSION = 1;
+
+/** Everything a committed block writes, handed over in one piece so it lands in one batch. */
+export interface CommittedBlock {
+  height: number;
+  hash: Uint8Array;
+  /** The encoded block (header and transactions). */
+  block: Uint8Array;
+  /** The encoded commit certificate. */
+  certificate: Uint8Array;
+  /** Transactions in block order, with their encoded receipts. */
+  txs: ReadonlyArray<{ hash: Uint8Array; receipt: Uint8Array }>;
+}
+
+/** The chain's typed repositories over one database. */
+export class ChainStore {
+  readonly blocks: Repository<number>;
+  readonly heightsByHash: Repository<Uint8Array>;
+  readonly certificates: Repository<number>;
+  readonly txLocations: Repository<Uint8Array>;
+  readonly receipts: Repository<Uint8Array>;
+  readonly hardState: Repository<null>;
+  readonly meta: Repository<string>;
+
+  constructor(readonly db: Database) {
+    this.blocks = new Repository(db, Bucket.blockByHeight, encodeHeight);
+    this.heightsByHash = new Repository(db, Bucket.heightByBlockHash, identity);
+    this.certificates = new Repository(db, Bucket.commitCertificateByHeight, encodeHeight);
+    this.txLocations = new Repository(db, Bucket.txLocationByHash, identity);
+    this.receipts = new Repository(db, Bucket.receiptByTxHash, identity);
+    this.hardState = new Repository(db, Bucket.consensusHardState, () => HARD_STATE_KEY);
+    this.meta = new Repository(db, Bucket.meta, utf8);
+  }
+
+  /** Adds every write of a committed block to `batch` (block, hash index, certificate, txs, receipts). */
+  saveCommittedBlock(batch: WriteBatch, committed: CommittedBlock): void {
+    const height = encodeHeight(committed.height);
+    this.blocks.save(batch, committed.height, committed.block);
+    this.heightsByHash.save(batch, committed.hash, height);
+    this.certificates.save(batch, committed.height, committed.certificate);
+    committed.txs.forEach((tx, index) => {
+      this.txLocations.save(batch, tx.hash, encodeTxLocation({ height: committed.height, index }));
+      this.receipts.save(batch, tx.hash, tx.receipt);
+    });
+  }
+
+  loadBlock(height: number): Uint8Array | undefined {
+    return this.blocks.load(height);
+  }
+
+  loadHeightByHash(hash: Uint8Array): number | undefined {
+    const bytes = this.heightsByHash.load(hash);
+    return bytes === undefined ? undefined : decodeHeight(bytes);
+  }
+
+  loadCertificate(height: number): Uint8Array | undefined {
+    return this.certificates.load(height);
+  }
+
+  loadTxLocation(txHash: Uint8Array): TxLocation | undefined {
+    const bytes = this.txLocations.load(txHash);
+    return bytes === undefined ? undefined : decodeTxLocation(bytes);
+  }
+
+  loadReceipt(txHash: Uint8Array): Uint8Array | undefined {
+    return this.receipts.load(txHash);
+  }
+
+  saveHardState(batch: WriteBatch, hardState: Uint8Array): void {
+    this.hardState.save(batch, null, hardState);
+  }
+
+  loadHardState(): Uint8Array | undefined {
+    return this.hardState.load(null);
+  }
+
+  /** Height of the highest stored block, or undefined on an empty chain (one reverse seek). */
+  async loadLatestHeight(): Promise<number | undefined> {
+    for await (const [key] of this.db.entries(Bucket.blockByHeight, { reverse: true, limit: 1 })) {
+      return decodeHeight(key);
+    }
+    return undefined;
+  }
+
+  /**
+   * Stamps a new database with the schema version and chain id, or checks an existing one
+   * against them, so a node never runs on another chain's data or an unknown layout.
+   */
+  async ensureSchema(chainId: string): Promise<void> {
+    const version = this.meta.load('schemaVersion');
+    const storedChain = this.meta.load('chainId');
+    if (version === undefined && storedChain === undefined) {
+      const batch = this.db.batch();
+      this.meta.save(batch, 'schemaVersion', encodeHeight(SCHEMA_VERSION));
+      this.meta.save(batch, 'chainId', utf8(chainId));
+      await this.db.write(batch);
+      return;
+    }
+    if (version === undefined || decodeHeight(version) !== SCHEMA_VERSION) {
+      const found = version === undefined ? 'none' : String(decodeHeight(version));
+      throw new NodeError(
+        'NODE_DB_SCHEMA',
+        `database schema version ${found}, this node needs ${SCHEMA_VERSION}`,
+      );
+    }
+    const stored = storedChain === undefined ? '' : fromUtf8(storedChain);
+    if (stored !== chainId) {
+      throw new NodeError(
+        'NODE_DB_SCHEMA',
+        `database belongs to chain "${stored}", not "${chainId}"`,
+      );
+    }
+  }
+}

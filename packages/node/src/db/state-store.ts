@@ -1,0 +1,134 @@
+import { toHex } from '@medchain/crypto';
+import type { Metrics } from '../metrics.js';
+import { Bucket } from './buckets.js';
+import type { Database, WriteBatch } from './controller.js';
+
+/*
+ * The ledger's storage interface, declared here with the same shape until the lead switches
+ * these to the ledger's own export.
+ */
+export interface KeyValueReader {
+  get(key: Uint8Array): Uint8Array | undefined;
+}
+export type WriteOp =
+  | { type: 'put'; key: Uint8Array; value: Uint8Array }
+  | { type: 'del'; key: Uint8Array };
+export interface KeyValueStore extends KeyValueReader {
+  write(ops: readonly WriteOp[]): void;
+}
+
+/** A bounded least-recently-used map (Map keeps insertion order; a hit re-inserts at the end). */
+export class LruCache<V> {
+  private readonly map = new Map<string, V>();
+
+  constructor(readonly capacity: number) {}
+
+  get(key: string): V | undefined {
+    const value = this.map.get(key);
+    if (value !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.capacity) {
+      const oldest = this.map.keys().next();
+      if (!oldest.done) this.map.delete(oldest.value);
+    }
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+/** `null` records "known absent", so repeated misses do not go to LevelDB again. */
+type Cached = Uint8Array | null;
+
+interface Staged {
+  key: Uint8Array;
+  value: Cached;
+  /** Which write() produced this value, so an older batch's commit cannot undo a newer write. */
+  generation: number;
+}
+
+/**
+ * The ledger's KeyValueStore over the `state` bucket. Reads are synchronous: staged writes
+ * first, then a bounded LRU cache, then LevelDB's getSync. `write(ops)` only stages; the
+ * node moves staged ops into the block's batch with `stageInto(batch)`, so state, block and
+ * receipts land in one atomic LevelDB write. The cache learns the new values only after that
+ * batch is on disk; until then the staged map answers reads (read-your-writes).
+ */
+export class StateStore implements KeyValueStore {
+  private readonly cache: LruCache<Cached>;
+  private readonly staged = new Map<string, Staged>();
+  private unflushed: Staged[] = [];
+  private generation = 0;
+  private readonly metrics: Metrics | undefined;
+
+  constructor(
+    private readonly db: Database,
+    options: { cacheEntries?: number; metrics?: Metrics } = {},
+  ) {
+    this.cache = new LruCache(options.cacheEntries ?? 100_000);
+    this.metrics = options.metrics;
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    const id = toHex(key);
+    const staged = this.staged.get(id);
+    if (staged !== undefined) return staged.value ?? undefined;
+    const cached = this.cache.get(id);
+    if (cached !== undefined) {
+      this.metrics?.storage.stateCacheHits.inc();
+      return cached ?? undefined;
+    }
+    this.metrics?.storage.stateCacheMisses.inc();
+    const stored = this.db.getSync(Bucket.state, key);
+    this.cache.set(id, stored ?? null);
+    return stored;
+  }
+
+  write(ops: readonly WriteOp[]): void {
+    const generation = ++this.generation;
+    for (const op of ops) {
+      const entry: Staged = {
+        key: op.key,
+        value: op.type === 'put' ? op.value : null,
+        generation,
+      };
+      this.staged.set(toHex(op.key), entry);
+      this.unflushed.push(entry);
+    }
+  }
+
+  /** Ops written since the last stageInto. */
+  get pendingOps(): number {
+    return this.unflushed.length;
+  }
+
+  /** Moves every staged op into `batch`; the cache is updated once the batch is written. */
+  stageInto(batch: WriteBatch): void {
+    const entries = this.unflushed;
+    this.unflushed = [];
+    for (const entry of entries) {
+      if (entry.value === null) batch.del(Bucket.state, entry.key);
+      else batch.put(Bucket.state, entry.key, entry.value);
+    }
+    batch.onCommitted(() => {
+      for (const entry of entries) {
+        const id = toHex(entry.key);
+        this.cache.set(id, entry.value);
+        if (this.staged.get(id)?.generation === entry.generation) this.staged.delete(id);
+      }
+    });
+  }
+
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+}

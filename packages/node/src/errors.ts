@@ -1,0 +1,29 @@
+/** Every failure the node reports carries one of these codes, so callers (CLI, API) can branch on it. */
+export type NodeErrorCode =
+  | 'NODE_CONFIG_READ'
+  | 'NODE_CONFIG_PARSE'
+  | 'NODE_CONFIG_UNKNOWN_FIELD'
+  | 'NODE_CONFIG_INVALID'
+  | 'NODE_DB_NOT_OPEN'
+  | 'NODE_DB_BAD_VALUE'
+  | 'NODE_DB_SCHEMA'
+  | 'NODE_WAL_CLOSED'
+  | 'NODE_WAL_RECORD_TOO_LARGE'
+  | 'NODE_WAL_CORRUPT'
+  | 'NODE_PEER_KEY_INVALID'
+  | 'NODE_PEER_KEY_PERMISSIONS'
+  | 'NODE_FRAME_TOO_LARGE'
+  | 'NODE_PROTOCOL_STOPPED';
+
+export class NodeError extends Error {
+  readonly code: NodeErrorCode;
+  /** For configuration errors: the dotted path of the offending field (e.g. `mempool.maxTxs`). */
+  readonly field: string | undefined;
+
+  constructor(code: NodeErrorCode, message: string, field?: string) {
+    super(message);
+    this.name = 'NodeError';
+    this.code = code;
+    this.field = field;
+  }
+}

@@ -1,0 +1,152 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CONFIG_FILE_NAME, DEFAULT_CONFIG, loadConfig, NodeError } from '../src/index.js';
+import { tempDir } from './helpers.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function home(config?: unknown): Promise<string> {
+  const dir = await tempDir('config');
+  cleanups.push(dir.remove);
+  if (config !== undefined) {
+    await mkdir(dir.path, { recursive: true });
+    const text = typeof config === 'string' ? config : JSON.stringify(config);
+    await writeFile(join(dir.path, CONFIG_FILE_NAME), text);
+  }
+  return dir.path;
+}
+
+async function somePeerId(): Promise<string> {
+  return peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString();
+}
+
+function codeOf(run: () => unknown): { code: string; field: string | undefined } {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(NodeError);
+    return { code: (error as NodeError).code, field: (error as NodeError).field };
+  }
+  throw new Error('expected a NodeError');
+}
+
+describe('loadConfig', () => {
+  it('uses the documented defaults when there is no config file', async () => {
+    const path = await home();
+    const config = loadConfig(path);
+    expect(config).toEqual({ ...DEFAULT_CONFIG, home: path });
+    expect(config.api.host).toBe('127.0.0.1');
+    expect(config.privateNetwork).toBe(true);
+  });
+
+  it('layers file over defaults and flags over the file, section by section', async () => {
+    const peerId = await somePeerId();
+    const path = await home({
+      logLevel: 'debug',
+      mempool: { maxTxs: 10 },
+      api: { port: 9000 },
+      peers: [{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7000'] }],
+    });
+    const config = loadConfig(path, { api: { host: '0.0.0.0' }, mempool: { maxBytes: 1 << 20 } });
+    expect(config.logLevel).toBe('debug');
+    expect(config.api).toEqual({ host: '0.0.0.0', port: 9000 });
+    expect(config.mempool).toEqual({
+      maxTxs: 10,
+      maxBytes: 1 << 20,
+      maxTxBytes: DEFAULT_CONFIG.mempool.maxTxBytes,
+    });
+    expect(config.peers).toEqual([{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7000'] }]);
+  });
+
+  it('reports unreadable, non-JSON and non-object files with their own codes', async () => {
+    const brokenHome = await home('{oops');
+    expect(codeOf(() => loadConfig(brokenHome)).code).toBe('NODE_CONFIG_PARSE');
+    // A directory where the file should be cannot be read.
+    const dirHome = await home();
+    await mkdir(join(dirHome, CONFIG_FILE_NAME));
+    expect(codeOf(() => loadConfig(dirHome)).code).toBe('NODE_CONFIG_READ');
+    const arrayHome = await home('[1,2]');
+    expect(codeOf(() => loadConfig(arrayHome)).code).toBe('NODE_CONFIG_PARSE');
+  });
+
+  it('names the field of every bad value', async () => {
+    const peerId = await somePeerId();
+    const cases: Array<[unknown, string, string]> = [
+      [{ typo: 1 }, 'NODE_CONFIG_UNKNOWN_FIELD', 'typo'],
+      [{ mempool: { maxTx: 1 } }, 'NODE_CONFIG_UNKNOWN_FIELD', 'mempool.maxTx'],
+      [{ home: '/x' }, 'NODE_CONFIG_UNKNOWN_FIELD', 'home'],
+      [{ listen: [] }, 'NODE_CONFIG_INVALID', 'listen'],
+      [{ listen: ['not-an-addr'] }, 'NODE_CONFIG_INVALID', 'listen[0]'],
+      [{ listen: 'x' }, 'NODE_CONFIG_INVALID', 'listen'],
+      [{ api: { port: 70000 } }, 'NODE_CONFIG_INVALID', 'api.port'],
+      [{ api: { port: 1.5 } }, 'NODE_CONFIG_INVALID', 'api.port'],
+      [{ api: { host: '' } }, 'NODE_CONFIG_INVALID', 'api.host'],
+      [{ api: 3 }, 'NODE_CONFIG_INVALID', 'api'],
+      [{ privateNetwork: 'yes' }, 'NODE_CONFIG_INVALID', 'privateNetwork'],
+      [{ logLevel: 'loud' }, 'NODE_CONFIG_INVALID', 'logLevel'],
+      [{ mempool: { maxTxs: 0 } }, 'NODE_CONFIG_INVALID', 'mempool.maxTxs'],
+      [{ mempool: { maxBytes: '1' } }, 'NODE_CONFIG_INVALID', 'mempool.maxBytes'],
+      [{ mempool: { maxTxBytes: 10 } }, 'NODE_CONFIG_INVALID', 'mempool.maxTxBytes'],
+      [
+        { mempool: { maxTxBytes: 4096, maxBytes: 2048 } },
+        'NODE_CONFIG_INVALID',
+        'mempool.maxTxBytes',
+      ],
+      [{ block: { maxTxs: -1 } }, 'NODE_CONFIG_INVALID', 'block.maxTxs'],
+      [{ block: { maxBytes: 10 } }, 'NODE_CONFIG_INVALID', 'block.maxBytes'],
+      [{ block: { batchTimeMs: 60_001 } }, 'NODE_CONFIG_INVALID', 'block.batchTimeMs'],
+      [{ tickIntervalMs: 0 }, 'NODE_CONFIG_INVALID', 'tickIntervalMs'],
+      [{ peers: {} }, 'NODE_CONFIG_INVALID', 'peers'],
+      [{ peers: [1] }, 'NODE_CONFIG_INVALID', 'peers[0]'],
+      [
+        { peers: [{ peerId: 'abc', addrs: ['/ip4/1.2.3.4/tcp/1'] }] },
+        'NODE_CONFIG_INVALID',
+        'peers[0].peerId',
+      ],
+      [{ peers: [{ peerId, addrs: [] }] }, 'NODE_CONFIG_INVALID', 'peers[0].addrs'],
+      [
+        { peers: [{ peerId, addrs: ['/ip4/1.2.3.4/tcp/1'], x: 1 }] },
+        'NODE_CONFIG_UNKNOWN_FIELD',
+        'peers[0].x',
+      ],
+      [
+        { peers: [{ peerId, addrs: [`/ip4/1.2.3.4/tcp/1/p2p/${peerId}`] }] },
+        'NODE_CONFIG_INVALID',
+        'peers[0].addrs[0]',
+      ],
+      [
+        {
+          peers: [
+            { peerId, addrs: ['/ip4/1.2.3.4/tcp/1'] },
+            { peerId, addrs: ['/ip4/1.2.3.5/tcp/1'] },
+          ],
+        },
+        'NODE_CONFIG_INVALID',
+        'peers[1].peerId',
+      ],
+    ];
+    for (const [file, code, field] of cases) {
+      const path = await home(file);
+      expect({ file, ...codeOf(() => loadConfig(path)) }).toEqual({ file, code, field });
+    }
+  });
+
+  it('validates flags the same way as the file', async () => {
+    const path = await home();
+    expect(codeOf(() => loadConfig(path, { tickIntervalMs: -5 }))).toEqual({
+      code: 'NODE_CONFIG_INVALID',
+      field: 'tickIntervalMs',
+    });
+    expect(
+      codeOf(() =>
+        loadConfig(path, { bogus: true } as unknown as Parameters<typeof loadConfig>[1]),
+      ),
+    ).toEqual({ code: 'NODE_CONFIG_UNKNOWN_FIELD', field: 'bogus' });
+  });
+});

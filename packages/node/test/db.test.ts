@@ -1,0 +1,306 @@
+import { sha256, utf8 } from '@medchain/crypto';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  Bucket,
+  ChainStore,
+  Database,
+  decodeHeight,
+  encodeHeight,
+  LruCache,
+  NodeError,
+  StateStore,
+} from '../src/index.js';
+import {
+  blockHash,
+  STATE_KEYS_PER_BLOCK,
+  stateKey,
+  TXS_PER_BLOCK,
+  txHash,
+} from './fixtures/db-writer.js';
+import { killAfterLines, spawnFixture, tempDir } from './helpers.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function openTemp(): Promise<{ db: Database; path: string }> {
+  const dir = await tempDir('db');
+  const db = await Database.open(dir.path);
+  cleanups.push(dir.remove, () => db.close());
+  return { db, path: dir.path };
+}
+
+describe('keys', () => {
+  it('height encoding preserves order and round-trips', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        (a, b) => {
+          expect(decodeHeight(encodeHeight(a))).toBe(a);
+          const order = Buffer.compare(encodeHeight(a), encodeHeight(b));
+          expect(Math.sign(order)).toBe(Math.sign(a - b));
+        },
+      ),
+    );
+    expect(() => encodeHeight(-1)).toThrow(NodeError);
+    expect(() => encodeHeight(1.5)).toThrow(NodeError);
+  });
+});
+
+describe('buckets', () => {
+  it('are unique, small and never zero', () => {
+    const numbers = Object.values(Bucket).filter((v): v is number => typeof v === 'number');
+    expect(new Set(numbers).size).toBe(numbers.length);
+    for (const n of numbers) expect(n > 0 && n < 256).toBe(true);
+  });
+});
+
+describe('Database', () => {
+  it('keeps buckets apart and scans one bucket in key order', async () => {
+    const { db } = await openTemp();
+    const batch = db.batch();
+    for (const h of [5, 1, 300, 2]) batch.put(Bucket.blockByHeight, encodeHeight(h), utf8(`b${h}`));
+    batch.put(Bucket.commitCertificateByHeight, encodeHeight(1), utf8('cert'));
+    await db.write(batch);
+    expect(db.getSync(Bucket.commitCertificateByHeight, encodeHeight(1))).toEqual(utf8('cert'));
+    expect(db.getSync(Bucket.blockByHeight, encodeHeight(7))).toBeUndefined();
+    const heights: number[] = [];
+    for await (const [key] of db.entries(Bucket.blockByHeight)) heights.push(decodeHeight(key));
+    expect(heights).toEqual([1, 2, 5, 300]);
+    const reversed: number[] = [];
+    for await (const [key] of db.entries(Bucket.blockByHeight, { reverse: true, limit: 2 })) {
+      reversed.push(decodeHeight(key));
+    }
+    expect(reversed).toEqual([300, 5]);
+  });
+
+  it('runs committed hooks only after the write and refuses use after close', async () => {
+    const dir = await tempDir('db-closed');
+    cleanups.push(dir.remove);
+    const db = await Database.open(dir.path);
+    let ran = 0;
+    const batch = db
+      .batch()
+      .put(Bucket.meta, utf8('x'), utf8('y'))
+      .onCommitted(() => ran++);
+    expect(ran).toBe(0);
+    await db.write(batch);
+    expect(ran).toBe(1);
+    await db.close();
+    expect(() => db.getSync(Bucket.meta, utf8('x'))).toThrow(
+      expect.objectContaining({ code: 'NODE_DB_NOT_OPEN' }),
+    );
+  });
+});
+
+describe('ChainStore', () => {
+  it('saves a committed block in one batch and loads every part back', async () => {
+    const { db } = await openTemp();
+    const chain = new ChainStore(db);
+    expect(await chain.loadLatestHeight()).toBeUndefined();
+    for (const height of [1, 2, 3]) {
+      const batch = db.batch();
+      chain.saveCommittedBlock(batch, {
+        height,
+        hash: blockHash(height),
+        block: utf8(`block ${height}`),
+        certificate: utf8(`cert ${height}`),
+        txs: [0, 1].map((i) => ({ hash: txHash(height, i), receipt: utf8(`r${height}.${i}`) })),
+      });
+      chain.saveHardState(batch, utf8(`hs ${height}`));
+      await db.write(batch);
+    }
+    expect(await chain.loadLatestHeight()).toBe(3);
+    expect(chain.loadBlock(2)).toEqual(utf8('block 2'));
+    expect(chain.loadHeightByHash(blockHash(3))).toBe(3);
+    expect(chain.loadHeightByHash(sha256(utf8('nope')))).toBeUndefined();
+    expect(chain.loadCertificate(1)).toEqual(utf8('cert 1'));
+    expect(chain.loadTxLocation(txHash(2, 1))).toEqual({ height: 2, index: 1 });
+    expect(chain.loadReceipt(txHash(3, 0))).toEqual(utf8('r3.0'));
+    expect(chain.loadHardState()).toEqual(utf8('hs 3'));
+  });
+
+  it('stamps the schema once and refuses another chain id', async () => {
+    const { db } = await openTemp();
+    const chain = new ChainStore(db);
+    await chain.ensureSchema('medchain-test');
+    await chain.ensureSchema('medchain-test');
+    await expect(chain.ensureSchema('other-chain')).rejects.toMatchObject({
+      code: 'NODE_DB_SCHEMA',
+    });
+    const batch = db.batch();
+    chain.meta.save(batch, 'schemaVersion', encodeHeight(999));
+    await db.write(batch);
+    await expect(chain.ensureSchema('medchain-test')).rejects.toMatchObject({
+      code: 'NODE_DB_SCHEMA',
+    });
+  });
+});
+
+describe('LruCache', () => {
+  it('never holds more than its capacity and evicts the least recently used', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 12 })), { maxLength: 200 }),
+        (capacity, steps) => {
+          const cache = new LruCache<number>(capacity);
+          const order: number[] = []; // model: most recent last
+          for (const [isSet, key] of steps) {
+            const at = order.indexOf(key);
+            if (isSet) {
+              cache.set(String(key), key);
+              if (at >= 0) order.splice(at, 1);
+              order.push(key);
+              if (order.length > capacity) order.shift();
+            } else {
+              expect(cache.get(String(key))).toBe(at >= 0 ? key : undefined);
+              if (at >= 0) order.push(...order.splice(at, 1));
+            }
+            expect(cache.size).toBe(order.length);
+          }
+        },
+      ),
+    );
+  });
+});
+
+describe('StateStore', () => {
+  it('reads its own staged writes, and the cache learns them only after the batch is written', async () => {
+    const { db } = await openTemp();
+    const state = new StateStore(db, { cacheEntries: 4 });
+    const key = utf8('consent/1');
+    expect(state.get(key)).toBeUndefined();
+    state.write([{ type: 'put', key, value: utf8('v1') }]);
+    expect(state.get(key)).toEqual(utf8('v1'));
+    const batch = db.batch();
+    state.stageInto(batch);
+    expect(state.pendingOps).toBe(0);
+    // A newer write lands while the first batch is in flight: it must win after that commit.
+    state.write([{ type: 'put', key, value: utf8('v2') }]);
+    expect(db.getSync(Bucket.state, key)).toBeUndefined();
+    await db.write(batch);
+    expect(db.getSync(Bucket.state, key)).toEqual(utf8('v1'));
+    expect(state.get(key)).toEqual(utf8('v2'));
+    const second = db.batch();
+    state.stageInto(second);
+    await db.write(second);
+    state.write([{ type: 'del', key }]);
+    expect(state.get(key)).toBeUndefined();
+    const third = db.batch();
+    state.stageInto(third);
+    await db.write(third);
+    expect(state.get(key)).toBeUndefined();
+    expect(db.getSync(Bucket.state, key)).toBeUndefined();
+  });
+
+  it('matches a plain map under random writes, commits and a tiny cache', async () => {
+    const { db } = await openTemp();
+    let runs = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant('put' as const), key: fc.nat(15), value: fc.nat(255) }),
+            fc.record({ kind: fc.constant('del' as const), key: fc.nat(15) }),
+            fc.record({ kind: fc.constant('commit' as const) }),
+            fc.record({ kind: fc.constant('get' as const), key: fc.nat(15) }),
+          ),
+          { maxLength: 60 },
+        ),
+        async (steps) => {
+          // Fresh key space per run: prefix keys with a run number.
+          const run = utf8(`run-${++runs}`);
+          const fullKey = (k: number) => new Uint8Array([...run, k]);
+          const state = new StateStore(db, { cacheEntries: 3 });
+          const model = new Map<number, number>();
+          for (const step of steps) {
+            if (step.kind === 'put') {
+              state.write([
+                { type: 'put', key: fullKey(step.key), value: Uint8Array.of(step.value) },
+              ]);
+              model.set(step.key, step.value);
+            } else if (step.kind === 'del') {
+              state.write([{ type: 'del', key: fullKey(step.key) }]);
+              model.delete(step.key);
+            } else if (step.kind === 'commit') {
+              const batch = db.batch();
+              state.stageInto(batch);
+              await db.write(batch, { sync: false });
+            } else {
+              const expected = model.get(step.key);
+              expect(state.get(fullKey(step.key))).toEqual(
+                expected === undefined ? undefined : Uint8Array.of(expected),
+              );
+            }
+          }
+          const batch = db.batch();
+          state.stageInto(batch);
+          await db.write(batch, { sync: false });
+          // A fresh store (empty cache) sees exactly the model on disk.
+          const reopened = new StateStore(db);
+          for (let k = 0; k < 16; k++) {
+            const expected = model.get(k);
+            expect(reopened.get(fullKey(k))).toEqual(
+              expected === undefined ? undefined : Uint8Array.of(expected),
+            );
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
+
+describe('crash atomicity', () => {
+  it('writers killed with SIGKILL leave only whole batches, and every acknowledged one', async () => {
+    const dir = await tempDir('db-crash');
+    cleanups.push(dir.remove);
+    // Three kills in a row, each run resuming where the last whole block left off.
+    let lastAck = -1;
+    for (const lines of [120, 170, 230]) {
+      const child = spawnFixture('db-writer.ts', [dir.path]);
+      const acknowledged = await killAfterLines(child, lines);
+      // The restart resumes after every acknowledged block (more may have landed unread).
+      expect(Number(acknowledged[0])).toBeGreaterThanOrEqual(lastAck + 1);
+      lastAck = Number(acknowledged.at(-1));
+    }
+
+    const db = await Database.open(dir.path);
+    cleanups.push(() => db.close());
+    const chain = new ChainStore(db);
+    const latest = await chain.loadLatestHeight();
+    expect(latest).toBeDefined();
+    expect(latest!).toBeGreaterThanOrEqual(lastAck);
+    // The child writes sequentially, so the heights present are exactly 0..latest, each whole.
+    let blocks = 0;
+    for await (const [key] of db.entries(Bucket.blockByHeight)) {
+      expect(decodeHeight(key)).toBe(blocks);
+      blocks++;
+    }
+    expect(blocks).toBe(latest! + 1);
+    for (let height = 0; height <= latest! + 1; height++) {
+      const present = height <= latest!;
+      const parts = [
+        chain.loadCertificate(height) !== undefined,
+        chain.loadHeightByHash(blockHash(height)) === height,
+        ...Array.from(
+          { length: TXS_PER_BLOCK },
+          (_, i) => chain.loadReceipt(txHash(height, i)) !== undefined,
+        ),
+        ...Array.from(
+          { length: TXS_PER_BLOCK },
+          (_, i) => chain.loadTxLocation(txHash(height, i))?.index === i,
+        ),
+        ...Array.from(
+          { length: STATE_KEYS_PER_BLOCK },
+          (_, i) => db.getSync(Bucket.state, stateKey(height, i)) !== undefined,
+        ),
+      ];
+      expect(parts.every((part) => part === present)).toBe(true);
+    }
+  });
+});
