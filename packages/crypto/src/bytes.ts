@@ -56,7 +56,11 @@ export function utf8(text: string): Uint8Array {
 
 /** Decodes UTF-8, rejecting invalid sequences rather than substituting U+FFFD. */
 export function fromUtf8(bytes: Uint8Array): string {
-  return utf8Decoder.decode(bytes);
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch {
+    throw new CryptoError('CRYPTO_BAD_UTF8', 'bytes are not valid UTF-8');
+  }
 }
 
 export function assertLength(bytes: Uint8Array, length: number, what: string): void {

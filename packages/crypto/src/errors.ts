@@ -1,6 +1,7 @@
 /** Every failure in this package carries one of these codes, so callers can branch on it. */
 export type CryptoErrorCode =
   | 'CRYPTO_BAD_HEX'
+  | 'CRYPTO_BAD_UTF8'
   | 'CRYPTO_BAD_LENGTH'
   | 'CRYPTO_BAD_PUBLIC_KEY'
   | 'CRYPTO_NOT_CANONICAL'

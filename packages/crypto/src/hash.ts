@@ -21,6 +21,8 @@ export const HashDomain = {
   RecordContent: 'medchain/record-content/v1',
   EnvelopeKey: 'medchain/envelope-key/v1',
   Keystore: 'medchain/keystore/v1',
+  MerkleRoot: 'medchain/merkle-root/v1',
+  KeystoreChecksum: 'medchain/keystore-checksum/v1',
 } as const;
 
 export type HashDomainName = keyof typeof HashDomain;

@@ -6,6 +6,12 @@ import { taggedHash } from './hash.js';
  * Merkle trees over ordered lists, shaped as RFC 6962 / RFC 9162: the left subtree holds the
  * largest power of two strictly below n leaves. Leaves and inner nodes hash under different
  * domains, so an inner node can never pose as a leaf.
+ *
+ * Unlike RFC 6962, the root also commits to the number of leaves:
+ * root = H_MerkleRoot(u64be(n) || treeHash). In RFC 9162 the verifier learns the size from a
+ * signed tree head; our block headers carry only the root, and without the size a proof for
+ * leaf 4 of 5 also "verifies" as leaf 2 of 3 (same path, same hashes). With the size inside
+ * the root, a proof binds its index and size: change either and it fails.
  */
 export interface MerkleProof {
   readonly index: number;
@@ -22,8 +28,18 @@ function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return taggedHash('MerkleNode', left, right);
 }
 
-/** Root of an empty list: the node domain's hash of nothing (RFC 6962 hashes the empty string). */
-export const EMPTY_MERKLE_ROOT: Uint8Array = taggedHash('MerkleNode');
+function sizeBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(size));
+  return bytes;
+}
+
+function rootFromTreeHash(size: number, treeHash: Uint8Array): Uint8Array {
+  return taggedHash('MerkleRoot', sizeBytes(size), treeHash);
+}
+
+/** Root of an empty list: the size 0 with no tree hash. */
+export const EMPTY_MERKLE_ROOT: Uint8Array = taggedHash('MerkleRoot', sizeBytes(0));
 
 function largestPowerOfTwoBelow(n: number): number {
   let k = 1;
@@ -40,7 +56,10 @@ function rootOfHashes(hashes: readonly Uint8Array[], start: number, end: number)
 
 export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
   if (leaves.length === 0) return EMPTY_MERKLE_ROOT;
-  return rootOfHashes(leaves.map(merkleLeafHash), 0, leaves.length);
+  return rootFromTreeHash(
+    leaves.length,
+    rootOfHashes(leaves.map(merkleLeafHash), 0, leaves.length),
+  );
 }
 
 export function merkleProof(leaves: readonly Uint8Array[], index: number): MerkleProof {
@@ -68,10 +87,18 @@ export function merkleProof(leaves: readonly Uint8Array[], index: number): Merkl
   return { index, size: leaves.length, path: path.reverse() };
 }
 
-/** RFC 9162 section 2.1.3.2: recompute the root from a leaf and its audit path. */
+/** RFC 9162 section 2.1.3.2: recompute the tree hash from a leaf and its audit path; never throws. */
 export function verifyMerkleProof(root: Uint8Array, leaf: Uint8Array, proof: MerkleProof): boolean {
+  if (typeof proof !== 'object' || proof === null) return false;
   const { index, size, path } = proof;
-  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) {
+  if (
+    !Number.isSafeInteger(index) ||
+    !Number.isSafeInteger(size) ||
+    index < 0 ||
+    index >= size ||
+    !Array.isArray(path) ||
+    !(leaf instanceof Uint8Array)
+  ) {
     return false;
   }
   let fn = index;
@@ -93,5 +120,5 @@ export function verifyMerkleProof(root: Uint8Array, leaf: Uint8Array, proof: Mer
     fn = Math.floor(fn / 2);
     sn = Math.floor(sn / 2);
   }
-  return sn === 0 && bytesEqual(hash, root);
+  return sn === 0 && root instanceof Uint8Array && bytesEqual(rootFromTreeHash(size, hash), root);
 }
