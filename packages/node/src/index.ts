@@ -12,3 +12,12 @@ export {
 } from './logger.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export { installedPolyfills, installPolyfills } from './polyfill.js';
+export {
+  DEFAULT_MAX_WAL_RECORD_BYTES,
+  encodeWalRecord,
+  scanWalSegment,
+  Wal,
+  type WalCorruption,
+  type WalOptions,
+  type WalScan,
+} from './wal.js';
