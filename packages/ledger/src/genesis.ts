@@ -138,6 +138,7 @@ export function genesisToJson(doc: GenesisDocument): unknown {
   };
 }
 
+/** Reads the JSON form; every problem is a LedgerError LEDGER_GENESIS_INVALID naming the field. */
 export function genesisFromJson(json: unknown): GenesisDocument {
   const hex = (value: unknown, path: string): Uint8Array => {
     try {
@@ -146,22 +147,29 @@ export function genesisFromJson(json: unknown): GenesisDocument {
       throw genesisInvalid(`${path}: expected lowercase hex`);
     }
   };
-  const o = (json ?? {}) as Record<string, unknown>;
-  const orgs = Array.isArray(o.organizations) ? o.organizations : o.organizations;
+  const field = (value: unknown, name: string): unknown =>
+    typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)[name]
+      : undefined;
+  const organizations = field(json, 'organizations');
+  if (!Array.isArray(organizations)) throw genesisInvalid('genesis.organizations: expected a list');
   return parseGenesis({
-    ...o,
-    organizations: Array.isArray(orgs)
-      ? orgs.map((org: Record<string, unknown>, i: number) => ({
-          ...org,
-          id: hex(org?.id, `organizations[${i}].id`),
-          adminKeys: Array.isArray(org?.adminKeys)
-            ? org.adminKeys.map((k: unknown, j: number) =>
-                hex(k, `organizations[${i}].adminKeys[${j}]`),
-              )
-            : org?.adminKeys,
-          validatorKey: hex(org?.validatorKey, `organizations[${i}].validatorKey`),
-        }))
-      : orgs,
+    chainId: field(json, 'chainId'),
+    genesisTime: field(json, 'genesisTime'),
+    params: field(json, 'params'),
+    consensus: field(json, 'consensus'),
+    organizations: organizations.map((org: unknown, i) => {
+      const path = `genesis.organizations[${i}]`;
+      const adminKeys = field(org, 'adminKeys');
+      return {
+        id: hex(field(org, 'id'), `${path}.id`),
+        adminKeys: Array.isArray(adminKeys)
+          ? adminKeys.map((key, j) => hex(key, `${path}.adminKeys[${j}]`))
+          : adminKeys,
+        validatorKey: hex(field(org, 'validatorKey'), `${path}.validatorKey`),
+        peerId: field(org, 'peerId'),
+      };
+    }),
   });
 }
 

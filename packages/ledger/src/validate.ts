@@ -1,4 +1,4 @@
-import { type Canonical, isAcceptablePublicKey } from '@medchain/crypto';
+import { type Canonical, encodeCanonical, isAcceptablePublicKey, toHex } from '@medchain/crypto';
 import { LedgerError, type LedgerErrorCode } from './errors.js';
 
 /** Shape checks for decoded values: each names the offending path, so a client sees what to fix. */
@@ -74,7 +74,7 @@ export function asEnum<T extends string>(value: unknown, path: string, allowed: 
   return value as T;
 }
 
-/** A list without duplicates (compared by canonical form), so one grant has one meaning. */
+/** A list without duplicates (compared by canonical form, after the item parsed), so one grant has one meaning. */
 export function asList<T>(
   value: unknown,
   path: string,
@@ -88,7 +88,7 @@ export function asList<T>(
   const seen = new Set<string>();
   return value.map((entry, i) => {
     const parsed = item(entry, `${path}[${i}]`);
-    const id = entry instanceof Uint8Array ? Buffer.from(entry).toString('hex') : String(entry);
+    const id = toHex(encodeCanonical(entry as Canonical));
     if (seen.has(id)) throw invalid(`${path}[${i}]`, 'duplicate entry');
     seen.add(id);
     return parsed;

@@ -1,0 +1,237 @@
+import { bytesEqual, encodeCanonical, toHex } from '@medchain/crypto';
+import {
+  AuthenticatedState,
+  buildBlock,
+  checkBlockAgainstParent,
+  decodeBlock,
+  decodeHeader,
+  decodeTransaction,
+  encodeBlock,
+  encodeHeader,
+  encodeTransaction,
+  genesisFromJson,
+  genesisHash,
+  genesisToJson,
+  headerHash,
+  initGenesisState,
+  LedgerError,
+  MAX_TX_BYTES,
+  MemoryStore,
+  parseGenesis,
+  signTransaction,
+  transactionHash,
+  verifyTransactionSignature,
+} from '@medchain/ledger';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { bytes, CHAIN_ID, genesisDoc, org, signer, T0 } from './helpers.js';
+
+const alice = signer('codec/alice');
+const unsigned = {
+  chainId: CHAIN_ID,
+  kind: 'patient.register' as const,
+  body: {},
+  signer: alice.publicKey,
+  nonce: 1,
+};
+
+function expectCode(fn: () => unknown, code: string, text?: string) {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(LedgerError);
+    expect((error as LedgerError).code).toBe(code);
+    if (text !== undefined) expect((error as Error).message).toContain(text);
+    return;
+  }
+  throw new Error('expected a LedgerError');
+}
+
+describe('transactions', () => {
+  it('signs, verifies, encodes and decodes to the same hash', () => {
+    const tx = signTransaction(unsigned, alice);
+    expect(verifyTransactionSignature(tx)).toBe(true);
+    expect(verifyTransactionSignature({ ...tx, nonce: 2 })).toBe(false);
+    expect(verifyTransactionSignature({ ...tx, chainId: 'other' })).toBe(false);
+    const decoded = decodeTransaction(encodeTransaction(tx));
+    expect(decoded).toEqual(tx);
+    expect(bytesEqual(transactionHash(decoded), transactionHash(tx))).toBe(true);
+  });
+
+  it('refuses oversized, non-canonical and ill-shaped transactions, naming the field', () => {
+    const tx = signTransaction(unsigned, alice);
+    const wire = { ...tx } as Record<string, unknown>;
+    expectCode(() => decodeTransaction(new Uint8Array(MAX_TX_BYTES + 1)), 'LEDGER_TOO_LARGE');
+    expectCode(
+      () => decodeTransaction(Uint8Array.of(0xcb, 0, 0, 0, 0, 0, 0, 0, 0)),
+      'LEDGER_MALFORMED',
+    );
+    const encode = (value: Record<string, unknown>) => encodeCanonical(value as never);
+    expectCode(
+      () => decodeTransaction(encode({ ...wire, kind: 'patient.fly' })),
+      'LEDGER_MALFORMED',
+      'transaction.kind',
+    );
+    expectCode(
+      () => decodeTransaction(encode({ ...wire, nonce: 0 })),
+      'LEDGER_MALFORMED',
+      'transaction.nonce',
+    );
+    expectCode(
+      () => decodeTransaction(encode({ ...wire, extra: 1 })),
+      'LEDGER_MALFORMED',
+      'transaction.extra',
+    );
+    expectCode(
+      () => decodeTransaction(encode({ ...wire, chainId: 'Upper' })),
+      'LEDGER_MALFORMED',
+      'chainId',
+    );
+    expectCode(
+      () => decodeTransaction(encode({ ...wire, signer: new Uint8Array(32) })),
+      'LEDGER_MALFORMED',
+      'signer',
+    );
+    expectCode(
+      () =>
+        decodeTransaction(
+          encode({ ...wire, kind: 'consent.revoke', body: { consentId: bytes('c', 31) } }),
+        ),
+      'LEDGER_MALFORMED',
+      'body.consentId',
+    );
+  });
+
+  it('decoding arbitrary bytes either yields a transaction or throws a LedgerError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (input) => {
+        try {
+          decodeTransaction(input);
+        } catch (error) {
+          expect(error).toBeInstanceOf(LedgerError);
+        }
+      }),
+      { numRuns: 500, seed: 1 },
+    );
+  });
+});
+
+describe('blocks', () => {
+  const proposer = signer('codec/proposer');
+  const fields = {
+    chainId: CHAIN_ID,
+    height: 3,
+    time: T0 + 5000,
+    parentHash: bytes('parent'),
+    stateRoot: bytes('state'),
+    validatorSetHash: bytes('validators'),
+    proposer: proposer.publicKey,
+  };
+  const txs = [signTransaction(unsigned, alice), signTransaction({ ...unsigned, nonce: 2 }, alice)];
+
+  it('round-trips and hashes the header', () => {
+    const block = buildBlock(fields, txs);
+    const decoded = decodeBlock(encodeBlock(block));
+    expect(decoded.header).toEqual(block.header);
+    expect(decodeHeader(encodeHeader(block.header))).toEqual(block.header);
+    expect(toHex(headerHash(decoded.header))).toBe(toHex(headerHash(block.header)));
+    expect(toHex(headerHash({ ...block.header, time: fields.time + 1 }))).not.toBe(
+      toHex(headerHash(block.header)),
+    );
+  });
+
+  it('refuses a block whose tx root does not match', () => {
+    const block = buildBlock(fields, txs);
+    expectCode(
+      () => decodeBlock(encodeBlock({ ...block, txs: [txs[0]!] })),
+      'LEDGER_BLOCK_INVALID',
+      'txRoot',
+    );
+  });
+
+  it('decoding arbitrary bytes either yields a block or throws a LedgerError', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (input) => {
+        try {
+          decodeBlock(input);
+        } catch (error) {
+          expect(error).toBeInstanceOf(LedgerError);
+        }
+      }),
+      { numRuns: 300, seed: 2 },
+    );
+  });
+
+  it('checks a proposal against its parent', () => {
+    const parent = {
+      chainId: CHAIN_ID,
+      height: 2,
+      hash: fields.parentHash,
+      time: T0,
+      stateRoot: fields.stateRoot,
+      validatorSetHash: fields.validatorSetHash,
+    };
+    const keys = [proposer.publicKey];
+    const block = buildBlock(fields, txs);
+    expect(() => checkBlockAgainstParent(block, parent, keys)).not.toThrow();
+    const cases: [object, string][] = [
+      [{ height: 4 }, 'height must be 3'],
+      [{ chainId: 'other' }, 'chainId'],
+      [{ parentHash: bytes('x') }, 'parentHash'],
+      [{ time: T0 - 1 }, 'time is before'],
+      [{ stateRoot: bytes('x') }, 'stateRoot'],
+      [{ validatorSetHash: bytes('x') }, 'validatorSetHash'],
+      [{ proposer: alice.publicKey }, 'proposer'],
+    ];
+    for (const [change, text] of cases) {
+      const bad = buildBlock({ ...fields, ...change }, txs);
+      expectCode(() => checkBlockAgainstParent(bad, parent, keys), 'LEDGER_BLOCK_INVALID', text);
+    }
+    expectCode(
+      () => checkBlockAgainstParent({ ...block, txs: [] }, parent, keys),
+      'LEDGER_BLOCK_INVALID',
+      'txRoot',
+    );
+  });
+});
+
+describe('genesis', () => {
+  const orgs = [org('g1'), org('g2')];
+  const doc = genesisDoc(orgs);
+
+  it('round-trips through JSON and hashes stably', () => {
+    const json = JSON.parse(JSON.stringify(genesisToJson(doc)));
+    const back = genesisFromJson(json);
+    expect(back).toEqual(parseGenesis(doc));
+    expect(toHex(genesisHash(back))).toBe(toHex(genesisHash(doc)));
+    expect(toHex(genesisHash({ ...doc, genesisTime: T0 + 1 }))).not.toBe(toHex(genesisHash(doc)));
+  });
+
+  it('refuses duplicates, empty founder lists and bad fields', () => {
+    const g1 = orgs[0]!.spec;
+    const cases: [object, string][] = [
+      [{ organizations: [] }, 'genesis.organizations'],
+      [{ organizations: [g1, { ...orgs[1]!.spec, id: g1.id }] }, 'organization id'],
+      [{ organizations: [g1, { ...orgs[1]!.spec, peerId: g1.peerId }] }, 'peer id'],
+      [{ organizations: [g1, { ...orgs[1]!.spec, validatorKey: g1.adminKeys[0] }] }, 'used twice'],
+      [{ params: { ...doc.params, maxConsentDurationMs: 0 } }, 'maxConsentDurationMs'],
+      [{ chainId: '' }, 'genesis.chainId'],
+      [{ consensus: { timeoutTicks: 1.5 } }, 'genesis.consensus.timeoutTicks'],
+    ];
+    for (const [change, text] of cases) {
+      expectCode(() => parseGenesis({ ...doc, ...change }), 'LEDGER_GENESIS_INVALID', text);
+    }
+    expectCode(
+      () => genesisFromJson({ ...(genesisToJson(doc) as object), organizations: [{ id: 'XY' }] }),
+      'LEDGER_GENESIS_INVALID',
+      'hex',
+    );
+  });
+
+  it('initializes only an empty state', () => {
+    const state = new AuthenticatedState(new MemoryStore());
+    const first = initGenesisState(state, doc);
+    expect(first.validators).toHaveLength(2);
+    expectCode(() => initGenesisState(state, doc), 'LEDGER_GENESIS_INVALID', 'empty');
+  });
+});
