@@ -28,6 +28,15 @@ export { type Canonical, decodeCanonical, encodeCanonical } from './encoding.js'
 export { CryptoError, type CryptoErrorCode } from './errors.js';
 export { HashDomain, type HashDomainName, sha256, taggedHash } from './hash.js';
 export {
+  DEFAULT_SCRYPT_PARAMS,
+  decryptKeystore,
+  encryptKeystore,
+  formatKeystore,
+  type KeystoreFile,
+  parseKeystore,
+  type ScryptParams,
+} from './keystore.js';
+export {
   EMPTY_MERKLE_ROOT,
   type MerkleProof,
   merkleLeafHash,
