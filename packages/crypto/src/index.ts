@@ -25,6 +25,17 @@ export {
   verifyReference,
 } from './ed25519.js';
 export { type Canonical, decodeCanonical, encodeCanonical } from './encoding.js';
+export {
+  assertEnvelope,
+  decodeEnvelope,
+  type Envelope,
+  encodeEnvelope,
+  type OpenArgs,
+  type Opened,
+  openEnvelope,
+  type SealArgs,
+  sealEnvelope,
+} from './envelope.js';
 export { CryptoError, type CryptoErrorCode } from './errors.js';
 export { HashDomain, type HashDomainName, sha256, taggedHash } from './hash.js';
 export {

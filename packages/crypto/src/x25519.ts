@@ -12,6 +12,7 @@ import { CryptoError } from './errors.js';
 
 export const X25519_KEY_LENGTH = 32;
 
+const Fp = ed25519.Point.Fp;
 const BASE_POINT_U = new Uint8Array(32);
 BASE_POINT_U[0] = 9;
 
@@ -85,5 +86,9 @@ export function x25519SecretFromEd25519Seed(seed: Uint8Array): Uint8Array {
  */
 export function x25519PublicKeyFromEd25519(publicKey: Uint8Array): Uint8Array {
   assertAcceptablePublicKey(publicKey);
-  return ed25519.utils.toMontgomery(publicKey);
+  // The key is known canonical, so y is its low 255 bits; no second point decode needed.
+  let y = 0n;
+  for (let i = 31; i >= 0; i--) y = (y << 8n) | BigInt(publicKey[i]!);
+  y &= (1n << 255n) - 1n;
+  return Fp.toBytes(Fp.div(Fp.add(Fp.ONE, y), Fp.sub(Fp.ONE, y)));
 }
