@@ -1,0 +1,111 @@
+/**
+ * `pnpm bench:crypto`: throughput of the operations the node runs per transaction, per block
+ * and per record exchange. Single-threaded; numbers vary with machine load.
+ */
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import {
+  type Canonical,
+  decodeCanonical,
+  decryptKeystore,
+  encodeCanonical,
+  encryptKeystore,
+  keyPairFromSeed,
+  merkleRoot,
+  openEnvelope,
+  Signer,
+  sealEnvelope,
+  sha256,
+  taggedHash,
+  verify,
+  verifyReference,
+} from '../src/index.js';
+
+const TARGET_MS = Number(process.env.BENCH_MS ?? 1000);
+
+/** Counts up so every bench run is reproducible (no entropy needed to measure speed). */
+function bytes(length: number, start = 0): Uint8Array {
+  return new Uint8Array(length).map((_, i) => (start + i * 31) & 0xff);
+}
+
+function bench(name: string, op: () => unknown): void {
+  for (let i = 0; i < 3; i++) op(); // warm up the JIT and key caches
+  let runs = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  while (elapsed < TARGET_MS) {
+    op();
+    runs++;
+    elapsed = performance.now() - start;
+  }
+  const opsPerSecond = (runs / elapsed) * 1000;
+  const micros = (elapsed * 1000) / runs;
+  const perOp = micros >= 1000 ? `${(micros / 1000).toFixed(2)} ms` : `${micros.toFixed(1)} µs`;
+  console.log(
+    `${name.padEnd(44)} ${Math.round(opsPerSecond).toLocaleString('en-US').padStart(12)} ops/s ${perOp.padStart(11)}/op`,
+  );
+}
+
+const seed = bytes(32, 1);
+const signer = new Signer(seed);
+const peer = keyPairFromSeed(bytes(32, 2));
+
+// Shaped like an unsigned consent.grant transaction (~240 bytes canonical).
+const transaction: Canonical = {
+  chainId: 'medchain-devnet',
+  kind: 'consent.grant',
+  body: {
+    patient: bytes(32, 3),
+    grantee: bytes(32, 4),
+    scope: ['Observation'],
+    purpose: 'treatment',
+    notAfter: 1_795_536_000_000,
+  },
+  signer: signer.publicKey,
+  nonce: 17,
+};
+const encoded = encodeCanonical(transaction);
+const signature = signer.sign(encoded);
+const block256 = bytes(256, 6);
+const leaves = Array.from({ length: 10_000 }, (_, i) => bytes(32, i));
+const record = bytes(1024, 7);
+const context = { recordId: 'rec-1', request: bytes(32, 8) };
+const keystore = encryptKeystore(seed, 'correct horse battery staple', (n) => bytes(n, 9));
+const envelope = sealEnvelope({
+  senderSeed: seed,
+  recipient: peer.publicKey,
+  context,
+  payload: record,
+  randomBytes: (n) => bytes(n, 10),
+});
+
+console.log(
+  `medchain crypto bench (node ${process.version}, ${TARGET_MS} ms per line, load average ${loadavg()[0]!.toFixed(2)})`,
+);
+console.log(`transaction-like object: ${encoded.length} bytes canonical`);
+bench('ed25519 sign (Signer, tx bytes)', () => signer.sign(encoded));
+bench('ed25519 verify, node:crypto (cached key)', () =>
+  verify(signer.publicKey, encoded, signature),
+);
+bench('ed25519 verifyReference, noble', () =>
+  verifyReference(signer.publicKey, encoded, signature),
+);
+bench('ed25519 keyPairFromSeed', () => keyPairFromSeed(seed));
+bench('sha256 (256 B)', () => sha256(block256));
+bench('taggedHash (256 B)', () => taggedHash('Transaction', block256));
+bench('encodeCanonical (tx)', () => encodeCanonical(transaction));
+bench('decodeCanonical (tx)', () => decodeCanonical(encoded));
+bench('merkleRoot (10,000 leaves)', () => merkleRoot(leaves));
+bench('keystore decrypt (scrypt N=2^15, r=8, p=1)', () =>
+  decryptKeystore(keystore, 'correct horse battery staple'),
+);
+bench('envelope seal (1 KiB)', () =>
+  sealEnvelope({
+    senderSeed: seed,
+    recipient: peer.publicKey,
+    context,
+    payload: record,
+    randomBytes: (n) => bytes(n, 11),
+  }),
+);
+bench('envelope open (1 KiB)', () => openEnvelope(envelope, { recipientSeed: peer.seed, context }));
