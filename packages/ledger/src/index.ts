@@ -42,6 +42,7 @@ export {
   readChainConfig,
   type ValidatorSetChange,
 } from './executor.js';
+export * from './fhir/index.js';
 export {
   type GenesisDocument,
   type GenesisState,

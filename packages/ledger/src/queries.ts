@@ -1,3 +1,5 @@
+import { auditEntryToFhir } from './fhir/audit.js';
+import { consentToFhir, type FhirResource } from './fhir/consent.js';
 import type {
   AuditEntry,
   ConsentEntry,
@@ -131,4 +133,28 @@ export function recordHistory(
   request: PageRequest = {},
 ): Page<RecordVersion> {
   return page(reader, stateKeys.recordVersions(recordId), request, (v: RecordVersion) => v);
+}
+
+const resourceTypeOf = (reader: KeyValueReader) => (recordId: Uint8Array) =>
+  getRecord(reader, recordId)?.resourceType;
+
+/** A stored consent as FHIR R4 Consent, its status as of `time` (block time). */
+export function exportConsent(
+  reader: KeyValueReader,
+  consentId: Uint8Array,
+  time: number,
+): FhirResource | undefined {
+  const consent = getConsent(reader, consentId);
+  return consent && consentToFhir(consent, { time, resourceTypeOf: resourceTypeOf(reader) });
+}
+
+/** A patient's audit trail page as FHIR R4 AuditEvents. */
+export function exportAuditTrail(
+  reader: KeyValueReader,
+  patient: Uint8Array,
+  request: PageRequest = {},
+): Page<FhirResource> {
+  const trail = auditTrail(reader, patient, request);
+  const options = { resourceTypeOf: resourceTypeOf(reader) };
+  return { ...trail, items: trail.items.map((entry) => auditEntryToFhir(entry, options)) };
 }

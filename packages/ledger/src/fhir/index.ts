@@ -1,0 +1,10 @@
+export { auditEntryToFhir } from './audit.js';
+export { FhirSystem, fhirInstant } from './codes.js';
+export {
+  type ConsentExportOptions,
+  type ConsentImportOptions,
+  consentFromFhir,
+  consentToFhir,
+  type FhirResource,
+  granteeReference,
+} from './consent.js';
