@@ -82,6 +82,7 @@ export class Chain {
   readonly store = new MemoryStore();
   readonly state: AuthenticatedState;
   readonly written: WriteOp[][] = [];
+  readonly blocks: Block[] = [];
   time: number;
   height = 0;
   parentHash: Uint8Array;
@@ -133,6 +134,7 @@ export class Chain {
   execute(block: Block): BlockResult {
     this.#pendingNonces.clear();
     const result = executeBlock(this.state, block, this.options);
+    this.blocks.push(block);
     this.#write(result.ops);
     this.height = block.header.height;
     this.time = block.header.time;
