@@ -13,7 +13,8 @@ export type NodeErrorCode =
   | 'NODE_PEER_KEY_INVALID'
   | 'NODE_PEER_KEY_PERMISSIONS'
   | 'NODE_FRAME_TOO_LARGE'
-  | 'NODE_PROTOCOL_STOPPED';
+  | 'NODE_PROTOCOL_STOPPED'
+  | 'NODE_API_LISTEN';
 
 export class NodeError extends Error {
   readonly code: NodeErrorCode;

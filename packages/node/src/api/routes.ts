@@ -1,0 +1,517 @@
+import {
+  CONSENT_ACTIONS,
+  MAX_PAGE_SIZE,
+  MAX_TX_BYTES,
+  PROVIDER_ROLES,
+  PURPOSES,
+  RECEIPT_CODES,
+  TX_KINDS,
+} from '@medchain/ledger';
+import { SUBMIT_REJECTIONS } from './backend.js';
+
+/**
+ * Every route of the API, as data: the server registers these (request schemas validate every
+ * input) and the OpenAPI document is generated from the same table, so the two cannot drift.
+ * Response schemas are for the document only: fastify does not serialize with them.
+ */
+
+export const API_PREFIX = '/v1';
+
+export type JsonSchema = { readonly [key: string]: unknown };
+
+const hex = (bytes: number, description: string): JsonSchema => ({
+  type: 'string',
+  pattern: `^[0-9a-f]{${bytes * 2}}$`,
+  description: `${description} (${bytes} bytes, lowercase hex)`,
+});
+
+const HASH = hex(32, 'a hash');
+const KEY = hex(32, 'an Ed25519 public key');
+const SIGNATURE = hex(64, 'an Ed25519 signature');
+const ANY_HEX = { type: 'string', pattern: '^(?:[0-9a-f]{2})*$', description: 'lowercase hex' };
+const INT = { type: 'integer' };
+const MS = { type: 'integer', description: 'ms since the Unix epoch (block time)' };
+const STR = { type: 'string' };
+const BOOL = { type: 'boolean' };
+
+const object = (properties: Record<string, JsonSchema>, optional: string[] = []): JsonSchema => ({
+  type: 'object',
+  properties,
+  required: Object.keys(properties).filter((name) => !optional.includes(name)),
+});
+const nullable = (schema: JsonSchema): JsonSchema => ({ anyOf: [schema, { type: 'null' }] });
+const array = (items: JsonSchema): JsonSchema => ({ type: 'array', items });
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const page = (item: string): JsonSchema =>
+  object({
+    items: array(ref(item)),
+    total: { type: 'integer', description: 'items in the whole list' },
+    nextOffset: nullable({ type: 'integer', description: 'offset of the next page' }),
+  });
+
+/** Shapes of the response bodies, shared by the routes (OpenAPI components). */
+export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
+  Error: object({
+    error: object({
+      code: {
+        type: 'string',
+        description:
+          'BAD_REQUEST, ROUTE_NOT_FOUND, *_NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, TOO_MANY_STREAMS, INTERNAL, or a transaction rejection code',
+      },
+      message: { type: 'string', description: 'what is wrong, for a human' },
+    }),
+  }),
+  Validator: object({ orgId: HASH, publicKey: KEY, peerId: STR }),
+  Status: object({
+    chainId: STR,
+    height: { type: 'integer', description: 'last committed block; 0 = genesis only' },
+    lastBlockHash: HASH,
+    stateRoot: { ...HASH, description: 'state root after the last committed block' },
+    view: INT,
+    validators: array(ref('Validator')),
+    peers: array({ type: 'string', description: 'libp2p peer id' }),
+    syncing: BOOL,
+    mempoolSize: INT,
+  }),
+  Transaction: object({
+    hash: HASH,
+    chainId: STR,
+    kind: { enum: [...TX_KINDS] },
+    body: { type: 'object', description: 'the kind-specific body; bytes as hex' },
+    signer: KEY,
+    nonce: INT,
+    signature: SIGNATURE,
+  }),
+  Receipt: object({
+    txHash: HASH,
+    code: { enum: [...RECEIPT_CODES] },
+    message: { type: 'string', description: 'empty when code is OK' },
+  }),
+  Header: object({
+    chainId: STR,
+    height: INT,
+    time: MS,
+    parentHash: HASH,
+    txRoot: HASH,
+    stateRoot: { ...HASH, description: 'state root after the parent block' },
+    validatorSetHash: HASH,
+    proposer: KEY,
+  }),
+  Certificate: object({
+    height: INT,
+    view: INT,
+    digest: HASH,
+    votes: array(object({ from: KEY, signature: SIGNATURE })),
+  }),
+  Block: object({
+    hash: HASH,
+    header: ref('Header'),
+    txs: array(ref('Transaction')),
+    receipts: array(ref('Receipt')),
+    certificate: nullable(ref('Certificate')),
+  }),
+  TxStatus: object(
+    {
+      status: { enum: ['pending', 'committed'] },
+      tx: ref('Transaction'),
+      height: INT,
+      index: INT,
+      receipt: ref('Receipt'),
+    },
+    ['height', 'index', 'receipt'],
+  ),
+  Patient: object({ key: KEY, registeredAt: MS, breakGlassOptOut: BOOL, researchOptOut: BOOL }),
+  Delegate: object({
+    patient: KEY,
+    delegate: KEY,
+    relation: { enum: ['guardian', 'proxy'] },
+    grantedAt: MS,
+    expiresAt: MS,
+  }),
+  Consent: object({
+    id: HASH,
+    patient: KEY,
+    grantee: object({ type: { enum: ['provider', 'organization'] }, id: HASH }),
+    recordIds: array(HASH),
+    resourceTypes: array(STR),
+    actions: array({ enum: [...CONSENT_ACTIONS] }),
+    purposes: array({ enum: [...PURPOSES] }),
+    validFrom: MS,
+    validUntil: MS,
+    grantedBy: KEY,
+    createdAt: MS,
+    status: { enum: ['active', 'revoked'] },
+    revokedAt: nullable(MS),
+    revokedBy: nullable(KEY),
+  }),
+  AuditEntry: object({
+    patient: KEY,
+    index: INT,
+    recordId: HASH,
+    custodian: HASH,
+    requester: KEY,
+    action: { enum: [...CONSENT_ACTIONS] },
+    purpose: { enum: [...PURPOSES] },
+    decision: { enum: ['permit', 'deny'] },
+    consentId: nullable(HASH),
+    denyReason: nullable(STR),
+    emergency: BOOL,
+    emergencyReason: nullable(STR),
+    time: MS,
+    txHash: HASH,
+    requestHash: HASH,
+  }),
+  Record: object({
+    id: HASH,
+    patient: KEY,
+    custodian: HASH,
+    resourceType: STR,
+    version: INT,
+    contentHash: HASH,
+    erased: BOOL,
+    createdAt: MS,
+    updatedAt: MS,
+  }),
+  RecordVersion: object({
+    version: INT,
+    contentHash: HASH,
+    previousHash: nullable(HASH),
+    author: KEY,
+    time: MS,
+    txHash: HASH,
+  }),
+  Organization: object({
+    id: HASH,
+    adminKeys: array(KEY),
+    validatorKey: KEY,
+    peerId: STR,
+    status: { enum: ['member', 'removed'] },
+    since: MS,
+  }),
+  Provider: object({
+    key: KEY,
+    org: HASH,
+    role: { enum: [...PROVIDER_ROLES] },
+    status: { enum: ['active', 'suspended'] },
+    registeredAt: MS,
+    suspendedAt: nullable(MS),
+  }),
+  StateProof: object({
+    height: { type: 'integer', description: 'the proof is against the state after this block' },
+    stateRoot: HASH,
+    header: nullable({
+      ...ref('Header'),
+      description: 'the header of block height+1, which carries stateRoot',
+    }),
+    certificate: nullable(ref('Certificate')),
+    key: ANY_HEX,
+    value: nullable({ ...ANY_HEX, description: 'canonical bytes of the value; null = absent' }),
+    proof: { ...ANY_HEX, description: 'encodeStateProof bytes (ledger)' },
+  }),
+};
+
+const PAGE_QUERY: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    offset: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1, default: 0 },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 50 },
+    reverse: { type: 'boolean', default: false, description: 'newest first' },
+  },
+};
+const NO_QUERY: JsonSchema = { type: 'object', additionalProperties: false, properties: {} };
+
+const params = (properties: Record<string, JsonSchema>): JsonSchema => ({
+  type: 'object',
+  additionalProperties: false,
+  properties,
+  required: Object.keys(properties),
+});
+
+export type HttpMethod = 'GET' | 'POST';
+
+export interface ResponseSpec {
+  readonly description: string;
+  /** A component name, or an inline schema; absent for error responses (always Error). */
+  readonly schema?: JsonSchema;
+  /** Default application/json. */
+  readonly contentType?: string;
+}
+
+export interface RouteSpec {
+  readonly operationId: string;
+  readonly method: HttpMethod;
+  /** Without the prefix, fastify style (`:name` for path parameters). */
+  readonly path: string;
+  readonly summary: string;
+  readonly description?: string;
+  readonly params?: JsonSchema;
+  readonly querystring: JsonSchema;
+  /** JSON body schema (fastify validates it); other accepted media types are listed apart. */
+  readonly body?: JsonSchema;
+  readonly rawBody?: { readonly contentType: string; readonly description: string };
+  readonly responses: Readonly<Record<number, ResponseSpec>>;
+}
+
+const ok = (description: string, component: string): Record<number, ResponseSpec> => ({
+  200: { description, schema: ref(component) },
+});
+const BAD = { description: 'invalid input' };
+const NOT_FOUND = (what: string) => ({ description: `${what} not found` });
+
+const patientKey = params({ key: KEY });
+
+export const ROUTES = [
+  {
+    operationId: 'health',
+    method: 'GET',
+    path: '/health',
+    summary: 'Liveness: the HTTP server answers',
+    querystring: NO_QUERY,
+    responses: { 200: { description: 'alive', schema: object({ status: { const: 'ok' } }) } },
+  },
+  {
+    operationId: 'status',
+    method: 'GET',
+    path: '/status',
+    summary: 'Height, last block hash, state root, view, validators, peers, syncing',
+    querystring: NO_QUERY,
+    responses: ok('the node status', 'Status'),
+  },
+  {
+    operationId: 'submitTransaction',
+    method: 'POST',
+    path: '/tx',
+    summary: 'Submit a signed transaction to the mempool',
+    description: `Canonical transaction bytes (at most ${MAX_TX_BYTES}), as JSON {"tx": hex} or as a raw application/octet-stream body. 202 means admitted to the mempool, not committed: poll GET /v1/tx/{hash}. Rejection codes: ${SUBMIT_REJECTIONS.join(', ')}.`,
+    querystring: NO_QUERY,
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['tx'],
+      properties: {
+        tx: {
+          type: 'string',
+          minLength: 2,
+          pattern: '^(?:[0-9a-f]{2})+$',
+          description: 'canonical transaction bytes, lowercase hex',
+        },
+      },
+    },
+    rawBody: {
+      contentType: 'application/octet-stream',
+      description: 'canonical transaction bytes',
+    },
+    responses: {
+      202: { description: 'admitted to the mempool', schema: object({ hash: HASH }) },
+      400: { description: 'MALFORMED, WRONG_CHAIN, BAD_SIGNATURE or invalid input' },
+      409: { description: 'BAD_NONCE or DUPLICATE' },
+      413: { description: 'TOO_LARGE or PAYLOAD_TOO_LARGE' },
+      415: { description: 'not JSON or octet-stream' },
+      429: { description: 'RATE_LIMITED (see Retry-After)' },
+      503: { description: 'MEMPOOL_FULL or NOT_READY (see Retry-After)' },
+    },
+  },
+  {
+    operationId: 'getTransaction',
+    method: 'GET',
+    path: '/tx/:hash',
+    summary: 'A transaction: pending, or committed with its height, position and receipt',
+    params: params({ hash: HASH }),
+    querystring: NO_QUERY,
+    responses: { ...ok('the transaction', 'TxStatus'), 400: BAD, 404: NOT_FOUND('TX') },
+  },
+  {
+    operationId: 'getLatestBlock',
+    method: 'GET',
+    path: '/blocks/latest',
+    summary: 'The last committed block with its commit certificate and receipts',
+    querystring: NO_QUERY,
+    responses: { ...ok('the block', 'Block'), 404: NOT_FOUND('BLOCK (only genesis)') },
+  },
+  {
+    operationId: 'getBlock',
+    method: 'GET',
+    path: '/blocks/:height',
+    summary: 'A committed block with its commit certificate and receipts',
+    params: params({
+      height: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+    }),
+    querystring: NO_QUERY,
+    responses: { ...ok('the block', 'Block'), 400: BAD, 404: NOT_FOUND('BLOCK') },
+  },
+  {
+    operationId: 'getPatient',
+    method: 'GET',
+    path: '/patients/:key',
+    summary: "A patient's entry, with its policy (break-glass and research opt-outs)",
+    params: patientKey,
+    querystring: NO_QUERY,
+    responses: { ...ok('the patient', 'Patient'), 400: BAD, 404: NOT_FOUND('PATIENT') },
+  },
+  {
+    operationId: 'getDelegate',
+    method: 'GET',
+    path: '/patients/:key/delegates/:delegate',
+    summary: 'One delegate (guardian or proxy) of a patient, with its expiry',
+    description: 'The state keeps no list of delegates, so they are looked up one by one.',
+    params: params({ key: KEY, delegate: KEY }),
+    querystring: NO_QUERY,
+    responses: { ...ok('the delegate', 'Delegate'), 400: BAD, 404: NOT_FOUND('DELEGATE') },
+  },
+  {
+    operationId: 'listConsents',
+    method: 'GET',
+    path: '/patients/:key/consents',
+    summary: "A patient's consents (active and revoked), paged",
+    params: patientKey,
+    querystring: PAGE_QUERY,
+    responses: {
+      200: { description: 'a page of consents', schema: page('Consent') },
+      400: BAD,
+      404: NOT_FOUND('PATIENT'),
+    },
+  },
+  {
+    operationId: 'listAudit',
+    method: 'GET',
+    path: '/patients/:key/audit',
+    summary: "A patient's audit trail: every logged access decision, break-glass flagged",
+    params: patientKey,
+    querystring: PAGE_QUERY,
+    responses: {
+      200: { description: 'a page of audit entries', schema: page('AuditEntry') },
+      400: BAD,
+      404: NOT_FOUND('PATIENT'),
+    },
+  },
+  {
+    operationId: 'listPatientRecords',
+    method: 'GET',
+    path: '/patients/:key/records',
+    summary: 'The records anchored for a patient, paged',
+    params: patientKey,
+    querystring: PAGE_QUERY,
+    responses: {
+      200: { description: 'a page of records', schema: page('Record') },
+      400: BAD,
+      404: NOT_FOUND('PATIENT'),
+    },
+  },
+  {
+    operationId: 'getConsent',
+    method: 'GET',
+    path: '/consents/:id',
+    summary: 'One consent by id (the hash of its grant transaction)',
+    params: params({ id: HASH }),
+    querystring: NO_QUERY,
+    responses: { ...ok('the consent', 'Consent'), 400: BAD, 404: NOT_FOUND('CONSENT') },
+  },
+  {
+    operationId: 'getRecord',
+    method: 'GET',
+    path: '/records/:id',
+    summary: "A record's anchor and a page of its version history",
+    params: params({ id: HASH }),
+    querystring: PAGE_QUERY,
+    responses: {
+      200: {
+        description: 'the record and a page of its versions',
+        schema: object({ record: ref('Record'), versions: page('RecordVersion') }),
+      },
+      400: BAD,
+      404: NOT_FOUND('RECORD'),
+    },
+  },
+  {
+    operationId: 'listOrganizations',
+    method: 'GET',
+    path: '/organizations',
+    summary: 'The member organizations',
+    querystring: NO_QUERY,
+    responses: {
+      200: {
+        description: 'every member',
+        schema: object({ items: array(ref('Organization')) }),
+      },
+    },
+  },
+  {
+    operationId: 'getOrganization',
+    method: 'GET',
+    path: '/organizations/:id',
+    summary: 'An organization (member or removed) and a page of its providers',
+    params: params({ id: HASH }),
+    querystring: PAGE_QUERY,
+    responses: {
+      200: {
+        description: 'the organization and a page of its providers',
+        schema: object({ organization: ref('Organization'), providers: page('Provider') }),
+      },
+      400: BAD,
+      404: NOT_FOUND('ORGANIZATION'),
+    },
+  },
+  {
+    operationId: 'getProvider',
+    method: 'GET',
+    path: '/providers/:key',
+    summary: 'A provider: organization, role, status',
+    params: params({ key: KEY }),
+    querystring: NO_QUERY,
+    responses: { ...ok('the provider', 'Provider'), 400: BAD, 404: NOT_FOUND('PROVIDER') },
+  },
+  {
+    operationId: 'getStateProof',
+    method: 'GET',
+    path: '/state/proof',
+    summary: 'An inclusion or non-inclusion proof of a state key',
+    description:
+      "The proof is against the state after block `height`, whose root the certified header of block height+1 carries (so it trails the committed state by one block). Check the certificate, then header.stateRoot == stateRoot, then verifyStateProof(stateRoot, key, value, decodeStateProof(proof)). Keys are the ledger's stateKeys bytes.",
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['key'],
+      properties: {
+        key: {
+          type: 'string',
+          minLength: 2,
+          maxLength: 2048,
+          pattern: '^(?:[0-9a-f]{2})+$',
+          description: 'state key, lowercase hex',
+        },
+      },
+    },
+    responses: { ...ok('the proof', 'StateProof'), 400: BAD },
+  },
+  {
+    operationId: 'events',
+    method: 'GET',
+    path: '/events',
+    summary: 'Server-sent events: new blocks, or one patient’s new audit entries',
+    description:
+      'text/event-stream. Without `patient`: one `block` event per committed block ({hash, header, receipts}), id = height. With `patient`: one `audit` event per new audit entry of that patient (an AuditEntry), id = its index. A comment line is sent every heartbeat interval. A client that reads too slowly is disconnected.',
+    querystring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { patient: KEY },
+    },
+    responses: {
+      200: { description: 'the event stream', contentType: 'text/event-stream', schema: STR },
+      400: BAD,
+      503: { description: 'TOO_MANY_STREAMS' },
+    },
+  },
+  {
+    operationId: 'metrics',
+    method: 'GET',
+    path: '/metrics',
+    summary: 'Prometheus metrics (text exposition format)',
+    querystring: NO_QUERY,
+    responses: {
+      200: { description: 'the metrics', contentType: 'text/plain; version=0.0.4', schema: STR },
+    },
+  },
+] as const satisfies readonly RouteSpec[];
+
+export type OperationId = (typeof ROUTES)[number]['operationId'];
