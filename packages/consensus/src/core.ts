@@ -126,6 +126,8 @@ const FUTURE_BUFFER_PER_VALIDATOR = 16;
 const DECISION_BUFFER_HEIGHTS = 64;
 /** A laggard gets the same decision from us at most once per this many ticks. */
 const DECISION_REPLY_INTERVAL_TICKS = 5;
+/** Decisions sent to a laggard at once (it buffers up to DECISION_BUFFER_HEIGHTS ahead). */
+const DECISIONS_PER_REPLY = 8;
 /** A sync request is repeated if the node is still behind after this many ticks. */
 const SYNC_RETRY_TICKS = 20;
 /** Decisions kept for laggards when no checkpoint becomes stable. */
@@ -990,7 +992,8 @@ export class ConsensusCore {
    */
   private tryNewView(view: number, appProposal?: Proposal): void {
     const round = this.round;
-    if (round.view !== view || !round.viewChanging || round.newViewSent !== null) return;
+    if (round.view !== view || !round.viewChanging) return;
+    if (round.newViewSent !== null && round.newViewSent.view >= view) return;
     if (!this.isPrimary(view) || round.decided !== null) return;
     const set = this.setAt(this.height);
     const forView = round.viewChanges.get(view);
@@ -1183,13 +1186,15 @@ export class ConsensusCore {
     this.lastSyncRequestAt = this.now;
   }
 
-  /** A peer sent a message for a height we decided: send it the decision, rate-limited. */
+  /**
+   * A peer is stuck at a height we decided (it asks for a view change there, or it is more than
+   * one height behind): send it the decision, rate-limited. Late votes of the height we just
+   * decided get no answer: their senders are about to decide too.
+   */
   private helpLaggard(message: Exclude<SignedMessage, CheckpointMessage>): void {
-    const decision =
-      message.height === this.height
-        ? this.round.decided && this.decisions.get(this.height)
-        : this.decisions.get(message.height);
-    if (!decision) return;
+    if (message.type !== 'viewchange' && message.height >= this.height - 1) return;
+    const first = this.decisions.get(message.height);
+    if (first === undefined) return;
     const peerHex = toHex(message.from);
     const last = this.decisionReplies.get(peerHex);
     if (
@@ -1213,8 +1218,13 @@ export class ConsensusCore {
     }
     if (this.decisionReplies.size >= 4 * set.size) this.decisionReplies.clear();
     this.decisionReplies.set(peerHex, { height: message.height, at: this.now });
-    this.counters.decisionsSent++;
-    this.outbox.push({ to: message.from, message: decision });
+    // The next few heights go along: the laggard buffers them and catches up in one round trip.
+    for (let height = message.height; height < message.height + DECISIONS_PER_REPLY; height++) {
+      const decision = this.decisions.get(height);
+      if (decision === undefined) break;
+      this.counters.decisionsSent++;
+      this.outbox.push({ to: message.from, message: decision });
+    }
   }
 
   private drop(reason: DropReason): void {

@@ -123,10 +123,16 @@ function parseViewChangeProof(value: unknown, what: string): ViewChangeProof {
 const VOTE_FIELDS = ['digest', 'from', 'height', 'signature', 'type', 'view'];
 
 /**
- * Checks that a value has exactly the shape of a consensus message and returns it typed.
+ * Checks that a value has exactly the shape of a consensus message and returns it typed
+ * (the same object: the core treats messages as immutable, so callers must not mutate them).
  * Used on decoded wire bytes and on anything handed to `step()`, so garbage is never trusted.
  */
 export function parseMessage(value: unknown): ConsensusMessage {
+  checkMessage(value);
+  return value as ConsensusMessage;
+}
+
+function checkMessage(value: unknown): ConsensusMessage {
   if (!isRecord(value)) throw malformed('message must be a map');
   switch (value.type) {
     case 'preprepare': {
@@ -312,8 +318,22 @@ export function checkpointSigningHash(
   return signingHash({ chain: chainId, type: 'checkpoint', height, stateRoot });
 }
 
+/**
+ * Messages are immutable once built, and one broadcast object reaches every core of a process
+ * (the simulator) or is checked again inside certificates: hash each object once per chain.
+ */
+const signingHashes = new WeakMap<SignedMessage, { chainId: string; hash: Uint8Array }>();
+
 /** The bytes the sender of a signed message signed. */
 export function messageSigningHash(chainId: string, message: SignedMessage): Uint8Array {
+  const cached = signingHashes.get(message);
+  if (cached !== undefined && cached.chainId === chainId) return cached.hash;
+  const hash = computeSigningHash(chainId, message);
+  signingHashes.set(message, { chainId, hash });
+  return hash;
+}
+
+function computeSigningHash(chainId: string, message: SignedMessage): Uint8Array {
   switch (message.type) {
     case 'preprepare':
     case 'prepare':

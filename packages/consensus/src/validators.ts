@@ -1,4 +1,4 @@
-import { toHex } from '@medchain/crypto';
+import { bytesEqual, toHex } from '@medchain/crypto';
 import { ConsensusError } from './errors.js';
 import {
   checkpointCertificateSigningHash,
@@ -62,7 +62,8 @@ export class ValidatorSet {
  * or NEW-VIEW is verified once (an Ed25519 verify costs ~110 µs). Bounded: cleared when full.
  */
 export class VerifiedSignatures {
-  private readonly seen = new Set<string>();
+  /** signature hex -> what it was verified for (a signature alone does not bind key and message). */
+  private readonly seen = new Map<string, { publicKey: Uint8Array; hash: Uint8Array }>();
 
   constructor(
     private readonly verifier: SignatureVerifier,
@@ -70,11 +71,18 @@ export class VerifiedSignatures {
   ) {}
 
   verify(publicKey: Uint8Array, hash: Uint8Array, signature: Uint8Array): boolean {
-    const key = toHex(hash) + toHex(publicKey) + toHex(signature);
-    if (this.seen.has(key)) return true;
+    const key = toHex(signature);
+    const known = this.seen.get(key);
+    if (
+      known !== undefined &&
+      bytesEqual(known.hash, hash) &&
+      bytesEqual(known.publicKey, publicKey)
+    ) {
+      return true;
+    }
     if (!this.verifier.verify(publicKey, hash, signature)) return false;
     if (this.seen.size >= this.limit) this.seen.clear();
-    this.seen.add(key);
+    this.seen.set(key, { publicKey, hash });
     return true;
   }
 }

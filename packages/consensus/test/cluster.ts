@@ -1,0 +1,294 @@
+import { toHex } from '@medchain/crypto';
+import {
+  type CommittedBlock,
+  ConsensusCore,
+  type ConsensusMessage,
+  type HardState,
+  type Proposal,
+  type Ready,
+} from '../src/index.js';
+import { proposalOf, SimState, simApplication } from './sim/app.js';
+import { Adversary } from './sim/byzantine.js';
+import { type SimSigner, simKeys } from './sim/keys.js';
+import { Prng } from './sim/prng.js';
+
+export const CLUSTER_CHAIN = 'cluster';
+
+export interface ClusterNode {
+  readonly index: number;
+  readonly signer: SimSigner;
+  core: ConsensusCore | null;
+  hardState: HardState | null;
+  readonly blocks: CommittedBlock[];
+  state: SimState;
+  adversary: Adversary | null;
+  /** Block the node's application builds next, when it is asked to propose. */
+  nextProposal: ((height: number) => Proposal) | null;
+}
+
+interface InFlight {
+  readonly from: number;
+  readonly to: number;
+  readonly message: ConsensusMessage;
+}
+
+export interface ClusterOptions {
+  readonly n: number;
+  readonly checkpointInterval?: number;
+  readonly baseTimeoutTicks?: number;
+  /** Extra nodes that start as non-validators. */
+  readonly observers?: number;
+  /** Nodes that are byzantine from the start. */
+  readonly byzantine?: ReadonlyMap<number, 'equivocate' | 'silent' | 'conflictingVotes'>;
+}
+
+/**
+ * A hand-driven cluster for scenario tests: FIFO delivery on command, explicit ticks, crashes,
+ * partitions and scripted byzantine nodes, with a trace a reader can follow line by line.
+ */
+export class Cluster {
+  readonly nodes: ClusterNode[] = [];
+  readonly trace: string[] = [];
+  private queue: InFlight[] = [];
+  private partition: readonly (readonly number[])[] | null = null;
+  private readonly verifier;
+  private readonly application;
+  private readonly prng = new Prng(1);
+  private nonce = 0;
+
+  constructor(private readonly options: ClusterOptions) {
+    const total = options.n + (options.observers ?? 0);
+    const { verifier, signers } = simKeys(total);
+    this.verifier = verifier;
+    this.application = simApplication(total);
+    for (let index = 0; index < total; index++) {
+      this.nodes.push({
+        index,
+        signer: signers[index]!,
+        core: null,
+        hardState: null,
+        blocks: [],
+        state: new SimState(),
+        adversary: null,
+        nextProposal: null,
+      });
+    }
+    for (const [index, strategy] of options.byzantine ?? []) this.byzantine(index, strategy);
+    // Every core exists before any sends, so no early message is lost.
+    for (const node of this.nodes) this.start(node);
+    for (const node of this.nodes) this.drain(node);
+  }
+
+  key(index: number): Uint8Array {
+    return this.nodes[index]!.signer.publicKey;
+  }
+
+  core(index: number): ConsensusCore {
+    const core = this.nodes[index]!.core;
+    if (core === null) throw new Error(`n${index} is down`);
+    return core;
+  }
+
+  nameOf(key: Uint8Array): string {
+    const index = this.nodes.findIndex((node) => toHex(node.signer.publicKey) === toHex(key));
+    return index < 0 ? `?${toHex(key).slice(0, 4)}` : `n${index}`;
+  }
+
+  private start(node: ClusterNode): void {
+    node.core = new ConsensusCore(
+      {
+        chainId: CLUSTER_CHAIN,
+        signer: node.signer,
+        verifier: this.verifier,
+        application: this.application,
+        genesisValidators: this.nodes.slice(0, this.options.n).map((n) => n.signer.publicKey),
+        checkpointInterval: this.options.checkpointInterval ?? 10,
+        baseTimeoutTicks: this.options.baseTimeoutTicks ?? 10,
+      },
+      node.hardState ?? undefined,
+    );
+    node.state = new SimState();
+    let last = null;
+    for (const block of node.blocks) {
+      last = node.state.apply(block.height, block.proposal.payload, (i) => this.key(i));
+    }
+    const height = node.hardState?.height ?? 1;
+    if (last !== null && node.blocks.length >= height) node.core.applied(height, last);
+  }
+
+  /** Makes node `index` byzantine with one of the simulator's strategies. */
+  byzantine(index: number, strategy: 'equivocate' | 'silent' | 'conflictingVotes'): void {
+    const node = this.nodes[index]!;
+    node.adversary = new Adversary(index, node.signer, strategy, {
+      chainId: CLUSTER_CHAIN,
+      nodeCount: this.nodes.length,
+      honestKeys: [],
+      prng: this.prng,
+      transmit: (from, to, message) => this.enqueue(from, to, message as ConsensusMessage),
+      registerProposal: () => {},
+    });
+  }
+
+  crash(index: number): void {
+    this.nodes[index]!.core = null;
+    // What it had not yet handed to the network is lost with it.
+    this.queue = this.queue.filter((m) => m.to !== index && m.from !== index);
+    this.trace.push(`n${index} CRASHED`);
+  }
+
+  restart(index: number): void {
+    const node = this.nodes[index]!;
+    const hs = node.hardState;
+    this.trace.push(`n${index} RESTARTS from h=${hs?.height ?? 1} v=${hs?.view ?? 0}`);
+    this.start(node);
+    this.drain(node);
+  }
+
+  setPartition(groups: readonly (readonly number[])[]): void {
+    this.partition = groups;
+    this.trace.push(
+      `PARTITION ${groups.map((g) => `{${g.map((i) => `n${i}`).join(',')}}`).join(' | ')}`,
+    );
+  }
+
+  heal(): void {
+    this.partition = null;
+    this.trace.push('HEAL');
+  }
+
+  private reachable(from: number, to: number): boolean {
+    if (this.partition === null) return true;
+    const group = (i: number) => this.partition!.findIndex((g) => g.includes(i));
+    return group(from) === group(to);
+  }
+
+  private enqueue(from: number, to: number, message: ConsensusMessage): void {
+    if (this.reachable(from, to) && this.nodes[to]!.core !== null) {
+      this.queue.push({ from, to, message });
+    }
+  }
+
+  /**
+   * Delivers the messages in flight now, in send order; what they cause is queued for the
+   * next call (a healthy cluster never goes quiet: each commit starts the next height).
+   */
+  deliver(): number {
+    const batch = this.queue;
+    this.queue = [];
+    for (const { from, to, message } of batch) {
+      const node = this.nodes[to]!;
+      if (node.core === null || !this.reachable(from, to)) continue;
+      node.adversary?.observe(message);
+      node.core.step(message);
+      this.drain(node);
+    }
+    return batch.length;
+  }
+
+  /** Delivers rounds until `done()` holds (or `rounds` run out). */
+  deliverUntil(done: () => boolean, rounds = 100): void {
+    for (let i = 0; i < rounds && !done(); i++) this.deliver();
+  }
+
+  tick(indices: readonly number[] | 'all', count = 1): void {
+    const targets = indices === 'all' ? this.nodes.map((n) => n.index) : indices;
+    for (let i = 0; i < count; i++) {
+      for (const index of targets) {
+        const node = this.nodes[index]!;
+        if (node.core === null) continue;
+        node.core.tick();
+        this.drain(node);
+      }
+    }
+  }
+
+  /** The node layer: persist, send, apply, propose, sync, advance. */
+  private drain(node: ClusterNode): void {
+    const core = node.core;
+    if (core === null) return;
+    while (core.hasReady()) {
+      const ready: Ready = core.ready();
+      if (ready.hardState !== null) node.hardState = ready.hardState;
+      for (const out of ready.messages) {
+        this.trace.push(
+          `n${node.index} -> ${out.to === 'all' ? 'all' : this.nameOf(out.to)} ${this.describe(out.message)}`,
+        );
+        const recipients =
+          out.to === 'all'
+            ? this.nodes.filter((n) => n !== node).map((n) => n.index)
+            : [
+                this.nodes.findIndex(
+                  (n) => toHex(n.signer.publicKey) === toHex(out.to as Uint8Array),
+                ),
+              ];
+        if (node.adversary !== null) {
+          node.adversary.send(out, recipients);
+          continue;
+        }
+        for (const to of recipients) this.enqueue(node.index, to, out.message);
+      }
+      for (const block of ready.committed) {
+        node.blocks.push(block);
+        const result = node.state.apply(block.height, block.proposal.payload, (i) => this.key(i));
+        this.trace.push(
+          `n${node.index} COMMIT h=${block.height} v=${block.certificate.view} ${short(block.proposal.digest)} (certificate: ${block.certificate.votes.map((v) => this.nameOf(v.from)).join(',')})`,
+        );
+        core.applied(block.height, result);
+      }
+      if (ready.proposalRequest !== null) {
+        const { height, view } = ready.proposalRequest;
+        const proposal =
+          node.nextProposal?.(height) ??
+          proposalOf({ height, proposer: node.index, nonce: this.nonce++ });
+        this.trace.push(`n${node.index} PROPOSES h=${height} v=${view} ${short(proposal.digest)}`);
+        core.propose(proposal);
+      }
+      if (ready.syncTo !== null) {
+        this.trace.push(`n${node.index} BEHIND: sync up to h=${ready.syncTo}`);
+      }
+      if (ready.stableCheckpoint !== null) {
+        const cp = ready.stableCheckpoint;
+        this.trace.push(
+          `n${node.index} STABLE CHECKPOINT h=${cp.height} root=${short(cp.stateRoot)} (pruned: ${core.retainedDecisions} decisions kept)`,
+        );
+      }
+      core.advance();
+    }
+  }
+
+  describe(message: ConsensusMessage): string {
+    switch (message.type) {
+      case 'preprepare':
+      case 'prepare':
+      case 'commit':
+        return `${message.type.toUpperCase()} h=${message.height} v=${message.view} ${short(message.digest)}`;
+      case 'viewchange':
+        return `VIEW-CHANGE h=${message.height} v=${message.view} prepared=${message.prepared === null ? 'none' : `v${message.prepared.view}:${short(message.prepared.digest)}`}`;
+      case 'newview':
+        return `NEW-VIEW h=${message.height} v=${message.view} ${short(message.digest)} (from ${message.viewChanges.map((p) => this.nameOf(p.from)).join(',')})`;
+      case 'checkpoint':
+        return `CHECKPOINT h=${message.height} root=${short(message.stateRoot)}`;
+      case 'decision':
+        return `DECISION h=${message.certificate.height} ${short(message.certificate.digest)}`;
+    }
+  }
+
+  status(): string[] {
+    return this.nodes.map((node) => {
+      if (node.core === null) return `n${node.index}: down (applied ${node.blocks.length})`;
+      const core = node.core;
+      const stable = core.lastStableCheckpoint;
+      const chain = node.blocks.map((b) => short(b.proposal.digest).slice(0, 4)).join(' ');
+      return `n${node.index}: height=${core.currentHeight} view=${core.currentView} stable=${stable?.height ?? '-'} chain=[${chain}]`;
+    });
+  }
+
+  /** Drains the trace (what happened since the last call). */
+  takeTrace(): string[] {
+    return this.trace.splice(0, this.trace.length);
+  }
+}
+
+function short(bytes: Uint8Array): string {
+  return toHex(bytes).slice(0, 8);
+}

@@ -1,0 +1,80 @@
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { describeParams, type ParamOverrides, paramsFromSeed } from './params.js';
+import { formatFailure, runSimulation } from './simulator.js';
+
+/**
+ * pnpm sim --seed S            replay one run, printing its trace
+ * pnpm sim --runs N [--start S] a campaign of N seeded runs (seeds S..S+N-1)
+ * Options: --n 4 (fix the validator count), --broken-quorum (prove the checkers fail).
+ */
+const { values } = parseArgs({
+  options: {
+    seed: { type: 'string' },
+    runs: { type: 'string' },
+    start: { type: 'string', default: '1' },
+    n: { type: 'string' },
+    'broken-quorum': { type: 'boolean', default: false },
+    quiet: { type: 'boolean', default: false },
+  },
+});
+
+const overrides: ParamOverrides = {
+  ...(values.n !== undefined ? { n: Number(values.n) } : {}),
+  ...(values['broken-quorum'] ? { brokenQuorum: true } : {}),
+};
+
+if (values.seed !== undefined) {
+  const params = paramsFromSeed(Number(values.seed), overrides);
+  console.log(describeParams(params));
+  const result = runSimulation(params, !values.quiet);
+  for (const line of result.events) console.log(line);
+  console.log(
+    `heights ${result.minHeight}..${result.maxHeight}, ${result.delivered} messages, ${result.ticks} ticks, liveness after ${result.livenessTicksUsed ?? '-'} ticks`,
+  );
+  if (result.violations.length > 0) {
+    console.log(formatFailure(result));
+    process.exitCode = 1;
+  } else {
+    console.log('OK: no violations');
+  }
+} else {
+  const runs = Number(values.runs ?? '100');
+  const start = Number(values.start);
+  const began = performance.now();
+  let failures = 0;
+  let maxLiveness = 0;
+  let heights = 0;
+  const byN = new Map<number, number>();
+  const byKind = new Map<string, number>();
+  for (let i = 0; i < runs; i++) {
+    const params = paramsFromSeed(start + i, overrides);
+    const result = runSimulation(params);
+    byN.set(params.n, (byN.get(params.n) ?? 0) + 1);
+    heights += result.maxHeight;
+    maxLiveness = Math.max(maxLiveness, result.livenessTicksUsed ?? 0);
+    if (result.violations.length > 0) {
+      failures++;
+      for (const v of result.violations) byKind.set(v.kind, (byKind.get(v.kind) ?? 0) + 1);
+      console.log(formatFailure(result));
+    }
+    if (!values.quiet && (i + 1) % 1000 === 0) {
+      const seconds = ((performance.now() - began) / 1000).toFixed(0);
+      console.log(`${i + 1}/${runs} runs, ${failures} failing, ${seconds} s`);
+    }
+  }
+  const seconds = (performance.now() - began) / 1000;
+  console.log(
+    [
+      `runs=${runs} seeds=${start}..${start + runs - 1}`,
+      `n: ${[...byN]
+        .sort((a, b) => a[0] - b[0])
+        .map(([n, c]) => `${n}:${c}`)
+        .join(' ')}`,
+      `failing runs=${failures} ${[...byKind].map(([k, c]) => `${k}:${c}`).join(' ')}`,
+      `committed heights (max per run) total=${heights}, max liveness ticks=${maxLiveness}`,
+      `time=${seconds.toFixed(1)} s (${((seconds * 1000) / runs).toFixed(1)} ms/run)`,
+    ].join('\n'),
+  );
+  if (failures > 0) process.exitCode = 1;
+}

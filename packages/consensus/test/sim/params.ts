@@ -1,0 +1,100 @@
+import { faultTolerance } from '../../src/index.js';
+import { Prng } from './prng.js';
+
+export const BYZANTINE_STRATEGIES = [
+  'silent',
+  'equivocate',
+  'conflictingVotes',
+  'otherViews',
+  'forge',
+  'replay',
+  'garbage',
+  'mixed',
+] as const;
+
+export type ByzantineStrategy = (typeof BYZANTINE_STRATEGIES)[number];
+
+/** Everything a run depends on; all of it derives from the seed unless overridden. */
+export interface SimParams {
+  readonly seed: number;
+  /** Validators at genesis. */
+  readonly n: number;
+  /** Node indices that are byzantine (at most f). */
+  readonly byzantine: readonly number[];
+  readonly strategies: readonly ByzantineStrategy[];
+  /** One extra honest non-validator node, swapped in and out of the set by governance blocks. */
+  readonly membershipChanges: boolean;
+  /** Per message, during the fault phase. */
+  readonly lossRate: number;
+  readonly duplicateRate: number;
+  /** Message delay is uniform in [1, maxDelay] time units; a tick is 10 units. */
+  readonly maxDelay: number;
+  readonly partitions: boolean;
+  readonly crashes: boolean;
+  /** Length of the fault phase; then the network heals and crashed nodes restart. */
+  readonly faultTicks: number;
+  /** Once faults stop, every honest node must commit `livenessHeights` more within this many ticks. */
+  readonly livenessTicks: number;
+  readonly livenessHeights: number;
+  readonly checkpointInterval: number;
+  readonly baseTimeoutTicks: number;
+  /** Fault injection into the core itself, to prove the checkers can fail. */
+  readonly brokenQuorum: boolean;
+}
+
+export type ParamOverrides = Partial<Omit<SimParams, 'seed'>>;
+
+export const SIM_VALIDATOR_COUNTS = [4, 5, 7, 10] as const;
+
+export function paramsFromSeed(seed: number, overrides: ParamOverrides = {}): SimParams {
+  const prng = new Prng(seed ^ 0x5eed5eed);
+  const n = overrides.n ?? prng.pick(SIM_VALIDATOR_COUNTS);
+  const f = faultTolerance(n);
+  const byzantineCount = prng.int(f + 1);
+  const byzantine =
+    overrides.byzantine ??
+    prng
+      .shuffle([...Array(n).keys()])
+      .slice(0, byzantineCount)
+      .sort((a, b) => a - b);
+  const strategies = overrides.strategies ?? byzantine.map(() => prng.pick(BYZANTINE_STRATEGIES));
+  return {
+    seed,
+    n,
+    byzantine,
+    strategies,
+    membershipChanges: overrides.membershipChanges ?? prng.chance(0.25),
+    lossRate: overrides.lossRate ?? prng.pick([0, 0.01, 0.05, 0.1, 0.2]),
+    duplicateRate: overrides.duplicateRate ?? prng.pick([0, 0.02, 0.1]),
+    maxDelay: overrides.maxDelay ?? prng.pick([4, 10, 30]),
+    partitions: overrides.partitions ?? prng.chance(0.4),
+    crashes: overrides.crashes ?? prng.chance(0.4),
+    faultTicks: overrides.faultTicks ?? prng.range(30, 100),
+    livenessTicks: overrides.livenessTicks ?? 2_000,
+    livenessHeights: overrides.livenessHeights ?? 3,
+    checkpointInterval: overrides.checkpointInterval ?? prng.pick([3, 5, 10]),
+    baseTimeoutTicks: overrides.baseTimeoutTicks ?? prng.pick([6, 10]),
+    brokenQuorum: overrides.brokenQuorum ?? false,
+  };
+}
+
+export function describeParams(params: SimParams): string {
+  const byz = params.byzantine.map((node, i) => `${node}:${params.strategies[i]}`).join(',');
+  return [
+    `seed=${params.seed}`,
+    `n=${params.n}`,
+    `byzantine=[${byz}]`,
+    `loss=${params.lossRate}`,
+    `dup=${params.duplicateRate}`,
+    `maxDelay=${params.maxDelay}`,
+    `partitions=${params.partitions}`,
+    `crashes=${params.crashes}`,
+    `membership=${params.membershipChanges}`,
+    `faultTicks=${params.faultTicks}`,
+    `K=${params.checkpointInterval}`,
+    `timeout=${params.baseTimeoutTicks}`,
+    params.brokenQuorum ? 'BROKEN-QUORUM' : '',
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
