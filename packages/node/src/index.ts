@@ -1,3 +1,5 @@
+import './polyfill.js';
+
 export * from './config.js';
 export * from './db/index.js';
 export { NodeError, type NodeErrorCode } from './errors.js';
@@ -11,6 +13,7 @@ export {
   moduleLogger,
 } from './logger.js';
 export { createMetrics, type Metrics } from './metrics.js';
+export * from './net/index.js';
 export { installedPolyfills, installPolyfills } from './polyfill.js';
 export {
   DEFAULT_MAX_WAL_RECORD_BYTES,

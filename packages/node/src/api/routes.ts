@@ -335,7 +335,12 @@ export const ROUTES = [
     path: '/blocks/:height',
     summary: 'A committed block with its commit certificate and receipts',
     params: params({
-      height: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+      // Digits only: one spelling per height (no 1e3, +1 or 01).
+      height: {
+        type: 'string',
+        pattern: '^[1-9][0-9]{0,15}$',
+        description: 'block height, from 1 (decimal digits)',
+      },
     }),
     querystring: NO_QUERY,
     responses: { ...ok('the block', 'Block'), 400: BAD, 404: NOT_FOUND('BLOCK') },

@@ -183,7 +183,10 @@ function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) 
     },
 
     getBlock: async (request) => {
-      const { height } = request.params as { height: number };
+      const height = Number((request.params as { height: string }).height);
+      if (!Number.isSafeInteger(height)) {
+        throw new HttpError(400, 'BAD_REQUEST', 'params/height is above the largest safe integer');
+      }
       const stored = await backend.block(height);
       return stored === undefined
         ? notFound(`block ${height}`, 'BLOCK_NOT_FOUND')
@@ -321,7 +324,6 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     exposeHeadRoutes: false,
-    disableRequestLogging: true,
     // Unknown query parameters are refused, not silently dropped: a typo must not change meaning.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
   });

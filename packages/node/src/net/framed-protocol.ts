@@ -1,0 +1,289 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { LengthPrefixedDecoder } from '@libp2p/utils';
+import { NodeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { assertFrameSize, boundedLengthDecoder, encodeFrame } from './framing.js';
+
+/** What a framed protocol needs from the libp2p node (a Libp2p instance satisfies it). */
+export type ProtocolHost = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>;
+
+export interface FramedProtocolOptions<T> {
+  /** `/medchain/<concern>/1.0.0` */
+  protocol: string;
+  /** Largest frame payload accepted or sent; a bigger one closes the inbound stream. */
+  maxFrameBytes: number;
+  /** Turns frame bytes into a message; a throw counts as a rejected frame (reason `decode`). */
+  decode: (bytes: Uint8Array) => T;
+  /** Receives each decoded message; a throw is counted (reason `handler`) and logged. */
+  onMessage: (peerId: string, message: T) => void;
+  /** Extra per-protocol admission (e.g. validators only); refused streams are aborted. */
+  allowPeer?: (peerId: string) => boolean;
+  /** Frames waiting per peer before new ones are dropped (reason `queue_full`). Default 10,000. */
+  maxQueuedFrames?: number;
+  /** Reconnect backoff for the long-lived outbound stream. Default 50 ms doubling to 5 s. */
+  reconnect?: { minDelayMs: number; maxDelayMs: number };
+  /** Concurrent inbound streams per connection. Default 8. */
+  maxInboundStreams?: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Bytes coalesced into one `send()`, so a burst of small frames costs few muxer frames. */
+const SEND_CHUNK_BYTES = 64 * 1024;
+
+function joinFrames(frames: Uint8Array[], total: number): Uint8Array {
+  if (frames.length === 1) return frames[0]!;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const frame of frames) {
+    out.set(frame, offset);
+    offset += frame.length;
+  }
+  return out;
+}
+
+/**
+ * One libp2p protocol carrying length-prefixed frames one way per stream. Each peer gets one
+ * long-lived outbound stream that is reopened with bounded backoff when it fails, so a
+ * consensus message never pays for a new stream. Sends honour backpressure (`send()` false
+ * means wait for drain). Inbound frames are decoded as they arrive ('message' events); an
+ * oversize or malformed length closes that stream, a frame that fails to decode is dropped;
+ * both are counted and logged, never thrown into libp2p.
+ */
+export class FramedProtocol<T> {
+  private readonly links = new Map<string, OutboundLink>();
+  private readonly inbound = new Set<Stream>();
+  private readonly abort = new AbortController();
+  private started = false;
+
+  constructor(
+    private readonly host: ProtocolHost,
+    readonly options: FramedProtocolOptions<T>,
+  ) {}
+
+  get protocol(): string {
+    return this.options.protocol;
+  }
+
+  async start(): Promise<void> {
+    await this.host.handle(
+      this.options.protocol,
+      (stream, connection) => this.acceptStream(stream, connection),
+      { maxInboundStreams: this.options.maxInboundStreams ?? 8 },
+    );
+    this.started = true;
+  }
+
+  /** Stops accepting streams, closes every stream and cancels pending reconnects. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.abort.abort();
+    await this.host.unhandle(this.options.protocol);
+    for (const link of this.links.values()) link.close();
+    for (const stream of this.inbound) stream.abort(new Error('protocol stopped'));
+    this.links.clear();
+    this.inbound.clear();
+  }
+
+  /**
+   * Queues one frame for `peerId`. Returns false when it was dropped because the peer's queue
+   * is full. Throws NODE_FRAME_TOO_LARGE for a payload over the limit (a bug in the caller).
+   */
+  send(peerId: string, payload: Uint8Array): boolean {
+    if (!this.started)
+      throw new NodeError('NODE_PROTOCOL_STOPPED', `${this.protocol} is not running`);
+    assertFrameSize(payload, this.options.maxFrameBytes, this.protocol);
+    let link = this.links.get(peerId);
+    if (link === undefined) {
+      link = new OutboundLink(this, peerIdFromString(peerId), this.abort.signal);
+      this.links.set(peerId, link);
+    }
+    const queued = link.enqueue(encodeFrame(payload));
+    if (!queued) this.reject('queue_full', peerId);
+    return queued;
+  }
+
+  /** Frames waiting to be written to `peerId` (0 for an unknown peer). */
+  queuedFrames(peerId: string): number {
+    return this.links.get(peerId)?.queuedFrames ?? 0;
+  }
+
+  /** @internal */
+  dial(peer: PeerId, signal: AbortSignal): Promise<Stream> {
+    return this.host.dialProtocol(peer, this.protocol, { signal });
+  }
+
+  /** @internal */
+  reject(reason: string, peerId: string, error?: unknown): void {
+    this.options.metrics.net.framesRejected.inc({ protocol: this.protocol, reason });
+    this.options.logger.debug(
+      { protocol: this.protocol, peer: peerId, reason, err: error },
+      'frame rejected',
+    );
+  }
+
+  private acceptStream(stream: Stream, connection: Connection): void {
+    const peerId = connection.remotePeer.toString();
+    const { metrics, logger, maxFrameBytes } = this.options;
+    if (this.options.allowPeer !== undefined && !this.options.allowPeer(peerId)) {
+      this.reject('not_allowed', peerId);
+      stream.abort(new Error('peer not allowed on this protocol'));
+      return;
+    }
+    const decoder = new LengthPrefixedDecoder({
+      maxDataLength: maxFrameBytes,
+      // One 'message' event can carry everything the stream buffered (up to the stream's own
+      // maxReadBufferLength), so the decoder must not cap it; what it keeps between events is
+      // at most one partial frame, bounded by maxDataLength and the bounded length prefix.
+      maxBufferSize: Number.MAX_SAFE_INTEGER,
+      lengthDecoder: boundedLengthDecoder(maxFrameBytes),
+    });
+    this.inbound.add(stream);
+    const frameCounter = metrics.net.framesIn.labels({ protocol: this.protocol });
+    stream.addEventListener('message', (event) => {
+      try {
+        for (const frame of decoder.decode(event.data)) {
+          let message: T;
+          try {
+            message = this.options.decode(frame.subarray());
+          } catch (error) {
+            this.reject('decode', peerId, error);
+            continue;
+          }
+          frameCounter.inc();
+          try {
+            this.options.onMessage(peerId, message);
+          } catch (error) {
+            this.reject('handler', peerId, error);
+          }
+        }
+      } catch (error) {
+        // The framing itself is broken (oversize, endless or non-minimal length): the stream
+        // cannot be resynchronised, so it goes; the connection and other streams stay.
+        const oversize = (error as Error).name === 'InvalidMessageLengthError';
+        this.reject(oversize ? 'oversize' : 'framing', peerId, error);
+        logger.warn(
+          { protocol: this.protocol, peer: peerId, err: (error as Error).message },
+          'closing inbound stream after a framing error',
+        );
+        stream.abort(error as Error);
+      }
+    });
+    stream.addEventListener('close', () => this.inbound.delete(stream));
+  }
+}
+
+/** What an outbound link uses of its protocol (keeps the link free of the message type). */
+interface LinkOwner {
+  readonly protocol: string;
+  readonly options: Pick<
+    FramedProtocolOptions<unknown>,
+    'maxQueuedFrames' | 'reconnect' | 'logger' | 'metrics'
+  >;
+  dial(peer: PeerId, signal: AbortSignal): Promise<Stream>;
+  reject(reason: string, peerId: string, error?: unknown): void;
+}
+
+/** The long-lived outbound stream to one peer, with its queue and reconnect loop. */
+class OutboundLink {
+  private queue: Uint8Array[] = [];
+  private stream: Stream | undefined;
+  private running = false;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly owner: LinkOwner,
+    private readonly peer: PeerId,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  get queuedFrames(): number {
+    return this.queue.length;
+  }
+
+  enqueue(frame: Uint8Array): boolean {
+    if (this.queue.length >= (this.owner.options.maxQueuedFrames ?? 10_000)) return false;
+    this.queue.push(frame);
+    if (this.wake !== undefined) {
+      const wake = this.wake;
+      this.wake = undefined;
+      wake();
+    } else if (!this.running) {
+      this.running = true;
+      void this.run();
+    }
+    return true;
+  }
+
+  close(): void {
+    this.stream?.abort(new Error('protocol stopped'));
+    this.stream = undefined;
+    this.queue = [];
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    const { reconnect, logger, metrics } = this.owner.options;
+    const minDelay = reconnect?.minDelayMs ?? 50;
+    const maxDelay = reconnect?.maxDelayMs ?? 5_000;
+    const protocol = this.owner.protocol;
+    let delay = minDelay;
+    while (!this.signal.aborted) {
+      if (this.queue.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        continue;
+      }
+      let stream = this.stream;
+      if (stream === undefined || stream.status !== 'open' || stream.writeStatus !== 'writable') {
+        try {
+          stream = await this.owner.dial(this.peer, this.signal);
+        } catch (error) {
+          if (this.signal.aborted) break;
+          logger.debug(
+            { protocol, peer: this.peer.toString(), err: (error as Error).message, retryMs: delay },
+            'outbound stream failed to open; retrying',
+          );
+          try {
+            await sleep(delay, undefined, { signal: this.signal });
+          } catch {
+            break;
+          }
+          delay = Math.min(delay * 2, maxDelay);
+          continue;
+        }
+        this.stream = stream;
+        delay = minDelay;
+        metrics.net.streamsOpened.inc({ protocol });
+      }
+      // Take a chunk of queued frames and send them as one write.
+      let count = 0;
+      let bytes = 0;
+      while (count < this.queue.length && (count === 0 || bytes < SEND_CHUNK_BYTES)) {
+        bytes += this.queue[count]!.length;
+        count++;
+      }
+      const frames = this.queue.splice(0, count);
+      try {
+        const accepted = stream.send(joinFrames(frames, bytes));
+        metrics.net.framesOut.inc({ protocol }, count);
+        if (!accepted) {
+          metrics.net.sendWaits.inc({ protocol });
+          await stream.onDrain({ signal: this.signal });
+        }
+      } catch (error) {
+        if (this.signal.aborted) break;
+        // The stream died under us; frames handed to it may be lost, as on any network.
+        this.owner.reject('stream_closed', this.peer.toString(), error);
+        stream.abort(error as Error);
+        this.stream = undefined;
+      }
+    }
+    this.running = false;
+  }
+}

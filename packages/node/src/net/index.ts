@@ -1,0 +1,9 @@
+export {
+  FramedProtocol,
+  type FramedProtocolOptions,
+  type ProtocolHost,
+} from './framed-protocol.js';
+export { boundedLengthDecoder, encodeFrame, FramingError, varintLength } from './framing.js';
+export { allowlistGater, PeerAllowlist } from './gater.js';
+export { createHost, type Host, type HostOptions, protocolId } from './host.js';
+export { loadOrCreatePeerIdentity, PEER_KEY_FILE, type PeerIdentity } from './identity.js';
