@@ -289,7 +289,10 @@ describe('blocks', () => {
     const api = serve(world.backend);
     expect((await api.get('/v1/blocks/4')).body.error?.code).toBe('BLOCK_NOT_FOUND');
     for (const bad of ['0', '-1', '1.5', 'abc', '9007199254740992', '1e3', '01', '+1', ' 1']) {
-      expect({ bad, status: (await api.get(`/v1/blocks/${bad}`)).status }).toEqual({ bad, status: 400 });
+      expect({ bad, status: (await api.get(`/v1/blocks/${bad}`)).status }).toEqual({
+        bad,
+        status: 400,
+      });
     }
     const empty = serve(new LedgerBackend());
     expect((await empty.get('/v1/blocks/latest')).status).toBe(404);
