@@ -8,7 +8,7 @@ import type {
   Purpose,
   RecordEntry,
 } from './model.js';
-import { listLength, readListEntry, readValue, stateKeys } from './schema.js';
+import { readValue, stateKeys } from './schema.js';
 import type { KeyValueReader } from './state/index.js';
 
 export interface AccessQuestion {
@@ -72,11 +72,13 @@ function findConsent(
   grantee: Grantee,
   question: AccessQuestion,
 ): ConsentEntry | undefined {
-  const keys = stateKeys.granteeConsents(record.patient, grantee.type, grantee.id);
-  const count = listLength(reader, keys);
+  const ids =
+    readValue<Uint8Array[]>(
+      reader,
+      stateKeys.granteeConsents(record.patient, grantee.type, grantee.id),
+    ) ?? [];
   // Oldest first, so every node names the same consent when several cover the request.
-  for (let i = 0; i < count; i++) {
-    const consentId = readListEntry<Uint8Array>(reader, keys, i);
+  for (const consentId of ids) {
     const consent = readValue<ConsentEntry>(reader, stateKeys.consent(consentId));
     if (consent !== undefined && consentCovers(consent, record, question)) return consent;
   }

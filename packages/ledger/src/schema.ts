@@ -41,9 +41,12 @@ export const stateKeys = {
   patientRecords: (patient: Uint8Array) => list('patient-records', patient),
   consent: (consentId: Uint8Array) => key('consent', consentId),
   patientConsents: (patient: Uint8Array) => list('patient-consents', patient),
-  /** The consents one patient gave one grantee: what the access decision walks. */
+  /**
+   * The ids of the consents one patient gave one grantee, oldest first, in one value: the
+   * access decision reads it whole, and it stays short (one patient, one grantee).
+   */
   granteeConsents: (patient: Uint8Array, type: GranteeType, grantee: Uint8Array) =>
-    list('grantee-consents', patient, type, grantee),
+    key('grantee-consents', patient, type, grantee),
   patientAudit: (patient: Uint8Array) => list('patient-audit', patient),
   /** Marks a requester's access-request nonce as used. */
   accessNonce: (requester: Uint8Array, nonce: Uint8Array) => key('access-nonce', requester, nonce),

@@ -43,8 +43,27 @@ export function asBytes(value: unknown, path: string, length: number): Uint8Arra
   return value;
 }
 
+/**
+ * Keys already found acceptable. The check decompresses a curve point (~100 µs on noble) and
+ * every body names keys, checked once at admission and again at execution; the answer for a
+ * key never changes, so remembering it is safe. Bounded: the oldest entry goes first.
+ */
+const ACCEPTED_KEYS_LIMIT = 65_536;
+const acceptedKeys = new Set<string>();
+
+function isAcceptableKeyCached(key: Uint8Array): boolean {
+  const id = toHex(key);
+  if (acceptedKeys.has(id)) return true;
+  if (!isAcceptablePublicKey(key)) return false;
+  if (acceptedKeys.size >= ACCEPTED_KEYS_LIMIT) {
+    acceptedKeys.delete(acceptedKeys.values().next().value!);
+  }
+  acceptedKeys.add(id);
+  return true;
+}
+
 export function asPublicKey(value: unknown, path: string): Uint8Array {
-  if (!(value instanceof Uint8Array) || !isAcceptablePublicKey(value)) {
+  if (!(value instanceof Uint8Array) || value.length !== 32 || !isAcceptableKeyCached(value)) {
     throw invalid(path, 'expected an acceptable Ed25519 public key (32 bytes)');
   }
   return value;

@@ -415,11 +415,11 @@ const grant: Rule<'consent.grant'> = (ctx, terms) => {
   };
   writeValue(ctx.state, stateKeys.consent(consent.id), consent);
   appendToList(ctx.state, stateKeys.patientConsents(terms.patient), consent.id);
-  appendToList(
-    ctx.state,
-    stateKeys.granteeConsents(terms.patient, terms.grantee.type, terms.grantee.id),
+  const byGrantee = stateKeys.granteeConsents(terms.patient, terms.grantee.type, terms.grantee.id);
+  writeValue(ctx.state, byGrantee, [
+    ...(readValue<Uint8Array[]>(ctx.state, byGrantee) ?? []),
     consent.id,
-  );
+  ]);
 };
 
 const revoke: Rule<'consent.revoke'> = (ctx, { consentId }) => {
