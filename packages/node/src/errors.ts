@@ -14,6 +14,7 @@ export type NodeErrorCode =
   | 'NODE_PEER_KEY_PERMISSIONS'
   | 'NODE_FRAME_TOO_LARGE'
   | 'NODE_PROTOCOL_STOPPED'
+  | 'NODE_REQUEST_FAILED'
   | 'NODE_API_LISTEN';
 
 export class NodeError extends Error {

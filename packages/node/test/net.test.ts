@@ -19,6 +19,7 @@ import {
   PEER_KEY_FILE,
   PeerAllowlist,
   protocolId,
+  RequestProtocol,
 } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
@@ -352,5 +353,63 @@ describe('framed protocol over libp2p (127.0.0.1)', () => {
     b.proto.send(c.host.peerId, encodeMessage({ from: 'b', seq: 2, pad: new Uint8Array(0) }));
     await until(() => c.received.some((m) => m.seq === 2), 'message after reconnect');
     expect(await opened()).toBeGreaterThan(before);
+  });
+
+  it('request/response: answers, refuses oversize requests, reports handler failures as coded errors', async () => {
+    const SYNC = protocolId('sync');
+    const logger = createLogger({ level: 'silent' });
+    const make = (node: TestNode) =>
+      new RequestProtocol(node.host.libp2p, {
+        protocol: SYNC,
+        maxRequestBytes: 64,
+        maxResponseBytes: 4096,
+        handle: async (peer, request) => {
+          if (request[0] === 0xff) throw new Error('cannot serve that');
+          return encodeCanonical({ asker: peer, echo: request });
+        },
+        logger,
+        metrics: node.metrics,
+      });
+    const server = make(a);
+    const client = make(b);
+    await server.start();
+    await client.start();
+    cleanups.push(async () => {
+      await client.stop();
+      await server.stop();
+    });
+    const answers = await Promise.all(
+      [1, 2, 3, 4].map((n) => client.request(a.host.peerId, Uint8Array.of(n))),
+    );
+    expect(answers.map((bytes) => decodeCanonical(bytes))).toEqual(
+      [1, 2, 3, 4].map((n) => ({ asker: b.host.peerId, echo: Uint8Array.of(n) })),
+    );
+    await expect(client.request(a.host.peerId, Uint8Array.of(0xff))).rejects.toMatchObject({
+      code: 'NODE_REQUEST_FAILED',
+    });
+    expect(
+      await metricValue(a.metrics, 'medchain_protocol_frames_rejected_total', {
+        protocol: SYNC,
+        reason: 'handler',
+      }),
+    ).toBe(1);
+    // The client refuses to send an oversize request; a raw peer that does is cut off.
+    await expect(client.request(a.host.peerId, new Uint8Array(65))).rejects.toMatchObject({
+      code: 'NODE_FRAME_TOO_LARGE',
+    });
+    const raw = await b.host.libp2p.dialProtocol(a.host.libp2p.peerId, SYNC);
+    raw.send(encodeFrame(new Uint8Array(65)));
+    await until(() => raw.status !== 'open', 'oversize request stream to close');
+    expect(
+      await metricValue(a.metrics, 'medchain_protocol_frames_rejected_total', {
+        protocol: SYNC,
+        reason: 'oversize',
+      }),
+    ).toBe(1);
+    // Still serving.
+    expect(decodeCanonical(await client.request(a.host.peerId, Uint8Array.of(9)))).toEqual({
+      asker: b.host.peerId,
+      echo: Uint8Array.of(9),
+    });
   });
 });
