@@ -111,11 +111,12 @@ class Writer {
   }
 
   /** Header with length: the smallest form, or (when deviating) a wider one. */
-  private header(length: number, fix: [base: number, limit: number] | null, wide: number[]): void {
-    const sizes = [1, 2, 4];
-    const fitting = wide
-      .map((header, i) => [header, sizes[i]!] as const)
-      .filter(([, size]) => length < 2 ** (8 * size));
+  private header(
+    length: number,
+    fix: [base: number, limit: number] | null,
+    wide: [header: number, size: number][],
+  ): void {
+    const fitting = wide.filter(([, size]) => length < 2 ** (8 * size));
     const fixFits = fix !== null && length < fix[1];
     const canonicalIndex = fixFits ? -1 : 0;
     const wider = fitting.slice(canonicalIndex + 1);
@@ -137,17 +138,36 @@ class Writer {
 
   private str(text: string): void {
     const bytes = utf8(text);
-    this.header(bytes.length, [0xa0, 32], [0xd9, 0xda, 0xdb]);
+    this.header(
+      bytes.length,
+      [0xa0, 32],
+      [
+        [0xd9, 1],
+        [0xda, 2],
+        [0xdb, 4],
+      ],
+    );
     this.byte(...bytes);
   }
 
   private bin(bytes: Uint8Array): void {
-    this.header(bytes.length, null, [0xc4, 0xc5, 0xc6]);
+    this.header(bytes.length, null, [
+      [0xc4, 1],
+      [0xc5, 2],
+      [0xc6, 4],
+    ]);
     this.byte(...bytes);
   }
 
   private array(items: Canonical[]): void {
-    this.header(items.length, [0x90, 16], [0xdc, 0xdd]);
+    this.header(
+      items.length,
+      [0x90, 16],
+      [
+        [0xdc, 2],
+        [0xdd, 4],
+      ],
+    );
     for (const item of items) this.write(item);
   }
 
@@ -160,7 +180,14 @@ class Writer {
     if ((pick === 1 || (pick === 0 && keys.length === 1)) && keys.length >= 1) {
       entries.push(entries[0]!);
     }
-    this.header(entries.length, [0x80, 16], [0xde, 0xdf]);
+    this.header(
+      entries.length,
+      [0x80, 16],
+      [
+        [0xde, 2],
+        [0xdf, 4],
+      ],
+    );
     for (const [key, value] of entries) {
       this.str(key);
       this.write(value);
@@ -225,12 +252,15 @@ const leafArb: fc.Arbitrary<Canonical> = fc.oneof(
   fc.uint8Array({ maxLength: 40 }),
   fc.uint8Array({ minLength: 250, maxLength: 300 }),
 );
+// Containers nest small; wide ones (16+ items, where fixarray/fixmap end) hold only leaves.
 const { value: canonicalArb } = fc.letrec<{ value: Canonical }>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     leafArb,
-    fc.array(tie('value'), { maxLength: 18 }),
-    fc.dictionary(keyArb, tie('value'), { maxKeys: 18 }),
+    fc.array(tie('value'), { maxLength: 5 }),
+    fc.dictionary(keyArb, tie('value'), { maxKeys: 5 }),
+    fc.array(leafArb, { minLength: 14, maxLength: 18 }),
+    fc.dictionary(keyArb, leafArb, { minKeys: 14, maxKeys: 18 }),
   ),
 }));
 
