@@ -83,91 +83,96 @@ function expectProofs(state: AuthenticatedState, root: Uint8Array, contents: Con
 describe('authenticated state against a Map model', () => {
   it('reads, roots, proofs, rollbacks, storage and history all follow the model', () => {
     fc.assert(
-      fc.property(fc.array(commandArb, { maxLength: 60 }), (commands) => {
-        const store = new MemoryStore();
-        const state = new AuthenticatedState(store, undefined, { history: 3 });
-        let committed: Contents = new Map();
-        let pending = new Map<string, Uint8Array | undefined>();
-        let checkpoints: Array<{ id: number; pending: Map<string, Uint8Array | undefined> }> = [];
-        let unwritten: WriteOp[] | undefined;
-        const pastRoots: Array<{ root: Uint8Array; contents: Contents }> = [];
+      fc.property(
+        fc.array(commandArb, { maxLength: 60 }),
+        fc.constantFrom(0, 1, 3, 16),
+        (commands, cacheDepth) => {
+          const store = new MemoryStore();
+          const state = new AuthenticatedState(store, undefined, { history: 3, cacheDepth });
+          let committed: Contents = new Map();
+          let pending = new Map<string, Uint8Array | undefined>();
+          let checkpoints: Array<{ id: number; pending: Map<string, Uint8Array | undefined> }> = [];
+          let unwritten: WriteOp[] | undefined;
+          const pastRoots: Array<{ root: Uint8Array; contents: Contents }> = [];
 
-        const view = (key: Uint8Array) => {
-          const id = toHex(key);
-          return pending.has(id) ? pending.get(id) : committed.get(id);
-        };
-        for (const command of commands) {
-          switch (command.op) {
-            case 'set':
-              state.set(command.key, command.value);
-              pending.set(toHex(command.key), command.value);
-              break;
-            case 'delete':
-              state.delete(command.key);
-              pending.set(toHex(command.key), undefined);
-              break;
-            case 'checkpoint':
-              checkpoints.push({ id: state.checkpoint(), pending: new Map(pending) });
-              break;
-            case 'revert': {
-              if (checkpoints.length === 0) break;
-              const index = command.pick % checkpoints.length;
-              state.revertTo(checkpoints[index]!.id);
-              pending = new Map(checkpoints[index]!.pending);
-              checkpoints = checkpoints.slice(0, index + 1);
-              break;
+          const view = (key: Uint8Array) => {
+            const id = toHex(key);
+            return pending.has(id) ? pending.get(id) : committed.get(id);
+          };
+          for (const command of commands) {
+            switch (command.op) {
+              case 'set':
+                state.set(command.key, command.value);
+                pending.set(toHex(command.key), command.value);
+                break;
+              case 'delete':
+                state.delete(command.key);
+                pending.set(toHex(command.key), undefined);
+                break;
+              case 'checkpoint':
+                checkpoints.push({ id: state.checkpoint(), pending: new Map(pending) });
+                break;
+              case 'revert': {
+                if (checkpoints.length === 0) break;
+                const index = command.pick % checkpoints.length;
+                state.revertTo(checkpoints[index]!.id);
+                pending = new Map(checkpoints[index]!.pending);
+                checkpoints = checkpoints.slice(0, index + 1);
+                break;
+              }
+              case 'discard':
+                state.discard();
+                pending.clear();
+                checkpoints = [];
+                break;
+              case 'commit': {
+                if (unwritten !== undefined) store.write(unwritten);
+                const before = state.root();
+                const { root, ops } = state.commit();
+                // Ops are minimal: nothing rewritten as it was, nothing deleted that is not there.
+                for (const op of ops) {
+                  const stored = store.get(op.key);
+                  if (op.type === 'del') expect(stored).toBeDefined();
+                  else expect(stored === undefined || !bytesEqual(stored, op.value)).toBe(true);
+                }
+                const next = new Map(committed);
+                for (const [id, value] of pending) {
+                  if (value === undefined) next.delete(id);
+                  else next.set(id, value);
+                }
+                expect(toHex(root)).toBe(toHex(referenceRoot(entriesOf(next))));
+                expect(ops.length === 0).toBe(bytesEqual(root, before));
+                if (ops.length > 0) pastRoots.unshift({ root: before, contents: committed });
+                committed = next;
+                pending = new Map();
+                checkpoints = [];
+                // Late writes exercise the in-memory overlay between commit and write.
+                if (command.writeLate) unwritten = ops;
+                else {
+                  store.write(ops);
+                  unwritten = undefined;
+                }
+                break;
+              }
             }
-            case 'discard':
-              state.discard();
-              pending.clear();
-              checkpoints = [];
-              break;
-            case 'commit': {
-              if (unwritten !== undefined) store.write(unwritten);
-              const before = state.root();
-              const { root, ops } = state.commit();
-              // Ops are minimal: nothing rewritten as it was, nothing deleted that is not there.
-              for (const op of ops) {
-                const stored = store.get(op.key);
-                if (op.type === 'del') expect(stored).toBeDefined();
-                else expect(stored === undefined || !bytesEqual(stored, op.value)).toBe(true);
-              }
-              const next = new Map(committed);
-              for (const [id, value] of pending) {
-                if (value === undefined) next.delete(id);
-                else next.set(id, value);
-              }
-              expect(toHex(root)).toBe(toHex(referenceRoot(entriesOf(next))));
-              expect(ops.length === 0).toBe(bytesEqual(root, before));
-              if (ops.length > 0) pastRoots.unshift({ root: before, contents: committed });
-              committed = next;
-              pending = new Map();
-              checkpoints = [];
-              // Late writes exercise the in-memory overlay between commit and write.
-              if (command.writeLate) unwritten = ops;
-              else {
-                store.write(ops);
-                unwritten = undefined;
-              }
-              break;
-            }
+            for (const key of [...POOL, NEVER_WRITTEN[0]!])
+              expect(state.get(key)).toEqual(view(key));
           }
-          for (const key of [...POOL, NEVER_WRITTEN[0]!]) expect(state.get(key)).toEqual(view(key));
-        }
 
-        expectProofs(state, state.root(), committed);
-        for (const past of pastRoots.slice(0, 3)) expectProofs(state, past.root, past.contents);
-        if (unwritten !== undefined) store.write(unwritten);
-        // Storage, like the root, is a function of the contents: no garbage is left behind.
-        const fresh = freshStore(committed);
-        expect(state.root()).toEqual(fresh.root);
-        expectSameStore(store, fresh.store);
-        const reopened = new AuthenticatedState(store, state.root());
-        for (const key of [...POOL, ...NEVER_WRITTEN]) {
-          expect(reopened.get(key)).toEqual(committed.get(toHex(key)));
-          expect(reopened.prove(key)).toEqual(state.prove(key));
-        }
-      }),
+          expectProofs(state, state.root(), committed);
+          for (const past of pastRoots.slice(0, 3)) expectProofs(state, past.root, past.contents);
+          if (unwritten !== undefined) store.write(unwritten);
+          // Storage, like the root, is a function of the contents: no garbage is left behind.
+          const fresh = freshStore(committed);
+          expect(state.root()).toEqual(fresh.root);
+          expectSameStore(store, fresh.store);
+          const reopened = new AuthenticatedState(store, state.root());
+          for (const key of [...POOL, ...NEVER_WRITTEN]) {
+            expect(reopened.get(key)).toEqual(committed.get(toHex(key)));
+            expect(reopened.prove(key)).toEqual(state.prove(key));
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

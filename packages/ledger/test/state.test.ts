@@ -81,7 +81,7 @@ describe('AuthenticatedState', () => {
 
   it('serves a commit from memory until its ops are written', () => {
     const store = new MemoryStore();
-    const state = new AuthenticatedState(store);
+    const state = new AuthenticatedState(store, EMPTY_STATE_ROOT, { cacheDepth: 0 });
     state.set(key('a'), value('1'));
     state.set(key('b'), value('2'));
     const first = state.commit();
@@ -97,7 +97,8 @@ describe('AuthenticatedState', () => {
 
   it('fails with STATE_MISSING_NODE when a commit was never written', () => {
     const store = new MemoryStore();
-    const state = new AuthenticatedState(store);
+    // Without the node cache, which would otherwise still hold these small trees.
+    const state = new AuthenticatedState(store, EMPTY_STATE_ROOT, { cacheDepth: 0 });
     state.set(key('a'), value('1'));
     state.set(key('b'), value('1'));
     state.commit();

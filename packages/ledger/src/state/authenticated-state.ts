@@ -1,5 +1,5 @@
 import { bytesEqual, compareBytes, toHex } from '@medchain/crypto';
-import { type StoredNode, TreeBatch, type TreeUpdate } from './batch.js';
+import { type CreatedNode, TreeBatch, type TreeUpdate } from './batch.js';
 import { StateError } from './errors.js';
 import type { StateProof, StateProofLeaf } from './proof.js';
 import { binaryKey, type KeyValueReader, type WriteOp } from './store.js';
@@ -12,6 +12,7 @@ import {
   pathBit,
   stateKeyHash,
   stateValueHash,
+  type TreeNode,
   valueStoreKey,
 } from './tree.js';
 
@@ -23,6 +24,12 @@ export interface AuthenticatedStateOptions {
    * latest block header is the one before the committed root.
    */
   readonly history?: number;
+  /**
+   * Decoded nodes above this depth stay in memory (at most 2^depth of them; 16 is about
+   * 65k nodes, ~20 MB), so the upper levels every update and proof walks through cost no
+   * store read. Default 16; 0 turns the cache off.
+   */
+  readonly cacheDepth?: number;
 }
 
 export interface StateCommit {
@@ -45,12 +52,14 @@ interface Undo {
 /** What one commit replaced: enough to read and prove at the root it started from. */
 interface PastRoot {
   readonly root: Uint8Array;
-  readonly nodes: ReadonlyMap<string, Uint8Array>;
+  readonly nodes: ReadonlyMap<string, TreeNode>;
   /** Value per key hash at that root, for the keys the commit changed (undefined = absent). */
   readonly values: ReadonlyMap<string, Uint8Array | undefined>;
 }
 
 const DEFAULT_HISTORY = 2;
+const DEFAULT_CACHE_DEPTH = 16;
+const MAX_CACHE_DEPTH = 24;
 
 function assertKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array))
@@ -72,11 +81,15 @@ function assertKey(key: Uint8Array): void {
 export class AuthenticatedState {
   readonly #store: KeyValueReader;
   readonly #historyLimit: number;
+  readonly #cacheDepth: number;
   #root: Uint8Array;
   readonly #pending = new Map<string, Pending>();
   readonly #journal: Undo[] = [];
-  /** The last commit's ops, by store key, until the next commit (undefined = deleted). */
-  #unflushed = new Map<string, Uint8Array | undefined>();
+  /** Live nodes above `#cacheDepth`, by id. */
+  readonly #cache = new Map<string, TreeNode>();
+  /** The last commit's new nodes and values, until the next commit (a value undefined = deleted). */
+  #unflushedNodes: ReadonlyMap<string, CreatedNode> = new Map();
+  #unflushedValues: ReadonlyMap<string, Uint8Array | undefined> = new Map();
   /** Newest first. */
   #past: PastRoot[] = [];
 
@@ -88,14 +101,18 @@ export class AuthenticatedState {
     if (!(root instanceof Uint8Array) || root.length !== HASH_LENGTH) {
       throw new StateError('STATE_UNKNOWN_ROOT', `a root must be ${HASH_LENGTH} bytes`);
     }
-    const history = options.history ?? DEFAULT_HISTORY;
+    const { history = DEFAULT_HISTORY, cacheDepth = DEFAULT_CACHE_DEPTH } = options;
     if (!Number.isSafeInteger(history) || history < 0) {
       throw new RangeError('history must be a non-negative integer');
     }
+    if (!Number.isSafeInteger(cacheDepth) || cacheDepth < 0 || cacheDepth > MAX_CACHE_DEPTH) {
+      throw new RangeError(`cacheDepth must be an integer in 0..${MAX_CACHE_DEPTH}`);
+    }
     this.#store = store;
     this.#historyLimit = history;
+    this.#cacheDepth = cacheDepth;
     this.#root = root.slice();
-    if (!isEmptyHash(this.#root)) this.#readNode(this.#root, undefined);
+    if (!isEmptyHash(this.#root)) this.#readNode(this.#root, binaryKey(this.#root), 0, -1);
   }
 
   /** The value for `key`, pending writes first. */
@@ -103,7 +120,7 @@ export class AuthenticatedState {
     assertKey(key);
     const pending = this.#pending.get(binaryKey(key));
     if (pending !== undefined) return pending.value?.slice();
-    return this.#read(valueStoreKey(stateKeyHash(key)));
+    return this.#readValue(stateKeyHash(key));
   }
 
   /**
@@ -120,7 +137,7 @@ export class AuthenticatedState {
       const values = this.#past[i]!.values;
       if (values.has(id)) return values.get(id)?.slice();
     }
-    return this.#read(valueStoreKey(keyHash));
+    return this.#readValue(keyHash);
   }
 
   set(key: Uint8Array, value: Uint8Array): void {
@@ -187,54 +204,67 @@ export class AuthenticatedState {
    * no change at all the root stays and `ops` is empty.
    */
   commit(): StateCommit {
-    const updates: TreeUpdate[] = [];
-    const valueOps: WriteOp[] = [];
+    const updates: Array<TreeUpdate & { readonly id: string }> = [];
+    const values = new Map<string, Uint8Array | undefined>();
     const previousValues = new Map<string, Uint8Array | undefined>();
     for (const { key, value } of this.#pending.values()) {
       const keyHash = stateKeyHash(key);
-      const storeKey = valueStoreKey(keyHash);
-      const committed = this.#read(storeKey);
+      const committed = this.#readValue(keyHash);
       const unchanged =
         value === undefined
           ? committed === undefined
           : committed !== undefined && bytesEqual(committed, value);
       if (unchanged) continue;
-      updates.push({ keyHash, valueHash: value === undefined ? undefined : stateValueHash(value) });
-      valueOps.push(
-        value === undefined
-          ? { type: 'del', key: storeKey }
-          : { type: 'put', key: storeKey, value },
-      );
-      previousValues.set(binaryKey(keyHash), committed);
+      const id = binaryKey(keyHash);
+      updates.push({
+        keyHash,
+        id,
+        valueHash: value === undefined ? undefined : stateValueHash(value),
+      });
+      values.set(id, value);
+      previousValues.set(id, committed);
     }
-    // Nothing is changed until the new tree is fully computed, so a missing node leaves the state as it was.
-    let root = this.#root;
+    if (updates.length === 0) {
+      this.discard();
+      this.#unflushedNodes = new Map();
+      this.#unflushedValues = new Map();
+      return { root: this.#root.slice(), ops: [] };
+    }
+    updates.sort((a, b) => compareBytes(a.keyHash, b.keyHash));
+    // Nothing changes until the new tree is complete, so a missing node leaves the state as it was.
+    const batch = new TreeBatch((hash, id, depth) => this.#readNode(hash, id, depth, -1));
+    const root = batch.apply(this.#root, updates);
+
     const ops: WriteOp[] = [];
-    const replaced = new Map<string, Uint8Array>();
-    if (updates.length > 0) {
-      updates.sort((a, b) => compareBytes(a.keyHash, b.keyHash));
-      const batch = new TreeBatch((hash) => this.#readNode(hash, undefined));
-      root = batch.apply(this.#root, updates);
-      // A node both replaced and created (a leaf pushed down by a new neighbour) stays as it is.
-      for (const [id, node] of batch.created) {
-        if (!batch.replaced.has(id)) ops.push(putNode(node));
+    const added = new Map<string, CreatedNode>();
+    const removed = new Map<string, TreeNode>();
+    for (const [id, created] of batch.created) {
+      // A node both replaced and created (a leaf pushed down by a new neighbour) stays stored.
+      if (!batch.replaced.has(id)) {
+        ops.push({ type: 'put', key: nodeStoreKey(created.hash), value: created.bytes });
+        added.set(id, created);
       }
-      for (const [id, node] of batch.replaced) {
-        if (batch.created.has(id)) continue;
-        ops.push({ type: 'del', key: nodeStoreKey(node.hash) });
-        replaced.set(id, node.bytes);
-      }
-      ops.push(...valueOps);
+      if (created.depth < this.#cacheDepth) this.#cache.set(id, created.node);
+      else this.#cache.delete(id);
     }
+    for (const [id, replaced] of batch.replaced) {
+      if (batch.created.has(id)) continue;
+      ops.push({ type: 'del', key: nodeStoreKey(replaced.hash) });
+      removed.set(id, replaced.node);
+      this.#cache.delete(id);
+    }
+    for (const { keyHash, id } of updates) {
+      const key = valueStoreKey(keyHash);
+      const value = values.get(id);
+      ops.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value });
+    }
+
     this.discard();
-    this.#unflushed = new Map(
-      ops.map((op) => [binaryKey(op.key), op.type === 'put' ? op.value : undefined]),
-    );
-    if (ops.length > 0) {
-      this.#past.unshift({ root: this.#root, nodes: replaced, values: previousValues });
-      this.#past.length = Math.min(this.#past.length, this.#historyLimit);
-      this.#root = root;
-    }
+    this.#unflushedNodes = added;
+    this.#unflushedValues = values;
+    this.#past.unshift({ root: this.#root, nodes: removed, values: previousValues });
+    this.#past.length = Math.min(this.#past.length, this.#historyLimit);
+    this.#root = root;
     return { root: root.slice(), ops };
   }
 
@@ -249,7 +279,7 @@ export class AuthenticatedState {
     let depth = 0;
     let leaf: StateProofLeaf | undefined;
     while (!isEmptyHash(hash)) {
-      const node = decodeNode(hash, this.#readNode(hash, past));
+      const node = this.#readNode(hash, binaryKey(hash), depth, past);
       if (node.kind === 'leaf') {
         if (!bytesEqual(node.keyHash, keyHash)) {
           leaf = { keyHash: node.keyHash.slice(), valueHash: node.valueHash.slice() };
@@ -281,34 +311,36 @@ export class AuthenticatedState {
     throw new StateError('STATE_UNKNOWN_ROOT', `root ${toHexSafe(root)} is not retained`);
   }
 
-  #read(storeKey: Uint8Array): Uint8Array | undefined {
-    if (this.#unflushed.size > 0) {
-      const id = binaryKey(storeKey);
-      if (this.#unflushed.has(id)) return this.#unflushed.get(id)?.slice();
+  #readValue(keyHash: Uint8Array): Uint8Array | undefined {
+    if (this.#unflushedValues.size > 0) {
+      const id = binaryKey(keyHash);
+      if (this.#unflushedValues.has(id)) return this.#unflushedValues.get(id)?.slice();
     }
-    return this.#store.get(storeKey);
+    return this.#store.get(valueStoreKey(keyHash));
   }
 
-  /** A node's bytes; nodes replaced by the last `past + 1` commits are found in memory. */
-  #readNode(hash: Uint8Array, past: number | undefined): Uint8Array {
-    const bytes = this.#read(nodeStoreKey(hash));
-    if (bytes !== undefined) return bytes;
-    if (past !== undefined) {
-      const id = binaryKey(hash);
-      for (let i = 0; i <= past; i++) {
-        const kept = this.#past[i]!.nodes.get(id);
-        if (kept !== undefined) return kept;
-      }
+  /**
+   * A node of the committed tree (`past` -1) or of a retained older one (`past` its index:
+   * nodes the last `past + 1` commits replaced are still in memory).
+   */
+  #readNode(hash: Uint8Array, id: string, depth: number, past: number): TreeNode {
+    const cached = this.#cache.get(id) ?? this.#unflushedNodes.get(id)?.node;
+    if (cached !== undefined) return cached;
+    const bytes = this.#store.get(nodeStoreKey(hash));
+    if (bytes !== undefined) {
+      const node = decodeNode(hash, bytes);
+      if (past < 0 && depth < this.#cacheDepth) this.#cache.set(id, node);
+      return node;
+    }
+    for (let i = 0; i <= past; i++) {
+      const kept = this.#past[i]!.nodes.get(id);
+      if (kept !== undefined) return kept;
     }
     throw new StateError(
       'STATE_MISSING_NODE',
       `state node ${toHex(hash)} is missing (wrong store, or a commit's ops were not written)`,
     );
   }
-}
-
-function putNode(node: StoredNode): WriteOp {
-  return { type: 'put', key: nodeStoreKey(node.hash), value: node.bytes };
 }
 
 function toHexSafe(root: unknown): string {

@@ -1,7 +1,6 @@
 import { bytesEqual, compareBytes } from '@medchain/crypto';
 import { binaryKey } from './store.js';
 import {
-  decodeNode,
   emptyHash,
   encodeInner,
   encodeLeaf,
@@ -9,6 +8,7 @@ import {
   pathBit,
   stateLeafHash,
   stateNodeHash,
+  type TreeNode,
 } from './tree.js';
 
 /** One key's change: its new value hash, or undefined for a delete. */
@@ -28,9 +28,20 @@ interface Subtree {
   readonly isLeaf: boolean | undefined;
 }
 
-export interface StoredNode {
+/** Where a batch reads the current tree; `id` is `binaryKey(hash)`, `depth` the node's level. */
+export type NodeReader = (hash: Uint8Array, id: string, depth: number) => TreeNode;
+
+export interface CreatedNode {
   readonly hash: Uint8Array;
   readonly bytes: Uint8Array;
+  readonly node: TreeNode;
+  /** Where it was built; a leaf may end up higher when a neighbour's delete lifts it. */
+  readonly depth: number;
+}
+
+export interface ReplacedNode {
+  readonly hash: Uint8Array;
+  readonly node: TreeNode;
 }
 
 const EMPTY: Subtree = { hash: emptyHash(), isLeaf: false };
@@ -55,15 +66,14 @@ function splitIndex(
 /**
  * Applies one commit's updates to a tree in a single walk: the updates are sorted by path,
  * so each inner node on a shared path is read and re-hashed once per commit, not once per
- * key. Records the nodes it creates and the nodes it replaces.
+ * key. Records the nodes it creates and the nodes it replaces, by id.
  */
 export class TreeBatch {
-  readonly created = new Map<string, StoredNode>();
-  readonly replaced = new Map<string, StoredNode>();
-  readonly #read: (hash: Uint8Array) => Uint8Array;
+  readonly created = new Map<string, CreatedNode>();
+  readonly replaced = new Map<string, ReplacedNode>();
+  readonly #read: NodeReader;
 
-  /** `read` returns a node's stored bytes or throws if it is missing. */
-  constructor(read: (hash: Uint8Array) => Uint8Array) {
+  constructor(read: NodeReader) {
     this.#read = read;
   }
 
@@ -84,10 +94,9 @@ export class TreeBatch {
       const leaves = insertedLeaves(updates, lo, hi);
       return this.#build(depth, leaves, 0, leaves.length);
     }
-
-    const bytes = this.#read(hash);
-    const node = decodeNode(hash, bytes);
-    this.replaced.set(binaryKey(hash), { hash, bytes });
+    const id = binaryKey(hash);
+    const node = this.#read(hash, id, depth);
+    this.replaced.set(id, { hash, node });
     if (node.kind === 'leaf') {
       const leaves = insertedLeaves(updates, lo, hi);
       // The lone leaf here joins the updates unless one of them rewrites or deletes it.
@@ -104,7 +113,7 @@ export class TreeBatch {
     const mid = splitIndex(updates, lo, hi, depth);
     const left = this.#update(node.left, depth + 1, updates, lo, mid);
     const right = this.#update(node.right, depth + 1, updates, mid, hi);
-    return this.#join(left, right);
+    return this.#join(left, right, depth);
   }
 
   /** The subtree holding exactly `leaves[lo..hi)` (sorted, distinct), built from nothing. */
@@ -112,37 +121,46 @@ export class TreeBatch {
     if (lo === hi) return EMPTY;
     if (hi - lo === 1) {
       const { keyHash, valueHash } = leaves[lo]!;
-      return this.#create(stateLeafHash(keyHash, valueHash), encodeLeaf(keyHash, valueHash), true);
+      const node: TreeNode = { kind: 'leaf', keyHash, valueHash };
+      return this.#create(
+        stateLeafHash(keyHash, valueHash),
+        encodeLeaf(keyHash, valueHash),
+        node,
+        depth,
+      );
     }
     const mid = splitIndex(leaves, lo, hi, depth);
     return this.#join(
       this.#build(depth + 1, leaves, lo, mid),
       this.#build(depth + 1, leaves, mid, hi),
+      depth,
     );
   }
 
-  /** The parent of two subtrees; a lone leaf beside an empty subtree moves up instead. */
-  #join(left: Subtree, right: Subtree): Subtree {
+  /** The node at `depth` over two subtrees; a lone leaf beside an empty subtree moves up instead. */
+  #join(left: Subtree, right: Subtree, depth: number): Subtree {
     const leftEmpty = isEmptyHash(left.hash);
     const rightEmpty = isEmptyHash(right.hash);
     if (leftEmpty && rightEmpty) return EMPTY;
-    if (leftEmpty && this.#isLeaf(right)) return right;
-    if (rightEmpty && this.#isLeaf(left)) return left;
+    if (leftEmpty && this.#isLeaf(right, depth + 1)) return right;
+    if (rightEmpty && this.#isLeaf(left, depth + 1)) return left;
+    const node: TreeNode = { kind: 'inner', left: left.hash, right: right.hash };
     return this.#create(
       stateNodeHash(left.hash, right.hash),
       encodeInner(left.hash, right.hash),
-      false,
+      node,
+      depth,
     );
   }
 
-  #isLeaf(subtree: Subtree): boolean {
+  #isLeaf(subtree: Subtree, depth: number): boolean {
     if (subtree.isLeaf !== undefined) return subtree.isLeaf;
-    return decodeNode(subtree.hash, this.#read(subtree.hash)).kind === 'leaf';
+    return this.#read(subtree.hash, binaryKey(subtree.hash), depth).kind === 'leaf';
   }
 
-  #create(hash: Uint8Array, bytes: Uint8Array, isLeaf: boolean): Subtree {
-    this.created.set(binaryKey(hash), { hash, bytes });
-    return { hash, isLeaf };
+  #create(hash: Uint8Array, bytes: Uint8Array, node: TreeNode, depth: number): Subtree {
+    this.created.set(binaryKey(hash), { hash, bytes, node, depth });
+    return { hash, isLeaf: node.kind === 'leaf' };
   }
 }
 

@@ -23,8 +23,11 @@ export function binaryKey(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
+/** A fresh array of its own, never a view into Buffer's shared pool (which a kept value would pin). */
 function fromBinaryKey(key: string): Uint8Array {
-  return new Uint8Array(Buffer.from(key, 'latin1'));
+  const bytes = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) bytes[i] = key.charCodeAt(i);
+  return bytes;
 }
 
 function assertWriteOps(ops: readonly WriteOp[]): void {
@@ -39,20 +42,24 @@ function assertWriteOps(ops: readonly WriteOp[]): void {
   });
 }
 
-/** An in-memory store for tests and benchmarks. It owns copies of everything written to it. */
+/**
+ * An in-memory store for tests and benchmarks. It keeps its entries as latin1 strings, not
+ * byte arrays: a million small off-heap ArrayBuffers would make every garbage collection
+ * (and so every benchmark) slow. It owns copies of everything written to it.
+ */
 export class MemoryStore implements KeyValueStore {
-  readonly #entries = new Map<string, Uint8Array>();
+  readonly #entries = new Map<string, string>();
 
   get(key: Uint8Array): Uint8Array | undefined {
     const value = this.#entries.get(binaryKey(key));
-    return value === undefined ? undefined : value.slice();
+    return value === undefined ? undefined : fromBinaryKey(value);
   }
 
   /** All or nothing: every op is checked before the first one is applied. */
   write(ops: readonly WriteOp[]): void {
     assertWriteOps(ops);
     for (const op of ops) {
-      if (op.type === 'put') this.#entries.set(binaryKey(op.key), op.value.slice());
+      if (op.type === 'put') this.#entries.set(binaryKey(op.key), binaryKey(op.value));
       else this.#entries.delete(binaryKey(op.key));
     }
   }
@@ -61,10 +68,10 @@ export class MemoryStore implements KeyValueStore {
     return this.#entries.size;
   }
 
-  /** Every entry in ascending key order (copies), so two stores compare by content. */
+  /** Every entry in ascending key order, so two stores compare by content. */
   entries(): Array<[key: Uint8Array, value: Uint8Array]> {
     return [...this.#entries]
-      .map(([key, value]): [Uint8Array, Uint8Array] => [fromBinaryKey(key), value.slice()])
+      .map(([key, value]): [Uint8Array, Uint8Array] => [fromBinaryKey(key), fromBinaryKey(value)])
       .sort((a, b) => compareBytes(a[0], b[0]));
   }
 }

@@ -1,4 +1,4 @@
-import { bytesEqual, sha256, taggedHash, toHex } from '@medchain/crypto';
+import { sha256, taggedHash, toHex } from '@medchain/crypto';
 import { StateError } from './errors.js';
 
 /**
@@ -23,7 +23,10 @@ export const EMPTY_STATE_ROOT: Uint8Array = EMPTY_HASH.slice();
 export const MAX_DEPTH = 256;
 
 export function isEmptyHash(hash: Uint8Array): boolean {
-  return bytesEqual(hash, EMPTY_HASH);
+  // A plain loop: this runs twice per node built, and a real hash fails on its first bytes.
+  if (hash.length !== HASH_LENGTH) return false;
+  for (let i = 0; i < HASH_LENGTH; i++) if (hash[i] !== 0) return false;
+  return true;
 }
 
 export function emptyHash(): Uint8Array {
@@ -118,8 +121,10 @@ export function decodeNode(hash: Uint8Array, bytes: Uint8Array): TreeNode {
   if (bytes.length !== NODE_LENGTH || (bytes[0] !== INNER_TAG && bytes[0] !== LEAF_TAG)) {
     throw new StateError('STATE_CORRUPT_NODE', `stored node ${toHex(hash)} does not decode`);
   }
-  const first = bytes.subarray(1, 1 + HASH_LENGTH);
-  const second = bytes.subarray(1 + HASH_LENGTH);
+  // Copies, not views: 32-byte arrays live on the V8 heap, while a view would pin the
+  // store's (often pooled, off-heap) buffer for as long as the node is cached.
+  const first = bytes.slice(1, 1 + HASH_LENGTH);
+  const second = bytes.slice(1 + HASH_LENGTH);
   return bytes[0] === INNER_TAG
     ? { kind: 'inner', left: first, right: second }
     : { kind: 'leaf', keyHash: first, valueHash: second };
