@@ -48,7 +48,7 @@ function publicKeyOf(privateKey: KeyObject): Uint8Array {
 }
 
 export function keyPairFromSeed(seed: Uint8Array): KeyPair {
-  return { publicKey: publicKeyOf(privateKeyObject(seed)), seed: seed.slice() };
+  return { publicKey: publicKeyOf(privateKeyObject(seed)), seed: new Uint8Array(seed) };
 }
 
 /**

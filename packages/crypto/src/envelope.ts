@@ -118,7 +118,7 @@ export function sealEnvelope(args: SealArgs): Envelope {
   const header = {
     version: 1,
     sender,
-    recipient: recipient.slice(),
+    recipient: new Uint8Array(recipient),
     ephemeral: x25519PublicKey(ephemeralSecret),
   } as const;
   const keys = deriveKeys(
@@ -195,7 +195,7 @@ export function openEnvelope(envelope: unknown, args: OpenArgs): Opened {
       decipher.update(sealed.subarray(0, sealed.length - TAG_LENGTH)),
       decipher.final(),
     ]);
-    return { sender: envelope.sender.slice(), payload: new Uint8Array(payload) };
+    return { sender: new Uint8Array(envelope.sender), payload: new Uint8Array(payload) };
   } catch {
     throw authError('ciphertext, header or context was changed');
   }

@@ -97,6 +97,13 @@ describe('keys and signing', () => {
     );
   });
 
+  it('copies the seed, even from a Buffer (whose slice() would share memory)', () => {
+    const buffer = Buffer.alloc(32, 4);
+    const pair = keyPairFromSeed(buffer);
+    buffer.fill(0);
+    expect(toHex(pair.seed)).toBe('04'.repeat(32));
+  });
+
   it('refuses seeds of the wrong length with a coded error', () => {
     for (const length of [0, 31, 33, 64]) {
       expect(() => keyPairFromSeed(new Uint8Array(length))).toThrow(CryptoError);
