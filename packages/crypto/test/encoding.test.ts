@@ -323,6 +323,17 @@ describe('canonical encoding', () => {
     expect(decodeCanonical(encodeCanonical(2n ** 63n))).toBe(2n ** 63n);
   });
 
+  it('nests up to 64 containers deep, the same limit on both sides', () => {
+    const nest = (levels: number): Canonical =>
+      Array.from({ length: levels }).reduce<Canonical>((inner) => [inner], 0);
+    const bytes = encodeCanonical(nest(64));
+    expect(toHex(bytes)).toBe(`${'91'.repeat(64)}00`);
+    expect(decodeCanonical(bytes)).toEqual(nest(64));
+    expect(() => encodeCanonical(nest(65))).toThrow(
+      expect.objectContaining({ code: 'CRYPTO_UNENCODABLE' }),
+    );
+  });
+
   it('keeps earlier results intact when the encoder is reused', () => {
     const first = encodeCanonical({ b: 1, a: [2 ** 40, 'x', new Uint8Array([9])] });
     const copy = toHex(first);
@@ -413,6 +424,12 @@ describe('decodeCanonical refuses every other spelling', () => {
     ['timestamp extension', 'd6ff00000000'],
     ['msgpackr undefined', 'd40000'],
     ['two values', '0101'],
+    ['an array32 claiming 2^32 - 1 items', 'ddffffffff00'],
+    ['a bin32 claiming 4 GiB', 'c6ffffffff00'],
+    ['a str32 claiming 4 GiB', 'dbffffffff61'],
+    ['a map32 claiming 2^32 - 1 entries', 'dfffffffffa16101'],
+    ['65 levels of nesting', `${'91'.repeat(65)}00`],
+    ['100,000 levels of nesting', `${'91'.repeat(100_000)}00`],
     ['empty input', ''],
   ])('refuses %s', (_, hex) => {
     expectNotCanonical(new Uint8Array(Buffer.from(hex, 'hex')));
