@@ -8,10 +8,12 @@ import {
   PURPOSES,
   recordId,
   signTransaction,
+  stateKeys,
   type Transaction,
   TX_KINDS,
   type TxKind,
   transactionHash,
+  verifyStateProof,
 } from '@medchain/ledger';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -215,15 +217,15 @@ function runRandom(chain: Chain, plan: readonly (readonly Step[])[]) {
       }
     });
   }
-  return { blocks, receipts };
+  return { blocks, receipts, pools };
 }
 
 describe('execution properties', () => {
-  it('random transaction sequences never throw, and replay to identical roots and receipts', () => {
+  it('random transaction sequences never throw, replay to identical roots and receipts, and every touched entry proves', () => {
     fc.assert(
       fc.property(blocksArb, (plan) => {
         const first = new Chain(genesisDoc(orgs));
-        const { blocks, receipts } = runRandom(first, plan);
+        const { blocks, receipts, pools } = runRandom(first, plan);
         // A second node: each header's state root must equal its own (executeBlock checks).
         const second = new Chain(genesisDoc(orgs));
         const replayed = blocks.map((b) =>
@@ -231,6 +233,24 @@ describe('execution properties', () => {
         );
         expect(replayed).toEqual(receipts);
         expect(toHex(second.state.root())).toBe(toHex(first.state.root()));
+        // Every entry the run touched proves against the root; a changed value does not.
+        const root = second.state.root();
+        const keys = [
+          ...patients.map((p) => stateKeys.patient(p.publicKey)),
+          ...patients.map((p) => stateKeys.patientAudit(p.publicKey).count),
+          ...pools.consentIds.map(stateKeys.consent),
+          ...pools.recordIds.map(stateKeys.record),
+        ];
+        for (const key of keys) {
+          const value = second.state.get(key);
+          const proof = second.state.prove(key);
+          expect(verifyStateProof(root, key, value, proof)).toBe(true);
+          const changed =
+            value === undefined
+              ? Uint8Array.of(0)
+              : Uint8Array.from(value, (b, i) => (i === 0 ? b ^ 1 : b));
+          expect(verifyStateProof(root, key, changed, proof)).toBe(false);
+        }
       }),
       { numRuns: 40, seed: 20261125 },
     );

@@ -1,12 +1,17 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bytesEqual, toHex } from '@medchain/crypto';
 import {
   auditTrail,
   consentsOfPatient,
+  DENY_REASONS,
   getConsent,
   getPatient,
   getProvider,
   getRecord,
   providersOfOrganization,
+  RECEIPT_CODES,
   recordHistory,
   recordId,
   recordsOfPatient,
@@ -311,5 +316,19 @@ describe('consents', () => {
       total: 0,
       nextOffset: null,
     });
+  });
+});
+
+describe('coverage of codes', () => {
+  it('every receipt code and deny reason is asserted by some test', () => {
+    const dir = dirname(fileURLToPath(import.meta.url));
+    const text = readdirSync(dir)
+      .filter((file) => file.endsWith('.test.ts'))
+      .map((file) => readFileSync(join(dir, file), 'utf8'))
+      .join('\n');
+    const untested = [...RECEIPT_CODES, ...DENY_REASONS].filter(
+      (code) => !text.includes(`'${code}'`),
+    );
+    expect(untested).toEqual([]);
   });
 });
