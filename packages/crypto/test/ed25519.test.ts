@@ -155,6 +155,21 @@ describe('the verification rule, on both backends', () => {
     );
   });
 
+  it('rejects every non-canonical R encoding (y >= p, negative zero), whatever S is', () => {
+    fc.assert(
+      fc.property(
+        validTriple,
+        fc.constantFrom(...nonCanonicalEncodings, ...negativeZeroEncodings),
+        fc.bigInt({ min: 0n, max: L - 1n }),
+        ({ publicKey, message }, rBytes, s) => {
+          const signature = concatBytes(rBytes, numberToLE(s));
+          expect(agreedVerdict(publicKey, message, signature)).toBe(false);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it('rejects wrong lengths and wrong types without throwing', () => {
     const seed = new Uint8Array(32).fill(5);
     const { publicKey } = keyPairFromSeed(seed);
