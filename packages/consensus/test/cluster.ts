@@ -202,6 +202,11 @@ export class Cluster {
     }
   }
 
+  /** Runs node `index`'s ready loop (after inputs fed to its core directly). */
+  flush(index: number): void {
+    this.drain(this.nodes[index]!);
+  }
+
   /** The node layer: persist, send, apply, propose, sync, advance. */
   private drain(node: ClusterNode): void {
     const core = node.core;

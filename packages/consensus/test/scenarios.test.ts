@@ -81,7 +81,7 @@ function run(script: string): string {
             payload: block.proposal.payload,
             certificate: block.certificate,
           });
-          c().tick([to.index], 0);
+          c().flush(to.index);
         }
         c().trace.push(
           `n${to.index} synced from n${from.index}: now at height ${core.currentHeight}`,

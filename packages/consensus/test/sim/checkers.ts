@@ -125,7 +125,11 @@ function checkValidity(
 }
 
 function checkCheckpoint(run: RunRecord, node: number, stable: CheckpointCertificate): Violation[] {
-  const reference = run.honestLogs.find((log) => log.blocks.length >= stable.height);
+  // The reference chain must itself be gap-free (a gap is reported as a prefix violation).
+  const reference = run.honestLogs.find(
+    (log) =>
+      log.blocks.length >= stable.height && log.blocks.every((block, i) => block.height === i + 1),
+  );
   if (reference === undefined) return [];
   const state = new SimState();
   let schedule: readonly Uint8Array[] = run.genesisValidators;

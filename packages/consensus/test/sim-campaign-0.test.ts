@@ -1,0 +1,8 @@
+import { describe, it } from 'vitest';
+import { CAMPAIGN_SLICES, DEFAULT_RUNS, runSlice } from './sim/campaign.js';
+
+describe('seeded simulation campaign', () => {
+  it(`slice 0 of ${CAMPAIGN_SLICES}: ${DEFAULT_RUNS / CAMPAIGN_SLICES} runs, 0 safety or liveness violations`, () => {
+    runSlice(0);
+  }, 600_000);
+});
