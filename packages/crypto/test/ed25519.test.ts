@@ -140,7 +140,7 @@ describe('the verification rule, on both backends', () => {
           expect(agreedVerdict(mutated.publicKey, mutated.message, mutated.signature)).toBe(false);
         },
       ),
-      { numRuns: 500 },
+      { numRuns: 300 },
     );
   });
 
@@ -271,7 +271,7 @@ describe('the verification rule, on both backends', () => {
           else rejected++;
         },
       ),
-      { numRuns: 400 },
+      { numRuns: 250 },
     );
     // The generator must exercise both outcomes, or the property proves nothing.
     expect(accepted).toBeGreaterThan(0);
