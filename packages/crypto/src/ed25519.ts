@@ -31,7 +31,8 @@ function base64url(bytes: Uint8Array): string {
 /**
  * Keys are imported as JWK, not DER: OpenSSL's DER decoder costs ~360 µs per private key and
  * ~75 µs per public key here, the raw-key path behind JWK ~45 µs and ~13 µs. For a private
- * key OpenSSL recomputes the public half from `d` and ignores `x` (tests pin this), so `x`
+ * key OpenSSL recomputes the public half from `d` and ignores `x` (the RFC 8032 known-answer
+ * test pins this), so `x`
  * is left empty rather than computed twice.
  */
 function privateKeyObject(seed: Uint8Array): KeyObject {
@@ -81,8 +82,10 @@ export function sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
 /**
  * The public-key half of medchain's single verification rule: a key must be the canonical
  * encoding of a curve point (y < p, no negative zero) and must not be of small order.
- * OpenSSL and noble's permissive mode disagree on such keys; we refuse them before either
- * backend sees them, so every node reaches the same verdict.
+ * OpenSSL and noble's permissive mode disagree on such keys, and OpenSSL alone accepts the
+ * identity as a key, under which R = identity, S = 0 "signs" every message. We refuse them
+ * before either backend sees them, so every node reaches the same verdict (README: "One
+ * verification rule for the whole system").
  */
 export function isAcceptablePublicKey(publicKey: Uint8Array): boolean {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_LENGTH) return false;
