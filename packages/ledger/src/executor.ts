@@ -152,13 +152,19 @@ export function executeBlock(
       membershipChanged = true;
     },
   };
-  const receipts = txs.map((tx) => executeTransaction(env, tx));
-  let validatorSetChange: ValidatorSetChange | null = null;
-  if (membershipChanged) {
-    const validators = validatorsFromState(state);
-    const hash = validatorSetHash(validators);
-    if (!bytesEqual(hash, validatorsBefore)) validatorSetChange = { validators, hash };
+  try {
+    const receipts = txs.map((tx) => executeTransaction(env, tx));
+    let validatorSetChange: ValidatorSetChange | null = null;
+    if (membershipChanged) {
+      const validators = validatorsFromState(state);
+      const hash = validatorSetHash(validators);
+      if (!bytesEqual(hash, validatorsBefore)) validatorSetChange = { validators, hash };
+    }
+    const { root, ops } = state.commit();
+    return { receipts, stateRoot: root, ops, validatorSetChange };
+  } catch (error) {
+    // Only a broken invariant gets here (rules fail through receipts): leave the state as it was.
+    state.discard();
+    throw error;
   }
-  const { root, ops } = state.commit();
-  return { receipts, stateRoot: root, ops, validatorSetChange };
 }

@@ -3,6 +3,7 @@ import {
   type Block,
   decodeBlock,
   encodeBlock,
+  executeBlock,
   expectedNonce,
   LedgerError,
   signTransaction,
@@ -124,6 +125,28 @@ describe('block checks before execution', () => {
     expectInvalid(chain, { ...block, header: { ...block.header, chainId: 'x' } }, 'chain id');
     expectInvalid(chain, { ...block, txs: [] }, 'tx root');
     expect(chain.execute(block).receipts[0]!.code).toBe('PATIENT_EXISTS');
+  });
+
+  it('an exception inside execution leaves no pending writes behind', () => {
+    const { chain, alice, p } = world();
+    const txs = [
+      chain.tx(
+        alice,
+        'consent.grant',
+        grantBody(alice, { type: 'provider', id: p.nurse.publicKey }, chain.time),
+      ),
+      chain.tx(p.nurse, 'patient.register', {}),
+    ];
+    const block = chain.nextBlock(txs);
+    const failing = {
+      isSignatureValid: (tx: { signer: Uint8Array }) => {
+        if (bytesEqual(tx.signer, p.nurse.publicKey)) throw new Error('verdict store unavailable');
+        return true;
+      },
+    };
+    expect(() => executeBlock(chain.state, block, failing)).toThrow('verdict store unavailable');
+    expect(expectedNonce(chain.state, alice.publicKey)).toBe(2);
+    expect(chain.execute(block).receipts.map((r) => r.code)).toEqual(['OK', 'OK']);
   });
 
   it('a block survives encoding and executes the same after decoding', () => {
