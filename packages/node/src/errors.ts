@@ -13,9 +13,13 @@ export type NodeErrorCode =
   | 'NODE_PEER_KEY_INVALID'
   | 'NODE_PEER_KEY_PERMISSIONS'
   | 'NODE_FRAME_TOO_LARGE'
+  | 'NODE_FRAME_EMPTY'
   | 'NODE_PROTOCOL_STOPPED'
   | 'NODE_REQUEST_FAILED'
-  | 'NODE_API_LISTEN';
+  | 'NODE_API_LISTEN'
+  | 'NODE_GENESIS_INVALID'
+  | 'NODE_VALIDATOR_KEY'
+  | 'NODE_NOT_STARTED';
 
 export class NodeError extends Error {
   readonly code: NodeErrorCode;

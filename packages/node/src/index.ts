@@ -24,3 +24,7 @@ export {
   type WalOptions,
   type WalScan,
 } from './wal.js';
+export * from './chain/index.js';
+export { main, runNode } from './main.js';
+export * from './node.js';
+export * from './sync/index.js';

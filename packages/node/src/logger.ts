@@ -34,7 +34,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: { ...options.base },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    // Synchronous stdout: the last lines before a crash or exit are the ones that matter.
+    options.destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
 

@@ -258,14 +258,7 @@ export class Wal {
   /** Buffers records in memory; nothing is durable until sync() resolves. */
   append(records: readonly Uint8Array[]): void {
     this.assertOpen();
-    for (const record of records) {
-      if (record.length > this.options.maxRecordBytes) {
-        throw new NodeError(
-          'NODE_WAL_RECORD_TOO_LARGE',
-          `WAL record of ${record.length} bytes exceeds ${this.options.maxRecordBytes}`,
-        );
-      }
-    }
+    this.assertRecordSizes(records);
     for (const record of records) {
       const frame = encodeWalRecord(record);
       this.pending.push(frame);
@@ -286,6 +279,7 @@ export class Wal {
    */
   checkpoint(snapshot: readonly Uint8Array[]): Promise<void> {
     this.assertOpen();
+    this.assertRecordSizes(snapshot);
     return this.serialized(async () => {
       await this.flush();
       const next = this.seq + 1;
@@ -312,6 +306,17 @@ export class Wal {
     await this.serialized(() => this.flush());
     this.closed = true;
     await this.handle.close();
+  }
+
+  private assertRecordSizes(records: readonly Uint8Array[]): void {
+    for (const record of records) {
+      if (record.length > this.options.maxRecordBytes) {
+        throw new NodeError(
+          'NODE_WAL_RECORD_TOO_LARGE',
+          `WAL record of ${record.length} bytes exceeds ${this.options.maxRecordBytes}`,
+        );
+      }
+    }
   }
 
   private assertOpen(): void {

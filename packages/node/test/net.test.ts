@@ -229,7 +229,7 @@ describe('framed protocol over libp2p (127.0.0.1)', () => {
   });
 
   it('a non-member can neither connect nor open a stream, and members never dial it', async () => {
-    const stranger = await startNode('d', keys[3]!, ids);
+    const stranger = await startNode('d', keys[3]!, ids, { maxQueuedFrames: 3 });
     cleanups.push(async () => {
       await stranger.proto.stop();
       await stranger.host.stop();
@@ -261,6 +261,61 @@ describe('framed protocol over libp2p (127.0.0.1)', () => {
     await until(async () => (await denied('inbound')) > before + 3, 'retries to be refused');
     expect(a.received.filter((m) => m.from === 'd')).toEqual([]);
     expect(stranger.proto.queuedFrames(a.host.peerId)).toBe(1);
+    // The queue towards an unreachable peer is bounded; overflow is dropped and counted.
+    const more = [2, 3, 4, 5].map((seq) =>
+      stranger.proto.send(a.host.peerId, encodeMessage({ from: 'd', seq, pad: new Uint8Array(0) })),
+    );
+    expect(more).toEqual([true, true, false, false]);
+    expect(
+      await metricValue(stranger.metrics, 'medchain_protocol_frames_rejected_total', {
+        protocol: PROTOCOL,
+        reason: 'queue_full',
+      }),
+    ).toBe(2);
+    stranger.proto.forget(a.host.peerId);
+    expect(stranger.proto.queuedFrames(a.host.peerId)).toBe(0);
+  });
+
+  it('dials configured peers by id, and admits a new member once the allowlist grows', async () => {
+    const key = await generateKeyPair('Ed25519');
+    const metrics = createMetrics({ node: 'e' });
+    const logger = createLogger({ level: 'silent' });
+    const aAddr = a.host.libp2p.getMultiaddrs()[0]!.toString().split('/p2p/')[0]!;
+    const host = await createHost({
+      privateKey: key,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      peers: [{ peerId: a.host.peerId, addrs: [aAddr] }],
+      privateNetwork: true,
+      logger,
+      metrics,
+    });
+    const proto = new FramedProtocol<TestMessage>(host.libp2p, {
+      protocol: PROTOCOL,
+      maxFrameBytes: MAX_FRAME,
+      decode: decodeMessage,
+      onMessage: () => undefined,
+      logger,
+      metrics,
+      reconnect: { minDelayMs: 10, maxDelayMs: 50 },
+    });
+    await proto.start();
+    cleanups.push(async () => {
+      a.host.allowlist.delete(host.peerId);
+      await proto.stop();
+      await host.stop();
+    });
+    expect(host.allowlist.has(a.host.peerId)).toBe(true);
+    const refused = () =>
+      metricValue(a.metrics, 'medchain_libp2p_connections_denied_total', { stage: 'inbound' });
+    const before = await refused();
+    proto.send(a.host.peerId, encodeMessage({ from: 'e', seq: 1, pad: new Uint8Array(0) }));
+    await until(async () => (await refused()) > before, 'A to refuse the newcomer');
+    expect(a.received.some((m) => m.from === 'e')).toBe(false);
+    a.host.allowlist.add(host.peerId); // e.g. a governance tx admitted the hospital
+    await until(() => a.received.some((m) => m.from === 'e'), 'delivery after admission');
+    expect(() => proto.send(a.host.peerId, new Uint8Array(0))).toThrow(
+      expect.objectContaining({ code: 'NODE_FRAME_EMPTY' }),
+    );
   });
 
   it('oversize and broken length prefixes close only that stream; bad frames are counted, not fatal', async () => {

@@ -23,6 +23,8 @@ export interface FramedProtocolOptions<T> {
   allowPeer?: (peerId: string) => boolean;
   /** Frames waiting per peer before new ones are dropped (reason `queue_full`). Default 10,000. */
   maxQueuedFrames?: number;
+  /** Bytes waiting per peer before new frames are dropped (reason `queue_full`). Default 64 MiB. */
+  maxQueuedBytes?: number;
   /** Reconnect backoff for the long-lived outbound stream. Default 50 ms doubling to 5 s. */
   reconnect?: { minDelayMs: number; maxDelayMs: number };
   /** Concurrent inbound streams per connection. Default 8. */
@@ -91,12 +93,18 @@ export class FramedProtocol<T> {
 
   /**
    * Queues one frame for `peerId`. Returns false when it was dropped because the peer's queue
-   * is full. Throws NODE_FRAME_TOO_LARGE for a payload over the limit (a bug in the caller).
+   * is full. Throws NODE_FRAME_TOO_LARGE for a payload over the limit and NODE_FRAME_EMPTY for
+   * an empty one (a zero length carries nothing and the decoder skips it): both are bugs in
+   * the caller.
    */
   send(peerId: string, payload: Uint8Array): boolean {
-    if (!this.started)
+    if (!this.started) {
       throw new NodeError('NODE_PROTOCOL_STOPPED', `${this.protocol} is not running`);
+    }
     assertFrameSize(payload, this.options.maxFrameBytes, this.protocol);
+    if (payload.length === 0) {
+      throw new NodeError('NODE_FRAME_EMPTY', `${this.protocol}: empty frames are not sent`);
+    }
     let link = this.links.get(peerId);
     if (link === undefined) {
       link = new OutboundLink(this, peerIdFromString(peerId), this.abort.signal);
@@ -105,6 +113,12 @@ export class FramedProtocol<T> {
     const queued = link.enqueue(encodeFrame(payload));
     if (!queued) this.reject('queue_full', peerId);
     return queued;
+  }
+
+  /** Drops the outbound stream and queue of a peer that left the network. */
+  forget(peerId: string): void {
+    this.links.get(peerId)?.close();
+    this.links.delete(peerId);
   }
 
   /** Frames waiting to be written to `peerId` (0 for an unknown peer). */
@@ -182,7 +196,7 @@ interface LinkOwner {
   readonly protocol: string;
   readonly options: Pick<
     FramedProtocolOptions<unknown>,
-    'maxQueuedFrames' | 'reconnect' | 'logger' | 'metrics'
+    'maxQueuedFrames' | 'maxQueuedBytes' | 'reconnect' | 'logger' | 'metrics'
   >;
   dial(peer: PeerId, signal: AbortSignal): Promise<Stream>;
   reject(reason: string, peerId: string, error?: unknown): void;
@@ -191,6 +205,8 @@ interface LinkOwner {
 /** The long-lived outbound stream to one peer, with its queue and reconnect loop. */
 class OutboundLink {
   private queue: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private closed = false;
   private stream: Stream | undefined;
   private running = false;
   private wake: (() => void) | undefined;
@@ -206,8 +222,12 @@ class OutboundLink {
   }
 
   enqueue(frame: Uint8Array): boolean {
-    if (this.queue.length >= (this.owner.options.maxQueuedFrames ?? 10_000)) return false;
+    const { maxQueuedFrames = 10_000, maxQueuedBytes = 64 * 1024 * 1024 } = this.owner.options;
+    if (this.queue.length >= maxQueuedFrames || this.queuedBytes + frame.length > maxQueuedBytes) {
+      return false;
+    }
     this.queue.push(frame);
+    this.queuedBytes += frame.length;
     if (this.wake !== undefined) {
       const wake = this.wake;
       this.wake = undefined;
@@ -220,9 +240,11 @@ class OutboundLink {
   }
 
   close(): void {
+    this.closed = true;
     this.stream?.abort(new Error('protocol stopped'));
     this.stream = undefined;
     this.queue = [];
+    this.queuedBytes = 0;
     this.wake?.();
   }
 
@@ -232,7 +254,7 @@ class OutboundLink {
     const maxDelay = reconnect?.maxDelayMs ?? 5_000;
     const protocol = this.owner.protocol;
     let delay = minDelay;
-    while (!this.signal.aborted) {
+    while (!this.signal.aborted && !this.closed) {
       if (this.queue.length === 0) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
@@ -244,7 +266,7 @@ class OutboundLink {
         try {
           stream = await this.owner.dial(this.peer, this.signal);
         } catch (error) {
-          if (this.signal.aborted) break;
+          if (this.signal.aborted || this.closed) break;
           logger.debug(
             { protocol, peer: this.peer.toString(), err: (error as Error).message, retryMs: delay },
             'outbound stream failed to open; retrying',
@@ -269,6 +291,7 @@ class OutboundLink {
         count++;
       }
       const frames = this.queue.splice(0, count);
+      this.queuedBytes -= bytes;
       try {
         const accepted = stream.send(joinFrames(frames, bytes));
         metrics.net.framesOut.inc({ protocol }, count);
@@ -277,7 +300,7 @@ class OutboundLink {
           await stream.onDrain({ signal: this.signal });
         }
       } catch (error) {
-        if (this.signal.aborted) break;
+        if (this.signal.aborted || this.closed) break;
         // The stream died under us; frames handed to it may be lost, as on any network.
         this.owner.reject('stream_closed', this.peer.toString(), error);
         stream.abort(error as Error);
