@@ -281,7 +281,7 @@ describe('canonical encoding', () => {
       fc.property(canonicalArb, (value) => {
         expect(toHex(encodeCanonical(value))).toBe(toHex(writeCanonically(value)));
       }),
-      { numRuns: 400 },
+      { numRuns: 300 },
     );
   });
 
@@ -293,7 +293,7 @@ describe('canonical encoding', () => {
         expect(decoded).toEqual(decodedForm(value));
         expect(bytesEqual(encodeCanonical(decoded), bytes)).toBe(true);
       }),
-      { numRuns: 400 },
+      { numRuns: 300 },
     );
   });
 
@@ -391,7 +391,7 @@ describe('decodeCanonical refuses every other spelling', () => {
         expect(bytesEqual(bytes, encodeCanonical(value))).toBe(false);
         expectNotCanonical(bytes);
       }),
-      { numRuns: 700 },
+      { numRuns: 500 },
     );
   });
 
@@ -458,7 +458,7 @@ describe('decodeCanonical refuses every other spelling', () => {
         }
         expect(toHex(encodeCanonical(decoded))).toBe(toHex(bytes));
       }),
-      { numRuns: 2000 },
+      { numRuns: 1200 },
     );
   });
 });
