@@ -15,11 +15,18 @@ export interface KeyValueStore extends KeyValueReader {
   write(ops: readonly WriteOp[]): void;
 }
 
+/** Above this length, fromCharCode would take too many arguments. */
+const MAX_CHAR_CODE_ARGS = 4096;
+
 /**
- * Byte strings as Map keys: latin1 maps each byte to one UTF-16 unit, so the string is
- * lossless and cheaper to build than hex.
+ * Byte strings as Map keys: one UTF-16 unit per byte, lossless and cheaper than hex. Short
+ * ones avoid `bytes.buffer`, which would move a small array's bytes off the V8 heap (every
+ * hash goes through here, and a million off-heap buffers make each GC slow).
  */
 export function binaryKey(bytes: Uint8Array): string {
+  if (bytes.length <= MAX_CHAR_CODE_ARGS) {
+    return String.fromCharCode.apply(null, bytes as unknown as number[]);
+  }
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 }
 
