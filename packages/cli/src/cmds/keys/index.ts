@@ -1,0 +1,83 @@
+import { fromHex, shortPublicKey, toHex } from '@medchain/crypto';
+import type { Command } from 'commander';
+import { example, outputOf, withPassphrase } from '../../util/common.js';
+import { createKeystore, openKeystore, readKeystoreFile } from '../../util/keys.js';
+import { fields } from '../../util/output.js';
+import { checkNewPassphrase, getPassphrase } from '../../util/passphrase.js';
+
+export function registerKeys(program: Command): void {
+  const keys = program
+    .command('keys')
+    .description('Ed25519 keys in passphrase-encrypted keystore files');
+
+  example(
+    withPassphrase(
+      keys
+        .command('generate')
+        .description('generate a key pair and write it to an encrypted keystore (mode 0600)')
+        .requiredOption('--out <file>', 'keystore file to write (must not exist)'),
+    ),
+    'medchain keys generate --out alice.json',
+    'MEDCHAIN_PASSPHRASE=... medchain keys generate --out alice.json --json',
+  ).action(async (options: { out: string; passphraseFile?: string }, cmd: Command) => {
+    const passphrase = checkNewPassphrase(
+      await getPassphrase(
+        { passphraseFile: options.passphraseFile },
+        `new keystore ${options.out}`,
+        true,
+      ),
+    );
+    const pair = createKeystore(options.out, passphrase);
+    const publicKey = toHex(pair.publicKey);
+    outputOf(cmd).result(
+      { file: options.out, publicKey },
+      (r: { file: string; publicKey: string }) => fields({ file: r.file, publicKey: r.publicKey }),
+    );
+  });
+
+  example(
+    withPassphrase(
+      keys
+        .command('show')
+        .description("show a keystore's public key and encryption parameters")
+        .argument('<keystore>', 'keystore file')
+        .option('--check', 'also unlock it, to check the passphrase'),
+    ),
+    'medchain keys show alice.json --check',
+  ).action(
+    async (file: string, options: { check?: boolean; passphraseFile?: string }, cmd: Command) => {
+      const keystore = readKeystoreFile(file);
+      if (options.check) {
+        openKeystore(file, await getPassphrase({ passphraseFile: options.passphraseFile }, file));
+      }
+      const result = {
+        file,
+        publicKey: keystore.publicKey,
+        short: shortPublicKey(fromHex(keystore.publicKey)),
+        kdf: { name: keystore.kdf.name, N: keystore.kdf.N, r: keystore.kdf.r, p: keystore.kdf.p },
+        cipher: keystore.cipher.name,
+        ...(options.check ? { passphrase: 'ok' } : {}),
+      };
+      outputOf(cmd).result(result, (r: typeof result) =>
+        fields({
+          file: r.file,
+          publicKey: r.publicKey,
+          kdf: `scrypt N=${r.kdf.N} r=${r.kdf.r} p=${r.kdf.p}`,
+          cipher: r.cipher,
+          ...(r.passphrase ? { passphrase: r.passphrase } : {}),
+        }),
+      );
+    },
+  );
+
+  example(
+    keys
+      .command('export-public')
+      .description('print only the public key (hex), e.g. for genesis or a consent grantee')
+      .argument('<keystore>', 'keystore file'),
+    'medchain keys export-public alice.json',
+  ).action((file: string, _options: unknown, cmd: Command) => {
+    const { publicKey } = readKeystoreFile(file);
+    outputOf(cmd).result({ publicKey }, (r: { publicKey: string }) => r.publicKey);
+  });
+}
