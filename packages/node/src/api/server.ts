@@ -49,8 +49,10 @@ export interface ApiServer {
   start(): Promise<string>;
   /** Ends the event streams, stops listening and waits for requests in flight. */
   close(): Promise<void>;
-  /** The fastify instance, for `inject` in tests and route listings. */
+  /** The fastify instance, for `inject` in tests. */
   readonly fastify: FastifyInstance;
+  /** Every route fastify registered (method and URL), as the OpenAPI test compares them. */
+  readonly routes: ReadonlyArray<{ readonly method: string; readonly url: string }>;
 }
 
 export const DEFAULT_API_PORT = 8645;
@@ -324,8 +326,18 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     exposeHeadRoutes: false,
+    // Errors fastify raises before routing (a malformed URL, a bad content-type header).
+    frameworkErrors: (error, _request, reply) => {
+      const status = error.statusCode ?? 400;
+      const body = { error: { code: 'BAD_REQUEST', message: error.message } };
+      (reply as unknown as FastifyReply).code(status).send(body);
+    },
     // Unknown query parameters are refused, not silently dropped: a typo must not change meaning.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
+  });
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
   });
   app.setSchemaErrorFormatter((errors, part) => {
     const problems = errors.map((e) => {
@@ -399,6 +411,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   return {
     fastify: app,
+    routes,
     async start() {
       try {
         return await app.listen({ host, port });
