@@ -1,5 +1,6 @@
 import './polyfill.js';
 
+export * from './chain/index.js';
 export * from './config.js';
 export * from './db/index.js';
 export { NodeError, type NodeErrorCode } from './errors.js';
@@ -12,9 +13,12 @@ export {
   type LogModule,
   moduleLogger,
 } from './logger.js';
+export { main, runNode } from './main.js';
 export { createMetrics, type Metrics } from './metrics.js';
 export * from './net/index.js';
+export * from './node.js';
 export { installedPolyfills, installPolyfills } from './polyfill.js';
+export * from './sync/index.js';
 export {
   DEFAULT_MAX_WAL_RECORD_BYTES,
   encodeWalRecord,
@@ -24,7 +28,3 @@ export {
   type WalOptions,
   type WalScan,
 } from './wal.js';
-export * from './chain/index.js';
-export { main, runNode } from './main.js';
-export * from './node.js';
-export * from './sync/index.js';

@@ -1,0 +1,380 @@
+import type { CommitCertificate, ConsensusApplication } from '@medchain/consensus';
+import { bytesEqual, sha256, toHex } from '@medchain/crypto';
+import {
+  AuthenticatedState,
+  type Block,
+  type BlockHeader,
+  buildBlock,
+  checkBlockAgainstParent,
+  decodeBlock,
+  encodeBlock,
+  executeBlock,
+  type GenesisDocument,
+  genesisHash,
+  headerHash,
+  initGenesisState,
+  type Receipt,
+  type Transaction,
+  transactionHash,
+  type Validator,
+  validatorSetHash,
+  validatorsFromState,
+} from '@medchain/ledger';
+import { ChainStore, type Database, StateStore } from '../db/index.js';
+import { NodeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import {
+  type ChainHead,
+  decodeCertificate,
+  decodeHead,
+  decodeReceipt,
+  encodeCertificate,
+  encodeHead,
+  encodeReceipt,
+} from './codec.js';
+
+const HEAD_KEY = 'head';
+const GENESIS_KEY = 'genesisHash';
+
+export interface ChainOptions {
+  readonly db: Database;
+  readonly genesis: GenesisDocument;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** How far a proposal's time may run ahead of this node's clock. Default 5 s. */
+  readonly maxClockDriftMs?: number;
+  /** The wall clock; tests may pass their own. */
+  readonly now?: () => number;
+  /** State entries kept in memory in front of LevelDB. Default 200,000. */
+  readonly stateCacheEntries?: number;
+}
+
+export interface ExecutedBlock {
+  readonly height: number;
+  readonly hash: Uint8Array;
+  readonly block: Block;
+  readonly receipts: readonly Receipt[];
+  readonly stateRoot: Uint8Array;
+  /** The validator keys chosen by this block, when it changed the set. */
+  readonly nextValidators: readonly Uint8Array[] | null;
+}
+
+export interface StoredBlockData {
+  readonly block: Block;
+  readonly hash: Uint8Array;
+  readonly certificate: CommitCertificate;
+  readonly receipts: readonly Receipt[];
+}
+
+interface Decoded {
+  readonly block: Block;
+  readonly digest: Uint8Array;
+}
+
+/**
+ * The node's chain: the ledger's authenticated state over LevelDB, the block store, and the
+ * consensus application (proposal digest and validation). Blocks are executed and stored
+ * here, one atomic LevelDB batch each. Only the consensus driver calls the mutating methods.
+ */
+export class Chain implements ConsensusApplication {
+  readonly store: ChainStore;
+  readonly stateStore: StateStore;
+  readonly state: AuthenticatedState;
+  readonly chainId: string;
+  readonly genesisHash: Uint8Array;
+  private head: ChainHead;
+  private validatorList: Validator[];
+  private validatorHash: Uint8Array;
+  /** Decoded proposals by payload object: one payload is digested, validated and executed. */
+  private readonly decoded = new WeakMap<Uint8Array, Decoded | null>();
+  private readonly now: () => number;
+  private readonly maxClockDriftMs: number;
+
+  private constructor(
+    private readonly options: ChainOptions,
+    store: ChainStore,
+    stateStore: StateStore,
+    state: AuthenticatedState,
+    head: ChainHead,
+    genesisHash: Uint8Array,
+  ) {
+    this.store = store;
+    this.stateStore = stateStore;
+    this.state = state;
+    this.head = head;
+    this.chainId = options.genesis.chainId;
+    this.genesisHash = genesisHash;
+    this.validatorList = validatorsFromState(state);
+    this.validatorHash = validatorSetHash(this.validatorList);
+    this.now = options.now ?? Date.now;
+    this.maxClockDriftMs = options.maxClockDriftMs ?? 5_000;
+  }
+
+  /** Opens the chain in `db`, writing genesis on first start; refuses another chain's data. */
+  static async open(options: ChainOptions): Promise<Chain> {
+    const { db, genesis, metrics } = options;
+    const store = new ChainStore(db);
+    await store.ensureSchema(genesis.chainId);
+    const stateStore = new StateStore(db, {
+      cacheEntries: options.stateCacheEntries ?? 200_000,
+      metrics,
+    });
+    const stored = store.meta.load(HEAD_KEY);
+    if (stored === undefined) {
+      const state = new AuthenticatedState(stateStore);
+      const initial = initGenesisState(state, genesis);
+      stateStore.write(initial.ops);
+      const head: ChainHead = {
+        height: 0,
+        hash: initial.hash,
+        time: genesis.genesisTime,
+        stateRoot: initial.stateRoot,
+        nextValidators: null,
+      };
+      const batch = db.batch();
+      stateStore.stageInto(batch);
+      store.meta.save(batch, GENESIS_KEY, initial.hash);
+      store.meta.save(batch, HEAD_KEY, encodeHead(head));
+      await db.write(batch);
+      options.logger.info(
+        { chainId: genesis.chainId, genesisHash: toHex(initial.hash) },
+        'genesis written',
+      );
+      return new Chain(options, store, stateStore, state, head, initial.hash);
+    }
+    const head = decodeHead(stored);
+    const storedGenesis = store.meta.load(GENESIS_KEY);
+    const expected = genesisHash(genesis);
+    if (storedGenesis === undefined || !bytesEqual(storedGenesis, expected)) {
+      throw new NodeError(
+        'NODE_DB_SCHEMA',
+        `the database was created from another genesis (stored ${storedGenesis === undefined ? 'none' : toHex(storedGenesis)}, genesis file ${toHex(expected)})`,
+      );
+    }
+    const state = new AuthenticatedState(stateStore, head.stateRoot);
+    return new Chain(options, store, stateStore, state, head, storedGenesis);
+  }
+
+  get height(): number {
+    return this.head.height;
+  }
+
+  get lastHash(): Uint8Array {
+    return this.head.hash;
+  }
+
+  get lastTime(): number {
+    return this.head.time;
+  }
+
+  /** Validator keys the last stored block chose, if it changed the set. */
+  get lastNextValidators(): readonly Uint8Array[] | null {
+    return this.head.nextValidators;
+  }
+
+  get stateRoot(): Uint8Array {
+    return this.head.stateRoot;
+  }
+
+  /** The validator set the committed state defines (sorted by key). */
+  get validators(): readonly Validator[] {
+    return this.validatorList;
+  }
+
+  // --- ConsensusApplication --------------------------------------------------------------
+
+  digestOf(payload: Uint8Array): Uint8Array {
+    const decoded = this.decode(payload);
+    // A payload that is not a block gets a digest no header can have, so it never matches.
+    return decoded?.digest ?? sha256(payload);
+  }
+
+  validateProposal(height: number, payload: Uint8Array): boolean {
+    const decoded = this.decode(payload);
+    if (decoded === null || height !== this.head.height + 1) return false;
+    try {
+      checkBlockAgainstParent(
+        decoded.block,
+        {
+          chainId: this.chainId,
+          height: this.head.height,
+          hash: this.head.hash,
+          time: this.head.time,
+          stateRoot: this.head.stateRoot,
+          validatorSetHash: this.validatorHash,
+        },
+        this.validatorList.map((v) => v.publicKey),
+      );
+    } catch (error) {
+      this.options.logger.warn({ height, err: (error as Error).message }, 'proposal refused');
+      return false;
+    }
+    const drift = decoded.block.header.time - this.now();
+    if (drift > this.maxClockDriftMs) {
+      this.options.logger.warn({ height, driftMs: drift }, 'proposal refused: time is ahead');
+      return false;
+    }
+    return true;
+  }
+
+  /** The decoded block of a payload (cached per payload object), or null when it is not a block. */
+  decode(payload: Uint8Array): Decoded | null {
+    let decoded = this.decoded.get(payload);
+    if (decoded === undefined) {
+      try {
+        const block = decodeBlock(payload);
+        decoded = { block, digest: headerHash(block.header) };
+      } catch {
+        decoded = null;
+      }
+      this.decoded.set(payload, decoded);
+    }
+    return decoded;
+  }
+
+  /** The proposal for the next height: header time from the wall clock, never before the parent. */
+  buildProposal(
+    proposer: Uint8Array,
+    txs: readonly Transaction[],
+  ): {
+    digest: Uint8Array;
+    payload: Uint8Array;
+  } {
+    const block = buildBlock(
+      {
+        chainId: this.chainId,
+        height: this.head.height + 1,
+        time: Math.max(this.now(), this.head.time),
+        parentHash: this.head.hash,
+        stateRoot: this.head.stateRoot,
+        validatorSetHash: this.validatorHash,
+        proposer,
+      },
+      txs,
+    );
+    const payload = encodeBlock(block);
+    const digest = headerHash(block.header);
+    this.decoded.set(payload, { block, digest });
+    return { digest, payload };
+  }
+
+  // --- Execution --------------------------------------------------------------------------
+
+  /**
+   * Executes the committed block at the next height and stores it with its certificate,
+   * receipts, tx index, state writes and the new head in ONE LevelDB batch (fsynced).
+   */
+  async commitBlock(
+    payload: Uint8Array,
+    certificate: CommitCertificate,
+    isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean,
+  ): Promise<ExecutedBlock> {
+    const decoded = this.decode(payload);
+    if (decoded === null) {
+      throw new NodeError(
+        'NODE_DB_BAD_VALUE',
+        `committed block ${certificate.height} is not a block`,
+      );
+    }
+    const { block, digest } = decoded;
+    const height = block.header.height;
+    if (height !== this.head.height + 1 || !bytesEqual(block.header.parentHash, this.head.hash)) {
+      throw new NodeError(
+        'NODE_DB_BAD_VALUE',
+        `committed block ${height} does not extend the stored head ${this.head.height}`,
+      );
+    }
+    let result: ReturnType<typeof executeBlock>;
+    try {
+      result = executeBlock(this.state, block, { isSignatureValid });
+    } catch (error) {
+      this.state.discard();
+      throw error;
+    }
+    this.stateStore.write(result.ops);
+    const nextValidators =
+      result.validatorSetChange === null
+        ? null
+        : result.validatorSetChange.validators.map((v) => v.publicKey);
+    const head: ChainHead = {
+      height,
+      hash: digest,
+      time: block.header.time,
+      stateRoot: result.stateRoot,
+      nextValidators,
+    };
+    const batch = this.options.db.batch();
+    this.stateStore.stageInto(batch);
+    this.store.saveCommittedBlock(batch, {
+      height,
+      hash: digest,
+      block: payload,
+      certificate: encodeCertificate(certificate),
+      txs: block.txs.map((tx, index) => ({
+        hash: transactionHash(tx),
+        receipt: encodeReceipt(result.receipts[index]!),
+      })),
+    });
+    this.store.meta.save(batch, HEAD_KEY, encodeHead(head));
+    await this.options.db.write(batch);
+    this.head = head;
+    if (result.validatorSetChange !== null) {
+      this.validatorList = [...result.validatorSetChange.validators];
+      this.validatorHash = result.validatorSetChange.hash;
+    }
+    const { metrics } = this.options;
+    metrics.chain.blocksCommitted.inc();
+    metrics.chain.height.set(height);
+    let failed = 0;
+    for (const receipt of result.receipts) if (receipt.code !== 'OK') failed++;
+    metrics.chain.txCommitted.inc({ outcome: 'ok' }, result.receipts.length - failed);
+    if (failed > 0) metrics.chain.txCommitted.inc({ outcome: 'failed' }, failed);
+    return {
+      height,
+      hash: digest,
+      block,
+      receipts: result.receipts,
+      stateRoot: result.stateRoot,
+      nextValidators,
+    };
+  }
+
+  // --- Reads ------------------------------------------------------------------------------
+
+  /** The stored payload (encoded block) at `height`. */
+  loadPayload(height: number): Uint8Array | undefined {
+    return this.store.loadBlock(height);
+  }
+
+  loadCertificate(height: number): CommitCertificate | undefined {
+    const bytes = this.store.loadCertificate(height);
+    return bytes === undefined ? undefined : decodeCertificate(bytes);
+  }
+
+  loadBlock(height: number): StoredBlockData | undefined {
+    if (!Number.isSafeInteger(height) || height < 1 || height > this.head.height) return undefined;
+    const payload = this.store.loadBlock(height);
+    const certificate = this.loadCertificate(height);
+    if (payload === undefined || certificate === undefined) return undefined;
+    const block = decodeBlock(payload);
+    const receipts = block.txs.map((tx) => this.loadReceipt(transactionHash(tx)));
+    if (receipts.some((receipt) => receipt === undefined)) {
+      throw new NodeError('NODE_DB_BAD_VALUE', `block ${height} has a transaction without receipt`);
+    }
+    return { block, hash: headerHash(block.header), certificate, receipts: receipts as Receipt[] };
+  }
+
+  loadHeader(height: number): BlockHeader | undefined {
+    return this.loadBlock(height)?.block.header;
+  }
+
+  loadReceipt(txHash: Uint8Array): Receipt | undefined {
+    const bytes = this.store.loadReceipt(txHash);
+    return bytes === undefined ? undefined : decodeReceipt(bytes);
+  }
+
+  hasTransaction(txHash: Uint8Array): boolean {
+    return this.store.txLocations.has(txHash);
+  }
+}

@@ -1,0 +1,431 @@
+import {
+  type ConsensusConfig,
+  ConsensusCore,
+  type ConsensusStats,
+  type DropReason,
+  encodeMessage,
+  type HardState,
+  type Ready,
+  type SignedMessage,
+} from '@medchain/consensus';
+import { decodeCanonical } from '@medchain/crypto';
+import { type Transaction, verifyTransactionSignature } from '@medchain/ledger';
+import { NodeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Wal } from '../wal.js';
+import type { Chain, ExecutedBlock } from './chain.js';
+import { decodeWalRecord, encodeHardStateRecord, encodeOwnVoteRecord } from './codec.js';
+import type { Mempool } from './mempool.js';
+
+export interface DriverOptions {
+  readonly core: ConsensusCore;
+  readonly chain: Chain;
+  readonly mempool: Mempool;
+  readonly wal: Wal;
+  /** This validator's public key (the proposer field of its blocks). */
+  readonly selfKey: Uint8Array;
+  /** Sends encoded consensus message bytes to one validator (by public key) or to all. */
+  readonly send: (to: Uint8Array | 'all', bytes: Uint8Array) => void;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly tickIntervalMs: number;
+  readonly block: {
+    readonly maxTxs: number;
+    readonly maxBytes: number;
+    readonly batchTimeMs: number;
+  };
+  /**
+   * How long a primary with an empty mempool waits before proposing an empty block. It must
+   * stay well under the view-change timeout. Default: a quarter of the base timeout.
+   */
+  readonly emptyBlockDelayMs: number;
+  /** Called when the core says blocks up to `height` are final elsewhere. */
+  readonly onSyncTo?: (height: number) => void;
+  /** Called after each block is executed and stored, in height order. */
+  readonly onCommitted?: (block: ExecutedBlock) => void;
+  /** Called once if the driver hits an error it cannot go on after (disk, diverged state). */
+  readonly onFatal?: (error: unknown) => void;
+  /** The WAL is rewritten to the latest hard state once it grows past this. Default 16 MiB. */
+  readonly walCheckpointBytes?: number;
+  /** Peer messages waiting at once; more are dropped and counted. Default 20,000. */
+  readonly maxQueuedMessages?: number;
+}
+
+type Input =
+  | { readonly kind: 'message'; readonly bytes: Uint8Array }
+  | { readonly kind: 'tick' }
+  | { readonly kind: 'propose' }
+  | {
+      readonly kind: 'decisions';
+      readonly messages: readonly Uint8Array[];
+      readonly done: () => void;
+    };
+
+/** Inputs handled before one drain of ready(): a burst of votes costs one fsync. */
+const INPUTS_PER_DRAIN = 512;
+
+/**
+ * The consensus driver: the single writer of consensus state. One queue of inputs (peer
+ * messages, ticks, proposal timers, synced decisions); after each batch it drains `ready()`
+ * in the order the core demands: hard state and own votes to the WAL and fsync, then send,
+ * then execute and store committed blocks, then proposals and sync, then `advance()`.
+ */
+export class ConsensusDriver {
+  private readonly queue: Input[] = [];
+  private queuedMessages = 0;
+  private wake: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+  private stopping = false;
+  private failed = false;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private tickQueued = false;
+  private proposalTimer: NodeJS.Timeout | undefined;
+  private pendingProposal: { height: number; view: number; waitingForTxs: boolean } | null = null;
+  private lastStats: ConsensusStats;
+  private readonly isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean;
+
+  constructor(private readonly options: DriverOptions) {
+    this.lastStats = options.core.stats();
+    const { mempool } = options;
+    this.isSignatureValid = (tx, txHash) =>
+      mempool.isVerified(txHash) || verifyTransactionSignature(tx);
+  }
+
+  get core(): ConsensusCore {
+    return this.options.core;
+  }
+
+  get height(): number {
+    return this.options.core.currentHeight;
+  }
+
+  get view(): number {
+    return this.options.core.currentView;
+  }
+
+  start(): void {
+    if (this.running !== undefined) return;
+    this.running = this.run();
+    this.tickTimer = setInterval(() => {
+      if (this.tickQueued) return; // a slow drain must not pile up ticks
+      this.tickQueued = true;
+      this.push({ kind: 'tick' });
+    }, this.options.tickIntervalMs);
+    this.tickTimer.unref?.();
+  }
+
+  /** Stops taking inputs and waits for the batch in progress to be persisted and applied. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.tickTimer);
+    clearTimeout(this.proposalTimer);
+    this.wake?.();
+    await this.running;
+    for (const input of this.queue) if (input.kind === 'decisions') input.done();
+    this.queue.length = 0;
+  }
+
+  /** A consensus frame from a peer (not yet decoded). */
+  receive(bytes: Uint8Array): void {
+    if (this.queuedMessages >= (this.options.maxQueuedMessages ?? 20_000)) {
+      this.options.metrics.consensus.messagesDropped.inc({ reason: 'queue_full' });
+      return;
+    }
+    this.queuedMessages++;
+    this.push({ kind: 'message', bytes });
+  }
+
+  /** Decisions (blocks with certificates) fetched by sync; resolves once they were handled. */
+  feedDecisions(messages: readonly Uint8Array[]): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => this.push({ kind: 'decisions', messages, done: resolve }));
+  }
+
+  /** The mempool got transactions: a primary waiting to fill a block may propose sooner. */
+  transactionsArrived(): void {
+    const pending = this.pendingProposal;
+    if (pending === null) return;
+    if (this.options.mempool.size >= this.options.block.maxTxs) {
+      this.scheduleProposal(0);
+    } else if (pending.waitingForTxs) {
+      pending.waitingForTxs = false;
+      this.scheduleProposal(this.options.block.batchTimeMs);
+    }
+  }
+
+  private push(input: Input): void {
+    this.queue.push(input);
+    const wake = this.wake;
+    if (wake !== undefined) {
+      this.wake = undefined;
+      wake();
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      if (this.queue.length === 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        continue;
+      }
+      const batch = this.queue.splice(0, INPUTS_PER_DRAIN);
+      try {
+        for (const input of batch) this.handle(input);
+        await this.drain();
+      } catch (error) {
+        this.fail(error);
+      } finally {
+        for (const input of batch) if (input.kind === 'decisions') input.done();
+      }
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stopping = true;
+    clearInterval(this.tickTimer);
+    clearTimeout(this.proposalTimer);
+    this.options.logger.fatal({ err: error }, 'consensus driver stopped');
+    this.options.onFatal?.(error);
+  }
+
+  private handle(input: Input): void {
+    const { core } = this.options;
+    switch (input.kind) {
+      case 'message':
+        this.queuedMessages--;
+        this.step(input.bytes);
+        return;
+      case 'decisions':
+        for (const bytes of input.messages) this.step(bytes);
+        return;
+      case 'tick':
+        this.tickQueued = false;
+        core.tick();
+        return;
+      case 'propose':
+        this.propose();
+        return;
+    }
+  }
+
+  private step(bytes: Uint8Array): void {
+    const { metrics } = this.options;
+    let value: unknown;
+    try {
+      value = decodeCanonical(bytes);
+    } catch {
+      metrics.consensus.messagesReceived.inc({ type: 'undecodable' });
+      metrics.consensus.messagesDropped.inc({ reason: 'malformed' });
+      return;
+    }
+    const type = (value as { type?: unknown } | null)?.type;
+    metrics.consensus.messagesReceived.inc({
+      type: typeof type === 'string' && KNOWN_TYPES.has(type) ? type : 'unknown',
+    });
+    // The core parses, verifies and counts drops itself; a throw here would be a core bug,
+    // and one peer's message must never stop the driver.
+    try {
+      this.options.core.step(value);
+    } catch (error) {
+      metrics.consensus.messagesDropped.inc({ reason: 'core_error' });
+      this.options.logger.error({ err: error }, 'consensus core threw on a message');
+    }
+  }
+
+  private propose(): void {
+    const { core, chain, mempool, block } = this.options;
+    const pending = this.pendingProposal;
+    this.pendingProposal = null;
+    if (
+      pending === null ||
+      core.currentHeight !== pending.height ||
+      core.currentView !== pending.view
+    ) {
+      return;
+    }
+    const txs = mempool.reap(block.maxTxs, block.maxBytes);
+    const proposal = chain.buildProposal(this.options.selfKey, txs);
+    const accepted = core.propose(proposal);
+    this.options.logger.debug(
+      { height: pending.height, view: pending.view, txs: txs.length, accepted },
+      'proposed a block',
+    );
+  }
+
+  private scheduleProposal(delayMs: number): void {
+    clearTimeout(this.proposalTimer);
+    this.proposalTimer = setTimeout(() => this.push({ kind: 'propose' }), delayMs);
+  }
+
+  /** Works through ready() until the core has nothing more, in the order it requires. */
+  private async drain(): Promise<void> {
+    const { core, chain, mempool, metrics } = this.options;
+    while (core.hasReady()) {
+      const ready = core.ready();
+      await this.persist(ready);
+      for (const out of ready.messages) {
+        this.options.send(out.to, encodeMessage(out.message));
+      }
+      for (const committed of ready.committed) {
+        const executed = await chain.commitBlock(
+          committed.proposal.payload,
+          committed.certificate,
+          this.isSignatureValid,
+        );
+        mempool.update(executed.block.txs);
+        core.applied(
+          committed.height,
+          executed.nextValidators === null
+            ? { stateRoot: executed.stateRoot }
+            : { stateRoot: executed.stateRoot, nextValidators: executed.nextValidators },
+        );
+        metrics.consensus.commits.inc();
+        this.options.onCommitted?.(executed);
+      }
+      if (ready.proposalRequest !== null) {
+        const waitingForTxs = mempool.size === 0;
+        this.pendingProposal = { ...ready.proposalRequest, waitingForTxs };
+        this.scheduleProposal(
+          mempool.size >= this.options.block.maxTxs
+            ? 0
+            : waitingForTxs
+              ? this.options.emptyBlockDelayMs
+              : this.options.block.batchTimeMs,
+        );
+      }
+      if (ready.syncTo !== null) this.options.onSyncTo?.(ready.syncTo);
+      if (ready.stableCheckpoint !== null) {
+        this.options.logger.debug(
+          { height: ready.stableCheckpoint.height },
+          'checkpoint became stable',
+        );
+      }
+      core.advance();
+    }
+    this.updateMetrics();
+  }
+
+  /** Hard state and own votes reach the disk (fsync) before anything is sent. */
+  private async persist(ready: Ready): Promise<void> {
+    const { wal } = this.options;
+    const records: Uint8Array[] = [];
+    if (ready.hardState !== null) records.push(encodeHardStateRecord(ready.hardState));
+    for (const vote of ready.ownVotes) records.push(encodeOwnVoteRecord(vote));
+    if (records.length === 0) return;
+    const limit = this.options.walCheckpointBytes ?? 16 * 1024 * 1024;
+    if (ready.hardState !== null && wal.sizeBytes > limit) {
+      // The newest hard state holds everything a restart needs: start a fresh log with it.
+      await wal.checkpoint(records);
+      return;
+    }
+    wal.append(records);
+    await wal.sync();
+  }
+
+  private updateMetrics(): void {
+    const { core, metrics } = this.options;
+    const stats = core.stats();
+    for (const reason of Object.keys(stats.dropped) as DropReason[]) {
+      const delta = stats.dropped[reason] - this.lastStats.dropped[reason];
+      if (delta > 0) metrics.consensus.messagesDropped.inc({ reason }, delta);
+    }
+    this.lastStats = stats;
+    metrics.consensus.height.set(core.currentHeight);
+    metrics.consensus.view.set(core.currentView);
+  }
+}
+
+const KNOWN_TYPES = new Set([
+  'preprepare',
+  'prepare',
+  'commit',
+  'viewchange',
+  'newview',
+  'checkpoint',
+  'decision',
+]);
+
+export interface RestoredConsensus {
+  readonly core: ConsensusCore;
+  /** Where the core resumed: from the WAL, or fresh at height 1. */
+  readonly restoredFrom: 'wal' | 'genesis' | 'chain';
+  readonly replayedVotes: number;
+}
+
+/**
+ * Rebuilds the consensus core after a start or a crash: the last hard state in the WAL,
+ * reconciled with the block store (a block stored just before the crash is reported applied
+ * again), then this node's own PREPARE/COMMIT votes at that height are stepped back in so
+ * they count again. The hard state's last votes keep the core from signing a different vote
+ * for a height and view it already voted in.
+ */
+export async function restoreConsensus(
+  wal: Wal,
+  chain: Chain,
+  config: ConsensusConfig,
+  logger: Logger,
+): Promise<RestoredConsensus> {
+  let hardState: HardState | undefined;
+  let votes: SignedMessage[] = [];
+  for (const bytes of await wal.replay()) {
+    const record = decodeWalRecord(bytes);
+    if (record.kind === 'hardState') {
+      if (hardState === undefined || record.hardState.height !== hardState.height) votes = [];
+      hardState = record.hardState;
+    } else if (record.vote !== null) {
+      votes.push(record.vote);
+    }
+  }
+  let restoredFrom: RestoredConsensus['restoredFrom'] = 'wal';
+  if (hardState === undefined) {
+    if (chain.height === 0) {
+      return { core: new ConsensusCore(config), restoredFrom: 'genesis', replayedVotes: 0 };
+    }
+    // The WAL is gone but blocks are stored: resume after them. Votes signed at the next
+    // height before the loss are unknown, so this is logged loudly.
+    logger.warn(
+      { height: chain.height + 1 },
+      'no consensus hard state in the WAL; resuming after the stored chain',
+    );
+    restoredFrom = 'chain';
+    hardState = {
+      height: chain.height + 1,
+      view: 0,
+      viewChanging: false,
+      prepared: null,
+      preparedPayload: null,
+      lastPrepare: null,
+      lastCommit: null,
+      validatorSets: [{ fromHeight: 1, validators: chain.validators.map((v) => v.publicKey) }],
+      stableCheckpoint: null,
+    };
+  }
+  if (hardState.height !== chain.height && hardState.height !== chain.height + 1) {
+    throw new NodeError(
+      'NODE_WAL_CORRUPT',
+      `the WAL is at height ${hardState.height} but the block store ends at ${chain.height}`,
+    );
+  }
+  const core = new ConsensusCore(config, hardState);
+  if (hardState.height === chain.height) {
+    const next = chain.lastNextValidators;
+    core.applied(
+      chain.height,
+      next === null
+        ? { stateRoot: chain.stateRoot }
+        : { stateRoot: chain.stateRoot, nextValidators: next },
+    );
+  }
+  let replayedVotes = 0;
+  for (const vote of votes) {
+    if (vote.height !== core.currentHeight) continue;
+    core.step(vote);
+    replayedVotes++;
+  }
+  return { core, restoredFrom, replayedVotes };
+}

@@ -1,0 +1,226 @@
+import { fromHex, toHex } from '@medchain/crypto';
+import {
+  decodeTransaction,
+  expectedNonce,
+  type KeyValueReader,
+  LedgerError,
+  type Transaction,
+  transactionHash,
+  verifyTransactionSignature,
+} from '@medchain/ledger';
+import type { SubmitRejection } from '../api/backend.js';
+import type { Metrics } from '../metrics.js';
+
+export interface MempoolOptions {
+  readonly chainId: string;
+  /** Most transactions waiting at once. */
+  readonly maxTxs: number;
+  /** Most bytes of transactions waiting at once. */
+  readonly maxBytes: number;
+  /** Largest accepted transaction. */
+  readonly maxTxBytes: number;
+  /** How far ahead of a signer's next nonce a transaction may be. Default 1,000. */
+  readonly nonceWindow?: number;
+  /** Committed state, for nonces. */
+  readonly state: () => KeyValueReader;
+  /** Whether a transaction is already in a stored block. */
+  readonly isCommitted: (txHash: Uint8Array) => boolean;
+  readonly metrics: Metrics;
+  /** Signature verification; the ledger's rule unless a test counts calls. */
+  readonly verify?: (tx: Transaction) => boolean;
+}
+
+export type AdmitSource = 'api' | 'gossip';
+
+export type AdmitResult =
+  | { readonly accepted: true; readonly hash: Uint8Array; readonly tx: Transaction }
+  | { readonly accepted: false; readonly code: SubmitRejection; readonly message: string };
+
+interface Entry {
+  readonly tx: Transaction;
+  readonly hash: Uint8Array;
+  readonly id: string;
+  readonly signer: string;
+  readonly bytes: number;
+}
+
+/** Verdicts for transactions that left the pool, kept until their block executed everywhere. */
+const RECENT_VERIFIED = 100_000;
+
+/**
+ * Transactions waiting for a block. Admission runs the cheap checks first (size, decoding,
+ * chain id, duplicate, capacity, nonce window) and verifies the signature last, once: the
+ * verdict is remembered by transaction hash (which covers the signature), so block execution
+ * asks `isVerified` instead of verifying again.
+ */
+export class Mempool {
+  private readonly entries = new Map<string, Entry>();
+  /** signer hex -> nonce -> tx id, to refuse a second transaction for one nonce. */
+  private readonly bySigner = new Map<string, Map<number, string>>();
+  /** Hashes verified here and since removed (included in a block); bounded, oldest first. */
+  private readonly recentlyVerified = new Set<string>();
+  private totalBytes = 0;
+  private readonly verifySignature: (tx: Transaction) => boolean;
+  private readonly nonceWindow: number;
+
+  constructor(private readonly options: MempoolOptions) {
+    this.verifySignature = options.verify ?? verifyTransactionSignature;
+    this.nonceWindow = options.nonceWindow ?? 1_000;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  get(hash: Uint8Array): Transaction | undefined {
+    return this.entries.get(toHex(hash))?.tx;
+  }
+
+  /** Runs admission on canonical transaction bytes. */
+  admit(raw: Uint8Array, source: AdmitSource): AdmitResult {
+    const result = this.check(raw);
+    const { metrics } = this.options;
+    if (!result.accepted) {
+      metrics.mempool.rejected.inc({ reason: result.code });
+      return result;
+    }
+    metrics.mempool.admitted.inc({ source });
+    metrics.mempool.size.set(this.entries.size);
+    metrics.mempool.sizeBytes.set(this.totalBytes);
+    return result;
+  }
+
+  private check(raw: Uint8Array): AdmitResult {
+    const { options } = this;
+    if (raw.length > options.maxTxBytes) {
+      return reject('TOO_LARGE', `transaction is ${raw.length} bytes, limit ${options.maxTxBytes}`);
+    }
+    let tx: Transaction;
+    try {
+      tx = decodeTransaction(raw);
+    } catch (error) {
+      if (!(error instanceof LedgerError)) throw error;
+      return reject(error.code === 'LEDGER_TOO_LARGE' ? 'TOO_LARGE' : 'MALFORMED', error.message);
+    }
+    if (tx.chainId !== options.chainId) {
+      return reject(
+        'WRONG_CHAIN',
+        `chain id is "${tx.chainId}", this chain is "${options.chainId}"`,
+      );
+    }
+    const hash = transactionHash(tx);
+    const id = toHex(hash);
+    if (this.entries.has(id) || options.isCommitted(hash)) {
+      return reject('DUPLICATE', `transaction ${id} is already known`);
+    }
+    if (this.entries.size >= options.maxTxs || this.totalBytes + raw.length > options.maxBytes) {
+      return reject('MEMPOOL_FULL', `the mempool is full (${this.entries.size} transactions)`);
+    }
+    const signer = toHex(tx.signer);
+    const next = expectedNonce(options.state(), tx.signer);
+    if (tx.nonce < next) return reject('BAD_NONCE', `nonce ${tx.nonce} is used; next is ${next}`);
+    if (tx.nonce >= next + this.nonceWindow) {
+      return reject(
+        'BAD_NONCE',
+        `nonce ${tx.nonce} is too far ahead of the next nonce ${next} (window ${this.nonceWindow})`,
+      );
+    }
+    const nonces = this.bySigner.get(signer);
+    if (nonces?.has(tx.nonce)) {
+      return reject('BAD_NONCE', `another transaction with nonce ${tx.nonce} is pending`);
+    }
+    if (!this.verifySignature(tx)) return reject('BAD_SIGNATURE', 'the signature does not verify');
+    this.entries.set(id, { tx, hash, id, signer, bytes: raw.length });
+    if (nonces === undefined) this.bySigner.set(signer, new Map([[tx.nonce, id]]));
+    else nonces.set(tx.nonce, id);
+    this.totalBytes += raw.length;
+    return { accepted: true, hash, tx };
+  }
+
+  /** True when this node verified the transaction's signature (the executor then skips it). */
+  isVerified(txHash: Uint8Array): boolean {
+    const id = toHex(txHash);
+    return this.entries.has(id) || this.recentlyVerified.has(id);
+  }
+
+  /**
+   * Up to `maxTxs` transactions and `maxBytes` bytes for a block, in arrival order except that
+   * each signer's transactions go in nonce order without gaps (a gap would fail in the block).
+   */
+  reap(maxTxs: number, maxBytes: number): Transaction[] {
+    const out: Transaction[] = [];
+    const nextNonce = new Map<string, number>();
+    const state = this.options.state();
+    let bytes = 0;
+    for (const entry of this.entries.values()) {
+      if (out.length >= maxTxs) break;
+      let next = nextNonce.get(entry.signer);
+      if (next === undefined) next = expectedNonce(state, entry.tx.signer);
+      if (entry.tx.nonce !== next) continue;
+      // Take this signer's run of consecutive nonces (later ones may have arrived earlier).
+      const nonces = this.bySigner.get(entry.signer)!;
+      let nonce = next;
+      for (let id = nonces.get(nonce); id !== undefined; id = nonces.get(nonce)) {
+        const run = this.entries.get(id)!;
+        if (out.length >= maxTxs || bytes + run.bytes > maxBytes) break;
+        out.push(run.tx);
+        bytes += run.bytes;
+        nonce++;
+      }
+      nextNonce.set(entry.signer, nonce);
+      if (bytes >= maxBytes) break;
+    }
+    return out;
+  }
+
+  /**
+   * After a block is stored: drops its transactions, and any pending transaction of the same
+   * signers whose nonce the block used up (it could only fail now).
+   */
+  update(txs: readonly Transaction[]): void {
+    const signers = new Set<string>();
+    for (const tx of txs) {
+      const id = toHex(transactionHash(tx));
+      if (this.entries.has(id)) {
+        this.remove(id);
+        this.rememberVerified(id);
+      }
+      signers.add(toHex(tx.signer));
+    }
+    const state = this.options.state();
+    for (const signer of signers) {
+      const nonces = this.bySigner.get(signer);
+      if (nonces === undefined) continue;
+      const next = expectedNonce(state, fromHex(signer));
+      for (const [nonce, id] of [...nonces]) if (nonce < next) this.remove(id);
+    }
+    this.options.metrics.mempool.size.set(this.entries.size);
+    this.options.metrics.mempool.sizeBytes.set(this.totalBytes);
+  }
+
+  private remove(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return;
+    this.entries.delete(id);
+    this.totalBytes -= entry.bytes;
+    const nonces = this.bySigner.get(entry.signer);
+    nonces?.delete(entry.tx.nonce);
+    if (nonces?.size === 0) this.bySigner.delete(entry.signer);
+  }
+
+  private rememberVerified(id: string): void {
+    this.recentlyVerified.add(id);
+    if (this.recentlyVerified.size > RECENT_VERIFIED) {
+      const oldest = this.recentlyVerified.values().next();
+      if (!oldest.done) this.recentlyVerified.delete(oldest.value);
+    }
+  }
+}
+
+function reject(code: SubmitRejection, message: string): AdmitResult {
+  return { accepted: false, code, message };
+}

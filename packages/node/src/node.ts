@@ -1,0 +1,445 @@
+import './polyfill.js';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ConsensusConfig } from '@medchain/consensus';
+import { bytesEqual, decryptKeystore, fromHex, Signer, toHex, verify } from '@medchain/crypto';
+import { type GenesisDocument, genesisFromJson, MAX_BLOCK_BYTES } from '@medchain/ledger';
+import { type ApiServer, createApiServer } from './api/index.js';
+import { ChainBackend } from './chain/api-backend.js';
+import { Chain } from './chain/chain.js';
+import { ConsensusDriver, restoreConsensus } from './chain/driver.js';
+import { decodeTxBatch, GOSSIP_MAX_FRAME_BYTES, TxGossip } from './chain/gossip.js';
+import { Mempool } from './chain/mempool.js';
+import type { NodeConfig } from './config.js';
+import { Database } from './db/index.js';
+import { NodeError } from './errors.js';
+import { createLogger, type Logger, moduleLogger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { FramedProtocol } from './net/framed-protocol.js';
+import { createHost, type Host, protocolId } from './net/host.js';
+import { loadOrCreatePeerIdentity } from './net/identity.js';
+import { RequestProtocol } from './net/request-protocol.js';
+import {
+  BlockSync,
+  decodeBlocksRequest,
+  SYNC_MAX_REQUEST_BYTES,
+  SYNC_MAX_RESPONSE_BYTES,
+  serveBlocks,
+} from './sync/block-sync.js';
+import { Wal } from './wal.js';
+
+/** The genesis document in the node home (the ledger's JSON form, as `genesisToJson` writes it). */
+export const GENESIS_FILE = 'genesis.json';
+/** The validator's Ed25519 seed as 64 hex characters, mode 0600 (devnets, tests). */
+export const VALIDATOR_KEY_FILE = 'validator-key';
+/** The validator's seed in a passphrase keystore (@medchain/crypto format); preferred in production. */
+export const VALIDATOR_KEYSTORE_FILE = 'validator.keystore.json';
+/** Environment variable holding the keystore passphrase when none is passed in code. */
+export const KEYSTORE_PASSPHRASE_ENV = 'MEDCHAIN_KEYSTORE_PASSPHRASE';
+
+export interface CreateNodeOptions {
+  /** Root logger; one is made from config.logLevel when omitted. */
+  readonly logger?: Logger;
+  /** The node's metrics; a fresh registry when omitted. */
+  readonly metrics?: Metrics;
+  /** Passphrase of `validator.keystore.json` (else read from MEDCHAIN_KEYSTORE_PASSPHRASE). */
+  readonly passphrase?: string;
+  /** The wall clock for block times; tests may skew it. */
+  readonly now?: () => number;
+  /** Called once if the node hits an error it cannot run on after (it stops consensus). */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+export interface MedchainNode {
+  readonly config: NodeConfig;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Builds every part in order and starts them. */
+  start(): Promise<void>;
+  /** Closes every part in reverse order; safe to call twice. */
+  stop(): Promise<void>;
+  /** The parts, once started. */
+  readonly parts: NodeParts;
+}
+
+export interface NodeParts {
+  readonly chain: Chain;
+  readonly mempool: Mempool;
+  readonly driver: ConsensusDriver;
+  readonly host: Host;
+  readonly backend: ChainBackend;
+  readonly sync: BlockSync;
+  /** The libp2p listen addresses (with the real ports when 0 was asked). */
+  readonly listenAddrs: readonly string[];
+  /** The HTTP API base URL. */
+  readonly apiUrl: string;
+  readonly validatorKey: Uint8Array;
+  readonly peerId: string;
+}
+
+/** Reads `<home>/genesis.json`. */
+export async function loadGenesis(home: string): Promise<GenesisDocument> {
+  const path = join(home, GENESIS_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new NodeError('NODE_GENESIS_INVALID', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return genesisFromJson(JSON.parse(text));
+  } catch (error) {
+    throw new NodeError('NODE_GENESIS_INVALID', `${path}: ${(error as Error).message}`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The validator key: `validator.keystore.json` (passphrase from the option or the environment)
+ * or `validator-key` (hex seed). Either file must be readable by its owner only.
+ */
+export async function loadValidatorKey(home: string, passphrase?: string): Promise<Signer> {
+  const keystorePath = join(home, VALIDATOR_KEYSTORE_FILE);
+  const plainPath = join(home, VALIDATOR_KEY_FILE);
+  const path = (await exists(keystorePath)) ? keystorePath : plainPath;
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(path);
+  } catch {
+    throw new NodeError(
+      'NODE_VALIDATOR_KEY',
+      `no validator key: put ${VALIDATOR_KEYSTORE_FILE} or ${VALIDATOR_KEY_FILE} in ${home}`,
+    );
+  }
+  if ((info.mode & 0o077) !== 0) {
+    throw new NodeError(
+      'NODE_VALIDATOR_KEY',
+      `${path} is accessible by group or others (mode ${(info.mode & 0o777).toString(8)}); run chmod 600 ${path}`,
+    );
+  }
+  const text = await readFile(path, 'utf8');
+  if (path === keystorePath) {
+    const secret = passphrase ?? process.env[KEYSTORE_PASSPHRASE_ENV];
+    if (secret === undefined) {
+      throw new NodeError(
+        'NODE_VALIDATOR_KEY',
+        `${path} is encrypted: give its passphrase (${KEYSTORE_PASSPHRASE_ENV})`,
+      );
+    }
+    try {
+      return new Signer(decryptKeystore(text, secret).seed);
+    } catch (error) {
+      throw new NodeError('NODE_VALIDATOR_KEY', `${path}: ${(error as Error).message}`);
+    }
+  }
+  try {
+    return new Signer(fromHex(text.trim(), 32));
+  } catch {
+    throw new NodeError(
+      'NODE_VALIDATOR_KEY',
+      `${path} must hold a 32-byte seed as 64 hex characters`,
+    );
+  }
+}
+
+/** Consensus tuning from genesis.consensus (integers), with the core's defaults otherwise. */
+function consensusTuning(genesis: GenesisDocument) {
+  const value = (name: string): number | undefined => genesis.consensus[name];
+  return {
+    checkpointInterval: value('checkpointInterval') ?? 100,
+    baseTimeoutTicks: value('baseTimeoutTicks') ?? 10,
+    maxTimeoutDoublings: value('maxTimeoutDoublings') ?? 5,
+  };
+}
+
+/**
+ * The composition root. `start()` builds the parts in order (genesis and keys, database and
+ * chain, WAL and consensus core, mempool, libp2p host with the consensus, mempool and sync
+ * protocols, the driver, the HTTP API), each with a child logger and the shared metrics;
+ * `stop()` closes them in reverse.
+ */
+export function createNode(config: NodeConfig, options: CreateNodeOptions = {}): MedchainNode {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const metrics = options.metrics ?? createMetrics();
+  const log = moduleLogger(logger, 'node');
+  const closers: Array<{ name: string; close: () => Promise<void> | void }> = [];
+  let parts: NodeParts | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const stop = async (): Promise<void> => {
+    if (stopping !== undefined) return stopping;
+    stopping = (async () => {
+      for (const part of closers.reverse()) {
+        try {
+          await part.close();
+        } catch (error) {
+          log.error({ err: error, part: part.name }, 'error while closing');
+        }
+      }
+      closers.length = 0;
+      log.info('node stopped');
+    })();
+    return stopping;
+  };
+
+  const start = async (): Promise<void> => {
+    try {
+      parts = await build();
+    } catch (error) {
+      await stop();
+      throw error;
+    }
+  };
+
+  const build = async (): Promise<NodeParts> => {
+    const home = config.home;
+    await mkdir(home, { recursive: true });
+    const genesis = await loadGenesis(home);
+    const signer = await loadValidatorKey(home, options.passphrase);
+    const identity = await loadOrCreatePeerIdentity(home);
+    const peerId = identity.peerId.toString();
+    const own = genesis.organizations.find((org) => bytesEqual(org.validatorKey, signer.publicKey));
+    if (own !== undefined && own.peerId !== peerId) {
+      log.warn(
+        { genesisPeerId: own.peerId, peerId },
+        'this node peer id differs from the one genesis names for its validator key; peers will refuse it',
+      );
+    }
+
+    const db = await Database.open(join(home, 'db'), {
+      logger: moduleLogger(logger, 'db'),
+      metrics,
+    });
+    closers.push({ name: 'db', close: () => db.close() });
+    const chain = await Chain.open({
+      db,
+      genesis,
+      logger: moduleLogger(logger, 'node'),
+      metrics,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+
+    const wal = await Wal.open(join(home, 'wal'), { logger: moduleLogger(logger, 'wal'), metrics });
+    closers.push({ name: 'wal', close: () => wal.close() });
+    const tuning = consensusTuning(genesis);
+    const consensusConfig: ConsensusConfig = {
+      chainId: genesis.chainId,
+      signer,
+      verifier: { verify },
+      application: chain,
+      genesisValidators: chain.validators.map((v) => v.publicKey),
+      ...tuning,
+    };
+    const consensusLog = moduleLogger(logger, 'consensus');
+    const restored = await restoreConsensus(wal, chain, consensusConfig, consensusLog);
+    consensusLog.info(
+      {
+        from: restored.restoredFrom,
+        height: restored.core.currentHeight,
+        view: restored.core.currentView,
+        storedHeight: chain.height,
+        replayedVotes: restored.replayedVotes,
+      },
+      'consensus core restored',
+    );
+
+    const mempool = new Mempool({
+      chainId: genesis.chainId,
+      ...config.mempool,
+      state: () => chain.state,
+      isCommitted: (hash) => chain.hasTransaction(hash),
+      metrics,
+    });
+
+    // Peers are the validators the chain knows (their peer ids are in the state) plus configured ones.
+    const validatorPeers = new Map<string, string>(); // validator key hex -> peer id
+    const refreshValidators = () => {
+      validatorPeers.clear();
+      for (const v of chain.validators) validatorPeers.set(toHex(v.publicKey), v.peerId);
+    };
+    refreshValidators();
+    const otherPeers = (): string[] => {
+      const ids = new Set<string>([...validatorPeers.values()].filter((id) => id !== peerId));
+      for (const peer of config.peers) if (peer.peerId !== peerId) ids.add(peer.peerId);
+      return [...ids];
+    };
+
+    const host = await createHost({
+      privateKey: identity.privateKey,
+      listen: config.listen,
+      peers: config.peers,
+      privateNetwork: config.privateNetwork,
+      logger: moduleLogger(logger, 'net'),
+      metrics,
+    });
+    closers.push({ name: 'libp2p', close: () => host.stop() });
+    for (const id of validatorPeers.values()) host.allowlist.add(id);
+    const isKnownPeer = (id: string) => otherPeers().includes(id);
+
+    let driver: ConsensusDriver | undefined;
+    const consensusProtocol = new FramedProtocol<Uint8Array>(host.libp2p, {
+      protocol: protocolId('consensus'),
+      maxFrameBytes: MAX_BLOCK_BYTES + 1024 * 1024,
+      decode: (bytes) => bytes.slice(),
+      onMessage: (_peer, bytes) => driver?.receive(bytes),
+      allowPeer: isKnownPeer,
+      logger: consensusLog,
+      metrics,
+    });
+    const mempoolLog = moduleLogger(logger, 'mempool');
+    const gossip = new TxGossip((frame) => {
+      for (const id of otherPeers()) mempoolProtocol.send(id, frame);
+    });
+    const mempoolProtocol = new FramedProtocol<Uint8Array[]>(host.libp2p, {
+      protocol: protocolId('mempool'),
+      maxFrameBytes: GOSSIP_MAX_FRAME_BYTES,
+      decode: decodeTxBatch,
+      onMessage: (_peer, txs) => {
+        let admitted = 0;
+        for (const raw of txs) if (mempool.admit(raw, 'gossip').accepted) admitted++;
+        if (admitted > 0) driver?.transactionsArrived();
+      },
+      allowPeer: isKnownPeer,
+      logger: mempoolLog,
+      metrics,
+    });
+    const syncLog = moduleLogger(logger, 'sync');
+    const syncProtocol = new RequestProtocol(host.libp2p, {
+      protocol: protocolId('sync'),
+      maxRequestBytes: SYNC_MAX_REQUEST_BYTES,
+      maxResponseBytes: SYNC_MAX_RESPONSE_BYTES,
+      handle: async (_peer, request) => serveBlocks(chain, decodeBlocksRequest(request)),
+      allowPeer: isKnownPeer,
+      logger: syncLog,
+      metrics,
+    });
+    for (const protocol of [consensusProtocol, mempoolProtocol, syncProtocol]) {
+      await protocol.start();
+      closers.push({ name: protocol.protocol, close: () => protocol.stop() });
+    }
+    closers.push({ name: 'gossip', close: () => gossip.stop() });
+
+    const send = (to: Uint8Array | 'all', bytes: Uint8Array) => {
+      if (to === 'all') {
+        for (const [key, id] of validatorPeers) {
+          if (id !== peerId && key !== toHex(signer.publicKey)) consensusProtocol.send(id, bytes);
+        }
+        return;
+      }
+      const id = validatorPeers.get(toHex(to));
+      if (id !== undefined && id !== peerId) consensusProtocol.send(id, bytes);
+    };
+
+    let backend: ChainBackend | undefined;
+    let sync: BlockSync | undefined;
+    const tickMs = config.tickIntervalMs;
+    driver = new ConsensusDriver({
+      core: restored.core,
+      chain,
+      mempool,
+      wal,
+      selfKey: signer.publicKey,
+      send,
+      logger: consensusLog,
+      metrics,
+      tickIntervalMs: tickMs,
+      block: config.block,
+      emptyBlockDelayMs: Math.max(
+        config.block.batchTimeMs,
+        Math.floor((tuning.baseTimeoutTicks * tickMs) / 4),
+      ),
+      onSyncTo: (height) => sync?.requestUpTo(height),
+      onCommitted: (executed) => {
+        if (executed.nextValidators !== null) {
+          refreshValidators();
+          for (const id of validatorPeers.values()) host.allowlist.add(id);
+        }
+        backend?.publish(executed);
+      },
+      onFatal: (error) => options.onFatal?.(error),
+    });
+    const runningDriver = driver;
+    sync = new BlockSync({
+      chain,
+      driver: runningDriver,
+      protocol: syncProtocol,
+      peers: otherPeers,
+      logger: syncLog,
+    });
+    const blockSync = sync;
+    closers.push({ name: 'sync', close: () => blockSync.stop() });
+    runningDriver.start();
+    closers.push({ name: 'consensus driver', close: () => runningDriver.stop() });
+
+    backend = new ChainBackend({
+      chain,
+      mempool,
+      submit: (bytes) => {
+        const result = mempool.admit(bytes, 'api');
+        if (!result.accepted) return result;
+        gossip.add(bytes);
+        runningDriver.transactionsArrived();
+        return { accepted: true, hash: result.hash };
+      },
+      view: () => runningDriver.view,
+      peers: () => host.libp2p.getPeers().map((peer) => peer.toString()),
+      syncing: () => blockSync.syncing,
+    });
+    const api: ApiServer = createApiServer({
+      backend,
+      logger: moduleLogger(logger, 'api'),
+      metrics,
+      host: config.api.host,
+      port: config.api.port,
+    });
+    const apiUrl = await api.start();
+    closers.push({ name: 'api', close: () => api.close() });
+
+    const listenAddrs = host.libp2p.getMultiaddrs().map((addr) => addr.toString());
+    log.info(
+      {
+        chainId: genesis.chainId,
+        height: chain.height,
+        validator: toHex(signer.publicKey),
+        isValidator: validatorPeers.has(toHex(signer.publicKey)),
+        peerId,
+        api: apiUrl,
+        validators: chain.validators.length,
+      },
+      'node started',
+    );
+    return {
+      chain,
+      mempool,
+      driver: runningDriver,
+      host,
+      backend,
+      sync: blockSync,
+      listenAddrs,
+      apiUrl,
+      validatorKey: signer.publicKey,
+      peerId,
+    };
+  };
+
+  return {
+    config,
+    logger,
+    metrics,
+    start,
+    stop,
+    get parts(): NodeParts {
+      if (parts === undefined) throw new NodeError('NODE_NOT_STARTED', 'the node is not started');
+      return parts;
+    },
+  };
+}

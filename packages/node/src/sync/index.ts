@@ -1,0 +1,11 @@
+export {
+  BlockSync,
+  type BlockSyncOptions,
+  type BlocksRequest,
+  type BlocksResponse,
+  decodeBlocksRequest,
+  decodeBlocksResponse,
+  encodeBlocksRequest,
+  SYNC_BATCH_BLOCKS,
+  serveBlocks,
+} from './block-sync.js';

@@ -1,0 +1,197 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import {
+  DEFAULT_LEDGER_PARAMS,
+  encodeTransaction,
+  genesisToJson,
+  parseGenesis,
+  signTransaction,
+} from '@medchain/ledger';
+import { pino } from 'pino';
+import {
+  CONFIG_FILE_NAME,
+  createLogger,
+  createNode,
+  GENESIS_FILE,
+  loadConfig,
+  loadOrCreatePeerIdentity,
+  type MedchainNode,
+  VALIDATOR_KEY_FILE,
+} from '../src/index.js';
+
+export const CHAIN_ID = 'medchain-cluster-test';
+
+export interface NodeHome {
+  readonly index: number;
+  readonly home: string;
+  readonly peerId: string;
+  readonly validator: Signer;
+  readonly p2pPort: number;
+  readonly apiPort: number;
+}
+
+export interface Network {
+  readonly root: string;
+  readonly homes: readonly NodeHome[];
+  remove(): Promise<void>;
+}
+
+/** Ports the OS says are free now (a tiny race with other processes is accepted in tests). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+export interface NetworkOptions {
+  readonly validators: number;
+  readonly tickIntervalMs?: number;
+  readonly baseTimeoutTicks?: number;
+  readonly checkpointInterval?: number;
+  readonly batchTimeMs?: number;
+  readonly blockMaxTxs?: number;
+  readonly logLevel?: string;
+}
+
+/**
+ * Node homes for an n-validator network on 127.0.0.1: each with a peer key, a plain validator
+ * key (0600), the shared genesis and a config.json naming the other nodes.
+ */
+export async function makeNetwork(options: NetworkOptions): Promise<Network> {
+  const root = await mkdtemp(join(tmpdir(), 'medchain-cluster-'));
+  const n = options.validators;
+  const ports = await freePorts(2 * n);
+  const homes: NodeHome[] = [];
+  for (let index = 0; index < n; index++) {
+    const home = join(root, `node${index}`);
+    await mkdir(home, { recursive: true });
+    const identity = await loadOrCreatePeerIdentity(home);
+    const seed = sha256(utf8(`cluster-test:validator:${index}:${root}`));
+    const keyPath = join(home, VALIDATOR_KEY_FILE);
+    await writeFile(keyPath, `${toHex(seed)}\n`, { mode: 0o600 });
+    await chmod(keyPath, 0o600);
+    homes.push({
+      index,
+      home,
+      peerId: identity.peerId.toString(),
+      validator: new Signer(seed),
+      p2pPort: ports[2 * index]!,
+      apiPort: ports[2 * index + 1]!,
+    });
+  }
+  const genesis = parseGenesis({
+    chainId: CHAIN_ID,
+    genesisTime: Date.now() - 1_000,
+    organizations: homes.map((node) => ({
+      id: sha256(utf8(`cluster-test:org:${node.index}`)),
+      adminKeys: [new Signer(sha256(utf8(`cluster-test:admin:${node.index}:${root}`))).publicKey],
+      validatorKey: node.validator.publicKey,
+      peerId: node.peerId,
+    })),
+    params: { ...DEFAULT_LEDGER_PARAMS },
+    consensus: {
+      checkpointInterval: options.checkpointInterval ?? 10,
+      baseTimeoutTicks: options.baseTimeoutTicks ?? 20,
+    },
+  });
+  const genesisText = `${JSON.stringify(genesisToJson(genesis), null, 2)}\n`;
+  for (const node of homes) {
+    await writeFile(join(node.home, GENESIS_FILE), genesisText);
+    const config = {
+      listen: [`/ip4/127.0.0.1/tcp/${node.p2pPort}`],
+      api: { host: '127.0.0.1', port: node.apiPort },
+      peers: homes
+        .filter((other) => other !== node)
+        .map((other) => ({
+          peerId: other.peerId,
+          addrs: [`/ip4/127.0.0.1/tcp/${other.p2pPort}`],
+        })),
+      logLevel: options.logLevel ?? 'warn',
+      tickIntervalMs: options.tickIntervalMs ?? 50,
+      block: {
+        batchTimeMs: options.batchTimeMs ?? 20,
+        maxTxs: options.blockMaxTxs ?? 2_000,
+      },
+    };
+    await writeFile(join(node.home, CONFIG_FILE_NAME), `${JSON.stringify(config, null, 2)}\n`);
+  }
+  return { root, homes, remove: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** Starts the node of one home in this process, logging to `<home>/node.log`. */
+export async function startNode(home: NodeHome): Promise<MedchainNode> {
+  const config = loadConfig(home.home);
+  const logger = createLogger({
+    level: config.logLevel,
+    base: { node: home.index },
+    destination: pino.destination({ dest: join(home.home, 'node.log'), sync: true }),
+  });
+  const node = createNode(config, { logger });
+  await node.start();
+  return node;
+}
+
+/** A `patient.register` transaction from a fresh key (nonce 1), as canonical bytes. */
+export function registration(label: string): Uint8Array {
+  const patient = new Signer(sha256(utf8(`cluster-test:patient:${label}`)));
+  return encodeTransaction(
+    signTransaction(
+      {
+        chainId: CHAIN_ID,
+        kind: 'patient.register',
+        body: {},
+        signer: patient.publicKey,
+        nonce: 1,
+      },
+      patient,
+    ),
+  );
+}
+
+/** Polls `condition` every `intervalMs` up to `tries` times; throws naming `what` if it never holds. */
+export async function waitUntil(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  options: { tries?: number; intervalMs?: number } = {},
+): Promise<void> {
+  const tries = options.tries ?? 600;
+  for (let i = 0; i < tries; i++) {
+    if (await condition()) return;
+    await sleep(options.intervalMs ?? 100);
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+/** The state root a node holds after `height`: its head root, or the next header's root. */
+export function stateRootAfter(node: MedchainNode, height: number): string | undefined {
+  const chain = node.parts.chain;
+  if (height === chain.height) return toHex(chain.stateRoot);
+  const next = chain.loadBlock(height + 1);
+  return next === undefined ? undefined : toHex(next.block.header.stateRoot);
+}
+
+/** Sum of a labelled counter's values matching `labels`. */
+export async function counterValue(
+  metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> },
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const { values } = await metric.get();
+  return values
+    .filter((entry) => Object.entries(labels).every(([key, value]) => entry.labels[key] === value))
+    .reduce((sum, entry) => sum + entry.value, 0);
+}
