@@ -130,6 +130,8 @@ const DECISION_REPLY_INTERVAL_TICKS = 5;
 const DECISIONS_PER_REPLY = 8;
 /** A sync request is repeated if the node is still behind after this many ticks. */
 const SYNC_RETRY_TICKS = 20;
+/** From this view on, a node stuck at its height suspects it is behind any peer ahead of it. */
+const STUCK_VIEW = 2;
 /** Decisions kept for laggards when no checkpoint becomes stable. */
 const MAX_RETAINED_DECISIONS = 256;
 
@@ -293,6 +295,7 @@ export class ConsensusCore {
     }
     const round = this.round;
     if (round.decided !== null || !this.isValidator()) return;
+    if (round.viewChanging && round.view >= STUCK_VIEW) this.suspectBehind();
     round.ticks++;
     if (round.ticks >= this.timeoutTicks(round.view)) this.startViewChange(round.view + 1);
   }
@@ -1174,6 +1177,21 @@ export class ConsensusCore {
     heights.sort((a, b) => b - a);
     // At least one honest validator works on heights[f], so every height below it is final.
     this.requestSync(heights[set.faults]! - 1, false);
+  }
+
+  /**
+   * Stuck in view changes while a validator proved (by a signed message) that it works on a
+   * later height: that peer may be the only one ahead, and if it restarted it has no decisions
+   * in memory to send us, so ask the node layer to sync (rate-limited by the retry interval).
+   * A byzantine peer can only cause a fruitless sync request: synced blocks carry certificates.
+   */
+  private suspectBehind(): void {
+    const set = this.setAt(this.height);
+    let ahead = 0;
+    for (const [peer, height] of this.peerHeights) {
+      if (height > ahead && set.has(peer)) ahead = height;
+    }
+    if (ahead > this.height) this.requestSync(ahead - 1, false);
   }
 
   /** Says in ready() that blocks up to `height` exist elsewhere and this node lacks them. */

@@ -33,6 +33,10 @@ describe('simulator', () => {
   it('keeps the seeds of bugs it found as regressions', () => {
     // 102: a primary that had sent NEW-VIEW in an earlier view never sent one again (liveness).
     runSeeds(102, 1);
+    // 50229: the only honest node ahead had restarted (no decisions in memory) and the others,
+    // with an equivocating validator among them, could not finish the height: they now ask
+    // the node layer to sync once stuck in view changes while a validator is ahead.
+    runSeeds(50229, 1);
   });
 
   it('finds violations when the quorum rule is broken to f+1 (the checkers can fail)', () => {
