@@ -1,4 +1,4 @@
-import { bytesEqual, compareBytes, toHex } from '@medchain/crypto';
+import { bytesEqual, toHex } from '@medchain/crypto';
 import { type CreatedNode, TreeBatch, type TreeUpdate } from './batch.js';
 import { StateError } from './errors.js';
 import type { StateProof, StateProofLeaf } from './proof.js';
@@ -230,7 +230,8 @@ export class AuthenticatedState {
       this.#unflushedValues = new Map();
       return { root: this.#root.slice(), ops: [] };
     }
-    updates.sort((a, b) => compareBytes(a.keyHash, b.keyHash));
+    // The ids are the key hashes one char per byte, so string order is byte order.
+    updates.sort((a, b) => (a.id < b.id ? -1 : 1));
     // Nothing changes until the new tree is complete, so a missing node leaves the state as it was.
     const batch = new TreeBatch((hash, id, depth) => this.#readNode(hash, id, depth, -1));
     const root = batch.apply(this.#root, updates);
