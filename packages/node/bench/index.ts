@@ -1,160 +1,80 @@
-/**
- * Node I/O micro-benchmarks: WAL sync, block batch write, state reads, framed protocol.
- * Run: npx tsx --tsconfig tsconfig.test.json packages/node/bench/index.ts (from the repo root).
+import { cpuUsage } from 'node:process';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { fromHex, toHex } from '@medchain/crypto';
+import type { MedchainNode } from '../src/index.js';
+import { makeNetwork, registration, startNode, waitUntil } from '../test/cluster-harness.js';
+
+/*
+ * Commits per second of a 4-validator cluster in ONE process (real TCP libp2p, LevelDB, WAL
+ * fsyncs), and CPU per committed transaction per node. Transactions are signed before the
+ * clock starts; submission goes through each node's API backend (full admission: decode,
+ * nonce, signature verify) round-robin, then gossip. Usage:
+ *   pnpm tsx packages/node/bench/index.ts [txs=10000] [blockMaxTxs=2000]
  */
-import '../src/polyfill.js';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { generateKeyPair } from '@libp2p/crypto/keys';
-import { sha256, utf8 } from '@medchain/crypto';
-import {
-  ChainStore,
-  createHost,
-  createLogger,
-  createMetrics,
-  Database,
-  FramedProtocol,
-  PeerAllowlist,
-  StateStore,
-  Wal,
-} from '../src/index.js';
 
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
+const total = Number(process.argv[2] ?? 10_000);
+const blockMaxTxs = Number(process.argv[3] ?? 2_000);
 
-function report(name: string, samplesMs: number[]): void {
-  console.log(
-    `${name.padEnd(48)} median ${percentile(samplesMs, 50).toFixed(3)} ms  p99 ${percentile(samplesMs, 99).toFixed(3)} ms  (n=${samplesMs.length})`,
-  );
-}
-
-async function benchWal(dir: string): Promise<void> {
-  const wal = await Wal.open(join(dir, 'wal'));
-  const record = new Uint8Array(300).fill(1);
-  const samples: number[] = [];
-  for (let i = 0; i < 500; i++) {
-    const started = performance.now();
-    wal.append([record, record]);
-    await wal.sync();
-    samples.push(performance.now() - started);
-  }
-  report('WAL append 2 x 300 B + fdatasync', samples);
-  await wal.close();
-}
-
-async function benchDb(dir: string): Promise<void> {
-  const db = await Database.open(join(dir, 'db'));
-  const chain = new ChainStore(db);
-  const state = new StateStore(db, { cacheEntries: 200_000 });
-  const txs = 2_000;
-  const samples: number[] = [];
-  for (let height = 1; height <= 20; height++) {
-    const batch = db.batch();
-    const hashes = Array.from({ length: txs }, (_, i) => sha256(utf8(`${height}/${i}`)));
-    chain.saveCommittedBlock(batch, {
-      height,
-      hash: sha256(utf8(`b${height}`)),
-      block: new Uint8Array(txs * 240),
-      certificate: new Uint8Array(3 * 100),
-      txs: hashes.map((hash) => ({ hash, receipt: new Uint8Array(40) })),
-    });
-    state.write(hashes.map((key) => ({ type: 'put' as const, key, value: new Uint8Array(120) })));
-    state.stageInto(batch);
-    const started = performance.now();
-    await db.write(batch);
-    samples.push(performance.now() - started);
-  }
-  report(`block batch: ${txs} txs + ${txs} state puts, sync`, samples);
-  const keys = Array.from({ length: 20_000 }, (_, i) => sha256(utf8(`${1 + (i % 20)}/${i % txs}`)));
-  const cold = new StateStore(db, { cacheEntries: 100_000 });
-  let started = performance.now();
-  for (const key of keys) cold.get(key);
-  const missUs = ((performance.now() - started) * 1000) / keys.length;
-  started = performance.now();
-  for (const key of keys) cold.get(key);
-  const hitUs = ((performance.now() - started) * 1000) / keys.length;
-  console.log(
-    `${'state get: getSync miss / LRU hit'.padEnd(48)} ${missUs.toFixed(2)} µs / ${hitUs.toFixed(2)} µs per key`,
-  );
-  await db.close();
-}
-
-async function benchNet(): Promise<void> {
-  const logger = createLogger({ level: 'silent' });
-  const make = async () => {
-    const metrics = createMetrics();
-    const host = await createHost({
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      peers: [],
-      privateNetwork: false,
-      allowlist: new PeerAllowlist(),
-      logger,
-      metrics,
-    });
-    return { host, metrics };
-  };
-  const a = await make();
-  const b = await make();
-  await a.host.libp2p.peerStore.merge(b.host.libp2p.peerId, {
-    multiaddrs: b.host.libp2p.getMultiaddrs(),
+async function main(): Promise<void> {
+  const network = await makeNetwork({
+    validators: 4,
+    tickIntervalMs: 50,
+    baseTimeoutTicks: 40,
+    batchTimeMs: 50,
+    blockMaxTxs,
+    logLevel: 'warn',
   });
-  for (const size of [200, 1024, 8192]) {
-    const frames = size > 1024 ? 2_000 : 8_000;
-    let received = 0;
-    let done: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => {
-      done = resolve;
+  const nodes: MedchainNode[] = [];
+  try {
+    for (const home of network.homes) nodes.push(await startNode(home));
+    const txs = Array.from({ length: total }, (_, i) => registration(`bench-${Date.now()}-${i}`));
+    const hashes: string[] = [];
+    const startHeight = nodes[0]!.parts.chain.height;
+    const cpu0 = cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < txs.length; i++) {
+      const node = nodes[i % nodes.length]!;
+      const result = node.parts.backend.submitTransaction(txs[i]!);
+      if (!result.accepted) throw new Error(`refused: ${result.code} ${result.message}`);
+      hashes.push(toHex(result.hash));
+      if (i % 200 === 199) await yieldToLoop();
+    }
+    const submitted = performance.now() - t0;
+    const last = fromHex(hashes.at(-1)!);
+    const allCommitted = () =>
+      nodes.every(
+        (node) =>
+          node.parts.chain.hasTransaction(last) &&
+          hashes.every((hash) => node.parts.chain.hasTransaction(fromHex(hash))),
+      );
+    await waitUntil('every transaction committed on every node', allCommitted, {
+      tries: 6_000,
+      intervalMs: 50,
     });
-    const protocol = `/bench/${size}/1.0.0`;
-    const receiver = new FramedProtocol(b.host.libp2p, {
-      protocol,
-      maxFrameBytes: 16 * 1024,
-      decode: (bytes) => bytes,
-      onMessage: () => {
-        if (++received === frames) done();
-      },
-      logger,
-      metrics: b.metrics,
-    });
-    const sender = new FramedProtocol(a.host.libp2p, {
-      protocol,
-      maxFrameBytes: 16 * 1024,
-      decode: (bytes) => bytes,
-      onMessage: () => undefined,
-      logger,
-      metrics: a.metrics,
-    });
-    await receiver.start();
-    await sender.start();
-    // Warm up: open the stream.
-    sender.send(b.host.peerId, new Uint8Array(size));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    received = 0;
-    const payload = new Uint8Array(size);
-    const started = performance.now();
-    for (let i = 0; i < frames; i++) sender.send(b.host.peerId, payload);
-    await finished;
-    const seconds = (performance.now() - started) / 1000;
-    console.log(
-      `${`framed protocol, ${size} B frames, one way`.padEnd(48)} ${(frames / seconds).toFixed(0)} frames/s  ${((frames * size) / seconds / 1e6).toFixed(1)} MB/s`,
-    );
-    await sender.stop();
-    await receiver.stop();
+    const elapsed = performance.now() - t0;
+    const cpu = cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const blocks = nodes[0]!.parts.chain.height - startHeight;
+    const views = Math.max(...nodes.map((node) => node.parts.driver.view));
+    const report = {
+      validators: 4,
+      txs: total,
+      blockMaxTxs,
+      blocks,
+      txPerBlock: Math.round(total / Math.max(blocks, 1)),
+      submitMs: Math.round(submitted),
+      elapsedMs: Math.round(elapsed),
+      txPerSecond: Math.round((total / elapsed) * 1000),
+      processCpuMs: Math.round(cpuMs),
+      cpuPerTxPerNodeUs: Math.round(((cpuMs * 1000) / total / 4) * 10) / 10,
+      cpuCoresBusy: Math.round((cpuMs / elapsed) * 100) / 100,
+      highestView: views,
+    };
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } finally {
+    for (const node of nodes) await node.stop();
+    await network.remove();
   }
-  await a.host.stop();
-  await b.host.stop();
 }
 
-const dir = await mkdtemp(join(tmpdir(), 'medchain-node-bench-'));
-try {
-  await benchWal(dir);
-  await benchDb(dir);
-  await benchNet();
-} finally {
-  await rm(dir, { recursive: true, force: true });
-}
+await main();

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, createMetrics, installPolyfills, moduleLogger } from '../src/index.js';
+import { spawnFixture } from './helpers.js';
 
 function memoryStream(): { stream: Writable; lines: () => Array<Record<string, unknown>> } {
   const chunks: string[] = [];
@@ -30,6 +31,27 @@ describe('polyfill', () => {
     deferred.resolve(42);
     expect(await deferred.promise).toBe(42);
     expect(installPolyfills()).toEqual([]);
+  });
+});
+
+/** Runs the libp2p smoke fixture and returns its one-line verdict. */
+function smoke(mode: 'polyfill' | 'bare'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawnFixture('libp2p-smoke.ts', [mode]);
+    let out = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', () => resolve(out.trim()));
+  });
+}
+
+describe('libp2p on this Node version', () => {
+  it('works with the polyfill, and (on Node < 22) fails without it', async () => {
+    expect(await smoke('polyfill')).toBe('ok');
+    const nativeWithResolvers = Number(process.versions.node.split('.')[0]) >= 22;
+    if (!nativeWithResolvers) expect(await smoke('bare')).toMatch(/^failed/);
   });
 });
 
