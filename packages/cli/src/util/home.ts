@@ -6,8 +6,10 @@ import {
   CONFIG_FILE_NAME,
   type ConfigOverrides,
   DEFAULT_CONFIG,
+  GENESIS_FILE,
   loadOrCreatePeerIdentity,
   type NodeConfig,
+  VALIDATOR_KEYSTORE_FILE,
 } from '@medchain/node';
 import { CliError, usageError } from './errors.js';
 import { createKeystore, readKeystoreFile } from './keys.js';
@@ -16,12 +18,10 @@ import { createKeystore, readKeystoreFile } from './keys.js';
  * A node home, as `medchain init` lays it out:
  *   config.json         node configuration (every field, defaults filled in)
  *   peer-key            libp2p identity (0600), written by the node package
- *   validator-key.json  the validator's consensus key, in an encrypted keystore (0600)
+ *   validator.keystore.json  the validator's consensus key, encrypted (0600)
  *   genesis.json        the chain's genesis (copied in by the operator or the devnet)
  * and at run time db/ and wal/ (the node's), node.log (devnet).
  */
-export const VALIDATOR_KEY_FILE = 'validator-key.json';
-export const GENESIS_FILE = 'genesis.json';
 export const LOG_FILE = 'node.log';
 
 export interface HomeInfo {
@@ -55,7 +55,7 @@ export async function initHome(
   const config = mergeConfig(overrides);
   writeFileSync(join(dir, CONFIG_FILE_NAME), `${JSON.stringify(config, null, 2)}\n`);
   const identity = await loadOrCreatePeerIdentity(dir);
-  const pair = createKeystore(join(dir, VALIDATOR_KEY_FILE), passphrase);
+  const pair = createKeystore(join(dir, VALIDATOR_KEYSTORE_FILE), passphrase);
   return {
     home: dir,
     peerId: identity.peerId.toString(),
@@ -69,14 +69,14 @@ export async function homeIdentity(
   home: string,
 ): Promise<{ peerId: string; validatorKey: Uint8Array }> {
   const dir = resolve(home);
-  if (!existsSync(join(dir, VALIDATOR_KEY_FILE))) {
+  if (!existsSync(join(dir, VALIDATOR_KEYSTORE_FILE))) {
     throw usageError(
-      `${dir} is not a node home (no ${VALIDATOR_KEY_FILE})`,
+      `${dir} is not a node home (no ${VALIDATOR_KEYSTORE_FILE})`,
       'create one with `medchain init --home DIR`',
     );
   }
   const identity = await loadOrCreatePeerIdentity(dir);
-  const keystore = readKeystoreFile(join(dir, VALIDATOR_KEY_FILE));
+  const keystore = readKeystoreFile(join(dir, VALIDATOR_KEYSTORE_FILE));
   return { peerId: identity.peerId.toString(), validatorKey: fromHex(keystore.publicKey) };
 }
 
@@ -104,3 +104,5 @@ export function readGenesis(path: string): GenesisDocument {
     });
   }
 }
+
+export { GENESIS_FILE, VALIDATOR_KEYSTORE_FILE };

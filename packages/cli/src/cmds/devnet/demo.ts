@@ -1,0 +1,285 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import { recordId } from '@medchain/ledger';
+import {
+  describeDecision,
+  type LoggedAccess,
+  logAccess,
+  signAccessRequest,
+} from '../../util/access.js';
+import { ApiClient, type ApiJson } from '../../util/client.js';
+import { CliError } from '../../util/errors.js';
+import { createKeystore, entropy, openKeystore } from '../../util/keys.js';
+import { table } from '../../util/output.js';
+import { defaultSendOptions, type SentTx, sendTransaction } from '../../util/tx.js';
+import { type DevnetNode, devnetPassphrase, readDevnet } from './state.js';
+
+export interface DemoStep {
+  readonly step: number;
+  readonly title: string;
+  readonly lines: string[];
+  readonly txs: SentTx[];
+  readonly decision?: string;
+}
+
+export interface DemoReport {
+  readonly chainId: string;
+  readonly keys: string;
+  readonly recordId: string;
+  readonly consentId: string;
+  readonly steps: DemoStep[];
+  readonly audit: ApiJson[];
+}
+
+const HOUR = 3_600_000;
+const short = (hex: string) => `${hex.slice(0, 10)}…`;
+
+/** Waits until `client`'s node has applied `height` (bounded), so reads there see the tx. */
+async function caughtUp(client: ApiClient, height: number): Promise<void> {
+  for (let i = 0; i < 120; i++) {
+    if ((await client.status()).height >= height) return;
+    await sleep(250);
+  }
+  throw new CliError('DEMO_NODE_BEHIND', `${client.base} did not reach height ${height}`);
+}
+
+/**
+ * The consent story on a running devnet, through the nodes' HTTP APIs only: hospitals register
+ * clinicians, a patient registers, hospital A anchors a record, the patient grants hospital B's
+ * clinician one hour of access, B's access is decided and logged, the patient revokes, a second
+ * request is denied and logged, an emergency clinician breaks the glass, the patient reads the
+ * audit trail. `say` prints each line as it happens.
+ */
+export async function runDemo(dir: string, say: (line: string) => void): Promise<DemoReport> {
+  const devnet = readDevnet(dir);
+  const passphrase = devnetPassphrase(dir);
+  const [a, b, c] = [
+    devnet.nodes[0]!,
+    devnet.nodes[1] ?? devnet.nodes[0]!,
+    devnet.nodes[2] ?? devnet.nodes[0]!,
+  ];
+  const api = (node: DevnetNode) => new ApiClient(node.api, 5_000);
+  const [apiA, apiB, apiC] = [api(a), api(b), api(c)];
+  const send = defaultSendOptions(60_000);
+  const steps: DemoStep[] = [];
+  let current: DemoStep | undefined;
+  const step = (title: string) => {
+    current = { step: steps.length + 1, title, lines: [], txs: [] };
+    steps.push(current);
+    say('');
+    say(`${current.step}. ${title}`);
+  };
+  const line = (text: string) => {
+    current!.lines.push(text);
+    say(`   ${text}`);
+  };
+  const txLine = (who: string, what: string, tx: SentTx) => {
+    current!.txs.push(tx);
+    line(`${who} ${what}: ${tx.kind} ${short(tx.hash)} committed at height ${tx.height}`);
+  };
+
+  const keysDir = join(dir, 'demo', new Date().toISOString().replace(/[:.]/g, '-'));
+  mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+  const keyOf = (name: string) =>
+    new Signer(createKeystore(join(keysDir, `${name}.json`), passphrase).seed);
+  const admin = (node: DevnetNode) => new Signer(openKeystore(node.adminKey, passphrase).seed);
+
+  say(
+    `medchain demo on devnet "${devnet.chainId}" (${devnet.nodes.length} validators). Keys: ${keysDir}`,
+  );
+
+  step('Hospitals join: the founding members run the validators and register their clinicians');
+  const members: ApiJson = await apiA.get('/organizations');
+  for (const node of devnet.nodes) {
+    const member = members.items.find((o: ApiJson) => o.id === node.orgId);
+    line(
+      `${node.name}: organization ${short(node.orgId)} ${member?.status ?? 'unknown'}, validator node ${node.peerId.slice(0, 16)}…`,
+    );
+  }
+  const [drAda, drBob, drEve, patient] = ['dr-ada', 'dr-bob', 'dr-eve', 'patient'].map(keyOf);
+  const [adminA, adminB, adminC] = [admin(a), admin(b), admin(c)];
+  const registrations = await Promise.all([
+    sendTransaction(
+      apiA,
+      adminA,
+      'provider.register',
+      { provider: drAda!.publicKey, role: 'clinician' },
+      send,
+    ),
+    sendTransaction(
+      apiB,
+      adminB,
+      'provider.register',
+      { provider: drBob!.publicKey, role: 'clinician' },
+      send,
+    ),
+    sendTransaction(
+      apiC,
+      adminC,
+      'provider.register',
+      { provider: drEve!.publicKey, role: 'emergency' },
+      send,
+    ),
+  ]);
+  txLine(a.name, 'registers clinician dr-ada', registrations[0]);
+  txLine(b.name, 'registers clinician dr-bob', registrations[1]);
+  txLine(c.name, 'registers emergency physician dr-eve', registrations[2]);
+
+  step('A patient registers (a pseudonymous key: no name or medical data goes on the ledger)');
+  txLine(
+    'patient',
+    `${short(toHex(patient!.publicKey))} registers`,
+    await sendTransaction(apiA, patient!, 'patient.register', {}, send),
+  );
+
+  step(
+    `${a.name} anchors a record: only its fingerprint goes on the ledger, the data stays at the hospital`,
+  );
+  const observation = {
+    resourceType: 'Observation',
+    status: 'final',
+    code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+    valueQuantity: { value: 72, unit: 'beats/minute' },
+  };
+  const content = utf8(JSON.stringify(observation));
+  writeFileSync(join(keysDir, 'observation.json'), content);
+  const recordNonce = entropy(16);
+  const custodian = fromHex(a.orgId);
+  const anchor = await sendTransaction(
+    apiA,
+    drAda!,
+    'record.anchor',
+    {
+      patient: patient!.publicKey,
+      custodian,
+      resourceType: 'Observation',
+      contentHash: sha256(content),
+      nonce: recordNonce,
+    },
+    send,
+  );
+  const record = toHex(recordId(custodian, patient!.publicKey, recordNonce));
+  txLine(
+    'dr-ada',
+    `anchors Observation ${short(record)} (sha256 ${short(toHex(sha256(content)))})`,
+    anchor,
+  );
+
+  step(`The patient grants ${b.name}'s clinician dr-bob read access to that record for one hour`);
+  const now = Date.now();
+  const grant = await sendTransaction(
+    apiA,
+    patient!,
+    'consent.grant',
+    {
+      patient: patient!.publicKey,
+      grantee: { type: 'provider', id: drBob!.publicKey },
+      recordIds: [fromHex(record)],
+      resourceTypes: [],
+      actions: ['access'],
+      purposes: ['TREAT'],
+      validFrom: now,
+      validUntil: now + HOUR,
+    },
+    send,
+  );
+  txLine(
+    'patient',
+    `grants consent ${short(grant.hash)} until ${new Date(now + HOUR).toISOString()}`,
+    grant,
+  );
+
+  const access = async (
+    who: string,
+    requester: Signer,
+    emergency: boolean,
+  ): Promise<LoggedAccess> => {
+    const signed = signAccessRequest(requester, {
+      recordId: fromHex(record),
+      action: 'access',
+      purpose: emergency ? 'ETREAT' : 'TREAT',
+      ...(emergency ? { emergencyReason: 'patient-unconscious' as const } : {}),
+    });
+    const logged = await logAccess(apiA, adminA, signed, send);
+    current!.txs.push(logged.tx);
+    line(
+      `${who} signs a request; ${a.name} (the custodian) runs the ledger's access rule: ${describeDecision(logged.decision)}`,
+    );
+    line(
+      `${a.name} commits the decision first: ${logged.tx.kind} ${short(logged.tx.hash)} at height ${logged.tx.height}`,
+    );
+    return logged;
+  };
+
+  step('dr-bob reads the record');
+  const read = await access('dr-bob', drBob!, false);
+  line(
+    '(This release stops at the logged decision: the encrypted record transfer between hospitals',
+  );
+  line(
+    ' comes in a later version. What is shown here is the access decision and its audit entry.)',
+  );
+  if (read.decision.decision !== 'permit')
+    throw new CliError('DEMO_UNEXPECTED', 'the consented read was denied');
+
+  step('The patient revokes the consent');
+  txLine(
+    'patient',
+    `revokes ${short(grant.hash)}`,
+    await sendTransaction(
+      apiA,
+      patient!,
+      'consent.revoke',
+      { consentId: fromHex(grant.hash) },
+      send,
+    ),
+  );
+
+  step('dr-bob asks again');
+  const denied = await access('dr-bob', drBob!, false);
+  if (denied.decision.decision !== 'deny')
+    throw new CliError('DEMO_UNEXPECTED', 'the read after revocation was permitted');
+  line('denied, and the denial is on the ledger too');
+
+  step(
+    `An emergency: dr-eve at ${c.name} uses break-glass (no consent; the patient did not opt out)`,
+  );
+  const emergency = await access('dr-eve', drEve!, true);
+  if (emergency.decision.decision !== 'permit')
+    throw new CliError('DEMO_UNEXPECTED', 'break-glass was denied');
+  line('permitted, flagged as break-glass in the audit trail');
+
+  step(`The patient reads their audit trail (from ${c.name}'s node)`);
+  await caughtUp(apiC, emergency.tx.height!);
+  const trail: ApiJson = await apiC.get(`/patients/${toHex(patient!.publicKey)}/audit`);
+  const who = new Map([
+    [toHex(drBob!.publicKey), 'dr-bob'],
+    [toHex(drEve!.publicKey), 'dr-eve'],
+  ]);
+  for (const text of table(
+    ['#', 'requester', 'purpose', 'decision', 'note'],
+    trail.items.map((e: ApiJson) => [
+      String(e.index),
+      who.get(e.requester) ?? short(e.requester),
+      e.purpose,
+      e.decision,
+      e.emergency
+        ? `BREAK-GLASS (${e.emergencyReason})`
+        : (e.denyReason ?? `consent ${short(e.consentId)}`),
+    ]),
+  )) {
+    line(text);
+  }
+  say('');
+  say(`Done. Try: medchain query audit ${join(keysDir, 'patient.json')} --node ${c.api}`);
+  return {
+    chainId: devnet.chainId,
+    keys: keysDir,
+    recordId: record,
+    consentId: grant.hash,
+    steps,
+    audit: trail.items,
+  };
+}
