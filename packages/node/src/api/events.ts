@@ -173,6 +173,8 @@ export class EventHub {
       const chunk = message(client);
       if (chunk === undefined) continue;
       const { response } = client;
+      // Destroyed but not yet reported closed: 'close' comes on a later tick.
+      if (response.destroyed) continue;
       if (response.writableLength > this.options.maxBufferedBytes) {
         // Buffering without bound for a reader that cannot keep up would let one client
         // exhaust the node's memory; it can reconnect and catch up from the API.

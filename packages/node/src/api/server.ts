@@ -55,7 +55,8 @@ export interface ApiServer {
   readonly routes: ReadonlyArray<{ readonly method: string; readonly url: string }>;
 }
 
-export const DEFAULT_API_PORT = 8645;
+/** The default of the node config (`api.port`). */
+export const DEFAULT_API_PORT = 7701;
 /** Room for the hex of the largest transaction (2 x 16 KiB) and JSON framing. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
