@@ -220,6 +220,33 @@ describe('AuthenticatedState', () => {
   });
 });
 
+describe('MemoryStore', () => {
+  it('applies a batch all or nothing and keeps its own copies', () => {
+    const store = new MemoryStore();
+    const v = value('one');
+    store.write([{ type: 'put', key: key('a'), value: v }]);
+    v[0] = 0;
+    store.get(key('a'))![1] = 0;
+    expect(store.get(key('a'))).toEqual(value('one'));
+    const bad = [
+      { type: 'del', key: key('a') },
+      { type: 'put', key: key('b') },
+    ] as unknown as WriteOp[];
+    expect(codeOf(() => store.write(bad))).toBe('STATE_BAD_OP');
+    // biome-ignore lint/suspicious/noSparseArray: a hole is one of the malformed inputs
+    expect(codeOf(() => store.write([, { type: 'del', key: key('a') }] as WriteOp[]))).toBe(
+      'STATE_BAD_OP',
+    );
+    expect(store.get(key('a'))).toEqual(value('one'));
+    store.write([
+      { type: 'put', key: key('b'), value: value('two') },
+      { type: 'del', key: key('a') },
+    ]);
+    expect(store.size).toBe(1);
+    expect(store.entries()).toEqual([[key('b'), value('two')]]);
+  });
+});
+
 describe('state proofs', () => {
   const { state } = committed({ a: '1', b: '2', c: '3', d: '4', e: '5' });
   const root = state.root();

@@ -39,14 +39,15 @@ function fromBinaryKey(key: string): Uint8Array {
 
 function assertWriteOps(ops: readonly WriteOp[]): void {
   if (!Array.isArray(ops)) throw new StateError('STATE_BAD_OP', 'ops must be an array');
-  ops.forEach((op: WriteOp, i) => {
+  for (let i = 0; i < ops.length; i++) {
+    const op: WriteOp | undefined = ops[i];
     const fine =
       typeof op === 'object' &&
       op !== null &&
       op.key instanceof Uint8Array &&
       (op.type === 'del' || (op.type === 'put' && op.value instanceof Uint8Array));
     if (!fine) throw new StateError('STATE_BAD_OP', `op ${i} is not a put or del of byte strings`);
-  });
+  }
 }
 
 /**
