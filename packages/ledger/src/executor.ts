@@ -1,4 +1,4 @@
-import { bytesEqual, toHex } from '@medchain/crypto';
+import { bytesEqual, toHex, verify } from '@medchain/crypto';
 import { type Block, transactionsRoot } from './block.js';
 import { parseBody } from './consent/bodies.js';
 import { type RuleContext, rules } from './consent/rules.js';
@@ -34,6 +34,15 @@ export interface ExecutionOptions {
    * signature itself.
    */
   readonly isSignatureValid?: (tx: Transaction, txHash: Uint8Array) => boolean;
+  /**
+   * The same for the requester's signature inside access.log / access.emergency: the mempool
+   * can verify it at admission too. Without it execution verifies it.
+   */
+  readonly isRequestSignatureValid?: (
+    digest: Uint8Array,
+    requester: Uint8Array,
+    signature: Uint8Array,
+  ) => boolean;
 }
 
 /**
@@ -65,6 +74,7 @@ interface BlockEnv {
   readonly config: ChainConfig;
   readonly time: number;
   readonly isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean;
+  readonly isRequestSignatureValid: RuleContext['isRequestSignatureValid'];
   membershipChanged(): void;
 }
 
@@ -103,6 +113,7 @@ function executeTransaction(env: BlockEnv, tx: Transaction): Receipt {
       txHash,
       params: env.config.params,
       membershipChanged: env.membershipChanged,
+      isRequestSignatureValid: env.isRequestSignatureValid,
     };
     (rules[tx.kind] as (ctx: RuleContext, body: unknown) => void)(ctx, body);
     return ok(txHash);
@@ -148,6 +159,9 @@ export function executeBlock(
     config,
     time: header.time,
     isSignatureValid: options.isSignatureValid ?? verifyTransactionSignature,
+    isRequestSignatureValid:
+      options.isRequestSignatureValid ??
+      ((digest, requester, signature) => verify(requester, digest, signature)),
     membershipChanged: () => {
       membershipChanged = true;
     },

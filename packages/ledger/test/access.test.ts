@@ -1,5 +1,11 @@
-import { bytesEqual } from '@medchain/crypto';
-import { type AccessQuestion, auditTrail, decideAccess, transactionHash } from '@medchain/ledger';
+import { bytesEqual, toHex } from '@medchain/crypto';
+import {
+  type AccessQuestion,
+  accessRequestDigest,
+  auditTrail,
+  decideAccess,
+  transactionHash,
+} from '@medchain/ledger';
 import { describe, expect, it } from 'vitest';
 import { bytes, DAY, grantBody, signedRequest, signer, world } from './helpers.js';
 
@@ -237,6 +243,19 @@ describe('access.log and access.emergency', () => {
     const once = logBody(w, w.p.bClinician);
     expect(w.chain.run(w.a.admin, 'access.log', deny(once)).code).toBe('OK');
     expect(w.chain.run(w.a.admin, 'access.log', deny(once)).code).toBe('REQUEST_REPLAYED');
+  });
+
+  it("uses the mempool's verdict on the request signature when given one", () => {
+    const seen: string[] = [];
+    const w = world({
+      isRequestSignatureValid: (digest) => {
+        seen.push(toHex(digest));
+        return false;
+      },
+    });
+    const body = { ...logBody(w, w.p.bClinician), decision: 'deny', consentId: null };
+    expect(w.chain.run(w.a.admin, 'access.log', body).code).toBe('BAD_REQUEST_SIGNATURE');
+    expect(seen).toEqual([toHex(accessRequestDigest(body.request))]);
   });
 
   it('flags break-glass entries with their reason', () => {

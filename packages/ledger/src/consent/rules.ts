@@ -1,11 +1,4 @@
-import {
-  bytesEqual,
-  compareBytes,
-  encodeCanonical,
-  taggedHash,
-  toHex,
-  verify,
-} from '@medchain/crypto';
+import { bytesEqual, compareBytes, encodeCanonical, taggedHash, toHex } from '@medchain/crypto';
 import { decideAccess } from '../access.js';
 import { recordId as deriveRecordId } from '../ids.js';
 import type {
@@ -45,6 +38,12 @@ export interface RuleContext {
   readonly params: LedgerParams;
   /** Told when organization membership, and so the validator set, changed. */
   membershipChanged(): void;
+  /** Checks a requester's signature over an access request digest (see ExecutionOptions). */
+  isRequestSignatureValid(
+    digest: Uint8Array,
+    requester: Uint8Array,
+    signature: Uint8Array,
+  ): boolean;
 }
 
 type Rule<K extends TxKind> = (ctx: RuleContext, body: TxBodies[K]) => void;
@@ -458,7 +457,7 @@ const logAccess = (ctx: RuleContext, body: AccessLogBody): void => {
     fail('REQUEST_STALE', 'the request time is too far from the block time');
   }
   const requestHash = accessRequestDigest(request);
-  if (!verify(request.requester, requestHash, body.requestSignature)) {
+  if (!ctx.isRequestSignatureValid(requestHash, request.requester, body.requestSignature)) {
     fail('BAD_REQUEST_SIGNATURE', "the requester's signature over the request does not verify");
   }
   const nonceKey = stateKeys.accessNonce(request.requester, request.nonce);
