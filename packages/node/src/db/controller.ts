@@ -112,7 +112,7 @@ export class Database {
     const started = performance.now();
     if (batch.ops.length > 0) {
       // A chained batch feeds ops straight to the native batch: ~1.8x faster than the array
-      // form for a block's thousands of puts (measured, bench/index.ts).
+      // form for a block's thousands of puts (measured, bench/io.ts).
       const chained = this.level.batch();
       for (const op of batch.ops) {
         if (op.type === 'put') chained.put(op.key, op.value);

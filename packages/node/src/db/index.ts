@@ -8,10 +8,4 @@ export {
   type TxLocation,
 } from './keys.js';
 export { ChainStore, type CommittedBlock, Repository, SCHEMA_VERSION } from './repositories.js';
-export {
-  type KeyValueReader,
-  type KeyValueStore,
-  LruCache,
-  StateStore,
-  type WriteOp,
-} from './state-store.js';
+export { LruCache, StateStore } from './state-store.js';

@@ -1,21 +1,8 @@
 import { toHex } from '@medchain/crypto';
+import type { KeyValueStore, WriteOp } from '@medchain/ledger';
 import type { Metrics } from '../metrics.js';
 import { Bucket } from './buckets.js';
 import type { Database, WriteBatch } from './controller.js';
-
-/*
- * The ledger's storage interface, declared here with the same shape until the lead switches
- * these to the ledger's own export.
- */
-export interface KeyValueReader {
-  get(key: Uint8Array): Uint8Array | undefined;
-}
-export type WriteOp =
-  | { type: 'put'; key: Uint8Array; value: Uint8Array }
-  | { type: 'del'; key: Uint8Array };
-export interface KeyValueStore extends KeyValueReader {
-  write(ops: readonly WriteOp[]): void;
-}
 
 /** A bounded least-recently-used map (Map keeps insertion order; a hit re-inserts at the end). */
 export class LruCache<V> {
