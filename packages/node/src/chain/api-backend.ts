@@ -1,4 +1,4 @@
-import { decodeBlock, type KeyValueReader } from '@medchain/ledger';
+import { type Block, decodeBlock, type KeyValueReader } from '@medchain/ledger';
 import type {
   ApiBackend,
   CommittedBlockEvent,
@@ -8,6 +8,7 @@ import type {
   SubmitResult,
   TransactionStatus,
 } from '../api/backend.js';
+import { LruCache } from '../db/state-store.js';
 import type { Chain, ExecutedBlock } from './chain.js';
 import type { Mempool } from './mempool.js';
 
@@ -25,6 +26,7 @@ export interface ChainBackendOptions {
 export class ChainBackend implements ApiBackend {
   private readonly listeners = new Set<(event: CommittedBlockEvent) => void>();
   private readonly committedReader: KeyValueReader;
+  private readonly decodedBlocks = new LruCache<Block>(16);
 
   constructor(private readonly options: ChainBackendOptions) {
     const { chain } = options;
@@ -52,22 +54,28 @@ export class ChainBackend implements ApiBackend {
 
   transaction(hash: Uint8Array): TransactionStatus {
     const { chain, mempool } = this.options;
-    const pending = mempool.get(hash);
-    if (pending !== undefined) return { status: 'pending', tx: pending };
+    // The index is read first: a block being stored is visible there before the mempool drops it.
     const location = chain.store.loadTxLocation(hash);
+    if (location === undefined || location.height > chain.height) {
+      const pending = mempool.get(hash);
+      return pending === undefined ? { status: 'unknown' } : { status: 'pending', tx: pending };
+    }
     const receipt = chain.loadReceipt(hash);
-    if (location === undefined || receipt === undefined) return { status: 'unknown' };
-    const payload = chain.loadPayload(location.height);
-    if (payload === undefined) return { status: 'unknown' };
-    const tx = decodeBlock(payload).txs[location.index];
-    if (tx === undefined) return { status: 'unknown' };
-    return {
-      status: 'committed',
-      tx,
-      height: location.height,
-      index: location.index,
-      receipt,
-    };
+    const tx = this.blockAt(location.height)?.txs[location.index];
+    if (receipt === undefined || tx === undefined) return { status: 'unknown' };
+    return { status: 'committed', tx, height: location.height, index: location.index, receipt };
+  }
+
+  /** Decoded blocks by height: clients poll transactions of the same recent blocks. */
+  private blockAt(height: number): Block | undefined {
+    let block = this.decodedBlocks.get(String(height));
+    if (block === undefined) {
+      const payload = this.options.chain.loadPayload(height);
+      if (payload === undefined) return undefined;
+      block = decodeBlock(payload);
+      this.decodedBlocks.set(String(height), block);
+    }
+    return block;
   }
 
   block(height: number): StoredBlock | undefined {
