@@ -312,7 +312,7 @@ export class ConsensusCore {
       !(proposal.digest instanceof Uint8Array) ||
       proposal.digest.length !== DIGEST_LENGTH ||
       !(proposal.payload instanceof Uint8Array) ||
-      !bytesEqual(this.app.digestOf(proposal.payload), proposal.digest)
+      !this.digestMatches(proposal.payload, proposal.digest)
     ) {
       throw new ConsensusError(
         'CONSENSUS_BAD_PROPOSAL',
@@ -363,6 +363,7 @@ export class ConsensusCore {
       new ValidatorSet(result.nextValidators); // throws on a malformed set: an application bug
       this.validatorSets = this.validatorSets.filter((entry) => entry.fromHeight < fromHeight);
       this.validatorSets.push({ fromHeight, validators: result.nextValidators.map((key) => key) });
+      this.setCache.delete(fromHeight);
     }
     if (height % this.checkpointInterval === 0) this.signCheckpoint(height, result.stateRoot);
     if (this.pendingStable !== null && this.pendingStable.height <= height) {
@@ -525,7 +526,7 @@ export class ConsensusCore {
       return;
     }
     if (!this.verifySigned(message)) return;
-    if (!bytesEqual(this.app.digestOf(message.payload), message.digest)) {
+    if (!this.digestMatches(message.payload, message.digest)) {
       this.drop('badProposal');
       return;
     }
@@ -536,7 +537,7 @@ export class ConsensusCore {
       this.tryDecideAny();
       return;
     }
-    if (!this.app.validateProposal(this.height, message.payload)) {
+    if (!this.validProposal(message.payload)) {
       this.drop('invalidProposal');
       return;
     }
@@ -601,7 +602,7 @@ export class ConsensusCore {
       return;
     }
     if (message.prepared !== null && message.payload !== null) {
-      if (!bytesEqual(this.app.digestOf(message.payload), message.prepared.digest)) {
+      if (!this.digestMatches(message.payload, message.prepared.digest)) {
         this.drop('badProposal');
         return;
       }
@@ -653,7 +654,7 @@ export class ConsensusCore {
     const mandated = highestPrepared(message.viewChanges);
     if (
       (mandated !== null && !bytesEqual(mandated.digest, message.digest)) ||
-      !bytesEqual(this.app.digestOf(message.payload), message.digest)
+      !this.digestMatches(message.payload, message.digest)
     ) {
       this.drop('badProposal');
       return;
@@ -661,7 +662,7 @@ export class ConsensusCore {
     round.proposalSeen.set(message.view, digestHex);
     round.payloads.set(digestHex, message.payload);
     // A re-proposed prepared block was validated by at least f+1 honest validators already.
-    if (mandated === null && !this.app.validateProposal(this.height, message.payload)) {
+    if (mandated === null && !this.validProposal(message.payload)) {
       this.drop('invalidProposal');
       return;
     }
@@ -749,7 +750,7 @@ export class ConsensusCore {
       this.drop('badCertificate');
       return;
     }
-    if (!bytesEqual(this.app.digestOf(message.payload), certificate.digest)) {
+    if (!this.digestMatches(message.payload, certificate.digest)) {
       this.drop('badProposal');
       return;
     }
@@ -915,7 +916,7 @@ export class ConsensusCore {
   private offerPayload(payload: Uint8Array): void {
     const certificate = this.round.certifiedWithoutPayload;
     if (certificate === null || this.round.decided !== null) return;
-    if (!bytesEqual(this.app.digestOf(payload), certificate.digest)) return;
+    if (!this.digestMatches(payload, certificate.digest)) return;
     this.round.payloads.set(toHex(certificate.digest), payload);
     this.tryDecideAny();
   }
@@ -1142,6 +1143,23 @@ export class ConsensusCore {
       this.isValidator() &&
       bytesEqual(this.setAt(this.height).primary(this.height, view), this.signer.publicKey)
     );
+  }
+
+  /** The application's hooks are trusted code, but a throw there must not escape step(). */
+  private digestMatches(payload: Uint8Array, digest: Uint8Array): boolean {
+    try {
+      return bytesEqual(this.app.digestOf(payload), digest);
+    } catch {
+      return false;
+    }
+  }
+
+  private validProposal(payload: Uint8Array): boolean {
+    try {
+      return this.app.validateProposal(this.height, payload) === true;
+    } catch {
+      return false;
+    }
   }
 
   private timeoutTicks(view: number): number {

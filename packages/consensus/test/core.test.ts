@@ -113,6 +113,33 @@ describe('ConsensusCore input handling', () => {
     expect(checked).toBeGreaterThan(4);
   });
 
+  it('treats an application hook that throws as a rejection', () => {
+    const { verifier, signers } = simKeys(4);
+    const core = new ConsensusCore({
+      chainId: CLUSTER_CHAIN,
+      signer: signers[0]!,
+      verifier,
+      application: {
+        digestOf: () => {
+          throw new Error('boom');
+        },
+        validateProposal: () => true,
+      },
+      genesisValidators: signers.map((s) => s.publicKey),
+    });
+    const { digest, payload } = proposalOf({ height: 1, proposer: 1, nonce: 0 });
+    core.step({
+      type: 'preprepare',
+      height: 1,
+      view: 0,
+      digest,
+      payload,
+      from: signers[1]!.publicKey,
+      signature: signers[1]!.sign(voteSigningHash(CLUSTER_CHAIN, 'preprepare', 1, 0, digest)),
+    });
+    expect(core.stats().dropped.badProposal).toBe(1);
+  });
+
   it('requires advance() between ready() calls and applied() in height order', () => {
     const { verifier, signers } = simKeys(4);
     const core = new ConsensusCore({
