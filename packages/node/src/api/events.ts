@@ -5,6 +5,7 @@ import {
   type AuditEntry,
   auditTrail,
   getRecord,
+  type KeyValueReader,
   MAX_PAGE_SIZE,
 } from '@medchain/ledger';
 import type { Logger } from '../logger.js';
@@ -200,7 +201,7 @@ function sseMessage(event: string, id: string, data: unknown): string {
  * committed, so they sit at the end of the trail: walk back from the end until all are found.
  */
 function findAuditEntries(
-  reader: ReturnType<ApiBackend['state']>,
+  reader: KeyValueReader,
   patient: Uint8Array,
   txHashes: readonly Uint8Array[],
 ): AuditEntry[] {

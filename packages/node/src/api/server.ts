@@ -306,21 +306,21 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const { backend, logger, metrics } = options;
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? DEFAULT_API_PORT;
-  const extra = apiMetrics(metrics.register);
+  const streamMetrics = apiMetrics(metrics.register);
   const events = new EventHub(
     backend,
     logger,
     { ...DEFAULT_EVENT_STREAM_OPTIONS, ...options.events },
     {
-      onOpen: () => extra.eventClients.inc(),
+      onOpen: () => streamMetrics.eventClients.inc(),
       onClose: (openedAt) => {
-        extra.eventClients.dec();
+        streamMetrics.eventClients.dec();
         metrics.http.requestSeconds.observe(
           { route: `${API_PREFIX}/events` },
           (performance.now() - openedAt) / 1000,
         );
       },
-      onSlowClientDropped: () => extra.eventClientsDropped.inc(),
+      onSlowClientDropped: () => streamMetrics.eventClientsDropped.inc(),
     },
   );
 
@@ -342,8 +342,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   });
   app.setSchemaErrorFormatter((errors, part) => {
     const problems = errors.map((e) => {
-      const extra = (e.params as { additionalProperty?: string }).additionalProperty;
-      return `${part}${e.instancePath} ${e.message}${extra === undefined ? '' : ` (${extra})`}`;
+      const unknown = (e.params as { additionalProperty?: string }).additionalProperty;
+      return `${part}${e.instancePath} ${e.message}${unknown === undefined ? '' : ` (${unknown})`}`;
     });
     return new Error(problems.join('; '));
   });
