@@ -160,6 +160,10 @@ describe('AuthenticatedState', () => {
     const v = value('abc');
     state.set(key('a'), v);
     v[0] = 0;
+    const asBuffer = Buffer.from('xyz'); // Buffer.slice would be a view: the state must copy
+    state.set(key('b'), asBuffer);
+    asBuffer[0] = 0;
+    expect(state.get(key('b'))).toEqual(value('xyz'));
     state.get(key('a'))![1] = 0;
     expect(state.get(key('a'))).toEqual(value('abc'));
     const { root, ops } = state.commit();

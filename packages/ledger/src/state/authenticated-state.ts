@@ -4,6 +4,7 @@ import { StateError } from './errors.js';
 import type { StateProof, StateProofLeaf } from './proof.js';
 import { binaryKey, type KeyValueReader, type WriteOp } from './store.js';
 import {
+  copyBytes,
   decodeNode,
   EMPTY_STATE_ROOT,
   HASH_LENGTH,
@@ -111,7 +112,7 @@ export class AuthenticatedState {
     this.#store = store;
     this.#historyLimit = history;
     this.#cacheDepth = cacheDepth;
-    this.#root = root.slice();
+    this.#root = copyBytes(root);
     if (!isEmptyHash(this.#root)) this.#readNode(this.#root, binaryKey(this.#root), 0, -1);
   }
 
@@ -119,7 +120,7 @@ export class AuthenticatedState {
   get(key: Uint8Array): Uint8Array | undefined {
     assertKey(key);
     const pending = this.#pending.get(binaryKey(key));
-    if (pending !== undefined) return pending.value?.slice();
+    if (pending !== undefined) return copyOptional(pending.value);
     return this.#readValue(stateKeyHash(key));
   }
 
@@ -135,7 +136,7 @@ export class AuthenticatedState {
     // The oldest commit after `root` that changed the key remembers its value at `root`.
     for (let i = past; i >= 0; i--) {
       const values = this.#past[i]!.values;
-      if (values.has(id)) return values.get(id)?.slice();
+      if (values.has(id)) return copyOptional(values.get(id));
     }
     return this.#readValue(keyHash);
   }
@@ -148,7 +149,7 @@ export class AuthenticatedState {
         'a value must be a non-empty Uint8Array (use delete)',
       );
     }
-    this.#write(key, value.slice());
+    this.#write(key, copyBytes(value));
   }
 
   delete(key: Uint8Array): void {
@@ -159,17 +160,17 @@ export class AuthenticatedState {
   #write(key: Uint8Array, value: Uint8Array | undefined): void {
     const id = binaryKey(key);
     this.#journal.push({ id, previous: this.#pending.get(id) });
-    this.#pending.set(id, { key: key.slice(), value });
+    this.#pending.set(id, { key: copyBytes(key), value });
   }
 
   /** The last committed root. */
   root(): Uint8Array {
-    return this.#root.slice();
+    return copyBytes(this.#root);
   }
 
   /** Roots `prove` and `getCommitted` accept: the committed one first, then older ones. */
   provableRoots(): Uint8Array[] {
-    return [this.#root, ...this.#past.map((past) => past.root)].map((root) => root.slice());
+    return [this.#root, ...this.#past.map((past) => past.root)].map(copyBytes);
   }
 
   /** A mark to roll back to; valid until the next `commit()` or `discard()`. */
@@ -228,7 +229,7 @@ export class AuthenticatedState {
       this.discard();
       this.#unflushedNodes = new Map();
       this.#unflushedValues = new Map();
-      return { root: this.#root.slice(), ops: [] };
+      return { root: copyBytes(this.#root), ops: [] };
     }
     // The ids are the key hashes one char per byte, so string order is byte order.
     updates.sort((a, b) => (a.id < b.id ? -1 : 1));
@@ -266,7 +267,7 @@ export class AuthenticatedState {
     this.#past.unshift({ root: this.#root, nodes: removed, values: previousValues });
     this.#past.length = Math.min(this.#past.length, this.#historyLimit);
     this.#root = root;
-    return { root: root.slice(), ops };
+    return { root: copyBytes(root), ops };
   }
 
   /** A proof for `key` at the committed root, or at a retained older root (see `provableRoots`). */
@@ -283,14 +284,14 @@ export class AuthenticatedState {
       const node = this.#readNode(hash, binaryKey(hash), depth, past);
       if (node.kind === 'leaf') {
         if (!bytesEqual(node.keyHash, keyHash)) {
-          leaf = { keyHash: node.keyHash.slice(), valueHash: node.valueHash.slice() };
+          leaf = { keyHash: copyBytes(node.keyHash), valueHash: copyBytes(node.valueHash) };
         }
         break;
       }
       const [next, sibling] =
         pathBit(keyHash, depth) === 0 ? [node.left, node.right] : [node.right, node.left];
       if (!isEmptyHash(sibling)) {
-        siblings.push(sibling.slice());
+        siblings.push(copyBytes(sibling));
         nonEmptyAt.push(depth);
       }
       hash = next;
@@ -315,7 +316,7 @@ export class AuthenticatedState {
   #readValue(keyHash: Uint8Array): Uint8Array | undefined {
     if (this.#unflushedValues.size > 0) {
       const id = binaryKey(keyHash);
-      if (this.#unflushedValues.has(id)) return this.#unflushedValues.get(id)?.slice();
+      if (this.#unflushedValues.has(id)) return copyOptional(this.#unflushedValues.get(id));
     }
     return this.#store.get(valueStoreKey(keyHash));
   }
@@ -342,6 +343,10 @@ export class AuthenticatedState {
       `state node ${toHex(hash)} is missing (wrong store, or a commit's ops were not written)`,
     );
   }
+}
+
+function copyOptional(bytes: Uint8Array | undefined): Uint8Array | undefined {
+  return bytes === undefined ? undefined : copyBytes(bytes);
 }
 
 function toHexSafe(root: unknown): string {

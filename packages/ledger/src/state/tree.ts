@@ -22,6 +22,11 @@ export const EMPTY_STATE_ROOT: Uint8Array = EMPTY_HASH.slice();
 /** Deepest possible leaf: two paths that differ only in their last bit split at depth 255. */
 export const MAX_DEPTH = 256;
 
+/** A plain Uint8Array copy, also of a Buffer (whose `slice` returns a view, not a copy). */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
 export function isEmptyHash(hash: Uint8Array): boolean {
   // A plain loop: this runs twice per node built, and a real hash fails on its first bytes.
   if (hash.length !== HASH_LENGTH) return false;
@@ -123,8 +128,8 @@ export function decodeNode(hash: Uint8Array, bytes: Uint8Array): TreeNode {
   }
   // Copies, not views: 32-byte arrays live on the V8 heap, while a view would pin the
   // store's (often pooled, off-heap) buffer for as long as the node is cached.
-  const first = bytes.slice(1, 1 + HASH_LENGTH);
-  const second = bytes.slice(1 + HASH_LENGTH);
+  const first = copyBytes(bytes.subarray(1, 1 + HASH_LENGTH));
+  const second = copyBytes(bytes.subarray(1 + HASH_LENGTH));
   return bytes[0] === INNER_TAG
     ? { kind: 'inner', left: first, right: second }
     : { kind: 'leaf', keyHash: first, valueHash: second };
