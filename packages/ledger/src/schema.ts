@@ -32,6 +32,8 @@ export const stateKeys = {
   adminKey: (publicKey: Uint8Array) => key('admin', publicKey),
   /** Validator key -> org id; kept after removal for the same reason. */
   validatorKey: (publicKey: Uint8Array) => key('validator', publicKey),
+  /** libp2p peer id -> org id, so two members never claim the same node. */
+  peerId: (peerId: string) => key('peer', peerId),
   organizationProviders: (orgId: Uint8Array) => list('org-providers', orgId),
   provider: (publicKey: Uint8Array) => key('provider', publicKey),
   patient: (publicKey: Uint8Array) => key('patient', publicKey),

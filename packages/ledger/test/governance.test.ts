@@ -94,6 +94,10 @@ describe('governance', () => {
       ).code,
     ).toBe('KEY_IN_USE');
     expect(
+      chain.run(a.admin, 'governance.propose', add({ ...newcomer.spec, peerId: b.spec.peerId }))
+        .code,
+    ).toBe('KEY_IN_USE');
+    expect(
       chain.run(a.admin, 'governance.propose', { change: { type: 'remove', orgId: bytes('x') } })
         .code,
     ).toBe('ORG_NOT_FOUND');

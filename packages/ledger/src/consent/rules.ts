@@ -73,6 +73,9 @@ function requireKeysFree(ctx: RuleContext, spec: OrganizationSpec): void {
   if (readValue(ctx.state, stateKeys.organization(spec.id)) !== undefined) {
     fail('ORG_EXISTS', `organization ${hex(spec.id)} exists or existed`);
   }
+  if (readValue(ctx.state, stateKeys.peerId(spec.peerId)) !== undefined) {
+    fail('KEY_IN_USE', `peer id ${spec.peerId} already belongs to an organization`);
+  }
   for (const key of [...spec.adminKeys, spec.validatorKey]) {
     if (
       readValue(ctx.state, stateKeys.adminKey(key)) !== undefined ||
@@ -101,6 +104,7 @@ export function admitOrganization(
   writeValue(state, stateKeys.organization(spec.id), entry);
   for (const key of spec.adminKeys) writeValue(state, stateKeys.adminKey(key), spec.id);
   writeValue(state, stateKeys.validatorKey(spec.validatorKey), spec.id);
+  writeValue(state, stateKeys.peerId(spec.peerId), spec.id);
   const members = [...memberIds(state), spec.id].sort(compareBytes);
   writeValue(state, stateKeys.members(), members);
 }
