@@ -1,11 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { toHex } from '@medchain/crypto';
 import { encodeTransaction, type Transaction, transactionHash } from '@medchain/ledger';
-import { DEFAULT_CONFIG } from '@medchain/node';
 import { CliError, EXIT } from './errors.js';
 
 export const NODE_ENV = 'MEDCHAIN_NODE';
-export const DEFAULT_NODE_URL = `http://${DEFAULT_CONFIG.api.host}:${DEFAULT_CONFIG.api.port}`;
+/** The node's default API address (DEFAULT_CONFIG.api; a test keeps the two equal). */
+/** The node's default API address (its DEFAULT_CONFIG.api; a test keeps the two equal). */
+export const DEFAULT_NODE_URL = 'http://127.0.0.1:7701';
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** JSON as the node's API sends it (bytes as hex). */

@@ -2,25 +2,18 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join, resolve } from 'node:path';
 import { fromHex, toHex } from '@medchain/crypto';
 import { type GenesisDocument, genesisFromJson } from '@medchain/ledger';
-import {
-  CONFIG_FILE_NAME,
-  type ConfigOverrides,
-  DEFAULT_CONFIG,
-  GENESIS_FILE,
-  loadOrCreatePeerIdentity,
-  type NodeConfig,
-  VALIDATOR_KEYSTORE_FILE,
-} from '@medchain/node';
+import type { ConfigOverrides, NodeConfig } from '@medchain/node';
 import { CliError, usageError } from './errors.js';
 import { createKeystore, readKeystoreFile } from './keys.js';
+import { nodePackage } from './node-package.js';
 
 /**
- * A node home, as `medchain init` lays it out:
- *   config.json         node configuration (every field, defaults filled in)
- *   peer-key            libp2p identity (0600), written by the node package
+ * A node home, as `medchain init` lays it out (file names are the node package's):
+ *   config.json              node configuration (every field, defaults filled in)
+ *   peer-key                 libp2p identity (0600)
  *   validator.keystore.json  the validator's consensus key, encrypted (0600)
- *   genesis.json        the chain's genesis (copied in by the operator or the devnet)
- * and at run time db/ and wal/ (the node's), node.log (devnet).
+ *   genesis.json             the chain's genesis (copied in by the operator or the devnet)
+ * and at run time the node's db/ and wal/, and node.log under a devnet.
  */
 export const LOG_FILE = 'node.log';
 
@@ -31,31 +24,36 @@ export interface HomeInfo {
   readonly config: Omit<NodeConfig, 'home'>;
 }
 
-function mergeConfig(overrides: ConfigOverrides): Omit<NodeConfig, 'home'> {
-  return {
-    ...DEFAULT_CONFIG,
-    ...overrides,
-    api: { ...DEFAULT_CONFIG.api, ...overrides.api },
-    mempool: { ...DEFAULT_CONFIG.mempool, ...overrides.mempool },
-    block: { ...DEFAULT_CONFIG.block, ...overrides.block },
-  } as Omit<NodeConfig, 'home'>;
-}
-
 /** Creates a node home; refuses a directory that already holds files. */
 export async function initHome(
   home: string,
   passphrase: string,
   overrides: ConfigOverrides,
 ): Promise<HomeInfo> {
+  const node = await nodePackage();
   const dir = resolve(home);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw usageError(`${dir} is not empty`, 'pick a new directory for --home');
   }
+  let config: Omit<NodeConfig, 'home'>;
+  try {
+    // Defaults, then the overrides, checked by the node's own validation.
+    const { home: _, ...checked } = node.validateConfig({
+      ...node.DEFAULT_CONFIG,
+      ...overrides,
+      api: { ...node.DEFAULT_CONFIG.api, ...overrides.api },
+      mempool: { ...node.DEFAULT_CONFIG.mempool, ...overrides.mempool },
+      block: { ...node.DEFAULT_CONFIG.block, ...overrides.block },
+      home: dir,
+    });
+    config = checked;
+  } catch (error) {
+    throw usageError((error as Error).message);
+  }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const config = mergeConfig(overrides);
-  writeFileSync(join(dir, CONFIG_FILE_NAME), `${JSON.stringify(config, null, 2)}\n`);
-  const identity = await loadOrCreatePeerIdentity(dir);
-  const pair = createKeystore(join(dir, VALIDATOR_KEYSTORE_FILE), passphrase);
+  writeFileSync(join(dir, node.CONFIG_FILE_NAME), `${JSON.stringify(config, null, 2)}\n`);
+  const identity = await node.loadOrCreatePeerIdentity(dir);
+  const pair = createKeystore(join(dir, node.VALIDATOR_KEYSTORE_FILE), passphrase);
   return {
     home: dir,
     peerId: identity.peerId.toString(),
@@ -68,16 +66,20 @@ export async function initHome(
 export async function homeIdentity(
   home: string,
 ): Promise<{ peerId: string; validatorKey: Uint8Array }> {
+  const node = await nodePackage();
   const dir = resolve(home);
-  if (!existsSync(join(dir, VALIDATOR_KEYSTORE_FILE))) {
+  const keystorePath = join(dir, node.VALIDATOR_KEYSTORE_FILE);
+  if (!existsSync(keystorePath)) {
     throw usageError(
-      `${dir} is not a node home (no ${VALIDATOR_KEYSTORE_FILE})`,
+      `${dir} is not a node home (no ${node.VALIDATOR_KEYSTORE_FILE})`,
       'create one with `medchain init --home DIR`',
     );
   }
-  const identity = await loadOrCreatePeerIdentity(dir);
-  const keystore = readKeystoreFile(join(dir, VALIDATOR_KEYSTORE_FILE));
-  return { peerId: identity.peerId.toString(), validatorKey: fromHex(keystore.publicKey) };
+  const identity = await node.loadOrCreatePeerIdentity(dir);
+  return {
+    peerId: identity.peerId.toString(),
+    validatorKey: fromHex(readKeystoreFile(keystorePath).publicKey),
+  };
 }
 
 export function readJsonFile(path: string, what: string): unknown {
@@ -104,5 +106,3 @@ export function readGenesis(path: string): GenesisDocument {
     });
   }
 }
-
-export { GENESIS_FILE, VALIDATOR_KEYSTORE_FILE };

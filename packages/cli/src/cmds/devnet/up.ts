@@ -3,7 +3,6 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fromHex, toHex } from '@medchain/crypto';
 import type { ConfigOverrides, LogLevel } from '@medchain/node';
-import { CONFIG_FILE_NAME } from '@medchain/node';
 import { CliError, usageError } from '../../util/errors.js';
 import {
   addOrganization,
@@ -11,8 +10,9 @@ import {
   newGenesisDraft,
   writeGenesis,
 } from '../../util/genesis.js';
-import { GENESIS_FILE, initHome, readJsonFile } from '../../util/home.js';
+import { initHome, readJsonFile } from '../../util/home.js';
 import { createKeystore, entropy, writeSecretFile } from '../../util/keys.js';
+import { nodePackage } from '../../util/node-package.js';
 import type { Output } from '../../util/output.js';
 import { PASSPHRASE_ENV } from '../../util/passphrase.js';
 import {
@@ -98,6 +98,7 @@ async function checkPorts(manifest: Manifest): Promise<void> {
 
 /** Creates keys, homes and genesis for a new devnet in `dir`. */
 async function createDevnet(dir: string, manifest: Manifest, out: Output): Promise<Devnet> {
+  const { CONFIG_FILE_NAME, GENESIS_FILE } = await nodePackage();
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
   if (process.env[PASSPHRASE_ENV] === undefined || process.env[PASSPHRASE_ENV] === '') {
     writeSecretFile(join(dir, PASSPHRASE_FILE), `${toHex(entropy(24))}\n`);

@@ -1,6 +1,6 @@
-import { LOG_LEVELS, type LogLevel } from '@medchain/node';
+import type { LogLevel } from '@medchain/node';
 import type { Command } from 'commander';
-import { integer, oneOf } from '../../util/args.js';
+import { integer } from '../../util/args.js';
 import { example, outputOf, withPassphrase } from '../../util/common.js';
 import { type HomeInfo, initHome } from '../../util/home.js';
 import { fields } from '../../util/output.js';
@@ -27,7 +27,10 @@ export function registerInit(program: Command): void {
         .option('--api-port <port>', 'HTTP API port (default 7701)', integer(0, 65_535))
         .option('--p2p-port <port>', 'libp2p TCP port (default 7700)', integer(0, 65_535))
         .option('--p2p-host <ip>', 'libp2p listen address', '0.0.0.0')
-        .option('--log-level <level>', 'log level', oneOf(LOG_LEVELS)),
+        .option(
+          '--log-level <level>',
+          'fatal, error, warn, info (default), debug, trace or silent',
+        ),
     ),
     'medchain init --home ./hospital-a --api-port 7701 --p2p-port 7700',
   ).action(async (options: InitOptions, cmd: Command) => {

@@ -6,8 +6,9 @@ import type { ApiJson } from '../../util/client.js';
 import { clientOf, example, outputOf, withNode } from '../../util/common.js';
 import { valueToJson } from '../../util/entries.js';
 import { CliError, usageError } from '../../util/errors.js';
-import { GENESIS_FILE, readGenesis } from '../../util/home.js';
+import { readGenesis } from '../../util/home.js';
 import { publicKeyArg } from '../../util/keys.js';
+import { nodePackage } from '../../util/node-package.js';
 import { fields, table } from '../../util/output.js';
 import { checkStateProof, type ProofCheck } from '../../util/proof.js';
 
@@ -335,7 +336,7 @@ export function registerQuery(program: Command): void {
           },
         )
         .option('--genesis <file>', 'trusted genesis file')
-        .option('--home <dir>', `use <dir>/${GENESIS_FILE} as the trusted genesis`),
+        .option('--home <dir>', 'use <dir>/genesis.json as the trusted genesis'),
     ),
     'medchain query proof --consent c0ff... --genesis genesis.json',
   ).action(
@@ -360,7 +361,9 @@ export function registerQuery(program: Command): void {
         throw usageError('give exactly one of --consent, --patient, --record, --state-key');
       const genesisPath =
         options.genesis ??
-        (options.home === undefined ? undefined : `${options.home}/${GENESIS_FILE}`);
+        (options.home === undefined
+          ? undefined
+          : `${options.home}/${(await nodePackage()).GENESIS_FILE}`);
       if (genesisPath === undefined)
         throw usageError('give the trusted genesis with --genesis FILE or --home DIR');
       const genesis = readGenesis(genesisPath);

@@ -1,12 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger, LOG_LEVELS, type LogLevel, loadConfig, runNode } from '@medchain/node';
+import type { LogLevel, NodeConfig } from '@medchain/node';
 import { type Command, Option } from 'commander';
-import pinoPretty from 'pino-pretty';
-import { oneOf } from '../../util/args.js';
 import { example, withPassphrase } from '../../util/common.js';
-import { CliError } from '../../util/errors.js';
-import { VALIDATOR_KEYSTORE_FILE } from '../../util/home.js';
+import { CliError, EXIT } from '../../util/errors.js';
+import { nodePackage } from '../../util/node-package.js';
 import { getPassphrase } from '../../util/passphrase.js';
 
 interface StartOptions {
@@ -25,7 +23,10 @@ export function registerStart(program: Command): void {
           'run a node in the foreground until SIGINT/SIGTERM (pino logs: pretty on a terminal, JSON lines otherwise)',
         )
         .requiredOption('--home <dir>', 'node home made by `medchain init`, with genesis.json')
-        .option('--log-level <level>', 'overrides config.json', oneOf(LOG_LEVELS))
+        .option(
+          '--log-level <level>',
+          'overrides config.json: fatal, error, warn, info, debug, trace, silent',
+        )
         .addOption(
           new Option('--log-format <format>', 'default: pretty on a terminal, else json').choices([
             'pretty',
@@ -35,27 +36,33 @@ export function registerStart(program: Command): void {
     ),
     'MEDCHAIN_PASSPHRASE=... medchain start --home ./hospital-a',
   ).action(async (options: StartOptions) => {
+    const node = await nodePackage();
     const overrides = options.logLevel === undefined ? {} : { logLevel: options.logLevel };
-    let config: ReturnType<typeof loadConfig>;
+    let config: NodeConfig;
     try {
-      config = loadConfig(options.home, overrides);
+      config = node.loadConfig(options.home, overrides);
     } catch (error) {
       throw new CliError((error as { code?: string }).code ?? 'CONFIG', (error as Error).message, {
-        hint: `fix ${join(options.home, 'config.json')}, or create the home with \`medchain init --home DIR\``,
+        exitCode: EXIT.usage,
+        hint: `fix ${join(options.home, node.CONFIG_FILE_NAME)}, or create the home with \`medchain init --home DIR\``,
       });
     }
     const pretty = (options.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json')) === 'pretty';
-    const logger = createLogger({
+    const destination = pretty
+      ? (await import('pino-pretty')).build({
+          colorize: process.stdout.isTTY === true,
+          sync: true,
+        })
+      : undefined;
+    const logger = node.createLogger({
       level: config.logLevel,
-      ...(pretty
-        ? { destination: pinoPretty({ colorize: process.stdout.isTTY === true, sync: true }) }
-        : {}),
+      ...(destination === undefined ? {} : { destination }),
     });
-    const passphrase = existsSync(join(options.home, VALIDATOR_KEYSTORE_FILE))
+    const passphrase = existsSync(join(options.home, node.VALIDATOR_KEYSTORE_FILE))
       ? await getPassphrase(options, `the validator key of ${options.home}`)
       : undefined;
     try {
-      await runNode(options.home, overrides, {
+      await node.runNode(options.home, overrides, {
         logger,
         ...(passphrase === undefined ? {} : { passphrase }),
       });

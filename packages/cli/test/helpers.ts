@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN = join(ROOT, 'packages/cli/src/main.ts');
+const TSX_LOADER = import.meta.resolve('tsx');
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `medchain ...args` as a user would: a separate Node process on the CLI's source, through
+ * tsx with the workspace's source paths (no build needed). Never throws on a non-zero exit.
+ */
+export function cli(
+  args: readonly string[],
+  options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliRun> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.test.json'),
+    MEDCHAIN_PASSPHRASE: undefined,
+    MEDCHAIN_NODE: undefined,
+    ...options.env,
+  };
+  for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', TSX_LOADER, MAIN, ...args],
+      {
+        cwd: options.cwd ?? ROOT,
+        env,
+        timeout: options.timeoutMs ?? 120_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export function json<T = Record<string, unknown>>(run: CliRun): T {
+  try {
+    return JSON.parse(run.stdout) as T;
+  } catch {
+    throw new Error(
+      `stdout is not JSON (exit ${run.code}):\n${run.stdout}\nstderr:\n${run.stderr}`,
+    );
+  }
+}
+
+/** The JSON error document a failing `--json` command writes on stderr. */
+export function jsonError(run: CliRun): {
+  error: { code: string; message: string; hint?: string };
+  exitCode: number;
+} {
+  const last = run.stderr.trim().split('\n').pop() ?? '';
+  return JSON.parse(last);
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `medchain-cli-${prefix}-`));
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () =>
+      server.close(() => done(true)),
+    );
+  });
+}
+
+/** The first of `count` consecutive free ports on 127.0.0.1, probed from a spread start (bounded). */
+export async function freePortRange(count: number): Promise<number> {
+  const start = 30_000 + (process.pid % 200) * 50;
+  for (let base = start; base < start + 20 * 50; base += 50) {
+    let free = true;
+    for (let port = base; port < base + count && free; port++) free = await portFree(port);
+    if (free) return base;
+  }
+  throw new Error('no free port range found');
+}
