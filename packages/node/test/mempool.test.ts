@@ -1,0 +1,250 @@
+import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import {
+  AuthenticatedState,
+  buildBlock,
+  DEFAULT_LEDGER_PARAMS,
+  encodeTransaction,
+  executeBlock,
+  initGenesisState,
+  MemoryStore,
+  parseGenesis,
+  signTransaction,
+  type Transaction,
+  transactionHash,
+  validatorSetHash,
+  verifyTransactionSignature,
+} from '@medchain/ledger';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createMetrics, Mempool, type MempoolOptions } from '../src/index.js';
+import { counterValue } from './cluster-harness.js';
+
+const CHAIN_ID = 'medchain-mempool-test';
+const T0 = 1_750_000_000_000;
+const signer = (label: string) => new Signer(sha256(utf8(`mempool-test:${label}`)));
+
+/** A genesis state and a mempool over it, with a counting signature verifier. */
+function setup(overrides: Partial<MempoolOptions> = {}) {
+  const store = new MemoryStore();
+  const state = new AuthenticatedState(store);
+  const validator = signer('validator');
+  const doc = parseGenesis({
+    chainId: CHAIN_ID,
+    genesisTime: T0,
+    organizations: [
+      {
+        id: sha256(utf8('org')),
+        adminKeys: [signer('admin').publicKey],
+        validatorKey: validator.publicKey,
+        peerId: '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo',
+      },
+    ],
+    params: { ...DEFAULT_LEDGER_PARAMS },
+    consensus: {},
+  });
+  const genesis = initGenesisState(state, doc);
+  store.write(genesis.ops);
+  const metrics = createMetrics();
+  let verifications = 0;
+  const committed = new Set<string>();
+  const mempool = new Mempool({
+    chainId: CHAIN_ID,
+    maxTxs: 1_000,
+    maxBytes: 1024 * 1024,
+    maxTxBytes: 16 * 1024,
+    state: () => state,
+    isCommitted: (hash) => committed.has(toHex(hash)),
+    metrics,
+    verify: (tx) => {
+      verifications++;
+      return verifyTransactionSignature(tx);
+    },
+    ...overrides,
+  });
+  let height = 0;
+  let parentHash = genesis.hash;
+  /** Executes `txs` as the next block (signatures judged by the mempool) and tells the mempool. */
+  const commit = (txs: readonly Transaction[]) => {
+    height++;
+    const block = buildBlock(
+      {
+        chainId: CHAIN_ID,
+        height,
+        time: T0 + height * 1000,
+        parentHash,
+        stateRoot: state.root(),
+        validatorSetHash: validatorSetHash(genesis.validators),
+        proposer: validator.publicKey,
+      },
+      txs,
+    );
+    let executionVerifications = 0;
+    const result = executeBlock(state, block, {
+      isSignatureValid: (tx, hash) => {
+        if (mempool.isVerified(hash)) return true;
+        executionVerifications++;
+        return verifyTransactionSignature(tx);
+      },
+    });
+    store.write(result.ops);
+    parentHash = sha256(utf8(`block-${height}`));
+    for (const tx of txs) committed.add(toHex(transactionHash(tx)));
+    mempool.update(txs);
+    return { receipts: result.receipts, executionVerifications };
+  };
+  return { mempool, metrics, commit, verifications: () => verifications };
+}
+
+function tx(from: Signer, nonce: number, chainId = CHAIN_ID): Transaction {
+  return signTransaction(
+    { chainId, kind: 'patient.register', body: {}, signer: from.publicKey, nonce },
+    from,
+  );
+}
+
+const bytes = (t: Transaction) => encodeTransaction(t);
+
+describe('mempool admission', () => {
+  it('verifies a signature once: execution of its block verifies nothing again', () => {
+    const { mempool, commit, verifications } = setup();
+    const txs = Array.from({ length: 20 }, (_, i) => tx(signer(`p${i}`), 1));
+    for (const t of txs) expect(mempool.admit(bytes(t), 'api').accepted).toBe(true);
+    expect(verifications()).toBe(20);
+    const { receipts, executionVerifications } = commit(mempool.reap(100, 1 << 20));
+    expect(receipts.map((r) => r.code)).toEqual(Array(20).fill('OK'));
+    expect(executionVerifications).toBe(0);
+    expect(mempool.size).toBe(0);
+  });
+
+  it('refuses bad input with a code per reason, and counts each reason', async () => {
+    const { mempool, metrics, commit } = setup({ maxTxs: 3, nonceWindow: 5 });
+    const alice = signer('alice');
+    const forged = { ...tx(alice, 1), signature: new Uint8Array(64).fill(9) };
+    const cases: Array<[Uint8Array, string]> = [
+      [Uint8Array.of(0xc1, 0x00), 'MALFORMED'],
+      [new Uint8Array(17 * 1024), 'TOO_LARGE'],
+      [bytes(tx(alice, 1, 'another-chain')), 'WRONG_CHAIN'],
+      [bytes(forged), 'BAD_SIGNATURE'],
+      [bytes(tx(alice, 9)), 'BAD_NONCE'],
+    ];
+    for (const [raw, code] of cases) {
+      expect(mempool.admit(raw, 'gossip')).toMatchObject({ accepted: false, code });
+    }
+    expect(mempool.admit(bytes(tx(alice, 1)), 'api').accepted).toBe(true);
+    expect(mempool.admit(bytes(tx(alice, 1)), 'gossip')).toMatchObject({ code: 'DUPLICATE' });
+    expect(mempool.admit(bytes(tx(signer('b'), 1)), 'api').accepted).toBe(true);
+    expect(mempool.admit(bytes(tx(signer('c'), 1)), 'api').accepted).toBe(true);
+    expect(mempool.admit(bytes(tx(signer('d'), 1)), 'api')).toMatchObject({ code: 'MEMPOOL_FULL' });
+    commit(mempool.reap(10, 1 << 20));
+    expect(mempool.size).toBe(0);
+    // Committed: the same bytes are a duplicate, a new tx with the used nonce is a bad nonce.
+    expect(mempool.admit(bytes(tx(alice, 1)), 'api')).toMatchObject({ code: 'DUPLICATE' });
+    const reused = signTransaction(
+      { chainId: CHAIN_ID, kind: 'patient.register', body: {}, signer: alice.publicKey, nonce: 1 },
+      { sign: () => new Uint8Array(64).fill(3) } as unknown as Signer,
+    );
+    expect(mempool.admit(bytes(reused), 'api')).toMatchObject({ code: 'BAD_NONCE' });
+    for (const code of ['MALFORMED', 'TOO_LARGE', 'WRONG_CHAIN', 'BAD_SIGNATURE', 'MEMPOOL_FULL']) {
+      expect(await counterValue(metrics.mempool.rejected, { reason: code })).toBe(1);
+    }
+    expect(await counterValue(metrics.mempool.rejected, { reason: 'DUPLICATE' })).toBe(2);
+    expect(await counterValue(metrics.mempool.rejected, { reason: 'BAD_NONCE' })).toBe(2);
+    expect(await counterValue(metrics.mempool.admitted, { source: 'api' })).toBe(3);
+  });
+
+  it('refuses a second transaction for a pending nonce and bounds bytes', () => {
+    const { mempool } = setup({ maxBytes: 1024 + 200, maxTxBytes: 1024 });
+    const alice = signer('alice');
+    expect(mempool.admit(bytes(tx(alice, 1)), 'api').accepted).toBe(true);
+    const other = signTransaction(
+      {
+        chainId: CHAIN_ID,
+        kind: 'patient.policy',
+        body: { patient: alice.publicKey, breakGlassOptOut: true, researchOptOut: false },
+        signer: alice.publicKey,
+        nonce: 1,
+      },
+      alice,
+    );
+    expect(mempool.admit(bytes(other), 'api')).toMatchObject({
+      accepted: false,
+      code: 'BAD_NONCE',
+    });
+    let full = false;
+    for (let i = 0; i < 20 && !full; i++) {
+      const result = mempool.admit(bytes(tx(signer(`fill${i}`), 1)), 'api');
+      full = !result.accepted && result.code === 'MEMPOOL_FULL';
+    }
+    expect(full).toBe(true);
+    expect(mempool.bytes).toBeLessThanOrEqual(1024 + 200);
+  });
+});
+
+describe('mempool reaping', () => {
+  it('orders each signer by nonce, skips gaps and respects count and byte limits', () => {
+    const { mempool } = setup();
+    const alice = signer('alice');
+    const bob = signer('bob');
+    // Arrival order: alice 3, alice 2, bob 1, alice 1, bob 3 (bob 2 missing).
+    for (const t of [tx(alice, 3), tx(alice, 2), tx(bob, 1), tx(alice, 1), tx(bob, 3)]) {
+      expect(mempool.admit(bytes(t), 'gossip').accepted).toBe(true);
+    }
+    const order = (txs: readonly Transaction[]) =>
+      txs.map((t) => `${toHex(t.signer) === toHex(alice.publicKey) ? 'a' : 'b'}${t.nonce}`);
+    expect(order(mempool.reap(100, 1 << 20))).toEqual(['b1', 'a1', 'a2', 'a3']);
+    expect(mempool.reap(2, 1 << 20)).toHaveLength(2);
+    const one = bytes(tx(alice, 1)).length;
+    expect(mempool.reap(100, one + 1)).toHaveLength(1);
+  });
+
+  it('after a commit, drops included transactions and those whose nonce got used', () => {
+    const { mempool, commit } = setup();
+    const alice = signer('alice');
+    const first = tx(alice, 1);
+    const rival = signTransaction(
+      {
+        chainId: CHAIN_ID,
+        kind: 'patient.policy',
+        body: { patient: alice.publicKey, breakGlassOptOut: true, researchOptOut: false },
+        signer: alice.publicKey,
+        nonce: 1,
+      },
+      alice,
+    );
+    expect(mempool.admit(bytes(rival), 'gossip').accepted).toBe(true);
+    expect(mempool.admit(bytes(tx(alice, 2)), 'gossip').accepted).toBe(true);
+    // Another node's block carries `first` (never seen here) with nonce 1.
+    commit([first]);
+    expect(mempool.get(transactionHash(rival))).toBeUndefined();
+    expect(mempool.size).toBe(1);
+    expect(mempool.reap(10, 1 << 20).map((t) => t.nonce)).toEqual([2]);
+  });
+
+  it('property: whatever arrives in whatever order, reaped blocks never fail on nonces or signatures', () => {
+    const signers = Array.from({ length: 4 }, (_, i) => signer(`prop${i}`));
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(3), fc.integer({ min: 1, max: 6 }), fc.boolean()), {
+          maxLength: 40,
+        }),
+        fc.integer({ min: 1, max: 8 }),
+        (arrivals, blockSize) => {
+          const { mempool, commit } = setup({ maxTxs: 25 });
+          for (const [who, nonce, forge] of arrivals) {
+            const t = tx(signers[who]!, nonce);
+            const raw = bytes(forge ? { ...t, signature: new Uint8Array(64).fill(5) } : t);
+            mempool.admit(raw, 'gossip');
+            expect(mempool.size).toBeLessThanOrEqual(25);
+          }
+          for (let round = 0; round < 10 && mempool.size > 0; round++) {
+            const { receipts } = commit(mempool.reap(blockSize, 1 << 20));
+            for (const receipt of receipts) {
+              expect(['BAD_NONCE', 'BAD_SIGNATURE']).not.toContain(receipt.code);
+            }
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
