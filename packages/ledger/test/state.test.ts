@@ -137,6 +137,11 @@ describe('AuthenticatedState', () => {
     expect(codeOf(() => new AuthenticatedState(new MemoryStore(), new Uint8Array(31)))).toBe(
       'STATE_UNKNOWN_ROOT',
     );
+    for (const options of [{ history: -1 }, { cacheDepth: 25 }, { cacheDepth: 1.5 }]) {
+      expect(
+        codeOf(() => new AuthenticatedState(new MemoryStore(), EMPTY_STATE_ROOT, options)),
+      ).toBe('STATE_BAD_OPTION');
+    }
   });
 
   it('rolls back nested checkpoints', () => {

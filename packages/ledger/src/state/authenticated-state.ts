@@ -77,7 +77,7 @@ function assertKey(key: Uint8Array): void {
  * calling `commit()` again.
  *
  * Replaced nodes are deleted by the commit's ops: the store holds the latest tree only
- * (about 2 nodes per key), and the last few roots stay provable from memory (`history`).
+ * (about 2.4 nodes per key), and the last few roots stay provable from memory (`history`).
  */
 export class AuthenticatedState {
   readonly #store: KeyValueReader;
@@ -104,10 +104,13 @@ export class AuthenticatedState {
     }
     const { history = DEFAULT_HISTORY, cacheDepth = DEFAULT_CACHE_DEPTH } = options;
     if (!Number.isSafeInteger(history) || history < 0) {
-      throw new RangeError('history must be a non-negative integer');
+      throw new StateError('STATE_BAD_OPTION', 'history must be a non-negative integer');
     }
     if (!Number.isSafeInteger(cacheDepth) || cacheDepth < 0 || cacheDepth > MAX_CACHE_DEPTH) {
-      throw new RangeError(`cacheDepth must be an integer in 0..${MAX_CACHE_DEPTH}`);
+      throw new StateError(
+        'STATE_BAD_OPTION',
+        `cacheDepth must be an integer in 0..${MAX_CACHE_DEPTH}`,
+      );
     }
     this.#store = store;
     this.#historyLimit = history;

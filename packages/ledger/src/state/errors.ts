@@ -6,6 +6,8 @@ export type StateErrorCode =
   | 'STATE_BAD_VALUE'
   /** A checkpoint id that is not one `checkpoint()` returned since the last commit or discard. */
   | 'STATE_BAD_CHECKPOINT'
+  /** An AuthenticatedState option out of range. */
+  | 'STATE_BAD_OPTION'
   /** A write op that is neither a put nor a del of byte strings. */
   | 'STATE_BAD_OP'
   /** A tree node the root refers to is missing: the store is not the one the root came from, or a commit's ops were not written. */
