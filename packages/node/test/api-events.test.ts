@@ -2,7 +2,12 @@ import { get as httpGet } from 'node:http';
 import { toHex } from '@medchain/crypto';
 import { encodeTransaction, recordId, type Transaction, transactionHash } from '@medchain/ledger';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type ApiServer, createApiServer, type EventStreamOptions } from '../src/api/index.js';
+import {
+  type ApiBackend,
+  type ApiServer,
+  createApiServer,
+  type EventStreamOptions,
+} from '../src/api/index.js';
 import { NodeError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
@@ -22,7 +27,7 @@ afterEach(async () => {
 });
 
 async function listen(
-  backend: LedgerBackend,
+  backend: ApiBackend,
   events: Partial<EventStreamOptions> = {},
   metrics: Metrics = createMetrics(),
 ) {
@@ -224,6 +229,66 @@ describe('event stream', () => {
     const heights: string[] = [];
     for (let i = 0; i < 3; i++) heights.push((await blocks.nextEvent())!.id);
     expect(heights).toEqual(['6', '7', '8']);
+  });
+
+  it('replays the blocks after Last-Event-ID, then goes live without gaps or repeats', async () => {
+    const { backend } = populatedBackend();
+    // Hold the replay at its first step, so a block commits while the stream is replaying.
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const gated: ApiBackend = {
+      status: async () => {
+        await gate;
+        return backend.status();
+      },
+      submitTransaction: (bytes) => backend.submitTransaction(bytes),
+      transaction: (hash) => backend.transaction(hash),
+      block: (height) => backend.block(height),
+      latestBlock: () => backend.latestBlock(),
+      state: () => backend.state(),
+      stateProof: (key) => backend.stateProof(key),
+      subscribe: (listener) => backend.subscribe(listener),
+    };
+    const { address } = await listen(gated);
+    const stream = sse(await fetch(`${address}/v1/events`, { headers: { 'last-event-id': '1' } }));
+    await stream.comment('blocks');
+    // Block 4 reaches the stream live (held back) and is also inside the replay range.
+    backend.commit();
+    release();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await stream.nextEvent())!.id);
+    expect(ids).toEqual(['2', '3', '4']);
+    backend.commit();
+    expect((await stream.nextEvent())?.id).toBe('5');
+  });
+
+  it("replays a patient's audit entries after Last-Event-ID, at most maxReplay per connection", async () => {
+    const world = populatedBackend();
+    const { backend, clinician } = world;
+    for (let i = 0; i < 3; i++) {
+      submit(
+        backend,
+        backend.sign(clinician, 'access.log', {
+          ...accessRequest(backend, world.bClinician, world.record),
+          decision: 'permit',
+          consentId: world.consentId,
+        }),
+      );
+      backend.commit();
+    }
+    const { address } = await listen(backend, { maxReplay: 2 });
+    const url = `${address}/v1/events?patient=${toHex(world.alice.publicKey)}`;
+    const first = sse(await fetch(url, { headers: { 'last-event-id': '0' } }));
+    expect((await first.nextEvent())?.id).toBe('1');
+    expect((await first.nextEvent())?.id).toBe('2');
+    // Still behind after maxReplay events: the stream ends so the client reconnects.
+    expect(await first.ended()).toBe(true);
+    const second = sse(await fetch(url, { headers: { 'last-event-id': '2' } }));
+    expect(await second.nextEvent()).toMatchObject({ id: '3', data: { index: 3 } });
+    const bad = await fetch(url, { headers: { 'last-event-id': '-1' } });
+    expect(bad.status).toBe(400);
   });
 
   it('sends heartbeats while nothing happens', async () => {

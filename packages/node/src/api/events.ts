@@ -9,7 +9,7 @@ import {
   MAX_PAGE_SIZE,
 } from '@medchain/ledger';
 import type { Logger } from '../logger.js';
-import type { ApiBackend, CommittedBlockEvent } from './backend.js';
+import type { ApiBackend, CommittedBlockEvent, StoredBlock } from './backend.js';
 import { toJson } from './json.js';
 
 export interface EventStreamOptions {
@@ -19,21 +19,37 @@ export interface EventStreamOptions {
   readonly maxBufferedBytes: number;
   /** Streams open at once; more are refused with 503. */
   readonly maxClients: number;
+  /**
+   * Most events replayed after a Last-Event-ID. A client further behind gets this many, then
+   * the stream ends and it reconnects from where it got to.
+   */
+  readonly maxReplay: number;
 }
 
 export const DEFAULT_EVENT_STREAM_OPTIONS: EventStreamOptions = {
   heartbeatMs: 15_000,
   maxBufferedBytes: 1024 * 1024,
   maxClients: 1000,
+  maxReplay: 1000,
 };
 
 /** Audit entries of a block are found by walking the trail back; this bounds the walk. */
 const MAX_AUDIT_SCAN = 10_000;
 
+/** One SSE message with its id: a block height or an audit entry index. */
+interface Message {
+  readonly id: number;
+  readonly chunk: string;
+}
+
 interface Client {
   readonly response: ServerResponse;
-  /** Hex patient key for an audit stream; null for the block stream. */
-  readonly patient: string | null;
+  /** The patient of an audit stream; null for the block stream. */
+  readonly patient: { readonly key: Uint8Array; readonly hex: string } | null;
+  /** The id of the last message sent; live messages at or below it are not sent again. */
+  lastSent: number;
+  /** While a replay runs, live messages wait here; null otherwise. */
+  backlog: Message[] | null;
 }
 
 export interface EventHubHooks {
@@ -46,7 +62,7 @@ export interface EventHubHooks {
 /**
  * Fans committed blocks out to server-sent-event clients. Subscribes to the backend while at
  * least one client is connected; derives a patient's audit entries only when someone watches
- * that patient.
+ * that patient. A client that reconnects with Last-Event-ID first gets what it missed.
  */
 export class EventHub {
   readonly #clients = new Set<Client>();
@@ -70,9 +86,18 @@ export class EventHub {
     return !this.#closed && this.#clients.size < this.options.maxClients;
   }
 
-  /** Takes over a response (already hijacked from fastify) as an event stream. */
-  open(response: ServerResponse, patient: Uint8Array | null): void {
-    const client: Client = { response, patient: patient === null ? null : toHex(patient) };
+  /**
+   * Takes over a response (already hijacked from fastify) as an event stream. With
+   * `lastEventId`, first replays the blocks above that height (or the patient's audit entries
+   * above that index).
+   */
+  open(response: ServerResponse, patient: Uint8Array | null, lastEventId: number | null): void {
+    const client: Client = {
+      response,
+      patient: patient === null ? null : { key: patient, hex: toHex(patient) },
+      lastSent: lastEventId ?? Number.NEGATIVE_INFINITY,
+      backlog: lastEventId === null ? null : [],
+    };
     const openedAt = performance.now();
     response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -91,6 +116,12 @@ export class EventHub {
     });
     response.on('error', (error) => this.logger.debug({ err: error }, 'event stream error'));
     this.#start();
+    if (client.backlog !== null) {
+      this.#replay(client).catch((error: unknown) => {
+        this.logger.warn({ err: error }, 'event stream: replay failed');
+        response.destroy();
+      });
+    }
   }
 
   /** Ends every stream; new ones are refused from now on. */
@@ -105,10 +136,9 @@ export class EventHub {
       this.#unsubscribe = this.backend.subscribe((event) => this.#onBlock(event));
     }
     if (this.#heartbeat === null) {
-      this.#heartbeat = setInterval(
-        () => this.#broadcast(() => ': heartbeat\n\n'),
-        this.options.heartbeatMs,
-      );
+      this.#heartbeat = setInterval(() => {
+        for (const client of this.#clients) this.#write(client, ': heartbeat\n\n');
+      }, this.options.heartbeatMs);
       this.#heartbeat.unref();
     }
   }
@@ -122,25 +152,27 @@ export class EventHub {
 
   #onBlock(event: CommittedBlockEvent): void {
     try {
-      const blockMessage = sseMessage('block', String(event.header.height), {
-        hash: toHex(event.hash),
-        header: toJson(event.header),
-        receipts: toJson(event.receipts),
-      });
+      const block = blockMessage(event);
       const watched = new Set<string>();
-      for (const client of this.#clients) if (client.patient !== null) watched.add(client.patient);
+      for (const client of this.#clients)
+        if (client.patient !== null) watched.add(client.patient.hex);
       const audit = watched.size === 0 ? new Map() : this.#auditMessages(event, watched);
-      this.#broadcast((client) =>
-        client.patient === null ? blockMessage : audit.get(client.patient),
-      );
+      for (const client of this.#clients) {
+        const messages = client.patient === null ? [block] : audit.get(client.patient.hex);
+        if (messages === undefined) continue;
+        if (client.backlog === null) this.#send(client, messages);
+        else if (client.backlog.length + messages.length > this.options.maxReplay)
+          this.#drop(client);
+        else client.backlog.push(...messages);
+      }
     } catch (error) {
       // A listener must never throw into the chain component that called it.
       this.logger.error({ err: error, height: event.header.height }, 'event stream: block dropped');
     }
   }
 
-  /** The block's new audit entries of each watched patient, as one SSE chunk per patient. */
-  #auditMessages(event: CommittedBlockEvent, watched: ReadonlySet<string>): Map<string, string> {
+  /** The block's new audit entries of each watched patient. */
+  #auditMessages(event: CommittedBlockEvent, watched: ReadonlySet<string>): Map<string, Message[]> {
     const reader = this.backend.state();
     const txHashesByPatient = new Map<string, { key: Uint8Array; txHashes: Uint8Array[] }>();
     event.txs.forEach((tx, i) => {
@@ -156,44 +188,122 @@ export class EventHub {
       entry.txHashes.push(receipt.txHash);
       txHashesByPatient.set(id, entry);
     });
-    const messages = new Map<string, string>();
+    const messages = new Map<string, Message[]>();
     for (const [id, { key, txHashes }] of txHashesByPatient) {
-      const entries = findAuditEntries(reader, key, txHashes);
-      if (entries.length > 0) {
-        messages.set(
-          id,
-          entries.map((entry) => sseMessage('audit', String(entry.index), toJson(entry))).join(''),
-        );
-      }
+      messages.set(id, findAuditEntries(reader, key, txHashes).map(auditMessage));
     }
     return messages;
   }
 
-  #broadcast(message: (client: Client) => string | undefined): void {
-    for (const client of this.#clients) {
-      const chunk = message(client);
-      if (chunk === undefined) continue;
-      const { response } = client;
-      // Destroyed but not yet reported closed: 'close' comes on a later tick.
-      if (response.destroyed) continue;
-      if (response.writableLength > this.options.maxBufferedBytes) {
-        // Buffering without bound for a reader that cannot keep up would let one client
-        // exhaust the node's memory; it can reconnect and catch up from the API.
-        this.hooks.onSlowClientDropped();
-        this.logger.info(
-          { buffered: response.writableLength },
-          'event stream: slow client dropped',
-        );
-        response.destroy();
-        continue;
+  /** Sends what the client missed, then what arrived meanwhile, then goes live. */
+  async #replay(client: Client): Promise<void> {
+    const { response } = client;
+    let budget = this.options.maxReplay;
+    const deliver = async (message: Message) => {
+      budget -= 1;
+      client.lastSent = message.id;
+      if (!response.write(message.chunk)) await drained(response);
+    };
+    if (client.patient === null) {
+      const { height } = await this.backend.status();
+      for (let h = client.lastSent + 1; h <= height && budget > 0 && !response.destroyed; h++) {
+        const stored = await this.backend.block(h);
+        if (stored === undefined) break;
+        await deliver(storedBlockMessage(stored));
       }
-      response.write(chunk);
+    } else {
+      const reader = this.backend.state();
+      let offset: number | null = client.lastSent + 1;
+      while (offset !== null && budget > 0 && !response.destroyed) {
+        const page = auditTrail(reader, client.patient.key, {
+          offset,
+          limit: Math.min(MAX_PAGE_SIZE, budget),
+        });
+        for (const entry of page.items) await deliver(auditMessage(entry));
+        offset = page.nextOffset;
+      }
     }
+    if (budget <= 0) {
+      // Still behind: end here; the client reconnects with the id it got to.
+      response.end();
+      return;
+    }
+    const backlog = client.backlog ?? [];
+    client.backlog = null;
+    this.#send(client, backlog);
+  }
+
+  #send(client: Client, messages: readonly Message[]): void {
+    for (const message of messages) {
+      if (message.id <= client.lastSent) continue;
+      client.lastSent = message.id;
+      this.#write(client, message.chunk);
+    }
+  }
+
+  #write(client: Client, chunk: string): void {
+    const { response } = client;
+    // Destroyed but not yet reported closed: 'close' comes on a later tick.
+    if (response.destroyed) return;
+    if (response.writableLength > this.options.maxBufferedBytes) {
+      this.#drop(client);
+      return;
+    }
+    response.write(chunk);
+  }
+
+  /**
+   * Buffering without bound for a reader that cannot keep up would let one client exhaust the
+   * node's memory; it can reconnect with Last-Event-ID and catch up.
+   */
+  #drop(client: Client): void {
+    this.hooks.onSlowClientDropped();
+    this.logger.info(
+      { buffered: client.response.writableLength },
+      'event stream: slow client dropped',
+    );
+    client.response.destroy();
   }
 }
 
-function sseMessage(event: string, id: string, data: unknown): string {
+function sseChunk(event: string, id: number, data: unknown): string {
   return `event: ${event}\nid: ${id}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function blockMessage(event: CommittedBlockEvent): Message {
+  const { height } = event.header;
+  const data = {
+    hash: toHex(event.hash),
+    header: toJson(event.header),
+    receipts: toJson(event.receipts),
+  };
+  return { id: height, chunk: sseChunk('block', height, data) };
+}
+
+function storedBlockMessage(stored: StoredBlock): Message {
+  return blockMessage({
+    hash: stored.hash,
+    header: stored.block.header,
+    txs: stored.block.txs,
+    receipts: stored.receipts,
+  });
+}
+
+function auditMessage(entry: AuditEntry): Message {
+  return { id: entry.index, chunk: sseChunk('audit', entry.index, toJson(entry)) };
+}
+
+/** Resolves when the response can take more bytes, or is gone. */
+function drained(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
 }
 
 /**

@@ -18,7 +18,7 @@ const ERROR_RESPONSE = {
 };
 
 function parameters(route: RouteSpec): unknown[] {
-  const list = (where: 'path' | 'query', schema: JsonSchema | undefined) => {
+  const list = (where: 'path' | 'query' | 'header', schema: JsonSchema | undefined) => {
     const properties = (schema?.properties ?? {}) as Record<string, JsonSchema>;
     const required = (schema?.required ?? []) as string[];
     return Object.entries(properties).map(([name, property]) => ({
@@ -28,7 +28,11 @@ function parameters(route: RouteSpec): unknown[] {
       schema: property,
     }));
   };
-  return [...list('path', route.params), ...list('query', route.querystring)];
+  return [
+    ...list('path', route.params),
+    ...list('query', route.querystring),
+    ...list('header', route.headers),
+  ];
 }
 
 function operation(route: RouteSpec): Record<string, unknown> {

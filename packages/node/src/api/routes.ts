@@ -247,6 +247,7 @@ export interface RouteSpec {
   readonly description?: string;
   readonly params?: JsonSchema;
   readonly querystring: JsonSchema;
+  readonly headers?: JsonSchema;
   /** JSON body schema (fastify validates it); other accepted media types are listed apart. */
   readonly body?: JsonSchema;
   readonly rawBody?: { readonly contentType: string; readonly description: string };
@@ -495,11 +496,22 @@ export const ROUTES = [
     path: '/events',
     summary: 'Server-sent events: new blocks, or one patient’s new audit entries',
     description:
-      'text/event-stream. Without `patient`: one `block` event per committed block ({hash, header, receipts}), id = height. With `patient`: one `audit` event per new audit entry of that patient (an AuditEntry), id = its index. A comment line is sent every heartbeat interval. A client that reads too slowly is disconnected.',
+      'text/event-stream. Without `patient`: one `block` event per committed block ({hash, header, receipts}), id = height. With `patient`: one `audit` event per new audit entry of that patient (an AuditEntry), id = its index. A comment line is sent every heartbeat interval. A client that reads too slowly is disconnected. With Last-Event-ID (as EventSource sends on reconnect), the events after that id are replayed first, at most 1000 per connection (then the stream ends and the client reconnects).',
     querystring: {
       type: 'object',
       additionalProperties: false,
       properties: { patient: KEY },
+    },
+    headers: {
+      type: 'object',
+      properties: {
+        'last-event-id': {
+          type: 'string',
+          pattern: '^(?:0|[1-9][0-9]{0,15})$',
+          description:
+            'resume: the id of the last event received (a height, or an audit index); what came after it is sent first',
+        },
+      },
     },
     responses: {
       200: { description: 'the event stream', contentType: 'text/event-stream', schema: STR },

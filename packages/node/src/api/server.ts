@@ -285,7 +285,12 @@ function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) 
       }
       reply.hijack();
       metrics.http.requests.inc({ route: `${API_PREFIX}/events`, status: '200' });
-      events.open(reply.raw, patient === undefined ? null : fromHex(patient));
+      const lastEventId = request.headers['last-event-id'];
+      events.open(
+        reply.raw,
+        patient === undefined ? null : fromHex(patient),
+        typeof lastEventId === 'string' ? Number(lastEventId) : null,
+      );
       return undefined;
     },
 
@@ -396,6 +401,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   for (const route of ROUTES) {
     const schema: Record<string, unknown> = { querystring: route.querystring };
     if ('params' in route) schema.params = route.params;
+    if ('headers' in route) schema.headers = route.headers;
     if ('body' in route) schema.body = { content: { 'application/json': { schema: route.body } } };
     const handler = handlers[route.operationId];
     app.route({
