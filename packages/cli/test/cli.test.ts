@@ -220,3 +220,10 @@ describe('medchain usage and errors', () => {
     expect(run.stderr).toContain('--genesis');
   });
 });
+
+describe('defaults shared with the node', () => {
+  it("the default --node URL is the node's default API address", async () => {
+    const { DEFAULT_NODE_URL } = await import('../src/util/client.js');
+    expect(DEFAULT_NODE_URL).toBe(`http://${DEFAULT_CONFIG.api.host}:${DEFAULT_CONFIG.api.port}`);
+  });
+});
