@@ -7,6 +7,7 @@ import {
   encodeStateProof,
   MAX_STATE_PROOF_BYTES,
   MemoryStore,
+  NODE_PREFIX,
   StateError,
   type StateProof,
   stateLeafHash,
@@ -124,6 +125,15 @@ describe('AuthenticatedState', () => {
     expect(codeOf(() => broken.commit())).toBe('STATE_MISSING_NODE');
     expect(broken.get(key('d'))).toEqual(value('4'));
     expect(broken.root()).toEqual(full.state.root());
+  });
+
+  it('fails with STATE_CORRUPT_NODE on a node that does not decode', () => {
+    const { store, state } = committed({ a: '1', b: '2' });
+    const rootKey = new Uint8Array([NODE_PREFIX, ...state.root()]);
+    for (const garbage of [new Uint8Array(3), new Uint8Array(65).fill(9)]) {
+      store.write([{ type: 'put', key: rootKey, value: garbage }]);
+      expect(codeOf(() => new AuthenticatedState(store, state.root()))).toBe('STATE_CORRUPT_NODE');
+    }
   });
 
   it('rejects bad keys, empty values and unknown checkpoints with codes', () => {

@@ -76,7 +76,7 @@ export function samePrefix(a: Uint8Array, b: Uint8Array, bits: number): boolean 
  * safe without reference counts because a node's hash fixes its position: a leaf's hash
  * binds its key hash, and an inner node's hash binds two leaves whose paths split at a known
  * depth. So one version of the tree never holds the same node twice.
- * - `0x6e ('n') || nodeHash` -> node (65 bytes, below)
+ * - `0x6e ('n') || nodeHash` -> node (64 or 65 bytes, below)
  * - `0x76 ('v') || keyHash`  -> the value itself, so `get` is one point read.
  */
 export const NODE_PREFIX = 0x6e;
@@ -97,40 +97,50 @@ export function valueStoreKey(keyHash: Uint8Array): Uint8Array {
   return prefixed(VALUE_PREFIX, keyHash);
 }
 
-/** Node encodings: one tag byte, then two hashes. */
-const INNER_TAG = 1;
-const LEAF_TAG = 2;
-const NODE_LENGTH = 1 + 2 * HASH_LENGTH;
+/**
+ * Node encodings, told apart by length: an inner node is its two child hashes (64 bytes,
+ * which V8 keeps on its heap: most new nodes are inner), a leaf is a tag byte then its key
+ * hash and value hash (65 bytes).
+ */
+const INNER_LENGTH = 2 * HASH_LENGTH;
+const LEAF_LENGTH = 1 + 2 * HASH_LENGTH;
+const LEAF_TAG = 1;
 
 export type TreeNode =
   | { readonly kind: 'inner'; readonly left: Uint8Array; readonly right: Uint8Array }
   | { readonly kind: 'leaf'; readonly keyHash: Uint8Array; readonly valueHash: Uint8Array };
 
-function encodePair(tag: number, first: Uint8Array, second: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(NODE_LENGTH);
-  bytes[0] = tag;
-  bytes.set(first, 1);
-  bytes.set(second, 1 + HASH_LENGTH);
+export function encodeInner(left: Uint8Array, right: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(INNER_LENGTH);
+  bytes.set(left, 0);
+  bytes.set(right, HASH_LENGTH);
   return bytes;
 }
 
-export function encodeInner(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return encodePair(INNER_TAG, left, right);
-}
-
 export function encodeLeaf(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
-  return encodePair(LEAF_TAG, keyHash, valueHash);
+  const bytes = new Uint8Array(LEAF_LENGTH);
+  bytes[0] = LEAF_TAG;
+  bytes.set(keyHash, 1);
+  bytes.set(valueHash, 1 + HASH_LENGTH);
+  return bytes;
 }
 
 export function decodeNode(hash: Uint8Array, bytes: Uint8Array): TreeNode {
-  if (bytes.length !== NODE_LENGTH || (bytes[0] !== INNER_TAG && bytes[0] !== LEAF_TAG)) {
-    throw new StateError('STATE_CORRUPT_NODE', `stored node ${toHex(hash)} does not decode`);
-  }
   // Copies, not views: 32-byte arrays live on the V8 heap, while a view would pin the
   // store's (often pooled, off-heap) buffer for as long as the node is cached.
-  const first = copyBytes(bytes.subarray(1, 1 + HASH_LENGTH));
-  const second = copyBytes(bytes.subarray(1 + HASH_LENGTH));
-  return bytes[0] === INNER_TAG
-    ? { kind: 'inner', left: first, right: second }
-    : { kind: 'leaf', keyHash: first, valueHash: second };
+  if (bytes.length === INNER_LENGTH) {
+    return {
+      kind: 'inner',
+      left: copyBytes(bytes.subarray(0, HASH_LENGTH)),
+      right: copyBytes(bytes.subarray(HASH_LENGTH)),
+    };
+  }
+  if (bytes.length === LEAF_LENGTH && bytes[0] === LEAF_TAG) {
+    return {
+      kind: 'leaf',
+      keyHash: copyBytes(bytes.subarray(1, 1 + HASH_LENGTH)),
+      valueHash: copyBytes(bytes.subarray(1 + HASH_LENGTH)),
+    };
+  }
+  throw new StateError('STATE_CORRUPT_NODE', `stored node ${toHex(hash)} does not decode`);
 }
