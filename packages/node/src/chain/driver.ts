@@ -56,6 +56,8 @@ type Input =
   | { readonly kind: 'message'; readonly bytes: Uint8Array }
   | { readonly kind: 'tick' }
   | { readonly kind: 'propose' }
+  /** Nothing to handle: only drains what the core already has (its first ready after a restore). */
+  | { readonly kind: 'wake' }
   | {
       readonly kind: 'decisions';
       readonly messages: readonly Uint8Array[];
@@ -107,6 +109,7 @@ export class ConsensusDriver {
   start(): void {
     if (this.running !== undefined) return;
     this.running = this.run();
+    this.push({ kind: 'wake' });
     this.tickTimer = setInterval(() => {
       if (this.tickQueued) return; // a slow drain must not pile up ticks
       this.tickQueued = true;
@@ -209,6 +212,8 @@ export class ConsensusDriver {
         return;
       case 'propose':
         this.propose();
+        return;
+      case 'wake':
         return;
     }
   }
