@@ -13,6 +13,9 @@ import {
 } from '../src/state/index.js';
 import { referenceRoot } from './state-reference.js';
 
+/** `STATE_PROPERTY_RUNS=20` multiplies every property's runs, for a longer campaign. */
+const RUNS = Math.max(1, Number(process.env.STATE_PROPERTY_RUNS ?? 1) || 1);
+
 /** A small key pool, so random operations hit the same keys, plus keys never written. */
 const POOL = [...Array.from({ length: 12 }, (_, i) => utf8(`key-${i}`)), new Uint8Array(0)];
 const NEVER_WRITTEN = Array.from({ length: 6 }, (_, i) => utf8(`absent-${i}`));
@@ -173,7 +176,7 @@ describe('authenticated state against a Map model', () => {
           }
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 300 * RUNS },
     );
   });
 
@@ -220,7 +223,7 @@ describe('authenticated state against a Map model', () => {
           expectSameStore(store, expected.store);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 150 * RUNS },
     );
   });
 });
@@ -319,7 +322,7 @@ describe('state proofs', () => {
         if (decoded !== undefined)
           expect(verifyStateProof(root, target, value, decoded)).toBe(false);
       }),
-      { numRuns: 400 },
+      { numRuns: 400 * RUNS },
     );
   });
 
@@ -353,7 +356,7 @@ describe('state proofs', () => {
           expect(typeof result).toBe('boolean');
         },
       ),
-      { numRuns: 2000 },
+      { numRuns: 2000 * RUNS },
     );
     const hostile = new Proxy(
       {},
@@ -378,7 +381,7 @@ describe('state proofs', () => {
           expect((error as StateError).code).toBe('STATE_BAD_PROOF');
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 2000 * RUNS },
     );
   });
 });
