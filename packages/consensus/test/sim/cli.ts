@@ -58,9 +58,16 @@ if (values.seed !== undefined) {
       for (const v of result.violations) byKind.set(v.kind, (byKind.get(v.kind) ?? 0) + 1);
       console.log(formatFailure(result));
     }
-    if (!values.quiet && (i + 1) % 1000 === 0) {
+    if (!values.quiet && (i + 1) % 500 === 0) {
+      // A full progress line, so a campaign cut short still reports what it covered.
       const seconds = ((performance.now() - began) / 1000).toFixed(0);
-      console.log(`${i + 1}/${runs} runs, ${failures} failing, ${seconds} s`);
+      const mix = [...byN]
+        .sort((a, b) => a[0] - b[0])
+        .map(([n, c]) => `${n}:${c}`)
+        .join(' ');
+      console.log(
+        `${i + 1}/${runs} runs (seeds ${start}..${start + i}; n ${mix}), ${failures} failing, max liveness ticks ${maxLiveness}, ${seconds} s`,
+      );
     }
   }
   const seconds = (performance.now() - began) / 1000;
