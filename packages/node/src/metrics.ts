@@ -129,6 +129,17 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
         ['protocol'],
       ),
     },
+    sync: {
+      blocksFetched: counter(
+        'medchain_sync_blocks_fetched_total',
+        'Blocks with commit certificates received from peers by block sync',
+      ),
+      requests: counter(
+        'medchain_sync_requests_total',
+        'Block sync requests sent, by outcome (ok, empty, failed)',
+        ['outcome'],
+      ),
+    },
     http: {
       requests: counter(
         'medchain_http_requests_total',

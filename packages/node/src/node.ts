@@ -374,6 +374,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       protocol: syncProtocol,
       peers: otherPeers,
       logger: syncLog,
+      metrics,
     });
     const blockSync = sync;
     closers.push({ name: 'sync', close: () => blockSync.stop() });

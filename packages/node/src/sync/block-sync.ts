@@ -4,6 +4,7 @@ import { decodeCanonical, encodeCanonical } from '@medchain/crypto';
 import type { Chain } from '../chain/chain.js';
 import type { ConsensusDriver } from '../chain/driver.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
 import type { RequestProtocol } from '../net/request-protocol.js';
 
 /** Blocks asked for in one request; the core buffers decisions up to 64 heights ahead. */
@@ -84,6 +85,7 @@ export interface BlockSyncOptions {
   /** Peers to fetch from (the other validators' peer ids). */
   readonly peers: () => readonly string[];
   readonly logger: Logger;
+  readonly metrics: Metrics;
 }
 
 /** Consecutive failed or useless requests before a sync round gives up (the core asks again). */
@@ -127,7 +129,7 @@ export class BlockSync {
   }
 
   private async loop(): Promise<void> {
-    const { chain, driver, protocol, logger } = this.options;
+    const { chain, driver, protocol, logger, metrics } = this.options;
     let failures = 0;
     const started = chain.height;
     logger.info({ from: chain.height + 1, target: this.target }, 'block sync started');
@@ -150,15 +152,19 @@ export class BlockSync {
         response = decodeBlocksResponse(bytes);
       } catch (error) {
         failures++;
+        metrics.sync.requests.inc({ outcome: 'failed' });
         logger.debug({ peer, err: (error as Error).message }, 'block sync request failed');
         await this.pause(Math.min(100 * failures, 1_000));
         continue;
       }
       if (response.decisions.length === 0) {
         failures++;
+        metrics.sync.requests.inc({ outcome: 'empty' });
         await this.pause(Math.min(100 * failures, 1_000));
         continue;
       }
+      metrics.sync.requests.inc({ outcome: 'ok' });
+      metrics.sync.blocksFetched.inc(response.decisions.length);
       await driver.feedDecisions(response.decisions);
       if (chain.height >= from) {
         failures = 0;

@@ -1,0 +1,118 @@
+import { encodeMessage } from '@medchain/consensus';
+import { encodeCanonical, fromHex, toHex } from '@medchain/crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  decodeBlocksRequest,
+  decodeBlocksResponse,
+  encodeBlocksRequest,
+  type MedchainNode,
+  SYNC_BATCH_BLOCKS,
+  serveBlocks,
+} from '../src/index.js';
+import {
+  counterValue,
+  makeNetwork,
+  type Network,
+  registration,
+  startNode,
+  stateRootAfter,
+  waitUntil,
+} from './cluster-harness.js';
+
+describe('block sync', () => {
+  let network: Network;
+  const nodes: (MedchainNode | undefined)[] = [];
+  const running = () => nodes.filter((node): node is MedchainNode => node !== undefined);
+
+  beforeAll(async () => {
+    // Short checkpoints prune the decisions peers keep for laggards, so a node that was away
+    // for long can only come back through block sync. Short timeouts make empty blocks fast.
+    network = await makeNetwork({ validators: 4, checkpointInterval: 5, baseTimeoutTicks: 8 });
+    for (const home of network.homes) nodes.push(await startNode(home));
+  });
+
+  afterAll(async () => {
+    for (const node of running()) await node.stop();
+    await network?.remove();
+  });
+
+  it('refuses malformed requests and serves stored blocks with their certificates', async () => {
+    const node = nodes[0]!;
+    await waitUntil('a few blocks', () => node.parts.chain.height >= 3);
+    for (const bad of [
+      encodeCanonical({ from: 0, count: 1 }),
+      encodeCanonical({ from: 1 }),
+      encodeCanonical([1, 2]),
+      Uint8Array.of(0xc1),
+    ]) {
+      expect(() => decodeBlocksRequest(bad)).toThrow();
+    }
+    expect(decodeBlocksRequest(encodeBlocksRequest({ from: 1, count: 10_000 })).count).toBe(
+      SYNC_BATCH_BLOCKS,
+    );
+    const response = decodeBlocksResponse(serveBlocks(node.parts.chain, { from: 2, count: 2 }));
+    expect(response.decisions).toHaveLength(2);
+    expect(response.head).toBeGreaterThanOrEqual(3);
+    const beyond = decodeBlocksResponse(
+      serveBlocks(node.parts.chain, { from: node.parts.chain.height + 100, count: 5 }),
+    );
+    expect(beyond.decisions).toHaveLength(0);
+  });
+
+  it('drops a decision whose certificate does not verify', async () => {
+    const node = nodes[0]!;
+    const stored = node.parts.chain.height;
+    const payload = node.parts.chain.loadPayload(stored)!;
+    const certificate = node.parts.chain.loadCertificate(stored)!;
+    const before = await counterValue(node.metrics.consensus.messagesDropped, {
+      reason: 'badCertificate',
+    });
+    const height = node.parts.driver.height + 10;
+    await node.parts.driver.feedDecisions([
+      encodeMessage({
+        type: 'decision',
+        payload,
+        certificate: {
+          ...certificate,
+          height,
+          votes: certificate.votes.map((vote) => ({ ...vote, signature: new Uint8Array(64) })),
+        },
+      }),
+    ]);
+    expect(
+      await counterValue(node.metrics.consensus.messagesDropped, { reason: 'badCertificate' }),
+    ).toBe(before + 1);
+  });
+
+  it('a validator away for many heights catches up by block sync and converges', async () => {
+    const away = nodes[3]!;
+    await away.stop();
+    nodes[3] = undefined;
+    const heightAtStop = away.parts.chain.height;
+    const hashes: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const result = running()[i % 3]!.parts.backend.submitTransaction(registration(`sync-${i}`));
+      if (result.accepted) hashes.push(toHex(result.hash));
+    }
+    expect(hashes).toHaveLength(60);
+    await waitUntil('the others move 40 heights on', () =>
+      running().every((node) => node.parts.chain.height >= heightAtStop + 40),
+    );
+    const back = await startNode(network.homes[3]!);
+    nodes[3] = back;
+    await waitUntil(
+      'the returning validator reaches the others',
+      () =>
+        running().every((node) => back.parts.chain.height >= node.parts.chain.height - 1) &&
+        back.parts.chain.height >= heightAtStop + 40,
+    );
+    expect(await counterValue(back.metrics.sync.blocksFetched)).toBeGreaterThanOrEqual(20);
+    for (const hash of hashes) expect(back.parts.chain.hasTransaction(fromHex(hash))).toBe(true);
+    const common = Math.min(...running().map((node) => node.parts.chain.height));
+    const roots = new Set(running().map((node) => stateRootAfter(node, common)));
+    expect(roots.size).toBe(1);
+    // It votes again: the cluster keeps committing with it.
+    const after = back.parts.chain.height;
+    await waitUntil('commits continue', () => back.parts.chain.height >= after + 3);
+  });
+});
