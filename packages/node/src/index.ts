@@ -1,7 +1,7 @@
 import './polyfill.js';
 
-export * from './chain/index.js';
 export * from './api/index.js';
+export * from './chain/index.js';
 export * from './config.js';
 export * from './db/index.js';
 export { NodeError, type NodeErrorCode } from './errors.js';

@@ -182,6 +182,8 @@ export class Wal {
   private pending: Uint8Array[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Set when a write or fsync failed: after that nothing on disk can be vouched for. */
+  private failure: Error | undefined;
 
   private constructor(
     readonly dir: string,
@@ -303,9 +305,12 @@ export class Wal {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.serialized(() => this.flush());
-    this.closed = true;
-    await this.handle.close();
+    try {
+      if (this.failure === undefined) await this.serialized(() => this.flush());
+    } finally {
+      this.closed = true;
+      await this.handle.close();
+    }
   }
 
   private assertRecordSizes(records: readonly Uint8Array[]): void {
@@ -321,6 +326,12 @@ export class Wal {
 
   private assertOpen(): void {
     if (this.closed) throw new NodeError('NODE_WAL_CLOSED', 'the WAL is closed');
+    if (this.failure !== undefined) {
+      throw new NodeError(
+        'NODE_WAL_FAILED',
+        `an earlier WAL write failed (${this.failure.message}); restart the node to recover from disk`,
+      );
+    }
   }
 
   private serialized<T>(task: () => Promise<T>): Promise<T> {
@@ -338,9 +349,12 @@ export class Wal {
       await this.handle.write(bytes, 0, bytes.length, this.size);
       await this.handle.datasync();
     } catch (error) {
-      // A partial write would hide every later record behind a bad frame: cut it off.
-      await this.handle.truncate(this.size);
-      throw error;
+      // The records were not made durable, and after a failed fsync the kernel may have
+      // dropped the dirty pages: refuse further use so the driver stops instead of sending
+      // votes it cannot prove it saved. Cut a partial frame off so a restart replays cleanly.
+      this.failure = error as Error;
+      await this.handle.truncate(this.size).catch(() => undefined);
+      throw new NodeError('NODE_WAL_FAILED', `WAL write failed: ${(error as Error).message}`);
     }
     this.size += bytes.length;
     this.options.metrics?.wal.syncSeconds.observe((performance.now() - started) / 1000);
