@@ -107,7 +107,7 @@ describe('no personal data on the ledger', () => {
     expect(results.receipts.map((r) => r.code)).toEqual(['OK', 'OK', 'OK', 'OK']);
 
     const stored = [
-      ...chain.store.entries().flatMap(([key, value]) => [key, value]),
+      ...chain.store.entries().flat(),
       ...chain.written.flat().flatMap((op) => (op.type === 'put' ? [op.key, op.value] : [op.key])),
       ...chain.blocks.map(encodeBlock),
     ];
