@@ -207,6 +207,27 @@ describe('medchain usage and errors', () => {
     });
   });
 
+  it('refuses a consent without an end or a grantee before asking for a passphrase', async () => {
+    const key = 'ab'.repeat(32);
+    const [noEnd, noGrantee] = await Promise.all([
+      cli(['tx', 'grant-consent', '--key', 'k.json', '--to-provider', key, '--records', key]),
+      cli([
+        'tx',
+        'grant-consent',
+        '--key',
+        'k.json',
+        '--types',
+        'Observation',
+        '--valid-for',
+        '1h',
+      ]),
+    ]);
+    expect(noEnd.code).toBe(2);
+    expect(noEnd.stderr).toContain('--valid-for or --valid-until');
+    expect(noGrantee.code).toBe(2);
+    expect(noGrantee.stderr).toContain('--to-provider and --to-org');
+  });
+
   it('asks for a trusted genesis before checking a proof', async () => {
     const run = await cli([
       'query',

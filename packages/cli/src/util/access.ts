@@ -145,6 +145,7 @@ export async function logAccess(
   options: SendOptions,
 ): Promise<LoggedAccess> {
   const decision = await decideThroughApi(client, signed.request, Date.now());
+  requireRecordExists(decision);
   const body = {
     request: { ...signed.request },
     requestSignature: signed.requestSignature,

@@ -75,7 +75,10 @@ export function auditFromJson(json: ApiJson): AuditEntry {
   };
 }
 
-/** A decoded state value for printing: bytes as hex, bigints as decimal strings. */
+/**
+ * A decoded state value for printing: bytes as hex, bigints as decimal strings (the API's JSON
+ * mapping; not imported from @medchain/node so that `query` does not load libp2p).
+ */
 export function valueToJson(value: unknown): unknown {
   if (value instanceof Uint8Array) return toHex(value);
   if (typeof value === 'bigint') return value.toString();
