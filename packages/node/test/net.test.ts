@@ -361,7 +361,19 @@ describe('framed protocol over libp2p (127.0.0.1)', () => {
   });
 
   it('random garbage on raw streams never stops the host from serving (fast-check)', async () => {
+    clear();
     let sentinel = 1_000;
+    const rejectedTotal = async () => {
+      let total = 0;
+      for (const reason of ['oversize', 'framing', 'decode']) {
+        total += await metricValue(a.metrics, 'medchain_protocol_frames_rejected_total', {
+          protocol: PROTOCOL,
+          reason,
+        });
+      }
+      return total;
+    };
+    const rejectedBefore = await rejectedTotal();
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.uint8Array({ minLength: 1, maxLength: 2_048 }), { minLength: 1, maxLength: 4 }),
@@ -380,6 +392,9 @@ describe('framed protocol over libp2p (127.0.0.1)', () => {
       { numRuns: 25 },
     );
     expect(a.host.libp2p.status).toBe('started');
+    // Garbage never turned into a delivered message, and refusals were counted.
+    expect(a.received.every((m) => m.from === 'c' && m.seq > 1_000)).toBe(true);
+    expect(await rejectedTotal()).toBeGreaterThan(rejectedBefore);
   });
 
   it('a big burst is sent with backpressure (waits for drain) and arrives whole and in order', async () => {
