@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bytesEqual, type Canonical, toHex } from '@medchain/crypto';
 import {
   type Block,
@@ -226,6 +229,18 @@ describe('no clock', () => {
       ),
     ]);
     expect(result.receipts[0]!.code).toBe('OK');
+  });
+
+  it('no source file reads a clock, randomness or timers', () => {
+    const src = join(dirname(fileURLToPath(import.meta.url)), '../src');
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.ts'),
+    );
+    expect(files.length).toBeGreaterThan(10);
+    const forbidden =
+      /Date\.now|performance\.now|Math\.random|new Date\(\)|setTimeout|setInterval|randomBytes|hrtime/;
+    const offenders = files.filter((file) => forbidden.test(readFileSync(join(src, file), 'utf8')));
+    expect(offenders).toEqual([]);
   });
 
   it('gives the same roots whatever the wall clock says', () => {
