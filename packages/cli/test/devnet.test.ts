@@ -150,6 +150,115 @@ describe('medchain devnet (4 validator processes)', () => {
     ]);
   }, 60_000);
 
+  it('policy, a signed request and its logged decision, governance: all through the CLI', async () => {
+    const [a, , , d] = readDevnet().nodes;
+    const env = passphrase();
+    const node = ['--node', a!.api, '--json'];
+    const policy = await cli(
+      [
+        'tx',
+        'policy',
+        '--key',
+        join(demo.keys, 'patient.json'),
+        '--break-glass',
+        'deny',
+        '--research',
+        'allow',
+        ...node,
+      ],
+      { env },
+    );
+    ok(policy);
+    expect(json(policy)).toMatchObject({ kind: 'patient.policy', receipt: { code: 'OK' } });
+
+    const request = join(demo.keys, 'emergency-request.json');
+    ok(
+      await cli(
+        [
+          'tx',
+          'sign-request',
+          '--key',
+          join(demo.keys, 'dr-eve.json'),
+          '--record',
+          demo.recordId,
+          '--emergency',
+          'life-threatening',
+          '--out',
+          request,
+        ],
+        { env },
+      ),
+    );
+    const logged = await cli(
+      [
+        'tx',
+        'log-access',
+        '--key',
+        join(dir, 'keys', 'hospital-a-admin.json'),
+        '--request',
+        request,
+        ...node,
+      ],
+      { env },
+    );
+    ok(logged);
+    expect(json(logged)).toMatchObject({
+      kind: 'access.emergency',
+      decision: 'deny',
+      detail: 'deny (BREAK_GLASS_OPT_OUT)',
+      receipt: { code: 'OK' },
+    });
+    const trail = await cli([
+      'query',
+      'audit',
+      join(demo.keys, 'patient.json'),
+      '--reverse',
+      '--limit',
+      '1',
+      ...node,
+    ]);
+    ok(trail);
+    expect(
+      json<{ total: number; items: { denyReason: string; emergency: boolean }[] }>(trail),
+    ).toMatchObject({
+      total: 4,
+      items: [{ denyReason: 'BREAK_GLASS_OPT_OUT', emergency: true }],
+    });
+
+    const orgId = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')).nodes[3].orgId;
+    const proposal = await cli(
+      [
+        'tx',
+        'propose-removal',
+        '--key',
+        join(dir, 'keys', 'hospital-a-admin.json'),
+        '--org-id',
+        orgId,
+        ...node,
+      ],
+      { env },
+    );
+    ok(proposal);
+    const vote = await cli(
+      [
+        'tx',
+        'vote',
+        '--key',
+        join(dir, 'keys', 'hospital-b-admin.json'),
+        '--proposal',
+        json<{ hash: string }>(proposal).hash,
+        '--approve',
+        'no',
+        '--node',
+        d!.api,
+        '--json',
+      ],
+      { env },
+    );
+    ok(vote);
+    expect(json(vote)).toMatchObject({ kind: 'governance.vote', receipt: { code: 'OK' } });
+  }, 120_000);
+
   it('a killed node stops answering while the other three keep committing; restart catches it up', async () => {
     const nodes = readDevnet().nodes;
     const killed = await cli(['devnet', 'kill', 'hospital-d', '--dir', dir, '--json']);
