@@ -7,6 +7,7 @@ export {
   VALIDATOR_SET_CHANGE_DELAY,
 } from './core.js';
 export { ConsensusError, type ConsensusErrorCode } from './errors.js';
+export { decodeHardState, encodeHardState } from './hardstate.js';
 export {
   checkpointCertificateSigningHash,
   checkpointSigningHash,

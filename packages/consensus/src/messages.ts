@@ -29,11 +29,11 @@ function malformed(why: string): ConsensusError {
   return new ConsensusError('CONSENSUS_MALFORMED_MESSAGE', `malformed consensus message: ${why}`);
 }
 
-function isRecord(value: unknown): value is Fields {
+export function isRecord(value: unknown): value is Fields {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function expectKeys(value: unknown, keys: readonly string[], what: string): Fields {
+export function expectKeys(value: unknown, keys: readonly string[], what: string): Fields {
   if (!isRecord(value)) throw malformed(`${what} must be a map`);
   const present = Object.keys(value);
   if (present.length !== keys.length || !keys.every((key) => Object.hasOwn(value, key))) {
@@ -42,21 +42,21 @@ function expectKeys(value: unknown, keys: readonly string[], what: string): Fiel
   return value;
 }
 
-function expectHeight(value: unknown, what: string): number {
+export function expectHeight(value: unknown, what: string): number {
   if (!Number.isSafeInteger(value) || (value as number) < 1) {
     throw malformed(`${what} must be an integer >= 1`);
   }
   return value as number;
 }
 
-function expectView(value: unknown, what: string): number {
+export function expectView(value: unknown, what: string): number {
   if (!Number.isSafeInteger(value) || (value as number) < 0) {
     throw malformed(`${what} must be an integer >= 0`);
   }
   return value as number;
 }
 
-function expectBytes(value: unknown, what: string, length?: number): Uint8Array {
+export function expectBytes(value: unknown, what: string, length?: number): Uint8Array {
   if (!(value instanceof Uint8Array)) throw malformed(`${what} must be bytes`);
   if (length !== undefined && value.length !== length) {
     throw malformed(`${what} must be ${length} bytes`);
@@ -72,7 +72,7 @@ function expectSignature(value: unknown, what: string): Uint8Array {
   return signature;
 }
 
-function expectList(value: unknown, what: string): readonly unknown[] {
+export function expectList(value: unknown, what: string): readonly unknown[] {
   if (!Array.isArray(value)) throw malformed(`${what} must be a list`);
   if (value.length > MAX_VALIDATORS)
     throw malformed(`${what} has more than ${MAX_VALIDATORS} items`);
@@ -87,11 +87,11 @@ function parseVote(value: unknown, what: string): Vote {
   };
 }
 
-function parseVotes(value: unknown, what: string): Vote[] {
+export function parseVotes(value: unknown, what: string): Vote[] {
   return expectList(value, what).map((vote, i) => parseVote(vote, `${what}[${i}]`));
 }
 
-function parsePrepared(value: unknown, what: string): PreparedCertificate | null {
+export function parsePrepared(value: unknown, what: string): PreparedCertificate | null {
   if (value === null) return null;
   const fields = expectKeys(value, ['digest', 'view', 'votes'], what);
   return {

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import {
   ConsensusCore,
   ConsensusError,
+  decodeHardState,
+  encodeHardState,
   type PrepareMessage,
   VALIDATOR_SET_CHANGE_DELAY,
   voteSigningHash,
@@ -165,6 +167,33 @@ describe('ConsensusCore input handling', () => {
 });
 
 describe('ConsensusCore restarts', () => {
+  it('round-trips its hard state through bytes for the WAL, and rejects damaged bytes', () => {
+    const cluster = new Cluster({
+      n: 4,
+      checkpointInterval: 2,
+      byzantine: new Map([[1, 'equivocate' as const]]),
+    });
+    for (let i = 0; i < 300 && cluster.core(0).lastStableCheckpoint === null; i++) {
+      cluster.deliver();
+      cluster.tick('all');
+    }
+    expect(cluster.core(0).lastStableCheckpoint).not.toBeNull();
+    for (const node of cluster.nodes) {
+      const state = node.hardState!;
+      const bytes = encodeHardState(state);
+      expect(toHex(encodeHardState(decodeHardState(bytes)))).toBe(toHex(bytes));
+      expect(decodeHardState(bytes).lastPrepare?.view).toBe(state.lastPrepare?.view);
+      const damaged = bytes.slice(0, -1);
+      expect(codeOf(() => decodeHardState(damaged))).toBe('CONSENSUS_BAD_HARD_STATE');
+    }
+    expect(cluster.nodes.some((n) => n.hardState!.stableCheckpoint !== null)).toBe(true);
+    expect(
+      codeOf(() =>
+        decodeHardState(encodeHardState({ ...cluster.nodes[0]!.hardState!, validatorSets: [] })),
+      ),
+    ).toBe('CONSENSUS_BAD_HARD_STATE');
+  });
+
   it('never signs a different PREPARE for a (height, view) it voted in before crashing', () => {
     const cluster = new Cluster({ n: 4, byzantine: new Map([[1, 'equivocate' as const]]) });
     cluster.deliver();
