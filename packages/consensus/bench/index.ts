@@ -65,7 +65,7 @@ function run(n: number, heights: number, keys: Keys): { steps: number; cpuMs: nu
     }
   };
   const cpuStart = process.cpuUsage();
-  cores.forEach((_, i) => drain(i));
+  for (let i = 0; i < n; i++) drain(i);
   let steps = 0;
   for (let head = 0; head < queue.length && cores[0]!.currentHeight <= heights; head++) {
     const { to, message } = queue[head]!;
