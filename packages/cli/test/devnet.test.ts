@@ -310,6 +310,33 @@ describe('medchain devnet (4 validator processes)', () => {
     for (const line of lines) expect(JSON.parse(line)).toHaveProperty('level');
   }, 150_000);
 
+  it('STOP freezes a node and CONT resumes it', async () => {
+    const stop = await cli([
+      'devnet',
+      'kill',
+      'hospital-c',
+      '--signal',
+      'STOP',
+      '--dir',
+      dir,
+      '--json',
+    ]);
+    ok(stop);
+    expect(json(stop)).toMatchObject({ signal: 'STOP', process: 'stopped' });
+    const cont = await cli([
+      'devnet',
+      'kill',
+      'hospital-c',
+      '--signal',
+      'CONT',
+      '--dir',
+      dir,
+      '--json',
+    ]);
+    ok(cont);
+    expect(json(cont)).toMatchObject({ signal: 'CONT', process: 'running' });
+  });
+
   it('bad devnet arguments fail clearly', async () => {
     const [unknownNode, badSignal] = await Promise.all([
       cli(['devnet', 'kill', 'hospital-z', '--dir', dir]),

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import { duration, integer } from '../../util/args.js';
 import { example, outputOf } from '../../util/common.js';
@@ -202,6 +203,12 @@ export function registerDevnet(program: Command): void {
         }
         node.pid = null;
         writeDevnet(options.dir, net);
+      } else {
+        // Delivery is asynchronous: report the state once the kernel shows it (bounded).
+        const expected = options.signal === 'STOP' ? 'stopped' : 'running';
+        for (let i = 0; i < 50 && processState(node.pid, node.home) !== expected; i++) {
+          await sleep(100);
+        }
       }
       const state = processState(node.pid, node.home);
       outputOf(cmd).result(
