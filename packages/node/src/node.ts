@@ -27,6 +27,7 @@ import {
   SYNC_MAX_RESPONSE_BYTES,
   serveBlocks,
 } from './sync/block-sync.js';
+import { isSnapshotRequest, serveSnapshot, stateSync } from './sync/state-sync.js';
 import { Wal } from './wal.js';
 
 /** The genesis document in the node home (the ledger's JSON form, as `genesisToJson` writes it). */
@@ -49,6 +50,11 @@ export interface CreateNodeOptions {
   readonly now?: () => number;
   /** Called once if the node hits an error it cannot run on after (it stops consensus). */
   readonly onFatal?: (error: unknown) => void;
+  /**
+   * A fresh home (no blocks, empty WAL) first tries to take a peer's certified state instead
+   * of replaying every block. Default true.
+   */
+  readonly stateSync?: boolean;
 }
 
 export interface MedchainNode {
@@ -220,45 +226,19 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       metrics,
     });
     closers.push({ name: 'db', close: () => db.close() });
-    const chain = await Chain.open({
-      db,
-      genesis,
-      logger: moduleLogger(logger, 'node'),
-      metrics,
-      ...(options.now === undefined ? {} : { now: options.now }),
-    });
+    const openChain = () =>
+      Chain.open({
+        db,
+        genesis,
+        logger: moduleLogger(logger, 'node'),
+        metrics,
+        ...(options.now === undefined ? {} : { now: options.now }),
+      });
+    let chain = await openChain();
 
     const wal = await Wal.open(join(home, 'wal'), { logger: moduleLogger(logger, 'wal'), metrics });
     closers.push({ name: 'wal', close: () => wal.close() });
-    const tuning = consensusTuning(genesis);
-    const consensusConfig: ConsensusConfig = {
-      chainId: genesis.chainId,
-      signer,
-      verifier: { verify },
-      application: chain,
-      genesisValidators: chain.validators.map((v) => v.publicKey),
-      ...tuning,
-    };
-    const consensusLog = moduleLogger(logger, 'consensus');
-    const restored = await restoreConsensus(wal, chain, consensusConfig, consensusLog);
-    consensusLog.info(
-      {
-        from: restored.restoredFrom,
-        height: restored.core.currentHeight,
-        view: restored.core.currentView,
-        storedHeight: chain.height,
-        replayedVotes: restored.replayedVotes,
-      },
-      'consensus core restored',
-    );
-
-    const mempool = new Mempool({
-      chainId: genesis.chainId,
-      ...config.mempool,
-      state: () => chain.state,
-      isCommitted: (hash) => chain.hasTransaction(hash),
-      metrics,
-    });
+    const fresh = chain.height === 0 && (await wal.replay()).length === 0;
 
     // Peers are the validators the chain knows (their peer ids are in the state) plus configured ones.
     const validatorPeers = new Map<string, string>(); // validator key hex -> peer id
@@ -284,6 +264,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     closers.push({ name: 'libp2p', close: () => host.stop() });
     for (const id of validatorPeers.values()) host.allowlist.add(id);
     const isKnownPeer = (id: string) => otherPeers().includes(id);
+    const consensusLog = moduleLogger(logger, 'consensus');
 
     let driver: ConsensusDriver | undefined;
     const consensusProtocol = new FramedProtocol<Uint8Array>(host.libp2p, {
@@ -304,9 +285,11 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       maxFrameBytes: GOSSIP_MAX_FRAME_BYTES,
       decode: decodeTxBatch,
       onMessage: (_peer, txs) => {
+        // Gossip that arrives while a fresh node is still syncing its state is dropped.
+        if (driver === undefined) return;
         let admitted = 0;
-        for (const raw of txs) if (mempool.admit(raw, 'gossip').accepted) admitted++;
-        if (admitted > 0) driver?.transactionsArrived();
+        for (const raw of txs) if (driver.mempool.admit(raw, 'gossip').accepted) admitted++;
+        if (admitted > 0) driver.transactionsArrived();
       },
       allowPeer: isKnownPeer,
       logger: mempoolLog,
@@ -317,7 +300,10 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       protocol: protocolId('sync'),
       maxRequestBytes: SYNC_MAX_REQUEST_BYTES,
       maxResponseBytes: SYNC_MAX_RESPONSE_BYTES,
-      handle: async (_peer, request) => serveBlocks(chain, decodeBlocksRequest(request)),
+      handle: async (_peer, request) =>
+        isSnapshotRequest(request)
+          ? serveSnapshot(chain, db)
+          : serveBlocks(chain, decodeBlocksRequest(request)),
       allowPeer: isKnownPeer,
       logger: syncLog,
       metrics,
@@ -327,6 +313,50 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       closers.push({ name: protocol.protocol, close: () => protocol.stop() });
     }
     closers.push({ name: 'gossip', close: () => gossip.stop() });
+
+    if (fresh && options.stateSync !== false) {
+      await stateSync({
+        chainId: genesis.chainId,
+        install: async (snapshot) => {
+          await Chain.installSnapshot(db, snapshot);
+          chain = await openChain();
+          refreshValidators();
+        },
+        protocol: syncProtocol,
+        peers: otherPeers,
+        validators: chain.validators.map((v) => v.publicKey),
+        logger: syncLog,
+      });
+    }
+
+    const tuning = consensusTuning(genesis);
+    const consensusConfig: ConsensusConfig = {
+      chainId: genesis.chainId,
+      signer,
+      verifier: { verify },
+      application: chain,
+      genesisValidators: chain.validators.map((v) => v.publicKey),
+      ...tuning,
+    };
+    const restored = await restoreConsensus(wal, chain, consensusConfig, consensusLog);
+    consensusLog.info(
+      {
+        from: restored.restoredFrom,
+        height: restored.core.currentHeight,
+        view: restored.core.currentView,
+        storedHeight: chain.height,
+        replayedVotes: restored.replayedVotes,
+      },
+      'consensus core restored',
+    );
+
+    const mempool = new Mempool({
+      chainId: genesis.chainId,
+      ...config.mempool,
+      state: () => chain.state,
+      isCommitted: (hash) => chain.hasTransaction(hash),
+      metrics,
+    });
 
     const send = (to: Uint8Array | 'all', bytes: Uint8Array) => {
       if (to === 'all') {

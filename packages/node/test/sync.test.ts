@@ -1,13 +1,18 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { encodeMessage } from '@medchain/consensus';
 import { encodeCanonical, fromHex, toHex } from '@medchain/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeBlocksRequest,
   decodeBlocksResponse,
+  decodeSnapshot,
   encodeBlocksRequest,
   type MedchainNode,
   SYNC_BATCH_BLOCKS,
   serveBlocks,
+  serveSnapshot,
+  verifySnapshotEntries,
 } from '../src/index.js';
 import {
   counterValue,
@@ -114,5 +119,60 @@ describe('block sync', () => {
     // It votes again: the cluster keeps committing with it.
     const after = back.parts.chain.height;
     await waitUntil('commits continue', () => back.parts.chain.height >= after + 3);
+  });
+
+  it('checks a snapshot node by node against its root', async () => {
+    const node = nodes[0]!;
+    await waitUntil('no block being stored', () => !node.parts.chain.writing, { intervalMs: 1 });
+    const snapshot = decodeSnapshot(
+      await serveSnapshot(node.parts.chain, node.parts.chain.store.db),
+    );
+    const kept = verifySnapshotEntries(snapshot.stateRoot, snapshot.entries);
+    expect(kept.length).toBe(snapshot.entries.length);
+    const extra: [Uint8Array, Uint8Array] = [Uint8Array.of(0x6e, 1, 2), Uint8Array.of(3)];
+    expect(verifySnapshotEntries(snapshot.stateRoot, [...snapshot.entries, extra])).toHaveLength(
+      kept.length,
+    );
+    for (let i = 0; i < snapshot.entries.length; i += Math.ceil(snapshot.entries.length / 7)) {
+      const [key, value] = snapshot.entries[i]!;
+      const tampered = value.slice();
+      tampered[tampered.length - 1]! ^= 1;
+      const changed = snapshot.entries.map((entry, j) =>
+        j === i ? ([key, tampered] as const) : entry,
+      );
+      expect(() => verifySnapshotEntries(snapshot.stateRoot, changed)).toThrow();
+      const missing = snapshot.entries.filter((_, j) => j !== i);
+      expect(() => verifySnapshotEntries(snapshot.stateRoot, missing)).toThrow();
+    }
+  });
+
+  it('a fresh home takes a certified state snapshot instead of replaying every block', async () => {
+    const wiped = nodes[2]!;
+    await wiped.stop();
+    nodes[2] = undefined;
+    const home = network.homes[2]!;
+    await rm(join(home.home, 'db'), { recursive: true, force: true });
+    await rm(join(home.home, 'wal'), { recursive: true, force: true });
+    const hashes: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const result = running()[i % 3]!.parts.backend.submitTransaction(registration(`state-${i}`));
+      if (result.accepted) hashes.push(toHex(result.hash));
+    }
+    await waitUntil('the others commit them', () =>
+      running().every((node) => hashes.every((h) => node.parts.chain.hasTransaction(fromHex(h)))),
+    );
+    const fresh = await startNode(home);
+    nodes[2] = fresh;
+    // The head came from a snapshot: blocks below it were never stored here.
+    expect(fresh.parts.chain.height).toBeGreaterThan(20);
+    expect(fresh.parts.chain.loadPayload(1)).toBeUndefined();
+    expect(await counterValue(fresh.metrics.sync.blocksFetched)).toBe(0);
+    await waitUntil('it joins the others', () =>
+      running().every((node) => fresh.parts.chain.height >= node.parts.chain.height - 1),
+    );
+    const common = Math.min(...running().map((node) => node.parts.chain.height));
+    expect(new Set(running().map((node) => stateRootAfter(node, common))).size).toBe(1);
+    const after = fresh.parts.chain.height;
+    await waitUntil('commits continue with it', () => fresh.parts.chain.height >= after + 3);
   });
 });

@@ -20,7 +20,7 @@ import {
   validatorSetHash,
   validatorsFromState,
 } from '@medchain/ledger';
-import { ChainStore, type Database, StateStore } from '../db/index.js';
+import { Bucket, ChainStore, type Database, StateStore } from '../db/index.js';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -90,6 +90,8 @@ export class Chain implements ConsensusApplication {
   private readonly decoded = new WeakMap<Uint8Array, Decoded | null>();
   private readonly now: () => number;
   private readonly maxClockDriftMs: number;
+  /** True from a block's execution until its batch is on disk (state sync serves no snapshot then). */
+  writing = false;
 
   private constructor(
     private readonly options: ChainOptions,
@@ -285,6 +287,22 @@ export class Chain implements ConsensusApplication {
         `committed block ${height} does not extend the stored head ${this.head.height}`,
       );
     }
+    this.writing = true;
+    try {
+      return await this.executeAndStore(payload, block, digest, certificate, isSignatureValid);
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async executeAndStore(
+    payload: Uint8Array,
+    block: Block,
+    digest: Uint8Array,
+    certificate: CommitCertificate,
+    isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean,
+  ): Promise<ExecutedBlock> {
+    const height = block.header.height;
     let result: ReturnType<typeof executeBlock>;
     try {
       result = executeBlock(this.state, block, { isSignatureValid });
@@ -338,6 +356,35 @@ export class Chain implements ConsensusApplication {
       stateRoot: result.stateRoot,
       nextValidators,
     };
+  }
+
+  /**
+   * Replaces the state with a verified snapshot and makes `head` the chain head, in one
+   * batch; open the chain again afterwards. Blocks up to the head are not stored (the node
+   * starts at head + 1), so the API has no blocks or receipts before it.
+   */
+  static async installSnapshot(
+    db: Database,
+    snapshot: Omit<ChainHead, 'nextValidators'> & {
+      entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>;
+    },
+  ): Promise<void> {
+    const store = new ChainStore(db);
+    const batch = db.batch();
+    for await (const [key] of db.entries(Bucket.state)) batch.del(Bucket.state, key);
+    for (const [key, value] of snapshot.entries) batch.put(Bucket.state, key, value);
+    store.meta.save(
+      batch,
+      HEAD_KEY,
+      encodeHead({
+        height: snapshot.height,
+        hash: snapshot.hash,
+        time: snapshot.time,
+        stateRoot: snapshot.stateRoot,
+        nextValidators: null,
+      }),
+    );
+    await db.write(batch);
   }
 
   // --- Reads ------------------------------------------------------------------------------

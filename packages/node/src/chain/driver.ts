@@ -98,6 +98,10 @@ export class ConsensusDriver {
     return this.options.core;
   }
 
+  get mempool(): Mempool {
+    return this.options.mempool;
+  }
+
   get height(): number {
     return this.options.core.currentHeight;
   }

@@ -9,3 +9,13 @@ export {
   SYNC_BATCH_BLOCKS,
   serveBlocks,
 } from './block-sync.js';
+export {
+  decodeSnapshot,
+  encodeSnapshotRequest,
+  isSnapshotRequest,
+  type Snapshot,
+  type StateSyncOptions,
+  serveSnapshot,
+  stateSync,
+  verifySnapshotEntries,
+} from './state-sync.js';
