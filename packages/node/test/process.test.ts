@@ -203,4 +203,17 @@ describe('4 validator processes', () => {
     const newView = /medchain_consensus_messages_received_total\{[^}]*type="newview"[^}]*\} [1-9]/;
     expect(texts.some((text) => newView.test(text))).toBe(true);
   }, 240_000);
+
+  it('SIGTERM stops a node cleanly (exit code 0, parts closed in reverse)', async () => {
+    const home = live()[0]!;
+    const child = children.get(home.index)!;
+    children.delete(home.index);
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => resolve(code)),
+    );
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const lines = readFileSync(join(home.home, 'process.log'), 'utf8').trim().split('\n');
+    expect(lines.at(-1)).toContain('node stopped');
+  }, 60_000);
 });
