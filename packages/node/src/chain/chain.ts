@@ -3,7 +3,6 @@ import { bytesEqual, sha256, toHex } from '@medchain/crypto';
 import {
   AuthenticatedState,
   type Block,
-  type BlockHeader,
   buildBlock,
   checkBlockAgainstParent,
   decodeBlock,
@@ -410,10 +409,6 @@ export class Chain implements ConsensusApplication {
       throw new NodeError('NODE_DB_BAD_VALUE', `block ${height} has a transaction without receipt`);
     }
     return { block, hash: headerHash(block.header), certificate, receipts: receipts as Receipt[] };
-  }
-
-  loadHeader(height: number): BlockHeader | undefined {
-    return this.loadBlock(height)?.block.header;
   }
 
   loadReceipt(txHash: Uint8Array): Receipt | undefined {

@@ -1,5 +1,4 @@
 import type {
-  CheckpointCertificate,
   CommitCertificate,
   HardState,
   PreparedCertificate,
@@ -73,7 +72,7 @@ function parseVotes(value: unknown, what: string): Vote[] {
   });
 }
 
-export function certificateCanonical(certificate: CommitCertificate): Canonical {
+function certificateCanonical(certificate: CommitCertificate): Canonical {
   return {
     height: certificate.height,
     view: certificate.view,
@@ -93,23 +92,6 @@ export function decodeCertificate(bytes: Uint8Array): CommitCertificate {
     view: intField(o.view, 'certificate'),
     digest: bytesField(o.digest, 'certificate', 32),
     votes: parseVotes(o.votes, 'certificate'),
-  };
-}
-
-export function encodeCheckpointCertificate(certificate: CheckpointCertificate): Uint8Array {
-  return encodeCanonical({
-    height: certificate.height,
-    stateRoot: certificate.stateRoot,
-    votes: votesCanonical(certificate.votes),
-  });
-}
-
-export function decodeCheckpointCertificate(bytes: Uint8Array): CheckpointCertificate {
-  const o = decodeFields(bytes, 'checkpoint certificate');
-  return {
-    height: intField(o.height, 'checkpoint certificate'),
-    stateRoot: bytesField(o.stateRoot, 'checkpoint certificate', 32),
-    votes: parseVotes(o.votes, 'checkpoint certificate'),
   };
 }
 
