@@ -185,6 +185,27 @@ export class Cluster {
     return batch.length;
   }
 
+  /** Messages in flight. */
+  get inFlight(): number {
+    return this.queue.length;
+  }
+
+  /** Delivers the in-flight message at `position` alone (any order: the network reorders). */
+  deliverOne(position: number): void {
+    const [entry] = this.queue.splice(position, 1);
+    if (entry === undefined) return;
+    const node = this.nodes[entry.to]!;
+    if (node.core === null || !this.reachable(entry.from, entry.to)) return;
+    node.adversary?.observe(entry.message);
+    node.core.step(entry.message);
+    this.drain(node);
+  }
+
+  /** Loses the in-flight message at `position`. */
+  dropOne(position: number): void {
+    this.queue.splice(position, 1);
+  }
+
   /** Delivers rounds until `done()` holds (or `rounds` run out). */
   deliverUntil(done: () => boolean, rounds = 100): void {
     for (let i = 0; i < rounds && !done(); i++) this.deliver();
