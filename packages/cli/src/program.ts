@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerBench } from './cmds/bench/index.js';
 import { registerDevnet } from './cmds/devnet/index.js';
 import { registerExport } from './cmds/export/index.js';
 import { registerGenesis } from './cmds/genesis/index.js';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
     registerQuery,
     registerExport,
     registerDevnet,
+    registerBench,
   ]) {
     register(program);
   }

@@ -1,0 +1,238 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { primaryIndex } from '@medchain/consensus';
+import { bytesEqual, fromHex, Signer } from '@medchain/crypto';
+import { decideThroughApi } from '../../util/access.js';
+import { ApiClient } from '../../util/client.js';
+import { CliError } from '../../util/errors.js';
+import { entropy, openKeystore } from '../../util/keys.js';
+import { Output } from '../../util/output.js';
+import { provenNextNonce } from '../../util/tx.js';
+import {
+  type Devnet,
+  devnetPassphrase,
+  readDevnet,
+  stopNode,
+  tryStatus,
+  writeDevnet,
+} from '../devnet/state.js';
+import { devnetUp } from '../devnet/up.js';
+import { type Org, WORKLOAD_MIX, Workload } from './load.js';
+import { Load, type LoadMode, type Measurement } from './run.js';
+
+export type SweepKind = 'validators' | 'batch' | 'leader-crash';
+
+export interface BenchOptions {
+  readonly dir?: string;
+  readonly validators: number;
+  readonly rate?: number;
+  readonly findMax?: boolean;
+  readonly window: number;
+  readonly duration: number;
+  readonly warmup: number;
+  readonly clients: number;
+  readonly clinicians: number;
+  readonly maxTxs: number;
+  readonly blockMaxTxs: number;
+  readonly batchTime: number;
+  readonly basePort?: number;
+  readonly out: string;
+  readonly sweep?: SweepKind;
+  readonly sweepValues?: number[];
+}
+
+export interface PointReport extends Measurement {
+  readonly label: string;
+  readonly validators: number;
+  readonly mode: LoadMode;
+  readonly block: { maxTxs: number; batchTimeMs: number } | null;
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly clients: number;
+  readonly workload: string;
+  readonly setupTxs: number;
+  readonly pooledTxs: number;
+  readonly boundTxPerSecond: number;
+  readonly fractionOfBound: number;
+  readonly chart?: string;
+}
+
+const DEFAULT_RATE = 2500;
+
+/** Starts a devnet in a temp dir with a manifest for this point; ports picked at random. */
+async function startDevnet(
+  options: BenchOptions,
+  validators: number,
+  blockMaxTxs: number,
+  out: Output,
+): Promise<{ dir: string; root: string }> {
+  const root = mkdtempSync(join(tmpdir(), 'medchain-bench-'));
+  const manifest = join(root, 'manifest.json');
+  writeFileSync(
+    manifest,
+    JSON.stringify({
+      chainId: 'medchain-bench',
+      validators,
+      logLevel: 'warn',
+      block: { maxTxs: blockMaxTxs, batchTimeMs: options.batchTime },
+    }),
+  );
+  const dir = join(root, 'devnet');
+  for (let attempt = 0; ; attempt++) {
+    const basePort = options.basePort ?? 20_000 + 2 * Math.floor(Math.random() * 15_000);
+    try {
+      await devnetUp({ dir, manifest, basePort, waitTimeout: 180_000 }, out);
+      return { dir, root };
+    } catch (error) {
+      const busy =
+        error instanceof CliError && error.code === 'USAGE' && /in use/.test(error.message);
+      if (!busy || options.basePort !== undefined || attempt >= 4) {
+        await stopAll(dir);
+        rmSync(root, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+}
+
+async function stopAll(dir: string): Promise<void> {
+  let devnet: Devnet;
+  try {
+    devnet = readDevnet(dir);
+  } catch {
+    return;
+  }
+  await Promise.all(devnet.nodes.map((node) => stopNode(node)));
+}
+
+/** SIGKILLs the primary of the next height (the one that would propose next). */
+async function killNextPrimary(dir: string): Promise<string> {
+  const devnet = readDevnet(dir);
+  for (const node of devnet.nodes) {
+    const status = await tryStatus(node);
+    if (status === undefined) continue;
+    const index = primaryIndex(status.height + 1, status.view, status.validators.length);
+    const orgId = status.validators[index].orgId as string;
+    const victim = devnet.nodes.find((n) => n.orgId === orgId);
+    if (victim === undefined || victim.pid === null) break;
+    process.kill(victim.pid, 'SIGKILL');
+    victim.pid = null;
+    writeDevnet(dir, devnet);
+    return victim.name;
+  }
+  throw new CliError('BENCH_CRASH', 'could not find the next primary to kill');
+}
+
+/**
+ * One bench point: a devnet (started here, or --dir), setup transactions committed, a pool of
+ * pre-signed transactions, the timed load, the devnet stopped again if it was ours.
+ */
+export async function runPoint(
+  options: BenchOptions,
+  point: { validators: number; blockMaxTxs: number },
+  context: { crash: boolean; verifyPerSecond: number; cores: number },
+  out: Output,
+  progress: (line: string) => void,
+): Promise<PointReport> {
+  const own = options.dir === undefined;
+  const started = own
+    ? await startDevnet(options, point.validators, point.blockMaxTxs, new Output(true))
+    : undefined;
+  const dir = started?.dir ?? resolve(options.dir!);
+  const devnet = readDevnet(dir);
+  const validators = devnet.nodes.length;
+  const mode: LoadMode = options.findMax
+    ? { kind: 'closed', window: options.window }
+    : { kind: 'open', rate: options.rate ?? DEFAULT_RATE };
+  const label = `n${validators}-${mode.kind === 'open' ? `rate${mode.rate}` : 'max'}${own && options.sweep === 'batch' ? `-block${point.blockMaxTxs}` : ''}${context.crash ? '-leader-crash' : ''}`;
+  out.progress(`${label}: devnet ${dir} (${validators} validators)`);
+  const load = new Load(devnet.nodes.map((n) => n.api));
+  try {
+    await load.start();
+    const passphrase = devnetPassphrase(dir);
+    const orgs: Org[] = [];
+    for (const node of devnet.nodes) {
+      const admin = new Signer(openKeystore(node.adminKey, passphrase).seed);
+      const adminNonce = await provenNextNonce(new ApiClient(node.api), admin.publicKey);
+      orgs.push({ id: fromHex(node.orgId), admin, adminNonce });
+    }
+    const workload = new Workload(devnet.chainId, orgs, options.clients, options.clinicians);
+    const setupTimeout = 120_000 + options.clients * 50;
+    let setupTxs = 0;
+    for (const [what, txs] of [
+      ['registrations', () => workload.registrations()],
+      ['records', () => workload.records()],
+      ['standing consents', () => workload.standingConsents(Date.now())],
+    ] as const) {
+      const batch = txs();
+      progress(`${label}: setup, ${batch.length} ${what}...`);
+      await load.commitAll(batch, what, setupTimeout);
+      setupTxs += batch.length;
+    }
+    const sample = workload.sample();
+    const decision = await decideThroughApi(
+      new ApiClient(devnet.nodes[0]!.api),
+      {
+        recordId: sample.recordId,
+        requester: sample.requester.publicKey,
+        action: 'access',
+        purpose: 'TREAT',
+        time: Date.now(),
+        nonce: entropy(16),
+      },
+      Date.now(),
+    );
+    if (
+      decision.decision !== 'permit' ||
+      decision.consentId === null ||
+      !bytesEqual(decision.consentId, sample.consentId)
+    ) {
+      throw new CliError(
+        'BENCH_WORKLOAD',
+        `the ledger does not permit the planned access under the standing consent (${decision.decision})`,
+      );
+    }
+    const seconds = (options.warmup + options.duration) / 1000;
+    const bound = Math.round((context.verifyPerSecond * context.cores) / validators);
+    const poolSize =
+      mode.kind === 'open'
+        ? Math.ceil(mode.rate * seconds * 1.02) + 1
+        : Math.min(options.maxTxs, Math.ceil(bound * seconds));
+    progress(`${label}: signing ${poolSize} transactions before the clock starts...`);
+    const pool = workload.timed(poolSize, Date.now());
+    const measured = await load.measure({
+      label,
+      pool,
+      mode,
+      warmupMs: options.warmup,
+      durationMs: options.duration,
+      nodes: devnet.nodes.map((n) => ({ name: n.name, api: n.api, pid: n.pid })),
+      progress,
+      ...(context.crash
+        ? { crash: Object.assign(() => killNextPrimary(dir), { afterMs: options.duration / 2 }) }
+        : {}),
+    });
+    return {
+      label,
+      validators,
+      mode,
+      block: own ? { maxTxs: point.blockMaxTxs, batchTimeMs: options.batchTime } : null,
+      durationS: options.duration / 1000,
+      warmupS: options.warmup / 1000,
+      clients: options.clients,
+      workload: WORKLOAD_MIX,
+      setupTxs,
+      pooledTxs: pool.length,
+      boundTxPerSecond: bound,
+      fractionOfBound: Math.round((measured.txPerSecond / bound) * 1000) / 1000,
+      ...measured,
+    };
+  } finally {
+    load.close();
+    if (started !== undefined) {
+      await stopAll(started.dir);
+      rmSync(started.root, { recursive: true, force: true });
+    }
+  }
+}
