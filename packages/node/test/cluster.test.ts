@@ -81,6 +81,12 @@ describe('in-process 4-validator cluster', () => {
         JSON.stringify(status).slice(0, 300),
       ).toBe('OK');
     }
+    // Each node admitted the others' submissions from gossip (verifying them itself).
+    for (const node of running()) {
+      expect(
+        await counterValue(node.metrics.mempool.admitted, { source: 'gossip' }),
+      ).toBeGreaterThan(0);
+    }
     // The same transaction again is a duplicate everywhere.
     const again = running()[1]!.parts.backend.submitTransaction(registration('first-0'));
     expect(again).toMatchObject({ accepted: false, code: 'DUPLICATE' });
