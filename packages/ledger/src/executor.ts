@@ -105,7 +105,7 @@ function executeTransaction(env: BlockEnv, tx: Transaction): Receipt {
   writeValue(state, stateKeys.nonce(tx.signer), nonce);
   const checkpoint = state.checkpoint();
   try {
-    const body = parseBody(tx.kind, tx.body);
+    const body = parseBody(tx.kind, tx.body, 'length');
     const ctx: RuleContext = {
       state,
       signer: tx.signer,

@@ -51,7 +51,7 @@ export function asBytes(value: unknown, path: string, length: number): Uint8Arra
 const ACCEPTED_KEYS_LIMIT = 65_536;
 const acceptedKeys = new Set<string>();
 
-function isAcceptableKeyCached(key: Uint8Array): boolean {
+export function isAcceptablePublicKeyCached(key: Uint8Array): boolean {
   const id = toHex(key);
   if (acceptedKeys.has(id)) return true;
   if (!isAcceptablePublicKey(key)) return false;
@@ -63,7 +63,11 @@ function isAcceptableKeyCached(key: Uint8Array): boolean {
 }
 
 export function asPublicKey(value: unknown, path: string): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.length !== 32 || !isAcceptableKeyCached(value)) {
+  if (
+    !(value instanceof Uint8Array) ||
+    value.length !== 32 ||
+    !isAcceptablePublicKeyCached(value)
+  ) {
     throw invalid(path, 'expected an acceptable Ed25519 public key (32 bytes)');
   }
   return value;

@@ -92,6 +92,15 @@ describe('transactions', () => {
       'LEDGER_MALFORMED',
       'signer',
     );
+    const smallOrder = Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0));
+    expectCode(
+      () =>
+        decodeTransaction(
+          encode({ ...wire, kind: 'provider.suspend', body: { provider: smallOrder } }),
+        ),
+      'LEDGER_MALFORMED',
+      'body.provider',
+    );
     expectCode(
       () =>
         decodeTransaction(

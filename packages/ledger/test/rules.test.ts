@@ -18,7 +18,7 @@ import {
   transactionHash,
 } from '@medchain/ledger';
 import { describe, expect, it } from 'vitest';
-import { bytes, DAY, grantBody, signer, world } from './helpers.js';
+import { bytes, DAY, grantBody, org, signer, world } from './helpers.js';
 
 describe('providers', () => {
   it('an org admin registers providers; an admin-role provider may too', () => {
@@ -316,6 +316,41 @@ describe('consents', () => {
       total: 0,
       nextOffset: null,
     });
+  });
+});
+
+describe('keys that enter the state', () => {
+  // The identity point: 32 bytes, but small order, so never an acceptable signing key.
+  const smallOrder = Uint8Array.from({ length: 32 }, (_, i) => (i === 0 ? 1 : 0));
+
+  it('execution refuses unacceptable keys where a rule would store them (MALFORMED_BODY)', () => {
+    const { chain, a, alice } = world();
+    const cases = [
+      chain.run(a.admin, 'provider.register', { provider: smallOrder, role: 'nurse' }),
+      chain.run(alice, 'patient.delegate', {
+        patient: alice.publicKey,
+        delegate: smallOrder,
+        relation: 'proxy',
+        expiresAt: chain.time + DAY,
+      }),
+      chain.run(a.admin, 'governance.propose', {
+        change: { type: 'add', organization: { ...org('bad').spec, validatorKey: smallOrder } },
+      }),
+    ];
+    for (const receipt of cases) {
+      expect(receipt.code).toBe('MALFORMED_BODY');
+      expect(receipt.message).toContain('acceptable Ed25519 public key');
+    }
+  });
+
+  it('a key that is only looked up is simply not found', () => {
+    const { chain, alice } = world();
+    const r = chain.run(
+      alice,
+      'consent.grant',
+      grantBody(alice, { type: 'provider', id: smallOrder }, chain.time),
+    );
+    expect(r.code).toBe('GRANTEE_NOT_FOUND');
   });
 });
 

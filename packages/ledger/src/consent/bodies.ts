@@ -111,26 +111,28 @@ const hash32 = (value: unknown, path: string) => asBytes(value, path, 32);
 const resourceType = (value: unknown, path: string) =>
   asString(value, path, RESOURCE_TYPE_PATTERN, 'a FHIR resource type name');
 
-export function parseOrganizationSpec(value: unknown, path: string): OrganizationSpec {
+export function parseOrganizationSpec(
+  value: unknown,
+  path: string,
+  key: KeyParser = asPublicKey,
+): OrganizationSpec {
   const o = asObject(value, path, ['id', 'adminKeys', 'validatorKey', 'peerId']);
   return {
     id: hash32(o.id, `${path}.id`),
-    adminKeys: asList(
-      o.adminKeys,
-      `${path}.adminKeys`,
-      { min: 1, max: MAX_ADMIN_KEYS },
-      asPublicKey,
-    ),
-    validatorKey: asPublicKey(o.validatorKey, `${path}.validatorKey`),
+    adminKeys: asList(o.adminKeys, `${path}.adminKeys`, { min: 1, max: MAX_ADMIN_KEYS }, key),
+    validatorKey: key(o.validatorKey, `${path}.validatorKey`),
     peerId: asString(o.peerId, `${path}.peerId`, PEER_ID_PATTERN, 'a base58 libp2p peer id'),
   };
 }
 
-function parseChange(value: unknown, path: string): MembershipChange {
+function parseChange(value: unknown, path: string, key: KeyParser): MembershipChange {
   const type = asObject(value, path, ['type'], ['organization', 'orgId']).type;
   if (type === 'add') {
     const o = asObject(value, path, ['type', 'organization']);
-    return { type, organization: parseOrganizationSpec(o.organization, `${path}.organization`) };
+    return {
+      type,
+      organization: parseOrganizationSpec(o.organization, `${path}.organization`, key),
+    };
   }
   if (type === 'remove') {
     const o = asObject(value, path, ['type', 'orgId']);
@@ -139,7 +141,11 @@ function parseChange(value: unknown, path: string): MembershipChange {
   throw invalid(`${path}.type`, 'expected add or remove');
 }
 
-export function parseAccessRequest(value: unknown, path: string): AccessRequest {
+export function parseAccessRequest(
+  value: unknown,
+  path: string,
+  key: KeyParser = asPublicKey,
+): AccessRequest {
   const o = asObject(
     value,
     path,
@@ -148,7 +154,7 @@ export function parseAccessRequest(value: unknown, path: string): AccessRequest 
   );
   const request: AccessRequest = {
     recordId: hash32(o.recordId, `${path}.recordId`),
-    requester: asPublicKey(o.requester, `${path}.requester`),
+    requester: key(o.requester, `${path}.requester`),
     action: asEnum(o.action, `${path}.action`, CONSENT_ACTIONS),
     purpose: asEnum(o.purpose, `${path}.purpose`, PURPOSES),
     time: asInteger(o.time, `${path}.time`),
@@ -161,9 +167,9 @@ export function parseAccessRequest(value: unknown, path: string): AccessRequest 
   };
 }
 
-function parseAccessLog(body: unknown, emergency: boolean): AccessLogBody {
+function parseAccessLog(body: unknown, emergency: boolean, key: KeyParser): AccessLogBody {
   const o = asObject(body, 'body', ['request', 'requestSignature', 'decision', 'consentId']);
-  const request = parseAccessRequest(o.request, 'body.request');
+  const request = parseAccessRequest(o.request, 'body.request', key);
   if (emergency && (request.emergencyReason === undefined || request.purpose !== 'ETREAT')) {
     throw invalid(
       'body.request',
@@ -181,7 +187,11 @@ function parseAccessLog(body: unknown, emergency: boolean): AccessLogBody {
   };
 }
 
-export function parseConsentTerms(body: unknown, path = 'body'): ConsentTerms {
+export function parseConsentTerms(
+  body: unknown,
+  path = 'body',
+  key: KeyParser = asPublicKey,
+): ConsentTerms {
   const o = asObject(body, path, [
     'patient',
     'grantee',
@@ -199,12 +209,12 @@ export function parseConsentTerms(body: unknown, path = 'body'): ConsentTerms {
   ] as const);
   const scope = { min: 0, max: MAX_SCOPE_ITEMS };
   const terms: ConsentTerms = {
-    patient: asPublicKey(o.patient, `${path}.patient`),
+    patient: key(o.patient, `${path}.patient`),
     grantee: {
       type: granteeType,
       id:
         granteeType === 'provider'
-          ? asPublicKey(grantee.id, `${path}.grantee.id`)
+          ? key(grantee.id, `${path}.grantee.id`)
           : hash32(grantee.id, `${path}.grantee.id`),
     },
     recordIds: asList(o.recordIds, `${path}.recordIds`, scope, hash32),
@@ -224,12 +234,12 @@ export function parseConsentTerms(body: unknown, path = 'body'): ConsentTerms {
   return terms;
 }
 
-type Parsers = { [K in TxKind]: (body: unknown) => TxBodies[K] };
+type Parsers = { [K in TxKind]: (body: unknown, key: KeyParser) => TxBodies[K] };
 
 const parsers: Parsers = {
-  'governance.propose': (body) => {
+  'governance.propose': (body, key) => {
     const o = asObject(body, 'body', ['change']);
-    return { change: parseChange(o.change, 'body.change') };
+    return { change: parseChange(o.change, 'body.change', key) };
   },
   'governance.vote': (body) => {
     const o = asObject(body, 'body', ['proposalId', 'approve']);
@@ -238,46 +248,46 @@ const parsers: Parsers = {
       approve: asBoolean(o.approve, 'body.approve'),
     };
   },
-  'provider.register': (body) => {
+  'provider.register': (body, key) => {
     const o = asObject(body, 'body', ['provider', 'role']);
     return {
-      provider: asPublicKey(o.provider, 'body.provider'),
+      provider: key(o.provider, 'body.provider'),
       role: asEnum(o.role, 'body.role', PROVIDER_ROLES),
     };
   },
-  'provider.suspend': (body) => {
+  'provider.suspend': (body, key) => {
     const o = asObject(body, 'body', ['provider']);
-    return { provider: asPublicKey(o.provider, 'body.provider') };
+    return { provider: key(o.provider, 'body.provider') };
   },
   'patient.register': (body) => {
     asObject(body, 'body', []);
     return {};
   },
-  'patient.delegate': (body) => {
+  'patient.delegate': (body, key) => {
     const o = asObject(body, 'body', ['patient', 'delegate', 'relation', 'expiresAt']);
     return {
-      patient: asPublicKey(o.patient, 'body.patient'),
-      delegate: asPublicKey(o.delegate, 'body.delegate'),
+      patient: key(o.patient, 'body.patient'),
+      delegate: key(o.delegate, 'body.delegate'),
       relation: asEnum(o.relation, 'body.relation', DELEGATE_RELATIONS),
       expiresAt: asInteger(o.expiresAt, 'body.expiresAt'),
     };
   },
-  'patient.undelegate': (body) => {
+  'patient.undelegate': (body, key) => {
     const o = asObject(body, 'body', ['patient', 'delegate']);
     return {
-      patient: asPublicKey(o.patient, 'body.patient'),
-      delegate: asPublicKey(o.delegate, 'body.delegate'),
+      patient: key(o.patient, 'body.patient'),
+      delegate: key(o.delegate, 'body.delegate'),
     };
   },
-  'patient.policy': (body) => {
+  'patient.policy': (body, key) => {
     const o = asObject(body, 'body', ['patient', 'breakGlassOptOut', 'researchOptOut']);
     return {
-      patient: asPublicKey(o.patient, 'body.patient'),
+      patient: key(o.patient, 'body.patient'),
       breakGlassOptOut: asBoolean(o.breakGlassOptOut, 'body.breakGlassOptOut'),
       researchOptOut: asBoolean(o.researchOptOut, 'body.researchOptOut'),
     };
   },
-  'record.anchor': (body) => {
+  'record.anchor': (body, key) => {
     const o = asObject(body, 'body', [
       'patient',
       'custodian',
@@ -286,7 +296,7 @@ const parsers: Parsers = {
       'nonce',
     ]);
     return {
-      patient: asPublicKey(o.patient, 'body.patient'),
+      patient: key(o.patient, 'body.patient'),
       custodian: hash32(o.custodian, 'body.custodian'),
       resourceType: resourceType(o.resourceType, 'body.resourceType'),
       contentHash: hash32(o.contentHash, 'body.contentHash'),
@@ -304,16 +314,31 @@ const parsers: Parsers = {
     const o = asObject(body, 'body', ['recordId']);
     return { recordId: hash32(o.recordId, 'body.recordId') };
   },
-  'consent.grant': (body) => parseConsentTerms(body),
+  'consent.grant': (body, key) => parseConsentTerms(body, 'body', key),
   'consent.revoke': (body) => {
     const o = asObject(body, 'body', ['consentId']);
     return { consentId: hash32(o.consentId, 'body.consentId') };
   },
-  'access.log': (body) => parseAccessLog(body, false),
-  'access.emergency': (body) => parseAccessLog(body, true),
+  'access.log': (body, key) => parseAccessLog(body, false, key),
+  'access.emergency': (body, key) => parseAccessLog(body, true, key),
 };
 
-/** Checks a body against its kind's shape; throws LedgerError LEDGER_MALFORMED naming the field. */
-export function parseBody<K extends TxKind>(kind: K, body: Canonical): TxBodies[K] {
-  return parsers[kind](body);
+/** Parses a public key field: the full Ed25519 check, or only its length (see parseBody). */
+export type KeyParser = (value: unknown, path: string) => Uint8Array;
+
+const keyBytes: KeyParser = (value, path) => asBytes(value, path, 32);
+
+/**
+ * Checks a body against its kind's shape; throws LedgerError LEDGER_MALFORMED naming the field.
+ * `keys: 'full'` (the default, for admission) checks every public key is an acceptable
+ * Ed25519 point, which costs a point decompression per key. Execution passes `'length'`: a
+ * key that is only looked up is simply not found when it is bad, and the rules that store a
+ * new key check it in full themselves (`requireAcceptableKeys`).
+ */
+export function parseBody<K extends TxKind>(
+  kind: K,
+  body: Canonical,
+  keys: 'full' | 'length' = 'full',
+): TxBodies[K] {
+  return parsers[kind](body, keys === 'full' ? asPublicKey : keyBytes);
 }

@@ -18,6 +18,7 @@ import type {
 import { fail } from '../receipt.js';
 import { appendToList, listLength, readValue, stateKeys, writeValue } from '../schema.js';
 import type { AuthenticatedState } from '../state/index.js';
+import { isAcceptablePublicKeyCached } from '../validate.js';
 import { memberIds } from '../validators.js';
 import {
   activeProvider,
@@ -49,6 +50,18 @@ export interface RuleContext {
 type Rule<K extends TxKind> = (ctx: RuleContext, body: TxBodies[K]) => void;
 
 const hex = (bytes: Uint8Array) => toHex(bytes).slice(0, 16);
+
+/**
+ * Execution parses bodies checking key lengths only (see parseBody); a rule that stores a key
+ * which will later sign, or be granted access, checks it in full here.
+ */
+function requireAcceptableKeys(keys: readonly Uint8Array[], field: string): void {
+  for (const key of keys) {
+    if (!isAcceptablePublicKeyCached(key)) {
+      fail('MALFORMED_BODY', `${field}: expected an acceptable Ed25519 public key (32 bytes)`);
+    }
+  }
+}
 
 /** The digest a requester signs: taggedHash('AccessRequest', canonical request). */
 export function accessRequestDigest(request: AccessRequest): Uint8Array {
@@ -143,6 +156,10 @@ function tally(ctx: RuleContext, proposal: ProposalEntry): ProposalEntry {
 
 const propose: Rule<'governance.propose'> = (ctx, { change }) => {
   const org = requireMemberAdmin(ctx);
+  if (change.type === 'add') {
+    const { adminKeys, validatorKey } = change.organization;
+    requireAcceptableKeys([...adminKeys, validatorKey], 'body.change.organization');
+  }
   if (change.type === 'add') requireKeysFree(ctx, change.organization);
   else requireRemovable(ctx, change.orgId);
   const proposal: ProposalEntry = {
@@ -190,6 +207,7 @@ function requireOrgAdmin(ctx: RuleContext): Uint8Array {
 
 const registerProvider: Rule<'provider.register'> = (ctx, { provider, role }) => {
   const orgId = requireOrgAdmin(ctx);
+  requireAcceptableKeys([provider], 'body.provider');
   if (readValue(ctx.state, stateKeys.provider(provider)) !== undefined) {
     fail('PROVIDER_EXISTS', `provider ${hex(provider)} is already registered`);
   }
@@ -261,6 +279,7 @@ const registerPatient: Rule<'patient.register'> = (ctx) => {
 
 const delegate: Rule<'patient.delegate'> = (ctx, body) => {
   requireSelf(ctx, body.patient);
+  requireAcceptableKeys([body.delegate], 'body.delegate');
   if (bytesEqual(body.delegate, body.patient)) {
     fail('INVALID_DELEGATE', 'a patient cannot delegate to their own key');
   }
