@@ -140,6 +140,17 @@ export async function runPoint(
     ? await startDevnet(options, point.validators, point.blockMaxTxs, new Output(true))
     : undefined;
   const dir = started?.dir ?? resolve(options.dir!);
+  // Interrupted (Ctrl-C): the devnet this run started must not outlive it.
+  const interrupted = (signal: NodeJS.Signals) => {
+    void stopAll(dir).finally(() => {
+      if (started !== undefined) rmSync(started.root, { recursive: true, force: true });
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  };
+  if (started !== undefined) {
+    process.once('SIGINT', interrupted);
+    process.once('SIGTERM', interrupted);
+  }
   const devnet = readDevnet(dir);
   const validators = devnet.nodes.length;
   const mode: LoadMode = options.findMax
@@ -230,6 +241,8 @@ export async function runPoint(
     };
   } finally {
     load.close();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     if (started !== undefined) {
       await stopAll(started.dir);
       rmSync(started.root, { recursive: true, force: true });
