@@ -19,7 +19,9 @@ export { createMetrics, type Metrics } from './metrics.js';
 export * from './net/index.js';
 export * from './node.js';
 export { installedPolyfills, installPolyfills } from './polyfill.js';
+export * from './records/index.js';
 export * from './sync/index.js';
+export * from './vault/index.js';
 export {
   DEFAULT_MAX_WAL_RECORD_BYTES,
   encodeWalRecord,

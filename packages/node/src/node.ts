@@ -20,6 +20,7 @@ import { FramedProtocol } from './net/framed-protocol.js';
 import { createHost, type Host, protocolId } from './net/host.js';
 import { loadOrCreatePeerIdentity } from './net/identity.js';
 import { RequestProtocol } from './net/request-protocol.js';
+import { RecordsService } from './records/index.js';
 import {
   BlockSync,
   decodeBlocksRequest,
@@ -28,6 +29,7 @@ import {
   serveBlocks,
 } from './sync/block-sync.js';
 import { isSnapshotRequest, serveSnapshot, stateSync } from './sync/state-sync.js';
+import { Vault } from './vault/index.js';
 import { Wal } from './wal.js';
 
 /** The genesis document in the node home (the ledger's JSON form, as `genesisToJson` writes it). */
@@ -76,6 +78,9 @@ export interface NodeParts {
   readonly host: Host;
   readonly backend: ChainBackend;
   readonly sync: BlockSync;
+  /** Record exchange (custodian and requester sides) and the vault it serves from. */
+  readonly records: RecordsService;
+  readonly vault: Vault;
   /** The libp2p listen addresses (with the real ports when 0 was asked). */
   readonly listenAddrs: readonly string[];
   /** The HTTP API base URL. */
@@ -114,6 +119,11 @@ async function exists(path: string): Promise<boolean> {
  * or `validator-key` (hex seed). Either file must be readable by its owner only.
  */
 export async function loadValidatorKey(home: string, passphrase?: string): Promise<Signer> {
+  return new Signer(await loadValidatorSeed(home, passphrase));
+}
+
+/** The validator seed itself (see loadValidatorKey): the vault and record envelopes need it. */
+export async function loadValidatorSeed(home: string, passphrase?: string): Promise<Uint8Array> {
   const keystorePath = join(home, VALIDATOR_KEYSTORE_FILE);
   const plainPath = join(home, VALIDATOR_KEY_FILE);
   const path = (await exists(keystorePath)) ? keystorePath : plainPath;
@@ -142,13 +152,13 @@ export async function loadValidatorKey(home: string, passphrase?: string): Promi
       );
     }
     try {
-      return new Signer(decryptKeystore(text, secret).seed);
+      return decryptKeystore(text, secret).seed;
     } catch (error) {
       throw new NodeError('NODE_VALIDATOR_KEY', `${path}: ${(error as Error).message}`);
     }
   }
   try {
-    return new Signer(fromHex(text.trim(), 32));
+    return fromHex(text.trim(), 32);
   } catch {
     throw new NodeError(
       'NODE_VALIDATOR_KEY',
@@ -210,7 +220,8 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     const home = config.home;
     await mkdir(home, { recursive: true });
     const genesis = await loadGenesis(home);
-    const signer = await loadValidatorKey(home, options.passphrase);
+    const validatorSeed = await loadValidatorSeed(home, options.passphrase);
+    const signer = new Signer(validatorSeed);
     const identity = await loadOrCreatePeerIdentity(home);
     const peerId = identity.peerId.toString();
     const own = genesis.organizations.find((org) => bytesEqual(org.validatorKey, signer.publicKey));
@@ -425,7 +436,30 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       peers: () => host.libp2p.getPeers().map((peer) => peer.toString()),
       syncing: () => blockSync.syncing,
     });
+    // Record exchange: the vault (its own LevelDB) and the records protocol.
+    const vault = await Vault.open(join(home, 'vault'), {
+      masterSeed: validatorSeed,
+      logger: moduleLogger(logger, 'records'),
+    });
+    closers.push({ name: 'vault', close: () => vault.close() });
+    const records = new RecordsService({
+      chainId: genesis.chainId,
+      backend,
+      vault,
+      signer,
+      signerSeed: validatorSeed,
+      libp2p: host.libp2p,
+      peerId,
+      allowPeer: isKnownPeer,
+      now: options.now ?? Date.now,
+      logger: moduleLogger(logger, 'records'),
+      metrics,
+    });
+    await records.start();
+    closers.push({ name: 'records', close: () => records.stop() });
+
     const api: ApiServer = createApiServer({
+      records,
       backend,
       logger: moduleLogger(logger, 'api'),
       metrics,
@@ -455,6 +489,8 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       host,
       backend,
       sync: blockSync,
+      records,
+      vault,
       listenAddrs,
       apiUrl,
       validatorKey: signer.publicKey,

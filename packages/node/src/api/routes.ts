@@ -1,5 +1,6 @@
 import {
   CONSENT_ACTIONS,
+  EMERGENCY_REASONS,
   MAX_PAGE_SIZE,
   MAX_TX_BYTES,
   PROVIDER_ROLES,
@@ -7,6 +8,7 @@ import {
   RECEIPT_CODES,
   TX_KINDS,
 } from '@medchain/ledger';
+import { MAX_RECORD_BYTES } from '../records/protocol.js';
 import { SUBMIT_REJECTIONS } from './backend.js';
 
 /**
@@ -252,6 +254,8 @@ export interface RouteSpec {
   readonly body?: JsonSchema;
   readonly rawBody?: { readonly contentType: string; readonly description: string };
   readonly responses: Readonly<Record<number, ResponseSpec>>;
+  /** A larger request body limit than the server's default (record uploads). */
+  readonly bodyLimit?: number;
 }
 
 const ok = (description: string, component: string): Record<number, ResponseSpec> => ({
@@ -427,6 +431,110 @@ export const ROUTES = [
       },
       400: BAD,
       404: NOT_FOUND('RECORD'),
+    },
+  },
+  {
+    operationId: 'fetchRecord',
+    method: 'POST',
+    path: '/records/:id/fetch',
+    summary: "Fetch a record from its custodian with the requester's signed access request",
+    description:
+      "Body: the AccessRequest exactly as the requester signed it (bytes as hex) and the Ed25519 signature over accessRequestDigest(request). This node finds the custodian on the ledger and relays the request over the records protocol; the custodian decides on its committed state, logs access.log (or access.emergency) and, once that entry is committed, answers with the record sealed to the requester's key. The answer's envelope (encodeEnvelope bytes) opens only with the requester's key; check that its sender is custodianKey and that sha256(content) equals the anchored contentHash. Errors: RECORD_ACCESS_DENIED 403 (logged), RECORD_REQUEST_STALE 400, RECORD_REQUEST_REPLAYED 409, RECORD_NOT_FOUND 404, RECORD_ERASED 410, RECORD_LOG_FAILED / RECORD_CUSTODIAN_UNREACHABLE 502.",
+    params: params({ id: HASH }),
+    querystring: NO_QUERY,
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['request', 'signature'],
+      properties: {
+        request: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['recordId', 'requester', 'action', 'purpose', 'time', 'nonce'],
+          properties: {
+            recordId: HASH,
+            requester: KEY,
+            action: { enum: [...CONSENT_ACTIONS] },
+            purpose: { enum: [...PURPOSES] },
+            time: { type: 'integer', description: "the requester's clock, ms since the epoch" },
+            nonce: hex(16, 'a fresh random nonce'),
+            emergencyReason: { enum: [...EMERGENCY_REASONS] },
+          },
+        },
+        signature: SIGNATURE,
+      },
+    },
+    responses: {
+      200: {
+        description: 'the record, sealed to the requester',
+        schema: object({
+          record: ref('Record'),
+          custodianKey: KEY,
+          logTx: HASH,
+          version: INT,
+          contentHash: HASH,
+          resourceType: STR,
+          envelope: { ...ANY_HEX, description: 'encodeEnvelope bytes (crypto)' },
+        }),
+      },
+      400: BAD,
+      403: { description: 'RECORD_ACCESS_DENIED (the denial is logged on the ledger)' },
+      404: NOT_FOUND('RECORD'),
+      409: { description: 'RECORD_REQUEST_REPLAYED' },
+      410: { description: 'RECORD_ERASED' },
+      502: { description: 'RECORD_LOG_FAILED, RECORD_CUSTODIAN_UNREACHABLE, RECORD_VERIFY_FAILED' },
+    },
+  },
+  {
+    operationId: 'putVaultRecord',
+    method: 'POST',
+    path: '/vault/records',
+    summary: "Store a version of a record in this node's vault (hospital-internal)",
+    description: `FHIR R4 JSON (a resource or Bundle with resourceType), as hex of its bytes, at most ${MAX_RECORD_BYTES} bytes. Encrypted at rest under the record's own data key. Anchor it afterwards (record.anchor / record.amend with contentHash = sha256 of the bytes): the node serves only the version whose hash the ledger anchors.`,
+    querystring: NO_QUERY,
+    bodyLimit: 2 * MAX_RECORD_BYTES + 64 * 1024,
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['recordId', 'patient', 'version', 'content'],
+      properties: {
+        recordId: HASH,
+        patient: KEY,
+        version: { type: 'integer', minimum: 1, maximum: 2 ** 32 - 1 },
+        content: {
+          type: 'string',
+          minLength: 2,
+          maxLength: 2 * MAX_RECORD_BYTES,
+          pattern: '^(?:[0-9a-f]{2})+$',
+          description: 'the FHIR JSON bytes, lowercase hex',
+        },
+      },
+    },
+    responses: {
+      201: {
+        description: 'stored',
+        schema: object({ recordId: HASH, version: INT, contentHash: HASH, resourceType: STR }),
+      },
+      400: { description: 'BAD_REQUEST, RECORD_INVALID_FHIR' },
+      409: { description: 'RECORD_VERSION_EXISTS' },
+      410: { description: 'RECORD_ERASED' },
+    },
+  },
+  {
+    operationId: 'eraseVaultRecord',
+    method: 'POST',
+    path: '/vault/records/:id/erase',
+    summary: 'Crypto-shred a record in this vault (hospital-internal)',
+    description:
+      'Deletes the wrapped data key and every ciphertext, compacts the vault database, and refuses the record from then on. Submit record.erase on the ledger as well (the node also shreds by itself when an erasure commits).',
+    params: params({ id: HASH }),
+    querystring: NO_QUERY,
+    responses: {
+      200: {
+        description: 'erased; held says whether the vault had the record',
+        schema: object({ recordId: HASH, held: BOOL }),
+      },
+      400: BAD,
     },
   },
   {

@@ -25,6 +25,8 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { RECORD_HTTP_STATUS, RecordError } from '../records/errors.js';
+import { type RecordOperationId, type RecordsApi, recordHandlers } from '../records/http.js';
 import type { ApiBackend, SubmitRejection } from './backend.js';
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventHub, type EventStreamOptions } from './events.js';
 import { blockJson, type Json, toJson, transactionJson } from './json.js';
@@ -42,6 +44,8 @@ export interface ApiServerOptions {
   /** Largest request body in bytes; larger ones get 413. */
   readonly bodyLimit?: number;
   readonly events?: Partial<EventStreamOptions>;
+  /** Record exchange (vault and fetch routes); without it those routes answer 404. */
+  readonly records?: RecordsApi;
 }
 
 export interface ApiServer {
@@ -140,7 +144,7 @@ function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) 
     return patient ?? notFound(`patient ${toHex(key)}`, 'PATIENT_NOT_FOUND');
   };
 
-  const handlers: Record<OperationId, Handler> = {
+  const handlers: Record<Exclude<OperationId, RecordOperationId>, Handler> = {
     health: async () => ({ status: 'ok' }),
 
     status: async () => {
@@ -375,6 +379,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   });
 
   app.setErrorHandler(async (error: FastifyError | HttpError, request, reply) => {
+    if (error instanceof RecordError) {
+      return reply.code(RECORD_HTTP_STATUS[error.code]).send({
+        error: { code: error.code, message: error.message, ...error.details },
+      });
+    }
     if (error instanceof HttpError) {
       return reply.code(error.status).send({ error: { code: error.code, message: error.message } });
     }
@@ -397,7 +406,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
 
-  const handlers = buildHandlers(backend, metrics, events);
+  const handlers = {
+    ...buildHandlers(backend, metrics, events),
+    ...recordHandlers(options.records),
+  };
   for (const route of ROUTES) {
     const schema: Record<string, unknown> = { querystring: route.querystring };
     if ('params' in route) schema.params = route.params;
@@ -408,6 +420,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       method: route.method,
       url: `${API_PREFIX}${route.path}`,
       schema,
+      ...('bodyLimit' in route ? { bodyLimit: route.bodyLimit } : {}),
       handler: async (request, reply) => {
         const body = await handler(request, reply);
         // A hijacked reply (the event stream) is written by its owner, not by fastify.

@@ -75,6 +75,11 @@ export interface VaultOptions {
   readonly logger?: Logger;
 }
 
+/** `level` runs on classic-level in Node, whose compactRange its type does not declare. */
+interface Compactable {
+  compactRange(start: Uint8Array, end: Uint8Array): Promise<void>;
+}
+
 function key(bucket: number, ...parts: Uint8Array[]): Uint8Array {
   return concatBytes(Uint8Array.of(bucket), ...parts);
 }
@@ -219,7 +224,10 @@ export class Vault {
       const meta = {
         patient: existing?.patient ?? record.patient,
         resourceType: existing?.resourceType ?? resourceType,
-        versions: [...(existing?.versions ?? []), { version, contentHash }],
+        versions: [...(existing?.versions ?? []), { version, contentHash }].map((v) => ({
+          version: v.version,
+          contentHash: v.contentHash,
+        })),
       };
       batch.put(key(Bucket.meta, recordId), encodeCanonical(meta));
       await batch.write({ sync: true });
@@ -296,7 +304,10 @@ export class Vault {
       // Deleted values stay in the .log and .ldb files until compaction rewrites them; a full
       // manual compaction flushes the memtable (a new log) and merges every level, dropping
       // the deleted entries and their tombstones.
-      await this.level.compactRange(Uint8Array.of(0), Uint8Array.of(0xff));
+      await (this.level as unknown as Compactable).compactRange(
+        Uint8Array.of(0),
+        Uint8Array.of(0xff),
+      );
       this.logger?.info(
         { recordId: toHex(recordId), versions: entry?.versions.length ?? 0 },
         'record crypto-shredded',

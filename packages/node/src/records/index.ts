@@ -1,0 +1,15 @@
+export { type OpenRecordArgs, openServedRecord, signAccessRequest } from './client.js';
+export { RECORD_HTTP_STATUS, RecordError, type RecordErrorCode } from './errors.js';
+export { type RecordOperationId, type RecordsApi, recordHandlers } from './http.js';
+export {
+  checkSignedRequest,
+  decodeAnswer,
+  decodeSignedRequest,
+  encodeAnswer,
+  encodeSignedRequest,
+  envelopeContext,
+  MAX_RECORD_BYTES,
+  type RecordAnswer,
+  type SignedAccessRequest,
+} from './protocol.js';
+export { type FetchedRecord, RecordsService, type RecordsServiceOptions } from './service.js';
