@@ -14,11 +14,13 @@ export {
 } from './proof.js';
 export { type KeyValueReader, type KeyValueStore, MemoryStore, type WriteOp } from './store.js';
 export {
+  decodeNode as decodeStateNode,
   EMPTY_STATE_ROOT,
   NODE_PREFIX,
   stateKeyHash,
   stateLeafHash,
   stateNodeHash,
   stateValueHash,
+  type TreeNode as StateNode,
   VALUE_PREFIX,
 } from './tree.js';
