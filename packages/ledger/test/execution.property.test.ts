@@ -57,6 +57,9 @@ const step = fc.record({
   ),
 });
 
+/** Default 40 runs; `LEDGER_PROPERTY_RUNS=2000 LEDGER_PROPERTY_SEED=<n>` for a long campaign. */
+const RUNS = Number(process.env.LEDGER_PROPERTY_RUNS ?? 40);
+
 const blocksArb = fc.array(fc.array(step, { minLength: 1, maxLength: 8 }), {
   minLength: 1,
   maxLength: 6,
@@ -252,7 +255,7 @@ describe('execution properties', () => {
           expect(verifyStateProof(root, key, changed, proof)).toBe(false);
         }
       }),
-      { numRuns: 40, seed: 20261125 },
+      { numRuns: RUNS, seed: Number(process.env.LEDGER_PROPERTY_SEED ?? 20261125) },
     );
   });
 
