@@ -46,6 +46,10 @@ export interface NodeConfig {
   };
   /** Length of one consensus tick (its timeouts count ticks). Default 100 ms. */
   tickIntervalMs: number;
+  records: {
+    /** How long the custodian waits for an access log entry to commit before refusing to serve. Default 20 s. */
+    logTimeoutMs: number;
+  };
 }
 
 /** Values the node uses for anything neither config.json nor flags set. */
@@ -58,6 +62,7 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   mempool: { maxTxs: 50_000, maxBytes: 64 * 1024 * 1024, maxTxBytes: 64 * 1024 },
   block: { maxTxs: 2_000, maxBytes: 4 * 1024 * 1024, batchTimeMs: 50 },
   tickIntervalMs: 100,
+  records: { logTimeoutMs: 20_000 },
 };
 
 /** What a config file or the command line may set: any subset, nested objects partially. */
@@ -70,12 +75,14 @@ export interface ConfigOverrides {
   mempool?: Partial<NodeConfig['mempool']>;
   block?: Partial<NodeConfig['block']>;
   tickIntervalMs?: number;
+  records?: Partial<NodeConfig['records']>;
 }
 
 const SECTION_KEYS = {
   api: ['host', 'port'],
   mempool: ['maxTxs', 'maxBytes', 'maxTxBytes'],
   block: ['maxTxs', 'maxBytes', 'batchTimeMs'],
+  records: ['logTimeoutMs'],
 } as const;
 const TOP_KEYS = new Set(Object.keys(DEFAULT_CONFIG));
 
@@ -174,7 +181,7 @@ function peerList(value: unknown): PeerConfig[] {
 
 /** Checks every field of a merged configuration; throws a NodeError naming the first bad field. */
 export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
-  const section = (name: 'api' | 'mempool' | 'block'): Record<string, unknown> => {
+  const section = (name: 'api' | 'mempool' | 'block' | 'records'): Record<string, unknown> => {
     const value = candidate[name];
     if (!isPlainObject(value)) throw invalid(name, 'expected an object');
     return value;
@@ -182,6 +189,7 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
   const api = section('api');
   const mempool = section('mempool');
   const block = section('block');
+  const records = section('records');
   if (typeof candidate.privateNetwork !== 'boolean') {
     throw invalid('privateNetwork', 'expected true or false');
   }
@@ -210,6 +218,9 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
       batchTimeMs: integer(block.batchTimeMs, 'block.batchTimeMs', 0, 60_000),
     },
     tickIntervalMs: integer(candidate.tickIntervalMs, 'tickIntervalMs', 1, 60_000),
+    records: {
+      logTimeoutMs: integer(records.logTimeoutMs, 'records.logTimeoutMs', 100, 600_000),
+    },
   };
   if (config.mempool.maxTxBytes > config.mempool.maxBytes) {
     throw invalid('mempool.maxTxBytes', 'cannot exceed mempool.maxBytes');

@@ -454,6 +454,9 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       now: options.now ?? Date.now,
       logger: moduleLogger(logger, 'records'),
       metrics,
+      logTimeoutMs: config.records.logTimeoutMs,
+      // The requester waits for the custodian's log to commit, plus the transfer.
+      requestTimeoutMs: config.records.logTimeoutMs + 10_000,
     });
     await records.start();
     closers.push({ name: 'records', close: () => records.stop() });
