@@ -100,6 +100,8 @@ export class Load {
   /** Timed phase. */
   async measure(options: MeasureOptions): Promise<Measurement> {
     const { pool, mode, warmupMs, durationMs, nodes } = options;
+    // Block events that queued up while the pool was being signed are not part of the run.
+    await sleep(200);
     const t0 = performance.now();
     const windowStart = t0 + warmupMs;
     const windowEnd = windowStart + durationMs;
@@ -215,7 +217,7 @@ export class Load {
         const second = series[Math.floor((now - t0) / 1000) - 1];
         const last = second === undefined ? undefined : summarize(second.latencies);
         options.progress(
-          `${options.label} ${Math.floor((now - t0) / 1000)}/${seconds}s${now < windowStart ? ' (warmup)' : ''}: sent ${sent}, committed ${committedTotal}, last second ${second?.txs ?? 0} tx/s, p50 ${last?.p50 ?? '-'} ms, p99 ${last?.p99 ?? '-'} ms, in flight ${this.uncommitted}`,
+          `${options.label} ${Math.floor((now - t0) / 1000)}/${seconds}s${now < windowStart ? ' (warmup)' : ''}: sent ${sent}, committed ${committedTotal}, last second ${second?.txs ?? 0} tx/s, p50 ${ms(last?.p50)}, p99 ${ms(last?.p99)}, in flight ${this.uncommitted}`,
         );
       }
       await sleep(mode.kind === 'open' ? 5 : 10);
@@ -344,6 +346,8 @@ export interface Measurement {
     maxGapBeforeMs: number | null;
   };
 }
+
+const ms = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : `${x} ms`);
 
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
