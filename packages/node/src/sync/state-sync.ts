@@ -61,11 +61,14 @@ export interface Snapshot {
 
 /**
  * The state bucket as of the chain head, read through one LevelDB iterator (a consistent
- * snapshot). Refused while a block is being written or if the head moved meanwhile, so the
- * entries always belong to `height`.
+ * snapshot), taken between block writes, so the entries always belong to `height`.
  */
 export async function serveSnapshot(chain: Chain, db: Database): Promise<Uint8Array> {
-  if (chain.writing) throw new Error('a block is being stored; ask again');
+  // Wait for a block batch in flight to land: head and iterator must see the same state.
+  for (let waited = 0; chain.writing; waited++) {
+    if (waited >= 400) throw new Error('blocks are being stored back to back; ask again');
+    await sleep(5);
+  }
   const height = chain.height;
   const stateRoot = chain.stateRoot;
   const iterator = db.entries(Bucket.state);
@@ -188,16 +191,21 @@ export async function stateSync(options: StateSyncOptions): Promise<number | und
   const { protocol, logger } = options;
   const rounds = options.rounds ?? 3;
   for (let round = 0; round < rounds; round++) {
+    let answered = 0;
     for (const peer of options.peers()) {
+      let snapshot: Snapshot;
       try {
-        const snapshot = decodeSnapshot(await protocol.request(peer, encodeSnapshotRequest()));
-        if (snapshot.height < (options.minHeight ?? 20)) {
-          logger.info(
-            { peer, height: snapshot.height },
-            'peer too close to genesis for state sync',
-          );
-          return undefined;
-        }
+        snapshot = decodeSnapshot(await protocol.request(peer, encodeSnapshotRequest()));
+      } catch (error) {
+        logger.debug({ peer, err: (error as Error).message }, 'no snapshot from peer');
+        continue;
+      }
+      answered++;
+      if (snapshot.height < (options.minHeight ?? 20)) {
+        logger.info({ peer, height: snapshot.height }, 'peer too close to genesis for state sync');
+        return undefined;
+      }
+      try {
         const certified = await fetchCertifiedPair(options, peer, snapshot.height);
         if (!bytesEqual(certified.next.header.stateRoot, snapshot.stateRoot)) {
           throw new Error('the certified header does not carry the snapshot root');
@@ -216,9 +224,11 @@ export async function stateSync(options: StateSyncOptions): Promise<number | und
         );
         return snapshot.height;
       } catch (error) {
-        logger.warn({ peer, err: (error as Error).message }, 'state sync from peer failed');
+        logger.warn({ peer, err: (error as Error).message }, 'snapshot from peer refused');
       }
     }
+    // Nobody reachable: the network is starting with us, there is nothing to catch up on.
+    if (answered === 0) return undefined;
     await sleep(500);
   }
   return undefined;
