@@ -179,9 +179,9 @@ function consensusTuning(genesis: GenesisDocument) {
 
 /**
  * The composition root. `start()` builds the parts in order (genesis and keys, database and
- * chain, WAL and consensus core, mempool, libp2p host with the consensus, mempool and sync
- * protocols, the driver, the HTTP API), each with a child logger and the shared metrics;
- * `stop()` closes them in reverse.
+ * chain, WAL, libp2p host with the consensus, mempool and sync protocols, state sync for a
+ * fresh home, the consensus core restored from the WAL, mempool, block sync, the driver, the
+ * HTTP API), each with a child logger and the shared metrics; `stop()` closes them in reverse.
  */
 export function createNode(config: NodeConfig, options: CreateNodeOptions = {}): MedchainNode {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
