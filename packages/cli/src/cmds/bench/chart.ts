@@ -1,3 +1,5 @@
+import type { PointReport } from './point.js';
+
 /** One second of a run, as charted. */
 export interface ChartPoint {
   readonly t: number;
@@ -49,6 +51,7 @@ export function renderChart(input: ChartInput): string {
   const height = TOP + 2 * PANEL_HEIGHT + GAP + 60;
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<title>${escapeXml(`${input.title}: ${input.subtitle}`)}</title>`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     `<text x="${LEFT}" y="28" font-size="18" font-weight="bold">${escapeXml(input.title)}</text>`,
     `<text x="${LEFT}" y="48" fill="#4a5568">${escapeXml(input.subtitle)}</text>`,
@@ -105,8 +108,17 @@ export function renderChart(input: ChartInput): string {
         .filter((s) => s.length > 0)
         .map((s) => `M${s.join(' L')}`)
         .join(' ');
+      // Dots as well: a second with data between two empty ones is a path of one point.
+      const dots = line.values
+        .map((v, t) =>
+          v === null
+            ? ''
+            : `<circle cx="${x(t + 0.5).toFixed(1)}" cy="${y(v).toFixed(1)}" r="2.5" fill="${line.color}"/>`,
+        )
+        .join('');
       parts.push(
         `<path id="series-${line.id}" d="${d}" fill="none" stroke="${line.color}" stroke-width="2"/>`,
+        `<g class="points-${line.id}">${dots}</g>`,
         `<line x1="${LEFT + plotWidth - 150}" x2="${LEFT + plotWidth - 130}" y1="${top + 14 + i * 16}" y2="${top + 14 + i * 16}" stroke="${line.color}" stroke-width="2"/>`,
         `<text x="${LEFT + plotWidth - 124}" y="${top + 18 + i * 16}">${escapeXml(line.name)}</text>`,
       );
@@ -126,4 +138,19 @@ export function renderChart(input: ChartInput): string {
   ]);
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
+}
+
+/** The chart of one bench run, titled with its setting and result. */
+export function chartOfRun(run: PointReport): string {
+  const mode =
+    run.mode.kind === 'open'
+      ? `open loop at ${run.mode.rate} tx/s`
+      : `closed loop, ${run.mode.window} in flight`;
+  return renderChart({
+    title: `medchain bench: ${run.label}`,
+    subtitle: `${run.validators} validator${run.validators === 1 ? '' : 's'}, ${mode}; ${run.txPerSecond} tx/s, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms; load average ${run.loadAverage[0]}`,
+    series: run.series,
+    warmupS: run.warmupS,
+    ...(run.crash === undefined ? {} : { crashAtS: run.crash.atS }),
+  });
 }

@@ -7,7 +7,7 @@ import { example, outputOf } from '../../util/common.js';
 import { usageError } from '../../util/errors.js';
 import { table } from '../../util/output.js';
 import { calibrate } from './calibrate.js';
-import { renderChart } from './chart.js';
+import { chartOfRun } from './chart.js';
 import { type BenchOptions, type PointReport, runPoint, type SweepKind } from './point.js';
 
 const SWEEPS = ['validators', 'batch', 'leader-crash'] as const;
@@ -165,16 +165,7 @@ export function registerBench(program: Command): void {
       );
       progress.done();
       const chart = `${report.label}.svg`;
-      writeFileSync(
-        join(outDir, chart),
-        renderChart({
-          title: `medchain bench: ${report.label}`,
-          subtitle: `${report.validators} validator${report.validators === 1 ? '' : 's'}, ${report.mode.kind === 'open' ? `open loop at ${report.mode.rate} tx/s` : `closed loop, ${report.mode.window} in flight`}; ${report.txPerSecond} tx/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms; load avg ${report.loadAverage[0]}`,
-          series: report.series,
-          warmupS: report.warmupS,
-          ...(report.crash === undefined ? {} : { crashAtS: report.crash.atS }),
-        }),
-      );
+      writeFileSync(join(outDir, chart), chartOfRun(report));
       runs.push({ ...report, chart });
       out.progress(
         `${report.label}: ${report.txPerSecond} tx/s, p50 ${report.latencyMs.p50} ms, p99 ${report.latencyMs.p99} ms (chart ${join(outDir, chart)})`,
