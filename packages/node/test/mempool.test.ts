@@ -178,6 +178,19 @@ describe('mempool admission', () => {
     expect(full).toBe(true);
     expect(mempool.bytes).toBeLessThanOrEqual(1024 + 200);
   });
+  it('bounds the transactions one signer may have pending', () => {
+    const { mempool } = setup({ maxPerSigner: 4 });
+    const alice = signer('alice');
+    // Nonces 2..5 wait for a nonce 1 that may never come; the fifth is refused.
+    for (let nonce = 2; nonce <= 5; nonce++) {
+      expect(mempool.admit(bytes(tx(alice, nonce)), 'api').accepted).toBe(true);
+    }
+    expect(mempool.admit(bytes(tx(alice, 6)), 'api')).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(mempool.admit(bytes(tx(signer('bob'), 1)), 'api').accepted).toBe(true);
+    expect(mempool.reap(10, 1 << 20).map((t) => toHex(t.signer))).toEqual([
+      toHex(signer('bob').publicKey),
+    ]);
+  });
 });
 
 describe('mempool reaping', () => {

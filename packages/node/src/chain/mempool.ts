@@ -21,6 +21,11 @@ export interface MempoolOptions {
   readonly maxTxBytes: number;
   /** How far ahead of a signer's next nonce a transaction may be. Default 1,000. */
   readonly nonceWindow?: number;
+  /**
+   * Most transactions pending per signer. Default 256: one key cannot fill the pool with
+   * nonces it never closes the gap to.
+   */
+  readonly maxPerSigner?: number;
   /** Committed state, for nonces. */
   readonly state: () => KeyValueReader;
   /** Whether a transaction is already in a stored block. */
@@ -62,10 +67,12 @@ export class Mempool {
   private totalBytes = 0;
   private readonly verifySignature: (tx: Transaction) => boolean;
   private readonly nonceWindow: number;
+  private readonly maxPerSigner: number;
 
   constructor(private readonly options: MempoolOptions) {
     this.verifySignature = options.verify ?? verifyTransactionSignature;
     this.nonceWindow = options.nonceWindow ?? 1_000;
+    this.maxPerSigner = options.maxPerSigner ?? 256;
   }
 
   get size(): number {
@@ -132,6 +139,12 @@ export class Mempool {
     const nonces = this.bySigner.get(signer);
     if (nonces?.has(tx.nonce)) {
       return reject('BAD_NONCE', `another transaction with nonce ${tx.nonce} is pending`);
+    }
+    if (nonces !== undefined && nonces.size >= this.maxPerSigner) {
+      return reject(
+        'RATE_LIMITED',
+        `signer has ${nonces.size} transactions pending (limit ${this.maxPerSigner})`,
+      );
     }
     if (!this.verifySignature(tx)) return reject('BAD_SIGNATURE', 'the signature does not verify');
     this.entries.set(id, { tx, hash, id, signer, bytes: raw.length });
