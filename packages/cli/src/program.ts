@@ -6,6 +6,7 @@ import { registerGenesis } from './cmds/genesis/index.js';
 import { registerInit } from './cmds/init/index.js';
 import { registerKeys } from './cmds/keys/index.js';
 import { registerQuery } from './cmds/query/index.js';
+import { registerRecord } from './cmds/record/index.js';
 import { registerStart } from './cmds/start/index.js';
 import { registerStatus } from './cmds/status/index.js';
 import { registerTx } from './cmds/tx/index.js';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     registerStatus,
     registerTx,
     registerQuery,
+    registerRecord,
     registerExport,
     registerDevnet,
     registerBench,

@@ -102,6 +102,10 @@ export class ApiClient {
     return this.request('GET', path);
   }
 
+  post(path: string, body: unknown): Promise<ApiJson> {
+    return this.request('POST', path, body);
+  }
+
   status(): Promise<ApiJson> {
     return this.get('/status');
   }
