@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Canonical,
+  encryptKeystore,
+  formatKeystore,
+  Signer,
+  sha256,
+  toHex,
+  utf8,
+} from '@medchain/crypto';
+import { encodeTransaction, signTransaction, type TxKind, transactionHash } from '@medchain/ledger';
+import type { MedchainNode } from '@medchain/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CHAIN_ID,
+  makeNetwork,
+  type Network,
+  startNode,
+  waitUntil,
+} from '../../node/test/cluster-harness.js';
+import { cli, json, jsonError, tempDir } from './helpers.js';
+
+const PASSPHRASE = 'record-test-passphrase';
+
+/**
+ * `medchain record` against an in-process 4-validator cluster on real libp2p: hospital A's
+ * author puts, amends and erases through A's node; hospital B's clinician reads through B's
+ * node, and the CLI opens the envelope and checks the anchored hash.
+ */
+describe('medchain record', () => {
+  let network: Network;
+  const nodes: MedchainNode[] = [];
+  const dir = tempDir('record');
+  const nonces = new Map<string, number>();
+
+  const keyOf = (label: string) => {
+    const seed = sha256(utf8(`cli-record-test:${label}`));
+    const path = join(dir, `${label}.json`);
+    const file = encryptKeystore(seed, PASSPHRASE, (n) => new Uint8Array(randomBytes(n)), {
+      N: 2 ** 10,
+      r: 8,
+      p: 1,
+    });
+    writeFileSync(path, formatKeystore(file), { mode: 0o600 });
+    return { signer: new Signer(seed), path };
+  };
+  const author = keyOf('author');
+  const clinician = keyOf('clinician');
+  const patient = keyOf('patient');
+  const env = { MEDCHAIN_PASSPHRASE: PASSPHRASE };
+  const nodeUrl = (i: number) => nodes[i]!.parts.apiUrl;
+
+  async function send(signer: Signer, kind: TxKind, body: Canonical): Promise<void> {
+    const id = toHex(signer.publicKey);
+    const nonce = (nonces.get(id) ?? 0) + 1;
+    nonces.set(id, nonce);
+    const tx = signTransaction(
+      { chainId: CHAIN_ID, kind, body, signer: signer.publicKey, nonce },
+      signer,
+    );
+    const result = nodes[0]!.parts.backend.submitTransaction(encodeTransaction(tx));
+    if (!result.accepted) throw new Error(`${kind}: ${result.code}`);
+    for (const node of nodes.slice(0, 2)) {
+      await waitUntil(`${kind} committed`, () => {
+        const status = node.parts.backend.transaction(transactionHash(tx));
+        if (status.status === 'committed' && status.receipt.code !== 'OK') {
+          throw new Error(`${kind} failed: ${status.receipt.code}`);
+        }
+        return status.status === 'committed';
+      });
+    }
+  }
+
+  beforeAll(async () => {
+    network = await makeNetwork({ validators: 4 });
+    for (const home of network.homes) nodes.push(await startNode(home));
+    const admin = (i: number) =>
+      new Signer(sha256(utf8(`cluster-test:admin:${i}:${network.root}`)));
+    await send(admin(0), 'provider.register', {
+      provider: author.signer.publicKey,
+      role: 'clinician',
+    });
+    await send(admin(1), 'provider.register', {
+      provider: clinician.signer.publicKey,
+      role: 'clinician',
+    });
+    await send(patient.signer, 'patient.register', {});
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const node of nodes) await node.stop();
+    await network?.remove();
+  });
+
+  const fhir = (value: number) =>
+    JSON.stringify({ resourceType: 'Observation', status: 'final', valueQuantity: { value } });
+
+  it('put, grant, get (content identical), amend, get the new version, erase, get refused', async () => {
+    const v1 = join(dir, 'obs-v1.json');
+    writeFileSync(v1, fhir(72));
+    const put = await cli(
+      [
+        '--json',
+        'record',
+        'put',
+        '--file',
+        v1,
+        '--patient',
+        toHex(patient.signer.publicKey),
+        '--key',
+        author.path,
+        '--node',
+        nodeUrl(0),
+      ],
+      { env },
+    );
+    expect(put.code, put.stderr).toBe(0);
+    const { recordId } = json<{ recordId: string }>(put);
+
+    const out = join(dir, 'out.json');
+    const get = (node = 1) =>
+      cli(
+        [
+          '--json',
+          'record',
+          'get',
+          recordId,
+          '--key',
+          clinician.path,
+          '--purpose',
+          'TREAT',
+          '--out',
+          out,
+          '--node',
+          nodeUrl(node),
+        ],
+        { env },
+      );
+    const before = await get();
+    expect(before.code).toBe(1);
+    expect(jsonError(before).error).toMatchObject({ code: 'RECORD_ACCESS_DENIED' });
+
+    await send(patient.signer, 'consent.grant', {
+      patient: patient.signer.publicKey,
+      grantee: { type: 'provider', id: clinician.signer.publicKey },
+      recordIds: [],
+      resourceTypes: ['Observation'],
+      actions: ['access'],
+      purposes: ['TREAT'],
+      validFrom: Date.now() - 60_000,
+      validUntil: Date.now() + 600_000,
+    });
+    const read = await get();
+    expect(read.code, read.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(fhir(72));
+    expect(json(read)).toMatchObject({ version: 1, resourceType: 'Observation' });
+
+    const v2 = join(dir, 'obs-v2.json');
+    writeFileSync(v2, fhir(80));
+    const amend = await cli(
+      [
+        '--json',
+        'record',
+        'amend',
+        recordId,
+        '--file',
+        v2,
+        '--key',
+        author.path,
+        '--node',
+        nodeUrl(0),
+      ],
+      { env },
+    );
+    expect(amend.code, amend.stderr).toBe(0);
+    await waitUntil('B sees the amendment', async () => {
+      const answer = await fetch(`${nodeUrl(1)}/v1/records/${recordId}`);
+      return ((await answer.json()) as { record: { version: number } }).record.version === 2;
+    });
+    const second = await get();
+    expect(second.code, second.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(fhir(80));
+
+    const erase = await cli(
+      ['--json', 'record', 'erase', recordId, '--key', author.path, '--node', nodeUrl(0)],
+      { env },
+    );
+    expect(erase.code, erase.stderr).toBe(0);
+    expect(json(erase)).toMatchObject({ shredded: true });
+    await waitUntil('B sees the erasure', async () => {
+      const answer = await fetch(`${nodeUrl(1)}/v1/records/${recordId}`);
+      return ((await answer.json()) as { record: { erased: boolean } }).record.erased;
+    });
+    const gone = await get();
+    expect(gone.code).toBe(1);
+    expect(jsonError(gone).error.message).toContain('RECORD_ERASED');
+  });
+
+  it('refuses content that is not FHIR before anchoring anything', async () => {
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{"id": "no resourceType"}');
+    const put = await cli(
+      [
+        '--json',
+        'record',
+        'put',
+        '--file',
+        bad,
+        '--patient',
+        toHex(patient.signer.publicKey),
+        '--key',
+        author.path,
+        '--node',
+        nodeUrl(0),
+      ],
+      { env },
+    );
+    expect(put.code).toBe(1);
+    expect(jsonError(put).error.code).toBe('RECORD_INVALID_FHIR');
+  });
+});
