@@ -11,6 +11,7 @@ import {
 import {
   type Block,
   decodeBlock,
+  decodeStateNode,
   EMPTY_STATE_ROOT,
   headerHash,
   NODE_PREFIX,
@@ -109,19 +110,14 @@ export function decodeSnapshot(bytes: Uint8Array): Snapshot {
   return { height: height as number, stateRoot, entries: entries as [Uint8Array, Uint8Array][] };
 }
 
-const HASH = 32;
-const INNER_BYTES = 2 * HASH;
-const LEAF_BYTES = 1 + 2 * HASH;
-const LEAF_TAG = 1;
-
 function storeKey(prefix: number, hash: Uint8Array): string {
   return toHex(concatBytes(Uint8Array.of(prefix), hash));
 }
 
 /**
  * Walks the tree under `root` through the snapshot's entries, recomputing every node hash
- * and value hash (the ledger's node layout: inner = left ‖ right, leaf = 0x01 ‖ keyHash ‖
- * valueHash). Returns exactly the reachable entries; throws if anything is missing or wrong.
+ * and value hash (nodes decoded by the ledger's `decodeStateNode`). Returns exactly the
+ * reachable entries; throws if anything is missing or wrong.
  */
 export function verifySnapshotEntries(
   root: Uint8Array,
@@ -135,28 +131,23 @@ export function verifySnapshotEntries(
     const hash = pending.pop()!;
     const entry = byKey.get(storeKey(NODE_PREFIX, hash));
     if (entry === undefined) throw new Error(`snapshot lacks node ${toHex(hash)}`);
-    const bytes = entry[1];
-    if (bytes.length === INNER_BYTES) {
-      const left = bytes.subarray(0, HASH);
-      const right = bytes.subarray(HASH);
-      if (!bytesEqual(stateNodeHash(left, right), hash))
+    const node = decodeStateNode(hash, entry[1]);
+    if (node.kind === 'inner') {
+      if (!bytesEqual(stateNodeHash(node.left, node.right), hash)) {
         throw new Error('inner node hash mismatch');
-      for (const child of [left, right]) {
+      }
+      for (const child of [node.left, node.right]) {
         if (!bytesEqual(child, EMPTY_STATE_ROOT)) pending.push(child);
       }
-    } else if (bytes.length === LEAF_BYTES && bytes[0] === LEAF_TAG) {
-      const keyHash = bytes.subarray(1, 1 + HASH);
-      const valueHash = bytes.subarray(1 + HASH);
-      if (!bytesEqual(stateLeafHash(keyHash, valueHash), hash)) {
+    } else {
+      if (!bytesEqual(stateLeafHash(node.keyHash, node.valueHash), hash)) {
         throw new Error('leaf hash mismatch');
       }
-      const value = byKey.get(storeKey(VALUE_PREFIX, keyHash));
-      if (value === undefined || !bytesEqual(stateValueHash(value[1]), valueHash)) {
-        throw new Error(`snapshot value for ${toHex(keyHash)} is missing or wrong`);
+      const value = byKey.get(storeKey(VALUE_PREFIX, node.keyHash));
+      if (value === undefined || !bytesEqual(stateValueHash(value[1]), node.valueHash)) {
+        throw new Error(`snapshot value for ${toHex(node.keyHash)} is missing or wrong`);
       }
       kept.push(value);
-    } else {
-      throw new Error('snapshot node of unknown layout');
     }
     kept.push(entry);
   }
