@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { bytesEqual, decodeEnvelope, fromHex, Signer, sha256, toHex } from '@medchain/crypto';
+import { fromHex, sha256, toHex } from '@medchain/crypto';
 import {
   CONSENT_ACTIONS,
   type ConsentAction,
@@ -10,7 +10,6 @@ import {
   type Purpose,
 } from '@medchain/ledger';
 import type { Command } from 'commander';
-import { signAccessRequest } from '../../util/access.js';
 import { hash32, oneOf } from '../../util/args.js';
 import type { ApiClient, ApiJson } from '../../util/client.js';
 import {
@@ -24,12 +23,12 @@ import {
   withPassphrase,
   withSigner,
 } from '../../util/common.js';
-import { CliError, usageError } from '../../util/errors.js';
+import { usageError } from '../../util/errors.js';
 import { entropy, openKeystore, publicKeyArg, readKeystoreFile } from '../../util/keys.js';
-import { nodePackage } from '../../util/node-package.js';
 import { fields } from '../../util/output.js';
 import { getPassphrase } from '../../util/passphrase.js';
 import { sendTransaction } from '../../util/tx.js';
+import { fetchRecord } from './fetch.js';
 
 const recordIdArg = hash32('a record id');
 
@@ -208,44 +207,12 @@ export function registerRecord(program: Command): void {
       const client = clientOf(cmd);
       readKeystoreFile(options.key);
       const seed = openKeystore(options.key, await getPassphrase(options, options.key)).seed;
-      const signer = new Signer(seed);
-      const { request, requestSignature } = signAccessRequest(signer, {
+      const { content, answer } = await fetchRecord(client, seed, {
         recordId: id,
         action: options.action,
         purpose: options.purpose,
         ...(options.emergency === undefined ? {} : { emergencyReason: options.emergency }),
       });
-      const answer = await client.post(`/records/${toHex(id)}/fetch`, {
-        request: {
-          ...request,
-          recordId: toHex(request.recordId),
-          requester: toHex(request.requester),
-          nonce: toHex(request.nonce),
-        },
-        signature: toHex(requestSignature),
-      });
-      // The anchor as this node's ledger holds it: the served bytes must hash to it.
-      const anchored = (await client.get(`/records/${toHex(id)}?limit=1`)).record;
-      const anchoredHash = fromHex(anchored.contentHash);
-      if (!bytesEqual(anchoredHash, fromHex(answer.contentHash))) {
-        throw new CliError(
-          'RECORD_VERIFY_FAILED',
-          `the custodian served version ${answer.version} (${answer.contentHash}), the ledger anchors ${anchored.contentHash}`,
-        );
-      }
-      const { openServedRecord } = await nodePackage();
-      let content: Uint8Array;
-      try {
-        content = openServedRecord({
-          request,
-          envelope: decodeEnvelope(fromHex(answer.envelope)),
-          recipientSeed: seed,
-          custodianKey: fromHex(answer.custodianKey),
-          anchoredHash,
-        });
-      } catch (error) {
-        throw new CliError('RECORD_VERIFY_FAILED', (error as Error).message);
-      }
       writeFileSync(options.out, content, { mode: 0o600 });
       const result = {
         recordId: toHex(id),
