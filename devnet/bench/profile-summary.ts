@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 
 interface ProfileNode {
   id: number;
+  children?: number[];
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount?: number;
 }
@@ -55,5 +56,27 @@ for (const [key, us] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, top)
 }
 console.log('\nself time by place:');
 for (const [key, us] of [...places].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  console.log(`${pct(us)}  ${key}`);
+}
+
+// Inclusive time (self + callees) of our own functions: which part of the node the time is under.
+const parentOf = new Map<number, number>();
+for (const node of profile.nodes)
+  for (const child of node.children ?? []) parentOf.set(child, node.id);
+const inclusive = new Map<string, number>();
+for (const [id, us] of selfUs) {
+  const counted = new Set<string>();
+  for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+    const { functionName, url } = byId.get(at)!.callFrame;
+    const where = place(url);
+    if (!where.startsWith('@medchain/')) continue;
+    const key = `${functionName || '(anonymous)'}  ${where}`;
+    if (counted.has(key)) continue;
+    counted.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+  }
+}
+console.log('\ninclusive time of @medchain functions:');
+for (const [key, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) {
   console.log(`${pct(us)}  ${key}`);
 }
