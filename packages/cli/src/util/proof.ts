@@ -38,7 +38,7 @@ function headerFromJson(json: ApiJson): BlockHeader {
   };
 }
 
-function certificateFromJson(json: ApiJson): CommitCertificate {
+export function certificateFromJson(json: ApiJson): CommitCertificate {
   return {
     height: json.height,
     view: json.view,

@@ -7,6 +7,7 @@ import { example, outputOf } from '../../util/common.js';
 import { CliError, usageError } from '../../util/errors.js';
 import { LOG_FILE } from '../../util/home.js';
 import { fields, table } from '../../util/output.js';
+import { registerChaos } from './chaos-command.js';
 import { runDemo } from './demo.js';
 import {
   type Devnet,
@@ -278,4 +279,6 @@ export function registerDevnet(program: Command): void {
     });
     if (out.json) out.result(report, () => '');
   });
+
+  registerChaos(devnet);
 }

@@ -1,0 +1,203 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { verifyCommitCertificate } from '@medchain/consensus';
+import { fromHex, verify } from '@medchain/crypto';
+import { ApiClient, type ApiJson } from '../../util/client.js';
+import { certificateFromJson } from '../../util/proof.js';
+import type { Acknowledged, LoadNode } from './chaos-load.js';
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export interface CheckOptions {
+  readonly chainId: string;
+  readonly nodes: readonly LoadNode[];
+  readonly acknowledged: ReadonlyMap<string, Acknowledged>;
+  /** How long every node may take to reach the highest height seen when the load stopped. */
+  readonly convergenceTimeoutMs: number;
+}
+
+export interface CheckResult {
+  readonly ok: boolean;
+  readonly violations: string[];
+  /** Height every node reached and was compared up to (block by block). */
+  readonly comparedHeight: number;
+  /** Each node's status when the walk started. */
+  readonly nodes: { name: string; height: number; stateRoot: string }[];
+  readonly acknowledgedTxs: number;
+  readonly committedTxs: number;
+  readonly certificatesChecked: number;
+  readonly votesChecked: number;
+  /** What the API shows of the validators' votes, hence what "no double vote" covers. */
+  readonly doubleVoteScope: string;
+}
+
+interface Located {
+  readonly height: number;
+  readonly index: number;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** The most violations listed one by one; beyond that they are only counted. */
+const MAX_LISTED = 50;
+
+/**
+ * The external checker, like CometBFT's e2e tests: it sees the nodes only through their HTTP
+ * API. Waits until every node reached the highest height any node had, then walks every block
+ * on every node and asserts: the same block hash and state root at every height on every node;
+ * every acknowledged transaction at the acknowledged height and index with the same receipt on
+ * every node; every commit certificate carries a quorum of valid validator signatures over that
+ * block; and no validator's signature appears for two different digests at one height and view.
+ */
+export async function checkChain(options: CheckOptions): Promise<CheckResult> {
+  const violations: string[] = [];
+  let dropped = 0;
+  const violate = (text: string) => {
+    if (violations.length < MAX_LISTED) violations.push(text);
+    else dropped++;
+  };
+  const clients = options.nodes.map((n) => new ApiClient(n.api, REQUEST_TIMEOUT_MS));
+  const statuses = await waitForConvergence(clients, options.convergenceTimeoutMs);
+  const target = Math.max(...statuses.map((s) => s?.height ?? 0));
+  options.nodes.forEach((node, i) => {
+    if ((statuses[i]?.height ?? -1) < target) {
+      violate(
+        `${node.name} did not reach height ${target} within ${options.convergenceTimeoutMs} ms (at ${statuses[i]?.height ?? 'no answer'})`,
+      );
+    }
+  });
+  const validators: Uint8Array[] = (statuses.find((s) => s !== undefined)?.validators ?? []).map(
+    (v: ApiJson) => fromHex(v.publicKey),
+  );
+  const compared = Math.min(...statuses.map((s) => s?.height ?? 0));
+
+  const locations = new Map<string, Located>();
+  /** `${validator}|${height}|${view}` -> digest it signed (commit votes in certificates). */
+  const commitVotes = new Map<string, string>();
+  const verifiedCertificates = new Set<string>();
+  let votesChecked = 0;
+  for (let height = 1; height <= compared; height++) {
+    const blocks = await Promise.all(clients.map((c) => c.get(`/blocks/${height}`)));
+    const reference = blocks[0]!;
+    blocks.forEach((block: ApiJson, i) => {
+      const name = options.nodes[i]!.name;
+      if (block.hash !== reference.hash) {
+        violate(
+          `height ${height}: ${name} has block ${block.hash}, ${options.nodes[0]!.name} ${reference.hash}`,
+        );
+      }
+      if (block.header.stateRoot !== reference.header.stateRoot) {
+        violate(`height ${height}: ${name} state root ${block.header.stateRoot} differs`);
+      }
+      const certificate = block.certificate;
+      if (
+        certificate === null ||
+        certificate.height !== height ||
+        certificate.digest !== block.hash
+      ) {
+        violate(`height ${height}: ${name}'s commit certificate is missing or not for this block`);
+        return;
+      }
+      const key = JSON.stringify(certificate);
+      if (!verifiedCertificates.has(key)) {
+        verifiedCertificates.add(key);
+        if (
+          !verifyCommitCertificate(options.chainId, certificateFromJson(certificate), validators, {
+            verify,
+          })
+        ) {
+          violate(
+            `height ${height}: ${name}'s commit certificate does not hold a quorum of valid signatures`,
+          );
+        }
+        for (const vote of certificate.votes as { from: string }[]) {
+          votesChecked++;
+          const slot = `${vote.from}|${height}|${certificate.view}`;
+          const earlier = commitVotes.get(slot);
+          if (earlier === undefined) commitVotes.set(slot, certificate.digest);
+          else if (earlier !== certificate.digest) {
+            violate(
+              `double vote: validator ${vote.from.slice(0, 16)} signed COMMIT for ${earlier.slice(0, 16)} and ${certificate.digest.slice(0, 16)} at height ${height}, view ${certificate.view}`,
+            );
+          }
+        }
+      }
+      (block.receipts as { txHash: string; code: string; message: string }[]).forEach(
+        (r, index) => {
+          const seen = locations.get(r.txHash);
+          const here = { height, index, code: r.code, message: r.message };
+          if (seen === undefined) {
+            if (i === 0) locations.set(r.txHash, here);
+            else
+              violate(
+                `${name} has tx ${r.txHash} at ${height}/${index}, ${options.nodes[0]!.name} does not`,
+              );
+          } else if (i === 0 && (seen.height !== height || seen.index !== index)) {
+            violate(
+              `tx ${r.txHash} committed twice: ${seen.height}/${seen.index} and ${height}/${index}`,
+            );
+          } else if (
+            seen.height !== height ||
+            seen.index !== index ||
+            seen.code !== r.code ||
+            seen.message !== r.message
+          ) {
+            violate(
+              `tx ${r.txHash}: ${name} has ${JSON.stringify(here)}, ${options.nodes[0]!.name} ${JSON.stringify(seen)}`,
+            );
+          }
+        },
+      );
+    });
+  }
+
+  for (const ack of options.acknowledged.values()) {
+    const found = locations.get(ack.hash);
+    if (found === undefined) {
+      violate(
+        `tx ${ack.hash} acknowledged as committed by ${ack.node} at ${ack.height}/${ack.index} is in no compared block`,
+      );
+    } else if (
+      found.height !== ack.height ||
+      found.index !== ack.index ||
+      found.code !== ack.receipt.code ||
+      found.message !== ack.receipt.message
+    ) {
+      violate(
+        `tx ${ack.hash}: acknowledged by ${ack.node} as ${ack.height}/${ack.index} ${ack.receipt.code}, the chain has ${found.height}/${found.index} ${found.code}`,
+      );
+    }
+  }
+  if (dropped > 0) violations.push(`... and ${dropped} more violations`);
+  return {
+    ok: violations.length === 0,
+    violations,
+    comparedHeight: compared,
+    nodes: options.nodes.map((node, i) => ({
+      name: node.name,
+      height: statuses[i]?.height ?? -1,
+      stateRoot: statuses[i]?.stateRoot ?? '',
+    })),
+    acknowledgedTxs: options.acknowledged.size,
+    committedTxs: locations.size,
+    certificatesChecked: verifiedCertificates.size,
+    votesChecked,
+    doubleVoteScope:
+      "the API exposes only COMMIT votes, inside each block's commit certificate (every node's copy); PREPARE, VIEW-CHANGE and votes that never made a certificate are not visible, so a double vote among those is not detected here",
+  };
+}
+
+/** Polls until every node reaches the highest height any node reports (bounded). */
+async function waitForConvergence(
+  clients: readonly ApiClient[],
+  timeoutMs: number,
+): Promise<(ApiJson | undefined)[]> {
+  const ask = () => Promise.all(clients.map((c) => c.status().catch(() => undefined)));
+  let statuses = await ask();
+  const target = Math.max(...statuses.map((s) => s?.height ?? 0));
+  const deadline = Date.now() + timeoutMs;
+  while (statuses.some((s) => (s?.height ?? -1) < target) && Date.now() < deadline) {
+    await sleep(250);
+    statuses = await ask();
+  }
+  return statuses;
+}

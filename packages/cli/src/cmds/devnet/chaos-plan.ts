@@ -1,0 +1,101 @@
+import { sha256, toHex, utf8 } from '@medchain/crypto';
+
+/**
+ * A small seeded PRNG (mulberry32): the whole fault schedule is drawn from it, so a seed
+ * replays the same schedule. Not for keys.
+ */
+export class Prng {
+  #state: number;
+
+  constructor(seed: number) {
+    this.#state = seed >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
+    let t = this.#state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  }
+
+  /** Uniform integer in [min, max]. */
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+
+  pick<T>(items: readonly T[]): T {
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+}
+
+/** What happens to the WAL of a killed validator before it restarts. */
+export type WalDamage =
+  /** Nothing: a plain crash. */
+  | 'none'
+  /** A frame cut short at the end (length says more than follows): the crash hit mid-append. */
+  | 'truncated-tail'
+  /** A whole last frame whose payload is garbage (bad checksum): a torn write. */
+  | 'torn-write';
+
+export type FaultKind = 'kill' | 'pause';
+
+export interface Fault {
+  /** Position in the schedule, from 0. */
+  readonly index: number;
+  readonly kind: FaultKind;
+  /** Validator index, or 'primary': whichever validator the network says leads when it fires. */
+  readonly target: number | 'primary';
+  /** How long the validator stays down (killed) or frozen (SIGSTOP) before it is healed. */
+  readonly downMs: number;
+  readonly walDamage: WalDamage;
+  /** Pause after the network recovered before the next fault. */
+  readonly gapMs: number;
+}
+
+/** Every third fault kills the current primary, so view changes are always exercised. */
+export const PRIMARY_EVERY = 3;
+
+/**
+ * The fault schedule of `seed` for `validators` nodes: an endless deterministic stream (the
+ * runner stops by duration or count). Faults are one at a time, so at most one validator is
+ * ever down or paused; the runner waits for recovery between them.
+ */
+export function* faultSchedule(seed: number, validators: number): Generator<Fault> {
+  const rng = new Prng(seed);
+  for (let index = 0; ; index++) {
+    const primary = index % PRIMARY_EVERY === 0;
+    const kind: FaultKind = primary || rng.next() < 0.75 ? 'kill' : 'pause';
+    const target = primary ? 'primary' : rng.int(0, validators - 1);
+    const downMs = kind === 'kill' ? rng.int(200, 3_000) : rng.int(500, 4_000);
+    const walDamage: WalDamage =
+      kind === 'kill'
+        ? rng.pick(['none', 'none', 'truncated-tail', 'torn-write'] as const)
+        : 'none';
+    const gapMs = rng.int(200, 2_000);
+    yield { index, kind, target, downMs, walDamage, gapMs };
+  }
+}
+
+export function firstFaults(seed: number, validators: number, count: number): Fault[] {
+  const faults: Fault[] = [];
+  for (const fault of faultSchedule(seed, validators)) {
+    if (faults.length === count) break;
+    faults.push(fault);
+  }
+  return faults;
+}
+
+/** A short fingerprint of a schedule, printed so two runs can be compared at a glance. */
+export function scheduleDigest(faults: readonly Fault[]): string {
+  return toHex(sha256(utf8(JSON.stringify(faults)))).slice(0, 16);
+}
+
+export function describeFault(fault: Fault): string {
+  const who = fault.target === 'primary' ? 'the primary' : `validator ${fault.target}`;
+  const damage = fault.walDamage === 'none' ? '' : `, WAL ${fault.walDamage}`;
+  return fault.kind === 'kill'
+    ? `kill -9 ${who}, down ${fault.downMs} ms${damage}, restart`
+    : `SIGSTOP ${who} for ${fault.downMs} ms, SIGCONT`;
+}

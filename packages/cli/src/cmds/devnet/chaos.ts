@@ -1,0 +1,280 @@
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { primaryIndex } from '@medchain/consensus';
+import type { ApiJson } from '../../util/client.js';
+import { CliError, EXIT } from '../../util/errors.js';
+import type { Output } from '../../util/output.js';
+import { type CheckResult, checkChain } from './chaos-check.js';
+import { ChaosLoad } from './chaos-load.js';
+import {
+  describeFault,
+  type Fault,
+  faultSchedule,
+  firstFaults,
+  Prng,
+  scheduleDigest,
+  type WalDamage,
+} from './chaos-plan.js';
+import { damageWal } from './chaos-wal.js';
+import {
+  type Devnet,
+  type DevnetNode,
+  processState,
+  readDevnet,
+  spawnNode,
+  stopNode,
+  tryStatus,
+  waitForExit,
+  writeDevnet,
+} from './state.js';
+import { devnetUp } from './up.js';
+
+export interface ChaosOptions {
+  /** Devnet directory; a temporary one (deleted afterwards) when absent. */
+  dir?: string;
+  validators: number;
+  basePort?: number;
+  seed?: number;
+  /** Faults are injected until this much time has passed (ms)... */
+  duration: number;
+  /** ...or until this many faults, whichever comes first. */
+  faults?: number;
+  clients: number;
+  /** The longest a fault's recovery may take before it counts as a liveness failure (ms). */
+  livenessBound: number;
+  out?: string;
+}
+
+export interface FaultRecord {
+  readonly index: number;
+  readonly description: string;
+  readonly kind: Fault['kind'];
+  readonly node: string;
+  readonly wasPrimary: boolean;
+  readonly walDamage: WalDamage;
+  readonly walBytesAppended: number;
+  /** Blocks the other validators committed while this one was down or frozen. */
+  readonly committedWhileDown: number;
+  /** From the heal (restart / SIGCONT) until every node is at least one block past the height the others had then; null if beyond the bound. */
+  readonly recoveryMs: number | null;
+}
+
+export interface ChaosReport {
+  readonly seed: number;
+  readonly scheduleDigest: string;
+  readonly validators: number;
+  readonly network: string;
+  readonly notCovered: string[];
+  readonly durationMs: number;
+  readonly faults: FaultRecord[];
+  readonly kills: number;
+  readonly primaryKills: number;
+  readonly pauses: number;
+  readonly walDamaged: number;
+  readonly maxRecoveryMs: number | null;
+  readonly livenessBoundMs: number;
+  readonly livenessFailures: number;
+  /** Validators found dead that the runner had not killed (restarted, and a failed verdict). */
+  readonly unexpectedExits: string[];
+  readonly loadErrors: Record<string, number>;
+  readonly check: CheckResult;
+  readonly ok: boolean;
+}
+
+const NOT_COVERED = [
+  'network partitions (needs --netns: network namespaces, not implemented yet)',
+  'clock skew (the nodes read the system clock; no per-process clock offset yet)',
+];
+
+async function statuses(nodes: readonly DevnetNode[]): Promise<(ApiJson | undefined)[]> {
+  return Promise.all(nodes.map(tryStatus));
+}
+
+function maxHeight(answers: readonly (ApiJson | undefined)[]): number {
+  return Math.max(0, ...answers.map((s) => s?.height ?? 0));
+}
+
+/** The validator leading the next height, as the most advanced node sees it. */
+function currentPrimary(net: Devnet, answers: readonly (ApiJson | undefined)[]): number {
+  const best = answers.reduce<ApiJson | undefined>(
+    (a, s) => (s !== undefined && (a === undefined || s.height > a.height) ? s : a),
+    undefined,
+  );
+  if (best === undefined) return 0;
+  const validators = best.validators as { peerId: string }[];
+  const leader = validators[primaryIndex(best.height + 1, best.view, validators.length)];
+  const index = net.nodes.findIndex((n) => n.peerId === leader?.peerId);
+  return Math.max(index, 0);
+}
+
+/** Waits until every node is past `height` (bounded); the time taken, or null. */
+async function waitPast(nodes: readonly DevnetNode[], height: number, boundMs: number) {
+  const start = Date.now();
+  while (Date.now() - start <= boundMs) {
+    const answers = await statuses(nodes);
+    if (answers.every((s) => s !== undefined && s.height > height)) return Date.now() - start;
+    await sleep(100);
+  }
+  return null;
+}
+
+async function inject(
+  fault: Fault,
+  net: Devnet,
+  dir: string,
+  walRng: Prng,
+  boundMs: number,
+  out: Output,
+): Promise<FaultRecord> {
+  const before = await statuses(net.nodes);
+  const primary = currentPrimary(net, before);
+  const index = fault.target === 'primary' ? primary : fault.target;
+  const node = net.nodes[index]!;
+  const description = describeFault(fault);
+  out.progress(
+    `fault ${fault.index}: ${description} -> ${node.name}${index === primary ? ' (primary)' : ''}`,
+  );
+  const pid = node.pid!;
+  let walBytesAppended = 0;
+  if (fault.kind === 'kill') {
+    process.kill(pid, 'SIGKILL');
+    if (!(await waitForExit(pid, node.home, 15_000))) {
+      throw new CliError('CHAOS_KILL_FAILED', `${node.name} (pid ${pid}) survived SIGKILL`);
+    }
+    node.pid = null;
+    writeDevnet(dir, net);
+    await sleep(fault.downMs);
+    walBytesAppended = damageWal(node.home, fault.walDamage, walRng);
+  } else {
+    process.kill(pid, 'SIGSTOP');
+    await sleep(fault.downMs);
+  }
+  const others = net.nodes.filter((n) => n !== node);
+  const heightAtHeal = maxHeight(await statuses(others));
+  if (fault.kind === 'kill') {
+    node.pid = spawnNode(dir, node);
+    writeDevnet(dir, net);
+  } else {
+    process.kill(pid, 'SIGCONT');
+  }
+  const recoveryMs = await waitPast(net.nodes, heightAtHeal, boundMs);
+  out.progress(
+    `  recovered in ${recoveryMs === null ? `MORE THAN ${boundMs}` : recoveryMs} ms (others committed ${heightAtHeal - maxHeight(before)} blocks meanwhile)`,
+  );
+  return {
+    index: fault.index,
+    description,
+    kind: fault.kind,
+    node: node.name,
+    wasPrimary: index === primary,
+    walDamage: fault.walDamage,
+    walBytesAppended,
+    committedWhileDown: heightAtHeal - maxHeight(before),
+    recoveryMs,
+  };
+}
+
+/**
+ * `devnet chaos`: a devnet under steady load while faults from the seed's schedule hit it one
+ * at a time (so never more than f = 1 of 4 validators down or frozen), then the external
+ * checker's verdict.
+ */
+export async function runChaos(options: ChaosOptions, out: Output): Promise<ChaosReport> {
+  const seed = options.seed ?? randomInt(0, 2 ** 31);
+  out.progress(`chaos seed ${seed} (replay the schedule with --seed ${seed})`);
+  const preview = firstFaults(seed, options.validators, 5);
+  out.progress(
+    `schedule ${scheduleDigest(preview)}: ${preview.map(describeFault).join('; ')}; ...`,
+  );
+  const temporary = options.dir === undefined;
+  const dir = resolve(options.dir ?? mkdtempSync(join(tmpdir(), 'medchain-chaos-')));
+  await devnetUp(
+    {
+      dir,
+      validators: options.validators,
+      reset: true,
+      waitTimeout: 120_000,
+      ...(options.basePort === undefined ? {} : { basePort: options.basePort }),
+    },
+    out,
+  );
+  const net = readDevnet(dir);
+  const load = new ChaosLoad(net.chainId, net.nodes, options.clients, seed);
+  const records: FaultRecord[] = [];
+  const unexpectedExits: string[] = [];
+  const started = Date.now();
+  let check: CheckResult;
+  try {
+    load.start();
+    const walRng = new Prng(seed ^ 0x5a5a5a5a);
+    for (const fault of faultSchedule(seed, options.validators)) {
+      if (Date.now() - started >= options.duration) break;
+      if (options.faults !== undefined && fault.index >= options.faults) break;
+      for (const node of net.nodes) {
+        if (processState(node.pid, node.home) !== 'exited') continue;
+        unexpectedExits.push(`${node.name} before fault ${fault.index}`);
+        out.progress(`${node.name} exited on its own (see its node.log); restarting it`);
+        node.pid = spawnNode(dir, node);
+        writeDevnet(dir, net);
+      }
+      records.push(await inject(fault, net, dir, walRng, options.livenessBound, out));
+      await sleep(fault.gapMs);
+    }
+    out.progress(
+      `faults done after ${Math.round((Date.now() - started) / 1000)} s; stopping the load`,
+    );
+    await load.stop();
+    out.progress(`checking ${load.acknowledged.size} acknowledged transactions on every node`);
+    check = await checkChain({
+      chainId: net.chainId,
+      nodes: net.nodes,
+      acknowledged: load.acknowledged,
+      convergenceTimeoutMs: options.livenessBound,
+    });
+  } finally {
+    await load.stop();
+    await Promise.all(net.nodes.map((n) => stopNode(n)));
+    for (const n of net.nodes) n.pid = null;
+    writeDevnet(dir, net);
+  }
+  const recoveries = records.map((r) => r.recoveryMs).filter((ms): ms is number => ms !== null);
+  const livenessFailures = records.length - recoveries.length;
+  const kills = records.filter((r) => r.kind === 'kill');
+  const report: ChaosReport = {
+    seed,
+    scheduleDigest: scheduleDigest(firstFaults(seed, options.validators, records.length)),
+    validators: options.validators,
+    network: 'loopback (127.0.0.1), process-level faults only',
+    notCovered: NOT_COVERED,
+    durationMs: Date.now() - started,
+    faults: records,
+    kills: kills.length,
+    primaryKills: kills.filter((r) => r.wasPrimary).length,
+    pauses: records.length - kills.length,
+    walDamaged: records.filter((r) => r.walBytesAppended > 0).length,
+    maxRecoveryMs: recoveries.length === 0 ? null : Math.max(...recoveries),
+    livenessBoundMs: options.livenessBound,
+    livenessFailures,
+    unexpectedExits,
+    loadErrors: Object.fromEntries(load.errors),
+    check,
+    ok: check.ok && livenessFailures === 0 && unexpectedExits.length === 0,
+  };
+  if (options.out !== undefined) writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+  if (temporary && report.ok) rmSync(dir, { recursive: true, force: true });
+  else out.progress(`devnet kept in ${dir} (logs in each home's node.log)`);
+  return report;
+}
+
+/** Fails the command (exit 1) when the verdict is not clean, after the report was printed. */
+export function assertVerdict(report: ChaosReport): void {
+  if (report.ok) return;
+  throw new CliError(
+    'CHAOS_VIOLATION',
+    `seed ${report.seed}: ${report.check.violations.length} safety violations, ${report.livenessFailures} faults without recovery within ${report.livenessBoundMs} ms, ${report.unexpectedExits.length} unexpected exits`,
+    { exitCode: EXIT.failed, hint: `replay with --seed ${report.seed}` },
+  );
+}

@@ -1,0 +1,110 @@
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Wal } from '@medchain/node';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  faultSchedule,
+  firstFaults,
+  PRIMARY_EVERY,
+  Prng,
+  scheduleDigest,
+  type WalDamage,
+} from '../src/cmds/devnet/chaos-plan.js';
+import { damageWal, liveWalSegment, WAL_DIR } from '../src/cmds/devnet/chaos-wal.js';
+import { tempDir } from './helpers.js';
+
+describe('chaos fault schedule', () => {
+  it('is a function of the seed: same seed, same schedule; another seed, another one', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 4, max: 10 }),
+        (seed, n) => {
+          const a = firstFaults(seed, n, 40);
+          expect(firstFaults(seed, n, 40)).toEqual(a);
+          expect(scheduleDigest(firstFaults(seed + 1, n, 40))).not.toBe(scheduleDigest(a));
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it('kills the primary every third fault, targets real validators, damages only killed WALs', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 4, max: 10 }),
+        (seed, n) => {
+          const faults = firstFaults(seed, n, 60);
+          for (const fault of faults) {
+            if (fault.index % PRIMARY_EVERY === 0) {
+              expect(fault).toMatchObject({ kind: 'kill', target: 'primary' });
+            } else {
+              expect(fault.target).toBeGreaterThanOrEqual(0);
+              expect(fault.target).toBeLessThan(n);
+            }
+            if (fault.kind === 'pause') expect(fault.walDamage).toBe('none');
+            expect(fault.downMs).toBeGreaterThan(0);
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+    // Over a long schedule every fault kind and every WAL damage shows up.
+    const kinds = new Set<string>();
+    for (const fault of faultSchedule(3, 4)) {
+      kinds.add(`${fault.kind}/${fault.walDamage}`);
+      if (fault.index === 200) break;
+    }
+    expect([...kinds].sort()).toEqual([
+      'kill/none',
+      'kill/torn-write',
+      'kill/truncated-tail',
+      'pause/none',
+    ]);
+  });
+});
+
+describe('chaos WAL damage', () => {
+  const records = (count: number) =>
+    Array.from({ length: count }, (_, i) =>
+      Uint8Array.from({ length: 1 + ((i * 37) % 300) }, (_, j) => (i + j) & 0xff),
+    );
+
+  it('appends a torn frame that the node cuts on open, keeping every synced record', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.constantFrom<WalDamage>('truncated-tail', 'torn-write'),
+        fc.integer({ min: 0, max: 20 }),
+        async (seed, damage, count) => {
+          const home = tempDir('chaos-wal');
+          mkdirSync(join(home, WAL_DIR));
+          const written = records(count);
+          const wal = await Wal.open(join(home, WAL_DIR));
+          wal.append(written);
+          await wal.sync();
+          await wal.close();
+          const file = liveWalSegment(home)!;
+          const size = statSync(file).size;
+          const appended = damageWal(home, damage, new Prng(seed));
+          expect(appended).toBeGreaterThan(0);
+          expect(statSync(file).size).toBe(size + appended);
+          const reopened = await Wal.open(join(home, WAL_DIR));
+          expect(reopened.opened.droppedBytes).toBe(appended);
+          expect(await reopened.replay()).toEqual(written);
+          await reopened.close();
+          expect(statSync(file).size).toBe(size);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('does nothing for a plain crash or a home without a WAL', () => {
+    const home = tempDir('chaos-nowal');
+    expect(damageWal(home, 'torn-write', new Prng(1))).toBe(0);
+    expect(damageWal(home, 'none', new Prng(1))).toBe(0);
+  });
+});
