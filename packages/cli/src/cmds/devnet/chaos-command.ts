@@ -24,6 +24,7 @@ export function registerChaos(devnet: Command): void {
           .argParser(duration),
       )
       .option('--faults <n>', 'stop after this many faults (if before --duration)', integer(1))
+      .option('--kills <n>', 'but go on until at least this many kills', integer(0))
       .option('--clients <n>', 'client keys submitting transactions', integer(1, 256), 8)
       .addOption(
         new Option('--liveness-bound <duration>', 'longest allowed recovery after a fault')

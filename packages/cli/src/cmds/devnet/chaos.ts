@@ -40,8 +40,10 @@ export interface ChaosOptions {
   seed?: number;
   /** Faults are injected until this much time has passed (ms)... */
   duration: number;
-  /** ...or until this many faults, whichever comes first. */
+  /** ...or until this many faults, whichever comes first... */
   faults?: number;
+  /** ...but not before this many kills. */
+  kills?: number;
   clients: number;
   /** The longest a fault's recovery may take before it counts as a liveness failure (ms). */
   livenessBound: number;
@@ -211,8 +213,10 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
     load.start();
     const walRng = new Prng(seed ^ 0x5a5a5a5a);
     for (const fault of faultSchedule(seed, options.validators)) {
-      if (Date.now() - started >= options.duration) break;
-      if (options.faults !== undefined && fault.index >= options.faults) break;
+      const killsLeft = (options.kills ?? 0) > records.filter((r) => r.kind === 'kill').length;
+      const timeUp = Date.now() - started >= options.duration;
+      const countUp = options.faults !== undefined && fault.index >= options.faults;
+      if ((timeUp || countUp) && !killsLeft) break;
       for (const node of net.nodes) {
         if (processState(node.pid, node.home) !== 'exited') continue;
         unexpectedExits.push(`${node.name} before fault ${fault.index}`);
