@@ -1,19 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import { bytesEqual, fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import { recordId } from '@medchain/ledger';
-import {
-  describeDecision,
-  type LoggedAccess,
-  logAccess,
-  signAccessRequest,
-} from '../../util/access.js';
-import { ApiClient, type ApiJson } from '../../util/client.js';
+import { ApiClient, ApiError, type ApiJson } from '../../util/client.js';
 import { CliError } from '../../util/errors.js';
 import { createKeystore, entropy, openKeystore } from '../../util/keys.js';
 import { table } from '../../util/output.js';
 import { defaultSendOptions, type SentTx, sendTransaction } from '../../util/tx.js';
+import { fetchRecord } from '../record/fetch.js';
 import { type DevnetNode, devnetPassphrase, readDevnet } from './state.js';
 
 export interface DemoStep {
@@ -82,8 +77,12 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
 
   const keysDir = join(dir, 'demo', new Date().toISOString().replace(/[:.]/g, '-'));
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-  const keyOf = (name: string) =>
-    new Signer(createKeystore(join(keysDir, `${name}.json`), passphrase).seed);
+  const seeds = new Map<string, Uint8Array>();
+  const keyOf = (name: string) => {
+    const { seed } = createKeystore(join(keysDir, `${name}.json`), passphrase);
+    seeds.set(name, seed);
+    return new Signer(seed);
+  };
   const admin = (node: DevnetNode) => new Signer(openKeystore(node.adminKey, passphrase).seed);
 
   say(
@@ -147,6 +146,14 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   writeFileSync(join(keysDir, 'observation.json'), content);
   const recordNonce = entropy(16);
   const custodian = fromHex(a.orgId);
+  const record = toHex(recordId(custodian, patient!.publicKey, recordNonce));
+  await apiA.post('/vault/records', {
+    recordId: record,
+    patient: toHex(patient!.publicKey),
+    version: 1,
+    content: toHex(content),
+  });
+  line(`dr-ada stores the Observation in ${a.name}'s vault, encrypted under its own data key`);
   const anchor = await sendTransaction(
     apiA,
     drAda!,
@@ -160,7 +167,6 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
     },
     send,
   );
-  const record = toHex(recordId(custodian, patient!.publicKey, recordNonce));
   txLine(
     'dr-ada',
     `anchors Observation ${short(record)} (sha256 ${short(toHex(sha256(content)))})`,
@@ -191,37 +197,65 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
     grant,
   );
 
+  /** The committed access log entry, as the demo's report lists transactions. */
+  const logged = async (hash: string): Promise<SentTx> => {
+    const status: ApiJson = await apiA.get(`/tx/${hash}`);
+    return {
+      kind: status.tx.kind,
+      hash,
+      signer: status.tx.signer,
+      nonce: status.tx.nonce,
+      status: 'committed',
+      height: status.height,
+      index: status.index,
+      receipt: status.receipt,
+    };
+  };
+  /**
+   * A clinician reads through their own hospital's node: the custodian (A) decides, commits
+   * the access log entry, and only then sends the record sealed to the clinician's key; the
+   * clinician opens it locally and checks it against the anchored hash.
+   */
   const access = async (
     who: string,
-    requester: Signer,
+    via: { name: string; client: ApiClient },
     emergency: boolean,
-  ): Promise<LoggedAccess> => {
-    const signed = signAccessRequest(requester, {
-      recordId: fromHex(record),
-      action: 'access',
-      purpose: emergency ? 'ETREAT' : 'TREAT',
-      ...(emergency ? { emergencyReason: 'patient-unconscious' as const } : {}),
-    });
-    const logged = await logAccess(apiA, adminA, signed, send);
-    current!.txs.push(logged.tx);
-    line(
-      `${who} signs a request; ${a.name} (the custodian) runs the ledger's access rule: ${describeDecision(logged.decision)}`,
-    );
-    line(
-      `${a.name} commits the decision first: ${logged.tx.kind} ${short(logged.tx.hash)} at height ${logged.tx.height}`,
-    );
-    return logged;
+  ): Promise<{ decision: 'permit' | 'deny'; tx: SentTx }> => {
+    line(`${who} signs a request and asks ${via.name}'s node, which relays it to ${a.name}`);
+    try {
+      const got = await fetchRecord(via.client, seeds.get(who)!, {
+        recordId: fromHex(record),
+        action: 'access',
+        purpose: emergency ? 'ETREAT' : 'TREAT',
+        ...(emergency ? { emergencyReason: 'patient-unconscious' as const } : {}),
+      });
+      const tx = await logged(got.answer.logTx);
+      current!.txs.push(tx);
+      line(
+        `${a.name} (the custodian) permits and commits ${tx.kind} ${short(tx.hash)} at height ${tx.height} before sending anything`,
+      );
+      if (!bytesEqual(got.content, content)) {
+        throw new CliError('DEMO_UNEXPECTED', 'the record read differs from the one stored');
+      }
+      line(
+        `${who} receives the record sealed to their key, opens it and checks it: ${got.content.length} bytes, sha256 equals the anchor`,
+      );
+      return { decision: 'permit', tx };
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'RECORD_ACCESS_DENIED')) throw error;
+      const hash = /logged in ([0-9a-f]{64})/.exec(error.message)?.[1];
+      if (hash === undefined) throw error;
+      const tx = await logged(hash);
+      current!.txs.push(tx);
+      line(`${a.name} (the custodian) denies (${error.message.split(': ').pop()}); no bytes sent`);
+      line(`the denial is committed too: ${tx.kind} ${short(tx.hash)} at height ${tx.height}`);
+      return { decision: 'deny', tx };
+    }
   };
 
   step('dr-bob reads the record');
-  const read = await access('dr-bob', drBob!, false);
-  line(
-    '(This release stops at the logged decision: the encrypted record transfer between hospitals',
-  );
-  line(
-    ' comes in a later version. What is shown here is the access decision and its audit entry.)',
-  );
-  if (read.decision.decision !== 'permit')
+  const read = await access('dr-bob', { name: b.name, client: apiB }, false);
+  if (read.decision !== 'permit')
     throw new CliError('DEMO_UNEXPECTED', 'the consented read was denied');
 
   step('The patient revokes the consent');
@@ -238,16 +272,16 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   );
 
   step('dr-bob asks again');
-  const denied = await access('dr-bob', drBob!, false);
-  if (denied.decision.decision !== 'deny')
+  const denied = await access('dr-bob', { name: b.name, client: apiB }, false);
+  if (denied.decision !== 'deny')
     throw new CliError('DEMO_UNEXPECTED', 'the read after revocation was permitted');
   line('denied, and the denial is on the ledger too');
 
   step(
     `An emergency: dr-eve at ${c.name} uses break-glass (no consent; the patient did not opt out)`,
   );
-  const emergency = await access('dr-eve', drEve!, true);
-  if (emergency.decision.decision !== 'permit')
+  const emergency = await access('dr-eve', { name: c.name, client: apiC }, true);
+  if (emergency.decision !== 'permit')
     throw new CliError('DEMO_UNEXPECTED', 'break-glass was denied');
   line('permitted, flagged as break-glass in the audit trail');
 
