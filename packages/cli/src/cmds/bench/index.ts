@@ -76,7 +76,7 @@ export function registerBench(program: Command): void {
         '--window <n>',
         'uncommitted transactions kept in flight by --find-max',
         integer(1),
-        4000,
+        2000,
       )
       .addOption(
         new Option('--duration <duration>', 'measured time')
@@ -104,7 +104,12 @@ export function registerBench(program: Command): void {
         integer(1024, 65_000),
       )
       .option('--out <dir>', 'where report.json and the charts go', 'bench-results')
-      .addOption(new Option('--sweep <kind>', 'run several points').argParser(oneOf(SWEEPS)))
+      .addOption(
+        new Option(
+          '--sweep <kind>',
+          'run several points: validators (1,4,7,10,16), batch (block sizes), leader-crash (kill the next primary halfway)',
+        ).argParser(oneOf(SWEEPS)),
+      )
       .option(
         '--sweep-values <list>',
         'values of the swept parameter (validators or block sizes)',
