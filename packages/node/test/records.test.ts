@@ -356,6 +356,12 @@ describe('consent-gated record exchange between hospitals', () => {
     expect((await send_(clinician, 'obs', forged.request, forgedJson)).status).toBe(400);
   });
 
+  it('serves concurrent requests (each logged under its own custodian nonce)', async () => {
+    const reads = await Promise.all(Array.from({ length: 8 }, () => read(clinician, 'obs')));
+    expect(reads.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(new Set(reads.map((r) => r.body.logTx)).size).toBe(8);
+  });
+
   it('revoke -> denied', async () => {
     await sendOk(patient1, 'consent.revoke', { consentId: observationGrant });
     expect(await read(clinician, 'obs')).toMatchObject({ status: 403, reason: 'NO_CONSENT' });

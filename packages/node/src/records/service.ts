@@ -253,9 +253,11 @@ export class RecordsService implements RecordsApi {
   private async logAccess(body: AccessLogBody): Promise<Uint8Array> {
     const { signer, chainId, backend } = this.options;
     const kind = body.request.emergencyReason === undefined ? 'access.log' : 'access.emergency';
-    // Nonces are handed out in submission order; admission is synchronous, so a refused
-    // submission never leaves a gap behind it.
+    // Nonces are handed out in submission order and reserved before the submission yields,
+    // so concurrent requests never share one. The node's admission is synchronous, so a
+    // refused submission is still the last reservation and is given back without a gap.
     const nonce = Math.max(expectedNonce(this.state, signer.publicKey), this.lastNonce + 1);
+    this.lastNonce = nonce;
     const tx = signTransaction(
       {
         chainId,
@@ -270,13 +272,13 @@ export class RecordsService implements RecordsApi {
     const done = this.waitForReceipt(hash);
     const submitted = await backend.submitTransaction(encodeTransaction(tx));
     if (!submitted.accepted) {
+      if (this.lastNonce === nonce) this.lastNonce = nonce - 1;
       this.waiters.delete(toHex(hash));
       throw new RecordError(
         'RECORD_LOG_FAILED',
         `the access log entry was not admitted (${submitted.code}: ${submitted.message}); nothing was sent`,
       );
     }
-    this.lastNonce = nonce;
     const receipt = await done;
     if (receipt.code !== 'OK') {
       throw new RecordError(
