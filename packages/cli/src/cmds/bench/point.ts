@@ -157,7 +157,7 @@ export async function runPoint(
     ? { kind: 'closed', window: options.window }
     : { kind: 'open', rate: options.rate ?? DEFAULT_RATE };
   const label = `n${validators}-${mode.kind === 'open' ? `rate${mode.rate}` : 'max'}${own && options.sweep === 'batch' ? `-block${point.blockMaxTxs}` : ''}${context.crash ? '-leader-crash' : ''}`;
-  out.progress(`${label}: devnet ${dir} (${validators} validators)`);
+  out.progress(`${label}: devnet ${dir} (${validators} validator${validators === 1 ? '' : 's'})`);
   const load = new Load(devnet.nodes.map((n) => n.api));
   try {
     await load.start();
