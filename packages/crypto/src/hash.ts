@@ -23,6 +23,7 @@ export const HashDomain = {
   Keystore: 'medchain/keystore/v1',
   MerkleRoot: 'medchain/merkle-root/v1',
   KeystoreChecksum: 'medchain/keystore-checksum/v1',
+  RecordId: 'medchain/record-id/v1',
 } as const;
 
 export type HashDomainName = keyof typeof HashDomain;

@@ -1,11 +1,4 @@
-import { concatBytes, sha256, utf8 } from '@medchain/crypto';
-
-/**
- * Hash domain for record ids. It is the ledger's own tag (crypto's HashDomain has no entry for
- * it); it follows taggedHash's layout, `len(tag) || tag || data`, so it cannot collide with it.
- */
-export const RECORD_ID_TAG = 'medchain/record-id/v1';
-const recordIdPrefix = concatBytes(Uint8Array.of(utf8(RECORD_ID_TAG).length), utf8(RECORD_ID_TAG));
+import { taggedHash } from '@medchain/crypto';
 
 /**
  * A record's id, known to the client before the anchor commits: custodian org id, patient key
@@ -16,5 +9,5 @@ export function recordId(
   patient: Uint8Array,
   nonce: Uint8Array,
 ): Uint8Array {
-  return sha256(concatBytes(recordIdPrefix, custodian, patient, nonce));
+  return taggedHash('RecordId', custodian, patient, nonce);
 }

@@ -52,7 +52,7 @@ export {
   initGenesisState,
   parseGenesis,
 } from './genesis.js';
-export { RECORD_ID_TAG, recordId } from './ids.js';
+export { recordId } from './ids.js';
 export * from './model.js';
 export * from './queries.js';
 export { RECEIPT_CODES, type Receipt, type ReceiptCode } from './receipt.js';
