@@ -55,6 +55,8 @@ import {
 /** Scales every property's run count for long campaigns: MEDCHAIN_FUZZ_SCALE=20 npx vitest run ... */
 const SCALE = Number(process.env.MEDCHAIN_FUZZ_SCALE ?? 1);
 const runs = (base: number) => Math.max(1, Math.round(base * SCALE));
+/** Per-test time limit, scaled with the runs so a long campaign is not cut at the default. */
+const TIMEOUT = 60_000 * Math.max(1, SCALE);
 
 const CONSENSUS = protocolId('consensus');
 const MEMPOOL = protocolId('mempool');
@@ -260,226 +262,246 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
       ...(reason === undefined ? {} : { reason }),
     });
 
-  it('the honest three commit and the rogue sees real consensus and gossip traffic', async () => {
-    const hashes = submit(30);
-    await waitUntil('first transactions commit', () => committedEverywhere(hashes));
-    await waitUntil('real messages captured', () => {
-      const types = new Set(captured.consensus.map((bytes) => decodeMessage(bytes).type));
-      return types.has('prepare') && types.has('commit') && captured.mempool.length > 0;
-    });
-  });
-
-  it('consensus: garbage, mutated, re-signed and forged messages are dropped and counted', async () => {
-    const dropped = (reason: string) =>
-      counterValue(target.metrics.consensus.messagesDropped, { reason });
-    const before = {
-      malformed: await dropped('malformed'),
-      badSignature: await dropped('badSignature'),
-      nonValidator: await dropped('nonValidator'),
-      framing:
-        (await rejected(target, CONSENSUS, 'oversize')) +
-        (await rejected(target, CONSENSUS, 'framing')),
-    };
-    const stranger = new Signer(sha256(utf8('fuzz-protocols:not-a-validator')));
-    const honestKeys = network.homes.slice(0, 3).map((home) => home.validator.publicKey);
-    const real = fc.constantFrom(...captured.consensus);
-
-    /** A real message made the rogue's own vote (or a forgery for `claim`), with fields changed. */
-    const resigned = fc
-      .record({
-        bytes: real,
-        signer: fc.constantFrom('rogue', 'forgeHonest', 'stranger'),
-        height: fc.oneof(fc.constant(0), fc.integer({ min: -1, max: 3 }), fc.nat()),
-        view: fc.integer({ min: 0, max: 3 }),
-        digest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
-        honest: fc.nat(),
-      })
-      .map(({ bytes, signer, height, view, digest, honest }) => {
-        const message = decodeMessage(bytes);
-        if (message.type === 'decision' || message.type === 'checkpoint') return bytes;
-        const edited = {
-          ...message,
-          ...(message.type === 'preprepare' || !('digest' in message) ? {} : { digest }),
-          height: Math.max(1, target.parts.driver.height + height),
-          view: message.view + view,
-        } as SignedMessage;
-        // 'forgeHonest' signs with the rogue's real key but names an honest validator.
-        const key = signer === 'stranger' ? stranger : rogueValidator;
-        const from = signer === 'forgeHonest' ? honestKeys[honest % 3]! : key.publicKey;
-        const unsigned = { ...edited, from } as SignedMessage;
-        return encodeMessage({
-          ...unsigned,
-          signature: key.sign(messageSigningHash(CHAIN_ID, unsigned)),
-        } as SignedMessage);
+  it(
+    'the honest three commit and the rogue sees real consensus and gossip traffic',
+    async () => {
+      const hashes = submit(30);
+      await waitUntil('first transactions commit', () => committedEverywhere(hashes));
+      await waitUntil('real messages captured', () => {
+        const types = new Set(captured.consensus.map((bytes) => decodeMessage(bytes).type));
+        return types.has('prepare') && types.has('commit') && captured.mempool.length > 0;
       });
+    },
+    TIMEOUT,
+  );
 
-    const payload = fc.oneof(
-      fc.uint8Array({ minLength: 1, maxLength: 512 }).map(encodeFrame),
-      fc.tuple(real, mutations).map(([bytes, edits]) => encodeFrame(mutateBytes(bytes, edits))),
-      fc
-        .tuple(real, fc.nat(), canonicalLeaf)
-        .map(([bytes, pick, leaf]) => encodeFrame(mutateField(bytes, pick, leaf))),
-      resigned.map(encodeFrame),
-      // An announced length past the 5 MiB limit, or a varint no honest encoder writes.
-      fc.constantFrom(
-        Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3),
-        Uint8Array.of(0x80, 0x80, 0x80, 0x00, 1),
-        Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
-      ),
-    );
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(payload, { minLength: 1, maxLength: 4 }),
-        delivery,
-        fc.nat(),
-        fc.nat(),
-        async (frames, how, cut, which) => {
-          const node = nodes[which % nodes.length]!;
-          const joined = Uint8Array.from(frames.flatMap((frame) => [...frame]));
-          await deliver(node, CONSENSUS, joined, how, cut);
-        },
-      ),
-      { numRuns: runs(300) },
-    );
-    // A forgery for an honest validator by the rogue's real key, sent whole, at the live height.
-    const honest = decodeMessage(
-      captured.consensus.find((b) => decodeMessage(b).type === 'prepare')!,
-    );
-    const forged = {
-      ...(honest as SignedMessage),
-      height: target.parts.driver.height,
-      view: target.parts.driver.view,
-      from: honestKeys[1]!,
-    } as SignedMessage;
-    const forgedBytes = encodeMessage({
-      ...forged,
-      signature: rogueValidator.sign(messageSigningHash(CHAIN_ID, forged)),
-    } as SignedMessage);
-    await deliver(target, CONSENSUS, encodeFrame(forgedBytes), 'whole', 0);
+  it(
+    'consensus: garbage, mutated, re-signed and forged messages are dropped and counted',
+    async () => {
+      const dropped = (reason: string) =>
+        counterValue(target.metrics.consensus.messagesDropped, { reason });
+      const before = {
+        malformed: await dropped('malformed'),
+        badSignature: await dropped('badSignature'),
+        nonValidator: await dropped('nonValidator'),
+        framing:
+          (await rejected(target, CONSENSUS, 'oversize')) +
+          (await rejected(target, CONSENSUS, 'framing')),
+      };
+      const stranger = new Signer(sha256(utf8('fuzz-protocols:not-a-validator')));
+      const honestKeys = network.homes.slice(0, 3).map((home) => home.validator.publicKey);
+      const real = fc.constantFrom(...captured.consensus);
 
-    await waitUntil('refusals are counted', async () => {
-      return (
-        (await dropped('malformed')) > before.malformed &&
-        (await dropped('badSignature')) > before.badSignature &&
-        (await dropped('nonValidator')) > before.nonValidator &&
-        (await rejected(target, CONSENSUS, 'oversize')) +
-          (await rejected(target, CONSENSUS, 'framing')) >
-          before.framing
-      );
-    });
-  });
+      /** A real message made the rogue's own vote (or a forgery for `claim`), with fields changed. */
+      const resigned = fc
+        .record({
+          bytes: real,
+          signer: fc.constantFrom('rogue', 'forgeHonest', 'stranger'),
+          height: fc.oneof(fc.constant(0), fc.integer({ min: -1, max: 3 }), fc.nat()),
+          view: fc.integer({ min: 0, max: 3 }),
+          digest: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+          honest: fc.nat(),
+        })
+        .map(({ bytes, signer, height, view, digest, honest }) => {
+          const message = decodeMessage(bytes);
+          if (message.type === 'decision' || message.type === 'checkpoint') return bytes;
+          const edited = {
+            ...message,
+            ...(message.type === 'preprepare' || !('digest' in message) ? {} : { digest }),
+            height: Math.max(1, target.parts.driver.height + height),
+            view: message.view + view,
+          } as SignedMessage;
+          // 'forgeHonest' signs with the rogue's real key but names an honest validator.
+          const key = signer === 'stranger' ? stranger : rogueValidator;
+          const from = signer === 'forgeHonest' ? honestKeys[honest % 3]! : key.publicKey;
+          const unsigned = { ...edited, from } as SignedMessage;
+          return encodeMessage({
+            ...unsigned,
+            signature: key.sign(messageSigningHash(CHAIN_ID, unsigned)),
+          } as SignedMessage);
+        });
 
-  it('mempool gossip: garbage, mutated batches and transactions are refused and counted', async () => {
-    const decodeRejected = await rejected(target, MEMPOOL, 'decode');
-    const mempoolRejected = await counterValue(target.metrics.mempool.rejected);
-    const real = fc.constantFrom(...captured.mempool);
-    /** A real batch with one transaction's bytes mutated, so the batch decodes but the tx does not verify. */
-    const mutatedTx = fc.tuple(real, fc.nat(), mutations).map(([bytes, pick, edits]) => {
-      const txs = decodeCanonical(bytes) as Uint8Array[];
-      const i = pick % txs.length;
-      return encodeCanonical(txs.map((tx, j) => (j === i ? mutateBytes(tx, edits) : tx)));
-    });
-    const payload = fc.oneof(
-      fc.uint8Array({ minLength: 1, maxLength: 512 }).map(encodeFrame),
-      fc.tuple(real, mutations).map(([bytes, edits]) => encodeFrame(mutateBytes(bytes, edits))),
-      fc
-        .tuple(real, fc.nat(), canonicalLeaf)
-        .map(([bytes, pick, leaf]) => encodeFrame(mutateField(bytes, pick, leaf))),
-      mutatedTx.map(encodeFrame),
-      fc.constantFrom(
-        Uint8Array.of(0x81, 0x80, 0x40, 1, 2, 3), // 1 MiB + 1 announced: over the 512 KiB limit
-        Uint8Array.of(0x80, 0x00, 1),
-      ),
-    );
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(payload, { minLength: 1, maxLength: 4 }),
-        delivery,
-        fc.nat(),
-        fc.nat(),
-        async (frames, how, cut, which) => {
-          const node = nodes[which % nodes.length]!;
-          await deliver(node, MEMPOOL, Uint8Array.from(frames.flatMap((f) => [...f])), how, cut);
-        },
-      ),
-      { numRuns: runs(200) },
-    );
-    await waitUntil('gossip refusals are counted', async () => {
-      return (
-        (await rejected(target, MEMPOOL, 'decode')) > decodeRejected &&
-        (await counterValue(target.metrics.mempool.rejected)) > mempoolRejected
-      );
-    });
-  });
-
-  it('sync and records: malformed, mutated, oversized and cut requests are refused and counted', async () => {
-    const before = {
-      sync: await rejected(target, SYNC),
-      records: await rejected(target, RECORDS),
-    };
-    const requester = new Signer(sha256(utf8('fuzz-protocols:requester')));
-    const signedRequest = encodeSignedRequest(
-      signAccessRequest(requester, {
-        recordId: sha256(utf8('no such record')),
-        requester: requester.publicKey,
-        action: 'access',
-        purpose: 'TREAT',
-        time: Date.now(),
-        nonce: sha256(utf8('fuzz-nonce')),
-      }),
-    );
-    const request = (protocol: string) => {
-      const real = fc.constantFrom(
-        ...(protocol === SYNC
-          ? [encodeBlocksRequest({ from: 1, count: 3 }), encodeSnapshotRequest()]
-          : [signedRequest]),
-      );
-      return fc.oneof(
-        fc.uint8Array({ minLength: 0, maxLength: 512 }).map(encodeFrame),
+      const payload = fc.oneof(
+        fc.uint8Array({ minLength: 1, maxLength: 512 }).map(encodeFrame),
         fc.tuple(real, mutations).map(([bytes, edits]) => encodeFrame(mutateBytes(bytes, edits))),
         fc
           .tuple(real, fc.nat(), canonicalLeaf)
           .map(([bytes, pick, leaf]) => encodeFrame(mutateField(bytes, pick, leaf))),
+        resigned.map(encodeFrame),
+        // An announced length past the 5 MiB limit, or a varint no honest encoder writes.
         fc.constantFrom(
-          Uint8Array.of(0xff, 0xff, 0xff, 0x7f, 1, 2), // 256 MiB announced
-          Uint8Array.of(0x80, 0x80, 0x00),
+          Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3),
+          Uint8Array.of(0x80, 0x80, 0x80, 0x00, 1),
+          Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
         ),
       );
-    };
-    await fc.assert(
-      fc.asyncProperty(
-        fc
-          .constantFrom(SYNC, RECORDS)
-          .chain((protocol) => fc.tuple(fc.constant(protocol), request(protocol))),
-        delivery,
-        fc.nat(),
-        fc.nat(),
-        async ([protocol, bytes], how, cut, which) => {
-          await deliver(nodes[which % nodes.length]!, protocol, bytes, how, cut);
-        },
-      ),
-      { numRuns: runs(200) },
-    );
-    await waitUntil('request refusals are counted', async () => {
-      return (
-        (await rejected(target, SYNC)) > before.sync &&
-        (await rejected(target, RECORDS)) > before.records
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(payload, { minLength: 1, maxLength: 4 }),
+          delivery,
+          fc.nat(),
+          fc.nat(),
+          async (frames, how, cut, which) => {
+            const node = nodes[which % nodes.length]!;
+            const joined = Uint8Array.from(frames.flatMap((frame) => [...frame]));
+            await deliver(node, CONSENSUS, joined, how, cut);
+          },
+        ),
+        { numRuns: runs(300) },
       );
-    });
-  });
+      // A forgery for an honest validator by the rogue's real key, sent whole, at the live height.
+      const honest = decodeMessage(
+        captured.consensus.find((b) => decodeMessage(b).type === 'prepare')!,
+      );
+      const forged = {
+        ...(honest as SignedMessage),
+        height: target.parts.driver.height,
+        view: target.parts.driver.view,
+        from: honestKeys[1]!,
+      } as SignedMessage;
+      const forgedBytes = encodeMessage({
+        ...forged,
+        signature: rogueValidator.sign(messageSigningHash(CHAIN_ID, forged)),
+      } as SignedMessage);
+      await deliver(target, CONSENSUS, encodeFrame(forgedBytes), 'whole', 0);
 
-  it('afterwards the honest three keep committing the same chain, and nothing reached a handler as a throw', async () => {
-    const hashes = submit(40);
-    await waitUntil('new transactions commit everywhere', () => committedEverywhere(hashes));
-    expectSameChain();
-    for (const node of nodes) {
-      expect(node.parts.host.libp2p.status).toBe('started');
-      expect(
-        await counterValue(node.metrics.consensus.messagesDropped, { reason: 'core_error' }),
-      ).toBe(0);
-      for (const protocol of [CONSENSUS, MEMPOOL]) {
-        expect(await rejected(node, protocol, 'handler')).toBe(0);
+      await waitUntil('refusals are counted', async () => {
+        return (
+          (await dropped('malformed')) > before.malformed &&
+          (await dropped('badSignature')) > before.badSignature &&
+          (await dropped('nonValidator')) > before.nonValidator &&
+          (await rejected(target, CONSENSUS, 'oversize')) +
+            (await rejected(target, CONSENSUS, 'framing')) >
+            before.framing
+        );
+      });
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'mempool gossip: garbage, mutated batches and transactions are refused and counted',
+    async () => {
+      const decodeRejected = await rejected(target, MEMPOOL, 'decode');
+      const mempoolRejected = await counterValue(target.metrics.mempool.rejected);
+      const real = fc.constantFrom(...captured.mempool);
+      /** A real batch with one transaction's bytes mutated, so the batch decodes but the tx does not verify. */
+      const mutatedTx = fc.tuple(real, fc.nat(), mutations).map(([bytes, pick, edits]) => {
+        const txs = decodeCanonical(bytes) as Uint8Array[];
+        const i = pick % txs.length;
+        return encodeCanonical(txs.map((tx, j) => (j === i ? mutateBytes(tx, edits) : tx)));
+      });
+      const payload = fc.oneof(
+        fc.uint8Array({ minLength: 1, maxLength: 512 }).map(encodeFrame),
+        fc.tuple(real, mutations).map(([bytes, edits]) => encodeFrame(mutateBytes(bytes, edits))),
+        fc
+          .tuple(real, fc.nat(), canonicalLeaf)
+          .map(([bytes, pick, leaf]) => encodeFrame(mutateField(bytes, pick, leaf))),
+        mutatedTx.map(encodeFrame),
+        fc.constantFrom(
+          Uint8Array.of(0x81, 0x80, 0x40, 1, 2, 3), // 1 MiB + 1 announced: over the 512 KiB limit
+          Uint8Array.of(0x80, 0x00, 1),
+        ),
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(payload, { minLength: 1, maxLength: 4 }),
+          delivery,
+          fc.nat(),
+          fc.nat(),
+          async (frames, how, cut, which) => {
+            const node = nodes[which % nodes.length]!;
+            await deliver(node, MEMPOOL, Uint8Array.from(frames.flatMap((f) => [...f])), how, cut);
+          },
+        ),
+        { numRuns: runs(200) },
+      );
+      await waitUntil('gossip refusals are counted', async () => {
+        return (
+          (await rejected(target, MEMPOOL, 'decode')) > decodeRejected &&
+          (await counterValue(target.metrics.mempool.rejected)) > mempoolRejected
+        );
+      });
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'sync and records: malformed, mutated, oversized and cut requests are refused and counted',
+    async () => {
+      const before = {
+        sync: await rejected(target, SYNC),
+        records: await rejected(target, RECORDS),
+      };
+      const requester = new Signer(sha256(utf8('fuzz-protocols:requester')));
+      const signedRequest = encodeSignedRequest(
+        signAccessRequest(requester, {
+          recordId: sha256(utf8('no such record')),
+          requester: requester.publicKey,
+          action: 'access',
+          purpose: 'TREAT',
+          time: Date.now(),
+          nonce: sha256(utf8('fuzz-nonce')),
+        }),
+      );
+      const request = (protocol: string) => {
+        const real = fc.constantFrom(
+          ...(protocol === SYNC
+            ? [encodeBlocksRequest({ from: 1, count: 3 }), encodeSnapshotRequest()]
+            : [signedRequest]),
+        );
+        return fc.oneof(
+          fc.uint8Array({ minLength: 0, maxLength: 512 }).map(encodeFrame),
+          fc.tuple(real, mutations).map(([bytes, edits]) => encodeFrame(mutateBytes(bytes, edits))),
+          fc
+            .tuple(real, fc.nat(), canonicalLeaf)
+            .map(([bytes, pick, leaf]) => encodeFrame(mutateField(bytes, pick, leaf))),
+          fc.constantFrom(
+            Uint8Array.of(0xff, 0xff, 0xff, 0x7f, 1, 2), // 256 MiB announced
+            Uint8Array.of(0x80, 0x80, 0x00),
+          ),
+        );
+      };
+      await fc.assert(
+        fc.asyncProperty(
+          fc
+            .constantFrom(SYNC, RECORDS)
+            .chain((protocol) => fc.tuple(fc.constant(protocol), request(protocol))),
+          delivery,
+          fc.nat(),
+          fc.nat(),
+          async ([protocol, bytes], how, cut, which) => {
+            await deliver(nodes[which % nodes.length]!, protocol, bytes, how, cut);
+          },
+        ),
+        { numRuns: runs(200) },
+      );
+      await waitUntil('request refusals are counted', async () => {
+        return (
+          (await rejected(target, SYNC)) > before.sync &&
+          (await rejected(target, RECORDS)) > before.records
+        );
+      });
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'afterwards the honest three keep committing the same chain, and nothing reached a handler as a throw',
+    async () => {
+      const hashes = submit(40);
+      await waitUntil('new transactions commit everywhere', () => committedEverywhere(hashes));
+      expectSameChain();
+      for (const node of nodes) {
+        expect(node.parts.host.libp2p.status).toBe('started');
+        expect(
+          await counterValue(node.metrics.consensus.messagesDropped, { reason: 'core_error' }),
+        ).toBe(0);
+        for (const protocol of [CONSENSUS, MEMPOOL]) {
+          expect(await rejected(node, protocol, 'handler')).toBe(0);
+        }
       }
-    }
-  });
+    },
+    TIMEOUT,
+  );
 });
