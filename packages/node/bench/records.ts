@@ -93,7 +93,7 @@ async function anchored(size: number): Promise<{ id: Uint8Array; content: Uint8A
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-async function run(label: string, size: number, total: number): Promise<void> {
+async function run(label: string, size: number, total: number, inFlight: number): Promise<void> {
   const { id, content } = await anchored(size);
   const latencies: number[] = [];
   let next = 0;
@@ -122,18 +122,20 @@ async function run(label: string, size: number, total: number): Promise<void> {
       latencies.push(performance.now() - t0);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  await Promise.all(Array.from({ length: Math.min(inFlight, total) }, worker));
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((x, y) => x - y);
   console.log(
-    `${label.padEnd(6)} ${String(total).padStart(4)} reads, ${concurrency} in flight: ${(total / seconds).toFixed(1)} records/s, ` +
+    `${label.padEnd(6)} ${String(total).padStart(4)} reads, ${inFlight} in flight: ${(total / seconds).toFixed(1)} records/s, ` +
       `${((total * size) / seconds / 1e6).toFixed(2)} MB/s, latency p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms`,
   );
 }
 
 try {
-  await run('4 KB', 4 * 1024, 400);
-  await run('1 MB', 1024 * 1024, 60);
+  await run('4 KB', 4 * 1024, 400, concurrency);
+  // 1 MB answers share the protocol deadline with the log wait: past ~16 in flight on this
+  // machine the transfer of the last ones runs out of it (the requester gets UNREACHABLE).
+  await run('1 MB', 1024 * 1024, 60, Math.min(concurrency, 16));
 } finally {
   for (const node of nodes) await node.stop();
   await network.remove();

@@ -113,6 +113,9 @@ export class RecordsService implements RecordsApi {
       maxRequestBytes: RECORDS_MAX_REQUEST_BYTES,
       maxResponseBytes: RECORDS_MAX_RESPONSE_BYTES,
       timeoutMs: options.requestTimeoutMs ?? 30_000,
+      // Each request waits for a block commit (seconds under load), so one hospital keeps
+      // many in flight; past this the stream is refused and the requester sees UNREACHABLE.
+      maxInboundStreams: 128,
       handle: async (_peer, bytes) => encodeAnswer(await this.answer(bytes)),
       allowPeer: options.allowPeer,
       logger: options.logger,
