@@ -31,15 +31,20 @@ export function registerChaos(devnet: Command): void {
           .default(60_000, '60s')
           .argParser(duration),
       )
-      .option('--out <file>', 'also write the report (JSON) here'),
+      .option('--out <file>', 'also write the report (JSON) here')
+      .option(
+        '--netns',
+        'each validator in its own network namespace (root, iproute2), partitions added to the faults; falls back to process faults where unavailable',
+      ),
     'medchain devnet chaos --seed 42 --faults 12',
-    'medchain devnet chaos --duration 30m --seed 7 --out chaos-report.json',
+    'medchain devnet chaos --duration 30m --kills 100 --seed 7 --out chaos-report.json',
+    'sudo medchain devnet chaos --netns --faults 12',
   ).action(async (options: ChaosOptions, cmd: Command) => {
     const out = outputOf(cmd);
     const report = await runChaos(options, out);
     out.result(report, (r: ChaosReport) => [
       `seed ${r.seed}, schedule ${r.scheduleDigest}, ${r.validators} validators, ${Math.round(r.durationMs / 1000)} s, ${r.network}`,
-      `faults: ${r.faults.length} (${r.kills} kills, ${r.primaryKills} of the primary; ${r.pauses} pauses; ${r.walDamaged} damaged WAL tails)`,
+      `faults: ${r.faults.length} (${r.kills} kills, ${r.primaryKills} of the primary; ${r.pauses} pauses; ${r.partitions} partitions; ${r.walDamaged} damaged WAL tails)`,
       `recovery: max ${r.maxRecoveryMs ?? '-'} ms (bound ${r.livenessBoundMs} ms), ${r.livenessFailures} over the bound`,
       `transactions acknowledged as committed: ${r.check.acknowledgedTxs}; chain compared to height ${r.check.comparedHeight} on every node (${r.check.committedTxs} txs, ${r.check.certificatesChecked} certificates, ${r.check.votesChecked} commit votes)`,
       ...table(

@@ -39,7 +39,7 @@ export type WalDamage =
   /** A whole last frame whose payload is garbage (bad checksum): a torn write. */
   | 'torn-write';
 
-export type FaultKind = 'kill' | 'pause';
+export type FaultKind = 'kill' | 'pause' | 'partition';
 
 export interface Fault {
   /** Position in the schedule, from 0. */
@@ -62,13 +62,24 @@ export const PRIMARY_EVERY = 3;
  * runner stops by duration or count). Faults are one at a time, so at most one validator is
  * ever down or paused; the runner waits for recovery between them.
  */
-export function* faultSchedule(seed: number, validators: number): Generator<Fault> {
+export function* faultSchedule(
+  seed: number,
+  validators: number,
+  partitions = false,
+): Generator<Fault> {
   const rng = new Prng(seed);
   for (let index = 0; ; index++) {
     const primary = index % PRIMARY_EVERY === 0;
-    const kind: FaultKind = primary || rng.next() < 0.75 ? 'kill' : 'pause';
+    let kind: FaultKind = primary || rng.next() < 0.75 ? 'kill' : 'pause';
+    // With real networks, a third of the kills become partitions (the primary's too).
+    if (partitions && kind === 'kill' && rng.next() < 1 / 3) kind = 'partition';
     const target = primary ? 'primary' : rng.int(0, validators - 1);
-    const downMs = kind === 'kill' ? rng.int(200, 3_000) : rng.int(500, 4_000);
+    const downMs =
+      kind === 'kill'
+        ? rng.int(200, 3_000)
+        : kind === 'pause'
+          ? rng.int(500, 4_000)
+          : rng.int(2_000, 8_000);
     const walDamage: WalDamage =
       kind === 'kill'
         ? rng.pick(['none', 'none', 'truncated-tail', 'torn-write'] as const)
@@ -78,9 +89,14 @@ export function* faultSchedule(seed: number, validators: number): Generator<Faul
   }
 }
 
-export function firstFaults(seed: number, validators: number, count: number): Fault[] {
+export function firstFaults(
+  seed: number,
+  validators: number,
+  count: number,
+  partitions = false,
+): Fault[] {
   const faults: Fault[] = [];
-  for (const fault of faultSchedule(seed, validators)) {
+  for (const fault of faultSchedule(seed, validators, partitions)) {
     if (faults.length === count) break;
     faults.push(fault);
   }
@@ -95,7 +111,7 @@ export function scheduleDigest(faults: readonly Fault[]): string {
 export function describeFault(fault: Fault): string {
   const who = fault.target === 'primary' ? 'the primary' : `validator ${fault.target}`;
   const damage = fault.walDamage === 'none' ? '' : `, WAL ${fault.walDamage}`;
-  return fault.kind === 'kill'
-    ? `kill -9 ${who}, down ${fault.downMs} ms${damage}, restart`
-    : `SIGSTOP ${who} for ${fault.downMs} ms, SIGCONT`;
+  if (fault.kind === 'kill') return `kill -9 ${who}, down ${fault.downMs} ms${damage}, restart`;
+  if (fault.kind === 'pause') return `SIGSTOP ${who} for ${fault.downMs} ms, SIGCONT`;
+  return `partition ${who} from the others for ${fault.downMs} ms, heal`;
 }

@@ -4,11 +4,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { primaryIndex } from '@medchain/consensus';
+import type { ConfigOverrides } from '@medchain/node';
 import type { ApiJson } from '../../util/client.js';
 import { CliError, EXIT } from '../../util/errors.js';
+import { readJsonFile } from '../../util/home.js';
+import { nodePackage } from '../../util/node-package.js';
 import type { Output } from '../../util/output.js';
 import { type CheckResult, checkChain } from './chaos-check.js';
 import { ChaosLoad } from './chaos-load.js';
+import { NetnsLab } from './chaos-netns.js';
 import {
   describeFault,
   type Fault,
@@ -28,6 +32,7 @@ import {
   stopNode,
   tryStatus,
   waitForExit,
+  waitForHeight,
   writeDevnet,
 } from './state.js';
 import { devnetUp } from './up.js';
@@ -48,6 +53,8 @@ export interface ChaosOptions {
   /** The longest a fault's recovery may take before it counts as a liveness failure (ms). */
   livenessBound: number;
   out?: string;
+  /** Run each validator in its own network namespace and add partitions to the faults. */
+  netns?: boolean;
 }
 
 export interface FaultRecord {
@@ -75,6 +82,7 @@ export interface ChaosReport {
   readonly kills: number;
   readonly primaryKills: number;
   readonly pauses: number;
+  readonly partitions: number;
   readonly walDamaged: number;
   readonly maxRecoveryMs: number | null;
   readonly livenessBoundMs: number;
@@ -86,10 +94,11 @@ export interface ChaosReport {
   readonly ok: boolean;
 }
 
-const NOT_COVERED = [
-  'network partitions (needs --netns: network namespaces, not implemented yet)',
-  'clock skew (the nodes read the system clock; no per-process clock offset yet)',
-];
+const CLOCK_SKEW_NOT_COVERED =
+  'clock skew (the nodes read the system clock; the node has no clock offset setting yet)';
+const PARTITIONS_NOT_COVERED = 'network partitions (run with --netns, as root)';
+/** Inside each validator's namespace every node uses the same two ports. */
+const NETNS_P2P_PORT = 26600;
 
 async function statuses(nodes: readonly DevnetNode[]): Promise<(ApiJson | undefined)[]> {
   return Promise.all(nodes.map(tryStatus));
@@ -130,6 +139,7 @@ async function inject(
   walRng: Prng,
   boundMs: number,
   out: Output,
+  lab: NetnsLab | undefined,
 ): Promise<FaultRecord> {
   const before = await statuses(net.nodes);
   const primary = currentPrimary(net, before);
@@ -150,17 +160,25 @@ async function inject(
     writeDevnet(dir, net);
     await sleep(fault.downMs);
     walBytesAppended = damageWal(node.home, fault.walDamage, walRng);
-  } else {
+  } else if (fault.kind === 'pause') {
     process.kill(pid, 'SIGSTOP');
+    await sleep(fault.downMs);
+  } else {
+    lab!.partition(
+      [index],
+      net.nodes.map((_, i) => i).filter((i) => i !== index),
+    );
     await sleep(fault.downMs);
   }
   const others = net.nodes.filter((n) => n !== node);
   const heightAtHeal = maxHeight(await statuses(others));
   if (fault.kind === 'kill') {
-    node.pid = spawnNode(dir, node);
+    node.pid = spawnNode(dir, node, lab?.wrapper(index));
     writeDevnet(dir, net);
-  } else {
+  } else if (fault.kind === 'pause') {
     process.kill(pid, 'SIGCONT');
+  } else {
+    lab!.heal();
   }
   const recoveryMs = await waitPast(net.nodes, heightAtHeal, boundMs);
   out.progress(
@@ -187,7 +205,20 @@ async function inject(
 export async function runChaos(options: ChaosOptions, out: Output): Promise<ChaosReport> {
   const seed = options.seed ?? randomInt(0, 2 ** 31);
   out.progress(`chaos seed ${seed} (replay the schedule with --seed ${seed})`);
-  const preview = firstFaults(seed, options.validators, 5);
+  let lab: NetnsLab | undefined;
+  let network = 'loopback (127.0.0.1), process-level faults only';
+  if (options.netns) {
+    const probe = NetnsLab.available();
+    if (probe.ok) {
+      lab = new NetnsLab(options.validators);
+      network = `one network namespace per validator (${lab.address(0)}...), veth pairs into a bridge, partitions by blackhole routes`;
+    } else {
+      network = `loopback, process-level faults only: network namespaces are unavailable here (${probe.reason})`;
+    }
+    out.progress(network);
+  }
+  const partitions = lab !== undefined;
+  const preview = firstFaults(seed, options.validators, 5, partitions);
   out.progress(
     `schedule ${scheduleDigest(preview)}: ${preview.map(describeFault).join('; ')}; ...`,
   );
@@ -203,7 +234,23 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
     },
     out,
   );
-  const net = readDevnet(dir);
+  let net = readDevnet(dir);
+  const onSignal = () => {
+    for (const n of net.nodes) if (n.pid !== null) killQuietly(n.pid);
+    lab?.cleanup();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  if (lab !== undefined) {
+    try {
+      net = await moveIntoNamespaces(dir, net, lab, out);
+    } catch (error) {
+      await Promise.all(net.nodes.map((n) => stopNode(n)));
+      lab.cleanup();
+      throw error;
+    }
+  }
   const load = new ChaosLoad(net.chainId, net.nodes, options.clients, seed);
   const records: FaultRecord[] = [];
   const unexpectedExits: string[] = [];
@@ -212,7 +259,7 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
   try {
     load.start();
     const walRng = new Prng(seed ^ 0x5a5a5a5a);
-    for (const fault of faultSchedule(seed, options.validators)) {
+    for (const fault of faultSchedule(seed, options.validators, partitions)) {
       const killsLeft = (options.kills ?? 0) > records.filter((r) => r.kind === 'kill').length;
       const timeUp = Date.now() - started >= options.duration;
       const countUp = options.faults !== undefined && fault.index >= options.faults;
@@ -221,10 +268,10 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
         if (processState(node.pid, node.home) !== 'exited') continue;
         unexpectedExits.push(`${node.name} before fault ${fault.index}`);
         out.progress(`${node.name} exited on its own (see its node.log); restarting it`);
-        node.pid = spawnNode(dir, node);
+        node.pid = spawnNode(dir, node, lab?.wrapper(net.nodes.indexOf(node)));
         writeDevnet(dir, net);
       }
-      records.push(await inject(fault, net, dir, walRng, options.livenessBound, out));
+      records.push(await inject(fault, net, dir, walRng, options.livenessBound, out, lab));
       await sleep(fault.gapMs);
     }
     out.progress(
@@ -239,25 +286,34 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
       convergenceTimeoutMs: options.livenessBound,
     });
   } finally {
+    lab?.heal();
     await load.stop();
     await Promise.all(net.nodes.map((n) => stopNode(n)));
     for (const n of net.nodes) n.pid = null;
     writeDevnet(dir, net);
+    lab?.cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   const recoveries = records.map((r) => r.recoveryMs).filter((ms): ms is number => ms !== null);
   const livenessFailures = records.length - recoveries.length;
   const kills = records.filter((r) => r.kind === 'kill');
   const report: ChaosReport = {
     seed,
-    scheduleDigest: scheduleDigest(firstFaults(seed, options.validators, records.length)),
+    scheduleDigest: scheduleDigest(
+      firstFaults(seed, options.validators, records.length, partitions),
+    ),
     validators: options.validators,
-    network: 'loopback (127.0.0.1), process-level faults only',
-    notCovered: NOT_COVERED,
+    network,
+    notCovered: partitions
+      ? [CLOCK_SKEW_NOT_COVERED]
+      : [PARTITIONS_NOT_COVERED, CLOCK_SKEW_NOT_COVERED],
     durationMs: Date.now() - started,
     faults: records,
     kills: kills.length,
     primaryKills: kills.filter((r) => r.wasPrimary).length,
-    pauses: records.length - kills.length,
+    pauses: records.filter((r) => r.kind === 'pause').length,
+    partitions: records.filter((r) => r.kind === 'partition').length,
     walDamaged: records.filter((r) => r.walBytesAppended > 0).length,
     maxRecoveryMs: recoveries.length === 0 ? null : Math.max(...recoveries),
     livenessBoundMs: options.livenessBound,
@@ -271,6 +327,49 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
   if (temporary && report.ok) rmSync(dir, { recursive: true, force: true });
   else out.progress(`devnet kept in ${dir} (logs in each home's node.log)`);
   return report;
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Stops the freshly made devnet, rewrites every home and devnet.json so validator i listens on
+ * its namespace's own address (same ports everywhere), and starts each inside its namespace.
+ */
+async function moveIntoNamespaces(
+  dir: string,
+  net: Devnet,
+  lab: NetnsLab,
+  out: Output,
+): Promise<Devnet> {
+  const { CONFIG_FILE_NAME } = await nodePackage();
+  await Promise.all(net.nodes.map((n) => stopNode(n)));
+  lab.setup();
+  const p2p = (i: number) => `/ip4/${lab.address(i)}/tcp/${NETNS_P2P_PORT}`;
+  net.nodes.forEach((node, i) => {
+    node.p2p = p2p(i);
+    node.api = `http://${lab.address(i)}:${NETNS_P2P_PORT + 1}`;
+    const configPath = join(node.home, CONFIG_FILE_NAME);
+    const config = readJsonFile(configPath, 'config') as ConfigOverrides;
+    config.listen = [p2p(i)];
+    config.api = { host: lab.address(i), port: NETNS_P2P_PORT + 1 };
+    config.peers = net.nodes
+      .map((peer, j) => ({ peerId: peer.peerId, addrs: [p2p(j)] }))
+      .filter((_, j) => j !== i);
+    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  });
+  net.nodes.forEach((node, i) => {
+    node.pid = spawnNode(dir, node, lab.wrapper(i));
+    out.progress(`  ${node.name}: started in ${lab.namespace(i)}, api ${node.api}`);
+  });
+  writeDevnet(dir, net);
+  await waitForHeight(net.nodes, maxHeight(await statuses(net.nodes)) + 1, 120_000);
+  return net;
 }
 
 /** Fails the command (exit 1) when the verdict is not clean, after the report was printed. */

@@ -116,15 +116,19 @@ function cliEntry(): string {
 
 /**
  * Starts `medchain start --home` detached, logs (JSON lines) appended to `<home>/node.log`.
- * The child runs this same CLI with the same Node flags (the tsx loader when run from source).
+ * The child runs this same CLI with the same Node flags (the tsx loader when run from source),
+ * optionally under a wrapper command.
  */
-export function spawnNode(dir: string, node: DevnetNode): number {
+export function spawnNode(dir: string, node: DevnetNode, wrapper: readonly string[] = []): number {
   const log = openSync(join(node.home, LOG_FILE), 'a');
   const passphraseFile = devnetPassphraseFile(dir);
   try {
+    // `wrapper` (e.g. `ip netns exec NS`) execs the node in place, so the pid is still the node's.
     const child = spawn(
-      process.execPath,
+      wrapper[0] ?? process.execPath,
       [
+        ...wrapper.slice(1),
+        ...(wrapper.length > 0 ? [process.execPath] : []),
         ...process.execArgv,
         cliEntry(),
         'start',

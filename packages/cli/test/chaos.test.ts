@@ -1,0 +1,124 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ChaosReport } from '../src/cmds/devnet/chaos.js';
+import { checkChain } from '../src/cmds/devnet/chaos-check.js';
+import type { Acknowledged } from '../src/cmds/devnet/chaos-load.js';
+import type { ApiJson } from '../src/util/client.js';
+import { cli, freePortRange, json, tempDir } from './helpers.js';
+
+/**
+ * A short chaos run of 4 validator processes: at least 10 kill -9 (the primary every third
+ * fault, some with a torn WAL tail) and SIGSTOP pauses under load, then the external checker's
+ * verdict. Asserts what the checker found, never how fast it went.
+ */
+
+const dir = tempDir('chaos');
+const SEED = 11;
+
+interface DevnetFile {
+  chainId: string;
+  nodes: { name: string; api: string; pid: number | null }[];
+}
+
+afterAll(async () => {
+  await cli(['devnet', 'down', '--dir', dir]);
+  try {
+    const net = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetFile;
+    for (const node of net.nodes) if (node.pid !== null) process.kill(node.pid, 'SIGKILL');
+  } catch {
+    // nothing left to stop
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('medchain devnet chaos', () => {
+  let report: ChaosReport;
+
+  it('loses no acknowledged transaction and converges through >= 10 kills, primary included', async () => {
+    const basePort = await freePortRange(8);
+    const run = await cli(
+      [
+        'devnet',
+        'chaos',
+        '--json',
+        '--dir',
+        dir,
+        '--base-port',
+        String(basePort),
+        '--seed',
+        String(SEED),
+        '--faults',
+        '12',
+        '--kills',
+        '10',
+        '--clients',
+        '6',
+      ],
+      { timeoutMs: 600_000 },
+    );
+    report = json<ChaosReport>(run);
+    expect(report.check.violations).toEqual([]);
+    expect(report.unexpectedExits).toEqual([]);
+    expect(report.livenessFailures).toBe(0);
+    expect(report.ok).toBe(true);
+    expect(run.code).toBe(0);
+    expect(report.seed).toBe(SEED);
+    expect(report.kills).toBeGreaterThanOrEqual(10);
+    expect(report.faults.filter((f) => f.kind === 'kill' && f.wasPrimary).length).toBeGreaterThan(
+      0,
+    );
+    expect(report.check.acknowledgedTxs).toBeGreaterThan(0);
+    expect(report.check.committedTxs).toBeGreaterThanOrEqual(report.check.acknowledgedTxs);
+    const roots = new Set(report.check.nodes.map((n) => `${n.height}/${n.stateRoot}`));
+    expect(roots.size).toBe(1);
+    expect(report.check.comparedHeight).toBe(report.check.nodes[0]!.height);
+  }, 620_000);
+
+  it('the checker flags a lost transaction and a changed receipt on the same chain', async () => {
+    const up = await cli(['devnet', 'up', '--dir', dir, '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    const net = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetFile;
+    const block: ApiJson = await (await fetch(`${net.nodes[0]!.api}/v1/blocks/latest`)).json();
+    const someTx = await findCommittedTx(net.nodes[0]!.api, block.header.height);
+    const lost: Acknowledged = {
+      hash: 'ab'.repeat(32),
+      height: 1,
+      index: 0,
+      receipt: { txHash: 'ab'.repeat(32), code: 'OK', message: '' },
+      node: 'fabricated',
+    };
+    const changed: Acknowledged = { ...someTx, receipt: { ...someTx.receipt, code: 'NOT_OK' } };
+    const result = await checkChain({
+      chainId: net.chainId,
+      nodes: net.nodes,
+      acknowledged: new Map([
+        [lost.hash, lost],
+        [changed.hash, changed],
+      ]),
+      convergenceTimeoutMs: 60_000,
+    });
+    expect(result.ok).toBe(false);
+    expect(result.violations).toHaveLength(2);
+    expect(result.violations[0]).toContain(`tx ${lost.hash}`);
+    expect(result.violations[1]).toContain(`tx ${changed.hash}`);
+  }, 180_000);
+});
+
+/** The last committed transaction at or below `height`, as the API reports it. */
+async function findCommittedTx(api: string, height: number): Promise<Acknowledged> {
+  for (let h = height; h > 0; h--) {
+    const block: ApiJson = await (await fetch(`${api}/v1/blocks/${h}`)).json();
+    const receipt = block.receipts.at(-1);
+    if (receipt !== undefined) {
+      return {
+        hash: receipt.txHash,
+        height: h,
+        index: block.receipts.length - 1,
+        receipt,
+        node: 'a',
+      };
+    }
+  }
+  throw new Error('no committed transaction on the chain');
+}
