@@ -4,8 +4,14 @@ const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
+const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+// Reading `.buffer` of a small Uint8Array moves it off V8's heap for good, so these helpers
+// never touch it: hashes and keys are compared and printed on every hot path.
 export function toHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  let hex = '';
+  for (let i = 0; i < bytes.length; i++) hex += HEX_BYTES[bytes[i]!];
+  return hex;
 }
 
 /** Parses lowercase hex; anything else (odd length, uppercase, 0x prefix) is an error, so one value has one spelling. */
@@ -24,18 +30,12 @@ export function fromHex(hex: string, expectedLength?: number): Uint8Array {
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  return Buffer.from(a.buffer, a.byteOffset, a.length).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.length),
-  );
+  return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
 /** Lexicographic byte order: the one order used wherever bytes must be sorted. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(
-    Buffer.from(a.buffer, a.byteOffset, a.length),
-    Buffer.from(b.buffer, b.byteOffset, b.length),
-  );
+  return Buffer.compare(a, b);
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
