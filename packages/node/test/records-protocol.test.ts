@@ -1,0 +1,143 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type Canonical,
+  encodeCanonical,
+  Signer,
+  sealEnvelope,
+  sha256,
+  toHex,
+  utf8,
+} from '@medchain/crypto';
+import type { AccessRequest } from '@medchain/ledger';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  decodeAnswer,
+  decodeSignedRequest,
+  encodeAnswer,
+  encodeSignedRequest,
+  envelopeContext,
+  openServedRecord,
+  RecordError,
+  signAccessRequest,
+} from '../src/index.js';
+
+const requesterSeed = sha256(utf8('records-protocol:requester'));
+const custodianSeed = sha256(utf8('records-protocol:custodian'));
+const requester = new Signer(requesterSeed);
+const custodian = new Signer(custodianSeed);
+const content = utf8('{"resourceType":"Observation","status":"final"}');
+
+function request(extra: Partial<AccessRequest> = {}): AccessRequest {
+  return {
+    recordId: sha256(utf8('record')),
+    requester: requester.publicKey,
+    action: 'access',
+    purpose: 'TREAT',
+    time: 1_700_000_000_000,
+    nonce: new Uint8Array(16).fill(7),
+    ...extra,
+  };
+}
+
+const seal = (req: AccessRequest, payload = content, senderSeed = custodianSeed) =>
+  sealEnvelope({
+    senderSeed,
+    recipient: req.requester,
+    context: envelopeContext(req),
+    payload,
+    randomBytes: (n) => new Uint8Array(randomBytes(n)),
+  });
+
+const codeOf = (run: () => unknown): string => {
+  try {
+    run();
+    return 'none';
+  } catch (error) {
+    return error instanceof RecordError ? error.code : `foreign: ${String(error)}`;
+  }
+};
+
+describe('records protocol messages', () => {
+  it('a signed request round-trips, and any change to it or its signature is refused', () => {
+    const signed = signAccessRequest(
+      requester,
+      request({ emergencyReason: 'life-threatening', purpose: 'ETREAT' }),
+    );
+    expect(decodeSignedRequest(encodeSignedRequest(signed))).toEqual(signed);
+    const changed = { ...signed, request: { ...signed.request, purpose: 'HRESCH' as const } };
+    expect(codeOf(() => decodeSignedRequest(encodeSignedRequest(changed)))).toBe(
+      'RECORD_BAD_REQUEST',
+    );
+    const other = signAccessRequest(custodian, { ...request(), requester: custodian.publicKey });
+    const swapped = { request: signed.request, signature: other.signature };
+    expect(codeOf(() => decodeSignedRequest(encodeSignedRequest(swapped)))).toBe(
+      'RECORD_BAD_REQUEST',
+    );
+    expect(codeOf(() => signAccessRequest(custodian, request()))).toBe('RECORD_BAD_REQUEST');
+  });
+
+  it('arbitrary bytes are a RECORD_BAD_REQUEST / RECORD_VERIFY_FAILED, never another throw', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        expect(codeOf(() => decodeSignedRequest(bytes))).toBe('RECORD_BAD_REQUEST');
+        expect(['RECORD_VERIFY_FAILED', 'none']).toContain(codeOf(() => decodeAnswer(bytes)));
+      }),
+      { numRuns: 500 },
+    );
+    const shapes: Canonical[] = [
+      {},
+      { request: 1, signature: 2 },
+      [1, 2],
+      { request: {}, signature: new Uint8Array(64) },
+    ];
+    for (const shape of shapes) {
+      expect(codeOf(() => decodeSignedRequest(encodeCanonical(shape)))).toBe('RECORD_BAD_REQUEST');
+    }
+  });
+
+  it('every answer kind round-trips', () => {
+    const req = request();
+    const answers = [
+      {
+        status: 'served',
+        logTx: sha256(utf8('tx')),
+        version: 2,
+        contentHash: sha256(content),
+        resourceType: 'Observation',
+        envelope: seal(req),
+      },
+      { status: 'denied', logTx: sha256(utf8('tx')), reason: 'NO_CONSENT' },
+      { status: 'error', code: 'RECORD_REQUEST_STALE', message: 'too old' },
+    ] as const;
+    for (const answer of answers) expect(decodeAnswer(encodeAnswer(answer))).toEqual(answer);
+  });
+
+  it('the requester accepts only the anchored bytes, sealed by the custodian, for this very request', () => {
+    const req = request();
+    const args = {
+      request: req,
+      recipientSeed: requesterSeed,
+      custodianKey: custodian.publicKey,
+      anchoredHash: sha256(content),
+    };
+    expect(toHex(openServedRecord({ ...args, envelope: seal(req) }))).toBe(toHex(content));
+    const tampered = utf8('{"resourceType":"Observation","status":"amended"}');
+    expect(codeOf(() => openServedRecord({ ...args, envelope: seal(req, tampered) }))).toBe(
+      'RECORD_VERIFY_FAILED',
+    );
+    const byStranger = seal(req, content, sha256(utf8('stranger')));
+    expect(codeOf(() => openServedRecord({ ...args, envelope: byStranger }))).toBe(
+      'RECORD_VERIFY_FAILED',
+    );
+    const forAnotherRequest = seal(request({ nonce: new Uint8Array(16).fill(8) }));
+    expect(codeOf(() => openServedRecord({ ...args, envelope: forAnotherRequest }))).toBe(
+      'RECORD_VERIFY_FAILED',
+    );
+    const flipped = seal(req);
+    flipped.ciphertext[3]! ^= 1;
+    expect(codeOf(() => openServedRecord({ ...args, envelope: flipped }))).toBe(
+      'RECORD_VERIFY_FAILED',
+    );
+  });
+});
