@@ -471,9 +471,14 @@ describe('consent-gated record exchange between hospitals', () => {
       'Observation',
     );
     expect((await read(patient1, 'erased')).status).toBe(200);
-    const erased = await http(A(), `/vault/records/${toHex(records.erased!.id)}/erase`, {});
-    expect(erased.json).toMatchObject({ held: true });
+    const path = `/vault/records/${toHex(records.erased!.id)}/erase`;
+    // A live record cannot be shredded through the API: the ledger erasure comes first.
+    expect((await http(A(), path, {})).json.error.code).toBe('RECORD_BAD_REQUEST');
+    expect((await A().parts.vault.describe(records.erased!.id))?.versions).toHaveLength(1);
     await sendOk(author, 'record.erase', { recordId: records.erased!.id });
+    // The custodian's node shreds by itself once the erasure commits.
+    await waitUntil('the vault shreds', () => A().parts.vault.isErased(records.erased!.id));
+    expect((await http(A(), path, {})).json).toMatchObject({ held: false });
     expect(await read(patient1, 'erased')).toMatchObject({ status: 403, reason: 'RECORD_ERASED' });
     await expect(A().parts.vault.get(records.erased!.id)).rejects.toMatchObject({
       code: 'RECORD_ERASED',

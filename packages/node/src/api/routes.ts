@@ -526,7 +526,7 @@ export const ROUTES = [
     path: '/vault/records/:id/erase',
     summary: 'Crypto-shred a record in this vault (hospital-internal)',
     description:
-      'Deletes the wrapped data key and every ciphertext, compacts the vault database, and refuses the record from then on. Submit record.erase on the ledger as well (the node also shreds by itself when an erasure commits).',
+      'Deletes the wrapped data key and every ciphertext, compacts the vault database, and refuses the record from then on. Only for a record the ledger shows erased (or never anchored): commit record.erase first; the node also shreds by itself when an erasure commits, so `held` may be false here.',
     params: params({ id: HASH }),
     querystring: NO_QUERY,
     responses: {

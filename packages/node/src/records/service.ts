@@ -340,7 +340,19 @@ export class RecordsService implements RecordsApi {
     return this.options.vault.put(record);
   }
 
-  eraseRecord(recordId: Uint8Array): Promise<boolean> {
+  /**
+   * Shreds a record, but only once the ledger has it erased (or never anchored it): a
+   * loopback caller cannot destroy a live record without a committed `record.erase`, which
+   * only the custodian's providers, the patient or a delegate can sign.
+   */
+  async eraseRecord(recordId: Uint8Array): Promise<boolean> {
+    const anchored = getRecord(this.state, recordId);
+    if (anchored !== undefined && !anchored.erased) {
+      throw new RecordError(
+        'RECORD_BAD_REQUEST',
+        `record ${toHex(recordId)} is live on the ledger: commit record.erase first (the node then shreds it by itself)`,
+      );
+    }
     return this.options.vault.erase(recordId);
   }
 

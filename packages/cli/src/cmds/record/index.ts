@@ -147,7 +147,7 @@ export function registerRecord(program: Command): void {
       record
         .command('erase')
         .description(
-          'crypto-shred the record in this vault (data key and ciphertext) and submit record.erase',
+          'submit record.erase, then make sure this vault crypto-shredded the record (data key and ciphertext)',
         )
         .argument('<record-id>', 'the record id', recordIdArg),
     ),
@@ -155,7 +155,7 @@ export function registerRecord(program: Command): void {
   ).action(async (id: Uint8Array, options: SignerOptions, cmd: Command) => {
     const client = clientOf(cmd);
     const signer = await signerOf(options);
-    const shredded = await client.post(`/vault/records/${toHex(id)}/erase`, {});
+    // The ledger erasure first: the vault refuses to shred a record that is live on the ledger.
     const sent = await sendTransaction(
       client,
       signer,
@@ -163,7 +163,11 @@ export function registerRecord(program: Command): void {
       { recordId: id },
       sendOptionsOf(options),
     );
-    const result = { recordId: toHex(id), shredded: shredded.held, eraseTx: sent.hash };
+    // The node shreds by itself when the erasure commits; this makes sure before returning
+    // (with --no-wait the erasure is not committed yet, and the node will do it then).
+    const committed = sent.status === 'committed';
+    if (committed) await client.post(`/vault/records/${toHex(id)}/erase`, {});
+    const result = { recordId: toHex(id), shredded: committed, eraseTx: sent.hash };
     outputOf(cmd).result(result, lines);
   });
 
