@@ -67,6 +67,8 @@ export interface FaultRecord {
   readonly walBytesAppended: number;
   /** Blocks the other validators committed while this one was down or frozen. */
   readonly committedWhileDown: number;
+  /** Partitions only: blocks the cut-off validator itself committed meanwhile (expected 0, or 1 in flight). */
+  readonly isolatedCommitted: number | null;
   /** From the heal (restart / SIGCONT) until every node is at least one block past the height the others had then; null if beyond the bound. */
   readonly recoveryMs: number | null;
 }
@@ -172,6 +174,10 @@ async function inject(
   }
   const others = net.nodes.filter((n) => n !== node);
   const heightAtHeal = maxHeight(await statuses(others));
+  const isolatedCommitted =
+    fault.kind === 'partition'
+      ? ((await tryStatus(node))?.height ?? 0) - (before[index]?.height ?? 0)
+      : null;
   if (fault.kind === 'kill') {
     node.pid = spawnNode(dir, node, lab?.wrapper(index));
     writeDevnet(dir, net);
@@ -182,7 +188,7 @@ async function inject(
   }
   const recoveryMs = await waitPast(net.nodes, heightAtHeal, boundMs);
   out.progress(
-    `  recovered in ${recoveryMs === null ? `MORE THAN ${boundMs}` : recoveryMs} ms (others committed ${heightAtHeal - maxHeight(before)} blocks meanwhile)`,
+    `  recovered in ${recoveryMs === null ? `MORE THAN ${boundMs}` : recoveryMs} ms (others committed ${heightAtHeal - maxHeight(before)} blocks meanwhile${isolatedCommitted === null ? '' : `, the cut-off node ${isolatedCommitted}`})`,
   );
   return {
     index: fault.index,
@@ -193,6 +199,7 @@ async function inject(
     walDamage: fault.walDamage,
     walBytesAppended,
     committedWhileDown: heightAtHeal - maxHeight(before),
+    isolatedCommitted,
     recoveryMs,
   };
 }
