@@ -15,19 +15,21 @@ export interface KeyValueStore extends KeyValueReader {
   write(ops: readonly WriteOp[]): void;
 }
 
-/** Above this length, fromCharCode would take too many arguments. */
-const MAX_CHAR_CODE_ARGS = 4096;
+/** Node's native latin1 decoder; it reads a small on-heap array in place (no `.buffer`). */
+const latin1Slice = (
+  Buffer.prototype as unknown as {
+    latin1Slice(this: Uint8Array, start: number, end: number): string;
+  }
+).latin1Slice;
 
 /**
- * Byte strings as Map keys: one UTF-16 unit per byte, lossless and cheaper than hex. Short
- * ones avoid `bytes.buffer`, which would move a small array's bytes off the V8 heap (every
- * hash goes through here, and a million off-heap buffers make each GC slow).
+ * Byte strings as Map keys: one UTF-16 unit per byte, lossless and cheaper than hex. Not
+ * `Buffer.from(bytes.buffer)`: reading `.buffer` moves a small array's bytes off the V8
+ * heap for good (every hash goes through here, and a million off-heap buffers make each GC
+ * slow). The native decoder is about 2.5x faster than `String.fromCharCode.apply`.
  */
 export function binaryKey(bytes: Uint8Array): string {
-  if (bytes.length <= MAX_CHAR_CODE_ARGS) {
-    return String.fromCharCode.apply(null, bytes as unknown as number[]);
-  }
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  return latin1Slice.call(bytes, 0, bytes.length);
 }
 
 /** A fresh array of its own, never a view into Buffer's shared pool (which a kept value would pin). */

@@ -129,18 +129,21 @@ export function decodeNode(hash: Uint8Array, bytes: Uint8Array): TreeNode {
   // Copies, not views: 32-byte arrays live on the V8 heap, while a view would pin the
   // store's (often pooled, off-heap) buffer for as long as the node is cached.
   if (bytes.length === INNER_LENGTH) {
-    return {
-      kind: 'inner',
-      left: copyBytes(bytes.subarray(0, HASH_LENGTH)),
-      right: copyBytes(bytes.subarray(HASH_LENGTH)),
-    };
+    return { kind: 'inner', left: copyHash(bytes, 0), right: copyHash(bytes, HASH_LENGTH) };
   }
   if (bytes.length === LEAF_LENGTH && bytes[0] === LEAF_TAG) {
     return {
       kind: 'leaf',
-      keyHash: copyBytes(bytes.subarray(1, 1 + HASH_LENGTH)),
-      valueHash: copyBytes(bytes.subarray(1 + HASH_LENGTH)),
+      keyHash: copyHash(bytes, 1),
+      valueHash: copyHash(bytes, 1 + HASH_LENGTH),
     };
   }
   throw new StateError('STATE_CORRUPT_NODE', `stored node ${toHex(hash)} does not decode`);
+}
+
+/** `bytes[at..at+32)` as a new array, without the intermediate view `subarray` would allocate. */
+function copyHash(bytes: Uint8Array, at: number): Uint8Array {
+  const hash = new Uint8Array(HASH_LENGTH);
+  for (let i = 0; i < HASH_LENGTH; i++) hash[i] = bytes[at + i]!;
+  return hash;
 }
