@@ -1,5 +1,5 @@
 import { bytesEqual, toHex } from '@medchain/crypto';
-import { type CreatedNode, TreeBatch, type TreeUpdate } from './batch.js';
+import { type CreatedNode, type ReplacedNode, TreeBatch, type TreeUpdate } from './batch.js';
 import { StateError } from './errors.js';
 import type { StateProof, StateProofLeaf } from './proof.js';
 import { binaryKey, type KeyValueReader, type WriteOp } from './store.js';
@@ -53,7 +53,7 @@ interface Undo {
 /** What one commit replaced: enough to read and prove at the root it started from. */
 interface PastRoot {
   readonly root: Uint8Array;
-  readonly nodes: ReadonlyMap<string, TreeNode>;
+  readonly nodes: ReadonlyMap<string, ReplacedNode>;
   /** Value per key hash at that root, for the keys the commit changed (undefined = absent). */
   readonly values: ReadonlyMap<string, Uint8Array | undefined>;
 }
@@ -241,23 +241,25 @@ export class AuthenticatedState {
     const root = batch.apply(this.#root, updates);
 
     const ops: WriteOp[] = [];
-    const added = new Map<string, CreatedNode>();
-    const removed = new Map<string, TreeNode>();
-    for (const [id, created] of batch.created) {
-      // A node both replaced and created (a leaf pushed down by a new neighbour) stays stored.
-      if (!batch.replaced.has(id)) {
-        ops.push({ type: 'put', key: nodeStoreKey(created.hash), value: created.bytes });
-        added.set(id, created);
-      }
-      if (created.depth < this.#cacheDepth) this.#cache.set(id, created.node);
-      else this.#cache.delete(id);
-    }
-    for (const [id, replaced] of batch.replaced) {
-      if (batch.created.has(id)) continue;
-      ops.push({ type: 'del', key: nodeStoreKey(replaced.hash) });
-      removed.set(id, replaced.node);
+    // The batch's maps become the overlay and the history as they are, minus the nodes both
+    // replaced and created (a leaf pushed down by a new neighbour), which stay stored.
+    // forEach, not for-of: no [id, node] array per entry.
+    const { created, replaced } = batch;
+    replaced.forEach((_, id) => {
+      const moved = created.get(id);
+      if (moved === undefined) return;
+      this.#cacheCreated(id, moved);
+      created.delete(id);
+      replaced.delete(id);
+    });
+    created.forEach((node, id) => {
+      ops.push({ type: 'put', key: nodeStoreKey(node.hash), value: node.bytes });
+      this.#cacheCreated(id, node);
+    });
+    replaced.forEach((node, id) => {
+      ops.push({ type: 'del', key: nodeStoreKey(node.hash) });
       this.#cache.delete(id);
-    }
+    });
     for (const { keyHash, id } of updates) {
       const key = valueStoreKey(keyHash);
       const value = values.get(id);
@@ -265,12 +267,17 @@ export class AuthenticatedState {
     }
 
     this.discard();
-    this.#unflushedNodes = added;
+    this.#unflushedNodes = created;
     this.#unflushedValues = values;
-    this.#past.unshift({ root: this.#root, nodes: removed, values: previousValues });
+    this.#past.unshift({ root: this.#root, nodes: replaced, values: previousValues });
     this.#past.length = Math.min(this.#past.length, this.#historyLimit);
     this.#root = root;
     return { root: copyBytes(root), ops };
+  }
+
+  #cacheCreated(id: string, created: CreatedNode): void {
+    if (created.depth < this.#cacheDepth) this.#cache.set(id, created.node);
+    else this.#cache.delete(id);
   }
 
   /** A proof for `key` at the committed root, or at a retained older root (see `provableRoots`). */
@@ -339,7 +346,7 @@ export class AuthenticatedState {
     }
     for (let i = 0; i <= past; i++) {
       const kept = this.#past[i]!.nodes.get(id);
-      if (kept !== undefined) return kept;
+      if (kept !== undefined) return kept.node;
     }
     throw new StateError(
       'STATE_MISSING_NODE',

@@ -31,8 +31,8 @@ interface Subtree {
 /** Where a batch reads the current tree; `id` is `binaryKey(hash)`, `depth` the node's level. */
 export type NodeReader = (hash: Uint8Array, id: string, depth: number) => TreeNode;
 
-export interface CreatedNode {
-  readonly hash: Uint8Array;
+/** Also the subtree it roots, so building a node allocates one record, not two. */
+export interface CreatedNode extends Subtree {
   readonly bytes: Uint8Array;
   readonly node: TreeNode;
   /** Where it was built; a leaf may end up higher when a neighbour's delete lifts it. */
@@ -159,8 +159,9 @@ export class TreeBatch {
   }
 
   #create(hash: Uint8Array, bytes: Uint8Array, node: TreeNode, depth: number): Subtree {
-    this.created.set(binaryKey(hash), { hash, bytes, node, depth });
-    return { hash, isLeaf: node.kind === 'leaf' };
+    const created: CreatedNode = { hash, isLeaf: node.kind === 'leaf', bytes, node, depth };
+    this.created.set(binaryKey(hash), created);
+    return created;
   }
 }
 
