@@ -124,7 +124,7 @@ const VIEW_LOOKAHEAD = 64;
 const FUTURE_BUFFER_PER_VALIDATOR = 16;
 /** Decisions for heights this far ahead are kept, so synced blocks may arrive out of order. */
 const DECISION_BUFFER_HEIGHTS = 64;
-/** A laggard gets the same decision from us at most once per this many ticks. */
+/** A peer gets decisions from us at most once per this many ticks. */
 const DECISION_REPLY_INTERVAL_TICKS = 5;
 /** Decisions sent to a laggard at once (it buffers up to DECISION_BUFFER_HEIGHTS ahead). */
 const DECISIONS_PER_REPLY = 8;
@@ -189,7 +189,7 @@ export class ConsensusCore {
   private readonly futureDecisions = new Map<number, DecisionMessage>();
   /** Highest height each peer proved (by a signed message) to be working on. */
   private readonly peerHeights = new Map<string, number>();
-  private readonly decisionReplies = new Map<string, { height: number; at: number }>();
+  private readonly decisionReplies = new Map<string, number>();
   private now = 0;
   private behindTarget = 0;
   private lastSyncRequestAt = Number.NEGATIVE_INFINITY;
@@ -1232,14 +1232,9 @@ export class ConsensusCore {
     const first = this.decisions.get(message.height);
     if (first === undefined) return;
     const peerHex = toHex(message.from);
+    // Per peer, whatever the height: replayed old messages for many heights must not multiply replies.
     const last = this.decisionReplies.get(peerHex);
-    if (
-      last !== undefined &&
-      last.height === message.height &&
-      this.now - last.at < DECISION_REPLY_INTERVAL_TICKS
-    ) {
-      return;
-    }
+    if (last !== undefined && this.now - last < DECISION_REPLY_INTERVAL_TICKS) return;
     const set = this.setAt(message.height);
     if (!set.has(peerHex)) return;
     // Verified so a forged sender cannot make us flood a victim with blocks.
@@ -1253,7 +1248,7 @@ export class ConsensusCore {
       return;
     }
     if (this.decisionReplies.size >= 4 * set.size) this.decisionReplies.clear();
-    this.decisionReplies.set(peerHex, { height: message.height, at: this.now });
+    this.decisionReplies.set(peerHex, this.now);
     // The next few heights go along: the laggard buffers them and catches up in one round trip.
     for (let height = message.height; height < message.height + DECISIONS_PER_REPLY; height++) {
       const decision = this.decisions.get(height);

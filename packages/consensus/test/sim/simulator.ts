@@ -22,6 +22,8 @@ import { describeParams, type SimParams } from './params.js';
 import { Prng } from './prng.js';
 
 export const CHAIN_ID = 'sim-chain';
+/** A run is small (tens of heights); far more events than this means runaway amplification. */
+const MAX_EVENTS = 2_000_000;
 /** Time units per tick: message delays are finer than the protocol's timers. */
 export const UNITS_PER_TICK = 10;
 
@@ -504,8 +506,17 @@ export class Simulation {
       target = Math.max(...this.honestHeights()) + params.livenessHeights;
       this.log(`FAULTS END: every honest node must reach height ${target}`);
     });
+    let events = 0;
     for (let event = this.queue.pop(); event !== undefined; event = this.queue.pop()) {
       this.time = event.time;
+      if (++events > MAX_EVENTS) {
+        // A message storm (amplification) would otherwise hang the run: report it instead.
+        this.violations.push({
+          kind: 'liveness',
+          detail: `message storm: more than ${MAX_EVENTS} events by t=${(this.time / UNITS_PER_TICK).toFixed(1)} ticks`,
+        });
+        break;
+      }
       try {
         event.run();
       } catch (error) {
