@@ -208,21 +208,31 @@ export class AuthenticatedState {
    * no change at all the root stays and `ops` is empty.
    */
   commit(): StateCommit {
-    const updates: Array<TreeUpdate & { readonly id: string }> = [];
+    const updates: Array<
+      TreeUpdate & {
+        readonly id: string;
+        readonly storeKey: Uint8Array;
+        readonly value: Uint8Array | undefined;
+      }
+    > = [];
     const values = new Map<string, Uint8Array | undefined>();
     const previousValues = new Map<string, Uint8Array | undefined>();
     for (const { key, value } of this.#pending.values()) {
       const keyHash = stateKeyHash(key);
-      const committed = this.#readValue(keyHash);
+      // The id and store key serve both the read here and the ops below.
+      const id = binaryKey(keyHash);
+      const storeKey = valueStoreKey(keyHash);
+      const committed = this.#readValueAt(id, storeKey);
       const unchanged =
         value === undefined
           ? committed === undefined
           : committed !== undefined && bytesEqual(committed, value);
       if (unchanged) continue;
-      const id = binaryKey(keyHash);
       updates.push({
         keyHash,
         id,
+        storeKey,
+        value,
         valueHash: value === undefined ? undefined : stateValueHash(value),
       });
       values.set(id, value);
@@ -260,9 +270,7 @@ export class AuthenticatedState {
       ops.push({ type: 'del', key: nodeStoreKey(node.hash) });
       this.#cache.delete(id);
     });
-    for (const { keyHash, id } of updates) {
-      const key = valueStoreKey(keyHash);
-      const value = values.get(id);
+    for (const { storeKey: key, value } of updates) {
       ops.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value });
     }
 
@@ -324,11 +332,12 @@ export class AuthenticatedState {
   }
 
   #readValue(keyHash: Uint8Array): Uint8Array | undefined {
-    if (this.#unflushedValues.size > 0) {
-      const id = binaryKey(keyHash);
-      if (this.#unflushedValues.has(id)) return copyOptional(this.#unflushedValues.get(id));
-    }
-    return this.#store.get(valueStoreKey(keyHash));
+    return this.#readValueAt(binaryKey(keyHash), valueStoreKey(keyHash));
+  }
+
+  #readValueAt(id: string, storeKey: Uint8Array): Uint8Array | undefined {
+    if (this.#unflushedValues.has(id)) return copyOptional(this.#unflushedValues.get(id));
+    return this.#store.get(storeKey);
   }
 
   /**
