@@ -8,6 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CONFIG_FILE_NAME,
+  createApiServer,
   createHost,
   createLogger,
   createMetrics,
@@ -60,6 +61,20 @@ describe('a running node, from outside', () => {
     if (external === undefined) return; // no other interface on this machine to try
     const port = new URL(base).port;
     await expect(fetch(`http://${external.address}:${port}/v1/health`)).rejects.toThrow();
+    // Control: the same address reaches a server configured for all interfaces.
+    const open = createApiServer({
+      backend: node.parts.backend,
+      logger: createLogger({ level: 'silent' }),
+      metrics: createMetrics(),
+      host: '0.0.0.0',
+      port: 0,
+    });
+    try {
+      const openPort = new URL(await open.start()).port;
+      expect((await fetch(`http://${external.address}:${openPort}/v1/health`)).status).toBe(200);
+    } finally {
+      await open.close();
+    }
   });
 
   it('a peer outside the allowlist gets no connection and no stream on any protocol', async () => {
