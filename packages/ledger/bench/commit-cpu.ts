@@ -45,8 +45,8 @@ export interface CommitCost {
 }
 
 export interface CommitBench {
-  /** Runs one more block and returns its CPU µs per key and GC ms. */
-  block(): { cpu: number; gc: number };
+  /** Runs one more block and returns its CPU µs per changed key. */
+  block(): number;
 }
 
 /** A state of `size` keys, ready to time blocks (the build is not timed). */
@@ -69,14 +69,11 @@ export function prepare(target: CommitTarget, size: number): CommitBench {
         state.set(stateKey(next), stateValue(next, blockNumber));
         next++;
       }
-      gcObserver.observe({ entryTypes: ['gc'] });
-      const gcBefore = gcMs;
       const before = process.cpuUsage();
       const { ops } = state.commit();
       store.write(ops);
       const used = process.cpuUsage(before);
-      // GC entries arrive asynchronously; the caller awaits a tick before reading the next block.
-      return { cpu: (used.user + used.system) / BLOCK_KEYS, gc: gcMs - gcBefore };
+      return (used.user + used.system) / BLOCK_KEYS;
     },
   };
 }
@@ -89,16 +86,18 @@ function median(values: number[]): number {
 export async function measure(benches: CommitBench[], blocks = BLOCKS): Promise<CommitCost[]> {
   const cpu: number[][] = benches.map(() => []);
   const gc: number[][] = benches.map(() => []);
+  gcObserver.observe({ entryTypes: ['gc'] });
   for (let b = 0; b < blocks; b++) {
     // Interleaved, so two implementations see the same machine load.
     for (let k = 0; k < benches.length; k++) {
       const gcBefore = gcMs;
-      const result = benches[k]!.block();
+      cpu[k]!.push(benches[k]!.block());
+      // GC entries arrive asynchronously: let them in before reading the total.
       await new Promise((resolve) => setImmediate(resolve));
-      cpu[k]!.push(result.cpu);
       gc[k]!.push(gcMs - gcBefore);
     }
   }
+  gcObserver.disconnect();
   return benches.map((_, k) => ({
     cpuMicrosPerKey: Math.min(...cpu[k]!),
     medianCpuMicrosPerKey: median(cpu[k]!),
@@ -115,5 +114,4 @@ export async function run(): Promise<void> {
       `${size} keys: ${cost!.cpuMicrosPerKey.toFixed(1)} / ${cost!.medianCpuMicrosPerKey.toFixed(1)} µs CPU per key, GC ${cost!.gcMsPerBlock.toFixed(1)} ms per block`,
     );
   }
-  gcObserver.disconnect();
 }
