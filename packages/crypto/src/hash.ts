@@ -41,8 +41,25 @@ export function sha256(data: Uint8Array): Uint8Array {
   return new Uint8Array(nodeHash('sha256', data, 'buffer'));
 }
 
+/** Inputs up to this size are assembled in one reused buffer instead of a fresh concat. */
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+
 /** SHA-256 over `len(tag) || tag || data`, with the tag taken from {@link HashDomain}. */
 export function taggedHash(domain: HashDomainName, ...parts: Uint8Array[]): Uint8Array {
   const prefix = domainPrefixes.get(HashDomain[domain])!;
-  return new Uint8Array(nodeHash('sha256', Buffer.concat([prefix, ...parts]), 'buffer'));
+  let length = prefix.length;
+  for (const part of parts) length += part.length;
+  if (length > SCRATCH_BYTES) {
+    return new Uint8Array(nodeHash('sha256', Buffer.concat([prefix, ...parts]), 'buffer'));
+  }
+  // Hashing is synchronous, so one module-level scratch buffer is never shared by two calls;
+  // it spares the state tree an off-heap Buffer pool every few dozen hashes.
+  prefix.copy(scratch, 0);
+  let offset = prefix.length;
+  for (const part of parts) {
+    scratch.set(part, offset);
+    offset += part.length;
+  }
+  return new Uint8Array(nodeHash('sha256', scratch.subarray(0, length), 'buffer'));
 }
