@@ -418,7 +418,6 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       metrics,
     });
     const blockSync = sync;
-    blockSync.watchForStalls(2 * tuning.baseTimeoutTicks * tickMs);
     closers.push({ name: 'sync', close: () => blockSync.stop() });
     runningDriver.start();
     closers.push({ name: 'consensus driver', close: () => runningDriver.stop() });

@@ -104,7 +104,6 @@ export class BlockSync {
   private nextPeer = 0;
   private stopped = false;
   private readonly abort = new AbortController();
-  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: BlockSyncOptions) {}
 
@@ -114,51 +113,27 @@ export class BlockSync {
 
   /** Starts (or extends) a sync up to at least `height`. */
   requestUpTo(height: number): void {
-    this.start(height, MAX_FAILURES);
-  }
-
-  /**
-   * Every `intervalMs` without a new block, asks each peer once for blocks above ours. A
-   * validator that missed the last commit of a burst sees no newer message that would tell
-   * its core it is behind, while the others wait at the next height for its vote: without
-   * this probe such a network can stall with everyone alive.
-   */
-  watchForStalls(intervalMs: number): void {
-    let lastHeight = this.options.chain.height;
-    this.stallTimer = setInterval(() => {
-      const height = this.options.chain.height;
-      if (height === lastHeight && this.running === undefined) {
-        this.options.metrics.sync.stallProbes.inc();
-        this.start(height + 1, Math.max(1, this.options.peers().length));
-      }
-      lastHeight = height;
-    }, intervalMs);
-    this.stallTimer.unref?.();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.stallTimer);
-    this.abort.abort();
-    await this.running;
-  }
-
-  private start(height: number, maxFailures: number): void {
     if (this.stopped) return;
     this.target = Math.max(this.target, height);
     if (this.running === undefined && this.options.chain.height < this.target) {
-      this.running = this.loop(maxFailures).finally(() => {
+      this.running = this.loop().finally(() => {
         this.running = undefined;
       });
     }
   }
 
-  private async loop(maxFailures: number): Promise<void> {
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
     const { chain, driver, protocol, logger, metrics } = this.options;
     let failures = 0;
     const started = chain.height;
-    logger.debug({ from: chain.height + 1, target: this.target }, 'block sync started');
-    while (!this.stopped && chain.height < this.target && failures < maxFailures) {
+    logger.info({ from: chain.height + 1, target: this.target }, 'block sync started');
+    while (!this.stopped && chain.height < this.target && failures < MAX_FAILURES) {
       const peers = this.options.peers();
       if (peers.length === 0) {
         failures++;
@@ -199,11 +174,8 @@ export class BlockSync {
         failures++;
       }
     }
-    const synced = chain.height - started;
-    // A stall probe that found nobody ahead is routine; only real progress is worth an info line.
-    (synced > 0 ? logger.info : logger.debug).call(
-      logger,
-      { synced, height: chain.height, target: this.target },
+    logger.info(
+      { synced: chain.height - started, height: chain.height, target: this.target },
       'block sync ended',
     );
   }
