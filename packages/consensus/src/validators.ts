@@ -126,15 +126,12 @@ export function verifyCommitCertificate(
   validators: readonly Uint8Array[] | ValidatorSet,
   verifier: SignatureVerifier | VerifiedSignatures,
 ): boolean {
-  try {
-    const set = validators instanceof ValidatorSet ? validators : new ValidatorSet(validators);
-    const signatures =
-      verifier instanceof VerifiedSignatures ? verifier : new VerifiedSignatures(verifier);
-    const hash = commitCertificateSigningHash(chainId, certificate);
-    return verifyQuorumVotes(certificate.votes, hash, set, signatures);
-  } catch {
-    return false;
-  }
+  return verifyCertificate(
+    () => commitCertificateSigningHash(chainId, certificate),
+    certificate.votes,
+    validators,
+    verifier,
+  );
 }
 
 /** Checks a stable-checkpoint certificate against the validator set of its height. Never throws. */
@@ -144,12 +141,26 @@ export function verifyCheckpointCertificate(
   validators: readonly Uint8Array[] | ValidatorSet,
   verifier: SignatureVerifier | VerifiedSignatures,
 ): boolean {
+  return verifyCertificate(
+    () => checkpointCertificateSigningHash(chainId, certificate),
+    certificate.votes,
+    validators,
+    verifier,
+  );
+}
+
+/** A quorum of valid votes over the signing hash; malformed input of any kind is simply `false`. */
+function verifyCertificate(
+  signingHash: () => Uint8Array,
+  votes: CommitCertificate['votes'],
+  validators: readonly Uint8Array[] | ValidatorSet,
+  verifier: SignatureVerifier | VerifiedSignatures,
+): boolean {
   try {
     const set = validators instanceof ValidatorSet ? validators : new ValidatorSet(validators);
     const signatures =
       verifier instanceof VerifiedSignatures ? verifier : new VerifiedSignatures(verifier);
-    const hash = checkpointCertificateSigningHash(chainId, certificate);
-    return verifyQuorumVotes(certificate.votes, hash, set, signatures);
+    return verifyQuorumVotes(votes, signingHash(), set, signatures);
   } catch {
     return false;
   }
