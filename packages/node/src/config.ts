@@ -50,6 +50,12 @@ export interface NodeConfig {
     /** How long the custodian waits for an access log entry to commit before refusing to serve. Default 20 s. */
     logTimeoutMs: number;
   };
+  /**
+   * FOR FAULT INJECTION AND TESTS ONLY: ms added to the system clock wherever the node reads
+   * the time (block times, the drift check on proposals, access request times), so a devnet can
+   * run one validator with a skewed clock. Default 0; at most one hour either way.
+   */
+  clockOffsetMs: number;
 }
 
 /** Values the node uses for anything neither config.json nor flags set. */
@@ -63,6 +69,7 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   block: { maxTxs: 2_000, maxBytes: 4 * 1024 * 1024, batchTimeMs: 50 },
   tickIntervalMs: 100,
   records: { logTimeoutMs: 20_000 },
+  clockOffsetMs: 0,
 };
 
 /** What a config file or the command line may set: any subset, nested objects partially. */
@@ -76,6 +83,7 @@ export interface ConfigOverrides {
   block?: Partial<NodeConfig['block']>;
   tickIntervalMs?: number;
   records?: Partial<NodeConfig['records']>;
+  clockOffsetMs?: number;
 }
 
 const SECTION_KEYS = {
@@ -85,6 +93,8 @@ const SECTION_KEYS = {
   records: ['logTimeoutMs'],
 } as const;
 const TOP_KEYS = new Set(Object.keys(DEFAULT_CONFIG));
+/** The widest test clock skew: enough for any drift scenario, too little to pass for a real setting. */
+export const MAX_CLOCK_OFFSET_MS = 3_600_000;
 
 function invalid(field: string, message: string): NodeError {
   return new NodeError('NODE_CONFIG_INVALID', `config field "${field}": ${message}`, field);
@@ -221,6 +231,12 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
     records: {
       logTimeoutMs: integer(records.logTimeoutMs, 'records.logTimeoutMs', 100, 600_000),
     },
+    clockOffsetMs: integer(
+      candidate.clockOffsetMs,
+      'clockOffsetMs',
+      -MAX_CLOCK_OFFSET_MS,
+      MAX_CLOCK_OFFSET_MS,
+    ),
   };
   if (config.mempool.maxTxBytes > config.mempool.maxBytes) {
     throw invalid('mempool.maxTxBytes', 'cannot exceed mempool.maxBytes');

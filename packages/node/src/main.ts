@@ -9,6 +9,7 @@ import { type CreateNodeOptions, createNode, type MedchainNode } from './node.js
 /**
  * Loads `<home>/config.json` (with `overrides`), starts the node, and stops it cleanly on
  * SIGINT or SIGTERM (a second signal exits at once). Resolves once the node is running.
+ * A `clockOffsetMs` in the config shifts the node's clock (`options.now`, else the system's).
  * The CLI's `medchain start` calls this.
  */
 export async function runNode(
@@ -32,8 +33,11 @@ export async function runNode(
         if (exitOnStop) process.exit(code);
       });
   };
+  const offset = config.clockOffsetMs;
+  const clock = options.now ?? Date.now;
   node = createNode(config, {
     ...options,
+    ...(offset === 0 ? {} : { now: () => clock() + offset }),
     onFatal: (error) => {
       options.onFatal?.(error);
       shutdown(1);
@@ -41,6 +45,12 @@ export async function runNode(
   });
   process.once('SIGINT', () => shutdown(0));
   process.once('SIGTERM', () => shutdown(0));
+  if (offset !== 0) {
+    node.logger.warn(
+      { clockOffsetMs: offset },
+      'clockOffsetMs is set: this node skews its clock on purpose (fault injection; never in production)',
+    );
+  }
   await node.start();
   return node;
 }

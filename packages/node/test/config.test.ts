@@ -3,7 +3,13 @@ import { join } from 'node:path';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CONFIG_FILE_NAME, DEFAULT_CONFIG, loadConfig, NodeError } from '../src/index.js';
+import {
+  CONFIG_FILE_NAME,
+  DEFAULT_CONFIG,
+  loadConfig,
+  MAX_CLOCK_OFFSET_MS,
+  NodeError,
+} from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -64,6 +70,16 @@ describe('loadConfig', () => {
     expect(config.peers).toEqual([{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7000'] }]);
   });
 
+  it('takes a test clock offset of either sign up to an hour, the flag over the file', async () => {
+    expect(DEFAULT_CONFIG.clockOffsetMs).toBe(0);
+    const path = await home({ clockOffsetMs: -MAX_CLOCK_OFFSET_MS });
+    expect(loadConfig(path).clockOffsetMs).toBe(-MAX_CLOCK_OFFSET_MS);
+    expect(loadConfig(path, { clockOffsetMs: 4_000 }).clockOffsetMs).toBe(4_000);
+    expect(loadConfig(path, { clockOffsetMs: MAX_CLOCK_OFFSET_MS }).clockOffsetMs).toBe(
+      MAX_CLOCK_OFFSET_MS,
+    );
+  });
+
   it('reports unreadable, non-JSON and non-object files with their own codes', async () => {
     const brokenHome = await home('{oops');
     expect(codeOf(() => loadConfig(brokenHome)).code).toBe('NODE_CONFIG_PARSE');
@@ -102,6 +118,10 @@ describe('loadConfig', () => {
       [{ block: { maxBytes: 10 } }, 'NODE_CONFIG_INVALID', 'block.maxBytes'],
       [{ block: { batchTimeMs: 60_001 } }, 'NODE_CONFIG_INVALID', 'block.batchTimeMs'],
       [{ tickIntervalMs: 0 }, 'NODE_CONFIG_INVALID', 'tickIntervalMs'],
+      [{ clockOffsetMs: 3_600_001 }, 'NODE_CONFIG_INVALID', 'clockOffsetMs'],
+      [{ clockOffsetMs: -3_600_001 }, 'NODE_CONFIG_INVALID', 'clockOffsetMs'],
+      [{ clockOffsetMs: 2.5 }, 'NODE_CONFIG_INVALID', 'clockOffsetMs'],
+      [{ clockOffsetMs: '4000' }, 'NODE_CONFIG_INVALID', 'clockOffsetMs'],
       [{ peers: {} }, 'NODE_CONFIG_INVALID', 'peers'],
       [{ peers: [1] }, 'NODE_CONFIG_INVALID', 'peers[0]'],
       [
