@@ -12,7 +12,7 @@ import { nodePackage } from '../../util/node-package.js';
 import type { Output } from '../../util/output.js';
 import { type CheckResult, checkChain } from './chaos-check.js';
 import { ChaosLoad } from './chaos-load.js';
-import { NetnsLab } from './chaos-netns.js';
+import { NetnsLab } from './netns.js';
 import {
   describeFault,
   type Fault,
