@@ -128,6 +128,16 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
         'Long-lived outbound streams opened, per protocol (reconnects included)',
         ['protocol'],
       ),
+      inboundStreams: gauge(
+        'medchain_protocol_inbound_streams',
+        'Inbound protocol streams open now (each holds one of the per-connection slots)',
+        ['protocol'],
+      ),
+      streamTimeouts: counter(
+        'medchain_protocol_stream_timeouts_total',
+        'Inbound streams aborted by a timeout, per protocol and reason (idle, partial_frame, deadline)',
+        ['protocol', 'reason'],
+      ),
     },
     sync: {
       blocksFetched: counter(
