@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { LengthPrefixedDecoder } from '@libp2p/utils';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { assertFrameSize, boundedLengthDecoder, encodeFrame } from './framing.js';
+import { assertFrameSize, encodeFrame, FrameDecoder, StreamTimeoutError } from './framing.js';
 
 /** What a framed protocol needs from the libp2p node (a Libp2p instance satisfies it). */
 export type ProtocolHost = Pick<Libp2p, 'handle' | 'unhandle' | 'dialProtocol'>;
@@ -29,8 +28,70 @@ export interface FramedProtocolOptions<T> {
   reconnect?: { minDelayMs: number; maxDelayMs: number };
   /** Concurrent inbound streams per connection. Default 8. */
   maxInboundStreams?: number;
+  /**
+   * An inbound stream that delivers no byte for this long is aborted (timeout `idle`), so a
+   * silent peer cannot hold a stream slot. Outbound links close themselves after half of it
+   * without frames, so a quiet honest link is never cut. Default 60 s.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * A frame that has started must complete within this long of the previous one (timeout
+   * `partial_frame`), so a peer trickling half a frame cannot hold a slot either. Default 30 s.
+   */
+  frameTimeoutMs?: number;
   logger: Logger;
   metrics: Metrics;
+}
+
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+
+/**
+ * Counts an inbound `stream` in `medchain_protocol_inbound_streams` until it closes, then runs
+ * `onRelease` once. libp2p frees the stream's per-connection slot on that same 'close' event,
+ * which needs both write ends closed (or a reset or abort): a handler that never closes its own
+ * end holds the slot for the life of the connection, whatever the remote does.
+ * Returns false (and tracks nothing) for a stream that already closed during negotiation.
+ */
+export function trackInboundStream(
+  stream: Stream,
+  protocol: string,
+  metrics: Metrics,
+  onRelease?: (error: Error | undefined) => void,
+): boolean {
+  if (stream.status !== 'open') return false;
+  const open = metrics.net.inboundStreams.labels({ protocol });
+  open.inc();
+  stream.addEventListener(
+    'close',
+    (event) => {
+      open.dec();
+      onRelease?.(event.error);
+    },
+    { once: true },
+  );
+  return true;
+}
+
+/**
+ * Resolves once `stream` is closed both ways (at once if it already is); rejects with the
+ * signal's reason if `signal` fires first.
+ */
+export function whenClosed(stream: Stream, signal: AbortSignal): Promise<void> {
+  if (stream.status !== 'open' && stream.status !== 'closing') return Promise.resolve();
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onClose = () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const onAbort = () => {
+      stream.removeEventListener('close', onClose);
+      reject(signal.reason);
+    };
+    stream.addEventListener('close', onClose, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Bytes coalesced into one `send()`, so a burst of small frames costs few muxer frames. */
@@ -53,7 +114,8 @@ function joinFrames(frames: Uint8Array[], total: number): Uint8Array {
  * consensus message never pays for a new stream. Sends honour backpressure (`send()` false
  * means wait for drain). Inbound frames are decoded as they arrive ('message' events); an
  * oversize or malformed length closes that stream, a frame that fails to decode is dropped;
- * both are counted and logged, never thrown into libp2p.
+ * both are counted and logged, never thrown into libp2p. Inbound streams are read-only: their
+ * write end is closed at once, and a stream that idles or stalls mid-frame is aborted.
  */
 export class FramedProtocol<T> {
   private readonly links = new Map<string, OutboundLink>();
@@ -148,19 +210,54 @@ export class FramedProtocol<T> {
       stream.abort(new Error('peer not allowed on this protocol'));
       return;
     }
-    const decoder = new LengthPrefixedDecoder({
-      maxDataLength: maxFrameBytes,
-      // One 'message' event can carry everything the stream buffered (up to the stream's own
-      // maxReadBufferLength), so the decoder must not cap it; what it keeps between events is
-      // at most one partial frame, bounded by maxDataLength and the bounded length prefix.
-      maxBufferSize: Number.MAX_SAFE_INTEGER,
-      lengthDecoder: boundedLengthDecoder(maxFrameBytes),
+    const idleTimeoutMs = this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const frameTimeoutMs = this.options.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS;
+    const decoder = new FrameDecoder(maxFrameBytes);
+    let lastByteAt = performance.now();
+    /** When the frame now pending became due (the previous frame's end); undefined between frames. */
+    let partialSince: number | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let timerDueAt = Number.POSITIVE_INFINITY;
+    let released = false;
+    const tracked = trackInboundStream(stream, this.protocol, metrics, (error) => {
+      released = true;
+      clearTimeout(timer);
+      this.inbound.delete(stream);
+      // A graceful end with part of a frame held back: the sender closed mid-frame.
+      if (error === undefined && decoder.pendingBytes > 0) this.reject('truncated', peerId);
     });
+    if (!tracked) return;
     this.inbound.add(stream);
+
+    // One timer per stream, moved only when a deadline comes closer: each byte just moves
+    // `lastByteAt`, and the timer re-arms itself for whatever deadline is left when it fires.
+    const arm = (at: number) => {
+      if (released || (timer !== undefined && timerDueAt <= at)) return;
+      clearTimeout(timer);
+      timerDueAt = at;
+      timer = setTimeout(expire, Math.max(0, at - performance.now()));
+      timer.unref();
+    };
+    const expire = () => {
+      timer = undefined;
+      timerDueAt = Number.POSITIVE_INFINITY;
+      const now = performance.now();
+      const frameDue =
+        partialSince === undefined ? Number.POSITIVE_INFINITY : partialSince + frameTimeoutMs;
+      if (now >= frameDue) this.timeOut(stream, peerId, 'partial_frame', frameTimeoutMs);
+      else if (now >= lastByteAt + idleTimeoutMs)
+        this.timeOut(stream, peerId, 'idle', idleTimeoutMs);
+      else arm(Math.min(frameDue, lastByteAt + idleTimeoutMs));
+    };
+    arm(lastByteAt + idleTimeoutMs);
+
     const frameCounter = metrics.net.framesIn.labels({ protocol: this.protocol });
     stream.addEventListener('message', (event) => {
+      lastByteAt = performance.now();
+      let completed = 0;
       try {
         for (const frame of decoder.decode(event.data)) {
+          completed++;
           let message: T;
           try {
             message = this.options.decode(frame.subarray());
@@ -185,9 +282,35 @@ export class FramedProtocol<T> {
           'closing inbound stream after a framing error',
         );
         stream.abort(error as Error);
+        return;
+      }
+      if (decoder.pendingBytes === 0) {
+        partialSince = undefined;
+      } else if (completed > 0 || partialSince === undefined) {
+        partialSince = lastByteAt;
+        arm(partialSince + frameTimeoutMs);
       }
     });
-    stream.addEventListener('close', () => this.inbound.delete(stream));
+    // Nothing is ever written back, so our end closes now: once the sender closes its end the
+    // stream is closed both ways and its slot is free (see trackInboundStream).
+    stream.close().catch((error: unknown) => stream.abort(error as Error));
+  }
+
+  private timeOut(
+    stream: Stream,
+    peerId: string,
+    reason: 'idle' | 'partial_frame',
+    timeoutMs: number,
+  ): void {
+    this.options.metrics.net.streamTimeouts.inc({ protocol: this.protocol, reason });
+    this.options.logger.warn(
+      { protocol: this.protocol, peer: peerId, reason, timeoutMs },
+      'aborting a stalled inbound stream',
+    );
+    const what = reason === 'idle' ? 'sent nothing' : 'left a frame unfinished';
+    stream.abort(
+      new StreamTimeoutError(`${this.protocol}: inbound stream ${what} for ${timeoutMs} ms`),
+    );
   }
 }
 
@@ -196,7 +319,7 @@ interface LinkOwner {
   readonly protocol: string;
   readonly options: Pick<
     FramedProtocolOptions<unknown>,
-    'maxQueuedFrames' | 'maxQueuedBytes' | 'reconnect' | 'logger' | 'metrics'
+    'maxQueuedFrames' | 'maxQueuedBytes' | 'reconnect' | 'idleTimeoutMs' | 'logger' | 'metrics'
   >;
   dial(peer: PeerId, signal: AbortSignal): Promise<Stream>;
   reject(reason: string, peerId: string, error?: unknown): void;
@@ -248,6 +371,34 @@ class OutboundLink {
     this.wake?.();
   }
 
+  /** Resolves true when a frame is queued (or the link closes), false after `idleMs` of an open stream without one. */
+  private waitForFrames(idleMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer =
+        this.stream === undefined
+          ? undefined
+          : setTimeout(() => {
+              this.wake = undefined;
+              resolve(false);
+            }, idleMs);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+
+  /** Closes an idle stream gracefully; the peer closed its end at once, so both ends close. */
+  private async retire(stream: Stream, waitMs: number): Promise<void> {
+    const signal = AbortSignal.any([this.signal, AbortSignal.timeout(waitMs)]);
+    try {
+      await stream.close({ signal });
+      await whenClosed(stream, signal);
+    } catch (error) {
+      stream.abort(error as Error);
+    }
+  }
+
   private async run(): Promise<void> {
     const { reconnect, logger, metrics } = this.owner.options;
     const minDelay = reconnect?.minDelayMs ?? 50;
@@ -256,9 +407,13 @@ class OutboundLink {
     let delay = minDelay;
     while (!this.signal.aborted && !this.closed) {
       if (this.queue.length === 0) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-        });
+        const idleCloseMs = (this.owner.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS) / 2;
+        if (!(await this.waitForFrames(idleCloseMs)) && this.stream !== undefined) {
+          // Close a quiet link before the peer's idle timeout cuts it (and maybe a frame with
+          // it); the next frame opens a new stream.
+          void this.retire(this.stream, idleCloseMs);
+          this.stream = undefined;
+        }
         continue;
       }
       let stream = this.stream;

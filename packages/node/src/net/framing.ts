@@ -1,3 +1,4 @@
+import { LengthPrefixedDecoder } from '@libp2p/utils';
 import { NodeError } from '../errors.js';
 
 /*
@@ -57,6 +58,55 @@ export function boundedLengthDecoder(maxFrameBytes: number): (data: ByteSource) 
     }
     throw new FramingError(`length prefix longer than ${maxPrefix} bytes`);
   };
+}
+
+/**
+ * Inbound frame decoding: LengthPrefixedDecoder with `boundedLengthDecoder`, plus how many
+ * bytes of an unfinished frame it holds, so a stream that stops mid-frame can be timed out.
+ */
+export class FrameDecoder {
+  private readonly decoder: LengthPrefixedDecoder;
+  private held = 0;
+
+  constructor(maxFrameBytes: number) {
+    const readLength = boundedLengthDecoder(maxFrameBytes);
+    this.decoder = new LengthPrefixedDecoder({
+      maxDataLength: maxFrameBytes,
+      // One 'message' event can carry everything the stream buffered (up to the stream's own
+      // maxReadBufferLength), so the decoder must not cap it; what it keeps between events is
+      // at most one partial frame, bounded by maxDataLength and the bounded length prefix.
+      maxBufferSize: Number.MAX_SAFE_INTEGER,
+      // The decoder reads a length from its whole buffer at the start of every step and
+      // stops only right after such a read (too few bytes) or by throwing, so the buffer
+      // seen by the last read is exactly what it keeps for the next chunk.
+      lengthDecoder: (data) => {
+        this.held = data.byteLength;
+        return readLength(data);
+      },
+    });
+  }
+
+  /** Bytes of an incomplete frame (prefix included) held back; 0 on a frame boundary. */
+  get pendingBytes(): number {
+    return this.held;
+  }
+
+  /**
+   * The frames completed by `chunk` (iterate to the end before reading `pendingBytes`).
+   * Throws InvalidMessageLengthError for an oversize length, FramingError for a bad prefix.
+   */
+  decode(chunk: DecoderInput): ReturnType<LengthPrefixedDecoder['decode']> {
+    return this.decoder.decode(chunk);
+  }
+}
+
+/** Uint8Array or the Uint8ArrayList a stream 'message' event carries. */
+type DecoderInput = Parameters<LengthPrefixedDecoder['decode']>[0];
+
+/** An inbound stream aborted because it idled or left a frame unfinished for too long. */
+export class StreamTimeoutError extends Error {
+  readonly code = 'NODE_STREAM_TIMEOUT';
+  override readonly name = 'StreamTimeoutError';
 }
 
 export function assertFrameSize(

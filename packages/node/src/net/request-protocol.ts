@@ -4,8 +4,8 @@ import { lpStream } from '@libp2p/utils';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { ProtocolHost } from './framed-protocol.js';
-import { assertFrameSize } from './framing.js';
+import { type ProtocolHost, trackInboundStream, whenClosed } from './framed-protocol.js';
+import { assertFrameSize, StreamTimeoutError } from './framing.js';
 
 export interface RequestProtocolOptions {
   /** `/medchain/<concern>/1.0.0` */
@@ -15,7 +15,10 @@ export interface RequestProtocolOptions {
   /** Answers one request. A throw aborts the stream: the requester gets NODE_REQUEST_FAILED. */
   handle: (peerId: string, request: Uint8Array, signal: AbortSignal) => Promise<Uint8Array>;
   allowPeer?: (peerId: string) => boolean;
-  /** Deadline for one whole exchange, both sides. Default 10 s. */
+  /**
+   * Deadline for one whole exchange, both sides, until the stream is closed both ways; past
+   * it the stream is aborted (the server counts timeout `deadline`). Default 10 s.
+   */
   timeoutMs?: number;
   /** Concurrent inbound requests per connection. Default 16. */
   maxInboundStreams?: number;
@@ -23,9 +26,32 @@ export interface RequestProtocolOptions {
   metrics: Metrics;
 }
 
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** `promise`, or a rejection with the signal's reason once `signal` fires. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
 /**
  * One request, one response per stream, both length-prefixed (lpStream from @libp2p/utils):
- * for the concerns that ask instead of push (block and state sync, record exchange).
+ * for the concerns that ask instead of push (block and state sync, record exchange). The
+ * requester closes its end after the request, the server after the response; every stream
+ * is closed both ways or aborted by the deadline, so neither side can be left holding one.
  */
 export class RequestProtocol {
   private readonly abort = new AbortController();
@@ -72,9 +98,13 @@ export class RequestProtocol {
       const lp = lpStream(stream, { maxDataLength: this.options.maxResponseBytes });
       await lp.write(request, { signal });
       metrics.net.framesOut.inc({ protocol: this.protocol });
+      await stream.close({ signal });
       const response = await lp.read({ signal });
       metrics.net.framesIn.inc({ protocol: this.protocol });
-      await stream.close({ signal }).catch(() => undefined);
+      // The answer is here; a server that never closes its end is cut at the deadline,
+      // without holding the caller up.
+      const open = stream;
+      whenClosed(open, signal).catch((error: unknown) => open.abort(error as Error));
       return response.subarray();
     } catch (error) {
       stream?.abort(error as Error);
@@ -87,7 +117,8 @@ export class RequestProtocol {
   }
 
   private signal(caller: AbortSignal | undefined): AbortSignal {
-    const signals = [this.abort.signal, AbortSignal.timeout(this.options.timeoutMs ?? 10_000)];
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const signals = [this.abort.signal, AbortSignal.timeout(timeoutMs)];
     if (caller !== undefined) signals.push(caller);
     return AbortSignal.any(signals);
   }
@@ -107,26 +138,48 @@ export class RequestProtocol {
       stream.abort(new Error('peer not allowed on this protocol'));
       return;
     }
+    if (!trackInboundStream(stream, this.protocol, metrics)) return;
     const signal = this.signal(undefined);
+    /** Aborts the stream, counting a deadline apart from the peer's or the handler's fault. */
+    const fail = (reason: string, error: unknown) => {
+      if (signal.aborted && !this.abort.signal.aborted) {
+        metrics.net.streamTimeouts.inc({ protocol: this.protocol, reason: 'deadline' });
+        logger.debug({ protocol: this.protocol, peer: peerId, reason }, 'request deadline passed');
+        const timeoutMs = this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+        stream.abort(
+          new StreamTimeoutError(`${this.protocol}: exchange not done within ${timeoutMs} ms`),
+        );
+      } else {
+        reject(reason, error);
+        stream.abort(error as Error);
+      }
+    };
     const lp = lpStream(stream, { maxDataLength: this.options.maxRequestBytes });
     let request: Uint8Array;
     try {
       request = (await lp.read({ signal })).subarray();
     } catch (error) {
-      reject((error as Error).name === 'InvalidDataLengthError' ? 'oversize' : 'framing', error);
-      stream.abort(error as Error);
+      fail((error as Error).name === 'InvalidDataLengthError' ? 'oversize' : 'framing', error);
       return;
     }
     metrics.net.framesIn.inc({ protocol: this.protocol });
+    let response: Uint8Array;
     try {
-      const response = await this.options.handle(peerId, request, signal);
+      // Raced with the deadline: a handler that ignores its signal cannot hold the stream.
+      response = await untilAborted(this.options.handle(peerId, request, signal), signal);
       assertFrameSize(response, this.options.maxResponseBytes, this.protocol);
+    } catch (error) {
+      fail('handler', error);
+      return;
+    }
+    try {
       await lp.write(response, { signal });
       metrics.net.framesOut.inc({ protocol: this.protocol });
       await stream.close({ signal });
+      // Free once the requester closes its end too (it already has, unless it misbehaves).
+      await whenClosed(stream, signal);
     } catch (error) {
-      reject('handler', error);
-      stream.abort(error as Error);
+      fail('response', error);
     }
   }
 }
