@@ -28,7 +28,9 @@ import {
   SYNC_MAX_RESPONSE_BYTES,
   serveBlocks,
 } from './sync/block-sync.js';
-import { isSnapshotRequest, serveSnapshot, stateSync } from './sync/state-sync.js';
+import { decodeSnapshotRequest } from './sync/snapshot-codec.js';
+import { SnapshotServer } from './sync/snapshot-server.js';
+import { stateSync } from './sync/state-sync.js';
 import { Vault } from './vault/index.js';
 import { Wal } from './wal.js';
 
@@ -307,14 +309,24 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       metrics,
     });
     const syncLog = moduleLogger(logger, 'sync');
+    // State snapshots pinned at checkpoint heights, served in pages (released before the db closes).
+    const snapshots = new SnapshotServer({
+      db,
+      head: () => chain,
+      interval: consensusTuning(genesis).checkpointInterval,
+      logger: syncLog,
+    });
+    closers.push({ name: 'snapshots', close: () => snapshots.close() });
     const syncProtocol = new RequestProtocol(host.libp2p, {
       protocol: protocolId('sync'),
       maxRequestBytes: SYNC_MAX_REQUEST_BYTES,
       maxResponseBytes: SYNC_MAX_RESPONSE_BYTES,
-      handle: async (_peer, request) =>
-        isSnapshotRequest(request)
-          ? serveSnapshot(chain, db)
-          : serveBlocks(chain, decodeBlocksRequest(request)),
+      handle: async (_peer, request) => {
+        const snapshotRequest = decodeSnapshotRequest(request);
+        return snapshotRequest !== null
+          ? snapshots.serve(snapshotRequest)
+          : serveBlocks(chain, decodeBlocksRequest(request));
+      },
       allowPeer: isKnownPeer,
       logger: syncLog,
       metrics,
@@ -335,7 +347,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
         },
         protocol: syncProtocol,
         peers: otherPeers,
-        validators: chain.validators.map((v) => v.publicKey),
+        validators: chain.validators,
         logger: syncLog,
       });
     }

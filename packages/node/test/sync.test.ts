@@ -6,12 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeBlocksRequest,
   decodeBlocksResponse,
-  decodeSnapshot,
+  decodeSnapshotOffer,
+  decodeSnapshotPage,
   encodeBlocksRequest,
   type MedchainNode,
+  SnapshotServer,
   SYNC_BATCH_BLOCKS,
   serveBlocks,
-  serveSnapshot,
   verifySnapshotEntries,
 } from '../src/index.js';
 import {
@@ -123,9 +124,27 @@ describe('block sync', () => {
 
   it('checks a snapshot node by node against its root', async () => {
     const node = nodes[0]!;
-    const snapshot = decodeSnapshot(
-      await serveSnapshot(node.parts.chain, node.parts.chain.store.db),
-    );
+    // A second server on the node's database: pins its head, serves it in 4 KiB pages.
+    const server = new SnapshotServer({
+      db: node.parts.chain.store.db,
+      head: () => node.parts.chain,
+      interval: 5,
+      pageBytes: 4096,
+    });
+    const offer = decodeSnapshotOffer(await server.serve({ kind: 'offer' }));
+    const entries: Array<readonly [Uint8Array, Uint8Array]> = [];
+    let pages = 0;
+    for (let after: Uint8Array | null = null; ; pages++) {
+      const page = decodeSnapshotPage(
+        await server.serve({ kind: 'page', height: offer.height, after }),
+      );
+      entries.push(...page.entries);
+      if (page.done) break;
+      after = page.entries.at(-1)![0];
+    }
+    await server.close();
+    expect(pages).toBeGreaterThan(1);
+    const snapshot = { stateRoot: offer.stateRoot, entries };
     const kept = verifySnapshotEntries(snapshot.stateRoot, snapshot.entries);
     expect(kept.length).toBe(snapshot.entries.length);
     const extra: [Uint8Array, Uint8Array] = [Uint8Array.of(0x6e, 1, 2), Uint8Array.of(3)];

@@ -10,12 +10,34 @@ export {
   serveBlocks,
 } from './block-sync.js';
 export {
-  decodeSnapshot,
+  decodeSnapshotOffer,
+  decodeSnapshotPage,
+  decodeSnapshotRequest,
+  encodeSnapshotOffer,
+  encodeSnapshotPage,
   encodeSnapshotRequest,
-  isSnapshotRequest,
-  type Snapshot,
+  SNAPSHOT_KEY_BYTES,
+  SNAPSHOT_MAX_ENTRY_BYTES,
+  SNAPSHOT_MAX_PAGE_BYTES,
+  SNAPSHOT_MAX_REQUEST_BYTES,
+  SNAPSHOT_PAGE_BYTES,
+  type SnapshotEntry,
+  type SnapshotOffer,
+  type SnapshotPage,
+  type SnapshotRequest,
+  StateSyncError,
+  type StateSyncErrorCode,
+} from './snapshot-codec.js';
+export {
+  type SnapshotHead,
+  SnapshotServer,
+  type SnapshotServerOptions,
+} from './snapshot-server.js';
+export {
+  SnapshotDownload,
+  type SnapshotTransport,
   type StateSyncOptions,
-  serveSnapshot,
+  type StateSyncResult,
   stateSync,
   verifySnapshotEntries,
 } from './state-sync.js';

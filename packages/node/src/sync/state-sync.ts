@@ -1,13 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeMessage, verifyCommitCertificate } from '@medchain/consensus';
 import {
-  bytesEqual,
-  concatBytes,
-  decodeCanonical,
-  encodeCanonical,
-  toHex,
-  verify,
-} from '@medchain/crypto';
+  type CommitCertificate,
+  decodeMessage,
+  verifyCommitCertificate,
+} from '@medchain/consensus';
+import { bytesEqual, compareBytes, concatBytes, toHex, verify } from '@medchain/crypto';
 import {
   type Block,
   decodeBlock,
@@ -19,139 +16,40 @@ import {
   stateNodeHash,
   stateValueHash,
   VALUE_PREFIX,
+  type Validator,
+  validatorSetHash,
 } from '@medchain/ledger';
-import type { Chain } from '../chain/chain.js';
 import type { ChainHead } from '../chain/codec.js';
-import { Bucket, type Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
-import type { RequestProtocol } from '../net/request-protocol.js';
+import { decodeBlocksResponse, encodeBlocksRequest } from './block-sync.js';
 import {
-  decodeBlocksResponse,
-  encodeBlocksRequest,
-  SYNC_MAX_RESPONSE_BYTES,
-} from './block-sync.js';
+  decodeSnapshotOffer,
+  decodeSnapshotPage,
+  encodeSnapshotRequest,
+  type SnapshotEntry,
+  type SnapshotOffer,
+  type SnapshotPage,
+  StateSyncError,
+} from './snapshot-codec.js';
 
 /*
- * State sync for a fresh node: instead of replaying every block from height 1, it takes a
- * peer's state at that peer's head h, and trusts it only after checking it against a root
- * 2f+1 validators signed: block h+1's header carries the state root after h, and block h+1's
- * commit certificate signs that header. Every tree node's hash is recomputed from its bytes
- * down from the root, and every value against its leaf, so a peer can only send the state
- * the validators certified (or be ignored). The node then starts consensus at h+1.
+ * State sync for a fresh node: instead of replaying every block from height 1, it takes the
+ * state at a recent snapshot height h (peers pin one every checkpoint interval), in pages,
+ * and trusts it only after checking it against a root 2f+1 validators signed: block h+1's
+ * header carries the state root after h, and block h+1's commit certificate signs that
+ * header. Every tree node's hash is recomputed from its bytes (as each page arrives) and the
+ * tree is walked down from the root at the end, every value checked against its leaf, so a
+ * peer can only send the state the validators certified, or be found out and dropped. The
+ * node then starts consensus at h+1.
  */
 
-export function encodeSnapshotRequest(): Uint8Array {
-  return encodeCanonical({ snapshot: true });
-}
-
-export function isSnapshotRequest(bytes: Uint8Array): boolean {
-  try {
-    const value = decodeCanonical(bytes) as Record<string, unknown>;
-    return value?.snapshot === true && Object.keys(value).length === 1;
-  } catch {
-    return false;
-  }
-}
-
-export interface Snapshot {
-  readonly height: number;
-  readonly stateRoot: Uint8Array;
-  /** Raw entries of the state bucket (ledger store keys and values). */
-  readonly entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>;
-}
-
-/**
- * The state bucket as of the chain head, read through one LevelDB iterator (a consistent
- * snapshot), taken between block writes, so the entries always belong to `height`.
- */
-export async function serveSnapshot(chain: Chain, db: Database): Promise<Uint8Array> {
-  // Wait for a block batch in flight to land: head and iterator must see the same state.
-  for (let waited = 0; chain.writing; waited++) {
-    if (waited >= 400) throw new Error('blocks are being stored back to back; ask again');
-    await sleep(5);
-  }
-  const height = chain.height;
-  const stateRoot = chain.stateRoot;
-  const iterator = db.entries(Bucket.state);
-  const entries: [Uint8Array, Uint8Array][] = [];
-  let bytes = 0;
-  // The first next() creates the LevelDB iterator (and its snapshot) synchronously, now.
-  for (let item = await iterator.next(); !item.done; item = await iterator.next()) {
-    const [key, value] = item.value;
-    bytes += key.length + value.length + 8;
-    if (bytes > SYNC_MAX_RESPONSE_BYTES - 1024) {
-      await iterator.return(undefined);
-      throw new Error('the state is larger than one sync response');
-    }
-    entries.push([key, value]);
-  }
-  return encodeCanonical({ height, stateRoot, entries });
-}
-
-export function decodeSnapshot(bytes: Uint8Array): Snapshot {
-  const value = decodeCanonical(bytes) as Record<string, unknown>;
-  const { height, stateRoot, entries } = value ?? {};
-  if (
-    !Number.isSafeInteger(height) ||
-    (height as number) < 0 ||
-    !(stateRoot instanceof Uint8Array) ||
-    stateRoot.length !== 32 ||
-    !Array.isArray(entries) ||
-    !entries.every(
-      (entry) =>
-        Array.isArray(entry) &&
-        entry.length === 2 &&
-        entry[0] instanceof Uint8Array &&
-        entry[1] instanceof Uint8Array,
-    )
-  ) {
-    throw new Error('malformed snapshot');
-  }
-  return { height: height as number, stateRoot, entries: entries as [Uint8Array, Uint8Array][] };
-}
-
-function storeKey(prefix: number, hash: Uint8Array): string {
-  return toHex(concatBytes(Uint8Array.of(prefix), hash));
-}
-
-/**
- * Walks the tree under `root` through the snapshot's entries, recomputing every node hash
- * and value hash (nodes decoded by the ledger's `decodeStateNode`). Returns exactly the
- * reachable entries; throws if anything is missing or wrong.
- */
-export function verifySnapshotEntries(
-  root: Uint8Array,
-  entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>,
-): Array<readonly [Uint8Array, Uint8Array]> {
-  const byKey = new Map<string, readonly [Uint8Array, Uint8Array]>();
-  for (const entry of entries) byKey.set(toHex(entry[0]), entry);
-  const kept: Array<readonly [Uint8Array, Uint8Array]> = [];
-  const pending: Uint8Array[] = bytesEqual(root, EMPTY_STATE_ROOT) ? [] : [root];
-  while (pending.length > 0) {
-    const hash = pending.pop()!;
-    const entry = byKey.get(storeKey(NODE_PREFIX, hash));
-    if (entry === undefined) throw new Error(`snapshot lacks node ${toHex(hash)}`);
-    const node = decodeStateNode(hash, entry[1]);
-    if (node.kind === 'inner') {
-      if (!bytesEqual(stateNodeHash(node.left, node.right), hash)) {
-        throw new Error('inner node hash mismatch');
-      }
-      for (const child of [node.left, node.right]) {
-        if (!bytesEqual(child, EMPTY_STATE_ROOT)) pending.push(child);
-      }
-    } else {
-      if (!bytesEqual(stateLeafHash(node.keyHash, node.valueHash), hash)) {
-        throw new Error('leaf hash mismatch');
-      }
-      const value = byKey.get(storeKey(VALUE_PREFIX, node.keyHash));
-      if (value === undefined || !bytesEqual(stateValueHash(value[1]), node.valueHash)) {
-        throw new Error(`snapshot value for ${toHex(node.keyHash)} is missing or wrong`);
-      }
-      kept.push(value);
-    }
-    kept.push(entry);
-  }
-  return kept;
+/** One request: what RequestProtocol.request does (tests pass in-process peers). */
+export interface SnapshotTransport {
+  request(
+    peer: string,
+    request: Uint8Array,
+    options?: { signal?: AbortSignal },
+  ): Promise<Uint8Array>;
 }
 
 export interface StateSyncOptions {
@@ -162,104 +60,540 @@ export interface StateSyncOptions {
       entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>;
     },
   ) => Promise<void>;
-  readonly protocol: RequestProtocol;
+  readonly protocol: SnapshotTransport;
   readonly peers: () => readonly string[];
-  /** The validator keys that certify the snapshot's next block (the node's known set). */
-  readonly validators: readonly Uint8Array[];
+  /**
+   * The validator set this node knows (genesis for a fresh node). A snapshot is taken only
+   * at a height this set decides; if the set changed since, state sync says so and gives up
+   * (the node then replays blocks, which follows every change).
+   */
+  readonly validators: readonly Validator[];
   readonly logger: Logger;
   /** Only worth it when the peers are at least this far ahead. Default 20. */
   readonly minHeight?: number;
   /** Rounds over the peers before giving up (block sync then replays from height 1). Default 3. */
   readonly rounds?: number;
+  /** The most snapshot bytes (keys and values) held in memory. Default 4 GiB. */
+  readonly maxBytes?: number;
+  /** The most time one download may take before it is abandoned. Default 30 minutes. */
+  readonly downloadTimeoutMs?: number;
+}
+
+export interface StateSyncResult {
+  readonly height: number;
+  readonly entries: number;
+  readonly bytes: number;
+  readonly pages: number;
+  /** Peers found lying (or serving a different state) and dropped during the download. */
+  readonly refusedPeers: readonly string[];
 }
 
 /**
- * For a fresh node: fetches and verifies a peer's state and installs it as the head. Returns
- * the height installed, or undefined when no peer is far enough ahead or none gave a state
- * that verifies (the node then syncs block by block).
+ * For a fresh node: fetches and verifies a recent certified state and installs it as the
+ * head. Returns what was installed, or undefined when no peer is far enough ahead, the
+ * validator set changed since the known one, or no peer gave a state that verifies (the
+ * node then syncs block by block).
  */
-export async function stateSync(options: StateSyncOptions): Promise<number | undefined> {
+export async function stateSync(options: StateSyncOptions): Promise<StateSyncResult | undefined> {
   const { protocol, logger } = options;
   const rounds = options.rounds ?? 3;
+  let unknownSigners = 0;
   for (let round = 0; round < rounds; round++) {
-    let answered = 0;
-    for (const peer of options.peers()) {
-      let snapshot: Snapshot;
-      try {
-        snapshot = decodeSnapshot(await protocol.request(peer, encodeSnapshotRequest()));
-      } catch (error) {
-        logger.debug({ peer, err: (error as Error).message }, 'no snapshot from peer');
-        continue;
-      }
-      answered++;
-      if (snapshot.height < (options.minHeight ?? 20)) {
-        logger.info({ peer, height: snapshot.height }, 'peer too close to genesis for state sync');
-        return undefined;
-      }
-      try {
-        const certified = await fetchCertifiedPair(options, peer, snapshot.height);
-        if (!bytesEqual(certified.next.header.stateRoot, snapshot.stateRoot)) {
-          throw new Error('the certified header does not carry the snapshot root');
+    const peers = [...options.peers()];
+    const offers = await Promise.all(
+      peers.map(async (peer) => {
+        try {
+          return {
+            peer,
+            offer: decodeSnapshotOffer(await protocol.request(peer, encodeSnapshotRequest())),
+          };
+        } catch (error) {
+          logger.debug({ peer, err: (error as Error).message }, 'no snapshot offer from peer');
+          return undefined;
         }
-        const entries = verifySnapshotEntries(snapshot.stateRoot, snapshot.entries);
+      }),
+    );
+    const answered = offers.filter((item) => item !== undefined);
+    // Nobody reachable: the network is starting with us, there is nothing to catch up on.
+    if (answered.length === 0) return undefined;
+    const candidates = groupOffers(answered);
+    if (candidates[0]!.offer.height < (options.minHeight ?? 20)) {
+      logger.info(
+        { height: candidates[0]!.offer.height },
+        'peers too close to genesis for state sync',
+      );
+      return undefined;
+    }
+    for (const candidate of candidates) {
+      const { height, stateRoot } = candidate.offer;
+      const started = performance.now();
+      try {
+        const order = [
+          ...candidate.peers,
+          ...peers.filter((peer) => !candidate.peers.includes(peer)),
+        ];
+        const certified = await fetchCertifiedPair(options, order, height);
+        if (!bytesEqual(certified.next.header.stateRoot, stateRoot)) {
+          throw new StateSyncError(
+            'STATE_SYNC_REFUSED',
+            'the certified header does not carry the offered root',
+          );
+        }
+        const download = new SnapshotDownload({
+          height,
+          stateRoot,
+          transport: protocol,
+          peers: order,
+          maxBytes: options.maxBytes ?? 4 * 1024 ** 3,
+          timeoutMs: options.downloadTimeoutMs ?? 30 * 60_000,
+          logger,
+        });
+        const entries = await download.run();
         await options.install({
-          height: snapshot.height,
+          height,
           hash: headerHash(certified.block.header),
           time: certified.block.header.time,
-          stateRoot: snapshot.stateRoot,
+          stateRoot,
           entries,
         });
+        const result: StateSyncResult = {
+          height,
+          entries: entries.length,
+          bytes: download.bytes,
+          pages: download.pages,
+          refusedPeers: [...download.refused],
+        };
         logger.info(
-          { peer, height: snapshot.height, entries: entries.length },
+          { ...result, ms: Math.round(performance.now() - started) },
           'state synced from a certified snapshot',
         );
-        return snapshot.height;
+        return result;
       } catch (error) {
-        logger.warn({ peer, err: (error as Error).message }, 'snapshot from peer refused');
+        const code = (error as { code?: unknown }).code;
+        if (code === 'STATE_SYNC_VALIDATORS_CHANGED') {
+          logger.warn(
+            { height, err: (error as Error).message },
+            'state sync off: the validator set changed since the one this node knows; syncing block by block instead',
+          );
+          return undefined;
+        }
+        if (error instanceof UnknownSigners) unknownSigners++;
+        logger.warn(
+          { height, peers: candidate.peers, err: (error as Error).message },
+          'snapshot refused',
+        );
       }
     }
-    // Nobody reachable: the network is starting with us, there is nothing to catch up on.
-    if (answered === 0) return undefined;
     await sleep(500);
+  }
+  if (unknownSigners > 0) {
+    logger.warn(
+      { unknownSigners },
+      'state sync gave up: certificates were signed by keys outside the known validator set (the set may have changed since genesis); syncing block by block instead',
+    );
   }
   return undefined;
 }
 
-/** Blocks h and h+1 with certificates that verify; h+1 may take a moment to exist. */
+interface Candidate {
+  readonly offer: SnapshotOffer;
+  readonly peers: string[];
+}
+
+/** Offers grouped by (height, root): the highest first, then the most widely offered. */
+function groupOffers(answers: ReadonlyArray<{ peer: string; offer: SnapshotOffer }>): Candidate[] {
+  const groups = new Map<string, Candidate>();
+  for (const { peer, offer } of answers) {
+    const key = `${offer.height}:${toHex(offer.stateRoot)}`;
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, { offer, peers: [peer] });
+    else group.peers.push(peer);
+  }
+  return [...groups.values()].sort(
+    (a, b) => b.offer.height - a.offer.height || b.peers.length - a.peers.length,
+  );
+}
+
+class UnknownSigners extends StateSyncError {}
+
+/**
+ * Blocks h and h+1, h+1's certificate verified by the known validator set and h+1's parent
+ * hash naming h. The known set must be the one deciding h+1 and the one h+1's state defines
+ * (headers carry the hash of the set after their parent): otherwise either the certificate
+ * was checked against the wrong set or the node would start consensus with the wrong one.
+ */
 async function fetchCertifiedPair(
   options: StateSyncOptions,
-  peer: string,
+  peers: readonly string[],
   height: number,
 ): Promise<{ block: Block; next: Block }> {
-  const { protocol } = options;
+  let lastError: Error = new StateSyncError(
+    'STATE_SYNC_UNAVAILABLE',
+    `block ${height + 1} did not appear`,
+  );
+  const refused = new Set<string>();
   for (let attempt = 0; attempt < 20; attempt++) {
-    const response = decodeBlocksResponse(
-      await protocol.request(peer, encodeBlocksRequest({ from: height, count: 2 })),
-    );
-    if (response.decisions.length === 2) {
-      const [block, next] = response.decisions.map((bytes) => {
-        const decision = decodeMessage(bytes);
-        if (decision.type !== 'decision') throw new Error('sync answered with a non-decision');
-        const decoded = decodeBlock(decision.payload);
-        const certificate = decision.certificate;
-        if (
-          !bytesEqual(headerHash(decoded.header), certificate.digest) ||
-          certificate.height !== decoded.header.height ||
-          !verifyCommitCertificate(options.chainId, certificate, options.validators, { verify })
-        ) {
-          throw new Error(`block ${decoded.header.height} is not certified by the validators`);
-        }
-        return decoded;
-      }) as [Block, Block];
-      if (
-        block.header.height !== height ||
-        !bytesEqual(next.header.parentHash, headerHash(block.header))
-      ) {
-        throw new Error('the certified blocks do not chain');
-      }
-      return { block, next };
+    const usable = peers.filter((peer) => !refused.has(peer));
+    if (usable.length === 0) break;
+    const peer = usable[attempt % usable.length]!;
+    let decisions: readonly Uint8Array[];
+    try {
+      const request = encodeBlocksRequest({ from: height, count: 2 });
+      decisions = decodeBlocksResponse(await options.protocol.request(peer, request)).decisions;
+    } catch (error) {
+      lastError = error as Error;
+      await sleep(250);
+      continue;
     }
-    await sleep(250);
+    if (decisions.length < 2) {
+      // Block h+1 may not be committed yet.
+      await sleep(250);
+      continue;
+    }
+    try {
+      return checkCertifiedPair(options, decisions, height);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'STATE_SYNC_VALIDATORS_CHANGED') throw error;
+      lastError = error as Error;
+      refused.add(peer);
+    }
   }
-  throw new Error(`block ${height + 1} did not appear`);
+  throw lastError;
+}
+
+function checkCertifiedPair(
+  options: StateSyncOptions,
+  decisions: readonly Uint8Array[],
+  height: number,
+): { block: Block; next: Block } {
+  const [block, next] = decisions.slice(0, 2).map((bytes) => {
+    const decision = decodeMessage(bytes);
+    if (decision.type !== 'decision') {
+      throw new StateSyncError('STATE_SYNC_BAD_RESPONSE', 'sync answered with a non-decision');
+    }
+    return { block: decodeBlock(decision.payload), certificate: decision.certificate };
+  }) as [{ block: Block }, { block: Block; certificate: CommitCertificate }];
+  const certificate = next.certificate;
+  if (
+    block.block.header.height !== height ||
+    !bytesEqual(headerHash(next.block.header), certificate.digest) ||
+    certificate.height !== height + 1 ||
+    !bytesEqual(next.block.header.parentHash, headerHash(block.block.header))
+  ) {
+    throw new StateSyncError(
+      'STATE_SYNC_REFUSED',
+      `blocks ${height} and ${height + 1} do not chain`,
+    );
+  }
+  const keys = options.validators.map((validator) => validator.publicKey);
+  if (!verifyCommitCertificate(options.chainId, certificate, keys, { verify })) {
+    const known = new Set(keys.map(toHex));
+    if (certificate.votes.some((vote) => !known.has(toHex(vote.from)))) {
+      throw new UnknownSigners(
+        'STATE_SYNC_REFUSED',
+        `block ${height + 1} is signed by keys outside the known validator set`,
+      );
+    }
+    throw new StateSyncError(
+      'STATE_SYNC_REFUSED',
+      `block ${height + 1} is not certified by the validators`,
+    );
+  }
+  // The headers are authentic now; their validator-set hashes tell whether the known set is current.
+  const knownHash = validatorSetHash(options.validators);
+  if (!bytesEqual(block.block.header.validatorSetHash, knownHash)) {
+    throw new StateSyncError(
+      'STATE_SYNC_VALIDATORS_CHANGED',
+      `the validators deciding block ${height + 1} are not the known set (it changed at or before block ${height - 1})`,
+    );
+  }
+  if (!bytesEqual(next.block.header.validatorSetHash, knownHash)) {
+    throw new StateSyncError(
+      'STATE_SYNC_VALIDATORS_CHANGED',
+      `block ${height} changed the validator set`,
+    );
+  }
+  return { block: block.block, next: next.block };
+}
+
+// --- Download ------------------------------------------------------------------------------
+
+interface DownloadOptions {
+  readonly height: number;
+  readonly stateRoot: Uint8Array;
+  readonly transport: SnapshotTransport;
+  /** In the order to ask: those that offered this snapshot first. */
+  readonly peers: readonly string[];
+  readonly maxBytes: number;
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+}
+
+interface Held {
+  readonly entry: SnapshotEntry;
+  readonly peer: string;
+}
+
+/** A key range one peer served: (after, last], or (after, end] when it said done. */
+interface Served {
+  readonly after: Uint8Array | null;
+  readonly last: Uint8Array | null;
+  readonly done: boolean;
+  readonly peer: string;
+}
+
+/**
+ * One snapshot's pages, from as many peers as it takes. A page is checked as it arrives
+ * (shape, the snapshot it names, keys after the cursor, each node's bytes against its hash);
+ * a peer that fails a check, goes away or has no such snapshot is skipped for the rest of
+ * the download. At the end the tree is walked from the root; a node or value missing or
+ * wrong is blamed on the peer that served its key range, that peer is dropped and its
+ * ranges fetched again from others. Bounded in bytes, failures and time.
+ */
+export class SnapshotDownload {
+  private readonly held = new Map<string, Held>();
+  private readonly served: Served[] = [];
+  readonly refused = new Set<string>();
+  bytes = 0;
+  pages = 0;
+  private failures = 0;
+  private next = 0;
+  private readonly deadline: AbortSignal;
+
+  constructor(private readonly options: DownloadOptions) {
+    this.deadline = AbortSignal.timeout(options.timeoutMs);
+  }
+
+  /** The verified entries of the snapshot (exactly the tree under the root and its values). */
+  async run(): Promise<Array<readonly [Uint8Array, Uint8Array]>> {
+    await this.fetchRange(null, null);
+    for (;;) {
+      const walk = walkTree(this.options.stateRoot, (key) => this.held.get(toHex(key))?.entry[1]);
+      if (walk.problem === undefined) return walk.kept;
+      const culprit = this.blame(walk.problem);
+      if (culprit === undefined) {
+        throw new StateSyncError(
+          'STATE_SYNC_REFUSED',
+          `${walk.problem.message}, and no peer served it`,
+        );
+      }
+      this.options.logger.warn(
+        { peer: culprit, height: this.options.height, err: walk.problem.message },
+        'snapshot peer refused: the tree does not verify',
+      );
+      this.refuse(culprit);
+      const ranges = this.served.filter((range) => range.peer === culprit);
+      for (const [key, held] of this.held) {
+        if (held.peer === culprit) {
+          this.held.delete(key);
+          this.bytes -= held.entry[0].length + held.entry[1].length;
+        }
+      }
+      for (const range of ranges) this.served.splice(this.served.indexOf(range), 1);
+      for (const range of ranges)
+        await this.fetchRange(range.after, range.done ? null : range.last);
+    }
+  }
+
+  /** Pages from `after` until one reaches `until` (null: until a page says done). */
+  private async fetchRange(after: Uint8Array | null, until: Uint8Array | null): Promise<void> {
+    let cursor = after;
+    for (;;) {
+      const page = await this.fetchPage(cursor);
+      const last = page.entries.at(-1)?.[0] ?? null;
+      this.served.push({ after: cursor, last: last ?? cursor, done: page.done, peer: page.peer });
+      if (page.done || (until !== null && last !== null && compareBytes(last, until) >= 0)) return;
+      cursor = last;
+    }
+  }
+
+  private async fetchPage(after: Uint8Array | null): Promise<SnapshotPage & { peer: string }> {
+    const { height, transport, logger } = this.options;
+    const request = encodeSnapshotRequest({ kind: 'page', height, after });
+    for (;;) {
+      if (this.deadline.aborted) {
+        throw new StateSyncError('STATE_SYNC_LIMIT', `snapshot ${height} took longer than allowed`);
+      }
+      const peers = this.options.peers.filter((peer) => !this.refused.has(peer));
+      if (peers.length === 0) {
+        throw new StateSyncError(
+          'STATE_SYNC_UNAVAILABLE',
+          `no peer left to serve snapshot ${height}`,
+        );
+      }
+      // The same peer while it answers; the next one after a failure.
+      const peer = peers[this.next % peers.length]!;
+      try {
+        const page = decodeSnapshotPage(
+          await transport.request(peer, request, { signal: this.deadline }),
+        );
+        this.accept(page, after, peer);
+        return { ...page, peer };
+      } catch (error) {
+        this.failures++;
+        logger.debug({ peer, height, err: (error as Error).message }, 'snapshot page failed');
+        const code = (error as { code?: unknown }).code;
+        if (code === 'STATE_SYNC_LIMIT') throw error;
+        // A peer that answered wrongly, or has no such snapshot, is done for this download;
+        // one that did not answer may just be slow: it gets another turn after the others.
+        if (code === 'STATE_SYNC_REFUSED' || code === 'STATE_SYNC_BAD_RESPONSE') this.refuse(peer);
+        else this.next++;
+        if (this.failures > 8 * this.options.peers.length + 8) {
+          throw new StateSyncError(
+            'STATE_SYNC_LIMIT',
+            `snapshot ${height}: too many failed page requests`,
+          );
+        }
+      }
+    }
+  }
+
+  private refuse(peer: string): void {
+    this.refused.add(peer);
+  }
+
+  /** Checks a page against the snapshot asked for and keeps its entries. */
+  private accept(page: SnapshotPage, after: Uint8Array | null, peer: string): void {
+    const { height, stateRoot } = this.options;
+    const refuse = (why: string) =>
+      new StateSyncError('STATE_SYNC_REFUSED', `snapshot page: ${why}`);
+    if (page.height !== height || !bytesEqual(page.stateRoot, stateRoot)) {
+      // An honest peer can hold another state only if it diverged; either way not this one.
+      throw refuse('another snapshot than the one asked for');
+    }
+    const first = page.entries[0];
+    if (first === undefined && !page.done) throw refuse('empty but not done');
+    if (first !== undefined && after !== null && compareBytes(first[0], after) <= 0) {
+      throw refuse('entries not after the cursor');
+    }
+    let added = 0;
+    for (const entry of page.entries) {
+      const [key, value] = entry;
+      if (key[0] === NODE_PREFIX && !nodeMatchesHash(key.subarray(1), value)) {
+        throw refuse(`node ${toHex(key.subarray(1))} does not hash to its key`);
+      }
+      added += key.length + value.length;
+    }
+    if (this.bytes + added > this.options.maxBytes) {
+      throw new StateSyncError(
+        'STATE_SYNC_LIMIT',
+        `snapshot ${height} is larger than ${this.options.maxBytes} bytes`,
+      );
+    }
+    for (const entry of page.entries) {
+      const id = toHex(entry[0]);
+      const previous = this.held.get(id);
+      if (previous !== undefined) this.bytes -= previous.entry[0].length + previous.entry[1].length;
+      this.held.set(id, { entry, peer });
+    }
+    this.bytes += added;
+    this.pages++;
+  }
+
+  /** Who served the key range (or the value) the walk found wrong. */
+  private blame(problem: TreeProblem): string | undefined {
+    if (problem.kind === 'wrong') return this.held.get(toHex(problem.key))?.peer;
+    const key = problem.key;
+    for (let i = this.served.length - 1; i >= 0; i--) {
+      const range = this.served[i]!;
+      const above = range.after === null || compareBytes(key, range.after) > 0;
+      const below = range.done || (range.last !== null && compareBytes(key, range.last) <= 0);
+      if (above && below) return range.peer;
+    }
+    return undefined;
+  }
+}
+
+function nodeMatchesHash(hash: Uint8Array, bytes: Uint8Array): boolean {
+  try {
+    const node = decodeStateNode(hash, bytes);
+    const computed =
+      node.kind === 'inner'
+        ? stateNodeHash(node.left, node.right)
+        : stateLeafHash(node.keyHash, node.valueHash);
+    return bytesEqual(computed, hash);
+  } catch {
+    return false;
+  }
+}
+
+// --- Verification ---------------------------------------------------------------------------
+
+interface TreeProblem {
+  readonly kind: 'missing' | 'wrong';
+  /** The store key that is missing or holds the wrong bytes. */
+  readonly key: Uint8Array;
+  readonly message: string;
+}
+
+function storeKey(prefix: number, hash: Uint8Array): Uint8Array {
+  return concatBytes(Uint8Array.of(prefix), hash);
+}
+
+/**
+ * Walks the tree under `root` through `lookup`, recomputing every node hash and value hash
+ * (nodes decoded by the ledger's `decodeStateNode`). Returns exactly the reachable entries,
+ * or the first key that is missing or wrong.
+ */
+function walkTree(
+  root: Uint8Array,
+  lookup: (key: Uint8Array) => Uint8Array | undefined,
+): { kept: Array<readonly [Uint8Array, Uint8Array]>; problem?: TreeProblem } {
+  const kept: Array<readonly [Uint8Array, Uint8Array]> = [];
+  const pending: Uint8Array[] = bytesEqual(root, EMPTY_STATE_ROOT) ? [] : [root];
+  while (pending.length > 0) {
+    const hash = pending.pop()!;
+    const key = storeKey(NODE_PREFIX, hash);
+    const bytes = lookup(key);
+    if (bytes === undefined) {
+      return {
+        kept,
+        problem: { kind: 'missing', key, message: `snapshot lacks node ${toHex(hash)}` },
+      };
+    }
+    if (!nodeMatchesHash(hash, bytes)) {
+      return {
+        kept,
+        problem: { kind: 'wrong', key, message: `node ${toHex(hash)} hash mismatch` },
+      };
+    }
+    const node = decodeStateNode(hash, bytes);
+    if (node.kind === 'inner') {
+      for (const child of [node.left, node.right]) {
+        if (!bytesEqual(child, EMPTY_STATE_ROOT)) pending.push(child);
+      }
+    } else {
+      const valueKey = storeKey(VALUE_PREFIX, node.keyHash);
+      const value = lookup(valueKey);
+      if (value === undefined || !bytesEqual(stateValueHash(value), node.valueHash)) {
+        return {
+          kept,
+          problem: {
+            kind: value === undefined ? 'missing' : 'wrong',
+            key: valueKey,
+            message: `snapshot value for ${toHex(node.keyHash)} is missing or wrong`,
+          },
+        };
+      }
+      kept.push([valueKey, value]);
+    }
+    kept.push([key, bytes]);
+  }
+  return { kept };
+}
+
+/**
+ * Checks a whole snapshot's entries against `root`: returns exactly the reachable entries;
+ * throws STATE_SYNC_REFUSED if anything is missing or wrong.
+ */
+export function verifySnapshotEntries(
+  root: Uint8Array,
+  entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>,
+): Array<readonly [Uint8Array, Uint8Array]> {
+  const byKey = new Map<string, Uint8Array>();
+  for (const [key, value] of entries) byKey.set(toHex(key), value);
+  const walk = walkTree(root, (key) => byKey.get(toHex(key)));
+  if (walk.problem !== undefined)
+    throw new StateSyncError('STATE_SYNC_REFUSED', walk.problem.message);
+  return walk.kept;
 }
