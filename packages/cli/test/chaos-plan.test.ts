@@ -4,8 +4,11 @@ import { Wal } from '@medchain/node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  describeFault,
   faultSchedule,
   firstFaults,
+  MAX_CLOCK_DRIFT_MS,
+  MAX_SKEW_MS,
   PRIMARY_EVERY,
   Prng,
   scheduleDigest,
@@ -62,6 +65,64 @@ describe('chaos fault schedule', () => {
       'kill/torn-write',
       'kill/truncated-tail',
       'pause/none',
+    ]);
+  });
+});
+
+describe('chaos clock skews', () => {
+  it('without skews a seed gives the schedule it gave before skews existed', () => {
+    // Digests of schedules printed by the runner before the skew kind was added (the 30-minute
+    // run's seed, the default test's old seed, a --netns seed): they must still replay.
+    expect(scheduleDigest(firstFaults(20261125, 4, 166))).toBe('cb07772472ac035d');
+    expect(scheduleDigest(firstFaults(11, 4, 12))).toBe('a9e087ec1eea3022');
+    expect(scheduleDigest(firstFaults(7, 4, 30, true))).toBe('80eee9ae016d6d97');
+  });
+
+  it('skews one validator at a time within the tolerance, either way, the primary included', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 4, max: 10 }),
+        fc.boolean(),
+        (seed, n, partitions) => {
+          const faults = firstFaults(seed, n, 60, partitions, true);
+          expect(firstFaults(seed, n, 60, partitions, true)).toEqual(faults);
+          for (const fault of faults) {
+            if (fault.index % PRIMARY_EVERY === 0) expect(fault.target).toBe('primary');
+            if (fault.kind !== 'skew') {
+              expect(fault.clockOffsetMs).toBeUndefined();
+              continue;
+            }
+            const offset = fault.clockOffsetMs!;
+            expect(Number.isSafeInteger(offset)).toBe(true);
+            expect(Math.abs(offset)).toBeGreaterThanOrEqual(MAX_SKEW_MS / 4);
+            expect(Math.abs(offset)).toBeLessThanOrEqual(MAX_SKEW_MS);
+            expect(fault.walDamage).toBe('none');
+            expect(describeFault(fault)).toContain(`${offset > 0 ? '+' : ''}${offset} ms`);
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+    expect(MAX_SKEW_MS).toBeLessThan(MAX_CLOCK_DRIFT_MS);
+    // Over a long schedule: skews ahead and behind, of the primary and of others, and every
+    // other kind still shows up.
+    const seen = new Set<string>();
+    for (const fault of faultSchedule(3, 4, false, true)) {
+      seen.add(
+        fault.kind === 'skew'
+          ? `skew/${fault.clockOffsetMs! > 0 ? 'ahead' : 'behind'}/${fault.target === 'primary' ? 'primary' : 'other'}`
+          : fault.kind,
+      );
+      if (fault.index === 200) break;
+    }
+    expect([...seen].sort()).toEqual([
+      'kill',
+      'pause',
+      'skew/ahead/other',
+      'skew/ahead/primary',
+      'skew/behind/other',
+      'skew/behind/primary',
     ]);
   });
 });

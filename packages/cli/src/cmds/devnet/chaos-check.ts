@@ -4,6 +4,7 @@ import { fromHex, verify } from '@medchain/crypto';
 import { ApiClient, type ApiJson } from '../../util/client.js';
 import { certificateFromJson } from '../../util/proof.js';
 import type { Acknowledged, LoadNode } from './chaos-load.js';
+import { MAX_CLOCK_DRIFT_MS } from './chaos-plan.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -13,6 +14,8 @@ export interface CheckOptions {
   readonly acknowledged: ReadonlyMap<string, Acknowledged>;
   /** How long every node may take to reach the highest height seen when the load stopped. */
   readonly convergenceTimeoutMs: number;
+  /** The validators' clock drift tolerance; default the node's (MAX_CLOCK_DRIFT_MS). */
+  readonly maxClockDriftMs?: number;
 }
 
 export interface CheckResult {
@@ -41,12 +44,35 @@ interface Located {
 const MAX_LISTED = 50;
 
 /**
+ * What is wrong with a block's time, if anything: it must not go back from its parent's, and
+ * it must not be further ahead of the checker's clock (read after the block was committed)
+ * than the drift tolerance. An honest replica refuses a proposal further ahead of its own
+ * clock, and with at most f validators skewed, every block had an unskewed replica's vote.
+ */
+export function blockTimeViolation(
+  height: number,
+  time: number,
+  parentTime: number,
+  checkedAt: number,
+  maxClockDriftMs: number,
+): string | undefined {
+  if (time < parentTime) {
+    return `height ${height}: block time ${time} is before its parent's ${parentTime}`;
+  }
+  if (time > checkedAt + maxClockDriftMs) {
+    return `height ${height}: block time ${time} is ${time - checkedAt} ms ahead of the checker's clock (tolerance ${maxClockDriftMs} ms)`;
+  }
+  return undefined;
+}
+
+/**
  * The external checker, like CometBFT's e2e tests: it sees the nodes only through their HTTP
  * API. Waits until every node reached the highest height any node had, then walks every block
  * on every node and asserts: the same block hash and state root at every height on every node;
  * every acknowledged transaction at the acknowledged height and index with the same receipt on
  * every node; every commit certificate carries a quorum of valid validator signatures over that
- * block; and no validator's signature appears for two different digests at one height and view.
+ * block; no validator's signature appears for two different digests at one height and view; and
+ * block time never goes back nor runs ahead of the checker's clock beyond the drift tolerance.
  */
 export async function checkChain(options: CheckOptions): Promise<CheckResult> {
   const violations: string[] = [];
@@ -57,6 +83,10 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
   };
   const clients = options.nodes.map((n) => new ApiClient(n.api, REQUEST_TIMEOUT_MS));
   const statuses = await waitForConvergence(clients, options.convergenceTimeoutMs);
+  // Every compared block was committed before this moment.
+  const checkedAt = Date.now();
+  const maxClockDriftMs = options.maxClockDriftMs ?? MAX_CLOCK_DRIFT_MS;
+  let parentTime = 0;
   const target = Math.max(...statuses.map((s) => s?.height ?? 0));
   options.nodes.forEach((node, i) => {
     if ((statuses[i]?.height ?? -1) < target) {
@@ -78,6 +108,10 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
   for (let height = 1; height <= compared; height++) {
     const blocks = await Promise.all(clients.map((c) => c.get(`/blocks/${height}`)));
     const reference = blocks[0]!;
+    const time: number = reference.header.time;
+    const timeViolation = blockTimeViolation(height, time, parentTime, checkedAt, maxClockDriftMs);
+    if (timeViolation !== undefined) violate(timeViolation);
+    parentTime = time;
     blocks.forEach((block: ApiJson, i) => {
       const name = options.nodes[i]!.name;
       if (block.hash !== reference.hash) {

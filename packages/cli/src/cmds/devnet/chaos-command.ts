@@ -9,7 +9,7 @@ export function registerChaos(devnet: Command): void {
     devnet
       .command('chaos')
       .description(
-        'run a new devnet under steady load while a seeded schedule kills (-9) and restarts validators (the primary every third fault), freezes them (SIGSTOP/CONT) and tears their WAL tails; then check through the API that no acknowledged transaction was lost and every node holds the same chain',
+        'run a new devnet under steady load while a seeded schedule kills (-9) and restarts validators (the primary every third fault), freezes them (SIGSTOP/CONT), tears their WAL tails and restarts them with a skewed clock (within the drift tolerance, then back); then check through the API that no acknowledged transaction was lost and every node holds the same chain',
       )
       .option(
         '--dir <dir>',
@@ -35,6 +35,10 @@ export function registerChaos(devnet: Command): void {
       .option(
         '--netns',
         'each validator in its own network namespace (root, iproute2), partitions added to the faults; falls back to process faults where unavailable',
+      )
+      .option(
+        '--no-skew',
+        'no clock skews among the faults (the schedule a seed gave before skews existed)',
       ),
     'medchain devnet chaos --seed 42 --faults 12',
     'medchain devnet chaos --duration 30m --kills 100 --seed 7 --out chaos-report.json',
@@ -44,8 +48,17 @@ export function registerChaos(devnet: Command): void {
     const report = await runChaos(options, out);
     out.result(report, (r: ChaosReport) => [
       `seed ${r.seed}, schedule ${r.scheduleDigest}, ${r.validators} validators, ${Math.round(r.durationMs / 1000)} s, ${r.network}`,
-      `faults: ${r.faults.length} (${r.kills} kills, ${r.primaryKills} of the primary; ${r.pauses} pauses; ${r.partitions} partitions; ${r.walDamaged} damaged WAL tails)`,
+      `faults: ${r.faults.length} (${r.kills} kills, ${r.primaryKills} of the primary; ${r.pauses} pauses; ${r.partitions} partitions; ${r.skews} clock skews; ${r.walDamaged} damaged WAL tails)`,
       `recovery: max ${r.maxRecoveryMs ?? '-'} ms (bound ${r.livenessBoundMs} ms), ${r.livenessFailures} over the bound`,
+      ...(r.skews === 0
+        ? []
+        : [
+            `clock skews: ${r.faults
+              .map((f) => f.skew)
+              .filter((k) => k !== null)
+              .map((k) => `${k.clockOffsetMs} ms (led ${k.proposed} of ${k.turns} turns)`)
+              .join(', ')}; proposals refused as ahead of a clock: ${r.timeRefusals}`,
+          ]),
       `transactions acknowledged as committed: ${r.check.acknowledgedTxs}; chain compared to height ${r.check.comparedHeight} on every node (${r.check.committedTxs} txs, ${r.check.certificatesChecked} certificates, ${r.check.votesChecked} commit votes)`,
       ...table(
         ['node', 'height', 'state root'],

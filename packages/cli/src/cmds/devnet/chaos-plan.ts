@@ -39,7 +39,7 @@ export type WalDamage =
   /** A whole last frame whose payload is garbage (bad checksum): a torn write. */
   | 'torn-write';
 
-export type FaultKind = 'kill' | 'pause' | 'partition';
+export type FaultKind = 'kill' | 'pause' | 'partition' | 'skew';
 
 export interface Fault {
   /** Position in the schedule, from 0. */
@@ -47,30 +47,48 @@ export interface Fault {
   readonly kind: FaultKind;
   /** Validator index, or 'primary': whichever validator the network says leads when it fires. */
   readonly target: number | 'primary';
-  /** How long the validator stays down (killed) or frozen (SIGSTOP) before it is healed. */
+  /** How long the validator stays down (killed), frozen (SIGSTOP), cut off or skewed before it is healed. */
   readonly downMs: number;
   readonly walDamage: WalDamage;
   /** Pause after the network recovered before the next fault. */
   readonly gapMs: number;
+  /** Skews only: ms added to the validator's clock (`clockOffsetMs`), either sign, within the tolerance. */
+  readonly clockOffsetMs?: number;
 }
 
 /** Every third fault kills the current primary, so view changes are always exercised. */
 export const PRIMARY_EVERY = 3;
 
 /**
+ * The node's default `maxClockDriftMs` (packages/node/src/chain/chain.ts): a replica refuses a
+ * proposal whose time is further ahead of its own clock.
+ */
+export const MAX_CLOCK_DRIFT_MS = 5_000;
+/**
+ * The largest skew drawn: 80% of the tolerance, so a skewed primary's blocks and an honest
+ * primary's blocks as a skewed replica sees them both stay inside it, with room for latency.
+ */
+export const MAX_SKEW_MS = 0.8 * MAX_CLOCK_DRIFT_MS;
+/** The share of faults that are clock skews when skew is on (the primary's slot included). */
+export const SKEW_SHARE = 1 / 6;
+
+/**
  * The fault schedule of `seed` for `validators` nodes: an endless deterministic stream (the
  * runner stops by duration or count). Faults are one at a time, so at most one validator is
- * ever down or paused; the runner waits for recovery between them.
+ * ever down, paused or skewed; the runner waits for recovery between them. Without `skew` the
+ * draws are exactly those of the schedules before skews existed, so their seeds still replay.
  */
 export function* faultSchedule(
   seed: number,
   validators: number,
   partitions = false,
+  skew = false,
 ): Generator<Fault> {
   const rng = new Prng(seed);
   for (let index = 0; ; index++) {
     const primary = index % PRIMARY_EVERY === 0;
-    let kind: FaultKind = primary || rng.next() < 0.75 ? 'kill' : 'pause';
+    const skewed = skew && rng.next() < SKEW_SHARE;
+    let kind: FaultKind = skewed ? 'skew' : primary || rng.next() < 0.75 ? 'kill' : 'pause';
     // With real networks, a third of the kills become partitions (the primary's too).
     if (partitions && kind === 'kill' && rng.next() < 1 / 3) kind = 'partition';
     const target = primary ? 'primary' : rng.int(0, validators - 1);
@@ -79,13 +97,21 @@ export function* faultSchedule(
         ? rng.int(200, 3_000)
         : kind === 'pause'
           ? rng.int(500, 4_000)
-          : rng.int(2_000, 8_000);
+          : kind === 'partition'
+            ? rng.int(2_000, 8_000)
+            : rng.int(3_000, 10_000);
     const walDamage: WalDamage =
       kind === 'kill'
         ? rng.pick(['none', 'none', 'truncated-tail', 'torn-write'] as const)
         : 'none';
     const gapMs = rng.int(200, 2_000);
-    yield { index, kind, target, downMs, walDamage, gapMs };
+    if (kind !== 'skew') {
+      yield { index, kind, target, downMs, walDamage, gapMs };
+      continue;
+    }
+    const sign = rng.next() < 0.5 ? -1 : 1;
+    const clockOffsetMs = sign * rng.int(MAX_SKEW_MS / 4, MAX_SKEW_MS);
+    yield { index, kind, target, downMs, walDamage, gapMs, clockOffsetMs };
   }
 }
 
@@ -94,9 +120,10 @@ export function firstFaults(
   validators: number,
   count: number,
   partitions = false,
+  skew = false,
 ): Fault[] {
   const faults: Fault[] = [];
-  for (const fault of faultSchedule(seed, validators, partitions)) {
+  for (const fault of faultSchedule(seed, validators, partitions, skew)) {
     if (faults.length === count) break;
     faults.push(fault);
   }
@@ -113,5 +140,9 @@ export function describeFault(fault: Fault): string {
   const damage = fault.walDamage === 'none' ? '' : `, WAL ${fault.walDamage}`;
   if (fault.kind === 'kill') return `kill -9 ${who}, down ${fault.downMs} ms${damage}, restart`;
   if (fault.kind === 'pause') return `SIGSTOP ${who} for ${fault.downMs} ms, SIGCONT`;
+  if (fault.kind === 'skew') {
+    const offset = fault.clockOffsetMs ?? 0;
+    return `kill -9 ${who}, restart with its clock ${offset >= 0 ? '+' : ''}${offset} ms for ${fault.downMs} ms, SIGTERM, restart with the true clock`;
+  }
   return `partition ${who} from the others for ${fault.downMs} ms, heal`;
 }

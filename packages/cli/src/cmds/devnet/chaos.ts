@@ -1,18 +1,17 @@
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { primaryIndex } from '@medchain/consensus';
 import type { ConfigOverrides } from '@medchain/node';
-import type { ApiJson } from '../../util/client.js';
+import { ApiClient, type ApiJson } from '../../util/client.js';
 import { CliError, EXIT } from '../../util/errors.js';
-import { readJsonFile } from '../../util/home.js';
+import { LOG_FILE, readJsonFile } from '../../util/home.js';
 import { nodePackage } from '../../util/node-package.js';
 import type { Output } from '../../util/output.js';
 import { type CheckResult, checkChain } from './chaos-check.js';
 import { ChaosLoad } from './chaos-load.js';
-import { NetnsLab } from './netns.js';
 import {
   describeFault,
   type Fault,
@@ -23,6 +22,7 @@ import {
   type WalDamage,
 } from './chaos-plan.js';
 import { damageWal } from './chaos-wal.js';
+import { NetnsLab } from './netns.js';
 import {
   type Devnet,
   type DevnetNode,
@@ -55,6 +55,29 @@ export interface ChaosOptions {
   out?: string;
   /** Run each validator in its own network namespace and add partitions to the faults. */
   netns?: boolean;
+  /** Clock skews among the faults (default true); false replays the schedules from before them. */
+  skew?: boolean;
+}
+
+/** A skew fault: the validator ran with its clock moved by `clockOffsetMs` for a while. */
+export interface SkewRecord {
+  readonly clockOffsetMs: number;
+  /** From the skewed restart until it was past the height the others had then; null if beyond the bound. */
+  readonly catchUpMs: number | null;
+  /** The heights committed while it ran skewed, after catching up: (fromHeight, toHeight]. */
+  readonly fromHeight: number;
+  readonly toHeight: number;
+  /** Of those heights, the ones it led in view 0... */
+  readonly turns: number;
+  /** ...and the blocks it proposed (fewer than turns: some of its proposals were refused or too late). */
+  readonly proposed: number;
+  /** Heights of the window decided after a view change, whoever led them. */
+  readonly viewChanges: number;
+  /**
+   * The window's latest block time minus the runner's clock when the window closed: above 0
+   * only when a block carries a time ahead of the true clock (a primary skewed ahead).
+   */
+  readonly leadMs: number;
 }
 
 export interface FaultRecord {
@@ -71,6 +94,8 @@ export interface FaultRecord {
   readonly isolatedCommitted: number | null;
   /** From the heal (restart / SIGCONT) until every node is at least one block past the height the others had then; null if beyond the bound. */
   readonly recoveryMs: number | null;
+  /** Skews only. */
+  readonly skew: SkewRecord | null;
 }
 
 export interface ChaosReport {
@@ -85,6 +110,9 @@ export interface ChaosReport {
   readonly primaryKills: number;
   readonly pauses: number;
   readonly partitions: number;
+  readonly skews: number;
+  /** Proposals some validator refused as too far ahead of its clock (its log's warning), all run long. */
+  readonly timeRefusals: number;
   readonly walDamaged: number;
   readonly maxRecoveryMs: number | null;
   readonly livenessBoundMs: number;
@@ -96,8 +124,9 @@ export interface ChaosReport {
   readonly ok: boolean;
 }
 
-const CLOCK_SKEW_NOT_COVERED =
-  'clock skew (the nodes read the system clock; the node has no clock offset setting yet)';
+const CLOCK_SKEW_BEYOND_TOLERANCE =
+  'clock skew beyond the drift tolerance (packages/node/test/clock-skew.test.ts covers it)';
+const CLOCK_SKEW_NOT_COVERED = 'clock skew (run without --no-skew)';
 const PARTITIONS_NOT_COVERED = 'network partitions (run with --netns, as root)';
 /** Inside each validator's namespace every node uses the same two ports. */
 const NETNS_P2P_PORT = 26600;
@@ -153,24 +182,29 @@ async function inject(
   );
   const pid = node.pid!;
   let walBytesAppended = 0;
+  let skew: SkewRecord | null = null;
+  if (fault.kind === 'kill' || fault.kind === 'skew') {
+    await kill9(dir, net, node);
+  }
   if (fault.kind === 'kill') {
-    process.kill(pid, 'SIGKILL');
-    if (!(await waitForExit(pid, node.home, 15_000))) {
-      throw new CliError('CHAOS_KILL_FAILED', `${node.name} (pid ${pid}) survived SIGKILL`);
-    }
-    node.pid = null;
-    writeDevnet(dir, net);
     await sleep(fault.downMs);
     walBytesAppended = damageWal(node.home, fault.walDamage, walRng);
   } else if (fault.kind === 'pause') {
     process.kill(pid, 'SIGSTOP');
     await sleep(fault.downMs);
-  } else {
+  } else if (fault.kind === 'partition') {
     lab!.partition(
       [index],
       net.nodes.map((_, i) => i).filter((i) => i !== index),
     );
     await sleep(fault.downMs);
+  } else {
+    skew = await runSkewed(fault, net, dir, index, boundMs, lab);
+    // The operator fixes the clock: a clean stop, then the node starts on the true time.
+    await setClockOffset(node.home, 0);
+    if ((await stopNode(node)) === 'killed') out.progress(`  ${node.name} ignored SIGTERM`);
+    node.pid = null;
+    writeDevnet(dir, net);
   }
   const others = net.nodes.filter((n) => n !== node);
   const heightAtHeal = maxHeight(await statuses(others));
@@ -178,7 +212,7 @@ async function inject(
     fault.kind === 'partition'
       ? ((await tryStatus(node))?.height ?? 0) - (before[index]?.height ?? 0)
       : null;
-  if (fault.kind === 'kill') {
+  if (fault.kind === 'kill' || fault.kind === 'skew') {
     node.pid = spawnNode(dir, node, lab?.wrapper(index));
     writeDevnet(dir, net);
   } else if (fault.kind === 'pause') {
@@ -187,6 +221,11 @@ async function inject(
     lab!.heal();
   }
   const recoveryMs = await waitPast(net.nodes, heightAtHeal, boundMs);
+  if (skew !== null) {
+    out.progress(
+      `  skewed ${skew.clockOffsetMs} ms: caught up in ${skew.catchUpMs ?? `MORE THAN ${boundMs}`} ms, then heights ${skew.fromHeight + 1}-${skew.toHeight}: led ${skew.proposed} of its ${skew.turns} turns, ${skew.viewChanges} heights after a view change, last block time ${skew.leadMs} ms from the true clock`,
+    );
+  }
   out.progress(
     `  recovered in ${recoveryMs === null ? `MORE THAN ${boundMs}` : recoveryMs} ms (others committed ${heightAtHeal - maxHeight(before)} blocks meanwhile${isolatedCommitted === null ? '' : `, the cut-off node ${isolatedCommitted}`})`,
   );
@@ -201,7 +240,99 @@ async function inject(
     committedWhileDown: heightAtHeal - maxHeight(before),
     isolatedCommitted,
     recoveryMs,
+    skew,
   };
+}
+
+async function kill9(dir: string, net: Devnet, node: DevnetNode): Promise<void> {
+  const pid = node.pid!;
+  process.kill(pid, 'SIGKILL');
+  if (!(await waitForExit(pid, node.home, 15_000))) {
+    throw new CliError('CHAOS_KILL_FAILED', `${node.name} (pid ${pid}) survived SIGKILL`);
+  }
+  node.pid = null;
+  writeDevnet(dir, net);
+}
+
+/** Sets (or, for 0, removes) the test clock offset in a stopped validator's config.json. */
+async function setClockOffset(home: string, clockOffsetMs: number): Promise<void> {
+  const { CONFIG_FILE_NAME } = await nodePackage();
+  const path = join(home, CONFIG_FILE_NAME);
+  const config = readJsonFile(path, 'config') as ConfigOverrides;
+  if (clockOffsetMs === 0) delete config.clockOffsetMs;
+  else config.clockOffsetMs = clockOffsetMs;
+  writeFileSync(path, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/**
+ * Starts the killed validator `index` with its clock skewed, waits until it caught up, lets it
+ * run skewed for the fault's time under load, and reports what it did meanwhile.
+ */
+async function runSkewed(
+  fault: Fault,
+  net: Devnet,
+  dir: string,
+  index: number,
+  boundMs: number,
+  lab: NetnsLab | undefined,
+): Promise<SkewRecord> {
+  const node = net.nodes[index]!;
+  const others = net.nodes.filter((n) => n !== node);
+  const clockOffsetMs = fault.clockOffsetMs ?? 0;
+  await setClockOffset(node.home, clockOffsetMs);
+  const heightAtStart = maxHeight(await statuses(others));
+  node.pid = spawnNode(dir, node, lab?.wrapper(index));
+  writeDevnet(dir, net);
+  const catchUpMs = await waitPast(net.nodes, heightAtStart, boundMs);
+  const fromHeight = maxHeight(await statuses(others));
+  await sleep(fault.downMs);
+  const answers = await statuses(others);
+  const closedAt = Date.now();
+  const toHeight = maxHeight(answers);
+  const witness = others[answers.findIndex((s) => s?.height === toHeight)]!;
+  const window = await turnsTaken(
+    witness,
+    answers.find((s) => s?.height === toHeight)!,
+    node,
+    fromHeight,
+  );
+  return {
+    clockOffsetMs,
+    catchUpMs,
+    fromHeight,
+    toHeight,
+    turns: window.turns,
+    proposed: window.proposed,
+    viewChanges: window.viewChanges,
+    leadMs: window.latestTime - closedAt,
+  };
+}
+
+/**
+ * Reads heights (fromHeight, status.height] from `witness`: the ones `node` led in view 0, the
+ * blocks it proposed, the heights decided after a view change, and the last block's time.
+ */
+async function turnsTaken(
+  witness: DevnetNode,
+  status: ApiJson,
+  node: DevnetNode,
+  fromHeight: number,
+): Promise<{ turns: number; proposed: number; viewChanges: number; latestTime: number }> {
+  const validators = status.validators as { peerId: string; publicKey: string }[];
+  const own = validators.findIndex((v) => v.peerId === node.peerId);
+  const api = new ApiClient(witness.api, 10_000);
+  let turns = 0;
+  let proposed = 0;
+  let viewChanges = 0;
+  let latestTime = 0;
+  for (let height = fromHeight + 1; height <= status.height; height++) {
+    const block: ApiJson = await api.get(`/blocks/${height}`);
+    if (primaryIndex(height, 0, validators.length) === own) turns++;
+    if (block.header.proposer === validators[own]?.publicKey) proposed++;
+    if ((block.certificate?.view ?? 0) > 0) viewChanges++;
+    latestTime = block.header.time;
+  }
+  return { turns, proposed, viewChanges, latestTime };
 }
 
 /**
@@ -225,7 +356,8 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
     out.progress(network);
   }
   const partitions = lab !== undefined;
-  const preview = firstFaults(seed, options.validators, 5, partitions);
+  const skew = options.skew ?? true;
+  const preview = firstFaults(seed, options.validators, 5, partitions, skew);
   out.progress(
     `schedule ${scheduleDigest(preview)}: ${preview.map(describeFault).join('; ')}; ...`,
   );
@@ -266,7 +398,7 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
   try {
     load.start();
     const walRng = new Prng(seed ^ 0x5a5a5a5a);
-    for (const fault of faultSchedule(seed, options.validators, partitions)) {
+    for (const fault of faultSchedule(seed, options.validators, partitions, skew)) {
       const killsLeft = (options.kills ?? 0) > records.filter((r) => r.kind === 'kill').length;
       const timeUp = Date.now() - started >= options.duration;
       const countUp = options.faults !== undefined && fault.index >= options.faults;
@@ -303,24 +435,29 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
     process.off('SIGTERM', onSignal);
   }
   const recoveries = records.map((r) => r.recoveryMs).filter((ms): ms is number => ms !== null);
-  const livenessFailures = records.length - recoveries.length;
+  const skews = records.filter((r) => r.skew !== null);
+  const livenessFailures =
+    records.length - recoveries.length + skews.filter((r) => r.skew!.catchUpMs === null).length;
   const kills = records.filter((r) => r.kind === 'kill');
   const report: ChaosReport = {
     seed,
     scheduleDigest: scheduleDigest(
-      firstFaults(seed, options.validators, records.length, partitions),
+      firstFaults(seed, options.validators, records.length, partitions, skew),
     ),
     validators: options.validators,
     network,
-    notCovered: partitions
-      ? [CLOCK_SKEW_NOT_COVERED]
-      : [PARTITIONS_NOT_COVERED, CLOCK_SKEW_NOT_COVERED],
+    notCovered: [
+      ...(partitions ? [] : [PARTITIONS_NOT_COVERED]),
+      skew ? CLOCK_SKEW_BEYOND_TOLERANCE : CLOCK_SKEW_NOT_COVERED,
+    ],
     durationMs: Date.now() - started,
     faults: records,
     kills: kills.length,
     primaryKills: kills.filter((r) => r.wasPrimary).length,
     pauses: records.filter((r) => r.kind === 'pause').length,
     partitions: records.filter((r) => r.kind === 'partition').length,
+    skews: skews.length,
+    timeRefusals: net.nodes.reduce((sum, n) => sum + timeRefusals(n.home), 0),
     walDamaged: records.filter((r) => r.walBytesAppended > 0).length,
     maxRecoveryMs: recoveries.length === 0 ? null : Math.max(...recoveries),
     livenessBoundMs: options.livenessBound,
@@ -334,6 +471,17 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
   if (temporary && report.ok) rmSync(dir, { recursive: true, force: true });
   else out.progress(`devnet kept in ${dir} (logs in each home's node.log)`);
   return report;
+}
+
+/** The node logs this line (chain.ts) when it refuses a proposal whose time is ahead of its clock. */
+const TIME_REFUSAL = 'proposal refused: time is ahead';
+
+function timeRefusals(home: string): number {
+  try {
+    return readFileSync(join(home, LOG_FILE), 'utf8').split(TIME_REFUSAL).length - 1;
+  } catch {
+    return 0;
+  }
 }
 
 function killQuietly(pid: number): void {
