@@ -296,6 +296,7 @@ export class ConsensusCore {
     const round = this.round;
     if (round.decided !== null || !this.isValidator()) return;
     if (round.viewChanging && round.view >= STUCK_VIEW) this.suspectBehind();
+    if (!this.heightHasWork()) return;
     round.ticks++;
     if (round.ticks >= this.timeoutTicks(round.view)) this.startViewChange(round.view + 1);
   }
@@ -1132,6 +1133,33 @@ export class ConsensusCore {
       this.setCache.set(entry.fromHeight, set);
     }
     return set;
+  }
+
+  /**
+   * Whether the view timer should run: PBFT's request timer. Anything seen at this height (a
+   * proposal, a vote, a view change, a view past 0) means someone expects a block; otherwise
+   * only the application's own pending work does. A throwing hook counts as work: a timer
+   * that runs needlessly costs a view change, one that never runs costs liveness.
+   */
+  private heightHasWork(): boolean {
+    const round = this.round;
+    if (
+      round.view > 0 ||
+      round.viewChanging ||
+      round.proposalSeen.size > 0 ||
+      round.certifiedWithoutPayload !== null ||
+      round.viewChanges.size > 0 ||
+      !round.prepares.isEmpty ||
+      !round.commits.isEmpty
+    ) {
+      return true;
+    }
+    if (this.app.hasPendingWork === undefined) return true;
+    try {
+      return this.app.hasPendingWork();
+    } catch {
+      return true;
+    }
   }
 
   private isValidator(): boolean {

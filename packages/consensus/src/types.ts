@@ -138,6 +138,12 @@ export interface ConsensusApplication {
   digestOf(payload: Uint8Array): Uint8Array;
   /** Whether a new proposal for `height` is acceptable (not called for re-proposed prepared blocks). */
   validateProposal(height: number, payload: Uint8Array): boolean;
+  /**
+   * Whether the application holds work a block should carry (for the ledger: proposable
+   * transactions). While it says false and nobody is working on the height, the view timer
+   * stands still, so an idle network sends nothing and changes no view. Omitted: always true.
+   */
+  hasPendingWork?(): boolean;
 }
 
 /** What the node's application reports after applying a committed block. */

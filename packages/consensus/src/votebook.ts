@@ -33,6 +33,11 @@ export class VoteBook {
     return list.length;
   }
 
+  /** Whether any vote was recorded (in any view). */
+  get isEmpty(): boolean {
+    return this.views.size === 0;
+  }
+
   count(view: number, digestHex: string): number {
     return this.views.get(view)?.byDigest.get(digestHex)?.length ?? 0;
   }

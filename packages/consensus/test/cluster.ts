@@ -24,6 +24,10 @@ export interface ClusterNode {
   adversary: Adversary | null;
   /** Block the node's application builds next, when it is asked to propose. */
   nextProposal: ((height: number) => Proposal) | null;
+  /** Whether its application has work for a block (a mempool with transactions). */
+  hasWork: boolean;
+  /** A view-0 proposal request it holds until it has work, as the node's driver does. */
+  heldProposal: { readonly height: number; readonly view: number } | null;
 }
 
 interface InFlight {
@@ -40,6 +44,8 @@ export interface ClusterOptions {
   readonly observers?: number;
   /** Nodes that are byzantine from the start. */
   readonly byzantine?: ReadonlyMap<number, 'equivocate' | 'silent' | 'conflictingVotes'>;
+  /** Nodes start without work (see `setWork`); default false: everyone always has work. */
+  readonly idle?: boolean;
 }
 
 /**
@@ -71,6 +77,8 @@ export class Cluster {
         state: new SimState(),
         adversary: null,
         nextProposal: null,
+        hasWork: options.idle !== true,
+        heldProposal: null,
       });
     }
     for (const [index, strategy] of options.byzantine ?? []) this.byzantine(index, strategy);
@@ -100,7 +108,7 @@ export class Cluster {
         chainId: CLUSTER_CHAIN,
         signer: node.signer,
         verifier: this.verifier,
-        application: this.application,
+        application: { ...this.application, hasPendingWork: () => node.hasWork },
         genesisValidators: this.nodes.slice(0, this.options.n).map((n) => n.signer.publicKey),
         checkpointInterval: this.options.checkpointInterval ?? 10,
         baseTimeoutTicks: this.options.baseTimeoutTicks ?? 10,
@@ -108,12 +116,37 @@ export class Cluster {
       node.hardState ?? undefined,
     );
     node.state = new SimState();
+    node.heldProposal = null;
     let last = null;
     for (const block of node.blocks) {
       last = node.state.apply(block.height, block.proposal.payload, (i) => this.key(i));
     }
     const height = node.hardState?.height ?? 1;
     if (last !== null && node.blocks.length >= height) node.core.applied(height, last);
+  }
+
+  /** Gives node `index` work (or takes it away); with work, a held proposal goes out. */
+  setWork(indices: readonly number[] | 'all', hasWork: boolean): void {
+    const targets = indices === 'all' ? this.nodes.map((n) => n.index) : indices;
+    for (const index of targets) {
+      const node = this.nodes[index]!;
+      node.hasWork = hasWork;
+      const held = node.heldProposal;
+      if (!hasWork || held === null || node.core === null) continue;
+      node.heldProposal = null;
+      if (node.core.currentHeight === held.height && node.core.currentView === held.view) {
+        this.propose(node, held.height, held.view);
+        this.drain(node);
+      }
+    }
+  }
+
+  private propose(node: ClusterNode, height: number, view: number): void {
+    const proposal =
+      node.nextProposal?.(height) ??
+      proposalOf({ height, proposer: node.index, nonce: this.nonce++ });
+    this.trace.push(`n${node.index} PROPOSES h=${height} v=${view} ${short(proposal.digest)}`);
+    node.core!.propose(proposal);
   }
 
   /** Makes node `index` byzantine with one of the simulator's strategies. */
@@ -201,6 +234,13 @@ export class Cluster {
     this.drain(node);
   }
 
+  /** Loses every in-flight message `lost` picks; returns how many. */
+  dropWhere(lost: (to: number, message: ConsensusMessage) => boolean): number {
+    const before = this.queue.length;
+    this.queue = this.queue.filter((m) => !lost(m.to, m.message));
+    return before - this.queue.length;
+  }
+
   /** Loses the in-flight message at `position`. */
   dropOne(position: number): void {
     this.queue.splice(position, 1);
@@ -263,11 +303,13 @@ export class Cluster {
       }
       if (ready.proposalRequest !== null) {
         const { height, view } = ready.proposalRequest;
-        const proposal =
-          node.nextProposal?.(height) ??
-          proposalOf({ height, proposer: node.index, nonce: this.nonce++ });
-        this.trace.push(`n${node.index} PROPOSES h=${height} v=${view} ${short(proposal.digest)}`);
-        core.propose(proposal);
+        // After a view change the new primary must propose, work or not: others are waiting.
+        if (!node.hasWork && view === 0) {
+          node.heldProposal = { height, view };
+          this.trace.push(`n${node.index} HOLDS h=${height} v=${view} until there is work`);
+        } else {
+          this.propose(node, height, view);
+        }
       }
       if (ready.syncTo !== null) {
         this.trace.push(`n${node.index} BEHIND: sync up to h=${ready.syncTo}`);

@@ -149,6 +149,10 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
         'Block sync requests sent, by outcome (ok, empty, failed)',
         ['outcome'],
       ),
+      stallProbes: counter(
+        'medchain_sync_stall_probes_total',
+        'Times no block committed for a whole stall interval and peers were asked for newer blocks',
+      ),
     },
     http: {
       requests: counter(

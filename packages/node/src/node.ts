@@ -4,7 +4,12 @@ import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConsensusConfig } from '@medchain/consensus';
 import { bytesEqual, decryptKeystore, fromHex, Signer, toHex, verify } from '@medchain/crypto';
-import { type GenesisDocument, genesisFromJson, MAX_BLOCK_BYTES } from '@medchain/ledger';
+import {
+  encodeTransaction,
+  type GenesisDocument,
+  genesisFromJson,
+  MAX_BLOCK_BYTES,
+} from '@medchain/ledger';
 import { type ApiServer, createApiServer } from './api/index.js';
 import { ChainBackend } from './chain/api-backend.js';
 import { Chain } from './chain/chain.js';
@@ -33,6 +38,9 @@ import { SnapshotServer } from './sync/snapshot-server.js';
 import { stateSync } from './sync/state-sync.js';
 import { Vault } from './vault/index.js';
 import { Wal } from './wal.js';
+
+/** Transactions sent again per stall interval while no block comes. */
+const REGOSSIP_MAX_TXS = 1_024;
 
 /** The genesis document in the node home (the ledger's JSON form, as `genesisToJson` writes it). */
 export const GENESIS_FILE = 'genesis.json';
@@ -352,12 +360,25 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       });
     }
 
+    const mempool = new Mempool({
+      chainId: genesis.chainId,
+      ...config.mempool,
+      state: () => chain.state,
+      isCommitted: (hash) => chain.hasTransaction(hash),
+      metrics,
+    });
+
     const tuning = consensusTuning(genesis);
     const consensusConfig: ConsensusConfig = {
       chainId: genesis.chainId,
       signer,
       verifier: { verify },
-      application: chain,
+      application: {
+        digestOf: (payload) => chain.digestOf(payload),
+        validateProposal: (height, payload) => chain.validateProposal(height, payload),
+        // The view timer runs only while a block has something to carry: an idle chain is quiet.
+        hasPendingWork: () => mempool.hasProposable(),
+      },
       genesisValidators: chain.validators.map((v) => v.publicKey),
       ...tuning,
     };
@@ -372,14 +393,6 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       },
       'consensus core restored',
     );
-
-    const mempool = new Mempool({
-      chainId: genesis.chainId,
-      ...config.mempool,
-      state: () => chain.state,
-      isCommitted: (hash) => chain.hasTransaction(hash),
-      metrics,
-    });
 
     const send = (to: Uint8Array | 'all', bytes: Uint8Array) => {
       if (to === 'all') {
@@ -430,6 +443,20 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       metrics,
     });
     const blockSync = sync;
+    const stallIntervalMs = 2 * tuning.baseTimeoutTicks * tickMs;
+    blockSync.watchForStalls(stallIntervalMs);
+    // Gossip lost while a peer was down leaves transactions stranded here, where only a view
+    // change would bring them to a primary: while no block comes, the longest-waiting go out
+    // again (peers that have them refuse duplicates cheaply).
+    let heightAtRegossip = chain.height;
+    const regossip = setInterval(() => {
+      if (chain.height === heightAtRegossip) {
+        for (const tx of mempool.oldest(REGOSSIP_MAX_TXS)) gossip.add(encodeTransaction(tx));
+      }
+      heightAtRegossip = chain.height;
+    }, stallIntervalMs);
+    regossip.unref?.();
+    closers.push({ name: 'regossip', close: () => clearInterval(regossip) });
     closers.push({ name: 'sync', close: () => blockSync.stop() });
     runningDriver.start();
     closers.push({ name: 'consensus driver', close: () => runningDriver.stop() });

@@ -97,15 +97,18 @@ describe('in-process 4-validator cluster', () => {
     await stopped.stop();
     nodes[3] = undefined;
     const heightAtStop = stopped.parts.chain.height;
-    const hashes = submit('while-down', 150);
-    for (const node of running()) {
-      await waitUntil('three validators commit without the fourth', () =>
-        committedEverywhere(node, hashes),
-      );
+    // An idle chain makes no blocks: waves of transactions move it 5 heights past the stop.
+    const hashes: string[] = [];
+    for (let wave = 0; running()[0]!.parts.chain.height < heightAtStop + 5; wave++) {
+      if (wave >= 50) throw new Error('the chain did not move 5 heights in 50 waves');
+      const batch = submit(`while-down-${wave}`, 30);
+      hashes.push(...batch);
+      for (const node of running()) {
+        await waitUntil('three validators commit without the fourth', () =>
+          committedEverywhere(node, batch),
+        );
+      }
     }
-    await waitUntil('the chain moves 5 heights past the stop', () =>
-      running().every((node) => node.parts.chain.height >= heightAtStop + 5),
-    );
     const restarted = await startNode(network.homes[3]!);
     nodes[3] = restarted;
     expect(restarted.parts.chain.height).toBe(heightAtStop);
@@ -117,6 +120,22 @@ describe('in-process 4-validator cluster', () => {
       await waitUntil('all four commit new txs', () => committedEverywhere(node, more));
     }
     expectSameChain();
+  });
+
+  it('an idle cluster makes no block and changes no view', async () => {
+    await waitUntil('every mempool is empty and every node at one height', () => {
+      const live = running();
+      const heights = new Set(live.map((node) => node.parts.chain.height));
+      return heights.size === 1 && live.every((node) => node.parts.mempool.size === 0);
+    });
+    const height = running()[0]!.parts.chain.height;
+    const viewChanges = running().map((node) => node.parts.driver.core.stats().viewChanges);
+    // Three base view timeouts (20 ticks of 50 ms here): a running view timer would have fired.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    for (const [i, node] of running().entries()) {
+      expect(node.parts.chain.height).toBe(height);
+      expect(node.parts.driver.core.stats().viewChanges).toBe(viewChanges[i]);
+    }
   });
 
   it('drops and counts malformed and forged consensus frames and keeps committing', async () => {

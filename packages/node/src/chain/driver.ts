@@ -36,8 +36,9 @@ export interface DriverOptions {
     readonly batchTimeMs: number;
   };
   /**
-   * How long a primary with an empty mempool waits before proposing an empty block. It must
-   * stay well under the view-change timeout. Default: a quarter of the base timeout.
+   * How long the primary of a view past 0 waits for transactions before it proposes an empty
+   * block (the replicas changed view and wait for one). It must stay well under the
+   * view-change timeout. In view 0 an empty mempool means no block at all: the chain idles.
    */
   readonly emptyBlockDelayMs: number;
   /** Called when the core says blocks up to `height` are final elsewhere. */
@@ -153,11 +154,12 @@ export class ConsensusDriver {
   transactionsArrived(): void {
     const pending = this.pendingProposal;
     if (pending === null) return;
-    if (this.options.mempool.size >= this.options.block.maxTxs) {
+    const { mempool, block } = this.options;
+    if (mempool.size >= block.maxTxs) {
       this.scheduleProposal(0);
-    } else if (pending.waitingForTxs) {
+    } else if (pending.waitingForTxs && mempool.hasProposable()) {
       pending.waitingForTxs = false;
-      this.scheduleProposal(this.options.block.batchTimeMs);
+      this.scheduleProposal(block.batchTimeMs);
     }
   }
 
@@ -258,12 +260,33 @@ export class ConsensusDriver {
       return;
     }
     const txs = mempool.reap(block.maxTxs, block.maxBytes);
+    if (txs.length === 0 && pending.view === 0) {
+      // Only transactions behind a nonce gap: nothing for a block, wait for more.
+      this.pendingProposal = { ...pending, waitingForTxs: true };
+      return;
+    }
     const proposal = chain.buildProposal(this.options.selfKey, txs);
     const accepted = core.propose(proposal);
     this.options.logger.debug(
       { height: pending.height, view: pending.view, txs: txs.length, accepted },
       'proposed a block',
     );
+  }
+
+  /**
+   * The core wants a block. With transactions: after the batch time (at once when a block's
+   * worth waits). Without, in view 0: no timer at all, the next transaction starts one
+   * (`transactionsArrived`). Without, after a view change: an empty block soon, since the
+   * replicas wait for this view's proposal.
+   */
+  private requestProposal(request: { readonly height: number; readonly view: number }): void {
+    const { mempool, block } = this.options;
+    const waitingForTxs = !mempool.hasProposable();
+    this.pendingProposal = { ...request, waitingForTxs };
+    if (mempool.size >= block.maxTxs) this.scheduleProposal(0);
+    else if (!waitingForTxs) this.scheduleProposal(block.batchTimeMs);
+    else if (request.view > 0) this.scheduleProposal(this.options.emptyBlockDelayMs);
+    else clearTimeout(this.proposalTimer);
   }
 
   private scheduleProposal(delayMs: number): void {
@@ -296,17 +319,7 @@ export class ConsensusDriver {
         metrics.consensus.commits.inc();
         this.options.onCommitted?.(executed);
       }
-      if (ready.proposalRequest !== null) {
-        const waitingForTxs = mempool.size === 0;
-        this.pendingProposal = { ...ready.proposalRequest, waitingForTxs };
-        this.scheduleProposal(
-          mempool.size >= this.options.block.maxTxs
-            ? 0
-            : waitingForTxs
-              ? this.options.emptyBlockDelayMs
-              : this.options.block.batchTimeMs,
-        );
-      }
+      if (ready.proposalRequest !== null) this.requestProposal(ready.proposalRequest);
       if (ready.syncTo !== null) this.options.onSyncTo?.(ready.syncTo);
       if (ready.stableCheckpoint !== null) {
         this.options.logger.debug(

@@ -161,6 +161,30 @@ export class Mempool {
   }
 
   /**
+   * Whether some transaction could go in a block now (its nonce is its signer's next). A pool
+   * holding only transactions behind a nonce gap has no work for consensus: those wait for the
+   * missing nonce, and an empty block would not help them.
+   */
+  hasProposable(): boolean {
+    if (this.entries.size === 0) return false;
+    const state = this.options.state();
+    for (const [signer, nonces] of this.bySigner) {
+      if (nonces.has(expectedNonce(state, fromHex(signer)))) return true;
+    }
+    return false;
+  }
+
+  /** The `max` transactions waiting longest (to send to peers again). */
+  oldest(max: number): Transaction[] {
+    const out: Transaction[] = [];
+    for (const entry of this.entries.values()) {
+      if (out.length >= max) break;
+      out.push(entry.tx);
+    }
+    return out;
+  }
+
+  /**
    * Up to `maxTxs` transactions and `maxBytes` bytes for a block, in arrival order except that
    * each signer's transactions go in nonce order without gaps (a gap would fail in the block).
    */

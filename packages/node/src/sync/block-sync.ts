@@ -104,6 +104,7 @@ export class BlockSync {
   private nextPeer = 0;
   private stopped = false;
   private readonly abort = new AbortController();
+  private stallTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: BlockSyncOptions) {}
 
@@ -113,27 +114,62 @@ export class BlockSync {
 
   /** Starts (or extends) a sync up to at least `height`. */
   requestUpTo(height: number): void {
+    this.start(height, MAX_FAILURES);
+  }
+
+  /**
+   * After `intervalMs` without a new block, asks each peer once for blocks above ours. A
+   * validator that missed the last commit of a burst may hear nothing newer that would tell
+   * its core it is behind, while the others wait at the next height for its vote: this probe
+   * bounds how long such a split can last. An idle chain makes no blocks either, so each
+   * probe that finds nothing doubles the wait (up to 16 times); a new block resets it.
+   */
+  watchForStalls(intervalMs: number): void {
+    let lastHeight = this.options.chain.height;
+    let delay = intervalMs;
+    const check = () => {
+      if (this.stopped) return;
+      const height = this.options.chain.height;
+      if (height !== lastHeight) {
+        delay = intervalMs;
+      } else {
+        if (this.running === undefined) {
+          this.options.metrics.sync.stallProbes.inc();
+          this.start(height + 1, Math.max(1, this.options.peers().length));
+        }
+        delay = Math.min(delay * 2, 16 * intervalMs);
+      }
+      lastHeight = height;
+      this.stallTimer = setTimeout(check, delay);
+      this.stallTimer.unref?.();
+    };
+    this.stallTimer = setTimeout(check, delay);
+    this.stallTimer.unref?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.stallTimer);
+    this.abort.abort();
+    await this.running;
+  }
+
+  private start(height: number, maxFailures: number): void {
     if (this.stopped) return;
     this.target = Math.max(this.target, height);
     if (this.running === undefined && this.options.chain.height < this.target) {
-      this.running = this.loop().finally(() => {
+      this.running = this.loop(maxFailures).finally(() => {
         this.running = undefined;
       });
     }
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.abort.abort();
-    await this.running;
-  }
-
-  private async loop(): Promise<void> {
+  private async loop(maxFailures: number): Promise<void> {
     const { chain, driver, protocol, logger, metrics } = this.options;
     let failures = 0;
     const started = chain.height;
-    logger.info({ from: chain.height + 1, target: this.target }, 'block sync started');
-    while (!this.stopped && chain.height < this.target && failures < MAX_FAILURES) {
+    logger.debug({ from: chain.height + 1, target: this.target }, 'block sync started');
+    while (!this.stopped && chain.height < this.target && failures < maxFailures) {
       const peers = this.options.peers();
       if (peers.length === 0) {
         failures++;
@@ -174,8 +210,11 @@ export class BlockSync {
         failures++;
       }
     }
-    logger.info(
-      { synced: chain.height - started, height: chain.height, target: this.target },
+    const synced = chain.height - started;
+    // A stall probe that found nobody ahead is routine; only real progress is worth an info line.
+    (synced > 0 ? logger.info : logger.debug).call(
+      logger,
+      { synced, height: chain.height, target: this.target },
       'block sync ended',
     );
   }
