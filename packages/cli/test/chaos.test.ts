@@ -2,19 +2,21 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChaosReport } from '../src/cmds/devnet/chaos.js';
-import { checkChain } from '../src/cmds/devnet/chaos-check.js';
+import { blockTimeViolation, checkChain } from '../src/cmds/devnet/chaos-check.js';
 import type { Acknowledged } from '../src/cmds/devnet/chaos-load.js';
+import { MAX_SKEW_MS } from '../src/cmds/devnet/chaos-plan.js';
 import type { ApiJson } from '../src/util/client.js';
 import { cli, freePortRange, json, tempDir } from './helpers.js';
 
 /**
  * A short chaos run of 4 validator processes: at least 10 kill -9 (the primary every third
- * fault, some with a torn WAL tail) and SIGSTOP pauses under load, then the external checker's
- * verdict. Asserts what the checker found, never how fast it went.
+ * fault, some with a torn WAL tail), a SIGSTOP pause and a clock skew ahead under load, then the
+ * external checker's verdict. Asserts what the checker found, never how fast it went.
  */
 
 const dir = tempDir('chaos');
-const SEED = 11;
+/** Its first 12 faults: 10 kills (4 of the primary), 1 pause, 1 skew of +3,648 ms. */
+const SEED = 308;
 
 interface DevnetFile {
   chainId: string;
@@ -35,7 +37,7 @@ afterAll(async () => {
 describe('medchain devnet chaos', () => {
   let report: ChaosReport;
 
-  it('loses no acknowledged transaction and converges through >= 10 kills, primary included', async () => {
+  it('loses no acknowledged transaction and converges through >= 10 kills, primary included, and a skewed clock', async () => {
     const basePort = await freePortRange(8);
     const run = await cli(
       [
@@ -68,6 +70,16 @@ describe('medchain devnet chaos', () => {
     expect(report.faults.filter((f) => f.kind === 'kill' && f.wasPrimary).length).toBeGreaterThan(
       0,
     );
+    const skews = report.faults.filter((f) => f.kind === 'skew');
+    expect(skews.length).toBe(report.skews);
+    expect(report.skews).toBeGreaterThanOrEqual(1);
+    for (const { skew } of skews) {
+      expect(skew!.clockOffsetMs).toBeGreaterThan(0);
+      expect(skew!.clockOffsetMs).toBeLessThanOrEqual(MAX_SKEW_MS);
+      expect(skew!.catchUpMs).not.toBeNull();
+    }
+    // Within the tolerance no validator refuses a proposal for its time, whoever is skewed.
+    expect(report.timeRefusals).toBe(0);
     expect(report.check.acknowledgedTxs).toBeGreaterThan(0);
     expect(report.check.committedTxs).toBeGreaterThanOrEqual(report.check.acknowledgedTxs);
     const roots = new Set(report.check.nodes.map((n) => `${n.height}/${n.stateRoot}`));
@@ -103,6 +115,16 @@ describe('medchain devnet chaos', () => {
     expect(result.violations[0]).toContain(`tx ${lost.hash}`);
     expect(result.violations[1]).toContain(`tx ${changed.hash}`);
   }, 180_000);
+});
+
+describe('the checker on block times', () => {
+  it('flags a block time before its parent and one beyond the tolerance ahead of its clock', () => {
+    const now = 1_000_000;
+    expect(blockTimeViolation(5, now, now, now, 5_000)).toBeUndefined();
+    expect(blockTimeViolation(5, now + 5_000, now, now, 5_000)).toBeUndefined();
+    expect(blockTimeViolation(5, now - 1, now, now, 5_000)).toContain('before its parent');
+    expect(blockTimeViolation(5, now + 5_001, now, now, 5_000)).toContain('5001 ms ahead');
+  });
 });
 
 /** The last committed transaction at or below `height`, as the API reports it. */
