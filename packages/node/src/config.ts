@@ -53,9 +53,10 @@ export interface NodeConfig {
   /**
    * FOR FAULT INJECTION AND TESTS ONLY: ms added to the system clock wherever the node reads
    * the time (block times, the drift check on proposals, access request times), so a devnet can
-   * run one validator with a skewed clock. Default 0; at most one hour either way.
+   * run one validator with a skewed clock. At most one hour either way. Absent (the true clock)
+   * unless set, so `medchain init` never writes it.
    */
-  clockOffsetMs: number;
+  clockOffsetMs?: number;
 }
 
 /** Values the node uses for anything neither config.json nor flags set. */
@@ -69,7 +70,6 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   block: { maxTxs: 2_000, maxBytes: 4 * 1024 * 1024, batchTimeMs: 50 },
   tickIntervalMs: 100,
   records: { logTimeoutMs: 20_000 },
-  clockOffsetMs: 0,
 };
 
 /** What a config file or the command line may set: any subset, nested objects partially. */
@@ -92,7 +92,7 @@ const SECTION_KEYS = {
   block: ['maxTxs', 'maxBytes', 'batchTimeMs'],
   records: ['logTimeoutMs'],
 } as const;
-const TOP_KEYS = new Set(Object.keys(DEFAULT_CONFIG));
+const TOP_KEYS = new Set([...Object.keys(DEFAULT_CONFIG), 'clockOffsetMs']);
 /** The widest test clock skew: enough for any drift scenario, too little to pass for a real setting. */
 export const MAX_CLOCK_OFFSET_MS = 3_600_000;
 
@@ -231,12 +231,16 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
     records: {
       logTimeoutMs: integer(records.logTimeoutMs, 'records.logTimeoutMs', 100, 600_000),
     },
-    clockOffsetMs: integer(
-      candidate.clockOffsetMs,
-      'clockOffsetMs',
-      -MAX_CLOCK_OFFSET_MS,
-      MAX_CLOCK_OFFSET_MS,
-    ),
+    ...(candidate.clockOffsetMs === undefined
+      ? {}
+      : {
+          clockOffsetMs: integer(
+            candidate.clockOffsetMs,
+            'clockOffsetMs',
+            -MAX_CLOCK_OFFSET_MS,
+            MAX_CLOCK_OFFSET_MS,
+          ),
+        }),
   };
   if (config.mempool.maxTxBytes > config.mempool.maxBytes) {
     throw invalid('mempool.maxTxBytes', 'cannot exceed mempool.maxBytes');

@@ -33,7 +33,7 @@ export async function runNode(
         if (exitOnStop) process.exit(code);
       });
   };
-  const offset = config.clockOffsetMs;
+  const offset = config.clockOffsetMs ?? 0;
   const clock = options.now ?? Date.now;
   node = createNode(config, {
     ...options,

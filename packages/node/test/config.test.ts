@@ -71,7 +71,7 @@ describe('loadConfig', () => {
   });
 
   it('takes a test clock offset of either sign up to an hour, the flag over the file', async () => {
-    expect(DEFAULT_CONFIG.clockOffsetMs).toBe(0);
+    expect(loadConfig(await home()).clockOffsetMs).toBeUndefined();
     const path = await home({ clockOffsetMs: -MAX_CLOCK_OFFSET_MS });
     expect(loadConfig(path).clockOffsetMs).toBe(-MAX_CLOCK_OFFSET_MS);
     expect(loadConfig(path, { clockOffsetMs: 4_000 }).clockOffsetMs).toBe(4_000);
