@@ -4,7 +4,7 @@ import {
   decodeMessage,
   verifyCommitCertificate,
 } from '@medchain/consensus';
-import { bytesEqual, compareBytes, concatBytes, toHex, verify } from '@medchain/crypto';
+import { bytesEqual, compareBytes, toHex, verify } from '@medchain/crypto';
 import {
   type Block,
   decodeBlock,
@@ -329,11 +329,6 @@ interface DownloadOptions {
   readonly logger: Logger;
 }
 
-interface Held {
-  readonly entry: SnapshotEntry;
-  readonly peer: string;
-}
-
 /** A key range one peer served: (after, last], or (after, end] when it said done. */
 interface Served {
   readonly after: Uint8Array | null;
@@ -351,7 +346,8 @@ interface Served {
  * ranges fetched again from others. Bounded in bytes, failures and time.
  */
 export class SnapshotDownload {
-  private readonly held = new Map<string, Held>();
+  /** Entries by byteString(key). */
+  private readonly held = new Map<string, SnapshotEntry>();
   private readonly served: Served[] = [];
   readonly refused = new Set<string>();
   bytes = 0;
@@ -365,10 +361,11 @@ export class SnapshotDownload {
   }
 
   /** The verified entries of the snapshot (exactly the tree under the root and its values). */
-  async run(): Promise<Array<readonly [Uint8Array, Uint8Array]>> {
+  async run(): Promise<SnapshotEntry[]> {
     await this.fetchRange(null, null);
     for (;;) {
-      const walk = walkTree(this.options.stateRoot, (key) => this.held.get(toHex(key))?.entry[1]);
+      // Nodes were checked against their hashes as they arrived.
+      const walk = walkTree(this.options.stateRoot, (id) => this.held.get(id), false);
       if (walk.problem === undefined) return walk.kept;
       const culprit = this.blame(walk.problem);
       if (culprit === undefined) {
@@ -382,13 +379,9 @@ export class SnapshotDownload {
         'snapshot peer refused: the tree does not verify',
       );
       this.refuse(culprit);
+      // Its ranges again from the others: their entries replace its own; extra keys it made up
+      // stay unreachable and the walk leaves them out.
       const ranges = this.served.filter((range) => range.peer === culprit);
-      for (const [key, held] of this.held) {
-        if (held.peer === culprit) {
-          this.held.delete(key);
-          this.bytes -= held.entry[0].length + held.entry[1].length;
-        }
-      }
       for (const range of ranges) this.served.splice(this.served.indexOf(range), 1);
       for (const range of ranges)
         await this.fetchRange(range.after, range.done ? null : range.last);
@@ -427,7 +420,7 @@ export class SnapshotDownload {
         const page = decodeSnapshotPage(
           await transport.request(peer, request, { signal: this.deadline }),
         );
-        this.accept(page, after, peer);
+        this.accept(page, after);
         return { ...page, peer };
       } catch (error) {
         this.failures++;
@@ -453,7 +446,7 @@ export class SnapshotDownload {
   }
 
   /** Checks a page against the snapshot asked for and keeps its entries. */
-  private accept(page: SnapshotPage, after: Uint8Array | null, peer: string): void {
+  private accept(page: SnapshotPage, after: Uint8Array | null): void {
     const { height, stateRoot } = this.options;
     const refuse = (why: string) =>
       new StateSyncError('STATE_SYNC_REFUSED', `snapshot page: ${why}`);
@@ -481,18 +474,17 @@ export class SnapshotDownload {
       );
     }
     for (const entry of page.entries) {
-      const id = toHex(entry[0]);
+      const id = byteString(entry[0]);
       const previous = this.held.get(id);
-      if (previous !== undefined) this.bytes -= previous.entry[0].length + previous.entry[1].length;
-      this.held.set(id, { entry, peer });
+      if (previous !== undefined) this.bytes -= previous[0].length + previous[1].length;
+      this.held.set(id, entry);
     }
     this.bytes += added;
     this.pages++;
   }
 
-  /** Who served the key range (or the value) the walk found wrong. */
+  /** Who last served the key range holding the key the walk found missing or wrong. */
   private blame(problem: TreeProblem): string | undefined {
-    if (problem.kind === 'wrong') return this.held.get(toHex(problem.key))?.peer;
     const key = problem.key;
     for (let i = this.served.length - 1; i >= 0; i--) {
       const range = this.served[i]!;
@@ -526,58 +518,66 @@ interface TreeProblem {
   readonly message: string;
 }
 
-function storeKey(prefix: number, hash: Uint8Array): Uint8Array {
-  return concatBytes(Uint8Array.of(prefix), hash);
+const latin1Slice = (
+  Buffer.prototype as unknown as {
+    latin1Slice(this: Uint8Array, start: number, end: number): string;
+  }
+).latin1Slice;
+
+/**
+ * Bytes as a Map key, one char per byte: hex strings built char by char made most of the
+ * garbage of a large download. Node's latin1 decoder reads the array in place.
+ */
+function byteString(bytes: Uint8Array): string {
+  return latin1Slice.call(bytes, 0, bytes.length);
+}
+
+const NODE_ID_PREFIX = String.fromCharCode(NODE_PREFIX);
+const VALUE_ID_PREFIX = String.fromCharCode(VALUE_PREFIX);
+
+function problem(kind: TreeProblem['kind'], prefix: number, hash: Uint8Array, what: string) {
+  const key = new Uint8Array(1 + hash.length);
+  key[0] = prefix;
+  key.set(hash, 1);
+  return { kind, key, message: `snapshot ${what} ${toHex(hash)} is ${kind}` };
 }
 
 /**
- * Walks the tree under `root` through `lookup`, recomputing every node hash and value hash
- * (nodes decoded by the ledger's `decodeStateNode`). Returns exactly the reachable entries,
- * or the first key that is missing or wrong.
+ * Walks the tree under `root` through `lookup` (by byteString of the store key), checking
+ * every value against its leaf and, when `checkNodes`, every node against its hash (nodes
+ * decoded by the ledger's `decodeStateNode`). Returns exactly the reachable entries, or the
+ * first key that is missing or wrong.
  */
 function walkTree(
   root: Uint8Array,
-  lookup: (key: Uint8Array) => Uint8Array | undefined,
-): { kept: Array<readonly [Uint8Array, Uint8Array]>; problem?: TreeProblem } {
-  const kept: Array<readonly [Uint8Array, Uint8Array]> = [];
+  lookup: (id: string) => SnapshotEntry | undefined,
+  checkNodes: boolean,
+): { kept: SnapshotEntry[]; problem?: TreeProblem } {
+  const kept: SnapshotEntry[] = [];
   const pending: Uint8Array[] = bytesEqual(root, EMPTY_STATE_ROOT) ? [] : [root];
   while (pending.length > 0) {
     const hash = pending.pop()!;
-    const key = storeKey(NODE_PREFIX, hash);
-    const bytes = lookup(key);
-    if (bytes === undefined) {
-      return {
-        kept,
-        problem: { kind: 'missing', key, message: `snapshot lacks node ${toHex(hash)}` },
-      };
+    const entry = lookup(NODE_ID_PREFIX + byteString(hash));
+    if (entry === undefined)
+      return { kept, problem: problem('missing', NODE_PREFIX, hash, 'node') };
+    if (checkNodes && !nodeMatchesHash(hash, entry[1])) {
+      return { kept, problem: problem('wrong', NODE_PREFIX, hash, 'node') };
     }
-    if (!nodeMatchesHash(hash, bytes)) {
-      return {
-        kept,
-        problem: { kind: 'wrong', key, message: `node ${toHex(hash)} hash mismatch` },
-      };
-    }
-    const node = decodeStateNode(hash, bytes);
+    const node = decodeStateNode(hash, entry[1]);
     if (node.kind === 'inner') {
-      for (const child of [node.left, node.right]) {
-        if (!bytesEqual(child, EMPTY_STATE_ROOT)) pending.push(child);
-      }
+      if (!bytesEqual(node.left, EMPTY_STATE_ROOT)) pending.push(node.left);
+      if (!bytesEqual(node.right, EMPTY_STATE_ROOT)) pending.push(node.right);
     } else {
-      const valueKey = storeKey(VALUE_PREFIX, node.keyHash);
-      const value = lookup(valueKey);
-      if (value === undefined || !bytesEqual(stateValueHash(value), node.valueHash)) {
-        return {
-          kept,
-          problem: {
-            kind: value === undefined ? 'missing' : 'wrong',
-            key: valueKey,
-            message: `snapshot value for ${toHex(node.keyHash)} is missing or wrong`,
-          },
-        };
+      const value = lookup(VALUE_ID_PREFIX + byteString(node.keyHash));
+      if (value === undefined) {
+        return { kept, problem: problem('missing', VALUE_PREFIX, node.keyHash, 'value for') };
       }
-      kept.push([valueKey, value]);
+      if (!bytesEqual(stateValueHash(value[1]), node.valueHash)) {
+        return { kept, problem: problem('wrong', VALUE_PREFIX, node.keyHash, 'value for') };
+      }
+      kept.push(value);
     }
-    kept.push([key, bytes]);
+    kept.push(entry);
   }
   return { kept };
 }
@@ -588,12 +588,13 @@ function walkTree(
  */
 export function verifySnapshotEntries(
   root: Uint8Array,
-  entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>,
-): Array<readonly [Uint8Array, Uint8Array]> {
-  const byKey = new Map<string, Uint8Array>();
-  for (const [key, value] of entries) byKey.set(toHex(key), value);
-  const walk = walkTree(root, (key) => byKey.get(toHex(key)));
-  if (walk.problem !== undefined)
+  entries: ReadonlyArray<SnapshotEntry>,
+): SnapshotEntry[] {
+  const byKey = new Map<string, SnapshotEntry>();
+  for (const entry of entries) byKey.set(byteString(entry[0]), entry);
+  const walk = walkTree(root, (id) => byKey.get(id), true);
+  if (walk.problem !== undefined) {
     throw new StateSyncError('STATE_SYNC_REFUSED', walk.problem.message);
+  }
   return walk.kept;
 }
