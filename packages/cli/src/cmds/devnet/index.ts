@@ -9,8 +9,10 @@ import { LOG_FILE } from '../../util/home.js';
 import { fields, table } from '../../util/output.js';
 import { registerChaos } from './chaos-command.js';
 import { runDemo } from './demo.js';
+import { CLEAN_LINK, NetnsLab, parseDelay, parsePercent, parseRate } from './netns.js';
 import {
   type Devnet,
+  describeNetwork,
   findNode,
   processState,
   readDevnet,
@@ -21,7 +23,14 @@ import {
   waitForHeight,
   writeDevnet,
 } from './state.js';
-import { devnetUp, type UpOptions } from './up.js';
+import {
+  devnetUp,
+  readSwitchReport,
+  removeNamespaces,
+  SWITCH_REPORT,
+  type UpOptions,
+} from './up.js';
+import { runWanSwitch } from './wan-switch.js';
 
 const SIGNALS = ['KILL', 'STOP', 'CONT', 'TERM'] as const;
 
@@ -51,6 +60,49 @@ async function nodeRows(devnet: Devnet) {
   );
 }
 
+/** Where the devnet runs; for namespaces, whether they exist and each link as tc reports it. */
+function networkRows(dir: string, net: Devnet) {
+  const description = describeNetwork(net);
+  if (net.netns === undefined) return { kind: 'loopback' as const, description };
+  const { netns } = net;
+  const present = netns.made.namespaces.length > 0 && NetnsLab.present(netns.made);
+  const switchRuns = processState(netns.switchPid, resolve(dir)) === 'running';
+  const report = switchRuns ? readSwitchReport(resolve(dir)) : undefined;
+  const hosts = Object.fromEntries(
+    net.nodes.map((node, i) => [
+      node.name,
+      {
+        namespace: node.namespace ?? null,
+        api: new URL(node.api).hostname,
+        wan: node.p2p.split('/')[2] ?? null,
+        /** netem: what tc reports on the node's wan0; switch: its counters for this sender. */
+        link:
+          !present || node.namespace === undefined
+            ? null
+            : netns.emulator === 'netem'
+              ? NetnsLab.qdisc(node.namespace)
+              : report === undefined
+                ? 'switch not running'
+                : `switch: ${report.forwarded[i] ?? 0} frames forwarded, ${report.dropped[i] ?? 0} dropped`,
+      },
+    ]),
+  );
+  return {
+    kind: 'netns' as const,
+    description,
+    subnet: netns.subnet,
+    wanSubnet: netns.wanSubnet,
+    link: netns.link,
+    emulator: netns.emulator,
+    present,
+    switch:
+      netns.emulator === 'switch'
+        ? { pid: netns.switchPid, running: switchRuns, link: report?.link ?? null }
+        : null,
+    hosts,
+  };
+}
+
 export function registerDevnet(program: Command): void {
   const devnet = program
     .command('devnet')
@@ -63,7 +115,7 @@ export function registerDevnet(program: Command): void {
       devnet
         .command('up')
         .description(
-          'create keys, genesis and homes, start the validators in the background (logs in each home) and wait until they commit; on an existing devnet, start its stopped nodes',
+          'create keys, genesis and homes, start the validators in the background (logs in each home) and wait until they are all connected; on an existing devnet, start its stopped nodes',
         )
         .option('--validators <n>', 'number of validators (default 4)', integer(1, 26))
         .option(
@@ -74,19 +126,52 @@ export function registerDevnet(program: Command): void {
         .option('--chain-id <id>', 'chain id (default medchain-devnet)')
         .option('--manifest <file>', 'devnet manifest (see devnet/default.json)')
         .option('--reset', 'delete the devnet in --dir (stopped) and create a new one')
+        .option(
+          '--netns',
+          'run each validator as its own host: a network namespace with its own address, linked by veth pairs into a bridge (root, iproute2); on an existing namespaced devnet, reshape its links',
+        )
         .addOption(
-          new Option('--wait-timeout <duration>', 'how long to wait for the first commit')
+          new Option(
+            '--latency <delay>',
+            'with --netns: one-way delay each host adds to every packet it sends (tc netem on its egress), e.g. 50ms or 0.05s; round trip between two validators is about twice this',
+          ).argParser(parseDelay),
+        )
+        .addOption(
+          new Option(
+            '--jitter <delay>',
+            'with --netns --latency: random variation of that delay, e.g. 5ms (netem reorders packets then)',
+          ).argParser(parseDelay),
+        )
+        .addOption(
+          new Option(
+            '--loss <percent>',
+            "with --netns: share of each host's outgoing packets dropped, e.g. 1% or 0.5%",
+          ).argParser(parsePercent),
+        )
+        .addOption(
+          new Option(
+            '--rate <bandwidth>',
+            "with --netns: each host's outgoing bandwidth, e.g. 10mbit, 512kbit, 1gbit",
+          ).argParser(parseRate),
+        )
+        .addOption(
+          new Option(
+            '--wait-timeout <duration>',
+            'how long to wait until the validators are connected',
+          )
             .default(90_000, '90s')
             .argParser(duration),
         ),
     ),
     'medchain devnet up --validators 4 --dir .devnet',
     'medchain devnet up --dir .devnet --reset --base-port 27000 --json',
+    'sudo medchain devnet up --netns --latency 50ms --loss 1% --dir .wan',
   ).action(async (options: UpOptions, cmd: Command) => {
     const out = outputOf(cmd);
     const result = await devnetUp(options, out);
     out.result(result, (r: typeof result) => [
-      `Devnet "${r.chainId}" is up: every node committed block 1 or later.`,
+      `Devnet "${r.chainId}" is up: every validator answers and is connected to all the others.`,
+      `network: ${r.network}`,
       ...table(
         ['name', 'pid', 'api', 'height'],
         r.nodes.map((n) => [n.name, String(n.pid), n.api, String(r.heights[n.name])]),
@@ -97,19 +182,31 @@ export function registerDevnet(program: Command): void {
   });
 
   example(
-    withDir(devnet.command('status').description('each node: process state, height, view, peers')),
+    withDir(
+      devnet
+        .command('status')
+        .description(
+          'each node: process state, height, view, peers; the network (loopback, or namespaces with each link as tc reports it)',
+        ),
+    ),
     'medchain devnet status --dir .devnet',
   ).action(async (options: { dir: string }, cmd: Command) => {
     const net = readDevnet(options.dir);
     const nodes = await nodeRows(net);
+    const network = networkRows(options.dir, net);
     const show = (v: unknown) => (v === null ? '-' : String(v));
-    outputOf(cmd).result(
-      { chainId: net.chainId, nodes },
-      (r: { chainId: string; nodes: typeof nodes }) => [
-        `chain ${r.chainId}`,
-        ...table(
-          ['name', 'pid', 'process', 'api', 'height', 'view', 'peers'],
-          r.nodes.map((n) => [
+    const result = { chainId: net.chainId, network, nodes };
+    outputOf(cmd).result(result, (r: typeof result) => [
+      `chain ${r.chainId}`,
+      `network: ${r.network.description}`,
+      ...(r.network.kind === 'netns' && !r.network.present
+        ? [`namespaces are down: start them with medchain devnet up --dir ${options.dir}`]
+        : []),
+      ...table(
+        ['name', 'pid', 'process', 'api', 'height', 'view', 'peers', 'namespace', 'wan link'],
+        r.nodes.map((n) => {
+          const host = r.network.kind === 'netns' ? r.network.hosts[n.name] : undefined;
+          return [
             n.name,
             show(n.pid),
             n.process,
@@ -117,17 +214,21 @@ export function registerDevnet(program: Command): void {
             show(n.height),
             show(n.view),
             show(n.peers),
-          ]),
-        ),
-      ],
-    );
+            host?.namespace ?? '-',
+            host?.link ?? '-',
+          ];
+        }),
+      ),
+    ]);
   });
 
   example(
     withDir(
       devnet
         .command('down')
-        .description('stop every node (SIGTERM, then SIGKILL after 10 s); keys and data stay'),
+        .description(
+          'stop every node (SIGTERM, then SIGKILL after 10 s) and remove the namespaces, veths and qdiscs `up --netns` made (also after a crash); keys and data stay',
+        ),
     ),
     'medchain devnet down --dir .devnet',
   ).action(async (options: { dir: string }, cmd: Command) => {
@@ -137,8 +238,13 @@ export function registerDevnet(program: Command): void {
     );
     for (const node of net.nodes) node.pid = null;
     writeDevnet(options.dir, net);
-    outputOf(cmd).result({ nodes: results }, (r: { nodes: typeof results }) =>
-      r.nodes.map((n) => `${n.name}: ${n.result}`),
+    const removed = await removeNamespaces(resolve(options.dir), net);
+    outputOf(cmd).result(
+      { nodes: results, removed },
+      (r: { nodes: typeof results; removed: string[] }) => [
+        ...r.nodes.map((n) => `${n.name}: ${n.result}`),
+        ...(r.removed.length > 0 ? [`removed ${r.removed.join(', ')}`] : []),
+      ],
     );
   });
 
@@ -238,6 +344,12 @@ export function registerDevnet(program: Command): void {
     const out = outputOf(cmd);
     const net = readDevnet(options.dir);
     const node = findNode(net, name);
+    if (net.netns !== undefined && !NetnsLab.present(net.netns.made)) {
+      throw usageError(
+        "the devnet's namespaces are down",
+        `start the devnet again: medchain devnet up --dir ${options.dir}`,
+      );
+    }
     await stopNode(node);
     const others = await Promise.all(net.nodes.filter((n) => n !== node).map(tryStatus));
     const target = Math.max(1, ...others.map((s) => s?.height ?? 0));
@@ -278,6 +390,27 @@ export function registerDevnet(program: Command): void {
       if (!out.json) process.stdout.write(`${line}\n`);
     });
     if (out.json) out.result(report, () => '');
+  });
+
+  // Started by `up --netns` where the kernel has no netem; runs until `down` (see wan-switch.ts).
+  withDir(
+    devnet
+      .command('wan-switch', { hidden: true })
+      .description('the user-space WAN switch of a namespaced devnet (started by up --netns)'),
+  ).action(async (options: { dir: string }) => {
+    const dir = resolve(options.dir);
+    const net = readDevnet(dir);
+    if (net.netns === undefined) throw usageError(`the devnet in ${dir} has no namespaces`);
+    const lab = new NetnsLab(net.nodes.length, net.netns.tag);
+    await runWanSwitch({
+      address: lab.runnerAddress,
+      runnerLink: lab.runnerLink,
+      load: () => ({
+        hosts: net.nodes.map((_, i) => lab.address(i)),
+        link: readDevnet(dir).netns?.link ?? CLEAN_LINK,
+      }),
+      reportPath: join(dir, SWITCH_REPORT),
+    });
   });
 
   registerChaos(devnet);

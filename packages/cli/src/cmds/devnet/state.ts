@@ -7,6 +7,13 @@ import { ApiClient, type ApiJson } from '../../util/client.js';
 import { CliError, EXIT, usageError } from '../../util/errors.js';
 import { LOG_FILE } from '../../util/home.js';
 import { PASSPHRASE_ENV } from '../../util/passphrase.js';
+import {
+  describeLink,
+  type LinkEmulator,
+  type LinkShape,
+  type NetnsFootprint,
+  netnsExec,
+} from './netns.js';
 
 /** `DIR/devnet.json`: how every other devnet command finds the network. */
 export const DEVNET_FILE = 'devnet.json';
@@ -25,12 +32,42 @@ export interface DevnetNode {
   orgId: string;
   /** The organization's admin keystore. */
   adminKey: string;
+  /** The network namespace the node runs in (`devnet up --netns`); absent on loopback. */
+  namespace?: string;
+}
+
+/** A devnet whose validators run as separate hosts, one network namespace each. */
+export interface DevnetNetns {
+  /** Names and addresses derive from it: namespaces mc<tag>n<i>, subnet 10.77.<tag>.0/24. */
+  tag: number;
+  subnet: string;
+  wanSubnet: string;
+  /** What each validator's outgoing WAN link does. */
+  link: LinkShape;
+  /** Who shapes the links: the kernel's netem, or the user-space switch (no sch_netem). */
+  emulator: LinkEmulator;
+  /** The switch process (`devnet wan-switch`), when the emulator is the switch and it runs. */
+  switchPid: number | null;
+  /**
+   * What exists on this machine, written BEFORE it is made, so `devnet down` removes it even
+   * after the CLI crashed halfway; empty once `down` removed it.
+   */
+  made: NetnsFootprint;
 }
 
 export interface Devnet {
   chainId: string;
   genesis: string;
   nodes: DevnetNode[];
+  /** Absent: every node on 127.0.0.1. */
+  netns?: DevnetNetns;
+}
+
+/** One line: where the nodes run and what their links do. */
+export function describeNetwork(devnet: Devnet): string {
+  if (devnet.netns === undefined) return 'loopback (every node on 127.0.0.1)';
+  const { netns } = devnet;
+  return `network namespaces (one host per validator; APIs on ${netns.subnet}, validator traffic on the WAN plane ${netns.wanSubnet}); each validator's WAN link: ${describeLink(netns.link)} (${netns.emulator === 'netem' ? 'tc netem' : 'user-space switch: this kernel has no netem'})`;
 }
 
 export function devnetPath(dir: string): string {
@@ -114,16 +151,24 @@ function cliEntry(): string {
   return fileURLToPath(new URL(`../../main.${ext}`, import.meta.url));
 }
 
+/** The command prefix that runs `node` where it lives: inside its namespace, if it has one. */
+export function nodeWrapper(node: DevnetNode): string[] {
+  return node.namespace === undefined ? [] : netnsExec(node.namespace);
+}
+
 /**
- * Starts `medchain start --home` detached, logs (JSON lines) appended to `<home>/node.log`.
- * The child runs this same CLI with the same Node flags (the tsx loader when run from source),
- * optionally under a wrapper command.
+ * Starts `medchain ...args` detached, stdout and stderr appended to `logPath`. The child runs
+ * this same CLI with the same Node flags (the tsx loader when run from source), under a wrapper
+ * command (e.g. `ip netns exec NS`, which execs in place, so the pid is still the child's).
  */
-export function spawnNode(dir: string, node: DevnetNode, wrapper: readonly string[] = []): number {
-  const log = openSync(join(node.home, LOG_FILE), 'a');
-  const passphraseFile = devnetPassphraseFile(dir);
+export function spawnCli(
+  what: string,
+  args: readonly string[],
+  logPath: string,
+  wrapper: readonly string[] = [],
+): number {
+  const log = openSync(logPath, 'a');
   try {
-    // `wrapper` (e.g. `ip netns exec NS`) execs the node in place, so the pid is still the node's.
     const child = spawn(
       wrapper[0] ?? process.execPath,
       [
@@ -131,21 +176,41 @@ export function spawnNode(dir: string, node: DevnetNode, wrapper: readonly strin
         ...(wrapper.length > 0 ? [process.execPath] : []),
         ...process.execArgv,
         cliEntry(),
-        'start',
-        '--home',
-        node.home,
-        '--log-format',
-        'json',
-        ...(passphraseFile === undefined ? [] : ['--passphrase-file', passphraseFile]),
+        ...args,
       ],
       { detached: true, stdio: ['ignore', log, log], env: process.env },
     );
     child.unref();
-    if (child.pid === undefined) throw new CliError('SPAWN_FAILED', `could not start ${node.name}`);
+    if (child.pid === undefined) throw new CliError('SPAWN_FAILED', `could not start ${what}`);
     return child.pid;
   } finally {
     closeSync(log);
   }
+}
+
+/**
+ * Starts `medchain start --home` detached, logs (JSON lines) appended to `<home>/node.log`,
+ * under a wrapper command (by default the node's own namespace, if any).
+ */
+export function spawnNode(
+  dir: string,
+  node: DevnetNode,
+  wrapper: readonly string[] = nodeWrapper(node),
+): number {
+  const passphraseFile = devnetPassphraseFile(dir);
+  return spawnCli(
+    node.name,
+    [
+      'start',
+      '--home',
+      node.home,
+      '--log-format',
+      'json',
+      ...(passphraseFile === undefined ? [] : ['--passphrase-file', passphraseFile]),
+    ],
+    join(node.home, LOG_FILE),
+    wrapper,
+  );
 }
 
 export async function waitForExit(pid: number, home: string, timeoutMs: number): Promise<boolean> {
@@ -208,6 +273,43 @@ export async function waitForHeight(
         {
           exitCode: EXIT.failed,
           hint: `read the logs with \`medchain devnet logs ${behind[0]!.name} --dir DIR\``,
+        },
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/**
+ * Polls until every node answers and is connected to all the others (bounded by `timeoutMs`).
+ * An idle chain commits nothing (the primary proposes only with transactions), so a fresh
+ * devnet is ready when its validators have met, not when it has a block.
+ */
+export async function waitForMesh(
+  nodes: readonly DevnetNode[],
+  timeoutMs: number,
+): Promise<Map<string, number>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answers = await Promise.all(nodes.map(tryStatus));
+    const lonely = nodes.filter((_, i) => {
+      const status = answers[i];
+      return status === undefined || status.peers.length < nodes.length - 1;
+    });
+    if (lonely.length === 0) {
+      return new Map(nodes.map((node, i) => [node.name, answers[i]!.height as number]));
+    }
+    if (Date.now() > deadline) {
+      const detail = lonely.map((node) => {
+        const status = answers[nodes.indexOf(node)];
+        return `${node.name} ${status === undefined ? 'does not answer' : `sees ${status.peers.length} of ${nodes.length - 1} peers`}`;
+      });
+      throw new CliError(
+        'DEVNET_NOT_CONNECTED',
+        `the validators did not all connect within ${timeoutMs} ms: ${detail.join(', ')}`,
+        {
+          exitCode: EXIT.failed,
+          hint: `read the logs with \`medchain devnet logs ${lonely[0]!.name} --dir DIR\``,
         },
       );
     }

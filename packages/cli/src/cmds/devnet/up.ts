@@ -1,6 +1,15 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fromHex, toHex } from '@medchain/crypto';
 import type { ConfigOverrides, LogLevel } from '@medchain/node';
 import { CliError, usageError } from '../../util/errors.js';
@@ -16,17 +25,31 @@ import { nodePackage } from '../../util/node-package.js';
 import type { Output } from '../../util/output.js';
 import { PASSPHRASE_ENV } from '../../util/passphrase.js';
 import {
+  CLEAN_LINK,
+  DEVNET_TAGS,
+  describeLink,
+  isClean,
+  type LinkEmulator,
+  type LinkShape,
+  type NetnsFootprint,
+  NetnsLab,
+} from './netns.js';
+import {
   type Devnet,
   type DevnetNode,
+  describeNetwork,
   devnetPassphrase,
   devnetPath,
   PASSPHRASE_FILE,
   processState,
   readDevnet,
+  spawnCli,
   spawnNode,
-  waitForHeight,
+  waitForExit,
+  waitForMesh,
   writeDevnet,
 } from './state.js';
+import type { SwitchReport } from './wan-switch.js';
 
 /** What a devnet looks like; `devnet/*.json` manifests hold the same fields. */
 export interface Manifest {
@@ -96,8 +119,16 @@ async function checkPorts(manifest: Manifest): Promise<void> {
   }
 }
 
+/** Where node i listens: libp2p on `p2p`, the API on `api` (the same host on loopback). */
+type Hosts = (index: number) => { p2p: string; api: string };
+
 /** Creates keys, homes and genesis for a new devnet in `dir`. */
-async function createDevnet(dir: string, manifest: Manifest, out: Output): Promise<Devnet> {
+async function createDevnet(
+  dir: string,
+  manifest: Manifest,
+  hosts: Hosts,
+  out: Output,
+): Promise<Devnet> {
   const { CONFIG_FILE_NAME, GENESIS_FILE } = await nodePackage();
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
   if (process.env[PASSPHRASE_ENV] === undefined || process.env[PASSPHRASE_ENV] === '') {
@@ -112,9 +143,11 @@ async function createDevnet(dir: string, manifest: Manifest, out: Output): Promi
     const apiPort = p2pPort + 1;
     out.progress(`  ${name}: keys and home (p2p ${p2pPort}, api ${apiPort})`);
     const home = join(dir, name);
+    const host = hosts(i);
+    const p2p = `/ip4/${host.p2p}/tcp/${p2pPort}`;
     const info = await initHome(home, passphrase, {
-      listen: [`/ip4/127.0.0.1/tcp/${p2pPort}`],
-      api: { host: '127.0.0.1', port: apiPort },
+      listen: [p2p],
+      api: { host: host.api, port: apiPort },
       logLevel: manifest.logLevel,
       tickIntervalMs: manifest.tickIntervalMs,
       block: manifest.block,
@@ -130,8 +163,8 @@ async function createDevnet(dir: string, manifest: Manifest, out: Output): Promi
     });
     nodes.push({
       name,
-      api: `http://127.0.0.1:${apiPort}`,
-      p2p: `/ip4/127.0.0.1/tcp/${p2pPort}`,
+      api: `http://${host.api}:${apiPort}`,
+      p2p,
       pid: null,
       home,
       peerId: info.peerId,
@@ -164,20 +197,212 @@ export interface UpOptions {
   manifest?: string;
   reset?: boolean;
   waitTimeout: number;
+  /** Each validator in its own network namespace, as a separate host (root, iproute2). */
+  netns?: boolean;
+  /** The link shape (needs `netns`): one-way delay per host in ms... */
+  latency?: number;
+  /** ...its jitter in ms... */
+  jitter?: number;
+  /** ...loss per host in percent... */
+  loss?: number;
+  /** ...and bandwidth per host ("10mbit"). */
+  rate?: string;
+}
+
+const LINK_FLAGS = ['latency', 'jitter', 'loss', 'rate'] as const;
+
+/** The link the options ask for; undefined without --netns (where no link option may be given). */
+function requestedLink(options: UpOptions): LinkShape | undefined {
+  const given = LINK_FLAGS.filter((flag) => options[flag] !== undefined);
+  if (!options.netns) {
+    if (given.length === 0) return undefined;
+    throw usageError(
+      `${given.map((flag) => `--${flag}`).join(', ')} shape${given.length === 1 ? 's' : ''} the links between validator namespaces: it needs --netns`,
+      `e.g. medchain devnet up --netns --latency 50ms --loss 1% --dir ${options.dir}`,
+    );
+  }
+  const link: LinkShape = {
+    latencyMs: options.latency ?? 0,
+    jitterMs: options.jitter ?? 0,
+    lossPercent: options.loss ?? 0,
+    rate: options.rate ?? null,
+  };
+  if (link.jitterMs > 0 && link.latencyMs === 0) {
+    throw usageError('--jitter varies the delay set by --latency: give --latency too');
+  }
+  return link;
+}
+
+/** The probe's verdict: namespaces work here; whether the kernel has netem. */
+function requireNamespaces(link: LinkShape): { netem: boolean } {
+  const probe = NetnsLab.available({ tc: !isClean(link) });
+  if (probe.ok) return probe;
+  throw new CliError(
+    'NETNS_UNAVAILABLE',
+    `network namespaces are unavailable here: ${probe.reason}`,
+    {
+      hint: 'run as root on Linux with iproute2 (ip, tc) installed, or drop --netns to run every node on 127.0.0.1',
+    },
+  );
+}
+
+/** netem where the kernel has it; MEDCHAIN_WAN_EMULATOR=switch forces the switch (to test it). */
+function chooseEmulator(kernelHasNetem: boolean): LinkEmulator {
+  return kernelHasNetem && process.env.MEDCHAIN_WAN_EMULATOR !== 'switch' ? 'netem' : 'switch';
+}
+
+const NOTHING_MADE: NetnsFootprint = { namespaces: [], links: [] };
+
+/**
+ * Removes what `up --netns` made for this devnet, as recorded in devnet.json (its nodes are
+ * stopped or dead): the switch, then the namespaces with their veths and qdiscs, then the
+ * runner's link. What it removed.
+ */
+export async function removeNamespaces(dir: string, devnet: Devnet): Promise<string[]> {
+  const netns = devnet.netns;
+  if (netns === undefined) return [];
+  const removed: string[] = [];
+  if (processState(netns.switchPid, dir) !== 'exited') {
+    const pid = netns.switchPid!;
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitForExit(pid, dir, 3_000))) process.kill(pid, 'SIGKILL');
+    removed.push(`the WAN switch (pid ${pid})`);
+  }
+  netns.switchPid = null;
+  if (netns.made.namespaces.length > 0 || netns.made.links.length > 0) {
+    const result = NetnsLab.remove(netns.made);
+    if (result.left.length > 0) {
+      writeDevnet(dir, devnet);
+      throw new CliError('NETNS_LEFT', `could not remove ${result.left.join(', ')}`, {
+        hint: 'is this root? remove them by hand: ip netns del NAME / ip link del NAME',
+      });
+    }
+    removed.push(...result.removed);
+    netns.made = NOTHING_MADE;
+  }
+  writeDevnet(dir, devnet);
+  return removed;
+}
+
+/**
+ * Makes sure the devnet's namespaces, bridge and runner link exist (recording them before making
+ * them) and gives every validator's link the shape.
+ */
+async function raiseNamespaces(
+  dir: string,
+  devnet: Devnet,
+  link: LinkShape,
+  out: Output,
+): Promise<void> {
+  const netns = devnet.netns!;
+  const lab = new NetnsLab(devnet.nodes.length, netns.tag);
+  const ours = netns.made.namespaces.length > 0;
+  if (!(ours && NetnsLab.present(lab.footprint))) {
+    // A crash or a hand-deleted namespace left half a lab: clear it and build it again.
+    if (ours) await removeNamespaces(dir, devnet);
+    else if (NetnsLab.freeTag({ from: netns.tag, to: netns.tag }) === undefined) {
+      throw new CliError(
+        'NETNS_TAKEN',
+        `namespace ${lab.hub} or link ${lab.runnerLink} (subnet ${lab.subnet}) belongs to another network now`,
+        { hint: `recreate this devnet elsewhere: medchain devnet up --netns --reset --dir ${dir}` },
+      );
+    }
+    out.progress(`  namespaces ${lab.namespace(0)}..., bridge in ${lab.hub}, subnet ${lab.subnet}`);
+    netns.made = lab.footprint;
+    writeDevnet(dir, devnet);
+    try {
+      lab.setup();
+      lab.setupWan(netns.emulator);
+    } catch (error) {
+      await removeNamespaces(dir, devnet);
+      throw new CliError(
+        'NETNS_SETUP_FAILED',
+        `could not build the namespaces: ${(error as Error).message.split('\n')[0]}`,
+      );
+    }
+  }
+  netns.link = link;
+  writeDevnet(dir, devnet);
+  if (netns.emulator === 'netem') {
+    try {
+      lab.shape(link);
+    } catch (error) {
+      throw new CliError(
+        'NETNS_SHAPE_FAILED',
+        `tc could not shape the links: ${(error as Error).message.split('\n')[0]}`,
+      );
+    }
+  } else {
+    await startSwitch(dir, devnet);
+  }
+  out.progress(`  every validator's WAN link: ${describeLink(link)} (${netns.emulator})`);
+}
+
+/** The switch's report file in the devnet directory (rewritten every second while it runs). */
+export const SWITCH_REPORT = 'wan-switch.json';
+
+/**
+ * Starts the user-space switch if it does not run, or makes it reread the link (SIGHUP); waits
+ * until its report shows the link devnet.json records.
+ */
+async function startSwitch(dir: string, devnet: Devnet): Promise<void> {
+  const netns = devnet.netns!;
+  if (processState(netns.switchPid, dir) === 'running') {
+    process.kill(netns.switchPid!, 'SIGHUP');
+  } else {
+    rmSync(join(dir, SWITCH_REPORT), { force: true });
+    netns.switchPid = spawnCli(
+      'the WAN switch',
+      ['devnet', 'wan-switch', '--dir', dir],
+      join(dir, 'wan-switch.log'),
+    );
+    writeDevnet(dir, devnet);
+  }
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const report = readSwitchReport(dir);
+    if (
+      report !== undefined &&
+      report.pid === netns.switchPid &&
+      JSON.stringify(report.link) === JSON.stringify(netns.link)
+    ) {
+      return;
+    }
+    if (Date.now() > deadline || processState(netns.switchPid, dir) === 'exited') {
+      throw new CliError('WAN_SWITCH_FAILED', 'the WAN switch did not start', {
+        hint: `read ${join(dir, 'wan-switch.log')}`,
+      });
+    }
+    await sleep(100);
+  }
+}
+
+export function readSwitchReport(dir: string): SwitchReport | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, SWITCH_REPORT), 'utf8')) as SwitchReport;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * `devnet up`: a new devnet (keys, genesis, homes), or the existing one in `dir` with its
- * stopped nodes started again; then waits until every node has committed a block.
+ * stopped nodes started again; then waits until every validator is connected to the others. With
+ * `netns`, every validator runs as its own host in a network namespace, its outgoing link
+ * shaped by netem; on an existing namespaced devnet, `netns` with link options reshapes the
+ * links (omitted ones are clean) and without it the recorded shape is kept.
  */
 export async function devnetUp(
   options: UpOptions,
   out: Output,
-): Promise<Devnet & { heights: Record<string, number> }> {
+): Promise<Devnet & { heights: Record<string, number>; network: string }> {
   const dir = resolve(options.dir);
+  const requested = requestedLink(options);
+  const probe = requested === undefined ? undefined : requireNamespaces(requested);
   const exists = existsSync(devnetPath(dir));
   if (options.reset && exists) {
-    const running = readDevnet(dir).nodes.filter((n) => processState(n.pid, n.home) !== 'exited');
+    const old = readDevnet(dir);
+    const running = old.nodes.filter((n) => processState(n.pid, n.home) !== 'exited');
     if (running.length > 0) {
       throw new CliError(
         'DEVNET_RUNNING',
@@ -186,6 +411,10 @@ export async function devnetUp(
           hint: `stop it first: medchain devnet down --dir ${options.dir}`,
         },
       );
+    }
+    if (old.netns !== undefined && old.netns.made.namespaces.length > 0) {
+      requireNamespaces(CLEAN_LINK);
+      await removeNamespaces(dir, old);
     }
     rmSync(dir, { recursive: true, force: true });
   } else if (!exists && existsSync(dir) && readdirSync(dir).length > 0) {
@@ -197,24 +426,76 @@ export async function devnetUp(
     if (options.validators !== undefined) manifest.validators = options.validators;
     if (options.basePort !== undefined) manifest.basePort = options.basePort;
     if (options.chainId !== undefined) manifest.chainId = options.chainId;
-    await checkPorts(manifest);
-    out.progress(
-      `Creating a ${manifest.validators}-validator devnet "${manifest.chainId}" in ${dir}`,
-    );
-    devnet = await createDevnet(dir, manifest, out);
+    if (requested === undefined) {
+      await checkPorts(manifest);
+      out.progress(
+        `Creating a ${manifest.validators}-validator devnet "${manifest.chainId}" in ${dir}`,
+      );
+      devnet = await createDevnet(
+        dir,
+        manifest,
+        () => ({ p2p: '127.0.0.1', api: '127.0.0.1' }),
+        out,
+      );
+    } else {
+      const tag = NetnsLab.freeTag();
+      if (tag === undefined) {
+        throw new CliError(
+          'NETNS_EXHAUSTED',
+          `every devnet namespace tag from ${DEVNET_TAGS.from} to ${DEVNET_TAGS.to} is in use`,
+          { hint: 'take old devnets down: medchain devnet down --dir DIR' },
+        );
+      }
+      const lab = new NetnsLab(manifest.validators, tag);
+      out.progress(
+        `Creating a ${manifest.validators}-validator devnet "${manifest.chainId}" in ${dir}, one network namespace per validator`,
+      );
+      devnet = await createDevnet(
+        dir,
+        manifest,
+        (i) => ({ p2p: lab.wanAddress(i), api: lab.address(i) }),
+        out,
+      );
+      devnet.nodes.forEach((node, i) => {
+        node.namespace = lab.namespace(i);
+      });
+      devnet.netns = {
+        tag,
+        subnet: lab.subnet,
+        wanSubnet: lab.wanSubnet,
+        link: requested,
+        emulator: chooseEmulator(probe!.netem),
+        switchPid: null,
+        made: NOTHING_MADE,
+      };
+      writeDevnet(dir, devnet);
+    }
   } else {
     devnet = readDevnet(dir);
+    if (requested !== undefined && devnet.netns === undefined) {
+      throw usageError(
+        `the devnet in ${dir} runs on 127.0.0.1; --netns needs one made for namespaces`,
+        `recreate it: medchain devnet up --netns --reset --dir ${options.dir}`,
+      );
+    }
     out.progress(`Starting the stopped nodes of the devnet in ${dir}`);
+  }
+  if (devnet.netns !== undefined) {
+    const link = requested ?? devnet.netns.link;
+    if (requested === undefined) requireNamespaces(link);
+    await raiseNamespaces(dir, devnet, link, out);
   }
   for (const node of devnet.nodes) {
     if (processState(node.pid, node.home) !== 'exited') continue;
     node.pid = spawnNode(dir, node);
-    out.progress(`  ${node.name}: started, pid ${node.pid}, api ${node.api}`);
+    out.progress(
+      `  ${node.name}: started, pid ${node.pid}, api ${node.api}${node.namespace === undefined ? '' : ` (namespace ${node.namespace})`}`,
+    );
   }
   writeDevnet(dir, devnet);
   out.progress(
-    `Waiting until every node commits a block (up to ${options.waitTimeout / 1000} s)...`,
+    `Waiting until every validator is connected to all the others (up to ${options.waitTimeout / 1000} s)...`,
   );
-  const heights = await waitForHeight(devnet.nodes, 1, options.waitTimeout);
-  return { ...devnet, heights: Object.fromEntries(heights) };
+  const heights = await waitForMesh(devnet.nodes, options.waitTimeout);
+  return { ...devnet, heights: Object.fromEntries(heights), network: describeNetwork(devnet) };
 }
