@@ -325,6 +325,45 @@ describe('snapshot server', () => {
     await server.close();
   });
 
+  it('any page request gets the entries after its cursor or a StateSyncError', async () => {
+    const chain = await TestChain.open();
+    const server = new SnapshotServer({
+      db: chain.db,
+      head: () => chain,
+      interval: 2,
+      pageBytes: 512,
+    });
+    for (let i = 0; i < 4; i++) {
+      await chain.commit(keys(i * 30, i * 30 + 30));
+      server.committed(chain.height);
+    }
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 6 }),
+        fc.option(fc.uint8Array({ minLength: SNAPSHOT_KEY_BYTES, maxLength: SNAPSHOT_KEY_BYTES }), {
+          nil: null,
+        }),
+        async (height, after) => {
+          const bytes = encodeSnapshotRequest({ kind: 'page', height, after });
+          let page: SnapshotPage;
+          try {
+            page = decodeSnapshotPage(await server.serve(decodeSnapshotRequest(bytes)!));
+          } catch (error) {
+            expect(error).toMatchObject({ code: 'STATE_SYNC_UNAVAILABLE' });
+            expect([2, 4]).not.toContain(height);
+            return;
+          }
+          expect(page.height).toBe(height);
+          for (const [key] of page.entries) {
+            if (after !== null) expect(toHex(key) > toHex(after)).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+    await server.close();
+  });
+
   it('without commit notices, an offer pins the head between block writes', async () => {
     const chain = await TestChain.open();
     const server = new SnapshotServer({ db: chain.db, head: () => chain, interval: 100 });
