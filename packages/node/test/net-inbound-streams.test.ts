@@ -293,7 +293,7 @@ describe('framed protocol: inbound stream slots', () => {
   });
 
   it('a quiet outbound link closes itself before the peer would time it out; the next frame reopens it', async () => {
-    const idleTimeoutMs = 3_000;
+    const idleTimeoutMs = 4_000;
     const { protocol, received } = await serveFramed({ idleTimeoutMs });
     const sender = new FramedProtocol<Uint8Array>(rogue.libp2p, {
       protocol,
@@ -313,7 +313,7 @@ describe('framed protocol: inbound stream slots', () => {
     await until(
       () => streamsOn(rogue, protocol, 'outbound').length === 0,
       'the quiet link to close on the sender',
-      2_000,
+      3_000,
     );
     await expectReleased(protocol, 'a quiet link');
     expect(await timeouts(protocol)).toBe(0);
@@ -470,8 +470,18 @@ describe('request protocol: both ends closed or aborted at the deadline', () => 
     expect(await timeouts(protocol)).toBe(0);
   });
 
+  it("a response larger than the stream helpers' 4 MiB read buffer arrives whole", async () => {
+    const big = new Uint8Array(6 * 1024 * 1024).map((_, i) => i % 251);
+    const { base } = serveRequests({ maxResponseBytes: 8 * 1024 * 1024, handle: async () => big });
+    await start(server, base);
+    const client = await start(rogue, { ...base, metrics: clientMetrics });
+    const response = await client.request(server.libp2p.peerId.toString(), Uint8Array.of(1));
+    expect(response.length).toBe(big.length);
+    expect(Buffer.compare(response, big)).toBe(0);
+  });
+
   it('a requester that sends nothing, or never closes after its answer, is cut at the deadline', async () => {
-    const { protocol, base } = serveRequests({ timeoutMs: 300 });
+    const { protocol, base } = serveRequests({ timeoutMs: 1_000 });
     await start(server, base);
     const silent = await rogue.libp2p.dialProtocol(server.libp2p.peerId, protocol);
     const lingering = await rogue.libp2p.dialProtocol(server.libp2p.peerId, protocol);
@@ -490,7 +500,7 @@ describe('request protocol: both ends closed or aborted at the deadline', () => 
   });
 
   it('a handler that never settles is cut at the deadline; the requester gets NODE_REQUEST_FAILED', async () => {
-    const { protocol, base } = serveRequests({ timeoutMs: 300 });
+    const { protocol, base } = serveRequests({ timeoutMs: 1_000 });
     await start(server, base);
     const client = await start(rogue, { ...base, timeoutMs: 60_000, metrics: clientMetrics });
     await expect(
@@ -513,7 +523,7 @@ describe('request protocol: both ends closed or aborted at the deadline', () => 
       });
     });
     cleanups.push(() => server.libp2p.unhandle(protocol));
-    const client = await start(rogue, { ...base, timeoutMs: 300, metrics: clientMetrics });
+    const client = await start(rogue, { ...base, timeoutMs: 1_000, metrics: clientMetrics });
     expect(plain(await client.request(server.libp2p.peerId.toString(), Uint8Array.of(1)))).toEqual(
       utf8('answer'),
     );

@@ -5,7 +5,7 @@ import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { type ProtocolHost, trackInboundStream, whenClosed } from './framed-protocol.js';
-import { assertFrameSize, StreamTimeoutError } from './framing.js';
+import { assertFrameSize, StreamTimeoutError, varintLength } from './framing.js';
 
 export interface RequestProtocolOptions {
   /** `/medchain/<concern>/1.0.0` */
@@ -44,6 +44,17 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
         reject(error);
       },
     );
+  });
+}
+
+/**
+ * lpStream reading messages of up to `maxBytes`. Its read buffer (4 MiB by default) must hold
+ * a whole message with its prefix, or any larger response overflows and the stream is aborted.
+ */
+function lpFor(stream: Stream, maxBytes: number) {
+  return lpStream(stream, {
+    maxDataLength: maxBytes,
+    maxBufferSize: Math.max(maxBytes + varintLength(maxBytes), 4 * 1024 * 1024),
   });
 }
 
@@ -95,7 +106,7 @@ export class RequestProtocol {
     let stream: Stream | undefined;
     try {
       stream = await this.host.dialProtocol(peerIdFromString(peerId), this.protocol, { signal });
-      const lp = lpStream(stream, { maxDataLength: this.options.maxResponseBytes });
+      const lp = lpFor(stream, this.options.maxResponseBytes);
       await lp.write(request, { signal });
       metrics.net.framesOut.inc({ protocol: this.protocol });
       await stream.close({ signal });
@@ -154,7 +165,7 @@ export class RequestProtocol {
         stream.abort(error as Error);
       }
     };
-    const lp = lpStream(stream, { maxDataLength: this.options.maxRequestBytes });
+    const lp = lpFor(stream, this.options.maxRequestBytes);
     let request: Uint8Array;
     try {
       request = (await lp.read({ signal })).subarray();
