@@ -222,6 +222,7 @@ export function registerBench(program: Command): void {
     writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     out.result(report, (r: BenchReport) => [
       `calibration: ${r.calibration.verifyPerSecond} ed25519 verify/s per core, ${r.calibration.cores} cores; load average ${r.machine.loadAverageAtStart.map((x) => x.toFixed(1)).join(' ')} at start`,
+      ...[...new Set(r.runs.map((run) => run.network))].map((network) => `network: ${network}`),
       ...table(
         [
           'run',

@@ -11,6 +11,7 @@ import { Output } from '../../util/output.js';
 import { provenNextNonce } from '../../util/tx.js';
 import {
   type Devnet,
+  describeNetwork,
   devnetPassphrase,
   readDevnet,
   stopNode,
@@ -45,6 +46,8 @@ export interface BenchOptions {
 export interface PointReport extends Measurement {
   readonly label: string;
   readonly validators: number;
+  /** Where the validators ran: loopback, or namespaces with their WAN link (`devnet up --netns`). */
+  readonly network: string;
   readonly mode: LoadMode;
   readonly block: { maxTxs: number; batchTimeMs: number } | null;
   readonly durationS: number;
@@ -157,7 +160,10 @@ export async function runPoint(
     ? { kind: 'closed', window: options.window }
     : { kind: 'open', rate: options.rate ?? DEFAULT_RATE };
   const label = `n${validators}-${mode.kind === 'open' ? `rate${mode.rate}` : 'max'}${own && options.sweep === 'batch' ? `-block${point.blockMaxTxs}` : ''}${context.crash ? '-leader-crash' : ''}`;
-  out.progress(`${label}: devnet ${dir} (${validators} validator${validators === 1 ? '' : 's'})`);
+  const network = describeNetwork(devnet);
+  out.progress(
+    `${label}: devnet ${dir} (${validators} validator${validators === 1 ? '' : 's'}), ${network}`,
+  );
   const load = new Load(devnet.nodes.map((n) => n.api));
   try {
     await load.start();
@@ -227,6 +233,7 @@ export async function runPoint(
     return {
       label,
       validators,
+      network,
       mode,
       block: own ? { maxTxs: point.blockMaxTxs, batchTimeMs: options.batchTime } : null,
       durationS: options.duration / 1000,

@@ -288,9 +288,14 @@ export class NetnsLab {
     return netnsExec(this.namespace(i));
   }
 
+  /** Creates the hub namespace, which owns the tag: throws if another lab holds it. */
+  claim(): void {
+    this.#netns(this.hub);
+  }
+
   setup(): void {
     const hub = this.hub;
-    this.#netns(hub);
+    if (!this.#created.includes(hub)) this.#netns(hub);
     inNs(hub, ['link', 'add', 'br0', 'type', 'bridge']);
     inNs(hub, ['link', 'set', 'br0', 'up']);
     for (let i = 0; i < this.#size; i++) {
@@ -422,7 +427,7 @@ function inNs(ns: string, args: readonly string[]): void {
 }
 
 /** The first line of what a failed command said, or what was missing. */
-function commandFailure(error: unknown): string {
+export function commandFailure(error: unknown): string {
   const err = error as { code?: string; path?: string; stderr?: string; message?: string };
   if (err.code === 'ENOENT') {
     return `the \`${err.path ?? 'ip'}\` command is not installed (iproute2)`;

@@ -26,6 +26,7 @@ import type { Output } from '../../util/output.js';
 import { PASSPHRASE_ENV } from '../../util/passphrase.js';
 import {
   CLEAN_LINK,
+  commandFailure,
   DEVNET_TAGS,
   describeLink,
   isClean,
@@ -300,16 +301,21 @@ async function raiseNamespaces(
   if (!(ours && NetnsLab.present(lab.footprint))) {
     // A crash or a hand-deleted namespace left half a lab: clear it and build it again.
     if (ours) await removeNamespaces(dir, devnet);
-    else if (NetnsLab.freeTag({ from: netns.tag, to: netns.tag }) === undefined) {
+    try {
+      lab.claim();
+    } catch {
       throw new CliError(
         'NETNS_TAKEN',
-        `namespace ${lab.hub} or link ${lab.runnerLink} (subnet ${lab.subnet}) belongs to another network now`,
-        { hint: `recreate this devnet elsewhere: medchain devnet up --netns --reset --dir ${dir}` },
+        `namespace ${lab.hub} (subnet ${lab.subnet}) belongs to another devnet now`,
+        {
+          hint: `recreate this one with a free tag: medchain devnet up --netns --reset --dir ${dir}`,
+        },
       );
     }
-    out.progress(`  namespaces ${lab.namespace(0)}..., bridge in ${lab.hub}, subnet ${lab.subnet}`);
+    // Recorded right after the claim and before the rest is made: `down` finds it all.
     netns.made = lab.footprint;
     writeDevnet(dir, devnet);
+    out.progress(`  namespaces ${lab.namespace(0)}..., bridge in ${lab.hub}, subnet ${lab.subnet}`);
     try {
       lab.setup();
       lab.setupWan(netns.emulator);
@@ -317,7 +323,7 @@ async function raiseNamespaces(
       await removeNamespaces(dir, devnet);
       throw new CliError(
         'NETNS_SETUP_FAILED',
-        `could not build the namespaces: ${(error as Error).message.split('\n')[0]}`,
+        `could not build the namespaces: ${commandFailure(error)}`,
       );
     }
   }
@@ -329,7 +335,7 @@ async function raiseNamespaces(
     } catch (error) {
       throw new CliError(
         'NETNS_SHAPE_FAILED',
-        `tc could not shape the links: ${(error as Error).message.split('\n')[0]}`,
+        `tc could not shape the links: ${commandFailure(error)}`,
       );
     }
   } else {
