@@ -260,7 +260,12 @@ describe('stateSync against certified peers', () => {
       decodeSnapshotRequest(bytes)?.kind === 'offer'
         ? encodeSnapshotOffer({ height: 26, stateRoot: seed('not a root') })
         : honest(bytes);
-    const peers: Record<string, Handler> = { boaster, honest };
+    // Offers a height beyond the chain: nobody has its blocks.
+    const dreamer: Handler = async (bytes) =>
+      decodeSnapshotRequest(bytes)?.kind === 'offer'
+        ? encodeSnapshotOffer({ height: 10_000, stateRoot: seed('far') })
+        : honest(bytes);
+    const peers: Record<string, Handler> = { boaster, dreamer, honest };
     const { logger, lines } = capturingLogger();
     const result = await stateSync({
       chainId: CHAIN_ID,
@@ -271,7 +276,11 @@ describe('stateSync against certified peers', () => {
       install: async () => undefined,
     });
     expect(result?.height).toBe(25);
-    expect(lines.some((line) => line.msg === 'snapshot refused' && line.height === 26)).toBe(true);
+    for (const refused of [10_000, 26]) {
+      expect(lines.some((line) => line.msg === 'snapshot refused' && line.height === refused)).toBe(
+        true,
+      );
+    }
   });
 
   it('gives up to block sync with a clear line when the validator set is not the known one', async () => {

@@ -236,13 +236,20 @@ async function fetchCertifiedPair(
     const usable = peers.filter((peer) => !refused.has(peer));
     if (usable.length === 0) break;
     const peer = usable[attempt % usable.length]!;
-    let decisions: readonly Uint8Array[];
+    let response: ReturnType<typeof decodeBlocksResponse>;
     try {
       const request = encodeBlocksRequest({ from: height, count: 2 });
-      decisions = decodeBlocksResponse(await options.protocol.request(peer, request)).decisions;
+      response = decodeBlocksResponse(await options.protocol.request(peer, request));
     } catch (error) {
       lastError = error as Error;
       await sleep(250);
+      continue;
+    }
+    const decisions = response.decisions;
+    if (response.head < height) {
+      // It does not even have block h (an offer beyond the chain): not worth waiting for.
+      lastError = new StateSyncError('STATE_SYNC_UNAVAILABLE', `${peer} has no block ${height}`);
+      refused.add(peer);
       continue;
     }
     if (decisions.length < 2) {
