@@ -6,7 +6,8 @@ import { formatFailure, runSimulation } from './simulator.js';
 /**
  * pnpm sim --seed S            replay one run, printing its trace
  * pnpm sim --runs N [--start S] a campaign of N seeded runs (seeds S..S+N-1)
- * Options: --n 4 (fix the validator count), --broken-quorum (prove the checkers fail).
+ * Options: --n 4 (fix the validator count), --broken-quorum (prove the checkers fail),
+ * --idle-work (every run with work coming and going).
  */
 const { values } = parseArgs({
   options: {
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     start: { type: 'string', default: '1' },
     n: { type: 'string' },
     'broken-quorum': { type: 'boolean', default: false },
+    'idle-work': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
   },
 });
@@ -22,6 +24,7 @@ const { values } = parseArgs({
 const overrides: ParamOverrides = {
   ...(values.n !== undefined ? { n: Number(values.n) } : {}),
   ...(values['broken-quorum'] ? { brokenQuorum: true } : {}),
+  ...(values['idle-work'] ? { idleWork: true } : {}),
 };
 
 if (values.seed !== undefined) {

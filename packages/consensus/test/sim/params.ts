@@ -40,6 +40,11 @@ export interface SimParams {
   readonly baseTimeoutTicks: number;
   /** Fault injection into the core itself, to prove the checkers can fail. */
   readonly brokenQuorum: boolean;
+  /**
+   * Honest nodes' applications have work only now and then (a primary without work holds its
+   * view-0 proposal, as the node does); when faults stop, only a random subset has work.
+   */
+  readonly idleWork: boolean;
 }
 
 export type ParamOverrides = Partial<Omit<SimParams, 'seed'>>;
@@ -75,6 +80,8 @@ export function paramsFromSeed(seed: number, overrides: ParamOverrides = {}): Si
     checkpointInterval: overrides.checkpointInterval ?? prng.pick([3, 5, 10]),
     baseTimeoutTicks: overrides.baseTimeoutTicks ?? prng.pick([6, 10]),
     brokenQuorum: overrides.brokenQuorum ?? false,
+    // Drawn last so every other parameter of an existing seed stays what it was.
+    idleWork: overrides.idleWork ?? prng.chance(0.3),
   };
 }
 
@@ -93,6 +100,7 @@ export function describeParams(params: SimParams): string {
     `faultTicks=${params.faultTicks}`,
     `K=${params.checkpointInterval}`,
     `timeout=${params.baseTimeoutTicks}`,
+    params.idleWork ? 'idle-work' : '',
     params.brokenQuorum ? 'BROKEN-QUORUM' : '',
   ]
     .filter(Boolean)

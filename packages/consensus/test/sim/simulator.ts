@@ -48,6 +48,10 @@ export interface SimNode {
   stable: CheckpointCertificate | null;
   pendingCrash: CrashPoint | null;
   syncScheduled: boolean;
+  /** Whether its application has work for a block (see SimParams.idleWork). */
+  hasWork: boolean;
+  /** A view-0 proposal request held until there is work, as the node's driver does. */
+  heldProposal: { readonly height: number; readonly view: number } | null;
 }
 
 export interface SimResult {
@@ -174,6 +178,8 @@ export class Simulation {
         stable: null,
         pendingCrash: null,
         syncScheduled: false,
+        hasWork: true,
+        heldProposal: null,
       };
       this.nodes.push(node);
     }
@@ -205,7 +211,7 @@ export class Simulation {
         chainId: CHAIN_ID,
         signer: node.signer,
         verifier: this.verifier,
-        application: this.application,
+        application: { ...this.application, hasPendingWork: () => node.hasWork },
         genesisValidators: this.genesisValidators,
         checkpointInterval: params.checkpointInterval,
         baseTimeoutTicks: params.baseTimeoutTicks,
@@ -217,6 +223,7 @@ export class Simulation {
     );
     // Rebuild the application from the block store, as a restarted node would.
     node.state = new SimState();
+    node.heldProposal = null;
     node.latestSet = [...Array(params.n).keys()];
     let last: ReturnType<SimState['apply']> | null = null;
     for (const block of node.disk.blocks) last = this.applyToState(node, block);
@@ -271,7 +278,9 @@ export class Simulation {
         core.applied(block.height, result);
       }
       if (ready.proposalRequest !== null) {
-        core.propose(this.buildProposal(node, ready.proposalRequest.height));
+        const { height, view } = ready.proposalRequest;
+        if (!node.hasWork && view === 0) node.heldProposal = { height, view };
+        else core.propose(this.buildProposal(node, height));
       }
       if (ready.syncTo !== null) this.scheduleSync(node, ready.syncTo);
       if (ready.stableCheckpoint !== null) node.stable = ready.stableCheckpoint;
@@ -436,6 +445,12 @@ export class Simulation {
         this.partition = null;
       });
     }
+    if (params.idleWork && prng.chance(0.1)) {
+      const honest = this.nodes.filter((node) => node.honest);
+      const node = prng.pick(honest);
+      this.log(`n${node.index} ${node.hasWork ? 'IDLE' : 'GETS WORK'}`);
+      this.setWork(node, !node.hasWork);
+    }
     if (params.crashes && prng.chance(0.04)) {
       const victims = this.nodes.filter((node) => node.honest && node.core !== null);
       if (victims.length > 0) {
@@ -446,6 +461,19 @@ export class Simulation {
         const downtime = prng.range(5, 60) * UNITS_PER_TICK;
         this.queue.push(this.time + downtime, () => this.restart(node));
       }
+    }
+  }
+
+  /** Gives a node work or takes it away; with work, a held proposal goes out. */
+  private setWork(node: SimNode, hasWork: boolean): void {
+    node.hasWork = hasWork;
+    const held = node.heldProposal;
+    const core = node.core;
+    if (!hasWork || held === null || core === null) return;
+    node.heldProposal = null;
+    if (core.currentHeight === held.height && core.currentView === held.view) {
+      core.propose(this.buildProposal(node, held.height));
+      this.processReady(node);
     }
   }
 
@@ -502,6 +530,19 @@ export class Simulation {
       for (const node of this.nodes) {
         node.pendingCrash = null;
         if (node.core === null) this.restart(node);
+      }
+      if (params.idleWork) {
+        // Work somewhere, maybe at one replica only, until the node's re-gossip spreads it to
+        // everyone (work held by non-validators alone could never make a block).
+        const honest = this.nodes.filter((node) => node.honest);
+        const busy = new Set(this.prng.shuffle(honest).slice(0, this.prng.range(1, honest.length)));
+        for (const node of honest) this.setWork(node, busy.has(node));
+        this.log(`WORK AT ${[...busy].map((node) => `n${node.index}`).join(',')}`);
+        const spread = this.prng.range(5, 60) * UNITS_PER_TICK;
+        this.queue.push(this.time + spread, () => {
+          this.log('WORK EVERYWHERE (re-gossip)');
+          for (const node of honest) this.setWork(node, true);
+        });
       }
       target = Math.max(...this.honestHeights()) + params.livenessHeights;
       this.log(`FAULTS END: every honest node must reach height ${target}`);
