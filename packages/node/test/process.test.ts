@@ -132,11 +132,14 @@ describe('4 validator processes', () => {
   beforeAll(async () => {
     network = await makeNetwork({ validators: 4, logLevel: 'info', tickIntervalMs: 50 });
     for (const home of network.homes) launch(home);
+    // An idle chain makes no blocks: a little load shows the four commit together.
+    const load = startLoad('warm-up');
     await waitUntil(
       'all four APIs answer and blocks are committed',
       async () => (await heights(network.homes)).every((height) => height >= 2),
       { tries: 1_200, intervalMs: 100 },
     );
+    await load.stop();
   }, 180_000);
 
   afterAll(async () => {
