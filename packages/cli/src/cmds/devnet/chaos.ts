@@ -75,9 +75,10 @@ export interface SkewRecord {
   readonly viewChanges: number;
   /**
    * The window's latest block time minus the runner's clock when the window closed: above 0
-   * only when a block carries a time ahead of the true clock (a primary skewed ahead).
+   * only when a block carries a time ahead of the true clock (a primary skewed ahead). Null
+   * when the window has no block the runner could read.
    */
-  readonly leadMs: number;
+  readonly leadMs: number | null;
 }
 
 export interface FaultRecord {
@@ -223,7 +224,7 @@ async function inject(
   const recoveryMs = await waitPast(net.nodes, heightAtHeal, boundMs);
   if (skew !== null) {
     out.progress(
-      `  skewed ${skew.clockOffsetMs} ms: caught up in ${skew.catchUpMs ?? `MORE THAN ${boundMs}`} ms, then heights ${skew.fromHeight + 1}-${skew.toHeight}: led ${skew.proposed} of its ${skew.turns} turns, ${skew.viewChanges} heights after a view change, last block time ${skew.leadMs} ms from the true clock`,
+      `  skewed ${skew.clockOffsetMs} ms: caught up in ${skew.catchUpMs ?? `MORE THAN ${boundMs}`} ms, then heights ${skew.fromHeight + 1}-${skew.toHeight}: led ${skew.proposed} of its ${skew.turns} turns, ${skew.viewChanges} heights after a view change, last block time ${skew.leadMs ?? '?'} ms from the true clock`,
     );
   }
   out.progress(
@@ -289,13 +290,11 @@ async function runSkewed(
   const answers = await statuses(others);
   const closedAt = Date.now();
   const toHeight = maxHeight(answers);
-  const witness = others[answers.findIndex((s) => s?.height === toHeight)]!;
-  const window = await turnsTaken(
-    witness,
-    answers.find((s) => s?.height === toHeight)!,
-    node,
-    fromHeight,
-  );
+  const best = answers.findIndex((s) => s !== undefined && s.height === toHeight);
+  const window =
+    best < 0
+      ? { turns: 0, proposed: 0, viewChanges: 0, latestTime: null }
+      : await turnsTaken(others[best]!, answers[best], node, fromHeight);
   return {
     clockOffsetMs,
     catchUpMs,
@@ -304,29 +303,31 @@ async function runSkewed(
     turns: window.turns,
     proposed: window.proposed,
     viewChanges: window.viewChanges,
-    leadMs: window.latestTime - closedAt,
+    leadMs: window.latestTime === null ? null : window.latestTime - closedAt,
   };
 }
 
 /**
  * Reads heights (fromHeight, status.height] from `witness`: the ones `node` led in view 0, the
- * blocks it proposed, the heights decided after a view change, and the last block's time.
+ * blocks it proposed, the heights decided after a view change, and the last block's time. Stops
+ * at the first block the witness does not serve (a diagnostic, not worth failing the run).
  */
 async function turnsTaken(
   witness: DevnetNode,
   status: ApiJson,
   node: DevnetNode,
   fromHeight: number,
-): Promise<{ turns: number; proposed: number; viewChanges: number; latestTime: number }> {
+): Promise<{ turns: number; proposed: number; viewChanges: number; latestTime: number | null }> {
   const validators = status.validators as { peerId: string; publicKey: string }[];
   const own = validators.findIndex((v) => v.peerId === node.peerId);
   const api = new ApiClient(witness.api, 10_000);
   let turns = 0;
   let proposed = 0;
   let viewChanges = 0;
-  let latestTime = 0;
+  let latestTime: number | null = null;
   for (let height = fromHeight + 1; height <= status.height; height++) {
-    const block: ApiJson = await api.get(`/blocks/${height}`);
+    const block: ApiJson | undefined = await api.get(`/blocks/${height}`).catch(() => undefined);
+    if (block === undefined) break;
     if (primaryIndex(height, 0, validators.length) === own) turns++;
     if (block.header.proposer === validators[own]?.publicKey) proposed++;
     if ((block.certificate?.view ?? 0) > 0) viewChanges++;
