@@ -37,6 +37,11 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
         'Consensus messages dropped before or by the core, by reason (bad signature, old view, duplicate, non-validator...)',
         ['reason'],
       ),
+      proposalsRefused: counter(
+        'medchain_consensus_proposals_refused_total',
+        'Proposals this node refused to vote for, by reason (invalid: the ledger rules; time_ahead: block time beyond the clock drift tolerance)',
+        ['reason'],
+      ),
     },
     mempool: {
       size: gauge('medchain_mempool_size', 'Transactions waiting in the mempool'),

@@ -33,6 +33,9 @@ import {
   encodeReceipt,
 } from './codec.js';
 
+/** How far a proposal's block time may run ahead of a replica's clock before it refuses it. */
+export const DEFAULT_MAX_CLOCK_DRIFT_MS = 5_000;
+
 const HEAD_KEY = 'head';
 const GENESIS_KEY = 'genesisHash';
 
@@ -41,7 +44,7 @@ export interface ChainOptions {
   readonly genesis: GenesisDocument;
   readonly logger: Logger;
   readonly metrics: Metrics;
-  /** How far a proposal's time may run ahead of this node's clock. Default 5 s. */
+  /** How far a proposal's time may run ahead of this node's clock. Default DEFAULT_MAX_CLOCK_DRIFT_MS. */
   readonly maxClockDriftMs?: number;
   /** The wall clock; tests may pass their own. */
   readonly now?: () => number;
@@ -109,7 +112,7 @@ export class Chain implements ConsensusApplication {
     this.validatorList = validatorsFromState(state);
     this.validatorHash = validatorSetHash(this.validatorList);
     this.now = options.now ?? Date.now;
-    this.maxClockDriftMs = options.maxClockDriftMs ?? 5_000;
+    this.maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
   }
 
   /** Opens the chain in `db`, writing genesis on first start; refuses another chain's data. */
@@ -209,11 +212,13 @@ export class Chain implements ConsensusApplication {
       );
     } catch (error) {
       this.options.logger.warn({ height, err: (error as Error).message }, 'proposal refused');
+      this.options.metrics.consensus.proposalsRefused.inc({ reason: 'invalid' });
       return false;
     }
     const drift = decoded.block.header.time - this.now();
     if (drift > this.maxClockDriftMs) {
       this.options.logger.warn({ height, driftMs: drift }, 'proposal refused: time is ahead');
+      this.options.metrics.consensus.proposalsRefused.inc({ reason: 'time_ahead' });
       return false;
     }
     return true;

@@ -1,5 +1,11 @@
 export { ChainBackend, type ChainBackendOptions } from './api-backend.js';
-export { Chain, type ChainOptions, type ExecutedBlock, type StoredBlockData } from './chain.js';
+export {
+  Chain,
+  type ChainOptions,
+  DEFAULT_MAX_CLOCK_DRIFT_MS,
+  type ExecutedBlock,
+  type StoredBlockData,
+} from './chain.js';
 export {
   type ChainHead,
   decodeCertificate,

@@ -1,10 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { verifyCommitCertificate } from '@medchain/consensus';
 import { fromHex, verify } from '@medchain/crypto';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '@medchain/node';
 import { ApiClient, type ApiJson } from '../../util/client.js';
 import { certificateFromJson } from '../../util/proof.js';
 import type { Acknowledged, LoadNode } from './chaos-load.js';
-import { MAX_CLOCK_DRIFT_MS } from './chaos-plan.js';
 
 const REQUEST_TIMEOUT_MS = 10_000;
 
@@ -14,7 +14,7 @@ export interface CheckOptions {
   readonly acknowledged: ReadonlyMap<string, Acknowledged>;
   /** How long every node may take to reach the highest height seen when the load stopped. */
   readonly convergenceTimeoutMs: number;
-  /** The validators' clock drift tolerance; default the node's (MAX_CLOCK_DRIFT_MS). */
+  /** The validators' clock drift tolerance; default the node's (DEFAULT_MAX_CLOCK_DRIFT_MS). */
   readonly maxClockDriftMs?: number;
 }
 
@@ -85,7 +85,7 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
   const statuses = await waitForConvergence(clients, options.convergenceTimeoutMs);
   // Every compared block was committed before this moment.
   const checkedAt = Date.now();
-  const maxClockDriftMs = options.maxClockDriftMs ?? MAX_CLOCK_DRIFT_MS;
+  const maxClockDriftMs = options.maxClockDriftMs ?? DEFAULT_MAX_CLOCK_DRIFT_MS;
   let parentTime = 0;
   const target = Math.max(...statuses.map((s) => s?.height ?? 0));
   options.nodes.forEach((node, i) => {

@@ -1,4 +1,5 @@
 import { sha256, toHex, utf8 } from '@medchain/crypto';
+import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '@medchain/node';
 
 /**
  * A small seeded PRNG (mulberry32): the whole fault schedule is drawn from it, so a seed
@@ -60,15 +61,10 @@ export interface Fault {
 export const PRIMARY_EVERY = 3;
 
 /**
- * The node's default `maxClockDriftMs` (packages/node/src/chain/chain.ts): a replica refuses a
- * proposal whose time is further ahead of its own clock.
- */
-export const MAX_CLOCK_DRIFT_MS = 5_000;
-/**
  * The largest skew drawn: 80% of the tolerance, so a skewed primary's blocks and an honest
  * primary's blocks as a skewed replica sees them both stay inside it, with room for latency.
  */
-export const MAX_SKEW_MS = 0.8 * MAX_CLOCK_DRIFT_MS;
+export const MAX_SKEW_MS = 0.8 * DEFAULT_MAX_CLOCK_DRIFT_MS;
 /** The share of faults that are clock skews when skew is on (the primary's slot included). */
 export const SKEW_SHARE = 1 / 6;
 
