@@ -376,7 +376,7 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
             await deliver(node, CONSENSUS, joined, how, cut);
           },
         ),
-        runs(200),
+        runs(150),
       );
       // A forgery for an honest validator by the rogue's real key, sent whole, at the live height.
       const honest = decodeMessage(
@@ -454,7 +454,7 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
             await deliver(node, MEMPOOL, Uint8Array.from(frames.flatMap((f) => [...f])), how, cut);
           },
         ),
-        runs(150),
+        runs(100),
       );
       await expectRogueStreamsReleased('gossip fuzz');
       await waitUntil('gossip refusals are counted', async () => {
@@ -515,7 +515,7 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
             await deliver(nodes[which % nodes.length]!, protocol, bytes, how, cut);
           },
         ),
-        runs(150),
+        runs(100),
       );
       await expectRogueStreamsReleased('request fuzz');
       await waitUntil('request refusals are counted', async () => {
