@@ -16,6 +16,7 @@ import {
   readDevnet,
   stopNode,
   tryStatus,
+  waitForHeight,
   writeDevnet,
 } from '../devnet/state.js';
 import { devnetUp } from '../devnet/up.js';
@@ -187,6 +188,14 @@ export async function runPoint(
       await load.commitAll(batch, what, setupTimeout);
       setupTxs += batch.length;
     }
+    // A setup transaction counts as committed at the first node's block event; over slow links
+    // the node asked below may be a block or two behind it.
+    const heights = await Promise.all(devnet.nodes.map(tryStatus));
+    await waitForHeight(
+      [devnet.nodes[0]!],
+      Math.max(0, ...heights.map((s) => s?.height ?? 0)),
+      60_000,
+    );
     const sample = workload.sample();
     const decision = await decideThroughApi(
       new ApiClient(devnet.nodes[0]!.api),
