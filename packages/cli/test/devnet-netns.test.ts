@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -130,6 +130,50 @@ describe('devnet up --netns: the link options', () => {
     expect(readdirSync(dir)).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
   });
+});
+
+const canDropRoot = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
+
+describe.runIf(canDropRoot)('devnet up --netns as an unprivileged user', () => {
+  it('fails with NETNS_UNAVAILABLE and the reason, and makes nothing', async () => {
+    const dir = join(tempDir('netns-nobody'), 'devnet');
+    const run = await new Promise<CliRun>((resolve) => {
+      execFile(
+        '/usr/bin/setpriv',
+        [
+          '--reuid=65534',
+          '--regid=65534',
+          '--clear-groups',
+          process.execPath,
+          '--import',
+          import.meta.resolve('tsx'),
+          join(import.meta.dirname, '../src/main.ts'),
+          'devnet',
+          'up',
+          '--netns',
+          '--dir',
+          dir,
+          '--json',
+        ],
+        {
+          env: {
+            PATH: process.env.PATH,
+            HOME: '/tmp',
+            TSX_TSCONFIG_PATH: join(import.meta.dirname, '../../../tsconfig.test.json'),
+          },
+          timeout: 60_000,
+        },
+        (error, stdout, stderr) =>
+          resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr }),
+      );
+    });
+    expect(run.code, run.stderr).toBe(1);
+    expect(jsonError(run).error).toMatchObject({
+      code: 'NETNS_UNAVAILABLE',
+      message: expect.stringMatching(/network namespaces are unavailable here: .+/),
+    });
+    expect(existsSync(dir)).toBe(false);
+  }, 70_000);
 });
 
 describe.runIf(probe.ok)(`devnet up --netns: 4 validators over 50 ms / 1% links${why}`, () => {
