@@ -1,4 +1,4 @@
-import { bytesEqual, toHex } from '@medchain/crypto';
+import { bytesEqual, fromHex as bytesOfHex, toHex } from '@medchain/crypto';
 import { ConsensusError } from './errors.js';
 import {
   checkpointSigningHash,
@@ -19,6 +19,8 @@ import type {
   ConsensusApplication,
   ConsensusSigner,
   DecisionMessage,
+  Equivocation,
+  EquivocationPhase,
   HardState,
   NewViewMessage,
   OutboundMessage,
@@ -30,6 +32,7 @@ import type {
   Ready,
   SignatureVerifier,
   SignedMessage,
+  SignedStatement,
   ValidatorSetEntry,
   ViewChangeMessage,
   ViewChangeProof,
@@ -41,7 +44,7 @@ import {
   verifyPreparedCertificate,
   verifyQuorumVotes,
 } from './validators.js';
-import { VoteBook } from './votebook.js';
+import { type FirstVote, VoteBook } from './votebook.js';
 
 /**
  * Validator-set rule: a set reported by `applied(h, {nextValidators})` decides heights
@@ -116,6 +119,8 @@ export interface ConsensusStats {
   /** A stable checkpoint's state root differs from ours: this node's state diverged. */
   checkpointMismatches: number;
   decisionsSent: number;
+  /** Equivocations caught and handed out in ready().evidence. */
+  equivocations: number;
 }
 
 /** How far past the current view votes are kept (so a lagging node can count them later). */
@@ -134,6 +139,8 @@ const SYNC_RETRY_TICKS = 20;
 const STUCK_VIEW = 2;
 /** Decisions kept for laggards when no checkpoint becomes stable. */
 const MAX_RETAINED_DECISIONS = 256;
+/** Evidence waiting for ready() (the node drains it every batch): beyond this it is not kept. */
+const MAX_PENDING_EVIDENCE = 1024;
 
 /** The state of the height being decided; replaced when the next height starts. */
 class Round {
@@ -146,6 +153,10 @@ class Round {
   readonly payloads = new Map<string, Uint8Array>();
   readonly prepares = new VoteBook();
   readonly commits = new VoteBook();
+  /** The first verified (or own) PRE-PREPARE of view 0: what a conflicting one is evidence against. */
+  prePrepare: SignedStatement | null = null;
+  /** Validators (hex) with evidence recorded at this height: their later conflicts go unverified. */
+  readonly equivocators = new Set<string>();
   readonly viewChanges = new Map<number, Map<string, ViewChangeMessage>>();
   prepared: PreparedCertificate | null = null;
   preparedPayload: Uint8Array | null = null;
@@ -186,6 +197,9 @@ export class ConsensusCore {
   private readonly ownStateRoots = new Map<number, Uint8Array>();
   private readonly decisions = new Map<number, DecisionMessage>();
   private futureMessages: SignedMessage[] = [];
+  private evidence: Equivocation[] = [];
+  /** validator hex -> the checkpoint height evidence against it was recorded for. */
+  private readonly checkpointEquivocators = new Map<string, number>();
   private readonly futureDecisions = new Map<number, DecisionMessage>();
   /** Highest height each peer proved (by a signed message) to be working on. */
   private readonly peerHeights = new Map<string, number>();
@@ -214,6 +228,7 @@ export class ConsensusCore {
     refusedDoubleVotes: 0,
     checkpointMismatches: 0,
     decisionsSent: 0,
+    equivocations: 0,
   };
 
   constructor(config: ConsensusConfig, restored?: HardState) {
@@ -337,6 +352,7 @@ export class ConsensusCore {
       };
       round.proposalWanted = null;
       round.proposalSeen.set(0, toHex(proposal.digest));
+      round.prePrepare = statement(prePrepare.digest, prePrepare);
       this.emitOwn(prePrepare);
       this.accept(0, proposal);
       return true;
@@ -384,7 +400,8 @@ export class ConsensusCore {
       this.committed.length > 0 ||
       this.proposalRequest !== null ||
       this.syncTo !== null ||
-      this.newStableCheckpoint !== null
+      this.newStableCheckpoint !== null ||
+      this.evidence.length > 0
     );
   }
 
@@ -401,6 +418,7 @@ export class ConsensusCore {
       proposalRequest: this.proposalRequest,
       syncTo: this.syncTo,
       stableCheckpoint: this.newStableCheckpoint,
+      evidence: this.evidence,
     };
     this.hardStateDirty = false;
     this.ownVotes = [];
@@ -409,6 +427,7 @@ export class ConsensusCore {
     this.proposalRequest = null;
     this.syncTo = null;
     this.newStableCheckpoint = null;
+    this.evidence = [];
     this.awaitingAdvance = true;
     return ready;
   }
@@ -523,7 +542,9 @@ export class ConsensusCore {
     const digestHex = toHex(message.digest);
     const seen = round.proposalSeen.get(0);
     if (seen !== undefined) {
-      this.drop(seen === digestHex ? 'duplicate' : 'conflicting');
+      if (seen === digestHex) this.drop('duplicate');
+      else if (round.prePrepare === null) this.drop('conflicting');
+      else this.onConflict(message, 'preprepare', 0, toHex(message.from), round.prePrepare);
       return;
     }
     if (!this.verifySigned(message)) return;
@@ -532,6 +553,7 @@ export class ConsensusCore {
       return;
     }
     round.proposalSeen.set(0, digestHex);
+    round.prePrepare = statement(message.digest, message);
     round.payloads.set(digestHex, message.payload);
     if (round.view !== 0 || round.viewChanging) {
       // Too late to vote, but the block may still be committed by others' COMMITs.
@@ -553,9 +575,10 @@ export class ConsensusCore {
       return;
     }
     const digestHex = toHex(message.digest);
-    const prior = round.prepares.votedFor(message.view, fromHex);
+    const prior = round.prepares.firstVote(message.view, fromHex);
     if (prior !== undefined) {
-      this.drop(prior === digestHex ? 'duplicate' : 'conflicting');
+      if (prior.digestHex === digestHex) this.drop('duplicate');
+      else this.onConflict(message, 'prepare', message.view, fromHex, firstStatement(prior));
       return;
     }
     if (!this.verifySigned(message)) return;
@@ -571,9 +594,10 @@ export class ConsensusCore {
       return;
     }
     const digestHex = toHex(message.digest);
-    const prior = round.commits.votedFor(message.view, fromHex);
+    const prior = round.commits.firstVote(message.view, fromHex);
     if (prior !== undefined) {
-      this.drop(prior === digestHex ? 'duplicate' : 'conflicting');
+      if (prior.digestHex === digestHex) this.drop('duplicate');
+      else this.onConflict(message, 'commit', message.view, fromHex, firstStatement(prior));
       return;
     }
     if (!this.verifySigned(message)) return;
@@ -602,6 +626,7 @@ export class ConsensusCore {
       this.drop('badCertificate');
       return;
     }
+    if (message.prepared !== null) this.compareWithCertificate('prepare', message.prepared);
     if (message.prepared !== null && message.payload !== null) {
       if (!this.digestMatches(message.payload, message.prepared.digest)) {
         this.drop('badProposal');
@@ -651,6 +676,9 @@ export class ConsensusCore {
     if (!this.validViewChangeProofs(message.view, message.viewChanges, set)) {
       this.drop('badCertificate');
       return;
+    }
+    for (const proof of message.viewChanges) {
+      if (proof.prepared !== null) this.compareWithCertificate('prepare', proof.prepared);
     }
     const mandated = highestPrepared(message.viewChanges);
     if (
@@ -714,7 +742,11 @@ export class ConsensusCore {
     }
     const prior = this.checkpointVotes.get(fromHex);
     if (prior !== undefined && prior.height >= height) {
-      this.drop(prior.height === height ? 'duplicate' : 'oldCheckpoint');
+      if (prior.height !== height) this.drop('oldCheckpoint');
+      else if (bytesEqual(prior.stateRoot, message.stateRoot)) this.drop('duplicate');
+      else {
+        this.onConflict(message, 'checkpoint', null, fromHex, statement(prior.stateRoot, prior));
+      }
       return;
     }
     if (!this.verifySigned(message)) return;
@@ -760,6 +792,7 @@ export class ConsensusCore {
       this.requestSync(height, false);
       return;
     }
+    this.compareWithCertificate('commit', certificate);
     this.decide({ digest: certificate.digest, payload: message.payload }, certificate);
   }
 
@@ -1289,6 +1322,98 @@ export class ConsensusCore {
   private drop(reason: DropReason): void {
     this.counters.dropped[reason]++;
   }
+
+  // --- Evidence -----------------------------------------------------------------------------
+
+  /**
+   * `message` contradicts `first`, a statement of the same validator this node verified (or
+   * signed) before. Dropped either way; if its signature verifies, the pair is evidence. Only
+   * the first conflict per validator and height is verified: a byzantine sender cannot make us
+   * pay a signature check for each of its conflicting messages.
+   */
+  private onConflict(
+    message: PrePrepareMessage | PrepareMessage | CommitMessage | CheckpointMessage,
+    phase: EquivocationPhase,
+    view: number | null,
+    fromHex: string,
+    first: SignedStatement,
+  ): void {
+    if (!this.wantsEvidence(phase, fromHex, message.height)) {
+      this.drop('conflicting');
+      return;
+    }
+    if (!this.verifySigned(message)) return;
+    this.drop('conflicting');
+    const second = statement(
+      message.type === 'checkpoint' ? message.stateRoot : message.digest,
+      message,
+    );
+    this.recordEvidence(fromHex, {
+      validator: message.from,
+      phase,
+      height: message.height,
+      view,
+      first,
+      second,
+    });
+  }
+
+  /**
+   * A verified certificate of the current height holds votes that may contradict votes we hold
+   * (a validator that showed each peer a different vote): both signatures are verified already.
+   */
+  private compareWithCertificate(
+    phase: 'prepare' | 'commit',
+    certificate: PreparedCertificate | CommitCertificate,
+  ): void {
+    const book = phase === 'prepare' ? this.round.prepares : this.round.commits;
+    const digestHex = toHex(certificate.digest);
+    for (const inCertificate of certificate.votes) {
+      const fromHex = toHex(inCertificate.from);
+      const prior = book.firstVote(certificate.view, fromHex);
+      if (prior === undefined || prior.digestHex === digestHex) continue;
+      if (!this.wantsEvidence(phase, fromHex, this.height)) continue;
+      this.recordEvidence(fromHex, {
+        validator: inCertificate.from,
+        phase,
+        height: this.height,
+        view: certificate.view,
+        first: firstStatement(prior),
+        second: statement(certificate.digest, inCertificate),
+      });
+    }
+  }
+
+  /** At most one piece of evidence per validator and height (votes and checkpoints apart). */
+  private wantsEvidence(phase: EquivocationPhase, fromHex: string, height: number): boolean {
+    if (phase === 'checkpoint') return this.checkpointEquivocators.get(fromHex) !== height;
+    return height === this.height && !this.round.equivocators.has(fromHex);
+  }
+
+  private recordEvidence(fromHex: string, evidence: Equivocation): void {
+    if (evidence.phase === 'checkpoint') {
+      // One entry per validator; a set has at most MAX_VALIDATORS, so this clears only on churn.
+      if (this.checkpointEquivocators.size >= 4 * this.setAt(this.height).size) {
+        this.checkpointEquivocators.clear();
+      }
+      this.checkpointEquivocators.set(fromHex, evidence.height);
+    } else {
+      this.round.equivocators.add(fromHex);
+    }
+    this.counters.equivocations++;
+    if (this.evidence.length < MAX_PENDING_EVIDENCE) this.evidence.push(evidence);
+  }
+}
+
+function statement(
+  digest: Uint8Array,
+  signed: { readonly signature: Uint8Array },
+): SignedStatement {
+  return { digest, signature: signed.signature };
+}
+
+function firstStatement(first: FirstVote): SignedStatement {
+  return { digest: bytesOfHex(first.digestHex), signature: first.vote.signature };
 }
 
 function vote(message: { readonly from: Uint8Array; readonly signature: Uint8Array }): Vote {

@@ -7,6 +7,7 @@ export {
   VALIDATOR_SET_CHANGE_DELAY,
 } from './core.js';
 export { ConsensusError, type ConsensusErrorCode } from './errors.js';
+export { equivocationSigningHash, verifyEquivocation } from './evidence.js';
 export { decodeHardState, encodeHardState } from './hardstate.js';
 export {
   checkpointCertificateSigningHash,
@@ -36,6 +37,8 @@ export type {
   ConsensusMessage,
   ConsensusSigner,
   DecisionMessage,
+  Equivocation,
+  EquivocationPhase,
   HardState,
   MessageType,
   NewViewMessage,
@@ -48,6 +51,7 @@ export type {
   Ready,
   SignatureVerifier,
   SignedMessage,
+  SignedStatement,
   ValidatorSetEntry,
   ViewChangeMessage,
   ViewChangeProof,

@@ -197,6 +197,32 @@ export interface CommittedBlock {
   readonly certificate: CommitCertificate;
 }
 
+/** The phases in which one validator's two signed statements can contradict each other. */
+export type EquivocationPhase = 'preprepare' | 'prepare' | 'commit' | 'checkpoint';
+
+/** One of the two contradicting statements: what was signed, and the signature. */
+export interface SignedStatement {
+  /** The block digest voted for (the state root, for a checkpoint). */
+  readonly digest: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Proof that `validator` signed two different statements where it may sign one: two votes of
+ * one phase for one (height, view), or two checkpoints for one height. Anyone can check it with
+ * `verifyEquivocation` against the validator set of `height`.
+ */
+export interface Equivocation {
+  readonly validator: Uint8Array;
+  readonly phase: EquivocationPhase;
+  readonly height: number;
+  /** The view of both votes; null for checkpoints, which have no view. */
+  readonly view: number | null;
+  /** The statement the recording node held first, and the contradicting one. */
+  readonly first: SignedStatement;
+  readonly second: SignedStatement;
+}
+
 /**
  * The work the node must do, in this order:
  * 1. persist `hardState` (when not null) and `ownVotes`, and fsync, BEFORE sending anything;
@@ -215,4 +241,9 @@ export interface Ready {
   /** This node is behind: blocks up to this height are final elsewhere; fetch them with their certificates. */
   readonly syncTo: number | null;
   readonly stableCheckpoint: CheckpointCertificate | null;
+  /**
+   * Equivocations this node caught since the last ready (usually none), each verified; keep or
+   * report them at any point of the order above. At most one per validator and height.
+   */
+  readonly evidence: readonly Equivocation[];
 }

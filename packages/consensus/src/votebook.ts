@@ -1,8 +1,14 @@
 import type { Vote } from './types.js';
 
+/** A sender's first vote in a view: the digest it voted for, and its signed vote. */
+export interface FirstVote {
+  readonly digestHex: string;
+  readonly vote: Vote;
+}
+
 interface ViewVotes {
-  /** sender hex -> digest hex it voted for (first vote wins; a second one is equivocation). */
-  readonly bySender: Map<string, string>;
+  /** sender hex -> its first vote (first vote wins; a second one is equivocation). */
+  readonly bySender: Map<string, FirstVote>;
   /** digest hex -> votes for it, in arrival order. */
   readonly byDigest: Map<string, Vote[]>;
 }
@@ -13,6 +19,11 @@ export class VoteBook {
 
   /** The digest `sender` already voted for in `view`, if any. */
   votedFor(view: number, senderHex: string): string | undefined {
+    return this.views.get(view)?.bySender.get(senderHex)?.digestHex;
+  }
+
+  /** The vote `sender` cast first in `view`, if any (what a contradicting vote is held against). */
+  firstVote(view: number, senderHex: string): FirstVote | undefined {
     return this.views.get(view)?.bySender.get(senderHex);
   }
 
@@ -23,7 +34,7 @@ export class VoteBook {
       votes = { bySender: new Map(), byDigest: new Map() };
       this.views.set(view, votes);
     }
-    votes.bySender.set(senderHex, digestHex);
+    votes.bySender.set(senderHex, { digestHex, vote });
     let list = votes.byDigest.get(digestHex);
     if (list === undefined) {
       list = [];

@@ -78,9 +78,11 @@ describe('ConsensusCore input handling', () => {
     const dropped = core.stats().dropped;
     expect(dropped).toMatchObject({
       nonValidator: 1,
-      badSignature: 2,
+      // the vote for another digest under the first vote's signature is checked (a conflict may
+      // be evidence) and fails
+      badSignature: 3,
       duplicate: 1,
-      conflicting: 2, // the vote for another digest, then n2's real PREPARE
+      conflicting: 1, // n2's real PREPARE: it contradicts the vote n2's key signed for digest 9
       wrongView: 1,
     });
     expect(dropped.oldHeight).toBeGreaterThanOrEqual(1);

@@ -17,6 +17,7 @@ export type ViolationKind =
   | 'validity'
   | 'doubleVote'
   | 'checkpoint'
+  | 'evidence'
   | 'liveness'
   | 'exception';
 

@@ -6,6 +6,7 @@ import {
   ConsensusCore,
   type ConsensusMessage,
   decodeMessage,
+  type Equivocation,
   encodeMessage,
   faultTolerance,
   type HardState,
@@ -13,6 +14,7 @@ import {
   type Proposal,
   type Ready,
   type SignedMessage,
+  verifyEquivocation,
 } from '../../src/index.js';
 import { proposalOf, type SimBlock, SimState, simApplication } from './app.js';
 import { Adversary } from './byzantine.js';
@@ -63,6 +65,8 @@ export interface SimResult {
   /** Ticks the liveness phase needed (null if it did not finish). */
   readonly livenessTicksUsed: number | null;
   readonly delivered: number;
+  /** Verified equivocation evidence honest nodes caught (all of it against byzantine nodes). */
+  readonly evidence: number;
   readonly ticks: number;
   readonly events: readonly string[];
 }
@@ -138,6 +142,7 @@ export class Simulation {
   private faultPhase = true;
   private partition: Set<number> | null = null;
   private delivered = 0;
+  private evidence = 0;
   private nonce = 0;
 
   constructor(
@@ -256,6 +261,7 @@ export class Simulation {
       const ready: Ready = core.ready();
       if (ready.hardState !== null) node.disk.hardState = ready.hardState;
       this.recordOwnVotes(node, ready.ownVotes);
+      this.checkEvidence(node, core, ready.evidence);
       if (node.pendingCrash === 'afterPersist') {
         this.crash(node, 'after persist');
         return;
@@ -305,6 +311,30 @@ export class Simulation {
         });
       }
       this.honestVotes.set(key, digest);
+    }
+  }
+
+  /**
+   * Evidence checker: what an honest node reports must verify on its own, and must never accuse
+   * an honest node (honest nodes never sign two different votes; the doubleVote checker says so).
+   */
+  private checkEvidence(
+    node: SimNode,
+    core: ConsensusCore,
+    evidence: readonly Equivocation[],
+  ): void {
+    if (!node.honest) return;
+    for (const item of evidence) {
+      const accused = this.keys.findIndex((key) => bytesEqual(key, item.validator));
+      const where = `n${node.index} holds ${item.phase} evidence against n${accused} at h=${item.height}`;
+      if (!verifyEquivocation(CHAIN_ID, item, core.validatorsAt(item.height), this.verifier)) {
+        this.violations.push({ kind: 'evidence', detail: `${where} that does not verify` });
+      } else if (this.nodes[accused]?.honest !== false) {
+        this.violations.push({ kind: 'evidence', detail: `${where}, an honest node` });
+      } else {
+        this.evidence++;
+        this.log(`${where}`);
+      }
     }
   }
 
@@ -587,6 +617,7 @@ export class Simulation {
       maxHeight: Math.max(...heights),
       livenessTicksUsed,
       delivered: this.delivered,
+      evidence: this.evidence,
       ticks: Math.ceil(this.time / UNITS_PER_TICK),
       events: this.events,
     };
