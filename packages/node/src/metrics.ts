@@ -42,6 +42,11 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
         'Proposals this node refused to vote for, by reason (invalid: the ledger rules; time_ahead: block time beyond the clock drift tolerance)',
         ['reason'],
       ),
+      equivocations: counter(
+        'medchain_consensus_equivocations_total',
+        'Equivocations caught: a validator signed two different votes for one height, view and phase (or two checkpoints for one height); see GET /v1/consensus/evidence',
+        ['phase'],
+      ),
     },
     mempool: {
       size: gauge('medchain_mempool_size', 'Transactions waiting in the mempool'),

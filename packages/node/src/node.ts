@@ -474,6 +474,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       view: () => runningDriver.view,
       peers: () => host.libp2p.getPeers().map((peer) => peer.toString()),
       syncing: () => blockSync.syncing,
+      evidence: () => runningDriver.evidence(),
     });
     // Record exchange: the vault (its own LevelDB) and the records protocol.
     const vault = await Vault.open(join(home, 'vault'), {

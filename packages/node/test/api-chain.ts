@@ -32,7 +32,9 @@ import {
 import type {
   ApiBackend,
   CommittedBlockEvent,
+  EvidenceList,
   NodeStatus,
+  RecordedEquivocation,
   StateProofAnswer,
   StoredBlock,
   SubmitResult,
@@ -87,6 +89,8 @@ export class LedgerBackend implements ApiBackend {
   readonly mempool = new Map<string, Transaction>();
   readonly locations = new Map<string, { height: number; index: number }>();
   readonly listeners = new Set<(event: CommittedBlockEvent) => void>();
+  /** Equivocations to serve (a test puts them here; this backend runs no consensus). */
+  readonly equivocations: RecordedEquivocation[] = [];
   mempoolCapacity = 1000;
   time = T0;
 
@@ -191,6 +195,10 @@ export class LedgerBackend implements ApiBackend {
       value: this.ledger.getCommitted(key, root),
       proof: this.ledger.prove(key, root),
     };
+  }
+
+  evidence(): EvidenceList {
+    return { items: this.equivocations, total: this.equivocations.length };
   }
 
   subscribe(listener: (event: CommittedBlockEvent) => void): () => void {

@@ -250,6 +250,7 @@ describe('event stream', () => {
       state: () => backend.state(),
       stateProof: (key) => backend.stateProof(key),
       subscribe: (listener) => backend.subscribe(listener),
+      evidence: () => backend.evidence(),
     };
     const { address } = await listen(gated);
     const stream = sse(await fetch(`${address}/v1/events`, { headers: { 'last-event-id': '1' } }));

@@ -1,4 +1,4 @@
-import type { CommitCertificate } from '@medchain/consensus';
+import type { CommitCertificate, Equivocation } from '@medchain/consensus';
 import type {
   Block,
   BlockHeader,
@@ -35,6 +35,8 @@ export interface ApiBackend {
    * (so `state()` already shows it). Returns the unsubscribe function.
    */
   subscribe(listener: (event: CommittedBlockEvent) => void): () => void;
+  /** Equivocations this node caught (the most recent ones; empty on an honest network). */
+  evidence(): Awaitable<EvidenceList>;
 }
 
 export type Awaitable<T> = T | Promise<T>;
@@ -128,4 +130,20 @@ export interface CommittedBlockEvent {
   readonly header: BlockHeader;
   readonly txs: readonly Transaction[];
   readonly receipts: readonly Receipt[];
+}
+
+/** One equivocation as the node keeps it. */
+export interface RecordedEquivocation {
+  readonly evidence: Equivocation;
+  /** verifyEquivocation against the validator set of its height, when it was recorded. */
+  readonly verified: boolean;
+  /** ms since the Unix epoch (this node's clock). */
+  readonly recordedAt: number;
+}
+
+export interface EvidenceList {
+  /** Oldest first; only the most recent ones are kept (see the node's README). */
+  readonly items: readonly RecordedEquivocation[];
+  /** Equivocations recorded since this node started (items may hold fewer). */
+  readonly total: number;
 }

@@ -198,6 +198,27 @@ export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
     registeredAt: MS,
     suspendedAt: nullable(MS),
   }),
+  Equivocation: object({
+    validator: KEY,
+    phase: { enum: ['preprepare', 'prepare', 'commit', 'checkpoint'] },
+    height: INT,
+    view: nullable({ ...INT, description: 'the view of both votes; null for a checkpoint' }),
+    first: ref('SignedStatement'),
+    second: ref('SignedStatement'),
+    verified: {
+      type: 'boolean',
+      description:
+        'both signatures verify (verifyEquivocation, consensus) against the validator set of the height',
+    },
+    recordedAt: { type: 'integer', description: 'ms since the Unix epoch (this node’s clock)' },
+  }),
+  SignedStatement: object({
+    digest: {
+      ...HASH,
+      description: 'the block digest voted for (the state root, for a checkpoint)',
+    },
+    signature: { ...ANY_HEX, description: 'the validator’s signature over what the phase signs' },
+  }),
   StateProof: object({
     height: { type: 'integer', description: 'the proof is against the state after this block' },
     stateRoot: HASH,
@@ -625,6 +646,24 @@ export const ROUTES = [
       200: { description: 'the event stream', contentType: 'text/event-stream', schema: STR },
       400: BAD,
       503: { description: 'TOO_MANY_STREAMS' },
+    },
+  },
+  {
+    operationId: 'listEvidence',
+    method: 'GET',
+    path: '/consensus/evidence',
+    summary: 'Equivocations this node caught: validators that signed two conflicting votes',
+    description:
+      'Each item is proof that one validator signed two different statements where it may sign one: two PRE-PREPAREs, PREPAREs or COMMITs for one (height, view), or two CHECKPOINTs for one height. An honest network has none. Oldest first; the node keeps the most recent 1000 in memory (a restart empties the list); `total` counts every one since the node started.',
+    querystring: NO_QUERY,
+    responses: {
+      200: {
+        description: 'the evidence',
+        schema: object({
+          items: array(ref('Equivocation')),
+          total: { type: 'integer', description: 'equivocations recorded since the node started' },
+        }),
+      },
     },
   },
   {

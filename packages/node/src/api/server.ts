@@ -298,6 +298,16 @@ function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) 
       return undefined;
     },
 
+    listEvidence: async () => {
+      const { items, total } = await backend.evidence();
+      return {
+        items: items.map(({ evidence, verified, recordedAt }) =>
+          toJson({ ...evidence, verified, recordedAt }),
+        ),
+        total,
+      };
+    },
+
     metrics: async (_request, reply) => {
       reply.header('content-type', metrics.register.contentType);
       return (await metrics.register.metrics()) as Json;

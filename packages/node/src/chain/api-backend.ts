@@ -2,6 +2,7 @@ import { type Block, decodeBlock, type KeyValueReader } from '@medchain/ledger';
 import type {
   ApiBackend,
   CommittedBlockEvent,
+  EvidenceList,
   NodeStatus,
   StateProofAnswer,
   StoredBlock,
@@ -20,6 +21,8 @@ export interface ChainBackendOptions {
   readonly view: () => number;
   readonly peers: () => readonly string[];
   readonly syncing: () => boolean;
+  /** The equivocations the consensus driver caught. */
+  readonly evidence: () => EvidenceList;
 }
 
 /** The HTTP API's view of the running node: every answer comes from the stored chain. */
@@ -107,6 +110,10 @@ export class ChainBackend implements ApiBackend {
       value: chain.state.getCommitted(key, root),
       proof: chain.state.prove(key, root),
     };
+  }
+
+  evidence(): EvidenceList {
+    return this.options.evidence();
   }
 
   subscribe(listener: (event: CommittedBlockEvent) => void): () => void {

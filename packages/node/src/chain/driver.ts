@@ -3,13 +3,16 @@ import {
   ConsensusCore,
   type ConsensusStats,
   type DropReason,
+  type Equivocation,
   encodeMessage,
   type HardState,
   type Ready,
   type SignedMessage,
+  verifyEquivocation,
 } from '@medchain/consensus';
-import { decodeCanonical } from '@medchain/crypto';
+import { decodeCanonical, toHex, verify } from '@medchain/crypto';
 import { type Transaction, verifyTransactionSignature } from '@medchain/ledger';
+import type { EvidenceList, RecordedEquivocation } from '../api/backend.js';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -51,6 +54,8 @@ export interface DriverOptions {
   readonly walCheckpointBytes?: number;
   /** Peer messages waiting at once; more are dropped and counted. Default 20,000. */
   readonly maxQueuedMessages?: number;
+  /** Equivocations kept for the API (the most recent). Default 1,000. */
+  readonly maxKeptEvidence?: number;
 }
 
 type Input =
@@ -64,6 +69,27 @@ type Input =
       readonly messages: readonly Uint8Array[];
       readonly done: () => void;
     };
+
+/**
+ * Equivocation evidence the core caught, most recent kept, in memory: the core hands out at
+ * most one per validator and height, so this grows only while a validator misbehaves.
+ */
+export class EvidenceLog {
+  private readonly kept: RecordedEquivocation[] = [];
+  private recorded = 0;
+
+  constructor(private readonly limit: number) {}
+
+  add(entry: RecordedEquivocation): void {
+    this.recorded++;
+    this.kept.push(entry);
+    if (this.kept.length > this.limit) this.kept.shift();
+  }
+
+  list(): EvidenceList {
+    return { items: [...this.kept], total: this.recorded };
+  }
+}
 
 /** Inputs handled before one drain of ready(): a burst of votes costs one fsync. */
 const INPUTS_PER_DRAIN = 512;
@@ -86,10 +112,12 @@ export class ConsensusDriver {
   private proposalTimer: NodeJS.Timeout | undefined;
   private pendingProposal: { height: number; view: number; waitingForTxs: boolean } | null = null;
   private lastStats: ConsensusStats;
+  private readonly evidenceLog: EvidenceLog;
   private readonly isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean;
 
   constructor(private readonly options: DriverOptions) {
     this.lastStats = options.core.stats();
+    this.evidenceLog = new EvidenceLog(options.maxKeptEvidence ?? 1_000);
     const { mempool } = options;
     this.isSignatureValid = (tx, txHash) =>
       mempool.isVerified(txHash) || verifyTransactionSignature(tx);
@@ -109,6 +137,11 @@ export class ConsensusDriver {
 
   get view(): number {
     return this.options.core.currentView;
+  }
+
+  /** The equivocations caught so far (the API's GET /v1/consensus/evidence). */
+  evidence(): EvidenceList {
+    return this.evidenceLog.list();
   }
 
   start(): void {
@@ -303,6 +336,7 @@ export class ConsensusDriver {
       for (const out of ready.messages) {
         this.options.send(out.to, encodeMessage(out.message));
       }
+      for (const evidence of ready.evidence) this.recordEvidence(evidence);
       for (const committed of ready.committed) {
         const executed = await chain.commitBlock(
           committed.proposal.payload,
@@ -330,6 +364,32 @@ export class ConsensusDriver {
       core.advance();
     }
     this.updateMetrics();
+  }
+
+  /**
+   * A validator signed two conflicting statements: checked again on its own (what any third
+   * party would run), kept for the API, counted and logged.
+   */
+  private recordEvidence(evidence: Equivocation): void {
+    const { core, chain, metrics, logger } = this.options;
+    const verified = verifyEquivocation(
+      chain.chainId,
+      evidence,
+      core.validatorsAt(evidence.height),
+      { verify },
+    );
+    this.evidenceLog.add({ evidence, verified, recordedAt: Date.now() });
+    metrics.consensus.equivocations.inc({ phase: evidence.phase });
+    logger.warn(
+      {
+        validator: toHex(evidence.validator),
+        height: evidence.height,
+        view: evidence.view,
+        phase: evidence.phase,
+        verified,
+      },
+      'validator equivocated: it signed two conflicting consensus statements',
+    );
   }
 
   /** Hard state and own votes reach the disk (fsync) before anything is sent. */
