@@ -1,6 +1,8 @@
 import {
   type CommitCertificate,
   commitCertificateSigningHash,
+  type DecisionMessage,
+  decodeMessage,
   encodeMessage,
   quorumSize,
 } from '@medchain/consensus';
@@ -16,18 +18,23 @@ import {
   initGenesisState,
   parseGenesis,
   signTransaction,
+  type Transaction,
+  transactionHash,
   type Validator,
   validatorSetHash,
   validatorsFromState,
 } from '@medchain/ledger';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Database,
   decodeBlocksRequest,
+  decodeBlocksResponse,
   decodeSnapshotPage,
   decodeSnapshotRequest,
   encodeSnapshotOffer,
   encodeSnapshotPage,
+  findValidatorSet,
   SnapshotServer,
   StateStore,
   stateSync,
@@ -48,12 +55,24 @@ afterEach(async () => {
 });
 
 const seed = (label: string) => sha256(utf8(`state-sync-test:${label}`));
-const orgs = ['a', 'b', 'c', 'd'].map((label) => ({
+// 'e' is not in genesis: a governance test admits it.
+const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map((label) => ({
   id: seed(`org:${label}`),
   admin: new Signer(seed(`admin:${label}`)),
   validator: new Signer(seed(`validator:${label}`)),
   peerId: `12D3KooW${'abcdefghijkmnopqrstuvwxyz'.repeat(2).slice(0, 44 - label.length)}${label}`,
-}));
+})) as [Org, Org, Org, Org, Org];
+const genesisOrgs = [a, b, c, d];
+const signers = new Map(
+  [a, b, c, d, e].map((org) => [toHex(org.validator.publicKey), org.validator]),
+);
+
+interface Org {
+  readonly id: Uint8Array;
+  readonly admin: Signer;
+  readonly validator: Signer;
+  readonly peerId: string;
+}
 
 interface Stored {
   readonly block: Block;
@@ -65,7 +84,8 @@ class CertifiedChain {
   writing = false;
   stateRoot: Uint8Array;
   readonly blocks: Stored[] = [];
-  readonly validators: Validator[];
+  /** The set each height's state defines, from genesis (index 0) on. */
+  readonly setsAfter: Validator[][] = [];
   private parentHash: Uint8Array;
   private time = 1_750_000_000_000;
   private constructor(
@@ -76,7 +96,12 @@ class CertifiedChain {
   ) {
     this.stateRoot = state.root();
     this.parentHash = genesisHash;
-    this.validators = validatorsFromState(state);
+    this.setsAfter.push(validatorsFromState(state));
+  }
+
+  /** The genesis validators, as a fresh node knows them. */
+  get validators(): Validator[] {
+    return this.setsAfter[0]!;
   }
 
   static async open(): Promise<CertifiedChain> {
@@ -90,7 +115,7 @@ class CertifiedChain {
       parseGenesis({
         chainId: CHAIN_ID,
         genesisTime: 1_750_000_000_000,
-        organizations: orgs.map((org) => ({
+        organizations: genesisOrgs.map((org) => ({
           id: org.id,
           adminKeys: [org.admin.publicKey],
           validatorKey: org.validator.publicKey,
@@ -107,9 +132,12 @@ class CertifiedChain {
     return new CertifiedChain(db, store, state, genesis.hash);
   }
 
-  /** Executes, certifies and stores a block registering `patients` new patients. */
-  async commit(patients: number): Promise<void> {
-    const txs = Array.from({ length: patients }, (_, i) => {
+  /**
+   * Executes, certifies (by a quorum of the set deciding its height) and stores a block
+   * registering `patients` new patients, then `extra` transactions.
+   */
+  async commit(patients: number, extra: readonly Transaction[] = []): Promise<void> {
+    const registrations = Array.from({ length: patients }, (_, i) => {
       const patient = new Signer(seed(`patient:${this.height}:${i}`));
       return signTransaction(
         {
@@ -122,6 +150,11 @@ class CertifiedChain {
         patient,
       );
     });
+    const txs = [...registrations, ...extra];
+    const height = this.height + 1;
+    // Headers name the set after their parent; the set after height-2 decides.
+    const named = this.setsAfter[height - 1]!;
+    const deciding = this.setsAfter[Math.max(0, height - 2)]!;
     this.time += 1_000;
     const block = buildBlock(
       {
@@ -130,12 +163,13 @@ class CertifiedChain {
         time: this.time,
         parentHash: this.parentHash,
         stateRoot: this.stateRoot,
-        validatorSetHash: validatorSetHash(this.validators),
-        proposer: this.validators[0]!.publicKey,
+        validatorSetHash: validatorSetHash(named),
+        proposer: deciding[0]!.publicKey,
       },
       txs,
     );
     const result = executeBlock(this.state, block);
+    for (const receipt of result.receipts) expect(receipt.code, receipt.message).toBe('OK');
     this.store.write(result.ops);
     const batch = this.db.batch();
     this.store.stageInto(batch);
@@ -143,11 +177,13 @@ class CertifiedChain {
     const digest = headerHash(block.header);
     const unsigned = { height: block.header.height, view: 0, digest, votes: [] };
     const hash = commitCertificateSigningHash(CHAIN_ID, unsigned);
-    const votes = orgs
-      .slice(0, quorumSize(orgs.length))
-      .map((org) => ({ from: org.validator.publicKey, signature: org.validator.sign(hash) }));
+    const votes = deciding.slice(0, quorumSize(deciding.length)).map((v) => ({
+      from: v.publicKey,
+      signature: signers.get(toHex(v.publicKey))!.sign(hash),
+    }));
     this.blocks.push({ block, certificate: { ...unsigned, votes } });
     this.height++;
+    this.setsAfter.push(validatorsFromState(this.state));
     this.stateRoot = result.stateRoot;
     this.parentHash = digest;
   }
@@ -283,12 +319,103 @@ describe('stateSync against certified peers', () => {
     }
   });
 
-  it('gives up to block sync with a clear line when the validator set is not the known one', async () => {
+  it('follows validator-set changes from genesis: a member admitted, then one removed', async () => {
+    const chain = await CertifiedChain.open();
+    const server = new SnapshotServer({
+      db: chain.db,
+      head: () => chain,
+      interval: 5,
+      pageBytes: 2048,
+    });
+    cleanups.push(() => server.close());
+    const tx = (
+      from: Org,
+      nonce: number,
+      kind: 'governance.propose' | 'governance.vote',
+      body: object,
+    ) =>
+      signTransaction(
+        { chainId: CHAIN_ID, kind, body: body as never, signer: from.admin.publicKey, nonce },
+        from.admin,
+      );
+    const admitE = tx(a, 1, 'governance.propose', {
+      change: {
+        type: 'add',
+        organization: {
+          id: e.id,
+          adminKeys: [e.admin.publicKey],
+          validatorKey: e.validator.publicKey,
+          peerId: e.peerId,
+        },
+      },
+    });
+    const removeD = tx(a, 2, 'governance.propose', { change: { type: 'remove', orgId: d.id } });
+    const vote = (from: Org, nonce: number, proposal: Transaction) =>
+      tx(from, nonce, 'governance.vote', { proposalId: transactionHash(proposal), approve: true });
+    for (let height = 1; height <= 27; height++) {
+      // Block 6 admits e (3 of 4 yes), block 14 removes d (4 of 5 yes).
+      const extra =
+        height === 6
+          ? [admitE, vote(b, 1, admitE), vote(c, 1, admitE)]
+          : height === 14
+            ? [removeD, vote(b, 2, removeD), vote(c, 2, removeD), vote(e, 1, removeD)]
+            : [];
+      await chain.commit(4, extra);
+      server.committed(chain.height);
+    }
+    expect(chain.setsAfter[6]!.length).toBe(5);
+    expect(chain.setsAfter[14]!.length).toBe(4);
+    expect(chain.setsAfter[27]!.map((v) => toHex(v.orgId)).sort()).toEqual(
+      [a, b, c, e].map((org) => toHex(org.id)).sort(),
+    );
+    // Serves every block with its certificate's signatures zeroed: its turn at following the
+    // changes, and its pair of blocks, are refused; the others' are not.
+    const honest = peer(chain, server);
+    const forger: Handler = async (bytes) => {
+      const response = await honest(bytes);
+      if (decodeSnapshotRequest(bytes) !== null) return response;
+      const { head, decisions } = decodeBlocksResponse(response);
+      return encodeCanonical({
+        head,
+        decisions: decisions.map((bytes) => {
+          const decision = decodeMessage(bytes) as DecisionMessage;
+          const votes = decision.certificate.votes.map((v) => ({
+            ...v,
+            signature: new Uint8Array(64),
+          }));
+          return encodeMessage({ ...decision, certificate: { ...decision.certificate, votes } });
+        }),
+      });
+    };
+    const peers: Record<string, Handler> = { forger, p: honest, q: peer(chain, server) };
+    const installed: number[] = [];
+    const { logger, lines } = capturingLogger();
+    const result = await stateSync({
+      chainId: CHAIN_ID,
+      protocol: { request: (id, bytes) => peers[id]!(bytes) },
+      peers: () => Object.keys(peers),
+      validators: chain.validators,
+      logger,
+      install: async (snapshot) => {
+        installed.push(snapshot.height);
+      },
+    });
+    expect(result?.height).toBe(25);
+    expect(result?.validatorSetChanges).toBe(2);
+    expect(installed).toEqual([25]);
+    expect(
+      lines.some(
+        (line) => line.msg === 'validator-set changes from peer refused' && line.peer === 'forger',
+      ),
+    ).toBe(true);
+  });
+
+  it('a known set that is not the genesis set refuses every snapshot', async () => {
     const { chain, server } = await certifiedChain(22);
     const peers: Record<string, Handler> = { a: peer(chain, server), b: peer(chain, server) };
-    const run = (validators: readonly Validator[]) => {
+    const run = async (validators: readonly Validator[]) => {
       const { logger, lines } = capturingLogger();
-      const result = stateSync({
+      const result = await stateSync({
         chainId: CHAIN_ID,
         protocol: { request: (id, bytes) => peers[id]!(bytes) },
         peers: () => Object.keys(peers),
@@ -299,28 +426,23 @@ describe('stateSync against certified peers', () => {
           throw new Error('must not install');
         },
       });
-      return { result, lines };
+      expect(result).toBeUndefined();
+      return lines
+        .filter((line) => line.msg === 'snapshot refused')
+        .map((line) => String(line.err));
     };
-    // Same keys, but one member's peer id changed since: the set hash differs.
-    const moved = run(
-      chain.validators.map((v, i) => (i === 0 ? { ...v, peerId: `${v.peerId}x` } : v)),
-    );
-    expect(await moved.result).toBeUndefined();
-    expect(moved.lines.map((line) => line.msg)).toContain(
-      'state sync off: the validator set changed since the one this node knows; syncing block by block instead',
-    );
-    // Other keys altogether: the certificates are signed by strangers.
-    const strangers = run(
-      chain.validators.map((v, i) =>
-        i === 0 ? { ...v, publicKey: new Signer(seed('stranger')).publicKey } : v,
-      ),
-    );
-    expect(await strangers.result).toBeUndefined();
+    // Same keys, but one member's peer id differs: the first header names another set.
     expect(
-      strangers.lines.some((line) =>
-        String(line.msg).includes('keys outside the known validator set'),
+      await run(chain.validators.map((v, i) => (i === 0 ? { ...v, peerId: `${v.peerId}x` } : v))),
+    ).toEqual(['block 2, where the validator set changes, is not certified by the set before it']);
+    // One key differs: no header names this set either.
+    expect(
+      await run(
+        chain.validators.map((v, i) =>
+          i === 0 ? { ...v, publicKey: new Signer(seed('stranger')).publicKey } : v,
+        ),
       ),
-    ).toBe(true);
+    ).toEqual(['block 2, where the validator set changes, is not certified by the set before it']);
   });
 
   it('returns undefined without peers, and when peers are too close to genesis', async () => {
@@ -349,5 +471,41 @@ describe('stateSync against certified peers', () => {
         peers: () => ['p'],
       }),
     ).toBeUndefined();
+  });
+});
+
+describe('finding the next validator set', () => {
+  it('any set one or two organizations away from the current one is found by its hash', () => {
+    const organization = fc
+      .tuple(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      )
+      .map(([orgId, publicKey]) => ({
+        orgId,
+        publicKey,
+        peerId: `12D3KooW${toHex(orgId).slice(0, 20)}`,
+      }));
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(organization, {
+          minLength: 3,
+          maxLength: 12,
+          selector: (v) => toHex(v.orgId),
+        }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 2 }),
+        (universe, picks) => {
+          const from = universe.slice(0, Math.ceil(universe.length / 2));
+          const flip = new Set(picks.map((i) => i % universe.length));
+          const target = universe.filter((_, i) => i < from.length !== flip.has(i));
+          fc.pre(target.length > 0);
+          const found = findValidatorSet(from, universe, validatorSetHash(target));
+          expect(found?.map((v) => toHex(v.orgId)).sort()).toEqual(
+            target.map((v) => toHex(v.orgId)).sort(),
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

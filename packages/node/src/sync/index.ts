@@ -41,3 +41,11 @@ export {
   stateSync,
   verifySnapshotEntries,
 } from './state-sync.js';
+export {
+  type CertifiedBlock,
+  type FollowOptions,
+  findValidatorSet,
+  followValidatorSets,
+  MAX_VALIDATOR_SET_CHANGES,
+  organizationsInSnapshot,
+} from './validator-sets.js';

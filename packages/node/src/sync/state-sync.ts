@@ -31,6 +31,11 @@ import {
   type SnapshotPage,
   StateSyncError,
 } from './snapshot-codec.js';
+import {
+  type CertifiedBlock,
+  followValidatorSets,
+  organizationsInSnapshot,
+} from './validator-sets.js';
 
 /*
  * State sync for a fresh node: instead of replaying every block from height 1, it takes the
@@ -40,7 +45,9 @@ import {
  * header. Every tree node's hash is recomputed from its bytes (as each page arrives) and the
  * tree is walked down from the root at the end, every value checked against its leaf, so a
  * peer can only send the state the validators certified, or be found out and dropped. The
- * node then starts consensus at h+1.
+ * validators are the ones deciding h+1: the known (genesis) set, or the set reached from it
+ * through the certified blocks where it changed (validator-sets.ts). The node then starts
+ * consensus at h+1.
  */
 
 /** One request: what RequestProtocol.request does (tests pass in-process peers). */
@@ -63,9 +70,9 @@ export interface StateSyncOptions {
   readonly protocol: SnapshotTransport;
   readonly peers: () => readonly string[];
   /**
-   * The validator set this node knows (genesis for a fresh node). A snapshot is taken only
-   * at a height this set decides; if the set changed since, state sync says so and gives up
-   * (the node then replays blocks, which follows every change).
+   * The validator set this node knows (genesis for a fresh node). When another set decides
+   * h+1, the changes are followed from this one through certified blocks (validator-sets.ts);
+   * if that fails, the node replays blocks, which follows every change.
    */
   readonly validators: readonly Validator[];
   readonly logger: Logger;
@@ -90,6 +97,8 @@ export interface StateSyncResult {
   readonly pages: number;
   /** Peers found lying (or serving a different state) and dropped during the download. */
   readonly refusedPeers: readonly string[];
+  /** Validator-set changes followed from the known set to the one deciding h+1. */
+  readonly validatorSetChanges: number;
 }
 
 /**
@@ -136,13 +145,32 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
           ...candidate.peers,
           ...peers.filter((peer) => !candidate.peers.includes(peer)),
         ];
-        const certified = await fetchCertifiedPair(options, order, height);
-        if (!bytesEqual(certified.next.header.stateRoot, stateRoot)) {
-          throw new StateSyncError(
-            'STATE_SYNC_REFUSED',
-            'the certified header does not carry the offered root',
-          );
-        }
+        // Headers name the set their parent's state defines: block h's names the set deciding
+        // h+1, block h+1's the set h's state defines, which consensus will start with.
+        const knownHash = validatorSetHash(options.validators);
+        const shape = (pair: CertifiedPair) => {
+          if (!bytesEqual(pair.next.header.stateRoot, stateRoot)) {
+            throw new StateSyncError(
+              'STATE_SYNC_REFUSED',
+              'block h+1 does not carry the offered root',
+            );
+          }
+          if (!bytesEqual(pair.next.header.validatorSetHash, pair.block.header.validatorSetHash)) {
+            throw new StateSyncError(
+              'STATE_SYNC_REFUSED',
+              `block ${height} changed the validator set: its state is no place to start from`,
+            );
+          }
+        };
+        let pair = await fetchPair(options, order, height, (candidate) => {
+          shape(candidate);
+          // With the known set deciding h+1 the root is checked before any page is fetched.
+          if (bytesEqual(candidate.block.header.validatorSetHash, knownHash)) {
+            checkCertificate(options, candidate, options.validators);
+          }
+        });
+        const deciding = pair.block.header.validatorSetHash;
+        const knownDecides = bytesEqual(deciding, knownHash);
         const download = new SnapshotDownload({
           height,
           stateRoot,
@@ -153,10 +181,22 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
           logger,
         });
         const entries = await download.run();
+        let changes = 0;
+        if (!knownDecides) {
+          const followed = await followFromEachPeer(options, order, entries, height, deciding);
+          changes = followed.changes;
+          pair = await fetchPair(options, order, height, (candidate) => {
+            shape(candidate);
+            if (!bytesEqual(candidate.block.header.validatorSetHash, deciding)) {
+              throw new StateSyncError('STATE_SYNC_REFUSED', `another block ${height}`);
+            }
+            checkCertificate(options, candidate, followed.validators);
+          });
+        }
         await options.install({
           height,
-          hash: headerHash(certified.block.header),
-          time: certified.block.header.time,
+          hash: headerHash(pair.block.header),
+          time: pair.block.header.time,
           stateRoot,
           entries,
         });
@@ -166,6 +206,7 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
           bytes: download.bytes,
           pages: download.pages,
           refusedPeers: [...download.refused],
+          validatorSetChanges: changes,
         };
         logger.info(
           { ...result, ms: Math.round(performance.now() - started) },
@@ -177,7 +218,7 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
         if (code === 'STATE_SYNC_VALIDATORS_CHANGED') {
           logger.warn(
             { height, err: (error as Error).message },
-            'state sync off: the validator set changed since the one this node knows; syncing block by block instead',
+            'state sync off: the validator set changed in a way this node cannot follow from the snapshot; syncing block by block instead',
           );
           return undefined;
         }
@@ -193,7 +234,7 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
   if (unknownSigners > 0) {
     logger.warn(
       { unknownSigners },
-      'state sync gave up: certificates were signed by keys outside the known validator set (the set may have changed since genesis); syncing block by block instead',
+      'state sync gave up: certificates were signed by keys outside the validator set deciding them; syncing block by block instead',
     );
   }
   return undefined;
@@ -220,17 +261,43 @@ function groupOffers(answers: ReadonlyArray<{ peer: string; offer: SnapshotOffer
 
 class UnknownSigners extends StateSyncError {}
 
+/** Block h and block h+1 with its certificate: h+1 names h as parent, the certificate signs h+1. */
+interface CertifiedPair {
+  readonly block: Block;
+  readonly next: Block;
+  readonly certificate: CommitCertificate;
+}
+
+/** Decoded decisions from a blocks response; a peer's garbage is a StateSyncError. */
+function decodeDecisions(decisions: readonly Uint8Array[]): CertifiedBlock[] {
+  return decisions.map((bytes) => {
+    let decision: ReturnType<typeof decodeMessage>;
+    let block: Block;
+    try {
+      decision = decodeMessage(bytes);
+      if (decision.type !== 'decision') throw new Error('not a decision');
+      block = decodeBlock(decision.payload);
+    } catch (error) {
+      throw new StateSyncError(
+        'STATE_SYNC_BAD_RESPONSE',
+        `sync answered with a bad decision: ${(error as Error).message}`,
+      );
+    }
+    return { block, certificate: decision.certificate };
+  });
+}
+
 /**
- * Blocks h and h+1, h+1's certificate verified by the known validator set and h+1's parent
- * hash naming h. The known set must be the one deciding h+1 and the one h+1's state defines
- * (headers carry the hash of the set after their parent): otherwise either the certificate
- * was checked against the wrong set or the node would start consensus with the wrong one.
+ * Blocks h and h+1 from the first peer that has both (h+1 may take a moment to exist),
+ * chained, with h+1's certificate naming h+1's header, and passing `check`; a peer that
+ * fails any of it is not asked again.
  */
-async function fetchCertifiedPair(
+async function fetchPair(
   options: StateSyncOptions,
   peers: readonly string[],
   height: number,
-): Promise<{ block: Block; next: Block }> {
+  check: (pair: CertifiedPair) => void,
+): Promise<CertifiedPair> {
   let lastError: Error = new StateSyncError(
     'STATE_SYNC_UNAVAILABLE',
     `block ${height + 1} did not appear`,
@@ -249,22 +316,39 @@ async function fetchCertifiedPair(
       await sleep(250);
       continue;
     }
-    const decisions = response.decisions;
     if (response.head < height) {
       // It does not even have block h (an offer beyond the chain): not worth waiting for.
       lastError = new StateSyncError('STATE_SYNC_UNAVAILABLE', `${peer} has no block ${height}`);
       refused.add(peer);
       continue;
     }
-    if (decisions.length < 2) {
+    if (response.decisions.length < 2) {
       // Block h+1 may not be committed yet.
       await sleep(250);
       continue;
     }
     try {
-      return checkCertifiedPair(options, decisions, height);
+      const [first, second] = decodeDecisions(response.decisions.slice(0, 2)) as [
+        CertifiedBlock,
+        CertifiedBlock,
+      ];
+      const { block } = first;
+      const { block: next, certificate } = second;
+      if (
+        block.header.height !== height ||
+        !bytesEqual(headerHash(next.header), certificate.digest) ||
+        certificate.height !== height + 1 ||
+        !bytesEqual(next.header.parentHash, headerHash(block.header))
+      ) {
+        throw new StateSyncError(
+          'STATE_SYNC_REFUSED',
+          `blocks ${height} and ${height + 1} do not chain`,
+        );
+      }
+      const pair = { block, next, certificate };
+      check(pair);
+      return pair;
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'STATE_SYNC_VALIDATORS_CHANGED') throw error;
       lastError = error as Error;
       refused.add(peer);
     }
@@ -272,59 +356,83 @@ async function fetchCertifiedPair(
   throw lastError;
 }
 
-function checkCertifiedPair(
+/** Consecutive certified blocks from the first peer that serves any (for following sets). */
+async function fetchBlocks(
   options: StateSyncOptions,
-  decisions: readonly Uint8Array[],
+  peers: readonly string[],
+  from: number,
+  count: number,
+): Promise<CertifiedBlock[]> {
+  for (const peer of peers) {
+    try {
+      const request = encodeBlocksRequest({ from, count });
+      const response = decodeBlocksResponse(await options.protocol.request(peer, request));
+      const blocks = decodeDecisions(response.decisions.slice(0, count));
+      if (blocks.length > 0) return blocks;
+    } catch (error) {
+      options.logger.debug({ peer, from, err: (error as Error).message }, 'no blocks from peer');
+    }
+  }
+  return [];
+}
+
+/**
+ * The set deciding h+1, followed from the known one with each peer asked first in turn: a
+ * peer that serves forged blocks where the set changes only costs its own turn.
+ */
+async function followFromEachPeer(
+  options: StateSyncOptions,
+  peers: readonly string[],
+  entries: readonly SnapshotEntry[],
   height: number,
-): { block: Block; next: Block } {
-  const [block, next] = decisions.slice(0, 2).map((bytes) => {
-    const decision = decodeMessage(bytes);
-    if (decision.type !== 'decision') {
-      throw new StateSyncError('STATE_SYNC_BAD_RESPONSE', 'sync answered with a non-decision');
-    }
-    return { block: decodeBlock(decision.payload), certificate: decision.certificate };
-  }) as [{ block: Block }, { block: Block; certificate: CommitCertificate }];
-  const certificate = next.certificate;
-  if (
-    block.block.header.height !== height ||
-    !bytesEqual(headerHash(next.block.header), certificate.digest) ||
-    certificate.height !== height + 1 ||
-    !bytesEqual(next.block.header.parentHash, headerHash(block.block.header))
-  ) {
-    throw new StateSyncError(
-      'STATE_SYNC_REFUSED',
-      `blocks ${height} and ${height + 1} do not chain`,
-    );
-  }
-  const keys = options.validators.map((validator) => validator.publicKey);
-  if (!verifyCommitCertificate(options.chainId, certificate, keys, { verify })) {
-    const known = new Set(keys.map(toHex));
-    if (certificate.votes.some((vote) => !known.has(toHex(vote.from)))) {
-      throw new UnknownSigners(
-        'STATE_SYNC_REFUSED',
-        `block ${height + 1} is signed by keys outside the known validator set`,
+  targetHash: Uint8Array,
+): Promise<{ validators: Validator[]; changes: number }> {
+  const universe = organizationsInSnapshot(entries);
+  let lastError: unknown;
+  for (let first = 0; first < peers.length; first++) {
+    const order = [...peers.slice(first), ...peers.slice(0, first)];
+    try {
+      return await followValidatorSets({
+        chainId: options.chainId,
+        known: options.validators,
+        universe,
+        height,
+        targetHash,
+        fetchBlocks: (from, count) => fetchBlocks(options, order, from, count),
+      });
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code !== 'STATE_SYNC_REFUSED' && code !== 'STATE_SYNC_UNAVAILABLE') throw error;
+      options.logger.warn(
+        { peer: order[0], err: (error as Error).message },
+        'validator-set changes from peer refused',
       );
+      lastError = error;
     }
-    throw new StateSyncError(
+  }
+  throw lastError;
+}
+
+/** Throws unless a quorum of `validators` signed block h+1. */
+function checkCertificate(
+  options: StateSyncOptions,
+  pair: CertifiedPair,
+  validators: readonly Validator[],
+): void {
+  const keys = validators.map((validator) => validator.publicKey);
+  if (verifyCommitCertificate(options.chainId, pair.certificate, keys, { verify })) return;
+  const height = pair.next.header.height;
+  const known = new Set(keys.map(toHex));
+  if (pair.certificate.votes.some((vote) => !known.has(toHex(vote.from)))) {
+    throw new UnknownSigners(
       'STATE_SYNC_REFUSED',
-      `block ${height + 1} is not certified by the validators`,
+      `block ${height} is signed by keys outside the validator set deciding it`,
     );
   }
-  // The headers are authentic now; their validator-set hashes tell whether the known set is current.
-  const knownHash = validatorSetHash(options.validators);
-  if (!bytesEqual(block.block.header.validatorSetHash, knownHash)) {
-    throw new StateSyncError(
-      'STATE_SYNC_VALIDATORS_CHANGED',
-      `the validators deciding block ${height + 1} are not the known set (it changed at or before block ${height - 1})`,
-    );
-  }
-  if (!bytesEqual(next.block.header.validatorSetHash, knownHash)) {
-    throw new StateSyncError(
-      'STATE_SYNC_VALIDATORS_CHANGED',
-      `block ${height} changed the validator set`,
-    );
-  }
-  return { block: block.block, next: next.block };
+  throw new StateSyncError(
+    'STATE_SYNC_REFUSED',
+    `block ${height} is not certified by the validators`,
+  );
 }
 
 // --- Download ------------------------------------------------------------------------------
