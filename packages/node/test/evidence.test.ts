@@ -7,7 +7,8 @@ import {
 } from '@medchain/consensus';
 import { fromHex, type Signer, toHex, verify } from '@medchain/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame, type MedchainNode, protocolId } from '../src/index.js';
+import { EvidenceLog } from '../src/chain/driver.js';
+import { Bucket, Database, encodeFrame, type MedchainNode, protocolId } from '../src/index.js';
 import {
   CHAIN_ID,
   counterValue,
@@ -16,6 +17,7 @@ import {
   startNode,
   waitUntil,
 } from './cluster-harness.js';
+import { tempDir } from './helpers.js';
 
 interface EvidenceJson {
   validator: string;
@@ -133,5 +135,51 @@ describe('equivocation evidence at the node', () => {
     expect(metricsText).toMatch(
       /medchain_consensus_equivocations_total\{[^}]*phase="commit"[^}]*\} 1\n/,
     );
+
+    // The evidence is in the node's database: a restart serves the same list.
+    await target.stop();
+    nodes[0] = await startNode(network.homes[0]!);
+    await waitUntil('the kept evidence is read back', async () => {
+      return (await evidenceOf(nodes[0]!)).total === 2;
+    });
+    expect(await evidenceOf(nodes[0]!)).toEqual({ items, total });
+  });
+});
+
+describe('EvidenceLog', () => {
+  it('keeps the most recent entries in LevelDB, in order, across a reopen', async () => {
+    const dir = await tempDir('evidence');
+    const entry = (i: number) => ({
+      evidence: {
+        validator: new Uint8Array(32).fill(i),
+        phase: 'commit' as const,
+        height: i + 1,
+        view: i % 2 === 0 ? 0 : null,
+        first: { digest: new Uint8Array(32).fill(1), signature: new Uint8Array(64).fill(i) },
+        second: { digest: new Uint8Array(32).fill(2), signature: new Uint8Array(64).fill(i + 1) },
+      },
+      verified: i % 3 === 0,
+      recordedAt: 1_750_000_000_000 + i,
+    });
+    let db = await Database.open(dir.path);
+    try {
+      const log = new EvidenceLog(db, 3);
+      await log.load();
+      for (let i = 0; i < 5; i++) await log.add(entry(i));
+      expect(log.list()).toEqual({ items: [2, 3, 4].map(entry), total: 5 });
+      await db.close();
+      db = await Database.open(dir.path);
+      const reopened = new EvidenceLog(db, 3);
+      await reopened.load();
+      expect(reopened.list()).toEqual({ items: [2, 3, 4].map(entry), total: 5 });
+      await reopened.add(entry(5));
+      expect(reopened.list()).toEqual({ items: [3, 4, 5].map(entry), total: 6 });
+      let stored = 0;
+      for await (const _ of db.entries(Bucket.consensusEvidence)) stored++;
+      expect(stored).toBe(3);
+    } finally {
+      await db.close();
+      await dir.remove();
+    }
   });
 });

@@ -144,6 +144,6 @@ export interface RecordedEquivocation {
 export interface EvidenceList {
   /** Oldest first; only the most recent ones are kept (see the node's README). */
   readonly items: readonly RecordedEquivocation[];
-  /** Equivocations recorded since this node started (items may hold fewer). */
+  /** Equivocations this node ever recorded (items may hold fewer). */
   readonly total: number;
 }

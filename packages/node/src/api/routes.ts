@@ -654,14 +654,14 @@ export const ROUTES = [
     path: '/consensus/evidence',
     summary: 'Equivocations this node caught: validators that signed two conflicting votes',
     description:
-      'Each item is proof that one validator signed two different statements where it may sign one: two PRE-PREPAREs, PREPAREs or COMMITs for one (height, view), or two CHECKPOINTs for one height. An honest network has none. Oldest first; the node keeps the most recent 1000 in memory (a restart empties the list); `total` counts every one since the node started.',
+      'Each item is proof that one validator signed two different statements where it may sign one: two PRE-PREPAREs, PREPAREs or COMMITs for one (height, view), or two CHECKPOINTs for one height. An honest network has none. Oldest first; the node keeps the most recent 1000 in its database (across restarts); `total` counts every one it ever recorded.',
     querystring: NO_QUERY,
     responses: {
       200: {
         description: 'the evidence',
         schema: object({
           items: array(ref('Equivocation')),
-          total: { type: 'integer', description: 'equivocations recorded since the node started' },
+          total: { type: 'integer', description: 'equivocations this node ever recorded' },
         }),
       },
     },

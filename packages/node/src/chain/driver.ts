@@ -10,9 +10,10 @@ import {
   type SignedMessage,
   verifyEquivocation,
 } from '@medchain/consensus';
-import { decodeCanonical, toHex, verify } from '@medchain/crypto';
+import { type Canonical, decodeCanonical, encodeCanonical, toHex, verify } from '@medchain/crypto';
 import { type Transaction, verifyTransactionSignature } from '@medchain/ledger';
 import type { EvidenceList, RecordedEquivocation } from '../api/backend.js';
+import { Bucket, type Database, decodeHeight, encodeHeight } from '../db/index.js';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -71,23 +72,80 @@ type Input =
     };
 
 /**
- * Equivocation evidence the core caught, most recent kept, in memory: the core hands out at
- * most one per validator and height, so this grows only while a validator misbehaves.
+ * Equivocation evidence the core caught, the most recent `limit` kept, in LevelDB (bucket
+ * consensusEvidence) so a restart keeps it. The core hands out at most one per validator and
+ * height, so this grows only while a validator misbehaves.
  */
 export class EvidenceLog {
-  private readonly kept: RecordedEquivocation[] = [];
-  private recorded = 0;
+  private kept: RecordedEquivocation[] = [];
+  /** Sequence number of the next entry (keys are u64 BE, so the bucket is in arrival order). */
+  private next = 0;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly db: Database,
+    private readonly limit: number,
+  ) {}
 
-  add(entry: RecordedEquivocation): void {
-    this.recorded++;
+  /** Reads back what an earlier run kept; an entry that does not decode is skipped. */
+  async load(): Promise<void> {
+    const loaded: RecordedEquivocation[] = [];
+    for await (const [key, value] of this.db.entries(Bucket.consensusEvidence, {
+      reverse: true,
+      limit: this.limit,
+    })) {
+      if (loaded.length === 0) this.next = decodeHeight(key) + 1;
+      const entry = decodeRecordedEquivocation(value);
+      if (entry !== undefined) loaded.push(entry);
+    }
+    this.kept = [...loaded.reverse(), ...this.kept];
+  }
+
+  async add(entry: RecordedEquivocation): Promise<void> {
+    const sequence = this.next++;
+    const batch = this.db.batch();
+    batch.put(
+      Bucket.consensusEvidence,
+      encodeHeight(sequence),
+      encodeCanonical(entry as unknown as Canonical),
+    );
+    if (sequence >= this.limit) {
+      batch.del(Bucket.consensusEvidence, encodeHeight(sequence - this.limit));
+    }
+    await this.db.write(batch);
     this.kept.push(entry);
     if (this.kept.length > this.limit) this.kept.shift();
   }
 
   list(): EvidenceList {
-    return { items: [...this.kept], total: this.recorded };
+    return { items: [...this.kept], total: this.next };
+  }
+}
+
+/** Our own bytes, but a damaged entry must not stop the node: anything off is undefined. */
+function decodeRecordedEquivocation(bytes: Uint8Array): RecordedEquivocation | undefined {
+  try {
+    const value = decodeCanonical(bytes) as unknown as RecordedEquivocation;
+    const { evidence, verified, recordedAt } = value;
+    const statementOk = (s: unknown) =>
+      typeof s === 'object' &&
+      s !== null &&
+      (s as { digest: unknown }).digest instanceof Uint8Array &&
+      (s as { signature: unknown }).signature instanceof Uint8Array;
+    if (
+      typeof verified !== 'boolean' ||
+      !Number.isSafeInteger(recordedAt) ||
+      !(evidence.validator instanceof Uint8Array) ||
+      typeof evidence.phase !== 'string' ||
+      !Number.isSafeInteger(evidence.height) ||
+      !(evidence.view === null || Number.isSafeInteger(evidence.view)) ||
+      !statementOk(evidence.first) ||
+      !statementOk(evidence.second)
+    ) {
+      return undefined;
+    }
+    return { evidence, verified, recordedAt };
+  } catch {
+    return undefined;
   }
 }
 
@@ -117,7 +175,7 @@ export class ConsensusDriver {
 
   constructor(private readonly options: DriverOptions) {
     this.lastStats = options.core.stats();
-    this.evidenceLog = new EvidenceLog(options.maxKeptEvidence ?? 1_000);
+    this.evidenceLog = new EvidenceLog(options.chain.store.db, options.maxKeptEvidence ?? 1_000);
     const { mempool } = options;
     this.isSignatureValid = (tx, txHash) =>
       mempool.isVerified(txHash) || verifyTransactionSignature(tx);
@@ -139,7 +197,7 @@ export class ConsensusDriver {
     return this.options.core.currentView;
   }
 
-  /** The equivocations caught so far (the API's GET /v1/consensus/evidence). */
+  /** The equivocations caught (the API's GET /v1/consensus/evidence), kept across restarts. */
   evidence(): EvidenceList {
     return this.evidenceLog.list();
   }
@@ -206,6 +264,12 @@ export class ConsensusDriver {
   }
 
   private async run(): Promise<void> {
+    // Before the first drain, so new evidence is numbered after what an earlier run kept.
+    try {
+      await this.evidenceLog.load();
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not read the kept equivocation evidence');
+    }
     while (!this.stopping) {
       if (this.queue.length === 0) {
         await new Promise<void>((resolve) => {
@@ -336,7 +400,7 @@ export class ConsensusDriver {
       for (const out of ready.messages) {
         this.options.send(out.to, encodeMessage(out.message));
       }
-      for (const evidence of ready.evidence) this.recordEvidence(evidence);
+      for (const evidence of ready.evidence) await this.recordEvidence(evidence);
       for (const committed of ready.committed) {
         const executed = await chain.commitBlock(
           committed.proposal.payload,
@@ -370,7 +434,7 @@ export class ConsensusDriver {
    * A validator signed two conflicting statements: checked again on its own (what any third
    * party would run), kept for the API, counted and logged.
    */
-  private recordEvidence(evidence: Equivocation): void {
+  private async recordEvidence(evidence: Equivocation): Promise<void> {
     const { core, chain, metrics, logger } = this.options;
     const verified = verifyEquivocation(
       chain.chainId,
@@ -378,7 +442,7 @@ export class ConsensusDriver {
       core.validatorsAt(evidence.height),
       { verify },
     );
-    this.evidenceLog.add({ evidence, verified, recordedAt: Date.now() });
+    await this.evidenceLog.add({ evidence, verified, recordedAt: Date.now() });
     metrics.consensus.equivocations.inc({ phase: evidence.phase });
     logger.warn(
       {

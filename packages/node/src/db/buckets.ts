@@ -20,6 +20,11 @@ export enum Bucket {
   consensusHardState = 7,
   /** name (UTF-8) -> value: schema version, chain id, genesis hash */
   meta = 8,
+  /**
+   * sequence number (u64 BE) -> canonical {evidence, verified, recordedAt}: equivocations the
+   * consensus driver caught, the most recent kept (older ones deleted as new ones come)
+   */
+  consensusEvidence = 9,
 }
 
 /** Bytes are opaque to the database; these sizes are the only structure it knows. */
