@@ -1,4 +1,9 @@
-import { ValidatorSet, verifyCommitCertificate } from '@medchain/consensus';
+import {
+  ValidatorSet,
+  verifyCommitCertificate,
+  verifyEquivocation,
+  voteSigningHash,
+} from '@medchain/consensus';
 import { decodeCanonical, fromHex, Signer, toHex, verify } from '@medchain/crypto';
 import {
   decodeStateProof,
@@ -94,6 +99,55 @@ describe('status and health', () => {
     expect(validators.map((v) => v.publicKey).sort()).toEqual(
       backend.orgs.map((org) => hex(org.validator.publicKey)).sort(),
     );
+  });
+});
+
+describe('GET /v1/consensus/evidence', () => {
+  it('serves an empty list on an honest network, then each equivocation with hex fields', async () => {
+    const backend = new LedgerBackend();
+    const api = serve(backend);
+    expect((await api.get('/v1/consensus/evidence')).body).toEqual({ items: [], total: 0 });
+    const culprit = backend.orgs[1]!.validator;
+    const signed = (fill: number) => {
+      const digest = new Uint8Array(32).fill(fill);
+      return {
+        digest,
+        signature: culprit.sign(voteSigningHash(CHAIN_ID, 'prepare', 4, 2, digest)),
+      };
+    };
+    const evidence = {
+      validator: culprit.publicKey,
+      phase: 'prepare' as const,
+      height: 4,
+      view: 2,
+      first: signed(1),
+      second: signed(2),
+    };
+    const validators = backend.orgs.map((org) => org.validator.publicKey);
+    const verified = verifyEquivocation(CHAIN_ID, evidence, validators, { verify });
+    expect(verified).toBe(true);
+    backend.equivocations.push({ evidence, verified, recordedAt: 1_750_000_000_123 });
+    const { status, body } = await api.get('/v1/consensus/evidence');
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      items: [
+        {
+          validator: hex(culprit.publicKey),
+          phase: 'prepare',
+          height: 4,
+          view: 2,
+          first: { digest: hex(evidence.first.digest), signature: hex(evidence.first.signature) },
+          second: {
+            digest: hex(evidence.second.digest),
+            signature: hex(evidence.second.signature),
+          },
+          verified: true,
+          recordedAt: 1_750_000_000_123,
+        },
+      ],
+      total: 1,
+    });
+    expect((await api.get('/v1/consensus/evidence?limit=1')).status).toBe(400);
   });
 });
 
