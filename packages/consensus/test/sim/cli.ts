@@ -33,7 +33,7 @@ if (values.seed !== undefined) {
   const result = runSimulation(params, !values.quiet);
   for (const line of result.events) console.log(line);
   console.log(
-    `heights ${result.minHeight}..${result.maxHeight}, ${result.delivered} messages, ${result.ticks} ticks, liveness after ${result.livenessTicksUsed ?? '-'} ticks`,
+    `heights ${result.minHeight}..${result.maxHeight}, ${result.delivered} messages, ${result.ticks} ticks, liveness after ${result.livenessTicksUsed ?? '-'} ticks, ${result.evidence} equivocations caught`,
   );
   if (result.violations.length > 0) {
     console.log(formatFailure(result));
@@ -48,6 +48,8 @@ if (values.seed !== undefined) {
   let failures = 0;
   let maxLiveness = 0;
   let heights = 0;
+  let evidence = 0;
+  let runsWithEvidence = 0;
   const byN = new Map<number, number>();
   const byKind = new Map<string, number>();
   for (let i = 0; i < runs; i++) {
@@ -55,6 +57,8 @@ if (values.seed !== undefined) {
     const result = runSimulation(params);
     byN.set(params.n, (byN.get(params.n) ?? 0) + 1);
     heights += result.maxHeight;
+    evidence += result.evidence;
+    if (result.evidence > 0) runsWithEvidence++;
     maxLiveness = Math.max(maxLiveness, result.livenessTicksUsed ?? 0);
     if (result.violations.length > 0) {
       failures++;
@@ -83,6 +87,7 @@ if (values.seed !== undefined) {
         .join(' ')}`,
       `failing runs=${failures} ${[...byKind].map(([k, c]) => `${k}:${c}`).join(' ')}`,
       `committed heights (max per run) total=${heights}, max liveness ticks=${maxLiveness}`,
+      `equivocations caught by honest nodes=${evidence} (in ${runsWithEvidence} runs)`,
       `time=${seconds.toFixed(1)} s (${((seconds * 1000) / runs).toFixed(1)} ms/run)`,
     ].join('\n'),
   );
