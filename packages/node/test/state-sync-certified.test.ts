@@ -56,15 +56,15 @@ afterEach(async () => {
 
 const seed = (label: string) => sha256(utf8(`state-sync-test:${label}`));
 // 'e' is not in genesis: a governance test admits it.
-const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map((label) => ({
+const [a, b, c, d, e, f, g] = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((label) => ({
   id: seed(`org:${label}`),
   admin: new Signer(seed(`admin:${label}`)),
   validator: new Signer(seed(`validator:${label}`)),
   peerId: `12D3KooW${'abcdefghijkmnopqrstuvwxyz'.repeat(2).slice(0, 44 - label.length)}${label}`,
-})) as [Org, Org, Org, Org, Org];
+})) as [Org, Org, Org, Org, Org, Org, Org];
 const genesisOrgs = [a, b, c, d];
 const signers = new Map(
-  [a, b, c, d, e].map((org) => [toHex(org.validator.publicKey), org.validator]),
+  [a, b, c, d, e, f, g].map((org) => [toHex(org.validator.publicKey), org.validator]),
 );
 
 interface Org {
@@ -72,6 +72,38 @@ interface Org {
   readonly admin: Signer;
   readonly validator: Signer;
   readonly peerId: string;
+}
+
+/** Governance transactions with each admin's nonces counted (one instance per chain). */
+function governance() {
+  const nonces = new Map<Org, number>();
+  const sign = (from: Org, kind: 'governance.propose' | 'governance.vote', body: object) => {
+    const nonce = (nonces.get(from) ?? 0) + 1;
+    nonces.set(from, nonce);
+    return signTransaction(
+      { chainId: CHAIN_ID, kind, body: body as never, signer: from.admin.publicKey, nonce },
+      from.admin,
+    );
+  };
+  /** A proposal by `proposer` and the yes votes of `voters`, in one block's order. */
+  const pass = (proposer: Org, change: object, voters: readonly Org[]): Transaction[] => {
+    const proposal = sign(proposer, 'governance.propose', { change });
+    const proposalId = transactionHash(proposal);
+    return [
+      proposal,
+      ...voters.map((voter) => sign(voter, 'governance.vote', { proposalId, approve: true })),
+    ];
+  };
+  const admit = (org: Org) => ({
+    type: 'add',
+    organization: {
+      id: org.id,
+      adminKeys: [org.admin.publicKey],
+      validatorKey: org.validator.publicKey,
+      peerId: org.peerId,
+    },
+  });
+  return { pass, admit, remove: (org: Org) => ({ type: 'remove', orgId: org.id }) };
 }
 
 interface Stored {
@@ -328,37 +360,14 @@ describe('stateSync against certified peers', () => {
       pageBytes: 2048,
     });
     cleanups.push(() => server.close());
-    const tx = (
-      from: Org,
-      nonce: number,
-      kind: 'governance.propose' | 'governance.vote',
-      body: object,
-    ) =>
-      signTransaction(
-        { chainId: CHAIN_ID, kind, body: body as never, signer: from.admin.publicKey, nonce },
-        from.admin,
-      );
-    const admitE = tx(a, 1, 'governance.propose', {
-      change: {
-        type: 'add',
-        organization: {
-          id: e.id,
-          adminKeys: [e.admin.publicKey],
-          validatorKey: e.validator.publicKey,
-          peerId: e.peerId,
-        },
-      },
-    });
-    const removeD = tx(a, 2, 'governance.propose', { change: { type: 'remove', orgId: d.id } });
-    const vote = (from: Org, nonce: number, proposal: Transaction) =>
-      tx(from, nonce, 'governance.vote', { proposalId: transactionHash(proposal), approve: true });
+    const gov = governance();
     for (let height = 1; height <= 27; height++) {
       // Block 6 admits e (3 of 4 yes), block 14 removes d (4 of 5 yes).
       const extra =
         height === 6
-          ? [admitE, vote(b, 1, admitE), vote(c, 1, admitE)]
+          ? gov.pass(a, gov.admit(e), [b, c])
           : height === 14
-            ? [removeD, vote(b, 2, removeD), vote(c, 2, removeD), vote(e, 1, removeD)]
+            ? gov.pass(a, gov.remove(d), [b, c, e])
             : [];
       await chain.commit(4, extra);
       server.committed(chain.height);
@@ -410,6 +419,43 @@ describe('stateSync against certified peers', () => {
     ).toBe(true);
   });
 
+  it('three changes in one block are more than it follows: block sync, with a clear line', async () => {
+    const chain = await CertifiedChain.open();
+    const server = new SnapshotServer({ db: chain.db, head: () => chain, interval: 5 });
+    cleanups.push(() => server.close());
+    const gov = governance();
+    for (let height = 1; height <= 22; height++) {
+      const extra =
+        height === 3
+          ? [
+              ...gov.pass(a, gov.admit(e), [b, c]),
+              ...gov.pass(a, gov.admit(f), [b, c, d]),
+              ...gov.pass(a, gov.admit(g), [b, c, d]),
+            ]
+          : [];
+      await chain.commit(2, extra);
+      server.committed(chain.height);
+    }
+    expect(chain.setsAfter[3]!.length).toBe(7);
+    const only = peer(chain, server);
+    const { logger, lines } = capturingLogger();
+    const result = await stateSync({
+      chainId: CHAIN_ID,
+      protocol: { request: (_id, bytes) => only(bytes) },
+      peers: () => ['p'],
+      validators: chain.validators,
+      logger,
+      rounds: 1,
+      install: async () => {
+        throw new Error('must not install');
+      },
+    });
+    expect(result).toBeUndefined();
+    expect(lines.map((line) => line.msg)).toContain(
+      'state sync off: the validator set changed in a way this node cannot follow from the snapshot; syncing block by block instead',
+    );
+  });
+
   it('a known set that is not the genesis set refuses every snapshot', async () => {
     const { chain, server } = await certifiedChain(22);
     const peers: Record<string, Handler> = { a: peer(chain, server), b: peer(chain, server) };
@@ -434,7 +480,7 @@ describe('stateSync against certified peers', () => {
     // Same keys, but one member's peer id differs: the first header names another set.
     expect(
       await run(chain.validators.map((v, i) => (i === 0 ? { ...v, peerId: `${v.peerId}x` } : v))),
-    ).toEqual(['block 2, where the validator set changes, is not certified by the set before it']);
+    ).toEqual(['blocks 1-2 are not a validator-set change certified by the set before it']);
     // One key differs: no header names this set either.
     expect(
       await run(
@@ -442,7 +488,7 @@ describe('stateSync against certified peers', () => {
           i === 0 ? { ...v, publicKey: new Signer(seed('stranger')).publicKey } : v,
         ),
       ),
-    ).toEqual(['block 2, where the validator set changes, is not certified by the set before it']);
+    ).toEqual(['blocks 1-2 are not a validator-set change certified by the set before it']);
   });
 
   it('returns undefined without peers, and when peers are too close to genesis', async () => {

@@ -103,14 +103,14 @@ export interface StateSyncResult {
 
 /**
  * For a fresh node: fetches and verifies a recent certified state and installs it as the
- * head. Returns what was installed, or undefined when no peer is far enough ahead, the
- * validator set changed since the known one, or no peer gave a state that verifies (the
- * node then syncs block by block).
+ * head. Returns what was installed, or undefined when no peer is far enough ahead, or no peer
+ * gave a state that verifies (the node then syncs block by block).
  */
 export async function stateSync(options: StateSyncOptions): Promise<StateSyncResult | undefined> {
   const { protocol, logger } = options;
   const rounds = options.rounds ?? 3;
   let unknownSigners = 0;
+  let cannotFollow = 0;
   for (let round = 0; round < rounds; round++) {
     const peers = [...options.peers()];
     const offers = await Promise.all(
@@ -141,10 +141,12 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
       const { height, stateRoot } = candidate.offer;
       const started = performance.now();
       try {
-        const order = [
-          ...candidate.peers,
-          ...peers.filter((peer) => !candidate.peers.includes(peer)),
+        // Those offering this snapshot first, starting with another one each round.
+        const offering = [
+          ...candidate.peers.slice(round % candidate.peers.length),
+          ...candidate.peers.slice(0, round % candidate.peers.length),
         ];
+        const order = [...offering, ...peers.filter((peer) => !candidate.peers.includes(peer))];
         // Headers name the set their parent's state defines: block h's names the set deciding
         // h+1, block h+1's the set h's state defines, which consensus will start with.
         const knownHash = validatorSetHash(options.validators);
@@ -214,14 +216,7 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
         );
         return result;
       } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        if (code === 'STATE_SYNC_VALIDATORS_CHANGED') {
-          logger.warn(
-            { height, err: (error as Error).message },
-            'state sync off: the validator set changed in a way this node cannot follow from the snapshot; syncing block by block instead',
-          );
-          return undefined;
-        }
+        if ((error as { code?: unknown }).code === 'STATE_SYNC_VALIDATORS_CHANGED') cannotFollow++;
         if (error instanceof UnknownSigners) unknownSigners++;
         logger.warn(
           { height, peers: candidate.peers, err: (error as Error).message },
@@ -231,7 +226,12 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
     }
     await sleep(500);
   }
-  if (unknownSigners > 0) {
+  if (cannotFollow > 0) {
+    logger.warn(
+      { cannotFollow },
+      'state sync off: the validator set changed in a way this node cannot follow from the snapshot; syncing block by block instead',
+    );
+  } else if (unknownSigners > 0) {
     logger.warn(
       { unknownSigners },
       'state sync gave up: certificates were signed by keys outside the validator set deciding them; syncing block by block instead',

@@ -157,6 +157,7 @@ export async function followValidatorSets(
       header.height !== hi ||
       !bytesEqual(header.parentHash, headerHash(parent.block.header)) ||
       !bytesEqual(parent.block.header.validatorSetHash, setHash) ||
+      bytesEqual(header.validatorSetHash, setHash) ||
       certificate.height !== hi ||
       !bytesEqual(certificate.digest, headerHash(header)) ||
       !verifyCommitCertificate(
@@ -168,7 +169,7 @@ export async function followValidatorSets(
     ) {
       throw new StateSyncError(
         'STATE_SYNC_REFUSED',
-        `block ${hi}, where the validator set changes, is not certified by the set before it`,
+        `blocks ${lo}-${hi} are not a validator-set change certified by the set before it`,
       );
     }
     const next = findValidatorSet(set, options.universe, header.validatorSetHash);
