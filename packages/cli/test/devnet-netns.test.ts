@@ -1,10 +1,19 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsLab, parseDelay, parsePercent, parseRate } from '../src/cmds/devnet/netns.js';
+import {
+  CLEAN_LINK,
+  NetnsLab,
+  netemArgs,
+  parseDelay,
+  parsePercent,
+  parseRate,
+} from '../src/cmds/devnet/netns.js';
+import { finishChecksum, VXLAN_PORT, WanSwitch } from '../src/cmds/devnet/wan-switch.js';
 import { type CliRun, cli, json, jsonError, tempDir } from './helpers.js';
 
 /**
@@ -129,6 +138,127 @@ describe('devnet up --netns: the link options', () => {
     });
     expect(readdirSync(dir)).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('the WAN link emulation', () => {
+  it('asks netem for exactly the link (one-way delay, jitter, loss, rate)', () => {
+    expect(netemArgs({ latencyMs: 50, jitterMs: 5, lossPercent: 1, rate: '10mbit' })).toEqual([
+      'netem',
+      'limit',
+      '100000',
+      'delay',
+      '50000us',
+      '5000us',
+      'loss',
+      '1%',
+      'rate',
+      '10mbit',
+    ]);
+    expect(netemArgs({ ...CLEAN_LINK, lossPercent: 0.5 })).toEqual([
+      'netem',
+      'limit',
+      '100000',
+      'loss',
+      '0.5%',
+    ]);
+  });
+
+  /** The ones' complement sum over pseudo-header and segment: 0xffff when the checksum is right. */
+  function checksumHolds(frame: Buffer): boolean {
+    const ihl = (frame[14]! & 0x0f) * 4;
+    const length = frame.readUInt16BE(16) - ihl;
+    let sum = frame[23]! + length;
+    for (let i = 26; i < 34; i += 2) sum += frame.readUInt16BE(i);
+    for (let i = 0; i < length; i += 2) {
+      sum += (frame[14 + ihl + i]! << 8) | (i + 1 < length ? frame[14 + ihl + i + 1]! : 0);
+    }
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    return sum === 0xffff;
+  }
+
+  it('finishes the TCP/UDP checksum that offload left undone, for any segment', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(6, 17),
+        fc.uint8Array({ minLength: 20, maxLength: 1400 }),
+        fc.uint8Array({ minLength: 8, maxLength: 8 }),
+        fc.nat(0xffff),
+        (protocol, segment, addresses, garbage) => {
+          const frame = Buffer.alloc(14 + 20 + segment.length);
+          frame.writeUInt16BE(0x0800, 12);
+          frame[14] = 0x45;
+          frame.writeUInt16BE(20 + segment.length, 16);
+          frame[23] = protocol;
+          frame.set(addresses, 26);
+          frame.set(segment, 34);
+          frame.writeUInt16BE(garbage | 1, 34 + (protocol === 6 ? 16 : 6)); // never "no checksum"
+          finishChecksum(frame);
+          expect(checksumHolds(frame)).toBe(true);
+        },
+      ),
+    );
+  });
+
+  it('switches frames like a learning bridge, after the link delay, and drops at 100% loss', async () => {
+    const hosts = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
+    const received: { host: number; frame: Buffer; at: number }[] = [];
+    const sockets: Socket[] = await Promise.all(
+      hosts.map(
+        (address, host) =>
+          new Promise<Socket>((done) => {
+            const socket = createSocket('udp4');
+            socket.on('message', (message) =>
+              received.push({ host, frame: message.subarray(8), at: performance.now() }),
+            );
+            socket.bind(VXLAN_PORT, address, () => done(socket));
+          }),
+      ),
+    );
+    const wan = new WanSwitch(hosts, { ...CLEAN_LINK, latencyMs: 30 });
+    await wan.listen('127.0.0.1');
+    const mac = (host: number) => Buffer.from([2, 0, 0, 0, 0, host + 1]);
+    const send = (from: number, to: Buffer, payload: string) => {
+      const datagram = Buffer.concat([
+        Buffer.from([8, 0, 0, 0, 0, 0, 77, 0]),
+        to,
+        mac(from),
+        Buffer.from([0x88, 0xb5]), // an experimental ethertype: no IPv4 checksum to finish
+        Buffer.from(payload),
+      ]);
+      const at = performance.now();
+      sockets[from]!.send(datagram, VXLAN_PORT, '127.0.0.1');
+      return at;
+    };
+    const settle = async (count: number) => {
+      while (received.length < count) await sleep(5);
+      await sleep(60); // anything more would have come by now (30 ms links)
+    };
+    try {
+      const broadcast = Buffer.alloc(6, 0xff);
+      const sentAt = send(0, broadcast, 'hello all');
+      await settle(2);
+      expect(received.map((r) => r.host).sort()).toEqual([1, 2]);
+      for (const r of received) expect(r.at - sentAt).toBeGreaterThanOrEqual(29);
+      received.length = 0;
+      send(1, broadcast, 'b is here'); // the switch learns b's address
+      await settle(2);
+      received.length = 0;
+      send(0, mac(1), 'to b only');
+      await settle(1);
+      expect(received.map((r) => [r.host, r.frame.subarray(14).toString()])).toEqual([
+        [1, 'to b only'],
+      ]);
+      received.length = 0;
+      wan.reshape({ ...CLEAN_LINK, lossPercent: 100 });
+      send(2, mac(1), 'lost');
+      await sleep(100);
+      expect(received).toEqual([]);
+      expect(wan.report()).toMatchObject({ forwarded: [2, 1, 0], dropped: [0, 0, 1] });
+    } finally {
+      wan.close();
+      for (const socket of sockets) socket.close();
+    }
   });
 });
 
