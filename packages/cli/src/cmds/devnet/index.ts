@@ -133,7 +133,7 @@ export function registerDevnet(program: Command): void {
         .addOption(
           new Option(
             '--latency <delay>',
-            'with --netns: one-way delay each host adds to every packet it sends (tc netem on its egress), e.g. 50ms or 0.05s; round trip between two validators is about twice this',
+            'with --netns: one-way delay each host adds to every packet it sends to the other validators (netem on its WAN interface, or a user-space switch where the kernel has no netem), e.g. 50ms or 0.05s; the round trip between two validators is about twice this',
           ).argParser(parseDelay),
         )
         .addOption(
