@@ -376,8 +376,9 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       application: {
         digestOf: (payload) => chain.digestOf(payload),
         validateProposal: (height, payload) => chain.validateProposal(height, payload),
-        // The view timer runs only while a block has something to carry: an idle chain is quiet.
-        hasPendingWork: () => mempool.hasProposable(),
+        // The view timer runs only while a block has something to carry (transactions, or the
+        // head's state root, which only the next header certifies): an idle chain is quiet.
+        hasPendingWork: () => mempool.hasProposable() || chain.headStateUncertified,
       },
       genesisValidators: chain.validators.map((v) => v.publicKey),
       ...tuning,

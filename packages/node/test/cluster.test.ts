@@ -123,11 +123,19 @@ describe('in-process 4-validator cluster', () => {
   });
 
   it('an idle cluster makes no block and changes no view', async () => {
-    await waitUntil('every mempool is empty and every node at one height', () => {
+    // After the last transactions, one more block certifies the state they left; then quiet.
+    await waitUntil('every node at one height, mempools empty, the head state certified', () => {
       const live = running();
       const heights = new Set(live.map((node) => node.parts.chain.height));
-      return heights.size === 1 && live.every((node) => node.parts.mempool.size === 0);
+      return (
+        heights.size === 1 &&
+        live.every(
+          (node) => node.parts.mempool.size === 0 && !node.parts.chain.headStateUncertified,
+        )
+      );
     });
+    const last = running()[0]!.parts.chain;
+    expect(last.loadBlock(last.height)!.block.txs).toHaveLength(0);
     const height = running()[0]!.parts.chain.height;
     const viewChanges = running().map((node) => node.parts.driver.core.stats().viewChanges);
     // Three base view timeouts (20 ticks of 50 ms here): a running view timer would have fired.

@@ -86,6 +86,8 @@ export class Chain implements ConsensusApplication {
   readonly chainId: string;
   readonly genesisHash: Uint8Array;
   private head: ChainHead;
+  /** The state root in the head block's header: the state before the head (see headStateUncertified). */
+  private headerStateRoot: Uint8Array;
   private validatorList: Validator[];
   private validatorHash: Uint8Array;
   /** Decoded proposals by payload object: one payload is digested, validated and executed. */
@@ -104,6 +106,12 @@ export class Chain implements ConsensusApplication {
     genesisHash: Uint8Array,
   ) {
     this.store = store;
+    this.headerStateRoot = head.stateRoot;
+    if (head.height > 0) {
+      // A state-synced head has no stored block: its root was certified by the next header.
+      const payload = store.loadBlock(head.height);
+      if (payload !== undefined) this.headerStateRoot = decodeBlock(payload).header.stateRoot;
+    }
     this.stateStore = stateStore;
     this.state = state;
     this.head = head;
@@ -179,6 +187,16 @@ export class Chain implements ConsensusApplication {
 
   get stateRoot(): Uint8Array {
     return this.head.stateRoot;
+  }
+
+  /**
+   * Whether the state after the head block is in no header yet. A header carries its parent's
+   * state root, so the head's own state is certified only by the next block: after a block
+   * that changed the state, one more (empty if need be) makes that state provable and lets
+   * clients read nonces at the head. An idle chain stops after that block.
+   */
+  get headStateUncertified(): boolean {
+    return !bytesEqual(this.head.stateRoot, this.headerStateRoot);
   }
 
   /** The validator set the committed state defines (sorted by key). */
@@ -341,6 +359,7 @@ export class Chain implements ConsensusApplication {
     this.store.meta.save(batch, HEAD_KEY, encodeHead(head));
     await this.options.db.write(batch);
     this.head = head;
+    this.headerStateRoot = block.header.stateRoot;
     if (result.validatorSetChange !== null) {
       this.validatorList = [...result.validatorSetChange.validators];
       this.validatorHash = result.validatorSetChange.hash;

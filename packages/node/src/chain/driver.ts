@@ -357,7 +357,7 @@ export class ConsensusDriver {
       return;
     }
     const txs = mempool.reap(block.maxTxs, block.maxBytes);
-    if (txs.length === 0 && pending.view === 0) {
+    if (txs.length === 0 && pending.view === 0 && !chain.headStateUncertified) {
       // Only transactions behind a nonce gap: nothing for a block, wait for more.
       this.pendingProposal = { ...pending, waitingForTxs: true };
       return;
@@ -371,14 +371,14 @@ export class ConsensusDriver {
   }
 
   /**
-   * The core wants a block. With transactions: after the batch time (at once when a block's
-   * worth waits). Without, in view 0: no timer at all, the next transaction starts one
-   * (`transactionsArrived`). Without, after a view change: an empty block soon, since the
-   * replicas wait for this view's proposal.
+   * The core wants a block. With transactions, or a head state no header carries yet: after
+   * the batch time (at once when a block's worth waits). Without, in view 0: no timer at all,
+   * the next transaction starts one (`transactionsArrived`). Without, after a view change: an
+   * empty block soon, since the replicas wait for this view's proposal.
    */
   private requestProposal(request: { readonly height: number; readonly view: number }): void {
-    const { mempool, block } = this.options;
-    const waitingForTxs = !mempool.hasProposable();
+    const { mempool, block, chain } = this.options;
+    const waitingForTxs = !mempool.hasProposable() && !chain.headStateUncertified;
     this.pendingProposal = { ...request, waitingForTxs };
     if (mempool.size >= block.maxTxs) this.scheduleProposal(0);
     else if (!waitingForTxs) this.scheduleProposal(block.batchTimeMs);
