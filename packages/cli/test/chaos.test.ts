@@ -2,7 +2,11 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChaosReport } from '../src/cmds/devnet/chaos.js';
-import { blockTimeViolation, checkChain } from '../src/cmds/devnet/chaos-check.js';
+import {
+  blockTimeViolation,
+  checkChain,
+  evidenceViolations,
+} from '../src/cmds/devnet/chaos-check.js';
 import type { Acknowledged } from '../src/cmds/devnet/chaos-load.js';
 import { MAX_SKEW_MS } from '../src/cmds/devnet/chaos-plan.js';
 import type { ApiJson } from '../src/util/client.js';
@@ -124,6 +128,23 @@ describe('the checker on block times', () => {
     expect(blockTimeViolation(5, now + 5_000, now, now, 5_000)).toBeUndefined();
     expect(blockTimeViolation(5, now - 1, now, now, 5_000)).toContain('before its parent');
     expect(blockTimeViolation(5, now + 5_001, now, now, 5_000)).toContain('5001 ms ahead');
+  });
+});
+
+describe('the checker on equivocation evidence', () => {
+  it('turns every evidence item, an undercount and a malformed answer into violations', () => {
+    expect(evidenceViolations('a', { items: [], total: 0 })).toEqual([]);
+    const item = {
+      validator: 'ab'.repeat(32),
+      phase: 'commit',
+      height: 7,
+      view: 1,
+      verified: true,
+    };
+    const found = evidenceViolations('a', { items: [item], total: 3 });
+    expect(found[0]).toContain('validator abababababababab signed two commit votes at height 7');
+    expect(found[1]).toContain('2 more equivocations');
+    expect(evidenceViolations('a', { error: 'nope' })[0]).toContain('malformed evidence');
   });
 });
 

@@ -71,7 +71,8 @@ export function blockTimeViolation(
  * on every node and asserts: the same block hash and state root at every height on every node;
  * every acknowledged transaction at the acknowledged height and index with the same receipt on
  * every node; every commit certificate carries a quorum of valid validator signatures over that
- * block; no validator's signature appears for two different digests at one height and view; and
+ * block; no validator's signature appears for two different digests at one height and view, nor
+ * in any node's equivocation evidence; and
  * block time never goes back nor runs ahead of the checker's clock beyond the drift tolerance.
  */
 export async function checkChain(options: CheckOptions): Promise<CheckResult> {
@@ -201,6 +202,10 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
       );
     }
   }
+  const evidence = await Promise.all(clients.map((c) => c.get('/consensus/evidence')));
+  evidence.forEach((answer, i) => {
+    for (const text of evidenceViolations(options.nodes[i]!.name, answer)) violate(text);
+  });
   if (dropped > 0) violations.push(`... and ${dropped} more violations`);
   return {
     ok: violations.length === 0,
@@ -216,8 +221,26 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
     certificatesChecked: verifiedCertificates.size,
     votesChecked,
     doubleVoteScope:
-      "the API exposes only COMMIT votes, inside each block's commit certificate (every node's copy); PREPARE, VIEW-CHANGE and votes that never made a certificate are not visible, so a double vote among those is not detected here",
+      "COMMIT votes inside every node's copy of each commit certificate, plus each node's equivocation evidence (GET /v1/consensus/evidence: every conflicting signed PRE-PREPARE, PREPARE, COMMIT or CHECKPOINT a node received, and certificate votes contradicting the vote it got); two conflicting VIEW-CHANGEs, or conflicting votes no honest node received, are not visible",
   };
+}
+
+/**
+ * A node's equivocation evidence (`GET /v1/consensus/evidence`) as violations: in a run with
+ * only crash faults any item at all means a validator signed two different votes.
+ */
+export function evidenceViolations(name: string, answer: ApiJson): string[] {
+  if (!Array.isArray(answer?.items) || !Number.isSafeInteger(answer?.total)) {
+    return [`${name}: malformed evidence answer ${JSON.stringify(answer).slice(0, 200)}`];
+  }
+  const out = answer.items.map(
+    (item: ApiJson) =>
+      `double vote: ${name} holds evidence that validator ${String(item.validator).slice(0, 16)} signed two ${item.phase} votes at height ${item.height}, view ${item.view} (verified: ${item.verified})`,
+  );
+  if (answer.total > answer.items.length) {
+    out.push(`${name}: ${answer.total - answer.items.length} more equivocations than it lists`);
+  }
+  return out;
 }
 
 /** Polls until every node reaches the highest height any node reports (bounded). */
