@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { primaryIndex } from '@medchain/consensus';
@@ -205,6 +205,52 @@ describe('4 validator processes', () => {
     // Heights whose view-0 primary is dead are decided in a later view, entered by NEW-VIEW.
     const newView = /medchain_consensus_messages_received_total\{[^}]*type="newview"[^}]*\} [1-9]/;
     expect(texts.some((text) => newView.test(text))).toBe(true);
+  }, 240_000);
+
+  it('a validator whose disk was wiped state-syncs from a certified snapshot and follows', async () => {
+    // The primary killed above comes back first: one validator down at a time.
+    for (const home of network.homes) if (!children.has(home.index)) launch(home);
+    const [reference] = await heights([network.homes[0]!]);
+    await waitUntil(
+      'all four answer at the same height',
+      async () => (await heights(network.homes)).every((height) => height >= reference!),
+      { tries: 1_200 },
+    );
+    const victim = live().find((home) => home.index !== 0)!;
+    await kill9(victim.index);
+    // A new disk: no blocks, no WAL, no vault. Keys, genesis and config stay.
+    for (const dir of ['db', 'wal', 'vault']) {
+      rmSync(join(victim.home, dir), { recursive: true, force: true });
+    }
+    const load = startLoad('wiped');
+    await waitUntil(
+      'the others move 25 heights on (state sync needs peers at least 20 ahead)',
+      async () => (await heights(live())).every((height) => height >= reference! + 25),
+      { tries: 1_200 },
+    );
+    launch(victim);
+    await waitUntil(
+      'the wiped validator installs a snapshot',
+      async () =>
+        readFileSync(join(victim.home, 'process.log'), 'utf8').includes(
+          'state synced from a certified snapshot',
+        ),
+      { tries: 1_200 },
+    );
+    const [afterSync] = await heights([victim]);
+    await waitUntil(
+      'it follows the chain as load goes on',
+      async () => {
+        const [mine, theirs] = await heights([victim, network.homes[0]!]);
+        return mine! >= afterSync! + 3 && mine! >= theirs! - 1;
+      },
+      { tries: 1_200 },
+    );
+    await load.stop();
+    await expectConverged();
+    // It never fetched the blocks below the snapshot: the first of them is not stored.
+    const first = await fetch(`http://127.0.0.1:${victim.apiPort}/v1/blocks/1`);
+    expect(first.status).toBe(404);
   }, 240_000);
 
   it('SIGTERM stops a node cleanly (exit code 0, parts closed in reverse)', async () => {
