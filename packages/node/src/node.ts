@@ -448,11 +448,17 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     blockSync.watchForStalls(stallIntervalMs);
     // Gossip lost while a peer was down leaves transactions stranded here, where only a view
     // change would bring them to a primary: while no block comes, the longest-waiting go out
-    // again (peers that have them refuse duplicates cheaply).
+    // again, each at most once, so an overloaded network that is merely slow never gets a
+    // storm of duplicates on top of its load.
     let heightAtRegossip = chain.height;
+    const regossiped = new WeakSet<object>();
     const regossip = setInterval(() => {
       if (chain.height === heightAtRegossip) {
-        for (const tx of mempool.oldest(REGOSSIP_MAX_TXS)) gossip.add(encodeTransaction(tx));
+        for (const tx of mempool.oldest(REGOSSIP_MAX_TXS)) {
+          if (regossiped.has(tx)) continue;
+          regossiped.add(tx);
+          gossip.add(encodeTransaction(tx));
+        }
       }
       heightAtRegossip = chain.height;
     }, stallIntervalMs);
