@@ -5,6 +5,7 @@ import {
   encodeCanonical,
   merkleRoot,
   taggedHash,
+  toHex,
 } from '@medchain/crypto';
 import { LedgerError } from './errors.js';
 import {
@@ -12,8 +13,10 @@ import {
   decodeTransaction,
   encodeTransaction,
   MAX_TX_BYTES,
+  rememberTransactionHash,
   type Transaction,
   transactionHash,
+  transactionHashOfBytes,
 } from './tx.js';
 import {
   asBytes,
@@ -82,12 +85,25 @@ export function headerHash(header: BlockHeader): Uint8Array {
   return taggedHash('BlockHeader', encodeHeader(header));
 }
 
+/**
+ * Blocks whose tx root this module computed (buildBlock) or checked (decodeBlock), so
+ * checkBlockAgainstParent does not hash their transactions again. Their header and tx list
+ * are frozen, and a block rebuilt from parts is a new object, checked in full.
+ */
+const rootMatches = new WeakSet<Block>();
+
 /** Builds a block, filling in the tx root. */
 export function buildBlock(
   fields: Omit<BlockHeader, 'txRoot'>,
   txs: readonly Transaction[],
 ): Block {
-  return { header: { ...fields, txRoot: transactionsRoot(txs) }, txs };
+  const list = Object.freeze([...txs]);
+  const block = Object.freeze({
+    header: Object.freeze({ ...fields, txRoot: transactionsRoot(list) }),
+    txs: list,
+  });
+  rootMatches.add(block);
+  return block;
 }
 
 export function encodeBlock(block: Block): Uint8Array {
@@ -137,25 +153,52 @@ export function decodeHeader(bytes: Uint8Array): BlockHeader {
 }
 
 /**
- * Decodes a block: size limits, canonical bytes, header shape, every transaction decodable
- * (see decodeTransaction) and the tx root matching. Throws LedgerError.
+ * Transactions this node decoded already (its mempool), by transaction hash. A hit is used
+ * only when its canonical bytes equal the block's bytes, so a lookup can save work but never
+ * change what a block decodes to.
  */
-export function decodeBlock(bytes: Uint8Array): Block {
+export type KnownTransactions = (txHash: Uint8Array) => Transaction | undefined;
+
+/**
+ * Decodes a block: size limits, canonical bytes, header shape, every transaction decodable
+ * (see decodeTransaction) and the tx root matching. Throws LedgerError. With `known`, a
+ * transaction whose bytes equal a known one's is that object instead of a fresh decoding
+ * (the same value, minus the work).
+ */
+export function decodeBlock(bytes: Uint8Array, known?: KnownTransactions): Block {
   const o = asObject(decodeBytes(bytes, 'block', MAX_BLOCK_BYTES), 'block', ['header', 'txs']);
   const header = parseHeader(o.header, 'block.header');
-  const txs = asList(o.txs, 'block.txs', { min: 0, max: MAX_BLOCK_TXS }, (value, path) => {
+  const list = asList(o.txs, 'block.txs', { min: 0, max: MAX_BLOCK_TXS }, (value) => value);
+  const hashes: Uint8Array[] = [];
+  const seen = new Set<string>();
+  const txs = list.map((value, i): Transaction => {
+    const path = `block.txs[${i}]`;
     if (!(value instanceof Uint8Array)) throw invalid(path, 'expected transaction bytes');
     if (value.length > MAX_TX_BYTES)
       throw invalid(path, 'transaction too large', 'LEDGER_TOO_LARGE');
-    return decodeTransaction(value);
+    const hash = transactionHashOfBytes(value);
+    hashes.push(hash);
+    const hit = known?.(hash);
+    const tx =
+      hit !== undefined && bytesEqual(encodeTransaction(hit), value)
+        ? hit
+        : decodeTransaction(value);
+    rememberTransactionHash(tx, hash);
+    // Equal hashes are equal bytes: cheaper than keying the set by the bytes themselves.
+    const id = toHex(hash);
+    if (seen.has(id)) throw invalid(path, 'duplicate entry');
+    seen.add(id);
+    return tx;
   });
-  if (!bytesEqual(header.txRoot, transactionsRoot(txs))) {
+  if (!bytesEqual(header.txRoot, merkleRoot(hashes))) {
     throw new LedgerError(
       'LEDGER_BLOCK_INVALID',
       'block.header.txRoot does not match its transactions',
     );
   }
-  return { header, txs };
+  const block = Object.freeze({ header: Object.freeze(header), txs: Object.freeze(txs) });
+  rootMatches.add(block);
+  return block;
 }
 
 export interface ExpectedParent {
@@ -195,7 +238,7 @@ export function checkBlockAgainstParent(
                 ? 'validatorSetHash is not the current validator set'
                 : !validatorKeys.some((key) => bytesEqual(key, h.proposer))
                   ? 'proposer is not a validator'
-                  : !bytesEqual(h.txRoot, transactionsRoot(block.txs))
+                  : !rootMatches.has(block) && !bytesEqual(h.txRoot, transactionsRoot(block.txs))
                     ? 'txRoot does not match the transactions'
                     : undefined;
   if (problem !== undefined) {

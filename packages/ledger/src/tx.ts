@@ -84,10 +84,23 @@ export function encodeTransaction(tx: Transaction): Uint8Array {
 export function transactionHash(tx: Transaction): Uint8Array {
   let hash = hashCache.get(tx);
   if (hash === undefined) {
-    hash = taggedHash('Transaction', encodeTransaction(tx));
+    hash = transactionHashOfBytes(encodeTransaction(tx));
     hashCache.set(tx, hash);
   }
   return hash;
+}
+
+/**
+ * The hash of canonical transaction bytes: equal to transactionHash of their decoding (a
+ * decoded transaction encodes back to the same bytes), so a block's tx root needs no decoding.
+ */
+export function transactionHashOfBytes(bytes: Uint8Array): Uint8Array {
+  return taggedHash('Transaction', bytes);
+}
+
+/** For decoders that hashed the bytes already (decodeBlock): transactionHash returns `hash`. */
+export function rememberTransactionHash(tx: Transaction, hash: Uint8Array): void {
+  hashCache.set(tx, hash);
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   MemoryStore,
   parseGenesis,
   signTransaction,
+  type Transaction,
   transactionHash,
   verifyTransactionSignature,
 } from '@medchain/ledger';
@@ -200,6 +201,103 @@ describe('blocks', () => {
       () => checkBlockAgainstParent({ ...block, txs: [] }, parent, keys),
       'LEDGER_BLOCK_INVALID',
       'txRoot',
+    );
+  });
+});
+
+describe('decoding a block with the transactions a mempool holds', () => {
+  const proposer = signer('codec/known-proposer');
+  const fields = {
+    chainId: CHAIN_ID,
+    height: 3,
+    time: T0 + 5000,
+    parentHash: bytes('parent'),
+    stateRoot: bytes('state'),
+    validatorSetHash: bytes('validators'),
+    proposer: proposer.publicKey,
+  };
+  const txs = [1, 2, 3, 4].map((nonce) => signTransaction({ ...unsigned, nonce }, alice));
+  const poolOf = (pending: readonly Transaction[]) => {
+    const byHash = new Map(pending.map((tx) => [toHex(transactionHash(tx)), tx]));
+    const asked: string[] = [];
+    const lookup = (hash: Uint8Array) => {
+      asked.push(toHex(hash));
+      return byHash.get(toHex(hash));
+    };
+    return { lookup, asked };
+  };
+
+  it('reuses the known objects and decodes the rest, to the same block', () => {
+    const bytesOfBlock = encodeBlock(buildBlock(fields, txs));
+    const pending = [decodeTransaction(encodeTransaction(txs[0]!)), txs[2]!];
+    const { lookup, asked } = poolOf(pending);
+    const decoded = decodeBlock(bytesOfBlock, lookup);
+    expect(asked).toEqual(txs.map((tx) => toHex(transactionHash(tx))));
+    expect(decoded.txs[0]).toBe(pending[0]);
+    expect(decoded.txs[2]).toBe(pending[1]);
+    expect(decoded.txs[1]).not.toBe(txs[1]);
+    expect(decoded).toEqual(decodeBlock(bytesOfBlock));
+    decoded.txs.forEach((tx, i) => {
+      expect(toHex(transactionHash(tx))).toBe(toHex(transactionHash(txs[i]!)));
+    });
+  });
+
+  it('never takes a known transaction whose bytes differ from the block bytes', () => {
+    // A lookup that answers a hash with another transaction (what a hash collision or a buggy
+    // pool would do): the block's own bytes win.
+    const bytesOfBlock = encodeBlock(buildBlock(fields, txs));
+    const impostor = signTransaction({ ...unsigned, nonce: 99 }, alice);
+    const decoded = decodeBlock(bytesOfBlock, () => impostor);
+    expect(decoded.txs).not.toContain(impostor);
+    expect(decoded).toEqual(decodeBlock(bytesOfBlock));
+  });
+
+  it('refuses a forged block even when the pool holds every honest transaction', () => {
+    const { lookup } = poolOf(txs);
+    const honest = buildBlock(fields, txs);
+    // Same header (the honest tx root), one transaction swapped for other bytes: a changed
+    // signature, then a different nonce.
+    const resigned = { ...txs[1]!, signature: signTransaction(txs[3]!, alice).signature };
+    for (const swapped of [resigned, signTransaction({ ...unsigned, nonce: 7 }, alice)]) {
+      const forged = encodeBlock({
+        header: honest.header,
+        txs: [txs[0]!, swapped, txs[2]!, txs[3]!],
+      });
+      expectCode(() => decodeBlock(forged, lookup), 'LEDGER_BLOCK_INVALID', 'txRoot');
+    }
+    // A wrong root over the honest transactions.
+    const wrongRoot = encodeBlock({ header: { ...honest.header, txRoot: bytes('root') }, txs });
+    expectCode(() => decodeBlock(wrongRoot, lookup), 'LEDGER_BLOCK_INVALID', 'txRoot');
+    // A transaction twice (its root computed honestly over the duplicate list).
+    const twice = encodeBlock(buildBlock(fields, [txs[0]!, txs[0]!]));
+    expectCode(() => decodeBlock(twice, lookup), 'LEDGER_MALFORMED', 'duplicate');
+  });
+
+  it('property: any pool, any block: the same verdict and the same block as without a pool', () => {
+    const pool = [1, 2, 3, 4, 5, 6].map((nonce) => signTransaction({ ...unsigned, nonce }, alice));
+    fc.assert(
+      fc.property(
+        fc.subarray(pool),
+        fc.shuffledSubarray(pool),
+        fc.option(fc.nat()),
+        (pending, inBlock, flip) => {
+          const encoded = encodeBlock(buildBlock(fields, inBlock));
+          // Optionally corrupt one byte: both paths must then agree on the refusal.
+          if (flip !== null) encoded[flip % encoded.length]! ^= 1;
+          const outcome = (run: () => unknown) => {
+            try {
+              return { block: run() };
+            } catch (error) {
+              return { code: (error as LedgerError).code };
+            }
+          };
+          const { lookup } = poolOf(pending);
+          expect(outcome(() => decodeBlock(encoded, lookup))).toEqual(
+            outcome(() => decodeBlock(encoded)),
+          );
+        },
+      ),
+      { numRuns: 200, seed: 7 },
     );
   });
 });

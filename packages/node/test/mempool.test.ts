@@ -1,10 +1,14 @@
+import { join } from 'node:path';
 import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   AuthenticatedState,
   buildBlock,
   DEFAULT_LEDGER_PARAMS,
+  decodeBlock,
+  encodeBlock,
   encodeTransaction,
   executeBlock,
+  headerHash,
   initGenesisState,
   MemoryStore,
   parseGenesis,
@@ -16,8 +20,16 @@ import {
 } from '@medchain/ledger';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createMetrics, Mempool, type MempoolOptions } from '../src/index.js';
+import {
+  Chain,
+  createLogger,
+  createMetrics,
+  Database,
+  Mempool,
+  type MempoolOptions,
+} from '../src/index.js';
 import { counterValue } from './cluster-harness.js';
+import { tempDir } from './helpers.js';
 
 const CHAIN_ID = 'medchain-mempool-test';
 const T0 = 1_750_000_000_000;
@@ -259,5 +271,118 @@ describe('mempool reaping', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe("a replica decodes proposals with its mempool's transactions", () => {
+  const validator = signer('chain-validator');
+  const genesis = parseGenesis({
+    chainId: CHAIN_ID,
+    genesisTime: T0,
+    organizations: [
+      {
+        id: sha256(utf8('chain-org')),
+        adminKeys: [signer('chain-admin').publicKey],
+        validatorKey: validator.publicKey,
+        peerId: '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo',
+      },
+    ],
+    params: { ...DEFAULT_LEDGER_PARAMS },
+    consensus: {},
+  });
+
+  async function openReplica() {
+    const dir = await tempDir('mempool-chain');
+    const db = await Database.open(join(dir.path, 'db'));
+    const metrics = createMetrics();
+    const chain = await Chain.open({
+      db,
+      genesis,
+      logger: createLogger({ level: 'silent' }),
+      metrics,
+      now: () => T0 + 1_000,
+    });
+    const mempool = new Mempool({
+      chainId: CHAIN_ID,
+      maxTxs: 1_000,
+      maxBytes: 1 << 20,
+      maxTxBytes: 16 * 1024,
+      state: () => chain.state,
+      isCommitted: (hash) => chain.hasTransaction(hash),
+      metrics,
+    });
+    /** A proposal as the primary's bytes arrive: a fresh payload, nothing cached for it. */
+    const proposal = (txs: readonly Transaction[], txRoot?: Uint8Array) => {
+      const block = buildBlock(
+        {
+          chainId: CHAIN_ID,
+          height: 1,
+          time: T0 + 500,
+          parentHash: chain.lastHash,
+          stateRoot: chain.stateRoot,
+          validatorSetHash: validatorSetHash(chain.validators),
+          proposer: validator.publicKey,
+        },
+        txs,
+      );
+      const header = txRoot === undefined ? block.header : { ...block.header, txRoot };
+      return encodeBlock({ header, txs }).slice();
+    };
+    return {
+      chain,
+      mempool,
+      proposal,
+      close: async () => {
+        await db.close();
+        await dir.remove();
+      },
+    };
+  }
+
+  it('takes the pool objects for matching bytes, and decodes the same block as without them', async () => {
+    const replica = await openReplica();
+    try {
+      const txs = ['p1', 'p2', 'p3'].map((label) => tx(signer(label), 1));
+      for (const t of txs.slice(0, 2)) {
+        expect(replica.mempool.admit(bytes(t), 'gossip').accepted).toBe(true);
+      }
+      const payload = replica.proposal(txs);
+      expect(replica.chain.validateProposal(1, payload)).toBe(true);
+      const decoded = replica.chain.decode(payload)!;
+      expect(decoded.block.txs[0]).toBe(replica.mempool.get(transactionHash(txs[0]!)));
+      expect(decoded.block.txs[1]).toBe(replica.mempool.get(transactionHash(txs[1]!)));
+      expect(replica.mempool.get(transactionHash(txs[2]!))).toBeUndefined();
+      expect(decoded.block).toEqual(decodeBlock(payload));
+      expect(toHex(replica.chain.digestOf(payload))).toBe(
+        toHex(headerHash(decodeBlock(payload).header)),
+      );
+    } finally {
+      await replica.close();
+    }
+  });
+
+  it('refuses a forged proposal although the pool holds every honest transaction', async () => {
+    const replica = await openReplica();
+    try {
+      const alice = signer('forged-alice');
+      const txs = [tx(alice, 1), tx(signer('forged-bob'), 1)];
+      for (const t of txs) expect(replica.mempool.admit(bytes(t), 'gossip').accepted).toBe(true);
+      const honestRoot = decodeBlock(replica.proposal(txs)).header.txRoot;
+      // Bytes that differ from the pool's (another valid signature over other content) under
+      // the honest tx root; then the honest transactions under a wrong root.
+      const swapped = [tx(alice, 2), txs[1]!];
+      for (const payload of [
+        replica.proposal(swapped, honestRoot),
+        replica.proposal(txs, sha256(utf8('wrong root'))),
+      ]) {
+        expect(replica.chain.decode(payload)).toBeNull();
+        expect(replica.chain.validateProposal(1, payload)).toBe(false);
+        expect(() => decodeBlock(payload)).toThrow(/txRoot/);
+      }
+      // The forgeries took nothing out of the pool.
+      expect(replica.mempool.size).toBe(2);
+    } finally {
+      await replica.close();
+    }
   });
 });

@@ -32,6 +32,7 @@ import {
   encodeHead,
   encodeReceipt,
 } from './codec.js';
+import { pendingTransactionsFor } from './mempool.js';
 
 /** How far a proposal's block time may run ahead of a replica's clock before it refuses it. */
 export const DEFAULT_MAX_CLOCK_DRIFT_MS = 5_000;
@@ -242,12 +243,16 @@ export class Chain implements ConsensusApplication {
     return true;
   }
 
-  /** The decoded block of a payload (cached per payload object), or null when it is not a block. */
+  /**
+   * The decoded block of a payload (cached per payload object), or null when it is not a block.
+   * Transactions this node's mempool holds are reused when their bytes match (decoded and
+   * hashed once per node); the block's bytes and tx root are checked all the same.
+   */
   decode(payload: Uint8Array): Decoded | null {
     let decoded = this.decoded.get(payload);
     if (decoded === undefined) {
       try {
-        const block = decodeBlock(payload);
+        const block = decodeBlock(payload, pendingTransactionsFor(this.state));
         decoded = { block, digest: headerHash(block.header) };
       } catch {
         decoded = null;

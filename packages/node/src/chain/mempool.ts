@@ -53,6 +53,21 @@ interface Entry {
 const RECENT_VERIFIED = 100_000;
 
 /**
+ * Each pool by the committed state it reads nonces from, which is its node's chain state:
+ * node.ts builds the chain and the pool apart, and the chain's block decoder asks the pool of
+ * its own state (never another node's in the same process) for transactions decoded already.
+ */
+const poolsByState = new WeakMap<KeyValueReader, Mempool>();
+
+/** Lookup of the transactions pending in the pool that reads `state`, if there is one. */
+export function pendingTransactionsFor(
+  state: KeyValueReader,
+): ((txHash: Uint8Array) => Transaction | undefined) | undefined {
+  const pool = poolsByState.get(state);
+  return pool === undefined ? undefined : (hash) => pool.get(hash);
+}
+
+/**
  * Transactions waiting for a block. Admission runs the cheap checks first (size, decoding,
  * chain id, duplicate, capacity, nonce window) and verifies the signature last, once: the
  * verdict is remembered by transaction hash (which covers the signature), so block execution
@@ -73,6 +88,7 @@ export class Mempool {
     this.verifySignature = options.verify ?? verifyTransactionSignature;
     this.nonceWindow = options.nonceWindow ?? 1_000;
     this.maxPerSigner = options.maxPerSigner ?? 256;
+    poolsByState.set(options.state(), this);
   }
 
   get size(): number {
