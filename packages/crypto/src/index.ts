@@ -12,6 +12,7 @@ export {
   assertAcceptablePublicKey,
   generateKeyPair,
   isAcceptablePublicKey,
+  isAcceptablePublicKeyCached,
   type KeyPair,
   keyPairFromSeed,
   PUBLIC_KEY_CACHE_LIMIT,
@@ -47,6 +48,7 @@ export {
   parseKeystore,
   type ScryptParams,
 } from './keystore.js';
+export { LruCache } from './lru.js';
 export {
   EMPTY_MERKLE_ROOT,
   type MerkleProof,

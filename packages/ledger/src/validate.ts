@@ -1,4 +1,9 @@
-import { type Canonical, encodeCanonical, isAcceptablePublicKey, toHex } from '@medchain/crypto';
+import {
+  type Canonical,
+  encodeCanonical,
+  isAcceptablePublicKeyCached,
+  toHex,
+} from '@medchain/crypto';
 import { LedgerError, type LedgerErrorCode } from './errors.js';
 
 /** Shape checks for decoded values: each names the offending path, so a client sees what to fix. */
@@ -41,25 +46,6 @@ export function asBytes(value: unknown, path: string, length: number): Uint8Arra
     throw invalid(path, `expected ${length} bytes`);
   }
   return value;
-}
-
-/**
- * Keys already found acceptable. The check decompresses a curve point (~100 µs on noble) and
- * every body names keys, checked once at admission and again at execution; the answer for a
- * key never changes, so remembering it is safe. Bounded: the oldest entry goes first.
- */
-const ACCEPTED_KEYS_LIMIT = 65_536;
-const acceptedKeys = new Set<string>();
-
-export function isAcceptablePublicKeyCached(key: Uint8Array): boolean {
-  const id = toHex(key);
-  if (acceptedKeys.has(id)) return true;
-  if (!isAcceptablePublicKey(key)) return false;
-  if (acceptedKeys.size >= ACCEPTED_KEYS_LIMIT) {
-    acceptedKeys.delete(acceptedKeys.values().next().value!);
-  }
-  acceptedKeys.add(id);
-  return true;
 }
 
 export function asPublicKey(value: unknown, path: string): Uint8Array {

@@ -7,7 +7,6 @@ import {
   Database,
   decodeHeight,
   encodeHeight,
-  LruCache,
   NodeError,
   StateStore,
 } from '../src/index.js';
@@ -137,34 +136,6 @@ describe('ChainStore', () => {
     await expect(chain.ensureSchema('medchain-test')).rejects.toMatchObject({
       code: 'NODE_DB_SCHEMA',
     });
-  });
-});
-
-describe('LruCache', () => {
-  it('never holds more than its capacity and evicts the least recently used', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 8 }),
-        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 12 })), { maxLength: 200 }),
-        (capacity, steps) => {
-          const cache = new LruCache<number>(capacity);
-          const order: number[] = []; // model: most recent last
-          for (const [isSet, key] of steps) {
-            const at = order.indexOf(key);
-            if (isSet) {
-              cache.set(String(key), key);
-              if (at >= 0) order.splice(at, 1);
-              order.push(key);
-              if (order.length > capacity) order.shift();
-            } else {
-              expect(cache.get(String(key))).toBe(at >= 0 ? key : undefined);
-              if (at >= 0) order.push(...order.splice(at, 1));
-            }
-            expect(cache.size).toBe(order.length);
-          }
-        },
-      ),
-    );
   });
 });
 

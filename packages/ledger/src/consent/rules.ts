@@ -1,4 +1,11 @@
-import { bytesEqual, compareBytes, encodeCanonical, taggedHash, toHex } from '@medchain/crypto';
+import {
+  bytesEqual,
+  compareBytes,
+  encodeCanonical,
+  isAcceptablePublicKeyCached,
+  taggedHash,
+  toHex,
+} from '@medchain/crypto';
 import { decideAccess } from '../access.js';
 import { recordId as deriveRecordId } from '../ids.js';
 import type {
@@ -18,7 +25,6 @@ import type {
 import { fail } from '../receipt.js';
 import { appendToList, listLength, readValue, stateKeys, writeValue } from '../schema.js';
 import type { AuthenticatedState } from '../state/index.js';
-import { isAcceptablePublicKeyCached } from '../validate.js';
 import { memberIds } from '../validators.js';
 import {
   activeProvider,

@@ -1,3 +1,4 @@
+import { LruCache } from '@medchain/crypto';
 import { type Block, decodeBlock, type KeyValueReader } from '@medchain/ledger';
 import type {
   ApiBackend,
@@ -9,7 +10,6 @@ import type {
   SubmitResult,
   TransactionStatus,
 } from '../api/backend.js';
-import { LruCache } from '../db/state-store.js';
 import type { Chain, ExecutedBlock } from './chain.js';
 import type { Mempool } from './mempool.js';
 

@@ -1,4 +1,4 @@
-import { fromHex, toHex } from '@medchain/crypto';
+import { fromHex, LruCache, toHex } from '@medchain/crypto';
 import {
   decodeTransaction,
   expectedNonce,
@@ -78,7 +78,7 @@ export class Mempool {
   /** signer hex -> nonce -> tx id, to refuse a second transaction for one nonce. */
   private readonly bySigner = new Map<string, Map<number, string>>();
   /** Hashes verified here and since removed (included in a block); bounded, oldest first. */
-  private readonly recentlyVerified = new Set<string>();
+  private readonly recentlyVerified = new LruCache<true>(RECENT_VERIFIED);
   private totalBytes = 0;
   private readonly verifySignature: (tx: Transaction) => boolean;
   private readonly nonceWindow: number;
@@ -240,7 +240,7 @@ export class Mempool {
       const id = toHex(transactionHash(tx));
       if (this.entries.has(id)) {
         this.remove(id);
-        this.rememberVerified(id);
+        this.recentlyVerified.set(id, true);
       }
       signers.add(toHex(tx.signer));
     }
@@ -263,14 +263,6 @@ export class Mempool {
     const nonces = this.bySigner.get(entry.signer);
     nonces?.delete(entry.tx.nonce);
     if (nonces?.size === 0) this.bySigner.delete(entry.signer);
-  }
-
-  private rememberVerified(id: string): void {
-    this.recentlyVerified.add(id);
-    if (this.recentlyVerified.size > RECENT_VERIFIED) {
-      const oldest = this.recentlyVerified.values().next();
-      if (!oldest.done) this.recentlyVerified.delete(oldest.value);
-    }
   }
 }
 

@@ -8,4 +8,4 @@ export {
   type TxLocation,
 } from './keys.js';
 export { ChainStore, type CommittedBlock, Repository, SCHEMA_VERSION } from './repositories.js';
-export { LruCache, StateStore } from './state-store.js';
+export { StateStore } from './state-store.js';

@@ -1,37 +1,8 @@
-import { toHex } from '@medchain/crypto';
+import { LruCache, toHex } from '@medchain/crypto';
 import type { KeyValueStore, WriteOp } from '@medchain/ledger';
 import type { Metrics } from '../metrics.js';
 import { Bucket } from './buckets.js';
 import type { Database, WriteBatch } from './controller.js';
-
-/** A bounded least-recently-used map (Map keeps insertion order; a hit re-inserts at the end). */
-export class LruCache<V> {
-  private readonly map = new Map<string, V>();
-
-  constructor(readonly capacity: number) {}
-
-  get(key: string): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: string, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next();
-      if (!oldest.done) this.map.delete(oldest.value);
-    }
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-}
 
 /** `null` records "known absent", so repeated misses do not go to LevelDB again. */
 type Cached = Uint8Array | null;
