@@ -25,7 +25,12 @@ export {
   verify,
   verifyReference,
 } from './ed25519.js';
-export { type Canonical, decodeCanonical, encodeCanonical } from './encoding.js';
+export {
+  type Canonical,
+  decodeCanonical,
+  decodeStoredCanonical,
+  encodeCanonical,
+} from './encoding.js';
 export {
   assertEnvelope,
   decodeEnvelope,

@@ -4,6 +4,7 @@ import {
   CryptoError,
   compareBytes,
   decodeCanonical,
+  decodeStoredCanonical,
   encodeCanonical,
   toHex,
   utf8,
@@ -295,6 +296,20 @@ describe('canonical encoding', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('decodeStoredCanonical gives what decodeCanonical gives for canonical bytes', () => {
+    fc.assert(
+      fc.property(canonicalArb, (value) => {
+        const bytes = encodeCanonical(value);
+        const stored = decodeStoredCanonical(bytes);
+        expect(stored).toEqual(decodeCanonical(bytes));
+        // Plain Uint8Arrays, not views of the input: a caller may keep or change them.
+        expect(bytesEqual(encodeCanonical(stored), bytes)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+    expect(() => decodeStoredCanonical(new Uint8Array([0x92, 0x01]))).toThrow(CryptoError);
   });
 
   it('does not depend on key insertion order', () => {

@@ -1,4 +1,4 @@
-import { type Canonical, decodeCanonical, encodeCanonical } from '@medchain/crypto';
+import { type Canonical, decodeStoredCanonical, encodeCanonical } from '@medchain/crypto';
 import type { GranteeType } from './model.js';
 import type { AuthenticatedState, KeyValueReader } from './state/index.js';
 
@@ -58,7 +58,8 @@ export const stateKeys = {
 /** Values are trusted: only this package writes them, always through {@link writeValue}. */
 export function readValue<T>(reader: KeyValueReader, stateKey: Uint8Array): T | undefined {
   const bytes = reader.get(stateKey);
-  return bytes === undefined ? undefined : (decodeCanonical(bytes) as unknown as T);
+  // State values are only ever written by writeValue below, so their spelling needs no check.
+  return bytes === undefined ? undefined : (decodeStoredCanonical(bytes) as unknown as T);
 }
 
 export function writeValue<T>(state: AuthenticatedState, stateKey: Uint8Array, value: T): void {
