@@ -45,7 +45,7 @@ const packr = new Packr({
 const unpackr = new Unpackr({
   useRecords: false,
   mapsAsObjects: true,
-  // Not 'auto': msgpackr's 'auto' turns ±2^53 (unsafe) into numbers. fromDecoded converts.
+  // Not 'auto': msgpackr's 'auto' turns ±2^53 (unsafe) into numbers. settleDecoded converts.
   int64AsType: 'bigint',
   moreTypes: false,
 });
@@ -131,35 +131,6 @@ export function encodeCanonical(value: Canonical): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Turns msgpackr's decoded form into Canonical values, failing on anything the encoder never emits. */
-function fromDecoded(value: unknown, depth: number): Canonical {
-  if (depth > MAX_DEPTH) throw notCanonical(`nesting deeper than ${MAX_DEPTH}`);
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw notCanonical('floats are not allowed');
-    return value;
-  }
-  if (typeof value === 'bigint') {
-    return value >= MIN_SAFE_BIGINT && value <= MAX_SAFE_BIGINT ? Number(value) : value;
-  }
-  if (value instanceof Uint8Array) return new Uint8Array(value);
-  if (Array.isArray(value)) return value.map((item) => fromDecoded(item, depth + 1));
-  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    const out: Record<string, Canonical> = {};
-    for (const [key, field] of Object.entries(value)) {
-      // defineProperty: a "__proto__" key stays a plain data field, never a prototype change.
-      Object.defineProperty(out, key, {
-        value: fromDecoded(field, depth + 1),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    }
-    return out;
-  }
-  throw notCanonical(`unsupported decoded type ${Object.prototype.toString.call(value)}`);
-}
-
 function notCanonical(why: string): CryptoError {
   return new CryptoError('CRYPTO_NOT_CANONICAL', `not canonical encoding: ${why}`);
 }
@@ -176,7 +147,7 @@ export function decodeCanonical(bytes: Uint8Array): Canonical {
   } catch (error) {
     throw notCanonical(`malformed msgpack (${(error as Error).message.slice(0, 80)})`);
   }
-  const value = fromDecoded(decoded, 0);
+  const value = settleDecoded(decoded, 0);
   let again: Uint8Array;
   try {
     again = encodeCanonical(value);
@@ -187,19 +158,25 @@ export function decodeCanonical(bytes: Uint8Array): Canonical {
   return value;
 }
 
-/** Rewrites msgpackr's decoded form in place into Canonical values (bigints, Buffers). */
-function settleDecoded(value: unknown): Canonical {
+/**
+ * Rewrites msgpackr's decoded form in place into Canonical values (safe bigints become
+ * numbers, Buffers plain Uint8Array copies). Types the encoder never emits (floats, Dates,
+ * undefined) are left for the re-encoding in decodeCanonical to refuse.
+ */
+function settleDecoded(value: unknown, depth: number): Canonical {
   if (typeof value === 'bigint') {
     return value >= MIN_SAFE_BIGINT && value <= MAX_SAFE_BIGINT ? Number(value) : value;
   }
   if (typeof value !== 'object' || value === null) return value as Canonical;
+  if (depth > MAX_DEPTH) throw notCanonical(`nesting deeper than ${MAX_DEPTH}`);
   if (value instanceof Uint8Array) return new Uint8Array(value);
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = settleDecoded(value[i]);
+    for (let i = 0; i < value.length; i++) value[i] = settleDecoded(value[i], depth + 1);
     return value;
   }
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value as Canonical;
   const record = value as Record<string, unknown>;
-  for (const key in record) record[key] = settleDecoded(record[key]);
+  for (const key of Object.keys(record)) record[key] = settleDecoded(record[key], depth + 1);
   return record as Canonical;
 }
 
@@ -212,7 +189,7 @@ function settleDecoded(value: unknown): Canonical {
  */
 export function decodeStoredCanonical(bytes: Uint8Array): Canonical {
   try {
-    return settleDecoded(unpackr.unpack(bytes));
+    return settleDecoded(unpackr.unpack(bytes), 0);
   } catch (error) {
     throw notCanonical(`malformed msgpack (${(error as Error).message.slice(0, 80)})`);
   }
