@@ -207,6 +207,21 @@ describe('medchain usage and errors', () => {
     });
   });
 
+  it('names a missing or cut-short devnet.json instead of crashing on it', async () => {
+    const dir = tempDir('devnet-corrupt');
+    const missing = await cli(['devnet', 'status', '--dir', dir, '--json']);
+    expect(missing.code).toBe(2);
+    writeFileSync(join(dir, 'devnet.json'), '{"nodes": [');
+    for (const command of ['status', 'down']) {
+      const run = await cli(['devnet', command, '--dir', dir, '--json']);
+      expect(run.code).toBe(1);
+      expect(jsonError(run).error).toMatchObject({
+        code: 'DEVNET_CORRUPT',
+        message: expect.stringContaining('devnet.json is not valid JSON'),
+      });
+    }
+  });
+
   it('refuses a consent without an end or a grantee before asking for a passphrase', async () => {
     const key = 'ab'.repeat(32);
     const [noEnd, noGrantee] = await Promise.all([

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import {
   CryptoError,
   decryptKeystore,
@@ -13,6 +13,7 @@ import {
   Signer,
 } from '@medchain/crypto';
 import { CliError, EXIT, usageError } from './errors.js';
+import { writeFileAtomic } from './files.js';
 import { getPassphrase, type PassphraseOptions } from './passphrase.js';
 
 export const entropy = (length: number): Uint8Array => new Uint8Array(randomBytes(length));
@@ -22,10 +23,7 @@ export function writeSecretFile(path: string, text: string, overwrite = false): 
   if (!overwrite && existsSync(path)) {
     throw usageError(`${path} already exists`, 'choose another path, or move the file away first');
   }
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  chmodSync(tmp, 0o600); // the mode argument is masked by umask
-  renameSync(tmp, path);
+  writeFileAtomic(path, text, 0o600);
 }
 
 export function readKeystoreFile(path: string): KeystoreFile {

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ApiClient, type ApiJson } from '../../util/client.js';
 import { CliError, EXIT, usageError } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/files.js';
 import { LOG_FILE } from '../../util/home.js';
 import { PASSPHRASE_ENV } from '../../util/passphrase.js';
 import {
@@ -82,11 +83,18 @@ export function readDevnet(dir: string): Devnet {
       'create one with `medchain devnet up --validators 4 --dir DIR`',
     );
   }
-  return JSON.parse(readFileSync(path, 'utf8')) as Devnet;
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Devnet;
+  } catch (error) {
+    throw new CliError('DEVNET_CORRUPT', `${path} is not valid JSON: ${(error as Error).message}`, {
+      hint: 'it was edited by hand or cut short; restore it, or remove the directory and run `devnet up` again',
+    });
+  }
 }
 
+/** Atomic, so `devnet down` can always read what a killed `up` recorded. */
 export function writeDevnet(dir: string, devnet: Devnet): void {
-  writeFileSync(devnetPath(dir), `${JSON.stringify(devnet, null, 2)}\n`);
+  writeFileAtomic(devnetPath(dir), `${JSON.stringify(devnet, null, 2)}\n`);
 }
 
 export function findNode(devnet: Devnet, name: string): DevnetNode {

@@ -1,5 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeFileAtomic } from '../../util/files.js';
 import type { LinkShape } from './netns.js';
 
 /**
@@ -179,7 +180,7 @@ export async function runWanSwitch(options: {
   const { hosts, link } = options.load();
   const wan = new WanSwitch(hosts, link);
   await wan.listen(options.address);
-  const write = () => writeFileSync(options.reportPath, `${JSON.stringify(wan.report())}\n`);
+  const write = () => writeFileAtomic(options.reportPath, `${JSON.stringify(wan.report())}\n`);
   write();
   await new Promise<void>((done) => {
     const timer = setInterval(() => {
