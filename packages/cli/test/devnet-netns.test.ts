@@ -482,20 +482,28 @@ describe.runIf(probe.ok)(`devnet down after the CLI crashed during up --netns${w
         stdio: 'ignore',
       },
     );
-    // Killed once it has started the validators in their namespaces.
-    let made: { namespaces: string[]; links: string[] } | undefined;
-    for (let i = 0; i < 600 && made === undefined; i++) {
-      await sleep(100);
-      if (!existsSync(join(dir, 'devnet.json'))) continue;
-      const devnet = readDevnet(dir);
-      if (devnet.nodes.every((n) => n.pid !== null)) made = devnet.netns.made;
+    let downed = false;
+    try {
+      // Killed once it has started the validators in their namespaces.
+      let made: { namespaces: string[]; links: string[] } | undefined;
+      for (let i = 0; i < 600 && made === undefined; i++) {
+        await sleep(100);
+        if (!existsSync(join(dir, 'devnet.json'))) continue;
+        const devnet = readDevnet(dir);
+        if (devnet.nodes.every((n) => n.pid !== null)) made = devnet.netns.made;
+      }
+      child.kill('SIGKILL');
+      expect(made, 'up never started the validators').toBeDefined();
+      expect(processesOf(dir).length).toBeGreaterThan(0);
+      const down = await cli(['devnet', 'down', '--dir', dir]);
+      downed = true;
+      ok(down);
+      expectNothingLeft(dir, made!);
+    } finally {
+      // A failure above must not leave validators and namespaces running for later tests.
+      child.kill('SIGKILL');
+      if (!downed) await cli(['devnet', 'down', '--dir', dir]);
+      rmSync(dir, { recursive: true, force: true });
     }
-    child.kill('SIGKILL');
-    expect(made, 'up never started the validators').toBeDefined();
-    expect(processesOf(dir).length).toBeGreaterThan(0);
-    const down = await cli(['devnet', 'down', '--dir', dir]);
-    ok(down);
-    expectNothingLeft(dir, made!);
-    rmSync(dir, { recursive: true, force: true });
   }, 90_000);
 });
