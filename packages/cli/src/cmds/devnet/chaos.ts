@@ -184,6 +184,7 @@ async function inject(
   const pid = node.pid!;
   let walBytesAppended = 0;
   let skew: SkewRecord | null = null;
+  let heightAtCut: number | undefined;
   if (fault.kind === 'kill' || fault.kind === 'skew') {
     await kill9(dir, net, node);
   }
@@ -198,6 +199,9 @@ async function inject(
       [index],
       net.nodes.map((_, i) => i).filter((i) => i !== index),
     );
+    // Read once the cut is in place: blocks it committed between the snapshot above and the
+    // cut are not commits made while cut off.
+    heightAtCut = (await tryStatus(node))?.height;
     await sleep(fault.downMs);
   } else {
     skew = await runSkewed(fault, net, dir, index, boundMs, lab);
@@ -211,7 +215,7 @@ async function inject(
   const heightAtHeal = maxHeight(await statuses(others));
   const isolatedCommitted =
     fault.kind === 'partition'
-      ? ((await tryStatus(node))?.height ?? 0) - (before[index]?.height ?? 0)
+      ? ((await tryStatus(node))?.height ?? 0) - (heightAtCut ?? before[index]?.height ?? 0)
       : null;
   if (fault.kind === 'kill' || fault.kind === 'skew') {
     node.pid = spawnNode(dir, node, lab?.wrapper(index));
