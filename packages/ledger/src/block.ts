@@ -18,7 +18,15 @@ import {
   transactionHash,
   transactionHashOfBytes,
 } from './tx.js';
-import { asBytes, asInteger, asObject, asPublicKey, asString, invalid } from './validate.js';
+import {
+  asBytes,
+  asInteger,
+  asList,
+  asObject,
+  asPublicKey,
+  asString,
+  invalid,
+} from './validate.js';
 
 export const MAX_BLOCK_TXS = 10_000;
 export const MAX_BLOCK_BYTES = 8 * 1024 * 1024;
@@ -160,32 +168,29 @@ export type KnownTransactions = (txHash: Uint8Array) => Transaction | undefined;
 export function decodeBlock(bytes: Uint8Array, known?: KnownTransactions): Block {
   const o = asObject(decodeBytes(bytes, 'block', MAX_BLOCK_BYTES), 'block', ['header', 'txs']);
   const header = parseHeader(o.header, 'block.header');
-  // Not asList: its duplicate check keys a set by each entry's bytes; the hashes do it cheaper.
-  const list = o.txs;
-  if (!Array.isArray(list)) throw invalid('block.txs', 'expected a list');
-  if (list.length > MAX_BLOCK_TXS) {
-    throw invalid('block.txs', `expected 0 to ${MAX_BLOCK_TXS} items`);
-  }
   const hashes: Uint8Array[] = [];
-  const seen = new Set<string>();
-  const txs = list.map((value, i): Transaction => {
-    const path = () => `block.txs[${i}]`;
-    if (!(value instanceof Uint8Array)) throw invalid(path(), 'expected transaction bytes');
-    if (value.length > MAX_TX_BYTES)
-      throw invalid(path(), 'transaction too large', 'LEDGER_TOO_LARGE');
-    const hash = transactionHashOfBytes(value);
-    hashes.push(hash);
-    const hit = known?.(hash);
-    const tx =
-      hit !== undefined && bytesEqual(encodeTransaction(hit), value)
-        ? hit
-        : decodeTransaction(value);
-    rememberTransactionHash(tx, hash);
-    const id = toHex(hash);
-    if (seen.has(id)) throw invalid(path(), 'duplicate entry');
-    seen.add(id);
-    return tx;
-  });
+  const txs = asList(
+    o.txs,
+    'block.txs',
+    { min: 0, max: MAX_BLOCK_TXS },
+    (value, path): Transaction => {
+      if (!(value instanceof Uint8Array)) throw invalid(path, 'expected transaction bytes');
+      if (value.length > MAX_TX_BYTES) {
+        throw invalid(path, 'transaction too large', 'LEDGER_TOO_LARGE');
+      }
+      const hash = transactionHashOfBytes(value);
+      hashes.push(hash);
+      const hit = known?.(hash);
+      const tx =
+        hit !== undefined && bytesEqual(encodeTransaction(hit), value)
+          ? hit
+          : decodeTransaction(value);
+      rememberTransactionHash(tx, hash);
+      return tx;
+    },
+    // Equal hashes are equal bytes: cheaper than keying by the bytes themselves.
+    () => toHex(hashes[hashes.length - 1]!),
+  );
   if (!bytesEqual(header.txRoot, merkleRoot(hashes))) {
     throw new LedgerError(
       'LEDGER_BLOCK_INVALID',

@@ -58,7 +58,6 @@ export const stateKeys = {
 /** Values are trusted: only this package writes them, always through {@link writeValue}. */
 export function readValue<T>(reader: KeyValueReader, stateKey: Uint8Array): T | undefined {
   const bytes = reader.get(stateKey);
-  // State values are only ever written by writeValue below, so their spelling needs no check.
   return bytes === undefined ? undefined : (decodeStoredCanonical(bytes) as unknown as T);
 }
 

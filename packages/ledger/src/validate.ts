@@ -84,11 +84,18 @@ export function asEnum<T extends string>(value: unknown, path: string, allowed: 
 }
 
 /** A list without duplicates (compared by canonical form, after the item parsed), so one grant has one meaning. */
+/**
+ * A bounded list without duplicates. Two entries are duplicates when `identity` says so; by
+ * default, when their canonical bytes are equal. A caller that already holds a digest of
+ * each entry passes it, which is cheaper than re-encoding large entries.
+ */
 export function asList<T>(
   value: unknown,
   path: string,
   bounds: { min: number; max: number },
   item: (value: unknown, path: string) => T,
+  identity: (entry: unknown, parsed: T) => string = (entry) =>
+    toHex(encodeCanonical(entry as Canonical)),
 ): T[] {
   if (!Array.isArray(value)) throw invalid(path, 'expected a list');
   if (value.length < bounds.min || value.length > bounds.max) {
@@ -97,7 +104,7 @@ export function asList<T>(
   const seen = new Set<string>();
   return value.map((entry, i) => {
     const parsed = item(entry, `${path}[${i}]`);
-    const id = toHex(encodeCanonical(entry as Canonical));
+    const id = identity(entry, parsed);
     if (seen.has(id)) throw invalid(`${path}[${i}]`, 'duplicate entry');
     seen.add(id);
     return parsed;

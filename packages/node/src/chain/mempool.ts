@@ -77,7 +77,7 @@ export class Mempool {
   private readonly entries = new Map<string, Entry>();
   /** signer hex -> nonce -> tx id, to refuse a second transaction for one nonce. */
   private readonly bySigner = new Map<string, Map<number, string>>();
-  /** Hashes verified here and since removed (included in a block); bounded, oldest first. */
+  /** Hashes verified here and since removed (included in a block); bounded, least recently used go first. */
   private readonly recentlyVerified = new LruCache<true>(RECENT_VERIFIED);
   private totalBytes = 0;
   private readonly verifySignature: (tx: Transaction) => boolean;
