@@ -1,0 +1,51 @@
+/**
+ * The client's error codes. API answers keep the node's own code (`BAD_NONCE`,
+ * `PATIENT_NOT_FOUND`, `SIGNATURE_EXPIRED`, ...) with the HTTP status; the rest are the client's.
+ */
+export type ClientErrorCode =
+  /** The node did not answer (refused, reset, DNS) or is not a medchain API. */
+  | 'NODE_UNREACHABLE'
+  | 'BAD_ANSWER'
+  /** No answer, receipt or event within the time allowed. */
+  | 'TIMEOUT'
+  /** A state proof does not link its value to a certified state root. */
+  | 'PROOF_INVALID'
+  /** A header's commit certificate is not a quorum of the validator set of its height. */
+  | 'CERTIFICATE_INVALID'
+  /** The node's headers do not follow from the trusted genesis (wrong chain, broken links). */
+  | 'CHAIN_MISMATCH'
+  /** A committed transaction whose receipt is not OK (the receipt is in `details`). */
+  | 'TX_FAILED'
+  /** A record the custodian served does not open, or does not hash to its anchor. */
+  | 'RECORD_VERIFY_FAILED'
+  | 'KEYSTORE_INVALID'
+  | 'WRONG_PASSPHRASE'
+  | 'INVALID_ARGUMENT'
+  | 'EVENT_STREAM_FAILED'
+  | 'ABORTED'
+  // An API error answer: the node's code, kept as is.
+  | (string & {});
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  readonly code: ClientErrorCode;
+  /** The HTTP status of an API error answer; undefined for errors found by the client. */
+  readonly status: number | undefined;
+  /** Machine-readable detail (a failed receipt, a proof check's steps). */
+  readonly details: unknown;
+
+  constructor(
+    code: ClientErrorCode,
+    message: string,
+    options: { status?: number; details?: unknown; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options.status;
+    this.details = options.details;
+  }
+}
+
+export function invalidArgument(message: string): ClientError {
+  return new ClientError('INVALID_ARGUMENT', message);
+}

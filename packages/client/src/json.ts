@@ -1,0 +1,254 @@
+import type { CommitCertificate } from '@medchain/consensus';
+import { fromHex, toHex } from '@medchain/crypto';
+import type {
+  AuditEntry,
+  BlockHeader,
+  ConsentEntry,
+  DelegateEntry,
+  OrganizationEntry,
+  PatientEntry,
+  ProviderEntry,
+  Receipt,
+  RecordEntry,
+  RecordVersion,
+  TxKind,
+  Validator,
+} from '@medchain/ledger';
+
+/**
+ * The API's JSON form of a ledger value: bytes as lowercase hex, bigints as decimal strings,
+ * the rest as is (the node's one mapping, `toJson`). Typed reads answer in this form (what a UI
+ * shows and the CLI prints); the `*FromJson` functions put the bytes back for the ledger's own
+ * functions (the access rule, the FHIR mappings, proofs).
+ */
+export type Json<T> = T extends Uint8Array
+  ? string
+  : T extends bigint
+    ? string
+    : T extends string | number | boolean | null | undefined
+      ? T
+      : T extends readonly (infer U)[]
+        ? Json<U>[]
+        : { [K in keyof T]: Json<T[K]> };
+
+export type PatientJson = Json<PatientEntry>;
+export type DelegateJson = Json<DelegateEntry>;
+export type ConsentJson = Json<ConsentEntry>;
+export type AuditEntryJson = Json<AuditEntry>;
+export type RecordJson = Json<RecordEntry>;
+export type RecordVersionJson = Json<RecordVersion>;
+export type OrganizationJson = Json<OrganizationEntry>;
+export type ProviderJson = Json<ProviderEntry>;
+export type ReceiptJson = Json<Receipt>;
+export type HeaderJson = Json<BlockHeader>;
+export type CertificateJson = Json<CommitCertificate>;
+export type ValidatorJson = Json<Validator>;
+
+export interface PageJson<T> {
+  readonly items: T[];
+  /** Items in the whole list. */
+  readonly total: number;
+  /** The offset of the next page; null at the end. */
+  readonly nextOffset: number | null;
+}
+
+export interface TransactionJson {
+  readonly hash: string;
+  readonly chainId: string;
+  readonly kind: TxKind;
+  /** The kind's body with bytes as hex. */
+  readonly body: Record<string, unknown>;
+  readonly signer: string;
+  readonly nonce: number;
+  readonly signature: string;
+}
+
+export interface StatusJson {
+  readonly chainId: string;
+  /** Last committed block; 0 = genesis only. */
+  readonly height: number;
+  readonly lastBlockHash: string;
+  /** The state root after the last committed block. */
+  readonly stateRoot: string;
+  readonly view: number;
+  readonly validators: ValidatorJson[];
+  readonly peers: string[];
+  readonly syncing: boolean;
+  readonly mempoolSize: number;
+}
+
+export type TxStatusJson =
+  | { readonly status: 'pending'; readonly tx: TransactionJson }
+  | {
+      readonly status: 'committed';
+      readonly tx: TransactionJson;
+      readonly height: number;
+      readonly index: number;
+      readonly receipt: ReceiptJson;
+    };
+
+export interface BlockJson {
+  readonly hash: string;
+  readonly header: HeaderJson;
+  readonly txs: TransactionJson[];
+  readonly receipts: ReceiptJson[];
+  readonly certificate: CertificateJson | null;
+}
+
+export interface StateProofJson {
+  /** The proof is against the state after this block. */
+  readonly height: number;
+  readonly stateRoot: string;
+  /** The header of block height+1, which carries stateRoot; null at genesis. */
+  readonly header: HeaderJson | null;
+  readonly certificate: CertificateJson | null;
+  readonly key: string;
+  /** Canonical bytes of the value; null = absent. */
+  readonly value: string | null;
+  /** encodeStateProof bytes (ledger). */
+  readonly proof: string;
+}
+
+export interface RecordAnswerJson {
+  readonly record: RecordJson;
+  readonly versions: PageJson<RecordVersionJson>;
+}
+
+export interface OrganizationAnswerJson {
+  readonly organization: OrganizationJson;
+  readonly providers: PageJson<ProviderJson>;
+}
+
+export interface EquivocationJson {
+  readonly validator: string;
+  readonly phase: 'preprepare' | 'prepare' | 'commit' | 'checkpoint';
+  readonly height: number;
+  readonly view: number | null;
+  readonly first: { readonly digest: string; readonly signature: string };
+  readonly second: { readonly digest: string; readonly signature: string };
+  readonly verified: boolean;
+  readonly recordedAt: number;
+}
+
+export interface FetchedRecordJson {
+  readonly record: RecordJson;
+  readonly custodianKey: string;
+  readonly logTx: string;
+  readonly version: number;
+  readonly contentHash: string;
+  readonly resourceType: string;
+  /** encodeEnvelope bytes (crypto), sealed to the requester. */
+  readonly envelope: string;
+}
+
+export interface VaultStoredJson {
+  readonly recordId: string;
+  readonly version: number;
+  readonly contentHash: string;
+  readonly resourceType: string;
+}
+
+// ---- back to ledger values ----
+
+const bytes = (value: string): Uint8Array => fromHex(value);
+const maybe = (value: string | null): Uint8Array | null => (value === null ? null : fromHex(value));
+
+export function consentFromJson(json: ConsentJson): ConsentEntry {
+  return {
+    ...json,
+    id: bytes(json.id),
+    patient: bytes(json.patient),
+    grantee: { type: json.grantee.type, id: bytes(json.grantee.id) },
+    recordIds: json.recordIds.map(bytes),
+    grantedBy: bytes(json.grantedBy),
+    revokedBy: maybe(json.revokedBy),
+  };
+}
+
+export function recordFromJson(json: RecordJson): RecordEntry {
+  return {
+    ...json,
+    id: bytes(json.id),
+    patient: bytes(json.patient),
+    custodian: bytes(json.custodian),
+    contentHash: bytes(json.contentHash),
+  };
+}
+
+export function providerFromJson(json: ProviderJson): ProviderEntry {
+  return { ...json, key: bytes(json.key), org: bytes(json.org) };
+}
+
+export function patientFromJson(json: PatientJson): PatientEntry {
+  return { ...json, key: bytes(json.key) };
+}
+
+export function delegateFromJson(json: DelegateJson): DelegateEntry {
+  return { ...json, patient: bytes(json.patient), delegate: bytes(json.delegate) };
+}
+
+export function organizationFromJson(json: OrganizationJson): OrganizationEntry {
+  return {
+    ...json,
+    id: bytes(json.id),
+    adminKeys: json.adminKeys.map(bytes),
+    validatorKey: bytes(json.validatorKey),
+  };
+}
+
+export function auditFromJson(json: AuditEntryJson): AuditEntry {
+  return {
+    ...json,
+    patient: bytes(json.patient),
+    recordId: bytes(json.recordId),
+    custodian: bytes(json.custodian),
+    requester: bytes(json.requester),
+    consentId: maybe(json.consentId),
+    txHash: bytes(json.txHash),
+    requestHash: bytes(json.requestHash),
+  };
+}
+
+export function receiptFromJson(json: ReceiptJson): Receipt {
+  return { ...json, txHash: bytes(json.txHash) };
+}
+
+export function headerFromJson(json: HeaderJson): BlockHeader {
+  return {
+    chainId: json.chainId,
+    height: json.height,
+    time: json.time,
+    parentHash: bytes(json.parentHash),
+    txRoot: bytes(json.txRoot),
+    stateRoot: bytes(json.stateRoot),
+    validatorSetHash: bytes(json.validatorSetHash),
+    proposer: bytes(json.proposer),
+  };
+}
+
+export function certificateFromJson(json: CertificateJson): CommitCertificate {
+  return {
+    height: json.height,
+    view: json.view,
+    digest: bytes(json.digest),
+    votes: json.votes.map((v) => ({ from: bytes(v.from), signature: bytes(v.signature) })),
+  };
+}
+
+export function validatorFromJson(json: ValidatorJson): Validator {
+  return { orgId: bytes(json.orgId), publicKey: bytes(json.publicKey), peerId: json.peerId };
+}
+
+/**
+ * A decoded state value as JSON: bytes as hex, bigints as decimal strings (the API's mapping),
+ * for printing a proven value.
+ */
+export function valueToJson(value: unknown): unknown {
+  if (value instanceof Uint8Array) return toHex(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(valueToJson);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, valueToJson(v)]));
+  }
+  return value;
+}

@@ -1,0 +1,365 @@
+import {
+  bytesEqual,
+  type Canonical,
+  decodeEnvelope,
+  encodeCanonical,
+  fromHex,
+  openEnvelope,
+  sha256,
+  toHex,
+} from '@medchain/crypto';
+import {
+  type AccessDecision,
+  type AccessRequest,
+  accessRequestDigest,
+  type ConsentAction,
+  decideAccess,
+  type EmergencyReason,
+  type KeyValueReader,
+  type Purpose,
+  recordEnvelopeContext,
+  recordId,
+  stateKeys,
+} from '@medchain/ledger';
+import { type ApiClient, orUndefined } from './api.js';
+import { ClientError } from './errors.js';
+import type { RequestSigner } from './http-signature.js';
+import {
+  consentFromJson,
+  delegateFromJson,
+  type FetchedRecordJson,
+  organizationFromJson,
+  patientFromJson,
+  providerFromJson,
+  recordFromJson,
+} from './json.js';
+import { hashHex, type PartyKey, partyKeyBytes } from './parties.js';
+import { randomBytes } from './random.js';
+import type { KeySigner } from './signers.js';
+import { type SendOptions, type SentTx, sendTransaction } from './transactions.js';
+
+/** What a requester signs and hands to the custodian (through its own node). */
+export interface SignedAccessRequest {
+  readonly request: AccessRequest;
+  /** Ed25519 by `request.requester` over accessRequestDigest(request). */
+  readonly signature: Uint8Array;
+}
+
+export interface AccessRequestFields {
+  readonly recordId: string | Uint8Array;
+  readonly action: ConsentAction;
+  readonly purpose: Purpose;
+  /** Break-glass only (with purpose ETREAT): the request goes to access.emergency. */
+  readonly emergencyReason?: EmergencyReason;
+  /** The requester's clock (ms); default now. */
+  readonly time?: number;
+}
+
+/** A fresh access request (random 16-byte nonce), signed by the requester. */
+export async function signAccessRequest(
+  requester: RequestSigner,
+  fields: AccessRequestFields,
+  now: () => number = Date.now,
+): Promise<SignedAccessRequest> {
+  const request: AccessRequest = {
+    recordId: fromHex(hashHex(fields.recordId)),
+    requester: requester.publicKey,
+    action: fields.action,
+    purpose: fields.purpose,
+    time: fields.time ?? now(),
+    nonce: randomBytes(16),
+    ...(fields.emergencyReason === undefined ? {} : { emergencyReason: fields.emergencyReason }),
+  };
+  return { request, signature: await requester.sign(accessRequestDigest(request)) };
+}
+
+/** The API's JSON form of a signed request (POST /v1/records/:id/fetch). */
+export function accessRequestJson(signed: SignedAccessRequest) {
+  const { request } = signed;
+  return {
+    request: {
+      recordId: toHex(request.recordId),
+      requester: toHex(request.requester),
+      action: request.action,
+      purpose: request.purpose,
+      time: request.time,
+      nonce: toHex(request.nonce),
+      ...(request.emergencyReason === undefined
+        ? {}
+        : { emergencyReason: request.emergencyReason }),
+    },
+    signature: toHex(signed.signature),
+  };
+}
+
+export interface OpenRecordArgs {
+  readonly request: AccessRequest;
+  /** encodeEnvelope bytes, as served. */
+  readonly envelope: Uint8Array;
+  /** The requester's Ed25519 seed: only it opens the envelope. */
+  readonly recipientSeed: Uint8Array;
+  /** The custodian organization's validator key: the only acceptable sealer. */
+  readonly custodianKey: Uint8Array;
+  /** The content hash the ledger anchors (current version). */
+  readonly anchoredHash: Uint8Array;
+}
+
+/**
+ * The requester's last step: opens the envelope (sealed by the custodian's node key, for this
+ * record and this request) and checks the content against the anchored hash. Any failure is
+ * RECORD_VERIFY_FAILED and yields no bytes.
+ */
+export function openServedRecord(args: OpenRecordArgs): Uint8Array {
+  let payload: Uint8Array;
+  try {
+    payload = openEnvelope(decodeEnvelope(args.envelope), {
+      recipientSeed: args.recipientSeed,
+      context: recordEnvelopeContext(args.request),
+      sender: args.custodianKey,
+    }).payload;
+  } catch (error) {
+    throw new ClientError(
+      'RECORD_VERIFY_FAILED',
+      `the record did not open: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const hash = sha256(payload);
+  if (!bytesEqual(hash, args.anchoredHash)) {
+    throw new ClientError(
+      'RECORD_VERIFY_FAILED',
+      `content hash ${toHex(hash)} is not the anchored ${toHex(args.anchoredHash)}`,
+    );
+  }
+  return payload;
+}
+
+export interface FetchedRecord {
+  /** The record's bytes (FHIR JSON), checked against the anchored hash. */
+  readonly content: Uint8Array;
+  readonly request: AccessRequest;
+  /** The node's answer: record, version, resourceType, contentHash, logTx, custodianKey. */
+  readonly answer: FetchedRecordJson;
+}
+
+/**
+ * A record read, the requester's side: sign an access request with the requester's key, ask this
+ * node to fetch the record from its custodian (the custodian decides, logs, then serves), then
+ * open the envelope locally (the node relays ciphertext it cannot read) and check the bytes
+ * against the hash the ledger anchors. A denial is the node's 403 RECORD_ACCESS_DENIED, already
+ * logged. The API request is signed by the client's signer (normally the requester).
+ */
+export async function fetchRecord(
+  api: ApiClient,
+  requester: KeySigner,
+  fields: AccessRequestFields,
+): Promise<FetchedRecord> {
+  const signed = await signAccessRequest(requester, fields, api.now);
+  const id = toHex(signed.request.recordId);
+  const answer = await api.post<FetchedRecordJson>(
+    `/records/${id}/fetch`,
+    accessRequestJson(signed),
+  );
+  // The anchor as this node's ledger holds it: the served bytes must hash to it.
+  const anchored = (await api.record(id, { limit: 1 })).record;
+  if (anchored.contentHash !== answer.contentHash) {
+    throw new ClientError(
+      'RECORD_VERIFY_FAILED',
+      `the custodian served version ${answer.version} (${answer.contentHash}), the ledger anchors ${anchored.contentHash}`,
+    );
+  }
+  const content = openServedRecord({
+    request: signed.request,
+    envelope: fromHex(answer.envelope),
+    recipientSeed: requester.seed,
+    custodianKey: fromHex(answer.custodianKey),
+    anchoredHash: fromHex(anchored.contentHash),
+  });
+  return { content, request: signed.request, answer };
+}
+
+// ---- the custodian's vault and anchors ----
+
+export interface StoredRecord {
+  readonly recordId: string;
+  readonly version: number;
+  readonly resourceType: string;
+  readonly contentHash: string;
+  /** The anchoring (record.anchor / record.amend) transaction. */
+  readonly tx: SentTx;
+}
+
+/**
+ * A new record, the custodian's side: store it in this node's vault (version 1), then anchor its
+ * hash with record.anchor signed by the client's signer (a provider of the node's organization).
+ */
+export async function putRecord(
+  api: ApiClient,
+  args: { readonly patient: PartyKey; readonly content: Uint8Array; readonly nonce?: Uint8Array },
+  options: SendOptions = {},
+): Promise<StoredRecord> {
+  const signer = options.signer ?? api.signer;
+  if (signer === undefined) throw new ClientError('INVALID_ARGUMENT', 'putRecord needs a signer');
+  const patient = partyKeyBytes(args.patient);
+  const provider = await api.provider(signer.publicKey);
+  const custodian = fromHex(provider.org);
+  const nonce = args.nonce ?? randomBytes(16);
+  const id = recordId(custodian, patient, nonce);
+  const stored = await api.storeVaultRecord({
+    recordId: id,
+    patient,
+    version: 1,
+    content: args.content,
+  });
+  const tx = await sendTransaction(
+    api,
+    'record.anchor',
+    {
+      patient,
+      custodian,
+      resourceType: stored.resourceType,
+      contentHash: sha256(args.content),
+      nonce,
+    },
+    options,
+  );
+  return { ...stored, recordId: toHex(id), tx };
+}
+
+/** A new version of a record: into this node's vault, then record.amend. */
+export async function amendRecord(
+  api: ApiClient,
+  args: { readonly recordId: string | Uint8Array; readonly content: Uint8Array },
+  options: SendOptions = {},
+): Promise<StoredRecord> {
+  const id = hashHex(args.recordId);
+  const anchored = (await api.record(id, { limit: 1 })).record;
+  const stored = await api.storeVaultRecord({
+    recordId: id,
+    patient: anchored.patient,
+    version: anchored.version + 1,
+    content: args.content,
+  });
+  const tx = await sendTransaction(
+    api,
+    'record.amend',
+    { recordId: fromHex(id), contentHash: sha256(args.content) },
+    options,
+  );
+  return { ...stored, recordId: id, tx };
+}
+
+/**
+ * Erasure: record.erase on the ledger first (the vault refuses to shred a live record), then,
+ * once committed, makes sure this node's vault crypto-shredded it (the node also does it by
+ * itself when the erasure commits). `shredded` is false with `wait: false`.
+ */
+export async function eraseRecord(
+  api: ApiClient,
+  id: string | Uint8Array,
+  options: SendOptions = {},
+): Promise<{ recordId: string; shredded: boolean; tx: SentTx }> {
+  const hex = hashHex(id);
+  const tx = await sendTransaction(api, 'record.erase', { recordId: fromHex(hex) }, options);
+  const committed = tx.status === 'committed';
+  if (committed) await api.eraseVaultRecord(hex);
+  return { recordId: hex, shredded: committed, tx };
+}
+
+// ---- the custodian's access decision, written to the ledger ----
+
+/**
+ * The ledger's own access rule (`decideAccess`) over a snapshot of exactly the entries it reads,
+ * fetched through the API. Execution re-runs the rule at block time; if the state moved in
+ * between, the access.log receipt says DECISION_MISMATCH.
+ */
+export async function decideAccessThroughApi(
+  api: ApiClient,
+  request: AccessRequest,
+  time: number,
+): Promise<AccessDecision> {
+  const entries = new Map<string, Uint8Array>();
+  const put = (key: Uint8Array, value: unknown) =>
+    entries.set(toHex(key), encodeCanonical(value as Canonical));
+  const requester = toHex(request.requester);
+  const recordJson = await orUndefined(api.record(request.recordId, { limit: 1 }));
+  if (recordJson !== undefined) {
+    const record = recordFromJson(recordJson.record);
+    put(stateKeys.record(record.id), record);
+    const patient = toHex(record.patient);
+    const [patientJson, delegateJson, providerJson] = await Promise.all([
+      orUndefined(api.patient(patient)),
+      orUndefined(api.delegate(patient, requester)),
+      orUndefined(api.provider(requester)),
+    ]);
+    if (patientJson !== undefined)
+      put(stateKeys.patient(record.patient), patientFromJson(patientJson));
+    if (delegateJson !== undefined) {
+      put(stateKeys.delegate(record.patient, request.requester), delegateFromJson(delegateJson));
+    }
+    if (providerJson !== undefined) {
+      const provider = providerFromJson(providerJson);
+      put(stateKeys.provider(provider.key), provider);
+      const orgJson = await orUndefined(api.organization(provider.org, { limit: 1 }));
+      if (orgJson !== undefined) {
+        put(stateKeys.organization(provider.org), organizationFromJson(orgJson.organization));
+      }
+      const consents =
+        patientJson === undefined ? [] : (await api.allConsents(patient)).map(consentFromJson);
+      for (const [type, id] of [
+        ['provider', provider.key],
+        ['organization', provider.org],
+      ] as const) {
+        const mine = consents.filter(
+          (c) => c.grantee.type === type && bytesEqual(c.grantee.id, id),
+        );
+        for (const consent of mine) put(stateKeys.consent(consent.id), consent);
+        put(
+          stateKeys.granteeConsents(record.patient, type, id),
+          mine.map((c) => c.id),
+        );
+      }
+    }
+  }
+  const reader: KeyValueReader = { get: (key) => entries.get(toHex(key)) };
+  return decideAccess(reader, {
+    requester: request.requester,
+    action: request.action,
+    recordId: request.recordId,
+    purpose: request.purpose,
+    time,
+    ...(request.emergencyReason === undefined ? {} : { emergencyReason: request.emergencyReason }),
+  });
+}
+
+export interface LoggedAccess {
+  readonly decision: AccessDecision;
+  readonly tx: SentTx;
+}
+
+/**
+ * The custodian's side: decide, then write the decision to the ledger (access.log, or
+ * access.emergency for break-glass), signed by the client's signer. Only a committed OK receipt
+ * counts as access granted. RECORD_NOT_FOUND when the ledger knows no such record.
+ */
+export async function logAccess(
+  api: ApiClient,
+  signed: SignedAccessRequest,
+  options: SendOptions = {},
+): Promise<LoggedAccess> {
+  const decision = await decideAccessThroughApi(api, signed.request, api.now());
+  if (decision.decision === 'deny' && decision.reason === 'RECORD_NOT_FOUND') {
+    throw new ClientError('RECORD_NOT_FOUND', 'the node knows no such record');
+  }
+  const body = {
+    request: signed.request,
+    requestSignature: signed.signature,
+    decision: decision.decision,
+    consentId: decision.consentId,
+  };
+  const tx =
+    signed.request.emergencyReason === undefined
+      ? await sendTransaction(api, 'access.log', body, options)
+      : await sendTransaction(api, 'access.emergency', body, options);
+  return { decision, tx };
+}

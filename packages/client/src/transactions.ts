@@ -1,0 +1,135 @@
+import { type Canonical, decodeCanonical, fromHex, toHex } from '@medchain/crypto';
+import {
+  signingDigest,
+  stateKeys,
+  type Transaction,
+  type TxBodies,
+  type TxKind,
+  type UnsignedTransaction,
+} from '@medchain/ledger';
+import { type ApiClient, type CommittedTx, DEFAULT_RECEIPT_TIMEOUT_MS } from './api.js';
+import { ClientError } from './errors.js';
+import type { RequestSigner } from './http-signature.js';
+
+/** The fields of a transaction of kind K, with its typed body (bytes as Uint8Array). */
+export interface TxFields<K extends TxKind = TxKind> {
+  readonly chainId: string;
+  readonly kind: K;
+  readonly body: TxBodies[K];
+  readonly nonce: number;
+}
+
+/**
+ * Signs a transaction: Ed25519 over the ledger's signing digest (taggedHash('Transaction', the
+ * canonical five fields)). Works with any signer, WebCrypto's asynchronous one included.
+ */
+export async function signTransaction<K extends TxKind>(
+  signer: RequestSigner,
+  fields: TxFields<K>,
+): Promise<Transaction> {
+  const unsigned: UnsignedTransaction = {
+    chainId: fields.chainId,
+    kind: fields.kind,
+    body: fields.body as unknown as Canonical,
+    signer: signer.publicKey,
+    nonce: fields.nonce,
+  };
+  const signature = await signer.sign(signingDigest(unsigned));
+  return { ...unsigned, signature };
+}
+
+/**
+ * A signer's next nonce as the node can prove it: the nonce entry through GET /state/proof. The
+ * proof is of the state one block behind the head, so `sendTransaction` steps up on BAD_NONCE.
+ */
+export async function provenNextNonce(api: ApiClient, signer: Uint8Array): Promise<number> {
+  const answer = await api.stateProof(stateKeys.nonce(signer));
+  if (answer.value === null) return 1;
+  return Number(decodeCanonical(fromHex(answer.value))) + 1;
+}
+
+export interface SendOptions {
+  /** Wait for the receipt (default true), or return once the mempool admitted it. */
+  readonly wait?: boolean;
+  /** How long to wait for the receipt (default 30 s): TIMEOUT after it. */
+  readonly timeoutMs?: number;
+  /** Use this nonce instead of asking the node (no BAD_NONCE retry then). */
+  readonly nonce?: number;
+  /** Sign with this key instead of the client's signer. */
+  readonly signer?: RequestSigner;
+  readonly signal?: AbortSignal;
+}
+
+export interface SentTx {
+  readonly kind: TxKind;
+  readonly hash: string;
+  readonly signer: string;
+  readonly nonce: number;
+  readonly status: 'pending' | 'committed';
+  readonly height?: number;
+  readonly index?: number;
+  readonly receipt?: CommittedTx['receipt'];
+}
+
+/** BAD_NONCE retries: the proven nonce trails the committed state by one block. */
+const NONCE_RETRIES = 8;
+
+/**
+ * Builds, signs and submits a transaction, then (by default) waits for its receipt. A committed
+ * transaction whose receipt is not OK is a ClientError with the receipt's code (e.g.
+ * NOT_ORG_ADMIN) and the SentTx in `details`.
+ *
+ * Nonces: the node's proven next nonce, or one past the last this client used for the signer,
+ * whichever is higher (so transactions sent back to back without waiting do not collide).
+ */
+export async function sendTransaction<K extends TxKind>(
+  api: ApiClient,
+  kind: K,
+  body: TxBodies[K],
+  options: SendOptions = {},
+): Promise<SentTx> {
+  const signer = options.signer ?? api.signer;
+  if (signer === undefined) throw new ClientError('INVALID_ARGUMENT', 'sending needs a signer');
+  const chainId = await api.chainId();
+  const who = toHex(signer.publicKey);
+  let nonce =
+    options.nonce ??
+    Math.max(await provenNextNonce(api, signer.publicKey), (api.usedNonces.get(who) ?? 0) + 1);
+  let hash: string | undefined;
+  for (let attempt = 0; hash === undefined; attempt++) {
+    const tx = await signTransaction(signer, { chainId, kind, body, nonce });
+    try {
+      hash = await api.submit(tx);
+    } catch (error) {
+      const retry =
+        error instanceof ClientError &&
+        error.code === 'BAD_NONCE' &&
+        options.nonce === undefined &&
+        attempt < NONCE_RETRIES;
+      if (!retry) throw error;
+      nonce += 1;
+    }
+  }
+  api.usedNonces.set(who, Math.max(api.usedNonces.get(who) ?? 0, nonce));
+  const sent = { kind, hash, signer: who, nonce };
+  if (options.wait === false) return { ...sent, status: 'pending' };
+  const committed = await api.waitForReceipt(hash, {
+    timeoutMs: options.timeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+  const result: SentTx = {
+    ...sent,
+    status: 'committed',
+    height: committed.height,
+    index: committed.index,
+    receipt: committed.receipt,
+  };
+  if (committed.receipt.code !== 'OK') {
+    throw new ClientError(
+      committed.receipt.code,
+      `${kind} ${hash} was committed at height ${committed.height} but failed: ${committed.receipt.code} ${committed.receipt.message}`,
+      { details: result },
+    );
+  }
+  return result;
+}
