@@ -56,6 +56,7 @@ export { recordId } from './ids.js';
 export * from './model.js';
 export * from './queries.js';
 export { RECEIPT_CODES, type Receipt, type ReceiptCode } from './receipt.js';
+export { recordEnvelopeContext } from './record-envelope.js';
 export { type ListKeys, stateKeys } from './schema.js';
 export * from './state/index.js';
 export {
@@ -70,6 +71,10 @@ export {
   type UnsignedTransaction,
   verifyTransactionSignature,
 } from './tx.js';
+export {
+  findValidatorSet,
+  MAX_VALIDATOR_CHANGES_PER_BLOCK,
+} from './validator-set-search.js';
 export {
   memberIds,
   sortValidators,
