@@ -1,4 +1,25 @@
+export {
+  ApiClient,
+  allPages,
+  type ClientOptions,
+  type CommittedTx,
+  DEFAULT_RECEIPT_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_MS,
+  type HttpMethod,
+  orUndefined,
+  type RequestOptions,
+  type WaitOptions,
+} from './api.js';
+export { MedchainClient } from './client.js';
 export { fromDidKey, parsePartyKey, toDidKey } from './did-key.js';
+export { ClientError, type ClientErrorCode } from './errors.js';
+export {
+  type ChainEvent,
+  type EventStreamOptions,
+  type SseMessage,
+  SseParser,
+  streamEvents,
+} from './events.js';
 export {
   contentDigest,
   type ReceivedRequest,
@@ -11,3 +32,40 @@ export {
   type VerifiedRequest,
   verifyRequestSignature,
 } from './http-signature.js';
+export * from './json.js';
+export { exportKeystore, importKeystore, keystorePublicKey, readKeystore } from './keys.js';
+export {
+  LightClient,
+  MAX_VALIDATOR_SET_CHANGES,
+  type ProofCheck,
+  type ProofStep,
+  type Proven,
+} from './light.js';
+export { hashHex, type PartyKey, partyKeyBytes, partyKeyHex } from './parties.js';
+export { randomBytes, requestNonce } from './random.js';
+export {
+  type AccessRequestFields,
+  accessRequestJson,
+  amendRecord,
+  decideAccessThroughApi,
+  eraseRecord,
+  type FetchedRecord,
+  fetchRecord,
+  type LoggedAccess,
+  logAccess,
+  type OpenRecordArgs,
+  openServedRecord,
+  putRecord,
+  type SignedAccessRequest,
+  type StoredRecord,
+  signAccessRequest,
+} from './records.js';
+export { generateSigner, KeySigner, WebCryptoSigner } from './signers.js';
+export {
+  provenNextNonce,
+  type SendOptions,
+  type SentTx,
+  sendTransaction,
+  signTransaction,
+  type TxFields,
+} from './transactions.js';
