@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { bytesEqual, toHex } from '@medchain/crypto';
 import {
   type AccessLogBody,
@@ -89,9 +89,14 @@ export class EventHub {
   /**
    * Takes over a response (already hijacked from fastify) as an event stream. With
    * `lastEventId`, first replays the blocks above that height (or the patient's audit entries
-   * above that index).
+   * above that index). `headers` are sent along (security and CORS headers the server set).
    */
-  open(response: ServerResponse, patient: Uint8Array | null, lastEventId: number | null): void {
+  open(
+    response: ServerResponse,
+    patient: Uint8Array | null,
+    lastEventId: number | null,
+    headers: OutgoingHttpHeaders = {},
+  ): void {
     const client: Client = {
       response,
       patient: patient === null ? null : { key: patient, hex: toHex(patient) },
@@ -100,8 +105,9 @@ export class EventHub {
     };
     const openedAt = performance.now();
     response.writeHead(200, {
+      ...headers,
       'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
+      'cache-control': 'no-store, no-transform',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });

@@ -58,7 +58,7 @@ export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
       code: {
         type: 'string',
         description:
-          'BAD_REQUEST, ROUTE_NOT_FOUND, *_NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, TOO_MANY_STREAMS, INTERNAL, or a transaction rejection code',
+          'BAD_REQUEST, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, *_NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, TOO_MANY_STREAMS, RATE_LIMITED, HOST_NOT_ALLOWED; 401: SIGNATURE_MISSING, SIGNATURE_MALFORMED, SIGNATURE_PROFILE, SIGNATURE_EXPIRED, SIGNATURE_NOT_YET_VALID, SIGNATURE_BAD_KEY, SIGNATURE_INVALID, DIGEST_MISSING, DIGEST_MISMATCH, SIGNATURE_REPLAYED, KEY_UNKNOWN; 403: FORBIDDEN, REQUESTER_NO_ROLE, VAULT_NOT_ANCHORED_BY_SIGNER; INTERNAL; or a transaction rejection code',
       },
       message: { type: 'string', description: 'what is wrong, for a human' },
     }),
@@ -111,6 +111,28 @@ export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
     txs: array(ref('Transaction')),
     receipts: array(ref('Receipt')),
     certificate: nullable(ref('Certificate')),
+  }),
+  SignedHeader: object({
+    hash: { ...HASH, description: 'headerHash(header)' },
+    header: ref('Header'),
+    certificate: nullable(ref('Certificate')),
+  }),
+  Genesis: object({
+    hash: { ...HASH, description: 'genesisHash: block 1 names it as its parent' },
+    genesis: {
+      type: 'object',
+      description:
+        'the genesis document as genesisToJson writes it (chainId, genesisTime, organizations, params, consensus); bytes as hex',
+    },
+  }),
+  ValidatorSet: object({
+    fromHeight: {
+      type: 'integer',
+      description:
+        'the first block this set decides; header fromHeight-1 carries its hash and is certified by the set before (1 = the genesis set)',
+    },
+    validatorSetHash: HASH,
+    validators: array(ref('Validator')),
   }),
   TxStatus: object(
     {
@@ -372,6 +394,46 @@ export const ROUTES = [
     responses: { ...ok('the block', 'Block'), 400: BAD, 404: NOT_FOUND('BLOCK') },
   },
   {
+    operationId: 'getHeader',
+    method: 'GET',
+    path: '/headers/:height',
+    summary: 'A committed block header with its commit certificate (no transactions)',
+    description:
+      'What a light client needs to follow the chain: check the certificate against the validator set deciding this height (GET /v1/validator-sets), then headerHash(header) == certificate.digest.',
+    params: params({
+      height: {
+        type: 'string',
+        pattern: '^[1-9][0-9]{0,15}$',
+        description: 'block height, from 1 (decimal digits)',
+      },
+    }),
+    querystring: NO_QUERY,
+    responses: { ...ok('the header', 'SignedHeader'), 400: BAD, 404: NOT_FOUND('BLOCK') },
+  },
+  {
+    operationId: 'getGenesis',
+    method: 'GET',
+    path: '/genesis',
+    summary: 'The genesis document and its hash',
+    querystring: NO_QUERY,
+    responses: ok('the genesis', 'Genesis'),
+  },
+  {
+    operationId: 'listValidatorSets',
+    method: 'GET',
+    path: '/validator-sets',
+    summary: 'Every validator set from genesis, with the first height each decides',
+    description:
+      'Oldest first. A light client starts from the genesis set (check it against GET /v1/genesis), and for each later set fetches header fromHeight-1, checks its certificate with the set before and that header.validatorSetHash == validatorSetHash(validators). Organizations are never re-admitted, so sets never repeat.',
+    querystring: NO_QUERY,
+    responses: {
+      200: {
+        description: 'the sets',
+        schema: object({ items: array(ref('ValidatorSet')) }),
+      },
+    },
+  },
+  {
     operationId: 'getPatient',
     method: 'GET',
     path: '/patients/:key',
@@ -595,6 +657,25 @@ export const ROUTES = [
     params: params({ key: KEY }),
     querystring: NO_QUERY,
     responses: { ...ok('the provider', 'Provider'), 400: BAD, 404: NOT_FOUND('PROVIDER') },
+  },
+  {
+    operationId: 'listProviderConsents',
+    method: 'GET',
+    path: '/providers/:key/consents',
+    summary: "The consents one patient gave this provider or the provider's organization",
+    description:
+      'The ledger indexes consents by patient and grantee, so the patient is named. Oldest first: those naming the provider, then those naming its organization (as the access decision reads them).',
+    params: params({ key: KEY }),
+    querystring: {
+      ...PAGE_QUERY,
+      required: ['patient'],
+      properties: { patient: KEY, ...(PAGE_QUERY.properties as Record<string, JsonSchema>) },
+    },
+    responses: {
+      200: { description: 'a page of consents', schema: page('Consent') },
+      400: BAD,
+      404: NOT_FOUND('PROVIDER'),
+    },
   },
   {
     operationId: 'getStateProof',

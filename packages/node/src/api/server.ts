@@ -1,19 +1,33 @@
-import { fromHex, toHex } from '@medchain/crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { isIP } from 'node:net';
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
+import fastifyRateLimit from '@fastify/rate-limit';
+import { decodeStoredCanonical, fromHex, toHex } from '@medchain/crypto';
 import {
   auditTrail,
+  type ConsentEntry,
   consentsOfPatient,
   encodeStateProof,
+  type GenesisDocument,
+  genesisHash,
+  genesisToJson,
   getConsent,
   getDelegate,
   getOrganization,
   getPatient,
   getProvider,
   getRecord,
+  type KeyValueReader,
+  MAX_PAGE_SIZE,
   memberIds,
   type PageRequest,
   providersOfOrganization,
   recordHistory,
   recordsOfPatient,
+  stateKeys,
 } from '@medchain/ledger';
 import Fastify, {
   type FastifyError,
@@ -27,10 +41,35 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { RECORD_HTTP_STATUS, RecordError } from '../records/errors.js';
 import { type RecordOperationId, type RecordsApi, recordHandlers } from '../records/http.js';
+import {
+  AuthError,
+  Authenticator,
+  consentSubject,
+  DEFAULT_REPLAY_CACHE_SIZE,
+  decide,
+  identify,
+  organizationOfValidator,
+  recordSubject,
+  type Subject,
+  standingsOf,
+  stateKeyAccess,
+} from './auth.js';
+import { type AccessKey, type Policy, ROUTE_ACCESS } from './authorization.js';
 import type { ApiBackend, SubmitRejection } from './backend.js';
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventHub, type EventStreamOptions } from './events.js';
+import { HttpError } from './http-error.js';
 import { blockJson, type Json, toJson, transactionJson } from './json.js';
 import { API_PREFIX, type OperationId, ROUTES } from './routes.js';
+import { ValidatorSetHistory } from './validator-sets.js';
+
+export { HttpError };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route's row in the authorization table. */
+    access?: AccessKey;
+  }
+}
 
 export interface ApiServerOptions {
   readonly backend: ApiBackend;
@@ -46,7 +85,59 @@ export interface ApiServerOptions {
   readonly events?: Partial<EventStreamOptions>;
   /** Record exchange (vault and fetch routes); without it those routes answer 404. */
   readonly records?: RecordsApi;
+  /** Served at GET /v1/genesis and the root of GET /v1/validator-sets; without it both answer 404. */
+  readonly genesis?: GenesisDocument;
+  /** The node's validator key: the member organization holding it is "this node's organization". */
+  readonly nodeKey?: Uint8Array;
+  /** The node's clock (ms): signature windows and delegation expiry. Default Date.now. */
+  readonly now?: () => number;
+  /**
+   * 'required' (default): routes that act for a party or read party data need a request
+   * signature (see authorization.ts). 'off': no request is authenticated (only for clients that
+   * do not sign yet; loopback only).
+   */
+  readonly auth?: ApiAuthMode;
+  /** (keyid, nonce) pairs remembered against replay. Default 100,000. */
+  readonly replayCacheSize?: number;
+  /** HTTPS: PEM file paths. Without it the API speaks plain HTTP, which only loopback may. */
+  readonly tls?: ApiTlsOptions;
+  /** Plain HTTP on a non-loopback host: an operator's explicit choice (behind a TLS proxy). */
+  readonly insecureHttp?: boolean;
+  /** Origins a browser may call from (CORS). Default none. */
+  readonly corsOrigins?: readonly string[];
+  /** Host header values accepted on loopback connections besides localhost/127.0.0.1/[::1] with the port. */
+  readonly allowedHosts?: readonly string[];
+  readonly rateLimit?: Partial<ApiRateLimit>;
+  /** A bearer token that may scrape GET /v1/metrics from a non-loopback address. */
+  readonly metricsToken?: string;
 }
+
+export type ApiAuthMode = 'required' | 'off';
+
+export interface ApiTlsOptions {
+  /** PEM certificate chain file. */
+  readonly cert: string;
+  /** PEM private key file. */
+  readonly key: string;
+  /** PEM CA bundle that client certificates must chain to (with requestClientCert). */
+  readonly ca?: string;
+  /** Ask for and verify a client certificate (member systems); connections without one are refused. */
+  readonly requestClientCert?: boolean;
+}
+
+export interface ApiRateLimit {
+  /** Requests per window from one address (every route but POST /v1/tx, which the mempool limits). */
+  readonly perAddress: number;
+  /** Signed requests per window by one key. */
+  readonly perKey: number;
+  readonly windowMs: number;
+}
+
+export const DEFAULT_API_RATE_LIMIT: ApiRateLimit = {
+  perAddress: 6000,
+  perKey: 3000,
+  windowMs: 60_000,
+};
 
 export interface ApiServer {
   /** Listens and returns the address, e.g. `http://127.0.0.1:8645`. */
@@ -57,24 +148,14 @@ export interface ApiServer {
   readonly fastify: FastifyInstance;
   /** Every route fastify registered (method and URL), as the OpenAPI test compares them. */
   readonly routes: ReadonlyArray<{ readonly method: string; readonly url: string }>;
+  /** Request-signature verification and its replay cache (benchmarks read it). */
+  readonly authenticator: Authenticator;
 }
 
 /** The default of the node config (`api.port`). */
 export const DEFAULT_API_PORT = 7701;
 /** Room for the hex of the largest transaction (2 x 16 KiB) and JSON framing. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
-
-/** An error the API answers with a status and a code (never a 5xx for bad input). */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'HttpError';
-  }
-}
 
 const REJECTION_STATUS: Record<SubmitRejection, number> = {
   MALFORMED: 400,
@@ -87,6 +168,15 @@ const REJECTION_STATUS: Record<SubmitRejection, number> = {
   MEMPOOL_FULL: 503,
   NOT_READY: 503,
 };
+
+const LOOPBACK_NAMES = new Set(['localhost', '::1', '[::1]']);
+
+/** A host name or address that only this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  if (LOOPBACK_NAMES.has(host.toLowerCase())) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host.startsWith('::ffff:127.');
+}
 
 const FASTIFY_ERROR_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -138,7 +228,33 @@ function hexParam(request: FastifyRequest, name: string): Uint8Array {
   return fromHex((request.params as Record<string, string>)[name]!);
 }
 
-function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) {
+/** The ids a grantee-consents entry lists (the ledger keeps them oldest first, in one value). */
+function granteeConsentIds(
+  state: KeyValueReader,
+  patient: Uint8Array,
+  type: 'provider' | 'organization',
+  id: Uint8Array,
+): Uint8Array[] {
+  const raw = state.get(stateKeys.granteeConsents(patient, type, id));
+  return raw === undefined ? [] : (decodeStoredCanonical(raw) as Uint8Array[]);
+}
+
+function pageOf<T>(all: readonly T[], request: PageRequest) {
+  const offset = request.offset ?? 0;
+  const limit = Math.min(MAX_PAGE_SIZE, request.limit ?? 50);
+  const ordered = request.reverse ? [...all].reverse() : all;
+  const items = ordered.slice(offset, offset + limit);
+  const next = offset + items.length;
+  return { items, total: all.length, nextOffset: next < all.length ? next : null };
+}
+
+function buildHandlers(
+  backend: ApiBackend,
+  metrics: Metrics,
+  events: EventHub,
+  genesis: GenesisDocument | undefined,
+  validatorSets: ValidatorSetHistory | undefined,
+) {
   const patientOr404 = (key: Uint8Array) => {
     const patient = getPatient(backend.state(), key);
     return patient ?? notFound(`patient ${toHex(key)}`, 'PATIENT_NOT_FOUND');
@@ -198,6 +314,29 @@ function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) 
       return stored === undefined
         ? notFound(`block ${height}`, 'BLOCK_NOT_FOUND')
         : blockJson(stored);
+    },
+
+    getHeader: async (request) => {
+      const height = Number((request.params as { height: string }).height);
+      const stored = Number.isSafeInteger(height) ? await backend.block(height) : undefined;
+      if (stored === undefined) return notFound(`block ${height}`, 'BLOCK_NOT_FOUND');
+      return {
+        hash: toHex(stored.hash),
+        header: toJson(stored.block.header),
+        certificate: toJson(stored.certificate),
+      };
+    },
+
+    getGenesis: async () => {
+      if (genesis === undefined) return notFound('the genesis document', 'GENESIS_NOT_FOUND');
+      return { hash: toHex(genesisHash(genesis)), genesis: genesisToJson(genesis) as Json };
+    },
+
+    listValidatorSets: async () => {
+      if (validatorSets === undefined) {
+        return notFound('the genesis document', 'GENESIS_NOT_FOUND');
+      }
+      return { items: toJson(await validatorSets.entries()) };
     },
 
     getPatient: async (request) => toJson(patientOr404(hexParam(request, 'key'))),
@@ -267,6 +406,22 @@ function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) 
         : toJson(provider);
     },
 
+    listProviderConsents: async (request) => {
+      const key = hexParam(request, 'key');
+      const state = backend.state();
+      const provider =
+        getProvider(state, key) ?? notFound(`provider ${toHex(key)}`, 'PROVIDER_NOT_FOUND');
+      const patient = fromHex((request.query as { patient: string }).patient);
+      const ids = [
+        ...granteeConsentIds(state, patient, 'provider', key),
+        ...granteeConsentIds(state, patient, 'organization', provider.org),
+      ];
+      const consents = ids
+        .map((id) => getConsent(state, id))
+        .filter((c): c is ConsentEntry => c !== undefined);
+      return toJson(pageOf(consents, pageRequest(request.query)));
+    },
+
     getStateProof: async (request) => {
       const key = fromHex((request.query as { key: string }).key);
       const answer = await backend.stateProof(key);
@@ -294,6 +449,8 @@ function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) 
         reply.raw,
         patient === undefined ? null : fromHex(patient),
         typeof lastEventId === 'string' ? Number(lastEventId) : null,
+        // The hijacked stream carries the headers the hooks set (security, CORS).
+        reply.getHeaders() as OutgoingHttpHeaders,
       );
       return undefined;
     },
@@ -316,15 +473,87 @@ function buildHandlers(backend: ApiBackend, metrics: Metrics, events: EventHub) 
   return handlers;
 }
 
+/** Every path the API serves, with the methods it answers (405 and `Allow` for the others). */
+function methodsByPath(): Array<{ pattern: RegExp; methods: string[] }> {
+  const byPath = new Map<string, string[]>();
+  for (const route of ROUTES) {
+    const methods = byPath.get(route.path) ?? [];
+    methods.push(route.method);
+    byPath.set(route.path, methods);
+  }
+  return [...byPath].map(([path, methods]) => ({
+    pattern: new RegExp(`^${API_PREFIX}${path.replace(/:[A-Za-z]+/g, '[^/]+')}/?$`),
+    methods,
+  }));
+}
+
+function readPem(path: string, field: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new NodeError(
+      'NODE_CONFIG_INVALID',
+      `config field "${field}": cannot read ${path}: ${(error as Error).message}`,
+      field,
+    );
+  }
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
+
+/** Operation ids of routes whose path names a party or a key (their subject). */
+type Params = Record<string, string>;
+
 /**
  * The node's HTTP JSON API (see src/api/README.md and openapi.json). Every input is checked by
  * a JSON schema; bad input gets a 4xx `{error: {code, message}}`; nothing a client sends can
- * make it answer 5xx or crash the node.
+ * make it answer 5xx or crash the node. Who may call what is the table in authorization.ts.
  */
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const { backend, logger, metrics } = options;
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? DEFAULT_API_PORT;
+  const now = options.now ?? Date.now;
+  const authMode = options.auth ?? 'required';
+  const loopback = isLoopbackHost(host);
+  if (!loopback && options.tls === undefined && options.insecureHttp !== true) {
+    throw new NodeError(
+      'NODE_CONFIG_INVALID',
+      `config field "api.tls": the API listens on ${host}, which is not loopback, without TLS; set api.tls (cert and key files), or api.insecureHttp: true behind a TLS proxy`,
+      'api.tls',
+    );
+  }
+  if (!loopback && authMode === 'off') {
+    throw new NodeError(
+      'NODE_CONFIG_INVALID',
+      `config field "api.auth": "off" is only allowed on a loopback host, not ${host}`,
+      'api.auth',
+    );
+  }
+  const https =
+    options.tls === undefined
+      ? undefined
+      : {
+          cert: readPem(options.tls.cert, 'api.tls.cert'),
+          key: readPem(options.tls.key, 'api.tls.key'),
+          ...(options.tls.ca === undefined ? {} : { ca: readPem(options.tls.ca, 'api.tls.ca') }),
+          ...(options.tls.requestClientCert === true
+            ? { requestCert: true, rejectUnauthorized: true }
+            : {}),
+        };
+  const rateLimit = { ...DEFAULT_API_RATE_LIMIT, ...options.rateLimit };
+  const authenticator = new Authenticator({
+    now,
+    replayCacheSize: options.replayCacheSize ?? DEFAULT_REPLAY_CACHE_SIZE,
+  });
+  const metricsToken =
+    options.metricsToken === undefined ? undefined : sha256(options.metricsToken);
+  const extraHosts = new Set((options.allowedHosts ?? []).map((h) => h.toLowerCase()));
+  const ownOrganization = () =>
+    options.nodeKey === undefined
+      ? undefined
+      : organizationOfValidator(backend.state(), options.nodeKey);
+
   const streamMetrics = apiMetrics(metrics.register);
   const events = new EventHub(
     backend,
@@ -344,6 +573,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   );
 
   const app = Fastify({
+    ...(https === undefined ? {} : { https }),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     exposeHeadRoutes: false,
     // Errors fastify raises before routing (a malformed URL, a bad content-type header).
@@ -354,10 +584,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
     // Unknown query parameters are refused, not silently dropped: a typo must not change meaning.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
-  });
+  }) as unknown as FastifyInstance;
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routes.push({ method, url: route.url });
+    for (const method of [route.method].flat()) {
+      // The CORS plugin's catch-all preflight route is not part of the API.
+      if (method !== 'OPTIONS') routes.push({ method, url: route.url });
+    }
   });
   app.setSchemaErrorFormatter((errors, part) => {
     const problems = errors.map((e) => {
@@ -366,12 +599,93 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     });
     return new Error(problems.join('; '));
   });
-  app.removeContentTypeParser('text/plain');
+
+  // Bodies are read as bytes and kept: a request signature's Content-Digest covers exactly the
+  // bytes received, so it is checked against them, not against a re-serialization.
+  const rawBodies = new WeakMap<FastifyRequest, Buffer>();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    rawBodies.set(request, body as Buffer);
+    parseJson(request, (body as Buffer).toString('utf8'), done);
+  });
   app.addContentTypeParser(
     'application/octet-stream',
     { parseAs: 'buffer' },
-    (_request, body, done) => done(null, body),
+    (request, body, done) => {
+      // Only a transaction travels as raw bytes; elsewhere the JSON schema would be bypassed.
+      if (request.routeOptions.url !== `${API_PREFIX}/tx`) {
+        done(unsupportedMediaType(request), undefined);
+        return;
+      }
+      done(null, body);
+    },
   );
+
+  // DNS rebinding: a page on an attacker's name resolving to 127.0.0.1 reaches a loopback API
+  // with its own name in Host; only this machine's names (and configured ones) pass.
+  app.addHook('onRequest', async (request) => {
+    const { localAddress, localPort } = request.raw.socket;
+    // Injected requests (tests, benchmarks) have no socket address to protect.
+    if (localAddress === undefined || localPort === undefined) return;
+    if (!isLoopbackHost(localAddress)) return;
+    const value = (request.headers.host ?? '').toLowerCase();
+    if (extraHosts.has(value)) return;
+    const colon = value.lastIndexOf(':');
+    const name = colon > value.lastIndexOf(']') ? value.slice(0, colon) : value;
+    const portPart = colon > value.lastIndexOf(']') ? value.slice(colon + 1) : '';
+    const defaultPort = https === undefined ? 80 : 443;
+    const portOk = portPart === String(localPort) || (portPart === '' && localPort === defaultPort);
+    if (portOk && (name === 'localhost' || name === '127.0.0.1' || name === '[::1]')) return;
+    throw new HttpError(
+      403,
+      'HOST_NOT_ALLOWED',
+      `Host ${JSON.stringify(request.headers.host ?? '')} is not this loopback API's (use 127.0.0.1:${localPort}, or add it to api.allowedHosts)`,
+    );
+  });
+
+  app.register(fastifyHelmet, {
+    global: true,
+    // A JSON API: no document may be framed or run scripts.
+    contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    strictTransportSecurity: https !== undefined,
+    crossOriginResourcePolicy: {
+      policy: options.corsOrigins?.length ? 'cross-origin' : 'same-origin',
+    },
+  });
+  app.register(fastifyCors, {
+    origin: [...(options.corsOrigins ?? [])],
+    methods: ['GET', 'POST'],
+    allowedHeaders: [
+      'content-type',
+      'signature',
+      'signature-input',
+      'content-digest',
+      'last-event-id',
+    ],
+    exposedHeaders: ['retry-after', 'content-digest'],
+    maxAge: 600,
+  });
+  app.register(fastifyRateLimit, {
+    global: true,
+    max: rateLimit.perAddress,
+    timeWindow: rateLimit.windowMs,
+    errorResponseBuilder: (_request, context) =>
+      new HttpError(
+        429,
+        'RATE_LIMITED',
+        `too many requests from this address; retry in ${context.after}`,
+      ),
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    // Party data must not sit in shared or browser caches.
+    const access = request.routeOptions.config?.access;
+    if (access === undefined || ROUTE_ACCESS[access].kind !== 'public') {
+      reply.header('cache-control', 'no-store');
+    }
+    return payload;
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     // Unmatched paths share one label so arbitrary URLs cannot grow the metric without bound.
@@ -381,11 +695,26 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   });
   app.addHook('preClose', async () => events.close());
 
+  const paths = methodsByPath();
   app.setNotFoundHandler(async (request, reply) => {
-    const path = request.url.length > 200 ? `${request.url.slice(0, 200)}...` : request.url;
+    const path = request.url.split('?', 1)[0]!;
+    const known = paths.find((p) => p.pattern.test(path));
+    if (known !== undefined) {
+      const allow = known.methods.join(', ');
+      return reply
+        .code(405)
+        .header('allow', allow)
+        .send({
+          error: {
+            code: 'METHOD_NOT_ALLOWED',
+            message: `${request.method} is not allowed here; use ${allow}`,
+          },
+        });
+    }
+    const shown = request.url.length > 200 ? `${request.url.slice(0, 200)}...` : request.url;
     return reply
       .code(404)
-      .send({ error: { code: 'ROUTE_NOT_FOUND', message: `no route ${request.method} ${path}` } });
+      .send({ error: { code: 'ROUTE_NOT_FOUND', message: `no route ${request.method} ${shown}` } });
   });
 
   app.setErrorHandler(async (error: FastifyError | HttpError, request, reply) => {
@@ -394,7 +723,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         error: { code: error.code, message: error.message, ...error.details },
       });
     }
-    if (error instanceof HttpError) {
+    if (error instanceof HttpError || error instanceof AuthError) {
       return reply.code(error.status).send({ error: { code: error.code, message: error.message } });
     }
     if (error.validation !== undefined) {
@@ -404,9 +733,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (status >= 400 && status < 500) {
       const code = FASTIFY_ERROR_CODES[error.code] ?? 'BAD_REQUEST';
       const message =
-        code === 'UNSUPPORTED_MEDIA_TYPE'
-          ? `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted: send application/json (or application/octet-stream to POST /v1/tx)`
-          : error.message;
+        code === 'UNSUPPORTED_MEDIA_TYPE' ? unsupportedMediaType(request).message : error.message;
       return reply.code(status).send({ error: { code, message } });
     }
     logger.error(
@@ -416,32 +743,156 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
 
-  const handlers = {
-    ...buildHandlers(backend, metrics, events),
-    ...recordHandlers(options.records),
+  const signers = new WeakMap<FastifyRequest, Uint8Array>();
+  const state = () => backend.state();
+
+  /** What the request is about, for the standings (params are schema-checked by now). */
+  const subjectOf = async (access: AccessKey, request: FastifyRequest): Promise<Subject> => {
+    const params = request.params as Params;
+    const hex = (name: string) => fromHex(params[name]!);
+    switch (access) {
+      case 'getTransaction': {
+        const found = await backend.transaction(hex('hash'));
+        return found.status === 'unknown' ? {} : { key: found.tx.signer };
+      }
+      case 'getPatient':
+      case 'listConsents':
+      case 'listAudit':
+      case 'listPatientRecords':
+        return { patient: hex('key') };
+      case 'getDelegate':
+        return { patient: hex('key'), key: hex('delegate') };
+      case 'getConsent':
+        return consentSubject(getConsent(state(), hex('id')));
+      case 'getRecord':
+        return recordSubject(state(), hex('id'));
+      case 'getOrganization':
+        return { org: hex('id') };
+      case 'listProviderConsents': {
+        const key = hex('key');
+        const org = getProvider(state(), key)?.org;
+        return org === undefined ? { key } : { key, org };
+      }
+      case 'patientEvents':
+        return { patient: fromHex((request.query as { patient: string }).patient) };
+      default:
+        return {};
+    }
   };
-  for (const route of ROUTES) {
-    const schema: Record<string, unknown> = { querystring: route.querystring };
-    if ('params' in route) schema.params = route.params;
-    if ('headers' in route) schema.headers = route.headers;
-    if ('body' in route) schema.body = { content: { 'application/json': { schema: route.body } } };
-    const handler = handlers[route.operationId];
-    app.route({
-      method: route.method,
-      url: `${API_PREFIX}${route.path}`,
-      schema,
-      ...('bodyLimit' in route ? { bodyLimit: route.bodyLimit } : {}),
-      handler: async (request, reply) => {
-        const body = await handler(request, reply);
-        // A hijacked reply (the event stream) is written by its owner, not by fastify.
-        return reply.sent ? reply : body;
-      },
+
+  const keyLimiter = (instance: FastifyInstance) =>
+    instance.createRateLimit({
+      max: rateLimit.perKey,
+      timeWindow: rateLimit.windowMs,
+      keyGenerator: (request) => `key:${toHex(signers.get(request)!)}`,
     });
-  }
+
+  const metricsAllowed = (request: FastifyRequest): void => {
+    if (isLoopbackHost(request.raw.socket.remoteAddress ?? '')) return;
+    const header = request.headers.authorization;
+    if (metricsToken !== undefined && typeof header === 'string' && header.startsWith('Bearer ')) {
+      // Compared as digests: equal lengths, constant time, and the token's length stays hidden.
+      if (timingSafeEqual(sha256(header.slice('Bearer '.length)), metricsToken)) return;
+      throw new AuthError(401, 'CREDENTIAL_INVALID', 'the scrape token is wrong');
+    }
+    throw new AuthError(
+      401,
+      'CREDENTIAL_MISSING',
+      'metrics are served to loopback peers, or with the configured scrape token (Authorization: Bearer)',
+    );
+  };
+
+  const guard =
+    (operationId: OperationId, limit: () => ReturnType<FastifyInstance['createRateLimit']>) =>
+    async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      let access: AccessKey = operationId;
+      if (operationId === 'events' && (request.query as { patient?: string }).patient) {
+        access = 'patientEvents';
+      }
+      let policy: Policy = ROUTE_ACCESS[access];
+      let subject: Subject | undefined;
+      if (operationId === 'getStateProof') {
+        const found = stateKeyAccess(state(), fromHex((request.query as { key: string }).key));
+        policy = found.policy;
+        subject = found.subject;
+      }
+      if (policy.kind === 'metrics') return metricsAllowed(request);
+      if (policy.kind !== 'signed' || authMode === 'off') return;
+      const body = rawBodies.get(request);
+      const key = authenticator.authenticate({
+        method: request.method,
+        authority: request.headers.host ?? '',
+        url: request.url,
+        headers: request.headers,
+        body: body === undefined || body.length === 0 ? undefined : body,
+      });
+      signers.set(request, key);
+      const limited = await limit()(request);
+      if (!limited.isAllowed && limited.isExceeded) {
+        reply.header('retry-after', String(limited.ttlInSeconds));
+        throw new AuthError(429, 'RATE_LIMITED', 'too many requests signed by this key');
+      }
+      const reader = state();
+      const standings = standingsOf(
+        reader,
+        identify(reader, key),
+        subject ?? (await subjectOf(access, request)),
+        ownOrganization(),
+        now(),
+      );
+      decide(policy, standings);
+    };
+
+  const validatorSets =
+    options.genesis === undefined ? undefined : new ValidatorSetHistory(backend, options.genesis);
+  const handlers = {
+    ...buildHandlers(backend, metrics, events, options.genesis, validatorSets),
+    ...recordHandlers(options.records, {
+      state,
+      ownOrganization,
+      now,
+      signerOf: (request) => signers.get(request),
+      authRequired: authMode === 'required',
+    }),
+  };
+
+  // Routes go in a plugin registered after the rate limiter, whose onRoute hook must see them.
+  app.register(async (instance) => {
+    let limiter: ReturnType<FastifyInstance['createRateLimit']> | undefined;
+    const limit = () => {
+      limiter ??= keyLimiter(instance);
+      return limiter;
+    };
+    for (const route of ROUTES) {
+      const schema: Record<string, unknown> = { querystring: route.querystring };
+      if ('params' in route) schema.params = route.params;
+      if ('headers' in route) schema.headers = route.headers;
+      if ('body' in route)
+        schema.body = { content: { 'application/json': { schema: route.body } } };
+      const handler = handlers[route.operationId];
+      const isTransaction = route.operationId === 'submitTransaction';
+      instance.route({
+        method: route.method,
+        url: `${API_PREFIX}${route.path}`,
+        schema,
+        // POST /v1/tx stays on its fast path: the tx signature authenticates it and the
+        // mempool's admission limits (per signer and address) bound it.
+        config: { access: route.operationId, ...(isTransaction ? { rateLimit: false } : {}) },
+        ...(isTransaction ? {} : { preHandler: guard(route.operationId, limit) }),
+        ...('bodyLimit' in route ? { bodyLimit: route.bodyLimit } : {}),
+        handler: async (request, reply) => {
+          const body = await handler(request, reply);
+          // A hijacked reply (the event stream) is written by its owner, not by fastify.
+          return reply.sent ? reply : body;
+        },
+      });
+    }
+  });
 
   return {
     fastify: app,
     routes,
+    authenticator,
     async start() {
       try {
         return await app.listen({ host, port });
@@ -456,4 +907,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       await app.close();
     },
   };
+}
+
+function unsupportedMediaType(request: FastifyRequest): HttpError {
+  return new HttpError(
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+    `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted: send application/json (or application/octet-stream to POST /v1/tx)`,
+  );
 }

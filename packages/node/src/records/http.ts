@@ -1,5 +1,8 @@
-import { bytesEqual, encodeEnvelope, fromHex, toHex } from '@medchain/crypto';
+import { bytesEqual, encodeEnvelope, fromHex, sha256, toHex } from '@medchain/crypto';
+import { getRecord, type KeyValueReader, recordHistory } from '@medchain/ledger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { requesterMayAsk } from '../api/auth.js';
+import { HttpError } from '../api/http-error.js';
 import { type Json, toJson } from '../api/json.js';
 import type { PutRecord, VaultVersion } from '../vault/index.js';
 import { RecordError } from './errors.js';
@@ -39,8 +42,65 @@ function signedFromJson(body: {
 
 export type RecordOperationId = 'putVaultRecord' | 'eraseVaultRecord' | 'fetchRecord';
 
+/** What the record routes read besides the record exchange. */
+export interface RecordRouteContext {
+  /** Committed state. */
+  state(): KeyValueReader;
+  /** The member organization this node's validator key belongs to. */
+  ownOrganization(): Uint8Array | undefined;
+  /** The node's clock (ms). */
+  now(): number;
+  /** The key that signed the request (after the server verified it), if any. */
+  signerOf(request: FastifyRequest): Uint8Array | undefined;
+  /** Whether requests are authenticated (api.auth); when off, the vault takes unsigned uploads. */
+  readonly authRequired: boolean;
+}
+
+const forbidden = (code: string, message: string) => new HttpError(403, code, message);
+
+/**
+ * The vault takes version v of a record only once the ledger has it, from the key that
+ * anchored or amended it: the record is this organization's, version v's author is the
+ * request's signer and its hash is sha256 of the content. A squatter can then neither store a
+ * version nobody anchored nor take a version number before its author does.
+ */
+function checkUpload(
+  context: RecordRouteContext,
+  signer: Uint8Array,
+  recordId: Uint8Array,
+  patient: Uint8Array,
+  version: number,
+  content: Uint8Array,
+): void {
+  const state = context.state();
+  const record = getRecord(state, recordId);
+  const own = context.ownOrganization();
+  if (record === undefined || own === undefined || !bytesEqual(record.custodian, own)) {
+    throw forbidden(
+      'VAULT_NOT_ANCHORED_BY_SIGNER',
+      `record ${toHex(recordId)} is not anchored with this organization as custodian: anchor it (record.anchor) before storing it`,
+    );
+  }
+  const entry = recordHistory(state, recordId, { offset: version - 1, limit: 1 }).items[0];
+  if (
+    !bytesEqual(record.patient, patient) ||
+    entry === undefined ||
+    entry.version !== version ||
+    !bytesEqual(entry.author, signer) ||
+    !bytesEqual(entry.contentHash, sha256(content))
+  ) {
+    throw forbidden(
+      'VAULT_NOT_ANCHORED_BY_SIGNER',
+      `version ${version} of record ${toHex(recordId)} must be anchored (or amended) by the signing key, for this patient, with contentHash = sha256 of the content, before it is stored`,
+    );
+  }
+}
+
 /** Handlers of the record routes (routes.ts), built apart so the server stays one table. */
-export function recordHandlers(api: RecordsApi | undefined): Record<RecordOperationId, Handler> {
+export function recordHandlers(
+  api: RecordsApi | undefined,
+  context: RecordRouteContext,
+): Record<RecordOperationId, Handler> {
   return {
     putVaultRecord: async (request, reply) => {
       const body = request.body as {
@@ -49,6 +109,19 @@ export function recordHandlers(api: RecordsApi | undefined): Record<RecordOperat
         version: number;
         content: string;
       };
+      const signer = context.signerOf(request);
+      if (context.authRequired) {
+        // The server has verified a signature by now; a missing one is a wiring bug, refused.
+        if (signer === undefined) throw forbidden('FORBIDDEN', 'no verified request signer');
+        checkUpload(
+          context,
+          signer,
+          fromHex(body.recordId),
+          fromHex(body.patient),
+          body.version,
+          fromHex(body.content),
+        );
+      }
       const stored = await records(api).putRecord({
         recordId: fromHex(body.recordId),
         patient: fromHex(body.patient),
@@ -61,6 +134,16 @@ export function recordHandlers(api: RecordsApi | undefined): Record<RecordOperat
 
     eraseVaultRecord: async (request) => {
       const id = fromHex((request.params as { id: string }).id);
+      // Shredding follows a committed record.erase of a record this organization keeps; a
+      // never-anchored id has nothing to erase and must not be tombstoned ahead of its anchor.
+      const record = getRecord(context.state(), id);
+      const own = context.ownOrganization();
+      if (record === undefined || own === undefined || !bytesEqual(record.custodian, own)) {
+        throw forbidden(
+          'VAULT_NOT_CUSTODIAN',
+          `record ${toHex(id)} is not anchored with this organization as custodian`,
+        );
+      }
       return { recordId: toHex(id), held: await records(api).eraseRecord(id) };
     },
 
@@ -69,6 +152,14 @@ export function recordHandlers(api: RecordsApi | undefined): Record<RecordOperat
       const signed = signedFromJson(request.body as Parameters<typeof signedFromJson>[0]);
       if (!bytesEqual(signed.request.recordId, id)) {
         throw new RecordError('RECORD_BAD_REQUEST', 'the signed request names another record');
+      }
+      // A key with no role could otherwise make the custodian log denials into a patient's
+      // permanent audit trail, free and without limit: refused here, before anything is written.
+      if (!requesterMayAsk(context.state(), signed.request.requester, id, context.now())) {
+        throw forbidden(
+          'REQUESTER_NO_ROLE',
+          'the requester is neither an active provider, nor the patient, nor a live delegate',
+        );
       }
       const fetched = await records(api).fetch(signed);
       const { answer } = fetched;

@@ -1,0 +1,133 @@
+/**
+ * Who may call what: the API's one authorization table (route x standing), pure data and pure
+ * functions. `auth.ts` works out a verified key's standings from committed state; this file
+ * only says which standings open which route. The API README prints the same table; a unit
+ * test checks every cell.
+ */
+
+/**
+ * What a verified request key is, relative to what the route is about (its subject: a patient,
+ * an organization, a consent, a key). Resolved from committed state at the node's clock.
+ */
+export const STANDINGS = [
+  /** The key is the subject patient. */
+  'patient',
+  /** The key is a live delegate (not expired at the node's clock) of the subject patient. */
+  'delegate',
+  /** The key is the subject key itself (the delegate, the provider, the tx signer, the nonce owner). */
+  'self',
+  /** The subject consent names the key (a provider), or the key's organization (its admins and active providers). */
+  'grantee',
+  /** An admin key of the subject organization (a member). */
+  'org-admin',
+  /** An active provider of the subject organization (a member). */
+  'org-provider',
+  /** An admin key of the organization that runs this node. */
+  'own-org-admin',
+  /** An active provider of the organization that runs this node. */
+  'own-org-provider',
+  /** An admin key of any member organization. */
+  'member-admin',
+  /** The validator key of any member organization. */
+  'validator',
+  /** Any key the ledger knows: a registered patient, an active provider, a member admin or a validator. */
+  'registered',
+] as const;
+export type Standing = (typeof STANDINGS)[number];
+
+export type Policy =
+  /** Anyone; no request signature is read. */
+  | { readonly kind: 'public' }
+  /** POST /v1/tx: the transaction's own signature is the authentication (the ledger checks roles). */
+  | { readonly kind: 'transaction' }
+  /** Record fetch: the requester's signed AccessRequest; the requester must be an active provider, the patient or a live delegate. */
+  | { readonly kind: 'access-request' }
+  /** Prometheus scrape: a loopback peer, or the configured bearer token. */
+  | { readonly kind: 'metrics' }
+  /** A request signature (RFC 9421, medchain profile) by a key holding one of these standings. */
+  | { readonly kind: 'signed'; readonly allow: readonly Standing[] };
+
+const PUBLIC: Policy = { kind: 'public' };
+const signed = (...allow: Standing[]): Policy => ({ kind: 'signed', allow });
+
+const PATIENT_SIDE: Standing[] = ['patient', 'delegate'];
+const MEMBERS: Standing[] = ['member-admin', 'validator'];
+
+/**
+ * The table. Keys are the route table's operation ids, plus `patientEvents` (GET /v1/events
+ * with `?patient=`; without it the stream is `events`).
+ */
+export const ROUTE_ACCESS = {
+  health: PUBLIC,
+  status: PUBLIC,
+  submitTransaction: { kind: 'transaction' },
+  getTransaction: signed('self', ...MEMBERS),
+  getLatestBlock: signed(...MEMBERS),
+  getBlock: signed(...MEMBERS),
+  getHeader: PUBLIC,
+  getGenesis: PUBLIC,
+  listValidatorSets: PUBLIC,
+  getPatient: signed(...PATIENT_SIDE),
+  getDelegate: signed(...PATIENT_SIDE, 'self'),
+  listConsents: signed(...PATIENT_SIDE),
+  listAudit: signed(...PATIENT_SIDE),
+  listPatientRecords: signed(...PATIENT_SIDE),
+  getConsent: signed(...PATIENT_SIDE, 'grantee'),
+  getRecord: signed(...PATIENT_SIDE, 'org-admin', 'org-provider'),
+  fetchRecord: { kind: 'access-request' },
+  putVaultRecord: signed('own-org-provider'),
+  eraseVaultRecord: signed('own-org-admin', 'own-org-provider'),
+  listOrganizations: PUBLIC,
+  getOrganization: signed('org-admin', 'org-provider', ...MEMBERS),
+  getProvider: signed('registered'),
+  listProviderConsents: signed('self', 'org-admin'),
+  getStateProof: { kind: 'signed', allow: [] },
+  events: signed(...MEMBERS),
+  patientEvents: signed(...PATIENT_SIDE),
+  listEvidence: PUBLIC,
+  metrics: { kind: 'metrics' },
+} as const satisfies Record<string, Policy>;
+
+export type AccessKey = keyof typeof ROUTE_ACCESS;
+
+/**
+ * State proofs by raw key (GET /v1/state/proof) follow the rule of the entry they prove: the
+ * key's table (its first element) picks the policy, the key's other elements (or the entry they
+ * point at) the subject. A key that decodes to no known table proves only absence: members.
+ */
+export const STATE_TABLE_ACCESS = {
+  chain: PUBLIC,
+  members: PUBLIC,
+  org: PUBLIC,
+  admin: PUBLIC,
+  validator: PUBLIC,
+  peer: PUBLIC,
+  'org-providers': ROUTE_ACCESS.getOrganization,
+  provider: ROUTE_ACCESS.getProvider,
+  patient: ROUTE_ACCESS.getPatient,
+  delegate: ROUTE_ACCESS.getDelegate,
+  record: ROUTE_ACCESS.getRecord,
+  'record-versions': ROUTE_ACCESS.getRecord,
+  'patient-records': ROUTE_ACCESS.listPatientRecords,
+  consent: ROUTE_ACCESS.getConsent,
+  'patient-consents': ROUTE_ACCESS.listConsents,
+  'grantee-consents': signed(...PATIENT_SIDE, 'grantee'),
+  'patient-audit': ROUTE_ACCESS.listAudit,
+  'access-nonce': signed('self'),
+  nonce: signed('self', ...MEMBERS),
+  proposal: signed(...MEMBERS),
+  unknown: signed(...MEMBERS),
+} as const satisfies Record<string, Policy>;
+
+export type StateTable = keyof typeof STATE_TABLE_ACCESS;
+
+/** Whether a key with these standings passes a signed policy. */
+export function allows(policy: Policy, standings: ReadonlySet<Standing>): boolean {
+  if (policy.kind !== 'signed') return true;
+  return policy.allow.some((standing) => standings.has(standing));
+}
+
+/** Policies that need no request signature (the route answers anyone, or checks its own proof). */
+export function isUnsigned(policy: Policy): boolean {
+  return policy.kind !== 'signed';
+}
