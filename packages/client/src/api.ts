@@ -13,6 +13,7 @@ import type {
   ConsentJson,
   DelegateJson,
   EquivocationJson,
+  GenesisAnswerJson,
   OrganizationAnswerJson,
   OrganizationJson,
   PageJson,
@@ -21,9 +22,11 @@ import type {
   ReceiptJson,
   RecordAnswerJson,
   RecordJson,
+  SignedHeaderJson,
   StateProofJson,
   StatusJson,
   TxStatusJson,
+  ValidatorSetJson,
   VaultStoredJson,
 } from './json.js';
 import { hashHex, type PartyKey, partyKeyHex } from './parties.js';
@@ -317,7 +320,7 @@ export class ApiClient {
     return typeof answer?.hash === 'string' ? answer.hash : toHex(transactionHash(tx));
   }
 
-  tx(hash: string | Uint8Array): Promise<TxStatusJson> {
+  async tx(hash: string | Uint8Array): Promise<TxStatusJson> {
     return this.get(`/tx/${hashHex(hash)}`);
   }
 
@@ -350,7 +353,22 @@ export class ApiClient {
     return this.get(`/blocks/${height}`);
   }
 
-  stateProof(key: Uint8Array): Promise<StateProofJson> {
+  /** A header with its commit certificate (public: what a light client follows). */
+  header(height: number): Promise<SignedHeaderJson> {
+    return this.get(`/headers/${height}`);
+  }
+
+  /** The node's genesis document and its hash (check the hash against one you trust). */
+  genesis(): Promise<GenesisAnswerJson> {
+    return this.get('/genesis');
+  }
+
+  /** Every validator set from genesis, with the first height each decides. */
+  validatorSets(): Promise<{ items: ValidatorSetJson[] }> {
+    return this.get('/validator-sets');
+  }
+
+  async stateProof(key: Uint8Array): Promise<StateProofJson> {
     return this.get('/state/proof', { query: { key: toHex(key) } });
   }
 
@@ -358,11 +376,11 @@ export class ApiClient {
     return this.get('/organizations');
   }
 
-  organization(id: string | Uint8Array, page?: PageRequest): Promise<OrganizationAnswerJson> {
+  async organization(id: string | Uint8Array, page?: PageRequest): Promise<OrganizationAnswerJson> {
     return this.get(`/organizations/${hashHex(id)}`, { query: pageQuery(page) });
   }
 
-  provider(key: PartyKey): Promise<ProviderJson> {
+  async provider(key: PartyKey): Promise<ProviderJson> {
     return this.get(`/providers/${partyKeyHex(key)}`);
   }
 
@@ -377,15 +395,15 @@ export class ApiClient {
 
   // ---- a patient's data (the patient, a live delegate, or a provider a consent names) ----
 
-  patient(key: PartyKey): Promise<PatientJson> {
+  async patient(key: PartyKey): Promise<PatientJson> {
     return this.get(`/patients/${partyKeyHex(key)}`);
   }
 
-  delegate(patient: PartyKey, delegate: PartyKey): Promise<DelegateJson> {
+  async delegate(patient: PartyKey, delegate: PartyKey): Promise<DelegateJson> {
     return this.get(`/patients/${partyKeyHex(patient)}/delegates/${partyKeyHex(delegate)}`);
   }
 
-  consents(patient: PartyKey, page?: PageRequest): Promise<PageJson<ConsentJson>> {
+  async consents(patient: PartyKey, page?: PageRequest): Promise<PageJson<ConsentJson>> {
     return this.get(`/patients/${partyKeyHex(patient)}/consents`, { query: pageQuery(page) });
   }
 
@@ -393,7 +411,7 @@ export class ApiClient {
     return allPages((page) => this.consents(patient, page));
   }
 
-  audit(patient: PartyKey, page?: PageRequest): Promise<PageJson<AuditEntryJson>> {
+  async audit(patient: PartyKey, page?: PageRequest): Promise<PageJson<AuditEntryJson>> {
     return this.get(`/patients/${partyKeyHex(patient)}/audit`, { query: pageQuery(page) });
   }
 
@@ -401,22 +419,33 @@ export class ApiClient {
     return allPages((page) => this.audit(patient, page));
   }
 
-  patientRecords(patient: PartyKey, page?: PageRequest): Promise<PageJson<RecordJson>> {
+  async patientRecords(patient: PartyKey, page?: PageRequest): Promise<PageJson<RecordJson>> {
     return this.get(`/patients/${partyKeyHex(patient)}/records`, { query: pageQuery(page) });
   }
 
-  consent(id: string | Uint8Array): Promise<ConsentJson> {
+  /** The consents `patient` gave this provider or its organization (oldest first). */
+  async providerConsents(
+    provider: PartyKey,
+    patient: PartyKey,
+    page?: PageRequest,
+  ): Promise<PageJson<ConsentJson>> {
+    return this.get(`/providers/${partyKeyHex(provider)}/consents`, {
+      query: { patient: partyKeyHex(patient), ...pageQuery(page) },
+    });
+  }
+
+  async consent(id: string | Uint8Array): Promise<ConsentJson> {
     return this.get(`/consents/${hashHex(id)}`);
   }
 
-  record(id: string | Uint8Array, page?: PageRequest): Promise<RecordAnswerJson> {
+  async record(id: string | Uint8Array, page?: PageRequest): Promise<RecordAnswerJson> {
     return this.get(`/records/${hashHex(id)}`, { query: pageQuery(page) });
   }
 
   // ---- the node's own vault (its organization's admins and providers) ----
 
   /** Stores one version of a record (FHIR JSON bytes) in this node's vault. */
-  storeVaultRecord(args: {
+  async storeVaultRecord(args: {
     readonly recordId: string | Uint8Array;
     readonly patient: PartyKey;
     readonly version: number;
@@ -431,7 +460,7 @@ export class ApiClient {
   }
 
   /** Crypto-shreds a record (erased on the ledger) in this node's vault. */
-  eraseVaultRecord(id: string | Uint8Array): Promise<{ recordId: string; held: boolean }> {
+  async eraseVaultRecord(id: string | Uint8Array): Promise<{ recordId: string; held: boolean }> {
     return this.post(`/vault/records/${hashHex(id)}/erase`, {});
   }
 }

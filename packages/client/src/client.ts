@@ -59,14 +59,14 @@ export class MedchainClient extends ApiClient {
 
   putRecord(
     args: { readonly patient: PartyKey; readonly content: Uint8Array; readonly nonce?: Uint8Array },
-    options?: SendOptions,
+    options?: Omit<SendOptions, 'wait'>,
   ): Promise<StoredRecord> {
     return putRecord(this, args, options);
   }
 
   amendRecord(
     args: { readonly recordId: string | Uint8Array; readonly content: Uint8Array },
-    options?: SendOptions,
+    options?: Omit<SendOptions, 'wait'>,
   ): Promise<StoredRecord> {
     return amendRecord(this, args, options);
   }

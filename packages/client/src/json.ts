@@ -95,6 +95,26 @@ export interface BlockJson {
   readonly certificate: CertificateJson | null;
 }
 
+/** GET /v1/headers/:height: a header and its commit certificate. */
+export interface SignedHeaderJson {
+  readonly hash: string;
+  readonly header: HeaderJson;
+  readonly certificate: CertificateJson | null;
+}
+
+/** GET /v1/genesis: the genesis document as genesisToJson writes it, and its hash. */
+export interface GenesisAnswerJson {
+  readonly hash: string;
+  readonly genesis: Record<string, unknown>;
+}
+
+/** One validator set and the first height it decides (GET /v1/validator-sets). */
+export interface ValidatorSetJson {
+  readonly fromHeight: number;
+  readonly validatorSetHash: string;
+  readonly validators: ValidatorJson[];
+}
+
 export interface StateProofJson {
   /** The proof is against the state after this block. */
   readonly height: number;

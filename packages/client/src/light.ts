@@ -20,7 +20,7 @@ import {
   validatorSetHash,
   verifyStateProof,
 } from '@medchain/ledger';
-import type { ApiClient } from './api.js';
+import { type ApiClient, orUndefined } from './api.js';
 import { ClientError } from './errors.js';
 import {
   certificateFromJson,
@@ -121,11 +121,10 @@ export class LightClient {
   async #header(height: number) {
     let found = this.#headers.get(height);
     if (found === undefined) {
-      // TODO(api): the public headers route, once the node has it (full blocks are for members).
-      const block = await this.#api.block(height);
+      const signed = await this.#api.header(height);
       found = {
-        header: headerFromJson(block.header),
-        certificate: block.certificate === null ? null : certificateFromJson(block.certificate),
+        header: headerFromJson(signed.header),
+        certificate: signed.certificate === null ? null : certificateFromJson(signed.certificate),
       };
       if (found.header.height !== height) {
         throw new ClientError(
@@ -202,12 +201,7 @@ export class LightClient {
       }
       // Block hi is decided by the set header(lo) names: the span's.
       this.#checkCertificate(header, certificate, span.validators);
-      if (universe === undefined) {
-        const listed = await this.#api.organizations();
-        universe = listed.items.map((org) =>
-          validatorFromJson({ orgId: org.id, publicKey: org.validatorKey, peerId: org.peerId }),
-        );
-      }
+      universe ??= await this.#universe();
       const next = findValidatorSet(span.validators, universe, header.validatorSetHash);
       if (next === undefined) {
         throw new ClientError(
@@ -218,6 +212,23 @@ export class LightClient {
       const validators = sortValidators(next);
       this.#spans.push({ from: hi, validators, hash: header.validatorSetHash });
     }
+  }
+
+  /**
+   * Organizations the next sets may be made of: the sets the node lists (GET /validator-sets),
+   * and its current members. Neither is trusted: only a match of a certified hash is used.
+   */
+  async #universe(): Promise<Validator[]> {
+    const [sets, organizations] = await Promise.all([
+      orUndefined(this.#api.validatorSets()),
+      this.#api.organizations(),
+    ]);
+    return [
+      ...(sets?.items ?? []).flatMap((set) => set.validators.map(validatorFromJson)),
+      ...organizations.items.map((org) =>
+        validatorFromJson({ orgId: org.id, publicKey: org.validatorKey, peerId: org.peerId }),
+      ),
+    ];
   }
 
   #checkCertificate(

@@ -160,12 +160,11 @@ export async function fetchRecord(
     `/records/${id}/fetch`,
     accessRequestJson(signed),
   );
-  // The anchor as this node's ledger holds it: the served bytes must hash to it.
-  const anchored = (await api.record(id, { limit: 1 })).record;
-  if (anchored.contentHash !== answer.contentHash) {
+  // The anchor as this node's ledger holds it (the answer's record): the bytes must hash to it.
+  if (answer.record.contentHash !== answer.contentHash) {
     throw new ClientError(
       'RECORD_VERIFY_FAILED',
-      `the custodian served version ${answer.version} (${answer.contentHash}), the ledger anchors ${anchored.contentHash}`,
+      `the custodian served version ${answer.version} (${answer.contentHash}), the ledger anchors ${answer.record.contentHash}`,
     );
   }
   const content = openServedRecord({
@@ -173,7 +172,7 @@ export async function fetchRecord(
     envelope: fromHex(answer.envelope),
     recipientSeed: requester.seed,
     custodianKey: fromHex(answer.custodianKey),
-    anchoredHash: fromHex(anchored.contentHash),
+    anchoredHash: fromHex(answer.record.contentHash),
   });
   return { content, request: signed.request, answer };
 }
@@ -189,63 +188,73 @@ export interface StoredRecord {
   readonly tx: SentTx;
 }
 
+/** The FHIR resource type of record content (the vault checks the rest). */
+function resourceTypeOf(content: Uint8Array): string {
+  try {
+    const type = (JSON.parse(new TextDecoder().decode(content)) as { resourceType?: unknown })
+      .resourceType;
+    if (typeof type === 'string') return type;
+  } catch {
+    // reported below
+  }
+  throw new ClientError('INVALID_ARGUMENT', 'record content must be FHIR JSON with a resourceType');
+}
+
 /**
- * A new record, the custodian's side: store it in this node's vault (version 1), then anchor its
- * hash with record.anchor signed by the client's signer (a provider of the node's organization).
+ * A new record, the custodian's side: anchor its hash with record.anchor signed by the client's
+ * signer (a provider of the node's organization) and wait for it, then store the bytes in this
+ * node's vault as version 1 (the vault takes only what the uploader's key anchored).
  */
 export async function putRecord(
   api: ApiClient,
   args: { readonly patient: PartyKey; readonly content: Uint8Array; readonly nonce?: Uint8Array },
-  options: SendOptions = {},
+  options: Omit<SendOptions, 'wait'> = {},
 ): Promise<StoredRecord> {
   const signer = options.signer ?? api.signer;
   if (signer === undefined) throw new ClientError('INVALID_ARGUMENT', 'putRecord needs a signer');
+  const as = api.withSigner(signer);
   const patient = partyKeyBytes(args.patient);
-  const provider = await api.provider(signer.publicKey);
-  const custodian = fromHex(provider.org);
+  const resourceType = resourceTypeOf(args.content);
+  const custodian = fromHex((await as.provider(signer.publicKey)).org);
   const nonce = args.nonce ?? randomBytes(16);
   const id = recordId(custodian, patient, nonce);
-  const stored = await api.storeVaultRecord({
+  const contentHash = sha256(args.content);
+  const tx = await sendTransaction(
+    as,
+    'record.anchor',
+    { patient, custodian, resourceType, contentHash, nonce },
+    { ...options, wait: true },
+  );
+  const stored = await as.storeVaultRecord({
     recordId: id,
     patient,
     version: 1,
     content: args.content,
   });
-  const tx = await sendTransaction(
-    api,
-    'record.anchor',
-    {
-      patient,
-      custodian,
-      resourceType: stored.resourceType,
-      contentHash: sha256(args.content),
-      nonce,
-    },
-    options,
-  );
   return { ...stored, recordId: toHex(id), tx };
 }
 
-/** A new version of a record: into this node's vault, then record.amend. */
+/** A new version of a record: record.amend (awaited), then the bytes into this node's vault. */
 export async function amendRecord(
   api: ApiClient,
   args: { readonly recordId: string | Uint8Array; readonly content: Uint8Array },
-  options: SendOptions = {},
+  options: Omit<SendOptions, 'wait'> = {},
 ): Promise<StoredRecord> {
+  const as = options.signer === undefined ? api : api.withSigner(options.signer);
   const id = hashHex(args.recordId);
-  const anchored = (await api.record(id, { limit: 1 })).record;
-  const stored = await api.storeVaultRecord({
+  const anchored = (await as.record(id, { limit: 1 })).record;
+  const tx = await sendTransaction(
+    as,
+    'record.amend',
+    { recordId: fromHex(id), contentHash: sha256(args.content) },
+    { ...options, wait: true },
+  );
+  const stored = await as.storeVaultRecord({
     recordId: id,
     patient: anchored.patient,
     version: anchored.version + 1,
     content: args.content,
   });
-  const tx = await sendTransaction(
-    api,
-    'record.amend',
-    { recordId: fromHex(id), contentHash: sha256(args.content) },
-    options,
-  );
   return { ...stored, recordId: id, tx };
 }
 

@@ -90,11 +90,13 @@ export async function sendTransaction<K extends TxKind>(
 ): Promise<SentTx> {
   const signer = options.signer ?? api.signer;
   if (signer === undefined) throw new ClientError('INVALID_ARGUMENT', 'sending needs a signer');
+  // The nonce entry may be read by its owner (and members): ask as the transaction's signer.
+  const as = signer === api.signer ? api : api.withSigner(signer);
   const chainId = await api.chainId();
   const who = toHex(signer.publicKey);
   let nonce =
     options.nonce ??
-    Math.max(await provenNextNonce(api, signer.publicKey), (api.usedNonces.get(who) ?? 0) + 1);
+    Math.max(await provenNextNonce(as, signer.publicKey), (api.usedNonces.get(who) ?? 0) + 1);
   let hash: string | undefined;
   for (let attempt = 0; hash === undefined; attempt++) {
     const tx = await signTransaction(signer, { chainId, kind, body, nonce });
@@ -113,7 +115,7 @@ export async function sendTransaction<K extends TxKind>(
   api.usedNonces.set(who, Math.max(api.usedNonces.get(who) ?? 0, nonce));
   const sent = { kind, hash, signer: who, nonce };
   if (options.wait === false) return { ...sent, status: 'pending' };
-  const committed = await api.waitForReceipt(hash, {
+  const committed = await as.waitForReceipt(hash, {
     timeoutMs: options.timeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS,
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
