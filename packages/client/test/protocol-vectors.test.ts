@@ -57,6 +57,7 @@ import {
   verifyTransactionSignature,
 } from '@medchain/ledger';
 import { describe, expect, it } from 'vitest';
+import { toDidKey } from '../src/did-key.js';
 import { signatureBase, signRequest, verifyRequestSignature } from '../src/http-signature.js';
 
 const DOC = new URL('../../../docs/PROTOCOL.md', import.meta.url);
@@ -403,6 +404,10 @@ function idsVector(): Json {
       id: hex(RECORD_ID),
     },
     consentId: hex(transactionHash(tx2)),
+    didKey: [patient.publicKey, clinician.publicKey].map((key) => ({
+      key: hex(key),
+      did: toDidKey(key),
+    })),
   };
 }
 
