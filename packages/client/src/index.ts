@@ -1,3 +1,20 @@
+// What an app needs of the lower layers without depending on them (the packed client carries them).
+export { fromHex, toHex } from '@medchain/crypto';
+export {
+  decodeTransaction,
+  encodeTransaction,
+  type GenesisDocument,
+  genesisFromJson,
+  genesisHash,
+  parseGenesis,
+  stateKeys,
+  type Transaction,
+  TX_KINDS,
+  type TxBodies,
+  type TxKind,
+  transactionHash,
+  verifyTransactionSignature,
+} from '@medchain/ledger';
 export {
   ApiClient,
   allPages,
