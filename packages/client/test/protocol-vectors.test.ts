@@ -5,7 +5,9 @@
  * `UPDATE_VECTORS=1 npx vitest run packages/client/test/protocol-vectors.test.ts`, then
  * `npx biome check --write docs/vectors/protocol.json`, and review the diff.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
   type CommitCertificate,
   commitCertificateSigningHash,
@@ -63,6 +65,7 @@ import { signatureBase, signRequest, verifyRequestSignature } from '../src/http-
 const DOC = new URL('../../../docs/PROTOCOL.md', import.meta.url);
 const JSON_FILE = new URL('../../../docs/vectors/protocol.json', import.meta.url);
 const CRYPTO_README = new URL('../../crypto/README.md', import.meta.url);
+const PYTHON_CHECK = new URL('../../../docs/vectors/check.py', import.meta.url);
 const UPDATE = process.env.UPDATE_VECTORS === '1';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -570,6 +573,17 @@ describe('docs/PROTOCOL.md test vectors', async () => {
 
   it('docs/vectors/protocol.json holds the same vectors', () => {
     expect(JSON.parse(readFileSync(JSON_FILE, 'utf8'))).toEqual(vectors);
+  });
+
+  // The second client, written from the document alone; needs python3 with `cryptography`.
+  const python = spawnSync('python3', ['-c', 'import cryptography'], { encoding: 'utf8' });
+  it.skipIf(python.status !== 0)('an independent Python client reproduces every vector', () => {
+    const run = spawnSync('python3', [fileURLToPath(PYTHON_CHECK), fileURLToPath(JSON_FILE)], {
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/^all \d+ checks match\n$/);
+    expect(run.status).toBe(0);
   });
 
   it('the hash-domain tables (PROTOCOL.md, crypto README) are the code’s tags and lengths', () => {
