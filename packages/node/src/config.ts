@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
+import { isLoopbackHost } from './api/loopback.js';
 import { NodeError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
@@ -15,13 +16,34 @@ export interface PeerConfig {
   addrs: string[];
 }
 
+export interface ApiConfig {
+  host: string;
+  port: number;
+  /** 'required' (default): party routes need a request signature. 'off': none checked (loopback only). */
+  auth: 'required' | 'off';
+  /** HTTPS: PEM file paths. Required on a non-loopback host unless insecureHttp. Default none. */
+  tls?: { cert: string; key: string; ca?: string; requestClientCert?: boolean };
+  /** Plain HTTP on a non-loopback host (behind a TLS-terminating proxy). Default false. */
+  insecureHttp: boolean;
+  /** Browser origins allowed by CORS. Default none. */
+  cors: { origins: string[] };
+  /** Extra Host header values accepted on loopback connections. Default none. */
+  allowedHosts: string[];
+  /** Requests per window: per address (all but POST /v1/tx) and per signing key. */
+  rateLimit: { perAddress: number; perKey: number; windowMs: number };
+  /** (keyid, nonce) pairs remembered against replay. Default 100,000. */
+  replayCacheSize: number;
+  /** Bearer token that may scrape /v1/metrics from a non-loopback address. Default none. */
+  metricsToken?: string;
+}
+
 export interface NodeConfig {
   /** Node home: config.json, peer key, LevelDB (`db/`), WAL (`wal/`). Given on the command line. */
   home: string;
   /** libp2p listen multiaddrs. Default `/ip4/0.0.0.0/tcp/7700`: peers are other hospitals, and the allowlist gater guards the port. */
   listen: string[];
-  /** HTTP API bind. Default 127.0.0.1:7701: loopback only until an operator opens it on purpose. */
-  api: { host: string; port: number };
+  /** HTTP API. Default 127.0.0.1:7701, plain HTTP: loopback only until an operator opens it on purpose. */
+  api: ApiConfig;
   /** The consortium members this node connects to. Default none. */
   peers: PeerConfig[];
   /** When true (default) only peers in the allowlist may connect or open streams. */
@@ -62,7 +84,16 @@ export interface NodeConfig {
 /** Values the node uses for anything neither config.json nor flags set. */
 export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   listen: ['/ip4/0.0.0.0/tcp/7700'],
-  api: { host: '127.0.0.1', port: 7701 },
+  api: {
+    host: '127.0.0.1',
+    port: 7701,
+    auth: 'required',
+    insecureHttp: false,
+    cors: { origins: [] },
+    allowedHosts: [],
+    rateLimit: { perAddress: 6000, perKey: 3000, windowMs: 60_000 },
+    replayCacheSize: 100_000,
+  },
   peers: [],
   privateNetwork: true,
   logLevel: 'info',
@@ -87,7 +118,18 @@ export interface ConfigOverrides {
 }
 
 const SECTION_KEYS = {
-  api: ['host', 'port'],
+  api: [
+    'host',
+    'port',
+    'auth',
+    'tls',
+    'insecureHttp',
+    'cors',
+    'allowedHosts',
+    'rateLimit',
+    'replayCacheSize',
+    'metricsToken',
+  ],
   mempool: ['maxTxs', 'maxBytes', 'maxTxBytes'],
   block: ['maxTxs', 'maxBytes', 'batchTimeMs'],
   records: ['logTimeoutMs'],
@@ -189,6 +231,96 @@ function peerList(value: unknown): PeerConfig[] {
   });
 }
 
+function subObject(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
+  if (!isPlainObject(value)) throw invalid(field, 'expected an object');
+  for (const key of Object.keys(value)) {
+    if (!keys.includes(key)) {
+      throw new NodeError(
+        'NODE_CONFIG_UNKNOWN_FIELD',
+        `unknown config field "${field}.${key}"`,
+        `${field}.${key}`,
+      );
+    }
+  }
+  return value;
+}
+
+function stringList(value: unknown, field: string): string[] {
+  if (!Array.isArray(value)) throw invalid(field, 'expected an array of strings');
+  return value.map((item, i) => nonEmptyString(item, `${field}[${i}]`));
+}
+
+function apiSection(api: Record<string, unknown>): ApiConfig {
+  const host = nonEmptyString(api.host, 'api.host');
+  if (api.auth !== 'required' && api.auth !== 'off') {
+    throw invalid('api.auth', 'expected "required" or "off"');
+  }
+  if (typeof api.insecureHttp !== 'boolean') throw invalid('api.insecureHttp', 'expected true or false');
+  // Nested objects merge over their defaults, so a file may set one limit alone.
+  const defaults = DEFAULT_CONFIG.api;
+  const cors = { ...defaults.cors, ...subObject(api.cors, 'api.cors', ['origins']) };
+  const origins = stringList(cors.origins, 'api.cors.origins');
+  for (const [i, origin] of origins.entries()) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.origin !== origin) {
+      throw invalid(`api.cors.origins[${i}]`, `expected an origin like https://app.example.org`);
+    }
+  }
+  const rate = {
+    ...defaults.rateLimit,
+    ...subObject(api.rateLimit, 'api.rateLimit', ['perAddress', 'perKey', 'windowMs']),
+  };
+  let tls: ApiConfig['tls'];
+  if (api.tls !== undefined) {
+    const t = subObject(api.tls, 'api.tls', ['cert', 'key', 'ca', 'requestClientCert']);
+    if (t.requestClientCert !== undefined && typeof t.requestClientCert !== 'boolean') {
+      throw invalid('api.tls.requestClientCert', 'expected true or false');
+    }
+    if (t.requestClientCert === true && t.ca === undefined) {
+      throw invalid('api.tls.ca', 'client certificates need the CA bundle they must chain to');
+    }
+    tls = {
+      cert: nonEmptyString(t.cert, 'api.tls.cert'),
+      key: nonEmptyString(t.key, 'api.tls.key'),
+      ...(t.ca === undefined ? {} : { ca: nonEmptyString(t.ca, 'api.tls.ca') }),
+      ...(t.requestClientCert === undefined ? {} : { requestClientCert: t.requestClientCert }),
+    };
+  }
+  const loopback = isLoopbackHost(host);
+  if (!loopback && tls === undefined && api.insecureHttp !== true) {
+    throw invalid(
+      'api.tls',
+      `api.host ${host} is not loopback: plain HTTP is refused; set api.tls (cert and key files), or api.insecureHttp: true behind a TLS proxy`,
+    );
+  }
+  if (!loopback && api.auth === 'off') {
+    throw invalid('api.auth', `"off" is only allowed on a loopback api.host, not ${host}`);
+  }
+  return {
+    host,
+    port: integer(api.port, 'api.port', 0, 65_535),
+    auth: api.auth,
+    ...(tls === undefined ? {} : { tls }),
+    insecureHttp: api.insecureHttp,
+    cors: { origins },
+    allowedHosts: stringList(api.allowedHosts, 'api.allowedHosts'),
+    rateLimit: {
+      perAddress: integer(rate.perAddress, 'api.rateLimit.perAddress', 1, 10_000_000),
+      perKey: integer(rate.perKey, 'api.rateLimit.perKey', 1, 10_000_000),
+      windowMs: integer(rate.windowMs, 'api.rateLimit.windowMs', 1000, 3_600_000),
+    },
+    replayCacheSize: integer(api.replayCacheSize, 'api.replayCacheSize', 1000, 10_000_000),
+    ...(api.metricsToken === undefined
+      ? {}
+      : { metricsToken: nonEmptyString(api.metricsToken, 'api.metricsToken') }),
+  };
+}
+
 /** Checks every field of a merged configuration; throws a NodeError naming the first bad field. */
 export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
   const section = (name: 'api' | 'mempool' | 'block' | 'records'): Record<string, unknown> => {
@@ -210,10 +342,7 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
   const config: NodeConfig = {
     home: nonEmptyString(candidate.home, 'home'),
     listen: multiaddrList(candidate.listen, 'listen', false),
-    api: {
-      host: nonEmptyString(api.host, 'api.host'),
-      port: integer(api.port, 'api.port', 0, 65_535),
-    },
+    api: apiSection(api),
     peers: peerList(candidate.peers),
     privateNetwork: candidate.privateNetwork,
     logLevel: logLevel as LogLevel,

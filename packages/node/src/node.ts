@@ -515,6 +515,17 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       metrics,
       host: config.api.host,
       port: config.api.port,
+      genesis,
+      nodeKey: signer.publicKey,
+      now: options.now ?? Date.now,
+      auth: config.api.auth,
+      replayCacheSize: config.api.replayCacheSize,
+      ...(config.api.tls === undefined ? {} : { tls: config.api.tls }),
+      insecureHttp: config.api.insecureHttp,
+      corsOrigins: config.api.cors.origins,
+      allowedHosts: config.api.allowedHosts,
+      rateLimit: config.api.rateLimit,
+      ...(config.api.metricsToken === undefined ? {} : { metricsToken: config.api.metricsToken }),
     });
     const apiUrl = await api.start();
     closers.push({ name: 'api', close: () => api.close() });

@@ -31,12 +31,14 @@ async function listen(
   events: Partial<EventStreamOptions> = {},
   metrics: Metrics = createMetrics(),
 ) {
+  // Stream mechanics; who may open which stream is tested in auth.test.ts.
   const server = createApiServer({
     backend,
     logger: createLogger({ level: 'silent' }),
     metrics,
     port: 0,
     events,
+    auth: 'off',
   });
   servers.push(server);
   const address = await server.start();

@@ -35,11 +35,14 @@ const servers: ApiServer[] = [];
 
 function serve(backend: LedgerBackend, bodyLimit?: number) {
   const metrics = createMetrics();
+  // The handlers' answers, without request signatures: who may call what is tested over real
+  // HTTP with signed requests in auth.test.ts.
   const server = createApiServer({
     backend,
     logger: createLogger({ level: 'silent' }),
     metrics,
     port: 0,
+    auth: 'off',
     ...(bodyLimit === undefined ? {} : { bodyLimit }),
   });
   servers.push(server);
@@ -627,14 +630,20 @@ describe('metrics and unknown routes', () => {
     expect(text).toContain('medchain_http_request_seconds_count{route="/v1/status"} 2');
   });
 
-  it('answers unknown routes and methods with a JSON 404', async () => {
+  it('answers unknown routes with a JSON 404, and a wrong method with 405 and Allow', async () => {
     const api = serve(new LedgerBackend());
-    for (const url of ['/', '/v2/status', '/v1/status/', '/v1/blocks']) {
+    for (const url of ['/', '/v2/status', '/v1/status/', '/v1/blocks', '/v1/status/x']) {
       const response = await api.get(url);
       expect(response.status).toBe(404);
       expect(response.body.error?.code).toBe('ROUTE_NOT_FOUND');
     }
-    expect((await api.post('/v1/status', {})).status).toBe(404);
+    const wrong = await api.post('/v1/status', {});
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.allow).toBe('GET');
+    expect(wrong.body.error?.code).toBe('METHOD_NOT_ALLOWED');
+    const tx = await api.get('/v1/tx');
+    expect(tx.status).toBe(405);
+    expect(tx.headers.allow).toBe('POST');
   });
 });
 

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { isIP } from 'node:net';
 import fastifyCors from '@fastify/cors';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
@@ -58,6 +57,7 @@ import { type AccessKey, type Policy, ROUTE_ACCESS } from './authorization.js';
 import type { ApiBackend, SubmitRejection } from './backend.js';
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventHub, type EventStreamOptions } from './events.js';
 import { HttpError } from './http-error.js';
+import { isLoopbackHost } from './loopback.js';
 import { blockJson, type Json, toJson, transactionJson } from './json.js';
 import { API_PREFIX, type OperationId, ROUTES } from './routes.js';
 import { ValidatorSetHistory } from './validator-sets.js';
@@ -168,15 +168,6 @@ const REJECTION_STATUS: Record<SubmitRejection, number> = {
   MEMPOOL_FULL: 503,
   NOT_READY: 503,
 };
-
-const LOOPBACK_NAMES = new Set(['localhost', '::1', '[::1]']);
-
-/** A host name or address that only this machine reaches. */
-export function isLoopbackHost(host: string): boolean {
-  if (LOOPBACK_NAMES.has(host.toLowerCase())) return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host.startsWith('::ffff:127.');
-}
 
 const FASTIFY_ERROR_CODES: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
@@ -482,7 +473,7 @@ function methodsByPath(): Array<{ pattern: RegExp; methods: string[] }> {
     byPath.set(route.path, methods);
   }
   return [...byPath].map(([path, methods]) => ({
-    pattern: new RegExp(`^${API_PREFIX}${path.replace(/:[A-Za-z]+/g, '[^/]+')}/?$`),
+    pattern: new RegExp(`^${API_PREFIX}${path.replace(/:[A-Za-z]+/g, '[^/]+')}$`),
     methods,
   }));
 }
@@ -699,7 +690,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   app.setNotFoundHandler(async (request, reply) => {
     const path = request.url.split('?', 1)[0]!;
     const known = paths.find((p) => p.pattern.test(path));
-    if (known !== undefined) {
+    if (known !== undefined && !known.methods.includes(request.method)) {
       const allow = known.methods.join(', ');
       return reply
         .code(405)
