@@ -55,7 +55,12 @@ describe('keys', () => {
     });
     expect(verifyTransactionSignature(tx)).toBe(true);
     expect(verify(signer.publicKey, signingDigest(tx), tx.signature)).toBe(true);
-    const other = await signTransaction(KeySigner.generate(), { ...tx, nonce: 2 });
+    const other = await signTransaction(KeySigner.generate(), {
+      chainId: tx.chainId,
+      kind: 'patient.register',
+      body: {},
+      nonce: 2,
+    });
     expect(verifyTransactionSignature({ ...other, signer: signer.publicKey })).toBe(false);
   });
 });

@@ -13,7 +13,7 @@ import {
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LedgerBackend, signer } from '../../node/test/api-chain.js';
-import { ClientError, KeySigner, MedchainClient } from '../src/index.js';
+import { ClientError, KeySigner, MedchainClient, type RequestSigner } from '../src/index.js';
 import { seedOf, startNode } from './node-harness.js';
 
 /**
@@ -63,7 +63,7 @@ describe('light client', () => {
   beforeAll(async () => {
     backend = new GovernedBackend();
     node = await startNode({ backend, commitEveryMs: 10 });
-    const as = (key: Signer) => new MedchainClient({ url: node.url, signer: key });
+    const as = (key: RequestSigner) => new MedchainClient({ url: node.url, signer: key });
     await as(alice).sendTransaction('patient.register', {});
     const grant = await as(alice).sendTransaction('consent.grant', {
       patient: alice.publicKey,
