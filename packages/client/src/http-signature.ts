@@ -24,12 +24,12 @@ import {
   serializeItem,
 } from 'structured-headers';
 
-export const SIGNATURE_LABEL = 'medchain';
-export const SIGNATURE_ALG = 'ed25519';
-export const SIGNATURE_TAG = 'medchain-v1';
+const SIGNATURE_LABEL = 'medchain';
+const SIGNATURE_ALG = 'ed25519';
+const SIGNATURE_TAG = 'medchain-v1';
 /** Longest allowed `expires - created`, in seconds. */
 export const MAX_SIGNATURE_VALIDITY_SECONDS = 300;
-export const DEFAULT_SIGNATURE_VALIDITY_SECONDS = 60;
+const DEFAULT_SIGNATURE_VALIDITY_SECONDS = 60;
 /** How far `created` may be ahead of the verifier's clock, in seconds. */
 export const SIGNATURE_CLOCK_SKEW_SECONDS = 30;
 

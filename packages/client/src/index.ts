@@ -39,11 +39,13 @@ export {
 } from './events.js';
 export {
   contentDigest,
+  MAX_SIGNATURE_VALIDITY_SECONDS,
   type ReceivedRequest,
   RequestSignatureError,
   type RequestSignatureErrorCode,
   type RequestSigner,
   type RequestToSign,
+  SIGNATURE_CLOCK_SKEW_SECONDS,
   type SignOptions,
   signRequest,
   type VerifiedRequest,
