@@ -1,6 +1,7 @@
 import { bytesEqual, toHex, verify } from '@medchain/crypto';
 import { type Block, transactionsRoot } from './block.js';
 import { parseBody } from './consent/bodies.js';
+import { requireSignerRole } from './consent/roles.js';
 import { type RuleContext, rules } from './consent/rules.js';
 import { LedgerError } from './errors.js';
 import type { LedgerParams } from './model.js';
@@ -115,7 +116,9 @@ function executeTransaction(env: BlockEnv, tx: Transaction): Receipt {
       membershipChanged: env.membershipChanged,
       isRequestSignatureValid: env.isRequestSignatureValid,
     };
-    (rules[tx.kind] as (ctx: RuleContext, body: unknown) => void)(ctx, body);
+    // The signer's role first (the check mempool admission runs too), then the rest of the rule.
+    const role = requireSignerRole(state, tx.kind, body, tx.signer, env.time);
+    (rules[tx.kind] as (ctx: RuleContext, body: unknown, role: unknown) => void)(ctx, body, role);
     return ok(txHash);
   } catch (error) {
     state.revertTo(checkpoint);

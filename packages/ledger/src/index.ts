@@ -31,6 +31,12 @@ export {
   type TxBodies,
   type TxKind,
 } from './consent/bodies.js';
+export {
+  ROLE_REFUSAL_CODES,
+  type RoleRefusal,
+  type RoleRefusalCode,
+  signerRoleRefusal,
+} from './consent/roles.js';
 export { accessRequestDigest, passThreshold } from './consent/rules.js';
 export { LedgerError, type LedgerErrorCode } from './errors.js';
 export {

@@ -68,7 +68,12 @@ export class TxFailure extends Error {
   readonly code: Exclude<ReceiptCode, 'OK'>;
 
   constructor(code: Exclude<ReceiptCode, 'OK'>, message: string) {
+    // A receipt, never a crash: no stack trace to capture (that was most of the cost of a
+    // failed rule, and of a refusal at mempool admission).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'TxFailure';
     this.code = code;
   }

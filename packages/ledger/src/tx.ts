@@ -6,7 +6,7 @@ import {
   taggedHash,
   verify,
 } from '@medchain/crypto';
-import { parseBody, TX_KINDS, type TxKind } from './consent/bodies.js';
+import { parseBody, TX_KINDS, type TxBodies, type TxKind } from './consent/bodies.js';
 import { LedgerError } from './errors.js';
 import { asBytes, asEnum, asInteger, asObject, asPublicKey, asString } from './validate.js';
 
@@ -64,6 +64,16 @@ export function verifyTransactionSignature(tx: Transaction): boolean {
 // Transactions are immutable values: remember their bytes and hash instead of re-encoding.
 const encodedCache = new WeakMap<Transaction, Uint8Array>();
 const hashCache = new WeakMap<Transaction, Uint8Array>();
+/** Bodies decodeTransaction parsed already (admission's role check reads them). */
+const parsedBodies = new WeakMap<Transaction, TxBodies[TxKind]>();
+
+/**
+ * The parsed body of `tx`: the one decodeTransaction checked, or parsed here checking key
+ * lengths only (what execution checks). Throws LedgerError LEDGER_MALFORMED.
+ */
+export function parsedBody(tx: Transaction): TxBodies[TxKind] {
+  return parsedBodies.get(tx) ?? parseBody(tx.kind, tx.body, 'length');
+}
 
 export function encodeTransaction(tx: Transaction): Uint8Array {
   let bytes = encodedCache.get(tx);
@@ -132,7 +142,7 @@ export function decodeTransaction(bytes: Uint8Array): Transaction {
   ]);
   const kind = asEnum(o.kind, 'transaction.kind', TX_KINDS);
   const body = o.body!;
-  parseBody(kind, body);
+  const parsed = parseBody(kind, body);
   const tx: Transaction = {
     chainId: asString(o.chainId, 'transaction.chainId', CHAIN_ID_PATTERN, 'a chain id'),
     kind,
@@ -142,5 +152,6 @@ export function decodeTransaction(bytes: Uint8Array): Transaction {
     signature: asBytes(o.signature, 'transaction.signature', 64),
   };
   encodedCache.set(tx, bytes.slice());
+  parsedBodies.set(tx, parsed);
   return tx;
 }

@@ -26,14 +26,9 @@ import { fail } from '../receipt.js';
 import { appendToList, listLength, readValue, stateKeys, writeValue } from '../schema.js';
 import type { AuthenticatedState } from '../state/index.js';
 import { memberIds } from '../validators.js';
-import {
-  activeProvider,
-  memberOrganization,
-  organizationOfAdmin,
-  patientEntry,
-  speaksForPatient,
-} from './actors.js';
+import { activeProvider, memberOrganization, patientEntry } from './actors.js';
 import type { AccessLogBody, AccessRequest, TxBodies, TxKind } from './bodies.js';
+import type { SignerRole } from './roles.js';
 
 /** What a rule sees of the transaction and block it runs in. */
 export interface RuleContext {
@@ -53,7 +48,11 @@ export interface RuleContext {
   ): boolean;
 }
 
-type Rule<K extends TxKind> = (ctx: RuleContext, body: TxBodies[K]) => void;
+/**
+ * The rest of a kind's rule, after its role check (roles.ts) passed and returned `role`: the
+ * executor runs the two in that order, and nothing here fails with a role code.
+ */
+type Rule<K extends TxKind> = (ctx: RuleContext, body: TxBodies[K], role: SignerRole<K>) => void;
 
 const hex = (bytes: Uint8Array) => toHex(bytes).slice(0, 16);
 
@@ -79,13 +78,6 @@ export function accessRequestDigest(request: AccessRequest): Uint8Array {
 /** Passing needs yes votes from at least two thirds of the current member organizations. */
 export function passThreshold(members: number): number {
   return Math.ceil((2 * members) / 3);
-}
-
-function requireMemberAdmin(ctx: RuleContext): OrganizationEntry {
-  const org = organizationOfAdmin(ctx.state, ctx.signer);
-  if (org === undefined)
-    fail('NOT_MEMBER_ADMIN', 'signer is not an admin key of a member organization');
-  return org;
 }
 
 function requireKeysFree(ctx: RuleContext, spec: OrganizationSpec): void {
@@ -160,8 +152,7 @@ function tally(ctx: RuleContext, proposal: ProposalEntry): ProposalEntry {
   return no > members.length - threshold ? { ...proposal, status: 'rejected' } : proposal;
 }
 
-const propose: Rule<'governance.propose'> = (ctx, { change }) => {
-  const org = requireMemberAdmin(ctx);
+const propose: Rule<'governance.propose'> = (ctx, { change }, org) => {
   if (change.type === 'add') {
     const { adminKeys, validatorKey } = change.organization;
     requireAcceptableKeys([...adminKeys, validatorKey], 'body.change.organization');
@@ -181,8 +172,7 @@ const propose: Rule<'governance.propose'> = (ctx, { change }) => {
   writeValue(ctx.state, stateKeys.proposal(proposal.id), tally(ctx, proposal));
 };
 
-const vote: Rule<'governance.vote'> = (ctx, { proposalId, approve }) => {
-  const org = requireMemberAdmin(ctx);
+const vote: Rule<'governance.vote'> = (ctx, { proposalId, approve }, org) => {
   const proposal = readValue<ProposalEntry>(ctx.state, stateKeys.proposal(proposalId));
   if (proposal === undefined) fail('PROPOSAL_NOT_FOUND', `no proposal ${hex(proposalId)}`);
   if (proposal.status !== 'open' || ctx.time >= proposal.expiresAt) {
@@ -202,17 +192,7 @@ const vote: Rule<'governance.vote'> = (ctx, { proposalId, approve }) => {
 
 // ---- providers ----
 
-/** An admin key of a member organization, or an active provider with the admin role. */
-function requireOrgAdmin(ctx: RuleContext): Uint8Array {
-  const org = organizationOfAdmin(ctx.state, ctx.signer);
-  if (org !== undefined) return org.id;
-  const provider = activeProvider(ctx.state, ctx.signer);
-  if (provider?.role === 'admin') return provider.org;
-  return fail('NOT_ORG_ADMIN', 'signer is neither an organization admin key nor an admin provider');
-}
-
-const registerProvider: Rule<'provider.register'> = (ctx, { provider, role }) => {
-  const orgId = requireOrgAdmin(ctx);
+const registerProvider: Rule<'provider.register'> = (ctx, { provider, role }, orgId) => {
   requireAcceptableKeys([provider], 'body.provider');
   if (readValue(ctx.state, stateKeys.provider(provider)) !== undefined) {
     fail('PROVIDER_EXISTS', `provider ${hex(provider)} is already registered`);
@@ -235,8 +215,7 @@ const registerProvider: Rule<'provider.register'> = (ctx, { provider, role }) =>
   appendToList(ctx.state, stateKeys.organizationProviders(orgId), provider);
 };
 
-const suspendProvider: Rule<'provider.suspend'> = (ctx, { provider }) => {
-  const orgId = requireOrgAdmin(ctx);
+const suspendProvider: Rule<'provider.suspend'> = (ctx, { provider }, orgId) => {
   const entry = readValue<ProviderEntry>(ctx.state, stateKeys.provider(provider));
   if (entry === undefined || !bytesEqual(entry.org, orgId)) {
     fail('PROVIDER_NOT_FOUND', `provider ${hex(provider)} is not registered by this organization`);
@@ -257,23 +236,7 @@ function requirePatient(ctx: RuleContext, patient: Uint8Array): PatientEntry {
   return entry;
 }
 
-function requirePatientOrDelegate(ctx: RuleContext, patient: Uint8Array): PatientEntry {
-  const entry = requirePatient(ctx, patient);
-  if (!speaksForPatient(ctx.state, patient, ctx.signer, ctx.time)) {
-    fail('NOT_PATIENT_OR_DELEGATE', 'signer is neither the patient nor a live delegate');
-  }
-  return entry;
-}
-
-function requireSelf(ctx: RuleContext, patient: Uint8Array): void {
-  requirePatient(ctx, patient);
-  if (!bytesEqual(patient, ctx.signer)) fail('NOT_PATIENT', 'only the patient may do this');
-}
-
 const registerPatient: Rule<'patient.register'> = (ctx) => {
-  if (patientEntry(ctx.state, ctx.signer) !== undefined) {
-    fail('PATIENT_EXISTS', 'this key is already a registered patient');
-  }
   const entry: PatientEntry = {
     key: ctx.signer,
     registeredAt: ctx.time,
@@ -284,7 +247,7 @@ const registerPatient: Rule<'patient.register'> = (ctx) => {
 };
 
 const delegate: Rule<'patient.delegate'> = (ctx, body) => {
-  requireSelf(ctx, body.patient);
+  requirePatient(ctx, body.patient);
   requireAcceptableKeys([body.delegate], 'body.delegate');
   if (bytesEqual(body.delegate, body.patient)) {
     fail('INVALID_DELEGATE', 'a patient cannot delegate to their own key');
@@ -306,14 +269,14 @@ const delegate: Rule<'patient.delegate'> = (ctx, body) => {
 };
 
 const undelegate: Rule<'patient.undelegate'> = (ctx, body) => {
-  requireSelf(ctx, body.patient);
+  requirePatient(ctx, body.patient);
   const key = stateKeys.delegate(body.patient, body.delegate);
   if (ctx.state.get(key) === undefined) fail('DELEGATE_NOT_FOUND', 'no such delegate');
   ctx.state.delete(key);
 };
 
 const policy: Rule<'patient.policy'> = (ctx, body) => {
-  const entry = requirePatientOrDelegate(ctx, body.patient);
+  const entry = requirePatient(ctx, body.patient);
   writeValue(ctx.state, stateKeys.patient(body.patient), {
     ...entry,
     breakGlassOptOut: body.breakGlassOptOut,
@@ -323,21 +286,8 @@ const policy: Rule<'patient.policy'> = (ctx, body) => {
 
 // ---- records ----
 
-/** An active, non-researcher provider of the given custodian organization. */
-function requireCustodianProvider(ctx: RuleContext, custodian: Uint8Array): ProviderEntry {
-  const provider = activeProvider(ctx.state, ctx.signer);
-  if (provider === undefined || !bytesEqual(provider.org, custodian)) {
-    fail(
-      'NOT_CUSTODIAN_PROVIDER',
-      'signer is not an active provider of the custodian organization',
-    );
-  }
-  if (provider.role === 'researcher') fail('ROLE_NOT_ALLOWED', 'researchers cannot write records');
-  return provider;
-}
-
-function requireLiveRecord(ctx: RuleContext, recordId: Uint8Array): RecordEntry {
-  const record = readValue<RecordEntry>(ctx.state, stateKeys.record(recordId));
+/** `record` is what the role check read for `recordId`. */
+function requireLiveRecord(recordId: Uint8Array, record: RecordEntry | undefined): RecordEntry {
   if (record === undefined) fail('RECORD_NOT_FOUND', `no record ${hex(recordId)}`);
   if (record.erased) fail('RECORD_ERASED', 'the record is erased');
   return record;
@@ -356,7 +306,6 @@ function appendVersion(ctx: RuleContext, record: RecordEntry, previousHash: Uint
 }
 
 const anchor: Rule<'record.anchor'> = (ctx, body) => {
-  requireCustodianProvider(ctx, body.custodian);
   requirePatient(ctx, body.patient);
   const id = deriveRecordId(body.custodian, body.patient, body.nonce);
   if (readValue(ctx.state, stateKeys.record(id)) !== undefined) {
@@ -378,9 +327,8 @@ const anchor: Rule<'record.anchor'> = (ctx, body) => {
   appendVersion(ctx, record, null);
 };
 
-const amend: Rule<'record.amend'> = (ctx, body) => {
-  const record = requireLiveRecord(ctx, body.recordId);
-  requireCustodianProvider(ctx, record.custodian);
+const amend: Rule<'record.amend'> = (ctx, body, found) => {
+  const record = requireLiveRecord(body.recordId, found);
   const amended: RecordEntry = {
     ...record,
     version: record.version + 1,
@@ -391,17 +339,8 @@ const amend: Rule<'record.amend'> = (ctx, body) => {
   appendVersion(ctx, amended, record.contentHash);
 };
 
-/** The custodian's providers, the patient or a live delegate may erase (right to erasure). */
-const erase: Rule<'record.erase'> = (ctx, body) => {
-  const record = requireLiveRecord(ctx, body.recordId);
-  const provider = activeProvider(ctx.state, ctx.signer);
-  const custodianProvider =
-    provider !== undefined &&
-    provider.role !== 'researcher' &&
-    bytesEqual(provider.org, record.custodian);
-  if (!custodianProvider && !speaksForPatient(ctx.state, record.patient, ctx.signer, ctx.time)) {
-    fail('NOT_AUTHORIZED', 'only the custodian, the patient or a live delegate may erase');
-  }
+const erase: Rule<'record.erase'> = (ctx, body, found) => {
+  const record = requireLiveRecord(body.recordId, found);
   writeValue(ctx.state, stateKeys.record(record.id), {
     ...record,
     erased: true,
@@ -412,7 +351,7 @@ const erase: Rule<'record.erase'> = (ctx, body) => {
 // ---- consents ----
 
 const grant: Rule<'consent.grant'> = (ctx, terms) => {
-  requirePatientOrDelegate(ctx, terms.patient);
+  requirePatient(ctx, terms.patient);
   const granteeExists =
     terms.grantee.type === 'provider'
       ? activeProvider(ctx.state, terms.grantee.id) !== undefined
@@ -450,10 +389,8 @@ const grant: Rule<'consent.grant'> = (ctx, terms) => {
   ]);
 };
 
-const revoke: Rule<'consent.revoke'> = (ctx, { consentId }) => {
-  const consent = readValue<ConsentEntry>(ctx.state, stateKeys.consent(consentId));
+const revoke: Rule<'consent.revoke'> = (ctx, { consentId }, consent) => {
   if (consent === undefined) fail('CONSENT_NOT_FOUND', `no consent ${hex(consentId)}`);
-  requirePatientOrDelegate(ctx, consent.patient);
   if (consent.status === 'revoked') fail('CONSENT_REVOKED', 'the consent is already revoked');
   writeValue(ctx.state, stateKeys.consent(consentId), {
     ...consent,
@@ -465,23 +402,13 @@ const revoke: Rule<'consent.revoke'> = (ctx, { consentId }) => {
 
 // ---- access log ----
 
-/** Who may write the custodian's log: its admin keys, its validator (node) key, its providers. */
-function isCustodianAgent(ctx: RuleContext, custodian: Uint8Array): boolean {
-  const org = memberOrganization(ctx.state, custodian);
-  if (org === undefined) return false;
-  if (bytesEqual(org.validatorKey, ctx.signer)) return true;
-  if (org.adminKeys.some((key) => bytesEqual(key, ctx.signer))) return true;
-  const provider = activeProvider(ctx.state, ctx.signer);
-  return provider !== undefined && bytesEqual(provider.org, custodian);
-}
-
-const logAccess = (ctx: RuleContext, body: AccessLogBody): void => {
+const logAccess = (
+  ctx: RuleContext,
+  body: AccessLogBody,
+  record: SignerRole<'access.log'>,
+): void => {
   const { request } = body;
-  const record = readValue<RecordEntry>(ctx.state, stateKeys.record(request.recordId));
   if (record === undefined) fail('RECORD_NOT_FOUND', `no record ${hex(request.recordId)}`);
-  if (!isCustodianAgent(ctx, record.custodian)) {
-    fail('NOT_CUSTODIAN_AGENT', "signer does not act for the record's custodian");
-  }
   if (Math.abs(request.time - ctx.time) > ctx.params.accessRequestMaxSkewMs) {
     fail('REQUEST_STALE', 'the request time is too far from the block time');
   }
