@@ -149,10 +149,10 @@ export async function* streamEvents(
       }
     } catch (error) {
       if (signal?.aborted) return;
-      // 4xx answers (unauthorized, forbidden, bad request) do not get better by retrying.
-      if (error instanceof ClientError && error.status !== undefined && error.status < 500) {
-        throw error;
-      }
+      // 4xx answers (unauthorized, forbidden, bad request) do not get better by retrying;
+      // 429 (rate limited) and 5xx (TOO_MANY_STREAMS, a node restarting) may.
+      const status = error instanceof ClientError ? error.status : undefined;
+      if (status !== undefined && status < 500 && status !== 429) throw error;
       lastError = error;
     }
     // The stream ended (the node ends a long replay, restarts, or the connection dropped).

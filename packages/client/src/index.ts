@@ -64,6 +64,7 @@ export { hashHex, type PartyKey, partyKeyBytes, partyKeyHex } from './parties.js
 export { randomBytes, requestNonce } from './random.js';
 export {
   type AccessRequestFields,
+  accessRequestFromJson,
   accessRequestJson,
   amendRecord,
   decideAccessThroughApi,

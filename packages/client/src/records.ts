@@ -7,6 +7,7 @@ import {
   openEnvelope,
   sha256,
   toHex,
+  verify,
 } from '@medchain/crypto';
 import {
   type AccessDecision,
@@ -17,6 +18,7 @@ import {
   type EmergencyReason,
   type KeyValueReader,
   type Purpose,
+  parseAccessRequest,
   recordEnvelopeContext,
   recordId,
   stateKeys,
@@ -90,6 +92,41 @@ export function accessRequestJson(signed: SignedAccessRequest) {
     },
     signature: toHex(signed.signature),
   };
+}
+
+/**
+ * A signed access request from its JSON form ({request, signature}, bytes as hex, as the API takes
+ * it; `requestSignature` is accepted for the CLI's request files), with the requester's signature
+ * checked. INVALID_ARGUMENT otherwise.
+ */
+export function accessRequestFromJson(json: unknown): SignedAccessRequest {
+  try {
+    const { request, signature, requestSignature } = json as {
+      request: Record<string, unknown>;
+      signature?: string;
+      requestSignature?: string;
+    };
+    const parsed = parseAccessRequest(
+      {
+        ...request,
+        recordId: fromHex(String(request.recordId)),
+        requester: fromHex(String(request.requester)),
+        nonce: fromHex(String(request.nonce)),
+      },
+      'request',
+    );
+    const bytes = fromHex(String(signature ?? requestSignature));
+    if (!verify(parsed.requester, accessRequestDigest(parsed), bytes)) {
+      throw new Error("the requester's signature does not verify");
+    }
+    return { request: parsed, signature: bytes };
+  } catch (error) {
+    throw new ClientError(
+      'INVALID_ARGUMENT',
+      `not a signed access request: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 export interface OpenRecordArgs {

@@ -4,6 +4,8 @@ import { signingDigest, verifyTransactionSignature } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toDidKey } from '../src/did-key.js';
 import {
+  accessRequestFromJson,
+  accessRequestJson,
   type ChainEvent,
   ClientError,
   exportKeystore,
@@ -11,7 +13,7 @@ import {
   KeySigner,
   keystorePublicKey,
   MedchainClient,
-  SseParser,
+  signAccessRequest,
   signTransaction,
   WebCryptoSigner,
 } from '../src/index.js';
@@ -65,21 +67,22 @@ describe('keys', () => {
   });
 });
 
-describe('SseParser', () => {
-  it('parses events split at any point, with CRLF, CR or LF line ends', () => {
-    const stream =
-      'retry: 3000\r\n: blocks\r\n\r\nevent: block\nid: 1\ndata: {"a":\ndata: 1}\n\n' +
-      'event: audit\rid: 7\rdata: x\r\r: heartbeat\n\n';
-    const all = new SseParser().push(stream);
-    for (let cut = 0; cut <= stream.length; cut++) {
-      const parser = new SseParser();
-      const got = [...parser.push(stream.slice(0, cut)), ...parser.push(stream.slice(cut))];
-      expect(got).toEqual(all);
-    }
-    expect(all).toEqual([
-      { event: 'block', id: '1', data: '{"a":\n1}' },
-      { event: 'audit', id: '7', data: 'x' },
-    ]);
+describe('access requests', () => {
+  it('round-trips a signed request through its JSON form and refuses a changed one', async () => {
+    const requester = KeySigner.generate();
+    const signed = await signAccessRequest(requester, {
+      recordId: sha256(utf8('a record')),
+      action: 'access',
+      purpose: 'TREAT',
+      time: 1_750_000_000_000,
+    });
+    const json = accessRequestJson(signed);
+    const back = accessRequestFromJson(json);
+    expect(accessRequestJson(back)).toEqual(json);
+    const changed = { ...json, request: { ...json.request, purpose: 'HRESCH' } };
+    expect(() => accessRequestFromJson(changed)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 });
 
