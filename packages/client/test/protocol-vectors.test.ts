@@ -498,9 +498,11 @@ async function requestVector(method: string, path: string, body?: string): Promi
 }
 
 async function allVectors(): Promise<Record<string, Json>> {
-  const fetchBody = JSON.stringify({
-    request: json(ACCESS_REQUEST),
-    signature: hex(clinician.sign(accessRequestDigest(ACCESS_REQUEST))),
+  const vaultBody = JSON.stringify({
+    recordId: hex(RECORD_ID),
+    patient: hex(patient.publicKey),
+    version: 1,
+    content: hex(utf8('{"resourceType":"Observation","status":"final"}')),
   });
   return {
     'tagged-hash': taggedHashVector(),
@@ -527,7 +529,7 @@ async function allVectors(): Promise<Record<string, Json>> {
       'GET',
       `/v1/patients/${hex(patient.publicKey)}/consents?limit=10&offset=0`,
     ),
-    'request-post': await requestVector('POST', `/v1/records/${hex(RECORD_ID)}/fetch`, fetchBody),
+    'request-post': await requestVector('POST', '/v1/vault/records', vaultBody),
   };
 }
 
