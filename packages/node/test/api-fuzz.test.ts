@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
-import { toHex } from '@medchain/crypto';
+import { signRequest } from '@medchain/client';
+import { type Signer, toHex, utf8 } from '@medchain/crypto';
 import { encodeTransaction, stateKeys } from '@medchain/ledger';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +8,7 @@ import { API_PREFIX, createApiServer } from '../src/api/index.js';
 import { ROUTES } from '../src/api/routes.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
-import { populatedBackend } from './api-chain.js';
+import { populatedBackend, signer } from './api-chain.js';
 
 const world = populatedBackend();
 const BODY_LIMIT = 2048;
@@ -17,6 +18,10 @@ const api = createApiServer({
   metrics: createMetrics(),
   port: 0,
   bodyLimit: BODY_LIMIT,
+  genesis: world.backend.doc,
+  nodeKey: world.a.validator.publicKey,
+  // Enough for every run of the property from one address.
+  rateLimit: { perAddress: 100_000, perKey: 100_000 },
 });
 
 beforeAll(() => api.fastify.ready());
@@ -125,6 +130,63 @@ const headers = fc.record({
   }),
 });
 
+/** The keys a request may be signed with: every role, and none. */
+const SIGNERS: Signer[] = [
+  world.alice,
+  world.clinician,
+  world.bClinician,
+  world.a.admin,
+  world.b.validator,
+  signer('fuzz/stranger'),
+];
+
+/** How a request is signed: not at all, properly, or with one part spoiled. */
+const signing = fc.oneof(
+  fc.constant({ mode: 'none' as const }),
+  fc.record({
+    mode: fc.constantFrom('valid', 'expired', 'future', 'corrupt', 'other-body', 'garbage'),
+    who: fc.constantFrom(...SIGNERS),
+    seed: fc.integer({ min: 0, max: 2 ** 30 }),
+  }),
+);
+
+let nonceCounter = 0;
+
+async function signatureHeaders(
+  how: { mode: string; who?: Signer; seed?: number },
+  method: string,
+  url: string,
+  payload: string | Buffer | undefined,
+): Promise<Record<string, string>> {
+  if (how.mode === 'none' || how.who === undefined) return {};
+  if (how.mode === 'garbage') {
+    return { signature: `medchain=:${how.seed}:`, 'signature-input': `medchain=(${how.seed})` };
+  }
+  const bytes =
+    payload === undefined
+      ? undefined
+      : typeof payload === 'string'
+        ? utf8(payload)
+        : new Uint8Array(payload);
+  const now =
+    Date.now() + (how.mode === 'expired' ? -600_000 : how.mode === 'future' ? 600_000 : 0);
+  const signed = how.mode === 'other-body' ? utf8(`{"other":${how.seed}}`) : bytes;
+  let headers: Record<string, string>;
+  try {
+    headers = await signRequest(
+      { method, url: `http://localhost${url}`, ...(signed === undefined ? {} : { body: signed }) },
+      how.who,
+      { now, nonce: `fuzz-nonce-${(nonceCounter += 1).toString().padStart(8, '0')}` },
+    );
+  } catch {
+    return {}; // a URL the client refuses to sign goes unsigned
+  }
+  if (how.mode === 'corrupt') {
+    headers.signature = headers.signature!.replace(/[A-Za-z]/, (c) => (c === 'A' ? 'B' : 'A'));
+  }
+  return headers;
+}
+
 function isEventStream(method: string, url: string): boolean {
   try {
     const pathname = decodeURIComponent(new URL(url, 'http://x').pathname);
@@ -135,7 +197,7 @@ function isEventStream(method: string, url: string): boolean {
 }
 
 describe('the API never answers 5xx and keeps serving, whatever a client sends', () => {
-  it('arbitrary methods, paths, query strings, headers and bodies get 2xx/4xx with an error body', async () => {
+  it('arbitrary methods, paths, queries, headers, bodies and signatures (valid or spoiled, by every role) get 2xx/4xx with an error body', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD'),
@@ -143,14 +205,21 @@ describe('the API never answers 5xx and keeps serving, whatever a client sends',
         query,
         headers,
         body,
-        async (method, requestPath, queryString, headerSet, payload) => {
+        signing,
+        async (method, requestPath, queryString, headerSet, payload, how) => {
           const url = queryString === '' ? requestPath : `${requestPath}?${queryString}`;
           // A valid stream request would (rightly) stay open; streams are tested apart.
           fc.pre(!isEventStream(method, url));
+          const signature = await signatureHeaders(how, method, url, payload);
           const response = await api.fastify.inject({
             method: method as 'GET',
             url,
-            headers: { ...headerSet.extra, 'content-type': headerSet['content-type'] },
+            headers: {
+              ...headerSet.extra,
+              ...signature,
+              host: 'localhost',
+              'content-type': headerSet['content-type'],
+            },
             ...(payload === undefined ? {} : { payload }),
           });
           expect(response.statusCode, `${method} ${url}`).toBeLessThan(500);
@@ -162,8 +231,23 @@ describe('the API never answers 5xx and keeps serving, whatever a client sends',
           expect((await api.fastify.inject({ url: '/v1/health' })).statusCode).toBe(200);
         },
       ),
-      { numRuns: 400 },
+      { numRuns: 600 },
     );
+  });
+
+  it('the signing the property uses is accepted where the role fits (so valid cases reach handlers)', async () => {
+    const url = `${API_PREFIX}/patients/${toHex(world.alice.publicKey)}/consents`;
+    const inject = async (how: { mode: string; who: Signer; seed: number }) =>
+      (
+        await api.fastify.inject({
+          url,
+          headers: { host: 'localhost', ...(await signatureHeaders(how, 'GET', url, undefined)) },
+        })
+      ).statusCode;
+    expect(await inject({ mode: 'valid', who: world.alice, seed: 0 })).toBe(200);
+    expect(await inject({ mode: 'valid', who: world.clinician, seed: 0 })).toBe(403);
+    expect(await inject({ mode: 'corrupt', who: world.alice, seed: 0 })).toBe(401);
+    expect(await inject({ mode: 'expired', who: world.alice, seed: 0 })).toBe(401);
   });
 
   it('survives malformed HTTP on a real socket and keeps answering /health', async () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { signRequest } from '@medchain/client';
 import { type Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
+  accessRequestDigest,
   encodeTransaction,
   recordId,
   stateKeys,
@@ -21,7 +22,7 @@ import { createMetrics } from '../src/metrics.js';
 import { RecordError } from '../src/records/errors.js';
 import type { RecordsApi } from '../src/records/http.js';
 import { Vault } from '../src/vault/index.js';
-import { type LedgerBackend, populatedBackend, signer } from './api-chain.js';
+import { populatedBackend, signer } from './api-chain.js';
 
 /**
  * Who may call what, over real HTTP (127.0.0.1) against the real API server in front of a real
@@ -578,27 +579,24 @@ describe('record fetch: a key with no role is refused before anything is relayed
   it('a stranger, a lapsed delegate: 403 REQUESTER_NO_ROLE, the custodian never asked', async () => {
     for (const requester of [stranger, lapsed]) {
       const before = fetchCalls;
+      const requestNonce = sha256(utf8(`fetch:${hex(requester.publicKey)}`)).slice(0, 16);
       const request = {
-        recordId: hex(record),
-        requester: hex(requester.publicKey),
+        recordId: record,
+        requester: requester.publicKey,
         action: 'access',
         purpose: 'TREAT',
         time: clock(),
-        nonce: hex(sha256(utf8(`fetch:${hex(requester.publicKey)}`)).slice(0, 16)),
+        nonce: requestNonce,
+      } as const;
+      const signature = requester.sign(accessRequestDigest(request));
+      const json = {
+        ...request,
+        recordId: hex(record),
+        requester: hex(requester.publicKey),
+        nonce: hex(requestNonce),
       };
-      const { accessRequestDigest } = await import('@medchain/ledger');
-      const signature = requester.sign(
-        accessRequestDigest({
-          ...request,
-          recordId: record,
-          requester: requester.publicKey,
-          nonce: sha256(utf8(`fetch:${hex(requester.publicKey)}`)).slice(0, 16),
-          action: 'access',
-          purpose: 'TREAT',
-        }),
-      );
       const answer = await call('POST', `/v1/records/${hex(record)}/fetch`, {
-        body: { request, signature: hex(signature) },
+        body: { request: json, signature: hex(signature) },
       });
       expect({ status: answer.status, code: answer.body.error?.code }).toEqual({
         status: 403,

@@ -57,8 +57,8 @@ import { type AccessKey, type Policy, ROUTE_ACCESS } from './authorization.js';
 import type { ApiBackend, SubmitRejection } from './backend.js';
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventHub, type EventStreamOptions } from './events.js';
 import { HttpError } from './http-error.js';
-import { isLoopbackHost } from './loopback.js';
 import { blockJson, type Json, toJson, transactionJson } from './json.js';
+import { isLoopbackHost } from './loopback.js';
 import { API_PREFIX, type OperationId, ROUTES } from './routes.js';
 import { ValidatorSetHistory } from './validator-sets.js';
 
@@ -656,6 +656,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     ],
     exposedHeaders: ['retry-after', 'content-digest'],
     maxAge: 600,
+    // A preflight without Origin is answered 204 without CORS headers, not with a text 400.
+    strictPreflight: false,
   });
   app.register(fastifyRateLimit, {
     global: true,
