@@ -196,6 +196,9 @@ export async function signRequest(
   } catch {
     fail('SIGNATURE_PROFILE', 'url must be absolute');
   }
+  if (!(signer.publicKey instanceof Uint8Array) || signer.publicKey.length !== 32) {
+    fail('SIGNATURE_PROFILE', "the signer's public key must be 32 bytes");
+  }
   const keyId = toHex(signer.publicKey);
   const created = Math.floor(options.now / 1000);
   const params: Parameters = new Map<string, string | number>([

@@ -238,6 +238,10 @@ describe('signRequest / verifyRequestSignature', () => {
     await expect(
       signRequest({ ...POST, url: '/v1/tx' }, signer, { now: NOW, nonce: NONCE }),
     ).rejects.toMatchObject({ code: 'SIGNATURE_PROFILE' });
+    const noKey = { publicKey: new Uint8Array(31), sign: (m: Uint8Array) => signer.sign(m) };
+    await expect(signRequest(POST, noKey, { now: NOW, nonce: NONCE })).rejects.toMatchObject({
+      code: 'SIGNATURE_PROFILE',
+    });
     const short = { publicKey: signer.publicKey, sign: () => new Uint8Array(63) };
     await expect(signRequest(POST, short, { now: NOW, nonce: NONCE })).rejects.toMatchObject({
       code: 'SIGNATURE_PROFILE',
