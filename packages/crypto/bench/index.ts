@@ -5,11 +5,14 @@
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
+  binaryString,
+  bytesEqual,
   type Canonical,
   decodeCanonical,
   decryptKeystore,
   encodeCanonical,
   encryptKeystore,
+  fromHex,
   keyPairFromSeed,
   merkleRoot,
   openEnvelope,
@@ -17,6 +20,7 @@ import {
   sealEnvelope,
   sha256,
   taggedHash,
+  toHex,
   verify,
   verifyReference,
 } from '../src/index.js';
@@ -77,6 +81,9 @@ const transaction: Canonical = {
 const encoded = encodeCanonical(transaction);
 const signature = signer.sign(encoded);
 const block256 = bytes(256, 6);
+const hash32 = bytes(32, 12);
+const hash32Copy = hash32.slice();
+const hash32Hex = toHex(hash32);
 const leaves = Array.from({ length: 10_000 }, (_, i) => bytes(32, i));
 const record = bytes(1024, 7);
 const context = { recordId: 'rec-1', request: bytes(32, 8) };
@@ -101,6 +108,11 @@ bench('ed25519 verifyReference, noble', () =>
   verifyReference(signer.publicKey, encoded, signature),
 );
 bench('ed25519 keyPairFromSeed', () => keyPairFromSeed(seed));
+// Map keys and comparisons of hashes: the node runs these many times per transaction.
+bench('toHex (32 B)', () => toHex(hash32));
+bench('fromHex (32 B)', () => fromHex(hash32Hex, 32));
+bench('binaryString (32 B)', () => binaryString(hash32));
+bench('bytesEqual (32 B, equal)', () => bytesEqual(hash32, hash32Copy));
 bench('sha256 (256 B)', () => sha256(block256));
 bench('taggedHash (256 B)', () => taggedHash('Transaction', block256));
 bench('encodeCanonical (tx)', () => encodeCanonical(transaction));

@@ -1,24 +1,22 @@
 import { CryptoError } from './errors.js';
+import * as platform from './platform/node.js';
 
 const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-/**
- * Node's native hex encoder, called on the array itself. Reading `.buffer` of a small
- * Uint8Array moves it off V8's heap for good, so these helpers never touch it: hashes and
- * keys are compared and printed on every hot path. Concatenating two characters per byte
- * cost 6x more per Map key (a rope string, flattened and hashed later).
- */
-const hexSlice = (
-  Buffer.prototype as unknown as {
-    hexSlice(this: Uint8Array, start: number, end: number): string;
-  }
-).hexSlice;
-
 export function toHex(bytes: Uint8Array): string {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('toHex expects a Uint8Array');
-  return hexSlice.call(bytes, 0, bytes.length);
+  return platform.toHex(bytes);
+}
+
+/**
+ * Each byte as one UTF-16 code unit (latin1): a lossless string for Map keys, about 2.5x
+ * cheaper than hex on Node. Not text and not for display.
+ */
+export function binaryString(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('binaryString expects a Uint8Array');
+  return platform.latin1(bytes);
 }
 
 /** Parses lowercase hex; anything else (odd length, uppercase, 0x prefix) is an error, so one value has one spelling. */
@@ -26,7 +24,7 @@ export function fromHex(hex: string, expectedLength?: number): Uint8Array {
   if (typeof hex !== 'string' || !HEX_PATTERN.test(hex)) {
     throw new CryptoError('CRYPTO_BAD_HEX', 'expected an even-length lowercase hex string');
   }
-  const bytes = new Uint8Array(Buffer.from(hex, 'hex'));
+  const bytes = platform.hexToBytes(hex);
   if (expectedLength !== undefined && bytes.length !== expectedLength) {
     throw new CryptoError(
       'CRYPTO_BAD_LENGTH',
@@ -37,12 +35,12 @@ export function fromHex(hex: string, expectedLength?: number): Uint8Array {
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0;
+  return a.length === b.length && platform.compareBytes(a, b) === 0;
 }
 
 /** Lexicographic byte order: the one order used wherever bytes must be sorted. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b);
+  return platform.compareBytes(a, b);
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {

@@ -1,15 +1,13 @@
+import { assertLength, bytesEqual, toHex } from './bytes.js';
 import {
-  createPrivateKey,
-  createPublicKey,
-  type KeyObject,
-  sign as nodeSign,
-  verify as nodeVerify,
-} from 'node:crypto';
-import { ed25519 } from '@noble/curves/ed25519.js';
-import { sha512 } from '@noble/hashes/sha2.js';
-import { assertLength, bytesEqual, concatBytes, toHex } from './bytes.js';
+  bytesToNumberLE,
+  CURVE_ORDER,
+  cofactorlessEquationHolds,
+  Point,
+} from './ed25519-reference.js';
 import { CryptoError } from './errors.js';
 import { LruCache } from './lru.js';
+import * as platform from './platform/node.js';
 
 export const PUBLIC_KEY_LENGTH = 32;
 export const SEED_LENGTH = 32;
@@ -22,35 +20,16 @@ export interface KeyPair {
   readonly seed: Uint8Array;
 }
 
-const Point = ed25519.Point;
-const CURVE_ORDER = Point.Fn.ORDER;
-
-function base64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
-}
-
-/**
- * Keys are imported as JWK, not DER: OpenSSL's DER decoder costs ~360 µs per private key and
- * ~75 µs per public key here, the raw-key path behind JWK ~45 µs and ~13 µs. For a private
- * key OpenSSL recomputes the public half from `d` and ignores `x` (the RFC 8032 known-answer
- * test pins this), so `x`
- * is left empty rather than computed twice.
- */
-function privateKeyObject(seed: Uint8Array): KeyObject {
+function signingKey(seed: Uint8Array): platform.SigningKey {
   assertLength(seed, SEED_LENGTH, 'Ed25519 seed');
-  return createPrivateKey({
-    key: { kty: 'OKP', crv: 'Ed25519', d: base64url(seed), x: '' },
-    format: 'jwk',
-  });
-}
-
-function publicKeyOf(privateKey: KeyObject): Uint8Array {
-  const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+  return platform.ed25519SigningKey(seed);
 }
 
 export function keyPairFromSeed(seed: Uint8Array): KeyPair {
-  return { publicKey: publicKeyOf(privateKeyObject(seed)), seed: new Uint8Array(seed) };
+  return {
+    publicKey: platform.ed25519PublicKey(signingKey(seed)),
+    seed: new Uint8Array(seed),
+  };
 }
 
 /**
@@ -61,18 +40,18 @@ export function generateKeyPair(randomBytes: (length: number) => Uint8Array): Ke
   return keyPairFromSeed(randomBytes(SEED_LENGTH));
 }
 
-/** A signing key held as an OpenSSL key object, so repeated signatures skip re-importing it. */
+/** A signing key held prepared (an OpenSSL key object on Node), so repeated signatures skip re-importing it. */
 export class Signer {
   readonly publicKey: Uint8Array;
-  readonly #key: KeyObject;
+  readonly #key: platform.SigningKey;
 
   constructor(seed: Uint8Array) {
-    this.#key = privateKeyObject(seed);
-    this.publicKey = publicKeyOf(this.#key);
+    this.#key = signingKey(seed);
+    this.publicKey = platform.ed25519PublicKey(this.#key);
   }
 
   sign(message: Uint8Array): Uint8Array {
-    return new Uint8Array(nodeSign(null, message, this.#key));
+    return platform.ed25519Sign(this.#key, message);
   }
 }
 
@@ -118,15 +97,13 @@ function hasCanonicalScalar(signature: Uint8Array): boolean {
  * which are looked up on every consensus message.
  */
 export const PUBLIC_KEY_CACHE_LIMIT = 16_384;
-const keyCache = new LruCache<KeyObject | null>(PUBLIC_KEY_CACHE_LIMIT);
+const keyCache = new LruCache<platform.VerifyingKey | null>(PUBLIC_KEY_CACHE_LIMIT);
 
-function cachedPublicKey(publicKey: Uint8Array): KeyObject | null {
-  const id = base64url(publicKey);
+function cachedPublicKey(publicKey: Uint8Array): platform.VerifyingKey | null {
+  const id = toHex(publicKey);
   const hit = keyCache.get(id);
   if (hit !== undefined) return hit;
-  const key = isAcceptablePublicKey(publicKey)
-    ? createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: id }, format: 'jwk' })
-    : null;
+  const key = isAcceptablePublicKey(publicKey) ? platform.ed25519VerifyingKey(publicKey) : null;
   keyCache.set(id, key);
   return key;
 }
@@ -156,19 +133,15 @@ function wellFormed(publicKey: Uint8Array, message: Uint8Array, signature: Uint8
 }
 
 /**
- * medchain's verification rule, on OpenSSL (the hot path): acceptable public key, S < L,
- * and the cofactorless equation [S]B = R + [k]A checked by comparing the encoding of R.
+ * medchain's verification rule on the platform's backend (OpenSSL on Node, the hot path;
+ * the reference equation in browsers): acceptable public key, S < L, and the cofactorless
+ * equation [S]B = R + [k]A checked by comparing the encoding of R.
  * Never throws: malformed input is simply not a valid signature.
  */
 export function verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (!wellFormed(publicKey, message, signature)) return false;
   const key = cachedPublicKey(publicKey);
-  if (key === null) return false;
-  try {
-    return nodeVerify(null, message, key, signature);
-  } catch {
-    return false;
-  }
+  return key !== null && platform.ed25519Verify(key, message, signature);
 }
 
 /**
@@ -182,21 +155,15 @@ export function verifyReference(
 ): boolean {
   if (!wellFormed(publicKey, message, signature) || !isAcceptablePublicKey(publicKey)) return false;
   try {
-    const a = Point.fromBytes(publicKey, false);
-    const rBytes = signature.subarray(0, 32);
-    const s = bytesToNumberLE(signature.subarray(32, 64));
-    const k = Point.Fn.create(bytesToNumberLE(sha512(concatBytes(rBytes, publicKey, message))));
-    const expectedR = Point.BASE.multiplyUnsafe(s).subtract(a.multiplyUnsafe(k));
-    return bytesEqual(expectedR.toBytes(), rBytes);
+    return cofactorlessEquationHolds(
+      Point.fromBytes(publicKey, false),
+      publicKey,
+      message,
+      signature,
+    );
   } catch {
     return false;
   }
-}
-
-function bytesToNumberLE(bytes: Uint8Array): bigint {
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!);
-  return n;
 }
 
 /** Short form of a public key for humans and logs, e.g. `ed:3b6a27bc…c6da29`. Not for parsing. */

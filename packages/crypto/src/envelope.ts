@@ -1,9 +1,9 @@
-import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { assertLength, bytesEqual, concatBytes } from './bytes.js';
 import { isAcceptablePublicKey, keyPairFromSeed, PUBLIC_KEY_LENGTH } from './ed25519.js';
 import { type Canonical, decodeCanonical, encodeCanonical } from './encoding.js';
 import { CryptoError } from './errors.js';
 import { taggedHash } from './hash.js';
+import * as platform from './platform/node.js';
 import {
   X25519_KEY_LENGTH,
   x25519,
@@ -93,8 +93,11 @@ function deriveKeys(
     ephemeral: header.ephemeral,
   };
   const info = taggedHash('EnvelopeKey', encodeCanonical(headerFields));
-  const okm = new Uint8Array(
-    hkdfSync('sha256', concatBytes(dh1, dh2), new Uint8Array(0), info, KEY_LENGTH + NONCE_LENGTH),
+  const okm = platform.hkdfSha256(
+    concatBytes(dh1, dh2),
+    new Uint8Array(0),
+    info,
+    KEY_LENGTH + NONCE_LENGTH,
   );
   return {
     key: okm.subarray(0, KEY_LENGTH),
@@ -127,12 +130,8 @@ export function sealEnvelope(args: SealArgs): Envelope {
     header,
     context,
   );
-  const cipher = createCipheriv('aes-256-gcm', keys.key, keys.nonce, {
-    authTagLength: TAG_LENGTH,
-  });
-  cipher.setAAD(keys.aad);
-  const ciphertext = Buffer.concat([cipher.update(payload), cipher.final(), cipher.getAuthTag()]);
-  return { ...header, ciphertext: new Uint8Array(ciphertext) };
+  const ciphertext = platform.aes256GcmSeal(keys.key, keys.nonce, keys.aad, payload);
+  return { ...header, ciphertext };
 }
 
 function bytesField(value: unknown, what: string, length?: number): Uint8Array {
@@ -184,21 +183,9 @@ export function openEnvelope(envelope: unknown, args: OpenArgs): Opened {
   }
   const dh2 = x25519(recipientSecret, x25519PublicKeyFromEd25519(envelope.sender));
   const keys = deriveKeys(dh1, dh2, envelope, context);
-  const sealed = envelope.ciphertext;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', keys.key, keys.nonce, {
-      authTagLength: TAG_LENGTH,
-    });
-    decipher.setAAD(keys.aad);
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
-    const payload = Buffer.concat([
-      decipher.update(sealed.subarray(0, sealed.length - TAG_LENGTH)),
-      decipher.final(),
-    ]);
-    return { sender: new Uint8Array(envelope.sender), payload: new Uint8Array(payload) };
-  } catch {
-    throw authError('ciphertext, header or context was changed');
-  }
+  const payload = platform.aes256GcmOpen(keys.key, keys.nonce, keys.aad, envelope.ciphertext);
+  if (payload === null) throw authError('ciphertext, header or context was changed');
+  return { sender: new Uint8Array(envelope.sender), payload };
 }
 
 /** Canonical bytes of an envelope, for the wire or for storage. */

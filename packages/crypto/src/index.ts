@@ -1,5 +1,6 @@
 export {
   assertLength,
+  binaryString,
   bytesEqual,
   compareBytes,
   concatBytes,

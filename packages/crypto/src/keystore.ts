@@ -1,9 +1,9 @@
-import { createCipheriv, createDecipheriv, scryptSync, timingSafeEqual } from 'node:crypto';
 import { assertLength, bytesEqual, fromHex, toHex, utf8 } from './bytes.js';
 import { type KeyPair, keyPairFromSeed, SEED_LENGTH } from './ed25519.js';
 import { encodeCanonical } from './encoding.js';
 import { CryptoError } from './errors.js';
 import { taggedHash } from './hash.js';
+import * as platform from './platform/node.js';
 
 /**
  * A keystore file holds one Ed25519 seed encrypted under a passphrase. JSON, all binary
@@ -92,14 +92,11 @@ interface DerivedKeys {
 
 function deriveKeys(passphrase: string, salt: Uint8Array, params: ScryptParams): DerivedKeys {
   const { N, r, p } = params;
-  const output = scryptSync(passphraseBytes(passphrase), salt, 64, {
-    N,
-    r,
-    p,
-    maxmem: 256 * N * r + 1024 * r * p,
-  });
+  // Room for scrypt's 128·N·r bytes and its smaller buffers; checkScryptParams capped N and r.
+  const maxmem = 256 * N * r + 1024 * r * p;
+  const output = platform.scrypt(passphraseBytes(passphrase), salt, { N, r, p, maxmem }, 64);
   return {
-    cipherKey: new Uint8Array(output.subarray(0, 32)),
+    cipherKey: output.subarray(0, 32),
     check: taggedHash('Keystore', output.subarray(32, 64)),
   };
 }
@@ -149,11 +146,7 @@ export function encryptKeystore(
     ciphertext: '',
     checksum: '',
   } as const;
-  const cipher = createCipheriv('aes-256-gcm', keys.cipherKey, nonce, {
-    authTagLength: TAG_LENGTH,
-  });
-  cipher.setAAD(header(unsealed));
-  const sealed = Buffer.concat([cipher.update(seed), cipher.final(), cipher.getAuthTag()]);
+  const sealed = platform.aes256GcmSeal(keys.cipherKey, nonce, header(unsealed), seed);
   const withCiphertext = { ...unsealed, ciphertext: toHex(sealed) };
   return { ...withCiphertext, checksum: checksumOf(withCiphertext) };
 }
@@ -242,23 +235,16 @@ export function decryptKeystore(input: string | KeystoreFile, passphrase: string
     throw tampered('checksum mismatch');
   }
   const keys = deriveKeys(passphrase, fromHex(file.kdf.salt), file.kdf);
-  if (!timingSafeEqual(keys.check, fromHex(file.check))) {
+  if (!platform.constantTimeEqual(keys.check, fromHex(file.check))) {
     throw new CryptoError('CRYPTO_KEYSTORE_PASSPHRASE', 'wrong passphrase for this keystore');
   }
-  const sealed = fromHex(file.ciphertext);
-  let seed: Uint8Array;
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', keys.cipherKey, fromHex(file.cipher.nonce), {
-      authTagLength: TAG_LENGTH,
-    });
-    decipher.setAAD(header(file));
-    decipher.setAuthTag(sealed.subarray(SEED_LENGTH));
-    seed = new Uint8Array(
-      Buffer.concat([decipher.update(sealed.subarray(0, SEED_LENGTH)), decipher.final()]),
-    );
-  } catch {
-    throw tampered('authentication failed');
-  }
+  const seed = platform.aes256GcmOpen(
+    keys.cipherKey,
+    fromHex(file.cipher.nonce),
+    header(file),
+    fromHex(file.ciphertext),
+  );
+  if (seed === null) throw tampered('authentication failed');
   const pair = keyPairFromSeed(seed);
   if (toHex(pair.publicKey) !== file.publicKey) throw tampered('seed does not match publicKey');
   return pair;

@@ -1,14 +1,8 @@
-import {
-  createPrivateKey,
-  createPublicKey,
-  diffieHellman,
-  type KeyObject,
-  hash as nodeHash,
-} from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { assertLength } from './bytes.js';
 import { assertAcceptablePublicKey, SEED_LENGTH } from './ed25519.js';
 import { CryptoError } from './errors.js';
+import * as platform from './platform/node.js';
 
 export const X25519_KEY_LENGTH = 32;
 
@@ -16,48 +10,22 @@ const Fp = ed25519.Point.Fp;
 const BASE_POINT_U = new Uint8Array(32);
 BASE_POINT_U[0] = 9;
 
-function base64url(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
-}
-
-// JWK import for the same reason as in ed25519.ts: it skips OpenSSL's slow DER decoder.
-function privateKeyObject(scalar: Uint8Array): KeyObject {
-  assertLength(scalar, X25519_KEY_LENGTH, 'X25519 scalar');
-  return createPrivateKey({
-    key: { kty: 'OKP', crv: 'X25519', d: base64url(scalar), x: '' },
-    format: 'jwk',
-  });
-}
-
-function publicKeyObject(u: Uint8Array): KeyObject {
-  assertLength(u, X25519_KEY_LENGTH, 'X25519 u-coordinate');
-  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: base64url(u) }, format: 'jwk' });
-}
-
 /**
- * RFC 7748 X25519(k, u) on OpenSSL: clamps k, ignores the top bit of u. An all-zero result
- * means u was of small order; OpenSSL refuses it and so do we (CRYPTO_BAD_PUBLIC_KEY), since
+ * RFC 7748 X25519(k, u) (OpenSSL on Node): clamps k, ignores the top bit of u. An all-zero result
+ * means u was of small order; OpenSSL and noble refuse it and so do we (CRYPTO_BAD_PUBLIC_KEY), since
  * such a "shared secret" is known to everyone.
  */
 export function x25519(scalar: Uint8Array, uCoordinate: Uint8Array): Uint8Array {
-  const privateKey = privateKeyObject(scalar);
-  const publicKey = publicKeyObject(uCoordinate);
-  let shared: Buffer;
-  try {
-    shared = diffieHellman({ privateKey, publicKey });
-  } catch {
+  assertLength(scalar, X25519_KEY_LENGTH, 'X25519 scalar');
+  assertLength(uCoordinate, X25519_KEY_LENGTH, 'X25519 u-coordinate');
+  const shared = platform.x25519(scalar, uCoordinate);
+  if (shared === null) {
     throw new CryptoError(
       'CRYPTO_BAD_PUBLIC_KEY',
       'X25519 gave the all-zero secret (small-order u)',
     );
   }
-  if (shared.every((byte) => byte === 0)) {
-    throw new CryptoError(
-      'CRYPTO_BAD_PUBLIC_KEY',
-      'X25519 gave the all-zero secret (small-order u)',
-    );
-  }
-  return new Uint8Array(shared);
+  return shared;
 }
 
 /** X25519(k, 9): the public u-coordinate of a scalar. */
@@ -72,7 +40,7 @@ export function x25519PublicKey(scalar: Uint8Array): Uint8Array {
  */
 export function x25519SecretFromEd25519Seed(seed: Uint8Array): Uint8Array {
   assertLength(seed, SEED_LENGTH, 'Ed25519 seed');
-  const scalar = new Uint8Array(nodeHash('sha512', seed, 'buffer').subarray(0, 32));
+  const scalar = platform.sha512(seed).slice(0, 32);
   scalar[0]! &= 248;
   scalar[31]! &= 127;
   scalar[31]! |= 64;

@@ -17,6 +17,10 @@ import { ED25519_TORSION_SUBGROUP, ed25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { loadBrowserCrypto } from './browser-bundle.js';
+
+/** The browser build (noble, no OpenSSL) is held to the same rule as both Node backends. */
+const browser = await loadBrowserCrypto();
 
 const Point = ed25519.Point;
 type EdPoint = InstanceType<typeof Point>;
@@ -41,14 +45,15 @@ function challenge(r: Uint8Array, a: Uint8Array, message: Uint8Array): bigint {
   return leToNumber(sha512(concatBytes(r, a, message))) % L;
 }
 
-/** Both backends must give the same verdict on every input; returns that verdict. */
+/** Every backend must give the same verdict on every input; returns that verdict. */
 function agreedVerdict(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   const fast = verify(publicKey, message, signature);
   const reference = verifyReference(publicKey, message, signature);
+  const inBrowser = browser.verify(publicKey, message, signature);
   expect(
-    fast,
-    `openssl=${fast} noble=${reference} on ${toHex(publicKey)} ${toHex(signature)}`,
-  ).toBe(reference);
+    [fast, inBrowser],
+    `openssl=${fast} noble=${reference} browser=${inBrowser} on ${toHex(publicKey)} ${toHex(signature)}`,
+  ).toEqual([reference, reference]);
   return fast;
 }
 
@@ -196,6 +201,7 @@ describe('the verification rule, on both backends', () => {
     for (const point of TORSION) {
       const key = point.toBytes();
       expect(isAcceptablePublicKey(key)).toBe(false);
+      expect(browser.isAcceptablePublicKeyCached(key)).toBe(false);
       expect(() => assertAcceptablePublicKey(key)).toThrow(
         expect.objectContaining({ code: 'CRYPTO_BAD_PUBLIC_KEY' }),
       );
@@ -219,6 +225,7 @@ describe('the verification rule, on both backends', () => {
     const signature = sign(new Uint8Array(32).fill(9), message);
     for (const key of [...nonCanonicalEncodings, ...negativeZeroEncodings]) {
       expect(isAcceptablePublicKey(key), toHex(key)).toBe(false);
+      expect(browser.isAcceptablePublicKeyCached(key), toHex(key)).toBe(false);
       expect(agreedVerdict(key, message, signature)).toBe(false);
     }
   });

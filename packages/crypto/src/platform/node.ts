@@ -1,0 +1,227 @@
+/**
+ * The primitives on Node: OpenSSL through `node:crypto`, and Buffer's native helpers. This is
+ * the default; bundlers targeting browsers swap this file for `./browser.ts` through the
+ * package.json `browser` field (README: "Platforms"). Callers have already checked lengths and
+ * types; these functions only compute. `./contract.ts` holds both files to one shape.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  type KeyObject,
+  hash as nodeHash,
+  sign as nodeSign,
+  verify as nodeVerify,
+  scryptSync,
+  timingSafeEqual,
+} from 'node:crypto';
+
+import type { ScryptOptions } from './contract.js';
+
+export type SigningKey = KeyObject;
+export type VerifyingKey = KeyObject;
+
+/**
+ * Node's native hex encoder, called on the array itself. Reading `.buffer` of a small
+ * Uint8Array moves it off V8's heap for good, so these helpers never touch it: hashes and
+ * keys are compared and printed on every hot path. Concatenating two characters per byte
+ * cost 6x more per Map key (a rope string, flattened and hashed later).
+ */
+const hexSlice = (
+  Buffer.prototype as unknown as {
+    hexSlice(this: Uint8Array, start: number, end: number): string;
+  }
+).hexSlice;
+
+export function toHex(bytes: Uint8Array): string {
+  return hexSlice.call(bytes, 0, bytes.length);
+}
+
+/** Node's native latin1 decoder; like hexSlice it reads a small on-heap array in place. */
+const latin1Slice = (
+  Buffer.prototype as unknown as {
+    latin1Slice(this: Uint8Array, start: number, end: number): string;
+  }
+).latin1Slice;
+
+export function latin1(bytes: Uint8Array): string {
+  return latin1Slice.call(bytes, 0, bytes.length);
+}
+
+/** `hex` is known to be even-length lowercase hex. */
+export function hexToBytes(hex: string): Uint8Array {
+  return new Uint8Array(Buffer.from(hex, 'hex'));
+}
+
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/** For secrets; `a` and `b` have the same length. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return timingSafeEqual(a, b);
+}
+
+export function sha256(data: Uint8Array): Uint8Array {
+  return new Uint8Array(nodeHash('sha256', data, 'buffer'));
+}
+
+export function sha512(data: Uint8Array): Uint8Array {
+  return new Uint8Array(nodeHash('sha512', data, 'buffer'));
+}
+
+/** Inputs up to this size are assembled in one reused buffer instead of a fresh concat. */
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+
+/** SHA-256 over `prefix || parts` (a tagged hash). */
+export function sha256Prefixed(prefix: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
+  let length = prefix.length;
+  for (const part of parts) length += part.length;
+  if (length > SCRATCH_BYTES) {
+    return new Uint8Array(nodeHash('sha256', Buffer.concat([prefix, ...parts]), 'buffer'));
+  }
+  // Hashing is synchronous, so one module-level scratch buffer is never shared by two calls;
+  // it spares the state tree an off-heap Buffer pool every few dozen hashes.
+  scratch.set(prefix, 0);
+  let offset = prefix.length;
+  for (const part of parts) {
+    scratch.set(part, offset);
+    offset += part.length;
+  }
+  return new Uint8Array(nodeHash('sha256', scratch.subarray(0, length), 'buffer'));
+}
+
+function base64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+/**
+ * Keys are imported as JWK, not DER: OpenSSL's DER decoder costs ~360 µs per private key and
+ * ~75 µs per public key here, the raw-key path behind JWK ~45 µs and ~13 µs. For a private
+ * key OpenSSL recomputes the public half from `d` and ignores `x` (the RFC 8032 known-answer
+ * test pins this), so `x` is left empty rather than computed twice.
+ */
+export function ed25519SigningKey(seed: Uint8Array): SigningKey {
+  return createPrivateKey({
+    key: { kty: 'OKP', crv: 'Ed25519', d: base64url(seed), x: '' },
+    format: 'jwk',
+  });
+}
+
+export function ed25519PublicKey(key: SigningKey): Uint8Array {
+  const jwk = createPublicKey(key).export({ format: 'jwk' });
+  return new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+}
+
+export function ed25519Sign(key: SigningKey, message: Uint8Array): Uint8Array {
+  return new Uint8Array(nodeSign(null, message, key));
+}
+
+/** For a key that already passed the rule's key check (see ed25519.ts). */
+export function ed25519VerifyingKey(publicKey: Uint8Array): VerifyingKey {
+  return createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: base64url(publicKey) },
+    format: 'jwk',
+  });
+}
+
+/**
+ * OpenSSL's check for inputs that already passed the rest of the rule (64-byte signature,
+ * S < L, acceptable key): it is the cofactorless equation compared on R's bytes.
+ */
+export function ed25519Verify(
+  key: VerifyingKey,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  try {
+    return nodeVerify(null, message, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * RFC 7748 X25519(k, u): clamps k, ignores the top bit of u. `null` when u is of small order
+ * (OpenSSL refuses it, or the result is all zero).
+ */
+export function x25519(scalar: Uint8Array, uCoordinate: Uint8Array): Uint8Array | null {
+  // JWK import for the same reason as for Ed25519: it skips OpenSSL's slow DER decoder.
+  const privateKey = createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', d: base64url(scalar), x: '' },
+    format: 'jwk',
+  });
+  const publicKey = createPublicKey({
+    key: { kty: 'OKP', crv: 'X25519', x: base64url(uCoordinate) },
+    format: 'jwk',
+  });
+  let shared: Buffer;
+  try {
+    shared = diffieHellman({ privateKey, publicKey });
+  } catch {
+    return null;
+  }
+  return shared.every((byte) => byte === 0) ? null : new Uint8Array(shared);
+}
+
+export function scrypt(
+  passphrase: Uint8Array,
+  salt: Uint8Array,
+  params: ScryptOptions,
+  length: number,
+): Uint8Array {
+  return new Uint8Array(scryptSync(passphrase, salt, length, params));
+}
+
+export function hkdfSha256(
+  ikm: Uint8Array,
+  salt: Uint8Array,
+  info: Uint8Array,
+  length: number,
+): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', ikm, salt, info, length));
+}
+
+const GCM_TAG_LENGTH = 16;
+
+/** AES-256-GCM: ciphertext followed by the 16-byte tag. */
+export function aes256GcmSeal(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintext: Uint8Array,
+): Uint8Array {
+  const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_LENGTH });
+  cipher.setAAD(aad);
+  return new Uint8Array(
+    Buffer.concat([cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]),
+  );
+}
+
+/** The plaintext, or `null` when the tag does not authenticate (or `sealed` is shorter than it). */
+export function aes256GcmOpen(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  sealed: Uint8Array,
+): Uint8Array | null {
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, nonce, {
+      authTagLength: GCM_TAG_LENGTH,
+    });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_LENGTH));
+    return new Uint8Array(
+      Buffer.concat([
+        decipher.update(sealed.subarray(0, sealed.length - GCM_TAG_LENGTH)),
+        decipher.final(),
+      ]),
+    );
+  } catch {
+    return null;
+  }
+}
