@@ -34,6 +34,8 @@ export async function startNode(
     commitEveryMs?: number;
     backend?: LedgerBackend;
     events?: Partial<EventStreamOptions>;
+    /** Origins a browser page may call the API from (CORS). */
+    corsOrigins?: readonly string[];
   } = {},
 ) {
   const world = populatedBackend();
@@ -98,6 +100,7 @@ export async function startNode(
     genesis: backend.doc,
     nodeKey: world.a.validator.publicKey,
     events: { heartbeatMs: 60_000, ...options.events },
+    ...(options.corsOrigins === undefined ? {} : { corsOrigins: options.corsOrigins }),
   });
   const url = await server.start();
   let timer: ReturnType<typeof setInterval> | undefined;
