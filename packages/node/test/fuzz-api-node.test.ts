@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { signRequest } from '@medchain/client';
 import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -246,7 +247,13 @@ describe('a committing node behind real HTTP, fed route-shaped garbage (fast-che
       expect(reply.status, reply.body).toBe(202);
       const { hash } = JSON.parse(reply.body) as { hash: string };
       await waitUntil('the transaction commits', async () => {
-        const status = await fetch(`${base}/v1/tx/${hash}`);
+        // Read as a member would: signed by the node's validator key.
+        const url = `${base}/v1/tx/${hash}`;
+        const headers = await signRequest({ method: 'GET', url }, network.homes[0]!.validator, {
+          now: Date.now(),
+          nonce: `fuzz-api-node-poll-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+        });
+        const status = await fetch(url, { headers });
         return status.ok && ((await status.json()) as { status?: string }).status === 'committed';
       });
       expect(node.parts.chain.height).toBeGreaterThan(heightBefore);
