@@ -58,8 +58,17 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
       ),
       rejected: counter(
         'medchain_mempool_rejected_total',
-        'Transactions refused by the mempool, by reason (bad signature, duplicate, full, nonce...)',
+        'Transactions refused by the mempool, by reason (bad signature, duplicate, full, nonce, the executor role code...)',
         ['reason'],
+      ),
+      limited: counter(
+        'medchain_mempool_limited_total',
+        'Transactions refused RATE_LIMITED by a pending-transaction limit, by limit (signer, address)',
+        ['limit'],
+      ),
+      expired: counter(
+        'medchain_mempool_expired_total',
+        'Transactions dropped after waiting too long behind a nonce gap',
       ),
     },
     chain: {

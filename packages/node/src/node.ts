@@ -364,6 +364,8 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       chainId: genesis.chainId,
       ...config.mempool,
       state: () => chain.state,
+      headTime: () => chain.lastTime,
+      now: options.now ?? Date.now,
       isCommitted: (hash) => chain.hasTransaction(hash),
       metrics,
     });
@@ -471,8 +473,8 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     backend = new ChainBackend({
       chain,
       mempool,
-      submit: (bytes) => {
-        const result = mempool.admit(bytes, 'api');
+      submit: (bytes, address) => {
+        const result = mempool.admit(bytes, 'api', address);
         if (!result.accepted) return result;
         gossip.add(bytes);
         runningDriver.transactionsArrived();

@@ -14,6 +14,7 @@ import {
   parseGenesis,
   signTransaction,
   type Transaction,
+  type TxKind,
   transactionHash,
   validatorSetHash,
   verifyTransactionSignature,
@@ -112,6 +113,27 @@ function tx(from: Signer, nonce: number, chainId = CHAIN_ID): Transaction {
     { chainId, kind: 'patient.register', body: {}, signer: from.publicKey, nonce },
     from,
   );
+}
+
+function signed(from: Signer, nonce: number, kind: TxKind, body: object): Transaction {
+  return signTransaction(
+    { chainId: CHAIN_ID, kind, body: body as never, signer: from.publicKey, nonce },
+    from,
+  );
+}
+
+/** A consent grant for `patient` to a provider, for a day from `time`. */
+function grantFor(patient: Signer, grantee: Signer, time: number) {
+  return {
+    patient: patient.publicKey,
+    grantee: { type: 'provider', id: grantee.publicKey },
+    recordIds: [],
+    resourceTypes: ['Observation'],
+    actions: ['access'],
+    purposes: ['TREAT'],
+    validFrom: time,
+    validUntil: time + 86_400_000,
+  };
 }
 
 const bytes = (t: Transaction) => encodeTransaction(t);
@@ -384,5 +406,165 @@ describe("a replica decodes proposals with its mempool's transactions", () => {
     } finally {
       await replica.close();
     }
+  });
+});
+
+describe('mempool hygiene', () => {
+  it("refuses what the signer's role can never make succeed, with the executor's code, before verifying", async () => {
+    const { mempool, metrics, commit, verifications } = setup();
+    const admin = signer('admin');
+    const clinician = signer('clinician');
+    const alice = signer('alice');
+    const stranger = signer('stranger');
+    // A provider and a patient, committed.
+    for (const t of [
+      signed(admin, 1, 'provider.register', { provider: clinician.publicKey, role: 'clinician' }),
+      tx(alice, 1),
+    ]) {
+      expect(mempool.admit(bytes(t), 'api').accepted).toBe(true);
+    }
+    expect(commit(mempool.reap(10, 1 << 20)).receipts.map((r) => r.code)).toEqual(['OK', 'OK']);
+    const verified = verifications();
+    const refused: Array<[Transaction, string]> = [
+      [
+        signed(stranger, 1, 'provider.register', { provider: stranger.publicKey, role: 'admin' }),
+        'NOT_ORG_ADMIN',
+      ],
+      [
+        signed(clinician, 1, 'governance.propose', {
+          change: { type: 'remove', orgId: sha256(utf8('org')) },
+        }),
+        'NOT_MEMBER_ADMIN',
+      ],
+      [
+        signed(stranger, 1, 'consent.grant', grantFor(alice, clinician, T0)),
+        'NOT_PATIENT_OR_DELEGATE',
+      ],
+      [
+        signed(clinician, 1, 'consent.grant', grantFor(alice, clinician, T0)),
+        'NOT_PATIENT_OR_DELEGATE',
+      ],
+      [tx(alice, 2), 'PATIENT_EXISTS'],
+    ];
+    for (const [t, code] of refused) {
+      expect(mempool.admit(bytes(t), 'api')).toMatchObject({ accepted: false, code });
+      expect(mempool.admit(bytes(t), 'gossip')).toMatchObject({ accepted: false, code });
+      expect(mempool.get(transactionHash(t))).toBeUndefined();
+    }
+    // Refused before the signature check: a stranger's spam costs no verification.
+    expect(verifications()).toBe(verified);
+    expect(mempool.size).toBe(0);
+    expect(
+      await counterValue(metrics.mempool.rejected, { reason: 'NOT_PATIENT_OR_DELEGATE' }),
+    ).toBe(4);
+    expect(await counterValue(metrics.mempool.rejected, { reason: 'NOT_ORG_ADMIN' })).toBe(2);
+    // The same kinds by signers with the role, and a new key joining as a patient, go in.
+    for (const t of [
+      signed(admin, 2, 'provider.register', { provider: stranger.publicKey, role: 'nurse' }),
+      signed(admin, 3, 'governance.propose', {
+        change: { type: 'remove', orgId: sha256(utf8('org')) },
+      }),
+      signed(alice, 2, 'consent.grant', grantFor(alice, clinician, T0)),
+      tx(signer('newcomer'), 1),
+    ]) {
+      expect(mempool.admit(bytes(t), 'api').accepted).toBe(true);
+    }
+  });
+
+  it("judges a delegate's liveness at the last block's time", () => {
+    let headTime = T0;
+    const { mempool, commit } = setup({ headTime: () => headTime });
+    const alice = signer('alice');
+    const guardian = signer('guardian');
+    const clinician = signer('admin');
+    for (const t of [
+      tx(alice, 1),
+      signed(alice, 2, 'patient.delegate', {
+        patient: alice.publicKey,
+        delegate: guardian.publicKey,
+        relation: 'guardian',
+        expiresAt: T0 + 10_000,
+      }),
+    ]) {
+      expect(mempool.admit(bytes(t), 'api').accepted).toBe(true);
+    }
+    expect(commit(mempool.reap(10, 1 << 20)).receipts.map((r) => r.code)).toEqual(['OK', 'OK']);
+    const grant = signed(guardian, 1, 'consent.grant', grantFor(alice, clinician, T0));
+    headTime = T0 + 9_999;
+    expect(mempool.admit(bytes(grant), 'api').accepted).toBe(true);
+    const later = signed(guardian, 2, 'patient.policy', {
+      patient: alice.publicKey,
+      breakGlassOptOut: true,
+      researchOptOut: false,
+    });
+    headTime = T0 + 10_000;
+    expect(mempool.admit(bytes(later), 'api')).toMatchObject({ code: 'NOT_PATIENT_OR_DELEGATE' });
+  });
+
+  it('drops a transaction that waited the TTL behind a nonce gap, and counts it', async () => {
+    let now = T0;
+    const { mempool, metrics, commit } = setup({ now: () => now, futureNonceTtlMs: 10_000 });
+    const [alice, bob, carol] = ['alice', 'bob', 'carol'].map(signer) as [Signer, Signer, Signer];
+    // A patient's first transaction registers, the later ones set its policy.
+    const step = (from: Signer, nonce: number) =>
+      nonce === 1
+        ? tx(from, 1)
+        : signed(from, nonce, 'patient.policy', {
+            patient: from.publicKey,
+            breakGlassOptOut: nonce % 2 === 0,
+            researchOptOut: false,
+          });
+    const waiting = [step(alice, 3), step(bob, 2), step(carol, 2), tx(alice, 1)];
+    for (const t of waiting) expect(mempool.admit(bytes(t), 'api').accepted).toBe(true);
+    now += 5_000;
+    // Carol's gap closes before the TTL; alice's nonce 2 and bob's nonce 1 never come.
+    expect(mempool.admit(bytes(tx(carol, 1)), 'api').accepted).toBe(true);
+    now += 4_999;
+    expect(mempool.expireFutureNonces()).toBe(0);
+    now += 1;
+    expect(mempool.expireFutureNonces()).toBe(2);
+    expect(mempool.get(transactionHash(step(alice, 3)))).toBeUndefined();
+    expect(mempool.get(transactionHash(step(bob, 2)))).toBeUndefined();
+    expect(mempool.size).toBe(3);
+    expect(await counterValue(metrics.mempool.expired)).toBe(2);
+    // What could go in the next block never expires, however long it waits.
+    now += 60_000;
+    expect(mempool.expireFutureNonces()).toBe(0);
+    expect(commit(mempool.reap(10, 1 << 20)).receipts.map((r) => r.code)).toEqual(
+      Array(3).fill('OK'),
+    );
+    // Without an explicit sweep: admission, blocks and the proposal check expire on their own.
+    expect(mempool.admit(bytes(step(bob, 5)), 'gossip').accepted).toBe(true);
+    now += 10_000;
+    expect(mempool.hasProposable()).toBe(false);
+    expect(mempool.size).toBe(0);
+    expect(await counterValue(metrics.mempool.expired)).toBe(3);
+  });
+
+  it('bounds pending transactions per API address (gossip is not counted) and per signer', async () => {
+    const { mempool, metrics, commit } = setup({ maxPerAddress: 3, maxPerSigner: 2 });
+    const one = '192.0.2.1';
+    for (let i = 0; i < 3; i++) {
+      expect(mempool.admit(bytes(tx(signer(`a${i}`), 1)), 'api', one).accepted).toBe(true);
+    }
+    expect(mempool.admit(bytes(tx(signer('a3'), 1)), 'api', one)).toMatchObject({
+      accepted: false,
+      code: 'RATE_LIMITED',
+    });
+    expect(mempool.admit(bytes(tx(signer('b0'), 1)), 'api', '192.0.2.2').accepted).toBe(true);
+    expect(mempool.admit(bytes(tx(signer('g0'), 1)), 'gossip', one).accepted).toBe(true);
+    expect(mempool.pendingFromAddress(one)).toBe(3);
+    // Per signer, whatever the source.
+    const alice = signer('alice');
+    expect(mempool.admit(bytes(tx(alice, 2)), 'gossip').accepted).toBe(true);
+    expect(mempool.admit(bytes(tx(alice, 3)), 'api', '192.0.2.3').accepted).toBe(true);
+    expect(mempool.admit(bytes(tx(alice, 4)), 'gossip')).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(await counterValue(metrics.mempool.limited, { limit: 'address' })).toBe(1);
+    expect(await counterValue(metrics.mempool.limited, { limit: 'signer' })).toBe(1);
+    expect(await counterValue(metrics.mempool.rejected, { reason: 'RATE_LIMITED' })).toBe(2);
+    // Once committed, the address may submit again.
+    commit(mempool.reap(100, 1 << 20));
+    expect(mempool.pendingFromAddress(one)).toBe(0);
+    expect(mempool.admit(bytes(tx(signer('a3'), 1)), 'api', one).accepted).toBe(true);
   });
 });

@@ -1,12 +1,13 @@
 import type { CommitCertificate, Equivocation } from '@medchain/consensus';
-import type {
-  Block,
-  BlockHeader,
-  KeyValueReader,
-  Receipt,
-  StateProof,
-  Transaction,
-  Validator,
+import {
+  type Block,
+  type BlockHeader,
+  type KeyValueReader,
+  type Receipt,
+  ROLE_REFUSAL_CODES,
+  type StateProof,
+  type Transaction,
+  type Validator,
 } from '@medchain/ledger';
 
 /**
@@ -16,8 +17,11 @@ import type {
  */
 export interface ApiBackend {
   status(): Awaitable<NodeStatus>;
-  /** Hands canonical transaction bytes to the mempool (the same admission as gossip). */
-  submitTransaction(bytes: Uint8Array): Awaitable<SubmitResult>;
+  /**
+   * Hands canonical transaction bytes to the mempool (the same admission as gossip).
+   * `address` is the submitter's remote address, for the mempool's per-address limit.
+   */
+  submitTransaction(bytes: Uint8Array, address?: string): Awaitable<SubmitResult>;
   transaction(hash: Uint8Array): Awaitable<TransactionStatus>;
   /** A stored block with its certificate and receipts, or undefined above the chain's height. */
   block(height: number): Awaitable<StoredBlock | undefined>;
@@ -64,8 +68,11 @@ export interface NodeStatus {
  * Why the mempool refused a transaction. MALFORMED: the bytes are not a transaction;
  * TOO_LARGE: above the ledger's MAX_TX_BYTES; WRONG_CHAIN, BAD_SIGNATURE, BAD_NONCE (below the
  * signer's next nonce, or too far ahead of it); DUPLICATE: already pending or committed;
- * MEMPOOL_FULL: no room now, try later; RATE_LIMITED: this source sends too much;
- * NOT_READY: the node is syncing or shutting down.
+ * MEMPOOL_FULL: no room now, try later; RATE_LIMITED: the signer or the submitting address
+ * has too many transactions pending; NOT_READY: the node is syncing or shutting down.
+ * The ledger's ROLE_REFUSAL_CODES (NOT_ORG_ADMIN, NOT_PATIENT_OR_DELEGATE, ...): the signer
+ * has no role under which the transaction could succeed on the committed state, the code its
+ * receipt would carry.
  */
 export const SUBMIT_REJECTIONS = [
   'MALFORMED',
@@ -77,6 +84,7 @@ export const SUBMIT_REJECTIONS = [
   'MEMPOOL_FULL',
   'RATE_LIMITED',
   'NOT_READY',
+  ...ROLE_REFUSAL_CODES,
 ] as const;
 export type SubmitRejection = (typeof SUBMIT_REJECTIONS)[number];
 

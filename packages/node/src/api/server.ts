@@ -167,6 +167,16 @@ const REJECTION_STATUS: Record<SubmitRejection, number> = {
   RATE_LIMITED: 429,
   MEMPOOL_FULL: 503,
   NOT_READY: 503,
+  // The signer has no role under which the transaction could succeed (mempool admission).
+  NOT_MEMBER_ADMIN: 403,
+  NOT_ORG_ADMIN: 403,
+  PATIENT_EXISTS: 403,
+  NOT_PATIENT: 403,
+  NOT_PATIENT_OR_DELEGATE: 403,
+  NOT_CUSTODIAN_PROVIDER: 403,
+  ROLE_NOT_ALLOWED: 403,
+  NOT_AUTHORIZED: 403,
+  NOT_CUSTODIAN_AGENT: 403,
 };
 
 const FASTIFY_ERROR_CODES: Record<string, string> = {
@@ -265,7 +275,7 @@ function buildHandlers(
         ? new Uint8Array(body)
         : fromHex((body as { tx: string }).tx);
       if (bytes.length === 0) throw new HttpError(400, 'BAD_REQUEST', 'empty transaction');
-      const result = await backend.submitTransaction(bytes);
+      const result = await backend.submitTransaction(bytes, request.ip);
       if (!result.accepted) {
         const status = REJECTION_STATUS[result.code];
         if (status === 429 || status === 503) reply.header('retry-after', '1');

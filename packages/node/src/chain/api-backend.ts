@@ -16,8 +16,11 @@ import type { Mempool } from './mempool.js';
 export interface ChainBackendOptions {
   readonly chain: Chain;
   readonly mempool: Mempool;
-  /** Admission for API submissions (mempool, then gossip and the proposal timer). */
-  readonly submit: (bytes: Uint8Array) => SubmitResult;
+  /**
+   * Admission for API submissions (mempool, then gossip and the proposal timer); `address` is
+   * the submitter's remote address.
+   */
+  readonly submit: (bytes: Uint8Array, address?: string) => SubmitResult;
   readonly view: () => number;
   readonly peers: () => readonly string[];
   readonly syncing: () => boolean;
@@ -51,8 +54,8 @@ export class ChainBackend implements ApiBackend {
     };
   }
 
-  submitTransaction(bytes: Uint8Array): SubmitResult {
-    return this.options.submit(bytes);
+  submitTransaction(bytes: Uint8Array, address?: string): SubmitResult {
+    return this.options.submit(bytes, address);
   }
 
   transaction(hash: Uint8Array): TransactionStatus {

@@ -4,6 +4,7 @@ import {
   expectedNonce,
   type KeyValueReader,
   LedgerError,
+  signerRoleRefusal,
   type Transaction,
   transactionHash,
   verifyTransactionSignature,
@@ -22,12 +23,30 @@ export interface MempoolOptions {
   /** How far ahead of a signer's next nonce a transaction may be. Default 1,000. */
   readonly nonceWindow?: number;
   /**
-   * Most transactions pending per signer. Default 256: one key cannot fill the pool with
-   * nonces it never closes the gap to.
+   * Most transactions pending per signer, whatever their source. Default 256: one key cannot
+   * fill the pool with nonces it never closes the gap to.
    */
   readonly maxPerSigner?: number;
-  /** Committed state, for nonces. */
+  /**
+   * Most transactions pending that one remote address submitted through the API (gossip is
+   * not counted). Default 10,000, a fifth of the default pool: one client cannot take it all.
+   */
+  readonly maxPerAddress?: number;
+  /**
+   * How long a transaction may wait behind a nonce gap (some nonce of its signer between the
+   * next one and its own is missing from the pool) before it is dropped, by the node's clock.
+   * Default 60 s.
+   */
+  readonly futureNonceTtlMs?: number;
+  /** Committed state, for nonces and the signer's role. */
   readonly state: () => KeyValueReader;
+  /**
+   * Time of the last committed block: whether a delegate is live is judged at it. Without it
+   * every delegation counts as live (the role check then refuses less, never more).
+   */
+  readonly headTime?: () => number;
+  /** The node's clock (ms), for future-nonce expiry. Default Date.now. */
+  readonly now?: () => number;
   /** Whether a transaction is already in a stored block. */
   readonly isCommitted: (txHash: Uint8Array) => boolean;
   readonly metrics: Metrics;
@@ -47,10 +66,16 @@ interface Entry {
   readonly id: string;
   readonly signer: string;
   readonly bytes: number;
+  /** The node's clock at admission. */
+  readonly admittedAt: number;
+  /** The remote address of an API submission. */
+  readonly address: string | undefined;
 }
 
 /** Verdicts for transactions that left the pool, kept until their block executed everywhere. */
 const RECENT_VERIFIED = 100_000;
+/** Expiry looks at the pool at most this often (admission, blocks and timers all ask). */
+const EXPIRY_SWEEP_INTERVAL_MS = 1_000;
 
 /**
  * Each pool by the committed state it reads nonces from, which is its node's chain state:
@@ -68,10 +93,10 @@ export function pendingTransactionsFor(
 }
 
 /**
- * Transactions waiting for a block. Admission runs the cheap checks first (size, decoding,
- * chain id, duplicate, capacity, nonce window) and verifies the signature last, once: the
- * verdict is remembered by transaction hash (which covers the signature), so block execution
- * asks `isVerified` instead of verifying again.
+ * Transactions waiting for a block. Admission runs the cheap checks first (address limit,
+ * size, decoding, chain id, duplicate, capacity, nonce window, signer limit, the signer's role)
+ * and verifies the signature last, once: the verdict is remembered by transaction hash (which
+ * covers the signature), so block execution asks `isVerified` instead of verifying again.
  */
 export class Mempool {
   private readonly entries = new Map<string, Entry>();
@@ -79,15 +104,27 @@ export class Mempool {
   private readonly bySigner = new Map<string, Map<number, string>>();
   /** Hashes verified here and since removed (included in a block); bounded, least recently used go first. */
   private readonly recentlyVerified = new LruCache<true>(RECENT_VERIFIED);
+  /** Remote address -> transactions it submitted that are still pending. */
+  private readonly byAddress = new Map<string, number>();
   private totalBytes = 0;
   private readonly verifySignature: (tx: Transaction) => boolean;
   private readonly nonceWindow: number;
   private readonly maxPerSigner: number;
+  private readonly maxPerAddress: number;
+  private readonly futureNonceTtlMs: number;
+  private readonly now: () => number;
+  private readonly headTime: () => number;
+  private lastSweep: number;
 
   constructor(private readonly options: MempoolOptions) {
     this.verifySignature = options.verify ?? verifyTransactionSignature;
     this.nonceWindow = options.nonceWindow ?? 1_000;
     this.maxPerSigner = options.maxPerSigner ?? 256;
+    this.maxPerAddress = options.maxPerAddress ?? 10_000;
+    this.futureNonceTtlMs = options.futureNonceTtlMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+    this.headTime = options.headTime ?? (() => Number.NEGATIVE_INFINITY);
+    this.lastSweep = this.now();
     poolsByState.set(options.state(), this);
   }
 
@@ -103,9 +140,18 @@ export class Mempool {
     return this.entries.get(toHex(hash))?.tx;
   }
 
-  /** Runs admission on canonical transaction bytes. */
-  admit(raw: Uint8Array, source: AdmitSource): AdmitResult {
-    const result = this.check(raw);
+  /** Transactions pending that `address` submitted through the API. */
+  pendingFromAddress(address: string): number {
+    return this.byAddress.get(address) ?? 0;
+  }
+
+  /**
+   * Runs admission on canonical transaction bytes. `address` is the remote address of an API
+   * submission (the per-address limit); gossip has none.
+   */
+  admit(raw: Uint8Array, source: AdmitSource, address?: string): AdmitResult {
+    this.expireIfDue();
+    const result = this.check(raw, source === 'api' ? address : undefined);
     const { metrics } = this.options;
     if (!result.accepted) {
       metrics.mempool.rejected.inc({ reason: result.code });
@@ -117,8 +163,16 @@ export class Mempool {
     return result;
   }
 
-  private check(raw: Uint8Array): AdmitResult {
+  private check(raw: Uint8Array, address: string | undefined): AdmitResult {
     const { options } = this;
+    const fromAddress = address === undefined ? 0 : (this.byAddress.get(address) ?? 0);
+    if (fromAddress >= this.maxPerAddress) {
+      this.options.metrics.mempool.limited.inc({ limit: 'address' });
+      return reject(
+        'RATE_LIMITED',
+        `${fromAddress} transactions from this address are pending (limit ${this.maxPerAddress})`,
+      );
+    }
     if (raw.length > options.maxTxBytes) {
       return reject('TOO_LARGE', `transaction is ${raw.length} bytes, limit ${options.maxTxBytes}`);
     }
@@ -144,7 +198,8 @@ export class Mempool {
       return reject('MEMPOOL_FULL', `the mempool is full (${this.entries.size} transactions)`);
     }
     const signer = toHex(tx.signer);
-    const next = expectedNonce(options.state(), tx.signer);
+    const state = options.state();
+    const next = expectedNonce(state, tx.signer);
     if (tx.nonce < next) return reject('BAD_NONCE', `nonce ${tx.nonce} is used; next is ${next}`);
     if (tx.nonce >= next + this.nonceWindow) {
       return reject(
@@ -157,17 +212,64 @@ export class Mempool {
       return reject('BAD_NONCE', `another transaction with nonce ${tx.nonce} is pending`);
     }
     if (nonces !== undefined && nonces.size >= this.maxPerSigner) {
+      this.options.metrics.mempool.limited.inc({ limit: 'signer' });
       return reject(
         'RATE_LIMITED',
         `signer has ${nonces.size} transactions pending (limit ${this.maxPerSigner})`,
       );
     }
+    // The executor's own role check on the committed state: what it refuses would only ever
+    // be committed with a failed receipt.
+    const refusal = signerRoleRefusal(state, tx, this.headTime());
+    if (refusal !== undefined) return reject(refusal.code, refusal.message);
     if (!this.verifySignature(tx)) return reject('BAD_SIGNATURE', 'the signature does not verify');
-    this.entries.set(id, { tx, hash, id, signer, bytes: raw.length });
+    const admittedAt = this.now();
+    this.entries.set(id, { tx, hash, id, signer, bytes: raw.length, admittedAt, address });
     if (nonces === undefined) this.bySigner.set(signer, new Map([[tx.nonce, id]]));
     else nonces.set(tx.nonce, id);
+    if (address !== undefined) this.byAddress.set(address, fromAddress + 1);
     this.totalBytes += raw.length;
     return { accepted: true, hash, tx };
+  }
+
+  /**
+   * Drops every transaction that has waited futureNonceTtlMs or longer behind a nonce gap
+   * (a nonce of its signer between the next one and its own is missing from the pool), and
+   * returns how many. Transactions that could go in the next block never expire.
+   */
+  expireFutureNonces(): number {
+    const now = this.now();
+    this.lastSweep = now;
+    const state = this.options.state();
+    /** Signer -> the first nonce after the run of pending nonces from its next one. */
+    const runEnds = new Map<string, number>();
+    let expired = 0;
+    // Entries are in admission order: the scan stops at the first one too young to expire.
+    for (const entry of this.entries.values()) {
+      if (now - entry.admittedAt < this.futureNonceTtlMs) break;
+      let runEnd = runEnds.get(entry.signer);
+      if (runEnd === undefined) {
+        const nonces = this.bySigner.get(entry.signer)!;
+        runEnd = expectedNonce(state, entry.tx.signer);
+        while (nonces.has(runEnd)) runEnd++;
+        runEnds.set(entry.signer, runEnd);
+      }
+      if (entry.tx.nonce > runEnd) {
+        this.remove(entry.id);
+        expired++;
+      }
+    }
+    if (expired > 0) {
+      const { metrics } = this.options;
+      metrics.mempool.expired.inc(expired);
+      metrics.mempool.size.set(this.entries.size);
+      metrics.mempool.sizeBytes.set(this.totalBytes);
+    }
+    return expired;
+  }
+
+  private expireIfDue(): void {
+    if (this.now() - this.lastSweep >= EXPIRY_SWEEP_INTERVAL_MS) this.expireFutureNonces();
   }
 
   /** True when this node verified the transaction's signature (the executor then skips it). */
@@ -182,6 +284,7 @@ export class Mempool {
    * missing nonce, and an empty block would not help them.
    */
   hasProposable(): boolean {
+    this.expireIfDue();
     if (this.entries.size === 0) return false;
     const state = this.options.state();
     for (const [signer, nonces] of this.bySigner) {
@@ -192,6 +295,7 @@ export class Mempool {
 
   /** The `max` transactions waiting longest (to send to peers again). */
   oldest(max: number): Transaction[] {
+    this.expireIfDue();
     const out: Transaction[] = [];
     for (const entry of this.entries.values()) {
       if (out.length >= max) break;
@@ -253,6 +357,7 @@ export class Mempool {
     }
     this.options.metrics.mempool.size.set(this.entries.size);
     this.options.metrics.mempool.sizeBytes.set(this.totalBytes);
+    this.expireIfDue();
   }
 
   private remove(id: string): void {
@@ -263,6 +368,11 @@ export class Mempool {
     const nonces = this.bySigner.get(entry.signer);
     nonces?.delete(entry.tx.nonce);
     if (nonces?.size === 0) this.bySigner.delete(entry.signer);
+    if (entry.address !== undefined) {
+      const left = (this.byAddress.get(entry.address) ?? 1) - 1;
+      if (left === 0) this.byAddress.delete(entry.address);
+      else this.byAddress.set(entry.address, left);
+    }
   }
 }
 
