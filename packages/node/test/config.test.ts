@@ -59,15 +59,57 @@ describe('loadConfig', () => {
       api: { port: 9000 },
       peers: [{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7000'] }],
     });
-    const config = loadConfig(path, { api: { host: '0.0.0.0' }, mempool: { maxBytes: 1 << 20 } });
+    const config = loadConfig(path, {
+      api: { host: '0.0.0.0', insecureHttp: true },
+      mempool: { maxBytes: 1 << 20 },
+    });
     expect(config.logLevel).toBe('debug');
-    expect(config.api).toEqual({ host: '0.0.0.0', port: 9000 });
+    expect(config.api).toEqual({
+      ...DEFAULT_CONFIG.api,
+      host: '0.0.0.0',
+      port: 9000,
+      insecureHttp: true,
+    });
     expect(config.mempool).toEqual({
       maxTxs: 10,
       maxBytes: 1 << 20,
       maxTxBytes: DEFAULT_CONFIG.mempool.maxTxBytes,
     });
     expect(config.peers).toEqual([{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7000'] }]);
+  });
+
+  it('the API section: plain HTTP only on loopback, auth off only there, nested limits over defaults', async () => {
+    const path0 = await home();
+    const defaults = loadConfig(path0);
+    expect(defaults.api).toMatchObject({
+      auth: 'required',
+      insecureHttp: false,
+      cors: { origins: [] },
+    });
+    const open = codeOf(() => loadConfig(path0, { api: { host: '10.0.0.5' } }));
+    expect(open.code).toBe('NODE_CONFIG_INVALID');
+    expect(open.field).toBe('api.tls');
+    const tls = loadConfig(path0, {
+      api: { host: '10.0.0.5', tls: { cert: '/c.pem', key: '/k.pem' } },
+    });
+    expect(tls.api.tls).toEqual({ cert: '/c.pem', key: '/k.pem' });
+    const authOff = codeOf(() =>
+      loadConfig(path0, { api: { host: '10.0.0.5', insecureHttp: true, auth: 'off' } }),
+    );
+    expect(authOff.field).toBe('api.auth');
+    expect(loadConfig(path0, { api: { auth: 'off' } }).api.auth).toBe('off');
+    const limited = loadConfig(await home({ api: { rateLimit: { perKey: 10 } } }));
+    expect(limited.api.rateLimit).toEqual({ ...DEFAULT_CONFIG.api.rateLimit, perKey: 10 });
+    const badOrigin = codeOf(() =>
+      loadConfig(path0, { api: { cors: { origins: ['https://app.example/path'] } } }),
+    );
+    expect(badOrigin.field).toBe('api.cors.origins[0]');
+    const unknown = codeOf(() => loadConfig(path0, { api: { cors: { origin: [] } as never } }));
+    expect(unknown.code).toBe('NODE_CONFIG_UNKNOWN_FIELD');
+    const clientCert = codeOf(() =>
+      loadConfig(path0, { api: { tls: { cert: 'c', key: 'k', requestClientCert: true } } }),
+    );
+    expect(clientCert.field).toBe('api.tls.ca');
   });
 
   it('takes a test clock offset of either sign up to an hour, the flag over the file', async () => {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { signRequest } from '@medchain/client';
 import { primaryIndex } from '@medchain/consensus';
 import { toHex } from '@medchain/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -249,7 +250,14 @@ describe('4 validator processes', () => {
     await load.stop();
     await expectConverged();
     // It never fetched the blocks below the snapshot: the first of them is not stored.
-    const first = await fetch(`http://127.0.0.1:${victim.apiPort}/v1/blocks/1`);
+    // (Blocks are for members: asked with the validator's key.)
+    const blockUrl = `http://127.0.0.1:${victim.apiPort}/v1/blocks/1`;
+    const first = await fetch(blockUrl, {
+      headers: await signRequest({ method: 'GET', url: blockUrl }, victim.validator, {
+        now: Date.now(),
+        nonce: `process-test-${Date.now()}`,
+      }),
+    });
     expect(first.status).toBe(404);
   }, 240_000);
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { signRequest } from '@medchain/client';
 import {
   type Canonical,
   decodeEnvelope,
@@ -142,12 +143,25 @@ describe('consent-gated record exchange between hospitals', () => {
   const sendOk = async (signer: Actor | Signer, kind: TxKind, body: Canonical) =>
     expect(await send(signer, kind, body)).toBe('OK');
 
-  async function http(node: MedchainNode, path: string, body?: unknown) {
-    const response = await fetch(`${node.parts.apiUrl}/v1${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      ...(body === undefined
+  /** An API call; party routes are signed (RFC 9421, medchain profile) by `as`. */
+  async function http(node: MedchainNode, path: string, body?: unknown, as?: Signer) {
+    const url = `${node.parts.apiUrl}/v1${path}`;
+    const method = body === undefined ? 'GET' : 'POST';
+    const bytes = body === undefined ? undefined : utf8(JSON.stringify(body));
+    const signature =
+      as === undefined
         ? {}
-        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        : await signRequest({ method, url, ...(bytes === undefined ? {} : { body: bytes }) }, as, {
+            now: Date.now(),
+            nonce: toHex(new Uint8Array(randomBytes(16))),
+          });
+    const response = await fetch(url, {
+      method,
+      headers: {
+        ...signature,
+        ...(bytes === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(bytes === undefined ? {} : { body: bytes }),
     });
     return { status: response.status, json: (await response.json()) as ApiJson };
   }
@@ -155,14 +169,7 @@ describe('consent-gated record exchange between hospitals', () => {
   async function putRecord(name: string, patient: Actor, content: Uint8Array, type: string) {
     const nonce = new Uint8Array(randomBytes(16));
     const id = deriveRecordId(orgA, patient.key, nonce);
-    const put = await http(A(), '/vault/records', {
-      recordId: toHex(id),
-      patient: toHex(patient.key),
-      version: 1,
-      content: toHex(content),
-    });
-    expect(put.status).toBe(201);
-    expect(put.json.contentHash).toBe(toHex(sha256(content)));
+    // Anchor first: the vault takes a version only from the key that anchored it.
     await sendOk(author, 'record.anchor', {
       patient: patient.key,
       custodian: orgA,
@@ -170,6 +177,14 @@ describe('consent-gated record exchange between hospitals', () => {
       contentHash: sha256(content),
       nonce,
     });
+    const put = await http(
+      A(),
+      '/vault/records',
+      { recordId: toHex(id), patient: toHex(patient.key), version: 1, content: toHex(content) },
+      author.signer,
+    );
+    expect(put.status).toBe(201);
+    expect(put.json.contentHash).toBe(toHex(sha256(content)));
     records[name] = { id, content, patient };
   }
 
@@ -398,9 +413,10 @@ describe('consent-gated record exchange between hospitals', () => {
     await waitUntil('the delegation expires', () => Date.now() > expiresAt + 100, {
       intervalMs: 100,
     });
+    // A lapsed delegate has no role left: refused before anything is logged.
     expect(await read(delegate, 'cond')).toMatchObject({
       status: 403,
-      reason: 'REQUESTER_UNKNOWN',
+      code: 'REQUESTER_NO_ROLE',
     });
     expect(
       await send(
@@ -413,8 +429,13 @@ describe('consent-gated record exchange between hospitals', () => {
 
   it('break-glass is served, flagged, and reaches the patient audit stream at once', async () => {
     const controller = new AbortController();
-    const stream = await fetch(`${B().parts.apiUrl}/v1/events?patient=${toHex(patient1.key)}`, {
+    const streamUrl = `${B().parts.apiUrl}/v1/events?patient=${toHex(patient1.key)}`;
+    const stream = await fetch(streamUrl, {
       signal: controller.signal,
+      headers: await signRequest({ method: 'GET', url: streamUrl }, patient1.signer, {
+        now: Date.now(),
+        nonce: toHex(new Uint8Array(randomBytes(16))),
+      }),
     });
     const reader = stream.body!.getReader();
     const flagged = (async () => {
@@ -473,12 +494,12 @@ describe('consent-gated record exchange between hospitals', () => {
     expect((await read(patient1, 'erased')).status).toBe(200);
     const path = `/vault/records/${toHex(records.erased!.id)}/erase`;
     // A live record cannot be shredded through the API: the ledger erasure comes first.
-    expect((await http(A(), path, {})).json.error.code).toBe('RECORD_BAD_REQUEST');
+    expect((await http(A(), path, {}, author.signer)).json.error.code).toBe('RECORD_BAD_REQUEST');
     expect((await A().parts.vault.describe(records.erased!.id))?.versions).toHaveLength(1);
     await sendOk(author, 'record.erase', { recordId: records.erased!.id });
     // The custodian's node shreds by itself once the erasure commits.
     await waitUntil('the vault shreds', () => A().parts.vault.isErased(records.erased!.id));
-    expect((await http(A(), path, {})).json).toMatchObject({ held: false });
+    expect((await http(A(), path, {}, author.signer)).json).toMatchObject({ held: false });
     expect(await read(patient1, 'erased')).toMatchObject({ status: 403, reason: 'RECORD_ERASED' });
     await expect(A().parts.vault.get(records.erased!.id)).rejects.toMatchObject({
       code: 'RECORD_ERASED',

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { signRequest } from '@medchain/client';
 import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import { encodeTransaction, signTransaction, transactionHash } from '@medchain/ledger';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -68,6 +69,7 @@ describe('a running node, from outside', () => {
       metrics: createMetrics(),
       host: '0.0.0.0',
       port: 0,
+      insecureHttp: true,
     });
     try {
       const openPort = new URL(await open.start()).port;
@@ -104,6 +106,14 @@ describe('a running node, from outside', () => {
   });
 
   it('replayed and cross-chain transactions are refused and never commit', async () => {
+    // Transaction status is for members: read it signed by the node's validator key.
+    const memberGet = async (url: string) =>
+      fetch(url, {
+        headers: await signRequest({ method: 'GET', url }, network.homes[0]!.validator, {
+          now: Date.now(),
+          nonce: `security-node-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+        }),
+      });
     const submit = async (bytes: Uint8Array) => {
       const response = await fetch(`${base}/v1/tx`, {
         method: 'POST',
@@ -119,7 +129,7 @@ describe('a running node, from outside', () => {
     const admitted = await submit(first);
     expect(admitted.status).toBe(202);
     await waitUntil('the first transaction commits', async () => {
-      const response = await fetch(`${base}/v1/tx/${admitted.body.hash}`);
+      const response = await memberGet(`${base}/v1/tx/${admitted.body.hash}`);
       return response.ok && ((await response.json()) as { status?: string }).status === 'committed';
     });
     // The same bytes again: a replay.
@@ -161,7 +171,7 @@ describe('a running node, from outside', () => {
     await waitUntil('a later transaction commits', () => node.parts.chain.height > height);
     for (const tx of [crossChainTx, reusedTx]) {
       const hash = toHex(transactionHash(tx));
-      const response = await fetch(`${base}/v1/tx/${hash}`);
+      const response = await memberGet(`${base}/v1/tx/${hash}`);
       const status = response.ok
         ? ((await response.json()) as { status?: string }).status
         : 'unknown';
