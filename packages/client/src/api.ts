@@ -480,8 +480,10 @@ async function apiError(method: string, path: string, response: Response): Promi
   } catch {
     // Not JSON: keep the HTTP status as the code.
   }
+  const retryAfter = Number(response.headers.get('retry-after') ?? Number.NaN);
   return new ClientError(code, `${method} ${path}: ${message}`, {
     status: response.status,
     details,
+    ...(Number.isFinite(retryAfter) && retryAfter >= 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
   });
 }

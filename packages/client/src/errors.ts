@@ -33,16 +33,19 @@ export class ClientError extends Error {
   readonly status: number | undefined;
   /** Machine-readable detail (a failed receipt, a proof check's steps). */
   readonly details: unknown;
+  /** The node's Retry-After (429, 503), in ms. */
+  readonly retryAfterMs: number | undefined;
 
   constructor(
     code: ClientErrorCode,
     message: string,
-    options: { status?: number; details?: unknown; cause?: unknown } = {},
+    options: { status?: number; details?: unknown; cause?: unknown; retryAfterMs?: number } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = options.status;
     this.details = options.details;
+    this.retryAfterMs = options.retryAfterMs;
   }
 }
 

@@ -8,6 +8,7 @@ import {
   decodeStateProof,
   findValidatorSet,
   type GenesisDocument,
+  genesisFromJson,
   genesisHash,
   headerHash,
   initGenesisState,
@@ -102,6 +103,30 @@ export class LightClient {
       })),
     );
     this.#spans = [{ from: 0, validators, hash: validatorSetHash(validators) }];
+  }
+
+  /**
+   * A light client from the genesis the node serves (GET /v1/genesis), accepted only if its hash
+   * is the one the app trusts (CHAIN_MISMATCH otherwise).
+   */
+  static async fromNode(
+    api: ApiClient,
+    trustedGenesisHash: string | Uint8Array,
+  ): Promise<LightClient> {
+    const served = await api.genesis();
+    let genesis: GenesisDocument;
+    try {
+      genesis = genesisFromJson(served.genesis);
+    } catch (error) {
+      throw new ClientError(
+        'BAD_ANSWER',
+        `the node's genesis does not parse: ${(error as Error).message}`,
+      );
+    }
+    if (toHex(genesisHash(genesis)) !== hashHex(trustedGenesisHash)) {
+      throw new ClientError('CHAIN_MISMATCH', "the node's genesis is not the trusted one");
+    }
+    return new LightClient(api, genesis);
   }
 
   /** Validator-set changes followed so far. */

@@ -7,7 +7,7 @@ import {
   type TxKind,
   type UnsignedTransaction,
 } from '@medchain/ledger';
-import { type ApiClient, type CommittedTx, DEFAULT_RECEIPT_TIMEOUT_MS } from './api.js';
+import { type ApiClient, type CommittedTx, DEFAULT_RECEIPT_TIMEOUT_MS, delay } from './api.js';
 import { ClientError } from './errors.js';
 import type { RequestSigner } from './http-signature.js';
 
@@ -71,8 +71,12 @@ export interface SentTx {
   readonly receipt?: CommittedTx['receipt'];
 }
 
-/** BAD_NONCE retries: the proven nonce trails the committed state by one block. */
-const NONCE_RETRIES = 8;
+/**
+ * Submission retries: BAD_NONCE or DUPLICATE step a guessed nonce up (the proven nonce trails
+ * the committed state by one block, and an identical body with a used nonce is a known tx); 429/503 wait for Retry-After (at most MAX_RETRY_AFTER_MS each).
+ */
+const SUBMIT_RETRIES = 8;
+const MAX_RETRY_AFTER_MS = 10_000;
 
 /**
  * Builds, signs and submits a transaction, then (by default) waits for its receipt. A committed
@@ -81,6 +85,7 @@ const NONCE_RETRIES = 8;
  *
  * Nonces: the node's proven next nonce, or one past the last this client used for the signer,
  * whichever is higher (so transactions sent back to back without waiting do not collide).
+ * Refusals the node says will pass later (429, 503 with Retry-After) are retried, bounded.
  */
 export async function sendTransaction<K extends TxKind>(
   api: ApiClient,
@@ -103,13 +108,23 @@ export async function sendTransaction<K extends TxKind>(
     try {
       hash = await api.submit(tx);
     } catch (error) {
-      const retry =
-        error instanceof ClientError &&
-        error.code === 'BAD_NONCE' &&
-        options.nonce === undefined &&
-        attempt < NONCE_RETRIES;
-      if (!retry) throw error;
-      nonce += 1;
+      if (!(error instanceof ClientError) || attempt >= SUBMIT_RETRIES) throw error;
+      if (
+        (error.code === 'BAD_NONCE' || error.code === 'DUPLICATE') &&
+        options.nonce === undefined
+      ) {
+        // Used, or the very same transaction (same body, same guessed nonce) is already known.
+        nonce += 1;
+      } else if (
+        // Rate limited, mempool full, node not ready: the node says when to come back.
+        (error.status === 429 || error.status === 503) &&
+        error.retryAfterMs !== undefined &&
+        error.retryAfterMs <= MAX_RETRY_AFTER_MS
+      ) {
+        await delay(error.retryAfterMs, options.signal);
+      } else {
+        throw error;
+      }
     }
   }
   api.usedNonces.set(who, Math.max(api.usedNonces.get(who) ?? 0, nonce));

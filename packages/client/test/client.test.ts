@@ -129,6 +129,44 @@ describe('against a real node API', () => {
     expect(receipts.map((r) => r.receipt.code)).toEqual(['OK', 'OK']);
   });
 
+  it('two clients of one signer, same body back to back: the proven nonce lags, both commit', async () => {
+    const body = { patient: alice.publicKey, breakGlassOptOut: true, researchOptOut: false };
+    const first = await clientFor(alice).sendTransaction('patient.policy', body);
+    // A fresh client knows no nonce it used; the node's proof is one block behind.
+    const second = await clientFor(alice).sendTransaction('patient.policy', body);
+    expect(second.nonce).toBe(first.nonce + 1);
+    expect(second.receipt?.code).toBe('OK');
+  });
+
+  it('waits out a 503 with Retry-After (mempool full) and submits again', async () => {
+    node.backend.mempoolCapacity = 0;
+    const refusals: string[] = [];
+    const client = new MedchainClient({
+      url: node.url,
+      signer: alice,
+      // The mempool frees up once the node has refused the first attempt.
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        if (String(input).endsWith('/v1/tx') && response.status === 503) {
+          refusals.push(response.headers.get('retry-after') ?? '');
+          node.backend.mempoolCapacity = 1000;
+        }
+        return response;
+      },
+    });
+    const sent = await client
+      .sendTransaction('patient.policy', {
+        patient: alice.publicKey,
+        breakGlassOptOut: true,
+        researchOptOut: true,
+      })
+      .finally(() => {
+        node.backend.mempoolCapacity = 1000;
+      });
+    expect(refusals).toEqual(['1']);
+    expect(sent.receipt?.code).toBe('OK');
+  });
+
   it("throws a failed receipt's code with the receipt in details", async () => {
     const error = await clientFor(alice)
       .sendTransaction('consent.revoke', { consentId: sha256(utf8('no such consent')) })

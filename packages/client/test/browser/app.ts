@@ -1,8 +1,7 @@
 // Bundled for the browser test (platform browser): the client's browser path, in a real page.
 import {
   generateSigner,
-  genesisFromJson,
-  genesisHash,
+  LightClient,
   MedchainClient,
   signTransaction,
   stateKeys,
@@ -23,10 +22,7 @@ async function run(url: string, expectedGenesisHash: string) {
     researchOptOut: false,
   });
   // The genesis the node serves, accepted only with the hash the app pins.
-  const served = await client.genesis();
-  const genesis = genesisFromJson(served.genesis);
-  if (toHex(genesisHash(genesis)) !== expectedGenesisHash) throw new Error('genesis hash mismatch');
-  const light = client.lightClient(genesis);
+  const light = await LightClient.fromNode(client, expectedGenesisHash);
   const proven = await light.provePatient(patient.publicKey);
   const answer = await client.stateProof(stateKeys.patient(patient.publicKey));
   const forged = await light.checkStateProof(
