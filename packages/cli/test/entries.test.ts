@@ -1,3 +1,12 @@
+import {
+  auditFromJson,
+  consentFromJson,
+  delegateFromJson,
+  organizationFromJson,
+  patientFromJson,
+  providerFromJson,
+  recordFromJson,
+} from '@medchain/client';
 import { encodeCanonical } from '@medchain/crypto';
 import {
   CONSENT_ACTIONS,
@@ -9,19 +18,10 @@ import {
 import { toJson } from '@medchain/node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  auditFromJson,
-  consentFromJson,
-  delegateFromJson,
-  organizationFromJson,
-  patientFromJson,
-  providerFromJson,
-  recordFromJson,
-} from '../src/util/entries.js';
 
 /**
- * The CLI runs the ledger's own access rule and FHIR mappers on entries it reads as JSON from
- * the API. These properties check that putting the bytes back gives exactly the entry the
+ * The CLI runs the ledger's FHIR mappers (and the client the ledger's access rule) on entries
+ * read as JSON from the API, put back into bytes by the client's `*FromJson`. These properties check that putting the bytes back gives exactly the entry the
  * ledger stored (same canonical bytes), for any entry: a missed bytes field would make the
  * rule compare hex text with bytes and decide wrongly.
  */

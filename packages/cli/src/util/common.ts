@@ -1,10 +1,17 @@
+import {
+  DEFAULT_RECEIPT_TIMEOUT_MS,
+  type KeySigner,
+  type MedchainClient,
+  type RequestSigner,
+  type SendOptions,
+} from '@medchain/client';
 import { type Command, Option } from 'commander';
 import { duration, integer, url } from './args.js';
-import { ApiClient, DEFAULT_NODE_URL, DEFAULT_TIMEOUT_MS, NODE_ENV } from './client.js';
+import { CA_ENV, connect, DEFAULT_NODE_URL, DEFAULT_TIMEOUT_MS, NODE_ENV } from './client.js';
+import { CliError, EXIT } from './errors.js';
 import { loadSigner } from './keys.js';
 import { Output } from './output.js';
 import { PASSPHRASE_ENV } from './passphrase.js';
-import { DEFAULT_COMMIT_TIMEOUT_MS, type SendOptions } from './tx.js';
 
 /** Options every command may use, merged from the root (`--json`) and the command. */
 export interface GlobalOptions {
@@ -35,12 +42,19 @@ export function withNode(cmd: Command): Command {
       new Option('--timeout <duration>', 'per-request timeout (e.g. 5s)')
         .default(DEFAULT_TIMEOUT_MS, '10s')
         .argParser(duration),
+    )
+    .addOption(
+      new Option(
+        '--ca <file>',
+        "PEM file of the CA the node's https certificate must chain to (a `devnet up --tls` devnet: DIR/tls/ca.pem)",
+      ).env(CA_ENV),
     );
 }
 
-export function clientOf(cmd: Command): ApiClient {
-  const { node, timeout } = cmd.opts<{ node: string; timeout: number }>();
-  return new ApiClient(node, timeout);
+/** The node's client from --node, --timeout and --ca, acting for `signer` (its requests signed). */
+export function clientOf(cmd: Command, signer?: RequestSigner): MedchainClient {
+  const { node, timeout, ca } = cmd.opts<{ node: string; timeout: number; ca?: string }>();
+  return connect({ url: node, timeoutMs: timeout, ca, signer });
 }
 
 export function withPassphrase(cmd: Command): Command {
@@ -50,14 +64,17 @@ export function withPassphrase(cmd: Command): Command {
   );
 }
 
-/** Options of every `tx` command: the signing key, waiting, nonce. */
-export function withSigner(cmd: Command): Command {
+/**
+ * Options of every `tx` command: the signing key, waiting, nonce. `noWait: false` for commands
+ * that must see the receipt before their next step (`record put` stores only what is anchored).
+ */
+export function withSigner(cmd: Command, { noWait = true } = {}): Command {
   withPassphrase(withNode(cmd.requiredOption('--key <keystore>', 'keystore of the signing key')));
+  if (noWait) cmd.option('--no-wait', 'return once the mempool admits the transaction');
   return cmd
-    .option('--no-wait', 'return once the mempool admits the transaction')
     .addOption(
       new Option('--commit-timeout <duration>', 'how long to wait for the receipt')
-        .default(DEFAULT_COMMIT_TIMEOUT_MS, '30s')
+        .default(DEFAULT_RECEIPT_TIMEOUT_MS, '30s')
         .argParser(duration),
     )
     .addOption(
@@ -68,15 +85,46 @@ export function withSigner(cmd: Command): Command {
 export interface SignerOptions {
   readonly key: string;
   readonly passphraseFile?: string;
-  readonly wait: boolean;
+  /** Absent on commands without --no-wait (they always wait). */
+  readonly wait?: boolean;
   readonly commitTimeout: number;
   readonly nonce?: number;
 }
 
 export function sendOptionsOf(options: SignerOptions): SendOptions {
-  return { wait: options.wait, commitTimeoutMs: options.commitTimeout, nonce: options.nonce };
+  return {
+    wait: options.wait ?? true,
+    timeoutMs: options.commitTimeout,
+    ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
+  };
 }
 
-export function signerOf(options: SignerOptions) {
+export function signerOf(options: SignerOptions): Promise<KeySigner> {
+  return loadSigner(options.key, { passphraseFile: options.passphraseFile });
+}
+
+export interface ReaderOptions {
+  readonly key?: string;
+  readonly passphraseFile?: string;
+}
+
+/**
+ * Options of a read of party data: the key that signs it (`--key`, optional in the option
+ * parser so that the command can say who may read), and the passphrase.
+ */
+export function withReader(cmd: Command, who: string): Command {
+  return withPassphrase(
+    withNode(cmd.option('--key <keystore>', `keystore of the key that signs the read (${who})`)),
+  );
+}
+
+/** The reading key, or KEY_REQUIRED (exit 2) saying whose key the read takes. */
+export function readerOf(options: ReaderOptions, who: string): Promise<KeySigner> {
+  if (options.key === undefined) {
+    throw new CliError('KEY_REQUIRED', `this read needs a key: ${who}`, {
+      exitCode: EXIT.usage,
+      hint: 'the node answers party data only to a signed request: pass --key KEYSTORE',
+    });
+  }
   return loadSigner(options.key, { passphraseFile: options.passphraseFile });
 }

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { randomBytes } from '@medchain/client';
 import { toHex } from '@medchain/crypto';
 import {
   CHAIN_ID_PATTERN,
@@ -9,7 +10,6 @@ import {
   type LedgerParams,
 } from '@medchain/ledger';
 import { CliError, usageError } from './errors.js';
-import { entropy } from './keys.js';
 
 /** The consensus core's defaults (ConsensusConfig), written out so a genesis states them. */
 export const DEFAULT_CONSENSUS_PARAMS = {
@@ -62,7 +62,7 @@ export function addOrganization(draft: GenesisDraft, org: OrganizationInput): Ge
     organizations: [
       ...draft.organizations,
       {
-        id: toHex(org.id ?? entropy(32)),
+        id: toHex(org.id ?? randomBytes(32)),
         adminKeys: org.adminKeys.map(toHex),
         validatorKey: toHex(org.validatorKey),
         peerId: org.peerId,

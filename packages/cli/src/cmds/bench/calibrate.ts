@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
+import { randomBytes } from '@medchain/client';
 import { Signer, sha256, utf8, verify } from '@medchain/crypto';
-import { entropy } from '../../util/keys.js';
 
 export interface Calibration {
   /** Ed25519 verifications per second on one core of this machine (node:crypto, cached keys). */
@@ -16,7 +16,7 @@ export interface Calibration {
 
 /** Measures verification speed for about `ms` (distinct keys, each already imported once). */
 export function calibrate(validators: number, ms = 1_000): Calibration {
-  const signers = Array.from({ length: 64 }, () => new Signer(entropy(32)));
+  const signers = Array.from({ length: 64 }, () => new Signer(randomBytes(32)));
   const messages = signers.map((_, i) => sha256(utf8(`calibration ${i}`)));
   const signatures = signers.map((s, i) => s.sign(messages[i]!));
   for (let i = 0; i < signers.length; i++) {

@@ -1,3 +1,4 @@
+import { randomBytes } from '@medchain/client';
 import { type Canonical, fromHex, Signer, sha256, toHex } from '@medchain/crypto';
 import {
   accessRequestDigest,
@@ -7,7 +8,6 @@ import {
   type TxKind,
   transactionHash,
 } from '@medchain/ledger';
-import { entropy } from '../../util/keys.js';
 
 /** A signed transaction ready to send: its bytes, hash, and the node its signer talks to. */
 export interface PlannedTx {
@@ -69,7 +69,7 @@ export class Workload {
     const n = orgs.length;
     this.#clinicians = orgs.map((_, o) =>
       Array.from({ length: cliniciansPerOrg }, () => ({
-        signer: new Signer(entropy(32)),
+        signer: new Signer(randomBytes(32)),
         nonce: 1,
         node: o,
       })),
@@ -78,7 +78,7 @@ export class Workload {
       const org = p % n;
       const other = (p + 1) % n;
       return {
-        key: { signer: new Signer(entropy(32)), nonce: 1, node: p % n },
+        key: { signer: new Signer(randomBytes(32)), nonce: 1, node: p % n },
         org,
         record: new Uint8Array(0),
         standingConsent: new Uint8Array(0),
@@ -114,7 +114,7 @@ export class Workload {
 
   #anchor(patient: Patient, by: Key): { tx: PlannedTx; id: Uint8Array } {
     const custodian = this.orgs[patient.org]!.id;
-    const nonce = entropy(16);
+    const nonce = randomBytes(16);
     const tx = this.#sign(by, 'record.anchor', {
       patient: patient.key.signer.publicKey,
       custodian,
@@ -181,7 +181,7 @@ export class Workload {
       action: 'access' as const,
       purpose: 'TREAT' as const,
       time: now,
-      nonce: entropy(16),
+      nonce: randomBytes(16),
     };
     return this.#sign(by, 'access.log', {
       request,
@@ -210,7 +210,11 @@ export class Workload {
     while (txs.length < count) {
       const round = this.#round++;
       this.#patients.forEach((patient, p) => {
-        const fresh: Key = { signer: new Signer(entropy(32)), nonce: 1, node: patient.key.node };
+        const fresh: Key = {
+          signer: new Signer(randomBytes(32)),
+          nonce: 1,
+          node: patient.key.node,
+        };
         txs.push(this.#sign(fresh, 'patient.register', {}));
         const grant = this.#grant(patient, patient.other, now, now + DAY);
         txs.push(grant);

@@ -1,18 +1,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { provenNextNonce } from '@medchain/client';
 import { primaryIndex } from '@medchain/consensus';
-import { bytesEqual, fromHex, Signer } from '@medchain/crypto';
-import { decideThroughApi } from '../../util/access.js';
-import { ApiClient } from '../../util/client.js';
+import { fromHex, Signer, toHex } from '@medchain/crypto';
+import { readCa } from '../../util/client.js';
 import { CliError } from '../../util/errors.js';
-import { entropy, openKeystore } from '../../util/keys.js';
 import { Output } from '../../util/output.js';
-import { provenNextNonce } from '../../util/tx.js';
 import {
+  adminSigner,
   type Devnet,
   describeNetwork,
-  devnetPassphrase,
+  devnetClient,
   readDevnet,
   stopNode,
   tryStatus,
@@ -114,10 +113,10 @@ async function stopAll(dir: string): Promise<void> {
 async function killNextPrimary(dir: string): Promise<string> {
   const devnet = readDevnet(dir);
   for (const node of devnet.nodes) {
-    const status = await tryStatus(node);
+    const status = await tryStatus(devnet, node);
     if (status === undefined) continue;
     const index = primaryIndex(status.height + 1, status.view, status.validators.length);
-    const orgId = status.validators[index].orgId as string;
+    const orgId = status.validators[index]?.orgId;
     const victim = devnet.nodes.find((n) => n.orgId === orgId);
     if (victim === undefined || victim.pid === null) break;
     process.kill(victim.pid, 'SIGKILL');
@@ -165,15 +164,24 @@ export async function runPoint(
   out.progress(
     `${label}: devnet ${dir} (${validators} validator${validators === 1 ? '' : 's'}), ${network}`,
   );
-  const load = new Load(devnet.nodes.map((n) => n.api));
+  const admins = devnet.nodes.map((node) => adminSigner(dir, node));
+  // Each node's admin follows that node's block events (members may) and reads its own nonce.
+  const asAdmin = devnet.nodes.map((node, i) =>
+    devnetClient(devnet, node, { timeoutMs: 10_000, signer: admins[i]! }),
+  );
+  const load = new Load(
+    devnet.nodes.map((n) => n.api),
+    asAdmin,
+    devnet.tls === undefined ? undefined : readCa(devnet.tls.ca),
+  );
   try {
     await load.start();
-    const passphrase = devnetPassphrase(dir);
     const orgs: Org[] = [];
-    for (const node of devnet.nodes) {
-      const admin = new Signer(openKeystore(node.adminKey, passphrase).seed);
-      const adminNonce = await provenNextNonce(new ApiClient(node.api), admin.publicKey);
-      orgs.push({ id: fromHex(node.orgId), admin, adminNonce });
+    for (const [i, node] of devnet.nodes.entries()) {
+      const admin = admins[i]!;
+      const adminNonce = await provenNextNonce(asAdmin[i]!, admin.publicKey);
+      // The pool is signed with the ledger's synchronous signer, before the clock starts.
+      orgs.push({ id: fromHex(node.orgId), admin: new Signer(admin.seed), adminNonce });
     }
     const workload = new Workload(devnet.chainId, orgs, options.clients, options.clinicians);
     const setupTimeout = 120_000 + options.clients * 50;
@@ -190,33 +198,28 @@ export async function runPoint(
     }
     // A setup transaction counts as committed at the first node's block event; over slow links
     // the node asked below may be a block or two behind it.
-    const heights = await Promise.all(devnet.nodes.map(tryStatus));
+    const heights = await Promise.all(devnet.nodes.map((node) => tryStatus(devnet, node)));
     await waitForHeight(
+      devnet,
       [devnet.nodes[0]!],
       Math.max(0, ...heights.map((s) => s?.height ?? 0)),
       60_000,
     );
+    // The timed access.log transactions claim a permit under each patient's standing consent:
+    // check one as its grantee reads it (the ledger re-decides each at block time anyway, and
+    // the custodian may not read the patient's entries the whole access rule needs).
     const sample = workload.sample();
-    const decision = await decideThroughApi(
-      new ApiClient(devnet.nodes[0]!.api),
-      {
-        recordId: sample.recordId,
-        requester: sample.requester.publicKey,
-        action: 'access',
-        purpose: 'TREAT',
-        time: Date.now(),
-        nonce: entropy(16),
-      },
-      Date.now(),
-    );
+    const consent = await devnetClient(devnet, devnet.nodes[0]!, {
+      signer: sample.requester,
+    }).consent(sample.consentId);
     if (
-      decision.decision !== 'permit' ||
-      decision.consentId === null ||
-      !bytesEqual(decision.consentId, sample.consentId)
+      consent.status !== 'active' ||
+      consent.grantee.id !== toHex(sample.requester.publicKey) ||
+      !consent.recordIds.includes(toHex(sample.recordId))
     ) {
       throw new CliError(
         'BENCH_WORKLOAD',
-        `the ledger does not permit the planned access under the standing consent (${decision.decision})`,
+        `the standing consent ${toHex(sample.consentId)} does not grant the planned access (${consent.status})`,
       );
     }
     const seconds = (options.warmup + options.duration) / 1000;

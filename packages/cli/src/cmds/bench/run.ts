@@ -1,5 +1,6 @@
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { MedchainClient } from '@medchain/client';
 import { CliError } from '../../util/errors.js';
 import type { PlannedTx } from './load.js';
 import { type LatencySummary, readProc, summarize } from './stats.js';
@@ -31,9 +32,13 @@ export class Load {
   readonly #pending = new Map<string, Pending>();
   #listener: ((block: SeenBlock, latencies: number[], codes: string[]) => void) | null = null;
 
-  constructor(apis: readonly string[]) {
-    this.submitter = new Submitter(apis);
-    this.#watcher = new CommitWatcher(apis, (block) => this.#onBlock(block));
+  /**
+   * `apis`: where transactions go; `events`: a client per node that may follow its block
+   * events (a member admin's); `ca`: the PEM text of a TLS devnet's CA.
+   */
+  constructor(apis: readonly string[], events: readonly MedchainClient[], ca?: string) {
+    this.submitter = new Submitter(apis, ca);
+    this.#watcher = new CommitWatcher(events, (block) => this.#onBlock(block));
   }
 
   start(): Promise<void> {

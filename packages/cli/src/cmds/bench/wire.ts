@@ -1,5 +1,7 @@
-import { Agent, type IncomingMessage, request } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { MedchainClient } from '@medchain/client';
 import { CliError, EXIT } from '../../util/errors.js';
 import type { PlannedTx } from './load.js';
 
@@ -11,18 +13,27 @@ const RETRY_DELAY_MS = 50;
 const MAX_RETRIES = 200;
 
 /**
- * POST /v1/tx with raw bytes over keep-alive connections (node:http, lighter per request than
- * fetch): the load generator must cost the machine as little as possible.
+ * POST /v1/tx with the pre-signed bytes over keep-alive connections (node:http or node:https,
+ * lighter per request than fetch): the load generator must cost the machine as little as
+ * possible. A transaction's own signature is its authentication, so nothing is signed or
+ * encoded here per request. `ca`: the PEM text https certificates must chain to.
  */
 export class Submitter {
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: SOCKETS_PER_NODE });
+  readonly #agent: HttpAgent;
+  readonly #request: typeof httpRequest;
   readonly #urls: URL[];
   /** Rejections by code, and retried answers by status. */
   readonly rejected = new Map<string, number>();
   retries = 0;
 
-  constructor(apis: readonly string[]) {
+  constructor(apis: readonly string[], ca?: string) {
     this.#urls = apis.map((api) => new URL(`${api}/v1/tx`));
+    const https = this.#urls[0]?.protocol === 'https:';
+    const options = { keepAlive: true, maxSockets: SOCKETS_PER_NODE };
+    this.#agent = https
+      ? new HttpsAgent({ ...options, ...(ca === undefined ? {} : { ca }) })
+      : new HttpAgent(options);
+    this.#request = https ? (httpsRequest as typeof httpRequest) : httpRequest;
   }
 
   /** Resolves true once admitted (or already known), false when refused for good. */
@@ -67,7 +78,7 @@ export class Submitter {
 
   #post(url: URL, body: Uint8Array): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = request(
+      const req = this.#request(
         url,
         {
           method: 'POST',
@@ -110,104 +121,55 @@ export interface SeenBlock {
 }
 
 /**
- * Follows GET /v1/events (block events) on every node and reports each height once, when the
- * first node announces it: a commit is observed, not inferred. A stream that breaks (a node
- * killed on purpose) reconnects with Last-Event-ID, so no block is missed.
+ * Follows the block event stream of every node (the client's, signed by a member admin's key:
+ * block events are for members) and reports each height once, when the first node announces
+ * it: a commit is observed, not inferred. Each stream starts after the height its node had at
+ * `start`, and the client resumes a broken stream with Last-Event-ID, so no block is missed; a
+ * node killed for good (a crash sweep) just stops reporting.
  */
 export class CommitWatcher {
   readonly #seen = new Set<number>();
-  readonly #requests = new Set<ReturnType<typeof request>>();
-  #closed = false;
-  /** Streams currently connected. */
-  connected = 0;
+  readonly #stop = new AbortController();
+  readonly #streams: Promise<void>[] = [];
 
   constructor(
-    private readonly apis: readonly string[],
+    private readonly clients: readonly MedchainClient[],
     private readonly onBlock: (block: SeenBlock) => void,
   ) {}
 
-  /** Resolves once every stream is connected (bounded), so no commit goes unseen. */
-  async start(timeoutMs = 15_000): Promise<void> {
-    for (const api of this.apis) this.#follow(api, null);
-    const deadline = Date.now() + timeoutMs;
-    while (this.connected < this.apis.length) {
-      if (Date.now() > deadline) {
-        throw new CliError(
-          'BENCH_EVENTS',
-          `only ${this.connected} of ${this.apis.length} event streams connected`,
-          { exitCode: EXIT.unreachable },
-        );
+  /** Resolves once every node answered its status: streams start from those heights. */
+  async start(): Promise<void> {
+    const heights = await Promise.all(
+      this.clients.map((client) => client.status().then((s) => s.height)),
+    ).catch((error: unknown) => {
+      throw new CliError(
+        'BENCH_EVENTS',
+        `cannot follow every node's blocks: ${(error as Error).message}`,
+        { exitCode: EXIT.unreachable },
+      );
+    });
+    this.clients.forEach((client, i) => {
+      this.#streams.push(this.#follow(client, heights[i]!));
+    });
+  }
+
+  async #follow(client: MedchainClient, from: number): Promise<void> {
+    try {
+      for await (const event of client.events({
+        lastEventId: from,
+        signal: this.#stop.signal,
+        maxReconnects: 20,
+      })) {
+        if (event.type !== 'block' || this.#seen.has(event.id)) continue;
+        this.#seen.add(event.id);
+        this.onBlock({ height: event.id, at: performance.now(), receipts: event.receipts });
       }
-      await sleep(20);
+    } catch {
+      // The node is gone for good (killed by a sweep): the others still report every block.
     }
-  }
-
-  #follow(api: string, lastId: number | null): void {
-    if (this.#closed) return;
-    let last = lastId;
-    let counted = false;
-    let retried = false;
-    const retry = () => {
-      if (retried) return;
-      retried = true;
-      if (counted) this.connected--;
-      counted = false;
-      if (!this.#closed) setTimeout(() => this.#follow(api, last), 500).unref();
-    };
-    const req = request(
-      `${api}/v1/events`,
-      { headers: last === null ? {} : { 'last-event-id': String(last) } },
-      (res: IncomingMessage) => {
-        if (res.statusCode !== 200) {
-          res.resume();
-          retry();
-          return;
-        }
-        this.connected++;
-        counted = true;
-        let buffer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffer += chunk;
-          for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-            const message = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const height = this.#message(message);
-            if (height !== null) last = height;
-          }
-        });
-        res.on('close', retry);
-        res.on('error', () => undefined);
-      },
-    );
-    this.#requests.add(req);
-    req.on('close', () => this.#requests.delete(req));
-    req.on('error', retry);
-    req.end();
-  }
-
-  #message(message: string): number | null {
-    let event = '';
-    let data = '';
-    for (const line of message.split('\n')) {
-      if (line.startsWith('event: ')) event = line.slice(7);
-      else if (line.startsWith('data: ')) data += line.slice(6);
-    }
-    if (event !== 'block' || data === '') return null;
-    const block = JSON.parse(data) as {
-      header: { height: number };
-      receipts: { txHash: string; code: string }[];
-    };
-    const height = block.header.height;
-    if (!this.#seen.has(height)) {
-      this.#seen.add(height);
-      this.onBlock({ height, at: performance.now(), receipts: block.receipts });
-    }
-    return height;
   }
 
   close(): void {
-    this.#closed = true;
-    for (const req of this.#requests) req.destroy();
+    this.#stop.abort();
   }
 }

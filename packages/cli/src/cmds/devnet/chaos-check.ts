@@ -1,16 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  certificateFromJson,
+  type EquivocationJson,
+  type MedchainClient,
+  type StatusJson,
+} from '@medchain/client';
 import { verifyCommitCertificate } from '@medchain/consensus';
 import { fromHex, verify } from '@medchain/crypto';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '@medchain/node';
-import { ApiClient, type ApiJson } from '../../util/client.js';
-import { certificateFromJson } from '../../util/proof.js';
 import type { Acknowledged, LoadNode } from './chaos-load.js';
-
-const REQUEST_TIMEOUT_MS = 10_000;
 
 export interface CheckOptions {
   readonly chainId: string;
   readonly nodes: readonly LoadNode[];
+  /** A client of a node that may read its blocks (signed by a member organization's admin). */
+  readonly reader: (node: LoadNode) => MedchainClient;
   readonly acknowledged: ReadonlyMap<string, Acknowledged>;
   /** How long every node may take to reach the highest height seen when the load stopped. */
   readonly convergenceTimeoutMs: number;
@@ -82,7 +86,7 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
     if (violations.length < MAX_LISTED) violations.push(text);
     else dropped++;
   };
-  const clients = options.nodes.map((n) => new ApiClient(n.api, REQUEST_TIMEOUT_MS));
+  const clients = options.nodes.map(options.reader);
   const statuses = await waitForConvergence(clients, options.convergenceTimeoutMs);
   // Every compared block was committed before this moment.
   const checkedAt = Date.now();
@@ -97,7 +101,7 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
     }
   });
   const validators: Uint8Array[] = (statuses.find((s) => s !== undefined)?.validators ?? []).map(
-    (v: ApiJson) => fromHex(v.publicKey),
+    (v) => fromHex(v.publicKey),
   );
   const compared = Math.min(...statuses.map((s) => s?.height ?? 0));
 
@@ -107,13 +111,13 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
   const verifiedCertificates = new Set<string>();
   let votesChecked = 0;
   for (let height = 1; height <= compared; height++) {
-    const blocks = await Promise.all(clients.map((c) => c.get(`/blocks/${height}`)));
+    const blocks = await Promise.all(clients.map((c) => c.block(height)));
     const reference = blocks[0]!;
     const time: number = reference.header.time;
     const timeViolation = blockTimeViolation(height, time, parentTime, checkedAt, maxClockDriftMs);
     if (timeViolation !== undefined) violate(timeViolation);
     parentTime = time;
-    blocks.forEach((block: ApiJson, i) => {
+    blocks.forEach((block, i) => {
       const name = options.nodes[i]!.name;
       if (block.hash !== reference.hash) {
         violate(
@@ -144,7 +148,7 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
             `height ${height}: ${name}'s commit certificate does not hold a quorum of valid signatures`,
           );
         }
-        for (const vote of certificate.votes as { from: string }[]) {
+        for (const vote of certificate.votes) {
           votesChecked++;
           const slot = `${vote.from}|${height}|${certificate.view}`;
           const earlier = commitVotes.get(slot);
@@ -156,32 +160,30 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
           }
         }
       }
-      (block.receipts as { txHash: string; code: string; message: string }[]).forEach(
-        (r, index) => {
-          const seen = locations.get(r.txHash);
-          const here = { height, index, code: r.code, message: r.message };
-          if (seen === undefined) {
-            if (i === 0) locations.set(r.txHash, here);
-            else
-              violate(
-                `${name} has tx ${r.txHash} at ${height}/${index}, ${options.nodes[0]!.name} does not`,
-              );
-          } else if (i === 0 && (seen.height !== height || seen.index !== index)) {
+      block.receipts.forEach((r, index) => {
+        const seen = locations.get(r.txHash);
+        const here = { height, index, code: r.code, message: r.message };
+        if (seen === undefined) {
+          if (i === 0) locations.set(r.txHash, here);
+          else
             violate(
-              `tx ${r.txHash} committed twice: ${seen.height}/${seen.index} and ${height}/${index}`,
+              `${name} has tx ${r.txHash} at ${height}/${index}, ${options.nodes[0]!.name} does not`,
             );
-          } else if (
-            seen.height !== height ||
-            seen.index !== index ||
-            seen.code !== r.code ||
-            seen.message !== r.message
-          ) {
-            violate(
-              `tx ${r.txHash}: ${name} has ${JSON.stringify(here)}, ${options.nodes[0]!.name} ${JSON.stringify(seen)}`,
-            );
-          }
-        },
-      );
+        } else if (i === 0 && (seen.height !== height || seen.index !== index)) {
+          violate(
+            `tx ${r.txHash} committed twice: ${seen.height}/${seen.index} and ${height}/${index}`,
+          );
+        } else if (
+          seen.height !== height ||
+          seen.index !== index ||
+          seen.code !== r.code ||
+          seen.message !== r.message
+        ) {
+          violate(
+            `tx ${r.txHash}: ${name} has ${JSON.stringify(here)}, ${options.nodes[0]!.name} ${JSON.stringify(seen)}`,
+          );
+        }
+      });
     });
   }
 
@@ -202,7 +204,7 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
       );
     }
   }
-  const evidence = await Promise.all(clients.map((c) => c.get('/consensus/evidence')));
+  const evidence = await Promise.all(clients.map((c) => c.evidence()));
   evidence.forEach((answer, i) => {
     for (const text of evidenceViolations(options.nodes[i]!.name, answer)) violate(text);
   });
@@ -229,12 +231,15 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
  * A node's equivocation evidence (`GET /v1/consensus/evidence`) as violations: in a run with
  * only crash faults any item at all means a validator signed two different votes.
  */
-export function evidenceViolations(name: string, answer: ApiJson): string[] {
+export function evidenceViolations(
+  name: string,
+  answer: { items: EquivocationJson[]; total: number },
+): string[] {
   if (!Array.isArray(answer?.items) || !Number.isSafeInteger(answer?.total)) {
     return [`${name}: malformed evidence answer ${JSON.stringify(answer).slice(0, 200)}`];
   }
   const out = answer.items.map(
-    (item: ApiJson) =>
+    (item) =>
       `double vote: ${name} holds evidence that validator ${String(item.validator).slice(0, 16)} signed two ${item.phase} votes at height ${item.height}, view ${item.view} (verified: ${item.verified})`,
   );
   if (answer.total > answer.items.length) {
@@ -245,9 +250,9 @@ export function evidenceViolations(name: string, answer: ApiJson): string[] {
 
 /** Polls until every node reaches the highest height any node reports (bounded). */
 async function waitForConvergence(
-  clients: readonly ApiClient[],
+  clients: readonly MedchainClient[],
   timeoutMs: number,
-): Promise<(ApiJson | undefined)[]> {
+): Promise<(StatusJson | undefined)[]> {
   const ask = () => Promise.all(clients.map((c) => c.status().catch(() => undefined)));
   let statuses = await ask();
   const target = Math.max(...statuses.map((s) => s?.height ?? 0));

@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ClientError, type MedchainClient, type ReceiptJson } from '@medchain/client';
 import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import { signTransaction, type Transaction, transactionHash } from '@medchain/ledger';
-import { ApiClient, ApiError, type Receipt } from '../../util/client.js';
 
 /** What a node's API acknowledged: the transaction is committed here, with this receipt. */
 export interface Acknowledged {
   readonly hash: string;
   readonly height: number;
   readonly index: number;
-  readonly receipt: Receipt;
+  readonly receipt: ReceiptJson;
   /** The node that answered. */
   readonly node: string;
 }
@@ -18,7 +18,8 @@ export interface LoadNode {
   readonly api: string;
 }
 
-const REQUEST_TIMEOUT_MS = 2_000;
+/** Per request: a frozen node must not hold a client up. */
+export const REQUEST_TIMEOUT_MS = 2_000;
 const POLL_MS = 100;
 /** A node that has not seen the tx for this long lost it (restarted): send it again elsewhere. */
 const UNKNOWN_RESEND_MS = 3_000;
@@ -46,6 +47,8 @@ export class ChaosLoad {
     private readonly nodes: readonly LoadNode[],
     private readonly clients: number,
     private readonly seed: number,
+    /** A client of `node` acting for `signer` (the submitter reads its own transactions). */
+    private readonly connect: (node: LoadNode, signer: Signer) => MedchainClient,
   ) {}
 
   start(): void {
@@ -88,6 +91,7 @@ export class ChaosLoad {
       }
       const tx = pool[0]!;
       const ack = await this.#deliver(
+        signer,
         tx,
         () => {
           node = (node + 1) % this.nodes.length;
@@ -104,6 +108,7 @@ export class ChaosLoad {
 
   /** Submits `tx` and polls until a node reports it committed; undefined once stopped. */
   async #deliver(
+    signer: Signer,
     tx: Transaction,
     nextNode: () => LoadNode,
     first: LoadNode,
@@ -111,13 +116,13 @@ export class ChaosLoad {
     const hash = toHex(transactionHash(tx));
     let node = first;
     while (!this.#stopped) {
-      const api = new ApiClient(node.api, REQUEST_TIMEOUT_MS);
+      const api = this.connect(node, signer);
       try {
         await api.submit(tx);
       } catch (error) {
         const code = (error as { code?: string }).code ?? 'ERROR';
         // DUPLICATE / BAD_NONCE: it may already be pending or committed there; ask.
-        if (!(error instanceof ApiError && error.status === 409)) {
+        if (!(error instanceof ClientError && error.status === 409)) {
           this.#count(code);
           if (code !== 'MEMPOOL_FULL' && code !== 'NOT_READY' && code !== 'RATE_LIMITED') {
             node = nextNode();
@@ -133,13 +138,13 @@ export class ChaosLoad {
     return undefined;
   }
 
-  async #poll(api: ApiClient, hash: string, name: string): Promise<Acknowledged | undefined> {
+  async #poll(api: MedchainClient, hash: string, name: string): Promise<Acknowledged | undefined> {
     const start = Date.now();
     let lastSeen = start;
     while (!this.#stopped) {
       try {
-        const answer = await api.get(`/tx/${hash}`);
-        if (answer?.status === 'committed') {
+        const answer = await api.tx(hash);
+        if (answer.status === 'committed') {
           return {
             hash,
             height: answer.height,
@@ -151,7 +156,7 @@ export class ChaosLoad {
         lastSeen = Date.now();
         if (Date.now() - start > PENDING_RESEND_MS) return undefined;
       } catch (error) {
-        if (!(error instanceof ApiError && error.status === 404)) {
+        if (!(error instanceof ClientError && error.status === 404)) {
           this.#count((error as { code?: string }).code ?? 'ERROR');
           return undefined;
         }

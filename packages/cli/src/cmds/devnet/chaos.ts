@@ -3,15 +3,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { MedchainClient, StatusJson } from '@medchain/client';
 import { primaryIndex } from '@medchain/consensus';
 import type { ConfigOverrides } from '@medchain/node';
-import { ApiClient, type ApiJson } from '../../util/client.js';
 import { CliError, EXIT } from '../../util/errors.js';
 import { LOG_FILE, readJsonFile } from '../../util/home.js';
 import { nodePackage } from '../../util/node-package.js';
 import type { Output } from '../../util/output.js';
 import { type CheckResult, checkChain } from './chaos-check.js';
-import { ChaosLoad } from './chaos-load.js';
+import { ChaosLoad, REQUEST_TIMEOUT_MS } from './chaos-load.js';
 import {
   describeFault,
   type Fault,
@@ -24,8 +24,11 @@ import {
 import { damageWal } from './chaos-wal.js';
 import { NetnsLab } from './netns.js';
 import {
+  adminSigner,
   type Devnet,
   type DevnetNode,
+  devnetClient,
+  findNode,
   processState,
   readDevnet,
   spawnNode,
@@ -132,32 +135,40 @@ const PARTITIONS_NOT_COVERED = 'network partitions (run with --netns, as root)';
 /** Inside each validator's namespace every node uses the same two ports. */
 const NETNS_P2P_PORT = 26600;
 
-async function statuses(nodes: readonly DevnetNode[]): Promise<(ApiJson | undefined)[]> {
-  return Promise.all(nodes.map(tryStatus));
+async function statuses(
+  net: Devnet,
+  nodes: readonly DevnetNode[],
+): Promise<(StatusJson | undefined)[]> {
+  return Promise.all(nodes.map((node) => tryStatus(net, node)));
 }
 
-function maxHeight(answers: readonly (ApiJson | undefined)[]): number {
+function maxHeight(answers: readonly (StatusJson | undefined)[]): number {
   return Math.max(0, ...answers.map((s) => s?.height ?? 0));
 }
 
 /** The validator leading the next height, as the most advanced node sees it. */
-function currentPrimary(net: Devnet, answers: readonly (ApiJson | undefined)[]): number {
-  const best = answers.reduce<ApiJson | undefined>(
+function currentPrimary(net: Devnet, answers: readonly (StatusJson | undefined)[]): number {
+  const best = answers.reduce<StatusJson | undefined>(
     (a, s) => (s !== undefined && (a === undefined || s.height > a.height) ? s : a),
     undefined,
   );
   if (best === undefined) return 0;
-  const validators = best.validators as { peerId: string }[];
+  const validators = best.validators;
   const leader = validators[primaryIndex(best.height + 1, best.view, validators.length)];
   const index = net.nodes.findIndex((n) => n.peerId === leader?.peerId);
   return Math.max(index, 0);
 }
 
 /** Waits until every node is past `height` (bounded); the time taken, or null. */
-async function waitPast(nodes: readonly DevnetNode[], height: number, boundMs: number) {
+async function waitPast(
+  net: Devnet,
+  nodes: readonly DevnetNode[],
+  height: number,
+  boundMs: number,
+) {
   const start = Date.now();
   while (Date.now() - start <= boundMs) {
-    const answers = await statuses(nodes);
+    const answers = await statuses(net, nodes);
     if (answers.every((s) => s !== undefined && s.height > height)) return Date.now() - start;
     await sleep(100);
   }
@@ -173,7 +184,7 @@ async function inject(
   out: Output,
   lab: NetnsLab | undefined,
 ): Promise<FaultRecord> {
-  const before = await statuses(net.nodes);
+  const before = await statuses(net, net.nodes);
   const primary = currentPrimary(net, before);
   const index = fault.target === 'primary' ? primary : fault.target;
   const node = net.nodes[index]!;
@@ -201,7 +212,7 @@ async function inject(
     );
     // Read once the cut is in place: blocks it committed between the snapshot above and the
     // cut are not commits made while cut off.
-    heightAtCut = (await tryStatus(node))?.height;
+    heightAtCut = (await tryStatus(net, node))?.height;
     await sleep(fault.downMs);
   } else {
     skew = await runSkewed(fault, net, dir, index, boundMs, lab);
@@ -212,10 +223,10 @@ async function inject(
     writeDevnet(dir, net);
   }
   const others = net.nodes.filter((n) => n !== node);
-  const heightAtHeal = maxHeight(await statuses(others));
+  const heightAtHeal = maxHeight(await statuses(net, others));
   const isolatedCommitted =
     fault.kind === 'partition'
-      ? ((await tryStatus(node))?.height ?? 0) - (heightAtCut ?? before[index]?.height ?? 0)
+      ? ((await tryStatus(net, node))?.height ?? 0) - (heightAtCut ?? before[index]?.height ?? 0)
       : null;
   if (fault.kind === 'kill' || fault.kind === 'skew') {
     node.pid = spawnNode(dir, node, lab?.wrapper(index));
@@ -225,7 +236,7 @@ async function inject(
   } else {
     lab!.heal();
   }
-  const recoveryMs = await waitPast(net.nodes, heightAtHeal, boundMs);
+  const recoveryMs = await waitPast(net, net.nodes, heightAtHeal, boundMs);
   if (skew !== null) {
     out.progress(
       `  skewed ${skew.clockOffsetMs} ms: caught up in ${skew.catchUpMs ?? `MORE THAN ${boundMs}`} ms, then heights ${skew.fromHeight + 1}-${skew.toHeight}: led ${skew.proposed} of its ${skew.turns} turns, ${skew.viewChanges} heights after a view change, last block time ${skew.leadMs ?? '?'} ms from the true clock`,
@@ -285,20 +296,20 @@ async function runSkewed(
   const others = net.nodes.filter((n) => n !== node);
   const clockOffsetMs = fault.clockOffsetMs ?? 0;
   await setClockOffset(node.home, clockOffsetMs);
-  const heightAtStart = maxHeight(await statuses(others));
+  const heightAtStart = maxHeight(await statuses(net, others));
   node.pid = spawnNode(dir, node, lab?.wrapper(index));
   writeDevnet(dir, net);
-  const catchUpMs = await waitPast(net.nodes, heightAtStart, boundMs);
-  const fromHeight = maxHeight(await statuses(others));
+  const catchUpMs = await waitPast(net, net.nodes, heightAtStart, boundMs);
+  const fromHeight = maxHeight(await statuses(net, others));
   await sleep(fault.downMs);
-  const answers = await statuses(others);
+  const answers = await statuses(net, others);
   const closedAt = Date.now();
   const toHeight = maxHeight(answers);
   const best = answers.findIndex((s) => s !== undefined && s.height === toHeight);
   const window =
     best < 0
       ? { turns: 0, proposed: 0, viewChanges: 0, latestTime: null }
-      : await turnsTaken(others[best]!, answers[best], node, fromHeight);
+      : await turnsTaken(memberReader(dir, net, others[best]!), answers[best]!, node, fromHeight);
   return {
     clockOffsetMs,
     catchUpMs,
@@ -311,26 +322,30 @@ async function runSkewed(
   };
 }
 
+/** A client of `node` signed by its organization's admin: members may read blocks. */
+function memberReader(dir: string, net: Devnet, node: DevnetNode): MedchainClient {
+  return devnetClient(net, node, { timeoutMs: 10_000, signer: adminSigner(dir, node) });
+}
+
 /**
  * Reads heights (fromHeight, status.height] from `witness`: the ones `node` led in view 0, the
  * blocks it proposed, the heights decided after a view change, and the last block's time. Stops
  * at the first block the witness does not serve (a diagnostic, not worth failing the run).
  */
 async function turnsTaken(
-  witness: DevnetNode,
-  status: ApiJson,
+  api: MedchainClient,
+  status: StatusJson,
   node: DevnetNode,
   fromHeight: number,
 ): Promise<{ turns: number; proposed: number; viewChanges: number; latestTime: number | null }> {
-  const validators = status.validators as { peerId: string; publicKey: string }[];
+  const validators = status.validators;
   const own = validators.findIndex((v) => v.peerId === node.peerId);
-  const api = new ApiClient(witness.api, 10_000);
   let turns = 0;
   let proposed = 0;
   let viewChanges = 0;
   let latestTime: number | null = null;
   for (let height = fromHeight + 1; height <= status.height; height++) {
-    const block: ApiJson | undefined = await api.get(`/blocks/${height}`).catch(() => undefined);
+    const block = await api.block(height).catch(() => undefined);
     if (block === undefined) break;
     if (primaryIndex(height, 0, validators.length) === own) turns++;
     if (block.header.proposer === validators[own]?.publicKey) proposed++;
@@ -395,7 +410,9 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
       throw error;
     }
   }
-  const load = new ChaosLoad(net.chainId, net.nodes, options.clients, seed);
+  const load = new ChaosLoad(net.chainId, net.nodes, options.clients, seed, (node, signer) =>
+    devnetClient(net, findNode(net, node.name), { timeoutMs: REQUEST_TIMEOUT_MS, signer }),
+  );
   const records: FaultRecord[] = [];
   const unexpectedExits: string[] = [];
   const started = Date.now();
@@ -426,6 +443,7 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
     check = await checkChain({
       chainId: net.chainId,
       nodes: net.nodes,
+      reader: (node) => memberReader(dir, net, findNode(net, node.name)),
       acknowledged: load.acknowledged,
       convergenceTimeoutMs: options.livenessBound,
     });
@@ -529,7 +547,7 @@ async function moveIntoNamespaces(
   });
   writeDevnet(dir, net);
   // An idle chain makes no block: moved nodes are ready once they have met again.
-  await waitForMesh(net.nodes, 120_000);
+  await waitForMesh(net, 120_000);
   return net;
 }
 

@@ -1,15 +1,24 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bytesEqual, fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
-import { recordId } from '@medchain/ledger';
-import { ApiClient, ApiError, type ApiJson } from '../../util/client.js';
+import {
+  type AuditEntryJson,
+  ClientError,
+  type KeySigner,
+  type MedchainClient,
+  type SentTx,
+} from '@medchain/client';
+import { bytesEqual, fromHex, toHex, utf8 } from '@medchain/crypto';
 import { CliError } from '../../util/errors.js';
-import { createKeystore, entropy, openKeystore } from '../../util/keys.js';
+import { createKeystore } from '../../util/keys.js';
 import { table } from '../../util/output.js';
-import { defaultSendOptions, type SentTx, sendTransaction } from '../../util/tx.js';
-import { fetchRecord } from '../record/fetch.js';
-import { type DevnetNode, devnetPassphrase, readDevnet } from './state.js';
+import {
+  adminSigner,
+  type DevnetNode,
+  devnetClient,
+  devnetPassphrase,
+  readDevnet,
+} from './state.js';
 
 export interface DemoStep {
   readonly step: number;
@@ -25,23 +34,24 @@ export interface DemoReport {
   readonly recordId: string;
   readonly consentId: string;
   readonly steps: DemoStep[];
-  readonly audit: ApiJson[];
+  readonly audit: AuditEntryJson[];
 }
 
 const HOUR = 3_600_000;
 const short = (hex: string) => `${hex.slice(0, 10)}…`;
 
 /** Waits until `client`'s node has applied `height` (bounded), so reads there see the tx. */
-async function caughtUp(client: ApiClient, height: number): Promise<void> {
+async function caughtUp(client: MedchainClient, height: number): Promise<void> {
   for (let i = 0; i < 120; i++) {
     if ((await client.status()).height >= height) return;
     await sleep(250);
   }
-  throw new CliError('DEMO_NODE_BEHIND', `${client.base} did not reach height ${height}`);
+  throw new CliError('DEMO_NODE_BEHIND', `${client.url} did not reach height ${height}`);
 }
 
 /**
- * The consent story on a running devnet, through the nodes' HTTP APIs only: hospitals register
+ * The consent story on a running devnet, through the nodes' HTTP APIs only, every request signed
+ * by the key of the party making it (authentication is on): hospitals register
  * clinicians, a patient registers, hospital A anchors a record, the patient grants hospital B's
  * clinician one hour of access, B's access is decided and logged, the patient revokes, a second
  * request is denied and logged, an emergency clinician breaks the glass, the patient reads the
@@ -55,9 +65,10 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
     devnet.nodes[1] ?? devnet.nodes[0]!,
     devnet.nodes[2] ?? devnet.nodes[0]!,
   ];
-  const api = (node: DevnetNode) => new ApiClient(node.api, 5_000);
-  const [apiA, apiB, apiC] = [api(a), api(b), api(c)];
-  const send = defaultSendOptions(60_000);
+  /** `who`'s client of `node`: its requests signed with `who`'s key. */
+  const as = (node: DevnetNode, who?: KeySigner) =>
+    devnetClient(devnet, node, { timeoutMs: 5_000, ...(who === undefined ? {} : { signer: who }) });
+  const send = { timeoutMs: 60_000 };
   const steps: DemoStep[] = [];
   let current: DemoStep | undefined;
   const step = (title: string) => {
@@ -77,48 +88,50 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
 
   const keysDir = join(dir, 'demo', new Date().toISOString().replace(/[:.]/g, '-'));
   mkdirSync(keysDir, { recursive: true, mode: 0o700 });
-  const seeds = new Map<string, Uint8Array>();
+  const keys = new Map<string, KeySigner>();
   const keyOf = (name: string) => {
-    const { seed } = createKeystore(join(keysDir, `${name}.json`), passphrase);
-    seeds.set(name, seed);
-    return new Signer(seed);
+    const key = createKeystore(join(keysDir, `${name}.json`), passphrase);
+    keys.set(name, key);
+    return key;
   };
-  const admin = (node: DevnetNode) => new Signer(openKeystore(node.adminKey, passphrase).seed);
 
   say(
     `medchain demo on devnet "${devnet.chainId}" (${devnet.nodes.length} validators). Keys: ${keysDir}`,
   );
 
   step('Hospitals join: the founding members run the validators and register their clinicians');
-  const members: ApiJson = await apiA.get('/organizations');
+  const members = await as(a).organizations();
   for (const node of devnet.nodes) {
-    const member = members.items.find((o: ApiJson) => o.id === node.orgId);
+    const member = members.items.find((o) => o.id === node.orgId);
     line(
       `${node.name}: organization ${short(node.orgId)} ${member?.status ?? 'unknown'}, validator node ${node.peerId.slice(0, 16)}…`,
     );
   }
-  const [drAda, drBob, drEve, patient] = ['dr-ada', 'dr-bob', 'dr-eve', 'patient'].map(keyOf);
-  const [adminA, adminB, adminC] = [admin(a), admin(b), admin(c)];
+  const [drAda, drBob, drEve, patient] = ['dr-ada', 'dr-bob', 'dr-eve', 'patient'].map(keyOf) as [
+    KeySigner,
+    KeySigner,
+    KeySigner,
+    KeySigner,
+  ];
+  const [adminA, adminB, adminC] = [a, b, c].map((node) => adminSigner(dir, node)) as [
+    KeySigner,
+    KeySigner,
+    KeySigner,
+  ];
   const registrations = await Promise.all([
-    sendTransaction(
-      apiA,
-      adminA,
+    as(a, adminA).sendTransaction(
       'provider.register',
-      { provider: drAda!.publicKey, role: 'clinician' },
+      { provider: drAda.publicKey, role: 'clinician' },
       send,
     ),
-    sendTransaction(
-      apiB,
-      adminB,
+    as(b, adminB).sendTransaction(
       'provider.register',
-      { provider: drBob!.publicKey, role: 'clinician' },
+      { provider: drBob.publicKey, role: 'clinician' },
       send,
     ),
-    sendTransaction(
-      apiC,
-      adminC,
+    as(c, adminC).sendTransaction(
       'provider.register',
-      { provider: drEve!.publicKey, role: 'emergency' },
+      { provider: drEve.publicKey, role: 'emergency' },
       send,
     ),
   ]);
@@ -129,8 +142,8 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   step('A patient registers (a pseudonymous key: no name or medical data goes on the ledger)');
   txLine(
     'patient',
-    `${short(toHex(patient!.publicKey))} registers`,
-    await sendTransaction(apiA, patient!, 'patient.register', {}, send),
+    `${short(toHex(patient.publicKey))} registers`,
+    await as(a, patient).sendTransaction('patient.register', {}, send),
   );
 
   step(
@@ -144,44 +157,24 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   };
   const content = utf8(JSON.stringify(observation));
   writeFileSync(join(keysDir, 'observation.json'), content);
-  const recordNonce = entropy(16);
-  const custodian = fromHex(a.orgId);
-  const record = toHex(recordId(custodian, patient!.publicKey, recordNonce));
-  await apiA.post('/vault/records', {
-    recordId: record,
-    patient: toHex(patient!.publicKey),
-    version: 1,
-    content: toHex(content),
-  });
-  line(`dr-ada stores the Observation in ${a.name}'s vault, encrypted under its own data key`);
-  const anchor = await sendTransaction(
-    apiA,
-    drAda!,
-    'record.anchor',
-    {
-      patient: patient!.publicKey,
-      custodian,
-      resourceType: 'Observation',
-      contentHash: sha256(content),
-      nonce: recordNonce,
-    },
-    send,
-  );
+  const stored = await as(a, drAda).putRecord({ patient: patient.publicKey, content }, send);
+  const record = stored.recordId;
   txLine(
     'dr-ada',
-    `anchors Observation ${short(record)} (sha256 ${short(toHex(sha256(content)))})`,
-    anchor,
+    `anchors Observation ${short(record)} (sha256 ${short(stored.contentHash)})`,
+    stored.tx,
+  );
+  line(
+    `then stores it in ${a.name}'s vault, encrypted under its own data key (the vault takes only what dr-ada's key anchored)`,
   );
 
   step(`The patient grants ${b.name}'s clinician dr-bob read access to that record for one hour`);
   const now = Date.now();
-  const grant = await sendTransaction(
-    apiA,
-    patient!,
+  const grant = await as(a, patient).sendTransaction(
     'consent.grant',
     {
-      patient: patient!.publicKey,
-      grantee: { type: 'provider', id: drBob!.publicKey },
+      patient: patient.publicKey,
+      grantee: { type: 'provider', id: drBob.publicKey },
       recordIds: [fromHex(record)],
       resourceTypes: [],
       actions: ['access'],
@@ -197,9 +190,12 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
     grant,
   );
 
-  /** The committed access log entry, as the demo's report lists transactions. */
+  /** The committed access log entry (read by the custodian's admin), as the report lists txs. */
   const logged = async (hash: string): Promise<SentTx> => {
-    const status: ApiJson = await apiA.get(`/tx/${hash}`);
+    const status = await as(a, adminA).tx(hash);
+    if (status.status !== 'committed') {
+      throw new CliError('DEMO_UNEXPECTED', `the access log ${hash} is not committed`);
+    }
     return {
       kind: status.tx.kind,
       hash,
@@ -218,12 +214,13 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
    */
   const access = async (
     who: string,
-    via: { name: string; client: ApiClient },
+    via: DevnetNode,
     emergency: boolean,
   ): Promise<{ decision: 'permit' | 'deny'; tx: SentTx }> => {
     line(`${who} signs a request and asks ${via.name}'s node, which relays it to ${a.name}`);
+    const requester = keys.get(who)!;
     try {
-      const got = await fetchRecord(via.client, seeds.get(who)!, {
+      const got = await as(via, requester).fetchRecord(requester, {
         recordId: fromHex(record),
         action: 'access',
         purpose: emergency ? 'ETREAT' : 'TREAT',
@@ -242,8 +239,12 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
       );
       return { decision: 'permit', tx };
     } catch (error) {
-      if (!(error instanceof ApiError && error.code === 'RECORD_ACCESS_DENIED')) throw error;
-      const hash = /logged in ([0-9a-f]{64})/.exec(error.message)?.[1];
+      if (!(error instanceof ClientError && error.code === 'RECORD_ACCESS_DENIED')) throw error;
+      const details = error.details as { logTx?: unknown } | undefined;
+      const hash =
+        typeof details?.logTx === 'string'
+          ? details.logTx
+          : /logged in ([0-9a-f]{64})/.exec(error.message)?.[1];
       if (hash === undefined) throw error;
       const tx = await logged(hash);
       current!.txs.push(tx);
@@ -254,7 +255,7 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   };
 
   step('dr-bob reads the record');
-  const read = await access('dr-bob', { name: b.name, client: apiB }, false);
+  const read = await access('dr-bob', b, false);
   if (read.decision !== 'permit')
     throw new CliError('DEMO_UNEXPECTED', 'the consented read was denied');
 
@@ -262,9 +263,7 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   txLine(
     'patient',
     `revokes ${short(grant.hash)}`,
-    await sendTransaction(
-      apiA,
-      patient!,
+    await as(a, patient).sendTransaction(
       'consent.revoke',
       { consentId: fromHex(grant.hash) },
       send,
@@ -272,7 +271,7 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   );
 
   step('dr-bob asks again');
-  const denied = await access('dr-bob', { name: b.name, client: apiB }, false);
+  const denied = await access('dr-bob', b, false);
   if (denied.decision !== 'deny')
     throw new CliError('DEMO_UNEXPECTED', 'the read after revocation was permitted');
   line('denied, and the denial is on the ledger too');
@@ -280,34 +279,36 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   step(
     `An emergency: dr-eve at ${c.name} uses break-glass (no consent; the patient did not opt out)`,
   );
-  const emergency = await access('dr-eve', { name: c.name, client: apiC }, true);
+  const emergency = await access('dr-eve', c, true);
   if (emergency.decision !== 'permit')
     throw new CliError('DEMO_UNEXPECTED', 'break-glass was denied');
   line('permitted, flagged as break-glass in the audit trail');
 
   step(`The patient reads their audit trail (from ${c.name}'s node)`);
-  await caughtUp(apiC, emergency.tx.height!);
-  const trail: ApiJson = await apiC.get(`/patients/${toHex(patient!.publicKey)}/audit`);
+  await caughtUp(as(c), emergency.tx.height!);
+  const trail = await as(c, patient).audit(patient.publicKey);
   const who = new Map([
-    [toHex(drBob!.publicKey), 'dr-bob'],
-    [toHex(drEve!.publicKey), 'dr-eve'],
+    [toHex(drBob.publicKey), 'dr-bob'],
+    [toHex(drEve.publicKey), 'dr-eve'],
   ]);
   for (const text of table(
     ['#', 'requester', 'purpose', 'decision', 'note'],
-    trail.items.map((e: ApiJson) => [
+    trail.items.map((e) => [
       String(e.index),
       who.get(e.requester) ?? short(e.requester),
       e.purpose,
       e.decision,
       e.emergency
         ? `BREAK-GLASS (${e.emergencyReason})`
-        : (e.denyReason ?? `consent ${short(e.consentId)}`),
+        : (e.denyReason ?? `consent ${short(e.consentId ?? '')}`),
     ]),
   )) {
     line(text);
   }
   say('');
-  say(`Done. Try: medchain query audit ${join(keysDir, 'patient.json')} --node ${c.api}`);
+  const patientFile = join(keysDir, 'patient.json');
+  const ca = devnet.tls === undefined ? '' : ` --ca ${devnet.tls.ca}`;
+  say(`Done. Try: medchain query audit ${patientFile} --key ${patientFile} --node ${c.api}${ca}`);
   return {
     chainId: devnet.chainId,
     keys: keysDir,

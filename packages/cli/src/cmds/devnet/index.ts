@@ -42,7 +42,7 @@ async function nodeRows(devnet: Devnet) {
   return Promise.all(
     devnet.nodes.map(async (node) => {
       const state = processState(node.pid, node.home);
-      const status = state === 'running' ? await tryStatus(node) : undefined;
+      const status = state === 'running' ? await tryStatus(devnet, node) : undefined;
       return {
         name: node.name,
         pid: node.pid,
@@ -127,6 +127,10 @@ export function registerDevnet(program: Command): void {
         .option('--manifest <file>', 'devnet manifest (see devnet/default.json)')
         .option('--reset', 'delete the devnet in --dir (stopped) and create a new one')
         .option(
+          '--tls',
+          'serve every API over https: a CA made for this run (DIR/tls/ca.pem) signs one certificate per node (SANs 127.0.0.1, localhost; keys 0600 in each home); the devnet commands trust that CA, other commands take --ca DIR/tls/ca.pem',
+        )
+        .option(
           '--netns',
           'run each validator as its own host: a network namespace with its own address, linked by veth pairs into a bridge (root, iproute2); on an existing namespaced devnet, reshape its links',
         )
@@ -165,6 +169,7 @@ export function registerDevnet(program: Command): void {
     ),
     'medchain devnet up --validators 4 --dir .devnet',
     'medchain devnet up --dir .devnet --reset --base-port 27000 --json',
+    'medchain devnet up --tls --dir .devnet-tls',
     'sudo medchain devnet up --netns --latency 50ms --loss 1% --dir .wan',
   ).action(async (options: UpOptions, cmd: Command) => {
     const out = outputOf(cmd);
@@ -172,6 +177,9 @@ export function registerDevnet(program: Command): void {
     out.result(result, (r: typeof result) => [
       `Devnet "${r.chainId}" is up: every validator answers and is connected to all the others.`,
       `network: ${r.network}`,
+      ...(r.tls === undefined
+        ? []
+        : [`TLS: certificates signed by ${r.tls.ca} (pass --ca ${r.tls.ca} to other commands)`]),
       ...table(
         ['name', 'pid', 'api', 'height'],
         r.nodes.map((n) => [n.name, String(n.pid), n.api, String(r.heights[n.name])]),
@@ -351,12 +359,14 @@ export function registerDevnet(program: Command): void {
       );
     }
     await stopNode(node);
-    const others = await Promise.all(net.nodes.filter((n) => n !== node).map(tryStatus));
+    const others = await Promise.all(
+      net.nodes.filter((n) => n !== node).map((n) => tryStatus(net, n)),
+    );
     const target = Math.max(1, ...others.map((s) => s?.height ?? 0));
     node.pid = spawnNode(resolve(options.dir), node);
     writeDevnet(options.dir, net);
     out.progress(`${name}: started, pid ${node.pid}; waiting until it reaches height ${target}`);
-    const heights = await waitForHeight([node], target, options.waitTimeout);
+    const heights = await waitForHeight(net, [node], target, options.waitTimeout);
     const result = { name, pid: node.pid, height: heights.get(name)!, caughtUpTo: target };
     out.result(result, (r: typeof result) =>
       fields({

@@ -3,10 +3,12 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { ApiClient, type ApiJson } from '../../util/client.js';
+import type { KeySigner, MedchainClient, RequestSigner, StatusJson } from '@medchain/client';
+import { connect } from '../../util/client.js';
 import { CliError, EXIT, usageError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/files.js';
 import { LOG_FILE } from '../../util/home.js';
+import { openKeystore } from '../../util/keys.js';
 import { PASSPHRASE_ENV } from '../../util/passphrase.js';
 import {
   describeLink,
@@ -60,6 +62,8 @@ export interface Devnet {
   chainId: string;
   genesis: string;
   nodes: DevnetNode[];
+  /** `up --tls`: every node's API is https, its certificate signed by this CA (PEM file). */
+  tls?: { ca: string };
   /** Absent: every node on 127.0.0.1. */
   netns?: DevnetNetns;
 }
@@ -246,10 +250,27 @@ export async function stopNode(
   return 'killed';
 }
 
+/**
+ * The client of one devnet node, trusting the devnet's CA when it runs TLS, acting for `signer`
+ * (its requests signed) or for nobody.
+ */
+export function devnetClient(
+  devnet: Devnet,
+  node: DevnetNode,
+  options: { timeoutMs?: number; signer?: RequestSigner } = {},
+): MedchainClient {
+  return connect({ url: node.api, ca: devnet.tls?.ca, ...options });
+}
+
+/** The organization admin's key of `node` (a member admin: it may read blocks and events). */
+export function adminSigner(dir: string, node: DevnetNode): KeySigner {
+  return openKeystore(node.adminKey, devnetPassphrase(dir));
+}
+
 /** The node's status, or undefined when its API does not answer. */
-export async function tryStatus(node: DevnetNode): Promise<ApiJson | undefined> {
+export async function tryStatus(devnet: Devnet, node: DevnetNode): Promise<StatusJson | undefined> {
   try {
-    return await new ApiClient(node.api, 1_000).status();
+    return await devnetClient(devnet, node, { timeoutMs: 1_000 }).status();
   } catch {
     return undefined;
   }
@@ -257,6 +278,7 @@ export async function tryStatus(node: DevnetNode): Promise<ApiJson | undefined> 
 
 /** Polls until every listed node answers with at least `height` (bounded by `timeoutMs`). */
 export async function waitForHeight(
+  devnet: Devnet,
   nodes: readonly DevnetNode[],
   height: number,
   timeoutMs: number,
@@ -264,7 +286,7 @@ export async function waitForHeight(
   const deadline = Date.now() + timeoutMs;
   const heights = new Map<string, number>();
   for (;;) {
-    const answers = await Promise.all(nodes.map(tryStatus));
+    const answers = await Promise.all(nodes.map((node) => tryStatus(devnet, node)));
     answers.forEach((s, i) => {
       if (s !== undefined) heights.set(nodes[i]!.name, s.height);
     });
@@ -293,19 +315,17 @@ export async function waitForHeight(
  * An idle chain commits nothing (the primary proposes only with transactions), so a fresh
  * devnet is ready when its validators have met, not when it has a block.
  */
-export async function waitForMesh(
-  nodes: readonly DevnetNode[],
-  timeoutMs: number,
-): Promise<Map<string, number>> {
+export async function waitForMesh(devnet: Devnet, timeoutMs: number): Promise<Map<string, number>> {
+  const { nodes } = devnet;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const answers = await Promise.all(nodes.map(tryStatus));
+    const answers = await Promise.all(nodes.map((node) => tryStatus(devnet, node)));
     const lonely = nodes.filter((_, i) => {
       const status = answers[i];
       return status === undefined || status.peers.length < nodes.length - 1;
     });
     if (lonely.length === 0) {
-      return new Map(nodes.map((node, i) => [node.name, answers[i]!.height as number]));
+      return new Map(nodes.map((node, i) => [node.name, answers[i]!.height]));
     }
     if (Date.now() > deadline) {
       const detail = lonely.map((node) => {

@@ -10,6 +10,7 @@ import {
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from '@medchain/client';
 import { fromHex, toHex } from '@medchain/crypto';
 import type { ConfigOverrides, LogLevel } from '@medchain/node';
 import { CliError, usageError } from '../../util/errors.js';
@@ -20,7 +21,7 @@ import {
   writeGenesis,
 } from '../../util/genesis.js';
 import { initHome, readJsonFile } from '../../util/home.js';
-import { createKeystore, entropy, writeSecretFile } from '../../util/keys.js';
+import { createKeystore, writeSecretFile } from '../../util/keys.js';
 import { nodePackage } from '../../util/node-package.js';
 import type { Output } from '../../util/output.js';
 import { PASSPHRASE_ENV } from '../../util/passphrase.js';
@@ -50,6 +51,7 @@ import {
   waitForMesh,
   writeDevnet,
 } from './state.js';
+import { makeDevnetTls } from './tls.js';
 import type { SwitchReport } from './wan-switch.js';
 
 /** What a devnet looks like; `devnet/*.json` manifests hold the same fields. */
@@ -123,17 +125,18 @@ async function checkPorts(manifest: Manifest): Promise<void> {
 /** Where node i listens: libp2p on `p2p`, the API on `api` (the same host on loopback). */
 type Hosts = (index: number) => { p2p: string; api: string };
 
-/** Creates keys, homes and genesis for a new devnet in `dir`. */
+/** Creates keys, homes and genesis (and with `tls`, a CA and certificates) for a new devnet. */
 async function createDevnet(
   dir: string,
   manifest: Manifest,
   hosts: Hosts,
   out: Output,
+  tls = false,
 ): Promise<Devnet> {
   const { CONFIG_FILE_NAME, GENESIS_FILE } = await nodePackage();
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
   if (process.env[PASSPHRASE_ENV] === undefined || process.env[PASSPHRASE_ENV] === '') {
-    writeSecretFile(join(dir, PASSPHRASE_FILE), `${toHex(entropy(24))}\n`);
+    writeSecretFile(join(dir, PASSPHRASE_FILE), `${toHex(randomBytes(24))}\n`);
   }
   const passphrase = devnetPassphrase(dir);
   let draft = newGenesisDraft(manifest.chainId, Date.now(), {}, manifest.consensus);
@@ -155,7 +158,7 @@ async function createDevnet(
     });
     const adminKey = join(dir, 'keys', `${name}-admin.json`);
     const admin = createKeystore(adminKey, passphrase);
-    const orgId = entropy(32);
+    const orgId = randomBytes(32);
     draft = addOrganization(draft, {
       id: orgId,
       adminKeys: [admin.publicKey],
@@ -176,16 +179,32 @@ async function createDevnet(
   }
   const genesisPath = join(dir, GENESIS_FILE);
   writeGenesis(genesisPath, draft);
-  for (const node of nodes) {
+  const certificates = tls
+    ? await makeDevnetTls(
+        dir,
+        nodes.map((node, i) => ({ name: node.name, home: node.home, apiHost: hosts(i).api })),
+      )
+    : undefined;
+  if (certificates !== undefined) out.progress(`  TLS: a CA for this run (${certificates.ca})`);
+  nodes.forEach((node, i) => {
     copyFileSync(genesisPath, join(node.home, GENESIS_FILE));
     const configPath = join(node.home, CONFIG_FILE_NAME);
     const config = readJsonFile(configPath, 'config') as ConfigOverrides;
     config.peers = nodes
       .filter((peer) => peer !== node)
       .map((peer) => ({ peerId: peer.peerId, addrs: [peer.p2p] }));
+    if (certificates !== undefined) {
+      config.api = { ...config.api, tls: certificates.nodes[i]! };
+      node.api = node.api.replace(/^http:/, 'https:');
+    }
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
-  }
-  const devnet: Devnet = { chainId: manifest.chainId, genesis: genesisPath, nodes };
+  });
+  const devnet: Devnet = {
+    chainId: manifest.chainId,
+    genesis: genesisPath,
+    nodes,
+    ...(certificates === undefined ? {} : { tls: { ca: certificates.ca } }),
+  };
   writeDevnet(dir, devnet);
   return devnet;
 }
@@ -208,6 +227,8 @@ export interface UpOptions {
   loss?: number;
   /** ...and bandwidth per host ("10mbit"). */
   rate?: string;
+  /** HTTPS APIs: a CA for the run and a certificate per node (new devnets only). */
+  tls?: boolean;
 }
 
 const LINK_FLAGS = ['latency', 'jitter', 'loss', 'rate'] as const;
@@ -442,6 +463,7 @@ export async function devnetUp(
         manifest,
         () => ({ p2p: '127.0.0.1', api: '127.0.0.1' }),
         out,
+        options.tls,
       );
     } else {
       const tag = NetnsLab.freeTag();
@@ -461,6 +483,7 @@ export async function devnetUp(
         manifest,
         (i) => ({ p2p: lab.wanAddress(i), api: lab.address(i) }),
         out,
+        options.tls,
       );
       devnet.nodes.forEach((node, i) => {
         node.namespace = lab.namespace(i);
@@ -478,6 +501,12 @@ export async function devnetUp(
     }
   } else {
     devnet = readDevnet(dir);
+    if (options.tls && devnet.tls === undefined) {
+      throw usageError(
+        `the devnet in ${dir} was made without TLS; --tls makes certificates for a new one`,
+        `recreate it: medchain devnet up --tls --reset --dir ${options.dir}`,
+      );
+    }
     if (requested !== undefined && devnet.netns === undefined) {
       throw usageError(
         `the devnet in ${dir} runs on 127.0.0.1; --netns needs one made for namespaces`,
@@ -502,6 +531,6 @@ export async function devnetUp(
   out.progress(
     `Waiting until every validator is connected to all the others (up to ${options.waitTimeout / 1000} s)...`,
   );
-  const heights = await waitForMesh(devnet.nodes, options.waitTimeout);
+  const heights = await waitForMesh(devnet, options.waitTimeout);
   return { ...devnet, heights: Object.fromEntries(heights), network: describeNetwork(devnet) };
 }

@@ -1,29 +1,50 @@
+import {
+  type ApiClient,
+  allPages,
+  auditFromJson,
+  consentFromJson,
+  orUndefined,
+} from '@medchain/client';
 import { toHex } from '@medchain/crypto';
 import { auditEntryToFhir, consentToFhir, MAX_PAGE_SIZE } from '@medchain/ledger';
 import type { Command } from 'commander';
-import { allConsents } from '../../util/access.js';
 import { hash32 } from '../../util/args.js';
-import type { ApiClient, ApiJson } from '../../util/client.js';
-import { clientOf, example, outputOf, withNode } from '../../util/common.js';
-import { auditFromJson, consentFromJson } from '../../util/entries.js';
+import {
+  clientOf,
+  example,
+  outputOf,
+  type ReaderOptions,
+  readerOf,
+  withReader,
+} from '../../util/common.js';
 import { usageError } from '../../util/errors.js';
 import { publicKeyArg } from '../../util/keys.js';
 
-/** Resource types of the records a mapping references, fetched once (the mappers are synchronous). */
+/**
+ * Resource types of the records a mapping references, fetched once (the mappers are
+ * synchronous); a record the reading key may not see is left without a type.
+ */
 async function resourceTypes(client: ApiClient, ids: readonly Uint8Array[]) {
   const types = new Map<string, string>();
   for (const id of new Set(ids.map(toHex))) {
-    const answer = await client.get(`/records/${id}?limit=1`).catch(() => undefined);
+    const answer = await client.record(id, { limit: 1 }).catch(() => undefined);
     if (answer !== undefined) types.set(id, answer.record.resourceType);
   }
   return (id: Uint8Array) => types.get(toHex(id));
 }
 
-/** Block time of the head, so "active" means what the ledger would say now. */
+/**
+ * Block time of the head (its public certified header), so "active" means what the ledger
+ * would say now.
+ */
 async function headTime(client: ApiClient): Promise<number> {
-  const latest = await client.get('/blocks/latest').catch(() => undefined);
-  return latest?.header.time ?? Date.now();
+  const { height } = await client.status();
+  if (height === 0) return Date.now();
+  const head = await orUndefined(client.header(height));
+  return head?.header.time ?? Date.now();
 }
+
+const PATIENT_SIDE = "the patient's keystore or a live delegate's";
 
 const bundle = (resources: unknown[]) => ({
   resourceType: 'Bundle',
@@ -41,58 +62,73 @@ export function registerExport(program: Command): void {
     .command('fhir')
     .description('FHIR R4 resources (JSON), made by the ledger package from committed entries');
 
+  const consentReaders = `${PATIENT_SIDE}; a provider's (or its organization admin's) for the consents naming it`;
   example(
-    withNode(
+    withReader(
       fhir
         .command('consent')
-        .description("a consent as a FHIR Consent, or all of a patient's consents as a Bundle")
+        .description(
+          "a consent as a FHIR Consent, or a patient's consents as a Bundle (all of them, or with --provider those naming that provider or its organization)",
+        )
         .option('--id <consent-id>', 'one consent', hash32('a consent id'))
-        .option('--patient <key>', "all of a patient's consents", (v: string) =>
+        .option('--patient <key>', "a patient's consents", (v: string) =>
           publicKeyArg(v, '--patient'),
+        )
+        .option(
+          '--provider <key>',
+          'with --patient: only those naming this provider',
+          (v: string) => publicKeyArg(v, '--provider'),
         ),
+      consentReaders,
     ),
-    'medchain export fhir consent --patient patient.json > consents.json',
-  ).action(async (options: { id?: Uint8Array; patient?: Uint8Array }, cmd: Command) => {
-    const client = clientOf(cmd);
-    const consents =
-      options.id !== undefined
-        ? [consentFromJson(await client.get(`/consents/${toHex(options.id)}`))]
-        : options.patient !== undefined
-          ? await allConsents(client, toHex(options.patient))
-          : undefined;
-    if (consents === undefined) {
-      throw usageError('give --id CONSENT or --patient KEY');
-    }
-    const time = await headTime(client);
-    const resourceTypeOf = await resourceTypes(
-      client,
-      consents.flatMap((c) => c.recordIds),
-    );
-    const resources = consents.map((consent) => consentToFhir(consent, { time, resourceTypeOf }));
-    const result = options.id !== undefined ? resources[0] : bundle(resources);
-    outputOf(cmd).result(result, render);
-  });
+    'medchain export fhir consent --patient patient.json --key patient.json > consents.json',
+  ).action(
+    async (
+      options: ReaderOptions & { id?: Uint8Array; patient?: Uint8Array; provider?: Uint8Array },
+      cmd: Command,
+    ) => {
+      if (options.id === undefined && options.patient === undefined) {
+        throw usageError('give --id CONSENT or --patient KEY');
+      }
+      const client = clientOf(cmd, await readerOf(options, consentReaders));
+      const { id, patient, provider } = options;
+      const consents = (
+        id !== undefined
+          ? [await client.consent(id)]
+          : provider !== undefined
+            ? await allPages(
+                (page) => client.providerConsents(provider, patient!, page),
+                MAX_PAGE_SIZE,
+              )
+            : await client.allConsents(patient!)
+      ).map(consentFromJson);
+      const time = await headTime(client);
+      const resourceTypeOf = await resourceTypes(
+        client,
+        consents.flatMap((c) => c.recordIds),
+      );
+      const resources = consents.map((consent) => consentToFhir(consent, { time, resourceTypeOf }));
+      const result = options.id !== undefined ? resources[0] : bundle(resources);
+      outputOf(cmd).result(result, render);
+    },
+  );
 
   example(
-    withNode(
+    withReader(
       fhir
         .command('audit')
         .description("a patient's audit trail as a Bundle of FHIR AuditEvents")
-        .requiredOption('--patient <key>', 'patient public key (hex or keystore)', (v: string) =>
-          publicKeyArg(v, '--patient'),
+        .requiredOption(
+          '--patient <key>',
+          'patient public key (hex, did:key or keystore)',
+          (v: string) => publicKeyArg(v, '--patient'),
         ),
+      PATIENT_SIDE,
     ),
-    'medchain export fhir audit --patient patient.json > audit.json',
-  ).action(async (options: { patient: Uint8Array }, cmd: Command) => {
-    const client = clientOf(cmd);
-    const entries = [];
-    for (let offset: number | null = 0; offset !== null; ) {
-      const page: ApiJson = await client.get(
-        `/patients/${toHex(options.patient)}/audit?offset=${offset}&limit=${MAX_PAGE_SIZE}`,
-      );
-      entries.push(...page.items.map(auditFromJson));
-      offset = page.nextOffset;
-    }
+    'medchain export fhir audit --patient patient.json --key patient.json > audit.json',
+  ).action(async (options: ReaderOptions & { patient: Uint8Array }, cmd: Command) => {
+    const client = clientOf(cmd, await readerOf(options, PATIENT_SIDE));
+    const entries = (await client.allAudit(options.patient)).map(auditFromJson);
     const resourceTypeOf = await resourceTypes(
       client,
       entries.map((e) => e.recordId),

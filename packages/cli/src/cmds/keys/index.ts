@@ -1,3 +1,4 @@
+import { toDidKey } from '@medchain/client';
 import { fromHex, shortPublicKey, toHex } from '@medchain/crypto';
 import type { Command } from 'commander';
 import { example, outputOf, withPassphrase } from '../../util/common.js';
@@ -27,19 +28,20 @@ export function registerKeys(program: Command): void {
         true,
       ),
     );
-    const pair = createKeystore(options.out, passphrase);
-    const publicKey = toHex(pair.publicKey);
-    outputOf(cmd).result(
-      { file: options.out, publicKey },
-      (r: { file: string; publicKey: string }) => fields({ file: r.file, publicKey: r.publicKey }),
-    );
+    const key = createKeystore(options.out, passphrase);
+    const result = {
+      file: options.out,
+      publicKey: toHex(key.publicKey),
+      did: toDidKey(key.publicKey),
+    };
+    outputOf(cmd).result(result, (r: typeof result) => fields(r));
   });
 
   example(
     withPassphrase(
       keys
         .command('show')
-        .description("show a keystore's public key and encryption parameters")
+        .description("show a keystore's public key (hex and did:key) and encryption parameters")
         .argument('<keystore>', 'keystore file')
         .option('--check', 'also unlock it, to check the passphrase'),
     ),
@@ -53,6 +55,7 @@ export function registerKeys(program: Command): void {
       const result = {
         file,
         publicKey: keystore.publicKey,
+        did: toDidKey(fromHex(keystore.publicKey)),
         short: shortPublicKey(fromHex(keystore.publicKey)),
         kdf: { name: keystore.kdf.name, N: keystore.kdf.N, r: keystore.kdf.r, p: keystore.kdf.p },
         cipher: keystore.cipher.name,
@@ -62,6 +65,7 @@ export function registerKeys(program: Command): void {
         fields({
           file: r.file,
           publicKey: r.publicKey,
+          did: r.did,
           kdf: `scrypt N=${r.kdf.N} r=${r.kdf.r} p=${r.kdf.p}`,
           cipher: r.cipher,
           ...(r.passphrase ? { passphrase: r.passphrase } : {}),
@@ -73,11 +77,18 @@ export function registerKeys(program: Command): void {
   example(
     keys
       .command('export-public')
-      .description('print only the public key (hex), e.g. for genesis or a consent grantee')
-      .argument('<keystore>', 'keystore file'),
+      .description(
+        'print only the public key (hex, or with --did its did:key), e.g. for genesis or a consent grantee',
+      )
+      .argument('<keystore>', 'keystore file')
+      .option('--did', 'print the did:key form'),
     'medchain keys export-public alice.json',
-  ).action((file: string, _options: unknown, cmd: Command) => {
+    'medchain keys export-public alice.json --did',
+  ).action((file: string, options: { did?: boolean }, cmd: Command) => {
     const { publicKey } = readKeystoreFile(file);
-    outputOf(cmd).result({ publicKey }, (r: { publicKey: string }) => r.publicKey);
+    const did = toDidKey(fromHex(publicKey));
+    outputOf(cmd).result({ publicKey, did }, (r: { publicKey: string; did: string }) =>
+      options.did ? r.did : r.publicKey,
+    );
   });
 }

@@ -1,26 +1,44 @@
+import {
+  type AuditEntryJson,
+  type BlockJson,
+  type ConsentJson,
+  type MedchainClient,
+  type PageJson,
+  parsePartyKey,
+  type RecordJson,
+  toDidKey,
+  valueToJson,
+} from '@medchain/client';
 import { decodeCanonical, fromHex, toHex } from '@medchain/crypto';
-import { stateKeys } from '@medchain/ledger';
+import { type PageRequest, stateKeys } from '@medchain/ledger';
 import type { Command } from 'commander';
 import { hash32, hexBytes, integer } from '../../util/args.js';
-import type { ApiJson } from '../../util/client.js';
-import { clientOf, example, outputOf, withNode } from '../../util/common.js';
-import { valueToJson } from '../../util/entries.js';
+import {
+  clientOf,
+  example,
+  outputOf,
+  type ReaderOptions,
+  readerOf,
+  withNode,
+  withPassphrase,
+  withReader,
+} from '../../util/common.js';
 import { CliError, usageError } from '../../util/errors.js';
 import { readGenesis } from '../../util/home.js';
 import { publicKeyArg } from '../../util/keys.js';
 import { nodePackage } from '../../util/node-package.js';
 import { fields, table } from '../../util/output.js';
-import { checkStateProof, type ProofCheck } from '../../util/proof.js';
 
 const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
 const short = (hex: string | null) => (hex === null ? '-' : `${hex.slice(0, 12)}…`);
 const keyArg = (what: string) => (value: string) => toHex(publicKeyArg(value, what));
 const hexId = (what: string) => (value: string) => toHex(hash32(what)(value));
 
-interface PageOptions {
+interface PageOptions extends ReaderOptions {
   offset: number;
   limit: number;
   reverse?: boolean;
+  provider?: string;
 }
 
 function withPage(cmd: Command): Command {
@@ -30,63 +48,96 @@ function withPage(cmd: Command): Command {
     .option('--reverse', 'newest first');
 }
 
-const pageQuery = (o: PageOptions) =>
-  `?offset=${o.offset}&limit=${o.limit}&reverse=${o.reverse === true}`;
-const more = (page: ApiJson) =>
-  page.nextOffset === null
+const page = (o: PageOptions): PageRequest => ({
+  offset: o.offset,
+  limit: o.limit,
+  ...(o.reverse === true ? { reverse: true } : {}),
+});
+const more = (answer: PageJson<unknown>) =>
+  answer.nextOffset === null
     ? []
-    : [`(${page.total} in all; next page: --offset ${page.nextOffset})`];
+    : [`(${answer.total} in all; next page: --offset ${answer.nextOffset})`];
+
+/** Who may sign each read (the node's authorization table), for --help and KEY_REQUIRED. */
+const PATIENT_SIDE = "the patient's keystore or a live delegate's";
+const READERS = {
+  patient: PATIENT_SIDE,
+  consents: `${PATIENT_SIDE}; with --provider, that provider's or an admin's of its organization`,
+  patientData: PATIENT_SIDE,
+  record: `${PATIENT_SIDE}, or an admin's or provider's of the custodian organization`,
+  consent: `${PATIENT_SIDE}, or a provider's (or its organization's) the consent names`,
+  provider: 'any key the ledger knows',
+  organization: "an admin's or provider's of that organization, or any member admin's",
+  members: "a member organization's admin keystore",
+  tx: "the transaction signer's keystore, or a member organization's admin's",
+  proof:
+    'the key that may read the proven entry (as for the matching query); none for public entries',
+} as const;
 
 export function registerQuery(program: Command): void {
   const query = program
     .command('query')
-    .description("read the chain's committed state through a node's API");
+    .description(
+      "read the chain's committed state through a node's API (reads of party data are signed with --key)",
+    );
 
-  const get = (
+  /**
+   * One read command: `who` may sign it (undefined: a public read, no key); `read` asks the
+   * node through a client acting for the reading key.
+   */
+  const get = <T>(
     name: string,
     description: string,
     args: [string, string, (value: string) => string],
-    path: (arg: string, options: PageOptions) => string,
-    render: (answer: ApiJson) => string[],
+    who: string | undefined,
+    read: (client: MedchainClient, arg: string, options: PageOptions) => Promise<T>,
+    render: (answer: T) => string[],
     exampleLine: string,
     paged = false,
   ) => {
-    const cmd = withNode(
-      query.command(name).description(description).argument(args[0], args[1], args[2]),
-    );
+    const base = query.command(name).description(description).argument(args[0], args[1], args[2]);
+    const cmd = who === undefined ? withNode(base) : withReader(base, who);
     if (paged) withPage(cmd);
     example(cmd, exampleLine).action(
       async (arg: string, options: PageOptions, command: Command) => {
-        const answer = await clientOf(command).get(path(arg, options));
-        outputOf(command).result(answer, render);
+        const reader = who === undefined ? undefined : await readerOf(options, who);
+        const answer = await read(clientOf(command, reader), arg, options);
+        outputOf(command).result(answer, render as (value: never) => string[]);
       },
     );
+    return cmd;
   };
 
   get(
     'patient',
     "a patient's entry and policy",
-    ['<key>', 'patient public key (hex or keystore)', keyArg('patient')],
-    (key) => `/patients/${key}`,
+    ['<key>', 'patient public key (hex, did:key or keystore)', keyArg('patient')],
+    READERS.patient,
+    (client, key) => client.patient(key),
     (p) =>
       fields({
         key: p.key,
+        did: toDidKey(parsePartyKey(p.key)),
         registeredAt: time(p.registeredAt),
         breakGlass: p.breakGlassOptOut ? 'opted out' : 'allowed',
         research: p.researchOptOut ? 'opted out' : 'allowed',
       }),
-    'medchain query patient patient.json',
+    'medchain query patient patient.json --key patient.json',
   );
 
   get(
     'consents',
-    "a patient's consents, active and revoked",
-    ['<key>', 'patient public key (hex or keystore)', keyArg('patient')],
-    (key, o) => `/patients/${key}/consents${pageQuery(o)}`,
-    (page) => [
+    "a patient's consents, active and revoked (with --provider: those naming that provider or its organization)",
+    ['<key>', 'patient public key (hex, did:key or keystore)', keyArg('patient')],
+    READERS.consents,
+    (client, key, o) =>
+      o.provider === undefined
+        ? client.consents(key, page(o))
+        : client.providerConsents(o.provider, key, page(o)),
+    (answer: PageJson<ConsentJson>) => [
       ...table(
         ['consent', 'status', 'grantee', 'actions', 'purposes', 'valid until'],
-        page.items.map((c: ApiJson) => [
+        answer.items.map((c) => [
           c.id,
           c.status,
           `${c.grantee.type}:${short(c.grantee.id)}`,
@@ -95,21 +146,26 @@ export function registerQuery(program: Command): void {
           time(c.validUntil),
         ]),
       ),
-      ...more(page),
+      ...more(answer),
     ],
-    'medchain query consents patient.json',
+    'medchain query consents patient.json --key patient.json',
     true,
+  ).option(
+    '--provider <key>',
+    'only the consents naming this provider or its organization (signed by it or its admin)',
+    keyArg('--provider'),
   );
 
   get(
     'audit',
     "a patient's audit trail: every logged access decision, break-glass flagged",
-    ['<key>', 'patient public key (hex or keystore)', keyArg('patient')],
-    (key, o) => `/patients/${key}/audit${pageQuery(o)}`,
-    (page) => [
+    ['<key>', 'patient public key (hex, did:key or keystore)', keyArg('patient')],
+    READERS.patientData,
+    (client, key, o) => client.audit(key, page(o)),
+    (answer: PageJson<AuditEntryJson>) => [
       ...table(
         ['#', 'time', 'requester', 'record', 'purpose', 'decision', 'note'],
-        page.items.map((e: ApiJson) => [
+        answer.items.map((e) => [
           String(e.index),
           time(e.time),
           short(e.requester),
@@ -121,21 +177,22 @@ export function registerQuery(program: Command): void {
             : (e.denyReason ?? (e.consentId ? `consent ${short(e.consentId)}` : '')),
         ]),
       ),
-      ...more(page),
+      ...more(answer),
     ],
-    'medchain query audit patient.json --reverse',
+    'medchain query audit patient.json --key patient.json --reverse',
     true,
   );
 
   get(
     'records',
     'the records anchored for a patient',
-    ['<key>', 'patient public key (hex or keystore)', keyArg('patient')],
-    (key, o) => `/patients/${key}/records${pageQuery(o)}`,
-    (page) => [
+    ['<key>', 'patient public key (hex, did:key or keystore)', keyArg('patient')],
+    READERS.patientData,
+    (client, key, o) => client.patientRecords(key, page(o)),
+    (answer: PageJson<RecordJson>) => [
       ...table(
         ['record', 'type', 'version', 'custodian', 'erased'],
-        page.items.map((r: ApiJson) => [
+        answer.items.map((r) => [
           r.id,
           r.resourceType,
           String(r.version),
@@ -143,9 +200,9 @@ export function registerQuery(program: Command): void {
           r.erased ? 'yes' : 'no',
         ]),
       ),
-      ...more(page),
+      ...more(answer),
     ],
-    'medchain query records patient.json',
+    'medchain query records patient.json --key patient.json',
     true,
   );
 
@@ -153,7 +210,8 @@ export function registerQuery(program: Command): void {
     'record',
     "a record's anchor and its version history",
     ['<id>', 'record id', hexId('a record id')],
-    (id, o) => `/records/${id}${pageQuery(o)}`,
+    READERS.record,
+    (client, id, o) => client.record(id, page(o)),
     (r) => [
       ...fields({
         id: r.record.id,
@@ -166,7 +224,7 @@ export function registerQuery(program: Command): void {
       '',
       ...table(
         ['version', 'content hash', 'author', 'time', 'tx'],
-        r.versions.items.map((v: ApiJson) => [
+        r.versions.items.map((v) => [
           String(v.version),
           v.contentHash,
           short(v.author),
@@ -175,7 +233,7 @@ export function registerQuery(program: Command): void {
         ]),
       ),
     ],
-    'medchain query record 77ab...',
+    'medchain query record 77ab... --key patient.json',
     true,
   );
 
@@ -183,7 +241,8 @@ export function registerQuery(program: Command): void {
     'consent',
     'one consent by id',
     ['<id>', 'consent id', hexId('a consent id')],
-    (id) => `/consents/${id}`,
+    READERS.consent,
+    (client, id) => client.consent(id),
     (c) =>
       fields({
         id: c.id,
@@ -198,30 +257,33 @@ export function registerQuery(program: Command): void {
         validUntil: time(c.validUntil),
         revokedAt: time(c.revokedAt),
       }),
-    'medchain query consent c0ff...',
+    'medchain query consent c0ff... --key dr-bob.json',
   );
 
   get(
     'provider',
     'a provider: organization, role, status',
-    ['<key>', 'provider public key (hex or keystore)', keyArg('provider')],
-    (key) => `/providers/${key}`,
+    ['<key>', 'provider public key (hex, did:key or keystore)', keyArg('provider')],
+    READERS.provider,
+    (client, key) => client.provider(key),
     (p) =>
       fields({
         key: p.key,
+        did: toDidKey(parsePartyKey(p.key)),
         org: p.org,
         role: p.role,
         status: p.status,
         registeredAt: time(p.registeredAt),
       }),
-    'medchain query provider dr-ada.json',
+    'medchain query provider dr-ada.json --key dr-ada.json',
   );
 
   get(
     'organization',
     'an organization and its providers',
     ['<id>', 'organization id', hexId('an organization id')],
-    (id, o) => `/organizations/${id}${pageQuery(o)}`,
+    READERS.organization,
+    (client, id, o) => client.organization(id, page(o)),
     (r) => [
       ...fields({
         id: r.organization.id,
@@ -232,22 +294,22 @@ export function registerQuery(program: Command): void {
       '',
       ...table(
         ['provider', 'role', 'status'],
-        r.providers.items.map((p: ApiJson) => [p.key, p.role, p.status]),
+        r.providers.items.map((p) => [p.key, p.role, p.status]),
       ),
     ],
-    'medchain query organization 51c0...',
+    'medchain query organization 51c0... --key a-admin.json',
     true,
   );
 
   example(
-    withNode(query.command('organizations').description('the member organizations')),
+    withNode(query.command('organizations').description('the member organizations (public)')),
     'medchain query organizations',
   ).action(async (_options: unknown, cmd: Command) => {
-    const answer = await clientOf(cmd).get('/organizations');
-    outputOf(cmd).result(answer, (r: ApiJson) =>
+    const answer = await clientOf(cmd).organizations();
+    outputOf(cmd).result(answer, (r: typeof answer) =>
       table(
         ['organization', 'status', 'validator key', 'peer id'],
-        r.items.map((o: ApiJson) => [o.id, o.status, short(o.validatorKey), o.peerId]),
+        r.items.map((o) => [o.id, o.status, short(o.validatorKey), o.peerId]),
       ),
     );
   });
@@ -266,8 +328,12 @@ export function registerQuery(program: Command): void {
         return v;
       },
     ],
-    (height) => `/blocks/${height ?? 'latest'}`,
-    (b) => [
+    READERS.members,
+    (client, height) =>
+      height === undefined || height === 'latest'
+        ? client.latestBlock()
+        : client.block(Number(height)),
+    (b: BlockJson) => [
       ...fields({
         height: String(b.header.height),
         hash: b.hash,
@@ -285,19 +351,20 @@ export function registerQuery(program: Command): void {
             '',
             ...table(
               ['tx', 'kind', 'receipt'],
-              b.txs.map((t: ApiJson, i: number) => [t.hash, t.kind, b.receipts[i]?.code ?? '?']),
+              b.txs.map((t, i) => [t.hash, t.kind, b.receipts[i]?.code ?? '?']),
             ),
           ]
         : []),
     ],
-    'medchain query block 12',
+    'medchain query block 12 --key a-admin.json',
   );
 
   get(
     'tx',
     "a transaction's status and receipt",
     ['<hash>', 'transaction hash', hexId('a transaction hash')],
-    (hash) => `/tx/${hash}`,
+    READERS.tx,
+    (client, hash) => client.tx(hash),
     (t) =>
       fields({
         hash: t.tx.hash,
@@ -312,36 +379,40 @@ export function registerQuery(program: Command): void {
             }
           : {}),
       }),
-    'medchain query tx 5b2e...',
+    'medchain query tx 5b2e... --key patient.json',
   );
 
   example(
-    withNode(
-      query
-        .command('proof')
-        .description(
-          'fetch a state proof and verify it locally against a certified header, trusting only the genesis file (exit 1 if it does not verify)',
-        )
-        .option('--consent <id>', 'prove a consent entry', hexBytes(32, 'a consent id'))
-        .option('--patient <key>', 'prove a patient entry (policy)', (v: string) =>
-          publicKeyArg(v, '--patient'),
-        )
-        .option('--record <id>', 'prove a record anchor', hexBytes(32, 'a record id'))
-        .option(
-          '--state-key <hex>',
-          'prove any state key (ledger stateKeys bytes)',
-          (v: string) => {
-            if (!/^([0-9a-f]{2})+$/.test(v)) throw usageError('--state-key must be lowercase hex');
-            return fromHex(v);
-          },
-        )
-        .option('--genesis <file>', 'trusted genesis file')
-        .option('--home <dir>', 'use <dir>/genesis.json as the trusted genesis'),
+    withPassphrase(
+      withNode(
+        query
+          .command('proof')
+          .description(
+            'fetch a state proof and verify it locally, trusting only the genesis file: the light client follows every validator-set change from genesis to the certified header (exit 1 if it does not verify)',
+          )
+          .option('--consent <id>', 'prove a consent entry', hexBytes(32, 'a consent id'))
+          .option('--patient <key>', 'prove a patient entry (policy)', (v: string) =>
+            publicKeyArg(v, '--patient'),
+          )
+          .option('--record <id>', 'prove a record anchor', hexBytes(32, 'a record id'))
+          .option(
+            '--state-key <hex>',
+            'prove any state key (ledger stateKeys bytes)',
+            (v: string) => {
+              if (!/^([0-9a-f]{2})+$/.test(v))
+                throw usageError('--state-key must be lowercase hex');
+              return fromHex(v);
+            },
+          )
+          .option('--genesis <file>', 'trusted genesis file')
+          .option('--home <dir>', 'use <dir>/genesis.json as the trusted genesis')
+          .option('--key <keystore>', `keystore that signs the read (${READERS.proof})`),
+      ),
     ),
-    'medchain query proof --consent c0ff... --genesis genesis.json',
+    'medchain query proof --consent c0ff... --genesis genesis.json --key patient.json',
   ).action(
     async (
-      options: {
+      options: ReaderOptions & {
         consent?: Uint8Array;
         patient?: Uint8Array;
         record?: Uint8Array;
@@ -368,23 +439,24 @@ export function registerQuery(program: Command): void {
         throw usageError('give the trusted genesis with --genesis FILE or --home DIR');
       const genesis = readGenesis(genesisPath);
       const key = keys[0]!;
-      const answer = await clientOf(cmd).get(`/state/proof?key=${toHex(key)}`);
-      const check = checkStateProof(answer, key, genesis);
+      const reader = options.key === undefined ? undefined : await readerOf(options, READERS.proof);
+      const client = clientOf(cmd, reader);
+      const check = await client
+        .lightClient(genesis)
+        .checkStateProof(await client.stateProof(key), key);
       const decoded =
         check.value === null ? null : valueToJson(decodeCanonical(fromHex(check.value)));
-      outputOf(cmd).result(
-        { ...check, key: toHex(key), decoded },
-        (r: ProofCheck & { decoded: unknown }) => [
-          ...r.steps.map((s) => `${s.ok ? 'ok  ' : 'FAIL'} ${s.check}`),
-          '',
-          ...fields({
-            verified: r.verified ? 'yes' : 'NO',
-            height: `${r.height} (state after this block)`,
-            anchoredBy: r.anchoredBy,
-            value: r.decoded === null ? 'absent (non-inclusion proven)' : JSON.stringify(r.decoded),
-          }),
-        ],
-      );
+      const result = { ...check, key: toHex(key), decoded };
+      outputOf(cmd).result(result, (r: typeof result) => [
+        ...r.steps.map((s) => `${s.ok ? 'ok  ' : 'FAIL'} ${s.check}`),
+        '',
+        ...fields({
+          verified: r.verified ? 'yes' : 'NO',
+          height: `${r.height} (state after this block)`,
+          anchoredBy: r.anchoredBy,
+          value: r.decoded === null ? 'absent (non-inclusion proven)' : JSON.stringify(r.decoded),
+        }),
+      ]);
       if (!check.verified) {
         throw new CliError(
           'PROOF_INVALID',

@@ -1,9 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fromHex, sha256, toHex } from '@medchain/crypto';
+import { sha256, toHex } from '@medchain/crypto';
 import {
   CONSENT_ACTIONS,
   type ConsentAction,
-  recordId as deriveRecordId,
   EMERGENCY_REASONS,
   type EmergencyReason,
   PURPOSES,
@@ -11,7 +10,6 @@ import {
 } from '@medchain/ledger';
 import type { Command } from 'commander';
 import { hash32, oneOf } from '../../util/args.js';
-import type { ApiClient, ApiJson } from '../../util/client.js';
 import {
   clientOf,
   example,
@@ -24,11 +22,8 @@ import {
   withSigner,
 } from '../../util/common.js';
 import { usageError } from '../../util/errors.js';
-import { entropy, openKeystore, publicKeyArg, readKeystoreFile } from '../../util/keys.js';
+import { loadSigner, publicKeyArg } from '../../util/keys.js';
 import { fields } from '../../util/output.js';
-import { getPassphrase } from '../../util/passphrase.js';
-import { sendTransaction } from '../../util/tx.js';
-import { fetchRecord } from './fetch.js';
 
 const recordIdArg = hash32('a record id');
 
@@ -38,22 +33,6 @@ function readContent(file: string): Uint8Array {
   } catch (error) {
     throw usageError(`cannot read ${file}: ${(error as Error).message}`);
   }
-}
-
-/** Stores one version in the node's vault (the custodian's own node, loopback API). */
-async function putVersion(
-  client: ApiClient,
-  id: Uint8Array,
-  patient: Uint8Array,
-  version: number,
-  content: Uint8Array,
-): Promise<ApiJson> {
-  return client.post('/vault/records', {
-    recordId: toHex(id),
-    patient: toHex(patient),
-    version,
-    content: toHex(content),
-  });
 }
 
 const lines = (result: Record<string, unknown>) => fields(result);
@@ -68,43 +47,29 @@ export function registerRecord(program: Command): void {
       record
         .command('put')
         .description(
-          "store a FHIR record in this hospital's vault (encrypted) and anchor its hash on the ledger",
+          "anchor a FHIR record's hash on the ledger, then store it in this hospital's vault (encrypted; the vault takes only what your key anchored)",
         )
         .requiredOption('--file <file>', 'FHIR R4 JSON (a resource or a Bundle)')
-        .requiredOption('--patient <key>', 'patient public key or keystore', (v) =>
+        .requiredOption('--patient <key>', 'patient public key (hex, did:key) or keystore', (v) =>
           publicKeyArg(v, '--patient'),
         ),
+      { noWait: false },
     ),
     'medchain record put --file obs.json --patient 9a2e... --key dr-ada.json --node http://127.0.0.1:7701',
   ).action(async (options: SignerOptions & { file: string; patient: Uint8Array }, cmd: Command) => {
-    const client = clientOf(cmd);
     const content = readContent(options.file);
     const signer = await signerOf(options);
-    const provider = await client.get(`/providers/${toHex(signer.publicKey)}`);
-    const custodian = fromHex(provider.org);
-    const nonce = entropy(16);
-    const id = deriveRecordId(custodian, options.patient, nonce);
-    const stored = await putVersion(client, id, options.patient, 1, content);
-    const sent = await sendTransaction(
-      client,
-      signer,
-      'record.anchor',
-      {
-        patient: options.patient,
-        custodian,
-        resourceType: stored.resourceType,
-        contentHash: sha256(content),
-        nonce,
-      },
+    const stored = await clientOf(cmd, signer).putRecord(
+      { patient: options.patient, content },
       sendOptionsOf(options),
     );
     const result = {
-      recordId: toHex(id),
-      version: 1,
+      recordId: stored.recordId,
+      version: stored.version,
       resourceType: stored.resourceType,
       contentHash: stored.contentHash,
-      anchorTx: sent.hash,
-      status: sent.status,
+      anchorTx: stored.tx.hash,
+      status: stored.tx.status,
     };
     outputOf(cmd).result(result, lines);
   });
@@ -113,31 +78,25 @@ export function registerRecord(program: Command): void {
     withSigner(
       record
         .command('amend')
-        .description('store a new version in the vault and anchor its hash (record.amend)')
+        .description('anchor the hash of a new version (record.amend), then store it in the vault')
         .argument('<record-id>', 'the record id', recordIdArg)
         .requiredOption('--file <file>', 'the new FHIR R4 JSON'),
+      { noWait: false },
     ),
     'medchain record amend 77ab... --file obs-v2.json --key dr-ada.json',
   ).action(async (id: Uint8Array, options: SignerOptions & { file: string }, cmd: Command) => {
-    const client = clientOf(cmd);
     const content = readContent(options.file);
     const signer = await signerOf(options);
-    const anchored = (await client.get(`/records/${toHex(id)}?limit=1`)).record;
-    const version = Number(anchored.version) + 1;
-    const stored = await putVersion(client, id, fromHex(anchored.patient), version, content);
-    const sent = await sendTransaction(
-      client,
-      signer,
-      'record.amend',
-      { recordId: id, contentHash: sha256(content) },
+    const stored = await clientOf(cmd, signer).amendRecord(
+      { recordId: id, content },
       sendOptionsOf(options),
     );
     const result = {
-      recordId: toHex(id),
-      version,
+      recordId: stored.recordId,
+      version: stored.version,
       contentHash: stored.contentHash,
-      amendTx: sent.hash,
-      status: sent.status,
+      amendTx: stored.tx.hash,
+      status: stored.tx.status,
     };
     outputOf(cmd).result(result, lines);
   });
@@ -153,21 +112,14 @@ export function registerRecord(program: Command): void {
     ),
     'medchain record erase 77ab... --key dr-ada.json',
   ).action(async (id: Uint8Array, options: SignerOptions, cmd: Command) => {
-    const client = clientOf(cmd);
     const signer = await signerOf(options);
-    // The ledger erasure first: the vault refuses to shred a record that is live on the ledger.
-    const sent = await sendTransaction(
-      client,
-      signer,
-      'record.erase',
-      { recordId: id },
-      sendOptionsOf(options),
-    );
-    // The node shreds by itself when the erasure commits; this makes sure before returning
-    // (with --no-wait the erasure is not committed yet, and the node will do it then).
-    const committed = sent.status === 'committed';
-    if (committed) await client.post(`/vault/records/${toHex(id)}/erase`, {});
-    const result = { recordId: toHex(id), shredded: committed, eraseTx: sent.hash };
+    // With --no-wait the erasure is not committed yet: the node shreds by itself once it is.
+    const erased = await clientOf(cmd, signer).eraseRecord(id, sendOptionsOf(options));
+    const result = {
+      recordId: erased.recordId,
+      shredded: erased.shredded,
+      eraseTx: erased.tx.hash,
+    };
     outputOf(cmd).result(result, lines);
   });
 
@@ -208,10 +160,8 @@ export function registerRecord(program: Command): void {
       if (options.emergency !== undefined && options.purpose !== 'ETREAT') {
         throw usageError('break-glass (--emergency) needs --purpose ETREAT');
       }
-      const client = clientOf(cmd);
-      readKeystoreFile(options.key);
-      const seed = openKeystore(options.key, await getPassphrase(options, options.key)).seed;
-      const { content, answer } = await fetchRecord(client, seed, {
+      const requester = await loadSigner(options.key, options);
+      const { content, answer } = await clientOf(cmd, requester).fetchRecord(requester, {
         recordId: id,
         action: options.action,
         purpose: options.purpose,

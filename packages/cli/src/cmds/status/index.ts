@@ -1,9 +1,9 @@
+import type { StatusJson } from '@medchain/client';
 import type { Command } from 'commander';
-import type { ApiJson } from '../../util/client.js';
 import { clientOf, example, outputOf, withNode } from '../../util/common.js';
 import { fields } from '../../util/output.js';
 
-export function statusLines(s: ApiJson): string[] {
+export function statusLines(s: StatusJson): string[] {
   return fields({
     chainId: s.chainId,
     height: String(s.height),

@@ -1,24 +1,30 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { type Canonical, fromHex, sha256, toHex } from '@medchain/crypto';
 import {
+  accessRequestJson,
+  randomBytes,
+  type SentTx,
+  type SignedAccessRequest,
+  signAccessRequest,
+} from '@medchain/client';
+import { fromHex, sha256, toHex } from '@medchain/crypto';
+import {
+  type AccessDecision,
   CONSENT_ACTIONS,
   type ConsentAction,
   DELEGATE_RELATIONS,
+  type DelegateRelation,
   EMERGENCY_REASONS,
   type EmergencyReason,
   PROVIDER_ROLES,
+  type ProviderRole,
   PURPOSES,
   type Purpose,
   parseAccessRequest,
   recordId,
+  type TxBodies,
+  type TxKind,
 } from '@medchain/ledger';
 import type { Command } from 'commander';
-import {
-  describeDecision,
-  logAccess,
-  type SignedAccessRequest,
-  signAccessRequest,
-} from '../../util/access.js';
 import { duration, hash32, hexBytes, instant, listOf, oneOf } from '../../util/args.js';
 import {
   clientOf,
@@ -31,9 +37,8 @@ import {
   withSigner,
 } from '../../util/common.js';
 import { CliError, usageError } from '../../util/errors.js';
-import { entropy, loadSigner, publicKeyArg } from '../../util/keys.js';
+import { loadSigner, publicKeyArg } from '../../util/keys.js';
 import { fields } from '../../util/output.js';
-import { type SentTx, sendTransaction } from '../../util/tx.js';
 
 type Extra = Record<string, string>;
 
@@ -51,20 +56,17 @@ function txLines(r: SentTx & { extra?: Extra }): string[] {
 }
 
 /** Runs one transaction command: unlock the key, build the body, send, print. */
-async function submit(
+async function submit<K extends TxKind>(
   cmd: Command,
   options: SignerOptions,
-  kind: Parameters<typeof sendTransaction>[2],
-  body: (signer: Uint8Array) => Canonical | Promise<Canonical>,
+  kind: K,
+  body: (signer: Uint8Array) => TxBodies[K],
   extra: (signer: Uint8Array) => Extra = () => ({}),
 ): Promise<void> {
-  const client = clientOf(cmd);
   const signer = await signerOf(options);
-  const sent = await sendTransaction(
-    client,
-    signer,
+  const sent = await clientOf(cmd, signer).sendTransaction(
     kind,
-    await body(signer.publicKey),
+    body(signer.publicKey),
     sendOptionsOf(options),
   );
   const result = { ...sent, extra: extra(signer.publicKey) };
@@ -92,28 +94,16 @@ function expiry(options: { expiresIn?: number; expiresAt?: number }, what: strin
   throw usageError(`give ${what}`);
 }
 
-/** The JSON a requester hands to the custodian: the request and its signature, bytes in hex. */
-export function signedRequestToJson(signed: SignedAccessRequest) {
-  const { request } = signed;
-  return {
-    request: {
-      recordId: toHex(request.recordId),
-      requester: toHex(request.requester),
-      action: request.action,
-      purpose: request.purpose,
-      time: request.time,
-      nonce: toHex(request.nonce),
-      ...(request.emergencyReason === undefined
-        ? {}
-        : { emergencyReason: request.emergencyReason }),
-    },
-    requestSignature: toHex(signed.requestSignature),
-  };
+function describeDecision(decision: AccessDecision): string {
+  if (decision.decision === 'deny') return `deny (${decision.reason})`;
+  const consent = decision.consentId === null ? '' : ` ${toHex(decision.consentId)}`;
+  return `permit (${decision.basis}${consent})`;
 }
 
-export function signedRequestFromJson(json: unknown, source: string): SignedAccessRequest {
+/** A request file (`tx sign-request`: the API's JSON form, accessRequestJson) read back. */
+function signedRequestFromJson(json: unknown, source: string): SignedAccessRequest {
   try {
-    const { request, requestSignature } = json as ReturnType<typeof signedRequestToJson>;
+    const { request, signature } = json as ReturnType<typeof accessRequestJson>;
     return {
       request: parseAccessRequest(
         {
@@ -124,7 +114,7 @@ export function signedRequestFromJson(json: unknown, source: string): SignedAcce
         },
         'request',
       ),
-      requestSignature: fromHex(requestSignature, 64),
+      signature: fromHex(signature, 64),
     };
   } catch (error) {
     throw new CliError(
@@ -176,7 +166,7 @@ export function registerTx(program: Command): void {
         .requiredOption('--role <role>', PROVIDER_ROLES.join('|'), oneOf(PROVIDER_ROLES)),
     ),
     'medchain tx register-provider --key a-admin.json --provider dr-ada.json --role clinician',
-  ).action((options: SignerOptions & { provider: Uint8Array; role: string }, cmd: Command) =>
+  ).action((options: SignerOptions & { provider: Uint8Array; role: ProviderRole }, cmd: Command) =>
     submit(cmd, options, 'provider.register', () => ({
       provider: options.provider,
       role: options.role,
@@ -218,7 +208,7 @@ export function registerTx(program: Command): void {
     (
       options: SignerOptions & {
         delegate: Uint8Array;
-        relation: string;
+        relation: DelegateRelation;
         expiresIn?: number;
         expiresAt?: number;
       },
@@ -316,7 +306,7 @@ export function registerTx(program: Command): void {
       },
       cmd: Command,
     ) => {
-      const nonce = options.recordNonce ?? entropy(16);
+      const nonce = options.recordNonce ?? randomBytes(16);
       return submit(
         cmd,
         options,
@@ -488,7 +478,7 @@ export function registerTx(program: Command): void {
       },
       cmd: Command,
     ) => {
-      const id = options.orgId ?? entropy(32);
+      const id = options.orgId ?? randomBytes(32);
       return submit(
         cmd,
         options,
@@ -574,13 +564,13 @@ export function registerTx(program: Command): void {
       cmd: Command,
     ) => {
       const signer = await loadSigner(options.key, options);
-      const signed = signAccessRequest(signer, {
+      const signed = await signAccessRequest(signer, {
         recordId: options.record,
         action: options.action,
         purpose: options.emergency === undefined ? options.purpose : 'ETREAT',
         ...(options.emergency === undefined ? {} : { emergencyReason: options.emergency }),
       });
-      const json = signedRequestToJson(signed);
+      const json = accessRequestJson(signed);
       writeFileSync(options.out, `${JSON.stringify(json, null, 2)}\n`);
       outputOf(cmd).result({ file: options.out, ...json }, () =>
         fields({
@@ -612,7 +602,7 @@ export function registerTx(program: Command): void {
     }
     const signed = signedRequestFromJson(json, options.request);
     const custodian = await signerOf(options);
-    const logged = await logAccess(clientOf(cmd), custodian, signed, sendOptionsOf(options));
+    const logged = await clientOf(cmd, custodian).logAccess(signed, sendOptionsOf(options));
     const decision = describeDecision(logged.decision);
     outputOf(cmd).result(
       { ...logged.tx, decision: logged.decision.decision, detail: decision },
