@@ -1,6 +1,8 @@
 /**
  * The client's error codes. API answers keep the node's own code (`BAD_NONCE`,
- * `PATIENT_NOT_FOUND`, `SIGNATURE_EXPIRED`, ...) with the HTTP status; the rest are the client's.
+ * `PATIENT_NOT_FOUND`, `SIGNATURE_EXPIRED`, ...) with the HTTP status, and a committed transaction
+ * whose receipt is not OK throws the receipt's code (`NOT_ORG_ADMIN`, ...); the rest are the
+ * client's own.
  */
 export type ClientErrorCode =
   /** The node did not answer (refused, reset, DNS) or is not a medchain API. */
@@ -14,8 +16,6 @@ export type ClientErrorCode =
   | 'CERTIFICATE_INVALID'
   /** The node's headers do not follow from the trusted genesis (wrong chain, broken links). */
   | 'CHAIN_MISMATCH'
-  /** A committed transaction whose receipt is not OK (the receipt is in `details`). */
-  | 'TX_FAILED'
   /** A record the custodian served does not open, or does not hash to its anchor. */
   | 'RECORD_VERIFY_FAILED'
   | 'KEYSTORE_INVALID'
@@ -23,6 +23,8 @@ export type ClientErrorCode =
   | 'INVALID_ARGUMENT'
   | 'EVENT_STREAM_FAILED'
   | 'ABORTED'
+  /** The platform lacks what was asked for (WebCrypto). */
+  | 'UNSUPPORTED'
   // An API error answer: the node's code, kept as is.
   | (string & {});
 
