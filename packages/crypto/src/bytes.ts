@@ -5,19 +5,9 @@ const HEX_PATTERN = /^(?:[0-9a-f]{2})*$/;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
-export function toHex(bytes: Uint8Array): string {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError('toHex expects a Uint8Array');
-  return platform.toHex(bytes);
-}
-
-/**
- * Each byte as one UTF-16 code unit (latin1): a lossless string for Map keys, about 2.5x
- * cheaper than hex on Node. Not text and not for display.
- */
-export function binaryString(bytes: Uint8Array): string {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError('binaryString expects a Uint8Array');
-  return platform.latin1(bytes);
-}
+// The hottest helpers come straight from the platform file, without a wrapper call: toHex
+// and binaryString make Map keys, compareBytes compares hashes, on every hot path.
+export { binaryString, compareBytes, toHex } from './platform/node.js';
 
 /** Parses lowercase hex; anything else (odd length, uppercase, 0x prefix) is an error, so one value has one spelling. */
 export function fromHex(hex: string, expectedLength?: number): Uint8Array {
@@ -36,11 +26,6 @@ export function fromHex(hex: string, expectedLength?: number): Uint8Array {
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && platform.compareBytes(a, b) === 0;
-}
-
-/** Lexicographic byte order: the one order used wherever bytes must be sorted. */
-export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return platform.compareBytes(a, b);
 }
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {

@@ -146,7 +146,8 @@ export function verify(publicKey: Uint8Array, message: Uint8Array, signature: Ui
 
 /**
  * The same rule written out on @noble/curves point arithmetic. Ten times slower than
- * {@link verify}; it exists as an independent reference that tests hold the fast path to.
+ * OpenSSL's {@link verify}; it exists as an independent reference that tests hold the fast
+ * path to. The browser build's `verify` is this equation, with decoded keys cached.
  */
 export function verifyReference(
   publicKey: Uint8Array,

@@ -1,6 +1,8 @@
 import { concatBytes, utf8 } from './bytes.js';
 import * as platform from './platform/node.js';
 
+export { sha256 } from './platform/node.js';
+
 /**
  * Every hash in medchain is taken under one of these domains, so a value hashed for one
  * purpose can never be replayed as another (a tx hash never equals a block hash).
@@ -35,11 +37,6 @@ const domainPrefixes = new Map<string, Uint8Array>(
     return [tag, concatBytes(Uint8Array.of(tagBytes.length), tagBytes)];
   }),
 );
-
-/** Plain SHA-256, for interoperable digests (FHIR content hashes, test vectors). */
-export function sha256(data: Uint8Array): Uint8Array {
-  return platform.sha256(data);
-}
 
 /** SHA-256 over `len(tag) || tag || data`, with the tag taken from {@link HashDomain}. */
 export function taggedHash(domain: HashDomainName, ...parts: Uint8Array[]): Uint8Array {

@@ -24,6 +24,7 @@ export interface VerifyingKey {
 }
 
 export function toHex(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('toHex expects a Uint8Array');
   return bytesToHex(bytes);
 }
 
@@ -31,7 +32,8 @@ export function toHex(bytes: Uint8Array): string {
 const LATIN1_CHUNK = 8192;
 
 /** By char codes: TextDecoder's 'latin1' is really windows-1252 and changes 0x80-0x9f. */
-export function latin1(bytes: Uint8Array): string {
+export function binaryString(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('binaryString expects a Uint8Array');
   if (bytes.length <= LATIN1_CHUNK)
     return String.fromCharCode.apply(null, bytes as unknown as number[]);
   let text = '';
@@ -48,6 +50,7 @@ export function hexToBytes(hex: string): Uint8Array {
   return nobleHexToBytes(hex);
 }
 
+/** Lexicographic byte order: the one order used wherever bytes must be sorted. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const length = Math.min(a.length, b.length);
   for (let i = 0; i < length; i++) {
@@ -60,6 +63,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return equalBytes(a, b);
 }
 
+/** Plain SHA-256, for interoperable digests (FHIR content hashes, test vectors). */
 export function sha256(data: Uint8Array): Uint8Array {
   return nobleSha256(data);
 }

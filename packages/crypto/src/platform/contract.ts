@@ -8,9 +8,10 @@ import type * as Node from './node.js';
  * `SigningKey` and `VerifyingKey` are each platform's own prepared keys.
  */
 export interface Platform<SigningKey, VerifyingKey> {
+  /** Public as is, like binaryString, compareBytes and sha256: so they check their input. */
   toHex(bytes: Uint8Array): string;
+  binaryString(bytes: Uint8Array): string;
   hexToBytes(hex: string): Uint8Array;
-  latin1(bytes: Uint8Array): string;
   compareBytes(a: Uint8Array, b: Uint8Array): number;
   constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean;
   sha256(data: Uint8Array): Uint8Array;

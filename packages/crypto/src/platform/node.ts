@@ -37,6 +37,7 @@ const hexSlice = (
 ).hexSlice;
 
 export function toHex(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('toHex expects a Uint8Array');
   return hexSlice.call(bytes, 0, bytes.length);
 }
 
@@ -47,7 +48,9 @@ const latin1Slice = (
   }
 ).latin1Slice;
 
-export function latin1(bytes: Uint8Array): string {
+/** Each byte as one UTF-16 code unit (latin1): a lossless Map key, cheaper than hex. Not text. */
+export function binaryString(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('binaryString expects a Uint8Array');
   return latin1Slice.call(bytes, 0, bytes.length);
 }
 
@@ -56,6 +59,7 @@ export function hexToBytes(hex: string): Uint8Array {
   return new Uint8Array(Buffer.from(hex, 'hex'));
 }
 
+/** Lexicographic byte order: the one order used wherever bytes must be sorted. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
 }
@@ -65,6 +69,7 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Plain SHA-256, for interoperable digests (FHIR content hashes, test vectors). */
 export function sha256(data: Uint8Array): Uint8Array {
   return new Uint8Array(nodeHash('sha256', data, 'buffer'));
 }
