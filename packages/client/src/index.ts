@@ -80,7 +80,13 @@ export {
   type StoredRecord,
   signAccessRequest,
 } from './records.js';
-export { generateSigner, KeySigner, WebCryptoSigner } from './signers.js';
+export {
+  generateSigner,
+  KeySigner,
+  type WebCryptoKey,
+  type WebCryptoKeyPair,
+  WebCryptoSigner,
+} from './signers.js';
 export {
   provenNextNonce,
   type SendOptions,
