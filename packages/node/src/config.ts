@@ -231,7 +231,11 @@ function peerList(value: unknown): PeerConfig[] {
   });
 }
 
-function subObject(value: unknown, field: string, keys: readonly string[]): Record<string, unknown> {
+function subObject(
+  value: unknown,
+  field: string,
+  keys: readonly string[],
+): Record<string, unknown> {
   if (!isPlainObject(value)) throw invalid(field, 'expected an object');
   for (const key of Object.keys(value)) {
     if (!keys.includes(key)) {
@@ -255,7 +259,9 @@ function apiSection(api: Record<string, unknown>): ApiConfig {
   if (api.auth !== 'required' && api.auth !== 'off') {
     throw invalid('api.auth', 'expected "required" or "off"');
   }
-  if (typeof api.insecureHttp !== 'boolean') throw invalid('api.insecureHttp', 'expected true or false');
+  if (typeof api.insecureHttp !== 'boolean') {
+    throw invalid('api.insecureHttp', 'expected true or false');
+  }
   // Nested objects merge over their defaults, so a file may set one limit alone.
   const defaults = DEFAULT_CONFIG.api;
   const cors = { ...defaults.cors, ...subObject(api.cors, 'api.cors', ['origins']) };
