@@ -71,6 +71,21 @@ backend.commit();
 const v2 = utf8(JSON.stringify({ resourceType: 'Observation', status: 'final', value: 2 }));
 submit(backend.sign(clinician, 'record.amend', { recordId: record, contentHash: sha256(v2) }));
 backend.commit();
+// A record anchored and then erased on the ledger: the vault may shred it.
+const erasedNonce = sha256(utf8('erased-record')).slice(0, 16);
+const erased = recordId(a.id, alice.publicKey, erasedNonce);
+submit(
+  backend.sign(clinician, 'record.anchor', {
+    patient: alice.publicKey,
+    custodian: a.id,
+    resourceType: 'Observation',
+    contentHash: sha256(utf8('erased')),
+    nonce: erasedNonce,
+  }),
+);
+backend.commit();
+submit(backend.sign(clinician, 'record.erase', { recordId: erased }));
+backend.commit();
 // A record id nobody anchored.
 const neverAnchored = recordId(a.id, alice.publicKey, sha256(utf8('never')).slice(0, 16));
 
@@ -575,28 +590,63 @@ describe('refusals of the signature itself', () => {
   });
 });
 
+let accessCounter = 0;
+
+/** A requester-signed AccessRequest for alice's record, as the fetch route takes it. */
+function signedAccess(requester: Signer) {
+  accessCounter += 1;
+  const requestNonce = sha256(utf8(`fetch:${accessCounter}`)).slice(0, 16);
+  const request = {
+    recordId: record,
+    requester: requester.publicKey,
+    action: 'access',
+    purpose: 'TREAT',
+    time: clock(),
+    nonce: requestNonce,
+  } as const;
+  return {
+    request: {
+      ...request,
+      recordId: hex(record),
+      requester: hex(requester.publicKey),
+      nonce: hex(requestNonce),
+    },
+    signature: hex(requester.sign(accessRequestDigest(request))),
+  };
+}
+
 describe('record fetch: a key with no role is refused before anything is relayed', () => {
+  it('erase of an anchored record the ledger erased: its own admin and providers', async () => {
+    for (const as of [a.admin, clinician]) {
+      const answer = await call('POST', `/v1/vault/records/${hex(erased)}/erase`, { as, body: {} });
+      expect({ status: answer.status, body: answer.body }).toEqual({
+        status: 200,
+        body: { recordId: hex(erased), held: false },
+      });
+    }
+    const other = await call('POST', `/v1/vault/records/${hex(erased)}/erase`, {
+      as: bClinician,
+      body: {},
+    });
+    expect(other.body.error?.code).toBe('FORBIDDEN');
+  });
+
+  it('a provider, the patient, a live delegate pass the role check and reach the custodian relay', async () => {
+    for (const requester of [bClinician, alice, delegate]) {
+      const before = fetchCalls;
+      const answer = await call('POST', `/v1/records/${hex(record)}/fetch`, {
+        body: signedAccess(requester),
+      });
+      expect(answer.body.error?.code).toBe('RECORD_CUSTODIAN_UNREACHABLE');
+      expect(fetchCalls).toBe(before + 1);
+    }
+  });
+
   it('a stranger, a lapsed delegate: 403 REQUESTER_NO_ROLE, the custodian never asked', async () => {
     for (const requester of [stranger, lapsed]) {
       const before = fetchCalls;
-      const requestNonce = sha256(utf8(`fetch:${hex(requester.publicKey)}`)).slice(0, 16);
-      const request = {
-        recordId: record,
-        requester: requester.publicKey,
-        action: 'access',
-        purpose: 'TREAT',
-        time: clock(),
-        nonce: requestNonce,
-      } as const;
-      const signature = requester.sign(accessRequestDigest(request));
-      const json = {
-        ...request,
-        recordId: hex(record),
-        requester: hex(requester.publicKey),
-        nonce: hex(requestNonce),
-      };
       const answer = await call('POST', `/v1/records/${hex(record)}/fetch`, {
-        body: { request: json, signature: hex(signature) },
+        body: signedAccess(requester),
       });
       expect({ status: answer.status, code: answer.body.error?.code }).toEqual({
         status: 403,
