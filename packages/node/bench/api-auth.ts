@@ -102,10 +102,8 @@ const verifyUs = await cpuPerCall((i) =>
   }),
 );
 const state = backend.state();
-const rolesUs = await cpuPerCall(
-  () =>
-    standingsOf(state, identify(state, alice.publicKey), { patient: alice.publicKey }, a.id, now()),
-  N,
+const rolesUs = await cpuPerCall(() =>
+  standingsOf(state, identify(state, alice.publicKey), { patient: alice.publicKey }, a.id, now()),
 );
 
 await on.close();
