@@ -13,7 +13,10 @@ import {
   type PatientEntry,
   signTransaction,
   stateKeys,
+  type Transaction,
   transactionHash,
+  validatorSetHash,
+  validatorsFromState,
   verifyStateProof,
 } from '@medchain/ledger';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,6 +46,7 @@ function serve(backend: LedgerBackend, bodyLimit?: number) {
     metrics,
     port: 0,
     auth: 'off',
+    genesis: backend.doc,
     ...(bodyLimit === undefined ? {} : { bodyLimit }),
   });
   servers.push(server);
@@ -531,6 +535,121 @@ describe('patients, consents, audit, records', () => {
         code,
       });
     }
+  });
+});
+
+describe('light-client routes: headers, genesis, validator sets', () => {
+  it('serves a certified header without transactions, and the genesis with its hash', async () => {
+    const { backend } = populatedBackend();
+    const api = serve(backend);
+    const answer = await api.get('/v1/headers/2');
+    expect(answer.status).toBe(200);
+    expect(Object.keys(answer.body).sort()).toEqual(['certificate', 'hash', 'header']);
+    const stored = backend.block(2)!;
+    expect(answer.body.hash).toBe(hex(headerHash(stored.block.header)));
+    expect(answer.body.certificate).toMatchObject({ height: 2, digest: hex(stored.hash) });
+    expect((await api.get('/v1/headers/99')).body.error?.code).toBe('BLOCK_NOT_FOUND');
+    const genesis = await api.get('/v1/genesis');
+    expect(genesis.body.hash).toBe(hex(backend.genesisHash));
+    expect(genesis.body.genesis).toMatchObject({ chainId: CHAIN_ID });
+  });
+
+  it('lists every validator set from genesis, each with the first height it decides', async () => {
+    const backend = new LedgerBackend();
+    const api = serve(backend);
+    const [a, b, c, d] = backend.orgs;
+    const genesisSet = validatorsFromState(backend.ledger);
+    const first = await api.get('/v1/validator-sets');
+    expect(first.body).toEqual({
+      items: [
+        {
+          fromHeight: 1,
+          validatorSetHash: hex(validatorSetHash(genesisSet)),
+          validators: genesisSet.map((v) => ({
+            orgId: hex(v.orgId),
+            publicKey: hex(v.publicKey),
+            peerId: v.peerId,
+          })),
+        },
+      ],
+    });
+    const submit = (tx: Transaction) => {
+      const result = backend.submitTransaction(encodeTransaction(tx));
+      if (!result.accepted) throw new Error(result.code);
+      return tx;
+    };
+    // Some blocks, then an organization joins (a proposal and two more yes votes), more blocks,
+    // then one leaves.
+    for (let i = 0; i < 3; i++) backend.commit();
+    const newcomer = signer('e/validator');
+    const proposal = submit(
+      backend.sign(a!.admin, 'governance.propose', {
+        change: {
+          type: 'add',
+          organization: {
+            id: bytes('org:e'),
+            adminKeys: [signer('e/admin').publicKey],
+            validatorKey: newcomer.publicKey,
+            peerId: `12D3KooW${'E'.repeat(44)}`,
+          },
+        },
+      }),
+    );
+    backend.commit();
+    for (const voter of [b!, c!]) {
+      submit(
+        backend.sign(voter.admin, 'governance.vote', {
+          proposalId: transactionHash(proposal),
+          approve: true,
+        }),
+      );
+    }
+    const changed = backend.commit();
+    expect(changed.receipts.map((r) => r.code)).toEqual(['OK', 'OK']);
+    const addedSet = validatorsFromState(backend.ledger);
+    for (let i = 0; i < 4; i++) backend.commit();
+    const removal = submit(
+      backend.sign(a!.admin, 'governance.propose', { change: { type: 'remove', orgId: d!.id } }),
+    );
+    backend.commit();
+    // Five members now: passing takes four yes votes.
+    for (const voter of [b!.admin, c!.admin, signer('e/admin')]) {
+      submit(
+        backend.sign(voter, 'governance.vote', {
+          proposalId: transactionHash(removal),
+          approve: true,
+        }),
+      );
+    }
+    const removedAt = backend.commit();
+    const removedSet = validatorsFromState(backend.ledger);
+    for (let i = 0; i < 2; i++) backend.commit();
+
+    const sets = (await api.get('/v1/validator-sets')).body.items as Array<{
+      fromHeight: number;
+      validatorSetHash: string;
+      validators: Array<{ publicKey: string }>;
+    }>;
+    // Header h names the set its parent's state defines, which decides h+1: a change executed
+    // in block m is first named by header m+1 and decides from m+2.
+    expect(sets.map((set) => set.fromHeight)).toEqual([
+      1,
+      changed.block.header.height + 2,
+      removedAt.block.header.height + 2,
+    ]);
+    expect(sets[1]!.validatorSetHash).toBe(hex(validatorSetHash(addedSet)));
+    expect(sets[1]!.validators.map((v) => v.publicKey)).toContain(hex(newcomer.publicKey));
+    expect(sets[2]!.validatorSetHash).toBe(hex(validatorSetHash(removedSet)));
+    expect(sets[2]!.validators.map((v) => v.publicKey)).not.toContain(hex(d!.validator.publicKey));
+    for (const set of sets.slice(1)) {
+      const named = backend.block(set.fromHeight - 1)!.block.header;
+      expect(hex(named.validatorSetHash)).toBe(set.validatorSetHash);
+      const before = backend.block(set.fromHeight - 2)!.block.header;
+      expect(hex(before.validatorSetHash)).not.toBe(set.validatorSetHash);
+    }
+    // Asked again after more blocks, the history is the same (kept, extended only).
+    backend.commit();
+    expect((await api.get('/v1/validator-sets')).body.items).toEqual(sets);
   });
 });
 
