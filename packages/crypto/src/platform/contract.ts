@@ -8,7 +8,7 @@ import type * as Node from './node.js';
  * `SigningKey` and `VerifyingKey` are each platform's own prepared keys.
  */
 export interface Platform<SigningKey, VerifyingKey> {
-  /** Public as is, like binaryString, compareBytes and sha256: so they check their input. */
+  /** toHex, binaryString, compareBytes and sha256 are public as they are (re-exported). */
   toHex(bytes: Uint8Array): string;
   binaryString(bytes: Uint8Array): string;
   hexToBytes(hex: string): Uint8Array;
