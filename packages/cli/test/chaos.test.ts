@@ -1,5 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { MedchainClient } from '@medchain/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChaosReport } from '../src/cmds/devnet/chaos.js';
 import {
@@ -9,7 +10,7 @@ import {
 } from '../src/cmds/devnet/chaos-check.js';
 import type { Acknowledged } from '../src/cmds/devnet/chaos-load.js';
 import { MAX_SKEW_MS } from '../src/cmds/devnet/chaos-plan.js';
-import type { ApiJson } from '../src/util/client.js';
+import { adminSigner, devnetClient, findNode, readDevnet } from '../src/cmds/devnet/state.js';
 import { cli, freePortRange, json, tempDir } from './helpers.js';
 
 /**
@@ -94,9 +95,14 @@ describe('medchain devnet chaos', () => {
   it('the checker flags a lost transaction and a changed receipt on the same chain', async () => {
     const up = await cli(['devnet', 'up', '--dir', dir, '--json']);
     expect(up.code, up.stderr).toBe(0);
-    const net = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')) as DevnetFile;
-    const block: ApiJson = await (await fetch(`${net.nodes[0]!.api}/v1/blocks/latest`)).json();
-    const someTx = await findCommittedTx(net.nodes[0]!.api, block.header.height);
+    const net = readDevnet(dir);
+    // Blocks are for members: the checker reads each node as its organization's admin.
+    const reader = (node: { name: string }) =>
+      devnetClient(net, findNode(net, node.name), {
+        signer: adminSigner(dir, findNode(net, node.name)),
+      });
+    const first = reader(net.nodes[0]!);
+    const someTx = await findCommittedTx(first, (await first.latestBlock()).header.height);
     const lost: Acknowledged = {
       hash: 'ab'.repeat(32),
       height: 1,
@@ -104,10 +110,14 @@ describe('medchain devnet chaos', () => {
       receipt: { txHash: 'ab'.repeat(32), code: 'OK', message: '' },
       node: 'fabricated',
     };
-    const changed: Acknowledged = { ...someTx, receipt: { ...someTx.receipt, code: 'NOT_OK' } };
+    const changed: Acknowledged = {
+      ...someTx,
+      receipt: { ...someTx.receipt, code: 'PATIENT_EXISTS' },
+    };
     const result = await checkChain({
       chainId: net.chainId,
       nodes: net.nodes,
+      reader,
       acknowledged: new Map([
         [lost.hash, lost],
         [changed.hash, changed],
@@ -149,9 +159,9 @@ describe('the checker on equivocation evidence', () => {
 });
 
 /** The last committed transaction at or below `height`, as the API reports it. */
-async function findCommittedTx(api: string, height: number): Promise<Acknowledged> {
+async function findCommittedTx(api: MedchainClient, height: number): Promise<Acknowledged> {
   for (let h = height; h > 0; h--) {
-    const block: ApiJson = await (await fetch(`${api}/v1/blocks/${h}`)).json();
+    const block = await api.block(h);
     const receipt = block.receipts.at(-1);
     if (receipt !== undefined) {
       return {

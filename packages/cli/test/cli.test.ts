@@ -1,5 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { toDidKey } from '@medchain/client';
+import { fromHex } from '@medchain/crypto';
 import { DEFAULT_CONFIG } from '@medchain/node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, json, jsonError, tempDir } from './helpers.js';
@@ -27,17 +29,25 @@ describe('medchain keys', () => {
     expect(JSON.stringify(file)).not.toContain(PASS.MEDCHAIN_PASSPHRASE);
   });
 
-  it('shows and exports the public key, and checks the passphrase from a file', async () => {
+  it('shows and exports the public key (hex and did:key), and checks the passphrase from a file', async () => {
     const passFile = join(dir, 'pass');
     writeFileSync(passFile, `${PASS.MEDCHAIN_PASSPHRASE}\n`);
-    const [show, exported] = await Promise.all([
+    const [show, exported, did] = await Promise.all([
       cli(['keys', 'show', keystore, '--check', '--passphrase-file', passFile, '--json']),
       cli(['keys', 'export-public', keystore]),
+      cli(['keys', 'export-public', keystore, '--did']),
     ]);
     expect(show.code, show.stderr).toBe(0);
-    expect(json(show)).toMatchObject({ publicKey, passphrase: 'ok', kdf: { name: 'scrypt' } });
+    const didKey = toDidKey(fromHex(publicKey));
+    expect(json(show)).toMatchObject({
+      publicKey,
+      did: didKey,
+      passphrase: 'ok',
+      kdf: { name: 'scrypt' },
+    });
     expect(exported.code).toBe(0);
     expect(exported.stdout.trim()).toBe(publicKey);
+    expect(did.stdout.trim()).toBe(didKey);
   });
 
   it('refuses a wrong passphrase (exit 1), a short one, no passphrase source or an existing file (exit 2)', async () => {
@@ -241,6 +251,22 @@ describe('medchain usage and errors', () => {
     expect(noEnd.stderr).toContain('--valid-for or --valid-until');
     expect(noGrantee.code).toBe(2);
     expect(noGrantee.stderr).toContain('--to-provider and --to-org');
+  });
+
+  it('a read of party data without --key says whose key it takes (exit 2); a did:key is a party', async () => {
+    const did = toDidKey(fromHex('ab'.repeat(32)));
+    const [audit, badDid] = await Promise.all([
+      cli(['query', 'audit', did, '--node', 'http://127.0.0.1:9', '--json']),
+      cli(['query', 'audit', `${did.slice(0, -2)}00`, '--node', 'http://127.0.0.1:9']),
+    ]);
+    expect(audit.code).toBe(2);
+    expect(jsonError(audit).error).toMatchObject({
+      code: 'KEY_REQUIRED',
+      message: expect.stringContaining('the patient'),
+      hint: expect.stringContaining('--key'),
+    });
+    expect(badDid.code).toBe(2);
+    expect(badDid.stderr).toContain('did:key');
   });
 
   it('asks for a trusted genesis before checking a proof', async () => {

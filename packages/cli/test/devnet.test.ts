@@ -1,12 +1,14 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, cli, freePortRange, json, jsonError, tempDir } from './helpers.js';
 
 /**
- * One devnet of 4 validator processes, driven only through the CLI: up, status, demo, tx and
- * query (with a locally verified proof), logs, kill a node (the other 3 keep committing),
- * restart it (it catches up), down. Every step checks the exit code and the --json output.
+ * One devnet of 4 validator processes with TLS and request authentication on, driven only
+ * through the CLI: up --tls, status, demo, signed tx and query (with a locally verified proof),
+ * a client without the devnet's CA refused, logs, kill a node (the other 3 keep committing),
+ * restart it (it catches up), a membership change by governance (a proof still verifies),
+ * down. Every step checks the exit code and the --json output.
  */
 
 interface DevnetFile {
@@ -27,7 +29,10 @@ const ok = (run: CliRun) => expect(run.code, `${run.stdout}\n${run.stderr}`).toB
 /** Demo keys are in keystores under the devnet's passphrase file. */
 const passphrase = () => ({
   MEDCHAIN_PASSPHRASE: readFileSync(join(dir, 'passphrase'), 'utf8').trim(),
+  MEDCHAIN_CA: join(dir, 'tls', 'ca.pem'),
 });
+/** Commands outside `devnet` trust the devnet's CA through $MEDCHAIN_CA. */
+const trusted = () => ({ env: passphrase() });
 
 let demo: {
   keys: string;
@@ -50,6 +55,7 @@ describe('medchain devnet (4 validator processes)', () => {
         dir,
         '--base-port',
         String(basePort),
+        '--tls',
         '--json',
       ],
       {
@@ -73,7 +79,7 @@ describe('medchain devnet (4 validator processes)', () => {
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  it('up wrote devnet.json and every node is a running validator connected to the other three', async () => {
+  it('up --tls wrote devnet.json and every node is a running validator connected to the other three', async () => {
     const devnet = readDevnet();
     expect(devnet.chainId).toBe('medchain-devnet');
     expect(devnet.nodes.map((n) => n.name)).toEqual([
@@ -85,7 +91,7 @@ describe('medchain devnet (4 validator processes)', () => {
     for (const node of devnet.nodes) {
       expect(node).toMatchObject({
         validator: true,
-        api: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+        api: expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+$/),
         peerId: expect.stringMatching(/^12D3Koo/),
       });
       expect(node.pid).toBeGreaterThan(0);
@@ -107,6 +113,23 @@ describe('medchain devnet (4 validator processes)', () => {
       expect(node.height).toBeGreaterThanOrEqual(0);
       expect(node.peers).toBe(3);
     }
+    // The keys of the run's certificates are the owner's only.
+    expect(statSync(join(devnet.nodes[0]!.home, 'tls', 'key.pem')).mode & 0o777).toBe(0o600);
+  });
+
+  it("verifies the node's certificate: trusted with --ca, refused without it (exit 3)", async () => {
+    const { api } = readDevnet().nodes[0]!;
+    const [withCa, without] = await Promise.all([
+      cli(['status', '--node', api, '--ca', join(dir, 'tls', 'ca.pem'), '--json']),
+      cli(['status', '--node', api, '--json']),
+    ]);
+    ok(withCa);
+    expect(json(withCa)).toMatchObject({ chainId: 'medchain-devnet' });
+    expect(without.code).toBe(3);
+    expect(jsonError(without).error).toMatchObject({
+      code: 'NODE_CERTIFICATE_UNTRUSTED',
+      hint: expect.stringContaining('--ca'),
+    });
   });
 
   it('demo tells the consent story: permit by consent, deny after revocation, break-glass', async () => {
@@ -121,26 +144,37 @@ describe('medchain devnet (4 validator processes)', () => {
     ]);
   }, 130_000);
 
-  it('queries the trail, and verifies a state proof against a certified header', async () => {
+  it('queries the trail signed by the patient, and verifies a state proof against a certified header', async () => {
     const [a, b] = readDevnet().nodes;
     const patient = join(demo.keys, 'patient.json');
-    const [audit, proof, fhir] = await Promise.all([
-      cli(['query', 'audit', patient, '--node', a!.api, '--json']),
-      cli([
-        'query',
-        'proof',
-        '--consent',
-        demo.consentId,
-        '--genesis',
-        join(dir, 'genesis.json'),
-        '--node',
-        b!.api,
-        '--json',
-      ]),
-      cli(['export', 'fhir', 'audit', '--patient', patient, '--node', b!.api]),
+    const asPatient = ['--key', patient];
+    const [audit, unsigned, proof, fhir] = await Promise.all([
+      cli(['query', 'audit', patient, ...asPatient, '--node', a!.api, '--json'], trusted()),
+      cli(['query', 'audit', patient, '--node', a!.api, '--json'], trusted()),
+      cli(
+        [
+          'query',
+          'proof',
+          '--consent',
+          demo.consentId,
+          '--genesis',
+          join(dir, 'genesis.json'),
+          ...asPatient,
+          '--node',
+          b!.api,
+          '--json',
+        ],
+        trusted(),
+      ),
+      cli(
+        ['export', 'fhir', 'audit', '--patient', patient, ...asPatient, '--node', b!.api],
+        trusted(),
+      ),
     ]);
     ok(audit);
     expect(json<{ total: number }>(audit).total).toBe(3);
+    expect(unsigned.code).toBe(2);
+    expect(jsonError(unsigned).error.code).toBe('KEY_REQUIRED');
     ok(proof);
     const checked = json<{ verified: boolean; anchoredBy: string; decoded: { status: string } }>(
       proof,
@@ -160,72 +194,73 @@ describe('medchain devnet (4 validator processes)', () => {
     ]);
   }, 60_000);
 
-  it('policy, a signed request and its logged decision, governance: all through the CLI', async () => {
-    const [a, , , d] = readDevnet().nodes;
+  it('policy opt-out, then break-glass denied and logged; a key that may not read is refused', async () => {
+    const [a, , c] = readDevnet().nodes;
     const env = passphrase();
-    const node = ['--node', a!.api, '--json'];
+    const patient = join(demo.keys, 'patient.json');
     const policy = await cli(
       [
         'tx',
         'policy',
         '--key',
-        join(demo.keys, 'patient.json'),
+        patient,
         '--break-glass',
         'deny',
         '--research',
         'allow',
-        ...node,
+        '--node',
+        a!.api,
+        '--json',
       ],
       { env },
     );
     ok(policy);
     expect(json(policy)).toMatchObject({ kind: 'patient.policy', receipt: { code: 'OK' } });
 
-    const request = join(demo.keys, 'emergency-request.json');
-    ok(
-      await cli(
-        [
-          'tx',
-          'sign-request',
-          '--key',
-          join(demo.keys, 'dr-eve.json'),
-          '--record',
-          demo.recordId,
-          '--emergency',
-          'life-threatening',
-          '--out',
-          request,
-        ],
-        { env },
-      ),
-    );
-    const logged = await cli(
+    const out = join(demo.keys, 'emergency-read.json');
+    const breakGlass = await cli(
       [
-        'tx',
-        'log-access',
+        'record',
+        'get',
+        demo.recordId,
         '--key',
-        join(dir, 'keys', 'hospital-a-admin.json'),
-        '--request',
-        request,
-        ...node,
+        join(demo.keys, 'dr-eve.json'),
+        '--purpose',
+        'ETREAT',
+        '--emergency',
+        'life-threatening',
+        '--out',
+        out,
+        '--node',
+        c!.api,
+        '--json',
       ],
       { env },
     );
-    ok(logged);
-    expect(json(logged)).toMatchObject({
-      kind: 'access.emergency',
-      decision: 'deny',
-      detail: 'deny (BREAK_GLASS_OPT_OUT)',
-      receipt: { code: 'OK' },
+    expect(breakGlass.code).toBe(1);
+    expect(jsonError(breakGlass).error).toMatchObject({
+      code: 'RECORD_ACCESS_DENIED',
+      details: { reason: 'BREAK_GLASS_OPT_OUT' },
     });
-    const trail = await cli([
-      'query',
-      'audit',
-      join(demo.keys, 'patient.json'),
-      '--reverse',
-      '--limit',
-      '1',
-      ...node,
+    expect(existsSync(out)).toBe(false);
+    const asPatient = ['--key', patient, '--node', a!.api, '--json'];
+    // The patient's did:key names the same patient as the keystore.
+    const did = json<{ did: string }>(await cli(['keys', 'show', patient, '--json'])).did;
+    const [trail, stranger] = await Promise.all([
+      cli(['query', 'audit', did, '--reverse', '--limit', '1', ...asPatient], { env }),
+      cli(
+        [
+          'query',
+          'audit',
+          did,
+          '--key',
+          join(demo.keys, 'dr-bob.json'),
+          '--node',
+          a!.api,
+          '--json',
+        ],
+        { env },
+      ),
     ]);
     ok(trail);
     expect(
@@ -234,39 +269,8 @@ describe('medchain devnet (4 validator processes)', () => {
       total: 4,
       items: [{ denyReason: 'BREAK_GLASS_OPT_OUT', emergency: true }],
     });
-
-    const orgId = JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')).nodes[3].orgId;
-    const proposal = await cli(
-      [
-        'tx',
-        'propose-removal',
-        '--key',
-        join(dir, 'keys', 'hospital-a-admin.json'),
-        '--org-id',
-        orgId,
-        ...node,
-      ],
-      { env },
-    );
-    ok(proposal);
-    const vote = await cli(
-      [
-        'tx',
-        'vote',
-        '--key',
-        join(dir, 'keys', 'hospital-b-admin.json'),
-        '--proposal',
-        json<{ hash: string }>(proposal).hash,
-        '--approve',
-        'no',
-        '--node',
-        d!.api,
-        '--json',
-      ],
-      { env },
-    );
-    ok(vote);
-    expect(json(vote)).toMatchObject({ kind: 'governance.vote', receipt: { code: 'OK' } });
+    expect(stranger.code).toBe(1);
+    expect(jsonError(stranger).error.code).toBe('FORBIDDEN');
   }, 120_000);
 
   it('a killed node stops answering while the other three keep committing; restart catches it up', async () => {
@@ -278,7 +282,7 @@ describe('medchain devnet (4 validator processes)', () => {
     const key = join(dir, 'late-patient.json');
     ok(await cli(['keys', 'generate', '--out', key], { env: passphrase() }));
     const [down, tx] = await Promise.all([
-      cli(['status', '--node', nodes[3]!.api, '--timeout', '2s', '--json']),
+      cli(['status', '--node', nodes[3]!.api, '--timeout', '2s', '--json'], trusted()),
       cli(['tx', 'register-patient', '--key', key, '--node', nodes[0]!.api, '--json'], {
         env: passphrase(),
       }),
@@ -361,6 +365,93 @@ describe('medchain devnet (4 validator processes)', () => {
     expect(badSignal.code).toBe(2);
     expect(badSignal.stderr).toContain('KILL, STOP, CONT, TERM');
   });
+
+  it('after a membership change by governance, a proof still verifies from genesis', async () => {
+    const [a, b, c] = readDevnet().nodes;
+    const env = passphrase();
+    const admin = (name: string) => join(dir, 'keys', `${name}-admin.json`);
+    const proposal = await cli(
+      [
+        'tx',
+        'propose-removal',
+        '--key',
+        admin('hospital-a'),
+        '--org-id',
+        JSON.parse(readFileSync(join(dir, 'devnet.json'), 'utf8')).nodes[3].orgId,
+        '--node',
+        a!.api,
+        '--json',
+      ],
+      { env },
+    );
+    ok(proposal);
+    for (const [voter, node] of [
+      ['hospital-b', b!],
+      ['hospital-c', c!],
+    ] as const) {
+      const vote = await cli(
+        [
+          'tx',
+          'vote',
+          '--key',
+          admin(voter),
+          '--proposal',
+          json<{ hash: string }>(proposal).hash,
+          '--approve',
+          'yes',
+          '--node',
+          node.api,
+          '--json',
+        ],
+        { env },
+      );
+      ok(vote);
+      expect(json(vote)).toMatchObject({ kind: 'governance.vote', receipt: { code: 'OK' } });
+    }
+    // Blocks decided by the three remaining validators, so the proof's header is certified
+    // by the new set, which the light client must follow from genesis to accept it.
+    const patient = join(demo.keys, 'patient.json');
+    for (const research of ['deny', 'allow']) {
+      ok(
+        await cli(
+          [
+            'tx',
+            'policy',
+            '--key',
+            patient,
+            '--break-glass',
+            'deny',
+            '--research',
+            research,
+          ].concat(['--node', a!.api, '--json']),
+          { env },
+        ),
+      );
+    }
+    const proof = await cli(
+      [
+        'query',
+        'proof',
+        '--patient',
+        patient,
+        '--genesis',
+        join(dir, 'genesis.json'),
+        '--key',
+        patient,
+        '--node',
+        c!.api,
+        '--json',
+      ],
+      { env },
+    );
+    ok(proof);
+    expect(json(proof)).toMatchObject({
+      verified: true,
+      anchoredBy: 'commit certificate',
+      validatorSetChanges: 1,
+      decoded: { researchOptOut: false },
+    });
+  }, 150_000);
 
   it('down stops every node', async () => {
     const run = await cli(['devnet', 'down', '--dir', dir, '--json'], { timeoutMs: 60_000 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MedchainClient } from '@medchain/client';
 import {
   type Canonical,
   encryptKeystore,
@@ -25,9 +26,10 @@ import { cli, json, jsonError, tempDir } from './helpers.js';
 const PASSPHRASE = 'record-test-passphrase';
 
 /**
- * `medchain record` against an in-process 4-validator cluster on real libp2p: hospital A's
- * author puts, amends and erases through A's node; hospital B's clinician reads through B's
- * node, and the CLI opens the envelope and checks the anchored hash.
+ * `medchain record` against an in-process 4-validator cluster on real libp2p, authentication on:
+ * hospital A's author puts (anchor, then the vault takes the bytes its key anchored), amends and
+ * erases through A's node; hospital B's clinician reads through B's node, and the CLI opens the
+ * envelope and checks the anchored hash. Every request is signed by the acting key.
  */
 describe('medchain record', () => {
   let network: Network;
@@ -175,10 +177,12 @@ describe('medchain record', () => {
       { env },
     );
     expect(amend.code, amend.stderr).toBe(0);
-    await waitUntil('B sees the amendment', async () => {
-      const answer = await fetch(`${nodeUrl(1)}/v1/records/${recordId}`);
-      return ((await answer.json()) as { record: { version: number } }).record.version === 2;
-    });
+    // Reads of a patient's records are signed: the patient asks B's node.
+    const asPatient = new MedchainClient({ url: nodeUrl(1), signer: patient.signer });
+    await waitUntil(
+      'B sees the amendment',
+      async () => (await asPatient.record(recordId)).record.version === 2,
+    );
     const second = await get();
     expect(second.code, second.stderr).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(fhir(80));
@@ -189,16 +193,16 @@ describe('medchain record', () => {
     );
     expect(erase.code, erase.stderr).toBe(0);
     expect(json(erase)).toMatchObject({ shredded: true });
-    await waitUntil('B sees the erasure', async () => {
-      const answer = await fetch(`${nodeUrl(1)}/v1/records/${recordId}`);
-      return ((await answer.json()) as { record: { erased: boolean } }).record.erased;
-    });
+    await waitUntil(
+      'B sees the erasure',
+      async () => (await asPatient.record(recordId)).record.erased,
+    );
     const gone = await get();
     expect(gone.code).toBe(1);
     expect(jsonError(gone).error.message).toContain('RECORD_ERASED');
   });
 
-  it('refuses content that is not FHIR before anchoring anything', async () => {
+  it('refuses content that is not FHIR before anchoring anything (exit 2)', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"id": "no resourceType"}');
     const put = await cli(
@@ -217,7 +221,10 @@ describe('medchain record', () => {
       ],
       { env },
     );
-    expect(put.code).toBe(1);
-    expect(jsonError(put).error.code).toBe('RECORD_INVALID_FHIR');
+    expect(put.code).toBe(2);
+    expect(jsonError(put).error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('resourceType'),
+    });
   });
 });

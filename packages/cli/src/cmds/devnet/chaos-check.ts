@@ -231,19 +231,18 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
  * A node's equivocation evidence (`GET /v1/consensus/evidence`) as violations: in a run with
  * only crash faults any item at all means a validator signed two different votes.
  */
-export function evidenceViolations(
-  name: string,
-  answer: { items: EquivocationJson[]; total: number },
-): string[] {
-  if (!Array.isArray(answer?.items) || !Number.isSafeInteger(answer?.total)) {
+export function evidenceViolations(name: string, answer: unknown): string[] {
+  const list = answer as { items?: unknown; total?: unknown } | undefined;
+  if (!Array.isArray(list?.items) || !Number.isSafeInteger(list?.total)) {
     return [`${name}: malformed evidence answer ${JSON.stringify(answer).slice(0, 200)}`];
   }
-  const out = answer.items.map(
+  const { items, total } = list as { items: Partial<EquivocationJson>[]; total: number };
+  const out = items.map(
     (item) =>
       `double vote: ${name} holds evidence that validator ${String(item.validator).slice(0, 16)} signed two ${item.phase} votes at height ${item.height}, view ${item.view} (verified: ${item.verified})`,
   );
-  if (answer.total > answer.items.length) {
-    out.push(`${name}: ${answer.total - answer.items.length} more equivocations than it lists`);
+  if (total > items.length) {
+    out.push(`${name}: ${total - items.length} more equivocations than it lists`);
   }
   return out;
 }

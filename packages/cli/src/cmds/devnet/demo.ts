@@ -240,15 +240,12 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
       return { decision: 'permit', tx };
     } catch (error) {
       if (!(error instanceof ClientError && error.code === 'RECORD_ACCESS_DENIED')) throw error;
-      const details = error.details as { logTx?: unknown } | undefined;
-      const hash =
-        typeof details?.logTx === 'string'
-          ? details.logTx
-          : /logged in ([0-9a-f]{64})/.exec(error.message)?.[1];
+      // The node's denial carries the logged decision: its reason and the access.log tx.
+      const { logTx: hash, reason } = (error.details ?? {}) as { logTx?: string; reason?: string };
       if (hash === undefined) throw error;
       const tx = await logged(hash);
       current!.txs.push(tx);
-      line(`${a.name} (the custodian) denies (${error.message.split(': ').pop()}); no bytes sent`);
+      line(`${a.name} (the custodian) denies (${reason ?? error.code}); no bytes sent`);
       line(`the denial is committed too: ${tx.kind} ${short(tx.hash)} at height ${tx.height}`);
       return { decision: 'deny', tx };
     }

@@ -270,7 +270,10 @@ export function adminSigner(dir: string, node: DevnetNode): KeySigner {
 /** The node's status, or undefined when its API does not answer. */
 export async function tryStatus(devnet: Devnet, node: DevnetNode): Promise<StatusJson | undefined> {
   try {
-    return await devnetClient(devnet, node, { timeoutMs: 1_000 }).status();
+    // A frozen node must not hold a poll up; over TLS the first request also loads undici and
+    // makes a handshake, which takes a while on a loaded machine.
+    const timeoutMs = devnet.tls === undefined ? 1_000 : 3_000;
+    return await devnetClient(devnet, node, { timeoutMs }).status();
   } catch {
     return undefined;
   }

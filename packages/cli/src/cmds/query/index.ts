@@ -441,12 +441,16 @@ export function registerQuery(program: Command): void {
       const key = keys[0]!;
       const reader = options.key === undefined ? undefined : await readerOf(options, READERS.proof);
       const client = clientOf(cmd, reader);
-      const check = await client
-        .lightClient(genesis)
-        .checkStateProof(await client.stateProof(key), key);
+      const light = client.lightClient(genesis);
+      const check = await light.checkStateProof(await client.stateProof(key), key);
       const decoded =
         check.value === null ? null : valueToJson(decodeCanonical(fromHex(check.value)));
-      const result = { ...check, key: toHex(key), decoded };
+      const result = {
+        ...check,
+        key: toHex(key),
+        decoded,
+        validatorSetChanges: light.validatorSetChanges,
+      };
       outputOf(cmd).result(result, (r: typeof result) => [
         ...r.steps.map((s) => `${s.ok ? 'ok  ' : 'FAIL'} ${s.check}`),
         '',
@@ -454,6 +458,7 @@ export function registerQuery(program: Command): void {
           verified: r.verified ? 'yes' : 'NO',
           height: `${r.height} (state after this block)`,
           anchoredBy: r.anchoredBy,
+          validatorSetChanges: `${r.validatorSetChanges} followed from genesis`,
           value: r.decoded === null ? 'absent (non-inclusion proven)' : JSON.stringify(r.decoded),
         }),
       ]);
