@@ -2,7 +2,7 @@
  * Mempool admission's role check: `signerRoleRefusal` per transaction (body parse + the
  * kind's role check, state reads only), on a state holding many patients with a record each.
  * Transactions are signed and decoded before the clock starts, as the mempool has them.
- * Sizes (registered patients): LEDGER_BENCH_PATIENTS=1000,100000 (the default).
+ * Sizes (registered patients): LEDGER_BENCH_PATIENTS (default 1000,20000 here).
  */
 import { Signer, sha256, utf8 } from '@medchain/crypto';
 import {
@@ -127,7 +127,7 @@ function measure(
 }
 
 export function run(): void {
-  const sizes = (process.env.LEDGER_BENCH_PATIENTS ?? '1000,100000').split(',').map(Number);
+  const sizes = (process.env.LEDGER_BENCH_PATIENTS ?? '1000,20000').split(',').map(Number);
   for (const size of sizes) {
     const w = world(size);
     console.log(`\n${size.toLocaleString('en-US')} patients\n`);
