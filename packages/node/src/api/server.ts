@@ -847,11 +847,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         throw new AuthError(429, 'RATE_LIMITED', 'too many requests signed by this key');
       }
       const reader = state();
+      // This node's organization costs two state reads: only the vault routes ask for it.
+      const needsOwn = policy.allow.some((s) => s === 'own-org-admin' || s === 'own-org-provider');
       const standings = standingsOf(
         reader,
         identify(reader, key),
         subject ?? (await subjectOf(access, request)),
-        ownOrganization(),
+        needsOwn ? ownOrganization() : undefined,
         now(),
       );
       decide(policy, standings);
