@@ -33,6 +33,18 @@ const passphrase = () => ({
 });
 /** Commands outside `devnet` trust the devnet's CA through $MEDCHAIN_CA. */
 const trusted = () => ({ env: passphrase() });
+/** The demo patient opts out of break-glass, and sets its research choice, through `api`. */
+const optOut = (research: 'allow' | 'deny', api: string) =>
+  cli(
+    ['tx', 'policy', '--key', join(demo.keys, 'patient.json'), '--break-glass', 'deny'].concat([
+      '--research',
+      research,
+      '--node',
+      api,
+      '--json',
+    ]),
+    trusted(),
+  );
 
 let demo: {
   keys: string;
@@ -198,22 +210,7 @@ describe('medchain devnet (4 validator processes)', () => {
     const [a, , c] = readDevnet().nodes;
     const env = passphrase();
     const patient = join(demo.keys, 'patient.json');
-    const policy = await cli(
-      [
-        'tx',
-        'policy',
-        '--key',
-        patient,
-        '--break-glass',
-        'deny',
-        '--research',
-        'allow',
-        '--node',
-        a!.api,
-        '--json',
-      ],
-      { env },
-    );
+    const policy = await optOut('allow', a!.api);
     ok(policy);
     expect(json(policy)).toMatchObject({ kind: 'patient.policy', receipt: { code: 'OK' } });
 
@@ -411,23 +408,7 @@ describe('medchain devnet (4 validator processes)', () => {
     // Blocks decided by the three remaining validators, so the proof's header is certified
     // by the new set, which the light client must follow from genesis to accept it.
     const patient = join(demo.keys, 'patient.json');
-    for (const research of ['deny', 'allow']) {
-      ok(
-        await cli(
-          [
-            'tx',
-            'policy',
-            '--key',
-            patient,
-            '--break-glass',
-            'deny',
-            '--research',
-            research,
-          ].concat(['--node', a!.api, '--json']),
-          { env },
-        ),
-      );
-    }
+    for (const research of ['deny', 'allow'] as const) ok(await optOut(research, a!.api));
     const proof = await cli(
       [
         'query',
