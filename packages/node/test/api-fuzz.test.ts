@@ -171,12 +171,13 @@ async function signatureHeaders(
   const now =
     Date.now() + (how.mode === 'expired' ? -600_000 : how.mode === 'future' ? 600_000 : 0);
   const signed = how.mode === 'other-body' ? utf8(`{"other":${how.seed}}`) : bytes;
+  nonceCounter += 1;
   let headers: Record<string, string>;
   try {
     headers = await signRequest(
       { method, url: `http://localhost${url}`, ...(signed === undefined ? {} : { body: signed }) },
       how.who,
-      { now, nonce: `fuzz-nonce-${(nonceCounter += 1).toString().padStart(8, '0')}` },
+      { now, nonce: `fuzz-nonce-${nonceCounter.toString().padStart(8, '0')}` },
     );
   } catch {
     return {}; // a URL the client refuses to sign goes unsigned
