@@ -33,7 +33,7 @@ export function readCa(file: string): string {
  * given a CA, so this is undici's fetch with an Agent that has it; undici is loaded on first
  * use, so commands that talk plain HTTP never load it.
  */
-export function fetchTrusting(ca: string): typeof fetch {
+function fetchTrusting(ca: string): typeof fetch {
   let loaded: Promise<typeof fetch> | undefined;
   const load = async (): Promise<typeof fetch> => {
     const undici = await import('undici');

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { writeSecretFile } from '../../util/keys.js';
 
 /** `DIR/tls/`: the devnet's CA certificate (the CA's key is never written: it signs once). */
-export const TLS_DIR = 'tls';
-export const CA_FILE = 'ca.pem';
+const TLS_DIR = 'tls';
+const CA_FILE = 'ca.pem';
 /** A run's certificates: long enough for any devnet session, short enough to be throwaway. */
 const VALIDITY_DAYS = 30;
 const ECDSA = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
