@@ -64,10 +64,10 @@ export { hashHex, type PartyKey, partyKeyBytes, partyKeyHex } from './parties.js
 export { randomBytes, requestNonce } from './random.js';
 export {
   type AccessRequestFields,
+  accessDecision,
   accessRequestFromJson,
   accessRequestJson,
   amendRecord,
-  decideAccessThroughApi,
   eraseRecord,
   type FetchedRecord,
   fetchRecord,

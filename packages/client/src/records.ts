@@ -1,8 +1,6 @@
 import {
   bytesEqual,
-  type Canonical,
   decodeEnvelope,
-  encodeCanonical,
   fromHex,
   openEnvelope,
   sha256,
@@ -14,27 +12,17 @@ import {
   type AccessRequest,
   accessRequestDigest,
   type ConsentAction,
-  decideAccess,
+  type DenyReason,
   type EmergencyReason,
-  type KeyValueReader,
   type Purpose,
   parseAccessRequest,
   recordEnvelopeContext,
   recordId,
-  stateKeys,
 } from '@medchain/ledger';
-import { type ApiClient, orUndefined } from './api.js';
+import type { ApiClient } from './api.js';
 import { ClientError } from './errors.js';
 import type { RequestSigner } from './http-signature.js';
-import {
-  consentFromJson,
-  delegateFromJson,
-  type FetchedRecordJson,
-  organizationFromJson,
-  patientFromJson,
-  providerFromJson,
-  recordFromJson,
-} from './json.js';
+import type { FetchedRecordJson } from './json.js';
 import { hashHex, type PartyKey, partyKeyBytes } from './parties.js';
 import { randomBytes } from './random.js';
 import type { KeySigner } from './signers.js';
@@ -314,68 +302,37 @@ export async function eraseRecord(
 
 // ---- the custodian's access decision, written to the ledger ----
 
+/** The node's answer to POST /v1/access/decision. */
+interface AccessDecisionJson {
+  readonly decision: 'permit' | 'deny';
+  readonly basis?: 'consent' | 'break-glass' | 'patient';
+  readonly reason?: DenyReason;
+  readonly consentId: string | null;
+}
+
 /**
- * The ledger's own access rule (`decideAccess`) over a snapshot of exactly the entries it reads,
- * fetched through the API. Execution re-runs the rule at block time; if the state moved in
- * between, the access.log receipt says DECISION_MISMATCH.
+ * The ledger's access rule (`decideAccess`) for a requester-signed request, as the node decides
+ * it on its committed state at the request's time (POST /v1/access/decision). Only the
+ * custodian organization's admins and providers may ask; the node discloses the decision and
+ * the consent it rests on, not the patient's entries. Execution re-runs the rule at block time;
+ * if the state moved in between, the access.log receipt says DECISION_MISMATCH.
  */
-export async function decideAccessThroughApi(
+export async function accessDecision(
   api: ApiClient,
-  request: AccessRequest,
-  time: number,
+  signed: SignedAccessRequest,
 ): Promise<AccessDecision> {
-  const entries = new Map<string, Uint8Array>();
-  const put = (key: Uint8Array, value: unknown) =>
-    entries.set(toHex(key), encodeCanonical(value as Canonical));
-  const requester = toHex(request.requester);
-  const recordJson = await orUndefined(api.record(request.recordId, { limit: 1 }));
-  if (recordJson !== undefined) {
-    const record = recordFromJson(recordJson.record);
-    put(stateKeys.record(record.id), record);
-    const patient = toHex(record.patient);
-    const [patientJson, delegateJson, providerJson] = await Promise.all([
-      orUndefined(api.patient(patient)),
-      orUndefined(api.delegate(patient, requester)),
-      orUndefined(api.provider(requester)),
-    ]);
-    if (patientJson !== undefined)
-      put(stateKeys.patient(record.patient), patientFromJson(patientJson));
-    if (delegateJson !== undefined) {
-      put(stateKeys.delegate(record.patient, request.requester), delegateFromJson(delegateJson));
-    }
-    if (providerJson !== undefined) {
-      const provider = providerFromJson(providerJson);
-      put(stateKeys.provider(provider.key), provider);
-      const orgJson = await orUndefined(api.organization(provider.org, { limit: 1 }));
-      if (orgJson !== undefined) {
-        put(stateKeys.organization(provider.org), organizationFromJson(orgJson.organization));
-      }
-      const consents =
-        patientJson === undefined ? [] : (await api.allConsents(patient)).map(consentFromJson);
-      for (const [type, id] of [
-        ['provider', provider.key],
-        ['organization', provider.org],
-      ] as const) {
-        const mine = consents.filter(
-          (c) => c.grantee.type === type && bytesEqual(c.grantee.id, id),
-        );
-        for (const consent of mine) put(stateKeys.consent(consent.id), consent);
-        put(
-          stateKeys.granteeConsents(record.patient, type, id),
-          mine.map((c) => c.id),
-        );
-      }
-    }
+  const answer = await api.post<AccessDecisionJson>('/access/decision', accessRequestJson(signed));
+  if (answer.decision === 'permit' && answer.basis !== undefined) {
+    return {
+      decision: 'permit',
+      basis: answer.basis,
+      consentId: answer.consentId === null ? null : fromHex(answer.consentId),
+    };
   }
-  const reader: KeyValueReader = { get: (key) => entries.get(toHex(key)) };
-  return decideAccess(reader, {
-    requester: request.requester,
-    action: request.action,
-    recordId: request.recordId,
-    purpose: request.purpose,
-    time,
-    ...(request.emergencyReason === undefined ? {} : { emergencyReason: request.emergencyReason }),
-  });
+  if (answer.decision === 'deny' && answer.reason !== undefined && answer.consentId === null) {
+    return { decision: 'deny', reason: answer.reason, consentId: null };
+  }
+  throw new ClientError('BAD_ANSWER', `not an access decision: ${JSON.stringify(answer)}`);
 }
 
 export interface LoggedAccess {
@@ -384,19 +341,17 @@ export interface LoggedAccess {
 }
 
 /**
- * The custodian's side: decide, then write the decision to the ledger (access.log, or
- * access.emergency for break-glass), signed by the client's signer. Only a committed OK receipt
- * counts as access granted. RECORD_NOT_FOUND when the ledger knows no such record.
+ * The custodian's side: ask the node for the ledger's decision, then write it to the ledger
+ * (access.log, or access.emergency for break-glass), signed by the client's signer (an admin or
+ * provider of the record's custodian; the node answers 403 FORBIDDEN to anyone else, and for a
+ * record it does not know). Only a committed OK receipt counts as access granted.
  */
 export async function logAccess(
   api: ApiClient,
   signed: SignedAccessRequest,
   options: SendOptions = {},
 ): Promise<LoggedAccess> {
-  const decision = await decideAccessThroughApi(api, signed.request, api.now());
-  if (decision.decision === 'deny' && decision.reason === 'RECORD_NOT_FOUND') {
-    throw new ClientError('RECORD_NOT_FOUND', 'the node knows no such record');
-  }
+  const decision = await accessDecision(api, signed);
   const body = {
     request: signed.request,
     requestSignature: signed.signature,

@@ -238,6 +238,48 @@ describe('against a real node API', () => {
     expect(denied).toEqual({ code: 'RECORD_ACCESS_DENIED', status: 403 });
   });
 
+  it("logs access as the custodian: the node's decision is what the ledger commits", async () => {
+    const ask = () =>
+      signAccessRequest(bClinician, {
+        recordId: node.record,
+        action: 'access',
+        purpose: 'TREAT',
+        time: node.backend.time + 1000,
+      });
+    const lastAudit = async () => (await clientFor(alice).allAudit(alice.publicKey)).at(-1);
+    // Only the record's custodian may ask: not the requester, nor the patient.
+    for (const as of [bClinician, alice]) {
+      expect(await codeOf(clientFor(as).logAccess(await ask()))).toEqual({
+        code: 'FORBIDDEN',
+        status: 403,
+      });
+    }
+    const permitted = await clientFor(clinician).logAccess(await ask());
+    expect(permitted.decision).toEqual({
+      decision: 'permit',
+      basis: 'consent',
+      consentId: node.consentId,
+    });
+    expect(permitted.tx.receipt?.code).toBe('OK');
+    expect(await lastAudit()).toMatchObject({
+      txHash: permitted.tx.hash,
+      decision: 'permit',
+      consentId: toHex(node.consentId),
+    });
+    const revoked = await clientFor(alice).sendTransaction('consent.revoke', {
+      consentId: node.consentId,
+    });
+    expect(revoked.receipt?.code).toBe('OK');
+    const denied = await clientFor(clinician).logAccess(await ask());
+    expect(denied.decision).toEqual({ decision: 'deny', reason: 'NO_CONSENT', consentId: null });
+    expect(denied.tx.receipt?.code).toBe('OK');
+    expect(await lastAudit()).toMatchObject({
+      txHash: denied.tx.hash,
+      decision: 'deny',
+      denyReason: 'NO_CONSENT',
+    });
+  });
+
   it("streams blocks and a patient's audit entries, resuming after Last-Event-ID", async () => {
     // The block stream is for members (admins, validators); a patient's stream for its side.
     const client = clientFor(alice).withSigner(node.a.admin);

@@ -45,6 +45,7 @@ const EXPECTED: Record<AccessKey, string> = {
   getConsent: `${P} ${D} grantee`,
   getRecord: `${P} ${D} org-admin org-provider`,
   fetchRecord: 'access-request',
+  accessDecision: 'record-custodian',
   putVaultRecord: 'own-org-provider',
   eraseVaultRecord: 'own-org-admin own-org-provider',
   listOrganizations: 'public',
@@ -156,11 +157,22 @@ describe('standings from committed state', () => {
     expect(of(clinician.publicKey, { grantee: toOrg })).not.toContain('grantee');
   });
 
+  it("a record's custodian: its organization's admins and active providers, not its validator key", () => {
+    const subject = { custodian: a.id };
+    expect(of(clinician.publicKey, subject)).toContain('record-custodian');
+    expect(of(a.admin.publicKey, subject)).toContain('record-custodian');
+    expect(of(a.validator.publicKey, subject)).not.toContain('record-custodian');
+    expect(of(bClinician.publicKey, subject)).not.toContain('record-custodian');
+    expect(of(b.admin.publicKey, subject)).not.toContain('record-custodian');
+    expect(of(clinician.publicKey, { org: a.id })).not.toContain('record-custodian');
+  });
+
   it('state keys name their table and subject; anything else is "unknown"', () => {
     const record = stateKeyAccess(state, stateKeys.record(world.record));
     expect(record.table).toBe('record');
     expect(bytesEqual(record.subject.patient!, alice.publicKey)).toBe(true);
     expect(bytesEqual(record.subject.org!, a.id)).toBe(true);
+    expect(bytesEqual(record.subject.custodian!, a.id)).toBe(true);
     const consent = stateKeyAccess(state, stateKeys.consent(world.consentId));
     expect(consent.subject.grantee?.type).toBe('provider');
     const list = stateKeyAccess(state, stateKeys.patientAudit(alice.publicKey).entry(0));

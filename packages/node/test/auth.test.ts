@@ -401,6 +401,25 @@ const ROWS: Row[] = [
     refused: [['a patient', alice, 403, 'FORBIDDEN']],
   },
   {
+    route: 'accessDecision',
+    method: 'POST',
+    path: '/v1/access/decision',
+    body: () => signedAccess(bClinician),
+    allowed: [
+      ["the custodian's admin", a.admin, 200],
+      ["a custodian's provider", colleague, 200],
+    ],
+    refused: [
+      ['unsigned', NONE, 401, 'SIGNATURE_MISSING'],
+      ['a key with no role', stranger, 401, 'KEY_UNKNOWN'],
+      ['the patient', alice, 403, 'FORBIDDEN'],
+      ['a live delegate', delegate, 403, 'FORBIDDEN'],
+      ["another organization's provider (the requester)", bClinician, 403, 'FORBIDDEN'],
+      ["another organization's admin", b.admin, 403, 'FORBIDDEN'],
+      ["the custodian's validator key", validator, 403, 'FORBIDDEN'],
+    ],
+  },
+  {
     route: 'putVaultRecord',
     method: 'POST',
     path: '/v1/vault/records',
@@ -654,6 +673,63 @@ describe('record fetch: a key with no role is refused before anything is relayed
       });
       expect(fetchCalls).toBe(before);
     }
+  });
+});
+
+describe("the custodian's access decision: the decision, not the patient's entries", () => {
+  const decide = (body: unknown, as: Signer = a.admin) =>
+    call('POST', '/v1/access/decision', { as, body });
+
+  it('answers the ledger decision at the request time, and writes nothing', async () => {
+    const height = backend.blocks.length;
+    const pending = backend.mempool.size;
+    const consented = await decide(signedAccess(bClinician));
+    expect(consented.body).toEqual({
+      decision: 'permit',
+      basis: 'consent',
+      consentId: hex(consentId),
+    });
+    expect((await decide(signedAccess(alice), clinician)).body).toEqual({
+      decision: 'permit',
+      basis: 'patient',
+      consentId: null,
+    });
+    expect((await decide(signedAccess(colleague))).body).toEqual({
+      decision: 'deny',
+      reason: 'NO_CONSENT',
+      consentId: null,
+    });
+    expect({ height: backend.blocks.length, pending: backend.mempool.size }).toEqual({
+      height,
+      pending,
+    });
+  });
+
+  it('a requester signature that does not verify: 400 RECORD_BAD_REQUEST', async () => {
+    const body = signedAccess(bClinician);
+    const forged = { ...body, request: { ...body.request, purpose: 'HRESCH' } };
+    const answer = await decide(forged);
+    expect({ status: answer.status, code: answer.body.error?.code }).toEqual({
+      status: 400,
+      code: 'RECORD_BAD_REQUEST',
+    });
+    const malformed = await decide({ ...body, signature: 'zz' });
+    expect({ status: malformed.status, code: malformed.body.error?.code }).toEqual({
+      status: 400,
+      code: 'BAD_REQUEST',
+    });
+  });
+
+  it('a record the ledger does not know has no custodian: 403 FORBIDDEN', async () => {
+    const body = signedAccess(bClinician);
+    const answer = await decide({
+      ...body,
+      request: { ...body.request, recordId: hex(neverAnchored) },
+    });
+    expect({ status: answer.status, code: answer.body.error?.code }).toEqual({
+      status: 403,
+      code: 'FORBIDDEN',
+    });
   });
 });
 

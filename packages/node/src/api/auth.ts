@@ -147,6 +147,8 @@ export interface Subject {
   readonly patient?: Uint8Array;
   readonly key?: Uint8Array;
   readonly org?: Uint8Array;
+  /** The custodian organization of the record the request is about. */
+  readonly custodian?: Uint8Array;
   readonly grantee?: Grantee;
 }
 
@@ -192,6 +194,9 @@ export function standingsOf(
   }
   if (same(adminOf, subject.org)) out.add('org-admin');
   if (same(provider?.org, subject.org)) out.add('org-provider');
+  if (same(adminOf, subject.custodian) || same(provider?.org, subject.custodian)) {
+    out.add('record-custodian');
+  }
   if (same(adminOf, ownOrg)) out.add('own-org-admin');
   if (same(provider?.org, ownOrg)) out.add('own-org-provider');
   if (adminOf !== undefined) out.add('member-admin');
@@ -208,7 +213,9 @@ export function consentSubject(consent: ConsentEntry | undefined): Subject {
 
 export function recordSubject(state: KeyValueReader, recordId: Uint8Array): Subject {
   const record = getRecord(state, recordId);
-  return record === undefined ? {} : { patient: record.patient, org: record.custodian };
+  return record === undefined
+    ? {}
+    : { patient: record.patient, org: record.custodian, custodian: record.custodian };
 }
 
 const isBytes = (value: unknown, length?: number): value is Uint8Array =>

@@ -22,6 +22,8 @@ export const STANDINGS = [
   'org-admin',
   /** An active provider of the subject organization (a member). */
   'org-provider',
+  /** An admin key or an active provider of the subject record's custodian organization (a member). */
+  'record-custodian',
   /** An admin key of the organization that runs this node. */
   'own-org-admin',
   /** An active provider of the organization that runs this node. */
@@ -75,6 +77,7 @@ export const ROUTE_ACCESS = {
   getConsent: signed(...PATIENT_SIDE, 'grantee'),
   getRecord: signed(...PATIENT_SIDE, 'org-admin', 'org-provider'),
   fetchRecord: { kind: 'access-request' },
+  accessDecision: signed('record-custodian'),
   putVaultRecord: signed('own-org-provider'),
   eraseVaultRecord: signed('own-org-admin', 'own-org-provider'),
   listOrganizations: PUBLIC,

@@ -1,5 +1,6 @@
 import {
   CONSENT_ACTIONS,
+  DENY_REASONS,
   EMERGENCY_REASONS,
   MAX_PAGE_SIZE,
   MAX_TX_BYTES,
@@ -309,6 +310,33 @@ const NOT_FOUND = (what: string) => ({ description: `${what} not found` });
 
 const patientKey = params({ key: KEY });
 
+/** An AccessRequest exactly as the requester signed it (bytes as hex), with its signature. */
+const SIGNED_ACCESS_REQUEST: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['request', 'signature'],
+  properties: {
+    request: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['recordId', 'requester', 'action', 'purpose', 'time', 'nonce'],
+      properties: {
+        recordId: HASH,
+        requester: KEY,
+        action: { enum: [...CONSENT_ACTIONS] },
+        purpose: { enum: [...PURPOSES] },
+        time: { type: 'integer', description: "the requester's clock, ms since the epoch" },
+        nonce: hex(16, 'a fresh random nonce'),
+        emergencyReason: { enum: [...EMERGENCY_REASONS] },
+      },
+    },
+    signature: {
+      ...SIGNATURE,
+      description: 'Ed25519 by the requester over accessRequestDigest(request)',
+    },
+  },
+};
+
 export const ROUTES = [
   {
     operationId: 'health',
@@ -525,28 +553,7 @@ export const ROUTES = [
       "Body: the AccessRequest exactly as the requester signed it (bytes as hex) and the Ed25519 signature over accessRequestDigest(request). This node finds the custodian on the ledger and relays the request over the records protocol; the custodian decides on its committed state, logs access.log (or access.emergency) and, once that entry is committed, answers with the record sealed to the requester's key. The answer's envelope (encodeEnvelope bytes) opens only with the requester's key; check that its sender is custodianKey and that sha256(content) equals the anchored contentHash. Errors: RECORD_ACCESS_DENIED 403 (logged), RECORD_REQUEST_STALE 400, RECORD_REQUEST_REPLAYED 409, RECORD_NOT_FOUND 404, RECORD_ERASED 410, RECORD_LOG_FAILED / RECORD_CUSTODIAN_UNREACHABLE 502.",
     params: params({ id: HASH }),
     querystring: NO_QUERY,
-    body: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['request', 'signature'],
-      properties: {
-        request: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['recordId', 'requester', 'action', 'purpose', 'time', 'nonce'],
-          properties: {
-            recordId: HASH,
-            requester: KEY,
-            action: { enum: [...CONSENT_ACTIONS] },
-            purpose: { enum: [...PURPOSES] },
-            time: { type: 'integer', description: "the requester's clock, ms since the epoch" },
-            nonce: hex(16, 'a fresh random nonce'),
-            emergencyReason: { enum: [...EMERGENCY_REASONS] },
-          },
-        },
-        signature: SIGNATURE,
-      },
-    },
+    body: SIGNED_ACCESS_REQUEST,
     responses: {
       200: {
         description: 'the record, sealed to the requester',
@@ -566,6 +573,37 @@ export const ROUTES = [
       409: { description: 'RECORD_REQUEST_REPLAYED' },
       410: { description: 'RECORD_ERASED' },
       502: { description: 'RECORD_LOG_FAILED, RECORD_CUSTODIAN_UNREACHABLE, RECORD_VERIFY_FAILED' },
+    },
+  },
+  {
+    operationId: 'accessDecision',
+    method: 'POST',
+    path: '/access/decision',
+    summary: "The ledger's access decision for a requester-signed AccessRequest (custodian side)",
+    description:
+      "For a custodian that logs access itself (access.log / access.emergency carry the decision and consentId; execution re-decides at block time and fails DECISION_MISMATCH if they differ). Body: the signed AccessRequest as POST /v1/records/{id}/fetch takes it. The node checks the requester's signature and answers decideAccess (ledger) on its committed state at request.time: only the decision and the consent it rests on, not the patient's entries. Nothing is written. RECORD_BAD_REQUEST 400: the request does not parse or its signature does not verify.",
+    querystring: NO_QUERY,
+    body: SIGNED_ACCESS_REQUEST,
+    responses: {
+      200: {
+        description: 'the decision',
+        schema: object(
+          {
+            decision: { enum: ['permit', 'deny'] },
+            basis: {
+              enum: ['consent', 'break-glass', 'patient'],
+              description: 'why a permit (absent on deny)',
+            },
+            reason: { enum: [...DENY_REASONS], description: 'why a deny (absent on permit)' },
+            consentId: nullable({
+              ...HASH,
+              description: 'the consent a permit rests on (null without one)',
+            }),
+          },
+          ['basis', 'reason'],
+        ),
+      },
+      400: { description: 'BAD_REQUEST, RECORD_BAD_REQUEST' },
     },
   },
   {

@@ -780,6 +780,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         return consentSubject(getConsent(state(), hex('id')));
       case 'getRecord':
         return recordSubject(state(), hex('id'));
+      case 'accessDecision': {
+        // The body is schema-checked by now; the record it names decides who may ask.
+        const { recordId } = (request.body as { request: { recordId: string } }).request;
+        return recordSubject(state(), fromHex(recordId));
+      }
       case 'getOrganization':
         return { org: hex('id') };
       case 'listProviderConsents': {

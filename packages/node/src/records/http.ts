@@ -1,5 +1,5 @@
 import { bytesEqual, encodeEnvelope, fromHex, sha256, toHex } from '@medchain/crypto';
-import { getRecord, type KeyValueReader, recordHistory } from '@medchain/ledger';
+import { decideAccess, getRecord, type KeyValueReader, recordHistory } from '@medchain/ledger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { requesterMayAsk } from '../api/auth.js';
 import { HttpError } from '../api/http-error.js';
@@ -40,7 +40,11 @@ function signedFromJson(body: {
   return checkSignedRequest({ request, signature: fromHex(body.signature) });
 }
 
-export type RecordOperationId = 'putVaultRecord' | 'eraseVaultRecord' | 'fetchRecord';
+export type RecordOperationId =
+  | 'putVaultRecord'
+  | 'eraseVaultRecord'
+  | 'fetchRecord'
+  | 'accessDecision';
 
 /** What the record routes read besides the record exchange. */
 export interface RecordRouteContext {
@@ -145,6 +149,23 @@ export function recordHandlers(
         );
       }
       return { recordId: toHex(id), held: await records(api).eraseRecord(id) };
+    },
+
+    accessDecision: async (request) => {
+      const { request: asked } = signedFromJson(
+        request.body as Parameters<typeof signedFromJson>[0],
+      );
+      // At the request's own time, as the custodian's log entry will be judged near it: only
+      // the decision and its consent leave the node, not the entries it was read from.
+      const decision = decideAccess(context.state(), {
+        requester: asked.requester,
+        action: asked.action,
+        recordId: asked.recordId,
+        purpose: asked.purpose,
+        time: asked.time,
+        ...(asked.emergencyReason === undefined ? {} : { emergencyReason: asked.emergencyReason }),
+      });
+      return toJson(decision);
     },
 
     fetchRecord: async (request) => {
