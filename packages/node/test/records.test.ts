@@ -27,6 +27,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fhirSchemaErrors } from '../../ledger/test/fhir-schema.js';
 import {
   CONFIG_FILE_NAME,
+  decodeAnswer,
+  encodeSignedRequest,
   type MedchainNode,
   openServedRecord,
   signAccessRequest,
@@ -369,6 +371,31 @@ describe('consent-gated record exchange between hospitals', () => {
     const forged = newRequest(clinician, 'obs');
     const forgedJson = { ...forged.json, signature: toHex(emergency.signer.sign(utf8('x'))) };
     expect((await send_(clinician, 'obs', forged.request, forgedJson)).status).toBe(400);
+  });
+
+  it("a member node relaying a stranger's request over libp2p: the custodian refuses it, logs nothing", async () => {
+    const metric = A().metrics.register.getSingleMetric('medchain_records_requests_total') as never;
+    const trail = () => auditTrail(A().parts.backend.state(), patient1.key, { limit: 1 }).total;
+    const before = trail();
+    // The API route would refuse these (REQUESTER_NO_ROLE); B's node sends them straight to A.
+    for (const who of [actor('stranger'), patient2]) {
+      const { request } = newRequest(who, 'obs');
+      const answer = decodeAnswer(
+        await B().parts.records.protocol.request(
+          A().parts.peerId,
+          encodeSignedRequest(signAccessRequest(who.signer, request)),
+        ),
+      );
+      expect(answer).toMatchObject({ status: 'error', code: 'REQUESTER_NO_ROLE' });
+    }
+    expect(await counterValue(metric, { outcome: 'REQUESTER_NO_ROLE' })).toBe(2);
+    expect(trail()).toBe(before);
+    // The same refusal when the requester's node is the custodian itself.
+    const { request } = newRequest(actor('stranger'), 'obs');
+    await expect(
+      A().parts.records.fetch(signAccessRequest(actor('stranger').signer, request)),
+    ).rejects.toMatchObject({ code: 'REQUESTER_NO_ROLE' });
+    expect(trail()).toBe(before);
   });
 
   it('serves concurrent requests (each logged under its own custodian nonce)', async () => {

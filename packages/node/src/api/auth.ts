@@ -344,16 +344,3 @@ export function decide(policy: Policy, standings: ReadonlySet<Standing>): void {
   }
   throw new AuthError(403, 'FORBIDDEN', 'the signing key may not use this route');
 }
-
-/** The decision for a requester's AccessRequest: an active provider, the patient or a live delegate. */
-export function requesterMayAsk(
-  state: KeyValueReader,
-  requester: Uint8Array,
-  recordId: Uint8Array,
-  now: number,
-): boolean {
-  const identity = identify(state, requester);
-  if (identity.provider !== undefined) return true;
-  const standings = standingsOf(state, identity, recordSubject(state, recordId), undefined, now);
-  return standings.has('patient') || standings.has('delegate');
-}

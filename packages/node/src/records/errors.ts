@@ -19,6 +19,8 @@ export type RecordErrorCode =
   | 'RECORD_REQUEST_STALE'
   /** The request nonce was already logged (or is in flight). */
   | 'RECORD_REQUEST_REPLAYED'
+  /** The requester is neither an active provider, the patient nor a live delegate (nothing logged). */
+  | 'REQUESTER_NO_ROLE'
   /** The ledger does not know the record, or it is not anchored by this custodian. */
   | 'RECORD_NOT_FOUND'
   /** The custodian logged a denial: the answer carries the reason and the log tx. */
@@ -52,6 +54,7 @@ export const RECORD_HTTP_STATUS: Readonly<Record<RecordErrorCode, number>> = {
   RECORD_BAD_REQUEST: 400,
   RECORD_REQUEST_STALE: 400,
   RECORD_REQUEST_REPLAYED: 409,
+  REQUESTER_NO_ROLE: 403,
   RECORD_NOT_FOUND: 404,
   RECORD_ACCESS_DENIED: 403,
   RECORD_LOG_FAILED: 502,

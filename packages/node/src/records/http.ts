@@ -1,12 +1,12 @@
 import { bytesEqual, encodeEnvelope, fromHex, sha256, toHex } from '@medchain/crypto';
 import { decideAccess, getRecord, type KeyValueReader, recordHistory } from '@medchain/ledger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { requesterMayAsk } from '../api/auth.js';
 import { HttpError } from '../api/http-error.js';
 import { type Json, toJson } from '../api/json.js';
 import type { PutRecord, VaultVersion } from '../vault/index.js';
 import { RecordError } from './errors.js';
 import { checkSignedRequest, type SignedAccessRequest } from './protocol.js';
+import { refuseRequesterWithoutRole } from './requester.js';
 import type { FetchedRecord } from './service.js';
 
 /** What the HTTP API needs of the node's record exchange (RecordsService implements it). */
@@ -174,14 +174,7 @@ export function recordHandlers(
       if (!bytesEqual(signed.request.recordId, id)) {
         throw new RecordError('RECORD_BAD_REQUEST', 'the signed request names another record');
       }
-      // A key with no role could otherwise make the custodian log denials into a patient's
-      // permanent audit trail, free and without limit: refused here, before anything is written.
-      if (!requesterMayAsk(context.state(), signed.request.requester, id, context.now())) {
-        throw forbidden(
-          'REQUESTER_NO_ROLE',
-          'the requester is neither an active provider, nor the patient, nor a live delegate',
-        );
-      }
+      refuseRequesterWithoutRole(context.state(), signed.request.requester, id, context.now());
       const fetched = await records(api).fetch(signed);
       const { answer } = fetched;
       return toJson({

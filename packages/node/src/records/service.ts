@@ -37,6 +37,7 @@ import {
   type RecordAnswer,
   type SignedAccessRequest,
 } from './protocol.js';
+import { refuseRequesterWithoutRole } from './requester.js';
 
 export interface RecordsServiceOptions {
   readonly chainId: string;
@@ -176,10 +177,12 @@ export class RecordsService implements RecordsApi {
         `record ${toHex(request.recordId)} is not anchored by this custodian`,
       );
     }
+    // The requester's node checks this too, but a member node may relay anything.
+    const now = this.options.now();
+    refuseRequesterWithoutRole(state, request.requester, request.recordId, now);
     // The ledger refuses to log a request this far from its block time, so a stale request
     // is refused here without a log entry (and a request from the future cannot be saved up).
     const skew = readChainConfig(state).params.accessRequestMaxSkewMs;
-    const now = this.options.now();
     if (Math.abs(request.time - now) > skew) {
       throw new RecordError(
         'RECORD_REQUEST_STALE',
