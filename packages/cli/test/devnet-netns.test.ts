@@ -333,7 +333,8 @@ describe.runIf(probe.ok)(`devnet up --netns: 4 validators over 50 ms / 1% links$
     devnet.nodes.forEach((node, i) => {
       expect(node.namespace).toBe(`mc${devnet.netns.tag}n${i}`);
       expect(present).toContain(node.namespace);
-      expect(node.api).toMatch(new RegExp(`^http://10\\.77\\.${devnet.netns.tag}\\.${i + 2}:`));
+      // Off loopback the node serves its API only over TLS: up --netns makes the certificates.
+      expect(node.api).toMatch(new RegExp(`^https://10\\.77\\.${devnet.netns.tag}\\.${i + 2}:`));
       expect(node.p2p).toMatch(new RegExp(`^/ip4/10\\.88\\.${devnet.netns.tag}\\.${i + 2}/tcp/`));
     });
     const status = await cli(['devnet', 'status', '--dir', dir, '--json']);

@@ -47,12 +47,21 @@ function fetchTrusting(ca: string): typeof fetch {
   };
 }
 
+/** One fetch (one Agent, so kept-alive connections) per CA file, for every client of it. */
+const trustedFetches = new Map<string, typeof fetch>();
+
 /** The client of one node, acting for `signer` (or for nobody: public routes only). */
 export function connect(connection: Connection): MedchainClient {
+  const { ca } = connection;
+  let trusted: typeof fetch | undefined;
+  if (ca !== undefined) {
+    trusted = trustedFetches.get(ca) ?? fetchTrusting(readCa(ca));
+    trustedFetches.set(ca, trusted);
+  }
   return new MedchainClient({
     url: connection.url,
     timeoutMs: connection.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     ...(connection.signer === undefined ? {} : { signer: connection.signer }),
-    ...(connection.ca === undefined ? {} : { fetch: fetchTrusting(readCa(connection.ca)) }),
+    ...(trusted === undefined ? {} : { fetch: trusted }),
   });
 }

@@ -38,6 +38,7 @@ import {
   waitForMesh,
   writeDevnet,
 } from './state.js';
+import { makeDevnetTls, nodeTlsPaths } from './tls.js';
 import { devnetUp } from './up.js';
 
 export interface ChaosOptions {
@@ -529,13 +530,25 @@ async function moveIntoNamespaces(
   await Promise.all(net.nodes.map((n) => stopNode(n)));
   lab.setup();
   const p2p = (i: number) => `/ip4/${lab.address(i)}/tcp/${NETNS_P2P_PORT}`;
+  // Off loopback a node serves its API only over TLS: certificates for the namespace addresses.
+  net.tls = {
+    ca: await makeDevnetTls(
+      dir,
+      net.nodes.map((node, i) => ({ name: node.name, home: node.home, apiHost: lab.address(i) })),
+    ),
+  };
   net.nodes.forEach((node, i) => {
     node.p2p = p2p(i);
-    node.api = `http://${lab.address(i)}:${NETNS_P2P_PORT + 1}`;
+    node.api = `https://${lab.address(i)}:${NETNS_P2P_PORT + 1}`;
     const configPath = join(node.home, CONFIG_FILE_NAME);
     const config = readJsonFile(configPath, 'config') as ConfigOverrides;
     config.listen = [p2p(i)];
-    config.api = { host: lab.address(i), port: NETNS_P2P_PORT + 1 };
+    config.api = {
+      ...config.api,
+      host: lab.address(i),
+      port: NETNS_P2P_PORT + 1,
+      tls: nodeTlsPaths(node.home),
+    };
     config.peers = net.nodes
       .map((peer, j) => ({ peerId: peer.peerId, addrs: [p2p(j)] }))
       .filter((_, j) => j !== i);

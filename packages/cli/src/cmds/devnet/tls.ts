@@ -15,6 +15,11 @@ export interface NodeTls {
   readonly key: string;
 }
 
+/** Where a node's certificate and key go: `<home>/tls/` (known before they are made). */
+export function nodeTlsPaths(home: string): NodeTls {
+  return { cert: join(home, TLS_DIR, 'cert.pem'), key: join(home, TLS_DIR, 'key.pem') };
+}
+
 function pem(label: string, der: ArrayBuffer): string {
   const base64 = Buffer.from(der).toString('base64');
   return `-----BEGIN ${label}-----\n${base64.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
@@ -26,12 +31,12 @@ function pem(label: string, der: ArrayBuffer): string {
  * `@peculiar/x509` over WebCrypto, so no `openssl` binary is needed; loaded only here, with the
  * Reflect metadata polyfill its dependency injection wants. Private keys are written 0600 into
  * each node's home (`<home>/tls/key.pem`), certificates next to them; the CA certificate is
- * `<dir>/tls/ca.pem`. Returns the CA path and each node's paths.
+ * `<dir>/tls/ca.pem` (its path is returned). The homes must exist.
  */
 export async function makeDevnetTls(
   dir: string,
   nodes: readonly { readonly name: string; readonly home: string; readonly apiHost: string }[],
-): Promise<{ ca: string; nodes: NodeTls[] }> {
+): Promise<string> {
   await import('reflect-metadata');
   const x509 = await import('@peculiar/x509');
   const { subtle } = globalThis.crypto;
@@ -60,7 +65,6 @@ export async function makeDevnetTls(
   mkdirSync(join(dir, TLS_DIR), { recursive: true, mode: 0o700 });
   const caPath = join(dir, TLS_DIR, CA_FILE);
   writeFileSync(caPath, ca.toString('pem'));
-  const out: NodeTls[] = [];
   for (const node of nodes) {
     const keys = await subtle.generateKey(ECDSA, true, ['sign', 'verify']);
     const hosts = new Set(['127.0.0.1', node.apiHost]);
@@ -84,15 +88,11 @@ export async function makeDevnetTls(
         await x509.AuthorityKeyIdentifierExtension.create(ca),
       ],
     });
-    const tlsDir = join(node.home, TLS_DIR);
-    mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
-    const paths = { cert: join(tlsDir, 'cert.pem'), key: join(tlsDir, 'key.pem') };
+    mkdirSync(join(node.home, TLS_DIR), { recursive: true, mode: 0o700 });
+    const paths = nodeTlsPaths(node.home);
     writeFileSync(paths.cert, cert.toString('pem'));
-    writeSecretFile(
-      paths.key,
-      pem('PRIVATE KEY', await subtle.exportKey('pkcs8', keys.privateKey)),
-    );
-    out.push(paths);
+    const key = await subtle.exportKey('pkcs8', keys.privateKey);
+    writeSecretFile(paths.key, pem('PRIVATE KEY', key));
   }
-  return { ca: caPath, nodes: out };
+  return caPath;
 }

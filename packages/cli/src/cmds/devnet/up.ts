@@ -51,7 +51,7 @@ import {
   waitForMesh,
   writeDevnet,
 } from './state.js';
-import { makeDevnetTls } from './tls.js';
+import { makeDevnetTls, nodeTlsPaths } from './tls.js';
 import type { SwitchReport } from './wan-switch.js';
 
 /** What a devnet looks like; `devnet/*.json` manifests hold the same fields. */
@@ -151,7 +151,8 @@ async function createDevnet(
     const p2p = `/ip4/${host.p2p}/tcp/${p2pPort}`;
     const info = await initHome(home, passphrase, {
       listen: [p2p],
-      api: { host: host.api, port: apiPort },
+      // The certificate files are made below, once every home exists.
+      api: { host: host.api, port: apiPort, ...(tls ? { tls: nodeTlsPaths(home) } : {}) },
       logLevel: manifest.logLevel,
       tickIntervalMs: manifest.tickIntervalMs,
       block: manifest.block,
@@ -167,7 +168,7 @@ async function createDevnet(
     });
     nodes.push({
       name,
-      api: `http://${host.api}:${apiPort}`,
+      api: `${tls ? 'https' : 'http'}://${host.api}:${apiPort}`,
       p2p,
       pid: null,
       home,
@@ -179,31 +180,28 @@ async function createDevnet(
   }
   const genesisPath = join(dir, GENESIS_FILE);
   writeGenesis(genesisPath, draft);
-  const certificates = tls
+  const ca = tls
     ? await makeDevnetTls(
         dir,
         nodes.map((node, i) => ({ name: node.name, home: node.home, apiHost: hosts(i).api })),
       )
     : undefined;
-  if (certificates !== undefined) out.progress(`  TLS: a CA for this run (${certificates.ca})`);
-  nodes.forEach((node, i) => {
+  if (ca !== undefined)
+    out.progress(`  TLS: a CA for this run (${ca}) signed each node's certificate`);
+  for (const node of nodes) {
     copyFileSync(genesisPath, join(node.home, GENESIS_FILE));
     const configPath = join(node.home, CONFIG_FILE_NAME);
     const config = readJsonFile(configPath, 'config') as ConfigOverrides;
     config.peers = nodes
       .filter((peer) => peer !== node)
       .map((peer) => ({ peerId: peer.peerId, addrs: [peer.p2p] }));
-    if (certificates !== undefined) {
-      config.api = { ...config.api, tls: certificates.nodes[i]! };
-      node.api = node.api.replace(/^http:/, 'https:');
-    }
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
-  });
+  }
   const devnet: Devnet = {
     chainId: manifest.chainId,
     genesis: genesisPath,
     nodes,
-    ...(certificates === undefined ? {} : { tls: { ca: certificates.ca } }),
+    ...(ca === undefined ? {} : { tls: { ca } }),
   };
   writeDevnet(dir, devnet);
   return devnet;
@@ -227,7 +225,7 @@ export interface UpOptions {
   loss?: number;
   /** ...and bandwidth per host ("10mbit"). */
   rate?: string;
-  /** HTTPS APIs: a CA for the run and a certificate per node (new devnets only). */
+  /** HTTPS APIs: a CA for the run and a certificate per node (new devnets only; always with netns). */
   tls?: boolean;
 }
 
@@ -478,12 +476,13 @@ export async function devnetUp(
       out.progress(
         `Creating a ${manifest.validators}-validator devnet "${manifest.chainId}" in ${dir}, one network namespace per validator`,
       );
+      // The APIs are on a LAN address, not loopback: the node serves them only over TLS.
       devnet = await createDevnet(
         dir,
         manifest,
         (i) => ({ p2p: lab.wanAddress(i), api: lab.address(i) }),
         out,
-        options.tls,
+        true,
       );
       devnet.nodes.forEach((node, i) => {
         node.namespace = lab.namespace(i);
