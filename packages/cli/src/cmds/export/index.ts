@@ -19,6 +19,7 @@ import {
 } from '../../util/common.js';
 import { usageError } from '../../util/errors.js';
 import { publicKeyArg } from '../../util/keys.js';
+import { READERS } from '../../util/readers.js';
 
 /**
  * Resource types of the records a mapping references, fetched once (the mappers are
@@ -44,8 +45,6 @@ async function headTime(client: ApiClient): Promise<number> {
   return head?.header.time ?? Date.now();
 }
 
-const PATIENT_SIDE = "the patient's keystore or a live delegate's";
-
 const bundle = (resources: unknown[]) => ({
   resourceType: 'Bundle',
   type: 'collection',
@@ -62,7 +61,6 @@ export function registerExport(program: Command): void {
     .command('fhir')
     .description('FHIR R4 resources (JSON), made by the ledger package from committed entries');
 
-  const consentReaders = `${PATIENT_SIDE}; a provider's (or its organization admin's) for the consents naming it`;
   example(
     withReader(
       fhir
@@ -79,7 +77,7 @@ export function registerExport(program: Command): void {
           'with --patient: only those naming this provider',
           (v: string) => publicKeyArg(v, '--provider'),
         ),
-      consentReaders,
+      READERS.consents,
     ),
     'medchain export fhir consent --patient patient.json --key patient.json > consents.json',
   ).action(
@@ -90,7 +88,7 @@ export function registerExport(program: Command): void {
       if (options.id === undefined && options.patient === undefined) {
         throw usageError('give --id CONSENT or --patient KEY');
       }
-      const client = clientOf(cmd, await readerOf(options, consentReaders));
+      const client = clientOf(cmd, await readerOf(options, READERS.consents));
       const { id, patient, provider } = options;
       const consents = (
         id !== undefined
@@ -123,11 +121,11 @@ export function registerExport(program: Command): void {
           'patient public key (hex, did:key or keystore)',
           (v: string) => publicKeyArg(v, '--patient'),
         ),
-      PATIENT_SIDE,
+      READERS.patientData,
     ),
     'medchain export fhir audit --patient patient.json --key patient.json > audit.json',
   ).action(async (options: ReaderOptions & { patient: Uint8Array }, cmd: Command) => {
-    const client = clientOf(cmd, await readerOf(options, PATIENT_SIDE));
+    const client = clientOf(cmd, await readerOf(options, READERS.patientData));
     const entries = (await client.allAudit(options.patient)).map(auditFromJson);
     const resourceTypeOf = await resourceTypes(
       client,
