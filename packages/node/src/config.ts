@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { isLoopbackHost } from './api/loopback.js';
+import { DEFAULT_MEMPOOL_LIMITS } from './chain/mempool.js';
 import { NodeError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
@@ -57,6 +58,12 @@ export interface NodeConfig {
     maxBytes: number;
     /** Largest accepted transaction. Default 64 KiB. */
     maxTxBytes: number;
+    /** Most transactions pending per signer, whatever their source (then 429 RATE_LIMITED). Default 256. */
+    maxPerSigner: number;
+    /** Most transactions pending that one client address submitted through the API (then 429). Default 10,000. */
+    maxPerAddress: number;
+    /** How long a transaction may wait behind a nonce gap before it is dropped (node clock). Default 60 s. */
+    futureNonceTtlMs: number;
   };
   block: {
     /** Most transactions the primary puts in one block (batch size). Default 2,000. */
@@ -97,7 +104,12 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   peers: [],
   privateNetwork: true,
   logLevel: 'info',
-  mempool: { maxTxs: 50_000, maxBytes: 64 * 1024 * 1024, maxTxBytes: 64 * 1024 },
+  mempool: {
+    maxTxs: 50_000,
+    maxBytes: 64 * 1024 * 1024,
+    maxTxBytes: 64 * 1024,
+    ...DEFAULT_MEMPOOL_LIMITS,
+  },
   block: { maxTxs: 2_000, maxBytes: 4 * 1024 * 1024, batchTimeMs: 50 },
   tickIntervalMs: 100,
   records: { logTimeoutMs: 20_000 },
@@ -130,7 +142,14 @@ const SECTION_KEYS = {
     'replayCacheSize',
     'metricsToken',
   ],
-  mempool: ['maxTxs', 'maxBytes', 'maxTxBytes'],
+  mempool: [
+    'maxTxs',
+    'maxBytes',
+    'maxTxBytes',
+    'maxPerSigner',
+    'maxPerAddress',
+    'futureNonceTtlMs',
+  ],
   block: ['maxTxs', 'maxBytes', 'batchTimeMs'],
   records: ['logTimeoutMs'],
 } as const;
@@ -356,6 +375,15 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
       maxTxs: integer(mempool.maxTxs, 'mempool.maxTxs', 1, 10_000_000),
       maxBytes: integer(mempool.maxBytes, 'mempool.maxBytes', 1024, 2 ** 40),
       maxTxBytes: integer(mempool.maxTxBytes, 'mempool.maxTxBytes', 128, 16 * 1024 * 1024),
+      maxPerSigner: integer(mempool.maxPerSigner, 'mempool.maxPerSigner', 1, 10_000_000),
+      maxPerAddress: integer(mempool.maxPerAddress, 'mempool.maxPerAddress', 1, 10_000_000),
+      // At least a second: the pool looks for expired transactions at most once a second.
+      futureNonceTtlMs: integer(
+        mempool.futureNonceTtlMs,
+        'mempool.futureNonceTtlMs',
+        1000,
+        86_400_000,
+      ),
     },
     block: {
       maxTxs: integer(block.maxTxs, 'block.maxTxs', 1, 1_000_000),

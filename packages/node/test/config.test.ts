@@ -51,6 +51,22 @@ describe('loadConfig', () => {
     expect(config.privateNetwork).toBe(true);
   });
 
+  it("the mempool's admission limits: the documented defaults, set by the file", async () => {
+    const defaults = loadConfig(await home()).mempool;
+    expect(defaults).toMatchObject({
+      maxPerSigner: 256,
+      maxPerAddress: 10_000,
+      futureNonceTtlMs: 60_000,
+    });
+    const path = await home({ mempool: { maxPerSigner: 16, futureNonceTtlMs: 5_000 } });
+    expect(loadConfig(path, { mempool: { maxPerAddress: 100 } }).mempool).toEqual({
+      ...defaults,
+      maxPerSigner: 16,
+      maxPerAddress: 100,
+      futureNonceTtlMs: 5_000,
+    });
+  });
+
   it('layers file over defaults and flags over the file, section by section', async () => {
     const peerId = await somePeerId();
     const path = await home({
@@ -71,9 +87,9 @@ describe('loadConfig', () => {
       insecureHttp: true,
     });
     expect(config.mempool).toEqual({
+      ...DEFAULT_CONFIG.mempool,
       maxTxs: 10,
       maxBytes: 1 << 20,
-      maxTxBytes: DEFAULT_CONFIG.mempool.maxTxBytes,
     });
     expect(config.peers).toEqual([{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7000'] }]);
   });
@@ -151,6 +167,10 @@ describe('loadConfig', () => {
       [{ mempool: { maxTxs: 0 } }, 'NODE_CONFIG_INVALID', 'mempool.maxTxs'],
       [{ mempool: { maxBytes: '1' } }, 'NODE_CONFIG_INVALID', 'mempool.maxBytes'],
       [{ mempool: { maxTxBytes: 10 } }, 'NODE_CONFIG_INVALID', 'mempool.maxTxBytes'],
+      [{ mempool: { maxPerSigner: 0 } }, 'NODE_CONFIG_INVALID', 'mempool.maxPerSigner'],
+      [{ mempool: { maxPerAddress: 2.5 } }, 'NODE_CONFIG_INVALID', 'mempool.maxPerAddress'],
+      [{ mempool: { futureNonceTtlMs: 999 } }, 'NODE_CONFIG_INVALID', 'mempool.futureNonceTtlMs'],
+      [{ mempool: { futureNonceTtlMs: '60s' } }, 'NODE_CONFIG_INVALID', 'mempool.futureNonceTtlMs'],
       [
         { mempool: { maxTxBytes: 4096, maxBytes: 2048 } },
         'NODE_CONFIG_INVALID',

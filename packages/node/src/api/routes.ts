@@ -7,6 +7,7 @@ import {
   PROVIDER_ROLES,
   PURPOSES,
   RECEIPT_CODES,
+  ROLE_REFUSAL_CODES,
   TX_KINDS,
 } from '@medchain/ledger';
 import { MAX_RECORD_BYTES } from '../records/protocol.js';
@@ -381,10 +382,16 @@ export const ROUTES = [
     responses: {
       202: { description: 'admitted to the mempool', schema: object({ hash: HASH }) },
       400: { description: 'MALFORMED, WRONG_CHAIN, BAD_SIGNATURE or invalid input' },
+      403: {
+        description: `the signer has no role under which the transaction could succeed on the committed state; the code its receipt would carry (the ledger's ROLE_REFUSAL_CODES): ${ROLE_REFUSAL_CODES.join(', ')}. Not admitted, not gossiped, never committed`,
+      },
       409: { description: 'BAD_NONCE or DUPLICATE' },
       413: { description: 'TOO_LARGE or PAYLOAD_TOO_LARGE' },
       415: { description: 'not JSON or octet-stream' },
-      429: { description: 'RATE_LIMITED (see Retry-After)' },
+      429: {
+        description:
+          'RATE_LIMITED (see Retry-After): the signer, or this client address, has as many transactions pending as the mempool allows (mempool.maxPerSigner, mempool.maxPerAddress)',
+      },
       503: { description: 'MEMPOOL_FULL or NOT_READY (see Retry-After)' },
     },
   },

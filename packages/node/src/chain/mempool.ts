@@ -12,6 +12,13 @@ import {
 import type { SubmitRejection } from '../api/backend.js';
 import type { Metrics } from '../metrics.js';
 
+/** The admission limits a node uses unless its config sets them (`mempool.*` in config.json). */
+export const DEFAULT_MEMPOOL_LIMITS = {
+  maxPerSigner: 256,
+  maxPerAddress: 10_000,
+  futureNonceTtlMs: 60_000,
+} as const;
+
 export interface MempoolOptions {
   readonly chainId: string;
   /** Most transactions waiting at once. */
@@ -119,9 +126,9 @@ export class Mempool {
   constructor(private readonly options: MempoolOptions) {
     this.verifySignature = options.verify ?? verifyTransactionSignature;
     this.nonceWindow = options.nonceWindow ?? 1_000;
-    this.maxPerSigner = options.maxPerSigner ?? 256;
-    this.maxPerAddress = options.maxPerAddress ?? 10_000;
-    this.futureNonceTtlMs = options.futureNonceTtlMs ?? 60_000;
+    this.maxPerSigner = options.maxPerSigner ?? DEFAULT_MEMPOOL_LIMITS.maxPerSigner;
+    this.maxPerAddress = options.maxPerAddress ?? DEFAULT_MEMPOOL_LIMITS.maxPerAddress;
+    this.futureNonceTtlMs = options.futureNonceTtlMs ?? DEFAULT_MEMPOOL_LIMITS.futureNonceTtlMs;
     this.now = options.now ?? Date.now;
     this.headTime = options.headTime ?? (() => Number.NEGATIVE_INFINITY);
     this.lastSweep = this.now();
