@@ -7,16 +7,16 @@
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { type Canonical, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import { openServedRecord, signAccessRequest } from '@medchain/client';
+import { type Canonical, encodeEnvelope, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
-  type AccessRequest,
   recordId as deriveRecordId,
   encodeTransaction,
   signTransaction,
   type TxKind,
   transactionHash,
 } from '@medchain/ledger';
-import { type MedchainNode, openServedRecord, signAccessRequest } from '../src/index.js';
+import type { MedchainNode } from '../src/index.js';
 import { CHAIN_ID, makeNetwork, startNode, waitUntil } from '../test/cluster-harness.js';
 
 const concurrency = Number(process.argv[2] ?? 16);
@@ -101,19 +101,16 @@ async function run(label: string, size: number, total: number, inFlight: number)
   const worker = async () => {
     while (next < total) {
       next++;
-      const request: AccessRequest = {
+      const t0 = performance.now();
+      const signed = await signAccessRequest(clinician, {
         recordId: id,
-        requester: clinician.publicKey,
         action: 'access',
         purpose: 'TREAT',
-        time: Date.now(),
-        nonce: new Uint8Array(randomBytes(16)),
-      };
-      const t0 = performance.now();
-      const fetched = await B.parts.records.fetch(signAccessRequest(clinician, request));
+      });
+      const fetched = await B.parts.records.fetch(signed);
       const bytes = openServedRecord({
-        request,
-        envelope: fetched.answer.envelope,
+        request: signed.request,
+        envelope: encodeEnvelope(fetched.answer.envelope),
         recipientSeed: clinicianSeed,
         custodianKey: fetched.custodianKey,
         anchoredHash: fetched.record.contentHash,

@@ -1,4 +1,5 @@
 import type { Stream } from '@libp2p/interface';
+import { signAccessRequest } from '@medchain/client';
 import {
   decodeMessage,
   encodeMessage,
@@ -28,7 +29,6 @@ import {
   loadOrCreatePeerIdentity,
   type MedchainNode,
   protocolId,
-  signAccessRequest,
 } from '../src/index.js';
 import {
   CHAIN_ID,
@@ -476,13 +476,10 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
       };
       const requester = new Signer(sha256(utf8('fuzz-protocols:requester')));
       const signedRequest = encodeSignedRequest(
-        signAccessRequest(requester, {
+        await signAccessRequest(requester, {
           recordId: sha256(utf8('no such record')),
-          requester: requester.publicKey,
           action: 'access',
           purpose: 'TREAT',
-          time: Date.now(),
-          nonce: sha256(utf8('fuzz-nonce')),
         }),
       );
       const request = (protocol: string) => {

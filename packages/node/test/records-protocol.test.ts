@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { ClientError, openServedRecord, signAccessRequest } from '@medchain/client';
 import {
   type Canonical,
   encodeCanonical,
+  encodeEnvelope,
   Signer,
   sealEnvelope,
   sha256,
   toHex,
   utf8,
 } from '@medchain/crypto';
-import type { AccessRequest } from '@medchain/ledger';
+import { type AccessRequest, accessRequestDigest, recordEnvelopeContext } from '@medchain/ledger';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -16,10 +18,7 @@ import {
   decodeSignedRequest,
   encodeAnswer,
   encodeSignedRequest,
-  envelopeContext,
-  openServedRecord,
   RecordError,
-  signAccessRequest,
 } from '../src/index.js';
 
 const requesterSeed = sha256(utf8('records-protocol:requester'));
@@ -44,37 +43,43 @@ const seal = (req: AccessRequest, payload = content, senderSeed = custodianSeed)
   sealEnvelope({
     senderSeed,
     recipient: req.requester,
-    context: envelopeContext(req),
+    context: recordEnvelopeContext(req),
     payload,
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
   });
 
+/** The node's RecordError code, or the client's ClientError code (openServedRecord). */
 const codeOf = (run: () => unknown): string => {
   try {
     run();
     return 'none';
   } catch (error) {
-    return error instanceof RecordError ? error.code : `foreign: ${String(error)}`;
+    const coded = error instanceof RecordError || error instanceof ClientError;
+    return coded ? error.code : `foreign: ${String(error)}`;
   }
 };
 
 describe('records protocol messages', () => {
-  it('a signed request round-trips, and any change to it or its signature is refused', () => {
-    const signed = signAccessRequest(
-      requester,
-      request({ emergencyReason: 'life-threatening', purpose: 'ETREAT' }),
-    );
+  it('a signed request round-trips, and any change to it or its signature is refused', async () => {
+    const fields = {
+      recordId: sha256(utf8('record')),
+      action: 'access',
+      purpose: 'ETREAT',
+      emergencyReason: 'life-threatening',
+      time: 1_700_000_000_000,
+    } as const;
+    const signed = await signAccessRequest(requester, fields);
     expect(decodeSignedRequest(encodeSignedRequest(signed))).toEqual(signed);
     const changed = { ...signed, request: { ...signed.request, purpose: 'HRESCH' as const } };
     expect(codeOf(() => decodeSignedRequest(encodeSignedRequest(changed)))).toBe(
       'RECORD_BAD_REQUEST',
     );
-    const other = signAccessRequest(custodian, { ...request(), requester: custodian.publicKey });
-    const swapped = { request: signed.request, signature: other.signature };
+    // A valid signature, by another key than the requester's.
+    const other = custodian.sign(accessRequestDigest(signed.request));
+    const swapped = { request: signed.request, signature: other };
     expect(codeOf(() => decodeSignedRequest(encodeSignedRequest(swapped)))).toBe(
       'RECORD_BAD_REQUEST',
     );
-    expect(codeOf(() => signAccessRequest(custodian, request()))).toBe('RECORD_BAD_REQUEST');
   });
 
   it('arbitrary bytes are a RECORD_BAD_REQUEST / RECORD_VERIFY_FAILED, never another throw', () => {
@@ -121,22 +126,24 @@ describe('records protocol messages', () => {
       custodianKey: custodian.publicKey,
       anchoredHash: sha256(content),
     };
-    expect(toHex(openServedRecord({ ...args, envelope: seal(req) }))).toBe(toHex(content));
-    const tampered = utf8('{"resourceType":"Observation","status":"amended"}');
-    expect(codeOf(() => openServedRecord({ ...args, envelope: seal(req, tampered) }))).toBe(
-      'RECORD_VERIFY_FAILED',
+    expect(toHex(openServedRecord({ ...args, envelope: encodeEnvelope(seal(req)) }))).toBe(
+      toHex(content),
     );
+    const tampered = utf8('{"resourceType":"Observation","status":"amended"}');
+    expect(
+      codeOf(() => openServedRecord({ ...args, envelope: encodeEnvelope(seal(req, tampered)) })),
+    ).toBe('RECORD_VERIFY_FAILED');
     const byStranger = seal(req, content, sha256(utf8('stranger')));
-    expect(codeOf(() => openServedRecord({ ...args, envelope: byStranger }))).toBe(
+    expect(codeOf(() => openServedRecord({ ...args, envelope: encodeEnvelope(byStranger) }))).toBe(
       'RECORD_VERIFY_FAILED',
     );
     const forAnotherRequest = seal(request({ nonce: new Uint8Array(16).fill(8) }));
-    expect(codeOf(() => openServedRecord({ ...args, envelope: forAnotherRequest }))).toBe(
-      'RECORD_VERIFY_FAILED',
-    );
+    expect(
+      codeOf(() => openServedRecord({ ...args, envelope: encodeEnvelope(forAnotherRequest) })),
+    ).toBe('RECORD_VERIFY_FAILED');
     const flipped = seal(req);
     flipped.ciphertext[3]! ^= 1;
-    expect(codeOf(() => openServedRecord({ ...args, envelope: flipped }))).toBe(
+    expect(codeOf(() => openServedRecord({ ...args, envelope: encodeEnvelope(flipped) }))).toBe(
       'RECORD_VERIFY_FAILED',
     );
   });

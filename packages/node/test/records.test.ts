@@ -1,16 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { signRequest } from '@medchain/client';
 import {
-  type Canonical,
-  decodeEnvelope,
-  fromHex,
-  Signer,
-  sha256,
-  toHex,
-  utf8,
-} from '@medchain/crypto';
+  type AccessRequestFields,
+  accessRequestJson,
+  openServedRecord,
+  signAccessRequest,
+  signRequest,
+} from '@medchain/client';
+import { type Canonical, fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   type AccessRequest,
   auditTrail,
@@ -30,8 +28,6 @@ import {
   decodeAnswer,
   encodeSignedRequest,
   type MedchainNode,
-  openServedRecord,
-  signAccessRequest,
 } from '../src/index.js';
 import {
   CHAIN_ID,
@@ -190,27 +186,15 @@ describe('consent-gated record exchange between hospitals', () => {
     records[name] = { id, content, patient };
   }
 
-  function newRequest(who: Actor, name: string, extra: Partial<AccessRequest> = {}) {
-    const request: AccessRequest = {
+  /** A request signed by `who` (the client's signAccessRequest: fresh nonce, now unless set). */
+  async function newRequest(who: Actor, name: string, extra: Partial<AccessRequestFields> = {}) {
+    const signed = await signAccessRequest(who.signer, {
       recordId: records[name]!.id,
-      requester: who.key,
       action: 'access',
       purpose: 'TREAT',
-      time: Date.now(),
-      nonce: new Uint8Array(randomBytes(16)),
       ...extra,
-    };
-    const signed = signAccessRequest(who.signer, request);
-    const json = {
-      request: {
-        ...request,
-        recordId: toHex(request.recordId),
-        requester: toHex(request.requester),
-        nonce: toHex(request.nonce),
-      },
-      signature: toHex(signed.signature),
-    };
-    return { request, json };
+    });
+    return { request: signed.request, signed, json: accessRequestJson(signed) };
   }
 
   /**
@@ -218,8 +202,8 @@ describe('consent-gated record exchange between hospitals', () => {
    * key and checks the content against the anchor on B's ledger. `logged` records the outcome
    * the patient's audit trail must show.
    */
-  async function read(who: Actor, name: string, extra: Partial<AccessRequest> = {}) {
-    const { request, json } = newRequest(who, name, extra);
+  async function read(who: Actor, name: string, extra: Partial<AccessRequestFields> = {}) {
+    const { request, json } = await newRequest(who, name, extra);
     return send_(who, name, request, json);
   }
   async function send_(
@@ -244,7 +228,7 @@ describe('consent-gated record exchange between hospitals', () => {
       const anchored = getRecord(B().parts.backend.state(), id)!.contentHash;
       const content = openServedRecord({
         request,
-        envelope: decodeEnvelope(fromHex(answer.json.envelope)),
+        envelope: fromHex(answer.json.envelope),
         recipientSeed: who.seed,
         custodianKey: fromHex(answer.json.custodianKey),
         anchoredHash: anchored,
@@ -340,11 +324,11 @@ describe('consent-gated record exchange between hospitals', () => {
     expect(toHex(served.content!)).toBe(toHex(records.obs!.content));
     // B's node relayed it but cannot open it: the envelope is sealed to the clinician.
     const validatorB = sha256(utf8(`cluster-test:validator:1:${network.root}`));
-    const { request } = newRequest(clinician, 'obs');
+    const { request } = await newRequest(clinician, 'obs');
     expect(() =>
       openServedRecord({
         request,
-        envelope: decodeEnvelope(fromHex(served.body.envelope)),
+        envelope: fromHex(served.body.envelope),
         recipientSeed: validatorB,
         custodianKey: fromHex(served.body.custodianKey),
         anchoredHash: sha256(records.obs!.content),
@@ -360,7 +344,7 @@ describe('consent-gated record exchange between hospitals', () => {
   });
 
   it('refuses replayed, stale and badly signed requests', async () => {
-    const { request, json } = newRequest(clinician, 'obs');
+    const { request, json } = await newRequest(clinician, 'obs');
     expect((await send_(clinician, 'obs', request, json)).status).toBe(200);
     expect(await send_(clinician, 'obs', request, json)).toMatchObject({
       status: 409,
@@ -368,7 +352,7 @@ describe('consent-gated record exchange between hospitals', () => {
     });
     const stale = await read(clinician, 'obs', { time: Date.now() - 11 * 60_000 });
     expect(stale).toMatchObject({ status: 400, code: 'RECORD_REQUEST_STALE' });
-    const forged = newRequest(clinician, 'obs');
+    const forged = await newRequest(clinician, 'obs');
     const forgedJson = { ...forged.json, signature: toHex(emergency.signer.sign(utf8('x'))) };
     expect((await send_(clinician, 'obs', forged.request, forgedJson)).status).toBe(400);
   });
@@ -379,22 +363,19 @@ describe('consent-gated record exchange between hospitals', () => {
     const before = trail();
     // The API route would refuse these (REQUESTER_NO_ROLE); B's node sends them straight to A.
     for (const who of [actor('stranger'), patient2]) {
-      const { request } = newRequest(who, 'obs');
+      const { signed } = await newRequest(who, 'obs');
       const answer = decodeAnswer(
-        await B().parts.records.protocol.request(
-          A().parts.peerId,
-          encodeSignedRequest(signAccessRequest(who.signer, request)),
-        ),
+        await B().parts.records.protocol.request(A().parts.peerId, encodeSignedRequest(signed)),
       );
       expect(answer).toMatchObject({ status: 'error', code: 'REQUESTER_NO_ROLE' });
     }
     expect(await counterValue(metric, { outcome: 'REQUESTER_NO_ROLE' })).toBe(2);
     expect(trail()).toBe(before);
     // The same refusal when the requester's node is the custodian itself.
-    const { request } = newRequest(actor('stranger'), 'obs');
-    await expect(
-      A().parts.records.fetch(signAccessRequest(actor('stranger').signer, request)),
-    ).rejects.toMatchObject({ code: 'REQUESTER_NO_ROLE' });
+    const { signed } = await newRequest(actor('stranger'), 'obs');
+    await expect(A().parts.records.fetch(signed)).rejects.toMatchObject({
+      code: 'REQUESTER_NO_ROLE',
+    });
     expect(trail()).toBe(before);
   });
 
@@ -559,7 +540,7 @@ describe('consent-gated record exchange between hospitals', () => {
     await nodes[3]!.stop();
     nodes[2] = undefined;
     nodes[3] = undefined;
-    const { request, json } = newRequest(patient1, 'obs');
+    const { request, json } = await newRequest(patient1, 'obs');
     const answer = await http(B(), `/records/${toHex(request.recordId)}/fetch`, json);
     expect(answer.status).toBe(502);
     expect(answer.json.error.code).toBe('RECORD_LOG_FAILED');
@@ -571,7 +552,7 @@ describe('consent-gated record exchange between hospitals', () => {
   it('a custodian that is offline gives a clear error', async () => {
     await nodes[0]!.stop();
     nodes[0] = undefined;
-    const { request, json } = newRequest(patient1, 'obs');
+    const { request, json } = await newRequest(patient1, 'obs');
     const answer = await http(B(), `/records/${toHex(request.recordId)}/fetch`, json);
     expect(answer.status).toBe(502);
     expect(answer.json.error.code).toBe('RECORD_CUSTODIAN_UNREACHABLE');

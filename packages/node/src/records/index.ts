@@ -1,4 +1,3 @@
-export { type OpenRecordArgs, openServedRecord, signAccessRequest } from './client.js';
 export { RECORD_HTTP_STATUS, RecordError, type RecordErrorCode } from './errors.js';
 export { type RecordOperationId, type RecordsApi, recordHandlers } from './http.js';
 export {
@@ -7,7 +6,6 @@ export {
   decodeSignedRequest,
   encodeAnswer,
   encodeSignedRequest,
-  envelopeContext,
   MAX_RECORD_BYTES,
   type RecordAnswer,
   type SignedAccessRequest,

@@ -37,11 +37,6 @@ export type RecordAnswer =
   | { readonly status: 'denied'; readonly logTx: Uint8Array; readonly reason: string }
   | { readonly status: 'error'; readonly code: RecordErrorCode; readonly message: string };
 
-/** The envelope's context: the opener must name the same record and request. */
-export function envelopeContext(request: AccessRequest): Canonical {
-  return { recordId: request.recordId, requestHash: accessRequestDigest(request) };
-}
-
 function requestCanonical(request: AccessRequest): Canonical {
   return { ...request };
 }

@@ -11,6 +11,7 @@ import {
   memberIds,
   type RecordEntry,
   readChainConfig,
+  recordEnvelopeContext,
   signTransaction,
   stateKeys,
   transactionHash,
@@ -31,7 +32,6 @@ import {
   decodeSignedRequest,
   encodeAnswer,
   encodeSignedRequest,
-  envelopeContext,
   RECORDS_MAX_REQUEST_BYTES,
   RECORDS_MAX_RESPONSE_BYTES,
   type RecordAnswer,
@@ -234,7 +234,7 @@ export class RecordsService implements RecordsApi {
       const envelope = sealEnvelope({
         senderSeed: this.options.signerSeed,
         recipient: request.requester,
-        context: envelopeContext(request),
+        context: recordEnvelopeContext(request),
         payload: stored.content,
         randomBytes: (length) => new Uint8Array(randomBytes(length)),
       });

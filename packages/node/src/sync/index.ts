@@ -44,7 +44,6 @@ export {
 export {
   type CertifiedBlock,
   type FollowOptions,
-  findValidatorSet,
   followValidatorSets,
   MAX_VALIDATOR_SET_CHANGES,
   organizationsInSnapshot,

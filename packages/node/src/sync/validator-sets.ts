@@ -1,7 +1,8 @@
 import { type CommitCertificate, verifyCommitCertificate } from '@medchain/consensus';
-import { bytesEqual, decodeCanonical, toHex, verify } from '@medchain/crypto';
+import { bytesEqual, decodeCanonical, verify } from '@medchain/crypto';
 import {
   type Block,
+  findValidatorSet,
   headerHash,
   stateKeyHash,
   stateKeys,
@@ -26,8 +27,6 @@ import { type SnapshotEntry, StateSyncError } from './snapshot-codec.js';
  * that matches the right one.
  */
 
-/** Changes between two sets tried when looking for the next one (one per block is the norm). */
-const MAX_CHANGES_PER_BLOCK = 2;
 /** Validator-set changes followed before giving up (each costs about log2(height) requests). */
 export const MAX_VALIDATOR_SET_CHANGES = 256;
 
@@ -60,42 +59,6 @@ export function organizationsInSnapshot(entries: readonly SnapshotEntry[]): Vali
     found.push({ orgId: org.id, publicKey: org.validatorKey, peerId: org.peerId });
   }
   return found;
-}
-
-/** The set `from` with up to MAX_CHANGES_PER_BLOCK organizations added or removed whose hash is `target`. */
-export function findValidatorSet(
-  from: readonly Validator[],
-  universe: readonly Validator[],
-  target: Uint8Array,
-): Validator[] | undefined {
-  const inFrom = new Set(from.map((v) => toHex(v.orgId)));
-  const toggles = [
-    ...from,
-    ...universe.filter((v, i) => {
-      const id = toHex(v.orgId);
-      return !inFrom.has(id) && universe.findIndex((u) => toHex(u.orgId) === id) === i;
-    }),
-  ];
-  const toggled = (indexes: readonly number[]): Validator[] => {
-    const flip = new Set(indexes.map((i) => toHex(toggles[i]!.orgId)));
-    return [
-      ...from.filter((v) => !flip.has(toHex(v.orgId))),
-      ...indexes.map((i) => toggles[i]!).filter((v) => !inFrom.has(toHex(v.orgId))),
-    ];
-  };
-  const search = (start: number, chosen: number[]): Validator[] | undefined => {
-    if (chosen.length > 0) {
-      const candidate = toggled(chosen);
-      if (candidate.length > 0 && bytesEqual(validatorSetHash(candidate), target)) return candidate;
-    }
-    if (chosen.length === MAX_CHANGES_PER_BLOCK) return undefined;
-    for (let i = start; i < toggles.length; i++) {
-      const found = search(i + 1, [...chosen, i]);
-      if (found !== undefined) return found;
-    }
-    return undefined;
-  };
-  return search(0, []);
 }
 
 export interface CertifiedBlock {
