@@ -253,12 +253,17 @@ async function waitForConvergence(
   timeoutMs: number,
 ): Promise<(StatusJson | undefined)[]> {
   const ask = () => Promise.all(clients.map((c) => c.status().catch(() => undefined)));
+  const highest = (answers: readonly (StatusJson | undefined)[]) =>
+    Math.max(0, ...answers.map((s) => s?.height ?? 0));
   let statuses = await ask();
-  const target = Math.max(...statuses.map((s) => s?.height ?? 0));
+  // The target moves with the highest height seen: a block still in flight when the load
+  // stopped may commit on some nodes while the others are being asked.
+  let target = highest(statuses);
   const deadline = Date.now() + timeoutMs;
   while (statuses.some((s) => (s?.height ?? -1) < target) && Date.now() < deadline) {
     await sleep(250);
     statuses = await ask();
+    target = Math.max(target, highest(statuses));
   }
   return statuses;
 }
