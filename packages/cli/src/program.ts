@@ -16,12 +16,14 @@ import { Output } from './util/output.js';
 const EXIT_CODES_HELP = `
 Exit codes:
   0  success
-  1  the operation failed (transaction rejected or failed, proof invalid, not found, wrong passphrase)
-  2  usage error (unknown command or option, bad value, missing file)
-  3  the node could not be reached (down, refused, timed out)
+  1  the operation failed (transaction rejected or failed, the node refused the key, proof invalid,
+     not found, wrong passphrase)
+  2  usage error (unknown command or option, bad value, missing file, a read without --key)
+  3  the node could not be reached (down, refused, timed out, certificate not trusted)
 
 Environment:
   MEDCHAIN_NODE        node API URL (instead of --node)
+  MEDCHAIN_CA          PEM file of the CA the node's https certificate must chain to (instead of --ca)
   MEDCHAIN_PASSPHRASE  keystore passphrase for automation (instead of a prompt)`;
 
 export function buildProgram(): Command {
