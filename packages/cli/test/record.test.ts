@@ -6,6 +6,7 @@ import {
   type Canonical,
   encryptKeystore,
   formatKeystore,
+  fromHex,
   Signer,
   sha256,
   toHex,
@@ -29,7 +30,8 @@ const PASSPHRASE = 'record-test-passphrase';
  * `medchain record` against an in-process 4-validator cluster on real libp2p, authentication on:
  * hospital A's author puts (anchor, then the vault takes the bytes its key anchored), amends and
  * erases through A's node; hospital B's clinician reads through B's node, and the CLI opens the
- * envelope and checks the anchored hash. Every request is signed by the acting key.
+ * envelope and checks the anchored hash. `tx sign-request` + `tx log-access`: B's clinician signs,
+ * A's admin or provider commits the node's decision. Every request is signed by the acting key.
  */
 describe('medchain record', () => {
   let network: Network;
@@ -37,8 +39,7 @@ describe('medchain record', () => {
   const dir = tempDir('record');
   const nonces = new Map<string, number>();
 
-  const keyOf = (label: string) => {
-    const seed = sha256(utf8(`cli-record-test:${label}`));
+  const keyOf = (label: string, seed = sha256(utf8(`cli-record-test:${label}`))) => {
     const path = join(dir, `${label}.json`);
     const file = encryptKeystore(seed, PASSPHRASE, (n) => new Uint8Array(randomBytes(n)), {
       N: 2 ** 10,
@@ -53,8 +54,11 @@ describe('medchain record', () => {
   const patient = keyOf('patient');
   const env = { MEDCHAIN_PASSPHRASE: PASSPHRASE };
   const nodeUrl = (i: number) => nodes[i]!.parts.apiUrl;
+  /** Hospital A's admin (the records' custodian), as a keystore: its seed depends on the network. */
+  let custodianAdmin: ReturnType<typeof keyOf>;
 
-  async function send(signer: Signer, kind: TxKind, body: Canonical): Promise<void> {
+  /** Commits `kind` (seen by A's and B's nodes) and returns the transaction's hash. */
+  async function send(signer: Signer, kind: TxKind, body: Canonical): Promise<Uint8Array> {
     const id = toHex(signer.publicKey);
     const nonce = (nonces.get(id) ?? 0) + 1;
     nonces.set(id, nonce);
@@ -73,13 +77,15 @@ describe('medchain record', () => {
         return status.status === 'committed';
       });
     }
+    return transactionHash(tx);
   }
 
   beforeAll(async () => {
     network = await makeNetwork({ validators: 4 });
     for (const home of network.homes) nodes.push(await startNode(home));
-    const admin = (i: number) =>
-      new Signer(sha256(utf8(`cluster-test:admin:${i}:${network.root}`)));
+    const adminSeed = (i: number) => sha256(utf8(`cluster-test:admin:${i}:${network.root}`));
+    const admin = (i: number) => new Signer(adminSeed(i));
+    custodianAdmin = keyOf('a-admin', adminSeed(0));
     await send(admin(0), 'provider.register', {
       provider: author.signer.publicKey,
       role: 'clinician',
@@ -226,5 +232,106 @@ describe('medchain record', () => {
       code: 'INVALID_ARGUMENT',
       message: expect.stringContaining('resourceType'),
     });
+  });
+
+  it('log-access: the custodian commits the node decision (permit under a consent, deny after revocation); the patient gets FORBIDDEN', async () => {
+    const file = join(dir, 'condition.json');
+    writeFileSync(file, JSON.stringify({ resourceType: 'Condition', code: { text: 'asthma' } }));
+    const put = await cli(
+      [
+        '--json',
+        'record',
+        'put',
+        '--file',
+        file,
+        '--patient',
+        toHex(patient.signer.publicKey),
+        '--key',
+        author.path,
+        '--node',
+        nodeUrl(0),
+      ],
+      { env },
+    );
+    expect(put.code, put.stderr).toBe(0);
+    const { recordId } = json<{ recordId: string }>(put);
+    const consentId = await send(patient.signer, 'consent.grant', {
+      patient: patient.signer.publicKey,
+      grantee: { type: 'provider', id: clinician.signer.publicKey },
+      recordIds: [fromHex(recordId)],
+      resourceTypes: [],
+      actions: ['access'],
+      purposes: ['TREAT'],
+      validFrom: Date.now() - 60_000,
+      validUntil: Date.now() + 600_000,
+    });
+
+    // B's clinician signs; the request's time is after the consent committed.
+    const signRequest = async (name: string) => {
+      const out = join(dir, name);
+      const run = await cli(
+        [
+          '--json',
+          'tx',
+          'sign-request',
+          '--key',
+          clinician.path,
+          '--record',
+          recordId,
+          '--out',
+          out,
+        ],
+        { env },
+      );
+      expect(run.code, run.stderr).toBe(0);
+      return out;
+    };
+    const logAccess = (key: string, request: string) =>
+      cli(
+        ['--json', 'tx', 'log-access', '--key', key, '--request', request, '--node', nodeUrl(0)],
+        {
+          env,
+        },
+      );
+    const asPatient = new MedchainClient({ url: nodeUrl(0), signer: patient.signer });
+    const trail = () => asPatient.allAudit(patient.signer.publicKey);
+    const before = (await trail()).length;
+
+    const permitted = await logAccess(custodianAdmin.path, await signRequest('request-1.json'));
+    expect(permitted.code, permitted.stderr).toBe(0);
+    const permit = json<{ hash: string }>(permitted);
+    expect(permit).toMatchObject({
+      kind: 'access.log',
+      status: 'committed',
+      receipt: { code: 'OK' },
+      decision: 'permit',
+      detail: `permit (consent ${toHex(consentId)})`,
+    });
+    expect((await trail()).slice(before)).toMatchObject([
+      {
+        recordId,
+        requester: toHex(clinician.signer.publicKey),
+        decision: 'permit',
+        consentId: toHex(consentId),
+        txHash: permit.hash,
+      },
+    ]);
+
+    await send(patient.signer, 'consent.revoke', { consentId });
+    const second = await signRequest('request-2.json');
+    // The patient is no custodian: the decision route refuses it before anything is sent.
+    const refused = await logAccess(patient.path, second);
+    expect(refused.code).toBe(1);
+    expect(jsonError(refused).error).toMatchObject({ code: 'FORBIDDEN' });
+    expect(await trail()).toHaveLength(before + 1);
+
+    // A's provider may log too; the same request, untouched by the refusal, is now denied.
+    const denied = await logAccess(author.path, second);
+    expect(denied.code, denied.stderr).toBe(0);
+    const deny = json<{ hash: string }>(denied);
+    expect(deny).toMatchObject({ kind: 'access.log', receipt: { code: 'OK' }, decision: 'deny' });
+    expect((await trail()).slice(before + 1)).toMatchObject([
+      { recordId, decision: 'deny', consentId: null, txHash: deny.hash },
+    ]);
   });
 });
