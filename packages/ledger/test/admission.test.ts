@@ -204,9 +204,10 @@ describe('admission refuses what the role check of the executor refuses', () => 
           if (receipt.code === 'OK') admittedOk++;
         },
       ),
-      { numRuns: 300 },
+      // Seeded, so the coverage check below is deterministic; another seed explores further.
+      { numRuns: 300, seed: Number(process.env.LEDGER_PROPERTY_SEED ?? 20261206) },
     );
-    // The generators reach every refusal, and transactions that succeed.
+    // The generators reach every refusal (with this seed), and transactions that succeed.
     expect([...seen].sort()).toEqual([...ROLE_REFUSAL_CODES].sort());
     expect(admittedOk).toBeGreaterThan(10);
   });
