@@ -195,16 +195,17 @@ export async function runPoint(
       progress(`${label}: setup, ${batch.length} ${what}...`);
       await load.commitAll(batch, what, setupTimeout);
       setupTxs += batch.length;
+      // A setup transaction counts as committed at the first node's block event; over slow
+      // links another node may be a block or two behind it, and its admission would refuse
+      // the next phase's transactions from roles it has not seen yet (a provider anchoring).
+      const heights = await Promise.all(devnet.nodes.map((node) => tryStatus(devnet, node)));
+      await waitForHeight(
+        devnet,
+        devnet.nodes,
+        Math.max(0, ...heights.map((s) => s?.height ?? 0)),
+        60_000,
+      );
     }
-    // A setup transaction counts as committed at the first node's block event; over slow links
-    // the node asked below may be a block or two behind it.
-    const heights = await Promise.all(devnet.nodes.map((node) => tryStatus(devnet, node)));
-    await waitForHeight(
-      devnet,
-      [devnet.nodes[0]!],
-      Math.max(0, ...heights.map((s) => s?.height ?? 0)),
-      60_000,
-    );
     // The timed access.log transactions claim a permit under each patient's standing consent:
     // check one as its grantee reads it (the ledger re-decides each at block time anyway, and
     // the custodian may not read the patient's entries the whole access rule needs).
