@@ -45,6 +45,12 @@ export class LruCache<V> {
     return true;
   }
 
+  /** The value without counting a use: the recency order stays as it was. */
+  peek(key: string): V | undefined {
+    const slot = this.#slots.get(key);
+    return slot === undefined ? undefined : this.#values[slot];
+  }
+
   /** Stores the value as the most recently used, evicting the least recently used when full. */
   set(key: string, value: V): void {
     let slot = this.#slots.get(key);

@@ -42,6 +42,22 @@ describe('LruCache', () => {
     expect(cache.get(`k${capacity * 6 - 1}`)).toBe(capacity * 6 - 1);
   });
 
+  it('peek reads without counting a use: the peeked entry is still evicted first', () => {
+    const cache = new LruCache<number>(2);
+    cache.set('a', 1);
+    cache.set('b', 2);
+    expect(cache.peek('a')).toBe(1);
+    expect(cache.peek('z')).toBeUndefined();
+    cache.set('c', 3);
+    expect(cache.peek('a')).toBeUndefined();
+    expect(cache.peek('b')).toBe(2);
+    // Whereas get counts: after get('b'), 'c' is the least recently used.
+    cache.get('b');
+    cache.set('d', 4);
+    expect(cache.peek('c')).toBeUndefined();
+    expect(cache.peek('b')).toBe(2);
+  });
+
   it('refuses a capacity that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
       expect(() => new LruCache(bad)).toThrow(RangeError);

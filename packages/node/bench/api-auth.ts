@@ -93,13 +93,15 @@ const fresh = await Promise.all(
   ),
 );
 const verifyUs = await cpuPerCall((i) =>
-  on.authenticator.authenticate({
-    method: 'GET',
-    authority: HOST,
-    url: path,
-    headers: fresh[i]!,
-    body: undefined,
-  }),
+  on.authenticator.admit(
+    on.authenticator.verify({
+      method: 'GET',
+      authority: HOST,
+      url: path,
+      headers: fresh[i]!,
+      body: undefined,
+    }),
+  ),
 );
 const state = backend.state();
 const rolesUs = await cpuPerCall(() =>

@@ -910,3 +910,27 @@ describe('HTTPS', () => {
     expect(await get(`${secure}/v1/health`, withCert)).toBe(200);
   });
 });
+
+describe('the replay cache holds only the nonces of requests the node serves', () => {
+  it("a stranger's signed requests and replays of one captured request do not fill it", async () => {
+    const { base: small } = await serve({ replayCacheSize: 2 });
+    const path = `/v1/patients/${patientKey}/consents`;
+    const url = `${small}${path}`;
+    for (let i = 0; i < 5; i++) {
+      const answer = await call('GET', path, { as: stranger, base: small });
+      expect(answer.body.error?.code).toBe('KEY_UNKNOWN');
+    }
+    const captured = await signedHeaders('GET', url, undefined, alice, clock());
+    expect((await fetch(url, { headers: captured })).status).toBe(200);
+    for (let i = 0; i < 5; i++) {
+      const again = await fetch(url, { headers: captured });
+      expect(((await again.json()) as Answer['body']).error?.code).toBe('SIGNATURE_REPLAYED');
+    }
+    // One slot taken by the captured request, one left: a fresh request is served, not 503.
+    expect((await call('GET', path, { as: alice, base: small })).status).toBe(200);
+    // And the window is really bounded: the next one finds the cache full.
+    expect((await call('GET', path, { as: alice, base: small })).body.error?.code).toBe(
+      'REPLAY_CACHE_FULL',
+    );
+  });
+});

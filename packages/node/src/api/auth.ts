@@ -50,11 +50,14 @@ export const REPLAY_WINDOW_SECONDS = 331;
 export const DEFAULT_REPLAY_CACHE_SIZE = 100_000;
 
 /**
- * (keyid, nonce) pairs seen, each until its signature's `expires`. An LRU holds them; it never
- * evicts a pair that could still be replayed, because it refuses new signed requests (503
- * REPLAY_CACHE_FULL) while `capacity` insertions or hits fell inside the last
- * REPLAY_WINDOW_SECONDS: below that, the least recently used pair was last seen more than a
- * window ago, so its signature has expired.
+ * (keyid, nonce) pairs seen, each until its signature's `expires`. It never evicts a pair that
+ * could still be replayed: only insertions count and a lookup does not change recency, so the
+ * LRU order is insertion order, and new pairs are refused (503 REPLAY_CACHE_FULL) while
+ * `capacity` insertions fell inside the last REPLAY_WINDOW_SECONDS. Below that, of the
+ * `capacity` pairs held, the oldest (the one evicted) was inserted more than a window ago, so
+ * its signature has expired. Replays are not counted, and the server admits a pair only for a
+ * request it is about to serve (after the role decision and the per-key limit), so neither
+ * replaying one captured request nor signing with keys that hold no role fills the window.
  */
 export class ReplayCache {
   readonly #seen: LruCache<true>;
@@ -70,10 +73,7 @@ export class ReplayCache {
   admit(keyId: string, nonce: string, nowMs: number): 'ok' | 'replayed' | 'full' {
     this.#advance(Math.floor(nowMs / 1000));
     const id = `${keyId}:${nonce}`;
-    if (this.#seen.has(id)) {
-      this.#count();
-      return 'replayed';
-    }
+    if (this.#seen.peek(id) !== undefined) return 'replayed';
     if (this.#inWindow >= this.capacity) return 'full';
     this.#seen.set(id, true);
     this.#count();
@@ -294,6 +294,12 @@ export interface AuthenticatorOptions {
   readonly replayCacheSize?: number;
 }
 
+/** A request signature that verified; its nonce is not remembered until `admit`. */
+export interface VerifiedRequest {
+  readonly keyId: Uint8Array;
+  readonly nonce: string;
+}
+
 /** Verifies request signatures and remembers their nonces. */
 export class Authenticator {
   readonly replay: ReplayCache;
@@ -302,9 +308,8 @@ export class Authenticator {
     this.replay = new ReplayCache(options.replayCacheSize ?? DEFAULT_REPLAY_CACHE_SIZE);
   }
 
-  /** The verified key, or an AuthError (401, or 503 when the replay cache is saturated). */
-  authenticate(request: SignedRequestFacts): Uint8Array {
-    const now = this.options.now();
+  /** The verified key and nonce, or a 401 AuthError. Nothing is remembered yet. */
+  verify(request: SignedRequestFacts): VerifiedRequest {
     const question = request.url.indexOf('?');
     const verified = verifyRequestSignature(
       {
@@ -315,10 +320,18 @@ export class Authenticator {
         headers: request.headers,
         ...(request.body === undefined ? {} : { body: request.body }),
       },
-      { now },
+      { now: this.options.now() },
     );
     if (verified instanceof Error) throw new AuthError(401, verified.code, verified.message);
-    switch (this.replay.admit(toHex(verified.keyId), verified.nonce, now)) {
+    return { keyId: verified.keyId, nonce: verified.nonce };
+  }
+
+  /**
+   * Remembers the nonce, or refuses a replay (401) or a saturated cache (503). Called only for
+   * a request that passed the role decision: a key with no role never takes a cache slot.
+   */
+  admit(verified: VerifiedRequest): void {
+    switch (this.replay.admit(toHex(verified.keyId), verified.nonce, this.options.now())) {
       case 'replayed':
         throw new AuthError(401, 'SIGNATURE_REPLAYED', 'this signature nonce was already used');
       case 'full':
@@ -328,7 +341,6 @@ export class Authenticator {
           'too many signed requests to remember their nonces; retry shortly',
         );
       default:
-        return verified.keyId;
     }
   }
 }

@@ -838,13 +838,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       if (policy.kind === 'metrics') return metricsAllowed(request);
       if (policy.kind !== 'signed' || authMode === 'off') return;
       const body = rawBodies.get(request);
-      const key = authenticator.authenticate({
+      const verified = authenticator.verify({
         method: request.method,
         authority: request.headers.host ?? '',
         url: request.url,
         headers: request.headers,
         body: body === undefined || body.length === 0 ? undefined : body,
       });
+      const key = verified.keyId;
       signers.set(request, key);
       const limited = await limit()(request);
       if (!limited.isAllowed && limited.isExceeded) {
@@ -862,6 +863,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         now(),
       );
       decide(policy, standings);
+      // Only now, for a request about to be served, does its nonce take a replay-cache slot.
+      authenticator.admit(verified);
     };
 
   const validatorSets =

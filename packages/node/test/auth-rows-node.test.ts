@@ -1,0 +1,581 @@
+import {
+  accessRequestJson,
+  MedchainClient,
+  requestNonce,
+  sendTransaction,
+  signAccessRequest,
+  signRequest,
+  signTransaction,
+} from '@medchain/client';
+import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import {
+  auditTrail,
+  encodeTransaction,
+  recordId,
+  stateKeys,
+  type TxBodies,
+  type TxKind,
+} from '@medchain/ledger';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AccessKey, ROUTE_ACCESS } from '../src/api/authorization.js';
+import type { MedchainNode } from '../src/index.js';
+import { CHAIN_ID, makeNetwork, type Network, startNode, waitUntil } from './cluster-harness.js';
+
+/**
+ * Every row of the authorization table (ROUTE_ACCESS), allowed and refused, over real HTTP on
+ * 127.0.0.1 against a real committing node (one validator, auth required), with every party set
+ * up through real transactions (POST /v1/tx). auth.test.ts runs the same table in more detail
+ * against the ledger without consensus; this file shows the running node enforces it, and that
+ * refused requests write nothing.
+ *
+ * Not covered here: a second organization (each genesis organization is a validator, so a
+ * second one would need a second running node to commit), and a refused metrics scrape (every
+ * request from here is a loopback peer; auth.test.ts checks the token path).
+ */
+
+const who = (label: string) => new Signer(sha256(utf8(`auth-rows-node:${label}`)));
+const clinician = who('clinician');
+const colleague = who('colleague');
+const patient = who('patient');
+const delegate = who('delegate');
+const lapsed = who('lapsed-delegate');
+const stranger = who('stranger');
+const newcomer = who('newcomer');
+const forger = who('forger');
+const NONE = undefined;
+
+const orgId = sha256(utf8('cluster-test:org:0'));
+const content = utf8(JSON.stringify({ resourceType: 'Observation', status: 'final' }));
+const anchorBody = (label: string) => ({
+  patient: patient.publicKey,
+  custodian: orgId,
+  resourceType: 'Observation',
+  contentHash: sha256(content),
+  nonce: sha256(utf8(label)).slice(0, 16),
+});
+/** Served through the fetch row; stored in the vault during setup. */
+const record = recordId(orgId, patient.publicKey, anchorBody('served').nonce);
+/** Stored through the putVaultRecord row. */
+const spare = recordId(orgId, patient.publicKey, anchorBody('spare').nonce);
+/** Erased on the ledger during setup; shredded through the eraseVaultRecord row. */
+const doomed = recordId(orgId, patient.publicKey, anchorBody('doomed').nonce);
+const hex = toHex;
+const patientKey = hex(patient.publicKey);
+
+let network: Network;
+let node: MedchainNode;
+let base: string;
+let admin: Signer;
+let validator: Signer;
+let client: MedchainClient;
+let anchorHash = '';
+let consentId = '';
+let lapsesAt = 0;
+const nonces = new Map<string, number>();
+
+/** Submits through POST /v1/tx (the client), returning the hash; committed later by `commit`. */
+async function submit<K extends TxKind>(from: Signer, kind: K, body: TxBodies[K]) {
+  const id = hex(from.publicKey);
+  const nonce = (nonces.get(id) ?? 0) + 1;
+  nonces.set(id, nonce);
+  const sent = await sendTransaction(client, kind, body, { signer: from, nonce, wait: false });
+  return sent.hash;
+}
+
+/** Waits for each transaction's receipt (read as the org admin, a member) and checks it is OK. */
+async function commit(hashes: readonly string[]): Promise<void> {
+  for (const hash of hashes) {
+    expect((await client.waitForReceipt(hash)).receipt.code, hash).toBe('OK');
+  }
+}
+
+interface Answer {
+  readonly status: number;
+  readonly code: string | undefined;
+}
+
+async function call(
+  method: 'GET' | 'POST',
+  path: string,
+  as: Signer | undefined,
+  body?: unknown,
+): Promise<Answer> {
+  const url = `${base}${path}`;
+  const bytes = body === undefined ? undefined : utf8(JSON.stringify(body));
+  const headers: Record<string, string> =
+    bytes === undefined ? {} : { 'content-type': 'application/json' };
+  if (as !== undefined) {
+    Object.assign(
+      headers,
+      await signRequest({ method, url, ...(bytes === undefined ? {} : { body: bytes }) }, as, {
+        now: Date.now(),
+        nonce: requestNonce(),
+      }),
+    );
+  }
+  const controller = new AbortController();
+  const response = await fetch(url, {
+    method,
+    headers,
+    signal: controller.signal,
+    ...(bytes === undefined ? {} : { body: bytes }),
+  });
+  let code: string | undefined;
+  if (response.headers.get('content-type')?.startsWith('application/json')) {
+    code = ((await response.json()) as { error?: { code: string } }).error?.code;
+  } else {
+    // The event streams never end: the head is the answer.
+    controller.abort();
+    await response.body?.cancel().catch(() => undefined);
+  }
+  return { status: response.status, code };
+}
+
+/** A signed AccessRequest for the served record, in the API's JSON form. */
+async function accessBody(requester: Signer) {
+  return accessRequestJson(
+    await signAccessRequest(requester, { recordId: record, action: 'access', purpose: 'TREAT' }),
+  );
+}
+
+type Case = readonly [label: string, as: Signer | undefined, status: number, code?: string];
+
+interface Row {
+  readonly method?: 'GET' | 'POST';
+  readonly path: string;
+  /** The JSON body, built per caller (a signed access request names its requester). */
+  readonly body?: (as: Signer | undefined) => unknown | Promise<unknown>;
+  /** Instead of the signed-request call (the routes that authenticate their own payload). */
+  readonly send?: (as: Signer | undefined) => Promise<Answer>;
+  /** Who gets through: their status (never 401/403). */
+  readonly allowed: readonly Case[];
+  /** Who is refused: their 401/403 status and error code. */
+  readonly refused: readonly Case[];
+}
+
+const anyone: Case[] = [['anyone, unsigned', NONE, 200]];
+const publicRow = (path: string): Row[] => [{ path, allowed: anyone, refused: [] }];
+const unsigned: Case = ['unsigned', NONE, 401, 'SIGNATURE_MISSING'];
+const unknownKey: Case = ['an unknown key', stranger, 401, 'KEY_UNKNOWN'];
+const lapsedKey: Case = ['a lapsed delegate', lapsed, 401, 'KEY_UNKNOWN'];
+const forbidden = (label: string, as: Signer): Case => [label, as, 403, 'FORBIDDEN'];
+
+/** POST /v1/tx with a transaction signed by `from` (no request signature: the tx's own). */
+async function postTx<K extends TxKind>(from: Signer, kind: K, body: TxBodies[K], tamper = false) {
+  const tx = await signTransaction(from, { chainId: CHAIN_ID, kind, body, nonce: 1 });
+  const signature = tamper
+    ? Uint8Array.from(tx.signature, (byte, i) => (i ? byte : byte ^ 1))
+    : tx.signature;
+  const response = await fetch(`${base}/v1/tx`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: encodeTransaction({ ...tx, signature }),
+  });
+  const json = (await response.json()) as { error?: { code: string } };
+  return { status: response.status, code: json.error?.code };
+}
+
+/** One or more rows per key of ROUTE_ACCESS (built after setup: they name committed hashes). */
+function table(): Record<AccessKey, Row[]> {
+  const patientSide = (tail: string): Row[] => [
+    {
+      path: `/v1/patients/${patientKey}${tail}`,
+      allowed: [
+        ['the patient', patient, 200],
+        ['a live delegate', delegate, 200],
+      ],
+      refused: [
+        unsigned,
+        unknownKey,
+        lapsedKey,
+        forbidden('the custodian provider', clinician),
+        forbidden('the org admin', admin),
+      ],
+    },
+  ];
+  const membersOnly = (path: string): Row[] => [
+    {
+      path,
+      allowed: [
+        ['the member admin', admin, 200],
+        ['the validator', validator, 200],
+      ],
+      refused: [
+        unsigned,
+        unknownKey,
+        forbidden('a provider', clinician),
+        forbidden('a patient', patient),
+      ],
+    },
+  ];
+  return {
+    health: publicRow('/v1/health'),
+    status: publicRow('/v1/status'),
+    getHeader: publicRow('/v1/headers/1'),
+    getGenesis: publicRow('/v1/genesis'),
+    listValidatorSets: publicRow('/v1/validator-sets'),
+    listOrganizations: publicRow('/v1/organizations'),
+    listEvidence: publicRow('/v1/consensus/evidence'),
+    metrics: [{ path: '/v1/metrics', allowed: [['a loopback peer', NONE, 200]], refused: [] }],
+    submitTransaction: [
+      {
+        path: '/v1/tx',
+        send: async (as) => {
+          if (as === newcomer) return postTx(newcomer, 'patient.register', {});
+          if (as === forger) return postTx(forger, 'patient.register', {}, true);
+          return postTx(stranger, 'provider.register', {
+            provider: stranger.publicKey,
+            role: 'clinician',
+          });
+        },
+        allowed: [['a new patient registering', newcomer, 202]],
+        refused: [
+          ['a forged transaction signature', forger, 400, 'BAD_SIGNATURE'],
+          ['a key with no admin role', stranger, 403, 'NOT_ORG_ADMIN'],
+        ],
+      },
+    ],
+    getTransaction: [
+      {
+        path: `/v1/tx/${anchorHash}`,
+        allowed: [
+          ['its signer', clinician, 200],
+          ['the member admin', admin, 200],
+          ['the validator', validator, 200],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('another provider', colleague),
+          forbidden('the patient', patient),
+        ],
+      },
+    ],
+    getLatestBlock: membersOnly('/v1/blocks/latest'),
+    getBlock: membersOnly('/v1/blocks/1'),
+    getPatient: patientSide(''),
+    listConsents: patientSide('/consents'),
+    listAudit: patientSide('/audit'),
+    listPatientRecords: patientSide('/records'),
+    getDelegate: [
+      {
+        path: `/v1/patients/${patientKey}/delegates/${hex(delegate.publicKey)}`,
+        allowed: [
+          ['the patient', patient, 200],
+          ['the delegate itself', delegate, 200],
+        ],
+        refused: [unsigned, unknownKey, lapsedKey, forbidden('a provider', clinician)],
+      },
+    ],
+    getConsent: [
+      {
+        path: `/v1/consents/${consentId}`,
+        allowed: [
+          ['the patient', patient, 200],
+          ['a live delegate', delegate, 200],
+          ['the grantee provider', colleague, 200],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('another provider', clinician),
+          forbidden('the org admin (the consent names the provider)', admin),
+        ],
+      },
+    ],
+    getRecord: [
+      {
+        path: `/v1/records/${hex(record)}`,
+        allowed: [
+          ['the patient', patient, 200],
+          ['a live delegate', delegate, 200],
+          ['a custodian provider', colleague, 200],
+          ['the custodian admin', admin, 200],
+        ],
+        refused: [unsigned, unknownKey, forbidden('the validator key', validator)],
+      },
+    ],
+    fetchRecord: [
+      {
+        method: 'POST',
+        path: `/v1/records/${hex(record)}/fetch`,
+        send: async (as) =>
+          call('POST', `/v1/records/${hex(record)}/fetch`, NONE, await accessBody(as ?? stranger)),
+        allowed: [['the patient', patient, 200]],
+        refused: [
+          ['a key with no role', stranger, 403, 'REQUESTER_NO_ROLE'],
+          ['a lapsed delegate', lapsed, 403, 'REQUESTER_NO_ROLE'],
+        ],
+      },
+    ],
+    accessDecision: [
+      {
+        method: 'POST',
+        path: '/v1/access/decision',
+        body: () => accessBody(colleague),
+        allowed: [
+          ['the custodian admin', admin, 200],
+          ['a custodian provider', clinician, 200],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('the patient', patient),
+          forbidden('a live delegate', delegate),
+          forbidden('the validator key', validator),
+        ],
+      },
+    ],
+    putVaultRecord: [
+      {
+        method: 'POST',
+        path: '/v1/vault/records',
+        body: () => ({
+          recordId: hex(spare),
+          patient: patientKey,
+          version: 1,
+          content: hex(content),
+        }),
+        allowed: [['the anchoring provider', clinician, 201]],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('the org admin', admin),
+          forbidden('the patient', patient),
+          ['a provider who did not anchor it', colleague, 403, 'VAULT_NOT_ANCHORED_BY_SIGNER'],
+        ],
+      },
+    ],
+    eraseVaultRecord: [
+      {
+        method: 'POST',
+        path: `/v1/vault/records/${hex(doomed)}/erase`,
+        body: () => ({}),
+        allowed: [
+          ['the own org admin', admin, 200],
+          ['an own org provider', colleague, 200],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('the patient', patient),
+          forbidden('the validator key', validator),
+        ],
+      },
+    ],
+    getOrganization: [
+      {
+        path: `/v1/organizations/${hex(orgId)}`,
+        allowed: [
+          ['its provider', clinician, 200],
+          ['its admin', admin, 200],
+          ['the validator', validator, 200],
+        ],
+        refused: [unsigned, unknownKey, forbidden('a patient', patient)],
+      },
+    ],
+    getProvider: [
+      {
+        path: `/v1/providers/${hex(clinician.publicKey)}`,
+        allowed: [
+          ['a patient', patient, 200],
+          ['a provider', colleague, 200],
+          ['a member admin', admin, 200],
+          ['the validator', validator, 200],
+        ],
+        // Any registered key passes: no 403 exists for this route.
+        refused: [unsigned, unknownKey, lapsedKey],
+      },
+    ],
+    listProviderConsents: [
+      {
+        path: `/v1/providers/${hex(colleague.publicKey)}/consents?patient=${patientKey}`,
+        allowed: [
+          ['the provider itself', colleague, 200],
+          ["its organization's admin", admin, 200],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('another provider', clinician),
+          forbidden('the patient', patient),
+        ],
+      },
+    ],
+    getStateProof: [
+      {
+        path: `/v1/state/proof?key=${hex(stateKeys.members())}`,
+        allowed: anyone,
+        refused: [],
+      },
+      {
+        path: `/v1/state/proof?key=${hex(stateKeys.patient(patient.publicKey))}`,
+        allowed: [
+          ['the patient', patient, 200],
+          ['a live delegate', delegate, 200],
+        ],
+        refused: [unsigned, unknownKey, forbidden('a provider', clinician)],
+      },
+      {
+        path: `/v1/state/proof?key=${hex(stateKeys.nonce(clinician.publicKey))}`,
+        allowed: [
+          ['its owner', clinician, 200],
+          ['the member admin', admin, 200],
+        ],
+        refused: [forbidden('a patient', patient)],
+      },
+    ],
+    events: [
+      {
+        path: '/v1/events',
+        allowed: [
+          ['the member admin', admin, 200],
+          ['the validator', validator, 200],
+        ],
+        refused: [unsigned, unknownKey, forbidden('a patient', patient)],
+      },
+    ],
+    patientEvents: [
+      {
+        path: `/v1/events?patient=${patientKey}`,
+        allowed: [
+          ['the patient', patient, 200],
+          ['a live delegate', delegate, 200],
+        ],
+        refused: [unsigned, unknownKey, lapsedKey, forbidden('a provider', clinician)],
+      },
+    ],
+  };
+}
+
+const KEYS = Object.keys(ROUTE_ACCESS) as AccessKey[];
+let rows: Record<AccessKey, Row[]>;
+let auditBefore = 0;
+const audit = () => auditTrail(node.parts.backend.state(), patient.publicKey).total;
+
+beforeAll(async () => {
+  network = await makeNetwork({ validators: 1 });
+  admin = new Signer(sha256(utf8(`cluster-test:admin:0:${network.root}`)));
+  validator = network.homes[0]!.validator;
+  node = await startNode(network.homes[0]!);
+  base = node.parts.apiUrl;
+  client = new MedchainClient({ url: base, signer: admin });
+  // Each round's transactions go into one or two blocks.
+  await commit([
+    await submit(admin, 'provider.register', { provider: clinician.publicKey, role: 'clinician' }),
+    await submit(admin, 'provider.register', { provider: colleague.publicKey, role: 'clinician' }),
+    await submit(patient, 'patient.register', {}),
+  ]);
+  lapsesAt = Date.now() + 3_000;
+  const grant = await submit(patient, 'consent.grant', {
+    patient: patient.publicKey,
+    grantee: { type: 'provider', id: colleague.publicKey },
+    recordIds: [],
+    resourceTypes: ['Observation'],
+    actions: ['access'],
+    purposes: ['TREAT'],
+    validFrom: Date.now() - 60_000,
+    validUntil: Date.now() + 86_400_000,
+  });
+  anchorHash = await submit(clinician, 'record.anchor', anchorBody('served'));
+  await commit([
+    anchorHash,
+    grant,
+    await submit(patient, 'patient.delegate', {
+      patient: patient.publicKey,
+      delegate: delegate.publicKey,
+      relation: 'proxy',
+      expiresAt: Date.now() + 86_400_000,
+    }),
+    await submit(patient, 'patient.delegate', {
+      patient: patient.publicKey,
+      delegate: lapsed.publicKey,
+      relation: 'proxy',
+      expiresAt: lapsesAt,
+    }),
+    await submit(clinician, 'record.anchor', anchorBody('spare')),
+    await submit(clinician, 'record.anchor', anchorBody('doomed')),
+  ]);
+  consentId = grant;
+  await commit([await submit(clinician, 'record.erase', { recordId: doomed })]);
+  // The served record's bytes, through the same vault route the table row exercises.
+  const stored = await call('POST', '/v1/vault/records', clinician, {
+    recordId: hex(record),
+    patient: patientKey,
+    version: 1,
+    content: hex(content),
+  });
+  expect(stored.status).toBe(201);
+  await waitUntil('the short delegation lapses', () => Date.now() > lapsesAt + 200, {
+    intervalMs: 50,
+  });
+  rows = table();
+  auditBefore = audit();
+}, 30_000);
+
+afterAll(async () => {
+  await node?.stop();
+  await network?.remove();
+});
+
+describe('the authorization table, row by row, on a real node over real HTTP', () => {
+  it('has rows for exactly the keys of ROUTE_ACCESS, with the refusals each policy implies', () => {
+    expect(Object.keys(rows).sort()).toEqual([...KEYS].sort());
+    for (const key of KEYS) {
+      const policy = ROUTE_ACCESS[key];
+      const cases = rows[key];
+      expect(cases.length, key).toBeGreaterThan(0);
+      expect(cases.flatMap((row) => row.allowed).length, key).toBeGreaterThan(0);
+      if (policy.kind !== 'signed') continue;
+      const codes = new Set(cases.flatMap((row) => row.refused.map((refusal) => refusal[3])));
+      expect(codes.has('SIGNATURE_MISSING'), key).toBe(true);
+      expect(codes.has('KEY_UNKNOWN'), key).toBe(true);
+      // A route open to every registered key has no key to refuse with 403.
+      if (!(policy.allow as readonly string[]).includes('registered')) {
+        expect(codes.has('FORBIDDEN'), key).toBe(true);
+      }
+    }
+  });
+
+  for (const key of KEYS) {
+    it(`${key}: the refused standings get 401/403, the allowed ones get through`, async () => {
+      for (const row of rows[key]) {
+        const method = row.method ?? 'GET';
+        const send =
+          row.send ??
+          (async (as: Signer | undefined) =>
+            call(method, row.path, as, row.body === undefined ? undefined : await row.body(as)));
+        // Refusals first: an allowed write (a vault put, an erase) must not change their answer.
+        for (const [label, as, status, code] of row.refused) {
+          expect(await send(as), `${row.path}: ${label}`).toEqual({ status, code });
+        }
+        for (const [label, as, status] of row.allowed) {
+          const answer = await send(as);
+          expect(answer.status, `${row.path}: ${label} (${answer.code})`).toBe(status);
+        }
+      }
+    });
+  }
+
+  it('the refused requests wrote nothing; the chain kept committing', async () => {
+    // The allowed writes (a registration, the served fetch's access.log) commit; nothing else waits.
+    await waitUntil('the mempool drains', () => node.parts.mempool.size === 0);
+    const height = node.parts.chain.height;
+    await commit([await submit(who('filler'), 'patient.register', {})]);
+    expect(node.parts.chain.height).toBeGreaterThan(height);
+    expect(node.parts.mempool.size).toBe(0);
+    // One audit entry: the patient's served fetch; the stranger's request and the decisions none.
+    expect(audit()).toBe(auditBefore + 1);
+    // The stranger's provider.register never landed: it still has no nonce, and is still unknown.
+    for (const refused of [stranger, forger]) {
+      expect((await client.stateProof(stateKeys.nonce(refused.publicKey))).value).toBeNull();
+    }
+    expect(await call('GET', '/v1/organizations', stranger)).toMatchObject({ status: 200 });
+    expect(await call('GET', `/v1/providers/${hex(clinician.publicKey)}`, stranger)).toEqual({
+      status: 401,
+      code: 'KEY_UNKNOWN',
+    });
+    // The erase row shredded the record the ledger erased.
+    expect(await node.parts.vault.isErased(doomed)).toBe(true);
+  });
+});
