@@ -117,6 +117,7 @@ export async function* streamEvents(
   const { signal } = options;
   while (!signal?.aborted) {
     let progressed = false;
+    let endedByNode = false;
     try {
       const response = await api.fetchResponse('GET', '/events', {
         query,
@@ -134,7 +135,10 @@ export async function* streamEvents(
       try {
         for (;;) {
           const { done, value } = await reader.read();
-          if (done) break;
+          if (done) {
+            endedByNode = true;
+            break;
+          }
           for (const message of parser.push(value)) {
             const event = toChainEvent(message);
             if (event === undefined) continue;
@@ -161,7 +165,9 @@ export async function* streamEvents(
       backoff = options.initialBackoffMs ?? 250;
       continue;
     }
-    failures += 1;
+    // A quiet stream the node ended cleanly (its maximum lifetime) is not a failure either; the
+    // backoff still applies, so a node that ends every stream at once is not hammered.
+    failures = endedByNode ? 0 : failures + 1;
     if (failures > maxReconnects) {
       throw new ClientError(
         'EVENT_STREAM_FAILED',

@@ -319,6 +319,39 @@ describe('event stream reconnection', () => {
       await node.close();
     }
   });
+
+  it('a quiet stream the node ends at its maximum lifetime is not a failure', async () => {
+    const node = await startNode({ events: { maxStreamMs: 1 } });
+    try {
+      const height = node.backend.height;
+      // Two streams end empty; before the third opens, a block is committed for it to replay.
+      let streams = 0;
+      const client = new MedchainClient({
+        url: node.url,
+        signer: node.a.admin,
+        fetch: (input, init) => {
+          if (String(input).includes('/v1/events')) {
+            streams += 1;
+            if (streams === 3) node.backend.commit();
+          }
+          return fetch(input, init);
+        },
+      });
+      // With no reconnects allowed, one empty stream counted as a failure would throw.
+      for await (const event of client.events({
+        lastEventId: height,
+        maxReconnects: 0,
+        initialBackoffMs: 1,
+        maxBackoffMs: 1,
+      })) {
+        expect(event.id).toBe(height + 1);
+        expect(streams).toBeGreaterThanOrEqual(3);
+        break;
+      }
+    } finally {
+      await node.close();
+    }
+  });
 });
 
 describe('transport errors', () => {

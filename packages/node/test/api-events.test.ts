@@ -301,6 +301,16 @@ describe('event stream', () => {
     await stream.comment('heartbeat');
   });
 
+  it('ends a stream at maxStreamMs: nothing more is sent on it', async () => {
+    const { backend } = populatedBackend();
+    const { address } = await listen(backend, { maxStreamMs: 1 });
+    const stream = sse(await fetch(`${address}/v1/events`));
+    await stream.comment('blocks');
+    expect(await stream.ended()).toBe(true);
+    backend.commit();
+    expect(await stream.nextEvent()).toBeNull();
+  });
+
   it('ends every stream when the server closes, and close() returns', async () => {
     const { backend } = populatedBackend();
     const { server, address } = await listen(backend);

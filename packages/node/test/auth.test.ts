@@ -22,7 +22,7 @@ import { createMetrics } from '../src/metrics.js';
 import { RecordError } from '../src/records/errors.js';
 import type { RecordsApi } from '../src/records/http.js';
 import { Vault } from '../src/vault/index.js';
-import { populatedBackend, signer } from './api-chain.js';
+import { accessRequest, populatedBackend, signer } from './api-chain.js';
 
 /**
  * Who may call what, over real HTTP (127.0.0.1) against the real API server in front of a real
@@ -932,5 +932,46 @@ describe('the replay cache holds only the nonces of requests the node serves', (
     expect((await call('GET', path, { as: alice, base: small })).body.error?.code).toBe(
       'REPLAY_CACHE_FULL',
     );
+  });
+});
+
+describe('an event stream ends once its caller loses the standing that opened it', () => {
+  it("a delegate's audit stream ends when the delegation expires at the node's clock", async () => {
+    let nodeNow = clock();
+    const { base: node } = await serve({ now: () => nodeNow });
+    const url = `${node}/v1/events?patient=${patientKey}`;
+    const response = await fetch(url, {
+      headers: await signedHeaders('GET', url, undefined, delegate, nodeNow),
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let received = '';
+    const readUntil = async (text: string) => {
+      while (!received.includes(text)) {
+        const { done, value } = await reader.read();
+        if (done) return false;
+        received += value;
+      }
+      return true;
+    };
+    const logAccess = () => {
+      submit(
+        backend.sign(clinician, 'access.log', {
+          ...accessRequest(backend, stranger, record),
+          decision: 'deny',
+          consentId: null,
+        }),
+      );
+      backend.commit();
+    };
+    expect(await readUntil(': audit')).toBe(true);
+    logAccess();
+    expect(await readUntil('event: audit')).toBe(true);
+    received = '';
+    // The delegation (30 days) has expired by the node's clock: the next block ends the stream.
+    nodeNow = backend.time + 31 * DAY;
+    logAccess();
+    expect(await readUntil('never')).toBe(false);
+    expect(received).not.toContain('event: audit');
   });
 });

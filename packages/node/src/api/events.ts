@@ -24,6 +24,12 @@ export interface EventStreamOptions {
    * the stream ends and it reconnects from where it got to.
    */
   readonly maxReplay: number;
+  /**
+   * Longest a stream stays open; then the node ends it and the client reconnects with
+   * Last-Event-ID. Authorization runs once per request, so this bounds how long a caller who
+   * lost its standing (a delegation expired, an organization removed) keeps receiving events.
+   */
+  readonly maxStreamMs: number;
 }
 
 export const DEFAULT_EVENT_STREAM_OPTIONS: EventStreamOptions = {
@@ -31,6 +37,7 @@ export const DEFAULT_EVENT_STREAM_OPTIONS: EventStreamOptions = {
   maxBufferedBytes: 1024 * 1024,
   maxClients: 1000,
   maxReplay: 1000,
+  maxStreamMs: 10 * 60_000,
 };
 
 /** Audit entries of a block are found by walking the trail back; this bounds the walk. */
@@ -50,6 +57,8 @@ interface Client {
   lastSent: number;
   /** While a replay runs, live messages wait here; null otherwise. */
   backlog: Message[] | null;
+  /** Whether the caller may still watch this stream (committed state, the node's clock). */
+  readonly allowed: () => boolean;
 }
 
 export interface EventHubHooks {
@@ -90,18 +99,22 @@ export class EventHub {
    * Takes over a response (already hijacked from fastify) as an event stream. With
    * `lastEventId`, first replays the blocks above that height (or the patient's audit entries
    * above that index). `headers` are sent along (security and CORS headers the server set).
+   * `allowed` is asked again before each block's events go out: once it says no, the stream
+   * ends.
    */
   open(
     response: ServerResponse,
     patient: Uint8Array | null,
     lastEventId: number | null,
     headers: OutgoingHttpHeaders = {},
+    allowed: () => boolean = () => true,
   ): void {
     const client: Client = {
       response,
       patient: patient === null ? null : { key: patient, hex: toHex(patient) },
       lastSent: lastEventId ?? Number.NEGATIVE_INFINITY,
       backlog: lastEventId === null ? null : [],
+      allowed,
     };
     const openedAt = performance.now();
     response.writeHead(200, {
@@ -115,7 +128,10 @@ export class EventHub {
     response.write(`retry: 3000\n: ${client.patient === null ? 'blocks' : 'audit'}\n\n`);
     this.#clients.add(client);
     this.hooks.onOpen();
+    const lifetime = setTimeout(() => response.end(), this.options.maxStreamMs);
+    lifetime.unref();
     response.once('close', () => {
+      clearTimeout(lifetime);
       this.#clients.delete(client);
       this.hooks.onClose(openedAt);
       if (this.#clients.size === 0) this.#stop();
@@ -166,6 +182,10 @@ export class EventHub {
       for (const client of this.#clients) {
         const messages = client.patient === null ? [block] : audit.get(client.patient.hex);
         if (messages === undefined) continue;
+        if (!client.allowed()) {
+          client.response.end();
+          continue;
+        }
         if (client.backlog === null) this.#send(client, messages);
         else if (client.backlog.length + messages.length > this.options.maxReplay)
           this.#drop(client);
@@ -212,7 +232,7 @@ export class EventHub {
     };
     if (client.patient === null) {
       const { height } = await this.backend.status();
-      for (let h = client.lastSent + 1; h <= height && budget > 0 && !response.destroyed; h++) {
+      for (let h = client.lastSent + 1; h <= height && budget > 0 && !ended(response); h++) {
         const stored = await this.backend.block(h);
         if (stored === undefined) break;
         await deliver(storedBlockMessage(stored));
@@ -220,7 +240,7 @@ export class EventHub {
     } else {
       const reader = this.backend.state();
       let offset: number | null = client.lastSent + 1;
-      while (offset !== null && budget > 0 && !response.destroyed) {
+      while (offset !== null && budget > 0 && !ended(response)) {
         const page = auditTrail(reader, client.patient.key, {
           offset,
           limit: Math.min(MAX_PAGE_SIZE, budget),
@@ -229,7 +249,7 @@ export class EventHub {
         offset = page.nextOffset;
       }
     }
-    if (budget <= 0) {
+    if (budget <= 0 || ended(response)) {
       // Still behind: end here; the client reconnects with the id it got to.
       response.end();
       return;
@@ -249,8 +269,8 @@ export class EventHub {
 
   #write(client: Client, chunk: string): void {
     const { response } = client;
-    // Destroyed but not yet reported closed: 'close' comes on a later tick.
-    if (response.destroyed) return;
+    // Ended or destroyed but not yet reported closed: 'close' comes on a later tick.
+    if (ended(response)) return;
     if (response.writableLength > this.options.maxBufferedBytes) {
       this.#drop(client);
       return;
@@ -297,6 +317,11 @@ function storedBlockMessage(stored: StoredBlock): Message {
 
 function auditMessage(entry: AuditEntry): Message {
   return { id: entry.index, chunk: sseChunk('audit', entry.index, toJson(entry)) };
+}
+
+/** Ended by the node (lifetime, standing lost) or gone: nothing more may be written. */
+function ended(response: ServerResponse): boolean {
+  return response.destroyed || response.writableEnded;
 }
 
 /** Resolves when the response can take more bytes, or is gone. */

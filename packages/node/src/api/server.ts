@@ -53,7 +53,7 @@ import {
   standingsOf,
   stateKeyAccess,
 } from './auth.js';
-import { type AccessKey, type Policy, ROUTE_ACCESS } from './authorization.js';
+import { type AccessKey, allows, type Policy, ROUTE_ACCESS } from './authorization.js';
 import type { ApiBackend, SubmitRejection } from './backend.js';
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventHub, type EventStreamOptions } from './events.js';
 import { HttpError } from './http-error.js';
@@ -255,6 +255,7 @@ function buildHandlers(
   events: EventHub,
   genesis: GenesisDocument | undefined,
   validatorSets: ValidatorSetHistory | undefined,
+  streamCheck: (request: FastifyRequest) => (() => boolean) | undefined,
 ) {
   const patientOr404 = (key: Uint8Array) => {
     const patient = getPatient(backend.state(), key);
@@ -453,6 +454,7 @@ function buildHandlers(
         typeof lastEventId === 'string' ? Number(lastEventId) : null,
         // The hijacked stream carries the headers the hooks set (security, CORS).
         reply.getHeaders() as OutgoingHttpHeaders,
+        streamCheck(request),
       );
       return undefined;
     },
@@ -758,6 +760,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   });
 
   const signers = new WeakMap<FastifyRequest, Uint8Array>();
+  /** Per event stream request: whether its caller still holds the standing that opened it. */
+  const streamChecks = new WeakMap<FastifyRequest, () => boolean>();
   const state = () => backend.state();
 
   /** What the request is about, for the standings (params are schema-checked by now). */
@@ -852,25 +856,32 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         reply.header('retry-after', String(limited.ttlInSeconds));
         throw new AuthError(429, 'RATE_LIMITED', 'too many requests signed by this key');
       }
-      const reader = state();
       // This node's organization costs two state reads: only the vault routes ask for it.
       const needsOwn = policy.allow.some((s) => s === 'own-org-admin' || s === 'own-org-provider');
-      const standings = standingsOf(
-        reader,
-        identify(reader, key),
-        subject ?? (await subjectOf(access, request)),
-        needsOwn ? ownOrganization() : undefined,
-        now(),
-      );
-      decide(policy, standings);
+      const about = subject ?? (await subjectOf(access, request));
+      const standingsNow = () => {
+        const reader = state();
+        return standingsOf(
+          reader,
+          identify(reader, key),
+          about,
+          needsOwn ? ownOrganization() : undefined,
+          now(),
+        );
+      };
+      decide(policy, standingsNow());
       // Only now, for a request about to be served, does its nonce take a replay-cache slot.
       authenticator.admit(verified);
+      // A stream outlives this check: the hub asks again before each block it sends.
+      if (operationId === 'events') streamChecks.set(request, () => allows(policy, standingsNow()));
     };
 
   const validatorSets =
     options.genesis === undefined ? undefined : new ValidatorSetHistory(backend, options.genesis);
   const handlers = {
-    ...buildHandlers(backend, metrics, events, options.genesis, validatorSets),
+    ...buildHandlers(backend, metrics, events, options.genesis, validatorSets, (request) =>
+      streamChecks.get(request),
+    ),
     ...recordHandlers(options.records, {
       state,
       ownOrganization,
