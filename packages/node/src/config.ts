@@ -24,7 +24,10 @@ export interface ApiConfig {
   auth: 'required' | 'off';
   /** HTTPS: PEM file paths. Required on a non-loopback host unless insecureHttp. Default none. */
   tls?: { cert: string; key: string; ca?: string; requestClientCert?: boolean };
-  /** Plain HTTP on a non-loopback host (behind a TLS-terminating proxy). Default false. */
+  /**
+   * Plain HTTP on a non-loopback host (behind a TLS-terminating proxy). Default false. Needs
+   * metricsToken. Per-address limits then count the proxy's address, not the clients'.
+   */
   insecureHttp: boolean;
   /** Browser origins allowed by CORS. Default none. */
   cors: { origins: string[] };
@@ -34,7 +37,7 @@ export interface ApiConfig {
   rateLimit: { perAddress: number; perKey: number; windowMs: number };
   /** (keyid, nonce) pairs remembered against replay. Default 100,000. */
   replayCacheSize: number;
-  /** Bearer token that may scrape /v1/metrics from a non-loopback address. Default none. */
+  /** Bearer token that may scrape /v1/metrics from a non-loopback address. Default none; required with insecureHttp. */
   metricsToken?: string;
 }
 
@@ -325,6 +328,14 @@ function apiSection(api: Record<string, unknown>): ApiConfig {
   }
   if (!loopback && api.auth === 'off') {
     throw invalid('api.auth', `"off" is only allowed on a loopback api.host, not ${host}`);
+  }
+  // Behind a TLS-terminating proxy on this machine every caller arrives from loopback, and
+  // loopback peers may scrape metrics without a token: the token is what guards them then.
+  if (api.insecureHttp === true && api.metricsToken === undefined) {
+    throw invalid(
+      'api.metricsToken',
+      'api.insecureHttp: true (behind a proxy) needs api.metricsToken: through a local proxy every caller looks like loopback',
+    );
   }
   return {
     host,

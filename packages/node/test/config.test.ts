@@ -76,7 +76,7 @@ describe('loadConfig', () => {
       peers: [{ peerId, addrs: ['/ip4/127.0.0.1/tcp/7000'] }],
     });
     const config = loadConfig(path, {
-      api: { host: '0.0.0.0', insecureHttp: true },
+      api: { host: '0.0.0.0', insecureHttp: true, metricsToken: 'scrape' },
       mempool: { maxBytes: 1 << 20 },
     });
     expect(config.logLevel).toBe('debug');
@@ -85,6 +85,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       port: 9000,
       insecureHttp: true,
+      metricsToken: 'scrape',
     });
     expect(config.mempool).toEqual({
       ...DEFAULT_CONFIG.mempool,
@@ -113,6 +114,11 @@ describe('loadConfig', () => {
       loadConfig(path0, { api: { host: '10.0.0.5', insecureHttp: true, auth: 'off' } }),
     );
     expect(authOff.field).toBe('api.auth');
+    // Behind a local proxy every caller is loopback, which metrics trust: a token is required.
+    for (const host of ['10.0.0.5', '127.0.0.1']) {
+      const untokened = codeOf(() => loadConfig(path0, { api: { host, insecureHttp: true } }));
+      expect(untokened).toEqual({ code: 'NODE_CONFIG_INVALID', field: 'api.metricsToken' });
+    }
     expect(loadConfig(path0, { api: { auth: 'off' } }).api.auth).toBe('off');
     const limited = loadConfig(await home({ api: { rateLimit: { perKey: 10 } } }));
     expect(limited.api.rateLimit).toEqual({ ...DEFAULT_CONFIG.api.rateLimit, perKey: 10 });
