@@ -60,7 +60,7 @@ export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
       code: {
         type: 'string',
         description:
-          'BAD_REQUEST, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, *_NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, TOO_MANY_STREAMS, RATE_LIMITED, HOST_NOT_ALLOWED; 401: SIGNATURE_MISSING, SIGNATURE_MALFORMED, SIGNATURE_PROFILE, SIGNATURE_EXPIRED, SIGNATURE_NOT_YET_VALID, SIGNATURE_BAD_KEY, SIGNATURE_INVALID, DIGEST_MISSING, DIGEST_MISMATCH, SIGNATURE_REPLAYED, KEY_UNKNOWN; 403: FORBIDDEN, REQUESTER_NO_ROLE, VAULT_NOT_ANCHORED_BY_SIGNER; INTERNAL; or a transaction rejection code',
+          'BAD_REQUEST, ROUTE_NOT_FOUND, METHOD_NOT_ALLOWED, *_NOT_FOUND, PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE, TOO_MANY_STREAMS, RATE_LIMITED, HOST_NOT_ALLOWED; 401: SIGNATURE_MISSING, SIGNATURE_MALFORMED, SIGNATURE_PROFILE, SIGNATURE_EXPIRED, SIGNATURE_NOT_YET_VALID, SIGNATURE_BAD_KEY, SIGNATURE_INVALID, DIGEST_MISSING, DIGEST_MISMATCH, SIGNATURE_REPLAYED, KEY_UNKNOWN, CREDENTIAL_MISSING, CREDENTIAL_INVALID (metrics); 403: FORBIDDEN, REQUESTER_NO_ROLE, VAULT_NOT_ANCHORED_BY_SIGNER, VAULT_NOT_CUSTODIAN; 503: REPLAY_CACHE_FULL; record routes: RECORD_* (see the route); INTERNAL; or a transaction rejection code',
       },
       message: { type: 'string', description: 'what is wrong, for a human' },
     }),
@@ -654,7 +654,7 @@ export const ROUTES = [
     path: '/vault/records/:id/erase',
     summary: 'Crypto-shred a record in this vault (hospital-internal)',
     description:
-      'Deletes the wrapped data key and every ciphertext, compacts the vault database, and refuses the record from then on. Only for a record the ledger shows erased (or never anchored): commit record.erase first; the node also shreds by itself when an erasure commits, so `held` may be false here.',
+      "Deletes the wrapped data key and every ciphertext, compacts the vault database, and refuses the record from then on. Signed by an admin or provider of this node's organization, and only for a record anchored with this organization as custodian (else 403 VAULT_NOT_CUSTODIAN, also for a record never anchored) that the ledger shows erased (a live one is 400 RECORD_BAD_REQUEST): commit record.erase first; the node also shreds by itself when an erasure commits, so `held` may be false here.",
     params: params({ id: HASH }),
     querystring: NO_QUERY,
     responses: {

@@ -344,9 +344,11 @@ export class RecordsService implements RecordsApi {
   }
 
   /**
-   * Shreds a record, but only once the ledger has it erased (or never anchored it): a
-   * loopback caller cannot destroy a live record without a committed `record.erase`, which
-   * only the custodian's providers, the patient or a delegate can sign.
+   * Shreds a record, but never a live one: nobody destroys a record the ledger still has
+   * without a committed `record.erase`, which only the custodian's providers, the patient or
+   * a delegate can sign. The HTTP route also needs a request signed by this organization's
+   * admin or provider, and refuses an id not anchored with it as custodian (403
+   * VAULT_NOT_CUSTODIAN).
    */
   async eraseRecord(recordId: Uint8Array): Promise<boolean> {
     const anchored = getRecord(this.state, recordId);
