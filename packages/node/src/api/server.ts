@@ -605,12 +605,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   });
 
   // Bodies are read as bytes and kept: a request signature's Content-Digest covers exactly the
-  // bytes received, so it is checked against them, not against a re-serialization.
+  // bytes received, so it is checked against them, not against a re-serialization. POST /v1/tx
+  // reads no request signature, so its bodies are not kept.
+  const txUrl = `${API_PREFIX}/tx`;
   const rawBodies = new WeakMap<FastifyRequest, Buffer>();
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    rawBodies.set(request, body as Buffer);
+    if (request.routeOptions.url !== txUrl) rawBodies.set(request, body as Buffer);
     parseJson(request, (body as Buffer).toString('utf8'), done);
   });
   app.addContentTypeParser(
@@ -618,7 +620,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     { parseAs: 'buffer' },
     (request, body, done) => {
       // Only a transaction travels as raw bytes; elsewhere the JSON schema would be bypassed.
-      if (request.routeOptions.url !== `${API_PREFIX}/tx`) {
+      if (request.routeOptions.url !== txUrl) {
         done(unsupportedMediaType(request), undefined);
         return;
       }
