@@ -338,16 +338,19 @@ describe('event stream reconnection', () => {
         },
       });
       // With no reconnects allowed, one empty stream counted as a failure would throw.
+      let first: ChainEvent | undefined;
       for await (const event of client.events({
         lastEventId: height,
         maxReconnects: 0,
         initialBackoffMs: 1,
         maxBackoffMs: 1,
       })) {
-        expect(event.id).toBe(height + 1);
-        expect(streams).toBeGreaterThanOrEqual(3);
+        first = event;
         break;
       }
+      // Outside the loop: a stream that ended with no event at all must fail here too.
+      expect(first?.id).toBe(height + 1);
+      expect(streams).toBeGreaterThanOrEqual(3);
     } finally {
       await node.close();
     }
