@@ -57,6 +57,25 @@ describe('medchain record', () => {
   /** Hospital A's admin (the records' custodian), as a keystore: its seed depends on the network. */
   let custodianAdmin: ReturnType<typeof keyOf>;
 
+  /** `record put` of `file` for the patient, signed by the author, through A's node. */
+  const putRecord = (file: string) =>
+    cli(
+      [
+        '--json',
+        'record',
+        'put',
+        '--file',
+        file,
+        '--patient',
+        toHex(patient.signer.publicKey),
+        '--key',
+        author.path,
+        '--node',
+        nodeUrl(0),
+      ],
+      { env },
+    );
+
   /** Commits `kind` (seen by A's and B's nodes) and returns the transaction's hash. */
   async function send(signer: Signer, kind: TxKind, body: Canonical): Promise<Uint8Array> {
     const id = toHex(signer.publicKey);
@@ -108,22 +127,7 @@ describe('medchain record', () => {
   it('put, grant, get (content identical), amend, get the new version, erase, get refused', async () => {
     const v1 = join(dir, 'obs-v1.json');
     writeFileSync(v1, fhir(72));
-    const put = await cli(
-      [
-        '--json',
-        'record',
-        'put',
-        '--file',
-        v1,
-        '--patient',
-        toHex(patient.signer.publicKey),
-        '--key',
-        author.path,
-        '--node',
-        nodeUrl(0),
-      ],
-      { env },
-    );
+    const put = await putRecord(v1);
     expect(put.code, put.stderr).toBe(0);
     const { recordId } = json<{ recordId: string }>(put);
 
@@ -211,22 +215,7 @@ describe('medchain record', () => {
   it('refuses content that is not FHIR before anchoring anything (exit 2)', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"id": "no resourceType"}');
-    const put = await cli(
-      [
-        '--json',
-        'record',
-        'put',
-        '--file',
-        bad,
-        '--patient',
-        toHex(patient.signer.publicKey),
-        '--key',
-        author.path,
-        '--node',
-        nodeUrl(0),
-      ],
-      { env },
-    );
+    const put = await putRecord(bad);
     expect(put.code).toBe(2);
     expect(jsonError(put).error).toMatchObject({
       code: 'INVALID_ARGUMENT',
@@ -237,22 +226,7 @@ describe('medchain record', () => {
   it('log-access: the custodian commits the node decision (permit under a consent, deny after revocation); the patient gets FORBIDDEN', async () => {
     const file = join(dir, 'condition.json');
     writeFileSync(file, JSON.stringify({ resourceType: 'Condition', code: { text: 'asthma' } }));
-    const put = await cli(
-      [
-        '--json',
-        'record',
-        'put',
-        '--file',
-        file,
-        '--patient',
-        toHex(patient.signer.publicKey),
-        '--key',
-        author.path,
-        '--node',
-        nodeUrl(0),
-      ],
-      { env },
-    );
+    const put = await putRecord(file);
     expect(put.code, put.stderr).toBe(0);
     const { recordId } = json<{ recordId: string }>(put);
     const consentId = await send(patient.signer, 'consent.grant', {
