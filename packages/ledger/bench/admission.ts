@@ -4,101 +4,31 @@
  * Transactions are signed and decoded before the clock starts, as the mempool has them.
  * Sizes (registered patients): LEDGER_BENCH_PATIENTS (default 1000,20000 here).
  */
-import { Signer, sha256, utf8 } from '@medchain/crypto';
+import type { Signer } from '@medchain/crypto';
 import {
-  AuthenticatedState,
   accessRequestDigest,
-  buildBlock,
-  DEFAULT_LEDGER_PARAMS,
   decodeTransaction,
   encodeTransaction,
-  executeBlock,
-  initGenesisState,
-  MemoryStore,
-  recordId,
   signerRoleRefusal,
-  signTransaction,
   type Transaction,
-  type TxKind,
-  validatorSetHash,
-  validatorsFromState,
 } from '../src/index.js';
+import { DAY, key, populatedChain, seed } from './support/chain.js';
 
-const T0 = 1_700_000_000_000;
-const CHAIN_ID = 'medchain-bench';
-const DAY = 86_400_000;
 const SAMPLES = 5_000;
 const ROUNDS = 7;
-const BLOCK_TXS = 1_000;
-
-const seed = (label: string) => sha256(utf8(label));
-const key = (label: string) => new Signer(seed(label));
 
 function world(patients: number) {
-  const store = new MemoryStore();
-  const state = new AuthenticatedState(store);
-  const admin = key('admission/admin');
-  const validator = key('admission/validator');
-  const orgId = seed('admission/org');
-  const genesis = initGenesisState(state, {
-    chainId: CHAIN_ID,
-    genesisTime: T0,
-    organizations: [
-      {
-        id: orgId,
-        adminKeys: [admin.publicKey],
-        validatorKey: validator.publicKey,
-        peerId: '12D3KooWBenchBenchBenchBench',
-      },
-    ],
-    params: DEFAULT_LEDGER_PARAMS,
-    consensus: {},
-  });
-  store.write(genesis.ops);
-  const nonces = new Map<Signer, number>();
-  const tx = (from: Signer, kind: TxKind, body: object): Transaction => {
-    const nonce = (nonces.get(from) ?? 0) + 1;
-    nonces.set(from, nonce);
-    return signTransaction(
-      { chainId: CHAIN_ID, kind, body: body as never, signer: from.publicKey, nonce },
-      from,
-    );
+  const { chain, clinician, patients: people, records } = populatedChain(patients);
+  const tx = chain.tx.bind(chain);
+  return {
+    state: chain.state,
+    time: chain.time,
+    tx,
+    validator: chain.validator,
+    clinician,
+    people,
+    records,
   };
-  let height = 0;
-  const execute = (txs: Transaction[]) => {
-    const validators = validatorsFromState(state);
-    height++;
-    const block = buildBlock(
-      {
-        chainId: CHAIN_ID,
-        height,
-        time: T0 + height * 1000,
-        parentHash: seed(`parent-${height}`),
-        stateRoot: state.root(),
-        validatorSetHash: validatorSetHash(validators),
-        proposer: validators[0]!.publicKey,
-      },
-      txs,
-    );
-    const result = executeBlock(state, block, { isSignatureValid: () => true });
-    store.write(result.ops);
-  };
-  const clinician = key('admission/clinician');
-  execute([tx(admin, 'provider.register', { provider: clinician.publicKey, role: 'clinician' })]);
-  const people = Array.from({ length: patients }, (_, i) => key(`admission/patient-${i}`));
-  const records = people.map((p, i) => recordId(orgId, p.publicKey, seed(`r${i}`).slice(0, 16)));
-  const setup = people.flatMap((patient, i) => [
-    tx(patient, 'patient.register', {}),
-    tx(clinician, 'record.anchor', {
-      patient: patient.publicKey,
-      custodian: orgId,
-      resourceType: 'Observation',
-      contentHash: seed(`c${i}`),
-      nonce: seed(`r${i}`).slice(0, 16),
-    }),
-  ]);
-  for (let i = 0; i < setup.length; i += BLOCK_TXS) execute(setup.slice(i, i + BLOCK_TXS));
-  return { state, time: T0 + height * 1000, tx, admin, validator, clinician, people, records };
 }
 
 /**

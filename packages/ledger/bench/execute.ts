@@ -6,142 +6,37 @@
  * Sizes (registered patients): LEDGER_BENCH_PATIENTS=1000,100000 (the default).
  */
 import { performance } from 'node:perf_hooks';
-import { Signer, sha256, utf8 } from '@medchain/crypto';
 import {
-  AuthenticatedState,
   accessRequestDigest,
-  type Block,
-  buildBlock,
-  DEFAULT_LEDGER_PARAMS,
   decideAccess,
   type ExecutionOptions,
-  executeBlock,
-  headerHash,
-  initGenesisState,
-  MemoryStore,
-  recordId,
-  signTransaction,
   type Transaction,
-  type TxKind,
   transactionHash,
-  validatorSetHash,
-  validatorsFromState,
 } from '../src/index.js';
+import {
+  type BenchChain,
+  BLOCK_TXS,
+  chunks,
+  DAY,
+  key,
+  populatedChain,
+  seed,
+  T0,
+} from './support/chain.js';
 
-const BLOCK_TXS = 1_000;
 const MEASURED_BLOCKS = 3;
-const DAY = 86_400_000;
-const T0 = 1_700_000_000_000;
-const CHAIN_ID = 'medchain-bench';
-
-const seed = (label: string) => sha256(utf8(label));
-const key = (label: string) => new Signer(seed(label));
-
-class BenchChain {
-  readonly store = new MemoryStore();
-  readonly state = new AuthenticatedState(this.store);
-  readonly nonces = new Map<Signer, number>();
-  time = T0;
-  height = 0;
-  parent: Uint8Array;
-
-  constructor(
-    readonly admin: Signer,
-    orgId: Uint8Array,
-    validator: Signer,
-  ) {
-    const genesis = initGenesisState(this.state, {
-      chainId: CHAIN_ID,
-      genesisTime: T0,
-      organizations: [
-        {
-          id: orgId,
-          adminKeys: [admin.publicKey],
-          validatorKey: validator.publicKey,
-          peerId: '12D3KooWBenchBenchBenchBench',
-        },
-      ],
-      params: DEFAULT_LEDGER_PARAMS,
-      consensus: {},
-    });
-    this.store.write(genesis.ops);
-    this.parent = genesis.hash;
-  }
-
-  tx(from: Signer, kind: TxKind, body: object): Transaction {
-    const nonce = (this.nonces.get(from) ?? 0) + 1;
-    this.nonces.set(from, nonce);
-    return signTransaction(
-      { chainId: CHAIN_ID, kind, body: body as never, signer: from.publicKey, nonce },
-      from,
-    );
-  }
-
-  block(txs: Transaction[]): Block {
-    const validators = validatorsFromState(this.state);
-    return buildBlock(
-      {
-        chainId: CHAIN_ID,
-        height: this.height + 1,
-        time: this.time + 1000,
-        parentHash: this.parent,
-        stateRoot: this.state.root(),
-        validatorSetHash: validatorSetHash(validators),
-        proposer: validators[0]!.publicKey,
-      },
-      txs,
-    );
-  }
-
-  execute(block: Block, options: ExecutionOptions = {}): void {
-    const result = executeBlock(this.state, block, options);
-    if (result.receipts.some((r) => r.code !== 'OK')) {
-      const bad = result.receipts.find((r) => r.code !== 'OK')!;
-      throw new Error(`bench transaction failed: ${bad.code} ${bad.message}`);
-    }
-    this.store.write(result.ops);
-    this.height = block.header.height;
-    this.time = block.header.time;
-    this.parent = headerHash(block.header);
-  }
-}
-
-function chunks<T>(items: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 function buildWorld(patientCount: number) {
-  const admin = key('bench/admin');
-  const orgId = seed('bench/org');
-  const chain = new BenchChain(admin, orgId, key('bench/validator'));
-  const clinician = key('bench/clinician');
+  const world = populatedChain(patientCount);
+  const { chain } = world;
   const agent = key('bench/agent');
-  const trusted: ExecutionOptions = { isSignatureValid: () => true };
   chain.execute(
     chain.block([
-      chain.tx(admin, 'provider.register', { provider: clinician.publicKey, role: 'clinician' }),
-      chain.tx(admin, 'provider.register', { provider: agent.publicKey, role: 'admin' }),
+      chain.tx(chain.admin, 'provider.register', { provider: agent.publicKey, role: 'admin' }),
     ]),
-    trusted,
+    { isSignatureValid: () => true },
   );
-  const patients = Array.from({ length: patientCount }, (_, i) => key(`bench/patient-${i}`));
-  const recordNonce = (i: number) => seed(`record-${i}`).slice(0, 16);
-  const records = patients.map((patient, i) => recordId(orgId, patient.publicKey, recordNonce(i)));
-  const setupTxs = patients.flatMap((patient, i) => [
-    chain.tx(patient, 'patient.register', {}),
-    chain.tx(clinician, 'record.anchor', {
-      patient: patient.publicKey,
-      custodian: orgId,
-      resourceType: 'Observation',
-      contentHash: seed(`content-${i}`),
-      nonce: recordNonce(i),
-    }),
-  ]);
-  // Setup executes with trusted verdicts: only the measured blocks below count.
-  for (const txs of chunks(setupTxs, BLOCK_TXS)) chain.execute(chain.block(txs), trusted);
-  return { chain, orgId, clinician, agent, patients, records };
+  return { ...world, agent };
 }
 
 /**

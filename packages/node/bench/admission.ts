@@ -1,22 +1,6 @@
 import { cpuUsage } from 'node:process';
-import { Signer, sha256, utf8 } from '@medchain/crypto';
-import {
-  AuthenticatedState,
-  accessRequestDigest,
-  buildBlock,
-  DEFAULT_LEDGER_PARAMS,
-  encodeTransaction,
-  executeBlock,
-  expectedNonce,
-  initGenesisState,
-  MemoryStore,
-  recordId,
-  signTransaction,
-  type Transaction,
-  type TxKind,
-  validatorSetHash,
-  validatorsFromState,
-} from '@medchain/ledger';
+import { accessRequestDigest, encodeTransaction, type Transaction } from '@medchain/ledger';
+import { CHAIN_ID, DAY, key, populatedChain, seed } from '../../ledger/bench/support/chain.js';
 import { createMetrics, Mempool } from '../src/index.js';
 
 /*
@@ -28,77 +12,11 @@ import { createMetrics, Mempool } from '../src/index.js';
 
 const patients = Number(process.argv[2] ?? 2_000);
 const rounds = Number(process.argv[3] ?? 5);
-const chainId = 'medchain-bench';
-const T0 = 1_750_000_000_000;
-const DAY = 86_400_000;
-const seed = (label: string) => sha256(utf8(`admission-bench:${label}`));
-const key = (label: string) => new Signer(seed(label));
-
-const store = new MemoryStore();
-const state = new AuthenticatedState(store);
-const admin = key('admin');
-const validator = key('validator');
-const orgId = seed('org');
-const genesis = initGenesisState(state, {
-  chainId,
-  genesisTime: T0,
-  organizations: [
-    {
-      id: orgId,
-      adminKeys: [admin.publicKey],
-      validatorKey: validator.publicKey,
-      peerId: '12D3KooWBenchBenchBenchBench',
-    },
-  ],
-  params: DEFAULT_LEDGER_PARAMS,
-  consensus: {},
-});
-store.write(genesis.ops);
-/** Transactions signed and not yet committed, per signer: a round starts again from zero. */
-const pending = new Map<Signer, number>();
-const sign = (from: Signer, kind: TxKind, body: object): Transaction => {
-  const nonce = expectedNonce(state, from.publicKey) + (pending.get(from) ?? 0);
-  pending.set(from, (pending.get(from) ?? 0) + 1);
-  return signTransaction(
-    { chainId, kind, body: body as never, signer: from.publicKey, nonce },
-    from,
-  );
-};
-let height = 0;
-function execute(txs: Transaction[]): void {
-  const validators = validatorsFromState(state);
-  height++;
-  const block = buildBlock(
-    {
-      chainId,
-      height,
-      time: T0 + height * 1000,
-      parentHash: seed(`parent-${height}`),
-      stateRoot: state.root(),
-      validatorSetHash: validatorSetHash(validators),
-      proposer: validators[0]!.publicKey,
-    },
-    txs,
-  );
-  store.write(executeBlock(state, block, { isSignatureValid: () => true }).ops);
-  pending.clear();
-}
-const clinician = key('clinician');
-execute([sign(admin, 'provider.register', { provider: clinician.publicKey, role: 'clinician' })]);
-const people = Array.from({ length: patients }, (_, i) => key(`patient-${i}`));
-const records = people.map((p, i) => recordId(orgId, p.publicKey, seed(`r${i}`).slice(0, 16)));
-const setup = people.flatMap((patient, i) => [
-  sign(patient, 'patient.register', {}),
-  sign(clinician, 'record.anchor', {
-    patient: patient.publicKey,
-    custodian: orgId,
-    resourceType: 'Observation',
-    contentHash: seed(`c${i}`),
-    nonce: seed(`r${i}`).slice(0, 16),
-  }),
-]);
-for (let i = 0; i < setup.length; i += 1_000) execute(setup.slice(i, i + 1_000));
-const now = T0 + height * 1000;
+const { chain, clinician, patients: people, records } = populatedChain(patients);
+const { state, validator, orgId } = chain;
+const now = chain.time;
+/** Signs from the committed state on: a round's transactions are never committed. */
+const sign = chain.tx.bind(chain);
 
 /** One `medchain bench` round per patient: new patient, grant, revoke, 2 access.log, anchor. */
 function round(r: number): Uint8Array[] {
@@ -150,11 +68,11 @@ function round(r: number): Uint8Array[] {
 function measure(verify: ((tx: Transaction) => boolean) | undefined): number {
   let best = Number.POSITIVE_INFINITY;
   for (let r = 0; r < rounds; r++) {
-    pending.clear();
+    chain.nonces.clear();
     const wire = round(r);
     // A fresh pool per round over the same committed state: the nonces stay in the window.
     const mempool = new Mempool({
-      chainId,
+      chainId: CHAIN_ID,
       maxTxs: 1_000_000,
       maxBytes: 1 << 30,
       maxTxBytes: 64 * 1024,

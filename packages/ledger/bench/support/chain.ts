@@ -1,0 +1,140 @@
+/**
+ * The chain the ledger and node benches run on: one organization on a MemoryStore, a
+ * clinician, and many registered patients with one anchored record each. Lives in a
+ * subfolder so that bench/index.ts does not take it for a bench module.
+ */
+import { Signer, sha256, utf8 } from '@medchain/crypto';
+import {
+  AuthenticatedState,
+  type Block,
+  buildBlock,
+  DEFAULT_LEDGER_PARAMS,
+  type ExecutionOptions,
+  executeBlock,
+  expectedNonce,
+  headerHash,
+  initGenesisState,
+  MemoryStore,
+  recordId,
+  signTransaction,
+  type Transaction,
+  type TxKind,
+  validatorSetHash,
+  validatorsFromState,
+} from '../../src/index.js';
+
+export const CHAIN_ID = 'medchain-bench';
+export const T0 = 1_700_000_000_000;
+export const DAY = 86_400_000;
+export const BLOCK_TXS = 1_000;
+
+export const seed = (label: string) => sha256(utf8(label));
+export const key = (label: string) => new Signer(seed(label));
+
+export class BenchChain {
+  readonly store = new MemoryStore();
+  readonly state = new AuthenticatedState(this.store);
+  readonly admin = key('bench/admin');
+  readonly validator = key('bench/validator');
+  readonly orgId = seed('bench/org');
+  /** Last nonce signed per signer; a signer not here starts from the committed state. */
+  readonly nonces = new Map<Signer, number>();
+  time = T0;
+  height = 0;
+  parent: Uint8Array;
+
+  constructor() {
+    const genesis = initGenesisState(this.state, {
+      chainId: CHAIN_ID,
+      genesisTime: T0,
+      organizations: [
+        {
+          id: this.orgId,
+          adminKeys: [this.admin.publicKey],
+          validatorKey: this.validator.publicKey,
+          peerId: '12D3KooWBenchBenchBenchBench',
+        },
+      ],
+      params: DEFAULT_LEDGER_PARAMS,
+      consensus: {},
+    });
+    this.store.write(genesis.ops);
+    this.parent = genesis.hash;
+  }
+
+  tx(from: Signer, kind: TxKind, body: object): Transaction {
+    const last = this.nonces.get(from);
+    const nonce = last === undefined ? expectedNonce(this.state, from.publicKey) : last + 1;
+    this.nonces.set(from, nonce);
+    return signTransaction(
+      { chainId: CHAIN_ID, kind, body: body as never, signer: from.publicKey, nonce },
+      from,
+    );
+  }
+
+  block(txs: Transaction[]): Block {
+    const validators = validatorsFromState(this.state);
+    return buildBlock(
+      {
+        chainId: CHAIN_ID,
+        height: this.height + 1,
+        time: this.time + 1000,
+        parentHash: this.parent,
+        stateRoot: this.state.root(),
+        validatorSetHash: validatorSetHash(validators),
+        proposer: validators[0]!.publicKey,
+      },
+      txs,
+    );
+  }
+
+  execute(block: Block, options: ExecutionOptions = {}): void {
+    const result = executeBlock(this.state, block, options);
+    const bad = result.receipts.find((r) => r.code !== 'OK');
+    if (bad !== undefined) throw new Error(`bench transaction failed: ${bad.code} ${bad.message}`);
+    this.store.write(result.ops);
+    this.height = block.header.height;
+    this.time = block.header.time;
+    this.parent = headerHash(block.header);
+  }
+}
+
+export function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * A chain with a clinician and `patientCount` patients, each with one record anchored by the
+ * clinician. Setup executes with trusted signature verdicts: only the measured work counts.
+ */
+export function populatedChain(patientCount: number) {
+  const chain = new BenchChain();
+  const trusted: ExecutionOptions = { isSignatureValid: () => true };
+  const clinician = key('bench/clinician');
+  chain.execute(
+    chain.block([
+      chain.tx(chain.admin, 'provider.register', {
+        provider: clinician.publicKey,
+        role: 'clinician',
+      }),
+    ]),
+    trusted,
+  );
+  const patients = Array.from({ length: patientCount }, (_, i) => key(`bench/patient-${i}`));
+  const recordNonce = (i: number) => seed(`record-${i}`).slice(0, 16);
+  const records = patients.map((p, i) => recordId(chain.orgId, p.publicKey, recordNonce(i)));
+  const setupTxs = patients.flatMap((patient, i) => [
+    chain.tx(patient, 'patient.register', {}),
+    chain.tx(clinician, 'record.anchor', {
+      patient: patient.publicKey,
+      custodian: chain.orgId,
+      resourceType: 'Observation',
+      contentHash: seed(`content-${i}`),
+      nonce: recordNonce(i),
+    }),
+  ]);
+  for (const txs of chunks(setupTxs, BLOCK_TXS)) chain.execute(chain.block(txs), trusted);
+  return { chain, clinician, patients, records };
+}
