@@ -338,6 +338,13 @@ const SIGNED_ACCESS_REQUEST: JsonSchema = {
   },
 };
 
+/** A block height path parameter. Digits only: one spelling per height (no 1e3, +1 or 01). */
+const HEIGHT_PARAM = {
+  type: 'string',
+  pattern: '^[1-9][0-9]{0,15}$',
+  description: 'block height, from 1 (decimal digits)',
+} as const;
+
 export const ROUTES = [
   {
     operationId: 'health',
@@ -417,14 +424,7 @@ export const ROUTES = [
     method: 'GET',
     path: '/blocks/:height',
     summary: 'A committed block with its commit certificate and receipts',
-    params: params({
-      // Digits only: one spelling per height (no 1e3, +1 or 01).
-      height: {
-        type: 'string',
-        pattern: '^[1-9][0-9]{0,15}$',
-        description: 'block height, from 1 (decimal digits)',
-      },
-    }),
+    params: params({ height: HEIGHT_PARAM }),
     querystring: NO_QUERY,
     responses: { ...ok('the block', 'Block'), 400: BAD, 404: NOT_FOUND('BLOCK') },
   },
@@ -435,13 +435,7 @@ export const ROUTES = [
     summary: 'A committed block header with its commit certificate (no transactions)',
     description:
       'What a light client needs to follow the chain: check the certificate against the validator set deciding this height (GET /v1/validator-sets), then headerHash(header) == certificate.digest.',
-    params: params({
-      height: {
-        type: 'string',
-        pattern: '^[1-9][0-9]{0,15}$',
-        description: 'block height, from 1 (decimal digits)',
-      },
-    }),
+    params: params({ height: HEIGHT_PARAM }),
     querystring: NO_QUERY,
     responses: { ...ok('the header', 'SignedHeader'), 400: BAD, 404: NOT_FOUND('BLOCK') },
   },
