@@ -229,10 +229,6 @@ export function auditFromJson(json: AuditEntryJson): AuditEntry {
   };
 }
 
-export function receiptFromJson(json: ReceiptJson): Receipt {
-  return { ...json, txHash: bytes(json.txHash) };
-}
-
 export function headerFromJson(json: HeaderJson): BlockHeader {
   return {
     chainId: json.chainId,
