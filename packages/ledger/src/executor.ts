@@ -1,6 +1,5 @@
 import { bytesEqual, toHex, verify } from '@medchain/crypto';
 import { type Block, transactionsRoot } from './block.js';
-import { parseBody } from './consent/bodies.js';
 import { requireSignerRole } from './consent/roles.js';
 import { type RuleContext, rules } from './consent/rules.js';
 import { LedgerError } from './errors.js';
@@ -8,7 +7,7 @@ import type { LedgerParams } from './model.js';
 import { type Receipt, TxFailure } from './receipt.js';
 import { readValue, stateKeys, writeValue } from './schema.js';
 import type { AuthenticatedState, KeyValueReader, WriteOp } from './state/index.js';
-import { type Transaction, transactionHash, verifyTransactionSignature } from './tx.js';
+import { parsedBody, type Transaction, transactionHash, verifyTransactionSignature } from './tx.js';
 import { type Validator, validatorSetHash, validatorsFromState } from './validators.js';
 
 /** What genesis stores under stateKeys.chain(): the rules every block runs under. */
@@ -106,7 +105,8 @@ function executeTransaction(env: BlockEnv, tx: Transaction): Receipt {
   writeValue(state, stateKeys.nonce(tx.signer), nonce);
   const checkpoint = state.checkpoint();
   try {
-    const body = parseBody(tx.kind, tx.body, 'length');
+    // A transaction the mempool decoded carries its parsed body: not parsed a second time.
+    const body = parsedBody(tx);
     const ctx: RuleContext = {
       state,
       signer: tx.signer,
