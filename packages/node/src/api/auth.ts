@@ -133,7 +133,7 @@ export function identify(state: KeyValueReader, key: Uint8Array): KeyIdentity {
 }
 
 /** A key any route could know: the ledger gives it a role of its own. */
-export function isRegistered(identity: KeyIdentity): boolean {
+function isRegistered(identity: KeyIdentity): boolean {
   return (
     identity.patient ||
     identity.provider !== undefined ||

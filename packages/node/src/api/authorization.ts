@@ -129,8 +129,3 @@ export function allows(policy: Policy, standings: ReadonlySet<Standing>): boolea
   if (policy.kind !== 'signed') return true;
   return policy.allow.some((standing) => standings.has(standing));
 }
-
-/** Policies that need no request signature (the route answers anyone, or checks its own proof). */
-export function isUnsigned(policy: Policy): boolean {
-  return policy.kind !== 'signed';
-}
