@@ -25,28 +25,20 @@ export type SigningKey = KeyObject;
 export type VerifyingKey = KeyObject;
 
 /**
- * Node's native hex encoder, called on the array itself. Reading `.buffer` of a small
- * Uint8Array moves it off V8's heap for good, so these helpers never touch it: hashes and
- * keys are compared and printed on every hot path. Concatenating two characters per byte
+ * Node's native hex and latin1 encoders, called on the array itself. Reading `.buffer` of a
+ * small Uint8Array moves it off V8's heap for good, so these helpers never touch it: hashes
+ * and keys are compared and printed on every hot path. Concatenating two characters per byte
  * cost 6x more per Map key (a rope string, flattened and hashed later).
  */
-const hexSlice = (
-  Buffer.prototype as unknown as {
-    hexSlice(this: Uint8Array, start: number, end: number): string;
-  }
-).hexSlice;
+const { hexSlice, latin1Slice } = Buffer.prototype as unknown as {
+  hexSlice(this: Uint8Array, start: number, end: number): string;
+  latin1Slice(this: Uint8Array, start: number, end: number): string;
+};
 
 export function toHex(bytes: Uint8Array): string {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('toHex expects a Uint8Array');
   return hexSlice.call(bytes, 0, bytes.length);
 }
-
-/** Node's native latin1 decoder; like hexSlice it reads a small on-heap array in place. */
-const latin1Slice = (
-  Buffer.prototype as unknown as {
-    latin1Slice(this: Uint8Array, start: number, end: number): string;
-  }
-).latin1Slice;
 
 /** Each byte as one UTF-16 code unit (latin1): a lossless Map key, cheaper than hex. Not text. */
 export function binaryString(bytes: Uint8Array): string {
