@@ -12,13 +12,13 @@ import {
   toHex,
   utf8,
 } from '@medchain/crypto';
-import { encodeTransaction, signTransaction, type TxKind, transactionHash } from '@medchain/ledger';
+import { encodeTransaction, type TxKind, transactionHash } from '@medchain/ledger';
 import type { MedchainNode } from '@medchain/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  CHAIN_ID,
   makeNetwork,
   type Network,
+  nextNonceSigner,
   startNode,
   waitUntil,
 } from '../../node/test/cluster-harness.js';
@@ -37,7 +37,7 @@ describe('medchain record', () => {
   let network: Network;
   const nodes: MedchainNode[] = [];
   const dir = tempDir('record');
-  const nonces = new Map<string, number>();
+  const sign = nextNonceSigner();
 
   const keyOf = (label: string, seed = sha256(utf8(`cli-record-test:${label}`))) => {
     const path = join(dir, `${label}.json`);
@@ -78,13 +78,7 @@ describe('medchain record', () => {
 
   /** Commits `kind` (seen by A's and B's nodes) and returns the transaction's hash. */
   async function send(signer: Signer, kind: TxKind, body: Canonical): Promise<Uint8Array> {
-    const id = toHex(signer.publicKey);
-    const nonce = (nonces.get(id) ?? 0) + 1;
-    nonces.set(id, nonce);
-    const tx = signTransaction(
-      { chainId: CHAIN_ID, kind, body, signer: signer.publicKey, nonce },
-      signer,
-    );
+    const tx = sign(signer, kind, body);
     const result = nodes[0]!.parts.backend.submitTransaction(encodeTransaction(tx));
     if (!result.accepted) throw new Error(`${kind}: ${result.code}`);
     for (const node of nodes.slice(0, 2)) {

@@ -7,13 +7,18 @@ import {
   auditTrail,
   encodeTransaction,
   recordId,
-  signTransaction,
   type TxKind,
   transactionHash,
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MedchainNode } from '../src/index.js';
-import { CHAIN_ID, makeNetwork, type Network, startNode, waitUntil } from './cluster-harness.js';
+import {
+  makeNetwork,
+  type Network,
+  nextNonceSigner,
+  startNode,
+  waitUntil,
+} from './cluster-harness.js';
 
 /**
  * The outside findings against a real, committing node (one validator, its own vault and record
@@ -26,7 +31,7 @@ describe('the outside findings, on a real node', () => {
   let network: Network;
   let node: MedchainNode;
   let base: string;
-  const nonces = new Map<string, number>();
+  const sign = nextNonceSigner();
   const who = (label: string) => new Signer(sha256(utf8(`auth-node:${label}`)));
   const clinician = who('clinician');
   const colleague = who('colleague');
@@ -39,13 +44,7 @@ describe('the outside findings, on a real node', () => {
   const record = recordId(orgId, patient.publicKey, recordNonce);
 
   async function send(from: Signer, kind: TxKind, body: Canonical): Promise<string> {
-    const id = toHex(from.publicKey);
-    const nonce = (nonces.get(id) ?? 0) + 1;
-    nonces.set(id, nonce);
-    const tx = signTransaction(
-      { chainId: CHAIN_ID, kind, body, signer: from.publicKey, nonce },
-      from,
-    );
+    const tx = sign(from, kind, body);
     const response = await fetch(`${base}/v1/tx`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream' },

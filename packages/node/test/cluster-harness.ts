@@ -3,13 +3,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import { type Canonical, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   DEFAULT_LEDGER_PARAMS,
   encodeTransaction,
   genesisToJson,
   parseGenesis,
   signTransaction,
+  type Transaction,
+  type TxKind,
 } from '@medchain/ledger';
 import { pino } from 'pino';
 import {
@@ -144,6 +146,20 @@ export async function startNode(home: NodeHome): Promise<MedchainNode> {
   const node = createNode(config, { logger });
   await node.start();
   return node;
+}
+
+/**
+ * Signs transactions for `CHAIN_ID` with each signer's next nonce (1, 2, ...): for a test that
+ * submits each signer's transactions in order.
+ */
+export function nextNonceSigner(): (from: Signer, kind: TxKind, body: Canonical) => Transaction {
+  const nonces = new Map<string, number>();
+  return (from, kind, body) => {
+    const id = toHex(from.publicKey);
+    const nonce = (nonces.get(id) ?? 0) + 1;
+    nonces.set(id, nonce);
+    return signTransaction({ chainId: CHAIN_ID, kind, body, signer: from.publicKey, nonce }, from);
+  };
 }
 
 /** A `patient.register` transaction from a fresh key (nonce 1), as canonical bytes. */
