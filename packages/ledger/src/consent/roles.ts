@@ -155,7 +155,7 @@ function accessLog(
  * what the rest of the rule needs: the signer's organization, or the entry it read (a record
  * or consent; undefined when the state has none).
  */
-export const signerRoles = {
+const signerRoles = {
   'governance.propose': (reader, signer) => memberAdmin(reader, signer),
   'governance.vote': (reader, signer) => memberAdmin(reader, signer),
   'provider.register': (reader, signer) => orgAdmin(reader, signer),
