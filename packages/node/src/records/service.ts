@@ -8,7 +8,6 @@ import {
   getOrganization,
   getRecord,
   type KeyValueReader,
-  memberIds,
   type RecordEntry,
   readChainConfig,
   recordEnvelopeContext,
@@ -17,6 +16,7 @@ import {
   transactionHash,
 } from '@medchain/ledger';
 import { Counter, type Registry } from 'prom-client';
+import { organizationOfValidator } from '../api/auth.js';
 import type { ApiBackend, CommittedBlockEvent } from '../api/backend.js';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -142,10 +142,7 @@ export class RecordsService implements RecordsApi {
 
   /** The organization whose validator key this node holds, if it is a member. */
   ownOrganization(): Uint8Array | undefined {
-    const state = this.state;
-    return memberIds(state).find((id) =>
-      bytesEqual(getOrganization(state, id)!.validatorKey, this.options.signer.publicKey),
-    );
+    return organizationOfValidator(this.state, this.options.signer.publicKey);
   }
 
   // ---- custodian side ----
