@@ -130,6 +130,13 @@ export class LedgerBackend implements ApiBackend {
     };
   }
 
+  /** Submits `tx` for a test's setup, throwing if the mempool refuses it; returns it. */
+  admit(tx: Transaction): Transaction {
+    const result = this.submitTransaction(encodeTransaction(tx));
+    if (!result.accepted) throw new Error(`setup tx refused: ${result.code} ${result.message}`);
+    return tx;
+  }
+
   submitTransaction(raw: Uint8Array): SubmitResult {
     let tx: Transaction;
     try {
@@ -298,28 +305,23 @@ export function populatedBackend() {
   const clinician = signer('a/clinician');
   const bClinician = signer('b/clinician');
   const alice = signer('patient/alice');
-  const submit = (tx: Transaction) => {
-    const result = backend.submitTransaction(encodeTransaction(tx));
-    if (!result.accepted) throw new Error(`setup tx refused: ${result.code} ${result.message}`);
-    return tx;
-  };
-  submit(
+  backend.admit(
     backend.sign(a.admin, 'provider.register', {
       provider: clinician.publicKey,
       role: 'clinician',
     }),
   );
-  submit(
+  backend.admit(
     backend.sign(b.admin, 'provider.register', {
       provider: bClinician.publicKey,
       role: 'clinician',
     }),
   );
-  submit(backend.sign(alice, 'patient.register', {}));
+  backend.admit(backend.sign(alice, 'patient.register', {}));
   backend.commit();
   const recordNonce = bytes('alice-record', 16);
   const record = recordId(a.id, alice.publicKey, recordNonce);
-  submit(
+  backend.admit(
     backend.sign(clinician, 'record.anchor', {
       patient: alice.publicKey,
       custodian: a.id,
@@ -328,7 +330,7 @@ export function populatedBackend() {
       nonce: recordNonce,
     }),
   );
-  const grant = submit(
+  const grant = backend.admit(
     backend.sign(alice, 'consent.grant', {
       patient: alice.publicKey,
       grantee: { type: 'provider', id: bClinician.publicKey },
@@ -342,7 +344,7 @@ export function populatedBackend() {
   );
   backend.commit();
   const consentId = transactionHash(grant);
-  const access = submit(
+  const access = backend.admit(
     backend.sign(clinician, 'access.log', {
       ...accessRequest(backend, bClinician, record),
       decision: 'permit',

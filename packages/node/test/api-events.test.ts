@@ -11,14 +11,7 @@ import {
 import { NodeError } from '../src/errors.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics, type Metrics } from '../src/metrics.js';
-import {
-  accessRequest,
-  bytes,
-  CHAIN_ID,
-  type LedgerBackend,
-  populatedBackend,
-  signer,
-} from './api-chain.js';
+import { accessRequest, bytes, CHAIN_ID, populatedBackend, signer } from './api-chain.js';
 
 const servers: ApiServer[] = [];
 
@@ -109,11 +102,6 @@ function sse(response: Response) {
   };
 }
 
-function submit(backend: LedgerBackend, tx: Transaction): void {
-  const result = backend.submitTransaction(encodeTransaction(tx));
-  if (!result.accepted) throw new Error(`${result.code}: ${result.message}`);
-}
-
 describe('real HTTP on 127.0.0.1', () => {
   it('listens on loopback, answers health and admits a transaction over the network', async () => {
     const { backend } = populatedBackend();
@@ -158,7 +146,7 @@ describe('event stream', () => {
     const stream = sse(await fetch(`${address}/v1/events`));
     await stream.comment('blocks');
     const tx = backend.sign(signer('patient/hal'), 'patient.register', {});
-    submit(backend, tx);
+    backend.admit(tx);
     const fourth = backend.commit();
     backend.commit();
     const first = await stream.nextEvent();
@@ -178,11 +166,10 @@ describe('event stream', () => {
     const world = populatedBackend();
     const { backend, clinician, a } = world;
     const bob = signer('patient/bob');
-    submit(backend, backend.sign(bob, 'patient.register', {}));
+    backend.admit(backend.sign(bob, 'patient.register', {}));
     backend.commit();
     const bobRecordNonce = bytes('bob-record', 16);
-    submit(
-      backend,
+    backend.admit(
       backend.sign(clinician, 'record.anchor', {
         patient: bob.publicKey,
         custodian: a.id,
@@ -206,15 +193,15 @@ describe('event stream', () => {
         decision,
         consentId,
       });
-    submit(backend, log(bobRecord, 'deny', null));
+    backend.admit(log(bobRecord, 'deny', null));
     const aliceDenied = log(world.record, 'deny', null);
-    submit(backend, aliceDenied);
+    backend.admit(aliceDenied);
     expect(backend.commit().receipts.map((r) => r.code)).toEqual(['OK', 'OK']);
     // A block with only bob's entry: alice's stream stays quiet.
-    submit(backend, log(bobRecord, 'deny', null));
+    backend.admit(log(bobRecord, 'deny', null));
     backend.commit();
     const alicePermitted = log(world.record, 'permit', world.consentId);
-    submit(backend, alicePermitted);
+    backend.admit(alicePermitted);
     expect(backend.commit().receipts.map((r) => r.code)).toEqual(['OK']);
 
     const first = await alice.nextEvent();
@@ -271,8 +258,7 @@ describe('event stream', () => {
     const world = populatedBackend();
     const { backend, clinician } = world;
     for (let i = 0; i < 3; i++) {
-      submit(
-        backend,
+      backend.admit(
         backend.sign(clinician, 'access.log', {
           ...accessRequest(backend, world.bClinician, world.record),
           decision: 'permit',

@@ -12,7 +12,6 @@ import {
   encodeTransaction,
   recordId,
   stateKeys,
-  type Transaction,
   transactionHash,
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,13 +40,7 @@ const colleague = signer('a/colleague');
 const stranger = signer('nobody');
 const validator = a.validator;
 
-function submit(tx: Transaction): Transaction {
-  const result = backend.submitTransaction(encodeTransaction(tx));
-  if (!result.accepted) throw new Error(`setup refused: ${result.code} ${result.message}`);
-  return tx;
-}
-
-submit(
+backend.admit(
   backend.sign(alice, 'patient.delegate', {
     patient: alice.publicKey,
     delegate: delegate.publicKey,
@@ -55,7 +48,7 @@ submit(
     expiresAt: backend.time + 30 * DAY,
   }),
 );
-submit(
+backend.admit(
   backend.sign(alice, 'patient.delegate', {
     patient: alice.publicKey,
     delegate: lapsed.publicKey,
@@ -63,18 +56,20 @@ submit(
     expiresAt: backend.time + 5_000,
   }),
 );
-submit(
+backend.admit(
   backend.sign(a.admin, 'provider.register', { provider: colleague.publicKey, role: 'clinician' }),
 );
 backend.commit();
 // Version 2 of alice's record, amended by the clinician: the vault may take it from that key only.
 const v2 = utf8(JSON.stringify({ resourceType: 'Observation', status: 'final', value: 2 }));
-submit(backend.sign(clinician, 'record.amend', { recordId: record, contentHash: sha256(v2) }));
+backend.admit(
+  backend.sign(clinician, 'record.amend', { recordId: record, contentHash: sha256(v2) }),
+);
 backend.commit();
 // A record anchored and then erased on the ledger: the vault may shred it.
 const erasedNonce = sha256(utf8('erased-record')).slice(0, 16);
 const erased = recordId(a.id, alice.publicKey, erasedNonce);
-submit(
+backend.admit(
   backend.sign(clinician, 'record.anchor', {
     patient: alice.publicKey,
     custodian: a.id,
@@ -84,7 +79,7 @@ submit(
   }),
 );
 backend.commit();
-submit(backend.sign(clinician, 'record.erase', { recordId: erased }));
+backend.admit(backend.sign(clinician, 'record.erase', { recordId: erased }));
 backend.commit();
 // A record id nobody anchored.
 const neverAnchored = recordId(a.id, alice.publicKey, sha256(utf8('never')).slice(0, 16));
@@ -955,7 +950,7 @@ describe('an event stream ends once its caller loses the standing that opened it
       return true;
     };
     const logAccess = () => {
-      submit(
+      backend.admit(
         backend.sign(clinician, 'access.log', {
           ...accessRequest(backend, stranger, record),
           decision: 'deny',
