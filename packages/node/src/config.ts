@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
+import { DEFAULT_REPLAY_CACHE_SIZE } from './api/auth.js';
 import { isLoopbackHost } from './api/loopback.js';
+import { DEFAULT_API_RATE_LIMIT } from './api/server.js';
 import { DEFAULT_MEMPOOL_LIMITS } from './chain/mempool.js';
 import { NodeError } from './errors.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
@@ -101,8 +103,8 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
     insecureHttp: false,
     cors: { origins: [] },
     allowedHosts: [],
-    rateLimit: { perAddress: 6000, perKey: 3000, windowMs: 60_000 },
-    replayCacheSize: 100_000,
+    rateLimit: { ...DEFAULT_API_RATE_LIMIT },
+    replayCacheSize: DEFAULT_REPLAY_CACHE_SIZE,
   },
   peers: [],
   privateNetwork: true,
