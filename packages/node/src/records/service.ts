@@ -147,11 +147,16 @@ export class RecordsService implements RecordsApi {
 
   // ---- custodian side ----
 
-  /** Answers one request; every refusal is an answer, never silence. */
-  async answer(bytes: Uint8Array): Promise<RecordAnswer> {
+  /**
+   * Answers one request (its wire bytes, or already decoded and checked when this node is the
+   * custodian itself); every refusal is an answer, never silence.
+   */
+  async answer(request: Uint8Array | SignedAccessRequest): Promise<RecordAnswer> {
     let answer: RecordAnswer;
     try {
-      answer = await this.serve(decodeSignedRequest(bytes));
+      answer = await this.serve(
+        request instanceof Uint8Array ? decodeSignedRequest(request) : request,
+      );
     } catch (error) {
       if (!(error instanceof RecordError)) throw error;
       answer = { status: 'error', code: error.code, message: error.message };
@@ -364,6 +369,7 @@ export class RecordsService implements RecordsApi {
    * Relays a requester-signed request to the record's custodian (found on the ledger: record
    * -> custodian organization -> its peer id), or answers it here when this node is the
    * custodian. Resolves with the sealed record; a denial or refusal throws its RecordError.
+   * `signed` comes from checkSignedRequest: answered here, it is not decoded and checked again.
    */
   async fetch(signed: SignedAccessRequest): Promise<FetchedRecord> {
     const state = this.state;
@@ -383,7 +389,7 @@ export class RecordsService implements RecordsApi {
     }
     let answer: RecordAnswer;
     if (custodian.peerId === this.options.peerId) {
-      answer = await this.answer(encodeSignedRequest(signed));
+      answer = await this.answer(signed);
     } else {
       let bytes: Uint8Array;
       try {
