@@ -1,4 +1,8 @@
-import { verifyRequestSignature } from '@medchain/client';
+import {
+  MAX_SIGNATURE_VALIDITY_SECONDS,
+  SIGNATURE_CLOCK_SKEW_SECONDS,
+  verifyRequestSignature,
+} from '@medchain/client';
 import {
   bytesEqual,
   decodeCanonical,
@@ -45,8 +49,12 @@ export class AuthError extends Error {
   }
 }
 
-/** The longest a nonce must be remembered: validity (300 s) plus the allowed clock skew (30 s). */
-export const REPLAY_WINDOW_SECONDS = 331;
+/**
+ * The longest a nonce must be remembered: the profile's longest validity plus the allowed clock
+ * skew, plus one second for the per-second buckets' rounding.
+ */
+export const REPLAY_WINDOW_SECONDS =
+  MAX_SIGNATURE_VALIDITY_SECONDS + SIGNATURE_CLOCK_SKEW_SECONDS + 1;
 export const DEFAULT_REPLAY_CACHE_SIZE = 100_000;
 
 /**
