@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const packages = ['crypto', 'consensus', 'ledger', 'client', 'node', 'cli'];
+const packages = ['crypto', 'consensus', 'ledger', 'client', 'app', 'node', 'cli'];
 
 // Tests import sibling packages from source, so no build is needed before `vitest`.
 const alias = Object.fromEntries(
