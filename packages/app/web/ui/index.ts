@@ -1,0 +1,17 @@
+/** Shared UI for every screen: fields, errors, progress, countdowns, downloads. */
+export {
+  CheckboxField,
+  type ControlProps,
+  Countdown,
+  ErrorBox,
+  Field,
+  NeedsKey,
+  Notice,
+  Panel,
+  Progress,
+  SelectField,
+  TextField,
+} from './components.js';
+export { type ErrorExplanation, explainError } from './errors.js';
+export { downloadJson, downloadText, formatDuration, formatTime, shortKey } from './format.js';
+export { type Action, useAction, useNow } from './hooks.js';
