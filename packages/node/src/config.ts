@@ -41,6 +41,12 @@ export interface ApiConfig {
   replayCacheSize: number;
   /** Bearer token that may scrape /v1/metrics from a non-loopback address. Default none; required with insecureHttp. */
   metricsToken?: string;
+  /**
+   * The web app under /app. Default enabled, no dashboard nodes. `dashboardNodes`: other nodes'
+   * API URLs the operator dashboard reads (GET /app/config.json lists them; the page's CSP
+   * allows them); each of those nodes must list this node's origin in its api.cors.origins.
+   */
+  app: { enabled: boolean; dashboardNodes: string[] };
 }
 
 export interface NodeConfig {
@@ -105,6 +111,7 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
     allowedHosts: [],
     rateLimit: { ...DEFAULT_API_RATE_LIMIT },
     replayCacheSize: DEFAULT_REPLAY_CACHE_SIZE,
+    app: { enabled: true, dashboardNodes: [] },
   },
   peers: [],
   privateNetwork: true,
@@ -146,6 +153,7 @@ const SECTION_KEYS = {
     'rateLimit',
     'replayCacheSize',
     'metricsToken',
+    'app',
   ],
   mempool: [
     'maxTxs',
@@ -278,6 +286,22 @@ function stringList(value: unknown, field: string): string[] {
   return value.map((item, i) => nonEmptyString(item, `${field}[${i}]`));
 }
 
+/** Exact origins (scheme, host, port; no path), as CORS and CSP compare them. */
+function originList(value: unknown, field: string, example: string): string[] {
+  return stringList(value, field).map((origin, i) => {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || parsed.origin !== origin) {
+      throw invalid(`${field}[${i}]`, `expected an origin like ${example}`);
+    }
+    return origin;
+  });
+}
+
 function apiSection(api: Record<string, unknown>): ApiConfig {
   const host = nonEmptyString(api.host, 'api.host');
   if (api.auth !== 'required' && api.auth !== 'off') {
@@ -289,18 +313,12 @@ function apiSection(api: Record<string, unknown>): ApiConfig {
   // Nested objects merge over their defaults, so a file may set one limit alone.
   const defaults = DEFAULT_CONFIG.api;
   const cors = { ...defaults.cors, ...subObject(api.cors, 'api.cors', ['origins']) };
-  const origins = stringList(cors.origins, 'api.cors.origins');
-  for (const [i, origin] of origins.entries()) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed === undefined || parsed.origin !== origin) {
-      throw invalid(`api.cors.origins[${i}]`, `expected an origin like https://app.example.org`);
-    }
-  }
+  const origins = originList(cors.origins, 'api.cors.origins', 'https://app.example.org');
+  const app = {
+    ...defaults.app,
+    ...subObject(api.app, 'api.app', ['enabled', 'dashboardNodes']),
+  };
+  if (typeof app.enabled !== 'boolean') throw invalid('api.app.enabled', 'expected true or false');
   const rate = {
     ...defaults.rateLimit,
     ...subObject(api.rateLimit, 'api.rateLimit', ['perAddress', 'perKey', 'windowMs']),
@@ -346,6 +364,14 @@ function apiSection(api: Record<string, unknown>): ApiConfig {
     ...(tls === undefined ? {} : { tls }),
     insecureHttp: api.insecureHttp,
     cors: { origins },
+    app: {
+      enabled: app.enabled,
+      dashboardNodes: originList(
+        app.dashboardNodes,
+        'api.app.dashboardNodes',
+        'https://node.hospital-b.example:7701',
+      ),
+    },
     allowedHosts: stringList(api.allowedHosts, 'api.allowedHosts'),
     rateLimit: {
       perAddress: integer(rate.perAddress, 'api.rateLimit.perAddress', 1, 10_000_000),

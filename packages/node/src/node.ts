@@ -528,6 +528,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       allowedHosts: config.api.allowedHosts,
       rateLimit: config.api.rateLimit,
       ...(config.api.metricsToken === undefined ? {} : { metricsToken: config.api.metricsToken }),
+      ...(config.api.app.enabled ? { app: { dashboardNodes: config.api.app.dashboardNodes } } : {}),
     });
     const apiUrl = await api.start();
     closers.push({ name: 'api', close: () => api.close() });

@@ -195,6 +195,14 @@ async function createDevnet(
     config.peers = nodes
       .filter((peer) => peer !== node)
       .map((peer) => ({ peerId: peer.peerId, addrs: [peer.p2p] }));
+    // The web app's operator dashboard, served by each node, reads the other nodes' APIs from
+    // the browser: its CSP lists them, and they accept its origin (CORS).
+    const others = nodes.filter((peer) => peer !== node).map((peer) => peer.api);
+    config.api = {
+      ...config.api,
+      app: { enabled: true, ...config.api?.app, dashboardNodes: others },
+      cors: { origins: others },
+    };
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
   }
   const devnet: Devnet = {
