@@ -40,6 +40,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { RECORD_HTTP_STATUS, RecordError } from '../records/errors.js';
 import { type RecordOperationId, type RecordsApi, recordHandlers } from '../records/http.js';
+import { type AppServingOptions, registerApp } from './app-static.js';
 import {
   AuthError,
   Authenticator,
@@ -110,6 +111,8 @@ export interface ApiServerOptions {
   readonly rateLimit?: Partial<ApiRateLimit>;
   /** A bearer token that may scrape GET /v1/metrics from a non-loopback address. */
   readonly metricsToken?: string;
+  /** Serve the web app under /app (app-static.ts); without it /app is not routed. */
+  readonly app?: AppServingOptions;
 }
 
 export type ApiAuthMode = 'required' | 'off';
@@ -892,6 +895,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       authRequired: authMode === 'required',
     }),
   };
+
+  if (options.app !== undefined) registerApp(app, options.app);
 
   // Routes go in a plugin registered after the rate limiter, whose onRoute hook must see them.
   app.register(async (instance) => {
