@@ -444,18 +444,23 @@ export class ApiClient {
 
   // ---- the node's own vault (its organization's admins and providers) ----
 
-  /** Stores one version of a record (FHIR JSON bytes) in this node's vault. */
+  /**
+   * Stores one version of a record (FHIR JSON bytes) in this node's vault, with the salt its
+   * anchor commits with (absent: a version anchored by plain sha256 of its content).
+   */
   async storeVaultRecord(args: {
     readonly recordId: string | Uint8Array;
     readonly patient: PartyKey;
     readonly version: number;
     readonly content: Uint8Array;
+    readonly salt?: Uint8Array;
   }): Promise<VaultStoredJson> {
     return this.post('/vault/records', {
       recordId: hashHex(args.recordId),
       patient: partyKeyHex(args.patient),
       version: args.version,
       content: toHex(args.content),
+      ...(args.salt === undefined ? {} : { salt: toHex(args.salt) }),
     });
   }
 

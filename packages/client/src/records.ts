@@ -1,23 +1,20 @@
-import {
-  bytesEqual,
-  decodeEnvelope,
-  fromHex,
-  openEnvelope,
-  sha256,
-  toHex,
-  verify,
-} from '@medchain/crypto';
+import { decodeEnvelope, fromHex, openEnvelope, toHex, verify } from '@medchain/crypto';
 import {
   type AccessDecision,
   type AccessRequest,
   accessRequestDigest,
   type ConsentAction,
   type DenyReason,
+  decodeServedRecord,
   type EmergencyReason,
+  matchesRecordAnchor,
   type Purpose,
   parseAccessRequest,
+  RECORD_SALT_BYTES,
+  recordCommitment,
   recordEnvelopeContext,
   recordId,
+  type ServedRecord,
 } from '@medchain/ledger';
 import type { ApiClient } from './api.js';
 import { ClientError } from './errors.js';
@@ -125,23 +122,26 @@ export interface OpenRecordArgs {
   readonly recipientSeed: Uint8Array;
   /** The custodian organization's validator key: the only acceptable sealer. */
   readonly custodianKey: Uint8Array;
-  /** The content hash the ledger anchors (current version). */
+  /** The anchor (`contentHash`) the ledger holds for the current version. */
   readonly anchoredHash: Uint8Array;
 }
 
 /**
  * The requester's last step: opens the envelope (sealed by the custodian's node key, for this
- * record and this request) and checks the content against the anchored hash. Any failure is
- * RECORD_VERIFY_FAILED and yields no bytes.
+ * record and this request), reads the content and its salt from it, and checks them against
+ * the anchor: recordCommitment(salt, content), or sha256(content) when the custodian sent no
+ * salt (a version anchored before salts). Any failure is RECORD_VERIFY_FAILED and yields no
+ * bytes.
  */
 export function openServedRecord(args: OpenRecordArgs): Uint8Array {
-  let payload: Uint8Array;
+  let served: ServedRecord;
   try {
-    payload = openEnvelope(decodeEnvelope(args.envelope), {
+    const { payload } = openEnvelope(decodeEnvelope(args.envelope), {
       recipientSeed: args.recipientSeed,
       context: recordEnvelopeContext(args.request),
       sender: args.custodianKey,
-    }).payload;
+    });
+    served = decodeServedRecord(payload);
   } catch (error) {
     throw new ClientError(
       'RECORD_VERIFY_FAILED',
@@ -149,14 +149,13 @@ export function openServedRecord(args: OpenRecordArgs): Uint8Array {
       { cause: error },
     );
   }
-  const hash = sha256(payload);
-  if (!bytesEqual(hash, args.anchoredHash)) {
+  if (!matchesRecordAnchor(args.anchoredHash, served.content, served.salt)) {
     throw new ClientError(
       'RECORD_VERIFY_FAILED',
-      `content hash ${toHex(hash)} is not the anchored ${toHex(args.anchoredHash)}`,
+      `the content${served.salt === undefined ? "'s sha256" : ' with its salt'} does not match the anchored ${toHex(args.anchoredHash)}`,
     );
   }
-  return payload;
+  return served.content;
 }
 
 export interface FetchedRecord {
@@ -226,9 +225,19 @@ function resourceTypeOf(content: Uint8Array): string {
 }
 
 /**
- * A new record, the custodian's side: anchor its hash with record.anchor signed by the client's
- * signer (a provider of the node's organization) and wait for it, then store the bytes in this
- * node's vault as version 1 (the vault takes only what the uploader's key anchored).
+ * A fresh salt and the anchor it makes: the commitment the ledger gets, the salt only the vault
+ * (and, sealed, a consented requester) ever sees.
+ */
+function saltedAnchor(content: Uint8Array): { salt: Uint8Array; contentHash: Uint8Array } {
+  const salt = randomBytes(RECORD_SALT_BYTES);
+  return { salt, contentHash: recordCommitment(salt, content) };
+}
+
+/**
+ * A new record, the custodian's side: anchor its salted commitment (a fresh random salt) with
+ * record.anchor signed by the client's signer (a provider of the node's organization) and wait
+ * for it, then store the bytes and the salt in this node's vault as version 1 (the vault takes
+ * only what the uploader's key anchored).
  */
 export async function putRecord(
   api: ApiClient,
@@ -243,7 +252,7 @@ export async function putRecord(
   const custodian = fromHex((await as.provider(signer.publicKey)).org);
   const nonce = args.nonce ?? randomBytes(16);
   const id = recordId(custodian, patient, nonce);
-  const contentHash = sha256(args.content);
+  const { salt, contentHash } = saltedAnchor(args.content);
   const tx = await sendTransaction(
     as,
     'record.anchor',
@@ -255,11 +264,15 @@ export async function putRecord(
     patient,
     version: 1,
     content: args.content,
+    salt,
   });
   return { ...stored, recordId: toHex(id), tx };
 }
 
-/** A new version of a record: record.amend (awaited), then the bytes into this node's vault. */
+/**
+ * A new version of a record: record.amend (awaited) with the commitment under a fresh salt,
+ * then the bytes and that salt into this node's vault.
+ */
 export async function amendRecord(
   api: ApiClient,
   args: { readonly recordId: string | Uint8Array; readonly content: Uint8Array },
@@ -268,10 +281,11 @@ export async function amendRecord(
   const as = options.signer === undefined ? api : api.withSigner(options.signer);
   const id = hashHex(args.recordId);
   const anchored = (await as.record(id, { limit: 1 })).record;
+  const { salt, contentHash } = saltedAnchor(args.content);
   const tx = await sendTransaction(
     as,
     'record.amend',
-    { recordId: fromHex(id), contentHash: sha256(args.content) },
+    { recordId: fromHex(id), contentHash },
     { ...options, wait: true },
   );
   const stored = await as.storeVaultRecord({
@@ -279,6 +293,7 @@ export async function amendRecord(
     patient: anchored.patient,
     version: anchored.version + 1,
     content: args.content,
+    salt,
   });
   return { ...stored, recordId: id, tx };
 }

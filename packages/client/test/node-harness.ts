@@ -1,9 +1,12 @@
 import { sealEnvelope, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   decideAccess,
+  encodeServedRecord,
   encodeTransaction,
   getRecord,
+  recordAnchor,
   recordEnvelopeContext,
+  type ServedRecord,
   type Transaction,
 } from '@medchain/ledger';
 import {
@@ -40,12 +43,13 @@ export async function startNode(
 ) {
   const world = populatedBackend();
   const backend = options.backend ?? world.backend;
-  const vault = new Map<string, Uint8Array>();
+  const vault = new Map<string, ServedRecord>();
   const records: RecordsApi = {
     async putRecord(record) {
-      vault.set(`${toHex(record.recordId)}/${record.version}`, record.content);
+      vault.set(`${toHex(record.recordId)}/${record.version}`, record);
       const resourceType = JSON.parse(new TextDecoder().decode(record.content)).resourceType;
-      return { version: record.version, contentHash: sha256(record.content), resourceType };
+      const contentHash = recordAnchor(record.content, record.salt);
+      return { version: record.version, contentHash, resourceType };
     },
     async eraseRecord(recordId) {
       return vault.delete(`${toHex(recordId)}/1`);
@@ -68,13 +72,13 @@ export async function startNode(
       if (decision.decision === 'deny') {
         throw new RecordError('RECORD_ACCESS_DENIED', `denied: ${decision.reason}`);
       }
-      const content = vault.get(`${toHex(record.id)}/${record.version}`);
-      if (content === undefined) throw new RecordError('RECORD_NOT_IN_VAULT', 'not in the vault');
+      const stored = vault.get(`${toHex(record.id)}/${record.version}`);
+      if (stored === undefined) throw new RecordError('RECORD_NOT_IN_VAULT', 'not in the vault');
       const envelope = sealEnvelope({
         senderSeed: seedOf('st-a/validator'),
         recipient: signed.request.requester,
         context: recordEnvelopeContext(signed.request),
-        payload: content,
+        payload: encodeServedRecord(stored),
         randomBytes,
       });
       return {

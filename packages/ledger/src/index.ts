@@ -62,7 +62,18 @@ export { recordId } from './ids.js';
 export * from './model.js';
 export * from './queries.js';
 export { RECEIPT_CODES, type Receipt, type ReceiptCode } from './receipt.js';
-export { recordEnvelopeContext } from './record-envelope.js';
+export {
+  matchesRecordAnchor,
+  RECORD_SALT_BYTES,
+  recordAnchor,
+  recordCommitment,
+} from './record-commitment.js';
+export {
+  decodeServedRecord,
+  encodeServedRecord,
+  recordEnvelopeContext,
+  type ServedRecord,
+} from './record-envelope.js';
 export { type ListKeys, stateKeys } from './schema.js';
 export * from './state/index.js';
 export {

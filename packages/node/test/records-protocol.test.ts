@@ -10,7 +10,12 @@ import {
   toHex,
   utf8,
 } from '@medchain/crypto';
-import { type AccessRequest, accessRequestDigest, recordEnvelopeContext } from '@medchain/ledger';
+import {
+  type AccessRequest,
+  accessRequestDigest,
+  encodeServedRecord,
+  recordEnvelopeContext,
+} from '@medchain/ledger';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -39,12 +44,13 @@ function request(extra: Partial<AccessRequest> = {}): AccessRequest {
   };
 }
 
+/** Sealed as a custodian serves a version anchored by plain sha256 (no salt). */
 const seal = (req: AccessRequest, payload = content, senderSeed = custodianSeed) =>
   sealEnvelope({
     senderSeed,
     recipient: req.requester,
     context: recordEnvelopeContext(req),
-    payload,
+    payload: encodeServedRecord({ content: payload }),
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
   });
 

@@ -551,7 +551,7 @@ export const ROUTES = [
     path: '/records/:id/fetch',
     summary: "Fetch a record from its custodian with the requester's signed access request",
     description:
-      "Body: the AccessRequest exactly as the requester signed it (bytes as hex) and the Ed25519 signature over accessRequestDigest(request). This node finds the custodian on the ledger and relays the request over the records protocol; the custodian decides on its committed state, logs access.log (or access.emergency) and, once that entry is committed, answers with the record sealed to the requester's key. The answer's envelope (encodeEnvelope bytes) opens only with the requester's key; check that its sender is custodianKey and that sha256(content) equals the anchored contentHash. Errors: RECORD_ACCESS_DENIED 403 (logged), RECORD_REQUEST_STALE 400, RECORD_REQUEST_REPLAYED 409, RECORD_NOT_FOUND 404, RECORD_ERASED 410, RECORD_LOG_FAILED / RECORD_CUSTODIAN_UNREACHABLE 502.",
+      "Body: the AccessRequest exactly as the requester signed it (bytes as hex) and the Ed25519 signature over accessRequestDigest(request). This node finds the custodian on the ledger and relays the request over the records protocol; the custodian decides on its committed state, logs access.log (or access.emergency) and, once that entry is committed, answers with the record sealed to the requester's key. The answer's envelope (encodeEnvelope bytes) opens only with the requester's key; check that its sender is custodianKey; its payload is canonical {content, salt} (salt absent for an unsalted anchor), and recordCommitment(salt, content) (or sha256(content) without a salt) must equal the anchored contentHash. Errors: RECORD_ACCESS_DENIED 403 (logged), RECORD_REQUEST_STALE 400, RECORD_REQUEST_REPLAYED 409, RECORD_NOT_FOUND 404, RECORD_ERASED 410, RECORD_LOG_FAILED / RECORD_CUSTODIAN_UNREACHABLE 502.",
     params: params({ id: HASH }),
     querystring: NO_QUERY,
     body: SIGNED_ACCESS_REQUEST,
@@ -612,7 +612,7 @@ export const ROUTES = [
     method: 'POST',
     path: '/vault/records',
     summary: "Store a version of a record in this node's vault (hospital-internal)",
-    description: `FHIR R4 JSON (a resource or Bundle with resourceType), as hex of its bytes, at most ${MAX_RECORD_BYTES} bytes. Encrypted at rest under the record's own data key. Anchor it afterwards (record.anchor / record.amend with contentHash = sha256 of the bytes): the node serves only the version whose hash the ledger anchors.`,
+    description: `FHIR R4 JSON (a resource or Bundle with resourceType), as hex of its bytes, at most ${MAX_RECORD_BYTES} bytes. Encrypted at rest under the record's own data key. Anchor it first (record.anchor / record.amend, signed by the key that signs this upload, with contentHash = recordCommitment(salt, content): H_RecordContent(salt || content) under a fresh 32-byte random salt, sent here as salt and kept in the vault beside the record's key; without salt, contentHash = sha256 of the bytes). The node serves only the version whose anchor the ledger holds.`,
     querystring: NO_QUERY,
     bodyLimit: 2 * MAX_RECORD_BYTES + 64 * 1024,
     body: {
@@ -630,6 +630,7 @@ export const ROUTES = [
           pattern: '^(?:[0-9a-f]{2})+$',
           description: 'the FHIR JSON bytes, lowercase hex',
         },
+        salt: { ...HASH, description: 'the 32-byte salt the anchor commits with, lowercase hex' },
       },
     },
     responses: {

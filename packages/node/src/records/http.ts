@@ -1,5 +1,11 @@
-import { bytesEqual, encodeEnvelope, fromHex, sha256, toHex } from '@medchain/crypto';
-import { decideAccess, getRecord, type KeyValueReader, recordHistory } from '@medchain/ledger';
+import { bytesEqual, encodeEnvelope, fromHex, toHex } from '@medchain/crypto';
+import {
+  decideAccess,
+  getRecord,
+  type KeyValueReader,
+  matchesRecordAnchor,
+  recordHistory,
+} from '@medchain/ledger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../api/http-error.js';
 import { type Json, toJson } from '../api/json.js';
@@ -65,17 +71,12 @@ const forbidden = (code: string, message: string) => new HttpError(403, code, me
 /**
  * The vault takes version v of a record only once the ledger has it, from the key that
  * anchored or amended it: the record is this organization's, version v's author is the
- * request's signer and its hash is sha256 of the content. A squatter can then neither store a
- * version nobody anchored nor take a version number before its author does.
+ * request's signer and its anchor is the content's commitment under the given salt (or, with
+ * no salt, its plain sha256: a version anchored before salts). A squatter can then neither
+ * store a version nobody anchored nor take a version number before its author does.
  */
-function checkUpload(
-  context: RecordRouteContext,
-  signer: Uint8Array,
-  recordId: Uint8Array,
-  patient: Uint8Array,
-  version: number,
-  content: Uint8Array,
-): void {
+function checkUpload(context: RecordRouteContext, signer: Uint8Array, upload: PutRecord): void {
+  const { recordId, patient, version, content, salt } = upload;
   const state = context.state();
   const record = getRecord(state, recordId);
   const own = context.ownOrganization();
@@ -91,11 +92,11 @@ function checkUpload(
     entry === undefined ||
     entry.version !== version ||
     !bytesEqual(entry.author, signer) ||
-    !bytesEqual(entry.contentHash, sha256(content))
+    !matchesRecordAnchor(entry.contentHash, content, salt)
   ) {
     throw forbidden(
       'VAULT_NOT_ANCHORED_BY_SIGNER',
-      `version ${version} of record ${toHex(recordId)} must be anchored (or amended) by the signing key, for this patient, with contentHash = sha256 of the content, before it is stored`,
+      `version ${version} of record ${toHex(recordId)} must be anchored (or amended) by the signing key, for this patient, with contentHash = recordCommitment(salt, content) (or sha256 of the content, without a salt), before it is stored`,
     );
   }
 }
@@ -112,26 +113,22 @@ export function recordHandlers(
         patient: string;
         version: number;
         content: string;
+        salt?: string;
+      };
+      const upload: PutRecord = {
+        recordId: fromHex(body.recordId),
+        patient: fromHex(body.patient),
+        version: body.version,
+        content: fromHex(body.content),
+        ...(body.salt === undefined ? {} : { salt: fromHex(body.salt) }),
       };
       const signer = context.signerOf(request);
       if (context.authRequired) {
         // The server has verified a signature by now; a missing one is a wiring bug, refused.
         if (signer === undefined) throw forbidden('FORBIDDEN', 'no verified request signer');
-        checkUpload(
-          context,
-          signer,
-          fromHex(body.recordId),
-          fromHex(body.patient),
-          body.version,
-          fromHex(body.content),
-        );
+        checkUpload(context, signer, upload);
       }
-      const stored = await records(api).putRecord({
-        recordId: fromHex(body.recordId),
-        patient: fromHex(body.patient),
-        version: body.version,
-        content: fromHex(body.content),
-      });
+      const stored = await records(api).putRecord(upload);
       reply.code(201);
       return toJson({ recordId: body.recordId, ...stored });
     },

@@ -3,6 +3,7 @@ import { bytesEqual, type Canonical, type Signer, sealEnvelope, toHex } from '@m
 import {
   type AccessLogBody,
   decideAccess,
+  encodeServedRecord,
   encodeTransaction,
   expectedNonce,
   getOrganization,
@@ -233,11 +234,12 @@ export class RecordsService implements RecordsApi {
         throw new RecordError('RECORD_ERASED', 'the record was erased meanwhile');
       }
       const stored = await this.options.vault.get(request.recordId, current.contentHash);
+      // The salt travels only inside the envelope: the requester needs it to check the anchor.
       const envelope = sealEnvelope({
         senderSeed: this.options.signerSeed,
         recipient: request.requester,
         context: recordEnvelopeContext(request),
-        payload: stored.content,
+        payload: encodeServedRecord(stored),
         randomBytes: (length) => new Uint8Array(randomBytes(length)),
       });
       logger.info({ ...fields, basis: decision.basis, version: stored.version }, 'record served');

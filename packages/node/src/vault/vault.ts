@@ -4,10 +4,10 @@ import {
   concatBytes,
   decodeCanonical,
   encodeCanonical,
-  sha256,
   toHex,
   utf8,
 } from '@medchain/crypto';
+import { RECORD_SALT_BYTES, recordAnchor } from '@medchain/ledger';
 import { Level } from 'level';
 import type { Logger } from '../logger.js';
 import { RecordError } from '../records/errors.js';
@@ -21,6 +21,8 @@ import { checkFhirResource } from './fhir.js';
 export const VAULT_MASTER_KEY_INFO = 'medchain/vault-master-key/v1';
 /** Associated data prefix of a wrapped data key (the record id follows). */
 const WRAP_AAD = utf8('medchain/vault-wrap/v1');
+/** Associated data prefix of a sealed salt (record id and u32 version follow). */
+const SALT_AAD = utf8('medchain/vault-salt/v1');
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -28,7 +30,7 @@ const TAG_BYTES = 16;
 
 /** Key prefixes inside the vault's own LevelDB (not the chain database). */
 const Bucket = {
-  /** recordId -> canonical {patient, resourceType, versions: [{version, contentHash}]} */
+  /** recordId -> canonical {patient, resourceType, versions: [{version, contentHash}]}; contentHash is the anchor */
   meta: 1,
   /** recordId -> the record's data key, wrapped: iv | AES-256-GCM(master, key) | tag */
   dataKey: 2,
@@ -36,10 +38,13 @@ const Bucket = {
   content: 3,
   /** recordId -> canonical {erasedAt}: what stays after crypto-shredding, so it is never refilled */
   erased: 4,
+  /** recordId | u32 version -> iv | AES-256-GCM(dataKey, salt) | tag: the anchor's salt, beside the key */
+  salt: 5,
 } as const;
 
 export interface VaultVersion {
   readonly version: number;
+  /** The version's anchor: the salted commitment, or sha256 of the content for an unsalted one. */
   readonly contentHash: Uint8Array;
 }
 
@@ -55,9 +60,11 @@ export interface VaultRecord {
   readonly patient: Uint8Array;
   readonly resourceType: string;
   readonly version: number;
-  /** sha256 of the content bytes: what `record.anchor` / `record.amend` carry. */
+  /** What `record.anchor` / `record.amend` carry: recordAnchor(content, salt) (ledger). */
   readonly contentHash: Uint8Array;
   readonly content: Uint8Array;
+  /** The anchor's salt; absent for a version anchored by plain sha256 of its content. */
+  readonly salt?: Uint8Array;
 }
 
 export interface PutRecord {
@@ -67,6 +74,11 @@ export interface PutRecord {
   readonly version: number;
   /** FHIR R4 JSON (resource or Bundle), UTF-8. */
   readonly content: Uint8Array;
+  /**
+   * The 32-byte salt the anchor commits with (recordCommitment, ledger); absent only for a
+   * version anchored by plain sha256 of its content.
+   */
+  readonly salt?: Uint8Array;
 }
 
 export interface VaultOptions {
@@ -132,9 +144,11 @@ function open(secret: Uint8Array, sealed: Uint8Array, aad: Uint8Array, what: str
 /**
  * A hospital's record store, encrypted at rest, in its own LevelDB (`<home>/vault`). Each
  * record has its own random 256-bit data key; its versions are AES-256-GCM under that key with
- * record id and version as associated data; the data key is stored wrapped (AES-256-GCM) by
- * the vault master key. Erasing deletes the wrapped key and every ciphertext, then compacts the
- * whole database so neither survives in LevelDB's log or table files (crypto-shredding).
+ * record id and version as associated data, and so is each version's anchor salt; the data key
+ * is stored wrapped (AES-256-GCM) by the vault master key. Erasing deletes the wrapped key,
+ * every ciphertext and every salt, then compacts the whole database so none survives in
+ * LevelDB's log or table files (crypto-shredding): the ledger's anchors then commit to content
+ * nobody can test a guess against.
  * Writes to the vault are serialized.
  */
 export class Vault {
@@ -188,6 +202,7 @@ export class Vault {
   async put(record: PutRecord): Promise<VaultVersion & { resourceType: string }> {
     const resourceType = checkFhirResource(record.content);
     assertLength(record.recordId, 32, 'record id');
+    if (record.salt !== undefined) assertLength(record.salt, RECORD_SALT_BYTES, 'record salt');
     return this.serialized(async () => {
       const { recordId, version } = record;
       if (!Number.isSafeInteger(version) || version < 1 || version > 0xffff_ffff) {
@@ -215,12 +230,18 @@ export class Vault {
       } else {
         dataKey = await this.dataKey(recordId);
       }
-      const contentHash = sha256(record.content);
+      const contentHash = recordAnchor(record.content, record.salt);
       const versionKey = u32(version);
       batch.put(
         key(Bucket.content, recordId, versionKey),
         seal(dataKey, record.content, concatBytes(recordId, versionKey)),
       );
+      if (record.salt !== undefined) {
+        batch.put(
+          key(Bucket.salt, recordId, versionKey),
+          seal(dataKey, record.salt, concatBytes(SALT_AAD, recordId, versionKey)),
+        );
+      }
       const meta = {
         patient: existing?.patient ?? record.patient,
         resourceType: existing?.resourceType ?? resourceType,
@@ -267,12 +288,13 @@ export class Vault {
     if (sealed === undefined) {
       throw new RecordError('RECORD_VAULT_CORRUPT', `version ${wanted.version} has no content`);
     }
-    const content = open(
-      await this.dataKey(recordId),
-      sealed,
-      concatBytes(recordId, versionKey),
-      'the content',
-    );
+    const dataKey = await this.dataKey(recordId);
+    const content = open(dataKey, sealed, concatBytes(recordId, versionKey), 'the content');
+    const sealedSalt = await this.read(key(Bucket.salt, recordId, versionKey));
+    const salt =
+      sealedSalt === undefined
+        ? undefined
+        : open(dataKey, sealedSalt, concatBytes(SALT_AAD, recordId, versionKey), 'the salt');
     return {
       recordId,
       patient: entry.patient,
@@ -280,11 +302,12 @@ export class Vault {
       version: wanted.version,
       contentHash: wanted.contentHash,
       content,
+      ...(salt === undefined ? {} : { salt }),
     };
   }
 
   /**
-   * Crypto-shredding: deletes the wrapped data key, every version's ciphertext and the
+   * Crypto-shredding: deletes the wrapped data key, every version's ciphertext and salt and the
    * metadata in one synced batch, leaves an erased marker, then compacts the whole database so
    * LevelDB rewrites its log and tables without them. Returns false when the vault never held
    * the record (the marker is still written, so it cannot be put later).
@@ -298,6 +321,7 @@ export class Vault {
       batch.del(key(Bucket.meta, recordId));
       for (const { version } of entry?.versions ?? []) {
         batch.del(key(Bucket.content, recordId, u32(version)));
+        batch.del(key(Bucket.salt, recordId, u32(version)));
       }
       batch.put(key(Bucket.erased, recordId), encodeCanonical({ erased: true }));
       await batch.write({ sync: true });
