@@ -14,7 +14,9 @@ import {
   type AccessRequest,
   accessRequestDigest,
   encodeServedRecord,
+  recordCommitment,
   recordEnvelopeContext,
+  type ServedRecord,
 } from '@medchain/ledger';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -44,15 +46,17 @@ function request(extra: Partial<AccessRequest> = {}): AccessRequest {
   };
 }
 
-/** Sealed as a custodian serves a version anchored by plain sha256 (no salt). */
-const seal = (req: AccessRequest, payload = content, senderSeed = custodianSeed) =>
+/** Sealed as the custodian serves it; `{content}` alone is a version anchored by plain sha256. */
+const sealServed = (req: AccessRequest, served: ServedRecord, senderSeed = custodianSeed) =>
   sealEnvelope({
     senderSeed,
     recipient: req.requester,
     context: recordEnvelopeContext(req),
-    payload: encodeServedRecord({ content: payload }),
+    payload: encodeServedRecord(served),
     randomBytes: (n) => new Uint8Array(randomBytes(n)),
   });
+const seal = (req: AccessRequest, payload = content, senderSeed = custodianSeed) =>
+  sealServed(req, { content: payload }, senderSeed);
 
 /** The node's RecordError code, or the client's ClientError code (openServedRecord). */
 const codeOf = (run: () => unknown): string => {
@@ -152,5 +156,48 @@ describe('records protocol messages', () => {
     expect(codeOf(() => openServedRecord({ ...args, envelope: encodeEnvelope(flipped) }))).toBe(
       'RECORD_VERIFY_FAILED',
     );
+  });
+
+  it('a salted anchor opens only with its own salt and content, sealed inside the envelope', () => {
+    const req = request();
+    const salt = sha256(utf8('records-protocol:salt'));
+    const anchor = recordCommitment(salt, content);
+    const open = (served: ServedRecord) =>
+      openServedRecord({
+        request: req,
+        recipientSeed: requesterSeed,
+        custodianKey: custodian.publicKey,
+        anchoredHash: anchor,
+        envelope: encodeEnvelope(sealServed(req, served)),
+      });
+    expect(toHex(open({ content, salt }))).toBe(toHex(content));
+    const otherSalt = sha256(utf8('records-protocol:other salt'));
+    const tampered = utf8('{"resourceType":"Observation","status":"amended"}');
+    // No salt (the legacy check, sha256 of the content), another salt, other content: refused.
+    for (const served of [{ content }, { content, salt: otherSalt }, { content: tampered, salt }]) {
+      expect(codeOf(() => open(served))).toBe('RECORD_VERIFY_FAILED');
+    }
+    // The salt is not in the envelope's clear fields or its ciphertext as is.
+    const wire = encodeEnvelope(sealServed(req, { content, salt }));
+    expect(Buffer.from(wire).includes(Buffer.from(salt))).toBe(false);
+    // A raw payload (not the served-record map) does not open either.
+    const raw = sealEnvelope({
+      senderSeed: custodianSeed,
+      recipient: req.requester,
+      context: recordEnvelopeContext(req),
+      payload: content,
+      randomBytes: (n) => new Uint8Array(randomBytes(n)),
+    });
+    expect(
+      codeOf(() =>
+        openServedRecord({
+          request: req,
+          recipientSeed: requesterSeed,
+          custodianKey: custodian.publicKey,
+          anchoredHash: sha256(content),
+          envelope: encodeEnvelope(raw),
+        }),
+      ),
+    ).toBe('RECORD_VERIFY_FAILED');
   });
 });

@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { concatBytes, sha256, toHex, utf8 } from '@medchain/crypto';
+import { matchesRecordAnchor, recordCommitment } from '@medchain/ledger';
 import fc from 'fast-check';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,6 +12,9 @@ import { tempDir } from './helpers.js';
 const SEED = sha256(utf8('vault-test:validator'));
 const PATIENT = sha256(utf8('vault-test:patient'));
 const ID = sha256(utf8('vault-test:record-1'));
+/** Anchor salts (the anchoring client draws them at random; fixed here). */
+const SALT_1 = sha256(utf8('vault-test:salt-1'));
+const SALT_2 = sha256(utf8('vault-test:salt-2'));
 
 /** A FHIR Patient with a distinctive name: the string the file scans look for. */
 function patientResource(name: string): Uint8Array {
@@ -85,6 +89,44 @@ describe('vault', () => {
     });
   });
 
+  it("keeps each version's anchor salt beside the key, sealed, and answers it with the content", async () => {
+    const { vault, path } = await openVault();
+    const v1 = patientResource('Quackenbush');
+    const v2 = patientResource('Quackenbush-Smythe');
+    const first = await vault.put({
+      recordId: ID,
+      patient: PATIENT,
+      version: 1,
+      content: v1,
+      salt: SALT_1,
+    });
+    expect(first.contentHash).toEqual(recordCommitment(SALT_1, v1));
+    // An amendment commits under its own salt.
+    const second = await vault.put({
+      recordId: ID,
+      patient: PATIENT,
+      version: 2,
+      content: v2,
+      salt: SALT_2,
+    });
+    expect(second.contentHash).toEqual(recordCommitment(SALT_2, v2));
+    expect(await vault.get(ID, first.contentHash)).toMatchObject({ content: v1, salt: SALT_1 });
+    expect(await vault.get(ID)).toMatchObject({ version: 2, content: v2, salt: SALT_2 });
+    await expect(vault.get(ID, sha256(v1))).rejects.toMatchObject({ code: 'RECORD_NOT_IN_VAULT' });
+    // A version anchored by its plain sha256 (before salts) has none.
+    const legacyId = sha256(utf8('vault-test:legacy'));
+    await vault.put({ recordId: legacyId, patient: PATIENT, version: 1, content: v1 });
+    const legacy = await vault.get(legacyId, sha256(v1));
+    expect(legacy.content).toEqual(v1);
+    expect(legacy).not.toHaveProperty('salt');
+    await expect(
+      vault.put({ recordId: ID, patient: PATIENT, version: 3, content: v1, salt: SALT_1.slice(1) }),
+    ).rejects.toMatchObject({ code: 'CRYPTO_BAD_LENGTH' });
+    await vault.close();
+    expect(await filesContaining(path, SALT_1)).toEqual([]);
+    expect(await filesContaining(path, SALT_2)).toEqual([]);
+  });
+
   it('refuses content that is not a FHIR resource or bundle', async () => {
     const { vault } = await openVault();
     const bad = [
@@ -128,7 +170,7 @@ describe('vault', () => {
     }
   });
 
-  it('erase shreds key and ciphertext: gone from every file, never served or stored again', async () => {
+  it('erase shreds key, salt and ciphertext: gone from every file, never served or stored again', async () => {
     const { vault, path } = await openVault();
     // Enough records that LevelDB has flushed tables as well as its log before the erase.
     for (let i = 0; i < 40; i++) {
@@ -140,8 +182,20 @@ describe('vault', () => {
       });
     }
     const content = patientResource('Quackenbush');
-    await vault.put({ recordId: ID, patient: PATIENT, version: 1, content });
-    await vault.put({ recordId: ID, patient: PATIENT, version: 2, content: patientResource('Q2') });
+    const { contentHash: anchor } = await vault.put({
+      recordId: ID,
+      patient: PATIENT,
+      version: 1,
+      content,
+      salt: SALT_1,
+    });
+    await vault.put({
+      recordId: ID,
+      patient: PATIENT,
+      version: 2,
+      content: patientResource('Q2'),
+      salt: SALT_2,
+    });
     await vault.close();
 
     const raw = new Level<Uint8Array, Uint8Array>(path, {
@@ -151,13 +205,17 @@ describe('vault', () => {
     await raw.open();
     const ciphertext = await raw.get(concatBytes(Uint8Array.of(3), ID, Uint8Array.of(0, 0, 0, 1)));
     const wrappedKey = await raw.get(concatBytes(Uint8Array.of(2), ID));
+    const sealedSalt = await raw.get(concatBytes(Uint8Array.of(5), ID, Uint8Array.of(0, 0, 0, 1)));
     await raw.close();
     expect(ciphertext).toBeDefined();
-    // A slice of the stored ciphertext and of the wrapped key is on disk before the erase...
+    // A slice of the stored ciphertext, the wrapped key and the sealed salt is on disk before
+    // the erase...
     const cipherSlice = new Uint8Array(ciphertext!).subarray(20, 52);
     const keySlice = new Uint8Array(wrappedKey!).subarray(12, 44);
+    const saltSlice = new Uint8Array(sealedSalt!).subarray(12, 44);
     expect((await filesContaining(path, cipherSlice)).length).toBeGreaterThan(0);
     expect((await filesContaining(path, keySlice)).length).toBeGreaterThan(0);
+    expect((await filesContaining(path, saltSlice)).length).toBeGreaterThan(0);
 
     const reopened = await Vault.open(path, { masterSeed: SEED });
     expect(await reopened.erase(ID)).toBe(true);
@@ -166,11 +224,28 @@ describe('vault', () => {
       reopened.put({ recordId: ID, patient: PATIENT, version: 3, content }),
     ).rejects.toMatchObject({ code: 'RECORD_ERASED' });
     expect((await reopened.get(sha256(utf8('filler-3')))).version).toBe(1);
+    expect(await reopened.describe(ID)).toBeUndefined();
     await reopened.close();
     // ...and in no file after it, nor is the plaintext.
     expect(await filesContaining(path, cipherSlice)).toEqual([]);
     expect(await filesContaining(path, keySlice)).toEqual([]);
+    expect(await filesContaining(path, saltSlice)).toEqual([]);
     expect(await filesContaining(path, utf8('Quackenbush'))).toEqual([]);
+    // The vault keeps nothing under the record's id but the erased marker (bucket 4).
+    const after = new Level<Uint8Array, Uint8Array>(path, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+    });
+    await after.open();
+    const left: number[] = [];
+    for await (const key of after.keys()) {
+      if (toHex(key).includes(toHex(ID))) left.push(key[0]!);
+    }
+    await after.close();
+    expect(left).toEqual([4]);
+    // Whoever holds the document cannot tie it to its anchor without the shredded salt.
+    expect(matchesRecordAnchor(anchor, content)).toBe(false);
+    expect(matchesRecordAnchor(anchor, content, SALT_2)).toBe(false);
   });
 
   it('any FHIR-shaped content and version sequence round-trips exactly (property)', async () => {
