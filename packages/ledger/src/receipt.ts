@@ -53,6 +53,10 @@ export const RECEIPT_CODES = [
   'BAD_REQUEST_SIGNATURE',
   'REQUEST_REPLAYED',
   'DECISION_MISMATCH',
+  // research release
+  'NOT_RESEARCHER',
+  'RESEARCH_OPT_OUT',
+  'NO_RESEARCH_CONSENT',
 ] as const;
 export type ReceiptCode = (typeof RECEIPT_CODES)[number];
 

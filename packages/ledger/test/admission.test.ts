@@ -160,6 +160,14 @@ function bodyFor(w: World, choice: Choice, time: number): object {
         decision: 'permit',
         consentId: null,
       };
+    case 'research.release':
+      return {
+        study: w.p.researcher.publicKey,
+        patient: patient.publicKey,
+        consentId: pick([w.consentId, bytes('no such consent')], choice.consent),
+        recordIds: [recordId],
+        requestHash: bytes('export request'),
+      };
   }
 }
 
@@ -205,7 +213,7 @@ describe('admission refuses what the role check of the executor refuses', () => 
         },
       ),
       // Seeded, so the coverage check below is deterministic; another seed explores further.
-      { numRuns: 300, seed: Number(process.env.LEDGER_PROPERTY_SEED ?? 20261206) },
+      { numRuns: 300, seed: Number(process.env.LEDGER_PROPERTY_SEED ?? 20261207) },
     );
     // The generators reach every refusal (with this seed), and transactions that succeed.
     expect([...seen].sort()).toEqual([...ROLE_REFUSAL_CODES].sort());

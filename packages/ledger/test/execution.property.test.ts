@@ -167,6 +167,14 @@ function bodyFor(
         consentId: next() % 2 === 0 ? null : id(pools.consentIds),
       };
     }
+    case 'research.release':
+      return {
+        study: key(),
+        patient: patient(),
+        consentId: id(pools.consentIds),
+        recordIds: [id(pools.recordIds)],
+        requestHash: bytes(`request-${next()}`),
+      };
   }
 }
 

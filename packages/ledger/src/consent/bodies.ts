@@ -1,4 +1,4 @@
-import type { Canonical } from '@medchain/crypto';
+import { type Canonical, toHex } from '@medchain/crypto';
 import {
   CONSENT_ACTIONS,
   type ConsentAction,
@@ -44,6 +44,7 @@ export const TX_KINDS = [
   'consent.revoke',
   'access.log',
   'access.emergency',
+  'research.release',
 ] as const;
 export type TxKind = (typeof TX_KINDS)[number];
 
@@ -72,6 +73,19 @@ export interface AccessLogBody {
   /** The custodian's decision; execution recomputes it and fails the tx if they differ. */
   readonly decision: 'permit' | 'deny';
   readonly consentId: Uint8Array | null;
+}
+
+/**
+ * A custodian's release of one patient's records to a study (a research export): the study's
+ * researcher key, the patient, the research consent that covers every record, the records
+ * released, and the hash of the study's signed export request.
+ */
+export interface ResearchReleaseBody {
+  readonly study: Uint8Array;
+  readonly patient: Uint8Array;
+  readonly consentId: Uint8Array;
+  readonly recordIds: readonly Uint8Array[];
+  readonly requestHash: Uint8Array;
 }
 
 export interface TxBodies {
@@ -105,6 +119,7 @@ export interface TxBodies {
   'consent.revoke': { readonly consentId: Uint8Array };
   'access.log': AccessLogBody;
   'access.emergency': AccessLogBody;
+  'research.release': ResearchReleaseBody;
 }
 
 const hash32 = (value: unknown, path: string) => asBytes(value, path, 32);
@@ -321,6 +336,25 @@ const parsers: Parsers = {
   },
   'access.log': (body, key) => parseAccessLog(body, false, key),
   'access.emergency': (body, key) => parseAccessLog(body, true, key),
+  'research.release': (body, key) => {
+    const o = asObject(body, 'body', ['study', 'patient', 'consentId', 'recordIds', 'requestHash']);
+    const recordIds = asList(
+      o.recordIds,
+      'body.recordIds',
+      { min: 1, max: MAX_SCOPE_ITEMS },
+      hash32,
+    );
+    if (new Set(recordIds.map(toHex)).size !== recordIds.length) {
+      throw invalid('body.recordIds', 'a record is named twice');
+    }
+    return {
+      study: key(o.study, 'body.study'),
+      patient: key(o.patient, 'body.patient'),
+      consentId: hash32(o.consentId, 'body.consentId'),
+      recordIds,
+      requestHash: hash32(o.requestHash, 'body.requestHash'),
+    };
+  },
 };
 
 /** Parses a public key field: the full Ed25519 check, or only its length (see parseBody). */

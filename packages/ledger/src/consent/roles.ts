@@ -11,7 +11,7 @@ import {
   patientEntry,
   speaksForPatient,
 } from './actors.js';
-import type { AccessLogBody, TxBodies, TxKind } from './bodies.js';
+import type { AccessLogBody, ResearchReleaseBody, TxBodies, TxKind } from './bodies.js';
 
 /**
  * The signer-role part of every kind's rule: whether the signer holds a role under which the
@@ -150,6 +150,20 @@ function accessLog(
   return record;
 }
 
+/** The records the release names (undefined where the state has none yet). */
+function researchRelease(
+  reader: KeyValueReader,
+  signer: Uint8Array,
+  _time: number,
+  { recordIds }: ResearchReleaseBody,
+): (RecordEntry | undefined)[] {
+  const records = recordIds.map((id) => recordOf(reader, id));
+  const known = records.filter((record) => record !== undefined);
+  if (known.length === 0) custodianAgent(reader, signer, undefined);
+  for (const record of known) custodianAgent(reader, signer, record.custodian);
+  return records;
+}
+
 /**
  * One role check per kind. Each throws TxFailure with one of ROLE_REFUSAL_CODES, or returns
  * what the rest of the rule needs: the signer's organization, or the entry it read (a record
@@ -200,6 +214,7 @@ const signerRoles = {
   },
   'access.log': accessLog,
   'access.emergency': accessLog,
+  'research.release': researchRelease,
 } satisfies { readonly [K in TxKind]: RoleCheck<K, unknown> };
 
 /** What a kind's role check hands the rest of its rule. */

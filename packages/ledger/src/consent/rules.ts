@@ -27,7 +27,13 @@ import { appendToList, listLength, readValue, stateKeys, writeValue } from '../s
 import type { AuthenticatedState } from '../state/index.js';
 import { memberIds } from '../validators.js';
 import { activeProvider, memberOrganization, patientEntry } from './actors.js';
-import type { AccessLogBody, AccessRequest, TxBodies, TxKind } from './bodies.js';
+import type {
+  AccessLogBody,
+  AccessRequest,
+  ResearchReleaseBody,
+  TxBodies,
+  TxKind,
+} from './bodies.js';
 import type { SignerRole } from './roles.js';
 
 /** What a rule sees of the transaction and block it runs in. */
@@ -458,6 +464,80 @@ const logAccess = (
   appendToList(ctx.state, keys, entry);
 };
 
+// ---- research release ----
+
+/** Why decideAccess refused the study, as the release's receipt code. */
+const RELEASE_REFUSALS = {
+  REQUESTER_UNKNOWN: 'NOT_RESEARCHER',
+  ROLE_NOT_ALLOWED: 'NOT_RESEARCHER',
+  RESEARCH_OPT_OUT: 'RESEARCH_OPT_OUT',
+} as const;
+
+/**
+ * One disclosure entry for a patient's records released to a study. Each record is judged by
+ * the access decision at block time, as a researcher's `disclose` for HRESCH: the study must
+ * be an active researcher (`NOT_RESEARCHER`), the patient must not have opted out of research
+ * (`RESEARCH_OPT_OUT`), and a live consent to the study's key or organization must cover every
+ * record (`NO_RESEARCH_CONSENT`); that consent must be the one the body names.
+ */
+const releaseForResearch = (
+  ctx: RuleContext,
+  body: ResearchReleaseBody,
+  records: SignerRole<'research.release'>,
+): void => {
+  requirePatient(ctx, body.patient);
+  const released = records.map((found, i) => {
+    const record = requireLiveRecord(body.recordIds[i]!, found);
+    if (!bytesEqual(record.patient, body.patient)) {
+      fail('SCOPE_INVALID', `record ${hex(record.id)} is not a record of this patient`);
+    }
+    return record;
+  });
+  for (const record of released) {
+    const decided = decideAccess(ctx.state, {
+      requester: body.study,
+      action: 'disclose',
+      recordId: record.id,
+      purpose: 'HRESCH',
+      time: ctx.time,
+    });
+    if (decided.decision === 'deny') {
+      const code =
+        RELEASE_REFUSALS[decided.reason as keyof typeof RELEASE_REFUSALS] ?? 'NO_RESEARCH_CONSENT';
+      fail(code, `record ${hex(record.id)}: ${decided.reason}`);
+    }
+    if (decided.basis !== 'consent') {
+      fail('NO_RESEARCH_CONSENT', `record ${hex(record.id)}: a study key cannot be its patient`);
+    }
+    if (!bytesEqual(decided.consentId!, body.consentId)) {
+      fail(
+        'DECISION_MISMATCH',
+        `record ${hex(record.id)}: the ledger names consent ${hex(decided.consentId!)}`,
+      );
+    }
+  }
+  const first = released[0]!;
+  const keys = stateKeys.patientAudit(body.patient);
+  const entry: AuditEntry = {
+    patient: body.patient,
+    index: listLength(ctx.state, keys),
+    recordId: first.id,
+    custodian: first.custodian,
+    requester: body.study,
+    action: 'disclose',
+    purpose: 'HRESCH',
+    decision: 'permit',
+    consentId: body.consentId,
+    denyReason: null,
+    emergency: false,
+    emergencyReason: null,
+    time: ctx.time,
+    txHash: ctx.txHash,
+    requestHash: body.requestHash,
+  };
+  appendToList(ctx.state, keys, entry);
+};
+
 export const rules: { readonly [K in TxKind]: Rule<K> } = {
   'governance.propose': propose,
   'governance.vote': vote,
@@ -474,4 +554,5 @@ export const rules: { readonly [K in TxKind]: Rule<K> } = {
   'consent.revoke': revoke,
   'access.log': logAccess,
   'access.emergency': logAccess,
+  'research.release': releaseForResearch,
 };

@@ -204,13 +204,17 @@ export class EventHub {
     event.txs.forEach((tx, i) => {
       const receipt = event.receipts[i];
       if (receipt?.code !== 'OK') return;
-      if (tx.kind !== 'access.log' && tx.kind !== 'access.emergency') return;
-      const body = tx.body as unknown as AccessLogBody;
-      const record = getRecord(reader, body.request.recordId);
-      if (record === undefined) return;
-      const id = toHex(record.patient);
+      let patient: Uint8Array | undefined;
+      if (tx.kind === 'research.release') {
+        patient = (tx.body as unknown as { patient: Uint8Array }).patient;
+      } else if (tx.kind === 'access.log' || tx.kind === 'access.emergency') {
+        const body = tx.body as unknown as AccessLogBody;
+        patient = getRecord(reader, body.request.recordId)?.patient;
+      }
+      if (patient === undefined) return;
+      const id = toHex(patient);
       if (!watched.has(id)) return;
-      const entry = txHashesByPatient.get(id) ?? { key: record.patient, txHashes: [] };
+      const entry = txHashesByPatient.get(id) ?? { key: patient, txHashes: [] };
       entry.txHashes.push(receipt.txHash);
       txHashesByPatient.set(id, entry);
     });
