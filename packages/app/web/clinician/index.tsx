@@ -21,7 +21,7 @@ import {
   shortKey,
   useAction,
 } from '../ui/index.js';
-import { type PickedRecord, PatientsPanel } from './consents.js';
+import { PatientsPanel, type PickedRecord } from './consents.js';
 import { usePatientList } from './patients.js';
 import { BreakGlassForm, RequestForm, useRecordRequest } from './request.js';
 import { StorePanel } from './store.js';
@@ -33,6 +33,7 @@ export function ClinicianScreen() {
     <>
       <h1>Clinician</h1>
       {key === undefined || client === undefined ? (
+        // biome-ignore lint/a11y/useValidAriaRole: NeedsKey's role is the medchain role, not ARIA
         <NeedsKey role="clinician" />
       ) : (
         <ClinicianWorkspace key={key.entry.publicKey} unlocked={key} client={client} />
@@ -50,8 +51,7 @@ function Standing({
 }) {
   const entry = provider.result;
   // A key the node does not know at all answers 401 KEY_UNKNOWN: that is "not registered" too.
-  const unknown =
-    provider.error instanceof ClientError && provider.error.code === 'KEY_UNKNOWN';
+  const unknown = provider.error instanceof ClientError && provider.error.code === 'KEY_UNKNOWN';
   return (
     <Panel title="Your key">
       <dl class="facts">
@@ -77,7 +77,8 @@ function Standing({
         )}
       </dl>
       {provider.pending && <Progress label="Reading your registration on the ledger…" />}
-      {(unknown || (provider.result === undefined && !provider.pending && provider.error === undefined)) && (
+      {(unknown ||
+        (provider.result === undefined && !provider.pending && provider.error === undefined)) && (
         <p class="warning" role="status">
           This key is not registered as a provider. Give your hospital’s operator the key above:
           they register it on the Operator screen.
@@ -93,7 +94,13 @@ function Standing({
   );
 }
 
-function ClinicianWorkspace({ unlocked, client }: { unlocked: UnlockedKey; client: MedchainClient }) {
+function ClinicianWorkspace({
+  unlocked,
+  client,
+}: {
+  unlocked: UnlockedKey;
+  client: MedchainClient;
+}) {
   const me = unlocked.entry.publicKey;
   const list = usePatientList(me);
   // Which patient's consent names which record: explains a denial of a record typed by hand.
@@ -110,7 +117,6 @@ function ClinicianWorkspace({ unlocked, client }: { unlocked: UnlockedKey; clien
   const runner = useRecordRequest(client, unlocked, knownConsents);
   const [draft, setDraft] = useState<PickedRecord | undefined>(undefined);
   const provider = useAction(() => orUndefined(client.provider(me)));
-  // biome-ignore lint/correctness/useExhaustiveDependencies: read once per key and node
   useEffect(() => {
     void provider.run();
   }, [client]);
