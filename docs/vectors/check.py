@@ -15,7 +15,8 @@ TAGS = {"Transaction": "medchain/tx/v1", "BlockHeader": "medchain/block-header/v
         "MerkleRoot": "medchain/merkle-root/v1", "StateLeaf": "medchain/state-leaf/v1",
         "StateNode": "medchain/state-node/v1", "StateKey": "medchain/state-key/v1",
         "ConsensusMessage": "medchain/consensus-msg/v1", "ValidatorSet": "medchain/validator-set/v1",
-        "AccessRequest": "medchain/access-request/v1", "RecordId": "medchain/record-id/v1"}
+        "AccessRequest": "medchain/access-request/v1", "RecordId": "medchain/record-id/v1",
+        "RecordContent": "medchain/record-content/v1"}
 
 def H(domain, *parts):
     tag = TAGS[domain].encode()
@@ -223,6 +224,13 @@ req = {"recordId": B(r["recordId"]), "requester": B(r["requester"]), "action": r
 check("ar canon", enc(req).hex(), a["canonical"])
 dg = H("AccessRequest", enc(req)); check("ar digest", dg.hex(), a["digest"])
 check("ar sig", Ed25519PrivateKey.from_private_bytes(h(a["seed"])).sign(dg).hex(), a["signature"])
+
+# record commitment and the served payload
+rc = V["record-commitment"]
+check("commitment", H("RecordContent", h(rc["salt"]), h(rc["content"])).hex(), rc["commitment"])
+check("unsalted anchor", hashlib.sha256(h(rc["content"])).hexdigest(), rc["unsaltedAnchor"])
+check("payload", enc({"content": B(rc["content"]), "salt": B(rc["salt"])}).hex(), rc["payload"])
+check("unsalted payload", enc({"content": B(rc["content"])}).hex(), rc["unsaltedPayload"])
 
 # signed requests
 from urllib.parse import urlsplit

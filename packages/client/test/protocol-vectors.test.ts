@@ -36,6 +36,7 @@ import {
   DEFAULT_LEDGER_PARAMS,
   decodeStateProof,
   encodeHeader,
+  encodeServedRecord,
   encodeStateProof,
   encodeTransaction,
   type GenesisDocument,
@@ -44,6 +45,7 @@ import {
   headerHash,
   initGenesisState,
   MemoryStore,
+  recordCommitment,
   recordId,
   type StateProof,
   signingDigest,
@@ -435,6 +437,22 @@ function accessRequestVector(): Json {
   };
 }
 
+function recordCommitmentVector(): Json {
+  const salt = seedOf('record salt');
+  const content = utf8('{"resourceType":"Observation","status":"final"}');
+  const commitment = recordCommitment(salt, content);
+  const tag = utf8(HashDomain.RecordContent);
+  expect(commitment).toEqual(sha256(new Uint8Array([tag.length, ...tag, ...salt, ...content])));
+  return {
+    salt: hex(salt),
+    content: hex(content),
+    commitment: hex(commitment),
+    unsaltedAnchor: hex(sha256(content)),
+    payload: hex(encodeServedRecord({ content, salt })),
+    unsaltedPayload: hex(encodeServedRecord({ content })),
+  };
+}
+
 const NODE = 'https://hospital-a.example:8443';
 
 async function requestVector(method: string, path: string, body?: string): Promise<Json> {
@@ -524,6 +542,7 @@ async function allVectors(): Promise<Record<string, Json>> {
       "absent: the walk ends at another key's leaf",
     ),
     'access-request': accessRequestVector(),
+    'record-commitment': recordCommitmentVector(),
     'request-get': await requestVector(
       'GET',
       `/v1/patients/${hex(patient.publicKey)}/consents?limit=10&offset=0`,
