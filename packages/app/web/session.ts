@@ -20,9 +20,12 @@
  *   lock(role: Role): void                         forgets that role's key (the seed leaves memory)
  *   clientFor(role: Role): MedchainClient | undefined   signed with the role's key, or undefined if locked
  *   publicClient(): MedchainClient                 unsigned (health, status, headers, genesis, metrics, tx submission)
- *   lightClient(): Promise<LightClient>            a light client of the current node that trusts the
+ *   lightClient(role?: Role): Promise<LightClient> a light client of the current node that trusts the
  *                                                  pinned genesis hash (trust on first use, kept in
- *                                                  localStorage; CHAIN_MISMATCH if the node's genesis differs)
+ *                                                  localStorage; CHAIN_MISMATCH if the node's genesis
+ *                                                  differs). With `role`, it reads as that role's key
+ *                                                  (state proofs of party data are signed reads);
+ *                                                  INVALID_ARGUMENT if that role is locked
  *   forgetTrustedGenesis(): void                   unpin (after the user chooses another chain)
  *
  * Clients are cached per (node, key), so one party's nonce bookkeeping is shared by every screen.
@@ -72,7 +75,7 @@ let state: SessionState = {
 };
 const listeners = new Set<() => void>();
 const clients = new Map<string, MedchainClient>();
-let light: { nodeUrl: string; client: Promise<LightClient> } | undefined;
+const lights = new Map<string, Promise<LightClient>>();
 
 function update(next: Partial<SessionState>): void {
   state = { ...state, ...next };
@@ -117,7 +120,6 @@ export function setNodeUrl(url: string): void {
   }
   const nodeUrl = parsed.origin;
   localStorage.setItem(NODE_KEY, nodeUrl);
-  light = undefined;
   update({ nodeUrl, trustedGenesis: localStorage.getItem(genesisKey(nodeUrl)) ?? undefined });
 }
 
@@ -149,22 +151,26 @@ function cachedClient(key: UnlockedKey | undefined): MedchainClient {
   return client;
 }
 
-export function lightClient(): Promise<LightClient> {
-  const nodeUrl = state.nodeUrl;
-  if (light?.nodeUrl !== nodeUrl) {
-    const client = pinnedLightClient(nodeUrl);
-    // A failed attempt (node down) must not stay cached.
-    client.catch(() => {
-      if (light?.client === client) light = undefined;
-    });
-    light = { nodeUrl, client };
+export function lightClient(role?: Role): Promise<LightClient> {
+  const key = role === undefined ? undefined : state.unlocked[role];
+  if (role !== undefined && key === undefined) {
+    return Promise.reject(new ClientError('INVALID_ARGUMENT', `no ${role} key is unlocked`));
   }
-  return light.client;
+  const id = `${state.nodeUrl} ${key?.entry.publicKey ?? ''}`;
+  let light = lights.get(id);
+  if (light === undefined) {
+    light = pinnedLightClient(state.nodeUrl, cachedClient(key));
+    lights.set(id, light);
+    // A failed attempt (node down) must not stay cached.
+    light.catch(() => {
+      if (lights.get(id) === light) lights.delete(id);
+    });
+  }
+  return light;
 }
 
-async function pinnedLightClient(nodeUrl: string): Promise<LightClient> {
-  const api = publicClient();
-  let trusted = state.trustedGenesis;
+async function pinnedLightClient(nodeUrl: string, api: MedchainClient): Promise<LightClient> {
+  let trusted = state.nodeUrl === nodeUrl ? state.trustedGenesis : undefined;
   if (trusted === undefined) {
     trusted = (await api.genesis()).hash;
     localStorage.setItem(genesisKey(nodeUrl), trusted);
@@ -175,6 +181,6 @@ async function pinnedLightClient(nodeUrl: string): Promise<LightClient> {
 
 export function forgetTrustedGenesis(): void {
   localStorage.removeItem(genesisKey(state.nodeUrl));
-  light = undefined;
+  lights.clear();
   update({ trustedGenesis: undefined });
 }
