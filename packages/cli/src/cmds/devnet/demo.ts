@@ -161,7 +161,7 @@ export async function runDemo(dir: string, say: (line: string) => void): Promise
   const record = stored.recordId;
   txLine(
     'dr-ada',
-    `anchors Observation ${short(record)} (sha256 ${short(stored.contentHash)})`,
+    `anchors Observation ${short(record)} (salted commitment ${short(stored.contentHash)})`,
     stored.tx,
   );
   line(

@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { sha256, toHex } from '@medchain/crypto';
+import { toHex } from '@medchain/crypto';
 import {
   CONSENT_ACTIONS,
   type ConsentAction,
@@ -172,7 +172,7 @@ export function registerRecord(program: Command): void {
         recordId: toHex(id),
         version: answer.version,
         resourceType: answer.resourceType,
-        contentHash: toHex(sha256(content)),
+        contentHash: answer.contentHash,
         bytes: content.length,
         out: options.out,
         accessLogTx: answer.logTx,
