@@ -1,9 +1,13 @@
 import { toHex } from '@medchain/crypto';
 import {
+  auditEntryToFhir,
+  auditTrail,
+  BalpProfile,
   consentFromFhir,
   consentToFhir,
   exportAuditTrail,
   exportConsent,
+  FhirSystem,
   getConsent,
   LedgerError,
   transactionHash,
@@ -105,7 +109,7 @@ describe('FHIR export', () => {
     );
   });
 
-  it('every audit entry exports as an AuditEvent valid against the schema; break-glass as DICOM 110113/110127 ETREAT', () => {
+  it('every audit entry exports as a schema-valid AuditEvent in its IHE BALP shape; break-glass as DICOM 110113/110127 ETREAT+BTG', () => {
     const events = exportAuditTrail(w.chain.state, w.alice.publicKey).items;
     expect(events).toHaveLength(3);
     for (const event of events) expect(fhirSchemaErrors(event)).toEqual([]);
@@ -114,10 +118,21 @@ describe('FHIR export', () => {
       Record<string, unknown>,
       Record<string, unknown>,
     ];
-    expect(permit.outcome).toBe('0');
-    expect(permit.type).toMatchObject({ code: '110110' });
+    const authZ = {
+      meta: { profile: [BalpProfile.authZConsent] },
+      type: { system: FhirSystem.dicom, code: '110113' },
+      subtype: [{ system: BalpProfile.authZSubType, code: 'AuthZ-Consent' }],
+      action: 'E',
+    };
+    expect(permit).toMatchObject({ ...authZ, outcome: '0' });
     expect(JSON.stringify(permit.entity)).toContain(`Consent/${toHex(w.consentIds[0]!)}`);
-    expect(deny).toMatchObject({ outcome: '4', outcomeDesc: 'denied: NO_CONSENT' });
+    expect(deny).toMatchObject({ ...authZ, outcome: '8', outcomeDesc: 'denied: NO_CONSENT' });
+    // BALP: the authorizer agent is the audit source (val-audit-source), the user the requestor.
+    const agents = permit.agent as { type: { coding: { code: string }[] }; who: unknown }[];
+    const byType = (code: string) => agents.find((a) => a.type.coding[0]!.code === code);
+    expect(byType('authserver')!.who).toEqual((permit.source as { observer: unknown }).observer);
+    expect(byType('IRCP')).toMatchObject({ requestor: true });
+    expect(emergency.meta).toBeUndefined();
     expect(emergency.type).toEqual({
       system: 'http://dicom.nema.org/resources/ontology/DCM',
       code: '110113',
@@ -134,7 +149,36 @@ describe('FHIR export', () => {
       {
         coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'ETREAT' }],
       },
+      {
+        coding: [
+          {
+            system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason',
+            code: 'BTG',
+            display: 'break the glass',
+          },
+        ],
+      },
     ]);
+  });
+
+  it("names the requester's organization (BALP userorg) when told it, and a patient requester as Patient", () => {
+    const [entry] = auditTrail(w.chain.state, w.alice.publicKey).items;
+    const org = w.a.spec.id;
+    const event = auditEntryToFhir(entry!, {
+      resourceTypeOf: () => 'Observation',
+      organizationOf: () => org,
+    }) as { agent: { type: { coding: { code: string }[] }; who: { reference: string } }[] };
+    expect(fhirSchemaErrors(event as unknown as { resourceType: string })).toEqual([]);
+    expect(event.agent.find((a) => a.type.coding[0]!.code === 'PROV')!.who.reference).toBe(
+      `Organization/${toHex(org)}`,
+    );
+    const own = auditEntryToFhir(
+      { ...entry!, requester: entry!.patient },
+      {
+        resourceTypeOf: () => 'Observation',
+      },
+    ) as typeof event;
+    expect(own.agent[0]!.who.reference).toBe(`Patient/${toHex(entry!.patient)}`);
   });
 
   it('the schema check can fail: a broken export is caught', () => {

@@ -17,6 +17,7 @@ import {
   type Standing,
 } from '../src/api/authorization.js';
 import { ROUTES } from '../src/api/routes.js';
+import { FHIR_ROUTES } from '../src/fhir/rest.js';
 import { populatedBackend, signer } from './api-chain.js';
 
 /**
@@ -57,6 +58,12 @@ const EXPECTED: Record<AccessKey, string> = {
   patientEvents: `${P} ${D}`,
   listEvidence: 'public',
   metrics: 'metrics',
+  fhirMetadata: 'public',
+  fhirSearchConsent: `${P} ${D} grantee`,
+  fhirReadConsent: `${P} ${D} grantee`,
+  fhirSearchAuditEvent: `${P} ${D} self`,
+  fhirReadAuditEvent: `${P} ${D} self`,
+  fhirReadProvenance: `${P} ${D} self grantee`,
 };
 
 const EXPECTED_TABLES: Record<string, string> = {
@@ -88,9 +95,12 @@ function cell(policy: (typeof ROUTE_ACCESS)[AccessKey]): string {
 }
 
 describe('the authorization table', () => {
-  it('has a row for every route of the route table (and the patient event stream)', () => {
+  it('has a row for every route of the route table (and the patient event stream, and FHIR)', () => {
     const operations = ROUTES.map((route) => route.operationId as string);
-    expect(Object.keys(ROUTE_ACCESS).sort()).toEqual([...operations, 'patientEvents'].sort());
+    const fhir = FHIR_ROUTES.map((route) => route.access as string);
+    expect(Object.keys(ROUTE_ACCESS).sort()).toEqual(
+      [...operations, 'patientEvents', ...fhir].sort(),
+    );
   });
 
   it('every cell, route x standing, is what the README says', () => {

@@ -12,6 +12,18 @@ export const FhirSystem = {
   securitySourceType: 'http://terminology.hl7.org/CodeSystem/security-source-type',
   auditEntityType: 'http://terminology.hl7.org/CodeSystem/audit-entity-type',
   objectRole: 'http://terminology.hl7.org/CodeSystem/object-role',
+  roleClass: 'http://terminology.hl7.org/CodeSystem/v3-RoleClass',
+  securityRoleType: 'http://terminology.hl7.org/CodeSystem/extra-security-role-type',
+  iso21089Lifecycle: 'http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle',
+} as const;
+
+const BALP = 'https://profiles.ihe.net/ITI/BALP';
+
+/** IHE Basic Audit Log Patterns: the profiles AuditEvents claim, and BALP's own code system. */
+export const BalpProfile = {
+  authZConsent: `${BALP}/StructureDefinition/IHE.BasicAudit.AuthZconsent`,
+  disclosureSource: `${BALP}/StructureDefinition/IHE.BasicAudit.PrivacyDisclosure.Source`,
+  authZSubType: `${BALP}/CodeSystem/AuthZsubType`,
 } as const;
 
 /** LOINC 59284-0 "Patient Consent": the category HL7's privacy consent examples use. */

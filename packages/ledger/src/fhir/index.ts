@@ -1,5 +1,5 @@
-export { auditEntryToFhir } from './audit.js';
-export { FhirSystem, fhirInstant } from './codes.js';
+export { type AuditExportOptions, auditEntryToFhir } from './audit.js';
+export { BalpProfile, FhirSystem, fhirInstant } from './codes.js';
 export {
   type ConsentExportOptions,
   type ConsentImportOptions,

@@ -57,7 +57,7 @@ const MEMBERS: Standing[] = ['member-admin', 'validator'];
 
 /**
  * The table. Keys are the route table's operation ids, plus `patientEvents` (GET /v1/events
- * with `?patient=`; without it the stream is `events`).
+ * with `?patient=`; without it the stream is `events`), plus the FHIR routes' (`FHIR_ROUTES`).
  */
 export const ROUTE_ACCESS = {
   health: PUBLIC,
@@ -89,6 +89,17 @@ export const ROUTE_ACCESS = {
   patientEvents: signed(...PATIENT_SIDE),
   listEvidence: PUBLIC,
   metrics: { kind: 'metrics' },
+  // FHIR R4 (src/fhir): the same standings as the /v1 routes that read the same entries.
+  fhirMetadata: PUBLIC,
+  /** Consent?patient=: the patient side, or the grantee the search's `actor` names. */
+  fhirSearchConsent: signed(...PATIENT_SIDE, 'grantee'),
+  fhirReadConsent: signed(...PATIENT_SIDE, 'grantee'),
+  /** AuditEvent?patient=: the patient side, or the requester the search's `agent` names. */
+  fhirSearchAuditEvent: signed(...PATIENT_SIDE, 'self'),
+  /** An audit entry: the patient side, or the requester it logs. */
+  fhirReadAuditEvent: signed(...PATIENT_SIDE, 'self'),
+  /** As the read of its target (a Consent or an AuditEvent). */
+  fhirReadProvenance: signed(...PATIENT_SIDE, 'self', 'grantee'),
 } as const satisfies Record<string, Policy>;
 
 export type AccessKey = keyof typeof ROUTE_ACCESS;

@@ -36,6 +36,7 @@ import Fastify, {
 } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { NodeError } from '../errors.js';
+import { FHIR_BASE, fhirApi } from '../fhir/rest.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { RECORD_HTTP_STATUS, RecordError } from '../records/errors.js';
@@ -614,10 +615,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const rawBodies = new WeakMap<FastifyRequest, Buffer>();
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    if (request.routeOptions.url !== txUrl) rawBodies.set(request, body as Buffer);
-    parseJson(request, (body as Buffer).toString('utf8'), done);
-  });
+  app.addContentTypeParser(
+    ['application/json', 'application/fhir+json'],
+    { parseAs: 'buffer' },
+    (request, body, done) => {
+      if (request.routeOptions.url !== txUrl) rawBodies.set(request, body as Buffer);
+      parseJson(request, (body as Buffer).toString('utf8'), done);
+    },
+  );
   app.addContentTypeParser(
     'application/octet-stream',
     { parseAs: 'buffer' },
@@ -831,7 +836,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   };
 
   const guard =
-    (operationId: OperationId, limit: () => ReturnType<FastifyInstance['createRateLimit']>) =>
+    (
+      operationId: AccessKey,
+      limit: () => ReturnType<FastifyInstance['createRateLimit']>,
+      /** The subject of a route outside the /v1 table (the FHIR routes resolve their own). */
+      subjectOfRoute?: (request: FastifyRequest) => Subject | Promise<Subject>,
+    ) =>
     async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       let access: AccessKey = operationId;
       if (operationId === 'events' && (request.query as { patient?: string }).patient) {
@@ -863,7 +873,11 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       }
       // This node's organization costs two state reads: only the vault routes ask for it.
       const needsOwn = policy.allow.some((s) => s === 'own-org-admin' || s === 'own-org-provider');
-      const about = subject ?? (await subjectOf(access, request));
+      const about =
+        subject ??
+        (subjectOfRoute === undefined
+          ? await subjectOf(access, request)
+          : await subjectOfRoute(request));
       const standingsNow = () => {
         const reader = state();
         return standingsOf(
@@ -930,6 +944,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         },
       });
     }
+    instance.register(
+      fhirApi({
+        backend,
+        logger,
+        authorize: (access, subject) => guard(access, limit, subject),
+      }),
+      { prefix: FHIR_BASE },
+    );
   });
 
   return {
