@@ -14,6 +14,7 @@ import {
   recordEnvelopeContext,
   signTransaction,
   stateKeys,
+  type TxKind,
   transactionHash,
 } from '@medchain/ledger';
 import { Counter, type Registry } from 'prom-client';
@@ -257,12 +258,22 @@ export class RecordsService implements RecordsApi {
   }
 
   /**
-   * Signs the access.log (or access.emergency) entry with the validator key, submits it and
-   * waits for its receipt. Resolves with the tx hash only for a committed OK receipt.
+   * Commits the access.log (or access.emergency) entry of a request: its tx hash, once OK.
    */
-  private async logAccess(body: AccessLogBody): Promise<Uint8Array> {
-    const { signer, chainId, backend } = this.options;
+  private logAccess(body: AccessLogBody): Promise<Uint8Array> {
     const kind = body.request.emergencyReason === undefined ? 'access.log' : 'access.emergency';
+    const canonical = { ...body, request: { ...body.request } } as unknown as Canonical;
+    return this.commitTransaction(kind, canonical);
+  }
+
+  /**
+   * Log, then serve, for any entry the custodian writes (access logs, research releases):
+   * signs `kind` with the validator key, on this service's one nonce sequence, submits it and
+   * resolves with its hash only once it is committed with an OK receipt (RECORD_LOG_FAILED
+   * otherwise).
+   */
+  async commitTransaction(kind: TxKind, body: Canonical): Promise<Uint8Array> {
+    const { signer, chainId, backend } = this.options;
     // Nonces are handed out in submission order and reserved before the submission yields,
     // so concurrent requests never share one. The node's admission is synchronous, so a
     // refused submission is still the last reservation and is given back without a gap.
@@ -272,7 +283,7 @@ export class RecordsService implements RecordsApi {
       {
         chainId,
         kind,
-        body: { ...body, request: { ...body.request } } as unknown as Canonical,
+        body,
         signer: signer.publicKey,
         nonce,
       },
@@ -286,14 +297,14 @@ export class RecordsService implements RecordsApi {
       this.waiters.delete(toHex(hash));
       throw new RecordError(
         'RECORD_LOG_FAILED',
-        `the access log entry was not admitted (${submitted.code}: ${submitted.message}); nothing was sent`,
+        `the ${kind} entry was not admitted (${submitted.code}: ${submitted.message}); nothing was sent`,
       );
     }
     const receipt = await done;
     if (receipt.code !== 'OK') {
       throw new RecordError(
         'RECORD_LOG_FAILED',
-        `the access log entry ${toHex(hash)} did not commit OK (${receipt.code}${receipt.message === '' ? '' : `: ${receipt.message}`}); nothing was sent`,
+        `the ${kind} entry ${toHex(hash)} did not commit OK (${receipt.code}${receipt.message === '' ? '' : `: ${receipt.message}`}); nothing was sent`,
         { logTx: toHex(hash), receipt: receipt.code },
       );
     }

@@ -191,6 +191,15 @@ export class Vault {
     return { recordId, ...meta };
   }
 
+  /** Every record the vault holds (no content), in record id order. */
+  async *entries(): AsyncGenerator<VaultEntry> {
+    const range = { gt: Uint8Array.of(Bucket.meta), lt: Uint8Array.of(Bucket.meta + 1) };
+    for await (const [bytesKey, raw] of this.level.iterator(range)) {
+      const meta = decodeCanonical(plain(raw)!) as unknown as Omit<VaultEntry, 'recordId'>;
+      yield { recordId: plain(bytesKey)!.slice(1), ...meta };
+    }
+  }
+
   async isErased(recordId: Uint8Array): Promise<boolean> {
     return (await this.read(key(Bucket.erased, recordId))) !== undefined;
   }
