@@ -168,6 +168,29 @@ describe('IPS bundles: stored at hospital A, read by hospital B under consent', 
     expect((await A().parts.vault.get(id)).salt).toEqual(salt);
   });
 
+  it('an upload lost after its anchor committed is recovered as the next version', async () => {
+    const content = utf8('{"resourceType":"Observation","status":"preliminary"}');
+    const nonce = randomBytes(16);
+    const orgA = sha256(utf8('cluster-test:org:0'));
+    const custodian = client(A(), author);
+    // The anchor commits, then the salt is lost with the failed upload.
+    await custodian.sendTransaction('record.anchor', {
+      patient: patient.publicKey,
+      custodian: orgA,
+      resourceType: 'Observation',
+      contentHash: recordCommitment(randomBytes(32), content),
+      nonce,
+    });
+    const id = toHex(recordId(orgA, patient.publicKey, nonce));
+    expect((await custodian.amendRecord({ recordId: id, content })).version).toBe(2);
+    const fetched = await client(A(), patient).fetchRecord(patient, {
+      recordId: id,
+      action: 'access',
+      purpose: 'PATRQT',
+    });
+    expect(toHex(fetched.content)).toBe(toHex(content));
+  });
+
   it('erasure shreds the salt with the key: the anchor no longer links to the bundle', async () => {
     const last = bundles.at(-1)!;
     const id = fromHex(last.recordId);
