@@ -36,7 +36,7 @@ import Fastify, {
 } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { NodeError } from '../errors.js';
-import { FHIR_BASE, fhirApi } from '../fhir/rest.js';
+import { FHIR_BASE, type FhirRouteSet, fhirApi } from '../fhir/rest.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { RECORD_HTTP_STATUS, RecordError } from '../records/errors.js';
@@ -112,6 +112,8 @@ export interface ApiServerOptions {
   readonly rateLimit?: Partial<ApiRateLimit>;
   /** A bearer token that may scrape GET /v1/metrics from a non-loopback address. */
   readonly metricsToken?: string;
+  /** More routes under /fhir/r4 (the research export, Consent import). */
+  readonly fhirRouteSets?: readonly FhirRouteSet[];
   /** Serve the web app under /app (app-static.ts); without it /app is not routed. */
   readonly app?: AppServingOptions;
 }
@@ -949,6 +951,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         backend,
         logger,
         authorize: (access, subject) => guard(access, limit, subject),
+        signerOf: (request) => signers.get(request),
+        ...(options.fhirRouteSets === undefined ? {} : { routeSets: options.fhirRouteSets }),
       }),
       { prefix: FHIR_BASE },
     );

@@ -69,6 +69,8 @@ export interface FhirContext {
   readonly backend: ApiBackend;
   readonly logger: Logger;
   readonly authorize: Authorize;
+  /** The key whose request signature the guard verified (after `authorize`'s preHandler). */
+  readonly signerOf: (request: FastifyRequest) => Uint8Array | undefined;
   /** The absolute base URL the request reached (`http://host:port/fhir/r4`). */
   readonly baseOf: (request: FastifyRequest) => string;
 }
@@ -89,6 +91,7 @@ export interface FhirApiOptions {
   readonly backend: ApiBackend;
   readonly logger: Logger;
   readonly authorize: Authorize;
+  readonly signerOf: (request: FastifyRequest) => Uint8Array | undefined;
   readonly routeSets?: readonly FhirRouteSet[];
 }
 
@@ -152,7 +155,7 @@ export function fhirApi(options: FhirApiOptions) {
   const routeSets = options.routeSets ?? [];
   const baseOf = (request: FastifyRequest) =>
     `${request.protocol}://${request.headers.host ?? 'localhost'}${FHIR_BASE}`;
-  const context: FhirContext = { backend, logger, authorize, baseOf };
+  const context: FhirContext = { backend, logger, authorize, signerOf: options.signerOf, baseOf };
   const answerTypes = new WeakMap<FastifyRequest, string>();
   /** Per request: what the guard resolved, so the handler does not read it twice. */
   const resolved = new WeakMap<FastifyRequest, unknown>();
