@@ -167,7 +167,9 @@ describe('FHIR export', () => {
     const event = auditEntryToFhir(entry!, {
       resourceTypeOf: () => 'Observation',
       organizationOf: () => org,
-    }) as { agent: { type: { coding: { code: string }[] }; who: { reference: string } }[] };
+    }) as unknown as {
+      agent: { type: { coding: { code: string }[] }; who: { reference: string } }[];
+    };
     expect(fhirSchemaErrors(event as unknown as { resourceType: string })).toEqual([]);
     expect(event.agent.find((a) => a.type.coding[0]!.code === 'PROV')!.who.reference).toBe(
       `Organization/${toHex(org)}`,
@@ -177,7 +179,7 @@ describe('FHIR export', () => {
       {
         resourceTypeOf: () => 'Observation',
       },
-    ) as typeof event;
+    ) as unknown as typeof event;
     expect(own.agent[0]!.who.reference).toBe(`Patient/${toHex(entry!.patient)}`);
   });
 

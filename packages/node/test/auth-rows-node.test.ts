@@ -7,7 +7,7 @@ import {
   signRequest,
   signTransaction,
 } from '@medchain/client';
-import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   auditTrail,
   encodeTransaction,
@@ -70,6 +70,8 @@ let validator: Signer;
 let client: MedchainClient;
 let anchorHash = '';
 let consentId = '';
+/** The colleague's logged (permitted) access: an audit entry for the FHIR rows. */
+let auditTx = '';
 let lapsesAt = 0;
 const nonces = new Map<string, number>();
 
@@ -121,8 +123,15 @@ async function call(
     ...(bytes === undefined ? {} : { body: bytes }),
   });
   let code: string | undefined;
-  if (response.headers.get('content-type')?.startsWith('application/json')) {
+  const type = response.headers.get('content-type') ?? '';
+  if (type.startsWith('application/json')) {
     code = ((await response.json()) as { error?: { code: string } }).error?.code;
+  } else if (type.startsWith('application/fhir+json')) {
+    // The FHIR routes answer errors as OperationOutcome, the code in issue.details.
+    const outcome = (await response.json()) as {
+      issue?: { details?: { coding: { code: string }[] } }[];
+    };
+    code = outcome.issue?.[0]?.details?.coding[0]?.code;
   } else {
     // The event streams never end: the head is the answer.
     controller.abort();
@@ -445,6 +454,78 @@ function table(): Record<AccessKey, Row[]> {
         refused: [unsigned, unknownKey, lapsedKey, forbidden('a provider', clinician)],
       },
     ],
+    fhirMetadata: publicRow('/fhir/r4/metadata'),
+    fhirSearchConsent: [
+      ...patientSide('').map((row) => ({ ...row, path: `/fhir/r4/Consent?patient=${patientKey}` })),
+      {
+        path: `/fhir/r4/Consent?patient=${patientKey}&actor=Practitioner/${hex(colleague.publicKey)}`,
+        allowed: [['the grantee the actor names', colleague, 200]],
+        refused: [unsigned, unknownKey, forbidden('another provider', clinician)],
+      },
+    ],
+    fhirReadConsent: [
+      {
+        path: `/fhir/r4/Consent/${consentId}`,
+        allowed: [
+          ['the patient', patient, 200],
+          ['a live delegate', delegate, 200],
+          ['the grantee provider', colleague, 200],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          lapsedKey,
+          forbidden('another provider', clinician),
+          forbidden('the org admin (the consent names the provider)', admin),
+        ],
+      },
+    ],
+    fhirSearchAuditEvent: [
+      ...patientSide('').map((row) => ({
+        ...row,
+        path: `/fhir/r4/AuditEvent?patient=${patientKey}`,
+      })),
+      {
+        path: `/fhir/r4/AuditEvent?patient=${patientKey}&agent=Practitioner/${hex(colleague.publicKey)}`,
+        allowed: [['the requester the agent names', colleague, 200]],
+        refused: [unsigned, unknownKey, forbidden('another provider', clinician)],
+      },
+    ],
+    fhirReadAuditEvent: [
+      {
+        path: `/fhir/r4/AuditEvent/${auditTx}`,
+        allowed: [
+          ['the patient', patient, 200],
+          ['a live delegate', delegate, 200],
+          ['the requester it logs', colleague, 200],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          lapsedKey,
+          forbidden('the custodian provider', clinician),
+          forbidden('the org admin', admin),
+        ],
+      },
+    ],
+    fhirReadProvenance: [
+      {
+        path: `/fhir/r4/Provenance/${auditTx}`,
+        allowed: [
+          ['the patient', patient, 200],
+          ['the requester the audit entry logs', colleague, 200],
+        ],
+        refused: [unsigned, unknownKey, lapsedKey, forbidden('the custodian provider', clinician)],
+      },
+      {
+        path: `/fhir/r4/Provenance/${consentId}`,
+        allowed: [
+          ['a live delegate', delegate, 200],
+          ['the grantee of the consent', colleague, 200],
+        ],
+        refused: [forbidden('another provider', clinician)],
+      },
+    ],
   };
 }
 
@@ -497,7 +578,18 @@ beforeAll(async () => {
     await submit(clinician, 'record.anchor', anchorBody('doomed')),
   ]);
   consentId = grant;
-  await commit([await submit(clinician, 'record.erase', { recordId: doomed })]);
+  const asked = await signAccessRequest(colleague, {
+    recordId: record,
+    action: 'access',
+    purpose: 'TREAT',
+  });
+  auditTx = await submit(clinician, 'access.log', {
+    request: asked.request,
+    requestSignature: asked.signature,
+    decision: 'permit',
+    consentId: fromHex(grant),
+  });
+  await commit([auditTx, await submit(clinician, 'record.erase', { recordId: doomed })]);
   // The served record's bytes, through the same vault route the table row exercises.
   const stored = await call('POST', '/v1/vault/records', clinician, {
     recordId: hex(record),
