@@ -24,9 +24,11 @@ export {
 export {
   type AccessLogBody,
   type AccessRequest,
+  MAX_SCOPE_ITEMS,
   parseAccessRequest,
   parseBody,
   parseConsentTerms,
+  type ResearchReleaseBody,
   TX_KINDS,
   type TxBodies,
   type TxKind,
