@@ -1,5 +1,8 @@
-import { fromHex, toHex } from '@medchain/crypto';
+import { bytesEqual, fromHex, toHex } from '@medchain/crypto';
+import { activeProvider, memberOrganization, patientEntry } from '../consent/actors.js';
+import { signerRoleRefusal } from '../consent/roles.js';
 import { LedgerError } from '../errors.js';
+import { readChainConfig } from '../executor.js';
 import {
   CONSENT_ACTIONS,
   type ConsentAction,
@@ -9,7 +12,11 @@ import {
   PURPOSES,
   type Purpose,
   RESOURCE_TYPE_PATTERN,
+  type RecordEntry,
 } from '../model.js';
+import type { ReceiptCode } from '../receipt.js';
+import { readValue, stateKeys } from '../schema.js';
+import type { KeyValueReader } from '../state/index.js';
 import { FhirSystem, fhirInstant, PATIENT_CONSENT_CATEGORY } from './codes.js';
 
 /** A FHIR resource as JSON. */
@@ -21,6 +28,12 @@ export function granteeReference(grantee: Grantee): string {
   return `${grantee.type === 'provider' ? 'Practitioner' : 'Organization'}/${toHex(grantee.id)}`;
 }
 
+/** Who granted: the patient as `Patient/<key>`, a delegate as `RelatedPerson/<key>`. */
+export function grantorReference(consent: ConsentEntry): string {
+  const byPatient = bytesEqual(consent.grantedBy, consent.patient);
+  return `${byPatient ? 'Patient' : 'RelatedPerson'}/${toHex(consent.grantedBy)}`;
+}
+
 export interface ConsentExportOptions {
   /** Block time: a consent past its end (or revoked) exports as inactive. */
   readonly time: number;
@@ -28,117 +41,201 @@ export interface ConsentExportOptions {
   readonly resourceTypeOf: (recordId: Uint8Array) => string | undefined;
 }
 
+/** A consent is active at `time` until it is revoked or its window ends. */
+export const isConsentActive = (consent: ConsentEntry, time: number): boolean =>
+  consent.status === 'active' && time < consent.validUntil;
+
+/** The consent's window as a FHIR Period; a window open from the epoch has no start. */
+export function consentPeriod(consent: ConsentTerms): { start?: string; end: string } {
+  const end = fhirInstant(consent.validUntil);
+  return consent.validFrom === 0 ? { end } : { start: fhirInstant(consent.validFrom), end };
+}
+
+/** The grantee as a provision actor, role PRCP (primary information recipient). */
+export function granteeActor(grantee: Grantee) {
+  return {
+    role: { coding: [{ system: FhirSystem.participationType, code: PRIMARY_RECIPIENT }] },
+    reference: { reference: granteeReference(grantee) },
+  };
+}
+
+/** Record ids as provision data (meaning `instance`, `<Type>/<record id>`). */
+export function recordData(recordIds: readonly Uint8Array[], options: ConsentExportOptions) {
+  return recordIds.map((id) => ({
+    meaning: 'instance',
+    reference: { reference: `${options.resourceTypeOf(id) ?? 'DocumentReference'}/${toHex(id)}` },
+  }));
+}
+
 /**
  * A ledger consent as a FHIR R4 Consent: scope patient-privacy, category LOINC 59284-0,
- * policy OPTIN, one permit provision with the window as period, the grantee as PRCP actor,
+ * policyRule OPTIN (nothing is shared unless permitted), and one root provision, the
+ * exception to that rule that permits: the window as period, the grantee as PRCP actor,
  * actions as consentaction codes, purposes as v3-ActReason, resource types as class and
- * record ids as data (meaning instance). Identities appear as hex keys: `Patient/<key>`,
- * `Practitioner/<key>`, `Organization/<org id>`; a delegate who granted is `RelatedPerson/<key>`.
+ * record ids as data (meaning instance). The root provision has no `type` (R4: "not permitted
+ * in root rule"). A consent naming both resource types and records (either covers a record)
+ * puts them in two nested permit provisions, since criteria of one provision all apply at once.
+ * Identities are hex keys: `Patient/<key>`, `Practitioner/<key>`, `Organization/<org id>`; a
+ * delegate who granted is `RelatedPerson/<key>`.
  */
 export function consentToFhir(consent: ConsentEntry, options: ConsentExportOptions): FhirResource {
-  const active = consent.status === 'active' && options.time < consent.validUntil;
-  const byPatient = toHex(consent.grantedBy) === toHex(consent.patient);
-  const provision: Record<string, unknown> = {
-    type: 'permit',
-    period: { start: fhirInstant(consent.validFrom), end: fhirInstant(consent.validUntil) },
-    actor: [
-      {
-        role: { coding: [{ system: FhirSystem.participationType, code: PRIMARY_RECIPIENT }] },
-        reference: { reference: granteeReference(consent.grantee) },
-      },
-    ],
-    action: consent.actions.map((code) => ({
-      coding: [{ system: FhirSystem.consentAction, code }],
-    })),
-    purpose: consent.purposes.map((code) => ({ system: FhirSystem.actReason, code })),
-  };
-  if (consent.resourceTypes.length > 0) {
-    provision.class = consent.resourceTypes.map((code) => ({
-      system: FhirSystem.resourceTypes,
-      code,
-    }));
-  }
-  if (consent.recordIds.length > 0) {
-    provision.data = consent.recordIds.map((id) => ({
-      meaning: 'instance',
-      reference: { reference: `${options.resourceTypeOf(id) ?? 'DocumentReference'}/${toHex(id)}` },
-    }));
-  }
+  const classes = consent.resourceTypes.map((code) => ({ system: FhirSystem.resourceTypes, code }));
+  const data = recordData(consent.recordIds, options);
+  const scope: Record<string, unknown> = {};
+  if (classes.length > 0 && data.length > 0) {
+    scope.provision = [
+      { type: 'permit', class: classes },
+      { type: 'permit', data },
+    ];
+  } else if (classes.length > 0) scope.class = classes;
+  else scope.data = data;
   return {
     resourceType: 'Consent',
     id: toHex(consent.id),
-    status: active ? 'active' : 'inactive',
+    status: isConsentActive(consent, options.time) ? 'active' : 'inactive',
     scope: { coding: [{ system: FhirSystem.consentScope, code: 'patient-privacy' }] },
     category: [{ coding: [PATIENT_CONSENT_CATEGORY] }],
     patient: { reference: `Patient/${toHex(consent.patient)}` },
     dateTime: fhirInstant(consent.createdAt),
-    performer: [
-      { reference: `${byPatient ? 'Patient' : 'RelatedPerson'}/${toHex(consent.grantedBy)}` },
-    ],
+    performer: [{ reference: grantorReference(consent) }],
     policyRule: { coding: [{ system: FhirSystem.actCode, code: 'OPTIN' }] },
-    provision,
+    provision: {
+      period: consentPeriod(consent),
+      actor: [granteeActor(consent.grantee)],
+      action: consent.actions.map((code) => ({
+        coding: [{ system: FhirSystem.consentAction, code }],
+      })),
+      purpose: consent.purposes.map((code) => ({ system: FhirSystem.actReason, code })),
+      ...scope,
+    },
   };
 }
 
 // ---- import ----
 
+/** The OperationOutcome IssueType of an import problem. */
+export type FhirIssueType = 'structure' | 'required' | 'value' | 'not-supported';
+
+/** One reason a resource cannot become a grant; `expression` is the FHIRPath of the element. */
+export interface FhirIssue {
+  readonly code: FhirIssueType;
+  readonly expression: string;
+  readonly diagnostics: string;
+}
+
 export interface ConsentImportOptions {
-  /** Resolves `patient.reference`; default: `Patient/<64 hex>` as the patient key. */
+  /** Resolves the patient reference; default: `Patient/<64 hex>` as the patient key. */
   readonly resolvePatient?: (reference: string) => Uint8Array | undefined;
+  /** Resolves the grantor reference; default: `Patient/<hex key>` or `RelatedPerson/<hex key>`. */
+  readonly resolveGrantor?: (reference: string) => Uint8Array | undefined;
   /** Resolves an actor reference; default: `Practitioner/<hex key>` or `Organization/<hex id>`. */
   readonly resolveActor?: (reference: string) => Grantee | undefined;
   /** Resolves a data reference to a record id; default: `<Type>/<64 hex>`. */
   readonly resolveRecord?: (reference: string) => Uint8Array | undefined;
-  /** Values for what the resource leaves out (the app asks the patient for them). */
-  readonly defaults?: {
-    readonly grantee?: Grantee;
-    readonly actions?: readonly ConsentAction[];
-    readonly purposes?: readonly Purpose[];
-    readonly validFrom?: number;
-    readonly validUntil?: number;
-  };
 }
 
-function unsupported(element: string, why: string): LedgerError {
-  return new LedgerError('LEDGER_FHIR_UNSUPPORTED', `Consent.${element}: ${why}`);
-}
+/** What a Consent maps to: the grant's terms and who the resource says grants them. */
+export type ConsentReading =
+  | {
+      readonly ok: true;
+      readonly terms: ConsentTerms;
+      /** The grantor the resource names (performer / grantor): the key that must sign. */
+      readonly grantor: Uint8Array | undefined;
+    }
+  | { readonly ok: false; readonly issues: readonly FhirIssue[] };
 
-function invalidFhir(element: string, why: string): LedgerError {
-  return new LedgerError('LEDGER_FHIR_INVALID', `Consent.${element}: ${why}`);
-}
+export type Json = { readonly [key: string]: unknown };
 
-type Json = { readonly [key: string]: unknown };
-
-const isJson = (value: unknown): value is Json =>
+export const isJson = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-function list(value: unknown, element: string): Json[] {
+/** Collects every problem of one resource, so one answer names them all. */
+export class IssueList {
+  readonly issues: FhirIssue[] = [];
+
+  add(code: FhirIssueType, expression: string, diagnostics: string): undefined {
+    this.issues.push({ code, expression, diagnostics });
+    return undefined;
+  }
+
+  unsupported(expression: string, why: string): undefined {
+    return this.add('not-supported', expression, why);
+  }
+
+  /** Checks a JSON object's keys: known ones pass, refused ones and strangers are issues. */
+  elements(
+    value: Json,
+    path: string,
+    known: ReadonlySet<string>,
+    refused: Readonly<Record<string, string>>,
+  ): void {
+    for (const key of Object.keys(value)) {
+      // A primitive's id/extensions (`_dateTime`) go with the element itself.
+      const element = key.startsWith('_') ? key.slice(1) : key;
+      const why = refused[element];
+      if (why !== undefined) this.unsupported(`${path}.${element}`, why);
+      else if (!known.has(element)) {
+        this.add('structure', `${path}.${key}`, `not an element of ${path.split('.')[0]}`);
+      }
+    }
+  }
+}
+
+export function list(value: unknown, path: string, issues: IssueList): Json[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every(isJson)) throw invalidFhir(element, 'expected a list');
+  if (!Array.isArray(value) || !value.every(isJson)) {
+    issues.add('structure', path, 'expected a list of objects');
+    return [];
+  }
   return value;
 }
 
-function codings(value: unknown, element: string): Json[] {
+function codings(value: unknown, path: string, issues: IssueList): Json[] {
   if (value === undefined) return [];
-  if (!isJson(value)) throw invalidFhir(element, 'expected a CodeableConcept');
-  return list(value.coding, `${element}.coding`);
+  if (!isJson(value)) {
+    issues.add('structure', path, 'expected a CodeableConcept');
+    return [];
+  }
+  return list(value.coding, `${path}.coding`, issues);
 }
 
-function hasCode(concept: unknown, element: string, system: string, code: string): boolean {
-  return codings(concept, element).some((c) => c.system === system && c.code === code);
+export function hasCode(
+  concept: unknown,
+  path: string,
+  system: string,
+  code: string,
+  issues: IssueList,
+): boolean {
+  return codings(concept, path, issues).some((c) => c.system === system && c.code === code);
 }
 
-function defaultKey(reference: string, type: string): Uint8Array | undefined {
-  const match = /^([A-Za-z]+)\/([0-9a-f]{64})$/.exec(reference);
-  return match !== null && (type === '*' || match[1] === type) ? fromHex(match[2]!) : undefined;
+const HEX_REFERENCE = /^([A-Za-z]+)\/([0-9a-f]{64})$/;
+
+function hexReference(reference: string, types: readonly string[]): Uint8Array | undefined {
+  const match = HEX_REFERENCE.exec(reference);
+  return match !== null && (types.length === 0 || types.includes(match[1]!))
+    ? fromHex(match[2]!)
+    : undefined;
 }
 
-function referenceOf(value: unknown, element: string): string {
+export function referenceOf(value: unknown, path: string, issues: IssueList): string | undefined {
   if (!isJson(value) || typeof value.reference !== 'string') {
-    throw invalidFhir(element, 'expected a Reference with a reference string');
+    return issues.add('structure', path, 'expected a Reference with a reference string');
   }
   return value.reference;
 }
+
+export const defaultResolvers = {
+  patient: (ref: string) => hexReference(ref, ['Patient']),
+  grantor: (ref: string) => hexReference(ref, ['Patient', 'RelatedPerson']),
+  actor: (ref: string): Grantee | undefined => {
+    const provider = hexReference(ref, ['Practitioner']);
+    if (provider !== undefined) return { type: 'provider', id: provider };
+    const org = hexReference(ref, ['Organization']);
+    return org === undefined ? undefined : { type: 'organization', id: org };
+  },
+  record: (ref: string) => hexReference(ref, []),
+};
 
 const FHIR_DATE_TIME =
   /^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
@@ -147,13 +244,13 @@ const FHIR_DATE_TIME =
  * FHIR date/dateTime to ms. A date without a time starts at 00:00 UTC; as a period end it
  * covers the whole day (FHIR periods include their end), so the end is the next midnight.
  */
-function toMs(value: unknown, element: string, isEnd: boolean): number {
+function toMs(value: unknown, path: string, isEnd: boolean, issues: IssueList): number | undefined {
   if (typeof value !== 'string' || !FHIR_DATE_TIME.test(value)) {
-    throw invalidFhir(element, 'expected a FHIR dateTime');
+    return issues.add('value', path, 'expected a FHIR dateTime');
   }
   const padded = value.length === 4 ? `${value}-01-01` : value.length === 7 ? `${value}-01` : value;
   const ms = Date.parse(padded.length === 10 ? `${padded}T00:00:00Z` : padded);
-  if (Number.isNaN(ms)) throw invalidFhir(element, 'not a valid date');
+  if (Number.isNaN(ms)) return issues.add('value', path, 'not a valid date');
   if (!isEnd || value.length > 10) return ms;
   const next = new Date(ms);
   if (value.length === 4) next.setUTCFullYear(next.getUTCFullYear() + 1);
@@ -162,246 +259,672 @@ function toMs(value: unknown, element: string, isEnd: boolean): number {
   return next.getTime();
 }
 
-/** Elements of a provision medchain can map; anything else in a provision is refused by name. */
-const PROVISION_ELEMENTS = new Set([
-  'id',
-  'extension',
-  'type',
-  'period',
-  'actor',
-  'action',
-  'purpose',
-  'class',
-  'data',
-  'provision',
-]);
-
-interface ProvisionTerms {
-  validFrom?: number;
-  validUntil?: number;
-  grantee?: Grantee;
-  actions?: ConsentAction[];
-  purposes?: Purpose[];
-  resourceTypes?: string[];
-  recordIds?: Uint8Array[];
+/**
+ * What one provision (or the resource's own period) says. Undefined means "not constrained
+ * here", which FHIR reads as "any": any action, any purpose, any time, any actor, any data.
+ */
+export interface Criteria {
+  readonly from?: number;
+  readonly until?: number;
+  readonly grantee?: Grantee;
+  readonly actions?: readonly ConsentAction[];
+  readonly purposes?: readonly Purpose[];
+  readonly resourceTypes?: readonly string[];
+  readonly recordIds?: readonly Uint8Array[];
 }
 
-function readProvision(
+export function readPeriod(value: unknown, path: string, issues: IssueList): Criteria {
+  if (value === undefined) return {};
+  if (!isJson(value)) return issues.add('structure', path, 'expected a Period') ?? {};
+  const from =
+    value.start === undefined ? undefined : toMs(value.start, `${path}.start`, false, issues);
+  const until = value.end === undefined ? undefined : toMs(value.end, `${path}.end`, true, issues);
+  return { ...(from === undefined ? {} : { from }), ...(until === undefined ? {} : { until }) };
+}
+
+/** Repeats are a set: the first occurrence's order, no duplicates (a body refuses more than 5 actions). */
+const unique = <T>(values: readonly T[]): T[] => [...new Set(values)];
+
+const uniqueIds = (ids: readonly Uint8Array[]): Uint8Array[] => {
+  const seen = new Set<string>();
+  return ids.filter((id) => {
+    const hex = toHex(id);
+    if (seen.has(hex)) return false;
+    seen.add(hex);
+    return true;
+  });
+};
+
+/** Provision elements medchain maps, per FHIR version (R4 `class`, R5 `resourceType`). */
+export interface ProvisionShape {
+  readonly known: ReadonlySet<string>;
+  readonly refused: Readonly<Record<string, string>>;
+  /** The element naming resource types. */
+  readonly typesElement: 'class' | 'resourceType';
+}
+
+/** Reads one provision's criteria (not its nested provisions). */
+export function readCriteria(
   provision: Json,
-  element: string,
+  path: string,
+  shape: ProvisionShape,
   options: ConsentImportOptions,
-): ProvisionTerms {
-  for (const key of Object.keys(provision)) {
-    if (!PROVISION_ELEMENTS.has(key)) {
-      throw unsupported(`${element}.${key}`, 'medchain consents cannot express this element');
-    }
+  issues: IssueList,
+): Criteria {
+  issues.elements(provision, path, shape.known, shape.refused);
+  const criteria: {
+    -readonly [K in keyof Criteria]: Criteria[K];
+  } = readPeriod(provision.period, `${path}.period`, issues);
+  const actors = list(provision.actor, `${path}.actor`, issues);
+  if (actors.length > 1) {
+    issues.unsupported(`${path}.actor[1]`, 'a grant names exactly one grantee');
   }
-  if (provision.type !== undefined && provision.type !== 'permit') {
-    throw unsupported(
-      `${element}.type`,
-      `"${String(provision.type)}" provisions are not supported: a grant can only permit`,
-    );
-  }
-  const terms: ProvisionTerms = {};
-  if (provision.period !== undefined) {
-    if (!isJson(provision.period)) throw invalidFhir(`${element}.period`, 'expected a Period');
-    if (provision.period.start !== undefined) {
-      terms.validFrom = toMs(provision.period.start, `${element}.period.start`, false);
-    }
-    if (provision.period.end !== undefined) {
-      terms.validUntil = toMs(provision.period.end, `${element}.period.end`, true);
-    }
-  }
-  const actors = list(provision.actor, `${element}.actor`);
-  if (actors.length > 1)
-    throw unsupported(`${element}.actor[1]`, 'a grant names exactly one grantee');
   const actor = actors[0];
   if (actor !== undefined) {
-    if (
-      !hasCode(
-        actor.role,
-        `${element}.actor[0].role`,
-        FhirSystem.participationType,
-        PRIMARY_RECIPIENT,
-      )
-    ) {
-      throw unsupported(
-        `${element}.actor[0].role`,
-        'only the PRCP (primary information recipient) role maps to a grantee',
+    const rolePath = `${path}.actor[0].role`;
+    if (!hasCode(actor.role, rolePath, FhirSystem.participationType, PRIMARY_RECIPIENT, issues)) {
+      issues.unsupported(
+        rolePath,
+        'only the PRCP (primary information recipient) role names a grantee',
       );
     }
-    const reference = referenceOf(actor.reference, `${element}.actor[0].reference`);
-    const resolve =
-      options.resolveActor ??
-      ((ref: string): Grantee | undefined => {
-        const provider = defaultKey(ref, 'Practitioner');
-        if (provider !== undefined) return { type: 'provider', id: provider };
-        const org = defaultKey(ref, 'Organization');
-        return org === undefined ? undefined : { type: 'organization', id: org };
-      });
-    const grantee = resolve(reference);
-    if (grantee === undefined) {
-      throw unsupported(
-        `${element}.actor[0].reference`,
-        `cannot resolve "${reference}" to a provider or organization key`,
-      );
+    const refPath = `${path}.actor[0].reference`;
+    const reference = referenceOf(actor.reference, refPath, issues);
+    if (reference !== undefined) {
+      const grantee = (options.resolveActor ?? defaultResolvers.actor)(reference);
+      if (grantee === undefined) {
+        issues.unsupported(refPath, `"${reference}" is not a provider key or organization id`);
+      } else criteria.grantee = grantee;
     }
-    terms.grantee = grantee;
   }
-  const actions = list(provision.action, `${element}.action`);
+  const actions = list(provision.action, `${path}.action`, issues);
   if (actions.length > 0) {
-    terms.actions = actions.map((action, i) => {
-      const coding = codings(action, `${element}.action[${i}]`).find(
+    const codes = actions.map((action, i) => {
+      const coding = codings(action, `${path}.action[${i}]`, issues).find(
         (c) =>
           c.system === FhirSystem.consentAction &&
           CONSENT_ACTIONS.includes(c.code as ConsentAction),
       );
-      if (coding === undefined)
-        throw unsupported(`${element}.action[${i}]`, 'expected a consentaction code');
+      if (coding === undefined) {
+        return issues.unsupported(`${path}.action[${i}]`, 'expected a consentaction code');
+      }
       return coding.code as ConsentAction;
     });
+    criteria.actions = unique(codes.filter((code) => code !== undefined));
   }
-  const purposes = list(provision.purpose, `${element}.purpose`);
+  const purposes = list(provision.purpose, `${path}.purpose`, issues);
   if (purposes.length > 0) {
-    terms.purposes = purposes.map((coding, i) => {
+    const codes = purposes.map((coding, i) => {
       if (coding.system !== FhirSystem.actReason || !PURPOSES.includes(coding.code as Purpose)) {
-        throw unsupported(
-          `${element}.purpose[${i}]`,
+        return issues.unsupported(
+          `${path}.purpose[${i}]`,
           `expected a v3-ActReason code among ${PURPOSES.join(', ')}`,
         );
       }
       return coding.code as Purpose;
     });
+    criteria.purposes = unique(codes.filter((code) => code !== undefined));
   }
-  const classes = list(provision.class, `${element}.class`);
+  const typesPath = `${path}.${shape.typesElement}`;
+  const classes = list(provision[shape.typesElement], typesPath, issues);
   if (classes.length > 0) {
-    terms.resourceTypes = classes.map((coding, i) => {
+    const types = classes.map((coding, i) => {
       if (
         coding.system !== FhirSystem.resourceTypes ||
         typeof coding.code !== 'string' ||
         !RESOURCE_TYPE_PATTERN.test(coding.code)
       ) {
-        throw unsupported(
-          `${element}.class[${i}]`,
+        return issues.unsupported(
+          `${typesPath}[${i}]`,
           'only FHIR resource types (http://hl7.org/fhir/resource-types) are supported',
         );
       }
       return coding.code;
     });
+    criteria.resourceTypes = unique(types.filter((type) => type !== undefined));
   }
-  const data = list(provision.data, `${element}.data`);
+  const data = list(provision.data, `${path}.data`, issues);
   if (data.length > 0) {
-    terms.recordIds = data.map((entry, i) => {
+    const ids = data.map((entry, i) => {
       if (entry.meaning !== 'instance') {
-        throw unsupported(
-          `${element}.data[${i}].meaning`,
+        return issues.unsupported(
+          `${path}.data[${i}].meaning`,
           `"${String(entry.meaning)}" is not supported, only "instance"`,
         );
       }
-      const reference = referenceOf(entry.reference, `${element}.data[${i}].reference`);
-      const id = (options.resolveRecord ?? ((ref: string) => defaultKey(ref, '*')))(reference);
+      const refPath = `${path}.data[${i}].reference`;
+      const reference = referenceOf(entry.reference, refPath, issues);
+      if (reference === undefined) return undefined;
+      const id = (options.resolveRecord ?? defaultResolvers.record)(reference);
       if (id === undefined) {
-        throw unsupported(
-          `${element}.data[${i}].reference`,
-          `cannot resolve "${reference}" to an anchored record id`,
-        );
+        return issues.unsupported(refPath, `"${reference}" is not <Type>/<record id in hex>`);
       }
       return id;
     });
+    criteria.recordIds = uniqueIds(ids.filter((id) => id !== undefined));
   }
-  return terms;
+  if (criteria.resourceTypes !== undefined && criteria.recordIds !== undefined) {
+    issues.unsupported(
+      `${path}.data`,
+      `${shape.typesElement} and data in one provision both apply (records of those types); a grant covers either: put them in separate provisions`,
+    );
+  }
+  return criteria;
 }
 
-/** Elements of Consent that change its meaning and that medchain refuses (modifiers, external policies). */
-const REFUSED_CONSENT_ELEMENTS = ['modifierExtension', 'policy', 'verification'];
+/** Both constraints at once (a nested provision within its parent, a provision within the resource's period). */
+export function intersect(
+  outer: Criteria,
+  inner: Criteria,
+  path: string,
+  issues: IssueList,
+  typesElement: ProvisionShape['typesElement'] = 'class',
+): Criteria {
+  const both = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined, element: string) => {
+    if (a === undefined || b === undefined) return a ?? b;
+    const common = a.filter((value) => b.includes(value));
+    if (common.length === 0) {
+      issues.unsupported(`${path}.${element}`, 'shares none with its parent: it permits nothing');
+    }
+    return common;
+  };
+  if (
+    outer.grantee !== undefined &&
+    inner.grantee !== undefined &&
+    (outer.grantee.type !== inner.grantee.type || !bytesEqual(outer.grantee.id, inner.grantee.id))
+  ) {
+    issues.unsupported(`${path}.actor`, 'names another grantee than its parent: it permits no one');
+  }
+  const outerIds = outer.recordIds?.map(toHex);
+  const innerIds = inner.recordIds?.map(toHex);
+  const scoped = (outer.resourceTypes ?? outer.recordIds) !== undefined;
+  if (scoped && (inner.resourceTypes ?? inner.recordIds) !== undefined) {
+    if ((outer.resourceTypes === undefined) !== (inner.resourceTypes === undefined)) {
+      issues.unsupported(
+        `${path}.data`,
+        'narrows resource types to records (or records to types): a grant covers either',
+      );
+    }
+  }
+  const from = Math.max(outer.from ?? -Infinity, inner.from ?? -Infinity);
+  const until = Math.min(outer.until ?? Infinity, inner.until ?? Infinity);
+  const grantee = outer.grantee ?? inner.grantee;
+  const actions = both(outer.actions, inner.actions, 'action');
+  const purposes = both(outer.purposes, inner.purposes, 'purpose');
+  const resourceTypes = both(outer.resourceTypes, inner.resourceTypes, typesElement);
+  const ids = both(outerIds, innerIds, 'data');
+  return {
+    ...(Number.isFinite(from) ? { from } : {}),
+    ...(Number.isFinite(until) ? { until } : {}),
+    ...(grantee === undefined ? {} : { grantee }),
+    ...(actions === undefined ? {} : { actions }),
+    ...(purposes === undefined ? {} : { purposes }),
+    ...(resourceTypes === undefined ? {} : { resourceTypes }),
+    ...(ids === undefined ? {} : { recordIds: ids.map((hex) => fromHex(hex)) }),
+  };
+}
+
+const sameList = <T>(a: readonly T[] | undefined, b: readonly T[] | undefined) =>
+  JSON.stringify(a === undefined ? a : [...a].sort()) ===
+  JSON.stringify(b === undefined ? b : [...b].sort());
+
+/**
+ * Sibling permits (each already within its parent) become one grant when they differ only in
+ * the data they cover: the grant's scope is their union. Differing in anything else would
+ * take more than one grant.
+ */
+export function unionOfPermits(
+  permits: ReadonlyArray<{ readonly criteria: Criteria; readonly path: string }>,
+  issues: IssueList,
+): Criteria {
+  const [first, ...rest] = permits;
+  if (first === undefined) return {};
+  let resourceTypes = first.criteria.resourceTypes;
+  let recordIds = first.criteria.recordIds;
+  for (const { criteria, path } of rest) {
+    const a = first.criteria;
+    const sameGrantee =
+      (a.grantee === undefined && criteria.grantee === undefined) ||
+      (a.grantee !== undefined &&
+        criteria.grantee !== undefined &&
+        a.grantee.type === criteria.grantee.type &&
+        bytesEqual(a.grantee.id, criteria.grantee.id));
+    if (
+      a.from !== criteria.from ||
+      a.until !== criteria.until ||
+      !sameGrantee ||
+      !sameList(a.actions, criteria.actions) ||
+      !sameList(a.purposes, criteria.purposes)
+    ) {
+      issues.unsupported(
+        path,
+        'differs from the first permit in more than the data it covers: that takes a second grant',
+      );
+    }
+    if (criteria.resourceTypes !== undefined) {
+      resourceTypes = unique([...(resourceTypes ?? []), ...criteria.resourceTypes]);
+    }
+    if (criteria.recordIds !== undefined) {
+      recordIds = uniqueIds([...(recordIds ?? []), ...criteria.recordIds]);
+    }
+  }
+  return {
+    ...first.criteria,
+    ...(resourceTypes === undefined ? {} : { resourceTypes }),
+    ...(recordIds === undefined ? {} : { recordIds }),
+  };
+}
+
+/**
+ * The grant's terms from the permit's criteria. FHIR's "any" maps where the ledger can hold
+ * it: any action is all five consentaction codes, any purpose every purpose medchain knows,
+ * no start the epoch. It cannot hold "anyone", "forever" or "all data": those are issues.
+ */
+export function termsOf(
+  patient: Uint8Array | undefined,
+  criteria: Criteria,
+  paths: { readonly actor: string; readonly end: string; readonly types: string },
+  issues: IssueList,
+): ConsentTerms | undefined {
+  if (criteria.grantee === undefined) {
+    issues.add(
+      'required',
+      paths.actor,
+      'a grant names one grantee (a PRCP actor): a rule for every actor cannot be granted',
+    );
+  }
+  if (criteria.until === undefined) {
+    issues.add('required', paths.end, 'there is no consent without an end date');
+  }
+  const resourceTypes = criteria.resourceTypes ?? [];
+  const recordIds = criteria.recordIds ?? [];
+  if (resourceTypes.length === 0 && recordIds.length === 0) {
+    issues.add(
+      'required',
+      paths.types,
+      'name resource types or records (data): a rule over all data cannot be granted',
+    );
+  }
+  if (issues.issues.length > 0 || patient === undefined) return undefined;
+  return {
+    patient,
+    grantee: criteria.grantee!,
+    recordIds,
+    resourceTypes,
+    actions: criteria.actions ?? [...CONSENT_ACTIONS],
+    purposes: criteria.purposes ?? [...PURPOSES],
+    validFrom: criteria.from ?? 0,
+    validUntil: criteria.until!,
+  };
+}
+
+/** Resolves a grantor reference list: at most one, the patient or a delegate. */
+export function readGrantor(
+  value: unknown,
+  path: string,
+  options: ConsentImportOptions,
+  issues: IssueList,
+): Uint8Array | undefined {
+  const grantors = list(value, path, issues);
+  if (grantors.length > 1) {
+    return issues.unsupported(`${path}[1]`, 'a grant is signed by one key: name one grantor');
+  }
+  if (grantors[0] === undefined) return undefined;
+  const reference = referenceOf(grantors[0], `${path}[0]`, issues);
+  if (reference === undefined) return undefined;
+  const grantor = (options.resolveGrantor ?? defaultResolvers.grantor)(reference);
+  if (grantor === undefined) {
+    issues.unsupported(
+      `${path}[0]`,
+      `"${reference}" is not the patient or a delegate (Patient/ or RelatedPerson/<hex key>)`,
+    );
+  }
+  return grantor;
+}
+
+export function readPatient(
+  value: unknown,
+  path: string,
+  options: ConsentImportOptions,
+  issues: IssueList,
+): Uint8Array | undefined {
+  if (value === undefined) return issues.add('required', path, 'a grant is for one patient');
+  const reference = referenceOf(value, path, issues);
+  if (reference === undefined) return undefined;
+  const patient = (options.resolvePatient ?? defaultResolvers.patient)(reference);
+  if (patient === undefined) issues.unsupported(path, `"${reference}" is not Patient/<hex key>`);
+  return patient;
+}
+
+/** Elements of a Consent that do not decide who may do what: accepted, not kept. */
+const R4_BOOKKEEPING = [
+  'resourceType',
+  'id',
+  'meta',
+  'language',
+  'text',
+  'extension',
+  'identifier',
+  'dateTime',
+  'organization',
+  'category',
+];
+
+const R4_CONSENT_ELEMENTS = new Set([
+  ...R4_BOOKKEEPING,
+  'status',
+  'scope',
+  'patient',
+  'performer',
+  'policyRule',
+  'provision',
+]);
+
+/** Why medchain refuses these elements wherever they appear. */
+export const REFUSED_ELEMENTS = {
+  modifierExtension: 'a modifier extension changes the meaning in a way medchain cannot know',
+  implicitRules: 'rules medchain cannot know apply to the content',
+  contained: 'the ledger keeps no resources of parties',
+  sourceAttachment: 'the ledger keeps no documents (no personal data on the chain)',
+  sourceReference: 'the ledger keeps no documents (no personal data on the chain)',
+  policy: 'an external policy the ledger cannot enforce',
+  verification: 'the grant is verified by its signature; other verification is not recorded',
+} as const;
+
+const R4_PROVISION: ProvisionShape = {
+  known: new Set([
+    'id',
+    'extension',
+    'type',
+    'period',
+    'actor',
+    'action',
+    'purpose',
+    'class',
+    'data',
+    'provision',
+  ]),
+  refused: {
+    modifierExtension: REFUSED_ELEMENTS.modifierExtension,
+    securityLabel: 'security labels are not part of a grant: it covers resource types or records',
+    code: 'codes within the data are not part of a grant: it covers resource types or records',
+    dataPeriod: 'the period of the data is not part of a grant, only the period of the grant',
+  },
+  typesElement: 'class',
+};
 
 /**
  * Reads a FHIR R4 Consent into the terms of a consent.grant, which the patient (or a delegate)
- * then signs. Supported: status active/proposed/draft, scope patient-privacy, policyRule OPTIN
- * (or none), one permit provision with at most one nested permit provision (merged: the
- * nested one narrows), period, one PRCP actor, actions, purposes, class (resource types) and
- * data (meaning instance). Anything else throws LedgerError LEDGER_FHIR_UNSUPPORTED (or
- * LEDGER_FHIR_INVALID for malformed JSON) naming the element. The ledger still applies its own
- * rules (window length, grantee exists, records belong to the patient) when the grant executes.
+ * signs. The meaning is FHIR's: policyRule OPTIN shares nothing, the root provision is the
+ * exception that permits (it has no type, or `permit`); nested `permit` provisions narrow it,
+ * and siblings that differ only in the data they cover unite. An element left out means "any":
+ * any action and purpose map to all of medchain's codes, no start to the epoch; "anyone",
+ * "forever" and "all data" cannot be granted. Elements that do not decide access (id, text,
+ * identifier, category, dateTime, organization, extensions) are accepted and not kept; every
+ * other element medchain cannot map is an issue naming it (all of them, not just the first).
+ * The ledger still applies its own rules (grantee exists, window, records of the patient).
  */
+export function readFhirConsent(
+  resource: unknown,
+  options: ConsentImportOptions = {},
+): ConsentReading {
+  const issues = new IssueList();
+  if (!isJson(resource) || resource.resourceType !== 'Consent') {
+    issues.add('structure', 'Consent', 'expected a FHIR R4 Consent resource');
+    return { ok: false, issues: issues.issues };
+  }
+  issues.elements(resource, 'Consent', R4_CONSENT_ELEMENTS, REFUSED_ELEMENTS);
+  if (resource.status !== 'active') {
+    issues.unsupported(
+      'Consent.status',
+      `"${String(resource.status)}": only an active consent becomes a grant`,
+    );
+  }
+  if (
+    !hasCode(resource.scope, 'Consent.scope', FhirSystem.consentScope, 'patient-privacy', issues)
+  ) {
+    issues.unsupported('Consent.scope', 'only patient-privacy consents map to grants');
+  }
+  if (resource.policyRule === undefined) {
+    issues.add('required', 'Consent.policyRule', 'OPTIN: nothing is shared unless permitted');
+  } else if (
+    !hasCode(resource.policyRule, 'Consent.policyRule', FhirSystem.actCode, 'OPTIN', issues)
+  ) {
+    issues.unsupported(
+      'Consent.policyRule',
+      'only OPTIN: the ledger shares nothing by default and records what is permitted',
+    );
+  }
+  const patient = readPatient(resource.patient, 'Consent.patient', options, issues);
+  const grantor = readGrantor(resource.performer, 'Consent.performer', options, issues);
+  let criteria: Criteria = {};
+  const provision = resource.provision;
+  if (provision === undefined) {
+    issues.add('required', 'Consent.provision', 'a grant is a provision that permits');
+  } else if (!isJson(provision)) {
+    issues.add('structure', 'Consent.provision', 'expected a provision object');
+  } else {
+    if (provision.type !== undefined && provision.type !== 'permit') {
+      issues.unsupported(
+        'Consent.provision.type',
+        `"${String(provision.type)}": a grant can only permit`,
+      );
+    }
+    const root = readCriteria(provision, 'Consent.provision', R4_PROVISION, options, issues);
+    const nested = list(provision.provision, 'Consent.provision.provision', issues);
+    const permits = nested.map((child, i) => {
+      const path = `Consent.provision.provision[${i}]`;
+      if (child.type !== 'permit') {
+        issues.unsupported(
+          `${path}.type`,
+          `"${String(child.type)}": a grant can only permit (a nested provision needs a type)`,
+        );
+      }
+      if (child.provision !== undefined) {
+        issues.unsupported(`${path}.provision`, 'provisions nest one level at most');
+      }
+      return {
+        criteria: intersect(
+          root,
+          readCriteria(child, path, R4_PROVISION, options, issues),
+          path,
+          issues,
+        ),
+        path,
+      };
+    });
+    criteria = permits.length === 0 ? root : unionOfPermits(permits, issues);
+  }
+  const terms = termsOf(
+    patient,
+    criteria,
+    {
+      actor: 'Consent.provision.actor',
+      end: 'Consent.provision.period.end',
+      types: 'Consent.provision.class',
+    },
+    issues,
+  );
+  if (terms === undefined) return { ok: false, issues: issues.issues };
+  return { ok: true, terms, grantor };
+}
+
+/** The reading's terms, or a LedgerError naming every issue (LEDGER_FHIR_INVALID for malformed JSON). */
+export function termsOrThrow(reading: ConsentReading): ConsentTerms {
+  if (reading.ok) return reading.terms;
+  const structural = reading.issues.some((i) => i.code === 'structure' || i.code === 'value');
+  throw new LedgerError(
+    structural ? 'LEDGER_FHIR_INVALID' : 'LEDGER_FHIR_UNSUPPORTED',
+    reading.issues.map((i) => `${i.expression}: ${i.diagnostics}`).join('; '),
+  );
+}
+
+/** `readFhirConsent`'s terms, or a LedgerError whose message names every issue. */
 export function consentFromFhir(
   resource: unknown,
   options: ConsentImportOptions = {},
 ): ConsentTerms {
-  if (!isJson(resource) || resource.resourceType !== 'Consent') {
-    throw new LedgerError('LEDGER_FHIR_INVALID', 'expected a FHIR R4 Consent resource');
-  }
-  for (const element of REFUSED_CONSENT_ELEMENTS) {
-    if (resource[element] !== undefined) throw unsupported(element, 'not supported');
-  }
-  if (!['active', 'proposed', 'draft'].includes(resource.status as string)) {
-    throw unsupported('status', `"${String(resource.status)}" cannot become a grant`);
-  }
-  if (!hasCode(resource.scope, 'scope', FhirSystem.consentScope, 'patient-privacy')) {
-    throw unsupported('scope', 'only patient-privacy consents map to grants');
-  }
-  if (
-    resource.policyRule !== undefined &&
-    !hasCode(resource.policyRule, 'policyRule', FhirSystem.actCode, 'OPTIN')
-  ) {
-    throw unsupported('policyRule', 'only OPTIN: the ledger denies by default and records permits');
-  }
-  const patientRef = referenceOf(resource.patient, 'patient');
-  const patient = (options.resolvePatient ?? ((ref: string) => defaultKey(ref, 'Patient')))(
-    patientRef,
-  );
-  if (patient === undefined)
-    throw unsupported('patient', `cannot resolve "${patientRef}" to a patient key`);
-  if (!isJson(resource.provision)) throw unsupported('provision', 'a grant needs a provision');
+  return termsOrThrow(readFhirConsent(resource, options));
+}
 
-  let terms = readProvision(resource.provision, 'provision', options);
-  const nested = list(resource.provision.provision, 'provision.provision');
-  if (nested.length > 1)
-    throw unsupported('provision.provision[1]', 'at most one nested provision is supported');
-  if (nested[0] !== undefined) {
-    if (nested[0].provision !== undefined) {
-      throw unsupported('provision.provision[0].provision', 'provisions nest one level at most');
-    }
-    terms = { ...terms, ...readProvision(nested[0], 'provision.provision[0]', options) };
-  }
-  const defaults = options.defaults ?? {};
-  const required = <T>(value: T | undefined, element: string, why: string): T => {
-    if (value === undefined) throw unsupported(element, why);
-    return value;
-  };
-  const resourceTypes = terms.resourceTypes ?? [];
-  const recordIds = terms.recordIds ?? [];
-  if (resourceTypes.length === 0 && recordIds.length === 0) {
-    throw unsupported('provision.class', 'name resource types (class) or records (data)');
-  }
+// ---- the transaction a Consent travels with ----
+
+/**
+ * The extension carrying the consent.grant transaction's signer, nonce and signature on a
+ * Consent posted to a node: the node maps the Consent to the same body, so with the chain id
+ * these rebuild the signed transaction. Sub-extensions `signer` (valueString, 64 hex), `nonce`
+ * (valuePositiveInt) and `signature` (valueString, 128 hex).
+ */
+export const TRANSACTION_EXTENSION = 'urn:medchain:fhir:consent-transaction';
+
+export interface ConsentTransaction {
+  readonly signer: Uint8Array;
+  readonly nonce: number;
+  readonly signature: Uint8Array;
+}
+
+/** The Consent with its transaction extension (any previous one replaced). */
+export function withConsentTransaction(
+  resource: FhirResource,
+  transaction: ConsentTransaction,
+): FhirResource {
+  const others = Array.isArray(resource.extension)
+    ? (resource.extension as Json[]).filter((e) => e.url !== TRANSACTION_EXTENSION)
+    : [];
   return {
-    patient,
-    grantee: required(
-      terms.grantee ?? defaults.grantee,
-      'provision.actor',
-      'a grant needs a grantee (PRCP actor)',
-    ),
-    recordIds,
-    resourceTypes,
-    actions: required(
-      terms.actions ?? defaults.actions,
-      'provision.action',
-      'a grant needs actions',
-    ),
-    purposes: required(
-      terms.purposes ?? defaults.purposes,
-      'provision.purpose',
-      'a grant needs purposes of use',
-    ),
-    validFrom: required(
-      terms.validFrom ?? defaults.validFrom,
-      'provision.period.start',
-      'a grant needs a start',
-    ),
-    validUntil: required(
-      terms.validUntil ?? defaults.validUntil,
-      'provision.period.end',
-      'there is no consent without an end date',
-    ),
+    ...resource,
+    extension: [
+      ...others,
+      {
+        url: TRANSACTION_EXTENSION,
+        extension: [
+          { url: 'signer', valueString: toHex(transaction.signer) },
+          { url: 'nonce', valuePositiveInt: transaction.nonce },
+          { url: 'signature', valueString: toHex(transaction.signature) },
+        ],
+      },
+    ],
   };
+}
+
+/** Reads the transaction extension; issues name what is missing or malformed. */
+export function readConsentTransaction(
+  resource: unknown,
+):
+  | { readonly ok: true; readonly transaction: ConsentTransaction }
+  | { readonly ok: false; readonly issues: readonly FhirIssue[] } {
+  const issues = new IssueList();
+  const path = `Consent.extension('${TRANSACTION_EXTENSION}')`;
+  const found = isJson(resource)
+    ? list(resource.extension, 'Consent.extension', issues).filter(
+        (e) => e.url === TRANSACTION_EXTENSION,
+      )
+    : [];
+  if (found.length !== 1) {
+    issues.add(
+      'required',
+      path,
+      "one extension with the consent.grant transaction's signer, nonce and signature",
+    );
+    return { ok: false, issues: issues.issues };
+  }
+  const parts = list(found[0]!.extension, `${path}.extension`, issues);
+  const part = (url: string) => {
+    const matches = parts.filter((e) => e.url === url);
+    return matches.length === 1 ? matches[0] : undefined;
+  };
+  const hex = (url: string, length: number): Uint8Array | undefined => {
+    const value = part(url)?.valueString;
+    if (typeof value !== 'string' || !new RegExp(`^[0-9a-f]{${2 * length}}$`).test(value)) {
+      return issues.add(
+        'value',
+        `${path}.extension('${url}')`,
+        `expected valueString: ${2 * length} lowercase hex digits`,
+      );
+    }
+    return fromHex(value);
+  };
+  const signer = hex('signer', 32);
+  const signature = hex('signature', 64);
+  const nonce = part('nonce')?.valuePositiveInt;
+  if (typeof nonce !== 'number' || !Number.isSafeInteger(nonce) || nonce < 1) {
+    issues.add(
+      'value',
+      `${path}.extension('nonce')`,
+      "expected valuePositiveInt: the signer's nonce",
+    );
+  }
+  if (signer === undefined || signature === undefined || issues.issues.length > 0) {
+    return { ok: false, issues: issues.issues };
+  }
+  return { ok: true, transaction: { signer, nonce: nonce as number, signature } };
+}
+
+// ---- before submitting ----
+
+/**
+ * Why a consent.grant by `signer` with these terms would fail if it executed on `reader` at
+ * `time`: the executor's role check, then the grant rule's checks in its order (patient,
+ * grantee, window, scope; see consent/rules.ts), with its receipt codes. A gateway asks this
+ * before submitting, because a failing grant is still committed with its failed receipt; the
+ * ledger stays the judge when the transaction executes.
+ */
+export function grantRefusal(
+  reader: KeyValueReader,
+  signer: Uint8Array,
+  terms: ConsentTerms,
+  time: number,
+): { readonly code: Exclude<ReceiptCode, 'OK'>; readonly message: string } | undefined {
+  const role = signerRoleRefusal(
+    reader,
+    {
+      chainId: '',
+      kind: 'consent.grant',
+      body: terms as never,
+      signer,
+      nonce: 0,
+      signature: new Uint8Array(64),
+    },
+    time,
+  );
+  if (role !== undefined) return role;
+  if (patientEntry(reader, terms.patient) === undefined) {
+    return {
+      code: 'PATIENT_NOT_FOUND',
+      message: `patient ${toHex(terms.patient)} is not registered`,
+    };
+  }
+  const granteeExists =
+    terms.grantee.type === 'provider'
+      ? activeProvider(reader, terms.grantee.id) !== undefined
+      : memberOrganization(reader, terms.grantee.id) !== undefined;
+  if (!granteeExists) {
+    return {
+      code: 'GRANTEE_NOT_FOUND',
+      message: `no active ${terms.grantee.type} ${toHex(terms.grantee.id)}`,
+    };
+  }
+  if (terms.validUntil <= terms.validFrom || terms.validUntil <= time) {
+    return {
+      code: 'BAD_WINDOW',
+      message: 'validUntil must be after validFrom and after the block time',
+    };
+  }
+  const { maxConsentDurationMs } = readChainConfig(reader).params;
+  if (terms.validUntil > time + maxConsentDurationMs) {
+    return {
+      code: 'WINDOW_TOO_LONG',
+      message: `a consent may run at most ${maxConsentDurationMs} ms`,
+    };
+  }
+  for (const id of terms.recordIds) {
+    const record = readValue<RecordEntry>(reader, stateKeys.record(id));
+    if (record === undefined || !bytesEqual(record.patient, terms.patient)) {
+      return {
+        code: 'SCOPE_INVALID',
+        message: `record ${toHex(id)} is not a record of this patient`,
+      };
+    }
+  }
+  return undefined;
 }
