@@ -21,7 +21,8 @@
  * `test` is Playwright's, plus an automatic check: an uncaught page error or a CSP violation
  * fails the test (the app must never show a blank page or a stack trace). Every key this file
  * writes is under E2E_PASSPHRASE. One worker runs the specs in file order on the one devnet, so
- * a spec makes its own parties (fresh keys) and never assumes a chain height.
+ * a spec makes its own parties (fresh keys) and never assumes a chain height. Specs import
+ * `@medchain/client` as any consumer does, built (`tsc -b`, which `test:e2e` runs first).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +36,7 @@ import {
   type StoredRecord,
   toHex,
 } from '@medchain/client';
-import { test as base, expect } from '@playwright/test';
+import { test as base, expect, type Page } from '@playwright/test';
 import { DEVNET_ENV } from './paths.js';
 
 export { expect };
@@ -181,7 +182,7 @@ export async function grantConsent(
     {
       patient: patient.publicKey,
       grantee: { type: 'provider', id: grantee },
-      recordIds: recordIds.map(fromHex),
+      recordIds: recordIds.map((id) => fromHex(id)),
       resourceTypes: [],
       actions: ['access'],
       purposes: ['TREAT'],
@@ -205,8 +206,68 @@ export function writeKeystore(signer: KeySigner, name: string, passphrase = E2E_
   const dir = join(devnet().dir, 'e2e-keys');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, `${name}-${toHex(signer.publicKey).slice(0, 8)}.json`);
-  writeFileSync(path, exportKeystore(signer, passphrase), { mode: 0o600 });
+  // The cheapest scrypt the format allows: the page opens it in milliseconds, not seconds.
+  writeFileSync(path, exportKeystore(signer, passphrase, { N: 2 ** 10, r: 8, p: 1 }), {
+    mode: 0o600,
+  });
   return path;
+}
+
+export type AppRole = 'patient' | 'clinician' | 'operator';
+
+/**
+ * Imports `signer` into the app served by `which` as `role` and unlocks it, through the Keys
+ * screen (keys are per origin, i.e. per node, and unlocked until the page reloads). Leaves the
+ * page on the Keys screen; go on with `openScreen` (a hash change keeps the key unlocked).
+ */
+export async function importKey(
+  page: Page,
+  signer: KeySigner,
+  role: AppRole,
+  name: string,
+  which: NodeName | E2eNode = 'hospital-a',
+): Promise<void> {
+  const file = writeKeystore(signer, name);
+  await page.goto(appUrl(which, 'keys'));
+  await page.getByLabel('Keystore file').setInputFiles(file);
+  await page.getByLabel('Name for the imported key').fill(name);
+  await page.getByLabel('Role of the imported key').selectOption(role);
+  await page.getByLabel('Passphrase of the keystore').fill(E2E_PASSPHRASE);
+  await page.getByRole('button', { name: 'Import and unlock' }).click();
+  await expect(page.getByText(`Imported and unlocked “${name}”.`)).toBeVisible();
+}
+
+/** Creates a key in the page (Keys screen, under E2E_PASSPHRASE), unlocked; returns its public key (hex). */
+export async function createKey(page: Page, role: AppRole, name: string): Promise<string> {
+  await openScreen(page, 'Keys');
+  const form = page.locator('form', { has: page.getByRole('button', { name: 'Create key' }) });
+  await form.getByLabel('Name').fill(name);
+  await form.getByLabel('Role').selectOption(role);
+  await form.getByLabel('Passphrase', { exact: true }).fill(E2E_PASSPHRASE);
+  await form.getByLabel('Repeat the passphrase').fill(E2E_PASSPHRASE);
+  await form.getByRole('button', { name: 'Create key' }).click();
+  await expect(page.getByText(`Created and unlocked “${name}”.`)).toBeVisible();
+  const item = page
+    .getByRole('list', { name: 'Stored keys' })
+    .getByRole('listitem')
+    .filter({
+      has: page.getByRole('heading', { name }),
+    });
+  const hex = (await item.locator('dd.mono').first().textContent())?.trim() ?? '';
+  expect(hex).toMatch(/^[0-9a-f]{64}$/);
+  return hex;
+}
+
+/** Goes to a screen through the app's navigation (no reload: unlocked keys stay unlocked). */
+export async function openScreen(
+  page: Page,
+  screen: 'Keys' | 'Patient' | 'Clinician' | 'Operator',
+): Promise<void> {
+  await page
+    .getByRole('navigation', { name: 'Screens' })
+    .getByRole('link', { name: screen })
+    .click();
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
 }
 
 /**
