@@ -186,10 +186,12 @@ class NetworkWatcher {
   async #read(node: WatchedNode, withEvidence: boolean) {
     const client = publicClientOf(node.url);
     const previous = this.#readings.get(node.url);
+    // A node not asked yet (just added, or down until now) is asked at once.
+    const askEvidence = withEvidence || previous?.evidence === undefined;
     const [health, status, evidence] = await Promise.allSettled([
       client.health(),
       client.status(),
-      withEvidence ? client.evidence() : Promise.resolve(undefined),
+      askEvidence ? client.evidence() : Promise.resolve(undefined),
     ]);
     const reading: NodeReading = {
       node,

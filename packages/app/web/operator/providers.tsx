@@ -12,6 +12,7 @@ import {
   partyKeyBytes,
   type SentTx,
   toDidKey,
+  toHex,
 } from '@medchain/client';
 import { PROVIDER_ROLES, type ProviderRole } from '@medchain/ledger';
 import { useEffect, useState } from 'preact/hooks';
@@ -85,7 +86,7 @@ function RegisterForm({ client, onDone }: { client: MedchainClient; onDone: () =
   const register = useAction(async (provider: Uint8Array, as: ProviderRole) => {
     const tx = await client.sendTransaction('provider.register', { provider, role: as });
     onDone();
-    return `Registered ${shortKey(toDidKey(provider))} as ${as}${committed(tx)}.`;
+    return `Registered ${shortKey(toHex(provider))} as ${as}${committed(tx)}.`;
   });
   return (
     <form
@@ -153,11 +154,12 @@ function ProviderRow({
     return `Suspended${committed(tx)}.`;
   });
   const did = toDidKey(fromHex(provider.key));
+  const short = shortKey(provider.key);
   return (
     <tr>
       <td>
         <span class="mono" title={did}>
-          {shortKey(did)}
+          {short}
         </span>
       </td>
       <td>{provider.role}</td>
@@ -173,12 +175,12 @@ function ProviderRow({
       <td>
         {provider.status === 'active' && !confirming && (
           <button type="button" class="secondary" onClick={() => setConfirming(true)}>
-            Suspend {shortKey(did)}
+            Suspend {short}
           </button>
         )}
         {confirming && (
           <fieldset class="confirm">
-            <legend>Suspend {shortKey(did)}?</legend>
+            <legend>Suspend {short}?</legend>
             <p>Every request signed by this key is then denied.</p>
             <div class="actions">
               <button
@@ -187,7 +189,7 @@ function ProviderRow({
                 disabled={suspend.pending}
                 onClick={() => void suspend.run()}
               >
-                Confirm suspension of {shortKey(did)}
+                Confirm suspension of {short}
               </button>
               <button type="button" class="secondary" onClick={() => setConfirming(false)}>
                 Cancel

@@ -1,0 +1,126 @@
+/**
+ * The operator dashboard on the shared devnet: every validator matched to its node with height,
+ * view and peers; the height rising as blocks commit; certificates verified in the browser; a
+ * node that stops answering shown as down with what to do; an admin registering and suspending a
+ * clinician from the page; no serious accessibility violation; usable at a phone's width.
+ */
+import AxeBuilder from '@axe-core/playwright';
+import { KeySigner, toDidKey, toHex } from '@medchain/client';
+import type { Page } from '@playwright/test';
+import { appUrl, devnet, expect, node, registerPatient, test } from './fixtures.js';
+
+const screenshots = new URL('../../../docs/screenshots/', import.meta.url);
+
+/** The Network panel's first figure, the height, as a number (NaN while unknown). */
+async function shownHeight(page: Page): Promise<number> {
+  const text = await page
+    .getByRole('region', { name: 'Network' })
+    .getByRole('definition')
+    .first()
+    .textContent();
+  return Number(text);
+}
+
+test('the dashboard shows the 4 validators, their nodes and a rising height', async ({ page }) => {
+  await page.goto(appUrl('hospital-a', 'operator'));
+  await expect(page.getByRole('heading', { level: 1, name: 'Operator' })).toBeVisible();
+
+  const validators = page.getByRole('table', { name: /4 validators/ });
+  // A header row and one row per validator, each matched to a node that answers.
+  await expect(validators.getByRole('row')).toHaveCount(5);
+  for (const n of devnet().nodes) {
+    await expect(validators.getByRole('row').filter({ hasText: n.api })).toBeVisible();
+  }
+  await expect(validators.getByText('healthy', { exact: true })).toHaveCount(4);
+
+  await expect.poll(() => shownHeight(page)).toBeGreaterThanOrEqual(0);
+  const before = await shownHeight(page);
+  // An idle chain makes no blocks: a transaction makes some.
+  await registerPatient('hospital-b');
+  await expect.poll(() => shownHeight(page)).toBeGreaterThan(before);
+
+  const blocks = page.getByRole('table', { name: /latest blocks/ });
+  await expect(blocks.getByText('quorum verified').first()).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Equivocation evidence' })).toContainText(
+    'No validator has signed two conflicting messages, as recorded by the 4 nodes answering',
+  );
+
+  await page.screenshot({ path: new URL('operator.png', screenshots).pathname, fullPage: true });
+  const scan = await new AxeBuilder({ page }).analyze();
+  const serious = scan.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+});
+
+test('a node that stops answering is shown as down, with what to do', async ({ page }) => {
+  const down = node('hospital-d');
+  // The browser may call hospital-d (the page's CSP lists it); its requests now fail as a dead
+  // node's would.
+  await page.route(`${down.api}/**`, (route) => route.abort('connectionrefused'));
+  await page.goto(appUrl('hospital-a', 'operator'));
+  const item = page
+    .getByRole('region', { name: 'Nodes' })
+    .getByRole('listitem')
+    .filter({ hasText: down.api });
+  await expect(item.getByText('down', { exact: true })).toBeVisible();
+  await expect(item).toContainText('Check that the node is running');
+  // The other three still answer.
+  await expect(
+    page.getByRole('table', { name: /4 validators/ }).getByText('healthy', { exact: true }),
+  ).toHaveCount(3);
+});
+
+test('an admin registers a clinician, then suspends them', async ({ page }) => {
+  const hospital = node('hospital-a');
+  await page.goto(appUrl(hospital, 'keys'));
+  await page.getByLabel('Keystore file').setInputFiles(hospital.adminKey);
+  await page.getByLabel('Role of the imported key').selectOption('operator');
+  await page.getByLabel('Passphrase of the keystore').fill(devnet().passphrase);
+  await page.getByRole('button', { name: 'Import and unlock' }).click();
+  // Opening a keystore runs scrypt in the browser: seconds on a busy machine.
+  await expect(page.getByText(/Imported and unlocked/)).toBeVisible({ timeout: 60_000 });
+  await page.getByRole('link', { name: 'Operator' }).click();
+
+  const panel = page.getByRole('region', { name: 'Clinicians of your hospital' });
+  await expect(panel).toContainText(hospital.orgId);
+
+  // Bad input first: a malformed key is refused in the form.
+  await panel.getByLabel('Clinician’s key').fill('not-a-key');
+  await panel.getByRole('button', { name: 'Register clinician' }).click();
+  await expect(panel.getByText('Not a key: enter 64 hexadecimal characters')).toBeVisible();
+
+  const clinician = KeySigner.generate();
+  const did = toDidKey(clinician.publicKey);
+  await panel.getByLabel('Clinician’s key').fill(did);
+  await panel.getByLabel('Role', { exact: true }).selectOption('emergency');
+  await panel.getByRole('button', { name: 'Register clinician' }).click();
+  await expect(panel.getByText(/Registered .* as emergency at height \d+/)).toBeVisible({
+    timeout: 60_000,
+  });
+
+  // Registering the same key again: the ledger's refusal, in words.
+  await panel.getByLabel('Clinician’s key').fill(did);
+  await panel.getByRole('button', { name: 'Register clinician' }).click();
+  await expect(panel.getByRole('alert')).toContainText('PROVIDER_EXISTS', { timeout: 60_000 });
+
+  const hex = toHex(clinician.publicKey);
+  const short = `${hex.slice(0, 8)}…${hex.slice(-6)}`;
+  const row = panel.getByRole('row').filter({ hasText: short });
+  await expect(row).toContainText('active');
+  await row.getByRole('button', { name: `Suspend ${short}` }).click();
+  await row.getByRole('button', { name: `Confirm suspension of ${short}` }).click();
+  await expect(row).toContainText('suspended', { timeout: 60_000 });
+  await expect(row.getByRole('button', { name: `Suspend ${short}` })).toHaveCount(0);
+});
+
+test('the dashboard fits a phone’s width', async ({ page }) => {
+  await page.setViewportSize({ width: 360, height: 740 });
+  await page.goto(appUrl('hospital-b', 'operator'));
+  await expect(page.getByRole('table', { name: /4 validators/ }).getByRole('row')).toHaveCount(5);
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  expect(overflow).toBeLessThanOrEqual(0);
+  const scan = await new AxeBuilder({ page }).analyze();
+  const serious = scan.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+});
