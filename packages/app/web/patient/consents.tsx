@@ -70,6 +70,7 @@ export function ActiveConsents({
   onChanged: () => Promise<void>;
 }) {
   const now = useNow();
+  const [revokeError, setRevokeError] = useState<unknown>(undefined);
   const live = consents.filter((consent) => isLive(consent, now));
   const groups = new Map<string, ConsentJson[]>();
   for (const consent of live) {
@@ -82,6 +83,7 @@ export function ActiveConsents({
   );
   return (
     <Panel title="Who can see my data, and until when">
+      <ErrorBox error={revokeError} onDismiss={() => setRevokeError(undefined)} />
       {live.length === 0 ? (
         <p>Nobody: you have no active consent. Only you (and your delegates) can see your data.</p>
       ) : (
@@ -108,6 +110,7 @@ export function ActiveConsents({
                     consent={consent}
                     client={client}
                     onChanged={onChanged}
+                    onFailed={setRevokeError}
                   />
                 ))}
               </li>
@@ -139,20 +142,25 @@ function ConsentTerms({
   consent,
   client,
   onChanged,
+  onFailed,
 }: {
   consent: ConsentJson;
   client: MedchainClient;
   onChanged: () => Promise<void>;
+  onFailed: (error: unknown) => void;
 }) {
   const now = useNow();
   const revoke = useAction(async () => {
     try {
       await client.sendTransaction('consent.revoke', { consentId: fromHex(consent.id) });
     } catch (error) {
-      // A consent revoked elsewhere (another tab, a delegate): show the error and the truth.
-      if (error instanceof ClientError && error.code === 'CONSENT_REVOKED') void onChanged();
-      throw error;
+      // Told by the panel: a consent revoked elsewhere (another tab, a delegate) leaves the list
+      // on the reload, and its own error box with it.
+      onFailed(error);
+      if (error instanceof ClientError && error.code === 'CONSENT_REVOKED') await onChanged();
+      return;
     }
+    onFailed(undefined);
     await onChanged();
   });
   const label = `consent ${shortKey(consent.id)}`;
@@ -187,7 +195,6 @@ function ConsentTerms({
         Revoke
       </button>
       {revoke.pending && <Progress label="Revoking: waiting for the block to commit…" />}
-      <ErrorBox error={revoke.error} />
     </article>
   );
 }
