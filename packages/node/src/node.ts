@@ -25,6 +25,8 @@ import { FramedProtocol } from './net/framed-protocol.js';
 import { createHost, type Host, protocolId } from './net/host.js';
 import { loadOrCreatePeerIdentity } from './net/identity.js';
 import { RequestProtocol } from './net/request-protocol.js';
+import { ExportJobs } from './fhir/export/jobs.js';
+import { researchExportRoutes } from './fhir/export/routes.js';
 import { RecordsService } from './records/index.js';
 import {
   BlockSync,
@@ -91,6 +93,8 @@ export interface NodeParts {
   /** Record exchange (custodian and requester sides) and the vault it serves from. */
   readonly records: RecordsService;
   readonly vault: Vault;
+  /** Research exports (FHIR Bulk Data `$export`) and the ordering record of their releases. */
+  readonly researchExports: ExportJobs;
   /** The libp2p listen addresses (with the real ports when 0 was asked). */
   readonly listenAddrs: readonly string[];
   /** The HTTP API base URL. */
@@ -509,9 +513,21 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     });
     await records.start();
     closers.push({ name: 'records', close: () => records.stop() });
+    // Research exports: releases committed through the records service's nonce sequence.
+    const researchExports = new ExportJobs({
+      backend,
+      vault,
+      committer: records,
+      ownOrganization: () => records.ownOrganization(),
+      dir: join(home, 'fhir-export'),
+      now: options.now ?? Date.now,
+      logger: moduleLogger(logger, 'records'),
+    });
+    closers.push({ name: 'fhir-export', close: () => researchExports.close() });
 
     const api: ApiServer = createApiServer({
       records,
+      fhirRouteSets: [researchExportRoutes(researchExports)],
       backend,
       logger: moduleLogger(logger, 'api'),
       metrics,
@@ -555,6 +571,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       sync: blockSync,
       records,
       vault,
+      researchExports,
       listenAddrs,
       apiUrl,
       validatorKey: signer.publicKey,

@@ -40,6 +40,8 @@ const patient = who('patient');
 const delegate = who('delegate');
 const lapsed = who('lapsed-delegate');
 const stranger = who('stranger');
+const researcher = who('researcher');
+const otherResearcher = who('other-researcher');
 const newcomer = who('newcomer');
 const forger = who('forger');
 const NONE = undefined;
@@ -72,6 +74,9 @@ let anchorHash = '';
 let consentId = '';
 /** The colleague's logged (permitted) access: an audit entry for the FHIR rows. */
 let auditTx = '';
+/** Two research exports by `researcher`: one to read, one to delete (paths under the API). */
+let exportRead = '';
+let exportDeleted = '';
 let lapsesAt = 0;
 const nonces = new Map<string, number>();
 
@@ -97,7 +102,7 @@ interface Answer {
 }
 
 async function call(
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   path: string,
   as: Signer | undefined,
   body?: unknown,
@@ -150,7 +155,7 @@ async function accessBody(requester: Signer) {
 type Case = readonly [label: string, as: Signer | undefined, status: number, code?: string];
 
 interface Row {
-  readonly method?: 'GET' | 'POST';
+  readonly method?: 'GET' | 'POST' | 'DELETE';
   readonly path: string;
   /** The JSON body, built per caller (a signed access request names its requester). */
   readonly body?: (as: Signer | undefined) => unknown | Promise<unknown>;
@@ -526,6 +531,60 @@ function table(): Record<AccessKey, Row[]> {
         refused: [forbidden('another provider', clinician)],
       },
     ],
+    fhirExportKickOff: [
+      {
+        path: '/fhir/r4/$export',
+        // Past the guard, a kick-off without Prefer: respond-async is the handler's 400.
+        allowed: [
+          ['a researcher', researcher, 400],
+          ['another researcher', otherResearcher, 400],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('a clinician', clinician),
+          forbidden('a patient', patient),
+          forbidden('the org admin', admin),
+        ],
+      },
+    ],
+    fhirExportStatus: [
+      {
+        path: exportRead,
+        allowed: [['the study that kicked it off', researcher, 200]],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('another researcher', otherResearcher),
+          forbidden('the org admin', admin),
+        ],
+      },
+    ],
+    fhirExportFile: [
+      {
+        path: `${exportRead.replace('/bulkstatus/', '/bulkfiles/')}/errors.ndjson`,
+        allowed: [['the study that kicked it off', researcher, 200]],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('another researcher', otherResearcher),
+          forbidden('the org admin', admin),
+        ],
+      },
+    ],
+    fhirExportCancel: [
+      {
+        method: 'DELETE',
+        path: exportDeleted,
+        allowed: [['the study that kicked it off', researcher, 202]],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden('another researcher', otherResearcher),
+          forbidden('the org admin', admin),
+        ],
+      },
+    ],
   };
 }
 
@@ -545,6 +604,14 @@ beforeAll(async () => {
   await commit([
     await submit(admin, 'provider.register', { provider: clinician.publicKey, role: 'clinician' }),
     await submit(admin, 'provider.register', { provider: colleague.publicKey, role: 'clinician' }),
+    await submit(admin, 'provider.register', {
+      provider: researcher.publicKey,
+      role: 'researcher',
+    }),
+    await submit(admin, 'provider.register', {
+      provider: otherResearcher.publicKey,
+      role: 'researcher',
+    }),
     await submit(patient, 'patient.register', {}),
   ]);
   lapsesAt = Date.now() + 3_000;
@@ -601,6 +668,22 @@ beforeAll(async () => {
   await waitUntil('the short delegation lapses', () => Date.now() > lapsesAt + 200, {
     intervalMs: 50,
   });
+  // Two research exports (nobody consented: each completes at once, with no patient in it).
+  const kickOff = async () => {
+    const url = `${base}/fhir/r4/$export`;
+    const signed = await signRequest({ method: 'GET', url }, researcher, {
+      now: Date.now(),
+      nonce: requestNonce(),
+    });
+    const answer = await fetch(url, { headers: { prefer: 'respond-async', ...signed } });
+    expect(answer.status).toBe(202);
+    const path = new URL(answer.headers.get('content-location')!).pathname;
+    const id = path.split('/').at(-1)!;
+    await waitUntil('the export', () => node.parts.researchExports.get(id)?.status === 'complete');
+    return path;
+  };
+  exportRead = await kickOff();
+  exportDeleted = await kickOff();
   rows = table();
   auditBefore = audit();
 }, 30_000);

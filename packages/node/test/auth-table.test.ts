@@ -17,6 +17,7 @@ import {
   type Standing,
 } from '../src/api/authorization.js';
 import { ROUTES } from '../src/api/routes.js';
+import { EXPORT_ROUTES } from '../src/fhir/export/routes.js';
 import { FHIR_ROUTES } from '../src/fhir/rest.js';
 import { populatedBackend, signer } from './api-chain.js';
 
@@ -64,6 +65,10 @@ const EXPECTED: Record<AccessKey, string> = {
   fhirSearchAuditEvent: `${P} ${D} self`,
   fhirReadAuditEvent: `${P} ${D} self`,
   fhirReadProvenance: `${P} ${D} self grantee`,
+  fhirExportKickOff: 'self',
+  fhirExportStatus: 'self',
+  fhirExportCancel: 'self',
+  fhirExportFile: 'self',
 };
 
 const EXPECTED_TABLES: Record<string, string> = {
@@ -97,7 +102,9 @@ function cell(policy: (typeof ROUTE_ACCESS)[AccessKey]): string {
 describe('the authorization table', () => {
   it('has a row for every route of the route table (and the patient event stream, and FHIR)', () => {
     const operations = ROUTES.map((route) => route.operationId as string);
-    const fhir = FHIR_ROUTES.map((route) => route.access as string);
+    const fhir = [...FHIR_ROUTES, ...Object.values(EXPORT_ROUTES)].map(
+      (route) => route.access as string,
+    );
     expect(Object.keys(ROUTE_ACCESS).sort()).toEqual(
       [...operations, 'patientEvents', ...fhir].sort(),
     );

@@ -100,6 +100,13 @@ export const ROUTE_ACCESS = {
   fhirReadAuditEvent: signed(...PATIENT_SIDE, 'self'),
   /** As the read of its target (a Consent or an AuditEvent). */
   fhirReadProvenance: signed(...PATIENT_SIDE, 'self', 'grantee'),
+  // The research export (src/fhir/export): a study is an active researcher's key.
+  /** Kick-off: the subject is the signer itself when it is an active researcher. */
+  fhirExportKickOff: signed('self'),
+  /** Status, cancel and files of an export: the subject is the study key that kicked it off. */
+  fhirExportStatus: signed('self'),
+  fhirExportCancel: signed('self'),
+  fhirExportFile: signed('self'),
 } as const satisfies Record<string, Policy>;
 
 export type AccessKey = keyof typeof ROUTE_ACCESS;

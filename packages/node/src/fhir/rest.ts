@@ -307,6 +307,7 @@ export function fhirApi(options: FhirApiOptions) {
 
     // Content negotiation first: a client that cannot read FHIR JSON gets 406 before anything.
     instance.addHook('onRequest', async (request) => {
+      if (request.routeOptions.config?.ndjson === true) return;
       const query = request.query as Query;
       answerTypes.set(request, negotiate(queryValues(query, '_format'), request.headers.accept));
     });

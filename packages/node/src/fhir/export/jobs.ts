@@ -1,0 +1,454 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Canonical, toHex } from '@medchain/crypto';
+import {
+  decideAccess,
+  getPatient,
+  getRecord,
+  type KeyValueReader,
+  MAX_SCOPE_ITEMS,
+  type ResearchReleaseBody,
+  type TxKind,
+} from '@medchain/ledger';
+import type { ApiBackend, CommittedBlockEvent } from '../../api/backend.js';
+import type { Logger } from '../../logger.js';
+import { RecordError } from '../../records/errors.js';
+import type { Vault } from '../../vault/index.js';
+import { deidentifyRecord, type FhirJson, Pseudonyms, safeHarborFindings } from './deidentify.js';
+
+/** What the export needs of the records service: log, then serve (`commitTransaction`). */
+export interface ReleaseCommitter {
+  commitTransaction(kind: TxKind, body: Canonical): Promise<Uint8Array>;
+}
+
+export interface ExportJobsOptions {
+  readonly backend: Pick<ApiBackend, 'state' | 'subscribe'>;
+  readonly vault: Pick<Vault, 'entries' | 'get'>;
+  readonly committer: ReleaseCommitter;
+  /** The member organization whose validator key this node holds (the custodian). */
+  readonly ownOrganization: () => Uint8Array | undefined;
+  /** Where the ndjson files of running and finished exports are written. */
+  readonly dir: string;
+  /** Wall clock (ms). */
+  readonly now: () => number;
+  readonly logger: Logger;
+  /** Releases in flight at once, per job (below the mempool's 256 per signer). Default 128. */
+  readonly concurrency?: number;
+  /** How long a finished export's files are kept. Default 1 hour. */
+  readonly retainMs?: number;
+  /** Exports running at once on this node; more are refused (429). Default 4. */
+  readonly maxRunning?: number;
+}
+
+/** What kicked the export off: the study's signed request, kept so it can be checked again. */
+export interface KickOff {
+  readonly study: Uint8Array;
+  /** The absolute request URL as signed. */
+  readonly url: string;
+  readonly requestHash: Uint8Array;
+  /** Resource types asked for (`_type`); empty: all. */
+  readonly types: readonly string[];
+  /** `_since` (ms): only records changed on the ledger at or after it. */
+  readonly since?: number;
+  /** The manifest's transactionTime: the last committed block's time at kick-off. */
+  readonly transactionTime: number;
+}
+
+/**
+ * One patient's release, in the order log-then-serve requires: the disclosure entry committed
+ * (`height`, `blockTime`, seen by this node at `committedAt`) before the first byte of the
+ * patient's data was written (`firstByteAt`, undefined when nothing was written).
+ */
+export interface Release {
+  readonly patient: string;
+  readonly txHash: string;
+  readonly height: number;
+  readonly blockTime: number;
+  readonly committedAt: number;
+  firstByteAt?: number;
+  resources: number;
+}
+
+export interface OutputFile {
+  readonly type: string;
+  readonly name: string;
+  count: number;
+}
+
+export type JobStatus = 'running' | 'complete' | 'failed' | 'cancelled';
+
+export interface ExportJob {
+  readonly id: string;
+  readonly kickOff: KickOff;
+  status: JobStatus;
+  /** Patients to release, and released so far (X-Progress). */
+  planned: number;
+  released: number;
+  /** Patients left out, by why: no research consent covering their records, opted out, or a release that did not commit. */
+  readonly excluded: Record<string, number>;
+  readonly releases: Release[];
+  readonly files: Map<string, OutputFile>;
+  /** Problems the study may see (no patient named): OperationOutcome lines of the error file. */
+  readonly errors: string[];
+  finishedAt?: number;
+  failure?: string;
+}
+
+export class ExportError extends Error {
+  constructor(
+    readonly code: 'EXPORT_BUSY' | 'EXPORT_NOT_FOUND' | 'EXPORT_FILE_NOT_FOUND',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ExportError';
+  }
+}
+
+/** A patient's records in this vault that the study's consent covers, by consent. */
+interface Plan {
+  readonly patient: Uint8Array;
+  readonly byConsent: Map<string, { consentId: Uint8Array; recordIds: Uint8Array[] }>;
+}
+
+/**
+ * Research exports (see README.md beside this file): for each patient whose records this node
+ * keeps and whose research consent covers the study, one `research.release` is committed on
+ * the ledger, and only then are that patient's records read from the vault, de-identified
+ * (Safe Harbor) and written to the export's ndjson files, one per resource type.
+ */
+export class ExportJobs {
+  private readonly jobs = new Map<string, ExportJob>();
+  /** Blocks seen: tx hash -> where it committed, for the releases' ordering record. */
+  private readonly committed = new Map<string, { height: number; time: number; at: number }>();
+  private readonly unsubscribe: () => void;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(private readonly options: ExportJobsOptions) {
+    this.unsubscribe = options.backend.subscribe((event) => this.onBlock(event));
+  }
+
+  private onBlock(event: CommittedBlockEvent): void {
+    if (![...this.jobs.values()].some((job) => job.status === 'running')) return;
+    const at = this.options.now();
+    event.txs.forEach((tx, i) => {
+      if (tx.kind !== 'research.release' || event.receipts[i]?.code !== 'OK') return;
+      const hash = toHex(event.receipts[i]!.txHash);
+      this.committed.set(hash, { height: event.header.height, time: event.header.time, at });
+    });
+  }
+
+  get(id: string): ExportJob | undefined {
+    return this.jobs.get(id);
+  }
+
+  /** Starts an export; resolves with its job at once (the work runs on). */
+  start(kickOff: KickOff): ExportJob {
+    const running = [...this.jobs.values()].filter((job) => job.status === 'running').length;
+    if (running >= (this.options.maxRunning ?? 4)) {
+      throw new ExportError('EXPORT_BUSY', `${running} exports are running; retry later`);
+    }
+    const job: ExportJob = {
+      id: toHex(new Uint8Array(randomBytes(16))),
+      kickOff,
+      status: 'running',
+      planned: 0,
+      released: 0,
+      excluded: {},
+      releases: [],
+      files: new Map(),
+      errors: [],
+    };
+    this.jobs.set(job.id, job);
+    void this.run(job).catch((error: unknown) => {
+      job.status = 'failed';
+      job.failure = error instanceof Error ? error.message : String(error);
+      job.finishedAt = this.options.now();
+      this.options.logger.error({ err: error, job: job.id }, 'research export failed');
+    });
+    return job;
+  }
+
+  /** Cancels a running export or deletes a finished one, with its files. */
+  async remove(id: string): Promise<void> {
+    const job = this.jobs.get(id);
+    if (job === undefined) throw new ExportError('EXPORT_NOT_FOUND', `no export ${id}`);
+    if (job.status === 'running') job.status = 'cancelled';
+    this.jobs.delete(id);
+    await rm(this.jobDir(id), { recursive: true, force: true });
+  }
+
+  /** An output file's path, if the job is complete and has it. */
+  async file(id: string, name: string): Promise<{ path: string; size: number }> {
+    const job = this.jobs.get(id);
+    const file = job?.status === 'complete' ? job.files.get(name) : undefined;
+    if (job === undefined || (file === undefined && name !== 'errors.ndjson')) {
+      throw new ExportError('EXPORT_FILE_NOT_FOUND', `no file ${name} in export ${id}`);
+    }
+    const path = join(this.jobDir(id), name);
+    return { path, size: (await stat(path)).size };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe();
+    for (const timer of this.timers) clearTimeout(timer);
+    for (const job of this.jobs.values()) if (job.status === 'running') job.status = 'cancelled';
+  }
+
+  private jobDir(id: string): string {
+    return join(this.options.dir, id);
+  }
+
+  private get state(): KeyValueReader {
+    return this.options.backend.state();
+  }
+
+  private async run(job: ExportJob): Promise<void> {
+    const { logger } = this.options;
+    const own = this.options.ownOrganization();
+    if (own === undefined) throw new Error('this node does not hold a member organization key');
+    await mkdir(this.jobDir(job.id), { recursive: true });
+    const plans = await this.plan(job, own);
+    job.planned = plans.length;
+    logger.info(
+      { job: job.id, study: toHex(job.kickOff.study).slice(0, 16), patients: plans.length },
+      'research export planned',
+    );
+    const pseudonymSource = () => toHex(new Uint8Array(randomBytes(16)));
+    const writer = new Writer(this.jobDir(job.id), job);
+    let next = 0;
+    const worker = async () => {
+      while (next < plans.length && job.status === 'running' && !this.closed) {
+        const plan = plans[next++]!;
+        await this.release(job, plan, writer, new Pseudonyms(pseudonymSource));
+      }
+    };
+    const concurrency = Math.max(1, this.options.concurrency ?? 128);
+    await Promise.all(Array.from({ length: Math.min(concurrency, plans.length) }, worker));
+    await writer.close();
+    if (job.status !== 'running') return;
+    job.status = 'complete';
+    job.finishedAt = this.options.now();
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.remove(job.id).catch(() => undefined);
+    }, this.options.retainMs ?? 3_600_000);
+    timer.unref();
+    this.timers.add(timer);
+    logger.info(
+      { job: job.id, released: job.released, excluded: job.excluded },
+      'research export complete',
+    );
+  }
+
+  /**
+   * The patients to release: those with live records here (at their anchored version) that
+   * the study's research consent covers; a patient who opted out, or none of whose records is
+   * covered, is only counted.
+   */
+  private async plan(job: ExportJob, own: Uint8Array): Promise<Plan[]> {
+    const { study, since } = job.kickOff;
+    const time = this.options.now();
+    const patients = new Map<string, Plan & { optedOut: boolean }>();
+    for await (const entry of this.options.vault.entries()) {
+      const state = this.state;
+      const record = getRecord(state, entry.recordId);
+      if (record === undefined || record.erased || toHex(record.custodian) !== toHex(own)) continue;
+      if (!entry.versions.some((v) => toHex(v.contentHash) === toHex(record.contentHash))) continue;
+      if (since !== undefined && record.updatedAt < since) continue;
+      const id = toHex(record.patient);
+      const plan = patients.get(id) ?? {
+        patient: record.patient,
+        byConsent: new Map(),
+        optedOut: getPatient(state, record.patient)?.researchOptOut === true,
+      };
+      patients.set(id, plan);
+      if (plan.optedOut) continue;
+      const decision = decideAccess(state, {
+        requester: study,
+        action: 'disclose',
+        recordId: record.id,
+        purpose: 'HRESCH',
+        time,
+      });
+      if (decision.decision !== 'permit' || decision.consentId === null) continue;
+      const consent = toHex(decision.consentId);
+      const group = plan.byConsent.get(consent) ?? { consentId: decision.consentId, recordIds: [] };
+      group.recordIds.push(record.id);
+      plan.byConsent.set(consent, group);
+    }
+    const plans: Plan[] = [];
+    for (const plan of patients.values()) {
+      const why = plan.optedOut
+        ? 'opted-out'
+        : plan.byConsent.size === 0
+          ? 'no-consent'
+          : undefined;
+      if (why === undefined) plans.push(plan);
+      else job.excluded[why] = (job.excluded[why] ?? 0) + 1;
+    }
+    return plans;
+  }
+
+  /** Log, then serve, for one patient: every release committed OK, then the data written. */
+  private async release(
+    job: ExportJob,
+    plan: Plan,
+    writer: Writer,
+    pseudonyms: Pseudonyms,
+  ): Promise<void> {
+    const patient = toHex(plan.patient);
+    const releases: Release[] = [];
+    try {
+      for (const { consentId, recordIds } of plan.byConsent.values()) {
+        for (let i = 0; i < recordIds.length; i += MAX_SCOPE_ITEMS) {
+          const body: ResearchReleaseBody = {
+            study: job.kickOff.study,
+            patient: plan.patient,
+            consentId,
+            recordIds: recordIds.slice(i, i + MAX_SCOPE_ITEMS),
+            requestHash: job.kickOff.requestHash,
+          };
+          const hash = toHex(
+            await this.options.committer.commitTransaction(
+              'research.release',
+              body as unknown as Canonical,
+            ),
+          );
+          const where = this.committed.get(hash);
+          this.committed.delete(hash);
+          if (where === undefined) throw new Error(`release ${hash} committed unseen`);
+          releases.push({
+            patient,
+            txHash: hash,
+            height: where.height,
+            blockTime: where.time,
+            committedAt: where.at,
+            resources: 0,
+          });
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof RecordError)) throw error;
+      const code = (error.details as { receipt?: string } | undefined)?.receipt ?? error.code;
+      job.excluded[code] = (job.excluded[code] ?? 0) + 1;
+      // The study learns that releases failed, and why, never whose.
+      job.errors.push(
+        JSON.stringify({
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'warning',
+              code: 'suppressed',
+              details: {
+                text: `a patient's release did not commit (${code}); none of their data is included`,
+              },
+            },
+          ],
+        }),
+      );
+      return;
+    }
+    if (job.status !== 'running') return;
+    job.releases.push(...releases);
+    const resources: FhirJson[] = [];
+    const year = new Date(this.options.now()).getUTCFullYear();
+    for (const { recordIds } of plan.byConsent.values()) {
+      for (const recordId of recordIds) {
+        const anchored = getRecord(this.state, recordId);
+        if (anchored === undefined || anchored.erased) continue;
+        const stored = await this.options.vault.get(recordId, anchored.contentHash);
+        const content = JSON.parse(Buffer.from(stored.content).toString('utf8')) as FhirJson;
+        for (const resource of deidentifyRecord(content, { pseudonyms, year })) {
+          const types = job.kickOff.types;
+          if (types.length > 0 && !types.includes(String(resource.resourceType))) continue;
+          // Belt and braces: a resource the scanner objects to is not written at all.
+          if (safeHarborFindings(resource).length > 0) {
+            job.errors.push(
+              JSON.stringify({
+                resourceType: 'OperationOutcome',
+                issue: [
+                  {
+                    severity: 'warning',
+                    code: 'suppressed',
+                    details: {
+                      text: `a ${resource.resourceType} was withheld by the Safe Harbor check`,
+                    },
+                  },
+                ],
+              }),
+            );
+            continue;
+          }
+          resources.push(resource);
+        }
+      }
+    }
+    await writer.write(resources, () => {
+      const at = this.options.now();
+      for (const release of releases) {
+        release.firstByteAt = at;
+        release.resources = resources.length;
+      }
+    });
+    job.released += 1;
+  }
+}
+
+/** The export's ndjson files, one per resource type, appended to one patient at a time. */
+class Writer {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly handles = new Map<string, Awaited<ReturnType<typeof open>>>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly job: ExportJob,
+  ) {}
+
+  /** Appends one patient's resources; `firstByte` runs just before the first byte is written. */
+  write(resources: readonly FhirJson[], firstByte: () => void): Promise<void> {
+    const work = async () => {
+      if (resources.length === 0) return;
+      const byType = new Map<string, string[]>();
+      for (const resource of resources) {
+        const type = String(resource.resourceType);
+        byType.set(type, [...(byType.get(type) ?? []), `${JSON.stringify(resource)}\n`]);
+      }
+      firstByte();
+      for (const [type, lines] of byType) {
+        const name = `${type}.ndjson`;
+        let handle = this.handles.get(name);
+        if (handle === undefined) {
+          handle = await open(join(this.dir, name), 'a', 0o600);
+          this.handles.set(name, handle);
+          this.job.files.set(name, { type, name, count: 0 });
+        }
+        await handle.appendFile(lines.join(''));
+        this.job.files.get(name)!.count += lines.length;
+      }
+    };
+    const next = this.queue.then(work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    for (const handle of this.handles.values()) await handle.close();
+    const errors = this.job.errors;
+    const handle = await open(join(this.dir, 'errors.ndjson'), 'w', 0o600);
+    await handle.appendFile(errors.map((line) => `${line}\n`).join(''));
+    await handle.close();
+  }
+}
+
+/** `_since` as ms, or undefined; refuses what is not a FHIR instant. */
+export function parseSince(value: string): number | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value)) {
+    return undefined;
+  }
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : ms;
+}
