@@ -3,17 +3,13 @@ import {
   auditEntryToFhir,
   auditTrail,
   BalpProfile,
-  consentFromFhir,
-  consentToFhir,
   exportAuditTrail,
   exportConsent,
   FhirSystem,
-  getConsent,
-  LedgerError,
   transactionHash,
 } from '@medchain/ledger';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fhirSchemaErrors, hl7Examples } from './fhir-schema.js';
+import { fhirSchemaErrors } from './fhir-schema.js';
 import { DAY, grantBody, signedRequest, world } from './helpers.js';
 
 /** A world with consents of every shape and audit entries of every kind. */
@@ -189,146 +185,5 @@ describe('FHIR export', () => {
     expect(
       fhirSchemaErrors({ ...resource, provision: { type: 'permit', period: { end: 'soon' } } }),
     ).not.toEqual([]);
-  });
-});
-
-describe('FHIR import', () => {
-  it('an exported consent imports back to the same grant terms', () => {
-    for (const id of w.consentIds.slice(0, 2)) {
-      const consent = getConsent(w.chain.state, id)!;
-      const terms = consentFromFhir(
-        consentToFhir(consent, { time: w.chain.time, resourceTypeOf: () => 'Observation' }),
-      );
-      const {
-        patient,
-        grantee,
-        recordIds,
-        resourceTypes,
-        actions,
-        purposes,
-        validFrom,
-        validUntil,
-      } = consent;
-      expect(terms).toEqual({
-        patient,
-        grantee,
-        recordIds,
-        resourceTypes,
-        actions,
-        purposes,
-        validFrom,
-        validUntil,
-      });
-    }
-  });
-
-  it('a revoked consent does not import as a grant', () => {
-    const revoked = exportConsent(w.chain.state, w.consentIds[2]!, w.chain.time)!;
-    expect(() => consentFromFhir(revoked)).toThrow('Consent.status');
-  });
-
-  it('an imported consent, signed by the patient, becomes a working grant', () => {
-    const fresh = world();
-    const exported = consentToFhir(
-      {
-        ...grantBody(
-          fresh.alice,
-          { type: 'provider', id: fresh.p.nurse.publicKey },
-          fresh.chain.time,
-        ),
-        id: new Uint8Array(32),
-        grantedBy: fresh.alice.publicKey,
-        createdAt: fresh.chain.time,
-        status: 'active',
-        revokedAt: null,
-        revokedBy: null,
-      },
-      { time: fresh.chain.time, resourceTypeOf: () => undefined },
-    );
-    const terms = consentFromFhir(exported);
-    expect(fresh.chain.run(fresh.alice, 'consent.grant', terms).code).toBe('OK');
-  });
-
-  /** What each of HL7's Consent examples gives: terms, or the element named in the refusal. */
-  const expectations: Record<string, string> = {
-    'Consent-consent-example-Emergency.json': 'Consent.policyRule',
-    'Consent-consent-example-Out.json': 'Consent.policyRule',
-    'Consent-consent-example-basic.json': 'Consent.provision.class',
-    'Consent-consent-example-grantor.json': 'Consent.policyRule',
-    'Consent-consent-example-notAuthor.json': 'Consent.provision.actor[0].role',
-    'Consent-consent-example-notOrg.json': 'Consent.provision.type',
-    'Consent-consent-example-notThem.json': 'Consent.provision.class',
-    'Consent-consent-example-notThis.json': 'Consent.provision.data[0].meaning',
-    'Consent-consent-example-notTime.json': 'Consent.provision.class',
-    'Consent-consent-example-pkb.json': 'Consent.policyRule',
-    'Consent-consent-example-signature.json': 'Consent.provision.provision[0].code',
-    'Consent-consent-example-smartonfhir.json': 'imports',
-  };
-
-  it("imports HL7's Consent examples or names the element it cannot map", () => {
-    const examples = hl7Examples('Consent');
-    expect(examples.map((e) => e.file)).toEqual(Object.keys(expectations).sort());
-    // HL7's references are not keys: map them onto the fixture's identities.
-    const options = {
-      resolvePatient: (ref: string) => (ref.startsWith('Patient/') ? w.alice.publicKey : undefined),
-      resolveActor: (ref: string) =>
-        ref.startsWith('Practitioner/')
-          ? { type: 'provider' as const, id: w.p.nurse.publicKey }
-          : ref.startsWith('Organization/')
-            ? { type: 'organization' as const, id: w.a.spec.id }
-            : undefined,
-      defaults: {
-        grantee: { type: 'provider' as const, id: w.p.clinician.publicKey },
-        actions: ['access' as const],
-        purposes: ['TREAT' as const],
-      },
-    };
-    for (const { file, resource } of examples) {
-      const expected = expectations[file]!;
-      if (expected === 'imports') {
-        const terms = consentFromFhir(resource, options);
-        expect(terms).toMatchObject({
-          resourceTypes: ['MedicationRequest'],
-          actions: ['access'],
-          purposes: ['TREAT'],
-        });
-        expect(terms.validFrom).toBe(Date.parse('2016-06-23T17:02:33+10:00'));
-        expect(terms.validUntil - terms.validFrom).toBe(30 * 60_000);
-        // The ledger's own rule still applies: that window ended years before this chain's time.
-        expect(w.chain.run(w.alice, 'consent.grant', terms).code).toBe('BAD_WINDOW');
-        continue;
-      }
-      let error: unknown;
-      try {
-        consentFromFhir(resource, options);
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error, file).toBeInstanceOf(LedgerError);
-      expect((error as LedgerError).code, file).toBe('LEDGER_FHIR_UNSUPPORTED');
-      expect((error as Error).message.split(':')[0], file).toBe(expected);
-    }
-  });
-
-  it('refuses a consent without an end date, naming provision.period.end', () => {
-    const consent = getConsent(w.chain.state, w.consentIds[0]!)!;
-    const resource = consentToFhir(consent, {
-      time: w.chain.time,
-      resourceTypeOf: () => undefined,
-    }) as unknown as Record<string, unknown> & { provision: Record<string, unknown> };
-    const open = {
-      ...resource,
-      provision: { ...resource.provision, period: { start: '2024-01-01' } },
-    };
-    expect(() => consentFromFhir(open)).toThrow('Consent.provision.period.end');
-    const dateOnly = consentFromFhir({
-      ...resource,
-      provision: { ...resource.provision, period: { start: '2024-01-01', end: '2024-01-31' } },
-    });
-    expect(dateOnly.validUntil).toBe(Date.UTC(2024, 1, 1));
-    expect(() => consentFromFhir({ ...resource, resourceType: 'Patient' })).toThrow(LedgerError);
-    expect(() => consentFromFhir({ ...resource, modifierExtension: [{}] })).toThrow(
-      'Consent.modifierExtension',
-    );
   });
 });

@@ -25,6 +25,7 @@ import {
   readPeriod,
   recordData,
   referenceOf,
+  refused,
   termsOf,
   unionOfPermits,
 } from './consent.js';
@@ -209,6 +210,6 @@ export function readFhirConsentR5(
     },
     issues,
   );
-  if (terms === undefined) return { ok: false, issues: issues.issues };
+  if (terms === undefined) return refused(issues, patient);
   return { ok: true, terms, grantor };
 }

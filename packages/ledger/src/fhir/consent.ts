@@ -142,7 +142,12 @@ export type ConsentReading =
       /** The grantor the resource names (performer / grantor): the key that must sign. */
       readonly grantor: Uint8Array | undefined;
     }
-  | { readonly ok: false; readonly issues: readonly FhirIssue[] };
+  | {
+      readonly ok: false;
+      readonly issues: readonly FhirIssue[];
+      /** The patient, when the reference resolved: whom the refusal is about. */
+      readonly patient?: Uint8Array;
+    };
 
 export type Json = { readonly [key: string]: unknown };
 
@@ -745,9 +750,14 @@ export function readFhirConsent(
     },
     issues,
   );
-  if (terms === undefined) return { ok: false, issues: issues.issues };
+  if (terms === undefined) return refused(issues, patient);
   return { ok: true, terms, grantor };
 }
+
+export const refused = (issues: IssueList, patient: Uint8Array | undefined): ConsentReading =>
+  patient === undefined
+    ? { ok: false, issues: issues.issues }
+    : { ok: false, issues: issues.issues, patient };
 
 /** The reading's terms, or a LedgerError naming every issue (LEDGER_FHIR_INVALID for malformed JSON). */
 export function termsOrThrow(reading: ConsentReading): ConsentTerms {
