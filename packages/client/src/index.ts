@@ -38,6 +38,14 @@ export {
   streamEvents,
 } from './events.js';
 export {
+  type ConsentSignOptions,
+  FHIR_R4_PATH,
+  type ImportedConsent,
+  importConsent,
+  type SignedConsent,
+  signConsent,
+} from './fhir.js';
+export {
   contentDigest,
   MAX_SIGNATURE_VALIDITY_SECONDS,
   type ReceivedRequest,
