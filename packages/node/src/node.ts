@@ -19,14 +19,15 @@ import { Mempool } from './chain/mempool.js';
 import type { NodeConfig } from './config.js';
 import { Database } from './db/index.js';
 import { NodeError } from './errors.js';
+import { ExportJobs } from './fhir/export/jobs.js';
+import { researchExportRoutes } from './fhir/export/routes.js';
+import { consentImport } from './fhir/import.js';
 import { createLogger, type Logger, moduleLogger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { FramedProtocol } from './net/framed-protocol.js';
 import { createHost, type Host, protocolId } from './net/host.js';
 import { loadOrCreatePeerIdentity } from './net/identity.js';
 import { RequestProtocol } from './net/request-protocol.js';
-import { ExportJobs } from './fhir/export/jobs.js';
-import { researchExportRoutes } from './fhir/export/routes.js';
 import { RecordsService } from './records/index.js';
 import {
   BlockSync,
@@ -527,7 +528,10 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
 
     const api: ApiServer = createApiServer({
       records,
-      fhirRouteSets: [researchExportRoutes(researchExports)],
+      fhirRouteSets: [
+        researchExportRoutes(researchExports),
+        consentImport({ now: options.now ?? Date.now }),
+      ],
       backend,
       logger: moduleLogger(logger, 'api'),
       metrics,

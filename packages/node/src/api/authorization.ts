@@ -100,6 +100,8 @@ export const ROUTE_ACCESS = {
   fhirReadAuditEvent: signed(...PATIENT_SIDE, 'self'),
   /** As the read of its target (a Consent or an AuditEvent). */
   fhirReadProvenance: signed(...PATIENT_SIDE, 'self', 'grantee'),
+  /** POST Consent (import): the patient side of the Consent's patient; the grant's own signature decides the rest. */
+  fhirCreateConsent: signed(...PATIENT_SIDE),
   // The research export (src/fhir/export): a study is an active researcher's key.
   /** Kick-off: the subject is the signer itself when it is an active researcher. */
   fhirExportKickOff: signed('self'),

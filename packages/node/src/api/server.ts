@@ -163,7 +163,8 @@ export const DEFAULT_API_PORT = 7701;
 /** Room for the hex of the largest transaction (2 x 16 KiB) and JSON framing. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
-const REJECTION_STATUS: Record<SubmitRejection, number> = {
+/** The HTTP status of each mempool refusal (POST /v1/tx, and the FHIR Consent import). */
+export const REJECTION_STATUS: Record<SubmitRejection, number> = {
   MALFORMED: 400,
   WRONG_CHAIN: 400,
   BAD_SIGNATURE: 400,
