@@ -24,7 +24,6 @@ import {
   writeKeystore,
 } from './fixtures.js';
 
-const screenshots = new URL('../../../docs/screenshots/', import.meta.url);
 const short = (hex: string) => `${hex.slice(0, 8)}…${hex.slice(-6)}`;
 
 /** Imports `signer` on the Keys screen of `at` as the clinician key, then opens the Clinician tab. */
@@ -81,7 +80,6 @@ test('a clinician at another hospital opens a consented record; after the revoca
   await expect(raw).toBeHidden();
   await record.getByText('Raw FHIR JSON').click();
   await expect(raw).toBeVisible();
-  await page.screenshot({ path: new URL('clinician.png', screenshots).pathname, fullPage: true });
   await expectNoSeriousViolations(page);
 
   // The patient revokes; the page still shows the consent as it was (a stale tab).
