@@ -10,11 +10,13 @@ import {
 import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   auditTrail,
+  consentToFhir,
   encodeTransaction,
   recordId,
   stateKeys,
   type TxBodies,
   type TxKind,
+  withConsentTransaction,
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AccessKey, ROUTE_ACCESS } from '../src/api/authorization.js';
@@ -191,6 +193,30 @@ async function postTx<K extends TxKind>(from: Signer, kind: K, body: TxBodies[K]
 
 /** One or more rows per key of ROUTE_ACCESS (built after setup: they name committed hashes). */
 function table(): Record<AccessKey, Row[]> {
+  const now = Date.now();
+  /** A Consent for the patient carrying a consent.grant whose signature is all zeros. */
+  const unsignedGrant = withConsentTransaction(
+    consentToFhir(
+      {
+        id: new Uint8Array(32),
+        patient: patient.publicKey,
+        grantee: { type: 'provider', id: colleague.publicKey },
+        recordIds: [],
+        resourceTypes: ['Observation'],
+        actions: ['access'],
+        purposes: ['TREAT'],
+        validFrom: now,
+        validUntil: now + 86_400_000,
+        grantedBy: patient.publicKey,
+        createdAt: now,
+        status: 'active',
+        revokedAt: null,
+        revokedBy: null,
+      },
+      { time: now, resourceTypeOf: () => undefined },
+    ),
+    { signer: patient.publicKey, nonce: 1, signature: new Uint8Array(64) },
+  );
   const patientSide = (tail: string): Row[] => [
     {
       path: `/v1/patients/${patientKey}${tail}`,
@@ -529,6 +555,25 @@ function table(): Record<AccessKey, Row[]> {
           ['the grantee of the consent', colleague, 200],
         ],
         refused: [forbidden('another provider', clinician)],
+      },
+    ],
+    fhirCreateConsent: [
+      {
+        method: 'POST',
+        path: '/fhir/r4/Consent',
+        // Past the guard, a grant nobody signed is the handler's 400 BAD_SIGNATURE: nothing is submitted.
+        body: () => unsignedGrant,
+        allowed: [
+          ['the patient', patient, 400],
+          ['a live delegate', delegate, 400],
+        ],
+        refused: [
+          unsigned,
+          unknownKey,
+          lapsedKey,
+          forbidden('the custodian provider', clinician),
+          forbidden('the org admin', admin),
+        ],
       },
     ],
     fhirExportKickOff: [

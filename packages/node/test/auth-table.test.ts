@@ -18,6 +18,7 @@ import {
 } from '../src/api/authorization.js';
 import { ROUTES } from '../src/api/routes.js';
 import { EXPORT_ROUTES } from '../src/fhir/export/routes.js';
+import { CONSENT_CREATE_ACCESS } from '../src/fhir/import.js';
 import { FHIR_ROUTES } from '../src/fhir/rest.js';
 import { populatedBackend, signer } from './api-chain.js';
 
@@ -65,6 +66,7 @@ const EXPECTED: Record<AccessKey, string> = {
   fhirSearchAuditEvent: `${P} ${D} self`,
   fhirReadAuditEvent: `${P} ${D} self`,
   fhirReadProvenance: `${P} ${D} self grantee`,
+  fhirCreateConsent: `${P} ${D}`,
   fhirExportKickOff: 'self',
   fhirExportStatus: 'self',
   fhirExportCancel: 'self',
@@ -102,9 +104,10 @@ function cell(policy: (typeof ROUTE_ACCESS)[AccessKey]): string {
 describe('the authorization table', () => {
   it('has a row for every route of the route table (and the patient event stream, and FHIR)', () => {
     const operations = ROUTES.map((route) => route.operationId as string);
-    const fhir = [...FHIR_ROUTES, ...Object.values(EXPORT_ROUTES)].map(
-      (route) => route.access as string,
-    );
+    const fhir = [
+      ...[...FHIR_ROUTES, ...Object.values(EXPORT_ROUTES)].map((route) => route.access as string),
+      CONSENT_CREATE_ACCESS,
+    ];
     expect(Object.keys(ROUTE_ACCESS).sort()).toEqual(
       [...operations, 'patientEvents', ...fhir].sort(),
     );
