@@ -12,6 +12,7 @@ export {
   SelectField,
   TextField,
 } from './components.js';
+export { downloadJson, downloadText } from './download.js';
 export { type ErrorExplanation, explainError } from './errors.js';
-export { downloadJson, downloadText, formatDuration, formatTime, shortKey } from './format.js';
+export { formatDuration, formatTime, shortKey } from './format.js';
 export { type Action, useAction, useNow } from './hooks.js';
