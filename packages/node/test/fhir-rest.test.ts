@@ -283,7 +283,13 @@ describe('GET /metadata', () => {
       { security: { description: string }; resource: Record<string, unknown>[] },
     ];
     expect(rest.security.description).toContain('RFC 9421');
+    // One entry per type: the import route set adds `create` to Consent's.
+    const types = rest.resource.map((r) => r.type as string);
+    expect(new Set(types).size).toBe(types.length);
     const byType = Object.fromEntries(rest.resource.map((r) => [r.type as string, r]));
+    expect(byType.Consent!.interaction).toEqual(
+      expect.arrayContaining([{ code: 'read' }, { code: 'search-type' }, { code: 'create' }]),
+    );
     expect(Object.keys(byType)).toEqual(
       expect.arrayContaining(['Consent', 'AuditEvent', 'Provenance']),
     );
@@ -590,7 +596,7 @@ describe('who may read what', () => {
 });
 
 describe('bad input: an OperationOutcome with the right status, and nothing committed', () => {
-  it('unknown types, parameters, modifiers, values and formats; methods not allowed', async () => {
+  it('unknown types, parameters, modifiers, values, formats and bodies; methods not allowed', async () => {
     const asPatient = new MedchainClient({ url: base, signer: patient });
     const before = {
       consents: (await asPatient.consents(patient.publicKey)).total,
@@ -653,6 +659,24 @@ describe('bad input: an OperationOutcome with the right status, and nothing comm
         client.create({ resourceType: 'AuditEvent', body: { resourceType: 'AuditEvent' } }),
       ),
     ).toMatchObject({ status: 405 });
+    // Bodies (Consent create, the import route): malformed JSON, not JSON, too large.
+    const post = (body: string, type: string) =>
+      client.request('Consent', {
+        method: 'POST',
+        body,
+        options: { headers: { 'content-type': type } },
+      });
+    expect(
+      await refused(post('{"resourceType": "Consent",', 'application/fhir+json')),
+    ).toMatchObject({ status: 400 });
+    expect(await refused(post('<Consent/>', 'application/fhir+xml'))).toMatchObject({
+      status: 415,
+    });
+    const huge = JSON.stringify({ resourceType: 'Consent', text: { div: 'x'.repeat(200_000) } });
+    expect(await refused(post(huge, 'application/fhir+json'))).toMatchObject({
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+    });
     const after = {
       consents: (await asPatient.consents(patient.publicKey)).total,
       audit: (await asPatient.audit(patient.publicKey)).total,
