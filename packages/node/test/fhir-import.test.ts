@@ -237,6 +237,16 @@ describe('POST /fhir/r4/Consent', () => {
     expect(read).toEqual(created);
   });
 
+  it('GET /metadata states Consent create, once, beside read and search', async () => {
+    const statement = (await ehr().capabilityStatement()) as Resource & {
+      rest: { resource: { type: string; interaction: { code: string }[] }[] }[];
+    };
+    const consent = statement.rest[0]!.resource.filter((r) => r.type === 'Consent');
+    expect(consent.map((r) => r.interaction.map((i) => i.code))).toEqual([
+      ['read', 'search-type', 'create'],
+    ]);
+  });
+
   it('a delegate imports with importConsent: 201 with Location, performer RelatedPerson', async () => {
     const imported = await importConsent(clientOf(delegate), consentFor({}, delegate));
     expect(imported.status).toBe(201);

@@ -111,6 +111,15 @@ export function consentImport(options: ConsentImportOptions = {}): FhirRouteSet 
   const waitMs = options.waitMs ?? DEFAULT_IMPORT_WAIT_MS;
   const readings = new WeakMap<FastifyRequest, ConsentReading>();
   return {
+    capabilities: [
+      {
+        type: 'Consent',
+        interactions: ['create'],
+        searchParams: [],
+        documentation:
+          'Create (import): POST a Consent carrying the consent.grant its grantor signed (extension urn:medchain:fhir:consent-transaction); 201 once committed, or an OperationOutcome naming what cannot be a grant.',
+      },
+    ],
     register(instance, { backend, authorize, baseOf }) {
       instance.route({
         method: 'POST',

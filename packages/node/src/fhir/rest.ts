@@ -186,8 +186,20 @@ export function fhirApi(options: FhirApiOptions) {
       interactions: ['read'],
       searchParams: [],
     },
-    ...routeSets.flatMap((set) => set.capabilities ?? []),
   ];
+  // A route set may add interactions to a type served here (Consent create): one entry per type.
+  for (const added of routeSets.flatMap((set) => set.capabilities ?? [])) {
+    const i = resources.findIndex((r) => r.type === added.type);
+    if (i < 0) resources.push(added);
+    else {
+      const own = resources[i]!;
+      resources[i] = {
+        ...own,
+        interactions: [...own.interactions, ...added.interactions],
+        documentation: `${own.documentation} ${added.documentation}`,
+      };
+    }
+  }
 
   /** The patient a search is about: exactly one `patient` value (the authorization subject). */
   const searchOf = (request: FastifyRequest, params: readonly SearchParam[]) => {
