@@ -11,6 +11,7 @@ import { recordId as deriveRecordId } from '../ids.js';
 import type {
   AuditEntry,
   ConsentEntry,
+  ConsentTerms,
   DelegateEntry,
   LedgerParams,
   MembershipChange,
@@ -24,7 +25,7 @@ import type {
 } from '../model.js';
 import { fail } from '../receipt.js';
 import { appendToList, listLength, readValue, stateKeys, writeValue } from '../schema.js';
-import type { AuthenticatedState } from '../state/index.js';
+import type { AuthenticatedState, KeyValueReader } from '../state/index.js';
 import { memberIds } from '../validators.js';
 import { activeProvider, memberOrganization, patientEntry } from './actors.js';
 import type {
@@ -356,27 +357,42 @@ const erase: Rule<'record.erase'> = (ctx, body, found) => {
 
 // ---- consents ----
 
-const grant: Rule<'consent.grant'> = (ctx, terms) => {
-  requirePatient(ctx, terms.patient);
+/**
+ * The grant rule's checks, before it writes: patient, grantee, window, scope. On any reader and
+ * time, so a gateway can ask them before submitting (`grantRefusal`) and get the same code.
+ */
+export function checkGrantTerms(
+  reader: KeyValueReader,
+  terms: ConsentTerms,
+  time: number,
+  params: LedgerParams,
+): void {
+  if (patientEntry(reader, terms.patient) === undefined) {
+    fail('PATIENT_NOT_FOUND', `patient ${hex(terms.patient)} is not registered`);
+  }
   const granteeExists =
     terms.grantee.type === 'provider'
-      ? activeProvider(ctx.state, terms.grantee.id) !== undefined
-      : memberOrganization(ctx.state, terms.grantee.id) !== undefined;
+      ? activeProvider(reader, terms.grantee.id) !== undefined
+      : memberOrganization(reader, terms.grantee.id) !== undefined;
   if (!granteeExists) {
     fail('GRANTEE_NOT_FOUND', `no active ${terms.grantee.type} ${hex(terms.grantee.id)}`);
   }
-  if (terms.validUntil <= terms.validFrom || terms.validUntil <= ctx.time) {
+  if (terms.validUntil <= terms.validFrom || terms.validUntil <= time) {
     fail('BAD_WINDOW', 'validUntil must be after validFrom and after the block time');
   }
-  if (terms.validUntil > ctx.time + ctx.params.maxConsentDurationMs) {
-    fail('WINDOW_TOO_LONG', `a consent may run at most ${ctx.params.maxConsentDurationMs} ms`);
+  if (terms.validUntil > time + params.maxConsentDurationMs) {
+    fail('WINDOW_TOO_LONG', `a consent may run at most ${params.maxConsentDurationMs} ms`);
   }
   for (const id of terms.recordIds) {
-    const record = readValue<RecordEntry>(ctx.state, stateKeys.record(id));
+    const record = readValue<RecordEntry>(reader, stateKeys.record(id));
     if (record === undefined || !bytesEqual(record.patient, terms.patient)) {
       fail('SCOPE_INVALID', `record ${hex(id)} is not a record of this patient`);
     }
   }
+}
+
+const grant: Rule<'consent.grant'> = (ctx, terms) => {
+  checkGrantTerms(ctx.state, terms, ctx.time, ctx.params);
   const consent: ConsentEntry = {
     ...terms,
     id: ctx.txHash,

@@ -1,6 +1,6 @@
 import { bytesEqual, fromHex, toHex } from '@medchain/crypto';
-import { activeProvider, memberOrganization, patientEntry } from '../consent/actors.js';
 import { signerRoleRefusal } from '../consent/roles.js';
+import { checkGrantTerms } from '../consent/rules.js';
 import { LedgerError } from '../errors.js';
 import { readChainConfig } from '../executor.js';
 import {
@@ -12,10 +12,8 @@ import {
   PURPOSES,
   type Purpose,
   RESOURCE_TYPE_PATTERN,
-  type RecordEntry,
 } from '../model.js';
-import type { ReceiptCode } from '../receipt.js';
-import { readValue, stateKeys } from '../schema.js';
+import { type ReceiptCode, TxFailure } from '../receipt.js';
 import type { KeyValueReader } from '../state/index.js';
 import { FhirSystem, fhirInstant, PATIENT_CONSENT_CATEGORY } from './codes.js';
 
@@ -874,8 +872,8 @@ export function readConsentTransaction(
 
 /**
  * Why a consent.grant by `signer` with these terms would fail if it executed on `reader` at
- * `time`: the executor's role check, then the grant rule's checks in its order (patient,
- * grantee, window, scope; see consent/rules.ts), with its receipt codes. A gateway asks this
+ * `time`: the executor's role check, then the grant rule's own checks (`checkGrantTerms`:
+ * patient, grantee, window, scope), with their receipt codes. A gateway asks this
  * before submitting, because a failing grant is still committed with its failed receipt; the
  * ledger stays the judge when the transaction executes.
  */
@@ -898,43 +896,11 @@ export function grantRefusal(
     time,
   );
   if (role !== undefined) return role;
-  if (patientEntry(reader, terms.patient) === undefined) {
-    return {
-      code: 'PATIENT_NOT_FOUND',
-      message: `patient ${toHex(terms.patient)} is not registered`,
-    };
-  }
-  const granteeExists =
-    terms.grantee.type === 'provider'
-      ? activeProvider(reader, terms.grantee.id) !== undefined
-      : memberOrganization(reader, terms.grantee.id) !== undefined;
-  if (!granteeExists) {
-    return {
-      code: 'GRANTEE_NOT_FOUND',
-      message: `no active ${terms.grantee.type} ${toHex(terms.grantee.id)}`,
-    };
-  }
-  if (terms.validUntil <= terms.validFrom || terms.validUntil <= time) {
-    return {
-      code: 'BAD_WINDOW',
-      message: 'validUntil must be after validFrom and after the block time',
-    };
-  }
-  const { maxConsentDurationMs } = readChainConfig(reader).params;
-  if (terms.validUntil > time + maxConsentDurationMs) {
-    return {
-      code: 'WINDOW_TOO_LONG',
-      message: `a consent may run at most ${maxConsentDurationMs} ms`,
-    };
-  }
-  for (const id of terms.recordIds) {
-    const record = readValue<RecordEntry>(reader, stateKeys.record(id));
-    if (record === undefined || !bytesEqual(record.patient, terms.patient)) {
-      return {
-        code: 'SCOPE_INVALID',
-        message: `record ${toHex(id)} is not a record of this patient`,
-      };
-    }
+  try {
+    checkGrantTerms(reader, terms, time, readChainConfig(reader).params);
+  } catch (error) {
+    if (error instanceof TxFailure) return { code: error.code, message: error.message };
+    throw error;
   }
   return undefined;
 }
