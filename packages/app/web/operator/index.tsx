@@ -147,7 +147,8 @@ function topHeight(network: NetworkState): number {
 }
 
 function orgLabel(validator: ValidatorJson | undefined): string {
-  return validator === undefined ? 'unknown' : `org ${shortKey(validator.orgId)}`;
+  // The first 8 hex characters tell the members apart; the full id is in the row's title.
+  return validator === undefined ? 'unknown' : `org ${validator.orgId.slice(0, 8)}`;
 }
 
 function Validators({ network, blocked }: { network: NetworkState; blocked: ReadonlySet<string> }) {
@@ -170,12 +171,12 @@ function Validators({ network, blocked }: { network: NetworkState; blocked: Read
             <thead>
               <tr>
                 <th scope="col">Validator</th>
-                <th scope="col">Node</th>
                 <th scope="col">Health</th>
                 <th scope="col">Height</th>
                 <th scope="col">View</th>
                 <th scope="col">Peers</th>
                 <th scope="col">Mempool</th>
+                <th scope="col">Node</th>
               </tr>
             </thead>
             <tbody>
@@ -185,7 +186,7 @@ function Validators({ network, blocked }: { network: NetworkState; blocked: Read
                   <ValidatorRow
                     key={validator.publicKey}
                     label={orgLabel(validator)}
-                    title={`validator key ${validator.publicKey}, peer ${validator.peerId}`}
+                    title={`organization ${validator.orgId}, validator key ${validator.publicKey}, peer ${validator.peerId}`}
                     reading={reading}
                     top={top}
                     blocked={reading !== undefined && blocked.has(reading.node.url)}
@@ -227,10 +228,9 @@ function ValidatorRow({
   const status = reading?.status;
   return (
     <tr>
-      <th scope="row" title={title}>
+      <th scope="row" class="nowrap" title={title}>
         {label}
       </th>
-      <td class="mono">{reading?.node.url ?? 'no API address known'}</td>
       <td>
         {reading === undefined ? '—' : <HealthBadge health={healthOf(reading, top, blocked)} />}
       </td>
@@ -238,6 +238,7 @@ function ValidatorRow({
       <td>{status?.view ?? '—'}</td>
       <td>{status?.peers.length ?? '—'}</td>
       <td>{status?.mempoolSize ?? '—'}</td>
+      <td class="mono">{reading?.node.url ?? 'no API address known'}</td>
     </tr>
   );
 }
@@ -372,24 +373,35 @@ function Blocks({ network }: { network: NetworkState }) {
               <tr>
                 <th scope="col">Height</th>
                 <th scope="col">Time</th>
-                <th scope="col">Hash</th>
-                <th scope="col">Proposer</th>
-                <th scope="col">Transactions</th>
+                <th scope="col">
+                  <abbr title="Transactions">Txs</abbr>
+                </th>
                 <th scope="col">Certificate</th>
+                <th scope="col">Proposer</th>
+                <th scope="col">Hash</th>
               </tr>
             </thead>
             <tbody>
               {network.blocks.map((block) => (
                 <tr key={block.hash}>
                   <th scope="row">{block.height}</th>
-                  <td>{formatTime(block.header.time)}</td>
+                  <td class="nowrap">
+                    <time
+                      dateTime={new Date(block.header.time).toISOString()}
+                      title={formatTime(block.header.time)}
+                    >
+                      {new Date(block.header.time).toLocaleTimeString()}
+                    </time>
+                  </td>
+                  <td>{block.txs ?? '—'}</td>
+                  <td class="certificate">
+                    <Certificate block={block} validators={validators} />
+                  </td>
+                  <td class="nowrap">
+                    {orgLabel(validators.find((v) => v.publicKey === block.header.proposer))}
+                  </td>
                   <td class="mono" title={block.hash}>
                     {shortKey(block.hash)}
-                  </td>
-                  <td>{orgLabel(validators.find((v) => v.publicKey === block.header.proposer))}</td>
-                  <td>{block.txs ?? '—'}</td>
-                  <td>
-                    <Certificate block={block} validators={validators} />
                   </td>
                 </tr>
               ))}
