@@ -188,6 +188,7 @@ describe('paging', () => {
     flags.map((match, position) => ({
       position,
       resource: { resourceType: 'X', code: match ? 'yes' : 'no', at: 0 },
+      source: undefined,
     }));
   const page = (flags: readonly boolean[], count: number, cursor: Record<string, string> = {}) =>
     pageOfMatches(

@@ -97,15 +97,20 @@ export function* consentCandidates(
   state: KeyValueReader,
   patient: Uint8Array,
   time: number,
-): Generator<Candidate> {
+): Generator<Candidate<LedgerTarget>> {
   for (const { position, entry } of everyEntry((r) => consentsOfPatient(state, patient, r))) {
-    yield { position, resource: consentResource(state, entry, time) };
+    const source = { type: 'Consent', consent: entry } as const;
+    yield { position, resource: consentResource(state, entry, time), source };
   }
 }
 
-export function* auditCandidates(state: KeyValueReader, patient: Uint8Array): Generator<Candidate> {
+export function* auditCandidates(
+  state: KeyValueReader,
+  patient: Uint8Array,
+): Generator<Candidate<LedgerTarget>> {
   for (const { position, entry } of everyEntry((r) => auditTrail(state, patient, r))) {
-    yield { position, resource: auditResource(state, entry) };
+    const source = { type: 'AuditEvent', entry } as const;
+    yield { position, resource: auditResource(state, entry), source };
   }
 }
 

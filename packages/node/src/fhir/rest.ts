@@ -242,7 +242,7 @@ export function fhirApi(options: FhirApiOptions) {
     request: FastifyRequest,
     resourceType: string,
     search: ParsedSearch,
-    candidates: Iterable<Candidate>,
+    candidates: Iterable<Candidate<LedgerTarget>>,
   ): Promise<FhirResource> {
     const base = baseOf(request);
     const page = pageOfMatches(candidates, search);
@@ -271,9 +271,8 @@ export function fhirApi(options: FhirApiOptions) {
       search: { mode: 'match' },
     }));
     if (search.revincludeProvenance) {
-      for (const { resource } of page.matches) {
-        const target = await findTarget(backend, hashId(resourceType, resource.id as string));
-        const provenance = target === undefined ? undefined : await provenanceOf(backend, target);
+      for (const { source } of page.matches) {
+        const provenance = await provenanceOf(backend, source);
         if (provenance !== undefined) {
           entry.push({
             fullUrl: `${base}/Provenance/${provenance.id as string}`,

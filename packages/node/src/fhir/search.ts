@@ -330,14 +330,16 @@ export function parseSearch(
   return { conditions, used, ignored, count, after, before, revincludeProvenance };
 }
 
-/** A candidate: its position in the ledger's list (the paging cursor) and its resource. */
-export interface Candidate {
+/** A candidate: its position in the ledger's list (the paging cursor), its resource and source. */
+export interface Candidate<T = unknown> {
   readonly position: number;
   readonly resource: FhirResource;
+  /** The ledger entry the resource was made from. */
+  readonly source: T;
 }
 
-export interface SearchPage {
-  readonly matches: readonly Candidate[];
+export interface SearchPage<T> {
+  readonly matches: readonly Candidate<T>[];
   readonly total: number;
   /** The position the next page starts after, or undefined at the end. */
   readonly next: number | undefined;
@@ -350,8 +352,11 @@ export interface SearchPage {
  * ever appended, so a page never skips or repeats an entry that matched when the first page
  * was read.
  */
-export function pageOfMatches(candidates: Iterable<Candidate>, search: ParsedSearch): SearchPage {
-  const all: Candidate[] = [];
+export function pageOfMatches<T>(
+  candidates: Iterable<Candidate<T>>,
+  search: ParsedSearch,
+): SearchPage<T> {
+  const all: Candidate<T>[] = [];
   for (const candidate of candidates) {
     if (search.conditions.every((matches) => matches(candidate.resource))) all.push(candidate);
   }
