@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importKeystore, KeySigner, toDidKey, toHex } from '@medchain/client';
 import type { Page } from '@playwright/test';
@@ -67,8 +67,8 @@ test.describe('keys', () => {
     page,
   }) => {
     const dir = join(devnet().dir, 'e2e-keys');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     const bad = join(dir, 'not-a-keystore.json');
-    writeKeystore(KeySigner.generate(), 'placeholder'); // makes the directory
     writeFileSync(bad, '{"kind": "something else"}');
     await page.goto(appUrl('hospital-a', 'keys'));
     const form = page.getByRole('region', { name: 'Import a key' });
@@ -268,6 +268,19 @@ test.describe('patient', () => {
     const audit = await read('Download audit trail (FHIR)');
     expect(audit).toMatchObject({ resourceType: 'Bundle', total: 1 });
     expect(audit.entry[0].resource.resourceType).toBe('AuditEvent');
+  });
+
+  test('a node that does not answer is said so, and the screen recovers', async ({ page }) => {
+    const patient = await registerPatient();
+    await importKey(page, patient, 'patient', 'pat');
+    await page.route('**/v1/**', (route) => route.abort('connectionrefused'));
+    await openScreen(page, 'Patient');
+    const alert = page.getByRole('alert').first();
+    await expect(alert).toContainText('NODE_UNREACHABLE');
+    await expect(alert).toContainText('node did not answer');
+    await page.unroute('**/v1/**');
+    await page.getByRole('button', { name: 'Try again' }).click();
+    await expect(page.getByText(/^Registered since/)).toBeVisible();
   });
 
   test('fits a phone’s width', async ({ page }) => {

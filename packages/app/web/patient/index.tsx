@@ -46,7 +46,14 @@ function PatientHome({ unlocked, client }: { unlocked: UnlockedKey; client: Medc
         . The ledger knows you only by this key: no name, no medical data.
       </p>
       {data === undefined && loading && <Progress label="Reading your data from the ledger…" />}
-      <ErrorBox error={error} />
+      {error !== undefined && (
+        <>
+          <ErrorBox error={error} />
+          <button type="button" onClick={() => void reload()} disabled={loading}>
+            Try again
+          </button>
+        </>
+      )}
       {data !== undefined && data.patient === undefined && (
         <Panel title="Register">
           <p>
