@@ -640,6 +640,15 @@ describe('bad input: an OperationOutcome with the right status, and nothing comm
     expect(
       await refused(client.search({ resourceType: 'Consent', searchParams: { status: 'active' } })),
     ).toMatchObject({ status: 400, code: 'SEARCH_PATIENT_REQUIRED' });
+    expect(
+      await refused(
+        client.search({ resourceType: 'Consent', searchParams: { patient: 'Patient/x' } }),
+      ),
+    ).toMatchObject({
+      status: 400,
+      code: 'SEARCH_PARAM_INVALID',
+      issue: { expression: ['patient'] },
+    });
     expect(await refused(search({ _format: 'xml' }))).toMatchObject({ status: 406 });
     expect(await refused(search({}, { accept: 'application/fhir+xml' }))).toMatchObject({
       status: 406,

@@ -1,3 +1,4 @@
+import { fromHex } from '@medchain/crypto';
 import { BalpProfile, type FhirResource } from '@medchain/ledger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { consentSubject, type Subject } from '../api/auth.js';
@@ -222,8 +223,17 @@ export function fhirApi(options: FhirApiOptions) {
         ['patient'],
       );
     }
-    const patientRef = referenceValue('patient', values[0]!, ['Patient'], base);
-    const patient = hashId('Patient', patientRef.slice('Patient/'.length));
+    const key = referenceValue('patient', values[0]!, ['Patient'], base).slice('Patient/'.length);
+    if (!/^[0-9a-f]{64}$/.test(key)) {
+      throw new FhirError(
+        400,
+        'SEARCH_PARAM_INVALID',
+        'patient: a patient is Patient/<public key, 64 hex digits>',
+        'invalid',
+        ['patient'],
+      );
+    }
+    const patient = fromHex(key);
     const parsed = { search, patient };
     searches.set(request, parsed);
     return parsed;
