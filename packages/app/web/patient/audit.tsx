@@ -1,7 +1,7 @@
-import { type AuditEntryJson, ClientError, type MedchainClient, toHex } from '@medchain/client';
+import { type AuditEntryJson, type MedchainClient, toHex } from '@medchain/client';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { lightClient } from '../session.js';
-import { ErrorBox, formatTime, Panel, Progress, shortKey } from '../ui/index.js';
+import { ErrorBox, explainError, formatTime, Panel, Progress, shortKey } from '../ui/index.js';
 import {
   ACTION_LABELS,
   DENY_REASON_LABELS,
@@ -95,9 +95,11 @@ export function AuditTrail({ client, patientKey }: { client: MedchainClient; pat
         try {
           check = await verify(patientKey, entry, signal);
         } catch (error) {
+          // The advice matters here: CHAIN_MISMATCH, say, is fixed under Node settings.
+          const explained = explainError(error);
           check = {
             state: 'failed',
-            why: error instanceof ClientError ? `${error.code}: ${error.message}` : String(error),
+            why: `${explained.code}: ${explained.what} ${explained.todo}`,
           };
         }
         if (!signal.aborted) setCheck(entry.index, check);
@@ -288,7 +290,7 @@ function VerificationBadge({
   }
   return (
     <>
-      <span class="badge error">not verified: {check.why}</span>{' '}
+      <span class="badge error">not verified</span> <span class="hint">{check.why}</span>{' '}
       <button type="button" class="secondary" onClick={onVerify}>
         Verify again
       </button>
