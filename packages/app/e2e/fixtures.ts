@@ -193,6 +193,26 @@ export async function grantConsent(
   );
 }
 
+/**
+ * `requester` reads a record through `via`'s node (log-then-serve): resolves with the content
+ * when permitted; a denial rejects with ClientError RECORD_ACCESS_DENIED. Either way the access
+ * is in the patient's audit trail. `emergency`: break-glass (an emergency-role provider).
+ */
+export async function readRecord(
+  via: NodeName | E2eNode,
+  requester: KeySigner,
+  recordId: string,
+  emergency = false,
+): Promise<Uint8Array> {
+  const got = await clientOf(via, requester).fetchRecord(requester, {
+    recordId: fromHex(recordId),
+    action: 'access',
+    purpose: emergency ? 'ETREAT' : 'TREAT',
+    ...(emergency ? { emergencyReason: 'patient-unconscious' as const } : {}),
+  });
+  return got.content;
+}
+
 /** Resolves when `which` has applied `height` (so reads there see a commit). */
 export async function waitForHeight(which: NodeName | E2eNode, height: number): Promise<void> {
   const client = clientOf(which);
