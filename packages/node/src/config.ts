@@ -7,7 +7,7 @@ import { isLoopbackHost } from './api/loopback.js';
 import { DEFAULT_API_RATE_LIMIT } from './api/server.js';
 import { DEFAULT_MEMPOOL_LIMITS } from './chain/mempool.js';
 import { NodeError } from './errors.js';
-import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { LOG_LEVELS, LOG_MODULES, type LogLevel, type ModuleLevels } from './logger.js';
 
 /** The config file the node reads from its home directory. */
 export const CONFIG_FILE_NAME = 'config.json';
@@ -62,6 +62,8 @@ export interface NodeConfig {
   privateNetwork: boolean;
   /** Default `info`. */
   logLevel: LogLevel;
+  /** Levels for some modules (consensus, mempool, sync, records, db, wal, net, api, node) over logLevel. Default none. */
+  logLevels: ModuleLevels;
   mempool: {
     /** Most transactions waiting at once. Default 50,000. */
     maxTxs: number;
@@ -116,6 +118,7 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   peers: [],
   privateNetwork: true,
   logLevel: 'info',
+  logLevels: {},
   mempool: {
     maxTxs: 50_000,
     maxBytes: 64 * 1024 * 1024,
@@ -134,6 +137,7 @@ export interface ConfigOverrides {
   peers?: PeerConfig[];
   privateNetwork?: boolean;
   logLevel?: LogLevel;
+  logLevels?: ModuleLevels;
   mempool?: Partial<NodeConfig['mempool']>;
   block?: Partial<NodeConfig['block']>;
   tickIntervalMs?: number;
@@ -165,6 +169,7 @@ const SECTION_KEYS = {
   ],
   block: ['maxTxs', 'maxBytes', 'batchTimeMs'],
   records: ['logTimeoutMs'],
+  logLevels: LOG_MODULES,
 } as const;
 const TOP_KEYS = new Set([...Object.keys(DEFAULT_CONFIG), 'clockOffsetMs']);
 /** The widest test clock skew: enough for any drift scenario, too little to pass for a real setting. */
@@ -403,6 +408,12 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw invalid('logLevel', `expected one of ${LOG_LEVELS.join(', ')}`);
   }
+  const logLevels = subObject(candidate.logLevels, 'logLevels', LOG_MODULES);
+  for (const [module, level] of Object.entries(logLevels)) {
+    if (!LOG_LEVELS.includes(level as LogLevel)) {
+      throw invalid(`logLevels.${module}`, `expected one of ${LOG_LEVELS.join(', ')}`);
+    }
+  }
   const config: NodeConfig = {
     home: nonEmptyString(candidate.home, 'home'),
     listen: multiaddrList(candidate.listen, 'listen', false),
@@ -410,6 +421,7 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
     peers: peerList(candidate.peers),
     privateNetwork: candidate.privateNetwork,
     logLevel: logLevel as LogLevel,
+    logLevels: logLevels as ModuleLevels,
     mempool: {
       maxTxs: integer(mempool.maxTxs, 'mempool.maxTxs', 1, 10_000_000),
       maxBytes: integer(mempool.maxBytes, 'mempool.maxBytes', 1024, 2 ** 40),

@@ -8,11 +8,18 @@ export { NodeError, type NodeErrorCode } from './errors.js';
 export {
   createLogger,
   LOG_LEVELS,
+  LOG_MODULES,
   type Logger,
   type LoggerOptions,
   type LogLevel,
+  LogLevels,
+  type LogLevelsChange,
+  type LogLevelsView,
   type LogModule,
+  logLevelsOf,
+  type ModuleLevels,
   moduleLogger,
+  withModuleLevels,
 } from './logger.js';
 export { main, runNode } from './main.js';
 export { createMetrics, type Metrics } from './metrics.js';

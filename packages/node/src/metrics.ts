@@ -1,3 +1,5 @@
+import { X509Certificate } from 'node:crypto';
+import { statfsSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
@@ -5,7 +7,14 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
  * help text is in one place. Each node gets its own Registry, never prom-client's global
  * default, so several nodes can run in one process (tests, simulations).
  */
-export function createMetrics(options: { register?: Registry; node?: string } = {}) {
+export function createMetrics(
+  options: {
+    register?: Registry;
+    node?: string;
+    /** The node home: the free space of its filesystem is read at each scrape. */
+    home?: string;
+  } = {},
+) {
   const register = options.register ?? new Registry();
   if (options.node !== undefined) register.setDefaultLabels({ node: options.node });
   const registers = [register];
@@ -26,6 +35,14 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
     consensus: {
       height: gauge('medchain_consensus_height', 'Height the consensus core is working on'),
       view: gauge('medchain_consensus_view', 'Current view number of the consensus core'),
+      viewChanges: counter(
+        'medchain_consensus_view_changes_total',
+        'Views this node moved past without committing in them (a primary failed or was slow)',
+      ),
+      validators: gauge(
+        'medchain_consensus_validators',
+        'Validators deciding the height being worked on (quorum: 2f+1 of them, f = floor((n-1)/3))',
+      ),
       commits: counter('medchain_consensus_commits_total', 'Blocks finalised by a commit quorum'),
       messagesReceived: counter(
         'medchain_consensus_messages_received_total',
@@ -173,6 +190,30 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
         'Times no block committed for a whole stall interval and peers were asked for newer blocks',
       ),
     },
+    home: {
+      diskFreeBytes: new Gauge({
+        name: 'medchain_home_disk_free_bytes',
+        help: "Bytes available to the node on its home's filesystem (LevelDB, WAL, vault)",
+        registers,
+        collect() {
+          if (options.home !== undefined) this.set(diskOf(options.home).free);
+        },
+      }),
+      diskSizeBytes: new Gauge({
+        name: 'medchain_home_disk_size_bytes',
+        help: "Size of the home's filesystem",
+        registers,
+        collect() {
+          if (options.home !== undefined) this.set(diskOf(options.home).size);
+        },
+      }),
+    },
+    tls: {
+      certificateExpiry: gauge(
+        'medchain_api_tls_certificate_expiry_timestamp_seconds',
+        "When the API's TLS certificate (api.tls.cert, the first of the chain) expires, Unix seconds; absent without TLS",
+      ),
+    },
     http: {
       requests: counter(
         'medchain_http_requests_total',
@@ -190,3 +231,13 @@ export function createMetrics(options: { register?: Registry; node?: string } = 
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+function diskOf(path: string): { free: number; size: number } {
+  const stats = statfsSync(path);
+  return { free: stats.bavail * stats.bsize, size: stats.blocks * stats.bsize };
+}
+
+/** The expiry (notAfter, Unix seconds) of the first certificate of a PEM chain. */
+export function certificateExpiry(pem: string | Buffer): number {
+  return Date.parse(new X509Certificate(pem).validTo) / 1000;
+}

@@ -22,7 +22,7 @@ import { NodeError } from './errors.js';
 import { ExportJobs } from './fhir/export/jobs.js';
 import { researchExportRoutes } from './fhir/export/routes.js';
 import { consentImport } from './fhir/import.js';
-import { createLogger, type Logger, moduleLogger } from './logger.js';
+import { createLogger, type Logger, moduleLogger, withModuleLevels } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { FramedProtocol } from './net/framed-protocol.js';
 import { createHost, type Host, protocolId } from './net/host.js';
@@ -199,8 +199,12 @@ function consensusTuning(genesis: GenesisDocument) {
  * HTTP API), each with a child logger and the shared metrics; `stop()` closes them in reverse.
  */
 export function createNode(config: NodeConfig, options: CreateNodeOptions = {}): MedchainNode {
-  const logger = options.logger ?? createLogger({ level: config.logLevel });
-  const metrics = options.metrics ?? createMetrics();
+  // The config's module levels apply to a logger handed in too (the CLI's, pretty or JSON).
+  const logger = withModuleLevels(
+    options.logger ?? createLogger({ level: config.logLevel }),
+    config.logLevels,
+  );
+  const metrics = options.metrics ?? createMetrics({ home: config.home });
   const log = moduleLogger(logger, 'node');
   const closers: Array<{ name: string; close: () => Promise<void> | void }> = [];
   let parts: NodeParts | undefined;

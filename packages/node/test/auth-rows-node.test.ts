@@ -257,6 +257,34 @@ function table(): Record<AccessKey, Row[]> {
     listOrganizations: publicRow('/v1/organizations'),
     listEvidence: publicRow('/v1/consensus/evidence'),
     metrics: [{ path: '/v1/metrics', allowed: [['a loopback peer', NONE, 200]], refused: [] }],
+    getLogLevels: [
+      {
+        path: '/v1/admin/log-levels',
+        allowed: [["the admin of this node's organization", admin, 200]],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden("this node's validator key", validator),
+          forbidden('a provider of the organization', clinician),
+          forbidden('a patient', patient),
+        ],
+      },
+    ],
+    setLogLevels: [
+      {
+        method: 'POST',
+        path: '/v1/admin/log-levels',
+        body: () => ({ modules: { consensus: null } }),
+        allowed: [["the admin of this node's organization", admin, 200]],
+        refused: [
+          unsigned,
+          unknownKey,
+          forbidden("this node's validator key", validator),
+          forbidden('a provider of the organization', clinician),
+          forbidden('a patient', patient),
+        ],
+      },
+    ],
     submitTransaction: [
       {
         path: '/v1/tx',

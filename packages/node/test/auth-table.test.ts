@@ -60,6 +60,8 @@ const EXPECTED: Record<AccessKey, string> = {
   patientEvents: `${P} ${D}`,
   listEvidence: 'public',
   metrics: 'metrics',
+  getLogLevels: 'own-org-admin',
+  setLogLevels: 'own-org-admin',
   fhirMetadata: 'public',
   fhirSearchConsent: `${P} ${D} grantee`,
   fhirReadConsent: `${P} ${D} grantee`,

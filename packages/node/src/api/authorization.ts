@@ -89,6 +89,9 @@ export const ROUTE_ACCESS = {
   patientEvents: signed(...PATIENT_SIDE),
   listEvidence: PUBLIC,
   metrics: { kind: 'metrics' },
+  /** The node's own settings (src/api/admin.ts): its organization's admins only. */
+  getLogLevels: signed('own-org-admin'),
+  setLogLevels: signed('own-org-admin'),
   // FHIR R4 (src/fhir): the same standings as the /v1 routes that read the same entries.
   fhirMetadata: PUBLIC,
   /** Consent?patient=: the patient side, or the grantee the search's `actor` names. */

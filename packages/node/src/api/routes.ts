@@ -11,6 +11,7 @@ import {
   TX_KINDS,
 } from '@medchain/ledger';
 import { MAX_RECORD_BYTES } from '../records/protocol.js';
+import { ADMIN_ROUTES } from './admin.js';
 import { SUBMIT_REJECTIONS } from './backend.js';
 
 /**
@@ -797,6 +798,7 @@ export const ROUTES = [
       200: { description: 'the metrics', contentType: 'text/plain; version=0.0.4', schema: STR },
     },
   },
+  ...ADMIN_ROUTES,
 ] as const satisfies readonly RouteSpec[];
 
 export type OperationId = (typeof ROUTES)[number]['operationId'];

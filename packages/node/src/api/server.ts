@@ -38,9 +38,10 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { NodeError } from '../errors.js';
 import { FHIR_BASE, type FhirRouteSet, fhirApi } from '../fhir/rest.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
+import { certificateExpiry, type Metrics } from '../metrics.js';
 import { RECORD_HTTP_STATUS, RecordError } from '../records/errors.js';
 import { type RecordOperationId, type RecordsApi, recordHandlers } from '../records/http.js';
+import { type AdminOperationId, adminHandlers } from './admin.js';
 import { type AppServingOptions, registerApp } from './app-static.js';
 import {
   AuthError,
@@ -269,7 +270,7 @@ function buildHandlers(
     return patient ?? notFound(`patient ${toHex(key)}`, 'PATIENT_NOT_FOUND');
   };
 
-  const handlers: Record<Exclude<OperationId, RecordOperationId>, Handler> = {
+  const handlers: Record<Exclude<OperationId, RecordOperationId | AdminOperationId>, Handler> = {
     health: async () => ({ status: 'ok' }),
 
     status: async () => {
@@ -552,6 +553,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
             ? { requestCert: true, rejectUnauthorized: true }
             : {}),
         };
+  if (https !== undefined) metrics.tls.certificateExpiry.set(certificateExpiry(https.cert));
   const rateLimit = { ...DEFAULT_API_RATE_LIMIT, ...options.rateLimit };
   const authenticator = new Authenticator({
     now,
@@ -911,6 +913,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       signerOf: (request) => signers.get(request),
       authRequired: authMode === 'required',
     }),
+    ...adminHandlers(logger),
   };
 
   if (options.app !== undefined) registerApp(app, options.app);

@@ -170,6 +170,8 @@ export class ConsensusDriver {
   private proposalTimer: NodeJS.Timeout | undefined;
   private pendingProposal: { height: number; view: number; waitingForTxs: boolean } | null = null;
   private lastStats: ConsensusStats;
+  private lastHeight = 0;
+  private lastView = 0;
   private readonly evidenceLog: EvidenceLog;
   private readonly isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean;
 
@@ -481,8 +483,16 @@ export class ConsensusDriver {
       if (delta > 0) metrics.consensus.messagesDropped.inc({ reason }, delta);
     }
     this.lastStats = stats;
+    // Views count from 0 at each height: a view above the last seen (or any above 0 at a new
+    // height) is that many view changes.
+    const passed =
+      core.currentHeight === this.lastHeight ? core.currentView - this.lastView : core.currentView;
+    if (passed > 0) metrics.consensus.viewChanges.inc(passed);
+    this.lastHeight = core.currentHeight;
+    this.lastView = core.currentView;
     metrics.consensus.height.set(core.currentHeight);
     metrics.consensus.view.set(core.currentView);
+    metrics.consensus.validators.set(core.validatorsAt(core.currentHeight).length);
   }
 }
 
