@@ -76,7 +76,31 @@ function planted(i: number) {
   };
 }
 
-function records(i: number): [patientResource: object, observation: object] {
+interface Observation extends Record<string, unknown> {
+  readonly subject: { readonly reference: string; readonly display: string };
+}
+
+/**
+ * Patient i's records in the vault: most keep a Bundle (Patient and Observation, linked by
+ * urn:uuid), every fourth keeps the two resources as two records.
+ */
+function records(i: number): Record<string, unknown>[] {
+  const [patient, observation] = resources(i);
+  if (i % 4 === 0) return [patient, observation];
+  const urn = `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+  return [
+    {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [
+        { fullUrl: urn, resource: patient },
+        { resource: { ...observation, subject: { ...observation.subject, reference: urn } } },
+      ],
+    },
+  ];
+}
+
+function resources(i: number): [patient: Record<string, unknown>, observation: Observation] {
   const p = planted(i);
   return [
     {
@@ -190,14 +214,15 @@ beforeAll(async () => {
   const second: ReturnType<typeof tx>[] = [];
   patients.forEach((p, i) => {
     const kind = kindOf(i);
-    const contents = records(i).map((r) => utf8(JSON.stringify(r)));
+    const stored = records(i);
+    const contents = stored.map((r) => utf8(JSON.stringify(r)));
     salts.push(contents.map(() => new Uint8Array(randomBytes(RECORD_SALT_BYTES))));
     contents.forEach((content, r) => {
       second.push(
         tx(clinicians[(2 * i + r) % CLINICIANS]!, 'record.anchor', {
           patient: p.publicKey,
           custodian: orgId(0),
-          resourceType: r === 0 ? 'Patient' : 'Observation',
+          resourceType: stored[r]!.resourceType,
           contentHash: recordCommitment(salts[i]![r]!, content),
           nonce: sha256(utf8(`record-${i}-${r}`)).slice(0, 16),
         }),
@@ -208,7 +233,7 @@ beforeAll(async () => {
         patient: p.publicKey,
         grantee,
         recordIds: [],
-        resourceTypes: ['Patient', 'Observation'],
+        resourceTypes: ['Patient', 'Observation', 'Bundle'],
         actions: ['access', 'disclose'],
         purposes,
         validFrom: now - 60_000,
@@ -229,8 +254,9 @@ beforeAll(async () => {
       );
     }
   });
-  await committed(submitAll(second));
-  // The custodian's vault: every record, with its salt (as POST /v1/vault/records stores it).
+  const ledgerDone = committed(submitAll(second));
+  // Meanwhile, the custodian's vault: every record with its salt (as POST /v1/vault/records
+  // stores it once the anchor is committed; the export serves only anchored versions).
   for (const [i, p] of patients.entries()) {
     for (const [r, resource] of records(i).entries()) {
       await custodian.parts.vault.put({
@@ -242,6 +268,7 @@ beforeAll(async () => {
       });
     }
   }
+  await ledgerDone;
 }, 240_000);
 
 afterAll(async () => {

@@ -33,7 +33,10 @@ export interface ExportJobsOptions {
   /** Wall clock (ms). */
   readonly now: () => number;
   readonly logger: Logger;
-  /** Releases in flight at once, per job (below the mempool's 256 per signer). Default 128. */
+  /**
+   * Releases in flight at once, per job: below the mempool's 256 pending per signer, which the
+   * record exchange shares (the same validator key). Default 192.
+   */
   readonly concurrency?: number;
   /** How long a finished export's files are kept. Default 1 hour. */
   readonly retainMs?: number;
@@ -219,15 +222,26 @@ export class ExportJobs {
     const pseudonymSource = () => toHex(new Uint8Array(randomBytes(16)));
     const writer = new Writer(this.jobDir(job.id), job);
     let next = 0;
+    // Releases commit `concurrency` at a time; each patient's data is read and written as soon
+    // as their releases are committed, while the next releases are already on their way.
+    const serving: Promise<void>[] = [];
     const worker = async () => {
       while (next < plans.length && job.status === 'running' && !this.closed) {
         const plan = plans[next++]!;
-        await this.release(job, plan, writer, new Pseudonyms(pseudonymSource));
+        const releases = await this.commitReleases(job, plan);
+        if (releases !== undefined && job.status === 'running') {
+          serving.push(this.serve(job, plan, releases, writer, new Pseudonyms(pseudonymSource)));
+        }
       }
     };
-    const concurrency = Math.max(1, this.options.concurrency ?? 128);
+    const concurrency = Math.max(1, this.options.concurrency ?? 192);
     await Promise.all(Array.from({ length: Math.min(concurrency, plans.length) }, worker));
+    await Promise.all(serving);
     await writer.close();
+    // Releases of a cancelled job may have committed unclaimed.
+    if (![...this.jobs.values()].some((other) => other.status === 'running' && other !== job)) {
+      this.committed.clear();
+    }
     if (job.status !== 'running') return;
     job.status = 'complete';
     job.finishedAt = this.options.now();
@@ -292,13 +306,11 @@ export class ExportJobs {
     return plans;
   }
 
-  /** Log, then serve, for one patient: every release committed OK, then the data written. */
-  private async release(
-    job: ExportJob,
-    plan: Plan,
-    writer: Writer,
-    pseudonyms: Pseudonyms,
-  ): Promise<void> {
+  /**
+   * Log: a patient's releases (one per consent and 64 records), each committed OK; undefined
+   * when one does not commit (the patient is then left out, and the study told how many).
+   */
+  private async commitReleases(job: ExportJob, plan: Plan): Promise<Release[] | undefined> {
     const patient = toHex(plan.patient);
     const releases: Release[] = [];
     try {
@@ -349,9 +361,19 @@ export class ExportJobs {
           ],
         }),
       );
-      return;
+      return undefined;
     }
-    if (job.status !== 'running') return;
+    return releases;
+  }
+
+  /** Then serve: the patient's records, de-identified, appended to the export's files. */
+  private async serve(
+    job: ExportJob,
+    plan: Plan,
+    releases: Release[],
+    writer: Writer,
+    pseudonyms: Pseudonyms,
+  ): Promise<void> {
     job.releases.push(...releases);
     const resources: FhirJson[] = [];
     const year = new Date(this.options.now()).getUTCFullYear();
