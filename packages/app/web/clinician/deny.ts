@@ -104,4 +104,6 @@ export const RECORD_ERRORS: Record<string, string> = {
   RECORD_VERIFY_FAILED:
     'The record that arrived does not match the fingerprint anchored on the ledger, so it is not shown. Tell the custodian hospital.',
   RECORD_BAD_REQUEST: 'The node found the request malformed. Check the record id.',
+  TIMEOUT:
+    'No answer came in time. The custodian may still have logged your access (the patient would see it), but nothing reached this page. Try again in a moment.',
 };

@@ -9,7 +9,7 @@ import {
   type ConsentJson,
   type FetchedRecord,
   hashHex,
-  type MedchainClient,
+  MedchainClient,
 } from '@medchain/client';
 import {
   type ConsentAction,
@@ -35,6 +35,9 @@ import {
 } from '../ui/index.js';
 import { closestConsent, denyExplanation, type Question, RECORD_ERRORS } from './deny.js';
 import { FhirView } from './fhir.js';
+
+/** How long a record request may take: the custodian's commit wait (20 s by default) and the relay. */
+const FETCH_TIMEOUT_MS = 45_000;
 
 export interface RequestInput {
   readonly recordId: string;
@@ -103,18 +106,25 @@ export async function requestRecord(
     ...(input.emergencyReason === undefined ? {} : { emergencyReason: input.emergencyReason }),
   };
   const time = client.now();
+  // The custodian answers only once its access entry is committed (it waits up to 20 s by
+  // default): this one request may take longer than the session client's timeout.
+  const requester = new MedchainClient({
+    url: client.url,
+    signer: key.signer,
+    timeoutMs: FETCH_TIMEOUT_MS,
+  });
   try {
-    const fetched = await client.fetchRecord(key.signer, { ...fields, time });
+    const fetched = await requester.fetchRecord(key.signer, { ...fields, time });
     return { kind: 'served', input, fetched, text: new TextDecoder().decode(fetched.content) };
   } catch (error) {
     const denial = denialOf(error);
     if (denial === undefined) throw error;
-    const patient = input.patient ?? knownConsents(recordId)?.patient;
+    const owner = input.patient ?? knownConsents(recordId)?.patient;
     let consents: ConsentJson[] = [];
-    if (denial.reason === 'NO_CONSENT' && patient !== undefined) {
+    if (denial.reason === 'NO_CONSENT' && owner !== undefined) {
       // Best effort: the denial stands whether or not the consents can be read now.
       consents = await client
-        .providerConsents(key.entry.publicKey, patient, { limit: 200 })
+        .providerConsents(key.entry.publicKey, owner, { limit: 200 })
         .then((page) => page.items)
         .catch(() => []);
     }

@@ -244,7 +244,7 @@ function ValidatorRow({
 }
 
 const SOURCE_LABELS: Record<NodeSource, string> = {
-  app: 'serves this page',
+  app: 'the app’s node (Node, at the top)',
   configured: 'listed by this page’s node',
   added: 'added by you',
 };
