@@ -3,6 +3,7 @@ import {
   type ConsentTerms,
   type FhirResource,
   readFhirConsent,
+  readFhirConsentR5,
   transactionHash,
   withConsentTransaction,
 } from '@medchain/ledger';
@@ -20,6 +21,8 @@ export interface ConsentSignOptions {
   readonly signer?: RequestSigner;
   /** Use this nonce instead of asking the node. */
   readonly nonce?: number;
+  /** The Consent's FHIR version: R4 (`4.0`, the default) or R5 (`5.0`). */
+  readonly fhirVersion?: '4.0' | '5.0';
 }
 
 export interface SignedConsent {
@@ -34,8 +37,8 @@ export interface SignedConsent {
 }
 
 /**
- * Maps a FHIR R4 Consent to the consent.grant it stands for (the ledger's `readFhirConsent`,
- * which the node runs too), signs that transaction with the patient's or a delegate's key and
+ * Maps a FHIR R4 (or R5) Consent to the consent.grant it stands for (the ledger's
+ * `readFhirConsent` / `readFhirConsentR5`, which the node runs too), signs that transaction with the patient's or a delegate's key and
  * returns the Consent carrying signer, nonce and signature. A Consent medchain cannot hold is a
  * ClientError `FHIR_CONSENT_UNSUPPORTED` whose details are the issues (element and reason).
  */
@@ -44,7 +47,8 @@ export async function signConsent(
   consent: unknown,
   options: ConsentSignOptions = {},
 ): Promise<SignedConsent> {
-  const reading = readFhirConsent(consent);
+  const reading =
+    options.fhirVersion === '5.0' ? readFhirConsentR5(consent) : readFhirConsent(consent);
   if (!reading.ok) {
     throw new ClientError(
       'FHIR_CONSENT_UNSUPPORTED',
@@ -117,7 +121,7 @@ async function outcomeError(response: Response): Promise<ClientError> {
 }
 
 /**
- * Imports a FHIR R4 Consent into the ledger: signs the grant it maps to (`signConsent`) and
+ * Imports a FHIR R4 (or, with `fhirVersion: '5.0'`, R5) Consent into the ledger: signs the grant it maps to (`signConsent`) and
  * POSTs the Consent to the node's `/fhir/r4/Consent`, the request itself signed (RFC 9421) by
  * the client's signer (the patient or a live delegate of the Consent's patient). Resolves when
  * the node answers 201 (committed) or 202 (pending); refusals are ClientErrors with the node's
@@ -141,12 +145,13 @@ export async function importConsent(
   let nonce = options.nonce;
   for (let attempt = 0; ; attempt++) {
     const signed = await signConsent(api, consent, {
-      ...(options.signer === undefined ? {} : { signer: options.signer }),
+      ...options,
       ...(nonce === undefined ? {} : { nonce }),
     });
     const body = utf8(JSON.stringify(signed.resource));
     const headers = {
-      'content-type': 'application/fhir+json',
+      // The body's FHIR version travels as the media type's parameter; answers are R4.
+      'content-type': `application/fhir+json; fhirVersion=${options.fhirVersion ?? '4.0'}`,
       accept: 'application/fhir+json',
       ...(await signRequest({ method: 'POST', url, body }, requester, {
         now: api.now(),

@@ -13,11 +13,13 @@ import {
   type ConsentEntry,
   consentsOfPatient,
   consentToFhir,
+  consentToFhirR5,
   expectedNonce,
   type FhirResource,
   getConsent,
   PURPOSES,
   readFhirConsent,
+  readFhirConsentR5,
   recordId,
   stateKeys,
   type TxBodies,
@@ -256,6 +258,59 @@ describe('POST /fhir/r4/Consent', () => {
       { reference: `RelatedPerson/${hex(delegate.publicKey)}` },
     ]);
     expect(hex(getConsent(state(), fromHex(imported.id))!.grantedBy)).toBe(hex(delegate.publicKey));
+  });
+
+  it('an R5 Consent (fhirVersion=5.0) imports too; another FHIR version is 415', async () => {
+    const now = Date.now();
+    const r5 = consentToFhirR5(
+      {
+        id: new Uint8Array(32),
+        patient: patient.publicKey,
+        grantee: { type: 'organization', id: orgId },
+        recordIds: [record],
+        resourceTypes: ['Condition'],
+        actions: ['access', 'use'],
+        purposes: ['TREAT', 'HOPERAT'],
+        validFrom: now - 60_000,
+        validUntil: now + DAY,
+        grantedBy: patient.publicKey,
+        createdAt: now,
+        status: 'active',
+        revokedAt: null,
+        revokedBy: null,
+      },
+      { time: now, resourceTypeOf: () => 'Observation' },
+    );
+    const imported = await importConsent(clientOf(patient), r5, { fhirVersion: '5.0' });
+    expect(imported.status).toBe(201);
+    const stored = getConsent(state(), fromHex(imported.id))!;
+    const reading = readFhirConsentR5(r5);
+    expect(reading.ok && reading.terms).toEqual({
+      patient: stored.patient,
+      grantee: stored.grantee,
+      recordIds: stored.recordIds,
+      resourceTypes: stored.resourceTypes,
+      actions: stored.actions,
+      purposes: stored.purposes,
+      validFrom: stored.validFrom,
+      validUntil: stored.validUntil,
+    });
+    // The answer is the endpoint's R4 export of the same grant.
+    expect(readFhirConsent(imported.resource)).toMatchObject({ ok: true });
+    const url = `${base}/fhir/r4/Consent`;
+    const body = utf8(JSON.stringify(r5));
+    const headers = {
+      'content-type': 'application/fhir+json; fhirVersion=3.0',
+      ...(await signRequest({ method: 'POST', url, body }, patient, {
+        now: Date.now(),
+        nonce: requestNonce(),
+      })),
+    };
+    const response = await fetch(url, { method: 'POST', headers, body });
+    expect(response.status).toBe(415);
+    expect(((await response.json()) as Outcome).issue[0]!.details!.coding[0]!.code).toBe(
+      'FHIR_VERSION_UNSUPPORTED',
+    );
   });
 
   it('round trip over HTTP: random grants import and export back to the terms that were signed', async () => {

@@ -8,6 +8,7 @@ import {
   type Receipt,
   readConsentTransaction,
   readFhirConsent,
+  readFhirConsentR5,
   TRANSACTION_EXTENSION,
   type Transaction,
   transactionHash,
@@ -60,6 +61,23 @@ function sendIssues(reply: FastifyReply, issues: readonly FhirIssue[], answer = 
   );
 }
 
+/**
+ * Reads the body as the FHIR version its Content-Type declares: R4 (this endpoint's, the
+ * default) or R5 (`application/fhir+json; fhirVersion=5.0`); another version is 415.
+ */
+function readBody(request: FastifyRequest): ConsentReading {
+  const type = String(request.headers['content-type'] ?? '');
+  const version = /;\s*fhirversion\s*=\s*"?([^";\s]+)"?/i.exec(type)?.[1];
+  if (version === undefined || /^4\.0(\.\d+)?$/.test(version)) return readFhirConsent(request.body);
+  if (/^5\.0(\.\d+)?$/.test(version)) return readFhirConsentR5(request.body);
+  throw new FhirError(
+    415,
+    'FHIR_VERSION_UNSUPPORTED',
+    `fhirVersion=${version}: a Consent is imported as FHIR 4.0 or 5.0`,
+    'not-supported',
+  );
+}
+
 /** Where in the Consent each of the grant rule's refusals points, and how FHIR calls it. */
 const GRANT_REFUSALS: Record<string, { status: number; type: IssueType; expression: string }> = {
   NOT_PATIENT_OR_DELEGATE: { status: 403, type: 'forbidden', expression: 'Consent.patient' },
@@ -102,7 +120,9 @@ function receiptOf(backend: ApiBackend, hash: Uint8Array, waitMs: number) {
  * the grant rule on committed state (so a grant that would fail is refused, not committed with a
  * failed receipt), submits it and waits for its block: 201 Created with Location and the
  * Consent as the node exports it. The node never signs: without the grantor's signature
- * nothing is submitted. Refusals are OperationOutcomes naming the element: 400 malformed, 422
+ * nothing is submitted. An R5 Consent may be posted as `application/fhir+json; fhirVersion=5.0`
+ * (`readFhirConsentR5`); the answer is the R4 Consent the endpoint serves.
+ * Refusals are OperationOutcomes naming the element: 400 malformed, 422
  * not a grant medchain can hold (or a grant the ledger would refuse), 403 a signer who may not
  * act for the patient, 409 a used nonce; 202 if the block takes longer than `waitMs`.
  */
@@ -127,7 +147,7 @@ export function consentImport(options: ConsentImportOptions = {}): FhirRouteSet 
         config: { access: CONSENT_CREATE_ACCESS },
         // After the request signature: the Consent's patient is the subject of the standing.
         preHandler: authorize(CONSENT_CREATE_ACCESS, (request) => {
-          const reading = readFhirConsent(request.body);
+          const reading = readBody(request);
           readings.set(request, reading);
           const patient = reading.ok ? reading.terms.patient : reading.patient;
           if (patient === undefined) {
@@ -145,7 +165,7 @@ export function consentImport(options: ConsentImportOptions = {}): FhirRouteSet 
           return { patient };
         }),
         handler: async (request, reply) => {
-          const reading = readings.get(request) ?? readFhirConsent(request.body);
+          const reading = readings.get(request) ?? readBody(request);
           if (!reading.ok) return sendIssues(reply, reading.issues);
           const carried = readConsentTransaction(request.body);
           // No signed transaction, nothing to submit: the request itself is incomplete.
