@@ -1,13 +1,14 @@
 /**
  * The operator dashboard on the shared devnet: every validator matched to its node with height,
  * view and peers; the height rising as blocks commit; certificates verified in the browser; a
- * node that stops answering shown as down with what to do; an admin registering and suspending a
+ * node that stops answering shown as down with what to do; recorded equivocation evidence listed
+ * (one answer replaced: an honest devnet records none); an admin registering and suspending a
  * clinician from the page; no serious accessibility violation; usable at a phone's width.
  */
 import AxeBuilder from '@axe-core/playwright';
 import { KeySigner, toDidKey, toHex } from '@medchain/client';
 import type { Page } from '@playwright/test';
-import { appUrl, devnet, expect, node, registerPatient, test } from './fixtures.js';
+import { appUrl, clientOf, devnet, expect, node, registerPatient, test } from './fixtures.js';
 
 /** The Network panel's first figure, the height, as a number (NaN while unknown). */
 async function shownHeight(page: Page): Promise<number> {
@@ -63,6 +64,42 @@ test('a node that stops answering is shown as down, with what to do', async ({ p
   await expect(
     page.getByRole('table', { name: /4 validators/ }).getByText('healthy', { exact: true }),
   ).toHaveCount(3);
+});
+
+test('equivocation evidence a node reports is listed, flagged, with the node that reported it', async ({
+  page,
+}) => {
+  // An honest devnet records none: one node's answer is replaced by a recorded equivocation.
+  const culprit = (await clientOf('hospital-a').status()).validators[1]!;
+  const reporter = node('hospital-c');
+  const signed = (byte: string) => ({ digest: byte.repeat(32), signature: byte.repeat(64) });
+  await page.route(`${reporter.api}/v1/consensus/evidence`, (route) =>
+    route.fulfill({
+      headers: { 'access-control-allow-origin': node('hospital-a').api },
+      json: {
+        items: [
+          {
+            validator: culprit.publicKey,
+            phase: 'prepare',
+            height: 7,
+            view: 1,
+            first: signed('aa'),
+            second: signed('bb'),
+            verified: true,
+            recordedAt: Date.now(),
+          },
+        ],
+        total: 1,
+      },
+    }),
+  );
+  await page.goto(appUrl('hospital-a', 'operator'));
+  const evidence = page.getByRole('table', { name: /Conflicting signed messages/ });
+  const row = evidence.getByRole('row').filter({ hasText: `org ${culprit.orgId.slice(0, 8)}` });
+  await expect(row).toContainText('prepare');
+  await expect(row).toContainText('7, 1');
+  await expect(row).toContainText(reporter.api);
+  await expect(row.getByRole('cell', { name: 'yes', exact: true })).toBeVisible();
 });
 
 test('an admin registers a clinician, then suspends them', async ({ page }) => {
