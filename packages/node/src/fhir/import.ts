@@ -28,7 +28,7 @@ export const CONSENT_CREATE_ACCESS = 'fhirCreateConsent' satisfies AccessKey;
 /** How long the import waits for the grant's block before answering 202 Accepted. */
 export const DEFAULT_IMPORT_WAIT_MS = 30_000;
 
-export interface ConsentImportOptions {
+export interface ConsentImportRouteOptions {
   /** The node's clock (ms): a grant whose window has ended by now is refused before submitting. */
   readonly now?: () => number;
   readonly waitMs?: number;
@@ -126,7 +126,7 @@ function receiptOf(backend: ApiBackend, hash: Uint8Array, waitMs: number) {
  * not a grant medchain can hold (or a grant the ledger would refuse), 403 a signer who may not
  * act for the patient, 409 a used nonce; 202 if the block takes longer than `waitMs`.
  */
-export function consentImport(options: ConsentImportOptions = {}): FhirRouteSet {
+export function consentImport(options: ConsentImportRouteOptions = {}): FhirRouteSet {
   const now = options.now ?? Date.now;
   const waitMs = options.waitMs ?? DEFAULT_IMPORT_WAIT_MS;
   const readings = new WeakMap<FastifyRequest, ConsentReading>();
@@ -137,7 +137,7 @@ export function consentImport(options: ConsentImportOptions = {}): FhirRouteSet 
         interactions: ['create'],
         searchParams: [],
         documentation:
-          'Create (import): POST a Consent carrying the consent.grant its grantor signed (extension urn:medchain:fhir:consent-transaction); 201 once committed, or an OperationOutcome naming what cannot be a grant.',
+          'Create (import): POST a Consent carrying the consent.grant its grantor signed (extension urn:medchain:fhir:consent-transaction); an R5 Consent with Content-Type fhirVersion=5.0. 201 once committed, or an OperationOutcome naming what cannot be a grant.',
       },
     ],
     register(instance, { backend, authorize, baseOf }) {
