@@ -173,6 +173,14 @@ async function call(
   return fetch(url, { method, headers: { ...headers, ...signed } });
 }
 
+/** The status and medchain's error code of an OperationOutcome answer. */
+async function codeOf(answer: Response): Promise<[number, string | undefined]> {
+  const outcome = (await answer.json()) as {
+    issue: { details?: { coding: { code: string }[] } }[];
+  };
+  return [answer.status, outcome.issue[0]?.details?.coding[0]?.code];
+}
+
 const kickOffHeaders = { accept: 'application/fhir+json', prefer: 'respond-async' };
 
 beforeAll(async () => {
@@ -301,7 +309,28 @@ describe(`research export of a ${PATIENTS}-patient chain (${VALIDATORS} validato
       expect(await refused.json()).toMatchObject({ resourceType: 'OperationOutcome' });
     }
     const sync = await call('GET', url, study, { accept: 'application/fhir+json' });
-    expect(sync.status).toBe(400);
+    expect(await codeOf(sync)).toEqual([400, 'EXPORT_ASYNC_REQUIRED']);
+    const strict = { ...kickOffHeaders, prefer: 'respond-async, handling=strict' };
+    const refusals: [query: string, code: string][] = [
+      ['_typeFilter=Patient%3Factive%3Dtrue', 'EXPORT_PARAM_UNSUPPORTED'],
+      ['_outputFormat=application/fhir%2Bjson', 'EXPORT_FORMAT_UNSUPPORTED'],
+      ['_type=Patient,not-a-type', 'EXPORT_BAD_TYPE'],
+      ['_since=yesterday', 'EXPORT_BAD_SINCE'],
+    ];
+    for (const [query, code] of refusals) {
+      expect(await codeOf(await call('GET', `${base}/$export?${query}`, study, strict))).toEqual([
+        400,
+        code,
+      ]);
+    }
+    // The CapabilityStatement names the operation.
+    const metadata = (await (await call('GET', `${base}/metadata`, undefined)).json()) as {
+      rest: { operation?: { name: string; definition: string }[] }[];
+    };
+    expect(metadata.rest[0]!.operation).toContainEqual({
+      name: 'export',
+      definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export',
+    });
     const started = await call('GET', url, study, kickOffHeaders);
     expect(started.status).toBe(202);
     statusUrl = started.headers.get('content-location') ?? '';
