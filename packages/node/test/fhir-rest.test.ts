@@ -414,6 +414,15 @@ describe('Consent search and read', () => {
       return i < GRANTS ? PURPOSES[i % PURPOSES.length]! : 'PATRQT';
     };
     expect(await search({ status: 'inactive' })).toEqual(all.filter((id) => revoked.has(id)));
+    // The same search by POST _search (a form body; the signature's Content-Digest covers it).
+    const posted = valid<Bundle>(
+      await client.search({
+        resourceType: 'Consent',
+        searchParams: { patient: patientKey, status: 'inactive' },
+        options: { postSearch: true },
+      }),
+    );
+    expect(ids(posted)).toEqual(all.filter((id) => revoked.has(id)));
     expect(await search({ status: 'active' })).toEqual(all.filter((id) => !revoked.has(id)));
     expect(await search({ purpose: 'PUBHLTH' })).toEqual(
       all.filter((id) => purposeOf(id) === 'PUBHLTH'),
@@ -482,6 +491,14 @@ describe('AuditEvent search and read (IHE BALP shapes)', () => {
     const all = [audit.permit, audit.deny, audit.emergency];
     expect(await search({})).toEqual(all);
     expect(await search({ outcome: '8' })).toEqual([audit.deny]);
+    const posted = valid<Bundle>(
+      await client.search({
+        resourceType: 'AuditEvent',
+        searchParams: { patient: patientKey, outcome: '8' },
+        options: { postSearch: true },
+      }),
+    );
+    expect(ids(posted)).toEqual([audit.deny]);
     expect(await search({ outcome: '0' })).toEqual([audit.permit, audit.emergency]);
     expect(await search({ agent: `Practitioner/${hex(nurse.publicKey)}` })).toEqual([audit.deny]);
     expect(await search({ agent: `Organization/${hex(orgId)}` })).toEqual(all);
@@ -681,6 +698,19 @@ describe('bad input: an OperationOutcome with the right status, and nothing comm
     expect(await refused(post('<Consent/>', 'application/fhir+xml'))).toMatchObject({
       status: 415,
     });
+    // POST _search takes a form body, and only it does.
+    expect(
+      await refused(
+        client.request('Consent/_search', {
+          method: 'POST',
+          body: JSON.stringify({ patient: patientKey }),
+          options: { headers: { 'content-type': 'application/json' } },
+        }),
+      ),
+    ).toMatchObject({ status: 415 });
+    expect(
+      await refused(post(`patient=${patientKey}`, 'application/x-www-form-urlencoded')),
+    ).toMatchObject({ status: 415 });
     const huge = JSON.stringify({ resourceType: 'Consent', text: { div: 'x'.repeat(200_000) } });
     expect(await refused(post(huge, 'application/fhir+json'))).toMatchObject({
       status: 413,

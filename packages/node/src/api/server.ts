@@ -956,6 +956,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         logger,
         authorize: (access, subject) => guard(access, limit, subject),
         signerOf: (request) => signers.get(request),
+        keepBody: (request, body) => rawBodies.set(request, body),
         ...(options.fhirRouteSets === undefined ? {} : { routeSets: options.fhirRouteSets }),
       }),
       { prefix: FHIR_BASE },

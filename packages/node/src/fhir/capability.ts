@@ -47,7 +47,7 @@ export function capabilityStatement(options: {
         mode: 'server',
         documentation:
           'Consents and audit entries from the ledger, read-only except Consent create (import). ' +
-          'Searches page in ledger order; Bundle links carry an opaque cursor.',
+          'Searches by GET or POST _search (form body) page in ledger order; Bundle links carry an opaque cursor.',
         security: { cors: true, description: SIGNATURE_DOC },
         resource: options.resources.map((r) => ({
           type: r.type,

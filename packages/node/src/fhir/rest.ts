@@ -53,6 +53,9 @@ export const FHIR_ROUTES = [
   { method: 'GET', path: '/AuditEvent', access: 'fhirSearchAuditEvent' },
   { method: 'GET', path: '/AuditEvent/:id', access: 'fhirReadAuditEvent' },
   { method: 'GET', path: '/Provenance/:id', access: 'fhirReadProvenance' },
+  // FHIR: a server that searches by GET also searches by POST to _search (a form body).
+  { method: 'POST', path: '/Consent/_search', access: 'fhirSearchConsent' },
+  { method: 'POST', path: '/AuditEvent/_search', access: 'fhirSearchAuditEvent' },
 ] as const satisfies ReadonlyArray<{ method: string; path: string; access: AccessKey }>;
 
 /**
@@ -93,6 +96,8 @@ export interface FhirApiOptions {
   readonly logger: Logger;
   readonly authorize: Authorize;
   readonly signerOf: (request: FastifyRequest) => Uint8Array | undefined;
+  /** Keeps a body's bytes for the request-signature check (its Content-Digest covers them). */
+  readonly keepBody: (request: FastifyRequest, body: Buffer) => void;
   readonly routeSets?: readonly FhirRouteSet[];
 }
 
@@ -202,11 +207,33 @@ export function fhirApi(options: FhirApiOptions) {
     }
   }
 
+  /** Form bodies of POST _search, by request. */
+  const forms = new WeakMap<FastifyRequest, Record<string, string[]>>();
+  /** A search's parameters: the URL's, and for POST _search also the form body's. */
+  const queryOf = (request: FastifyRequest): Query => {
+    const query = request.query as Query;
+    if (request.method !== 'POST' || request.body === undefined) return query;
+    const form = forms.get(request);
+    if (form === undefined) {
+      throw new FhirError(
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        'POST _search takes its parameters as application/x-www-form-urlencoded',
+        'not-supported',
+      );
+    }
+    const merged: Record<string, string[]> = {};
+    for (const [name, values] of [...Object.entries(query), ...Object.entries(form)]) {
+      (merged[name] ??= []).push(...[values ?? []].flat());
+    }
+    return merged;
+  };
+
   /** The patient a search is about: exactly one `patient` value (the authorization subject). */
   const searchOf = (request: FastifyRequest, params: readonly SearchParam[]) => {
     const cached = searches.get(request);
     if (cached !== undefined) return cached;
-    const query = request.query as Query;
+    const query = queryOf(request);
     const base = baseOf(request);
     const search = parseSearch(query, params, {
       handling: handlingOf(request.headers.prefer),
@@ -241,7 +268,7 @@ export function fhirApi(options: FhirApiOptions) {
 
   /** The one value of a reference parameter, if it names one of `types` (a narrower subject). */
   const single = (request: FastifyRequest, name: string, types: readonly string[]) => {
-    const values = queryValues(request.query as Query, name).flatMap(splitValues);
+    const values = queryValues(queryOf(request), name).flatMap(splitValues);
     if (values.length !== 1) return undefined;
     const ref = referenceValue(name, values[0]!, types, baseOf(request));
     const [type, id] = ref.split('/') as [string, string];
@@ -332,6 +359,26 @@ export function fhirApi(options: FhirApiOptions) {
       const query = request.query as Query;
       answerTypes.set(request, negotiate(queryValues(query, '_format'), request.headers.accept));
     });
+    instance.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'buffer' },
+      (request, body, done) => {
+        if (!request.routeOptions.url?.endsWith('/_search')) {
+          done(
+            new FhirError(415, 'UNSUPPORTED_MEDIA_TYPE', 'only POST _search takes a form body'),
+            undefined,
+          );
+          return;
+        }
+        options.keepBody(request, body as Buffer);
+        const fields: Record<string, string[]> = {};
+        for (const [name, value] of new URLSearchParams((body as Buffer).toString('utf8'))) {
+          (fields[name] ??= []).push(value);
+        }
+        forms.set(request, fields);
+        done(null, fields);
+      },
+    );
     instance.addHook('onSend', async (request, reply, payload) => {
       const current = String(reply.getHeader('content-type') ?? '');
       if (current === '' || /^application\/(fhir\+)?json/.test(current)) {
@@ -403,9 +450,8 @@ export function fhirApi(options: FhirApiOptions) {
       },
     );
 
-    route(
-      FHIR_ROUTES[1],
-      (request) => {
+    const consentSearch = [
+      (request: FastifyRequest): Subject => {
         const { patient } = searchOf(request, CONSENT_PARAMS);
         const actor = single(request, 'actor', ['Practitioner', 'Organization']);
         return actor === undefined
@@ -418,7 +464,7 @@ export function fhirApi(options: FhirApiOptions) {
               },
             };
       },
-      async (request) => {
+      async (request: FastifyRequest) => {
         const { search, patient } = searchOf(request, CONSENT_PARAMS);
         const time = await ledgerTime(backend);
         return bundle(
@@ -428,7 +474,9 @@ export function fhirApi(options: FhirApiOptions) {
           consentCandidates(backend.state(), patient, time),
         );
       },
-    );
+    ] as const;
+    route(FHIR_ROUTES[1], ...consentSearch);
+    route(FHIR_ROUTES[6], ...consentSearch);
 
     route(
       FHIR_ROUTES[2],
@@ -448,9 +496,8 @@ export function fhirApi(options: FhirApiOptions) {
       },
     );
 
-    route(
-      FHIR_ROUTES[3],
-      (request) => {
+    const auditSearch = [
+      (request: FastifyRequest): Subject => {
         const { patient } = searchOf(request, AUDIT_EVENT_PARAMS);
         const agent = single(request, 'agent', [
           'Practitioner',
@@ -460,11 +507,13 @@ export function fhirApi(options: FhirApiOptions) {
         ]);
         return agent?.type === 'Practitioner' ? { patient, key: agent.id } : { patient };
       },
-      async (request) => {
+      async (request: FastifyRequest) => {
         const { search, patient } = searchOf(request, AUDIT_EVENT_PARAMS);
         return bundle(request, 'AuditEvent', search, auditCandidates(backend.state(), patient));
       },
-    );
+    ] as const;
+    route(FHIR_ROUTES[3], ...auditSearch);
+    route(FHIR_ROUTES[7], ...auditSearch);
 
     const auditOf = async (request: FastifyRequest) => {
       const cached = resolved.get(request) as LedgerTarget | undefined;
