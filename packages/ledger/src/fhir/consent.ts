@@ -683,7 +683,9 @@ export function readFhirConsent(
       `"${String(resource.status)}": only an active consent becomes a grant`,
     );
   }
-  if (
+  if (resource.scope === undefined) {
+    issues.add('required', 'Consent.scope', 'patient-privacy: the consent is about sharing data');
+  } else if (
     !hasCode(resource.scope, 'Consent.scope', FhirSystem.consentScope, 'patient-privacy', issues)
   ) {
     issues.unsupported('Consent.scope', 'only patient-privacy consents map to grants');
