@@ -108,6 +108,9 @@ export class ExportError extends Error {
   }
 }
 
+/** The OperationOutcome lines of an export (the manifest's `error`). */
+export const ERRORS_FILE = 'errors.ndjson';
+
 /** A patient's records in this vault that the study's consent covers, by consent. */
 interface Plan {
   readonly patient: Uint8Array;
@@ -127,9 +130,12 @@ export class ExportJobs {
   private readonly unsubscribe: () => void;
   private readonly timers = new Set<NodeJS.Timeout>();
   private closed = false;
+  /** Jobs live in memory only: files a previous run left behind are deleted first. */
+  private readonly cleared: Promise<void>;
 
   constructor(private readonly options: ExportJobsOptions) {
     this.unsubscribe = options.backend.subscribe((event) => this.onBlock(event));
+    this.cleared = rm(options.dir, { recursive: true, force: true });
   }
 
   private onBlock(event: CommittedBlockEvent): void {
@@ -165,6 +171,8 @@ export class ExportJobs {
     };
     this.jobs.set(job.id, job);
     void this.run(job).catch((error: unknown) => {
+      // A cancelled job's files are deleted under it: nothing failed.
+      if (job.status === 'cancelled') return;
       job.status = 'failed';
       job.failure = error instanceof Error ? error.message : String(error);
       job.finishedAt = this.options.now();
@@ -185,8 +193,7 @@ export class ExportJobs {
   /** An output file's path, if the job is complete and has it. */
   async file(id: string, name: string): Promise<{ path: string; size: number }> {
     const job = this.jobs.get(id);
-    const file = job?.status === 'complete' ? job.files.get(name) : undefined;
-    if (job === undefined || (file === undefined && name !== 'errors.ndjson')) {
+    if (job?.status !== 'complete' || !(job.files.has(name) || name === ERRORS_FILE)) {
       throw new ExportError('EXPORT_FILE_NOT_FOUND', `no file ${name} in export ${id}`);
     }
     const path = join(this.jobDir(id), name);
@@ -212,6 +219,7 @@ export class ExportJobs {
     const { logger } = this.options;
     const own = this.options.ownOrganization();
     if (own === undefined) throw new Error('this node does not hold a member organization key');
+    await this.cleared;
     await mkdir(this.jobDir(job.id), { recursive: true });
     const plans = await this.plan(job, own);
     job.planned = plans.length;
@@ -432,7 +440,7 @@ class Writer {
   /** Appends one patient's resources; `firstByte` runs just before the first byte is written. */
   write(resources: readonly FhirJson[], firstByte: () => void): Promise<void> {
     const work = async () => {
-      if (resources.length === 0) return;
+      if (resources.length === 0 || this.job.status !== 'running') return;
       const byType = new Map<string, string[]>();
       for (const resource of resources) {
         const type = String(resource.resourceType);
@@ -460,7 +468,8 @@ class Writer {
     await this.queue;
     for (const handle of this.handles.values()) await handle.close();
     const errors = this.job.errors;
-    const handle = await open(join(this.dir, 'errors.ndjson'), 'w', 0o600);
+    if (this.job.status !== 'running') return;
+    const handle = await open(join(this.dir, ERRORS_FILE), 'w', 0o600);
     await handle.appendFile(errors.map((line) => `${line}\n`).join(''));
     await handle.close();
   }

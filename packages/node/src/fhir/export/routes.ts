@@ -7,7 +7,7 @@ import { FhirError, operationOutcome } from '../outcome.js';
 import { ledgerTime } from '../resources.js';
 import type { FhirContext, FhirRouteSet } from '../rest.js';
 import { handlingOf } from '../search.js';
-import { ExportError, type ExportJob, type ExportJobs, parseSince } from './jobs.js';
+import { ERRORS_FILE, ExportError, type ExportJob, type ExportJobs, parseSince } from './jobs.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -194,7 +194,7 @@ export function researchExportRoutes(jobs: ExportJobs): FhirRouteSet {
                 : [
                     {
                       type: 'OperationOutcome',
-                      url: fileUrl('errors.ndjson'),
+                      url: fileUrl(ERRORS_FILE),
                       count: job.errors.length,
                     },
                   ],
