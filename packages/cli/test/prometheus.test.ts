@@ -35,6 +35,30 @@ function copyShipped(): string {
   return dir;
 }
 
+describe('deploy/prometheus alerts and docs/OPERATIONS.md', () => {
+  it('every alert has a runbook entry: its runbook_url names a heading of the guide', () => {
+    const alerts = readFileSync(join(SHIPPED, 'medchain.alerts.yml'), 'utf8');
+    const names = [...alerts.matchAll(/- alert: (\w+)/g)].map(([, name]) => name!);
+    const links = [...alerts.matchAll(/runbook_url: "docs\/OPERATIONS\.md#([\w-]+)"/g)].map(
+      ([, anchor]) => anchor!,
+    );
+    expect(names.length).toBeGreaterThanOrEqual(7);
+    expect(links).toHaveLength(names.length);
+    // GitHub's heading anchors: lower case, spaces to hyphens, other punctuation dropped.
+    const anchors = readFileSync(join(ROOT, 'docs/OPERATIONS.md'), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('#'))
+      .map((line) =>
+        line
+          .replace(/^#+\s*/, '')
+          .toLowerCase()
+          .replace(/[^\w\s-]/g, '')
+          .replace(/\s/g, '-'),
+      );
+    for (const link of links) expect(anchors).toContain(link);
+  });
+});
+
 describe.skipIf(missing !== undefined)('deploy/prometheus, with the real Prometheus', () => {
   it('promtool checks the rules and the configuration', () => {
     const rules = promtool(
