@@ -211,6 +211,12 @@ describe('paging', () => {
           expect(back.matches).toEqual(pages[i - 1]!.matches);
         }
         expect(pages[0]!.previous).toBeUndefined();
+        // _count=0 is the total alone.
+        expect(page(flags, 0)).toMatchObject({
+          matches: [],
+          total: expected.length,
+          next: undefined,
+        });
         // A cursor past the end is an empty page, not the last one again.
         const past = page(flags, count, { _after: String(flags.length) });
         expect(past).toMatchObject({ matches: [], next: undefined });
