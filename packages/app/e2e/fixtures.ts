@@ -254,7 +254,10 @@ export async function importKey(
   await page.getByLabel('Role of the imported key').selectOption(role);
   await page.getByLabel('Passphrase of the keystore').fill(E2E_PASSPHRASE);
   await page.getByRole('button', { name: 'Import and unlock' }).click();
-  await expect(page.getByText(`Imported and unlocked “${name}”.`)).toBeVisible();
+  // The page opens the keystore in a worker: its first start is slow on a busy machine.
+  await expect(page.getByText(`Imported and unlocked “${name}”.`)).toBeVisible({
+    timeout: 60_000,
+  });
 }
 
 /** Creates a key in the page (Keys screen, under E2E_PASSPHRASE), unlocked; returns its public key (hex). */
@@ -266,7 +269,9 @@ export async function createKey(page: Page, role: AppRole, name: string): Promis
   await form.getByLabel('Passphrase', { exact: true }).fill(E2E_PASSPHRASE);
   await form.getByLabel('Repeat the passphrase').fill(E2E_PASSPHRASE);
   await form.getByRole('button', { name: 'Create key' }).click();
-  await expect(page.getByText(`Created and unlocked “${name}”.`)).toBeVisible();
+  await expect(page.getByText(`Created and unlocked “${name}”.`)).toBeVisible({
+    timeout: 60_000,
+  });
   const item = page
     .getByRole('list', { name: 'Stored keys' })
     .getByRole('listitem')
