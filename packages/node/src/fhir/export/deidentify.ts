@@ -98,7 +98,6 @@ const REMOVED = new Set([
   'recorded',
   'timestamp',
   'when',
-  'valueInstant',
   // (C) ages are handled where they are typed (Age); this one is free text
   'valueAttachment',
   'valueHumanName',
@@ -107,6 +106,10 @@ const REMOVED = new Set([
   'valueSignature',
   'signature',
 ]);
+
+/** Removed wherever they occur: REMOVED, any Identifier (G-K, R), any instant ([x]Instant). */
+const isRemoved = (name: string) =>
+  REMOVED.has(name) || name.endsWith('Identifier') || name.endsWith('Instant');
 
 /** Resources describing places or organizations: their `name` is a place or employer name. */
 const NAMED_PLACES = new Set([
@@ -260,7 +263,7 @@ function walkElement(element: FhirJson, walk: Walk, resourceType: string): FhirJ
   const isCoding = 'code' in element || 'system' in element;
   const out: FhirJson = {};
   for (const [name, value] of Object.entries(element)) {
-    if (REMOVED.has(name) || name.endsWith('Identifier')) continue;
+    if (isRemoved(name)) continue;
     if (name === 'text' && typeof value !== 'string') continue;
     // (A) a HumanName anywhere (patients, relatives, practitioners, contacts)
     if (name === 'name' && typeof value !== 'string') continue;
@@ -335,7 +338,7 @@ function deidentifyResource(
       out.url = value;
       continue;
     }
-    if (REMOVED.has(name) || name.endsWith('Identifier') || name === 'text') continue;
+    if (isRemoved(name) || name === 'text') continue;
     if (REMOVED_BY_TYPE[type]?.includes(name)) continue;
     if (name === 'name' && typeof value !== 'string') continue;
     if (name === 'date' && type === 'DocumentReference') continue; // an instant
