@@ -152,6 +152,11 @@ export function negotiate(format: readonly string[], accept: string | undefined)
 
 const idParam = (request: FastifyRequest) => (request.params as { id: string }).id;
 
+/** Adds values under a parameter name (a repeated parameter keeps every value). */
+function addValues(into: Record<string, string[]>, name: string, values: readonly string[]) {
+  into[name] = [...(into[name] ?? []), ...values];
+}
+
 /**
  * The FHIR R4 REST endpoint (see src/fhir/README.md), a fastify plugin for the /fhir/r4
  * prefix. Every route goes through the API's request signature and authorization table.
@@ -224,7 +229,7 @@ export function fhirApi(options: FhirApiOptions) {
     }
     const merged: Record<string, string[]> = {};
     for (const [name, values] of [...Object.entries(query), ...Object.entries(form)]) {
-      (merged[name] ??= []).push(...[values ?? []].flat());
+      addValues(merged, name, [values ?? []].flat());
     }
     return merged;
   };
@@ -373,7 +378,7 @@ export function fhirApi(options: FhirApiOptions) {
         options.keepBody(request, body as Buffer);
         const fields: Record<string, string[]> = {};
         for (const [name, value] of new URLSearchParams((body as Buffer).toString('utf8'))) {
-          (fields[name] ??= []).push(value);
+          addValues(fields, name, [value]);
         }
         forms.set(request, fields);
         done(null, fields);
