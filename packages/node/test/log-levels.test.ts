@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { signRequest } from '@medchain/client';
+import { MedchainClient, signRequest } from '@medchain/client';
 import { type Signer, utf8 } from '@medchain/crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,6 +213,16 @@ describe('GET/POST /v1/admin/log-levels', () => {
     const back = await call('POST', a.admin, { level: 'warn', modules: { consensus: null } });
     expect(back.body).toMatchObject({ level: 'warn', modules: {} });
     expect(consensus.level).toBe('warn');
+  });
+
+  it('works through @medchain/client as docs/OPERATIONS.md shows', async () => {
+    const client = new MedchainClient({ url: base, signer: a.admin, now: clock });
+    const set = await client.post<{ effective: Record<string, string> }>('/admin/log-levels', {
+      modules: { sync: 'trace' },
+    });
+    expect(set.effective.sync).toBe('trace');
+    await client.post('/admin/log-levels', { modules: { sync: null } });
+    expect(logLevelsOf(root).view().modules).not.toHaveProperty('sync');
   });
 
   it("refuses everyone else: another member's admin, the validator key, providers, patients", async () => {
