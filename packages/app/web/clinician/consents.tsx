@@ -16,11 +16,12 @@ import {
   Countdown,
   ErrorBox,
   formatTime,
+  KeyField,
   Panel,
   Progress,
   shortKey,
-  TextField,
   useAction,
+  useAddForm,
   useNow,
 } from '../ui/index.js';
 import type { PatientList } from './patients.js';
@@ -219,8 +220,10 @@ export function PatientsPanel({
   onOpen: (picked: PickedRecord) => void;
   busy: boolean;
 }) {
-  const [draft, setDraft] = useState('');
-  const [error, setError] = useState<string | undefined>(undefined);
+  const adding = useAddForm(
+    list.add,
+    () => 'Not a patient key: enter 64 hexadecimal characters or a did:key:z6Mk… key.',
+  );
   const [refresh, setRefresh] = useState(0);
   return (
     <Panel title="My patients’ consents">
@@ -228,28 +231,12 @@ export function PatientsPanel({
         The ledger lists consents by patient. Add a patient by the key they show on their Patient
         screen to see what they granted you or your hospital, and until when.
       </p>
-      <form
-        class="inline-form"
-        onSubmit={(event) => {
-          event.preventDefault();
-          try {
-            list.add(draft);
-            setDraft('');
-            setError(undefined);
-          } catch {
-            setError('Not a patient key: enter 64 hexadecimal characters or a did:key:z6Mk… key.');
-          }
-        }}
-      >
-        <TextField
+      <form class="inline-form" onSubmit={adding.onSubmit}>
+        <KeyField
           label="Patient key"
-          value={draft}
-          onValue={setDraft}
-          error={error}
-          required
-          autoComplete="off"
-          spellcheck={false}
-          class="mono"
+          value={adding.draft}
+          onValue={adding.setDraft}
+          error={adding.error}
         />
         <button type="submit">Add patient</button>
         {list.patients.length > 0 && (

@@ -25,11 +25,11 @@ import {
   CheckboxField,
   ErrorBox,
   formatDuration,
+  KeyField,
   Panel,
   Progress,
   SelectField,
   shortKey,
-  TextField,
   useAction,
   useNow,
 } from '../ui/index.js';
@@ -356,15 +356,11 @@ export function RequestForm({
           });
         }}
       >
-        <TextField
+        <KeyField
           label="Record id"
           value={recordId}
           onValue={setRecordId}
           error={error}
-          required
-          autoComplete="off"
-          spellcheck={false}
-          class="mono"
           hint="64 hexadecimal characters, from the patient or from a consent below."
         />
         <div class="inline-form">
@@ -433,15 +429,11 @@ export function BreakGlassForm({
           });
         }}
       >
-        <TextField
+        <KeyField
           label="Record id (emergency)"
           value={recordId}
           onValue={setRecordId}
           error={error}
-          required
-          autoComplete="off"
-          spellcheck={false}
-          class="mono"
         />
         <SelectField
           label="Emergency reason"

@@ -5,7 +5,7 @@
  */
 import { ClientError, type MedchainClient, partyKeyHex, type StoredRecord } from '@medchain/client';
 import { useState } from 'preact/hooks';
-import { ErrorBox, Field, Notice, Panel, Progress, TextField, useAction } from '../ui/index.js';
+import { ErrorBox, Field, KeyField, Notice, Panel, Progress, useAction } from '../ui/index.js';
 
 const EXAMPLE = JSON.stringify(
   {
@@ -71,15 +71,11 @@ export function StorePanel({ client }: { client: MedchainClient }) {
         ledger; its content stays in this hospital’s encrypted vault.
       </p>
       <form onSubmit={submit}>
-        <TextField
+        <KeyField
           label="Patient key for the new record"
           value={patient}
           onValue={setPatient}
           error={invalid.patient}
-          required
-          autoComplete="off"
-          spellcheck={false}
-          class="mono"
         />
         <Field label="FHIR resource (JSON)" error={invalid.content}>
           {(control) => (

@@ -6,9 +6,17 @@
  * operator's admin key.
  */
 import type { EquivocationJson, ValidatorJson } from '@medchain/client';
-import { useState } from 'preact/hooks';
 import { useRole, useSession } from '../session.js';
-import { ErrorBox, explainError, formatTime, Panel, shortKey, TextField } from '../ui/index.js';
+import {
+  ErrorBox,
+  explainError,
+  formatTime,
+  Panel,
+  shortKey,
+  TableHead,
+  TextField,
+  useAddForm,
+} from '../ui/index.js';
 import {
   type BlockRow,
   type NetworkState,
@@ -168,17 +176,9 @@ function Validators({ network, blocked }: { network: NetworkState; blocked: Read
             <caption>
               {validators.length} validators, and the node running each (matched by its peers)
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Validator</th>
-                <th scope="col">Health</th>
-                <th scope="col">Height</th>
-                <th scope="col">View</th>
-                <th scope="col">Peers</th>
-                <th scope="col">Mempool</th>
-                <th scope="col">Node</th>
-              </tr>
-            </thead>
+            <TableHead
+              columns={['Validator', 'Health', 'Height', 'View', 'Peers', 'Mempool', 'Node']}
+            />
             <tbody>
               {validators.map((validator) => {
                 const reading = network.readings.find((r) => r.peerId === validator.peerId);
@@ -250,8 +250,7 @@ const SOURCE_LABELS: Record<NodeSource, string> = {
 };
 
 function Nodes({ network, list }: { network: NetworkState; list: NodeList }) {
-  const [draft, setDraft] = useState('');
-  const [error, setError] = useState<unknown>(undefined);
+  const adding = useAddForm(list.add, (failure) => failure);
   const top = topHeight(network);
   return (
     <Panel title="Nodes">
@@ -290,31 +289,19 @@ function Nodes({ network, list }: { network: NetworkState; list: NodeList }) {
       {list.configError !== undefined && (
         <p class="hint">Only this page’s node is listed: {list.configError}.</p>
       )}
-      <form
-        class="inline-form"
-        onSubmit={(event) => {
-          event.preventDefault();
-          try {
-            list.add(draft);
-            setDraft('');
-            setError(undefined);
-          } catch (failure) {
-            setError(failure);
-          }
-        }}
-      >
+      <form class="inline-form" onSubmit={adding.onSubmit}>
         <TextField
           label="Another node’s API address"
           type="url"
-          value={draft}
-          onValue={setDraft}
+          value={adding.draft}
+          onValue={adding.setDraft}
           required
           autoComplete="off"
           hint="e.g. https://node.hospital-b.example:7701. The browser calls it only if this page’s node allows it (api.app.dashboardNodes) and it allows this page (api.cors.origins)."
         />
         <button type="submit">Watch node</button>
       </form>
-      <ErrorBox error={error} />
+      <ErrorBox error={adding.error} />
     </Panel>
   );
 }
@@ -369,18 +356,16 @@ function Blocks({ network }: { network: NetworkState }) {
             <caption class="visually-hidden">
               The latest blocks, newest first, with their commit certificates
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Height</th>
-                <th scope="col">Time</th>
-                <th scope="col">
-                  <abbr title="Transactions">Txs</abbr>
-                </th>
-                <th scope="col">Certificate</th>
-                <th scope="col">Proposer</th>
-                <th scope="col">Hash</th>
-              </tr>
-            </thead>
+            <TableHead
+              columns={[
+                'Height',
+                'Time',
+                <abbr title="Transactions">Txs</abbr>,
+                'Certificate',
+                'Proposer',
+                'Hash',
+              ]}
+            />
             <tbody>
               {network.blocks.map((block) => (
                 <tr key={block.hash}>
@@ -447,16 +432,16 @@ function Evidence({ network }: { network: NetworkState }) {
             <caption>
               Conflicting signed messages: each is proof that a validator misbehaved
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Validator</th>
-                <th scope="col">Phase</th>
-                <th scope="col">Height, view</th>
-                <th scope="col">Signatures verified</th>
-                <th scope="col">Recorded</th>
-                <th scope="col">Reported by</th>
-              </tr>
-            </thead>
+            <TableHead
+              columns={[
+                'Validator',
+                'Phase',
+                'Height, view',
+                'Signatures verified',
+                'Recorded',
+                'Reported by',
+              ]}
+            />
             <tbody>
               {entries.map(({ item, reporters }) => (
                 <tr

@@ -20,12 +20,13 @@ import type { UnlockedKey } from '../session.js';
 import {
   ErrorBox,
   formatTime,
+  KeyField,
   Notice,
   Panel,
   Progress,
   SelectField,
   shortKey,
-  TextField,
+  TableHead,
   useAction,
 } from '../ui/index.js';
 import { ScrollTable } from './table.js';
@@ -105,15 +106,11 @@ function RegisterForm({ client, onDone }: { client: MedchainClient; onDone: () =
     >
       <h3>Register a clinician</h3>
       <div class="inline-form">
-        <TextField
+        <KeyField
           label="Clinician’s key"
           value={key}
           onValue={setKey}
           error={invalid}
-          required
-          autoComplete="off"
-          spellcheck={false}
-          class="mono"
           hint="Their public key (did:key or hex), shown on their Keys tab. Never their keystore."
         />
         <SelectField
@@ -264,15 +261,7 @@ export function ProvidersPanel({
               <ScrollTable label="Providers table">
                 <table>
                   <caption class="visually-hidden">Providers of your hospital</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Key</th>
-                      <th scope="col">Role</th>
-                      <th scope="col">Status</th>
-                      <th scope="col">Registered</th>
-                      <th scope="col">Action</th>
-                    </tr>
-                  </thead>
+                  <TableHead columns={['Key', 'Role', 'Status', 'Registered', 'Action']} />
                   <tbody>
                     {providers.result.map((provider) => (
                       <ProviderRow

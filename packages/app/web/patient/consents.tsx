@@ -15,6 +15,7 @@ import {
   Panel,
   Progress,
   shortKey,
+  TableHead,
   useAction,
   useNow,
 } from '../ui/index.js';
@@ -217,13 +218,7 @@ export function PastConsents({
         <div class="table-wrap">
           <table>
             <caption class="visually-hidden">Revoked and expired consents</caption>
-            <thead>
-              <tr>
-                <th scope="col">Granted to</th>
-                <th scope="col">What</th>
-                <th scope="col">Ended</th>
-              </tr>
-            </thead>
+            <TableHead columns={['Granted to', 'What', 'Ended']} />
             <tbody>
               {past.map((consent) => (
                 <tr key={consent.id}>

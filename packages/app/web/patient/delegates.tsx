@@ -11,6 +11,7 @@ import {
   Countdown,
   ErrorBox,
   formatTime,
+  KeyField,
   Notice,
   Panel,
   Progress,
@@ -213,14 +214,10 @@ function AddDelegate({
       }}
     >
       <h3>Add or renew a delegate</h3>
-      <TextField
+      <KeyField
         label="Delegate’s key"
-        class="mono"
         value={key}
         onValue={setKey}
-        autoComplete="off"
-        spellcheck={false}
-        required
         hint="64 hexadecimal characters, or did:key:z6Mk…"
         error={problems.key}
       />

@@ -18,6 +18,7 @@ import {
   CheckboxField,
   ErrorBox,
   formatTime,
+  KeyField,
   Notice,
   Panel,
   Progress,
@@ -155,14 +156,10 @@ export function GrantConsent({
           ]}
         />
         {granteeType === 'provider' ? (
-          <TextField
+          <KeyField
             label="Clinician’s key"
-            class="mono"
             value={granteeKey}
             onValue={setGranteeKey}
-            autoComplete="off"
-            spellcheck={false}
-            required
             hint="64 hexadecimal characters, or did:key:z6Mk…, as the clinician gives it to you."
             error={problems.grantee}
           />

@@ -95,6 +95,29 @@ export function TextField({ label, value, onValue, hint, error, ...input }: Text
   );
 }
 
+type KeyFieldProps = Pick<TextFieldProps, 'label' | 'value' | 'onValue' | 'hint' | 'error'>;
+
+/** A required field for a key or an id: monospaced, never autocompleted nor spell-checked. */
+export function KeyField(props: KeyFieldProps) {
+  return <TextField {...props} class="mono" autoComplete="off" spellcheck={false} required />;
+}
+
+/** A table's header row: one column header per label. */
+export function TableHead({ columns }: { columns: readonly ComponentChildren[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column, index) => (
+          // A table's columns are fixed, so their position is their identity.
+          <th key={index} scope="col">
+            {column}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 interface SelectFieldProps<V extends string> {
   readonly label: string;
   readonly value: V;

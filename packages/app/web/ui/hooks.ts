@@ -63,3 +63,34 @@ export function useAction<A extends unknown[], T>(
   );
   return { ...state, run, reset };
 }
+
+export interface AddForm<E> {
+  readonly draft: string;
+  readonly setDraft: (draft: string) => void;
+  /** What the last add failed with, until the next one succeeds. */
+  readonly error: E | undefined;
+  readonly onSubmit: (event: Event) => void;
+}
+
+/**
+ * A one-line "add to the list" form: submitting adds the draft and clears it, or keeps it and
+ * shows why it was refused (`explain` turns what `add` threw into what the form shows).
+ */
+export function useAddForm<E>(
+  add: (draft: string) => void,
+  explain: (failure: unknown) => E,
+): AddForm<E> {
+  const [draft, setDraft] = useState('');
+  const [error, setError] = useState<E | undefined>(undefined);
+  const onSubmit = (event: Event) => {
+    event.preventDefault();
+    try {
+      add(draft);
+      setDraft('');
+      setError(undefined);
+    } catch (failure) {
+      setError(explain(failure));
+    }
+  };
+  return { draft, setDraft, error, onSubmit };
+}

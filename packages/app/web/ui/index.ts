@@ -5,14 +5,16 @@ export {
   Countdown,
   ErrorBox,
   Field,
+  KeyField,
   NeedsKey,
   Notice,
   Panel,
   Progress,
   SelectField,
+  TableHead,
   TextField,
 } from './components.js';
 export { downloadJson, downloadText } from './download.js';
 export { type ErrorExplanation, explainError } from './errors.js';
 export { formatDuration, formatTime, shortKey } from './format.js';
-export { type Action, useAction, useNow } from './hooks.js';
+export { type Action, useAction, useAddForm, useNow } from './hooks.js';
