@@ -146,7 +146,7 @@ const MASKED: FhirJson = {
 const DATE = /^(\d{4})(-\d{2}(-\d{2}(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?)?)?$/;
 
 /** Patterns of identifiers in any string that is left (belt and braces over the rules above). */
-export const IDENTIFIER_PATTERNS: ReadonlyArray<readonly [kind: string, pattern: RegExp]> = [
+const IDENTIFIER_PATTERNS: ReadonlyArray<readonly [kind: string, pattern: RegExp]> = [
   ['email', /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/],
   ['url', /\b(?:https?|ftp):\/\/|\bwww\./i],
   ['ip', /\b(?:\d{1,3}\.){3}\d{1,3}\b|\b[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){7}\b/i],

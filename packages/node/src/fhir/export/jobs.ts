@@ -70,7 +70,6 @@ export interface Release {
   readonly blockTime: number;
   readonly committedAt: number;
   firstByteAt?: number;
-  resources: number;
 }
 
 export interface OutputFile {
@@ -94,7 +93,6 @@ export interface ExportJob {
   readonly files: Map<string, OutputFile>;
   /** Problems the study may see (no patient named): OperationOutcome lines of the error file. */
   readonly errors: string[];
-  finishedAt?: number;
   failure?: string;
 }
 
@@ -175,7 +173,6 @@ export class ExportJobs {
       if (job.status === 'cancelled') return;
       job.status = 'failed';
       job.failure = error instanceof Error ? error.message : String(error);
-      job.finishedAt = this.options.now();
       this.options.logger.error({ err: error, job: job.id }, 'research export failed');
     });
     return job;
@@ -252,7 +249,6 @@ export class ExportJobs {
     }
     if (job.status !== 'running') return;
     job.status = 'complete';
-    job.finishedAt = this.options.now();
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       void this.remove(job.id).catch(() => undefined);
@@ -346,7 +342,6 @@ export class ExportJobs {
             height: where.height,
             blockTime: where.time,
             committedAt: where.at,
-            resources: 0,
           });
         }
       }
@@ -418,10 +413,7 @@ export class ExportJobs {
     }
     await writer.write(resources, () => {
       const at = this.options.now();
-      for (const release of releases) {
-        release.firstByteAt = at;
-        release.resources = resources.length;
-      }
+      for (const release of releases) release.firstByteAt = at;
     });
     job.released += 1;
   }
