@@ -1,20 +1,101 @@
 import { toHex, utf8 } from '@medchain/crypto';
 import {
+  auditEntryToFhir,
   type ConsentTerms,
+  consentToFhir,
   type FhirResource,
   readFhirConsent,
   readFhirConsentR5,
   transactionHash,
   withConsentTransaction,
 } from '@medchain/ledger';
-import { type ApiClient, DEFAULT_RECEIPT_TIMEOUT_MS } from './api.js';
+import { type ApiClient, DEFAULT_RECEIPT_TIMEOUT_MS, orUndefined } from './api.js';
 import { ClientError } from './errors.js';
 import { type RequestSigner, signRequest } from './http-signature.js';
+import { type AuditEntryJson, auditFromJson, type ConsentJson, consentFromJson } from './json.js';
 import { requestNonce } from './random.js';
 import { provenNextNonce, signTransaction } from './transactions.js';
 
 /** Where a node serves FHIR R4. */
 export const FHIR_R4_PATH = '/fhir/r4';
+
+/** A FHIR R4 Bundle of type `collection`: resources gathered for export, not a transaction. */
+export interface FhirCollection {
+  readonly resourceType: 'Bundle';
+  readonly type: 'collection';
+  /** When the bundle was assembled (ISO 8601). */
+  readonly timestamp: string;
+  readonly total: number;
+  readonly entry: readonly { readonly resource: FhirResource }[];
+}
+
+export function fhirCollection(
+  resources: readonly FhirResource[],
+  now = Date.now(),
+): FhirCollection {
+  return {
+    resourceType: 'Bundle',
+    type: 'collection',
+    timestamp: new Date(now).toISOString(),
+    total: resources.length,
+    entry: resources.map((resource) => ({ resource })),
+  };
+}
+
+/**
+ * The resource types of the records the entries reference, each read once up front (the ledger's
+ * mappers are synchronous); a record the reading key may not see is left without a type.
+ */
+async function recordTypes(api: ApiClient, ids: readonly Uint8Array[]) {
+  const types = new Map<string, string>();
+  for (const id of new Set(ids.map(toHex))) {
+    const answer = await api.record(id, { limit: 1 }).catch(() => undefined);
+    if (answer !== undefined) types.set(id, answer.record.resourceType);
+  }
+  return (id: Uint8Array) => types.get(toHex(id));
+}
+
+/** The head block's time (its certified header), so "active" means what the ledger says now. */
+async function headTime(api: ApiClient): Promise<number> {
+  const { height } = await api.status();
+  if (height === 0) return Date.now();
+  return (await orUndefined(api.header(height)))?.header.time ?? Date.now();
+}
+
+/**
+ * Consents as FHIR R4 Consents (the ledger's `consentToFhir`), as the ledger stands now: its
+ * head time decides which are active, and the records they name are read for their types.
+ */
+export async function consentsToFhir(
+  api: ApiClient,
+  consents: readonly ConsentJson[],
+): Promise<FhirResource[]> {
+  const entries = consents.map(consentFromJson);
+  const [time, resourceTypeOf] = await Promise.all([
+    headTime(api),
+    recordTypes(
+      api,
+      entries.flatMap((c) => c.recordIds),
+    ),
+  ]);
+  return entries.map((consent) => consentToFhir(consent, { time, resourceTypeOf }));
+}
+
+/**
+ * Audit entries as FHIR R4 AuditEvents (the ledger's `auditEntryToFhir`, IHE BALP), the records
+ * they name read for their types.
+ */
+export async function auditToFhir(
+  api: ApiClient,
+  audit: readonly AuditEntryJson[],
+): Promise<FhirResource[]> {
+  const entries = audit.map(auditFromJson);
+  const resourceTypeOf = await recordTypes(
+    api,
+    entries.map((e) => e.recordId),
+  );
+  return entries.map((entry) => auditEntryToFhir(entry, { resourceTypeOf }));
+}
 
 export interface ConsentSignOptions {
   /** Sign the grant with this key (the patient's or a live delegate's) instead of the client's signer. */

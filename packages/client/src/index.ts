@@ -38,8 +38,12 @@ export {
   streamEvents,
 } from './events.js';
 export {
+  auditToFhir,
   type ConsentSignOptions,
+  consentsToFhir,
   FHIR_R4_PATH,
+  type FhirCollection,
+  fhirCollection,
   type ImportedConsent,
   importConsent,
   type SignedConsent,

@@ -1,12 +1,5 @@
-import {
-  type ApiClient,
-  allPages,
-  auditFromJson,
-  consentFromJson,
-  orUndefined,
-} from '@medchain/client';
-import { toHex } from '@medchain/crypto';
-import { auditEntryToFhir, consentToFhir, MAX_PAGE_SIZE } from '@medchain/ledger';
+import { allPages, auditToFhir, consentsToFhir, fhirCollection } from '@medchain/client';
+import { MAX_PAGE_SIZE } from '@medchain/ledger';
 import type { Command } from 'commander';
 import { hash32 } from '../../util/args.js';
 import {
@@ -20,37 +13,6 @@ import {
 import { usageError } from '../../util/errors.js';
 import { publicKeyArg } from '../../util/keys.js';
 import { READERS } from '../../util/readers.js';
-
-/**
- * Resource types of the records a mapping references, fetched once (the mappers are
- * synchronous); a record the reading key may not see is left without a type.
- */
-async function resourceTypes(client: ApiClient, ids: readonly Uint8Array[]) {
-  const types = new Map<string, string>();
-  for (const id of new Set(ids.map(toHex))) {
-    const answer = await client.record(id, { limit: 1 }).catch(() => undefined);
-    if (answer !== undefined) types.set(id, answer.record.resourceType);
-  }
-  return (id: Uint8Array) => types.get(toHex(id));
-}
-
-/**
- * Block time of the head (its public certified header), so "active" means what the ledger
- * would say now.
- */
-async function headTime(client: ApiClient): Promise<number> {
-  const { height } = await client.status();
-  if (height === 0) return Date.now();
-  const head = await orUndefined(client.header(height));
-  return head?.header.time ?? Date.now();
-}
-
-const bundle = (resources: unknown[]) => ({
-  resourceType: 'Bundle',
-  type: 'collection',
-  total: resources.length,
-  entry: resources.map((resource) => ({ resource })),
-});
 
 const render = (value: unknown) => JSON.stringify(value, null, 2);
 
@@ -90,7 +52,7 @@ export function registerExport(program: Command): void {
       }
       const client = clientOf(cmd, await readerOf(options, READERS.consents));
       const { id, patient, provider } = options;
-      const consents = (
+      const consents =
         id !== undefined
           ? [await client.consent(id)]
           : provider !== undefined
@@ -98,15 +60,9 @@ export function registerExport(program: Command): void {
                 (page) => client.providerConsents(provider, patient!, page),
                 MAX_PAGE_SIZE,
               )
-            : await client.allConsents(patient!)
-      ).map(consentFromJson);
-      const time = await headTime(client);
-      const resourceTypeOf = await resourceTypes(
-        client,
-        consents.flatMap((c) => c.recordIds),
-      );
-      const resources = consents.map((consent) => consentToFhir(consent, { time, resourceTypeOf }));
-      const result = options.id !== undefined ? resources[0] : bundle(resources);
+            : await client.allConsents(patient!);
+      const resources = await consentsToFhir(client, consents);
+      const result = id !== undefined ? resources[0] : fhirCollection(resources);
       outputOf(cmd).result(result, render);
     },
   );
@@ -126,14 +82,7 @@ export function registerExport(program: Command): void {
     'medchain export fhir audit --patient patient.json --key patient.json > audit.json',
   ).action(async (options: ReaderOptions & { patient: Uint8Array }, cmd: Command) => {
     const client = clientOf(cmd, await readerOf(options, READERS.patientData));
-    const entries = (await client.allAudit(options.patient)).map(auditFromJson);
-    const resourceTypeOf = await resourceTypes(
-      client,
-      entries.map((e) => e.recordId),
-    );
-    outputOf(cmd).result(
-      bundle(entries.map((entry) => auditEntryToFhir(entry, { resourceTypeOf }))),
-      render,
-    );
+    const resources = await auditToFhir(client, await client.allAudit(options.patient));
+    outputOf(cmd).result(fhirCollection(resources), render);
   });
 }
