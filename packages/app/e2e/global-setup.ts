@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, freePortRange, tempDir } from '../../cli/test/helpers.js';
+import globalTeardown from './global-teardown.js';
 import { APP_DIR, DEVNET_ENV, OWNED_ENV, REPO_ROOT } from './paths.js';
 
 /** What the built app is made of: newer than dist/index.html means the build is stale. */
@@ -60,7 +61,13 @@ export default async function globalSetup(): Promise<void> {
   process.env[DEVNET_ENV] = dir;
   process.env[OWNED_ENV] = '1';
   if (up.code !== 0) {
-    const log = existsSync(join(dir, 'devnet.json')) ? readFileSync(join(dir, 'devnet.json')) : '';
-    throw new Error(`devnet up failed (exit ${up.code}):\n${up.stderr}\n${log}`);
+    // What the nodes said last, then whatever started is stopped before the run fails.
+    const logs = ['a', 'b', 'c', 'd'].map((x) => {
+      const file = join(dir, `hospital-${x}`, 'node.log');
+      const tail = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').slice(-5) : [];
+      return `hospital-${x}: ${tail.join('\n  ')}`;
+    });
+    await globalTeardown();
+    throw new Error(`devnet up failed (exit ${up.code}):\n${up.stderr}\n${logs.join('\n')}`);
   }
 }
