@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MedchainClient } from '@medchain/client';
+import { type ClientError, MedchainClient } from '@medchain/client';
 import {
   type Canonical,
   encryptKeystore,
@@ -12,7 +12,12 @@ import {
   toHex,
   utf8,
 } from '@medchain/crypto';
-import { encodeTransaction, type TxKind, transactionHash } from '@medchain/ledger';
+import {
+  encodeTransaction,
+  recordCommitment,
+  type TxKind,
+  transactionHash,
+} from '@medchain/ledger';
 import type { MedchainNode } from '@medchain/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -204,6 +209,87 @@ describe('medchain record', () => {
     const gone = await get();
     expect(gone.code).toBe(1);
     expect(jsonError(gone).error.message).toContain('RECORD_ERASED');
+  });
+
+  it('tx anchor-record / amend-record --content-file anchor a salted commitment and print the salt the vault upload needs', async () => {
+    const asAuthor = new MedchainClient({ url: nodeUrl(0), signer: author.signer });
+    const custodian = (await asAuthor.provider(author.signer.publicKey)).org;
+    const anchorTx = (args: string[], content: string) => {
+      const file = join(dir, `tx-${toHex(sha256(utf8(content))).slice(0, 8)}.json`);
+      writeFileSync(file, content);
+      return cli(
+        [
+          '--json',
+          'tx',
+          ...args,
+          '--content-file',
+          file,
+          '--key',
+          author.path,
+          '--node',
+          nodeUrl(0),
+        ],
+        { env },
+      );
+    };
+    type Anchored = { recordId: string; contentHash: string; salt: string };
+    /** The printed anchor is the commitment under the printed salt, never the plain sha256. */
+    const checked = (run: Awaited<ReturnType<typeof cli>>, content: string) => {
+      expect(run.code, run.stderr).toBe(0);
+      const out = json<Anchored & { status: string }>(run);
+      expect(out.status).toBe('committed');
+      const bytes = utf8(content);
+      expect(out.contentHash).toBe(toHex(recordCommitment(fromHex(out.salt), bytes)));
+      expect(out.contentHash).not.toBe(toHex(sha256(bytes)));
+      return out;
+    };
+    const patientHex = toHex(patient.signer.publicKey);
+    const v1 = fhir(61);
+    const anchored = checked(
+      await anchorTx(
+        [
+          'anchor-record',
+          '--patient',
+          patientHex,
+          '--custodian',
+          custodian,
+          '--type',
+          'Observation',
+        ],
+        v1,
+      ),
+      v1,
+    );
+    const { recordId } = anchored;
+    expect((await asAuthor.record(recordId)).record.contentHash).toBe(anchored.contentHash);
+    // Uploaded without the salt the vault refuses it: the anchor links to no plain hash.
+    await expect(
+      asAuthor.storeVaultRecord({ recordId, patient: patientHex, version: 1, content: utf8(v1) }),
+    ).rejects.toMatchObject({
+      code: 'VAULT_NOT_ANCHORED_BY_SIGNER',
+    } satisfies Partial<ClientError>);
+    await asAuthor.storeVaultRecord({
+      recordId,
+      patient: patientHex,
+      version: 1,
+      content: utf8(v1),
+      salt: fromHex(anchored.salt),
+    });
+
+    const v2 = fhir(62);
+    const amended = checked(await anchorTx(['amend-record', '--record', recordId], v2), v2);
+    expect(amended.salt).not.toBe(anchored.salt);
+    await asAuthor.storeVaultRecord({
+      recordId,
+      patient: patientHex,
+      version: 2,
+      content: utf8(v2),
+      salt: fromHex(amended.salt),
+    });
+    expect((await asAuthor.record(recordId)).record).toMatchObject({
+      version: 2,
+      contentHash: amended.contentHash,
+    });
   });
 
   it('refuses content that is not FHIR before anchoring anything (exit 2)', async () => {

@@ -6,7 +6,7 @@ import {
   type SignedAccessRequest,
   signAccessRequest,
 } from '@medchain/client';
-import { fromHex, sha256, toHex } from '@medchain/crypto';
+import { fromHex, toHex } from '@medchain/crypto';
 import {
   type AccessDecision,
   CONSENT_ACTIONS,
@@ -20,6 +20,8 @@ import {
   PURPOSES,
   type Purpose,
   parseAccessRequest,
+  RECORD_SALT_BYTES,
+  recordCommitment,
   recordId,
   type TxBodies,
   type TxKind,
@@ -73,16 +75,28 @@ async function submit<K extends TxKind>(
   outputOf(cmd).result({ ...sent, ...result.extra }, () => txLines(result));
 }
 
-function contentHash(options: { contentHash?: Uint8Array; contentFile?: string }): Uint8Array {
-  if (options.contentHash !== undefined) return options.contentHash;
-  if (options.contentFile !== undefined) {
-    try {
-      return sha256(new Uint8Array(readFileSync(options.contentFile)));
-    } catch (error) {
-      throw usageError(`cannot read ${options.contentFile}: ${(error as Error).message}`);
-    }
+/**
+ * A record version's anchor. From --content-file: the salted commitment to the file under a fresh
+ * salt (the ledger README's "Record commitments"), the salt printed, since the vault upload must
+ * carry it and nothing on the ledger may; from --content-hash: an anchor computed elsewhere.
+ */
+function anchorOf(options: { contentHash?: Uint8Array; contentFile?: string }): {
+  contentHash: Uint8Array;
+  extra: Extra;
+} {
+  if (options.contentHash !== undefined) return { contentHash: options.contentHash, extra: {} };
+  if (options.contentFile === undefined) {
+    throw usageError('give --content-file FILE or --content-hash HEX');
   }
-  throw usageError('give --content-hash HEX or --content-file FILE');
+  let content: Uint8Array;
+  try {
+    content = new Uint8Array(readFileSync(options.contentFile));
+  } catch (error) {
+    throw usageError(`cannot read ${options.contentFile}: ${(error as Error).message}`);
+  }
+  const salt = randomBytes(RECORD_SALT_BYTES);
+  const contentHash = recordCommitment(salt, content);
+  return { contentHash, extra: { contentHash: toHex(contentHash), salt: toHex(salt) } };
 }
 
 const key = (what: string) => (value: string) => publicKeyArg(value, what);
@@ -276,7 +290,7 @@ export function registerTx(program: Command): void {
       tx
         .command('anchor-record')
         .description(
-          "anchor a record's fingerprint (signed by a provider of the custodian hospital); the data stays in the hospital",
+          "anchor a record's salted commitment (signed by a provider of the custodian hospital); the data stays in the hospital (record put also stores it in the vault)",
         )
         .requiredOption('--patient <key>', 'patient public key', key('--patient'))
         .requiredOption(
@@ -285,8 +299,15 @@ export function registerTx(program: Command): void {
           hash32('an organization id'),
         )
         .requiredOption('--type <resource-type>', 'FHIR resource type, e.g. Observation')
-        .option('--content-hash <hex>', 'sha256 of the record content', hash32('a content hash'))
-        .option('--content-file <file>', 'hash this file as the content')
+        .option(
+          '--content-file <file>',
+          'the record content: its salted commitment is anchored and the salt printed',
+        )
+        .option(
+          '--content-hash <hex>',
+          'instead: the anchor itself, a salted commitment computed elsewhere',
+          hash32('a content hash'),
+        )
         .option(
           '--record-nonce <hex>',
           '16 random bytes (default random)',
@@ -307,6 +328,7 @@ export function registerTx(program: Command): void {
       cmd: Command,
     ) => {
       const nonce = options.recordNonce ?? randomBytes(16);
+      const { contentHash, extra } = anchorOf(options);
       return submit(
         cmd,
         options,
@@ -315,10 +337,10 @@ export function registerTx(program: Command): void {
           patient: options.patient,
           custodian: options.custodian,
           resourceType: options.type,
-          contentHash: contentHash(options),
+          contentHash,
           nonce,
         }),
-        () => ({ recordId: toHex(recordId(options.custodian, options.patient, nonce)) }),
+        () => ({ recordId: toHex(recordId(options.custodian, options.patient, nonce)), ...extra }),
       );
     },
   );
@@ -327,10 +349,17 @@ export function registerTx(program: Command): void {
     withSigner(
       tx
         .command('amend-record')
-        .description('anchor a new version of a record')
+        .description('anchor a new version of a record (record amend also stores it in the vault)')
         .requiredOption('--record <id>', 'record id', recordIdArg)
-        .option('--content-hash <hex>', 'sha256 of the new content', hash32('a content hash'))
-        .option('--content-file <file>', 'hash this file as the new content'),
+        .option(
+          '--content-file <file>',
+          'the new content: its salted commitment is anchored and the salt printed',
+        )
+        .option(
+          '--content-hash <hex>',
+          'instead: the anchor itself, a salted commitment computed elsewhere',
+          hash32('a content hash'),
+        ),
     ),
     'medchain tx amend-record --key dr-ada.json --record 77ab... --content-file obs-v2.json',
   ).action(
@@ -341,11 +370,16 @@ export function registerTx(program: Command): void {
         contentFile?: string;
       },
       cmd: Command,
-    ) =>
-      submit(cmd, options, 'record.amend', () => ({
-        recordId: options.record,
-        contentHash: contentHash(options),
-      })),
+    ) => {
+      const { contentHash, extra } = anchorOf(options);
+      return submit(
+        cmd,
+        options,
+        'record.amend',
+        () => ({ recordId: options.record, contentHash }),
+        () => extra,
+      );
+    },
   );
 
   example(
