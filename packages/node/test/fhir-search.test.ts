@@ -150,6 +150,11 @@ describe('values and parameters', () => {
     const strict = () => parseSearch({ colour: 'x' }, PARAMS, { ...options, handling: 'strict' });
     expect(strict).toThrow(FhirError);
     expect(strict).toThrow(/colour/);
+    // An empty name (`?=x`) is no parameter: neither refused nor reported (FHIR has no empty string).
+    expect(parseSearch({ '': 'x', code: 'a' }, PARAMS, options).ignored).toEqual([]);
+    expect(() =>
+      parseSearch({ '': 'x' }, PARAMS, { ...options, handling: 'strict' }),
+    ).not.toThrow();
     // A modifier this node does not support is refused whatever the handling.
     expect(() => parseSearch({ 'code:not': 'a' }, PARAMS, options)).toThrow(/modifier/);
     expect(() => parseSearch({ _count: 'ten' }, PARAMS, options)).toThrow(/_count/);

@@ -265,6 +265,8 @@ export function parseSearch(
     return Number(value);
   };
   for (const key of Object.keys(query)) {
+    // `?=x` or a stray `&=`: no parameter at all (and FHIR has no empty string to name it by).
+    if (key === '') continue;
     const [name, modifier] = key.split(':', 2) as [string, string | undefined];
     const values = queryValues(query, key);
     const known = byName.get(name);
