@@ -15,6 +15,7 @@ import {
 } from '@medchain/client';
 import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import { headerHash, recordId, type TxBodies, type TxKind } from '@medchain/ledger';
+import fc from 'fast-check';
 import { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fhirSchemaErrors } from '../../ledger/test/fhir-schema.js';
@@ -613,6 +614,83 @@ describe('who may read what', () => {
 });
 
 describe('bad input: an OperationOutcome with the right status, and nothing committed', () => {
+  it('never a 5xx nor anything but FHIR JSON, whatever the query, form body and headers', async () => {
+    // Names a plain object holds by inheritance are among the keys tried.
+    const name = fc.oneof(
+      fc.constantFrom(
+        'patient',
+        'actor',
+        'agent',
+        'date',
+        'status',
+        '_count',
+        '_after',
+        '_before',
+        '_revinclude',
+        '_format',
+        '__proto__',
+        'constructor',
+        'toString',
+        'hasOwnProperty',
+        'status:not',
+        'patient:Patient',
+      ),
+      fc.string({ maxLength: 12 }),
+    );
+    const value = fc.oneof(
+      fc.constantFrom(
+        patientKey,
+        `Patient/${patientKey}`,
+        'ge2026',
+        '99999999999',
+        '-1',
+        '%ff',
+        '',
+      ),
+      fc.string({ maxLength: 20 }),
+    );
+    const pairs = fc.array(fc.tuple(name, value), { maxLength: 5 });
+    const encode = (list: readonly (readonly [string, string])[]) =>
+      list.map(([n, v]) => `${encodeURIComponent(n)}=${encodeURIComponent(v)}`).join('&');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('Consent', 'AuditEvent'),
+        pairs,
+        fc.option(pairs, { nil: undefined }),
+        fc.option(fc.constantFrom('handling=strict', 'handling=lenient', 'x', ''), {
+          nil: undefined,
+        }),
+        async (type, query, form, prefer) => {
+          const url = `${base}/fhir/r4/${type}${form === undefined ? '' : '/_search'}?${encode([['patient', patientKey], ...query])}`;
+          const body = form === undefined ? undefined : utf8(encode(form));
+          const headers: Record<string, string> = {
+            ...(await signRequest(
+              {
+                method: body === undefined ? 'GET' : 'POST',
+                url,
+                ...(body === undefined ? {} : { body }),
+              },
+              patient,
+              { now: Date.now(), nonce: requestNonce() },
+            )),
+            ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+            ...(prefer === undefined ? {} : { prefer }),
+          };
+          const response = await fetch(url, {
+            method: body === undefined ? 'GET' : 'POST',
+            headers,
+            ...(body === undefined ? {} : { body }),
+          });
+          expect(response.status, url).toBeLessThan(500);
+          expect(response.headers.get('content-type')).toMatch(/^application\/(fhir\+)?json/);
+          const answer = valid<Resource>(await response.json());
+          expect(answer.resourceType).toBe(response.ok ? 'Bundle' : 'OperationOutcome');
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it('unknown types, parameters, modifiers, values, formats and bodies; methods not allowed', async () => {
     const asPatient = new MedchainClient({ url: base, signer: patient });
     const before = {

@@ -152,6 +152,9 @@ export function negotiate(format: readonly string[], accept: string | undefined)
 
 const idParam = (request: FastifyRequest) => (request.params as { id: string }).id;
 
+/** Parameters by name, without a prototype: `constructor` or `__proto__` is just a name. */
+const parameterMap = (): Record<string, string[]> => Object.create(null);
+
 /** Adds values under a parameter name (a repeated parameter keeps every value). */
 function addValues(into: Record<string, string[]>, name: string, values: readonly string[]) {
   into[name] = [...(into[name] ?? []), ...values];
@@ -227,7 +230,7 @@ export function fhirApi(options: FhirApiOptions) {
         'not-supported',
       );
     }
-    const merged: Record<string, string[]> = {};
+    const merged = parameterMap();
     for (const [name, values] of [...Object.entries(query), ...Object.entries(form)]) {
       addValues(merged, name, [values ?? []].flat());
     }
@@ -376,7 +379,7 @@ export function fhirApi(options: FhirApiOptions) {
           return;
         }
         options.keepBody(request, body as Buffer);
-        const fields: Record<string, string[]> = {};
+        const fields = parameterMap();
         for (const [name, value] of new URLSearchParams((body as Buffer).toString('utf8'))) {
           addValues(fields, name, [value]);
         }
