@@ -44,7 +44,7 @@ import { refuseRequesterWithoutRole } from './requester.js';
 export interface RecordsServiceOptions {
   readonly chainId: string;
   /** The node's chain as the API sees it: committed state, tx admission, committed blocks. */
-  readonly backend: Pick<ApiBackend, 'state' | 'submitTransaction' | 'subscribe'>;
+  readonly backend: Pick<ApiBackend, 'state' | 'submitTransaction' | 'subscribe' | 'transaction'>;
   readonly vault: Vault;
   /** The node's validator key: it signs access.log entries (the ledger accepts the custodian's validator key). */
   readonly signer: Signer;
@@ -107,7 +107,10 @@ export class RecordsService implements RecordsApi {
   private readonly inFlight = new Set<string>();
   private readonly unsubscribe: () => void;
   private readonly metrics: RecordsMetrics;
-  private lastNonce = 0;
+  /** This service's admitted transactions not yet seen in a block: nonce -> tx hash (hex). */
+  private readonly pendingNonces = new Map<number, string>();
+  /** Submissions run one at a time: a nonce is reserved and settled before the next is chosen. */
+  private submissions: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: RecordsServiceOptions) {
     this.metrics = recordsMetrics(options.metrics.register);
@@ -273,42 +276,75 @@ export class RecordsService implements RecordsApi {
    * otherwise).
    */
   async commitTransaction(kind: TxKind, body: Canonical): Promise<Uint8Array> {
-    const { signer, chainId, backend } = this.options;
-    // Nonces are handed out in submission order and reserved before the submission yields,
-    // so concurrent requests never share one. The node's admission is synchronous, so a
-    // refused submission is still the last reservation and is given back without a gap.
-    const nonce = Math.max(expectedNonce(this.state, signer.publicKey), this.lastNonce + 1);
-    this.lastNonce = nonce;
-    const tx = signTransaction(
-      {
-        chainId,
-        kind,
-        body,
-        signer: signer.publicKey,
-        nonce,
-      },
-      signer,
-    );
-    const hash = transactionHash(tx);
-    const done = this.waitForReceipt(hash);
-    const submitted = await backend.submitTransaction(encodeTransaction(tx));
-    if (!submitted.accepted) {
-      if (this.lastNonce === nonce) this.lastNonce = nonce - 1;
-      this.waiters.delete(toHex(hash));
-      throw new RecordError(
-        'RECORD_LOG_FAILED',
-        `the ${kind} entry was not admitted (${submitted.code}: ${submitted.message}); nothing was sent`,
-      );
-    }
+    const { hash, nonce, done } = await this.serialized(() => this.submit(kind, body));
+    const id = toHex(hash);
     const receipt = await done;
+    // A transaction that left the mempool uncommitted (timed out and dropped) frees its nonce
+    // for the next submission, which closes the gap; one still pending keeps it.
+    const status =
+      receipt.code === 'LOG_TIMEOUT'
+        ? (await this.options.backend.transaction(hash)).status
+        : undefined;
+    if (status !== 'pending' && this.pendingNonces.get(nonce) === id)
+      this.pendingNonces.delete(nonce);
     if (receipt.code !== 'OK') {
       throw new RecordError(
         'RECORD_LOG_FAILED',
-        `the ${kind} entry ${toHex(hash)} did not commit OK (${receipt.code}${receipt.message === '' ? '' : `: ${receipt.message}`}); nothing was sent`,
-        { logTx: toHex(hash), receipt: receipt.code },
+        `the ${kind} entry ${id} did not commit OK (${receipt.code}${receipt.message === '' ? '' : `: ${receipt.message}`}); nothing was sent`,
+        { logTx: id, receipt: receipt.code },
       );
     }
     return hash;
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.submissions.then(work);
+    this.submissions = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Signs and submits one transaction on the lowest nonce neither committed nor held by one of
+   * this service's pending transactions, so a refusal never leaves a gap: its nonce is simply
+   * used by the next submission. A nonce taken by someone else (BAD_NONCE: another transaction
+   * of this key is pending there) is skipped, a few times at most.
+   */
+  private async submit(
+    kind: TxKind,
+    body: Canonical,
+  ): Promise<{
+    hash: Uint8Array;
+    nonce: number;
+    done: Promise<{ code: string; message: string }>;
+  }> {
+    const { signer, chainId, backend } = this.options;
+    const skipped = new Set<number>();
+    for (;;) {
+      const committed = expectedNonce(this.state, signer.publicKey);
+      for (const nonce of this.pendingNonces.keys()) {
+        if (nonce < committed) this.pendingNonces.delete(nonce);
+      }
+      let nonce = committed;
+      while (this.pendingNonces.has(nonce) || skipped.has(nonce)) nonce++;
+      const tx = signTransaction({ chainId, kind, body, signer: signer.publicKey, nonce }, signer);
+      const hash = transactionHash(tx);
+      const done = this.waitForReceipt(hash);
+      const submitted = await backend.submitTransaction(encodeTransaction(tx));
+      if (submitted.accepted) {
+        this.pendingNonces.set(nonce, toHex(hash));
+        return { hash, nonce, done };
+      }
+      this.waiters.get(toHex(hash))?.resolve('NOT_ADMITTED', '');
+      if (submitted.code === 'BAD_NONCE' && skipped.size < 3) {
+        skipped.add(nonce);
+        continue;
+      }
+      throw new RecordError(
+        'RECORD_LOG_FAILED',
+        `the ${kind} entry was not admitted (${submitted.code}: ${submitted.message}); nothing was sent`,
+        { admission: submitted.code },
+      );
+    }
   }
 
   private waitForReceipt(hash: Uint8Array): Promise<{ code: string; message: string }> {
