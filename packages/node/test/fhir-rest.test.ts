@@ -691,6 +691,84 @@ describe('bad input: an OperationOutcome with the right status, and nothing comm
     );
   });
 
+  it('never a 5xx for reads of any id, any Accept, nor for a Consent body of any bytes and type', async () => {
+    const segment = fc.oneof(
+      fc.constantFrom('%ff', '%00', '%2e%2e', '..', 'x'.repeat(300), consentIds[0]!, audit.permit),
+      fc.string({ maxLength: 16 }).map(encodeURIComponent),
+    );
+    const accept = fc.option(
+      fc.oneof(
+        fc.constantFrom(
+          'application/fhir+json; q=abc',
+          'application/fhir+json; fhirVersion=4.0',
+          '*/*;q=0',
+          'text/html',
+          ',,,',
+        ),
+        fc.string({ maxLength: 24 }),
+      ),
+      { nil: undefined },
+    );
+    const ascii = (text: string) => /^[\t\x20-\x7e]*$/.test(text);
+    const contentType = fc.oneof(
+      fc.constantFrom(
+        'application/fhir+json',
+        'application/fhir+json; fhirVersion=5.0',
+        'application/fhir+json; fhirVersion=9',
+        'application/json; charset=latin1',
+        'application/x-www-form-urlencoded',
+        'text/plain',
+      ),
+      fc.string({ maxLength: 24 }).filter(ascii),
+    );
+    const body = fc.oneof(
+      fc.uint8Array({ maxLength: 64 }),
+      fc.json().map(utf8),
+      fc.constant(utf8(JSON.stringify({ resourceType: 'Consent', patient: { reference: 'x' } }))),
+    );
+    const send = async (
+      method: string,
+      path: string,
+      headers: Record<string, string>,
+      data?: Uint8Array,
+    ) => {
+      const url = `${base}/fhir/r4/${path}`;
+      const signed = await signRequest(
+        { method, url, ...(data === undefined ? {} : { body: data }) },
+        patient,
+        { now: Date.now(), nonce: requestNonce() },
+      );
+      const response = await fetch(url, {
+        method,
+        headers: { ...signed, ...headers },
+        ...(data === undefined ? {} : { body: data }),
+      });
+      expect(response.status, `${method} ${url} ${JSON.stringify(headers)}`).toBeLessThan(500);
+      if (response.ok) return;
+      const text = await response.text();
+      expect(response.headers.get('content-type'), text).toMatch(/^application\/(fhir\+)?json/);
+      expect(JSON.parse(text).resourceType, text).toBe('OperationOutcome');
+      valid(JSON.parse(text));
+    };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('Consent', 'AuditEvent', 'Provenance', 'Patient'),
+        segment,
+        accept,
+        async (type, id, accepts) => {
+          await send('GET', `${type}/${id}`, accepts === undefined ? {} : { accept: accepts });
+        },
+      ),
+      { numRuns: 60 },
+    );
+    await fc.assert(
+      fc.asyncProperty(contentType, body, async (type, data) => {
+        await send('POST', 'Consent', { 'content-type': type }, data);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('unknown types, parameters, modifiers, values, formats and bodies; methods not allowed', async () => {
     const asPatient = new MedchainClient({ url: base, signer: patient });
     const before = {

@@ -36,6 +36,7 @@ import Fastify, {
 } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { NodeError } from '../errors.js';
+import { outcomeOfError, sendOutcome } from '../fhir/outcome.js';
 import { FHIR_BASE, type FhirRouteSet, fhirApi } from '../fhir/rest.js';
 import type { Logger } from '../logger.js';
 import { certificateExpiry, type Metrics } from '../metrics.js';
@@ -590,7 +591,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     exposeHeadRoutes: false,
     // Errors fastify raises before routing (a malformed URL, a bad content-type header).
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
+      // The FHIR endpoint answers every error with an OperationOutcome, these too.
+      if (request.url.startsWith(`${FHIR_BASE}/`)) {
+        const { status, outcome } = outcomeOfError(error);
+        sendOutcome(reply as unknown as FastifyReply, status, outcome);
+        return;
+      }
       const status = error.statusCode ?? 400;
       const body = { error: { code: 'BAD_REQUEST', message: error.message } };
       (reply as unknown as FastifyReply).code(status).send(body);
