@@ -39,12 +39,20 @@ let vault: Vault;
 let jobs: ExportJobs;
 /** Another party's move, ordered just before the release in the same block. */
 let beforeCommit: (kind: TxKind, body: Canonical) => void = () => undefined;
+/** A mempool refusal (its admission code) of the custodian's submission, if any. */
+let refuse: (body: Canonical) => string | undefined = () => undefined;
 const consents = new Map<string, Uint8Array>();
 const records = new Map<string, Uint8Array[]>();
 
 /** The custodian's log-then-serve commit, on this ledger: sign, admit, build the block, check OK. */
 const committer = {
   async commitTransaction(kind: TxKind, body: Canonical): Promise<Uint8Array> {
+    const refusal = refuse(body);
+    if (refusal !== undefined) {
+      throw new RecordError('RECORD_LOG_FAILED', `not admitted (${refusal})`, {
+        admission: refusal,
+      });
+    }
     beforeCommit(kind, body);
     const tx = backend.admit(backend.sign(a.validator, kind, body as object));
     const hash = transactionHash(tx);
@@ -145,6 +153,8 @@ beforeAll(async () => {
     now: () => backend.time,
     logger: pino({ level: 'silent' }),
     concurrency: 1,
+    retryDelayMs: 1,
+    releaseAttempts: 3,
   });
 });
 
@@ -234,5 +244,38 @@ describe('research export jobs on the real ledger', () => {
     });
     await jobs.remove(job.id);
     expect(jobs.get(job.id)).toBeUndefined();
+  });
+
+  it('retries transiently refused releases, and counts whoever is still left out', async () => {
+    beforeCommit = () => undefined;
+    const tries = new Map<string, number>();
+    refuse = (body) => {
+      const patient = toHex((body as { patient: Uint8Array }).patient);
+      const n = (tries.get(patient) ?? 0) + 1;
+      tries.set(patient, n);
+      // Alice is refused twice (the mempool's per-signer limit), then admitted; Dave always.
+      if (patient === toHex(alice.publicKey) && n <= 2) return 'RATE_LIMITED';
+      if (patient === toHex(dave.publicKey)) return 'MEMPOOL_FULL';
+      return undefined;
+    };
+    const job = await finished(
+      jobs.start({
+        study: study.publicKey,
+        url: 'http://127.0.0.1/fhir/r4/$export',
+        requestHash: bytes('kick-off 3'),
+        types: [],
+        transactionTime: backend.time,
+      }),
+    );
+    refuse = () => undefined;
+    expect(job.status).toBe('complete');
+    expect(tries.get(toHex(alice.publicKey))).toBe(3);
+    expect(tries.get(toHex(dave.publicKey))).toBe(3);
+    expect(job.releases.map((r) => r.patient)).toEqual([toHex(alice.publicKey)]);
+    expect(job.excluded).toMatchObject({ MEMPOOL_FULL: 1 });
+    const errors = await readFile(join(dir, 'exports', job.id, ERRORS_FILE), 'utf8');
+    expect(errors).toContain('1 consenting patient(s) left out');
+    expect(errors).toContain('MEMPOOL_FULL, after 3 attempts');
+    expect(errors).not.toContain(toHex(dave.publicKey));
   });
 });

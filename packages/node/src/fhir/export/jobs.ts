@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Canonical, toHex } from '@medchain/crypto';
 import {
   decideAccess,
@@ -38,6 +39,13 @@ export interface ExportJobsOptions {
    * record exchange shares (the same validator key). Default 192.
    */
   readonly concurrency?: number;
+  /**
+   * Tries per release when the refusal is transient (the mempool's per-signer or size limit, a
+   * nonce race, or no commit within the records service's timeout). Default 5.
+   */
+  readonly releaseAttempts?: number;
+  /** Wait before the first retry of a release, doubled before each next one. Default 1 s. */
+  readonly retryDelayMs?: number;
   /** How long a finished export's files are kept. Default 1 hour. */
   readonly retainMs?: number;
   /** Exports running at once on this node; more are refused (429). Default 4. */
@@ -108,6 +116,23 @@ export class ExportError extends Error {
 
 /** The OperationOutcome lines of an export (the manifest's `error`). */
 export const ERRORS_FILE = 'errors.ndjson';
+
+/**
+ * Why a release may commit if tried again: admission limits (per signer, pool size), a nonce
+ * another entry took, and a commit not seen within the wait.
+ */
+const TRANSIENT_RELEASE_FAILURES = new Set([
+  'RATE_LIMITED',
+  'MEMPOOL_FULL',
+  'BAD_NONCE',
+  'LOG_TIMEOUT',
+]);
+
+/** The admission or receipt code a release failed with, else the records service's code. */
+function releaseFailure(error: RecordError): string {
+  const { admission, receipt } = error.details;
+  return String(admission ?? receipt ?? error.code);
+}
 
 /** A patient's records in this vault that the study's consent covers, by consent. */
 interface Plan {
@@ -226,6 +251,8 @@ export class ExportJobs {
     );
     const pseudonymSource = () => toHex(new Uint8Array(randomBytes(16)));
     const writer = new Writer(this.jobDir(job.id), job);
+    /** Patients left out because a release did not commit, by why (never whose). */
+    const failed = new Map<string, number>();
     let next = 0;
     // Releases commit `concurrency` at a time; each patient's data is read and written as soon
     // as their releases are committed, while the next releases are already on their way.
@@ -233,7 +260,7 @@ export class ExportJobs {
     const worker = async () => {
       while (next < plans.length && job.status === 'running' && !this.closed) {
         const plan = plans[next++]!;
-        const releases = await this.commitReleases(job, plan);
+        const releases = await this.commitReleases(job, plan, failed);
         if (releases !== undefined && job.status === 'running') {
           serving.push(this.serve(job, plan, releases, writer, new Pseudonyms(pseudonymSource)));
         }
@@ -242,6 +269,22 @@ export class ExportJobs {
     const concurrency = Math.max(1, this.options.concurrency ?? 192);
     await Promise.all(Array.from({ length: Math.min(concurrency, plans.length) }, worker));
     await Promise.all(serving);
+    for (const [code, count] of failed) {
+      job.errors.push(
+        JSON.stringify({
+          resourceType: 'OperationOutcome',
+          issue: [
+            {
+              severity: 'warning',
+              code: 'suppressed',
+              details: {
+                text: `${count} consenting patient(s) left out: their release did not commit (${code}${TRANSIENT_RELEASE_FAILURES.has(code) ? `, after ${this.options.releaseAttempts ?? 5} attempts` : ''}); none of their data is included`,
+              },
+            },
+          ],
+        }),
+      );
+    }
     await writer.close();
     // Releases of a cancelled job may have committed unclaimed.
     if (![...this.jobs.values()].some((other) => other.status === 'running' && other !== job)) {
@@ -312,9 +355,14 @@ export class ExportJobs {
 
   /**
    * Log: a patient's releases (one per consent and 64 records), each committed OK; undefined
-   * when one does not commit (the patient is then left out, and the study told how many).
+   * when one does not commit even after retries (the patient is then left out, and counted in
+   * `failed` by why).
    */
-  private async commitReleases(job: ExportJob, plan: Plan): Promise<Release[] | undefined> {
+  private async commitReleases(
+    job: ExportJob,
+    plan: Plan,
+    failed: Map<string, number>,
+  ): Promise<Release[] | undefined> {
     const patient = toHex(plan.patient);
     const releases: Release[] = [];
     try {
@@ -327,12 +375,7 @@ export class ExportJobs {
             recordIds: recordIds.slice(i, i + MAX_SCOPE_ITEMS),
             requestHash: job.kickOff.requestHash,
           };
-          const hash = toHex(
-            await this.options.committer.commitTransaction(
-              'research.release',
-              body as unknown as Canonical,
-            ),
-          );
+          const hash = toHex(await this.commitRelease(job, body));
           const where = this.committed.get(hash);
           this.committed.delete(hash);
           if (where === undefined) throw new Error(`release ${hash} committed unseen`);
@@ -347,26 +390,40 @@ export class ExportJobs {
       }
     } catch (error) {
       if (!(error instanceof RecordError)) throw error;
-      const code = (error.details as { receipt?: string } | undefined)?.receipt ?? error.code;
+      const code = releaseFailure(error);
       job.excluded[code] = (job.excluded[code] ?? 0) + 1;
-      // The study learns that releases failed, and why, never whose.
-      job.errors.push(
-        JSON.stringify({
-          resourceType: 'OperationOutcome',
-          issue: [
-            {
-              severity: 'warning',
-              code: 'suppressed',
-              details: {
-                text: `a patient's release did not commit (${code}); none of their data is included`,
-              },
-            },
-          ],
-        }),
-      );
+      failed.set(code, (failed.get(code) ?? 0) + 1);
       return undefined;
     }
     return releases;
+  }
+
+  /**
+   * One release, tried again with a doubling wait while the refusal is transient, so a busy
+   * mempool does not silently cost the study a consenting patient. A retry after LOG_TIMEOUT
+   * may commit a second release of the same records if the first was only slow: the ledger
+   * then shows one disclosure twice, never one that is missing.
+   */
+  private async commitRelease(job: ExportJob, body: ResearchReleaseBody): Promise<Uint8Array> {
+    const attempts = Math.max(1, this.options.releaseAttempts ?? 5);
+    const delayMs = this.options.retryDelayMs ?? 1_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.options.committer.commitTransaction(
+          'research.release',
+          body as unknown as Canonical,
+        );
+      } catch (error) {
+        const retry =
+          error instanceof RecordError &&
+          TRANSIENT_RELEASE_FAILURES.has(releaseFailure(error)) &&
+          attempt < attempts &&
+          job.status === 'running' &&
+          !this.closed;
+        if (!retry) throw error;
+        await sleep(delayMs * 2 ** (attempt - 1), undefined, { ref: false });
+      }
+    }
   }
 
   /** Then serve: the patient's records, de-identified, appended to the export's files. */
