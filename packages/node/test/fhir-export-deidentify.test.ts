@@ -266,6 +266,57 @@ describe('Safe Harbor de-identification', () => {
     });
     expect((history.condition as FhirJson[])[0]!.onsetAge).toMatchObject({ value: 74 });
     expect(history.date).toBe('2004');
+    // (R) the condition's text is gone: only text, it is masked (a required element).
+    expect((history.condition as FhirJson[])[0]!.code).toEqual({
+      extension: [
+        { url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'masked' },
+      ],
+    });
+  });
+
+  it('(C) caps ages over 89 in Ranges and other units; (R) drops typed text that names someone', () => {
+    const out = (resource: FhirJson) => deidentifyRecord(resource, options())[0]!;
+    const years = (value: number, code = 'a') => ({
+      value,
+      unit: code,
+      system: 'http://unitsofmeasure.org',
+      code,
+    });
+    const history = out({
+      resourceType: 'FamilyMemberHistory',
+      status: 'completed',
+      patient: { reference: 'Patient/1' },
+      relationship: {
+        coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-RoleCode', code: 'GRMTH' }],
+        text: 'Grandmother Jane Doe',
+      },
+      ageRange: { low: years(85), high: years(95) },
+      deceasedRange: { low: years(92), high: years(96) },
+      condition: [
+        {
+          code: { coding: [{ system: 'http://snomed.info/sct', code: '22298006' }], text: 'MI' },
+          onsetAge: years(4800, 'wk'),
+          outcome: { text: 'Seen by Dr Jonathan Smithers' },
+        },
+        {
+          code: { coding: [{ system: 'http://snomed.info/sct', code: '38341003' }] },
+          onsetString: 'at 93',
+        },
+      ],
+    });
+    expect(history.ageRange).toEqual({ low: years(85) });
+    expect(history.deceasedRange).toEqual({ low: { ...years(90), unit: 'years' } });
+    const [first, second] = history.condition as FhirJson[];
+    expect(first!.onsetAge).toMatchObject({ value: 90, comparator: '>=' });
+    expect(JSON.stringify(history)).not.toMatch(/Jane|Smithers|MI"|at 93/);
+    expect(second).not.toHaveProperty('onsetString');
+    expect(safeHarborFindings(history)).toEqual([]);
+    expect(fhirSchemaErrors(history as { resourceType: string })).toEqual([]);
+    // The scan flags what the walk would have removed.
+    expect(safeHarborFindings({ code: { text: 'Jane' }, ageAge: years(93) })).toEqual([
+      { kind: 'text', path: '.code.text' },
+      { kind: 'age', path: '.ageAge' },
+    ]);
   });
 
   it("HL7's R4 examples of the resource types that carry people, places and care", () => {

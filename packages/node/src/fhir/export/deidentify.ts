@@ -63,8 +63,8 @@ export const RESTRICTED_ZIP3 = new Set([
 
 /** Elements removed wherever they occur (see the README table for the identifier kind). */
 const REMOVED = new Set([
-  // (A) names of people; (R) free text may hold any identifier (Narrative `text` is removed
-  // where it occurs, below; a CodeableConcept's text names the concept and is kept)
+  // (A) names of people; (R) free text may hold any identifier (a `text`, Narrative or a
+  // CodeableConcept's, is removed where it occurs, below)
   'note',
   'comment',
   'description',
@@ -73,6 +73,11 @@ const REMOVED = new Set([
   'valueString',
   'valueMarkdown',
   'authorString',
+  // (C) an age or onset written as text may say "93": free text
+  'ageString',
+  'onsetString',
+  'abatementString',
+  'deceasedString',
   // (D) (E) (F) (N) telephone, fax, e-mail, URLs
   'telecom',
   // (G)-(K), (R): every Identifier
@@ -98,7 +103,7 @@ const REMOVED = new Set([
   'recorded',
   'timestamp',
   'when',
-  // (C) ages are handled where they are typed (Age); this one is free text
+  // (P) (Q) (A) (R) pictures, documents, names, contact points, identifiers, signatures
   'valueAttachment',
   'valueHumanName',
   'valueContactPoint',
@@ -189,20 +194,51 @@ function generalizeAddress(address: unknown): unknown {
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
+/** UCUM time units an Age may use, per year; another unit counts as years. */
+const PER_YEAR: Readonly<Record<string, number>> = {
+  a: 1,
+  mo: 12,
+  wk: 52.1775,
+  d: 365.25,
+  h: 8766,
+  min: 525_960,
+};
+
+/** An Age (or a Range's low or high) in years, if it has a value. */
+function ageInYears(age: FhirJson): number | undefined {
+  if (typeof age.value !== 'number') return undefined;
+  return age.value / (PER_YEAR[String(age.code)] ?? 1);
+}
+
+/** The single category (C) allows for ages over 89, as a Range's low (no comparator there). */
+const NINETY_YEARS = { value: 90, unit: 'years', system: 'http://unitsofmeasure.org', code: 'a' };
+
 /** (C): an Age over 89 becomes the single category ">= 90 years". */
 function capAge(age: unknown): unknown {
-  if (!isObject(age) || typeof age.value !== 'number') return age;
-  const years =
-    age.code === 'mo' ? age.value / 12 : age.code === 'wk' || age.code === 'd' ? 0 : age.value;
-  if (years <= 89) return age;
-  return {
-    value: 90,
-    comparator: '>=',
-    unit: 'years',
-    system: 'http://unitsofmeasure.org',
-    code: 'a',
-  };
+  if (!isObject(age) || (ageInYears(age) ?? 0) <= 89) return age;
+  return { ...NINETY_YEARS, comparator: '>=' };
 }
+
+/**
+ * (C) for a Range of ages (`ageRange`, `onsetRange`, ...): a high over 89 is dropped (the range
+ * opens upwards), and a low over 89 becomes 90 years, so nothing says which age past 89.
+ */
+function capAgeRange(range: unknown): unknown {
+  if (!isObject(range)) return range;
+  const over = (bound: unknown) => isObject(bound) && (ageInYears(bound) ?? 0) > 89;
+  if (over(range.low)) {
+    const { high: _high, ...rest } = range;
+    return { ...rest, low: NINETY_YEARS };
+  }
+  if (over(range.high)) {
+    const { high: _high, ...rest } = range;
+    return rest;
+  }
+  return range;
+}
+
+/** Choice elements whose Range is a range of ages (FamilyMemberHistory, Condition, ...). */
+const AGE_RANGE = /^(age|onset|abatement|deceased)Range$/;
 
 /** A reference to another resource, as the pseudonymized `Type/code`; undefined if unknown. */
 function pseudonymizeReference(
@@ -239,7 +275,8 @@ function walkValue(name: string, value: unknown, walk: Walk, resourceType: strin
   if (name === 'contained' && isObject(value)) return deidentifyResource(value, walk, true);
   if (isObject(value)) {
     if (name.endsWith('Age')) return capAge(value);
-    return walkElement(value, walk, resourceType);
+    const element = AGE_RANGE.test(name) ? capAgeRange(value) : value;
+    return walkElement(element as FhirJson, walk, resourceType);
   }
   if (typeof value === 'string') {
     if (name === 'reference') return pseudonymizeReference(value, walk.options, walk.fullUrls);
@@ -263,8 +300,9 @@ function walkElement(element: FhirJson, walk: Walk, resourceType: string): FhirJ
   const isCoding = 'code' in element || 'system' in element;
   const out: FhirJson = {};
   for (const [name, value] of Object.entries(element)) {
-    if (isRemoved(name)) continue;
-    if (name === 'text' && typeof value !== 'string') continue;
+    // (R) a CodeableConcept's or a Dosage's `text` is typed by a person and may name one; the
+    // codings keep the meaning
+    if (isRemoved(name) || name === 'text') continue;
     // (A) a HumanName anywhere (patients, relatives, practitioners, contacts)
     if (name === 'name' && typeof value !== 'string') continue;
     // Reference.display is usually a person's name; Coding.display is terminology
@@ -278,9 +316,15 @@ function walkElement(element: FhirJson, walk: Walk, resourceType: string): FhirJ
   // An extension whose value was removed says nothing more.
   if (typeof out.url === 'string' && Object.keys(out).length === 1) return undefined;
   if (Object.keys(out).length > 0) return out;
-  // A Reference that named someone only by display or identifier: still there, but masked
-  // (it may be a required element).
-  return isCoding || !('display' in element || 'identifier' in element || 'reference' in element)
+  // A Reference that named someone only by display or identifier, or a CodeableConcept that
+  // was only text: still there, but masked (it may be a required element).
+  return isCoding ||
+    !(
+      'display' in element ||
+      'identifier' in element ||
+      'reference' in element ||
+      'text' in element
+    )
     ? undefined
     : MASKED;
 }
@@ -401,10 +445,19 @@ export function safeHarborFindings(value: unknown, path = ''): Finding[] {
       if (name === 'name' || name === 'telecom' || name === 'photo') {
         findings.push({ kind: name, path: at });
       }
+      if (name.endsWith('Age') && (ageInYears(node) ?? 0) > 89 && node.comparator !== '>=') {
+        findings.push({ kind: 'age', path: at });
+      }
       for (const [key, child] of Object.entries(node)) {
         if (key === 'identifier' || key.endsWith('Identifier')) {
           findings.push({ kind: 'identifier', path: `${at}.${key}` });
-        } else if (key === 'data' || key === 'position' || key === 'line' || key === 'city') {
+        } else if (
+          key === 'data' ||
+          key === 'position' ||
+          key === 'line' ||
+          key === 'city' ||
+          (key === 'text' && typeof child === 'string')
+        ) {
           findings.push({ kind: key, path: `${at}.${key}` });
         } else {
           visit(child, `${at}.${key}`, key, node);
