@@ -39,7 +39,10 @@ async function serve(app?: { root: string; dashboardNodes?: string[] }): Promise
 }
 
 /** A GET with an explicit Host header (fetch may not set it), redirects not followed. */
-function getWithHost(url: string, host: string): Promise<{ status: number; body: string }> {
+function getWithHost(
+  url: string,
+  host: string,
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { headers: { host } }, (res) => {
       let body = '';
@@ -47,7 +50,7 @@ function getWithHost(url: string, host: string): Promise<{ status: number; body:
       res.on('data', (chunk) => {
         body += chunk;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on('error', reject);
     req.end();
@@ -112,6 +115,9 @@ describe('the web app under /app', () => {
     const bare = await fetch(`${url}/app`, { redirect: 'manual' });
     expect(bare.status).toBe(301);
     expect(bare.headers.get('location')).toBe('/app/');
+    for (const redirect of [root, bare]) {
+      expect(redirect.headers.get('content-security-policy')).toMatch(/frame-ancestors 'none'/);
+    }
   });
 
   it('lists the dashboard nodes at /app/config.json, and nothing else', async () => {
@@ -134,6 +140,7 @@ describe('the web app under /app', () => {
     const foreign = await getWithHost(`${url}/app/`, `attacker.example:${port}`);
     expect(foreign.status).toBe(403);
     expect(JSON.parse(foreign.body).error.code).toBe('HOST_NOT_ALLOWED');
+    expect(foreign.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
     expect((await getWithHost(`${url}/app/`, `localhost:${port}`)).status).toBe(200);
   });
 
@@ -148,6 +155,10 @@ describe('the web app under /app', () => {
         const response = await servers[0]!.fastify.inject({ method: 'GET', url: path });
         expect(response.statusCode, path).toBeLessThan(500);
         expect(response.body, path).not.toContain('outside the app');
+        // Errors too (a malformed path is refused before routing) carry a CSP and no caching.
+        expect(response.headers['content-security-policy'], path).toMatch(/frame-ancestors 'none'/);
+        expect(response.headers['x-content-type-options'], path).toBe('nosniff');
+        expect(response.headers['cache-control'], path).toBeDefined();
       }),
       { numRuns: 300 },
     );

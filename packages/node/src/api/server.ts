@@ -591,16 +591,22 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     exposeHeadRoutes: false,
     // Errors fastify raises before routing (a malformed URL, a bad content-type header).
-    frameworkErrors: (error, request, reply) => {
+    frameworkErrors: (error, request, raw) => {
+      const reply = raw as unknown as FastifyReply;
+      // Helmet's hooks have not run before routing: the headers every answer carries, here.
+      reply.headers({
+        'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-store',
+      });
       // The FHIR endpoint answers every error with an OperationOutcome, these too.
       if (request.url.startsWith(`${FHIR_BASE}/`)) {
         const { status, outcome } = outcomeOfError(error);
-        sendOutcome(reply as unknown as FastifyReply, status, outcome);
+        sendOutcome(reply, status, outcome);
         return;
       }
       const status = error.statusCode ?? 400;
-      const body = { error: { code: 'BAD_REQUEST', message: error.message } };
-      (reply as unknown as FastifyReply).code(status).send(body);
+      reply.code(status).send({ error: { code: 'BAD_REQUEST', message: error.message } });
     },
     // Unknown query parameters are refused, not silently dropped: a typo must not change meaning.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, allErrors: false } },
