@@ -174,6 +174,8 @@ describe('an app that is not built', () => {
       const error = await errorOf(response);
       expect(error.code).toBe('APP_NOT_BUILT');
       expect(error.message).toContain('pnpm build');
+      // Public answer: the node's install path is not the visitor's business.
+      expect(error.message).not.toContain(unbuilt);
     }
     expect((await fetch(`${url}/v1/health`)).status).toBe(200);
     mkdirSync(unbuilt);

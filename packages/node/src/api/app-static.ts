@@ -74,7 +74,7 @@ export function registerApp(app: FastifyInstance, options: AppServingOptions): v
           done();
           return;
         }
-        notBuilt(reply, root);
+        notBuilt(reply);
       });
       instance.get('/config.json', async () => config);
       // /app/ serves index.html; the page's relative URLs need the slash.
@@ -100,11 +100,12 @@ export function registerApp(app: FastifyInstance, options: AppServingOptions): v
   );
 }
 
-function notBuilt(reply: FastifyReply, root: string): void {
+/** Public, so it names no path on the node's disk (the operator knows where the app builds). */
+function notBuilt(reply: FastifyReply): void {
   reply.code(503).send({
     error: {
       code: 'APP_NOT_BUILT',
-      message: `the web app is not built (no ${join(root, 'index.html')}): run pnpm build, then reload`,
+      message: 'the web app is not built: run pnpm build on the node, then reload',
     },
   });
 }
