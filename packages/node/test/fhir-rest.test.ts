@@ -611,6 +611,77 @@ describe('who may read what', () => {
       await refused(ehr(nurse).read({ resourceType: 'AuditEvent', id: audit.permit })),
     ).toMatchObject({ status: 403 });
   });
+
+  it('no way around the standing: POST _search forms, several values, another key, Provenance', async () => {
+    const nurseRef = `Practitioner/${hex(nurse.publicKey)}`;
+    const form = (as: Signer, type: string, fields: Record<string, string>, query = '') =>
+      ehr(as).request(`${type}/_search${query}`, {
+        method: 'POST',
+        body: new URLSearchParams(fields).toString(),
+        options: { headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      });
+    // A form body is the same search: the patient alone needs the patient's standing.
+    expect(await refused(form(nurse, 'AuditEvent', { patient: patientKey }))).toMatchObject({
+      status: 403,
+    });
+    expect(await refused(form(other, 'Consent', { patient: patientKey }))).toMatchObject({
+      status: 403,
+    });
+    // The agent in the form and the patient in the URL: still only the nurse's own entry.
+    const split = valid<Bundle>(
+      await form(nurse, 'AuditEvent', { agent: nurseRef }, `?patient=${patientKey}`),
+    );
+    expect(ids(split)).toEqual([audit.deny]);
+    // Naming itself among others, or another provider, or twice over: no narrower subject.
+    for (const agent of [
+      `${nurseRef},Practitioner/${hex(colleague.publicKey)}`,
+      `Practitioner/${hex(colleague.publicKey)}`,
+      `Organization/${hex(orgId)}`,
+    ]) {
+      const search = ehr(nurse).search({
+        resourceType: 'AuditEvent',
+        searchParams: { patient: patientKey, agent } as never,
+      });
+      expect(await refused(search), agent).toMatchObject({ status: 403 });
+    }
+    expect(
+      await refused(
+        ehr(nurse).request(
+          `AuditEvent?patient=${patientKey}&agent=${nurseRef}&agent=Practitioner/${hex(medic.publicKey)}`,
+        ),
+      ),
+    ).toMatchObject({ status: 403 });
+    // A grantee's _revinclude brings the Provenance of what it may see, nothing more.
+    const withProvenance = valid<Bundle>(
+      await ehr(colleague).search({
+        resourceType: 'Consent',
+        searchParams: {
+          patient: patientKey,
+          actor: `Practitioner/${hex(colleague.publicKey)}`,
+          _revinclude: 'Provenance:target',
+          _count: '50',
+        } as never,
+      }),
+    );
+    const matched = ids(withProvenance);
+    expect(ids(withProvenance, 'include')).toEqual(matched);
+    // Provenance is read as its target is: by the audit entry's requester or the patient side.
+    expect(
+      await refused(ehr(nurse).read({ resourceType: 'Provenance', id: audit.permit })),
+    ).toMatchObject({ status: 403 });
+    expect(
+      await refused(ehr(other).read({ resourceType: 'Provenance', id: consentIds[0]! })),
+    ).toMatchObject({ status: 403 });
+    expect(
+      valid<Resource>(await ehr(nurse).read({ resourceType: 'Provenance', id: audit.deny })).id,
+    ).toBe(audit.deny);
+    // An unknown id and a known one look alike to a request without a signature.
+    for (const id of [audit.permit, hex(sha256(utf8('no such transaction')))]) {
+      expect(await refused(ehr().read({ resourceType: 'Provenance', id }))).toMatchObject({
+        status: 401,
+      });
+    }
+  });
 });
 
 describe('bad input: an OperationOutcome with the right status, and nothing committed', () => {
