@@ -9,13 +9,12 @@ import {
   consentPeriod,
   defaultResolvers,
   type FhirResource,
+  finishReading,
   granteeActor,
   granteeReference,
   grantorReference,
-  IssueList,
   intersect,
   isConsentActive,
-  isJson,
   list,
   type ProvisionShape,
   REFUSED_ELEMENTS,
@@ -26,7 +25,7 @@ import {
   recordData,
   referenceOf,
   refused,
-  termsOf,
+  startReading,
   unionOfPermits,
 } from './consent.js';
 
@@ -146,21 +145,11 @@ const R5_PROVISION: ProvisionShape = {
  * accepted and not kept, and every other element medchain cannot map is an issue naming it.
  */
 export function readFhirConsentR5(
-  resource: unknown,
+  input: unknown,
   options: ConsentImportOptions = {},
 ): ConsentReading {
-  const issues = new IssueList();
-  if (!isJson(resource) || resource.resourceType !== 'Consent') {
-    issues.add('structure', 'Consent', 'expected a FHIR R5 Consent resource');
-    return { ok: false, issues: issues.issues };
-  }
-  issues.elements(resource, 'Consent', R5_CONSENT_ELEMENTS, R5_REFUSED);
-  if (resource.status !== 'active') {
-    issues.unsupported(
-      'Consent.status',
-      `"${String(resource.status)}": only an active consent becomes a grant`,
-    );
-  }
+  const { issues, consent: resource } = startReading(input, 'R5', R5_CONSENT_ELEMENTS, R5_REFUSED);
+  if (resource === undefined) return refused(issues, undefined);
   if (resource.decision === undefined) {
     issues.add(
       'required',
@@ -200,8 +189,9 @@ export function readFhirConsentR5(
       issues.unsupported(path, `"${reference}" is not the provisions' actor`);
     }
   });
-  const terms = termsOf(
+  return finishReading(
     patient,
+    grantor,
     criteria,
     {
       actor: 'Consent.provision.actor',
@@ -210,6 +200,4 @@ export function readFhirConsentR5(
     },
     issues,
   );
-  if (terms === undefined) return refused(issues, patient);
-  return { ok: true, terms, grantor };
 }

@@ -523,7 +523,7 @@ export function unionOfPermits(
  * it: any action is all five consentaction codes, any purpose every purpose medchain knows,
  * no start the epoch. It cannot hold "anyone", "forever" or "all data": those are issues.
  */
-export function termsOf(
+function termsOf(
   patient: Uint8Array | undefined,
   criteria: Criteria,
   paths: { readonly actor: string; readonly end: string; readonly types: string },
@@ -668,21 +668,16 @@ const R4_PROVISION: ProvisionShape = {
  * The ledger still applies its own rules (grantee exists, window, records of the patient).
  */
 export function readFhirConsent(
-  resource: unknown,
+  input: unknown,
   options: ConsentImportOptions = {},
 ): ConsentReading {
-  const issues = new IssueList();
-  if (!isJson(resource) || resource.resourceType !== 'Consent') {
-    issues.add('structure', 'Consent', 'expected a FHIR R4 Consent resource');
-    return { ok: false, issues: issues.issues };
-  }
-  issues.elements(resource, 'Consent', R4_CONSENT_ELEMENTS, REFUSED_ELEMENTS);
-  if (resource.status !== 'active') {
-    issues.unsupported(
-      'Consent.status',
-      `"${String(resource.status)}": only an active consent becomes a grant`,
-    );
-  }
+  const { issues, consent: resource } = startReading(
+    input,
+    'R4',
+    R4_CONSENT_ELEMENTS,
+    REFUSED_ELEMENTS,
+  );
+  if (resource === undefined) return refused(issues, undefined);
   if (resource.scope === undefined) {
     issues.add('required', 'Consent.scope', 'patient-privacy: the consent is about sharing data');
   } else if (
@@ -740,8 +735,9 @@ export function readFhirConsent(
     });
     criteria = permits.length === 0 ? root : unionOfPermits(permits, issues);
   }
-  const terms = termsOf(
+  return finishReading(
     patient,
+    grantor,
     criteria,
     {
       actor: 'Consent.provision.actor',
@@ -750,6 +746,42 @@ export function readFhirConsent(
     },
     issues,
   );
+}
+
+/**
+ * What both FHIR versions' readings start with: a Consent resource (else `consent` is
+ * undefined), every element known or refused by name, and status active.
+ */
+export function startReading(
+  resource: unknown,
+  version: 'R4' | 'R5',
+  known: ReadonlySet<string>,
+  refusedElements: Readonly<Record<string, string>>,
+): { issues: IssueList; consent: Json | undefined } {
+  const issues = new IssueList();
+  if (!isJson(resource) || resource.resourceType !== 'Consent') {
+    issues.add('structure', 'Consent', `expected a FHIR ${version} Consent resource`);
+    return { issues, consent: undefined };
+  }
+  issues.elements(resource, 'Consent', known, refusedElements);
+  if (resource.status !== 'active') {
+    issues.unsupported(
+      'Consent.status',
+      `"${String(resource.status)}": only an active consent becomes a grant`,
+    );
+  }
+  return { issues, consent: resource };
+}
+
+/** What both readings end with: the grant's terms and its grantor, or every issue found. */
+export function finishReading(
+  patient: Uint8Array | undefined,
+  grantor: Uint8Array | undefined,
+  criteria: Criteria,
+  paths: Parameters<typeof termsOf>[2],
+  issues: IssueList,
+): ConsentReading {
+  const terms = termsOf(patient, criteria, paths, issues);
   if (terms === undefined) return refused(issues, patient);
   return { ok: true, terms, grantor };
 }
