@@ -128,6 +128,14 @@ const TRANSIENT_RELEASE_FAILURES = new Set([
   'LOG_TIMEOUT',
 ]);
 
+/** A line of the error file: a warning OperationOutcome that names no patient. */
+function warningLine(text: string): string {
+  return JSON.stringify({
+    resourceType: 'OperationOutcome',
+    issue: [{ severity: 'warning', code: 'suppressed', details: { text } }],
+  });
+}
+
 /** The admission or receipt code a release failed with, else the records service's code. */
 function releaseFailure(error: RecordError): string {
   const { admission, receipt } = error.details;
@@ -271,18 +279,9 @@ export class ExportJobs {
     await Promise.all(serving);
     for (const [code, count] of failed) {
       job.errors.push(
-        JSON.stringify({
-          resourceType: 'OperationOutcome',
-          issue: [
-            {
-              severity: 'warning',
-              code: 'suppressed',
-              details: {
-                text: `${count} consenting patient(s) left out: their release did not commit (${code}${TRANSIENT_RELEASE_FAILURES.has(code) ? `, after ${this.options.releaseAttempts ?? 5} attempts` : ''}); none of their data is included`,
-              },
-            },
-          ],
-        }),
+        warningLine(
+          `${count} consenting patient(s) left out: their release did not commit (${code}${TRANSIENT_RELEASE_FAILURES.has(code) ? `, after ${this.options.releaseAttempts ?? 5} attempts` : ''}); none of their data is included`,
+        ),
       );
     }
     await writer.close();
@@ -449,18 +448,7 @@ export class ExportJobs {
           // Belt and braces: a resource the scanner objects to is not written at all.
           if (safeHarborFindings(resource).length > 0) {
             job.errors.push(
-              JSON.stringify({
-                resourceType: 'OperationOutcome',
-                issue: [
-                  {
-                    severity: 'warning',
-                    code: 'suppressed',
-                    details: {
-                      text: `a ${resource.resourceType} was withheld by the Safe Harbor check`,
-                    },
-                  },
-                ],
-              }),
+              warningLine(`a ${resource.resourceType} was withheld by the Safe Harbor check`),
             );
             continue;
           }
