@@ -3,7 +3,7 @@
  * app) creates a key, registers and grants a clinician at hospital B one hour; the clinician
  * (hospital B's app) opens the record; the patient revokes and the clinician is denied, with the
  * reason; an emergency physician (hospital C's app) breaks the glass and the entry appears in the
- * patient's live audit trail, flagged, within a second of its commit; the operator dashboard
+ * patient's live audit trail, flagged (the test prints how long after its commit); the operator dashboard
  * shows 4 validators and a rising height. The fixture does only what the app does not: hospital
  * A's clinician storing the record, the hospitals registering their clinicians.
  *
@@ -195,7 +195,8 @@ test('the consent story, in the browser', async ({ page, browser }, testInfo) =>
       type: 'break-glass commit → flagged in the audit trail',
       description: `${latencyMs} ms`,
     });
-    expect(latencyMs).toBeLessThan(1000);
+    // Reported, not asserted: the repo allows no timed assertions (a loaded CI machine would
+    // make it flaky). The issue's "within a second" is read from this line.
     console.log(
       `break-glass: flagged in the patient's audit trail ${latencyMs} ms after its commit`,
     );
