@@ -261,10 +261,10 @@ interface Walk {
   readonly fullUrls: ReadonlyMap<string, string>;
 }
 
-function walkValue(name: string, value: unknown, walk: Walk, resourceType: string): unknown {
+function walkValue(name: string, value: unknown, walk: Walk): unknown {
   if (Array.isArray(value)) {
     const items = value
-      .map((item) => walkValue(name, item, walk, resourceType))
+      .map((item) => walkValue(name, item, walk))
       .filter((item) => item !== undefined);
     return items.length === 0 ? undefined : items;
   }
@@ -276,7 +276,7 @@ function walkValue(name: string, value: unknown, walk: Walk, resourceType: strin
   if (isObject(value)) {
     if (name.endsWith('Age')) return capAge(value);
     const element = AGE_RANGE.test(name) ? capAgeRange(value) : value;
-    return walkElement(element as FhirJson, walk, resourceType);
+    return walkElement(element as FhirJson, walk);
   }
   if (typeof value === 'string') {
     if (name === 'reference') return pseudonymizeReference(value, walk.options, walk.fullUrls);
@@ -290,7 +290,7 @@ function walkValue(name: string, value: unknown, walk: Walk, resourceType: strin
 }
 
 /** Removes or generalizes every element of one (non-resource) element object. */
-function walkElement(element: FhirJson, walk: Walk, resourceType: string): FhirJson | undefined {
+function walkElement(element: FhirJson, walk: Walk): FhirJson | undefined {
   if (
     typeof element.url === 'string' &&
     DROPPED_EXTENSIONS.some((pattern) => pattern.test(element.url as string))
@@ -310,7 +310,7 @@ function walkElement(element: FhirJson, walk: Walk, resourceType: string): FhirJ
     // (N) Attachment.url and .data (a picture or a document), .title, .hash
     if (name === 'data' || name === 'title' || name === 'hash') continue;
     if (name === 'url' && !definesUrl(element)) continue;
-    const walked = walkValue(name, value, walk, resourceType);
+    const walked = walkValue(name, value, walk);
     if (walked !== undefined) out[name] = walked;
   }
   // An extension whose value was removed says nothing more.
@@ -369,7 +369,7 @@ function deidentifyResource(
         const meta: FhirJson = {};
         for (const kept of ['profile', 'security', 'tag'] as const) {
           if (value[kept] !== undefined) {
-            meta[kept] = walkValue(kept, value[kept], walk, type);
+            meta[kept] = walkValue(kept, value[kept], walk);
           }
         }
         if (Object.keys(meta).length > 0) out.meta = meta;
@@ -386,7 +386,7 @@ function deidentifyResource(
     if (REMOVED_BY_TYPE[type]?.includes(name)) continue;
     if (name === 'name' && typeof value !== 'string') continue;
     if (name === 'date' && type === 'DocumentReference') continue; // an instant
-    const walked = walkValue(name, value, walk, type);
+    const walked = walkValue(name, value, walk);
     if (walked !== undefined) out[name] = walked;
   }
   return out;
