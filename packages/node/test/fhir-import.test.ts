@@ -2,10 +2,8 @@ import {
   ClientError,
   importConsent,
   MedchainClient,
-  requestNonce,
   sendTransaction,
   signConsent,
-  signRequest,
 } from '@medchain/client';
 import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
@@ -27,11 +25,11 @@ import {
   withConsentTransaction,
 } from '@medchain/ledger';
 import fc from 'fast-check';
-import { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fhirSchemaErrors, hl7Examples } from '../../ledger/test/fhir-schema.js';
 import type { MedchainNode } from '../src/index.js';
 import { makeNetwork, type Network, startNode } from './cluster-harness.js';
+import { fhirClient, signedHeaders } from './fhir-client.js';
 
 /**
  * POST /fhir/r4/Consent on a real committing node (one validator) over HTTP on 127.0.0.1:
@@ -69,26 +67,7 @@ const state = () => node.parts.backend.state();
 const stateRoot = () => hex(node.parts.chain.stateRoot);
 
 /** An EHR's FHIR client signing every request with `as` (RFC 9421) through its request hook. */
-function ehr(as?: Signer): Client {
-  return new Client({
-    baseUrl: `${base}/fhir/r4`,
-    ...(as === undefined
-      ? {}
-      : {
-          requestSigner: async (url: string, init: RequestInit) => {
-            const body = typeof init.body === 'string' ? utf8(init.body) : undefined;
-            const headers = await signRequest(
-              { method: init.method ?? 'GET', url, ...(body === undefined ? {} : { body }) },
-              as,
-              { now: Date.now(), nonce: requestNonce() },
-            );
-            for (const [name, value] of Object.entries(headers)) {
-              (init.headers as Headers).set(name, value);
-            }
-          },
-        }),
-  });
-}
+const ehr = (as?: Signer) => fhirClient(`${base}/fhir/r4`, as);
 
 /** The medchain client of a party: signs its grants and requests with its key. */
 const clientOf = (as: Signer) => new MedchainClient({ url: base, signer: as });
@@ -109,13 +88,7 @@ async function post(body: string, as: Signer | null = patient) {
   const bytes = utf8(body);
   const headers: Record<string, string> = { 'content-type': 'application/fhir+json' };
   if (as !== null) {
-    Object.assign(
-      headers,
-      await signRequest({ method: 'POST', url, body: bytes }, as, {
-        now: Date.now(),
-        nonce: requestNonce(),
-      }),
-    );
+    Object.assign(headers, await signedHeaders(as, 'POST', url, bytes));
   }
   const response = await fetch(url, { method: 'POST', headers, body: bytes });
   return { status: response.status, answer: (await response.json()) as Resource };
@@ -301,10 +274,7 @@ describe('POST /fhir/r4/Consent', () => {
     const body = utf8(JSON.stringify(r5));
     const headers = {
       'content-type': 'application/fhir+json; fhirVersion=3.0',
-      ...(await signRequest({ method: 'POST', url, body }, patient, {
-        now: Date.now(),
-        nonce: requestNonce(),
-      })),
+      ...(await signedHeaders(patient, 'POST', url, body)),
     };
     const response = await fetch(url, { method: 'POST', headers, body });
     expect(response.status).toBe(415);

@@ -8,21 +8,20 @@ import {
   LightClient,
   logAccess,
   MedchainClient,
-  requestNonce,
   sendTransaction,
   signAccessRequest,
-  signRequest,
 } from '@medchain/client';
 import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import { headerHash, recordId, type TxBodies, type TxKind } from '@medchain/ledger';
 import fc from 'fast-check';
-import { Client } from 'fhir-kit-client';
+import type { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fhirSchemaErrors } from '../../ledger/test/fhir-schema.js';
 import { AUDIT_EVENT_PARAMS, CONSENT_PARAMS } from '../src/fhir/resources.js';
 import type { MedchainNode } from '../src/index.js';
 import { GENESIS_FILE } from '../src/node.js';
 import { makeNetwork, type Network, startNode } from './cluster-harness.js';
+import { fhirClient, signedHeaders } from './fhir-client.js';
 
 /**
  * The FHIR R4 endpoint as an EHR uses it: fhir-kit-client (a maintained FHIR client library)
@@ -120,27 +119,8 @@ function valid<T extends Resource>(resource: unknown): T {
 }
 
 /** An EHR's FHIR client signing every request with `as` (RFC 9421, @medchain/client). */
-function ehr(as?: Signer, customHeaders: Record<string, string> = {}): Client {
-  return new Client({
-    baseUrl: `${base}/fhir/r4`,
-    customHeaders,
-    ...(as === undefined
-      ? {}
-      : {
-          requestSigner: async (url: string, init: RequestInit) => {
-            const body = typeof init.body === 'string' ? utf8(init.body) : undefined;
-            const headers = await signRequest(
-              { method: init.method ?? 'GET', url, ...(body === undefined ? {} : { body }) },
-              as,
-              { now: Date.now(), nonce: requestNonce() },
-            );
-            for (const [name, value] of Object.entries(headers)) {
-              (init.headers as Headers).set(name, value);
-            }
-          },
-        }),
-  });
-}
+const ehr = (as?: Signer, customHeaders: Record<string, string> = {}) =>
+  fhirClient(`${base}/fhir/r4`, as, customHeaders);
 
 /** A request the endpoint refuses: its status and its (schema-valid) OperationOutcome. */
 async function refused(
@@ -734,21 +714,14 @@ describe('bad input: an OperationOutcome with the right status, and nothing comm
         async (type, query, form, prefer) => {
           const url = `${base}/fhir/r4/${type}${form === undefined ? '' : '/_search'}?${encode([['patient', patientKey], ...query])}`;
           const body = form === undefined ? undefined : utf8(encode(form));
+          const method = body === undefined ? 'GET' : 'POST';
           const headers: Record<string, string> = {
-            ...(await signRequest(
-              {
-                method: body === undefined ? 'GET' : 'POST',
-                url,
-                ...(body === undefined ? {} : { body }),
-              },
-              patient,
-              { now: Date.now(), nonce: requestNonce() },
-            )),
+            ...(await signedHeaders(patient, method, url, body)),
             ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
             ...(prefer === undefined ? {} : { prefer }),
           };
           const response = await fetch(url, {
-            method: body === undefined ? 'GET' : 'POST',
+            method,
             headers,
             ...(body === undefined ? {} : { body }),
           });
@@ -804,11 +777,7 @@ describe('bad input: an OperationOutcome with the right status, and nothing comm
       data?: Uint8Array,
     ) => {
       const url = `${base}/fhir/r4/${path}`;
-      const signed = await signRequest(
-        { method, url, ...(data === undefined ? {} : { body: data }) },
-        patient,
-        { now: Date.now(), nonce: requestNonce() },
-      );
+      const signed = await signedHeaders(patient, method, url, data);
       const response = await fetch(url, {
         method,
         headers: { ...signed, ...headers },
