@@ -38,7 +38,7 @@ let dir: string;
 let vault: Vault;
 let jobs: ExportJobs;
 /** Another party's move, ordered just before the release in the same block. */
-let beforeCommit: (kind: TxKind, body: Canonical) => void = () => undefined;
+let beforeCommit: (kind: TxKind, body: Canonical) => void | Promise<void> = () => undefined;
 /** A mempool refusal (its admission code) of the custodian's submission, if any. */
 let refuse: (body: Canonical) => string | undefined = () => undefined;
 const consents = new Map<string, Uint8Array>();
@@ -53,7 +53,7 @@ const committer = {
         admission: refusal,
       });
     }
-    beforeCommit(kind, body);
+    await beforeCommit(kind, body);
     const tx = backend.admit(backend.sign(a.validator, kind, body as object));
     const hash = transactionHash(tx);
     const receipt = backend.commit().receipts.find((r) => toHex(r.txHash) === toHex(hash))!;
@@ -277,5 +277,35 @@ describe('research export jobs on the real ledger', () => {
     expect(errors).toContain('1 consenting patient(s) left out');
     expect(errors).toContain('MEMPOOL_FULL, after 3 attempts');
     expect(errors).not.toContain(toHex(dave.publicKey));
+  });
+
+  it('leaves out a record shredded between its release and its read, and completes', async () => {
+    const [aliceRecord] = records.get(toHex(alice.publicKey))!;
+    // The vault shreds Alice's record while her release is on its way (the ledger still has it).
+    beforeCommit = async (_kind, body) => {
+      if (toHex((body as { patient: Uint8Array }).patient) === toHex(alice.publicKey)) {
+        await vault.erase(aliceRecord!);
+      }
+    };
+    const job = await finished(
+      jobs.start({
+        study: study.publicKey,
+        url: 'http://127.0.0.1/fhir/r4/$export',
+        requestHash: bytes('kick-off 4'),
+        types: [],
+        transactionTime: backend.time,
+      }),
+    );
+    beforeCommit = () => undefined;
+    expect(job.status).toBe('complete');
+    expect(job.releases.map((r) => r.patient).sort()).toEqual(
+      [alice, dave].map((p) => toHex(p.publicKey)).sort(),
+    );
+    const lines = (await readFile(join(dir, 'exports', job.id, 'Observation.ndjson'), 'utf8'))
+      .trim()
+      .split('\n');
+    expect(lines).toHaveLength(1);
+    const errors = await readFile(join(dir, 'exports', job.id, ERRORS_FILE), 'utf8');
+    expect(errors).toContain('a released record was erased before it was read');
   });
 });

@@ -128,6 +128,9 @@ const TRANSIENT_RELEASE_FAILURES = new Set([
   'LOG_TIMEOUT',
 ]);
 
+/** Vault answers that leave one record out of an export rather than fail it. */
+const SKIPPED_READS = new Set(['RECORD_ERASED', 'RECORD_NOT_IN_VAULT']);
+
 /** A line of the error file: a warning OperationOutcome that names no patient. */
 function warningLine(text: string): string {
   return JSON.stringify({
@@ -265,18 +268,27 @@ export class ExportJobs {
     // Releases commit `concurrency` at a time; each patient's data is read and written as soon
     // as their releases are committed, while the next releases are already on their way.
     const serving: Promise<void>[] = [];
+    // A failed write fails the job, once every started step has settled (a rejection is
+    // caught at once: one left waiting for Promise.all would be unhandled meanwhile).
+    let broken: { error: unknown } | undefined;
     const worker = async () => {
-      while (next < plans.length && job.status === 'running' && !this.closed) {
+      while (next < plans.length && job.status === 'running' && !this.closed && !broken) {
         const plan = plans[next++]!;
         const releases = await this.commitReleases(job, plan, failed);
         if (releases !== undefined && job.status === 'running') {
-          serving.push(this.serve(job, plan, releases, writer, new Pseudonyms(pseudonymSource)));
+          const served = this.serve(job, plan, releases, writer, new Pseudonyms(pseudonymSource));
+          serving.push(
+            served.catch((error: unknown) => {
+              broken ??= { error };
+            }),
+          );
         }
       }
     };
     const concurrency = Math.max(1, this.options.concurrency ?? 192);
     await Promise.all(Array.from({ length: Math.min(concurrency, plans.length) }, worker));
     await Promise.all(serving);
+    if (broken !== undefined) throw broken.error;
     for (const [code, count] of failed) {
       job.errors.push(
         warningLine(
@@ -440,7 +452,15 @@ export class ExportJobs {
       for (const recordId of recordIds) {
         const anchored = getRecord(this.state, recordId);
         if (anchored === undefined || anchored.erased) continue;
-        const stored = await this.options.vault.get(recordId, anchored.contentHash);
+        let stored: Awaited<ReturnType<Vault['get']>>;
+        try {
+          stored = await this.options.vault.get(recordId, anchored.contentHash);
+        } catch (error) {
+          // Shredded (or amended past this version) since the plan: the erasure wins.
+          if (!(error instanceof RecordError) || !SKIPPED_READS.has(error.code)) throw error;
+          job.errors.push(warningLine('a released record was erased before it was read; left out'));
+          continue;
+        }
         const content = JSON.parse(Buffer.from(stored.content).toString('utf8')) as FhirJson;
         for (const resource of deidentifyRecord(content, { pseudonyms, year })) {
           const types = job.kickOff.types;
