@@ -201,7 +201,8 @@ describe('medchain devnet (4 validator processes)', () => {
     expect(bundle.resourceType).toBe('Bundle');
     expect(bundle.entry.map((e) => [e.resource.resourceType, e.resource.outcome])).toEqual([
       ['AuditEvent', '0'],
-      ['AuditEvent', '4'],
+      // The ledger's BALP mapping: a denial is outcome 8 (serious failure).
+      ['AuditEvent', '8'],
       ['AuditEvent', '0'],
     ]);
   }, 60_000);
