@@ -36,9 +36,9 @@ const options = { handling: 'lenient' as const, base: 'http://h/fhir/r4', revinc
 const matches = (query: Record<string, string | string[]>, resource: FhirResource) =>
   parseSearch(query, PARAMS, options).conditions.every((c) => c(resource));
 
-// Years 1000..9999 (four-digit FHIR years), any millisecond.
+// Years 0001..9999 (every four-digit FHIR year, Date.UTC's 1900-based two-digit years too).
 const instant = fc.integer({
-  min: Date.UTC(1000, 0, 1),
+  min: Date.parse('0001-01-01T00:00:00.000Z'),
   max: Date.UTC(9999, 11, 31, 23, 59, 59, 999),
 });
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -82,6 +82,7 @@ describe('dates', () => {
       '2026-01-01T25:00',
       'yesterday',
       '2026-1-1',
+      '0000',
     ]) {
       expect(dateRange(bad), bad).toBeUndefined();
     }

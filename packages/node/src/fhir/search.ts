@@ -63,6 +63,7 @@ export function dateRange(value: string): TimeRange | undefined {
   if (m === null) return undefined;
   const [, y, mo, d, h, mi, s, frac, zone] = m;
   const year = Number(y);
+  if (year === 0) return undefined;
   const month = mo === undefined ? undefined : Number(mo);
   const day = d === undefined ? undefined : Number(d);
   if (month !== undefined && (month < 1 || month > 12)) return undefined;
@@ -75,8 +76,12 @@ export function dateRange(value: string): TimeRange | undefined {
     const sign = zone.startsWith('-') ? -1 : 1;
     offsetMs = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6))) * 60_000;
   }
-  const utc = (yy: number, mm: number, dd: number, hh = 0, mn = 0, ss = 0, ms = 0) =>
-    Date.UTC(yy, mm - 1, dd, hh, mn, ss, ms) - offsetMs;
+  const utc = (yy: number, mm: number, dd: number, hh = 0, mn = 0, ss = 0, ms = 0) => {
+    // Not Date.UTC: it reads years 0..99 as 1900..1999.
+    const at = new Date(0);
+    at.setUTCFullYear(yy, mm - 1, dd);
+    return at.setUTCHours(hh, mn, ss, ms) - offsetMs;
+  };
   if (month === undefined) return { start: utc(year, 1, 1), end: utc(year + 1, 1, 1) - 1 };
   if (day === undefined) return { start: utc(year, month, 1), end: utc(year, month + 1, 1) - 1 };
   const start = utc(year, month, day);
