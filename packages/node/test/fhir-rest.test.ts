@@ -607,6 +607,27 @@ describe('who may read what', () => {
     expect(await refused(form(other, 'Consent', { patient: patientKey }))).toMatchObject({
       status: 403,
     });
+    // Two patients, in one value, repeated, or split between the URL and the form: none.
+    const otherKey = hex(other.publicKey);
+    for (const patients of [`${patientKey},${otherKey}`, [patientKey, otherKey]]) {
+      const search = ehr(patient).search({
+        resourceType: 'Consent',
+        searchParams: { patient: patients } as never,
+      });
+      expect(await refused(search)).toMatchObject({ status: 400, code: 'SEARCH_PATIENT_REQUIRED' });
+    }
+    expect(
+      await refused(form(other, 'Consent', { patient: otherKey }, `?patient=${patientKey}`)),
+    ).toMatchObject({ status: 400, code: 'SEARCH_PATIENT_REQUIRED' });
+    // A grantee naming another grantee as the actor is refused.
+    expect(
+      await refused(
+        ehr(colleague).search({
+          resourceType: 'Consent',
+          searchParams: { patient: patientKey, actor: nurseRef } as never,
+        }),
+      ),
+    ).toMatchObject({ status: 403 });
     // The agent in the form and the patient in the URL: still only the nurse's own entry.
     const split = valid<Bundle>(
       await form(nurse, 'AuditEvent', { agent: nurseRef }, `?patient=${patientKey}`),
