@@ -16,6 +16,7 @@
  *   useRole(role): { key: UnlockedKey | undefined; client: MedchainClient | undefined }
  *                                                  hook: the role's unlocked key and a client signed with it
  *   setNodeUrl(url: string): void                  throws ClientError INVALID_ARGUMENT unless http(s); kept in localStorage
+ *   nodeOrigin(text: string): string               the origin of an http(s) URL, else ClientError INVALID_ARGUMENT
  *   unlock(key: UnlockedKey): void                 makes `key` the one for `key.entry.role`
  *   lock(role: Role): void                         forgets that role's key (the seed leaves memory)
  *   clientFor(role: Role): MedchainClient | undefined   signed with the role's key, or undefined if locked
@@ -108,17 +109,22 @@ export function useRole(role: Role): {
   return { key: session.unlocked[role], client: clientFor(role) };
 }
 
-export function setNodeUrl(url: string): void {
+/** A node's API origin from what the user typed; INVALID_ARGUMENT unless an http(s) URL. */
+export function nodeOrigin(text: string): string {
   let parsed: URL;
   try {
-    parsed = new URL(url.trim());
+    parsed = new URL(text.trim());
   } catch {
-    throw new ClientError('INVALID_ARGUMENT', `"${url}" is not a URL`);
+    throw new ClientError('INVALID_ARGUMENT', `"${text}" is not a URL`);
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw new ClientError('INVALID_ARGUMENT', 'the node URL must start with https:// or http://');
+    throw new ClientError('INVALID_ARGUMENT', 'a node address starts with https:// or http://');
   }
-  const nodeUrl = parsed.origin;
+  return parsed.origin;
+}
+
+export function setNodeUrl(url: string): void {
+  const nodeUrl = nodeOrigin(url);
   localStorage.setItem(NODE_KEY, nodeUrl);
   update({ nodeUrl, trustedGenesis: localStorage.getItem(genesisKey(nodeUrl)) ?? undefined });
 }

@@ -4,8 +4,9 @@
  * allows), and nodes the operator added by hand (kept in localStorage). A node the CSP does not
  * allow is blocked by the browser itself; the dashboard notices the violation and says so.
  */
-import { ClientError } from '@medchain/client';
+
 import { useCallback, useEffect, useState } from 'preact/hooks';
+import { nodeOrigin } from '../session.js';
 
 export type NodeSource = 'app' | 'configured' | 'added';
 
@@ -16,20 +17,6 @@ export interface WatchedNode {
 }
 
 const ADDED_KEY = 'medchain.operator.nodes';
-
-/** An API origin from what the operator typed; INVALID_ARGUMENT unless http(s). */
-export function nodeOrigin(text: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(text.trim());
-  } catch {
-    throw new ClientError('INVALID_ARGUMENT', `"${text}" is not a URL`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ClientError('INVALID_ARGUMENT', 'a node address starts with https:// or http://');
-  }
-  return parsed.origin;
-}
 
 function loadAdded(): string[] {
   try {
