@@ -142,9 +142,8 @@ describe('IPS bundles: stored at hospital A, read by hospital B under consent', 
     expect(fetched.answer.version).toBe(2);
   });
 
-  it('the vault refuses an upload whose salt is not the one the anchor commits with', async () => {
-    const content = utf8('{"resourceType":"Observation","status":"final"}');
-    const salt = randomBytes(32);
+  /** Anchors `content` at hospital A under `salt`, signed by the author; its record id. */
+  async function anchorAtA(content: Uint8Array, salt: Uint8Array) {
     const nonce = randomBytes(16);
     const orgA = sha256(utf8('cluster-test:org:0'));
     const custodian = client(A(), author);
@@ -155,7 +154,13 @@ describe('IPS bundles: stored at hospital A, read by hospital B under consent', 
       contentHash: recordCommitment(salt, content),
       nonce,
     });
-    const id = recordId(orgA, patient.publicKey, nonce);
+    return { custodian, id: recordId(orgA, patient.publicKey, nonce) };
+  }
+
+  it('the vault refuses an upload whose salt is not the one the anchor commits with', async () => {
+    const content = utf8('{"resourceType":"Observation","status":"final"}');
+    const salt = randomBytes(32);
+    const { custodian, id } = await anchorAtA(content, salt);
     const upload = { recordId: id, patient: patient.publicKey, version: 1, content };
     for (const wrong of [{}, { salt: randomBytes(32) }]) {
       await expect(custodian.storeVaultRecord({ ...upload, ...wrong })).rejects.toMatchObject({
@@ -170,18 +175,10 @@ describe('IPS bundles: stored at hospital A, read by hospital B under consent', 
 
   it('an upload lost after its anchor committed is recovered as the next version', async () => {
     const content = utf8('{"resourceType":"Observation","status":"preliminary"}');
-    const nonce = randomBytes(16);
-    const orgA = sha256(utf8('cluster-test:org:0'));
-    const custodian = client(A(), author);
     // The anchor commits, then the salt is lost with the failed upload.
-    await custodian.sendTransaction('record.anchor', {
-      patient: patient.publicKey,
-      custodian: orgA,
-      resourceType: 'Observation',
-      contentHash: recordCommitment(randomBytes(32), content),
-      nonce,
-    });
-    const id = toHex(recordId(orgA, patient.publicKey, nonce));
+    const anchored = await anchorAtA(content, randomBytes(32));
+    const { custodian } = anchored;
+    const id = toHex(anchored.id);
     expect((await custodian.amendRecord({ recordId: id, content })).version).toBe(2);
     const fetched = await client(A(), patient).fetchRecord(patient, {
       recordId: id,
