@@ -1,5 +1,5 @@
 import { fromHex } from '@medchain/crypto';
-import { BalpProfile, type FhirResource } from '@medchain/ledger';
+import { BalpProfile, type FhirResource, getConsent } from '@medchain/ledger';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { consentSubject, type Subject } from '../api/auth.js';
 import type { AccessKey } from '../api/authorization.js';
@@ -486,22 +486,21 @@ export function fhirApi(options: FhirApiOptions) {
     route(FHIR_ROUTES[1], ...consentSearch);
     route(FHIR_ROUTES[6], ...consentSearch);
 
+    // A consent is one state read by its id (no audit trail to search, as findTarget would).
+    const consentOf = (request: FastifyRequest) => {
+      const cached = resolved.get(request) as LedgerTarget | undefined;
+      if (cached?.type === 'Consent') return cached.consent;
+      const id = idParam(request);
+      const consent = getConsent(backend.state(), hashId('Consent', id));
+      if (consent === undefined) throw notFound('Consent', id);
+      resolved.set(request, { type: 'Consent', consent });
+      return consent;
+    };
     route(
       FHIR_ROUTES[2],
-      async (request) => {
-        const id = idParam(request);
-        const target = await findTarget(backend, hashId('Consent', id));
-        if (target?.type !== 'Consent') throw notFound('Consent', id);
-        resolved.set(request, target);
-        return consentSubject(target.consent);
-      },
-      async (request) => {
-        const target =
-          (resolved.get(request) as LedgerTarget | undefined) ??
-          (await findTarget(backend, hashId('Consent', idParam(request))));
-        if (target?.type !== 'Consent') throw notFound('Consent', idParam(request));
-        return consentResource(backend.state(), target.consent, await ledgerTime(backend));
-      },
+      (request) => consentSubject(consentOf(request)),
+      async (request) =>
+        consentResource(backend.state(), consentOf(request), await ledgerTime(backend)),
     );
 
     const auditSearch = [
