@@ -125,7 +125,11 @@ function resources(i: number): [patient: Record<string, unknown>, observation: O
       resourceType: 'Observation',
       id: `obs-${p.mrn}`,
       status: 'final',
-      code: { coding: [{ system: 'http://loinc.org', code: '2339-0', display: 'Glucose' }] },
+      code: {
+        coding: [{ system: 'http://loinc.org', code: '2339-0', display: 'Glucose' }],
+        // Free text typed at the bedside may name the patient: it must not survive.
+        text: `Glucose for ${p.given} ${p.family}`,
+      },
       subject: { reference: `Patient/pat-${p.mrn}`, display: `${p.given} ${p.family}` },
       effectiveDateTime: `${p.birthDate.slice(0, 4)}-06-0${1 + (i % 9)}T08:15:00Z`,
       // A study marker that identifies no one: which patient a line came from, for the test.
