@@ -168,11 +168,16 @@ describe('GET/POST /v1/admin/log-levels', () => {
   });
   afterAll(() => server.close());
 
-  async function call(method: 'GET' | 'POST', as: Signer | undefined, body?: unknown) {
+  async function call(
+    method: 'GET' | 'POST',
+    as: Signer | undefined,
+    body?: unknown,
+    type = 'application/json',
+  ) {
     const url = `${base}/v1/admin/log-levels`;
     const bytes = body === undefined ? undefined : utf8(JSON.stringify(body));
     const headers: Record<string, string> = {};
-    if (bytes !== undefined) headers['content-type'] = 'application/json';
+    if (bytes !== undefined) headers['content-type'] = type;
     if (as !== undefined) {
       Object.assign(
         headers,
@@ -255,6 +260,17 @@ describe('GET/POST /v1/admin/log-levels', () => {
         body: { error: { code: 'BAD_REQUEST' } },
       });
     }
+    // FHIR's JSON type (parsed for /fhir/r4) is no way around the body's schema: 415 here.
+    expect(
+      await call('POST', a.admin, { modules: { consensus: 'loud' } }, 'application/fhir+json'),
+    ).toMatchObject({ status: 415, body: { error: { code: 'UNSUPPORTED_MEDIA_TYPE' } } });
+    const charset = await call(
+      'POST',
+      a.admin,
+      { level: 'loud' },
+      'application/json; charset=utf-8',
+    );
+    expect(charset.status).toBe(400);
     expect(logLevelsOf(root).view()).toEqual(levels);
   });
 });

@@ -637,6 +637,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     ['application/json', 'application/fhir+json'],
     { parseAs: 'buffer' },
     (request, body, done) => {
+      // FHIR's JSON type only under /fhir/r4: a /v1 body schema is keyed on application/json,
+      // and fastify validates nothing for a content type its schema does not name.
+      const fhirJson = /^application\/fhir\+json/i.test(request.headers['content-type'] ?? '');
+      if (fhirJson && !request.url.startsWith(`${FHIR_BASE}/`)) {
+        done(unsupportedMediaType(request), undefined);
+        return;
+      }
       if (request.routeOptions.url !== txUrl) rawBodies.set(request, body as Buffer);
       parseJson(request, (body as Buffer).toString('utf8'), done);
     },
