@@ -292,11 +292,12 @@ export async function provenanceOf(
 type R = Record<string, unknown>;
 const asList = (value: unknown): R[] => (Array.isArray(value) ? (value as R[]) : []);
 const refOf = (value: unknown) => (value as { reference?: string } | undefined)?.reference;
+const token = (coding: R): Token => ({
+  system: coding.system as string | undefined,
+  code: coding.code as string,
+});
 const codings = (concept: unknown): Token[] =>
-  asList((concept as R | undefined)?.coding).map((c) => ({
-    system: c.system as string | undefined,
-    code: c.code as string,
-  }));
+  asList((concept as R | undefined)?.coding).map(token);
 const instant = (value: unknown): TimeRange[] => {
   if (typeof value !== 'string') return [];
   const ms = Date.parse(value);
@@ -360,11 +361,8 @@ export const CONSENT_PARAMS: readonly SearchParam[] = [
     type: 'token',
     expression: 'Consent.provision.purpose',
     documentation: 'A purpose of use the consent permits (v3-ActReason)',
-    values: (r) =>
-      asList((r.provision as R | undefined)?.purpose).map((c) => ({
-        system: c.system as string | undefined,
-        code: c.code as string,
-      })),
+    // Consent.provision.purpose is a list of Codings, not CodeableConcepts.
+    values: (r) => asList((r.provision as R | undefined)?.purpose).map(token),
   },
   {
     name: 'period',
