@@ -822,6 +822,25 @@ describe('bad input: an OperationOutcome with the right status, and nothing comm
       ),
       { numRuns: 60 },
     );
+    // Queries that are not UTF-8 once percent-decoded, or not percent-encoding at all.
+    for (const raw of [
+      'date=%ff',
+      '%ff=1',
+      '_count=%C0%80',
+      'status=%',
+      'actor=%00',
+      '_after=%ff',
+    ]) {
+      await send('GET', `Consent?patient=${patientKey}&${raw}`, {});
+      await send(
+        'POST',
+        `Consent/_search?${raw}`,
+        {
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        utf8(`patient=${patientKey}&${raw}`),
+      );
+    }
     await fc.assert(
       fc.asyncProperty(contentType, body, async (type, data) => {
         await send('POST', 'Consent', { 'content-type': type }, data);
