@@ -459,10 +459,8 @@ const logAccess = (
     fail('DECISION_MISMATCH', `the ledger decides ${decided.decision}${why} at block time`);
   }
   writeValue(ctx.state, nonceKey, true);
-  const keys = stateKeys.patientAudit(record.patient);
-  const entry: AuditEntry = {
+  appendAudit(ctx, {
     patient: record.patient,
-    index: listLength(ctx.state, keys),
     recordId: record.id,
     custodian: record.custodian,
     requester: request.requester,
@@ -473,12 +471,20 @@ const logAccess = (
     denyReason: decided.decision === 'deny' ? decided.reason : null,
     emergency: request.emergencyReason !== undefined,
     emergencyReason: request.emergencyReason ?? null,
+    requestHash,
+  });
+};
+
+/** Appends an entry to its patient's audit trail, at this transaction's time and hash. */
+function appendAudit(ctx: RuleContext, entry: Omit<AuditEntry, 'index' | 'time' | 'txHash'>): void {
+  const keys = stateKeys.patientAudit(entry.patient);
+  appendToList(ctx.state, keys, {
+    ...entry,
+    index: listLength(ctx.state, keys),
     time: ctx.time,
     txHash: ctx.txHash,
-    requestHash,
-  };
-  appendToList(ctx.state, keys, entry);
-};
+  } satisfies AuditEntry);
+}
 
 // ---- research release ----
 
@@ -533,10 +539,8 @@ const releaseForResearch = (
     }
   }
   const first = released[0]!;
-  const keys = stateKeys.patientAudit(body.patient);
-  const entry: AuditEntry = {
+  appendAudit(ctx, {
     patient: body.patient,
-    index: listLength(ctx.state, keys),
     recordId: first.id,
     custodian: first.custodian,
     requester: body.study,
@@ -547,11 +551,8 @@ const releaseForResearch = (
     denyReason: null,
     emergency: false,
     emergencyReason: null,
-    time: ctx.time,
-    txHash: ctx.txHash,
     requestHash: body.requestHash,
-  };
-  appendToList(ctx.state, keys, entry);
+  });
 };
 
 export const rules: { readonly [K in TxKind]: Rule<K> } = {
