@@ -65,6 +65,12 @@ export function getOrganization(reader: KeyValueReader, orgId: Uint8Array) {
   return readValue<OrganizationEntry>(reader, stateKeys.organization(orgId));
 }
 
+/** The organization a libp2p peer id was admitted with (peer ids are never reused), if any. */
+export function getOrganizationOfPeer(reader: KeyValueReader, peerId: string) {
+  const orgId = readValue<Uint8Array>(reader, stateKeys.peerId(peerId));
+  return orgId === undefined ? undefined : getOrganization(reader, orgId);
+}
+
 export function getProvider(reader: KeyValueReader, key: Uint8Array) {
   return readValue<ProviderEntry>(reader, stateKeys.provider(key));
 }

@@ -8,6 +8,7 @@ import {
   encodeTransaction,
   type GenesisDocument,
   genesisFromJson,
+  getOrganizationOfPeer,
   MAX_BLOCK_BYTES,
 } from '@medchain/ledger';
 import { type ApiServer, createApiServer } from './api/index.js';
@@ -22,11 +23,13 @@ import { NodeError } from './errors.js';
 import { ExportJobs } from './fhir/export/jobs.js';
 import { researchExportRoutes } from './fhir/export/routes.js';
 import { consentImport } from './fhir/import.js';
+import { checkHomeFormat, startBackupSocket } from './home/index.js';
 import { createLogger, type Logger, moduleLogger, withModuleLevels } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { FramedProtocol } from './net/framed-protocol.js';
 import { createHost, type Host, protocolId } from './net/host.js';
 import { loadOrCreatePeerIdentity } from './net/identity.js';
+import { MembershipGate, type PeerStanding } from './net/membership.js';
 import { RequestProtocol } from './net/request-protocol.js';
 import { RecordsService } from './records/index.js';
 import {
@@ -238,6 +241,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
   const build = async (): Promise<NodeParts> => {
     const home = config.home;
     await mkdir(home, { recursive: true });
+    await checkHomeFormat(home);
     const genesis = await loadGenesis(home);
     const validatorSeed = await loadValidatorSeed(home, options.passphrase);
     const signer = new Signer(validatorSeed);
@@ -277,11 +281,9 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       for (const v of chain.validators) validatorPeers.set(toHex(v.publicKey), v.peerId);
     };
     refreshValidators();
-    const otherPeers = (): string[] => {
-      const ids = new Set<string>([...validatorPeers.values()].filter((id) => id !== peerId));
-      for (const peer of config.peers) if (peer.peerId !== peerId) ids.add(peer.peerId);
-      return [...ids];
-    };
+    // The members' nodes plus configured peers, less removed members (MembershipGate).
+    let memberPeers = new Set<string>();
+    const otherPeers = (): string[] => [...memberPeers];
 
     const host = await createHost({
       privateKey: identity.privateKey,
@@ -292,8 +294,24 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       metrics,
     });
     closers.push({ name: 'libp2p', close: () => host.stop() });
-    for (const id of validatorPeers.values()) host.allowlist.add(id);
-    const isKnownPeer = (id: string) => otherPeers().includes(id);
+    const gate = new MembershipGate({
+      libp2p: host.libp2p,
+      allowlist: host.allowlist,
+      self: peerId,
+      configured: config.peers.map((peer) => peer.peerId),
+      logger: moduleLogger(logger, 'net'),
+    });
+    const standing = (id: string): PeerStanding => {
+      const org = getOrganizationOfPeer(chain.state, id);
+      return org === undefined ? 'unknown' : org.status === 'member' ? 'member' : 'removed';
+    };
+    // Called after every committed membership change: a removed member is cut off at once.
+    const applyMembership = () => {
+      memberPeers = gate.allowed(validatorPeers.values(), standing);
+      return gate.apply(memberPeers);
+    };
+    await applyMembership();
+    const isKnownPeer = (id: string) => memberPeers.has(id);
     const consensusLog = moduleLogger(logger, 'consensus');
 
     let driver: ConsensusDriver | undefined;
@@ -361,6 +379,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
           await Chain.installSnapshot(db, snapshot);
           chain = await openChain();
           refreshValidators();
+          await applyMembership();
         },
         protocol: syncProtocol,
         peers: otherPeers,
@@ -439,7 +458,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       onCommitted: (executed) => {
         if (executed.nextValidators !== null) {
           refreshValidators();
-          for (const id of validatorPeers.values()) host.allowlist.add(id);
+          void applyMembership();
         }
         backend?.publish(executed);
       },
@@ -500,6 +519,17 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       logger: moduleLogger(logger, 'records'),
     });
     closers.push({ name: 'vault', close: () => vault.close() });
+    const backupSocket = await startBackupSocket(
+      home,
+      {
+        db: () => db.snapshotEntries(),
+        vault: () => vault.snapshotEntries(),
+        walDir: join(home, 'wal'),
+        head: () => chain,
+      },
+      log,
+    );
+    closers.push({ name: 'backup socket', close: () => backupSocket.close() });
     const records = new RecordsService({
       chainId: genesis.chainId,
       backend,

@@ -7,4 +7,5 @@ export { boundedLengthDecoder, encodeFrame, FramingError, varintLength } from '.
 export { allowlistGater, PeerAllowlist } from './gater.js';
 export { createHost, type Host, type HostOptions, protocolId } from './host.js';
 export { loadOrCreatePeerIdentity, PEER_KEY_FILE, type PeerIdentity } from './identity.js';
+export { MembershipGate, type MembershipGateOptions, type PeerStanding } from './membership.js';
 export { RequestProtocol, type RequestProtocolOptions } from './request-protocol.js';

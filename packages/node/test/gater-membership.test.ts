@@ -1,0 +1,125 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createHost,
+  createLogger,
+  createMetrics,
+  type Host,
+  MembershipGate,
+  PeerAllowlist,
+  type PeerStanding,
+} from '../src/index.js';
+
+/**
+ * A removed member is cut off with no restart: when committed membership changes, the node
+ * replaces its allowlist, hangs up on the peers left out, and its gater refuses them both ways.
+ */
+
+const logger = createLogger({ level: 'silent' });
+
+async function until(condition: () => boolean, what: string, tries = 2_000): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (condition()) return;
+    await sleep(5);
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+describe('MembershipGate.allowed', () => {
+  it('is the members plus configured peers, less removed members and the node itself', () => {
+    const id = fc.stringMatching(/^p[0-9]{1,3}$/);
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(id, { maxLength: 8 }),
+        fc.uniqueArray(id, { maxLength: 8 }),
+        fc.uniqueArray(id, { maxLength: 8 }),
+        id,
+        (members, configured, removed, self) => {
+          const gate = new MembershipGate({
+            libp2p: { getConnections: () => [], hangUp: async () => {} },
+            allowlist: new PeerAllowlist(),
+            self,
+            configured,
+            logger,
+          });
+          const standing = (peer: string): PeerStanding =>
+            members.includes(peer) ? 'member' : removed.includes(peer) ? 'removed' : 'unknown';
+          const allowed = gate.allowed(members, standing);
+          for (const peer of members) expect(allowed.has(peer)).toBe(peer !== self);
+          for (const peer of configured) {
+            expect(allowed.has(peer)).toBe(peer !== self && standing(peer) !== 'removed');
+          }
+          for (const peer of allowed) {
+            expect(members.includes(peer) || configured.includes(peer)).toBe(true);
+          }
+        },
+      ),
+    );
+  });
+});
+
+describe('MembershipGate.apply on live libp2p hosts', () => {
+  let a: Host;
+  let b: Host;
+  let c: Host;
+  let gateOfA: MembershipGate;
+
+  beforeAll(async () => {
+    const keys = await Promise.all([0, 1, 2].map(() => generateKeyPair('Ed25519')));
+    const ids = keys.map((key) => peerIdFromPrivateKey(key).toString());
+    const start = (i: number) =>
+      createHost({
+        privateKey: keys[i]!,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        peers: [],
+        privateNetwork: true,
+        allowlist: new PeerAllowlist(ids.filter((_, j) => j !== i)),
+        logger,
+        metrics: createMetrics({ node: `n${i}` }),
+      });
+    [a, b, c] = await Promise.all([start(0), start(1), start(2)]);
+    gateOfA = new MembershipGate({
+      libp2p: a.libp2p,
+      allowlist: a.allowlist,
+      self: a.peerId,
+      configured: [b.peerId, c.peerId],
+      logger,
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all([a, b, c].map((host) => host?.stop()));
+  });
+
+  it('drops a removed member at once, refuses it both ways, and keeps the others', async () => {
+    await b.libp2p.dial(a.libp2p.getMultiaddrs());
+    await a.libp2p.dial(c.libp2p.getMultiaddrs());
+    expect(a.libp2p.getPeers().map(String).sort()).toEqual([b.peerId, c.peerId].sort());
+
+    // B's organization is removed: state says so, though config.json still lists B.
+    const standing = (peer: string): PeerStanding => (peer === b.peerId ? 'removed' : 'member');
+    const dropped = await gateOfA.apply(gateOfA.allowed([c.peerId], standing));
+    expect(dropped).toEqual([b.peerId]);
+    expect(a.libp2p.getConnections(b.libp2p.peerId).length).toBe(0);
+    await until(
+      () => b.libp2p.getConnections(a.libp2p.peerId).length === 0,
+      'B to see the hang-up',
+    );
+    expect(a.libp2p.getPeers().map(String)).toEqual([c.peerId]);
+
+    // From then on: B dialing A is refused after the handshake, A never dials B.
+    // (B's own side of its dial may finish its handshake before A's refusal reaches it.)
+    await b.libp2p.dial(a.libp2p.getMultiaddrs()).catch(() => undefined);
+    await expect(a.libp2p.dial(b.libp2p.getMultiaddrs())).rejects.toThrow(/gater/);
+    expect(a.libp2p.getPeers().map(String)).toEqual([c.peerId]);
+    await until(() => b.libp2p.getConnections(a.libp2p.peerId).length === 0, 'B to be refused');
+
+    // Put back on the allowlist, B connects again: the refusal was the allowlist's alone.
+    await gateOfA.apply(gateOfA.allowed([b.peerId, c.peerId], () => 'member'));
+    await a.libp2p.dial(b.libp2p.getMultiaddrs());
+    expect(a.libp2p.getPeers().map(String).sort()).toEqual([b.peerId, c.peerId].sort());
+  });
+});
