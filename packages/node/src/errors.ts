@@ -20,7 +20,11 @@ export type NodeErrorCode =
   | 'NODE_API_LISTEN'
   | 'NODE_GENESIS_INVALID'
   | 'NODE_VALIDATOR_KEY'
-  | 'NODE_NOT_STARTED';
+  | 'NODE_NOT_STARTED'
+  | 'NODE_HOME_FORMAT_OLD'
+  | 'NODE_HOME_FORMAT_NEWER'
+  | 'NODE_HOME_FORMAT_INVALID'
+  | 'NODE_DUMP_CORRUPT';
 
 export class NodeError extends Error {
   readonly code: NodeErrorCode;

@@ -5,6 +5,7 @@ export * from './chain/index.js';
 export * from './config.js';
 export * from './db/index.js';
 export { NodeError, type NodeErrorCode } from './errors.js';
+export * from './home/index.js';
 export {
   createLogger,
   LOG_LEVELS,

@@ -23,6 +23,7 @@ import { NodeError } from './errors.js';
 import { ExportJobs } from './fhir/export/jobs.js';
 import { researchExportRoutes } from './fhir/export/routes.js';
 import { consentImport } from './fhir/import.js';
+import { checkHomeFormat, startBackupSocket } from './home/index.js';
 import { createLogger, type Logger, moduleLogger, withModuleLevels } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { FramedProtocol } from './net/framed-protocol.js';
@@ -240,6 +241,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
   const build = async (): Promise<NodeParts> => {
     const home = config.home;
     await mkdir(home, { recursive: true });
+    await checkHomeFormat(home);
     const genesis = await loadGenesis(home);
     const validatorSeed = await loadValidatorSeed(home, options.passphrase);
     const signer = new Signer(validatorSeed);
@@ -517,6 +519,17 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       logger: moduleLogger(logger, 'records'),
     });
     closers.push({ name: 'vault', close: () => vault.close() });
+    const backupSocket = await startBackupSocket(
+      home,
+      {
+        db: () => db.snapshotEntries(),
+        vault: () => vault.snapshotEntries(),
+        walDir: join(home, 'wal'),
+        head: () => chain,
+      },
+      log,
+    );
+    closers.push({ name: 'backup socket', close: () => backupSocket.close() });
     const records = new RecordsService({
       chainId: genesis.chainId,
       backend,

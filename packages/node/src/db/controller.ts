@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Level } from 'level';
 import { NodeError } from '../errors.js';
+import { type EntrySource, snapshotEntries } from '../home/level-dump.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Bucket } from './buckets.js';
@@ -146,6 +147,12 @@ export class Database {
     } finally {
       await iterator.close();
     }
+  }
+
+  /** Every raw entry (bucket byte included) as of this call: for backups (home/backup-socket.ts). */
+  snapshotEntries(): EntrySource {
+    this.assertOpen();
+    return snapshotEntries(this.level);
   }
 
   get isOpen(): boolean {

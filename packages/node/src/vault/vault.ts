@@ -9,6 +9,7 @@ import {
 } from '@medchain/crypto';
 import { RECORD_SALT_BYTES, recordAnchor } from '@medchain/ledger';
 import { Level } from 'level';
+import { type EntrySource, snapshotEntries } from '../home/level-dump.js';
 import type { Logger } from '../logger.js';
 import { RecordError } from '../records/errors.js';
 import { checkFhirResource } from './fhir.js';
@@ -189,6 +190,11 @@ export class Vault {
     if (raw === undefined) return undefined;
     const meta = decodeCanonical(raw) as unknown as Omit<VaultEntry, 'recordId'>;
     return { recordId, ...meta };
+  }
+
+  /** Every raw entry (still encrypted) as of this call: for backups (home/backup-socket.ts). */
+  snapshotEntries(): EntrySource {
+    return snapshotEntries(this.level);
   }
 
   /** Every record the vault holds (no content), in record id order. */
