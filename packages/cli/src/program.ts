@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerBackup } from './cmds/backup/index.js';
 import { registerBench } from './cmds/bench/index.js';
 import { registerDevnet } from './cmds/devnet/index.js';
 import { registerExport } from './cmds/export/index.js';
@@ -10,6 +11,7 @@ import { registerRecord } from './cmds/record/index.js';
 import { registerStart } from './cmds/start/index.js';
 import { registerStatus } from './cmds/status/index.js';
 import { registerTx } from './cmds/tx/index.js';
+import { registerUpgrade } from './cmds/upgrade/index.js';
 import { asCliError, EXIT } from './util/errors.js';
 import { Output } from './util/output.js';
 
@@ -42,6 +44,8 @@ export function buildProgram(): Command {
     registerInit,
     registerGenesis,
     registerStart,
+    registerBackup,
+    registerUpgrade,
     registerStatus,
     registerTx,
     registerQuery,

@@ -13,6 +13,7 @@ import { nodePackage } from './node-package.js';
  *   peer-key                 libp2p identity (0600)
  *   validator.keystore.json  the validator's consensus key, encrypted (0600)
  *   genesis.json             the chain's genesis (copied in by the operator or the devnet)
+ *   home-format.json         the data format of the home (node/src/home/format.ts)
  * and at run time the node's db/ and wal/, and node.log under a devnet.
  */
 export const LOG_FILE = 'node.log';
@@ -52,6 +53,7 @@ export async function initHome(
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, node.CONFIG_FILE_NAME), `${JSON.stringify(config, null, 2)}\n`);
+  await node.writeHomeFormat(dir, node.HOME_FORMAT_VERSION);
   const identity = await node.loadOrCreatePeerIdentity(dir);
   const pair = createKeystore(join(dir, node.VALIDATOR_KEYSTORE_FILE), passphrase);
   return {

@@ -1,0 +1,111 @@
+import { existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { CliError } from '../../util/errors.js';
+import { readGenesis } from '../../util/home.js';
+import { nodePackage } from '../../util/node-package.js';
+
+export interface Snapshot {
+  readonly height: number;
+  readonly stateRoot: string;
+  readonly source: 'running node' | 'stopped node';
+}
+
+type SocketAnswer =
+  | { ok: true; height: number; stateRoot: string }
+  | { ok: false; code: string; message: string };
+
+/**
+ * Asks the node running on `home` for its snapshot in `dir`; undefined when no node listens on
+ * its backup socket (none, or one left by a crash).
+ */
+export function askRunningNode(home: string, dir: string): Promise<SocketAnswer | undefined> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(join(home, 'backup.sock'));
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify({ dir })}\n`));
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') resolve(undefined);
+      else reject(error);
+    });
+    socket.on('end', () => {
+      try {
+        resolve(JSON.parse(text) as SocketAnswer);
+      } catch {
+        reject(new CliError('BACKUP_FAILED', `the node answered on its backup socket: ${text}`));
+      }
+    });
+  });
+}
+
+/** True when a node is running on `home` (its backup socket answers). */
+export function nodeRunning(home: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(join(home, 'backup.sock'));
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+/**
+ * The db, vault and WAL of `home` written into `dir`: by the running node through its backup
+ * socket, else, the node being stopped, straight from the files (the same snapshot code).
+ */
+export async function snapshotHome(home: string, dir: string): Promise<Snapshot> {
+  const answer = await askRunningNode(home, dir);
+  if (answer !== undefined) {
+    if (!answer.ok)
+      throw new CliError(answer.code, `the node refused the backup: ${answer.message}`);
+    return { height: answer.height, stateRoot: answer.stateRoot, source: 'running node' };
+  }
+  if (!existsSync(join(home, 'db'))) {
+    throw new CliError(
+      'BACKUP_NOTHING',
+      `${home} has no chain data yet (no db/): nothing to back up`,
+      {
+        hint: 'start the node once, or back up the keys with `medchain keys export-public`',
+      },
+    );
+  }
+  const node = await nodePackage();
+  const genesis = readGenesis(join(home, node.GENESIS_FILE));
+  let db: Awaited<ReturnType<typeof node.Database.open>>;
+  try {
+    db = await node.Database.open(join(home, 'db'));
+  } catch (error) {
+    throw new CliError(
+      'BACKUP_NODE_UNREACHABLE',
+      `${home}/db is locked by a process that does not answer on ${home}/backup.sock: ${(error as Error).message}`,
+      { hint: 'is the node running with an older medchain? stop it and run the backup again' },
+    );
+  }
+  try {
+    const chain = await node.Chain.open({
+      db,
+      genesis,
+      logger: node.createLogger({ level: 'silent' }),
+      metrics: node.createMetrics(),
+    });
+    return await node.withLevel(join(home, 'vault'), async (vault) => {
+      const taken = await node.takeSnapshot(
+        {
+          db: () => db.snapshotEntries(),
+          vault: () => node.snapshotEntries(vault),
+          walDir: join(home, 'wal'),
+          head: () => chain,
+        },
+        dir,
+      );
+      return { ...taken, source: 'stopped node' as const };
+    });
+  } finally {
+    await db.close();
+  }
+}
