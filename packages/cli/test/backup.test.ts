@@ -103,6 +103,8 @@ describe('medchain backup and restore', () => {
     expect(text).toContain('"name":"peer-key.keystore.json"');
     expect(text).toContain('"name":"validator.keystore.json"');
     expect(text).toMatch(/"name":"wal\/[^"]+","size":\d+,"sha256":"[0-9a-f]{64}"/);
+    // The node's snapshot directory in its home was collected.
+    expect(readdirSync(d.home).filter((name) => name.startsWith('.backup-'))).toEqual([]);
   }, 60_000);
 
   it('refuses a wrong passphrase at backup, writing nothing', async () => {
@@ -286,6 +288,24 @@ describe('medchain backup and restore', () => {
     );
     ok(again);
   }, 180_000);
+
+  it('backs up a stopped format-1 home, restores it, and upgrades it: the documented upgrade path', async () => {
+    const lost = `${readDevnet().nodes[3]!.home}.lost`; // stopped since the last test
+    rmSync(join(lost, 'home-format.json')); // as releases before the format file left it
+    const file = join(work, 'format-1.mcbak');
+    const run = await cli(['backup', '--home', lost, '--out', file, '--json'], withPassphrase());
+    ok(run);
+    expect(json(run)).toMatchObject({ source: 'stopped node', homeFormat: 1 });
+    expect(json<{ height: number }>(run).height).toBeGreaterThan(manifest.height);
+    const home = join(work, 'format-1-home');
+    ok(await cli(['restore', '--backup', file, '--home', home, '--json'], withPassphrase()));
+    expect(JSON.parse(readFileSync(join(home, 'home-format.json'), 'utf8'))).toEqual({
+      version: 1,
+    });
+    const upgraded = await cli(['upgrade', '--home', home, '--json']);
+    ok(upgraded);
+    expect(json(upgraded)).toMatchObject({ from: 1, to: 2 });
+  }, 60_000);
 });
 
 describe('medchain upgrade, and start on a home of another format', () => {

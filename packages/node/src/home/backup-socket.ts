@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { chmod, lstat, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -12,11 +12,15 @@ import { type EntrySource, writeDump } from './level-dump.js';
  * db/ and vault/). Whoever can open it can read the home's files anyway: the file mode is the
  * authorization, and nothing of it is reachable from the network.
  *
- * Protocol: the client sends one JSON line `{"dir": "<an empty directory>"}`; the node writes
- * `db.dump`, `vault.dump` (level-dump.ts) and `wal/<segments>` there and answers one JSON line,
- * `{"ok": true, "height", "stateRoot"}` or `{"ok": false, "code", "message"}`.
+ * Protocol: the client sends one JSON line (`{}`: no options yet); the node writes `db.dump`,
+ * `vault.dump` (level-dump.ts) and `wal/<segments>` into a new directory `<home>/.backup-XXXXXX`
+ * (the one place a hardened unit lets it write) and answers one JSON line,
+ * `{"ok": true, "dir", "height", "stateRoot"}` or `{"ok": false, "code", "message"}`. The client
+ * reads the directory and removes it; one a client left behind is removed at the next start.
  */
 export const BACKUP_SOCKET_FILE = 'backup.sock';
+/** Prefix of the snapshot directories the node makes in its home. */
+export const BACKUP_DIR_PREFIX = '.backup-';
 /** Linux's limit on a Unix socket path (sun_path, with its NUL). */
 const MAX_SOCKET_PATH = 107;
 
@@ -72,9 +76,14 @@ export async function startBackupSocket(
     logger.warn({ path }, 'home path too long for a Unix socket: online backup unavailable');
     return { path: undefined, close: async () => {} };
   }
-  // A socket left by a node that crashed: removed (only a socket, never another file).
+  // A socket left by a node that crashed: removed (only a socket, never another file); and
+  // snapshot directories a client did not collect.
   const stale = await lstat(path).catch(() => undefined);
   if (stale?.isSocket()) await unlink(path);
+  for (const name of readdirSync(home)) {
+    if (name.startsWith(BACKUP_DIR_PREFIX))
+      rmSync(join(home, name), { recursive: true, force: true });
+  }
   let busy = false;
   const serve = (socket: Socket) => {
     let line = '';
@@ -86,26 +95,21 @@ export async function startBackupSocket(
       if (line.length > 4_096) return socket.destroy();
       if (!line.includes('\n')) return;
       socket.removeAllListeners('data');
-      let dir: unknown;
-      try {
-        dir = (JSON.parse(line) as { dir?: unknown }).dir;
-      } catch {
-        dir = undefined;
-      }
-      if (typeof dir !== 'string' || !dir.startsWith('/')) {
-        return answer({ ok: false, code: 'BAD_REQUEST', message: 'send {"dir": ABSOLUTE_PATH}' });
-      }
       if (busy) return answer({ ok: false, code: 'BACKUP_BUSY', message: 'a backup is running' });
       busy = true;
-      const target = dir;
-      takeSnapshot(sources, target)
+      let target: string | undefined;
+      Promise.resolve()
+        .then(() => {
+          target = mkdtempSync(join(home, BACKUP_DIR_PREFIX));
+          return takeSnapshot(sources, target);
+        })
         .then((result) => {
           logger.info({ ...result, dir: target }, 'backup snapshot written');
-          answer({ ok: true, ...result });
+          answer({ ok: true, dir: target, ...result });
         })
         .catch((error: unknown) => {
           logger.error({ err: error, dir: target }, 'backup snapshot failed');
-          rmSync(join(target, 'wal'), { recursive: true, force: true });
+          if (target !== undefined) rmSync(target, { recursive: true, force: true });
           answer({ ok: false, code: 'BACKUP_FAILED', message: (error as Error).message });
         })
         .finally(() => {

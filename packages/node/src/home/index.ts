@@ -1,4 +1,5 @@
 export {
+  BACKUP_DIR_PREFIX,
   BACKUP_SOCKET_FILE,
   type BackupSocket,
   type SnapshotResult,

@@ -61,11 +61,10 @@ async function sha256OfRange(path: string, start: number, size: number): Promise
   return hash.digest('hex');
 }
 
-/** Size and sha256 of each named file under `dir`. */
-export async function describeFiles(dir: string, names: readonly string[]): Promise<ArchiveFile[]> {
+/** Size and sha256 of each file, by its name in the archive (`paths`: name -> file on disk). */
+export async function describeFiles(paths: ReadonlyMap<string, string>): Promise<ArchiveFile[]> {
   const files: ArchiveFile[] = [];
-  for (const name of names) {
-    const path = join(dir, name);
+  for (const [name, path] of paths) {
     const { size } = await stat(path);
     files.push({ name, size, sha256: await sha256OfRange(path, 0, size) });
   }
@@ -73,7 +72,11 @@ export async function describeFiles(dir: string, names: readonly string[]): Prom
 }
 
 /** Writes the archive to `out` (which must not exist) through a temporary file, then renames. */
-export async function writeArchive(out: string, manifest: Manifest, dir: string): Promise<void> {
+export async function writeArchive(
+  out: string,
+  manifest: Manifest,
+  paths: ReadonlyMap<string, string>,
+): Promise<void> {
   const tmp = `${out}.${process.pid}.partial`;
   const body = Buffer.from(JSON.stringify(manifest));
   const digest = createHash('sha256').update(body).digest('hex');
@@ -82,7 +85,7 @@ export async function writeArchive(out: string, manifest: Manifest, dir: string)
     stream.write(`${MAGIC}\n${digest} ${body.length}\n`);
     stream.write(body);
     for (const file of manifest.files) {
-      await pipeline(createReadStream(join(dir, file.name)), stream, { end: false });
+      await pipeline(createReadStream(paths.get(file.name) ?? ''), stream, { end: false });
     }
     stream.end();
     await once(stream, 'finish');

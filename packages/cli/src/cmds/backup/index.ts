@@ -75,19 +75,24 @@ async function backup(options: BackupOptions) {
   const peerKeystore = formatKeystore(
     encryptKeystore(await node.peerKeySeed(home), passphrase, random),
   );
-  const genesisText = readFileSync(join(home, node.GENESIS_FILE), 'utf8');
-  const genesis = readGenesis(join(home, node.GENESIS_FILE));
+  const genesisPath = join(home, node.GENESIS_FILE);
+  const genesis = readGenesis(genesisPath);
 
+  // The CLI's own files (the keystores, a stopped node's snapshot) go beside --out.
   const staging = mkdtempSync(join(dirname(out), `.${basename(out)}.`));
+  let snapshotDir: string | undefined;
   try {
-    const snapshot = await snapshotHome(home, staging);
-    writeFileSync(join(staging, node.GENESIS_FILE), genesisText);
-    writeFileSync(
-      join(staging, node.CONFIG_FILE_NAME),
-      readFileSync(join(home, node.CONFIG_FILE_NAME)),
-    );
+    const snapshot = await snapshotHome(home, join(staging, 'snapshot'));
+    snapshotDir = snapshot.dir;
     writeFileSync(join(staging, node.VALIDATOR_KEYSTORE_FILE), validatorKeystore, { mode: 0o600 });
     writeFileSync(join(staging, PEER_KEYSTORE), peerKeystore, { mode: 0o600 });
+    const paths = new Map<string, string>([
+      [node.CONFIG_FILE_NAME, join(home, node.CONFIG_FILE_NAME)],
+      [node.GENESIS_FILE, genesisPath],
+      [node.VALIDATOR_KEYSTORE_FILE, join(staging, node.VALIDATOR_KEYSTORE_FILE)],
+      [PEER_KEYSTORE, join(staging, PEER_KEYSTORE)],
+    ]);
+    for (const name of listFiles(snapshot.dir)) paths.set(name, join(snapshot.dir, name));
     const manifest: Manifest = {
       backupFormat: 1,
       homeFormat,
@@ -97,11 +102,12 @@ async function backup(options: BackupOptions) {
       stateRoot: snapshot.stateRoot,
       createdAt: new Date().toISOString(),
       source: snapshot.source,
-      files: await describeFiles(staging, listFiles(staging)),
+      files: await describeFiles(paths),
     };
-    await writeArchive(out, manifest, staging);
+    await writeArchive(out, manifest, paths);
     return { out, ...manifest, files: manifest.files.length };
   } finally {
+    if (snapshotDir !== undefined) rmSync(snapshotDir, { recursive: true, force: true });
     rmSync(staging, { recursive: true, force: true });
   }
 }

@@ -6,25 +6,27 @@ import { readGenesis } from '../../util/home.js';
 import { nodePackage } from '../../util/node-package.js';
 
 export interface Snapshot {
+  /** Where db.dump, vault.dump and wal/ are; the caller removes it. */
+  readonly dir: string;
   readonly height: number;
   readonly stateRoot: string;
   readonly source: 'running node' | 'stopped node';
 }
 
 type SocketAnswer =
-  | { ok: true; height: number; stateRoot: string }
+  | { ok: true; dir: string; height: number; stateRoot: string }
   | { ok: false; code: string; message: string };
 
 /**
- * Asks the node running on `home` for its snapshot in `dir`; undefined when no node listens on
- * its backup socket (none, or one left by a crash).
+ * Asks the node running on `home` for a snapshot (written in a directory of its home); undefined
+ * when no node listens on its backup socket (none, or one left by a crash).
  */
-export function askRunningNode(home: string, dir: string): Promise<SocketAnswer | undefined> {
+function askRunningNode(home: string): Promise<SocketAnswer | undefined> {
   return new Promise((resolve, reject) => {
     const socket = createConnection(join(home, 'backup.sock'));
     let text = '';
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ dir })}\n`));
+    socket.on('connect', () => socket.write('{}\n'));
     socket.on('data', (chunk: string) => {
       text += chunk;
     });
@@ -55,15 +57,17 @@ export function nodeRunning(home: string): Promise<boolean> {
 }
 
 /**
- * The db, vault and WAL of `home` written into `dir`: by the running node through its backup
- * socket, else, the node being stopped, straight from the files (the same snapshot code).
+ * The db, vault and WAL of `home`: written by the running node through its backup socket into
+ * its home, else, the node being stopped, read straight from the files (the same snapshot code)
+ * into `spare`.
  */
-export async function snapshotHome(home: string, dir: string): Promise<Snapshot> {
-  const answer = await askRunningNode(home, dir);
+export async function snapshotHome(home: string, spare: string): Promise<Snapshot> {
+  const answer = await askRunningNode(home);
   if (answer !== undefined) {
-    if (!answer.ok)
+    if (!answer.ok) {
       throw new CliError(answer.code, `the node refused the backup: ${answer.message}`);
-    return { height: answer.height, stateRoot: answer.stateRoot, source: 'running node' };
+    }
+    return { ...answer, source: 'running node' };
   }
   if (!existsSync(join(home, 'db'))) {
     throw new CliError(
@@ -101,9 +105,9 @@ export async function snapshotHome(home: string, dir: string): Promise<Snapshot>
           walDir: join(home, 'wal'),
           head: () => chain,
         },
-        dir,
+        spare,
       );
-      return { ...taken, source: 'stopped node' as const };
+      return { ...taken, dir: spare, source: 'stopped node' as const };
     });
   } finally {
     await db.close();
