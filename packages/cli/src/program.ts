@@ -6,6 +6,7 @@ import { registerExport } from './cmds/export/index.js';
 import { registerGenesis } from './cmds/genesis/index.js';
 import { registerInit } from './cmds/init/index.js';
 import { registerKeys } from './cmds/keys/index.js';
+import { registerPeers } from './cmds/peers/index.js';
 import { registerQuery } from './cmds/query/index.js';
 import { registerRecord } from './cmds/record/index.js';
 import { registerStart } from './cmds/start/index.js';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
     registerKeys,
     registerInit,
     registerGenesis,
+    registerPeers,
     registerStart,
     registerBackup,
     registerUpgrade,

@@ -9,6 +9,11 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'packages/cli/src/main.ts');
 const TSX_LOADER = import.meta.resolve('tsx');
 
+/** The command line that runs `medchain ...args` from source (for processes a test spawns itself). */
+export function cliArgv(args: readonly string[]): string[] {
+  return [process.execPath, '--import', TSX_LOADER, MAIN, ...args];
+}
+
 export interface CliRun {
   readonly code: number;
   readonly stdout: string;
@@ -21,7 +26,13 @@ export interface CliRun {
  */
 export function cli(
   args: readonly string[],
-  options: { env?: Record<string, string | undefined>; cwd?: string; timeoutMs?: number } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    cwd?: string;
+    timeoutMs?: number;
+    /** A command that runs the CLI, e.g. `ip netns exec NS` (another host). */
+    prefix?: readonly string[];
+  } = {},
 ): Promise<CliRun> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -32,9 +43,10 @@ export function cli(
   };
   for (const key of Object.keys(env)) if (env[key] === undefined) delete env[key];
   return new Promise((resolve) => {
+    const [file, ...argv] = [...(options.prefix ?? []), ...cliArgv(args)];
     execFile(
-      process.execPath,
-      ['--import', TSX_LOADER, MAIN, ...args],
+      file!,
+      argv,
       {
         cwd: options.cwd ?? ROOT,
         env,

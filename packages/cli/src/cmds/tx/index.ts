@@ -40,6 +40,7 @@ import {
 } from '../../util/common.js';
 import { CliError, usageError } from '../../util/errors.js';
 import { loadSigner, publicKeyArg } from '../../util/keys.js';
+import { readOrgSpec } from '../../util/org-spec.js';
 import { fields } from '../../util/output.js';
 
 type Extra = Record<string, string>;
@@ -492,42 +493,60 @@ export function registerTx(program: Command): void {
       tx
         .command('propose-member')
         .description('governance: propose adding an organization (signed by a member admin)')
-        .requiredOption('--validator-key <key>', 'its validator public key', key('--validator-key'))
-        .requiredOption('--peer-id <id>', "its validator node's libp2p peer id")
-        .requiredOption('--admin-key <key>', 'its admin public key', key('--admin-key'))
+        .option(
+          '--org <file>',
+          'its public org file (`medchain genesis org-spec`), instead of the keys below',
+        )
+        .option('--validator-key <key>', 'its validator public key', key('--validator-key'))
+        .option('--peer-id <id>', "its validator node's libp2p peer id")
+        .option('--admin-key <key>', 'its admin public key', key('--admin-key'))
         .option(
           '--org-id <hex>',
           'its organization id (default random)',
           hash32('an organization id'),
         ),
     ),
+    'medchain tx propose-member --key a-admin.json --org hospital-d.org.json',
     'medchain tx propose-member --key a-admin.json --validator-key 5e... --peer-id 12D3Koo... --admin-key d-admin.json',
   ).action(
     (
       options: SignerOptions & {
-        validatorKey: Uint8Array;
-        peerId: string;
-        adminKey: Uint8Array;
+        org?: string;
+        validatorKey?: Uint8Array;
+        peerId?: string;
+        adminKey?: Uint8Array;
         orgId?: Uint8Array;
       },
       cmd: Command,
     ) => {
-      const id = options.orgId ?? randomBytes(32);
+      const spec = options.org === undefined ? undefined : readOrgSpec(options.org);
+      const organization =
+        spec !== undefined
+          ? {
+              id: fromHex(spec.id),
+              adminKeys: spec.adminKeys.map((key) => fromHex(key)),
+              validatorKey: fromHex(spec.validatorKey),
+              peerId: spec.peerId,
+            }
+          : options.validatorKey !== undefined &&
+              options.peerId !== undefined &&
+              options.adminKey !== undefined
+            ? {
+                id: options.orgId ?? randomBytes(32),
+                adminKeys: [options.adminKey],
+                validatorKey: options.validatorKey,
+                peerId: options.peerId,
+              }
+            : undefined;
+      if (organization === undefined) {
+        throw usageError('give --org FILE, or --validator-key, --peer-id and --admin-key');
+      }
+      const id = organization.id;
       return submit(
         cmd,
         options,
         'governance.propose',
-        () => ({
-          change: {
-            type: 'add',
-            organization: {
-              id,
-              adminKeys: [options.adminKey],
-              validatorKey: options.validatorKey,
-              peerId: options.peerId,
-            },
-          },
-        }),
+        () => ({ change: { type: 'add', organization } }),
         () => ({ orgId: toHex(id) }),
       );
     },
