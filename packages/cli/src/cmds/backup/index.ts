@@ -164,6 +164,7 @@ async function restore(options: RestoreOptions) {
   }
   // 3. The keys: both must open with the passphrase before anything is written.
   const passphrase = await getPassphrase(options, 'the keys in the backup');
+  mkdirSync(dirname(home), { recursive: true, mode: 0o700 });
   const staging = mkdtempSync(join(dirname(home), `.${basename(home)}.restore-`));
   let placed = false;
   try {
