@@ -1,9 +1,11 @@
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, validateConfig } from '../src/config.js';
 import {
+  BACKUP_SOCKET_FILE,
   checkHomeFormat,
   HOME_FORMAT_FILE,
   HOME_FORMAT_VERSION,
@@ -13,6 +15,7 @@ import {
   readDump,
   readHomeFormat,
   snapshotEntries,
+  startBackupSocket,
   withLevel,
   writeDump,
 } from '../src/home/index.js';
@@ -195,5 +198,81 @@ describe('LevelDB dumps (what backups carry)', () => {
       }
     };
     await expect(read()).rejects.toMatchObject({ code: 'NODE_DUMP_CORRUPT' });
+  });
+});
+
+describe('the backup socket', () => {
+  /** One request on the socket; the node's one-line answer. */
+  const ask = (path: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const socket = createConnection(path);
+      let text = '';
+      socket.on('connect', () => socket.write('{}\n'));
+      socket.on('data', (chunk) => {
+        text += chunk.toString();
+      });
+      socket.on('end', () => resolve(JSON.parse(text)));
+      socket.on('error', reject);
+    });
+
+  it('answers a snapshot directory in the home, one backup at a time; leftovers go at start', async () => {
+    const dir = await home();
+    await mkdir(join(dir, 'wal'));
+    await writeFile(join(dir, 'wal', '0000000000000001.wal'), 'segment');
+    await mkdir(join(dir, '.backup-left'));
+    await writeFile(join(dir, BACKUP_SOCKET_FILE), ''); // not a socket: must survive
+    await expect(
+      startBackupSocket(dir, {} as never, createLogger({ level: 'silent' })),
+    ).rejects.toThrow();
+    expect((await stat(join(dir, BACKUP_SOCKET_FILE))).isFile()).toBe(true);
+    await rm(join(dir, BACKUP_SOCKET_FILE));
+    const resolvers = () => {
+      let resolve: () => void = () => {};
+      const promise = new Promise<void>((done) => {
+        resolve = done;
+      });
+      return { promise, resolve };
+    };
+    const held = resolvers();
+    const started = resolvers();
+    const entries = async function* (): AsyncGenerator<[Uint8Array, Uint8Array]> {
+      await held.promise; // the first backup stays in progress until released
+      yield [Uint8Array.of(1), Uint8Array.of(2)];
+    };
+    const socket = await startBackupSocket(
+      dir,
+      {
+        db: () => {
+          started.resolve();
+          return entries();
+        },
+        vault: () => entries(),
+        walDir: join(dir, 'wal'),
+        head: () => ({ height: 7, stateRoot: new Uint8Array(32), writing: false }),
+      },
+      createLogger({ level: 'silent' }),
+    );
+    try {
+      expect((await readdir(dir)).filter((name) => name.startsWith('.backup-'))).toEqual([]);
+      const first = ask(socket.path!);
+      await started.promise;
+      expect(await ask(socket.path!)).toMatchObject({ ok: false, code: 'BACKUP_BUSY' });
+      held.resolve();
+      const answer = await first;
+      expect(answer).toMatchObject({ ok: true, height: 7, stateRoot: '00'.repeat(32) });
+      const out = answer.dir as string;
+      expect(out.startsWith(join(dir, '.backup-'))).toBe(true);
+      expect((await readdir(out, { recursive: true })).sort()).toEqual([
+        'db.dump',
+        'vault.dump',
+        'wal',
+        'wal/0000000000000001.wal',
+      ]);
+      const copied: Array<[Uint8Array, Uint8Array]> = [];
+      for await (const entry of readDump(join(out, 'db.dump'))) copied.push(entry);
+      expect(copied).toEqual([[Uint8Array.of(1), Uint8Array.of(2)]]);
+    } finally {
+      await socket.close();
+    }
   });
 });
