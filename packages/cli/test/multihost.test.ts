@@ -41,6 +41,110 @@ interface Status {
   peers: string[];
 }
 
+describe('peers, org files and genesis install: bad input changes nothing (no root needed)', () => {
+  const dir = tempDir('multihost-input');
+  const run = (args: string[]) => cli(args, { env, cwd: dir });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses bad peer addresses, keystores as org files, unknown peers and a wrong hash', async () => {
+    const [a, b, keys] = await Promise.all([
+      run(['init', '--home', 'a', '--json']),
+      run(['init', '--home', 'b', '--json']),
+      run(['keys', 'generate', '--out', 'admin.json']),
+    ]);
+    for (const r of [a, b, keys]) ok(r);
+    const peerB = json<{ peerId: string }>(b).peerId;
+    ok(
+      await run([
+        'genesis',
+        'org-spec',
+        '--home',
+        'b',
+        '--admin-key',
+        'admin.json',
+        '--addr',
+        '/dns4/node.b.example/tcp/7700',
+        '--out',
+        'b.org.json',
+      ]),
+    );
+    const spec = JSON.parse(readFileSync(join(dir, 'b.org.json'), 'utf8'));
+    expect(Object.keys(spec).sort()).toEqual([
+      'addrs',
+      'adminKeys',
+      'id',
+      'medchainOrg',
+      'peerId',
+      'validatorKey',
+    ]);
+    expect(spec.peerId).toBe(peerB);
+
+    const config = join(dir, 'a', 'config.json');
+    const before = readFileSync(config, 'utf8');
+    const addr = (id: string, address: string) =>
+      run(['peers', 'add', '--home', 'a', '--peer-id', id, '--addr', address, '--json']);
+    // Independent commands run side by side: each CLI process costs seconds on a busy machine.
+    const [assembled, unknown, ...refusals] = await Promise.all([
+      run([
+        'genesis',
+        'assemble',
+        '--chain-id',
+        'input-net',
+        '--out',
+        'genesis.json',
+        'b.org.json',
+        '--json',
+      ]),
+      run(['peers', 'remove', '--home', 'a', '--peer-id', peerB, '--json']),
+      addr(peerB, '10.0.0.2:7700'),
+      addr(peerB, '/ip4/10.0.0.300/tcp/7700'),
+      addr('not-a-peer-id', '/ip4/10.0.0.2/tcp/7700'),
+      run(['peers', 'add', '--home', 'a', '--org', 'admin.json', '--json']),
+      addr(json<{ peerId: string }>(a).peerId, '/ip4/10.0.0.2/tcp/7700'),
+    ]);
+    for (const r of refusals) expect(r.code, r.stderr).toBe(2);
+    expect(jsonError(refusals[0]!).error.message).toMatch(/not a TCP multiaddr/);
+    expect(jsonError(refusals[1]!).error.message).toMatch(/not a multiaddr.*10\.0\.0\.300/);
+    expect(jsonError(refusals[2]!).error.message).toMatch(/not a libp2p peer id/);
+    expect(jsonError(refusals[3]!).error.message).toMatch(/is a keystore, not an org file/);
+    expect(jsonError(refusals[4]!).error.message).toMatch(/own peer id/);
+    expect(unknown.code).toBe(1);
+    expect(jsonError(unknown!).error.code).toBe('PEER_NOT_FOUND');
+    expect(readFileSync(config, 'utf8')).toBe(before);
+
+    // A genesis is installed only under its agreed hash; a peer comes from an org file.
+    ok(assembled!);
+    const hash = json<{ hash: string }>(assembled!).hash;
+    const wrong = `${hash.slice(0, 63)}${hash.endsWith('0') ? '1' : '0'}`;
+    const [mismatch, added] = await Promise.all([
+      run(['genesis', 'install', 'genesis.json', '--home', 'a', '--hash', wrong, '--json']),
+      run(['peers', 'add', '--home', 'a', '--org', 'b.org.json']),
+    ]);
+    expect(mismatch!.code).toBe(1);
+    expect(jsonError(mismatch!).error).toMatchObject({
+      code: 'GENESIS_HASH_MISMATCH',
+      message: expect.stringContaining(wrong),
+    });
+    expect(existsSync(join(dir, 'a', 'genesis.json'))).toBe(false);
+    ok(added!);
+    const [installed, listed] = await Promise.all([
+      run(['genesis', 'install', 'genesis.json', '--home', 'a', '--hash', hash]),
+      run(['peers', 'list', '--home', 'a', '--json']),
+    ]);
+    ok(installed!);
+    expect(readFileSync(join(dir, 'a', 'genesis.json'), 'utf8')).toBe(
+      readFileSync(join(dir, 'genesis.json'), 'utf8'),
+    );
+    expect(json<{ peers: unknown[] }>(listed!).peers).toEqual([
+      { peerId: peerB, addrs: ['/dns4/node.b.example/tcp/7700'] },
+    ]);
+    // Removed again: the rest of config.json is as init wrote it.
+    ok(await run(['peers', 'remove', '--home', 'a', '--peer-id', peerB]));
+    expect(JSON.parse(readFileSync(config, 'utf8'))).toEqual(JSON.parse(before));
+  }, 90_000);
+});
+
 describe.skipIf(!probe.ok)(`several hosts: OPERATIONS.md end to end${why}`, () => {
   const root = tempDir('multihost');
   /** What travels between hospitals: public files only. */

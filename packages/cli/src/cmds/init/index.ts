@@ -53,9 +53,9 @@ export function registerInit(program: Command): void {
         listen: r.config.listen.join(' '),
       }),
       '',
-      'Next: add this node to a genesis (`medchain genesis add-organization --home DIR ...`),',
-      `copy the genesis to ${r.home}/genesis.json, list the other members in config.json "peers",`,
-      'and run `medchain start --home DIR`.',
+      'Next: write the public org file (`medchain genesis org-spec --home DIR ...`) for the others,',
+      'install the genesis (`medchain genesis install FILE --home DIR --hash HASH`), add the',
+      'other members (`medchain peers add --home DIR --org FILE`), and run `medchain start --home DIR`.',
     ]);
   });
 }
