@@ -87,7 +87,9 @@ export async function snapshotHome(home: string, spare: string): Promise<Snapsho
     throw new CliError(
       'BACKUP_NODE_UNREACHABLE',
       `${home}/db is locked by a process that does not answer on ${home}/backup.sock: ${(error as Error).message}`,
-      { hint: 'is the node running with an older medchain? stop it and run the backup again' },
+      {
+        hint: 'a node runs without its backup socket (an older medchain, or a home path over 107 bytes: its log says so); stop it and run the backup again',
+      },
     );
   }
   try {
