@@ -48,6 +48,10 @@ const refused = (run: CliRun, code: string) => {
   expect(jsonError(run).error.code).toBe(code);
 };
 
+afterAll(() => {
+  for (const path of [dir, work]) rmSync(path, { recursive: true, force: true });
+});
+
 let backupFile: string;
 let manifest: { chainId: string; genesisHash: string; height: number; source: string };
 
@@ -75,7 +79,6 @@ describe('medchain backup and restore', () => {
   afterAll(async () => {
     await cli(['devnet', 'down', '--dir', dir, '--json'], { timeoutMs: 60_000 });
     rmSync(dir, { recursive: true, force: true });
-    rmSync(work, { recursive: true, force: true });
   }, 70_000);
 
   it('backs up a running validator: consistent snapshot, keys encrypted, a checksum per file', async () => {
