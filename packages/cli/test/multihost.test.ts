@@ -43,9 +43,12 @@ interface Status {
 
 // Where namespaces are available the end-to-end test below meets the same bad input on its hosts.
 describe.skipIf(probe.ok)('peers, org files and genesis install: bad input changes nothing', () => {
-  const dir = tempDir('multihost-input');
+  let dir = '';
   const run = (args: string[]) => cli(args, { env, cwd: dir });
 
+  beforeAll(() => {
+    dir = tempDir('multihost-input');
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('refuses bad peer addresses, keystores as org files, unknown peers and a wrong hash', async () => {
@@ -147,16 +150,16 @@ describe.skipIf(probe.ok)('peers, org files and genesis install: bad input chang
 });
 
 describe.skipIf(!probe.ok)(`several hosts: OPERATIONS.md end to end${why}`, () => {
-  const root = tempDir('multihost');
+  let root = '';
   /** What travels between hospitals: public files only. */
-  const exchange = join(root, 'exchange');
+  const exchange = () => join(root, 'exchange');
   let lab: NetnsLab;
   const nodes = new Map<Name, ChildProcess>();
   const index = (name: Name) => NAMES.indexOf(name);
   const host = (name: Name) => join(root, name);
   const home = (name: Name) => join(host(name), 'home');
   const logOf = (name: Name) => join(host(name), 'node.log');
-  const org = (name: Name) => join(exchange, `${name}.org.json`);
+  const org = (name: Name) => join(exchange(), `${name}.org.json`);
   const peerIds = new Map<Name, string>();
   const orgIds = new Map<Name, string>();
 
@@ -253,14 +256,15 @@ describe.skipIf(!probe.ok)(`several hosts: OPERATIONS.md end to end${why}`, () =
       }
     }
     lab.setup();
-    mkdirSync(exchange);
+    root = tempDir('multihost');
+    mkdirSync(exchange());
     for (const name of NAMES) mkdirSync(host(name));
   });
 
   afterAll(async () => {
     await Promise.all(NAMES.map(stop));
     if (lab !== undefined) NetnsLab.remove(lab.footprint);
-    rmSync(root, { recursive: true, force: true });
+    if (root !== '') rmSync(root, { recursive: true, force: true });
   });
 
   it('three hospitals found the chain: init, org files, genesis with its hash, peers, start, commit', async () => {
@@ -315,12 +319,12 @@ describe.skipIf(!probe.ok)(`several hosts: OPERATIONS.md end to end${why}`, () =
     ok(assembled);
     const hash = json<{ hash: string; organizations: unknown[] }>(assembled).hash;
     expect(json<{ organizations: unknown[] }>(assembled).organizations).toHaveLength(3);
-    copyFileSync(join(host('a'), 'genesis.json'), join(exchange, 'genesis.json'));
+    copyFileSync(join(host('a'), 'genesis.json'), join(exchange(), 'genesis.json'));
 
     // A genesis altered on the way (one byte of the chain id) is refused: exit 1, nothing installed.
     const tampered = join(host('b'), 'genesis-tampered.json');
-    const original = readFileSync(join(exchange, 'genesis.json'), 'utf8');
-    copyFileSync(join(exchange, 'genesis.json'), tampered);
+    const original = readFileSync(join(exchange(), 'genesis.json'), 'utf8');
+    copyFileSync(join(exchange(), 'genesis.json'), tampered);
     writeFileSync(tampered, original.replace('multihost-net', 'multihost-nez'));
     const refused = await on('b', [
       'genesis',
@@ -342,7 +346,7 @@ describe.skipIf(!probe.ok)(`several hosts: OPERATIONS.md end to end${why}`, () =
     // Step 3, on each host: install the genesis, checking the agreed hash; peers from org files.
     await Promise.all(
       founders.map(async (name) => {
-        copyFileSync(join(exchange, 'genesis.json'), join(host(name), 'genesis.received.json'));
+        copyFileSync(join(exchange(), 'genesis.json'), join(host(name), 'genesis.received.json'));
         ok(
           await on(name, [
             'genesis',
@@ -468,7 +472,7 @@ describe.skipIf(!probe.ok)(`several hosts: OPERATIONS.md end to end${why}`, () =
     expect(members.stdout).toContain(JSON.parse(readFileSync(org('d'), 'utf8')).id);
 
     // D gets the genesis and the members' org files, checks the hash, and starts.
-    copyFileSync(join(exchange, 'genesis.json'), join(host('d'), 'genesis.received.json'));
+    copyFileSync(join(exchange(), 'genesis.json'), join(host('d'), 'genesis.received.json'));
     const hash = json<{ hash: string }>(
       await on('d', ['genesis', 'validate', 'genesis.received.json', '--json']),
     ).hash;
