@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { Signer, sha256, utf8 } from '@medchain/crypto';
+import { encodeTransaction, transactionHash } from '@medchain/ledger';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -8,10 +10,18 @@ import {
   createLogger,
   createMetrics,
   type Host,
+  type MedchainNode,
   MembershipGate,
   PeerAllowlist,
   type PeerStanding,
 } from '../src/index.js';
+import {
+  makeNetwork,
+  type Network,
+  nextNonceSigner,
+  startNode,
+  waitUntil,
+} from './cluster-harness.js';
 
 /**
  * A removed member is cut off with no restart: when committed membership changes, the node
@@ -122,4 +132,54 @@ describe('MembershipGate.apply on live libp2p hosts', () => {
     await a.libp2p.dial(b.libp2p.getMultiaddrs());
     expect(a.libp2p.getPeers().map(String).sort()).toEqual([b.peerId, c.peerId].sort());
   });
+});
+
+describe('a node applies a committed removal to its connections, with no restart', () => {
+  let network: Network;
+  let nodes: MedchainNode[];
+
+  beforeAll(async () => {
+    network = await makeNetwork({ validators: 3 });
+    nodes = await Promise.all(network.homes.map(startNode));
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all((nodes ?? []).map((node) => node.stop()));
+    await network?.remove();
+  });
+
+  it('the others hang up on the removed member and refuse it; it is left with no peer', async () => {
+    const [a, b, c] = nodes as [MedchainNode, MedchainNode, MedchainNode];
+    const peersOf = (node: MedchainNode) => node.parts.host.libp2p.getPeers().map(String);
+    const cId = c.parts.host.peerId;
+    await waitUntil('a full mesh', () => nodes.every((node) => peersOf(node).length === 2));
+
+    // The cluster's admins and org ids (cluster-harness.ts); 2 of 3 members carry a proposal.
+    const admin = (i: number) =>
+      new Signer(sha256(utf8(`cluster-test:admin:${i}:${network.root}`)));
+    const sign = nextNonceSigner();
+    const propose = sign(admin(0), 'governance.propose', {
+      change: { type: 'remove', orgId: sha256(utf8('cluster-test:org:2')) },
+    });
+    expect(a.parts.backend.submitTransaction(encodeTransaction(propose)).accepted).toBe(true);
+    const proposalId = transactionHash(propose);
+    await waitUntil('the proposal', () => a.parts.chain.hasTransaction(proposalId));
+    const vote = sign(admin(1), 'governance.vote', { proposalId, approve: true });
+    expect(b.parts.backend.submitTransaction(encodeTransaction(vote)).accepted).toBe(true);
+
+    await waitUntil(
+      'C dropped by A and B',
+      () => !peersOf(a).includes(cId) && !peersOf(b).includes(cId),
+    );
+    await waitUntil('C with no peer', () => peersOf(c).length === 0);
+    expect(a.parts.chain.validators).toHaveLength(2);
+
+    // C dials A again: refused after the handshake, A never lists it.
+    const denied = async () =>
+      (await a.metrics.net.connectionsDenied.get()).values.reduce((sum, v) => sum + v.value, 0);
+    const before = await denied();
+    await c.parts.host.libp2p.dial(a.parts.host.libp2p.getMultiaddrs()).catch(() => undefined);
+    await waitUntil('A to refuse C', async () => (await denied()) > before);
+    expect(peersOf(a)).not.toContain(cId);
+  }, 90_000);
 });
