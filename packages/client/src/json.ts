@@ -216,11 +216,12 @@ export function organizationFromJson(json: OrganizationJson): OrganizationEntry 
   };
 }
 
-export function auditFromJson(json: AuditEntryJson): AuditEntry {
+export function auditFromJson({ recordIds, ...json }: AuditEntryJson): AuditEntry {
   return {
     ...json,
     patient: bytes(json.patient),
     recordId: bytes(json.recordId),
+    ...(recordIds === undefined ? {} : { recordIds: recordIds.map(bytes) }),
     custodian: bytes(json.custodian),
     requester: bytes(json.requester),
     consentId: maybe(json.consentId),

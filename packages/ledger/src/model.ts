@@ -125,7 +125,13 @@ export interface AuditEntry {
   readonly patient: Uint8Array;
   /** Position in the patient's audit trail, from 0. */
   readonly index: number;
+  /** The record accessed; for a research release, the first of `recordIds`. */
   readonly recordId: Uint8Array;
+  /**
+   * Every record a research release disclosed, in the transaction's order, so the patient sees
+   * all that left. Absent on entries for one record (access logs, break-glass).
+   */
+  readonly recordIds?: readonly Uint8Array[];
   readonly custodian: Uint8Array;
   readonly requester: Uint8Array;
   readonly action: ConsentAction;

@@ -179,6 +179,35 @@ describe('FHIR export', () => {
     expect(own.agent[0]!.who.reference).toBe(`Patient/${toHex(entry!.patient)}`);
   });
 
+  it('a disclosure of many records has one entity per record, each typed; one record, one entity', () => {
+    const [logged] = auditTrail(w.chain.state, w.alice.publicKey).items;
+    const recordEntities = (event: unknown) =>
+      (event as { entity: { what: { reference: string }; role?: { code: string } }[] }).entity
+        .filter((entity) => entity.role?.code === '4')
+        .map((entity) => entity.what.reference);
+    // An access log names its one record.
+    expect(
+      recordEntities(auditEntryToFhir(logged!, { resourceTypeOf: () => 'Observation' })),
+    ).toEqual([`Observation/${toHex(w.aliceRecord)}`]);
+    const ids = [w.aliceRecord, w.bobRecord, new Uint8Array(32).fill(7)];
+    const types = new Map([
+      [toHex(ids[0]!), 'Observation'],
+      [toHex(ids[1]!), 'Condition'],
+    ]);
+    const release = auditEntryToFhir(
+      { ...logged!, action: 'disclose', purpose: 'HRESCH', recordId: ids[0]!, recordIds: ids },
+      { resourceTypeOf: (id) => types.get(toHex(id)) },
+    );
+    expect(fhirSchemaErrors(release)).toEqual([]);
+    expect(release.meta).toEqual({ profile: [BalpProfile.disclosureSource] });
+    expect(recordEntities(release)).toEqual([
+      `Observation/${toHex(ids[0]!)}`,
+      `Condition/${toHex(ids[1]!)}`,
+      // A record of unknown type is still named.
+      `DocumentReference/${toHex(ids[2]!)}`,
+    ]);
+  });
+
   it('the schema check can fail: a broken export is caught', () => {
     const resource = exportConsent(w.chain.state, w.consentIds[0]!, w.chain.time)!;
     expect(fhirSchemaErrors({ ...resource, status: 'maybe' })).not.toEqual([]);

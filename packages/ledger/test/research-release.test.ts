@@ -1,7 +1,13 @@
 import type { Signer } from '@medchain/crypto';
 import { toHex } from '@medchain/crypto';
 import { describe, expect, it } from 'vitest';
-import { auditEntryToFhir, auditTrail, signerRoleRefusal, transactionHash } from '../src/index.js';
+import {
+  auditEntryToFhir,
+  auditTrail,
+  recordId,
+  signerRoleRefusal,
+  transactionHash,
+} from '../src/index.js';
 import { fhirSchemaErrors } from './fhir-schema.js';
 import { bytes, DAY, expectAllOk, grantBody, world } from './helpers.js';
 
@@ -38,6 +44,22 @@ function release(w: World, consentId: Uint8Array, overrides: object = {}) {
 
 const run = (w: World, from: Signer, body: object) => w.chain.run(from, 'research.release', body);
 
+/** Anchors more of Alice's records at custodian A, of `resourceType`; returns their ids. */
+function anchorAlice(w: World, resourceType: string, count: number): Uint8Array[] {
+  return Array.from({ length: count }, (_, i) => {
+    const nonce = bytes(`alice-${resourceType}-${i}`, 16);
+    const receipt = w.chain.run(w.p.clinician, 'record.anchor', {
+      patient: w.alice.publicKey,
+      custodian: w.a.spec.id,
+      resourceType,
+      contentHash: bytes(`alice-${resourceType}-${i}-v1`),
+      nonce,
+    });
+    expect(receipt.code).toBe('OK');
+    return recordId(w.a.spec.id, w.alice.publicKey, nonce);
+  });
+}
+
 describe('research.release', () => {
   it("commits one disclosure entry on the patient's audit trail, naming study, consent and request", () => {
     const w = world();
@@ -63,6 +85,18 @@ describe('research.release', () => {
     expect(run(w, w.a.admin, release(w, consentId)).code).toBe('OK');
     expect(run(w, w.p.clinician, release(w, consentId)).code).toBe('OK');
     expect(auditTrail(w.chain.state, w.alice.publicKey).total).toBe(3);
+  });
+
+  it('the one entry names every record released, in order, so the patient sees all that left', () => {
+    const w = world();
+    const consentId = researchConsent(w);
+    const more = anchorAlice(w, 'Observation', 2);
+    const all = [more[1]!, w.aliceRecord, more[0]!];
+    expect(run(w, w.a.validator, release(w, consentId, { recordIds: all })).code).toBe('OK');
+    const entries = auditTrail(w.chain.state, w.alice.publicKey).items;
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!.recordIds).toEqual(all);
+    expect(entries[0]!.recordId).toEqual(all[0]);
   });
 
   it("a consent to the study's organization covers it; 'access' alone does not", () => {
@@ -165,10 +199,11 @@ describe('research.release', () => {
     expect(auditTrail(w.chain.state, w.alice.publicKey).total).toBe(0);
   });
 
-  it('maps to a BALP privacy disclosure AuditEvent', () => {
+  it('maps to a BALP privacy disclosure AuditEvent, one entity per record released', () => {
     const w = world();
     const consentId = researchConsent(w);
-    expect(run(w, w.a.validator, release(w, consentId)).code).toBe('OK');
+    const all = [w.aliceRecord, ...anchorAlice(w, 'Observation', 2)];
+    expect(run(w, w.a.validator, release(w, consentId, { recordIds: all })).code).toBe('OK');
     const [entry] = auditTrail(w.chain.state, w.alice.publicKey).items;
     const event = auditEntryToFhir(entry!, { resourceTypeOf: () => 'Observation' }) as Record<
       string,
@@ -198,5 +233,9 @@ describe('research.release', () => {
       agents.find((agent) => agent.type?.coding.some((c) => c.code === code))?.who.reference;
     expect(byRole('110152')).toBe(`Practitioner/${toHex(w.p.researcher.publicKey)}`);
     expect(byRole('110153')).toBe(`Organization/${toHex(w.a.spec.id)}`);
+    const records = (event.entity as { what: { reference: string }; role?: { code: string } }[])
+      .filter((entity) => entity.role?.code === '4')
+      .map((entity) => entity.what.reference);
+    expect(records).toEqual(all.map((id) => `Observation/${toHex(id)}`));
   });
 });

@@ -33,6 +33,9 @@ const sleep = (ms: number, signal: AbortSignal) =>
     });
   });
 
+/** Every record an entry names: a research release lists all it disclosed. */
+const recordsOf = (entry: AuditEntryJson): readonly string[] => entry.recordIds ?? [entry.recordId];
+
 /** The proven entry must be the one the node listed: same transaction, same outcome. */
 function sameEntry(listed: AuditEntryJson, proven: Record<string, unknown>): boolean {
   const hex = (value: unknown) => (value instanceof Uint8Array ? toHex(value) : value);
@@ -40,6 +43,8 @@ function sameEntry(listed: AuditEntryJson, proven: Record<string, unknown>): boo
     hex(proven.txHash) === listed.txHash &&
     hex(proven.requester) === listed.requester &&
     hex(proven.recordId) === listed.recordId &&
+    (Array.isArray(proven.recordIds) ? proven.recordIds.map(hex).join() : proven.recordIds) ===
+      listed.recordIds?.join() &&
     proven.decision === listed.decision &&
     proven.emergency === listed.emergency
   );
@@ -213,6 +218,7 @@ function AuditItem({
 }) {
   const who = entry.requester === patientKey ? 'You' : `Clinician ${shortKey(entry.requester)}`;
   const permitted = entry.decision === 'permit';
+  const records = recordsOf(entry);
   return (
     <li class={entry.emergency ? 'flagged' : undefined} data-audit-index={entry.index}>
       <p>
@@ -227,9 +233,15 @@ function AuditItem({
         <VerificationBadge check={check} onVerify={onVerify} />
       </p>
       <p>
-        <strong>{who}</strong> asked to {ACTION_LABELS[entry.action].toLowerCase()} record{' '}
-        <span class="mono">{shortKey(entry.recordId)}</span> for{' '}
-        {PURPOSE_LABELS[entry.purpose].toLowerCase()} on {formatTime(entry.time)}
+        <strong>{who}</strong> asked to {ACTION_LABELS[entry.action].toLowerCase()}{' '}
+        {records.length === 1 ? 'record' : `${records.length} records`}{' '}
+        {records.map((id, i) => (
+          <span key={id}>
+            {i > 0 && ', '}
+            <span class="mono">{shortKey(id)}</span>
+          </span>
+        ))}{' '}
+        for {PURPOSE_LABELS[entry.purpose].toLowerCase()} on {formatTime(entry.time)}
         {permitted
           ? entry.emergency
             ? ', without consent, as an emergency'

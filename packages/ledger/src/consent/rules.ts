@@ -542,6 +542,7 @@ const releaseForResearch = (
   appendAudit(ctx, {
     patient: body.patient,
     recordId: first.id,
+    recordIds: released.map((record) => record.id),
     custodian: first.custodian,
     requester: body.study,
     action: 'disclose',

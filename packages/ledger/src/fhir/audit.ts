@@ -30,7 +30,8 @@ export interface AuditExportOptions {
  *   consent decided on and the record asked for.
  * - A permitted disclosure (a research release, action `disclose`): BALP
  *   `IHE.BasicAudit.PrivacyDisclosure.Source`: DICOM 110106 "Export", subtype iso-21089
- *   disclose, agents source (110153, the custodian) and recipient (110152, the requester).
+ *   disclose, agents source (110153, the custodian) and recipient (110152, the requester), one
+ *   entity per record released.
  * - Break-glass (no BALP profile): 110113 "Security Alert", subtype DICOM 110127 "Emergency
  *   Override Started", purpose ETREAT and v3-ActReason BTG "break the glass", as HL7's
  *   security labels page describes.
@@ -50,7 +51,6 @@ export function auditEntryToFhir(entry: AuditEntry, options: AuditExportOptions)
   };
   const purposes = [concept(FhirSystem.actReason, entry.purpose)];
   if (entry.emergency) purposes.push(concept(FhirSystem.actReason, 'BTG', 'break the glass'));
-  const recordType = options.resourceTypeOf(entry.recordId) ?? 'DocumentReference';
   const entity: unknown[] = [
     {
       what: { reference: `Patient/${toHex(entry.patient)}` },
@@ -64,11 +64,15 @@ export function auditEntryToFhir(entry: AuditEntry, options: AuditExportOptions)
       type: coding(FhirSystem.resourceTypes, 'Consent', 'Consent'),
     });
   }
-  entity.push({
-    what: { reference: `${recordType}/${toHex(entry.recordId)}` },
-    type: coding(FhirSystem.auditEntityType, '2', 'System Object'),
-    role: coding(FhirSystem.objectRole, '4', 'Domain Resource'),
-  });
+  // One entity per record, as BALP's disclosure asks: a release names every record that left.
+  for (const recordId of entry.recordIds ?? [entry.recordId]) {
+    const recordType = options.resourceTypeOf(recordId) ?? 'DocumentReference';
+    entity.push({
+      what: { reference: `${recordType}/${toHex(recordId)}` },
+      type: coding(FhirSystem.auditEntityType, '2', 'System Object'),
+      role: coding(FhirSystem.objectRole, '4', 'Domain Resource'),
+    });
+  }
   const common = {
     resourceType: 'AuditEvent',
     id: toHex(entry.txHash),
