@@ -8,7 +8,7 @@ import { cli, freePortRange, tempDir } from './helpers.js';
 
 /**
  * deploy/prometheus with Debian's real prometheus and promtool (installed by
- * scripts/ensure-prometheus.sh where it can; skipped, with the reason, where it cannot): the
+ * scripts/ensure-debian.sh where it can; skipped, with the reason, where it cannot): the
  * rules load, the rule unit tests pass, and against a 4-validator devnet (--tls, scraped through
  * the shipped medchain-remote job: https, CA file, token file) the recording rules compute and a
  * killed node fires MedchainNodeDown. The only changes to the shipped files: targets written,
@@ -17,9 +17,17 @@ import { cli, freePortRange, tempDir } from './helpers.js';
  */
 
 const SHIPPED = join(ROOT, 'deploy/prometheus');
-const ensure = spawnSync('bash', [join(ROOT, 'scripts/ensure-prometheus.sh')], {
-  encoding: 'utf8',
-});
+const ensure = spawnSync(
+  'bash',
+  [
+    join(ROOT, 'scripts/ensure-debian.sh'),
+    'prometheus',
+    'the monitoring test',
+    'prometheus',
+    'promtool',
+  ],
+  { encoding: 'utf8' },
+);
 const missing =
   ensure.status === 0 ? undefined : `prometheus unavailable: ${ensure.stderr.trim() || 'no apt'}`;
 if (missing !== undefined) console.log(`prometheus.test: skipped: ${missing}`);
