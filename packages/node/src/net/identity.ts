@@ -31,16 +31,7 @@ export async function loadOrCreatePeerIdentity(home: string): Promise<PeerIdenti
   }
   if (info === undefined) {
     const privateKey = await generateKeyPair('Ed25519');
-    const tmp = `${path}.tmp`;
-    const handle = await open(tmp, 'w', 0o600);
-    try {
-      await handle.chmod(0o600); // the mode argument is masked by umask; chmod is not
-      await handle.writeFile(privateKeyToProtobuf(privateKey));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, path);
+    await writePeerKey(path, privateKey);
     return { privateKey, peerId: peerIdFromPrivateKey(privateKey), created: true };
   }
   if ((info.mode & 0o077) !== 0) {
@@ -49,6 +40,12 @@ export async function loadOrCreatePeerIdentity(home: string): Promise<PeerIdenti
       `${path} is accessible by group or others (mode ${(info.mode & 0o777).toString(8)}); run chmod 600 ${path}`,
     );
   }
+  const privateKey = await readPeerKey(path);
+  return { privateKey, peerId: peerIdFromPrivateKey(privateKey), created: false };
+}
+
+/** Reads an Ed25519 libp2p key file (no permission check: see loadOrCreatePeerIdentity). */
+export async function readPeerKey(path: string): Promise<Ed25519PrivateKey> {
   let key: ReturnType<typeof privateKeyFromProtobuf>;
   try {
     key = privateKeyFromProtobuf(new Uint8Array(await readFile(path)));
@@ -61,5 +58,19 @@ export async function loadOrCreatePeerIdentity(home: string): Promise<PeerIdenti
   if (key.type !== 'Ed25519') {
     throw new NodeError('NODE_PEER_KEY_INVALID', `${path} holds a ${key.type} key, not Ed25519`);
   }
-  return { privateKey: key, peerId: peerIdFromPrivateKey(key), created: false };
+  return key;
+}
+
+/** Writes a libp2p key file 0600, atomically (tmp, fsync, rename). */
+export async function writePeerKey(path: string, key: Ed25519PrivateKey): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const handle = await open(tmp, 'w', 0o600);
+  try {
+    await handle.chmod(0o600); // the mode argument is masked by umask; chmod is not
+    await handle.writeFile(privateKeyToProtobuf(key));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
 }
