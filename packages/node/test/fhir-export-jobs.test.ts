@@ -164,7 +164,15 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function finished(job: ExportJob): Promise<ExportJob> {
+/** Starts the study's export (its kick-off named `kickOff`) of `types`, and waits for its end. */
+async function exported(kickOff: string, types: string[] = []): Promise<ExportJob> {
+  const job = jobs.start({
+    study: study.publicKey,
+    url: 'http://127.0.0.1/fhir/r4/$export',
+    requestHash: bytes(kickOff),
+    types,
+    transactionTime: backend.time,
+  });
   for (let i = 0; i < 200 && job.status === 'running'; i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -180,15 +188,7 @@ describe('research export jobs on the real ledger', () => {
         backend.admit(backend.sign(bob, 'consent.revoke', { consentId: consents.get(patient)! }));
       }
     };
-    const job = await finished(
-      jobs.start({
-        study: study.publicKey,
-        url: 'http://127.0.0.1/fhir/r4/$export',
-        requestHash: bytes('kick-off'),
-        types: [],
-        transactionTime: backend.time,
-      }),
-    );
+    const job = await exported('kick-off');
     expect(job.status).toBe('complete');
     expect(job.planned).toBe(3);
     expect(job.released).toBe(2);
@@ -223,15 +223,7 @@ describe('research export jobs on the real ledger', () => {
   });
 
   it('refuses files of unknown exports and names outside the output', async () => {
-    const job = await finished(
-      jobs.start({
-        study: study.publicKey,
-        url: 'http://127.0.0.1/fhir/r4/$export',
-        requestHash: bytes('kick-off 2'),
-        types: ['Patient'],
-        transactionTime: backend.time,
-      }),
-    );
+    const job = await exported('kick-off 2', ['Patient']);
     expect(job.status).toBe('complete');
     // _type=Patient: nothing of the Observations is written.
     expect([...job.files.keys()]).toEqual([]);
@@ -258,15 +250,7 @@ describe('research export jobs on the real ledger', () => {
       if (patient === toHex(dave.publicKey)) return 'MEMPOOL_FULL';
       return undefined;
     };
-    const job = await finished(
-      jobs.start({
-        study: study.publicKey,
-        url: 'http://127.0.0.1/fhir/r4/$export',
-        requestHash: bytes('kick-off 3'),
-        types: [],
-        transactionTime: backend.time,
-      }),
-    );
+    const job = await exported('kick-off 3');
     refuse = () => undefined;
     expect(job.status).toBe('complete');
     expect(tries.get(toHex(alice.publicKey))).toBe(3);
@@ -287,15 +271,7 @@ describe('research export jobs on the real ledger', () => {
         await vault.erase(aliceRecord!);
       }
     };
-    const job = await finished(
-      jobs.start({
-        study: study.publicKey,
-        url: 'http://127.0.0.1/fhir/r4/$export',
-        requestHash: bytes('kick-off 4'),
-        types: [],
-        transactionTime: backend.time,
-      }),
-    );
+    const job = await exported('kick-off 4');
     beforeCommit = () => undefined;
     expect(job.status).toBe('complete');
     expect(job.releases.map((r) => r.patient).sort()).toEqual(
