@@ -257,15 +257,18 @@ export function validatorFromJson(json: ValidatorJson): Validator {
 }
 
 /**
- * A decoded state value as JSON: bytes as hex, bigints as decimal strings (the API's mapping),
- * for printing a proven value.
+ * The API's one JSON mapping of ledger values (the node answers with it, the CLI prints a
+ * proven value with it): bytes as lowercase hex, bigints as decimal strings, undefined fields
+ * left out. Ledger entries are plain canonical values, so one walk serves every entry type.
  */
 export function valueToJson(value: unknown): unknown {
   if (value instanceof Uint8Array) return toHex(value);
   if (typeof value === 'bigint') return value.toString();
+  if (value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map(valueToJson);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, valueToJson(v)]));
+  const out: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) {
+    if (field !== undefined) out[key] = valueToJson(field);
   }
-  return value;
+  return out;
 }
