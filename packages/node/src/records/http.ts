@@ -1,3 +1,4 @@
+import { accessRequestFromJson } from '@medchain/client';
 import { bytesEqual, encodeEnvelope, fromHex, toHex } from '@medchain/crypto';
 import {
   decideAccess,
@@ -11,7 +12,7 @@ import { HttpError } from '../api/http-error.js';
 import { type Json, toJson } from '../api/json.js';
 import type { PutRecord, VaultVersion } from '../vault/index.js';
 import { RecordError } from './errors.js';
-import { checkSignedRequest, type SignedAccessRequest } from './protocol.js';
+import type { SignedAccessRequest } from './protocol.js';
 import { refuseRequesterWithoutRole } from './requester.js';
 import type { FetchedRecord } from './service.js';
 
@@ -31,19 +32,16 @@ function records(api: RecordsApi | undefined): RecordsApi {
   return api;
 }
 
-/** The request JSON (bytes as hex, as route schemas check) back to ledger values. */
-function signedFromJson(body: {
-  request: Record<string, string | number>;
-  signature: string;
-}): SignedAccessRequest {
-  const raw = body.request;
-  const request: Record<string, unknown> = {
-    ...raw,
-    recordId: fromHex(String(raw.recordId)),
-    requester: fromHex(String(raw.requester)),
-    nonce: fromHex(String(raw.nonce)),
-  };
-  return checkSignedRequest({ request, signature: fromHex(body.signature) });
+/**
+ * The request JSON (bytes as hex, as route schemas check) back to ledger values, the
+ * requester's signature checked: `@medchain/client`'s parser, failures as RECORD_BAD_REQUEST.
+ */
+function signedFromJson(body: unknown): SignedAccessRequest {
+  try {
+    return accessRequestFromJson(body);
+  } catch (error) {
+    throw new RecordError('RECORD_BAD_REQUEST', (error as Error).message);
+  }
 }
 
 export type RecordOperationId =
@@ -149,9 +147,7 @@ export function recordHandlers(
     },
 
     accessDecision: async (request) => {
-      const { request: asked } = signedFromJson(
-        request.body as Parameters<typeof signedFromJson>[0],
-      );
+      const { request: asked } = signedFromJson(request.body);
       // At the request's own time, as the custodian's log entry will be judged near it: only
       // the decision and its consent leave the node, not the entries it was read from.
       const decision = decideAccess(context.state(), {
@@ -167,7 +163,7 @@ export function recordHandlers(
 
     fetchRecord: async (request) => {
       const id = fromHex((request.params as { id: string }).id);
-      const signed = signedFromJson(request.body as Parameters<typeof signedFromJson>[0]);
+      const signed = signedFromJson(request.body);
       if (!bytesEqual(signed.request.recordId, id)) {
         throw new RecordError('RECORD_BAD_REQUEST', 'the signed request names another record');
       }
