@@ -10,11 +10,9 @@ import {
   type TxBodies,
 } from '@medchain/client';
 import { type Signer, sha256, toHex, utf8 } from '@medchain/crypto';
-import { consentToFhir } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fhirSchemaErrors } from '../../ledger/test/fhir-schema.js';
 import { safeHarborFindings } from '../../node/src/fhir/export/deidentify.js';
-import { fhirClient } from '../../node/test/fhir-client.js';
+import { consentToImport, fhirClient, valid } from '../../node/test/fhir-client.js';
 import { adminSigner, type Devnet, devnetClient, readDevnet } from '../src/cmds/devnet/state.js';
 import { cli, freePortRange, tempDir } from './helpers.js';
 
@@ -58,23 +56,6 @@ const client = (node: number, as?: KeySigner): MedchainClient =>
 const ehr = (node: number, as?: KeySigner): Client =>
   fhirClient(fhirBase[node]!, as as Signer | undefined);
 const send = { timeoutMs: 60_000 };
-
-/** Schema errors of a resource and, for a Bundle, of each entry's (R4's 4.0.1 fhirVersion let through, as in fhir-rest.test.ts). */
-function schemaErrors(resource: Resource): unknown[] {
-  const errors = fhirSchemaErrors(resource).filter(
-    (e) =>
-      !(
-        (e as { instancePath: string }).instancePath === '/fhirVersion' &&
-        resource.fhirVersion === '4.0.1'
-      ),
-  );
-  const entries = resource.resourceType === 'Bundle' ? ((resource as Bundle).entry ?? []) : [];
-  return [...errors, ...entries.flatMap((e) => schemaErrors(e.resource))];
-}
-function valid<T extends Resource>(resource: unknown): T {
-  expect(schemaErrors(resource as Resource)).toEqual([]);
-  return resource as T;
-}
 
 /** Every page of a search, following the Bundle's next links (bounded). */
 async function allPages(fhir: Client, resourceType: string, searchParams: object) {
@@ -225,29 +206,10 @@ describe('FHIR R4 on a 4-validator devnet (fhir-kit-client, signed requests)', (
 
   it('imports a Consent on one node; a search on another node finds it', async () => {
     const p = patients[3]!;
-    const now = Date.now();
-    const exported = consentToFhir(
-      {
-        id: new Uint8Array(32),
-        patient: p.publicKey,
-        grantee: { type: 'provider', id: clinician.publicKey },
-        recordIds: [],
-        resourceTypes: ['Observation'],
-        actions: ['access'],
-        purposes: ['TREAT'],
-        validFrom: now - 60_000,
-        validUntil: now + DAY,
-        grantedBy: p.publicKey,
-        createdAt: now,
-        status: 'active',
-        revokedAt: null,
-        revokedBy: null,
-      },
-      { time: now, resourceTypeOf: () => 'Observation' },
+    const imported = await importConsent(
+      client(0, p),
+      consentToImport(p.publicKey, clinician.publicKey),
     );
-    // What the node sets when it stores one is not what a client sends.
-    const { id: _id, dateTime: _dateTime, status: _status, ...rest } = exported;
-    const imported = await importConsent(client(0, p), { ...rest, status: 'active' });
     expect(imported.status).toBe(201);
     valid(imported.resource);
     const patient = toHex(p.publicKey);

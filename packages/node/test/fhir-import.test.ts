@@ -10,7 +10,6 @@ import {
   CONSENT_ACTIONS,
   type ConsentEntry,
   consentsOfPatient,
-  consentToFhir,
   consentToFhirR5,
   expectedNonce,
   type FhirResource,
@@ -29,7 +28,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fhirSchemaErrors, hl7Examples } from '../../ledger/test/fhir-schema.js';
 import type { MedchainNode } from '../src/index.js';
 import { makeNetwork, type Network, startNode } from './cluster-harness.js';
-import { fhirClient, signedHeaders } from './fhir-client.js';
+import { consentToImport, fhirClient, signedHeaders } from './fhir-client.js';
 
 /**
  * POST /fhir/r4/Consent on a real committing node (one validator) over HTTP on 127.0.0.1:
@@ -115,33 +114,13 @@ async function refusedWith(
   };
 }
 
-/** A Consent as medchain exports it, for `patient` to `clinician`, starting now. */
-function consentFor(overrides: Partial<ConsentEntry> = {}, grantor = patient): Resource {
-  const now = Date.now();
-  const resource = consentToFhir(
-    {
-      id: new Uint8Array(32),
-      patient: patient.publicKey,
-      grantee: { type: 'provider', id: clinician.publicKey },
-      recordIds: [],
-      resourceTypes: ['Observation'],
-      actions: ['access'],
-      purposes: ['TREAT'],
-      validFrom: now - 60_000,
-      validUntil: now + 30 * DAY,
-      grantedBy: grantor.publicKey,
-      createdAt: now,
-      status: 'active',
-      revokedAt: null,
-      revokedBy: null,
-      ...overrides,
-    },
-    { time: now, resourceTypeOf: () => 'Observation' },
-  );
-  // What the node sets when it stores one, not what a client sends.
-  const { id: _id, dateTime: _dateTime, status: _status, ...rest } = resource;
-  return { ...rest, status: 'active' } as Resource;
-}
+/** A Consent as a client sends it, for `patient` to `clinician`, starting now for 30 days. */
+const consentFor = (overrides: Partial<ConsentEntry> = {}, grantor = patient): Resource =>
+  consentToImport(patient.publicKey, clinician.publicKey, {
+    validUntil: Date.now() + 30 * DAY,
+    grantedBy: grantor.publicKey,
+    ...overrides,
+  });
 
 const nonces = new Map<string, number>();
 async function submit<K extends TxKind>(from: Signer, kind: K, body: TxBodies[K]) {

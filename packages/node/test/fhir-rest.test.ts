@@ -16,12 +16,11 @@ import { headerHash, recordId, type TxBodies, type TxKind } from '@medchain/ledg
 import fc from 'fast-check';
 import type { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fhirSchemaErrors } from '../../ledger/test/fhir-schema.js';
 import { AUDIT_EVENT_PARAMS, CONSENT_PARAMS } from '../src/fhir/resources.js';
 import type { MedchainNode } from '../src/index.js';
 import { GENESIS_FILE } from '../src/node.js';
 import { makeNetwork, type Network, startNode } from './cluster-harness.js';
-import { fhirClient, signedHeaders } from './fhir-client.js';
+import { fhirClient, signedHeaders, valid } from './fhir-client.js';
 
 /**
  * The FHIR R4 endpoint as an EHR uses it: fhir-kit-client (a maintained FHIR client library)
@@ -90,32 +89,6 @@ async function commit(hashes: readonly string[]): Promise<void> {
   for (const hash of hashes) {
     expect((await ledgerClient.waitForReceipt(hash)).receipt.code, hash).toBe('OK');
   }
-}
-
-/**
- * Schema errors of a resource and, for a Bundle, of each entry's resource. One known gap: the
- * schema's FHIRVersion enum predates R4's 4.0.1 technical correction (HL7's own 4.0.1
- * CapabilityStatement examples fail it the same way), so fhirVersion "4.0.1" is let through.
- */
-function schemaErrors(resource: Resource): unknown[] {
-  const errors = fhirSchemaErrors(resource).filter(
-    (e) =>
-      !(
-        (e as { instancePath: string }).instancePath === '/fhirVersion' &&
-        resource.fhirVersion === '4.0.1'
-      ),
-  );
-  if (resource.resourceType !== 'Bundle') return errors;
-  return [
-    ...errors,
-    ...((resource as Bundle).entry ?? []).flatMap((e) => schemaErrors(e.resource)),
-  ];
-}
-
-/** Every resource the endpoint returns passes through here. */
-function valid<T extends Resource>(resource: unknown): T {
-  expect(schemaErrors(resource as Resource)).toEqual([]);
-  return resource as T;
 }
 
 /** An EHR's FHIR client signing every request with `as` (RFC 9421, @medchain/client). */
