@@ -1,8 +1,8 @@
 import { type Canonical, decodeCanonical, encodeCanonical } from '@medchain/crypto';
 import type { AccessRequest } from './consent/bodies.js';
 import { accessRequestDigest } from './consent/rules.js';
-import { LedgerError } from './errors.js';
 import { RECORD_SALT_BYTES } from './record-commitment.js';
+import { asBytes, asObject, invalid } from './validate.js';
 
 /**
  * The context a custodian seals a served record under and the requester opens it with: the
@@ -34,28 +34,14 @@ export function encodeServedRecord(record: ServedRecord): Uint8Array {
 
 /** Parses {@link encodeServedRecord}'s bytes; anything else is LEDGER_MALFORMED. */
 export function decodeServedRecord(payload: Uint8Array): ServedRecord {
-  const malformed = (why: string) =>
-    new LedgerError('LEDGER_MALFORMED', `not a served record payload: ${why}`);
   let value: Canonical;
   try {
     value = decodeCanonical(payload);
   } catch (error) {
-    throw malformed((error as Error).message);
+    throw invalid('payload', (error as Error).message);
   }
-  if (
-    typeof value !== 'object' ||
-    value === null ||
-    Array.isArray(value) ||
-    value instanceof Uint8Array
-  ) {
-    throw malformed('not a map');
-  }
-  const { content, salt, ...extra } = value as Record<string, Canonical>;
-  if (Object.keys(extra).length > 0) throw malformed(`unknown field ${Object.keys(extra)[0]}`);
-  if (!(content instanceof Uint8Array)) throw malformed('content must be bytes');
+  const { content, salt } = asObject(value, 'payload', ['content'], ['salt']);
+  if (!(content instanceof Uint8Array)) throw invalid('payload.content', 'expected bytes');
   if (salt === undefined) return { content };
-  if (!(salt instanceof Uint8Array) || salt.length !== RECORD_SALT_BYTES) {
-    throw malformed(`salt must be ${RECORD_SALT_BYTES} bytes`);
-  }
-  return { content, salt };
+  return { content, salt: asBytes(salt, 'payload.salt', RECORD_SALT_BYTES) };
 }
