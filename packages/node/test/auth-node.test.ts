@@ -16,6 +16,8 @@ import {
   makeNetwork,
   type Network,
   nextNonceSigner,
+  orgAdminOf,
+  orgIdOf,
   startNode,
   waitUntil,
 } from './cluster-harness.js';
@@ -38,7 +40,7 @@ describe('the outside findings, on a real node', () => {
   const patient = who('patient');
   const stranger = who('stranger');
   let admin: Signer;
-  const orgId = sha256(utf8('cluster-test:org:0'));
+  const orgId = orgIdOf(0);
   const content = utf8(JSON.stringify({ resourceType: 'Observation', status: 'final' }));
   const recordNonce = new Uint8Array(randomBytes(16));
   const record = recordId(orgId, patient.publicKey, recordNonce);
@@ -111,7 +113,7 @@ describe('the outside findings, on a real node', () => {
 
   beforeAll(async () => {
     network = await makeNetwork({ validators: 1 });
-    admin = new Signer(sha256(utf8(`cluster-test:admin:0:${network.root}`)));
+    admin = orgAdminOf(network, 0);
     node = await startNode(network.homes[0]!);
     base = node.parts.apiUrl;
     for (const provider of [clinician, colleague]) {

@@ -21,7 +21,15 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AccessKey, ROUTE_ACCESS } from '../src/api/authorization.js';
 import type { MedchainNode } from '../src/index.js';
-import { CHAIN_ID, makeNetwork, type Network, startNode, waitUntil } from './cluster-harness.js';
+import {
+  CHAIN_ID,
+  makeNetwork,
+  type Network,
+  orgAdminOf,
+  orgIdOf,
+  startNode,
+  waitUntil,
+} from './cluster-harness.js';
 
 /**
  * Every row of the authorization table (ROUTE_ACCESS), allowed and refused, over real HTTP on
@@ -48,7 +56,7 @@ const newcomer = who('newcomer');
 const forger = who('forger');
 const NONE = undefined;
 
-const orgId = sha256(utf8('cluster-test:org:0'));
+const orgId = orgIdOf(0);
 const content = utf8(JSON.stringify({ resourceType: 'Observation', status: 'final' }));
 const anchorBody = (label: string) => ({
   patient: patient.publicKey,
@@ -668,7 +676,7 @@ const audit = () => auditTrail(node.parts.backend.state(), patient.publicKey).to
 
 beforeAll(async () => {
   network = await makeNetwork({ validators: 1 });
-  admin = new Signer(sha256(utf8(`cluster-test:admin:0:${network.root}`)));
+  admin = orgAdminOf(network, 0);
   validator = network.homes[0]!.validator;
   node = await startNode(network.homes[0]!);
   base = node.parts.apiUrl;

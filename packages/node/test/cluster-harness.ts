@@ -42,6 +42,20 @@ export interface Network {
   remove(): Promise<void>;
 }
 
+/** The organization of node `index` in every network makeNetwork builds (one per validator). */
+export function orgIdOf(index: number): Uint8Array {
+  return sha256(utf8(`cluster-test:org:${index}`));
+}
+
+/** The admin key of node `index`'s organization in `network`. */
+export function orgAdminOf(network: Network, index: number): Signer {
+  return adminSigner(network.root, index);
+}
+
+function adminSigner(root: string, index: number): Signer {
+  return new Signer(sha256(utf8(`cluster-test:admin:${index}:${root}`)));
+}
+
 /** Ports the OS says are free now (a tiny race with other processes is accepted in tests). */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
@@ -100,8 +114,8 @@ export async function makeNetwork(options: NetworkOptions): Promise<Network> {
     chainId: CHAIN_ID,
     genesisTime: Date.now() - 1_000,
     organizations: homes.map((node) => ({
-      id: sha256(utf8(`cluster-test:org:${node.index}`)),
-      adminKeys: [new Signer(sha256(utf8(`cluster-test:admin:${node.index}:${root}`))).publicKey],
+      id: orgIdOf(node.index),
+      adminKeys: [adminSigner(root, node.index).publicKey],
       validatorKey: node.validator.publicKey,
       peerId: node.peerId,
     })),

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { Signer, sha256, utf8 } from '@medchain/crypto';
 import { encodeTransaction, transactionHash } from '@medchain/ledger';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +18,8 @@ import {
   makeNetwork,
   type Network,
   nextNonceSigner,
+  orgAdminOf,
+  orgIdOf,
   startNode,
   waitUntil,
 } from './cluster-harness.js';
@@ -155,11 +156,10 @@ describe('a node applies a committed removal to its connections, with no restart
     await waitUntil('a full mesh', () => nodes.every((node) => peersOf(node).length === 2));
 
     // The cluster's admins and org ids (cluster-harness.ts); 2 of 3 members carry a proposal.
-    const admin = (i: number) =>
-      new Signer(sha256(utf8(`cluster-test:admin:${i}:${network.root}`)));
+    const admin = (i: number) => orgAdminOf(network, i);
     const sign = nextNonceSigner();
     const propose = sign(admin(0), 'governance.propose', {
-      change: { type: 'remove', orgId: sha256(utf8('cluster-test:org:2')) },
+      change: { type: 'remove', orgId: orgIdOf(2) },
     });
     expect(a.parts.backend.submitTransaction(encodeTransaction(propose)).accepted).toBe(true);
     const proposalId = transactionHash(propose);

@@ -6,7 +6,7 @@ import { bytesEqual, fromHex, sha256, toHex, utf8 } from '@medchain/crypto';
 import { getRecord, matchesRecordAnchor, recordCommitment, recordId } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MedchainNode } from '../src/index.js';
-import { makeNetwork, type Network, startNode } from './cluster-harness.js';
+import { makeNetwork, type Network, orgIdOf, startNode } from './cluster-harness.js';
 
 /** HL7's International Patient Summary example bundles (hl7.fhir.uv.ips, a dev dependency). */
 const IPS_EXAMPLES = join(
@@ -145,7 +145,7 @@ describe('IPS bundles: stored at hospital A, read by hospital B under consent', 
   /** Anchors `content` at hospital A under `salt`, signed by the author; its record id. */
   async function anchorAtA(content: Uint8Array, salt: Uint8Array) {
     const nonce = randomBytes(16);
-    const orgA = sha256(utf8('cluster-test:org:0'));
+    const orgA = orgIdOf(0);
     const custodian = client(A(), author);
     await custodian.sendTransaction('record.anchor', {
       patient: patient.publicKey,
