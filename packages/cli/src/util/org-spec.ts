@@ -1,6 +1,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { randomBytes } from '@medchain/client';
-import { toHex } from '@medchain/crypto';
+import { fromHex, toHex } from '@medchain/crypto';
+import type { OrganizationSpec } from '@medchain/ledger';
 import { usageError } from './errors.js';
 import { readJsonFile } from './home.js';
 import { publicKeyArg } from './keys.js';
@@ -34,6 +35,16 @@ export function makeOrgSpec(input: {
     validatorKey: toHex(input.validatorKey),
     peerId: input.peerId,
     addrs: [...input.addrs],
+  };
+}
+
+/** The organization an org file describes, as the ledger takes it (genesis or governance). */
+export function organizationOf(spec: OrgSpec): OrganizationSpec {
+  return {
+    id: fromHex(spec.id),
+    adminKeys: spec.adminKeys.map((key) => fromHex(key)),
+    validatorKey: fromHex(spec.validatorKey),
+    peerId: spec.peerId,
   };
 }
 

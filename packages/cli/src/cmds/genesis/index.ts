@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fromHex, toHex } from '@medchain/crypto';
+import { toHex } from '@medchain/crypto';
 import { type Command, Option } from 'commander';
 import { duration, hash32, instant, integer } from '../../util/args.js';
 import { example, outputOf } from '../../util/common.js';
@@ -21,6 +21,7 @@ import {
   checkPeerAddress,
   makeOrgSpec,
   type OrgSpec,
+  organizationOf,
   readOrgSpec,
   writeOrgSpec,
 } from '../../util/org-spec.js';
@@ -310,13 +311,7 @@ export function registerGenesis(program: Command): void {
   ).action((files: string[], options: CreateOptions, cmd: Command) => {
     let draft = newDraft(options);
     for (const file of files) {
-      const spec = readOrgSpec(file);
-      draft = addOrganization(draft, {
-        id: fromHex(spec.id),
-        adminKeys: spec.adminKeys.map((key) => fromHex(key)),
-        validatorKey: fromHex(spec.validatorKey),
-        peerId: spec.peerId,
-      });
+      draft = addOrganization(draft, organizationOf(readOrgSpec(file)));
     }
     const summary = genesisSummary(checkGenesis(draft));
     writeGenesis(options.out, draft);

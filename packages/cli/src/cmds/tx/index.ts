@@ -15,6 +15,7 @@ import {
   type DelegateRelation,
   EMERGENCY_REASONS,
   type EmergencyReason,
+  type OrganizationSpec,
   PROVIDER_ROLES,
   type ProviderRole,
   PURPOSES,
@@ -40,7 +41,7 @@ import {
 } from '../../util/common.js';
 import { CliError, usageError } from '../../util/errors.js';
 import { loadSigner, publicKeyArg } from '../../util/keys.js';
-import { readOrgSpec } from '../../util/org-spec.js';
+import { organizationOf, readOrgSpec } from '../../util/org-spec.js';
 import { fields } from '../../util/output.js';
 
 type Extra = Record<string, string>;
@@ -519,35 +520,22 @@ export function registerTx(program: Command): void {
       },
       cmd: Command,
     ) => {
-      const spec = options.org === undefined ? undefined : readOrgSpec(options.org);
-      const organization =
-        spec !== undefined
-          ? {
-              id: fromHex(spec.id),
-              adminKeys: spec.adminKeys.map((key) => fromHex(key)),
-              validatorKey: fromHex(spec.validatorKey),
-              peerId: spec.peerId,
-            }
-          : options.validatorKey !== undefined &&
-              options.peerId !== undefined &&
-              options.adminKey !== undefined
-            ? {
-                id: options.orgId ?? randomBytes(32),
-                adminKeys: [options.adminKey],
-                validatorKey: options.validatorKey,
-                peerId: options.peerId,
-              }
-            : undefined;
-      if (organization === undefined) {
+      const { validatorKey, peerId, adminKey } = options;
+      let organization: OrganizationSpec;
+      if (options.org !== undefined) {
+        organization = organizationOf(readOrgSpec(options.org));
+      } else if (validatorKey !== undefined && peerId !== undefined && adminKey !== undefined) {
+        const id = options.orgId ?? randomBytes(32);
+        organization = { id, adminKeys: [adminKey], validatorKey, peerId };
+      } else {
         throw usageError('give --org FILE, or --validator-key, --peer-id and --admin-key');
       }
-      const id = organization.id;
       return submit(
         cmd,
         options,
         'governance.propose',
         () => ({ change: { type: 'add', organization } }),
-        () => ({ orgId: toHex(id) }),
+        () => ({ orgId: toHex(organization.id) }),
       );
     },
   );
