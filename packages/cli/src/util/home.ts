@@ -64,19 +64,27 @@ export async function initHome(
   };
 }
 
+/**
+ * Refuses `dir` as a node home unless it holds `file` (what `medchain init` writes, or the
+ * installed genesis), naming the missing file.
+ */
+export function requireHomeFile(dir: string, file: string, what = 'a node home'): void {
+  if (!existsSync(join(dir, file))) {
+    throw usageError(
+      `${dir} is not ${what} (no ${file})`,
+      'create one with `medchain init --home DIR`',
+    );
+  }
+}
+
 /** Peer id and validator public key of an initialised home (no passphrase needed). */
 export async function homeIdentity(
   home: string,
 ): Promise<{ peerId: string; validatorKey: Uint8Array }> {
   const node = await nodePackage();
   const dir = resolve(home);
+  requireHomeFile(dir, node.VALIDATOR_KEYSTORE_FILE);
   const keystorePath = join(dir, node.VALIDATOR_KEYSTORE_FILE);
-  if (!existsSync(keystorePath)) {
-    throw usageError(
-      `${dir} is not a node home (no ${node.VALIDATOR_KEYSTORE_FILE})`,
-      'create one with `medchain init --home DIR`',
-    );
-  }
   const identity = await node.loadOrCreatePeerIdentity(dir);
   return {
     peerId: identity.peerId.toString(),

@@ -1,10 +1,10 @@
-import { existsSync, renameSync, writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PeerConfig } from '@medchain/node';
 import type { Command } from 'commander';
 import { example, outputOf } from '../../util/common.js';
 import { CliError, usageError } from '../../util/errors.js';
-import { homeIdentity } from '../../util/home.js';
+import { homeIdentity, requireHomeFile } from '../../util/home.js';
 import { nodePackage } from '../../util/node-package.js';
 import { checkPeerAddress, readOrgSpec } from '../../util/org-spec.js';
 import { fields, table } from '../../util/output.js';
@@ -27,13 +27,8 @@ async function readHomeConfig(
 ): Promise<{ path: string; raw: Record<string, unknown>; peers: PeerConfig[] }> {
   const node = await nodePackage();
   const dir = resolve(home);
+  requireHomeFile(dir, node.CONFIG_FILE_NAME);
   const path = join(dir, node.CONFIG_FILE_NAME);
-  if (!existsSync(path)) {
-    throw usageError(
-      `${dir} is not a node home (no ${node.CONFIG_FILE_NAME})`,
-      'create one with `medchain init --home DIR`',
-    );
-  }
   let raw: Record<string, unknown>;
   let peers: PeerConfig[];
   try {
