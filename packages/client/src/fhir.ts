@@ -14,7 +14,7 @@ import { ClientError } from './errors.js';
 import { type RequestSigner, signRequest } from './http-signature.js';
 import { type AuditEntryJson, auditFromJson, type ConsentJson, consentFromJson } from './json.js';
 import { requestNonce } from './random.js';
-import { provenNextNonce, signTransaction } from './transactions.js';
+import { nextNonce, noteNonceUsed, signTransaction } from './transactions.js';
 
 /** Where a node serves FHIR R4. */
 export const FHIR_R4_PATH = '/fhir/r4';
@@ -139,11 +139,7 @@ export async function signConsent(
   }
   const signer = options.signer ?? api.signer;
   if (signer === undefined) throw new ClientError('INVALID_ARGUMENT', 'signing needs a signer');
-  const who = toHex(signer.publicKey);
-  const as = signer === api.signer ? api : api.withSigner(signer);
-  const nonce =
-    options.nonce ??
-    Math.max(await provenNextNonce(as, signer.publicKey), (api.usedNonces.get(who) ?? 0) + 1);
+  const nonce = options.nonce ?? (await nextNonce(api, signer));
   const tx = await signTransaction(signer, {
     chainId: await api.chainId(),
     kind: 'consent.grant',
@@ -158,7 +154,7 @@ export async function signConsent(
     }),
     terms: reading.terms,
     hash: toHex(transactionHash(tx)),
-    signer: who,
+    signer: toHex(signer.publicKey),
     nonce,
   };
 }
@@ -254,10 +250,7 @@ export async function importConsent(
       });
     }
     if (response.status === 201 || response.status === 202) {
-      api.usedNonces.set(
-        signed.signer,
-        Math.max(api.usedNonces.get(signed.signer) ?? 0, signed.nonce),
-      );
+      noteNonceUsed(api, signed.signer, signed.nonce);
       const location =
         response.headers.get('location') ?? response.headers.get('content-location') ?? '';
       return {

@@ -48,6 +48,23 @@ export async function provenNextNonce(api: ApiClient, signer: Uint8Array): Promi
   return Number(decodeCanonical(fromHex(answer.value))) + 1;
 }
 
+/**
+ * The nonce to sign with: the node's proven next nonce, or one past the last this client used
+ * for the signer, whichever is higher (so transactions sent back to back without waiting do not
+ * collide).
+ */
+export async function nextNonce(api: ApiClient, signer: RequestSigner): Promise<number> {
+  // The nonce entry may be read by its owner (and members): ask as the transaction's signer.
+  const as = signer === api.signer ? api : api.withSigner(signer);
+  const proven = await provenNextNonce(as, signer.publicKey);
+  return Math.max(proven, (api.usedNonces.get(toHex(signer.publicKey)) ?? 0) + 1);
+}
+
+/** Notes that the node took `nonce` from `signer` (hex), for {@link nextNonce}. */
+export function noteNonceUsed(api: ApiClient, signer: string, nonce: number): void {
+  api.usedNonces.set(signer, Math.max(api.usedNonces.get(signer) ?? 0, nonce));
+}
+
 export interface SendOptions {
   /** Wait for the receipt (default true), or return once the mempool admitted it. */
   readonly wait?: boolean;
@@ -83,8 +100,7 @@ const MAX_RETRY_AFTER_MS = 10_000;
  * transaction whose receipt is not OK is a ClientError with the receipt's code (e.g.
  * NOT_ORG_ADMIN) and the SentTx in `details`.
  *
- * Nonces: the node's proven next nonce, or one past the last this client used for the signer,
- * whichever is higher (so transactions sent back to back without waiting do not collide).
+ * Nonces: {@link nextNonce}, stepped up when the node says one is used.
  * Refusals the node says will pass later (429, 503 with Retry-After) are retried, bounded.
  */
 export async function sendTransaction<K extends TxKind>(
@@ -95,13 +111,10 @@ export async function sendTransaction<K extends TxKind>(
 ): Promise<SentTx> {
   const signer = options.signer ?? api.signer;
   if (signer === undefined) throw new ClientError('INVALID_ARGUMENT', 'sending needs a signer');
-  // The nonce entry may be read by its owner (and members): ask as the transaction's signer.
   const as = signer === api.signer ? api : api.withSigner(signer);
   const chainId = await api.chainId();
   const who = toHex(signer.publicKey);
-  let nonce =
-    options.nonce ??
-    Math.max(await provenNextNonce(as, signer.publicKey), (api.usedNonces.get(who) ?? 0) + 1);
+  let nonce = options.nonce ?? (await nextNonce(api, signer));
   let hash: string | undefined;
   for (let attempt = 0; hash === undefined; attempt++) {
     const tx = await signTransaction(signer, { chainId, kind, body, nonce });
@@ -127,7 +140,7 @@ export async function sendTransaction<K extends TxKind>(
       }
     }
   }
-  api.usedNonces.set(who, Math.max(api.usedNonces.get(who) ?? 0, nonce));
+  noteNonceUsed(api, who, nonce);
   const sent = { kind, hash, signer: who, nonce };
   if (options.wait === false) return { ...sent, status: 'pending' };
   const committed = await as.waitForReceipt(hash, {
