@@ -54,8 +54,26 @@ export function hashId(resourceType: string, id: string): Uint8Array {
   return fromHex(id);
 }
 
-const resourceTypeOf = (state: KeyValueReader) => (recordId: Uint8Array) =>
-  getRecord(state, recordId)?.resourceType;
+/** Reads `read(key)` once per key: a search's entries keep naming the same records and providers. */
+function once<T>(read: (key: Uint8Array) => T): (key: Uint8Array) => T {
+  const seen = new Map<string, T>();
+  return (key) => {
+    const id = toHex(key);
+    if (!seen.has(id)) seen.set(id, read(key));
+    return seen.get(id) as T;
+  };
+}
+
+/** The state a resource names besides its entry: the records' types, the providers' organizations. */
+interface Lookups {
+  readonly resourceTypeOf: (recordId: Uint8Array) => string | undefined;
+  readonly organizationOf: (provider: Uint8Array) => Uint8Array | undefined;
+}
+
+const lookupsOf = (state: KeyValueReader): Lookups => ({
+  resourceTypeOf: once((recordId) => getRecord(state, recordId)?.resourceType),
+  organizationOf: once((provider) => getProvider(state, provider)?.org),
+});
 
 /** When a consent last changed as FHIR shows it: revoked, expired (status), or granted. */
 function consentUpdated(consent: ConsentEntry, time: number): number {
@@ -63,20 +81,24 @@ function consentUpdated(consent: ConsentEntry, time: number): number {
   return time >= consent.validUntil ? consent.validUntil : consent.createdAt;
 }
 
+/** A consent as FHIR shows it at `time`; a search passes one `lookups` for all its entries. */
 export function consentResource(
   state: KeyValueReader,
   consent: ConsentEntry,
   time: number,
+  lookups = lookupsOf(state),
 ): FhirResource {
-  const resource = consentToFhir(consent, { time, resourceTypeOf: resourceTypeOf(state) });
+  const resource = consentToFhir(consent, { time, resourceTypeOf: lookups.resourceTypeOf });
   return { ...resource, meta: { lastUpdated: fhirInstant(consentUpdated(consent, time)) } };
 }
 
-export function auditResource(state: KeyValueReader, entry: AuditEntry): FhirResource {
-  const resource = auditEntryToFhir(entry, {
-    resourceTypeOf: resourceTypeOf(state),
-    organizationOf: (key) => getProvider(state, key)?.org,
-  });
+/** An audit entry as a FHIR AuditEvent; a search passes one `lookups` for all its entries. */
+export function auditResource(
+  state: KeyValueReader,
+  entry: AuditEntry,
+  lookups = lookupsOf(state),
+): FhirResource {
+  const resource = auditEntryToFhir(entry, lookups);
   const meta = (resource.meta ?? {}) as Record<string, unknown>;
   return { ...resource, meta: { ...meta, lastUpdated: fhirInstant(entry.time) } };
 }
@@ -98,9 +120,10 @@ export function* consentCandidates(
   patient: Uint8Array,
   time: number,
 ): Generator<Candidate<LedgerTarget>> {
+  const lookups = lookupsOf(state);
   for (const { position, entry } of everyEntry((r) => consentsOfPatient(state, patient, r))) {
     const source = { type: 'Consent', consent: entry } as const;
-    yield { position, resource: consentResource(state, entry, time), source };
+    yield { position, resource: consentResource(state, entry, time, lookups), source };
   }
 }
 
@@ -108,9 +131,10 @@ export function* auditCandidates(
   state: KeyValueReader,
   patient: Uint8Array,
 ): Generator<Candidate<LedgerTarget>> {
+  const lookups = lookupsOf(state);
   for (const { position, entry } of everyEntry((r) => auditTrail(state, patient, r))) {
     const source = { type: 'AuditEvent', entry } as const;
-    yield { position, resource: auditResource(state, entry), source };
+    yield { position, resource: auditResource(state, entry, lookups), source };
   }
 }
 
