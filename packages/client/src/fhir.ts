@@ -92,7 +92,7 @@ export async function auditToFhir(
   const entries = audit.map(auditFromJson);
   const resourceTypeOf = await recordTypes(
     api,
-    entries.map((e) => e.recordId),
+    entries.flatMap((e) => e.recordIds ?? [e.recordId]),
   );
   return entries.map((entry) => auditEntryToFhir(entry, { resourceTypeOf }));
 }

@@ -86,27 +86,42 @@ describe('consentsToFhir', () => {
 });
 
 describe('auditToFhir', () => {
+  const entry: AuditEntryJson = {
+    patient: PATIENT,
+    index: 0,
+    recordId: OBSERVATION,
+    custodian: ORG,
+    requester: CLINICIAN,
+    action: 'access',
+    purpose: 'TREAT',
+    decision: 'permit',
+    consentId: hex(20),
+    denyReason: null,
+    emergency: false,
+    emergencyReason: null,
+    time: HEAD_TIME,
+    txHash: hex(21),
+    requestHash: hex(22),
+  };
+
   it('maps entries to AuditEvents naming the record with its type', async () => {
     const { api } = node(0);
-    const entry: AuditEntryJson = {
-      patient: PATIENT,
-      index: 0,
-      recordId: OBSERVATION,
-      custodian: ORG,
-      requester: CLINICIAN,
-      action: 'access',
-      purpose: 'TREAT',
-      decision: 'permit',
-      consentId: hex(20),
-      denyReason: null,
-      emergency: false,
-      emergencyReason: null,
-      time: HEAD_TIME,
-      txHash: hex(21),
-      requestHash: hex(22),
-    };
     const [event] = await auditToFhir(api, [entry]);
     expect(event).toMatchObject({ resourceType: 'AuditEvent' });
+    expect(references(event)).toContain(`Observation/${OBSERVATION}`);
+  });
+
+  it('types every record a research release disclosed, not only the first', async () => {
+    const { api } = node(0);
+    const release: AuditEntryJson = {
+      ...entry,
+      recordId: HIDDEN,
+      recordIds: [HIDDEN, OBSERVATION],
+      action: 'disclose',
+      purpose: 'HRESCH',
+    };
+    const [event] = await auditToFhir(api, [release]);
+    expect(references(event)).toContain(`DocumentReference/${HIDDEN}`);
     expect(references(event)).toContain(`Observation/${OBSERVATION}`);
   });
 });
