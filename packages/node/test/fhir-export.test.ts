@@ -17,6 +17,8 @@ import {
   makeNetwork,
   type Network,
   nextNonceSigner,
+  orgAdminOf,
+  orgIdOf,
   startNode,
   waitUntil,
 } from './cluster-harness.js';
@@ -197,8 +199,7 @@ beforeAll(async () => {
   });
   const sign = nextNonceSigner();
   const tx = (from: Signer, kind: TxKind, body: object) => sign(from, kind, body as Canonical);
-  const admin = (i: number) => new Signer(sha256(utf8(`cluster-test:admin:${i}:${network.root}`)));
-  const orgId = (i: number) => sha256(utf8(`cluster-test:org:${i}`));
+  const admin = (i: number) => orgAdminOf(network, i);
   // The study is a researcher of organization 1; the custodian is organization 0.
   const researchOrg = VALIDATORS > 1 ? 1 : 0;
   await committed(
@@ -233,7 +234,7 @@ beforeAll(async () => {
       second.push(
         tx(clinicians[(2 * i + r) % CLINICIANS]!, 'record.anchor', {
           patient: p.publicKey,
-          custodian: orgId(0),
+          custodian: orgIdOf(0),
           resourceType: stored[r]!.resourceType,
           contentHash: recordCommitment(salts[i]![r]!, content),
           nonce: sha256(utf8(`record-${i}-${r}`)).slice(0, 16),
@@ -252,7 +253,7 @@ beforeAll(async () => {
         validUntil: now + 86_400_000,
       });
     const toKey = { type: 'provider', id: study.publicKey };
-    const toOrg = { type: 'organization', id: orgId(researchOrg) };
+    const toOrg = { type: 'organization', id: orgIdOf(researchOrg) };
     if (kind === 'research-to-key' || kind === 'opted-out') second.push(grant(toKey, ['HRESCH']));
     if (kind === 'research-to-org') second.push(grant(toOrg, ['HRESCH']));
     if (kind === 'treatment-only') second.push(grant(toOrg, ['TREAT']));
@@ -272,7 +273,7 @@ beforeAll(async () => {
   for (const [i, p] of patients.entries()) {
     for (const [r, resource] of records(i).entries()) {
       await custodian.parts.vault.put({
-        recordId: recordId(orgId(0), p.publicKey, sha256(utf8(`record-${i}-${r}`)).slice(0, 16)),
+        recordId: recordId(orgIdOf(0), p.publicKey, sha256(utf8(`record-${i}-${r}`)).slice(0, 16)),
         patient: p.publicKey,
         version: 1,
         content: utf8(JSON.stringify(resource)),

@@ -27,7 +27,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fhirSchemaErrors, hl7Examples } from '../../ledger/test/fhir-schema.js';
 import type { MedchainNode } from '../src/index.js';
-import { makeNetwork, type Network, startNode } from './cluster-harness.js';
+import { makeNetwork, type Network, orgAdminOf, orgIdOf, startNode } from './cluster-harness.js';
 import { consentToImport, fhirClient, signedHeaders } from './fhir-client.js';
 
 /**
@@ -51,7 +51,7 @@ const delegate = who('delegate');
 const other = who('other-patient');
 const stranger = who('stranger');
 const hex = toHex;
-const orgId = sha256(utf8('cluster-test:org:0'));
+const orgId = orgIdOf(0);
 const recordNonce = sha256(utf8('fhir-import:record')).slice(0, 16);
 const record = recordId(orgId, patient.publicKey, recordNonce);
 const DAY = 86_400_000;
@@ -133,7 +133,7 @@ async function submit<K extends TxKind>(from: Signer, kind: K, body: TxBodies[K]
 
 beforeAll(async () => {
   network = await makeNetwork({ validators: 1 });
-  const admin = new Signer(sha256(utf8(`cluster-test:admin:0:${network.root}`)));
+  const admin = orgAdminOf(network, 0);
   node = await startNode(network.homes[0]!);
   base = node.parts.apiUrl;
   ledgerClient = new MedchainClient({ url: base, signer: admin });

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_EVENT_PARAMS, CONSENT_PARAMS } from '../src/fhir/resources.js';
 import type { MedchainNode } from '../src/index.js';
 import { GENESIS_FILE } from '../src/node.js';
-import { makeNetwork, type Network, startNode } from './cluster-harness.js';
+import { makeNetwork, type Network, orgAdminOf, orgIdOf, startNode } from './cluster-harness.js';
 import { fhirClient, signedHeaders, valid } from './fhir-client.js';
 
 /**
@@ -48,7 +48,7 @@ const other = who('other-patient');
 const stranger = who('stranger');
 const hex = toHex;
 const patientKey = hex(patient.publicKey);
-const orgId = sha256(utf8('cluster-test:org:0'));
+const orgId = orgIdOf(0);
 const recordNonce = sha256(utf8('fhir-rest:record')).slice(0, 16);
 const record = recordId(orgId, patient.publicKey, recordNonce);
 const DAY = 86_400_000;
@@ -131,7 +131,7 @@ async function searchAll(client: Client, resourceType: string, searchParams: obj
 
 beforeAll(async () => {
   network = await makeNetwork({ validators: 1 });
-  admin = new Signer(sha256(utf8(`cluster-test:admin:0:${network.root}`)));
+  admin = orgAdminOf(network, 0);
   node = await startNode(network.homes[0]!);
   base = node.parts.apiUrl;
   ledgerClient = new MedchainClient({ url: base, signer: admin });
