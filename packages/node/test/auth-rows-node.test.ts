@@ -256,6 +256,33 @@ function table(): Record<AccessKey, Row[]> {
       ],
     },
   ];
+  /** The node's own settings: its organization's admin only. */
+  const nodeAdminOnly = (route: Omit<Row, 'allowed' | 'refused'>): Row[] => [
+    {
+      ...route,
+      allowed: [["the admin of this node's organization", admin, 200]],
+      refused: [
+        unsigned,
+        unknownKey,
+        forbidden("this node's validator key", validator),
+        forbidden('a provider of the organization', clinician),
+        forbidden('a patient', patient),
+      ],
+    },
+  ];
+  /** An export's status, files and cancel: the study that kicked it off only. */
+  const studyOnly = (route: Omit<Row, 'allowed' | 'refused'>, status = 200): Row[] => [
+    {
+      ...route,
+      allowed: [['the study that kicked it off', researcher, status]],
+      refused: [
+        unsigned,
+        unknownKey,
+        forbidden('another researcher', otherResearcher),
+        forbidden('the org admin', admin),
+      ],
+    },
+  ];
   return {
     health: publicRow('/v1/health'),
     status: publicRow('/v1/status'),
@@ -265,34 +292,12 @@ function table(): Record<AccessKey, Row[]> {
     listOrganizations: publicRow('/v1/organizations'),
     listEvidence: publicRow('/v1/consensus/evidence'),
     metrics: [{ path: '/v1/metrics', allowed: [['a loopback peer', NONE, 200]], refused: [] }],
-    getLogLevels: [
-      {
-        path: '/v1/admin/log-levels',
-        allowed: [["the admin of this node's organization", admin, 200]],
-        refused: [
-          unsigned,
-          unknownKey,
-          forbidden("this node's validator key", validator),
-          forbidden('a provider of the organization', clinician),
-          forbidden('a patient', patient),
-        ],
-      },
-    ],
-    setLogLevels: [
-      {
-        method: 'POST',
-        path: '/v1/admin/log-levels',
-        body: () => ({ modules: { consensus: null } }),
-        allowed: [["the admin of this node's organization", admin, 200]],
-        refused: [
-          unsigned,
-          unknownKey,
-          forbidden("this node's validator key", validator),
-          forbidden('a provider of the organization', clinician),
-          forbidden('a patient', patient),
-        ],
-      },
-    ],
+    getLogLevels: nodeAdminOnly({ path: '/v1/admin/log-levels' }),
+    setLogLevels: nodeAdminOnly({
+      method: 'POST',
+      path: '/v1/admin/log-levels',
+      body: () => ({ modules: { consensus: null } }),
+    }),
     submitTransaction: [
       {
         path: '/v1/tx',
@@ -629,43 +634,11 @@ function table(): Record<AccessKey, Row[]> {
         ],
       },
     ],
-    fhirExportStatus: [
-      {
-        path: exportRead,
-        allowed: [['the study that kicked it off', researcher, 200]],
-        refused: [
-          unsigned,
-          unknownKey,
-          forbidden('another researcher', otherResearcher),
-          forbidden('the org admin', admin),
-        ],
-      },
-    ],
-    fhirExportFile: [
-      {
-        path: `${exportRead.replace('/bulkstatus/', '/bulkfiles/')}/errors.ndjson`,
-        allowed: [['the study that kicked it off', researcher, 200]],
-        refused: [
-          unsigned,
-          unknownKey,
-          forbidden('another researcher', otherResearcher),
-          forbidden('the org admin', admin),
-        ],
-      },
-    ],
-    fhirExportCancel: [
-      {
-        method: 'DELETE',
-        path: exportDeleted,
-        allowed: [['the study that kicked it off', researcher, 202]],
-        refused: [
-          unsigned,
-          unknownKey,
-          forbidden('another researcher', otherResearcher),
-          forbidden('the org admin', admin),
-        ],
-      },
-    ],
+    fhirExportStatus: studyOnly({ path: exportRead }),
+    fhirExportFile: studyOnly({
+      path: `${exportRead.replace('/bulkstatus/', '/bulkfiles/')}/errors.ndjson`,
+    }),
+    fhirExportCancel: studyOnly({ method: 'DELETE', path: exportDeleted }, 202),
   };
 }
 
