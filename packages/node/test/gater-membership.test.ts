@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { encodeTransaction, transactionHash } from '@medchain/ledger';
@@ -31,13 +30,9 @@ import {
 
 const logger = createLogger({ level: 'silent' });
 
-async function until(condition: () => boolean, what: string, tries = 2_000): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (condition()) return;
-    await sleep(5);
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+/** The harness's polling, at the pace these local hosts need (10 s in all). */
+const until = (condition: () => boolean, what: string) =>
+  waitUntil(what, condition, { tries: 2_000, intervalMs: 5 });
 
 describe('MembershipGate.allowed', () => {
   it('is the members plus configured peers, less removed members and the node itself', () => {
