@@ -16,6 +16,7 @@ import { headerHash, recordId, type TxBodies, type TxKind } from '@medchain/ledg
 import fc from 'fast-check';
 import type { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { grantBody } from '../../ledger/test/helpers.js';
 import { AUDIT_EVENT_PARAMS, CONSENT_PARAMS } from '../src/fhir/resources.js';
 import type { MedchainNode } from '../src/index.js';
 import { GENESIS_FILE } from '../src/node.js';
@@ -147,19 +148,18 @@ beforeAll(async () => {
   const grants: string[] = [];
   for (let i = 0; i < GRANTS; i++) {
     grants.push(
-      await submit(patient, 'consent.grant', {
-        patient: patient.publicKey,
-        grantee:
+      await submit(
+        patient,
+        'consent.grant',
+        grantBody(
+          patient,
           i % 2 === 0
             ? { type: 'provider', id: colleague.publicKey }
             : { type: 'organization', id: orgId },
-        recordIds: [],
-        resourceTypes: ['Observation'],
-        actions: ['access'],
-        purposes: [PURPOSES[i % PURPOSES.length]!],
-        validFrom: now - 60_000,
-        validUntil: now + (i + 1) * DAY,
-      }),
+          now - 60_000,
+          { purposes: [PURPOSES[i % PURPOSES.length]!], validUntil: now + (i + 1) * DAY },
+        ),
+      ),
     );
   }
   await commit([
@@ -177,16 +177,13 @@ beforeAll(async () => {
       relation: 'proxy',
       expiresAt: now + DAY,
     }),
-    await submit(other, 'consent.grant', {
-      patient: other.publicKey,
-      grantee: { type: 'provider', id: colleague.publicKey },
-      recordIds: [],
-      resourceTypes: ['Observation'],
-      actions: ['access'],
-      purposes: ['TREAT'],
-      validFrom: now - 60_000,
-      validUntil: now + DAY,
-    }),
+    await submit(
+      other,
+      'consent.grant',
+      grantBody(other, { type: 'provider', id: colleague.publicKey }, now - 60_000, {
+        validUntil: now + DAY,
+      }),
+    ),
   ]);
   consentIds.push(...grants);
   const revokes: string[] = [];
@@ -333,16 +330,15 @@ describe('Consent search and read', () => {
         searchParams: { patient: patientKey, _count: 10 },
       }),
     );
-    const added = await submit(patient, 'consent.grant', {
-      patient: patient.publicKey,
-      grantee: { type: 'provider', id: nurse.publicKey },
-      recordIds: [],
-      resourceTypes: ['Observation'],
-      actions: ['access'],
-      purposes: ['PATRQT'],
-      validFrom: Date.now() - 60_000,
-      validUntil: Date.now() + DAY,
-    });
+    const now = Date.now();
+    const added = await submit(
+      patient,
+      'consent.grant',
+      grantBody(patient, { type: 'provider', id: nurse.publicKey }, now - 60_000, {
+        purposes: ['PATRQT'],
+        validUntil: now + DAY,
+      }),
+    );
     await commit([added]);
     const rest: string[] = [];
     let page = valid<Bundle>(await client.nextPage({ bundle: first })!);
