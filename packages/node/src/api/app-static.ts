@@ -52,8 +52,13 @@ export function registerApp(app: FastifyInstance, options: AppServingOptions): v
   const root = options.root ?? APP_DIST_DIR;
   const config: AppConfigJson = { dashboardNodes: [...(options.dashboardNodes ?? [])] };
   const csp = appContentSecurityPolicy(config.dashboardNodes);
-  // Checked per request, so building the app while the node runs is enough.
-  const built = () => existsSync(join(root, 'index.html'));
+  // Checked per request until found, so building the app while the node runs is enough; once
+  // built, requests cost no file check of their own.
+  let found = false;
+  const built = () => {
+    found ||= existsSync(join(root, 'index.html'));
+    return found;
+  };
 
   app.get('/', (_request, reply) => reply.redirect(`${APP_PREFIX}/`, 302));
 
