@@ -309,6 +309,17 @@ const consentEntry = fc
 
 const exportOptions = (time: number) => ({ time, resourceTypeOf: () => 'Observation' });
 
+/** Alice's live consent to the nurse, as the ledger holds it once granted. */
+const nurseConsent = (w: ReturnType<typeof world>): ConsentEntry => ({
+  ...grantBody(w.alice, { type: 'provider', id: w.p.nurse.publicKey }, w.chain.time),
+  id: bytes('consent'),
+  grantedBy: w.alice.publicKey,
+  createdAt: w.chain.time,
+  status: 'active',
+  revokedAt: null,
+  revokedBy: null,
+});
+
 describe('Consent -> FHIR -> grant terms', () => {
   it.each([
     { release: 'R4', toFhir: consentToFhir, read: readFhirConsent },
@@ -338,15 +349,7 @@ describe('Consent -> FHIR -> grant terms', () => {
 
   it('the schema checks can fail: a broken export is caught in R4 and R5', () => {
     const w = world();
-    const consent: ConsentEntry = {
-      ...grantBody(w.alice, { type: 'provider', id: w.p.nurse.publicKey }, w.chain.time),
-      id: bytes('consent'),
-      grantedBy: w.alice.publicKey,
-      createdAt: w.chain.time,
-      status: 'active',
-      revokedAt: null,
-      revokedBy: null,
-    };
+    const consent = nurseConsent(w);
     const r4 = consentToFhir(consent, exportOptions(w.chain.time));
     const r5 = consentToFhirR5(consent, exportOptions(w.chain.time));
     expect(fhirSchemaErrors({ ...r4, status: 'maybe' })).not.toEqual([]);
@@ -369,16 +372,9 @@ function baseConsent(): FhirResource & { provision: Json } {
 
 function exportedConsent(): FhirResource & { provision: Json } {
   const w = world();
-  const consent: ConsentEntry = {
-    ...grantBody(w.alice, { type: 'provider', id: w.p.nurse.publicKey }, w.chain.time),
-    id: bytes('consent'),
-    grantedBy: w.alice.publicKey,
-    createdAt: w.chain.time,
-    status: 'active',
-    revokedAt: null,
-    revokedBy: null,
+  return consentToFhir(nurseConsent(w), exportOptions(w.chain.time)) as FhirResource & {
+    provision: Json;
   };
-  return consentToFhir(consent, exportOptions(w.chain.time)) as FhirResource & { provision: Json };
 }
 
 const termsOrIssues = (resource: unknown) => {
@@ -512,16 +508,7 @@ describe('R4 semantics', () => {
 describe('R5 semantics', () => {
   const r5 = () => {
     const w = world();
-    const consent: ConsentEntry = {
-      ...grantBody(w.alice, { type: 'provider', id: w.p.nurse.publicKey }, w.chain.time),
-      recordIds: [w.aliceRecord],
-      id: bytes('consent'),
-      grantedBy: w.alice.publicKey,
-      createdAt: w.chain.time,
-      status: 'active',
-      revokedAt: null,
-      revokedBy: null,
-    };
+    const consent = { ...nurseConsent(w), recordIds: [w.aliceRecord] };
     return { w, resource: consentToFhirR5(consent, exportOptions(w.chain.time)) as Json };
   };
 
