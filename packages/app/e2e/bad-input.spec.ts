@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { KeySigner, toHex } from '@medchain/client';
 import type { Locator, Page } from '@playwright/test';
 import { cli } from '../../cli/test/helpers.js';
+// The page's own datetime-local writer: the browser's time zone is the machine's.
+import { toLocalInput } from '../web/ui/inputs.js';
 import {
   appUrl,
   devnet,
@@ -41,13 +43,6 @@ async function expectClearError(box: Locator, code: string, what: string | RegEx
 async function expectScreen(page: Page, name: string) {
   await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
   await expect(page.getByRole('navigation', { name: 'Screens' })).toBeVisible();
-}
-
-/** A datetime-local value (the browser's time zone: the machine's). */
-function localInput(ms: number): string {
-  const d = new Date(ms);
-  const pad = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 test('a malformed keystore file and a wrong passphrase', async ({ page }) => {
@@ -99,7 +94,7 @@ test('a malformed clinician key, a past expiry, a revoked consent in a stale tab
 
   await test.step('a past expiry', async () => {
     await key.fill(toHex(drBob.publicKey));
-    await ends.fill(localInput(Date.now() - 86_400_000));
+    await ends.fill(toLocalInput(Date.now() - 86_400_000));
     await form.getByRole('button', { name: 'Grant access' }).click();
     await expect(form.getByText('The end must be in the future.')).toBeVisible();
     await expect(ends).toHaveAttribute('aria-invalid', 'true');

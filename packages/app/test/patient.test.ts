@@ -6,9 +6,9 @@
 import { ClientError, toDidKey, toHex } from '@medchain/client';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseExpiry, parseKeyInput, toLocalInput } from '../web/patient/inputs.js';
 import { explainError } from '../web/ui/errors.js';
 import { formatDuration } from '../web/ui/format.js';
+import { parseExpiry, parseKeyInput, toLocalInput } from '../web/ui/inputs.js';
 
 const key = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const MINUTE = 60_000;

@@ -3,9 +3,18 @@
  * anchored on the ledger (record.anchor, signed by the clinician, awaited), then the FHIR JSON
  * goes into this node's encrypted vault, which takes only what that key anchored.
  */
-import { ClientError, type MedchainClient, partyKeyHex, type StoredRecord } from '@medchain/client';
+import { ClientError, type MedchainClient, type StoredRecord } from '@medchain/client';
 import { useState } from 'preact/hooks';
-import { ErrorBox, Field, KeyField, Notice, Panel, Progress, useAction } from '../ui/index.js';
+import {
+  ErrorBox,
+  Field,
+  KeyField,
+  Notice,
+  Panel,
+  Progress,
+  parseKeyInput,
+  useAction,
+} from '../ui/index.js';
 
 const EXAMPLE = JSON.stringify(
   {
@@ -42,26 +51,18 @@ export function StorePanel({ client }: { client: MedchainClient }) {
   const [patient, setPatient] = useState('');
   const [text, setText] = useState(EXAMPLE);
   const [invalid, setInvalid] = useState<{ patient?: string; content?: string }>({});
-  const store = useAction(async (patientKey: string, content: Uint8Array) =>
+  const store = useAction(async (patientKey: Uint8Array, content: Uint8Array) =>
     client.putRecord({ patient: patientKey, content }, { timeoutMs: 60_000 }),
   );
   const submit = (event: Event) => {
     event.preventDefault();
     const content = fhirContent(text);
-    let key: string | undefined;
-    try {
-      key = partyKeyHex(patient.trim());
-    } catch {
-      key = undefined;
-    }
-    const problems = {
-      ...(key === undefined
-        ? { patient: 'Not a patient key: enter 64 hexadecimal characters or a did:key:z6Mk… key.' }
-        : {}),
+    const key = parseKeyInput(patient);
+    setInvalid({
+      ...(key.ok ? {} : { patient: key.error }),
       ...(typeof content === 'string' ? { content } : {}),
-    };
-    setInvalid(problems);
-    if (key !== undefined && typeof content !== 'string') void store.run(key, content);
+    });
+    if (key.ok && typeof content !== 'string') void store.run(key.value, content);
   };
   const stored: StoredRecord | undefined = store.result;
   return (

@@ -9,7 +9,6 @@ import {
   type MedchainClient,
   type OrganizationJson,
   type ProviderJson,
-  partyKeyBytes,
   type SentTx,
   toDidKey,
   toHex,
@@ -24,6 +23,7 @@ import {
   Notice,
   Panel,
   Progress,
+  parseKeyInput,
   SelectField,
   shortKey,
   TableHead,
@@ -93,15 +93,9 @@ function RegisterForm({ client, onDone }: { client: MedchainClient; onDone: () =
     <form
       onSubmit={(event) => {
         event.preventDefault();
-        let provider: Uint8Array;
-        try {
-          provider = partyKeyBytes(key.trim());
-        } catch {
-          setInvalid('Not a key: enter 64 hexadecimal characters or a did:key:z6Mk… key.');
-          return;
-        }
-        setInvalid(undefined);
-        void register.run(provider, role);
+        const provider = parseKeyInput(key);
+        setInvalid(provider.ok ? undefined : provider.error);
+        if (provider.ok) void register.run(provider.value, role);
       }}
     >
       <h3>Register a clinician</h3>

@@ -15,12 +15,14 @@ import {
   Notice,
   Panel,
   Progress,
+  parseExpiry,
+  parseKeyInput,
   SelectField,
   shortKey,
   TextField,
+  toLocalInput,
   useAction,
 } from '../ui/index.js';
-import { parseExpiry, parseKeyInput, toLocalInput } from './inputs.js';
 import { RELATION_LABELS } from './vocabulary.js';
 
 /**

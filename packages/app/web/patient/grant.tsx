@@ -22,12 +22,14 @@ import {
   Notice,
   Panel,
   Progress,
+  parseExpiry,
+  parseKeyInput,
   SelectField,
   shortKey,
   TextField,
+  toLocalInput,
   useAction,
 } from '../ui/index.js';
-import { parseExpiry, parseKeyInput, toLocalInput } from './inputs.js';
 import { ACTION_LABELS, COMMON_RESOURCE_TYPES, PURPOSE_LABELS } from './vocabulary.js';
 
 type GranteeType = 'provider' | 'organization';

@@ -1,4 +1,4 @@
-/** Shared UI for every screen: fields, errors, progress, countdowns, downloads. */
+/** Shared UI for every screen: fields and their parsing, errors, progress, countdowns. */
 export {
   CheckboxField,
   type ControlProps,
@@ -18,3 +18,4 @@ export { downloadJson, downloadText } from './download.js';
 export { type ErrorExplanation, explainError } from './errors.js';
 export { formatDuration, formatTime, shortKey } from './format.js';
 export { type Action, useAction, useAddForm, useNow } from './hooks.js';
+export { type Parsed, parseExpiry, parseKeyInput, toLocalInput } from './inputs.js';
