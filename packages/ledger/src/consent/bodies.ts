@@ -1,4 +1,4 @@
-import { type Canonical, toHex } from '@medchain/crypto';
+import type { Canonical } from '@medchain/crypto';
 import {
   CONSENT_ACTIONS,
   type ConsentAction,
@@ -338,20 +338,12 @@ const parsers: Parsers = {
   'access.emergency': (body, key) => parseAccessLog(body, true, key),
   'research.release': (body, key) => {
     const o = asObject(body, 'body', ['study', 'patient', 'consentId', 'recordIds', 'requestHash']);
-    const recordIds = asList(
-      o.recordIds,
-      'body.recordIds',
-      { min: 1, max: MAX_SCOPE_ITEMS },
-      hash32,
-    );
-    if (new Set(recordIds.map(toHex)).size !== recordIds.length) {
-      throw invalid('body.recordIds', 'a record is named twice');
-    }
     return {
       study: key(o.study, 'body.study'),
       patient: key(o.patient, 'body.patient'),
       consentId: hash32(o.consentId, 'body.consentId'),
-      recordIds,
+      // asList refuses a record named twice.
+      recordIds: asList(o.recordIds, 'body.recordIds', { min: 1, max: MAX_SCOPE_ITEMS }, hash32),
       requestHash: hash32(o.requestHash, 'body.requestHash'),
     };
   },
