@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Canonical, toHex } from '@medchain/crypto';
+import { bytesEqual, type Canonical, toHex } from '@medchain/crypto';
 import {
   decideAccess,
   getPatient,
@@ -327,8 +327,8 @@ export class ExportJobs {
     for await (const entry of this.options.vault.entries()) {
       const state = this.state;
       const record = getRecord(state, entry.recordId);
-      if (record === undefined || record.erased || toHex(record.custodian) !== toHex(own)) continue;
-      if (!entry.versions.some((v) => toHex(v.contentHash) === toHex(record.contentHash))) continue;
+      if (record === undefined || record.erased || !bytesEqual(record.custodian, own)) continue;
+      if (!entry.versions.some((v) => bytesEqual(v.contentHash, record.contentHash))) continue;
       if (since !== undefined && record.updatedAt < since) continue;
       const id = toHex(record.patient);
       const plan = patients.get(id) ?? {
