@@ -202,7 +202,7 @@ function codings(value: unknown, path: string, issues: IssueList): Json[] {
   return list(value.coding, `${path}.coding`, issues);
 }
 
-export function hasCode(
+function hasCode(
   concept: unknown,
   path: string,
   system: string,
