@@ -291,6 +291,13 @@ function stringList(value: unknown, field: string): string[] {
   return value.map((item, i) => nonEmptyString(item, `${field}[${i}]`));
 }
 
+function checkLogLevel(value: unknown, field: string): LogLevel {
+  if (!LOG_LEVELS.includes(value as LogLevel)) {
+    throw invalid(field, `expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return value as LogLevel;
+}
+
 /** Exact origins (scheme, host, port; no path), as CORS and CSP compare them. */
 function originList(value: unknown, field: string, example: string): string[] {
   return stringList(value, field).map((origin, i) => {
@@ -404,15 +411,10 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
   if (typeof candidate.privateNetwork !== 'boolean') {
     throw invalid('privateNetwork', 'expected true or false');
   }
-  const logLevel = candidate.logLevel;
-  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
-    throw invalid('logLevel', `expected one of ${LOG_LEVELS.join(', ')}`);
-  }
+  const logLevel = checkLogLevel(candidate.logLevel, 'logLevel');
   const logLevels = subObject(candidate.logLevels, 'logLevels', LOG_MODULES);
   for (const [module, level] of Object.entries(logLevels)) {
-    if (!LOG_LEVELS.includes(level as LogLevel)) {
-      throw invalid(`logLevels.${module}`, `expected one of ${LOG_LEVELS.join(', ')}`);
-    }
+    checkLogLevel(level, `logLevels.${module}`);
   }
   const config: NodeConfig = {
     home: nonEmptyString(candidate.home, 'home'),
@@ -420,7 +422,7 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
     api: apiSection(api),
     peers: peerList(candidate.peers),
     privateNetwork: candidate.privateNetwork,
-    logLevel: logLevel as LogLevel,
+    logLevel,
     logLevels: logLevels as ModuleLevels,
     mempool: {
       maxTxs: integer(mempool.maxTxs, 'mempool.maxTxs', 1, 10_000_000),
