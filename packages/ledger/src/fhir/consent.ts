@@ -1,5 +1,5 @@
 import { bytesEqual, fromHex, toHex } from '@medchain/crypto';
-import { signerRoleRefusal } from '../consent/roles.js';
+import { requireSignerRole } from '../consent/roles.js';
 import { checkGrantTerms } from '../consent/rules.js';
 import { LedgerError } from '../errors.js';
 import { readChainConfig } from '../executor.js';
@@ -917,20 +917,8 @@ export function grantRefusal(
   terms: ConsentTerms,
   time: number,
 ): { readonly code: Exclude<ReceiptCode, 'OK'>; readonly message: string } | undefined {
-  const role = signerRoleRefusal(
-    reader,
-    {
-      chainId: '',
-      kind: 'consent.grant',
-      body: terms as never,
-      signer,
-      nonce: 0,
-      signature: new Uint8Array(64),
-    },
-    time,
-  );
-  if (role !== undefined) return role;
   try {
+    requireSignerRole(reader, 'consent.grant', terms, signer, time);
     checkGrantTerms(reader, terms, time, readChainConfig(reader).params);
   } catch (error) {
     if (error instanceof TxFailure) return { code: error.code, message: error.message };
