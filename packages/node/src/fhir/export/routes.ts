@@ -6,7 +6,7 @@ import { identify, type Subject } from '../../api/auth.js';
 import { FhirError, operationOutcome } from '../outcome.js';
 import { ledgerTime } from '../resources.js';
 import type { FhirContext, FhirRouteSet } from '../rest.js';
-import { handlingOf } from '../search.js';
+import { handlingOf, type Query, queryValues } from '../search.js';
 import { ERRORS_FILE, ExportError, type ExportJob, type ExportJobs, parseSince } from './jobs.js';
 
 declare module 'fastify' {
@@ -30,8 +30,8 @@ const OUTPUT_FORMATS = new Set([NDJSON, 'application/ndjson', 'ndjson']);
 const SUPPORTED = new Set(['_outputFormat', '_type', '_since', '_format']);
 const BULK_EXPORT = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export';
 
-type Query = Record<string, string | string[] | undefined>;
-const one = (query: Query, name: string) => [query[name] ?? []].flat().join(',');
+/** A kick-off parameter's value (a repeated one joined, as comma-separated values). */
+const one = (query: Query, name: string) => queryValues(query, name).join(',');
 
 /**
  * The FHIR Bulk Data (v2) research export as a route set of the FHIR endpoint: kick-off
