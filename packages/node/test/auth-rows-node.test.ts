@@ -183,6 +183,8 @@ const unsigned: Case = ['unsigned', NONE, 401, 'SIGNATURE_MISSING'];
 const unknownKey: Case = ['an unknown key', stranger, 401, 'KEY_UNKNOWN'];
 const lapsedKey: Case = ['a lapsed delegate', lapsed, 401, 'KEY_UNKNOWN'];
 const forbidden = (label: string, as: Signer): Case => [label, as, 403, 'FORBIDDEN'];
+/** The refusals every signed route owes (no signature, an unknown key), then `more`. */
+const unsignedOrUnknown = (...more: Case[]): Case[] => [unsigned, unknownKey, ...more];
 
 /** POST /v1/tx with a transaction signed by `from` (no request signature: the tx's own). */
 async function postTx<K extends TxKind>(from: Signer, kind: K, body: TxBodies[K], tamper = false) {
@@ -232,13 +234,11 @@ function table(): Record<AccessKey, Row[]> {
         ['the patient', patient, 200],
         ['a live delegate', delegate, 200],
       ],
-      refused: [
-        unsigned,
-        unknownKey,
+      refused: unsignedOrUnknown(
         lapsedKey,
         forbidden('the custodian provider', clinician),
         forbidden('the org admin', admin),
-      ],
+      ),
     },
   ];
   const membersOnly = (path: string): Row[] => [
@@ -248,12 +248,10 @@ function table(): Record<AccessKey, Row[]> {
         ['the member admin', admin, 200],
         ['the validator', validator, 200],
       ],
-      refused: [
-        unsigned,
-        unknownKey,
+      refused: unsignedOrUnknown(
         forbidden('a provider', clinician),
         forbidden('a patient', patient),
-      ],
+      ),
     },
   ];
   /** The node's own settings: its organization's admin only. */
@@ -261,13 +259,11 @@ function table(): Record<AccessKey, Row[]> {
     {
       ...route,
       allowed: [["the admin of this node's organization", admin, 200]],
-      refused: [
-        unsigned,
-        unknownKey,
+      refused: unsignedOrUnknown(
         forbidden("this node's validator key", validator),
         forbidden('a provider of the organization', clinician),
         forbidden('a patient', patient),
-      ],
+      ),
     },
   ];
   /** An export's status, files and cancel: the study that kicked it off only. */
@@ -275,12 +271,10 @@ function table(): Record<AccessKey, Row[]> {
     {
       ...route,
       allowed: [['the study that kicked it off', researcher, status]],
-      refused: [
-        unsigned,
-        unknownKey,
+      refused: unsignedOrUnknown(
         forbidden('another researcher', otherResearcher),
         forbidden('the org admin', admin),
-      ],
+      ),
     },
   ];
   return {
@@ -324,12 +318,10 @@ function table(): Record<AccessKey, Row[]> {
           ['the member admin', admin, 200],
           ['the validator', validator, 200],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           forbidden('another provider', colleague),
           forbidden('the patient', patient),
-        ],
+        ),
       },
     ],
     getLatestBlock: membersOnly('/v1/blocks/latest'),
@@ -345,7 +337,7 @@ function table(): Record<AccessKey, Row[]> {
           ['the patient', patient, 200],
           ['the delegate itself', delegate, 200],
         ],
-        refused: [unsigned, unknownKey, lapsedKey, forbidden('a provider', clinician)],
+        refused: unsignedOrUnknown(lapsedKey, forbidden('a provider', clinician)),
       },
     ],
     getConsent: [
@@ -356,12 +348,10 @@ function table(): Record<AccessKey, Row[]> {
           ['a live delegate', delegate, 200],
           ['the grantee provider', colleague, 200],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           forbidden('another provider', clinician),
           forbidden('the org admin (the consent names the provider)', admin),
-        ],
+        ),
       },
     ],
     getRecord: [
@@ -373,7 +363,7 @@ function table(): Record<AccessKey, Row[]> {
           ['a custodian provider', colleague, 200],
           ['the custodian admin', admin, 200],
         ],
-        refused: [unsigned, unknownKey, forbidden('the validator key', validator)],
+        refused: unsignedOrUnknown(forbidden('the validator key', validator)),
       },
     ],
     fetchRecord: [
@@ -398,13 +388,11 @@ function table(): Record<AccessKey, Row[]> {
           ['the custodian admin', admin, 200],
           ['a custodian provider', clinician, 200],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           forbidden('the patient', patient),
           forbidden('a live delegate', delegate),
           forbidden('the validator key', validator),
-        ],
+        ),
       },
     ],
     putVaultRecord: [
@@ -418,13 +406,11 @@ function table(): Record<AccessKey, Row[]> {
           content: hex(content),
         }),
         allowed: [['the anchoring provider', clinician, 201]],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           forbidden('the org admin', admin),
           forbidden('the patient', patient),
           ['a provider who did not anchor it', colleague, 403, 'VAULT_NOT_ANCHORED_BY_SIGNER'],
-        ],
+        ),
       },
     ],
     eraseVaultRecord: [
@@ -436,12 +422,10 @@ function table(): Record<AccessKey, Row[]> {
           ['the own org admin', admin, 200],
           ['an own org provider', colleague, 200],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           forbidden('the patient', patient),
           forbidden('the validator key', validator),
-        ],
+        ),
       },
     ],
     getOrganization: [
@@ -452,7 +436,7 @@ function table(): Record<AccessKey, Row[]> {
           ['its admin', admin, 200],
           ['the validator', validator, 200],
         ],
-        refused: [unsigned, unknownKey, forbidden('a patient', patient)],
+        refused: unsignedOrUnknown(forbidden('a patient', patient)),
       },
     ],
     getProvider: [
@@ -465,7 +449,7 @@ function table(): Record<AccessKey, Row[]> {
           ['the validator', validator, 200],
         ],
         // Any registered key passes: no 403 exists for this route.
-        refused: [unsigned, unknownKey, lapsedKey],
+        refused: unsignedOrUnknown(lapsedKey),
       },
     ],
     listProviderConsents: [
@@ -475,12 +459,10 @@ function table(): Record<AccessKey, Row[]> {
           ['the provider itself', colleague, 200],
           ["its organization's admin", admin, 200],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           forbidden('another provider', clinician),
           forbidden('the patient', patient),
-        ],
+        ),
       },
     ],
     getStateProof: [
@@ -495,7 +477,7 @@ function table(): Record<AccessKey, Row[]> {
           ['the patient', patient, 200],
           ['a live delegate', delegate, 200],
         ],
-        refused: [unsigned, unknownKey, forbidden('a provider', clinician)],
+        refused: unsignedOrUnknown(forbidden('a provider', clinician)),
       },
       {
         path: `/v1/state/proof?key=${hex(stateKeys.nonce(clinician.publicKey))}`,
@@ -513,7 +495,7 @@ function table(): Record<AccessKey, Row[]> {
           ['the member admin', admin, 200],
           ['the validator', validator, 200],
         ],
-        refused: [unsigned, unknownKey, forbidden('a patient', patient)],
+        refused: unsignedOrUnknown(forbidden('a patient', patient)),
       },
     ],
     patientEvents: [
@@ -523,7 +505,7 @@ function table(): Record<AccessKey, Row[]> {
           ['the patient', patient, 200],
           ['a live delegate', delegate, 200],
         ],
-        refused: [unsigned, unknownKey, lapsedKey, forbidden('a provider', clinician)],
+        refused: unsignedOrUnknown(lapsedKey, forbidden('a provider', clinician)),
       },
     ],
     fhirMetadata: publicRow('/fhir/r4/metadata'),
@@ -532,7 +514,7 @@ function table(): Record<AccessKey, Row[]> {
       {
         path: `/fhir/r4/Consent?patient=${patientKey}&actor=Practitioner/${hex(colleague.publicKey)}`,
         allowed: [['the grantee the actor names', colleague, 200]],
-        refused: [unsigned, unknownKey, forbidden('another provider', clinician)],
+        refused: unsignedOrUnknown(forbidden('another provider', clinician)),
       },
     ],
     fhirReadConsent: [
@@ -543,13 +525,11 @@ function table(): Record<AccessKey, Row[]> {
           ['a live delegate', delegate, 200],
           ['the grantee provider', colleague, 200],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           lapsedKey,
           forbidden('another provider', clinician),
           forbidden('the org admin (the consent names the provider)', admin),
-        ],
+        ),
       },
     ],
     fhirSearchAuditEvent: [
@@ -560,7 +540,7 @@ function table(): Record<AccessKey, Row[]> {
       {
         path: `/fhir/r4/AuditEvent?patient=${patientKey}&agent=Practitioner/${hex(colleague.publicKey)}`,
         allowed: [['the requester the agent names', colleague, 200]],
-        refused: [unsigned, unknownKey, forbidden('another provider', clinician)],
+        refused: unsignedOrUnknown(forbidden('another provider', clinician)),
       },
     ],
     fhirReadAuditEvent: [
@@ -571,13 +551,11 @@ function table(): Record<AccessKey, Row[]> {
           ['a live delegate', delegate, 200],
           ['the requester it logs', colleague, 200],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           lapsedKey,
           forbidden('the custodian provider', clinician),
           forbidden('the org admin', admin),
-        ],
+        ),
       },
     ],
     fhirReadProvenance: [
@@ -587,7 +565,7 @@ function table(): Record<AccessKey, Row[]> {
           ['the patient', patient, 200],
           ['the requester the audit entry logs', colleague, 200],
         ],
-        refused: [unsigned, unknownKey, lapsedKey, forbidden('the custodian provider', clinician)],
+        refused: unsignedOrUnknown(lapsedKey, forbidden('the custodian provider', clinician)),
       },
       {
         path: `/fhir/r4/Provenance/${consentId}`,
@@ -608,13 +586,11 @@ function table(): Record<AccessKey, Row[]> {
           ['the patient', patient, 400],
           ['a live delegate', delegate, 400],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           lapsedKey,
           forbidden('the custodian provider', clinician),
           forbidden('the org admin', admin),
-        ],
+        ),
       },
     ],
     fhirExportKickOff: [
@@ -625,13 +601,11 @@ function table(): Record<AccessKey, Row[]> {
           ['a researcher', researcher, 400],
           ['another researcher', otherResearcher, 400],
         ],
-        refused: [
-          unsigned,
-          unknownKey,
+        refused: unsignedOrUnknown(
           forbidden('a clinician', clinician),
           forbidden('a patient', patient),
           forbidden('the org admin', admin),
-        ],
+        ),
       },
     ],
     fhirExportStatus: studyOnly({ path: exportRead }),
