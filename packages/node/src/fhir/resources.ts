@@ -103,7 +103,7 @@ export function auditResource(
   return { ...resource, meta: { ...meta, lastUpdated: fhirInstant(entry.time) } };
 }
 
-/** Every entry of a paged ledger list, oldest first, with its position. */
+/** Every entry of a paged ledger list in its pages' order (oldest first unless reversed). */
 function* everyEntry<T>(
   page: (request: PageRequest) => Page<T>,
 ): Generator<{ position: number; entry: T }> {
@@ -161,14 +161,8 @@ export async function findAuditEntry(
   const state = backend.state();
   const patient = patientOfTransaction(state, found.tx.body);
   if (patient === undefined) return undefined;
-  const { total } = auditTrail(state, patient, { limit: 1 });
-  let offset = 0;
-  while (offset < total) {
-    const page = auditTrail(state, patient, { offset, limit: MAX_PAGE_SIZE, reverse: true });
-    const entry = page.items.find((e) => bytesEqual(e.txHash, hash));
-    if (entry !== undefined) return entry;
-    if (page.nextOffset === null) break;
-    offset = page.nextOffset;
+  for (const { entry } of everyEntry((r) => auditTrail(state, patient, { ...r, reverse: true }))) {
+    if (bytesEqual(entry.txHash, hash)) return entry;
   }
   return undefined;
 }
