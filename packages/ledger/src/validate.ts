@@ -83,7 +83,6 @@ export function asEnum<T extends string>(value: unknown, path: string, allowed: 
   return value as T;
 }
 
-/** A list without duplicates (compared by canonical form, after the item parsed), so one grant has one meaning. */
 /**
  * A bounded list without duplicates. Two entries are duplicates when `identity` says so; by
  * default, when their canonical bytes are equal. A caller that already holds a digest of
