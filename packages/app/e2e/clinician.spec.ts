@@ -6,43 +6,30 @@
  * refused in the form. The parties are set up through the API (the patient's own page is
  * another spec's); everything the clinician does goes through the page.
  */
-import AxeBuilder from '@axe-core/playwright';
 import { fromHex, type KeySigner, toDidKey, toHex } from '@medchain/client';
 import type { Page } from '@playwright/test';
 import {
-  appUrl,
   clientOf,
-  E2E_PASSPHRASE,
   expect,
+  expectAccessible,
+  expectFitsWidth,
   grantConsent,
+  importKey,
   type NodeName,
+  openScreen,
   registerPatient,
   registerProvider,
+  short,
   storeRecord,
   test,
   waitForHeight,
-  writeKeystore,
 } from './fixtures.js';
-
-const short = (hex: string) => `${hex.slice(0, 8)}…${hex.slice(-6)}`;
 
 /** Imports `signer` on the Keys screen of `at` as the clinician key, then opens the Clinician tab. */
 async function signInAsClinician(page: Page, at: NodeName, signer: KeySigner, name: string) {
-  await page.goto(appUrl(at, 'keys'));
-  await page.getByLabel('Keystore file').setInputFiles(writeKeystore(signer, name));
-  await page.getByLabel('Role of the imported key').selectOption('clinician');
-  await page.getByLabel('Passphrase of the keystore').fill(E2E_PASSPHRASE);
-  await page.getByRole('button', { name: 'Import and unlock' }).click();
-  // Opening a keystore runs scrypt in the browser: seconds on a busy machine.
-  await expect(page.getByText(/Imported and unlocked/)).toBeVisible({ timeout: 60_000 });
-  await page.getByRole('link', { name: 'Clinician' }).click();
+  await importKey(page, signer, 'clinician', name, at);
+  await openScreen(page, 'Clinician');
   await expect(page.getByRole('heading', { level: 1, name: 'Clinician' })).toBeVisible();
-}
-
-async function expectNoSeriousViolations(page: Page) {
-  const scan = await new AxeBuilder({ page }).analyze();
-  const serious = scan.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
 }
 
 test('a clinician at another hospital opens a consented record; after the revocation they are denied, with the reason', async ({
@@ -80,7 +67,7 @@ test('a clinician at another hospital opens a consented record; after the revoca
   await expect(raw).toBeHidden();
   await record.getByText('Raw FHIR JSON').click();
   await expect(raw).toBeVisible();
-  await expectNoSeriousViolations(page);
+  await expectAccessible(page);
 
   // The patient revokes; the page still shows the consent as it was (a stale tab).
   const consent = await clientOf('hospital-a', patient).consent(grant.hash);
@@ -97,7 +84,7 @@ test('a clinician at another hospital opens a consented record; after the revoca
   await expect(denied).toContainText('No active consent of the patient covers this request');
   await expect(denied).toContainText('The patient revoked this consent');
   await expect(denied).toContainText('the patient sees it in their audit trail');
-  await expectNoSeriousViolations(page);
+  await expectAccessible(page);
 
   // The list, refreshed, says so too.
   await patients
@@ -148,7 +135,7 @@ test('an emergency physician breaks the glass: the record opens, marked as break
   await expect(record).toBeVisible({ timeout: 60_000 });
   await expect(record).toContainText('Opened under break-glass');
   await expect(record.getByRole('heading', { name: /Observation/ })).toBeVisible();
-  await expectNoSeriousViolations(page);
+  await expectAccessible(page);
 });
 
 test('a clinician of the custodian hospital stores a record from the page', async ({ page }) => {
@@ -180,8 +167,5 @@ test('a clinician of the custodian hospital stores a record from the page', asyn
   expect(records.items.map((r) => r.id)).toContain(recordId);
 
   await page.setViewportSize({ width: 360, height: 740 });
-  const overflow = await page.evaluate(
-    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-  );
-  expect(overflow).toBeLessThanOrEqual(0);
+  await expectFitsWidth(page);
 });

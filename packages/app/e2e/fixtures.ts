@@ -26,6 +26,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import {
   exportKeystore,
   fromHex,
@@ -293,6 +294,37 @@ export async function openScreen(
     .getByRole('link', { name: screen })
     .click();
   await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+}
+
+/** A long hex key or id as the app shortens it for display: 8 first and 6 last characters. */
+export const short = (hex: string) => `${hex.slice(0, 8)}…${hex.slice(-6)}`;
+
+/**
+ * No serious or critical axe-core violation on the page as it is now, listed by rule and
+ * element. `tags` keeps only those rules (e.g. WCAG 2.1 A/AA); without, every rule runs.
+ * `state` names what was scanned when it fails.
+ */
+export async function expectAccessible(
+  page: Page,
+  state?: string,
+  tags?: readonly string[],
+): Promise<void> {
+  const axe = new AxeBuilder({ page });
+  const scan = await (tags === undefined ? axe : axe.withTags([...tags])).analyze();
+  const serious = scan.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) =>
+      v.nodes.map((n) => `${v.id} (${v.impact}): ${v.help} at ${n.target.join(' ')}`),
+    );
+  expect(serious, state).toEqual([]);
+}
+
+/** Nothing on the page is wider than the viewport (no sideways scrolling). */
+export async function expectFitsWidth(page: Page): Promise<void> {
+  const overflow = await page.evaluate(
+    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+  );
+  expect(overflow).toBeLessThanOrEqual(0);
 }
 
 /**

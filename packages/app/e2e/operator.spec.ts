@@ -5,10 +5,20 @@
  * (one answer replaced: an honest devnet records none); an admin registering and suspending a
  * clinician from the page; no serious accessibility violation; usable at a phone's width.
  */
-import AxeBuilder from '@axe-core/playwright';
 import { KeySigner, toDidKey, toHex } from '@medchain/client';
 import type { Page } from '@playwright/test';
-import { appUrl, clientOf, devnet, expect, node, registerPatient, test } from './fixtures.js';
+import {
+  appUrl,
+  clientOf,
+  devnet,
+  expect,
+  expectAccessible,
+  expectFitsWidth,
+  node,
+  registerPatient,
+  short,
+  test,
+} from './fixtures.js';
 
 /** The Network panel's first figure, the height, as a number (NaN while unknown). */
 async function shownHeight(page: Page): Promise<number> {
@@ -43,9 +53,7 @@ test('the dashboard shows the 4 validators, their nodes and a rising height', as
   await expect(page.getByRole('region', { name: 'Equivocation evidence' })).toContainText(
     'No validator has signed two conflicting messages, as recorded by the 4 nodes answering',
   );
-  const scan = await new AxeBuilder({ page }).analyze();
-  const serious = scan.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+  await expectAccessible(page);
 });
 
 test('a node that stops answering is shown as down, with what to do', async ({ page }) => {
@@ -142,24 +150,18 @@ test('an admin registers a clinician, then suspends them', async ({ page }) => {
   await expect(panel.getByRole('alert')).toContainText('PROVIDER_EXISTS', { timeout: 60_000 });
 
   const hex = toHex(clinician.publicKey);
-  const short = `${hex.slice(0, 8)}…${hex.slice(-6)}`;
-  const row = panel.getByRole('row').filter({ hasText: short });
+  const row = panel.getByRole('row').filter({ hasText: short(hex) });
   await expect(row).toContainText('active');
-  await row.getByRole('button', { name: `Suspend ${short}` }).click();
-  await row.getByRole('button', { name: `Confirm suspension of ${short}` }).click();
+  await row.getByRole('button', { name: `Suspend ${short(hex)}` }).click();
+  await row.getByRole('button', { name: `Confirm suspension of ${short(hex)}` }).click();
   await expect(row).toContainText('suspended', { timeout: 60_000 });
-  await expect(row.getByRole('button', { name: `Suspend ${short}` })).toHaveCount(0);
+  await expect(row.getByRole('button', { name: `Suspend ${short(hex)}` })).toHaveCount(0);
 });
 
 test('the dashboard fits a phone’s width', async ({ page }) => {
   await page.setViewportSize({ width: 360, height: 740 });
   await page.goto(appUrl('hospital-b', 'operator'));
   await expect(page.getByRole('table', { name: /4 validators/ }).getByRole('row')).toHaveCount(5);
-  const overflow = await page.evaluate(
-    () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-  );
-  expect(overflow).toBeLessThanOrEqual(0);
-  const scan = await new AxeBuilder({ page }).analyze();
-  const serious = scan.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious.map((v) => `${v.id}: ${v.help}`)).toEqual([]);
+  await expectFitsWidth(page);
+  await expectAccessible(page);
 });

@@ -9,6 +9,7 @@ import {
   devnet,
   E2E_PASSPHRASE,
   expect,
+  expectFitsWidth,
   importKey,
   openScreen,
   registerPatient,
@@ -287,9 +288,6 @@ test.describe('patient', () => {
     await page.setViewportSize({ width: 360, height: 740 });
     const patient = await registerPatient();
     await patientPage(page, patient);
-    const overflow = await page.evaluate(
-      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-    );
-    expect(overflow).toBe(0);
+    await expectFitsWidth(page);
   });
 });
