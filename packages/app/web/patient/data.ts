@@ -31,14 +31,28 @@ function notRegistered(error: unknown): boolean {
   );
 }
 
+/** The chain's limits per node: a genesis never changes, so each node's is read once. */
+const paramsByNode = new Map<string, Promise<LedgerParams>>();
+
+function chainParams(api: MedchainClient): Promise<LedgerParams> {
+  const cached = paramsByNode.get(api.url);
+  if (cached !== undefined) return cached;
+  const reading = api.genesis().then((answer) => genesisFromJson(answer.genesis).params);
+  paramsByNode.set(api.url, reading);
+  // A failed read (node down) must not stay cached.
+  reading.catch(() => {
+    if (paramsByNode.get(api.url) === reading) paramsByNode.delete(api.url);
+  });
+  return reading;
+}
+
 async function load(client: MedchainClient, key: string): Promise<PatientData> {
   // Public routes, read unsigned: an unregistered key has no standing to sign with.
-  const [members, genesis] = await Promise.all([
+  const [members, params] = await Promise.all([
     publicClient().organizations(),
-    publicClient().genesis(),
+    chainParams(publicClient()),
   ]);
   const organizations = members.items.filter((o) => o.status === 'member');
-  const { params } = genesisFromJson(genesis.genesis);
   let patient: PatientJson;
   try {
     patient = await client.patient(key);
