@@ -17,13 +17,17 @@ type SocketAnswer =
   | { ok: true; dir: string; height: number; stateRoot: string }
   | { ok: false; code: string; message: string };
 
+/** The backup socket a node running on `home` listens on. */
+const backupSocket = async (home: string) => join(home, (await nodePackage()).BACKUP_SOCKET_FILE);
+
 /**
  * Asks the node running on `home` for a snapshot (written in a directory of its home); undefined
  * when no node listens on its backup socket (none, or one left by a crash).
  */
-function askRunningNode(home: string): Promise<SocketAnswer | undefined> {
+async function askRunningNode(home: string): Promise<SocketAnswer | undefined> {
+  const socketPath = await backupSocket(home);
   return new Promise((resolve, reject) => {
-    const socket = createConnection(join(home, 'backup.sock'));
+    const socket = createConnection(socketPath);
     let text = '';
     socket.setEncoding('utf8');
     socket.on('connect', () => socket.write('{}\n'));
@@ -45,9 +49,10 @@ function askRunningNode(home: string): Promise<SocketAnswer | undefined> {
 }
 
 /** True when a node is running on `home` (its backup socket answers). */
-export function nodeRunning(home: string): Promise<boolean> {
+export async function nodeRunning(home: string): Promise<boolean> {
+  const socketPath = await backupSocket(home);
   return new Promise((resolve) => {
-    const socket = createConnection(join(home, 'backup.sock'));
+    const socket = createConnection(socketPath);
     socket.on('connect', () => {
       socket.destroy();
       resolve(true);
@@ -86,7 +91,7 @@ export async function snapshotHome(home: string, spare: string): Promise<Snapsho
   } catch (error) {
     throw new CliError(
       'BACKUP_NODE_UNREACHABLE',
-      `${home}/db is locked by a process that does not answer on ${home}/backup.sock: ${(error as Error).message}`,
+      `${home}/db is locked by a process that does not answer on ${join(home, node.BACKUP_SOCKET_FILE)}: ${(error as Error).message}`,
       {
         hint: 'a node runs without its backup socket (an older medchain, or a home path over 107 bytes: its log says so); stop it and run the backup again',
       },
