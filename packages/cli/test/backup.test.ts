@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, cli, freePortRange, json, jsonError, tempDir } from './helpers.js';
+import { type CliRun, cli, devnetUp, json, jsonError, tempDir } from './helpers.js';
 
 /**
  * Backup and restore on one 4-validator devnet, driven only through the CLI: a backup of a
@@ -57,22 +57,7 @@ let manifest: { chainId: string; genesisHash: string; height: number; source: st
 
 describe('medchain backup and restore', () => {
   beforeAll(async () => {
-    const basePort = await freePortRange(8);
-    const up = await cli(
-      [
-        'devnet',
-        'up',
-        '--validators',
-        '4',
-        '--dir',
-        dir,
-        '--base-port',
-        String(basePort),
-        '--json',
-      ],
-      { timeoutMs: 150_000 },
-    );
-    ok(up);
+    await devnetUp(dir);
     ok(await cli(['devnet', 'demo', '--dir', dir, '--json'], { timeoutMs: 120_000 }));
   }, 280_000);
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, cli, freePortRange, json, jsonError, tempDir } from './helpers.js';
+import { type CliRun, cli, devnetUp, json, jsonError, tempDir } from './helpers.js';
 
 /**
  * One devnet of 4 validator processes with TLS and request authentication on, driven only
@@ -56,25 +56,7 @@ let demo: {
 
 describe('medchain devnet (4 validator processes)', () => {
   beforeAll(async () => {
-    const basePort = await freePortRange(8);
-    const up = await cli(
-      [
-        'devnet',
-        'up',
-        '--validators',
-        '4',
-        '--dir',
-        dir,
-        '--base-port',
-        String(basePort),
-        '--tls',
-        '--json',
-      ],
-      {
-        timeoutMs: 150_000,
-      },
-    );
-    ok(up);
+    await devnetUp(dir, { extra: ['--tls'] });
   }, 160_000);
 
   afterAll(async () => {

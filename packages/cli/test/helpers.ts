@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'packages/cli/src/main.ts');
@@ -103,4 +104,25 @@ export async function freePortRange(count: number): Promise<number> {
     if (free) return base;
   }
   throw new Error('no free port range found');
+}
+
+/**
+ * `medchain devnet up --validators 4 --json` in `dir` on free ports (`extra` flags added, e.g.
+ * `--tls`), expected to succeed. Returns its base port: the nodes use the 8 ports from there,
+ * and `spare` more after them are free for the test's own servers.
+ */
+export async function devnetUp(
+  dir: string,
+  { extra = [], spare = 0 }: { extra?: readonly string[]; spare?: number } = {},
+): Promise<number> {
+  const basePort = await freePortRange(8 + spare);
+  const run = await cli(
+    ['devnet', 'up', '--validators', '4', '--dir', dir, '--base-port', String(basePort)].concat(
+      extra,
+      '--json',
+    ),
+    { timeoutMs: 150_000 },
+  );
+  expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+  return basePort;
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from './fresh-tree.js';
-import { cli, freePortRange, tempDir } from './helpers.js';
+import { cli, devnetUp, tempDir } from './helpers.js';
 
 /**
  * deploy/prometheus with Debian's real prometheus and promtool (installed by
@@ -34,9 +34,20 @@ if (missing !== undefined) console.log(`prometheus.test: skipped: ${missing}`);
 
 const promtool = (...args: string[]) => spawnSync('promtool', args, { encoding: 'utf8' });
 
+/** Temporary directories made by the tests that ran, removed when the file is done. */
+const scratch: string[] = [];
+const scratchDir = (prefix: string) => {
+  const dir = tempDir(prefix);
+  scratch.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
 /** A copy of deploy/prometheus (with placeholder token and CA files) to run from. */
 function copyShipped(): string {
-  const dir = join(tempDir('prometheus'), 'etc');
+  const dir = join(scratchDir('prometheus'), 'etc');
   cpSync(SHIPPED, dir, { recursive: true });
   writeFileSync(join(dir, 'medchain-metrics-token'), 'placeholder\n', { mode: 0o600 });
   writeFileSync(join(dir, 'medchain-ca.pem'), '');
@@ -94,7 +105,7 @@ describe.skipIf(missing !== undefined)('deploy/prometheus, with the real Prometh
   });
 
   describe('against a devnet', () => {
-    const devnet = join(tempDir('prometheus-devnet'), 'devnet');
+    let devnet = '';
     let etc: string;
     let prometheus: ChildProcess | undefined;
     let url = '';
@@ -123,20 +134,8 @@ describe.skipIf(missing !== undefined)('deploy/prometheus, with the real Prometh
     };
 
     beforeAll(async () => {
-      const base = await freePortRange(9);
-      const up = await cli([
-        'devnet',
-        'up',
-        '--validators',
-        '4',
-        '--tls',
-        '--dir',
-        devnet,
-        '--base-port',
-        String(base),
-        '--json',
-      ]);
-      expect(up.code, up.stderr).toBe(0);
+      devnet = join(scratchDir('prometheus-devnet'), 'devnet');
+      const base = await devnetUp(devnet, { extra: ['--tls'], spare: 1 });
       const state = JSON.parse(readFileSync(join(devnet, 'devnet.json'), 'utf8')) as {
         nodes: Array<{ name: string; api: string }>;
         tls: { ca: string };
@@ -188,8 +187,6 @@ describe.skipIf(missing !== undefined)('deploy/prometheus, with the real Prometh
     afterAll(async () => {
       prometheus?.kill('SIGTERM');
       await cli(['devnet', 'down', '--dir', devnet]);
-      rmSync(join(devnet, '..'), { recursive: true, force: true });
-      if (etc !== undefined) rmSync(join(etc, '..'), { recursive: true, force: true });
     }, 60_000);
 
     it('scrapes every node over https and computes the recording rules', async () => {
