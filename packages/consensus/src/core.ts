@@ -76,23 +76,8 @@ export interface ConsensusConfig {
   readonly unsafeQuorumForTesting?: (n: number) => number;
 }
 
-export type DropReason =
-  | 'malformed'
-  | 'nonValidator'
-  | 'oldHeight'
-  | 'futureHeight'
-  | 'wrongView'
-  | 'duplicate'
-  | 'conflicting'
-  | 'badSignature'
-  | 'notPrimary'
-  | 'badProposal'
-  | 'invalidProposal'
-  | 'badCertificate'
-  | 'oldCheckpoint'
-  | 'bufferFull';
-
-const DROP_REASONS: readonly DropReason[] = [
+/** Why `step()` dropped a message; `ConsensusStats.dropped` counts each. */
+export const DROP_REASONS = [
   'malformed',
   'nonValidator',
   'oldHeight',
@@ -107,7 +92,9 @@ const DROP_REASONS: readonly DropReason[] = [
   'badCertificate',
   'oldCheckpoint',
   'bufferFull',
-];
+] as const;
+
+export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface ConsensusStats {
   received: number;

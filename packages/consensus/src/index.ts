@@ -2,6 +2,7 @@ export {
   type ConsensusConfig,
   ConsensusCore,
   type ConsensusStats,
+  DROP_REASONS,
   type DropReason,
   highestPrepared,
   VALIDATOR_SET_CHANGE_DELAY,
