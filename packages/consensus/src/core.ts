@@ -129,8 +129,8 @@ const MAX_RETAINED_DECISIONS = 256;
 /** Evidence waiting for ready() (the node drains it every batch): beyond this it is not kept. */
 const MAX_PENDING_EVIDENCE = 1024;
 
-/** The state of the height being decided; replaced when the next height starts. */
-class Round {
+/** Everything about the height being decided, across all its views; replaced at the next height. */
+class HeightState {
   view = 0;
   viewChanging = false;
   ticks = 0;
@@ -174,7 +174,7 @@ export class ConsensusCore {
   private readonly quorumOf: ((n: number) => number) | undefined;
 
   private height: number;
-  private round = new Round();
+  private heightState = new HeightState();
   private validatorSets: ValidatorSetEntry[];
   private readonly setCache = new Map<number, ValidatorSet>();
   private stableCheckpoint: CheckpointCertificate | null;
@@ -256,21 +256,21 @@ export class ConsensusCore {
     }
     this.setAt(this.height);
     this.stableCheckpoint = restored.stableCheckpoint;
-    const round = this.round;
-    round.view = restored.view;
-    round.viewChanging = restored.viewChanging;
-    round.prepared = restored.prepared;
-    round.preparedPayload = restored.preparedPayload;
-    round.lastPrepare = restored.lastPrepare;
-    round.lastCommit = restored.lastCommit;
-    if (round.prepared !== null && round.preparedPayload !== null) {
-      round.payloads.set(toHex(round.prepared.digest), round.preparedPayload);
+    const state = this.heightState;
+    state.view = restored.view;
+    state.viewChanging = restored.viewChanging;
+    state.prepared = restored.prepared;
+    state.preparedPayload = restored.preparedPayload;
+    state.lastPrepare = restored.lastPrepare;
+    state.lastCommit = restored.lastCommit;
+    if (state.prepared !== null && state.preparedPayload !== null) {
+      state.payloads.set(toHex(state.prepared.digest), state.preparedPayload);
     }
-    if (round.viewChanging) {
+    if (state.viewChanging) {
       // Re-sending the same VIEW-CHANGE (same prepared certificate) is not a second vote.
       this.broadcastViewChange();
-    } else if (round.lastPrepare === null || round.lastPrepare.view < round.view) {
-      this.askForProposal(round.view);
+    } else if (state.lastPrepare === null || state.lastPrepare.view < state.view) {
+      this.askForProposal(state.view);
     }
   }
 
@@ -295,12 +295,12 @@ export class ConsensusCore {
     if (this.behindTarget >= this.height && this.now - this.lastSyncRequestAt >= SYNC_RETRY_TICKS) {
       this.requestSync(this.behindTarget, true);
     }
-    const round = this.round;
-    if (round.decided !== null || !this.isValidator()) return;
-    if (round.viewChanging && round.view >= STUCK_VIEW) this.suspectBehind();
+    const state = this.heightState;
+    if (state.decided !== null || !this.isValidator()) return;
+    if (state.viewChanging && state.view >= STUCK_VIEW) this.suspectBehind();
     if (!this.heightHasWork()) return;
-    round.ticks++;
-    if (round.ticks >= this.timeoutTicks(round.view)) this.startViewChange(round.view + 1);
+    state.ticks++;
+    if (state.ticks >= this.timeoutTicks(state.view)) this.startViewChange(state.view + 1);
   }
 
   /**
@@ -308,9 +308,9 @@ export class ConsensusCore {
    * went stale (the view or height moved on); the block may be offered again when asked.
    */
   propose(proposal: Proposal): boolean {
-    const round = this.round;
-    const view = round.proposalWanted;
-    if (round.decided !== null || view === null || view !== round.view) return false;
+    const state = this.heightState;
+    const view = state.proposalWanted;
+    if (state.decided !== null || view === null || view !== state.view) return false;
     if (
       !(proposal.digest instanceof Uint8Array) ||
       proposal.digest.length !== DIGEST_LENGTH ||
@@ -323,7 +323,7 @@ export class ConsensusCore {
       );
     }
     if (view === 0) {
-      if (round.viewChanging || round.accepted.has(0) || !this.mayPrepare(0, proposal.digest)) {
+      if (state.viewChanging || state.accepted.has(0) || !this.mayPrepare(0, proposal.digest)) {
         return false;
       }
       const prePrepare: PrePrepareMessage = {
@@ -337,15 +337,15 @@ export class ConsensusCore {
           voteSigningHash(this.chainId, 'preprepare', this.height, 0, proposal.digest),
         ),
       };
-      round.proposalWanted = null;
-      round.proposalSeen.set(0, toHex(proposal.digest));
-      round.prePrepare = statement(prePrepare.digest, prePrepare);
+      state.proposalWanted = null;
+      state.proposalSeen.set(0, toHex(proposal.digest));
+      state.prePrepare = statement(prePrepare.digest, prePrepare);
       this.emitOwn(prePrepare);
       this.accept(0, proposal);
       return true;
     }
     this.tryNewView(view, proposal);
-    return round.newViewSent?.view === view;
+    return state.newViewSent?.view === view;
   }
 
   /**
@@ -374,7 +374,7 @@ export class ConsensusCore {
       this.makeStable(this.pendingStable);
     }
     this.height = height + 1;
-    this.round = new Round();
+    this.heightState = new HeightState();
     this.startHeight();
   }
 
@@ -425,15 +425,15 @@ export class ConsensusCore {
   }
 
   hardState(): HardState {
-    const round = this.round;
+    const state = this.heightState;
     return {
       height: this.height,
-      view: round.view,
-      viewChanging: round.viewChanging,
-      prepared: round.prepared,
-      preparedPayload: round.preparedPayload,
-      lastPrepare: round.lastPrepare,
-      lastCommit: round.lastCommit,
+      view: state.view,
+      viewChanging: state.viewChanging,
+      prepared: state.prepared,
+      preparedPayload: state.preparedPayload,
+      lastPrepare: state.lastPrepare,
+      lastCommit: state.lastCommit,
       validatorSets: this.validatorSets.map((entry) => ({ ...entry })),
       stableCheckpoint: this.stableCheckpoint,
     };
@@ -446,7 +446,7 @@ export class ConsensusCore {
   }
 
   get currentView(): number {
-    return this.round.view;
+    return this.heightState.view;
   }
 
   get lastStableCheckpoint(): CheckpointCertificate | null {
@@ -487,8 +487,8 @@ export class ConsensusCore {
       this.onFutureMessage(message);
       return;
     }
-    const round = this.round;
-    if (round.decided !== null) {
+    const state = this.heightState;
+    if (state.decided !== null) {
       this.helpLaggard(message);
       this.drop('oldHeight');
       return;
@@ -520,18 +520,18 @@ export class ConsensusCore {
 
   /** PRE-PREPARE (view 0): the primary's proposal; accepted once, prepared if valid. */
   private onPrePrepare(message: PrePrepareMessage, set: ValidatorSet): void {
-    const round = this.round;
+    const state = this.heightState;
     this.offerPayload(message.payload);
     if (!bytesEqual(set.primary(this.height, 0), message.from)) {
       this.drop('notPrimary');
       return;
     }
     const digestHex = toHex(message.digest);
-    const seen = round.proposalSeen.get(0);
+    const seen = state.proposalSeen.get(0);
     if (seen !== undefined) {
       if (seen === digestHex) this.drop('duplicate');
-      else if (round.prePrepare === null) this.drop('conflicting');
-      else this.onConflict(message, 'preprepare', 0, toHex(message.from), round.prePrepare);
+      else if (state.prePrepare === null) this.drop('conflicting');
+      else this.onConflict(message, 'preprepare', 0, toHex(message.from), state.prePrepare);
       return;
     }
     if (!this.verifySigned(message)) return;
@@ -539,10 +539,10 @@ export class ConsensusCore {
       this.drop('badProposal');
       return;
     }
-    round.proposalSeen.set(0, digestHex);
-    round.prePrepare = statement(message.digest, message);
-    round.payloads.set(digestHex, message.payload);
-    if (round.view !== 0 || round.viewChanging) {
+    state.proposalSeen.set(0, digestHex);
+    state.prePrepare = statement(message.digest, message);
+    state.payloads.set(digestHex, message.payload);
+    if (state.view !== 0 || state.viewChanging) {
       // Too late to vote, but the block may still be committed by others' COMMITs.
       this.tryDecideAny();
       return;
@@ -556,51 +556,51 @@ export class ConsensusCore {
 
   /** PREPARE: counted for its view; a quorum for the accepted proposal makes it prepared. */
   private onPrepare(message: PrepareMessage, fromHex: string): void {
-    const round = this.round;
-    if (message.view < round.view || message.view > round.view + VIEW_LOOKAHEAD) {
+    const state = this.heightState;
+    if (message.view < state.view || message.view > state.view + VIEW_LOOKAHEAD) {
       this.drop('wrongView');
       return;
     }
     const digestHex = toHex(message.digest);
-    const prior = round.prepares.firstVote(message.view, fromHex);
+    const prior = state.prepares.firstVote(message.view, fromHex);
     if (prior !== undefined) {
       if (prior.digestHex === digestHex) this.drop('duplicate');
       else this.onConflict(message, 'prepare', message.view, fromHex, firstStatement(prior));
       return;
     }
     if (!this.verifySigned(message)) return;
-    round.prepares.add(message.view, fromHex, digestHex, vote(message));
-    if (message.view === round.view) this.tryCommitVote();
+    state.prepares.add(message.view, fromHex, digestHex, vote(message));
+    if (message.view === state.view) this.tryCommitVote();
   }
 
   /** COMMIT: a quorum in any view is a commit certificate, so older views count too. */
   private onCommit(message: CommitMessage, fromHex: string): void {
-    const round = this.round;
-    if (message.view > round.view + VIEW_LOOKAHEAD) {
+    const state = this.heightState;
+    if (message.view > state.view + VIEW_LOOKAHEAD) {
       this.drop('wrongView');
       return;
     }
     const digestHex = toHex(message.digest);
-    const prior = round.commits.firstVote(message.view, fromHex);
+    const prior = state.commits.firstVote(message.view, fromHex);
     if (prior !== undefined) {
       if (prior.digestHex === digestHex) this.drop('duplicate');
       else this.onConflict(message, 'commit', message.view, fromHex, firstStatement(prior));
       return;
     }
     if (!this.verifySigned(message)) return;
-    round.commits.add(message.view, fromHex, digestHex, vote(message));
+    state.commits.add(message.view, fromHex, digestHex, vote(message));
     this.tryDecide(message.view, message.digest);
   }
 
   /** VIEW-CHANGE: gathered per view; f+1 for higher views pull us along; a quorum lets the new primary act. */
   private onViewChange(message: ViewChangeMessage, fromHex: string, set: ValidatorSet): void {
-    const round = this.round;
+    const state = this.heightState;
     if (message.payload !== null) this.offerPayload(message.payload);
-    if (message.view < round.view || message.view > round.view + VIEW_LOOKAHEAD) {
+    if (message.view < state.view || message.view > state.view + VIEW_LOOKAHEAD) {
       this.drop('wrongView');
       return;
     }
-    let forView = round.viewChanges.get(message.view);
+    let forView = state.viewChanges.get(message.view);
     if (forView?.has(fromHex)) {
       this.drop('duplicate');
       return;
@@ -619,20 +619,20 @@ export class ConsensusCore {
         this.drop('badProposal');
         return;
       }
-      round.payloads.set(toHex(message.prepared.digest), message.payload);
+      state.payloads.set(toHex(message.prepared.digest), message.payload);
     }
     if (forView === undefined) {
       forView = new Map();
-      round.viewChanges.set(message.view, forView);
+      state.viewChanges.set(message.view, forView);
     }
     forView.set(fromHex, message);
-    if (round.newViewSent !== null && round.newViewSent.view === message.view) {
+    if (state.newViewSent !== null && state.newViewSent.view === message.view) {
       // The sender evidently missed our NEW-VIEW.
-      this.outbox.push({ to: message.from, message: round.newViewSent });
+      this.outbox.push({ to: message.from, message: state.newViewSent });
     }
     this.maybeJoinHigherView(set);
     if (
-      message.view > round.view &&
+      message.view > state.view &&
       forView.size >= set.quorum &&
       bytesEqual(set.primary(this.height, message.view), this.signer.publicKey)
     ) {
@@ -643,9 +643,9 @@ export class ConsensusCore {
 
   /** NEW-VIEW: checked against its view changes; it must re-propose the highest prepared block. */
   private onNewView(message: NewViewMessage, set: ValidatorSet): void {
-    const round = this.round;
+    const state = this.heightState;
     this.offerPayload(message.payload);
-    if (message.view < round.view || message.view > round.view + VIEW_LOOKAHEAD) {
+    if (message.view < state.view || message.view > state.view + VIEW_LOOKAHEAD) {
       this.drop('wrongView');
       return;
     }
@@ -654,7 +654,7 @@ export class ConsensusCore {
       return;
     }
     const digestHex = toHex(message.digest);
-    const seen = round.proposalSeen.get(message.view);
+    const seen = state.proposalSeen.get(message.view);
     if (seen !== undefined) {
       this.drop(seen === digestHex ? 'duplicate' : 'conflicting');
       return;
@@ -675,8 +675,8 @@ export class ConsensusCore {
       this.drop('badProposal');
       return;
     }
-    round.proposalSeen.set(message.view, digestHex);
-    round.payloads.set(digestHex, message.payload);
+    state.proposalSeen.set(message.view, digestHex);
+    state.payloads.set(digestHex, message.payload);
     // A re-proposed prepared block was validated by at least f+1 honest validators already.
     if (mandated === null && !this.validProposal(message.payload)) {
       this.drop('invalidProposal');
@@ -746,7 +746,7 @@ export class ConsensusCore {
   private onDecision(message: DecisionMessage): void {
     const certificate = message.certificate;
     const height = certificate.height;
-    if (height < this.height || (height === this.height && this.round.decided !== null)) {
+    if (height < this.height || (height === this.height && this.heightState.decided !== null)) {
       this.drop('oldHeight');
       return;
     }
@@ -821,22 +821,22 @@ export class ConsensusCore {
     const decision = this.futureDecisions.get(this.height);
     if (decision !== undefined) {
       this.futureDecisions.delete(this.height);
-      if (this.round.decided === null) this.dispatch(decision);
+      if (this.heightState.decided === null) this.dispatch(decision);
     }
   }
 
   private askForProposal(view: number): void {
-    const round = this.round;
-    if (!this.isPrimary(view) || round.decided !== null || round.proposalWanted === view) return;
-    round.proposalWanted = view;
+    const state = this.heightState;
+    if (!this.isPrimary(view) || state.decided !== null || state.proposalWanted === view) return;
+    state.proposalWanted = view;
     this.proposalRequest = { height: this.height, view };
   }
 
   /** Accepts the proposal of `view` (ours or the primary's) and sends our PREPARE. */
   private accept(view: number, proposal: Proposal): void {
-    const round = this.round;
-    round.accepted.set(view, proposal);
-    round.payloads.set(toHex(proposal.digest), proposal.payload);
+    const state = this.heightState;
+    state.accepted.set(view, proposal);
+    state.payloads.set(toHex(proposal.digest), proposal.payload);
     if (!this.isValidator()) return;
     if (!this.mayPrepare(view, proposal.digest)) {
       this.counters.refusedDoubleVotes++;
@@ -852,10 +852,10 @@ export class ConsensusCore {
         voteSigningHash(this.chainId, 'prepare', this.height, view, proposal.digest),
       ),
     };
-    round.lastPrepare = { view, digest: proposal.digest };
+    state.lastPrepare = { view, digest: proposal.digest };
     this.hardStateDirty = true;
-    if (round.prepares.votedFor(view, this.selfHex) === undefined) {
-      round.prepares.add(view, this.selfHex, toHex(proposal.digest), vote(prepare));
+    if (state.prepares.votedFor(view, this.selfHex) === undefined) {
+      state.prepares.add(view, this.selfHex, toHex(proposal.digest), vote(prepare));
     }
     this.emitOwn(prepare);
     this.tryCommitVote();
@@ -863,7 +863,7 @@ export class ConsensusCore {
 
   /** Our PREPARE for (view, digest) would not contradict one we signed before. */
   private mayPrepare(view: number, digest: Uint8Array): boolean {
-    const last = this.round.lastPrepare;
+    const last = this.heightState.lastPrepare;
     return (
       last === null || last.view < view || (last.view === view && bytesEqual(last.digest, digest))
     );
@@ -871,56 +871,56 @@ export class ConsensusCore {
 
   /** Prepared (quorum of PREPAREs for the accepted proposal in our view): keep the certificate, send COMMIT. */
   private tryCommitVote(): void {
-    const round = this.round;
-    if (round.viewChanging || round.decided !== null || !this.isValidator()) return;
-    const proposal = round.accepted.get(round.view);
+    const state = this.heightState;
+    if (state.viewChanging || state.decided !== null || !this.isValidator()) return;
+    const proposal = state.accepted.get(state.view);
     if (proposal === undefined) return;
-    if (round.lastCommit !== null && round.lastCommit.view >= round.view) return;
+    if (state.lastCommit !== null && state.lastCommit.view >= state.view) return;
     const set = this.setAt(this.height);
     const digestHex = toHex(proposal.digest);
-    if (round.prepares.count(round.view, digestHex) < set.quorum) return;
-    if (round.prepared === null || round.prepared.view < round.view) {
-      round.prepared = {
-        view: round.view,
+    if (state.prepares.count(state.view, digestHex) < set.quorum) return;
+    if (state.prepared === null || state.prepared.view < state.view) {
+      state.prepared = {
+        view: state.view,
         digest: proposal.digest,
-        votes: round.prepares.votes(round.view, digestHex, set.quorum),
+        votes: state.prepares.votes(state.view, digestHex, set.quorum),
       };
-      round.preparedPayload = proposal.payload;
+      state.preparedPayload = proposal.payload;
     }
     const commit: CommitMessage = {
       type: 'commit',
       height: this.height,
-      view: round.view,
+      view: state.view,
       digest: proposal.digest,
       from: this.signer.publicKey,
       signature: this.sign(
-        voteSigningHash(this.chainId, 'commit', this.height, round.view, proposal.digest),
+        voteSigningHash(this.chainId, 'commit', this.height, state.view, proposal.digest),
       ),
     };
-    round.lastCommit = { view: round.view, digest: proposal.digest };
+    state.lastCommit = { view: state.view, digest: proposal.digest };
     this.hardStateDirty = true;
-    if (round.commits.votedFor(round.view, this.selfHex) === undefined) {
-      round.commits.add(round.view, this.selfHex, digestHex, vote(commit));
+    if (state.commits.votedFor(state.view, this.selfHex) === undefined) {
+      state.commits.add(state.view, this.selfHex, digestHex, vote(commit));
     }
     this.emitOwn(commit);
-    this.tryDecide(round.view, proposal.digest);
+    this.tryDecide(state.view, proposal.digest);
   }
 
   private tryDecide(view: number, digest: Uint8Array): void {
-    const round = this.round;
-    if (round.decided !== null) return;
+    const state = this.heightState;
+    if (state.decided !== null) return;
     const set = this.setAt(this.height);
     const digestHex = toHex(digest);
-    if (round.commits.count(view, digestHex) < set.quorum) return;
+    if (state.commits.count(view, digestHex) < set.quorum) return;
     const certificate: CommitCertificate = {
       height: this.height,
       view,
       digest,
-      votes: round.commits.votes(view, digestHex, set.quorum),
+      votes: state.commits.votes(view, digestHex, set.quorum),
     };
-    const payload = round.payloads.get(digestHex);
+    const payload = state.payloads.get(digestHex);
     if (payload === undefined) {
-      round.certifiedWithoutPayload = certificate;
+      state.certifiedWithoutPayload = certificate;
       this.requestSync(this.height, false);
       return;
     }
@@ -929,25 +929,25 @@ export class ConsensusCore {
 
   /** A payload arrived after its certificate: decide now. */
   private tryDecideAny(): void {
-    const certificate = this.round.certifiedWithoutPayload;
+    const certificate = this.heightState.certifiedWithoutPayload;
     if (certificate !== null) this.tryDecide(certificate.view, certificate.digest);
   }
 
   /** Any payload whose digest matches a certificate we hold is the committed block, whoever sent it. */
   private offerPayload(payload: Uint8Array): void {
-    const certificate = this.round.certifiedWithoutPayload;
-    if (certificate === null || this.round.decided !== null) return;
+    const certificate = this.heightState.certifiedWithoutPayload;
+    if (certificate === null || this.heightState.decided !== null) return;
     if (!this.digestMatches(payload, certificate.digest)) return;
-    this.round.payloads.set(toHex(certificate.digest), payload);
+    this.heightState.payloads.set(toHex(certificate.digest), payload);
     this.tryDecideAny();
   }
 
   private decide(proposal: Proposal, certificate: CommitCertificate): void {
-    const round = this.round;
+    const state = this.heightState;
     const block: CommittedBlock = { height: this.height, proposal, certificate };
-    round.decided = block;
-    round.certifiedWithoutPayload = null;
-    round.proposalWanted = null;
+    state.decided = block;
+    state.certifiedWithoutPayload = null;
+    state.proposalWanted = null;
     this.committed.push(block);
     this.counters.committed++;
     this.decisions.set(this.height, { type: 'decision', payload: proposal.payload, certificate });
@@ -958,15 +958,15 @@ export class ConsensusCore {
 
   /** Our timer expired in `view - 1` (or f+1 peers left for `view`): send VIEW-CHANGE for `view`. */
   private startViewChange(view: number): void {
-    const round = this.round;
-    round.view = view;
-    round.viewChanging = true;
-    round.ticks = 0;
-    round.proposalWanted = null;
+    const state = this.heightState;
+    state.view = view;
+    state.viewChanging = true;
+    state.ticks = 0;
+    state.proposalWanted = null;
     this.hardStateDirty = true;
     this.counters.viewChanges++;
-    for (const old of [...round.viewChanges.keys()]) {
-      if (old < view) round.viewChanges.delete(old);
+    for (const old of [...state.viewChanges.keys()]) {
+      if (old < view) state.viewChanges.delete(old);
     }
     this.broadcastViewChange();
     this.tryNewView(view);
@@ -974,22 +974,22 @@ export class ConsensusCore {
 
   private broadcastViewChange(): void {
     if (!this.isValidator()) return;
-    const round = this.round;
+    const state = this.heightState;
     const message: ViewChangeMessage = {
       type: 'viewchange',
       height: this.height,
-      view: round.view,
-      prepared: round.prepared,
-      payload: round.prepared === null ? null : round.preparedPayload,
+      view: state.view,
+      prepared: state.prepared,
+      payload: state.prepared === null ? null : state.preparedPayload,
       from: this.signer.publicKey,
       signature: this.sign(
-        viewChangeSigningHash(this.chainId, this.height, round.view, round.prepared),
+        viewChangeSigningHash(this.chainId, this.height, state.view, state.prepared),
       ),
     };
-    let forView = round.viewChanges.get(round.view);
+    let forView = state.viewChanges.get(state.view);
     if (forView === undefined) {
       forView = new Map();
-      round.viewChanges.set(round.view, forView);
+      state.viewChanges.set(state.view, forView);
     }
     forView.set(this.selfHex, message);
     this.emitOwn(message);
@@ -997,11 +997,11 @@ export class ConsensusCore {
 
   /** f+1 validators (so at least one honest) want a higher view: join the (f+1)-th highest. */
   private maybeJoinHigherView(set: ValidatorSet): void {
-    const round = this.round;
+    const state = this.heightState;
     if (!this.isValidator()) return;
     const highest = new Map<string, number>();
-    for (const [view, senders] of round.viewChanges) {
-      if (view <= round.view) continue;
+    for (const [view, senders] of state.viewChanges) {
+      if (view <= state.view) continue;
       for (const sender of senders.keys()) {
         highest.set(sender, Math.max(view, highest.get(sender) ?? 0));
       }
@@ -1016,12 +1016,12 @@ export class ConsensusCore {
    * prepared certificate among them, or (if none) a new block from the application.
    */
   private tryNewView(view: number, appProposal?: Proposal): void {
-    const round = this.round;
-    if (round.view !== view || !round.viewChanging) return;
-    if (round.newViewSent !== null && round.newViewSent.view >= view) return;
-    if (!this.isPrimary(view) || round.decided !== null) return;
+    const state = this.heightState;
+    if (state.view !== view || !state.viewChanging) return;
+    if (state.newViewSent !== null && state.newViewSent.view >= view) return;
+    if (!this.isPrimary(view) || state.decided !== null) return;
     const set = this.setAt(this.height);
-    const forView = round.viewChanges.get(view);
+    const forView = state.viewChanges.get(view);
     if (forView === undefined || forView.size < set.quorum) return;
     const proofs: ViewChangeProof[] = [...forView.values()].slice(0, set.quorum).map((message) => ({
       from: message.from,
@@ -1031,7 +1031,7 @@ export class ConsensusCore {
     const mandated = highestPrepared(proofs);
     let proposal: Proposal;
     if (mandated !== null) {
-      const payload = round.payloads.get(toHex(mandated.digest));
+      const payload = state.payloads.get(toHex(mandated.digest));
       if (payload === undefined) return; // a later VIEW-CHANGE may carry it; else the timer moves on
       proposal = { digest: mandated.digest, payload };
     } else if (appProposal !== undefined) {
@@ -1053,20 +1053,20 @@ export class ConsensusCore {
         newViewSigningHash(this.chainId, this.height, view, proposal.digest, proofs),
       ),
     };
-    round.newViewSent = newView;
-    round.proposalSeen.set(view, toHex(proposal.digest));
+    state.newViewSent = newView;
+    state.proposalSeen.set(view, toHex(proposal.digest));
     this.emitOwn(newView);
     this.enterView(view);
     this.accept(view, proposal);
   }
 
   private enterView(view: number): void {
-    const round = this.round;
-    if (round.view !== view) this.counters.viewChanges++;
-    round.view = view;
-    round.viewChanging = false;
-    round.ticks = 0;
-    round.proposalWanted = null;
+    const state = this.heightState;
+    if (state.view !== view) this.counters.viewChanges++;
+    state.view = view;
+    state.viewChanging = false;
+    state.ticks = 0;
+    state.proposalWanted = null;
     this.hardStateDirty = true;
   }
 
@@ -1162,15 +1162,15 @@ export class ConsensusCore {
    * that runs needlessly costs a view change, one that never runs costs liveness.
    */
   private heightHasWork(): boolean {
-    const round = this.round;
+    const state = this.heightState;
     if (
-      round.view > 0 ||
-      round.viewChanging ||
-      round.proposalSeen.size > 0 ||
-      round.certifiedWithoutPayload !== null ||
-      round.viewChanges.size > 0 ||
-      !round.prepares.isEmpty ||
-      !round.commits.isEmpty
+      state.view > 0 ||
+      state.viewChanging ||
+      state.proposalSeen.size > 0 ||
+      state.certifiedWithoutPayload !== null ||
+      state.viewChanges.size > 0 ||
+      !state.prepares.isEmpty ||
+      !state.commits.isEmpty
     ) {
       return true;
     }
@@ -1262,7 +1262,8 @@ export class ConsensusCore {
 
   /** Says in ready() that blocks up to `height` exist elsewhere and this node lacks them. */
   private requestSync(height: number, retry: boolean): void {
-    const missing = height > this.height || (height === this.height && this.round.decided === null);
+    const missing =
+      height > this.height || (height === this.height && this.heightState.decided === null);
     if (!missing) return;
     if (!retry && height <= this.behindTarget) return;
     this.behindTarget = Math.max(this.behindTarget, height);
@@ -1353,7 +1354,7 @@ export class ConsensusCore {
     phase: 'prepare' | 'commit',
     certificate: PreparedCertificate | CommitCertificate,
   ): void {
-    const book = phase === 'prepare' ? this.round.prepares : this.round.commits;
+    const book = phase === 'prepare' ? this.heightState.prepares : this.heightState.commits;
     const digestHex = toHex(certificate.digest);
     for (const inCertificate of certificate.votes) {
       const fromHex = toHex(inCertificate.from);
@@ -1374,7 +1375,7 @@ export class ConsensusCore {
   /** At most one piece of evidence per validator and height (votes and checkpoints apart). */
   private wantsEvidence(phase: EquivocationPhase, fromHex: string, height: number): boolean {
     if (phase === 'checkpoint') return this.checkpointEquivocators.get(fromHex) !== height;
-    return height === this.height && !this.round.equivocators.has(fromHex);
+    return height === this.height && !this.heightState.equivocators.has(fromHex);
   }
 
   private recordEvidence(fromHex: string, evidence: Equivocation): void {
@@ -1385,7 +1386,7 @@ export class ConsensusCore {
       }
       this.checkpointEquivocators.set(fromHex, evidence.height);
     } else {
-      this.round.equivocators.add(fromHex);
+      this.heightState.equivocators.add(fromHex);
     }
     this.counters.equivocations++;
     if (this.evidence.length < MAX_PENDING_EVIDENCE) this.evidence.push(evidence);
