@@ -28,6 +28,7 @@ export * from './net/index.js';
 export * from './node.js';
 export { installedPolyfills, installPolyfills } from './polyfill.js';
 export * from './records/index.js';
+export * from './shell/index.js';
 export * from './sync/index.js';
 export * from './vault/index.js';
 export {

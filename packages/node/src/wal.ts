@@ -6,6 +6,7 @@ import { bytesEqual, concatBytes, sha256 } from '@medchain/crypto';
 import { NodeError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { WalLog } from './shell/ports.js';
 
 /*
  * Write-ahead log for the consensus driver.
@@ -178,7 +179,7 @@ async function createSegment(dir: string, seq: number, records: Uint8Array[]): P
  * fsyncs (call it before sending any message those records justify), `replay()` returns what
  * survived, `checkpoint(snapshot)` replaces the log with a snapshot.
  */
-export class Wal {
+export class Wal implements WalLog {
   private pending: Uint8Array[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;

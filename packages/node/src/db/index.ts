@@ -1,5 +1,11 @@
 export { Bucket, HEIGHT_BYTES, TX_INDEX_BYTES } from './buckets.js';
-export { Database, type DatabaseOptions, type RangeOptions, WriteBatch } from './controller.js';
+export {
+  type BucketSnapshot,
+  Database,
+  type DatabaseOptions,
+  type RangeOptions,
+  WriteBatch,
+} from './controller.js';
 export {
   decodeHeight,
   decodeTxLocation,
@@ -7,5 +13,6 @@ export {
   encodeTxLocation,
   type TxLocation,
 } from './keys.js';
+export { LevelStore } from './level-store.js';
 export { ChainStore, type CommittedBlock, Repository, SCHEMA_VERSION } from './repositories.js';
 export { StateStore } from './state-store.js';

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Level } from 'level';
-import { Bucket, type Database } from '../db/index.js';
+import { Bucket, type BucketSnapshot, type Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import {
   encodeSnapshotOffer,
@@ -36,20 +35,10 @@ export interface SnapshotServerOptions {
   readonly logger?: Logger;
 }
 
-type LevelSnapshot = ReturnType<Level<Uint8Array, Uint8Array>['snapshot']>;
-
 interface Pin {
   readonly height: number;
   readonly stateRoot: Uint8Array;
-  readonly snapshot: LevelSnapshot;
-}
-
-/** Entries read from LevelDB per native call while a page fills. */
-const READ_BATCH = 256;
-
-/** A LevelDB view without the node's Buffer pool behind it being the caller's problem. */
-function plain(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  readonly snapshot: BucketSnapshot;
 }
 
 /**
@@ -133,7 +122,7 @@ export class SnapshotServer {
     // Height 0 is genesis: every node has it already.
     if (this.closed || head.writing || head.height === 0) return;
     if (this.pins.at(-1)?.height === head.height) return;
-    const snapshot = this.level().snapshot();
+    const snapshot = this.options.db.snapshot(Bucket.state);
     this.pins.push({ height: head.height, stateRoot: head.stateRoot, snapshot });
     const keep = this.options.keep ?? 2;
     for (const old of this.pins.splice(0, Math.max(0, this.pins.length - keep))) {
@@ -145,46 +134,20 @@ export class SnapshotServer {
     this.options.logger?.debug({ height: head.height }, 'state snapshot pinned');
   }
 
-  /**
-   * The controller keeps its Level instance private; explicit snapshots are the one thing
-   * state sync needs that it does not expose yet.
-   */
-  private level(): Level<Uint8Array, Uint8Array> {
-    // biome-ignore lint/complexity/useLiteralKeys: element access reaches the private member on purpose
-    return this.options.db['level'];
-  }
-
   private async readPage(
     pin: Pin,
     after: Uint8Array | null,
   ): Promise<{ entries: SnapshotEntry[]; done: boolean }> {
     const limit = this.options.pageBytes ?? SNAPSHOT_PAGE_BYTES;
-    const iterator = this.level().iterator({
-      ...(after === null
-        ? { gte: Uint8Array.of(Bucket.state) }
-        : { gt: Uint8Array.of(Bucket.state, ...after) }),
-      lt: Uint8Array.of(Bucket.state + 1),
-      snapshot: pin.snapshot,
-    });
     const entries: SnapshotEntry[] = [];
     let bytes = 0;
-    try {
-      for (;;) {
-        const batch = await iterator.nextv(READ_BATCH);
-        if (batch.length === 0) return { entries, done: true };
-        for (let i = 0; i < batch.length; i++) {
-          const [key, value] = batch[i]!;
-          // Copies: a page outlives LevelDB's buffers, and small copies stay on the V8 heap.
-          entries.push([plain(key).slice(1), plain(value).slice()]);
-          bytes += key.length + value.length + 8;
-          if (bytes >= limit) {
-            const more = i + 1 < batch.length || (await iterator.nextv(1)).length > 0;
-            return { entries, done: !more };
-          }
-        }
-      }
-    } finally {
-      await iterator.close();
+    const range = after === null ? {} : { gt: after };
+    for await (const [key, value] of pin.snapshot.entries(range)) {
+      if (bytes >= limit) return { entries, done: false };
+      // Copies: a page outlives the store's buffers, and small copies stay on the V8 heap.
+      entries.push([key.slice(), value.slice()]);
+      bytes += key.length + 1 + value.length + 8;
     }
+    return { entries, done: true };
   }
 }

@@ -1,0 +1,108 @@
+import { Level } from 'level';
+import { NodeError } from '../errors.js';
+import type { KvOp, KvRange, KvSnapshot, KvStore } from '../shell/ports.js';
+
+type Bytes = Level<Uint8Array, Uint8Array>;
+type LevelSnapshot = ReturnType<Bytes['snapshot']>;
+
+/** LevelDB hands back Buffers; callers get plain Uint8Array views (no copy) so values compare equal. */
+function plain(bytes: Uint8Array): Uint8Array;
+function plain(bytes: Uint8Array | undefined): Uint8Array | undefined;
+function plain(bytes: Uint8Array | undefined): Uint8Array | undefined {
+  return bytes === undefined
+    ? undefined
+    : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Entries read per native call while iterating. */
+const READ_BATCH = 256;
+
+async function* iterate(
+  level: Bytes,
+  range: KvRange,
+  snapshot?: LevelSnapshot,
+): AsyncGenerator<readonly [Uint8Array, Uint8Array]> {
+  const iterator = level.iterator({
+    ...(range.gte === undefined ? {} : { gte: range.gte }),
+    ...(range.gt === undefined ? {} : { gt: range.gt }),
+    ...(range.lt === undefined ? {} : { lt: range.lt }),
+    reverse: range.reverse ?? false,
+    limit: range.limit ?? -1,
+    ...(snapshot === undefined ? {} : { snapshot }),
+  });
+  try {
+    for (;;) {
+      const batch = await iterator.nextv(READ_BATCH);
+      if (batch.length === 0) return;
+      for (const [key, value] of batch) yield [plain(key), plain(value)];
+    }
+  } finally {
+    await iterator.close();
+  }
+}
+
+/** The node's KvStore on LevelDB (classic-level through `level`): the shipped storage port. */
+export class LevelStore implements KvStore {
+  private constructor(private readonly level: Bytes) {}
+
+  static async open(path: string): Promise<LevelStore> {
+    const level = new Level<Uint8Array, Uint8Array>(path, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+    });
+    await level.open();
+    return new LevelStore(level);
+  }
+
+  private assertOpen(): void {
+    if (this.level.status !== 'open') {
+      throw new NodeError('NODE_DB_NOT_OPEN', `database is ${this.level.status}`);
+    }
+  }
+
+  getSync(key: Uint8Array): Uint8Array | undefined {
+    this.assertOpen();
+    return plain(this.level.getSync(key));
+  }
+
+  async get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    return plain(await this.level.get(key));
+  }
+
+  async write(ops: readonly KvOp[], options: { readonly sync?: boolean } = {}): Promise<void> {
+    this.assertOpen();
+    if (ops.length === 0) return;
+    // A chained batch feeds ops straight to the native batch: ~1.8x faster than the array
+    // form for a block's thousands of puts (measured, bench/io.ts).
+    const chained = this.level.batch();
+    for (const op of ops) {
+      if (op.type === 'put') chained.put(op.key, op.value);
+      else chained.del(op.key);
+    }
+    await chained.write({ sync: options.sync ?? true });
+  }
+
+  iterate(range: KvRange): AsyncIterable<readonly [Uint8Array, Uint8Array]> {
+    this.assertOpen();
+    return iterate(this.level, range);
+  }
+
+  snapshot(): KvSnapshot {
+    this.assertOpen();
+    const snapshot = this.level.snapshot();
+    const level = this.level;
+    return {
+      iterate: (range) => iterate(level, range, snapshot),
+      close: () => snapshot.close(),
+    };
+  }
+
+  get isOpen(): boolean {
+    return this.level.status === 'open';
+  }
+
+  async close(): Promise<void> {
+    await this.level.close();
+  }
+}

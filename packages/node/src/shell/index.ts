@@ -1,0 +1,20 @@
+export type {
+  Clock,
+  KvOp,
+  KvRange,
+  KvSnapshot,
+  KvStore,
+  MessageChannel,
+  MessageChannelSpec,
+  PeerEvent,
+  PeerId,
+  RequestChannel,
+  RequestChannelSpec,
+  ShellPorts,
+  Storage,
+  Timer,
+  Timers,
+  Transport,
+  WalLog,
+} from './ports.js';
+export { sleep, systemClock, systemTimers } from './system.js';
