@@ -1,7 +1,7 @@
 import { concatBytes, utf8 } from './bytes.js';
 import * as platform from './platform/node.js';
 
-export { sha256 } from './platform/node.js';
+export { sha256, sha256Binary } from './platform/node.js';
 
 /**
  * Every hash in medchain is taken under one of these domains, so a value hashed for one
@@ -41,4 +41,17 @@ const domainPrefixes = new Map<string, Uint8Array>(
 /** SHA-256 over `len(tag) || tag || data`, with the tag taken from {@link HashDomain}. */
 export function taggedHash(domain: HashDomainName, ...parts: Uint8Array[]): Uint8Array {
   return platform.sha256Prefixed(domainPrefixes.get(HashDomain[domain])!, parts);
+}
+
+/**
+ * {@link taggedHash} of one or two parts, with parts and digest as binary strings (one char
+ * per byte, as `binaryString` gives; byte arrays are accepted too). For hot loops that keep
+ * hashes as Map keys (the state tree): it allocates no byte array.
+ */
+export function taggedHashBinary(
+  domain: HashDomainName,
+  first: Uint8Array | string,
+  second?: Uint8Array | string,
+): string {
+  return platform.sha256PrefixedBinary(domainPrefixes.get(HashDomain[domain])!, first, second);
 }

@@ -44,7 +44,14 @@ export {
   sealEnvelope,
 } from './envelope.js';
 export { CryptoError, type CryptoErrorCode } from './errors.js';
-export { HashDomain, type HashDomainName, sha256, taggedHash } from './hash.js';
+export {
+  HashDomain,
+  type HashDomainName,
+  sha256,
+  sha256Binary,
+  taggedHash,
+  taggedHashBinary,
+} from './hash.js';
 export {
   DEFAULT_SCRYPT_PARAMS,
   decryptKeystore,

@@ -128,6 +128,29 @@ describe('same bytes on both platforms', () => {
     );
   });
 
+  it('taggedHashBinary and sha256Binary are taggedHash and sha256 as binary strings', () => {
+    const domains = Object.keys(node.HashDomain) as node.HashDomainName[];
+    const large = new Uint8Array(70_000).map((_, i) => i & 0xff);
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...domains),
+        fc.oneof(bytesArb, fc.constant(large)),
+        fc.option(bytesArb, { nil: undefined }),
+        fc.boolean(),
+        (d, first, second, asStrings) => {
+          const parts = second === undefined ? [first] : [first, second];
+          const expected = node.binaryString(node.taggedHash(d, ...parts));
+          const given = asStrings ? parts.map(node.binaryString) : parts;
+          for (const platform of [node, browser]) {
+            expect(platform.taggedHashBinary(d, given[0]!, given[1])).toBe(expected);
+            expect(platform.sha256Binary(first)).toBe(node.binaryString(node.sha256(first)));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('Ed25519 keys and signatures, each verified by the other platform', () => {
     fc.assert(
       fc.property(seedArb, bytesArb, (seed, message) => {

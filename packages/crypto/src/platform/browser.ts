@@ -78,6 +78,27 @@ export function sha256Prefixed(prefix: Uint8Array, parts: readonly Uint8Array[])
   return hash.digest();
 }
 
+function binaryBytes(part: Uint8Array | string): Uint8Array {
+  if (typeof part !== 'string') return part;
+  const bytes = new Uint8Array(part.length);
+  for (let i = 0; i < part.length; i++) bytes[i] = part.charCodeAt(i);
+  return bytes;
+}
+
+export function sha256Binary(data: Uint8Array): string {
+  return binaryString(nobleSha256(data));
+}
+
+export function sha256PrefixedBinary(
+  prefix: Uint8Array,
+  first: Uint8Array | string,
+  second: Uint8Array | string | undefined,
+): string {
+  const hash = nobleSha256.create().update(prefix).update(binaryBytes(first));
+  if (second !== undefined) hash.update(binaryBytes(second));
+  return binaryString(hash.digest());
+}
+
 export function ed25519SigningKey(seed: Uint8Array): SigningKey {
   return new Uint8Array(seed);
 }

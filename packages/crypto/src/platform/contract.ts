@@ -17,6 +17,13 @@ export interface Platform<SigningKey, VerifyingKey> {
   sha256(data: Uint8Array): Uint8Array;
   sha512(data: Uint8Array): Uint8Array;
   sha256Prefixed(prefix: Uint8Array, parts: readonly Uint8Array[]): Uint8Array;
+  /** The digest as a binary string (`binaryString` form); string parts are in that form too. */
+  sha256Binary(data: Uint8Array): string;
+  sha256PrefixedBinary(
+    prefix: Uint8Array,
+    first: Uint8Array | string,
+    second: Uint8Array | string | undefined,
+  ): string;
   ed25519SigningKey(seed: Uint8Array): SigningKey;
   ed25519PublicKey(key: SigningKey): Uint8Array;
   ed25519Sign(key: SigningKey, message: Uint8Array): Uint8Array;

@@ -92,6 +92,56 @@ export function sha256Prefixed(prefix: Uint8Array, parts: readonly Uint8Array[])
   return new Uint8Array(nodeHash('sha256', scratch.subarray(0, length), 'buffer'));
 }
 
+/**
+ * Digests as binary strings (one char per byte, like `binaryString`; Node's 'binary' is
+ * latin1). node:crypto's string output is a V8 heap string: no off-heap Buffer for the result
+ * and no copy out of it, which is most of a short hash's cost. The input is assembled in the
+ * scratch buffer by plain loops.
+ */
+const binaryViews: Buffer[] = [];
+
+function scratchView(length: number): Buffer {
+  // One view per input length, reused: the state tree hashes millions of same-length inputs.
+  let view = binaryViews[length];
+  if (view === undefined) {
+    view = scratch.subarray(0, length);
+    if (length <= 1024) binaryViews[length] = view;
+  }
+  return view;
+}
+
+function putPart(part: Uint8Array | string, at: number): number {
+  if (typeof part === 'string') {
+    for (let i = 0; i < part.length; i++) scratch[at + i] = part.charCodeAt(i);
+  } else {
+    for (let i = 0; i < part.length; i++) scratch[at + i] = part[i]!;
+  }
+  return at + part.length;
+}
+
+export function sha256Binary(data: Uint8Array): string {
+  return nodeHash('sha256', data, 'binary');
+}
+
+/** SHA-256 over `prefix || first || second`; string parts are binary strings. */
+export function sha256PrefixedBinary(
+  prefix: Uint8Array,
+  first: Uint8Array | string,
+  second: Uint8Array | string | undefined,
+): string {
+  const length = prefix.length + first.length + (second === undefined ? 0 : second.length);
+  if (length > SCRATCH_BYTES) {
+    const parts = [prefix, first, ...(second === undefined ? [] : [second])].map((part) =>
+      typeof part === 'string' ? Buffer.from(part, 'latin1') : part,
+    );
+    return nodeHash('sha256', Buffer.concat(parts), 'binary');
+  }
+  let at = putPart(prefix, 0);
+  at = putPart(first, at);
+  if (second !== undefined) putPart(second, at);
+  return nodeHash('sha256', scratchView(length), 'binary');
+}
+
 function base64url(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
