@@ -70,6 +70,7 @@ export {
   merkleRoot,
   verifyMerkleProof,
 } from './merkle.js';
+export { SeededRandom } from './seeded-random.js';
 export {
   X25519_KEY_LENGTH,
   x25519,

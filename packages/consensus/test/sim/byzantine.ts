@@ -1,4 +1,4 @@
-import { toHex } from '@medchain/crypto';
+import { type SeededRandom, toHex } from '@medchain/crypto';
 import {
   type ConsensusMessage,
   encodeMessage,
@@ -11,14 +11,13 @@ import {
 import { proposalOf } from './app.js';
 import type { SimSigner } from './keys.js';
 import type { ByzantineStrategy } from './params.js';
-import type { Prng } from './prng.js';
 
 /** What the adversary may do to the world: send anything, as itself, to anyone. */
 export interface AdversaryWorld {
   readonly chainId: string;
   readonly nodeCount: number;
   readonly honestKeys: readonly Uint8Array[];
-  readonly prng: Prng;
+  readonly prng: SeededRandom;
   /** Sends a message object (or raw wire bytes) from the byzantine node to node `to`. */
   transmit(from: number, to: number, message: ConsensusMessage | Uint8Array | object): void;
   /** Every block anyone builds is recorded, so the validity checker knows it was proposed. */
