@@ -3,17 +3,16 @@ import {
   type CheckpointCertificate,
   type CommittedBlock,
   type ConsensusApplication,
-  type ConsensusCore,
+  ConsensusCore,
   type ConsensusMessage,
   decodeMessage,
-  drainReady,
   type Equivocation,
   encodeMessage,
   faultTolerance,
   type HardState,
   type OutboundMessage,
   type Proposal,
-  restoreCore,
+  type Ready,
   type SignedMessage,
   verifyEquivocation,
 } from '../../src/index.js';
@@ -30,13 +29,6 @@ const MAX_EVENTS = 2_000_000;
 export const UNITS_PER_TICK = 10;
 
 type CrashPoint = 'now' | 'afterPersist' | 'afterSend' | 'afterApply';
-
-/** Thrown from a ready-loop stage at a scheduled crash point: the node dies there. */
-class SimCrash extends Error {
-  constructor(readonly point: string) {
-    super(`sim crash ${point}`);
-  }
-}
 
 /** What survives a crash: the hard state and the applied blocks (the node layer's WAL and store). */
 interface Disk {
@@ -144,8 +136,6 @@ export class Simulation {
   private readonly queue = new EventQueue();
   private readonly application: ConsensusApplication;
   private readonly keys: Uint8Array[];
-  /** With key rotations on: node i's second key, keys[nodeCount + i]. */
-  private readonly rotatedSigners: SimSigner[];
   private readonly verifier: SimVerifier;
   private time = 0;
   private faultPhase = true;
@@ -160,11 +150,10 @@ export class Simulation {
   ) {
     this.prng = new SeededRandom(params.seed);
     const nodeCount = params.n + (params.membershipChanges ? 1 : 0);
-    const { verifier, signers } = simKeys(params.keyRotations ? 2 * nodeCount : nodeCount);
+    const { verifier, signers } = simKeys(nodeCount);
     this.verifier = verifier;
     this.keys = signers.map((signer) => signer.publicKey);
-    this.rotatedSigners = signers.slice(nodeCount);
-    this.application = simApplication(this.keys.length);
+    this.application = simApplication(nodeCount);
     const honestKeys = this.keys.filter((_, i) => !params.byzantine.includes(i));
     const world = {
       chainId: CHAIN_ID,
@@ -209,11 +198,6 @@ export class Simulation {
     return this.keys[index]!;
   }
 
-  /** The node holding key `index` (a rotated key is node index + node count); -1 stays -1. */
-  private nodeOfKey(index: number): number {
-    return index < 0 ? index : index % this.nodes.length;
-  }
-
   private log(line: string): void {
     if (this.verbose) this.events.push(`t=${(this.time / UNITS_PER_TICK).toFixed(1)} ${line}`);
   }
@@ -226,19 +210,10 @@ export class Simulation {
 
   private start(node: SimNode): void {
     const params = this.params;
-    // Rebuild the application from the block store, as a restarted node would.
-    node.state = new SimState();
-    node.heldProposal = null;
-    node.latestSet = [...Array(params.n).keys()];
-    let last: ReturnType<SimState['apply']> | null = null;
-    for (const block of node.disk.blocks) last = this.applyToState(node, block);
-    node.core = restoreCore(
+    node.core = new ConsensusCore(
       {
         chainId: CHAIN_ID,
         signer: node.signer,
-        ...(node.honest && params.keyRotations
-          ? { rotatedSigners: [this.rotatedSigners[node.index]!] }
-          : {}),
         verifier: this.verifier,
         application: { ...this.application, hasPendingWork: () => node.hasWork },
         genesisValidators: this.genesisValidators,
@@ -248,12 +223,19 @@ export class Simulation {
           ? { unsafeQuorumForTesting: (n: number) => faultTolerance(n) + 1 }
           : {}),
       },
-      {
-        hardState: node.disk.hardState ?? undefined,
-        storedHeight: node.disk.blocks.length,
-        lastApplied: () => last!,
-      },
-    ).core;
+      node.disk.hardState ?? undefined,
+    );
+    // Rebuild the application from the block store, as a restarted node would.
+    node.state = new SimState();
+    node.heldProposal = null;
+    node.latestSet = [...Array(params.n).keys()];
+    let last: ReturnType<SimState['apply']> | null = null;
+    for (const block of node.disk.blocks) last = this.applyToState(node, block);
+    const hardHeight = node.disk.hardState?.height ?? 1;
+    if (last !== null && node.disk.blocks.length >= hardHeight) {
+      // The block at the hard state's height was applied before the crash: say so again.
+      node.core.applied(hardHeight, last);
+    }
     this.processReady(node);
   }
 
@@ -270,51 +252,44 @@ export class Simulation {
     return result;
   }
 
-  /**
-   * The node layer's loop, the shipped one (`drainReady`): persist, send, apply, propose,
-   * sync, advance. A scheduled crash point throws SimCrash from its stage, which stops the
-   * loop with nothing after it done.
-   */
+  /** The node layer's loop: persist, send, apply, propose, sync, advance. */
   private processReady(node: SimNode): void {
-    const core = node.core;
-    if (core === null) return;
-    let readies = 0;
-    try {
-      drainReady(core, {
-        persist: (ready) => {
-          if (++readies > 10_000) throw new Error('sim: ready loop does not settle');
-          if (ready.hardState !== null) node.disk.hardState = ready.hardState;
-          this.recordOwnVotes(node, ready.ownVotes);
-          this.checkEvidence(node, core, ready.evidence);
-          if (node.pendingCrash === 'afterPersist') throw new SimCrash('after persist');
-        },
-        send: (messages, ready) => {
-          for (const out of messages) this.send(node, out);
-          if (node.pendingCrash === 'afterSend' && ready.committed.length > 0) {
-            throw new SimCrash('after send');
-          }
-        },
-        apply: (block) => {
-          node.disk.blocks.push(block);
-          const result = this.applyToState(node, block);
-          this.log(
-            `n${node.index} COMMIT h=${block.height} v=${block.certificate.view} ${short(block.proposal.digest)}`,
-          );
-          if (node.pendingCrash === 'afterApply') throw new SimCrash('after apply');
-          return result;
-        },
-        requestProposal: ({ height, view }) => {
-          if (!node.hasWork && view === 0) node.heldProposal = { height, view };
-          else core.propose(this.buildProposal(node, height));
-        },
-        syncTo: (height) => this.scheduleSync(node, height),
-        stableCheckpoint: (checkpoint) => {
-          node.stable = checkpoint;
-        },
-      });
-    } catch (error) {
-      if (!(error instanceof SimCrash)) throw error;
-      this.crash(node, error.point);
+    for (let guard = 0; node.core?.hasReady(); guard++) {
+      if (guard > 10_000) throw new Error('sim: ready loop does not settle');
+      const core = node.core;
+      const ready: Ready = core.ready();
+      if (ready.hardState !== null) node.disk.hardState = ready.hardState;
+      this.recordOwnVotes(node, ready.ownVotes);
+      this.checkEvidence(node, core, ready.evidence);
+      if (node.pendingCrash === 'afterPersist') {
+        this.crash(node, 'after persist');
+        return;
+      }
+      for (const out of ready.messages) this.send(node, out);
+      if (node.pendingCrash === 'afterSend' && ready.committed.length > 0) {
+        this.crash(node, 'after send');
+        return;
+      }
+      for (const block of ready.committed) {
+        node.disk.blocks.push(block);
+        const result = this.applyToState(node, block);
+        this.log(
+          `n${node.index} COMMIT h=${block.height} v=${block.certificate.view} ${short(block.proposal.digest)}`,
+        );
+        if (node.pendingCrash === 'afterApply') {
+          this.crash(node, 'after apply');
+          return;
+        }
+        core.applied(block.height, result);
+      }
+      if (ready.proposalRequest !== null) {
+        const { height, view } = ready.proposalRequest;
+        if (!node.hasWork && view === 0) node.heldProposal = { height, view };
+        else core.propose(this.buildProposal(node, height));
+      }
+      if (ready.syncTo !== null) this.scheduleSync(node, ready.syncTo);
+      if (ready.stableCheckpoint !== null) node.stable = ready.stableCheckpoint;
+      core.advance();
     }
   }
 
@@ -349,7 +324,7 @@ export class Simulation {
   ): void {
     if (!node.honest) return;
     for (const item of evidence) {
-      const accused = this.nodeOfKey(this.keys.findIndex((key) => bytesEqual(key, item.validator)));
+      const accused = this.keys.findIndex((key) => bytesEqual(key, item.validator));
       const where = `n${node.index} holds ${item.phase} evidence against n${accused} at h=${item.height}`;
       if (!verifyEquivocation(CHAIN_ID, item, core.validatorsAt(item.height), this.verifier)) {
         this.violations.push({ kind: 'evidence', detail: `${where} that does not verify` });
@@ -366,22 +341,12 @@ export class Simulation {
   private buildProposal(node: SimNode, height: number): Proposal {
     const block: SimBlock = { height, proposer: node.index, nonce: this.nonce++ };
     let proposal: Proposal;
-    const rotating = this.params.keyRotations && height % 4 === 0;
-    const set = node.latestSet;
-    if (rotating && set.some((k) => k < this.nodes.length && this.nodes[k]!.honest)) {
-      // One honest member still on its first key rotates to its second.
-      const first = set.filter((k) => k < this.nodes.length && this.nodes[k]!.honest);
-      const rotated = first[height % first.length]!;
-      proposal = proposalOf({
-        ...block,
-        validators: set.map((k) => (k === rotated ? k + this.nodes.length : k)),
-      });
-    } else if (this.params.membershipChanges && height % 4 === 2) {
-      const members = set.map((k) => this.nodeOfKey(k));
+    if (this.params.membershipChanges && height % 4 === 2) {
+      const set = node.latestSet;
       const outside = [...Array(this.nodes.length).keys()].filter(
-        (i) => !members.includes(i) && this.nodes[i]!.honest,
+        (i) => !set.includes(i) && this.nodes[i]!.honest,
       );
-      const honestMembers = set.filter((k) => this.nodes[this.nodeOfKey(k)]!.honest);
+      const honestMembers = set.filter((i) => this.nodes[i]!.honest);
       const leaving = honestMembers[height % honestMembers.length];
       const joining = outside[0];
       if (leaving !== undefined && joining !== undefined) {
@@ -405,9 +370,9 @@ export class Simulation {
     const recipients =
       out.to === 'all'
         ? this.nodes.filter((other) => other !== node).map((other) => other.index)
-        : [
-            this.nodeOfKey(this.keys.findIndex((key) => bytesEqual(key, out.to as Uint8Array))),
-          ].filter((index) => index >= 0);
+        : this.nodes
+            .filter((other) => bytesEqual(other.signer.publicKey, out.to as Uint8Array))
+            .map((other) => other.index);
     if (node.adversary !== null) {
       node.adversary.send(out, recipients);
       return;
