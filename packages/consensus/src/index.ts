@@ -27,6 +27,12 @@ export {
   voteSigningHash,
 } from './messages.js';
 export { faultTolerance, primaryIndex, quorumSize } from './quorum.js';
+export {
+  drainReady,
+  type ReadyHandlers,
+  type RestoreInput,
+  restoreCore,
+} from './ready-loop.js';
 export type {
   AppliedBlock,
   CheckpointCertificate,

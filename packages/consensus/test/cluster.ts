@@ -1,11 +1,13 @@
 import { SeededRandom, toHex } from '@medchain/crypto';
 import {
   type CommittedBlock,
-  ConsensusCore,
+  type ConsensusCore,
   type ConsensusMessage,
+  drainReady,
   type HardState,
+  type OutboundMessage,
   type Proposal,
-  type Ready,
+  restoreCore,
 } from '../src/index.js';
 import { proposalOf, SimState, simApplication } from './sim/app.js';
 import { Adversary } from './sim/byzantine.js';
@@ -102,7 +104,13 @@ export class Cluster {
   }
 
   private start(node: ClusterNode): void {
-    node.core = new ConsensusCore(
+    node.state = new SimState();
+    node.heldProposal = null;
+    let last: ReturnType<SimState['apply']> | null = null;
+    for (const block of node.blocks) {
+      last = node.state.apply(block.height, block.proposal.payload, (i) => this.key(i));
+    }
+    node.core = restoreCore(
       {
         chainId: CLUSTER_CHAIN,
         signer: node.signer,
@@ -112,16 +120,12 @@ export class Cluster {
         checkpointInterval: this.options.checkpointInterval ?? 10,
         baseTimeoutTicks: this.options.baseTimeoutTicks ?? 10,
       },
-      node.hardState ?? undefined,
-    );
-    node.state = new SimState();
-    node.heldProposal = null;
-    let last = null;
-    for (const block of node.blocks) {
-      last = node.state.apply(block.height, block.proposal.payload, (i) => this.key(i));
-    }
-    const height = node.hardState?.height ?? 1;
-    if (last !== null && node.blocks.length >= height) node.core.applied(height, last);
+      {
+        hardState: node.hardState ?? undefined,
+        storedHeight: node.blocks.length,
+        lastApplied: () => last!,
+      },
+    ).core;
   }
 
   /** Gives node `index` work (or takes it away); with work, a held proposal goes out. */
@@ -267,41 +271,26 @@ export class Cluster {
     this.drain(this.nodes[index]!);
   }
 
-  /** The node layer: persist, send, apply, propose, sync, advance. */
+  /** The node layer, the shipped Ready loop (`drainReady`), with each stage traced. */
   private drain(node: ClusterNode): void {
     const core = node.core;
     if (core === null) return;
-    while (core.hasReady()) {
-      const ready: Ready = core.ready();
-      if (ready.hardState !== null) node.hardState = ready.hardState;
-      for (const out of ready.messages) {
-        this.trace.push(
-          `n${node.index} -> ${out.to === 'all' ? 'all' : this.nameOf(out.to)} ${this.describe(out.message)}`,
-        );
-        const recipients =
-          out.to === 'all'
-            ? this.nodes.filter((n) => n !== node).map((n) => n.index)
-            : [
-                this.nodes.findIndex(
-                  (n) => toHex(n.signer.publicKey) === toHex(out.to as Uint8Array),
-                ),
-              ];
-        if (node.adversary !== null) {
-          node.adversary.send(out, recipients);
-          continue;
-        }
-        for (const to of recipients) this.enqueue(node.index, to, out.message);
-      }
-      for (const block of ready.committed) {
+    drainReady(core, {
+      persist: (ready) => {
+        if (ready.hardState !== null) node.hardState = ready.hardState;
+      },
+      send: (messages) => {
+        for (const out of messages) this.send(node, out);
+      },
+      apply: (block) => {
         node.blocks.push(block);
         const result = node.state.apply(block.height, block.proposal.payload, (i) => this.key(i));
         this.trace.push(
           `n${node.index} COMMIT h=${block.height} v=${block.certificate.view} ${short(block.proposal.digest)} (certificate: ${block.certificate.votes.map((v) => this.nameOf(v.from)).join(',')})`,
         );
-        core.applied(block.height, result);
-      }
-      if (ready.proposalRequest !== null) {
-        const { height, view } = ready.proposalRequest;
+        return result;
+      },
+      requestProposal: ({ height, view }) => {
         // After a view change the new primary must propose, work or not: others are waiting.
         if (!node.hasWork && view === 0) {
           node.heldProposal = { height, view };
@@ -309,18 +298,31 @@ export class Cluster {
         } else {
           this.propose(node, height, view);
         }
-      }
-      if (ready.syncTo !== null) {
-        this.trace.push(`n${node.index} BEHIND: sync up to h=${ready.syncTo}`);
-      }
-      if (ready.stableCheckpoint !== null) {
-        const cp = ready.stableCheckpoint;
+      },
+      syncTo: (height) => {
+        this.trace.push(`n${node.index} BEHIND: sync up to h=${height}`);
+      },
+      stableCheckpoint: (cp) => {
         this.trace.push(
           `n${node.index} STABLE CHECKPOINT h=${cp.height} root=${short(cp.stateRoot)} (pruned: ${core.retainedDecisions} decisions kept)`,
         );
-      }
-      core.advance();
+      },
+    });
+  }
+
+  private send(node: ClusterNode, out: OutboundMessage): void {
+    this.trace.push(
+      `n${node.index} -> ${out.to === 'all' ? 'all' : this.nameOf(out.to)} ${this.describe(out.message)}`,
+    );
+    const recipients =
+      out.to === 'all'
+        ? this.nodes.filter((n) => n !== node).map((n) => n.index)
+        : [this.nodes.findIndex((n) => toHex(n.signer.publicKey) === toHex(out.to as Uint8Array))];
+    if (node.adversary !== null) {
+      node.adversary.send(out, recipients);
+      return;
     }
+    for (const to of recipients) this.enqueue(node.index, to, out.message);
   }
 
   describe(message: ConsensusMessage): string {

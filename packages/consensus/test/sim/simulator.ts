@@ -3,16 +3,17 @@ import {
   type CheckpointCertificate,
   type CommittedBlock,
   type ConsensusApplication,
-  ConsensusCore,
+  type ConsensusCore,
   type ConsensusMessage,
   decodeMessage,
+  drainReady,
   type Equivocation,
   encodeMessage,
   faultTolerance,
   type HardState,
   type OutboundMessage,
   type Proposal,
-  type Ready,
+  restoreCore,
   type SignedMessage,
   verifyEquivocation,
 } from '../../src/index.js';
@@ -29,6 +30,13 @@ const MAX_EVENTS = 2_000_000;
 export const UNITS_PER_TICK = 10;
 
 type CrashPoint = 'now' | 'afterPersist' | 'afterSend' | 'afterApply';
+
+/** Thrown from a ready-loop stage at a scheduled crash point: the node dies there. */
+class SimCrash extends Error {
+  constructor(readonly point: string) {
+    super(`sim crash ${point}`);
+  }
+}
 
 /** What survives a crash: the hard state and the applied blocks (the node layer's WAL and store). */
 interface Disk {
@@ -210,7 +218,13 @@ export class Simulation {
 
   private start(node: SimNode): void {
     const params = this.params;
-    node.core = new ConsensusCore(
+    // Rebuild the application from the block store, as a restarted node would.
+    node.state = new SimState();
+    node.heldProposal = null;
+    node.latestSet = [...Array(params.n).keys()];
+    let last: ReturnType<SimState['apply']> | null = null;
+    for (const block of node.disk.blocks) last = this.applyToState(node, block);
+    node.core = restoreCore(
       {
         chainId: CHAIN_ID,
         signer: node.signer,
@@ -223,19 +237,12 @@ export class Simulation {
           ? { unsafeQuorumForTesting: (n: number) => faultTolerance(n) + 1 }
           : {}),
       },
-      node.disk.hardState ?? undefined,
-    );
-    // Rebuild the application from the block store, as a restarted node would.
-    node.state = new SimState();
-    node.heldProposal = null;
-    node.latestSet = [...Array(params.n).keys()];
-    let last: ReturnType<SimState['apply']> | null = null;
-    for (const block of node.disk.blocks) last = this.applyToState(node, block);
-    const hardHeight = node.disk.hardState?.height ?? 1;
-    if (last !== null && node.disk.blocks.length >= hardHeight) {
-      // The block at the hard state's height was applied before the crash: say so again.
-      node.core.applied(hardHeight, last);
-    }
+      {
+        hardState: node.disk.hardState ?? undefined,
+        storedHeight: node.disk.blocks.length,
+        lastApplied: () => last!,
+      },
+    ).core;
     this.processReady(node);
   }
 
@@ -252,44 +259,51 @@ export class Simulation {
     return result;
   }
 
-  /** The node layer's loop: persist, send, apply, propose, sync, advance. */
+  /**
+   * The node layer's loop, the shipped one (`drainReady`): persist, send, apply, propose,
+   * sync, advance. A scheduled crash point throws SimCrash from its stage, which stops the
+   * loop with nothing after it done.
+   */
   private processReady(node: SimNode): void {
-    for (let guard = 0; node.core?.hasReady(); guard++) {
-      if (guard > 10_000) throw new Error('sim: ready loop does not settle');
-      const core = node.core;
-      const ready: Ready = core.ready();
-      if (ready.hardState !== null) node.disk.hardState = ready.hardState;
-      this.recordOwnVotes(node, ready.ownVotes);
-      this.checkEvidence(node, core, ready.evidence);
-      if (node.pendingCrash === 'afterPersist') {
-        this.crash(node, 'after persist');
-        return;
-      }
-      for (const out of ready.messages) this.send(node, out);
-      if (node.pendingCrash === 'afterSend' && ready.committed.length > 0) {
-        this.crash(node, 'after send');
-        return;
-      }
-      for (const block of ready.committed) {
-        node.disk.blocks.push(block);
-        const result = this.applyToState(node, block);
-        this.log(
-          `n${node.index} COMMIT h=${block.height} v=${block.certificate.view} ${short(block.proposal.digest)}`,
-        );
-        if (node.pendingCrash === 'afterApply') {
-          this.crash(node, 'after apply');
-          return;
-        }
-        core.applied(block.height, result);
-      }
-      if (ready.proposalRequest !== null) {
-        const { height, view } = ready.proposalRequest;
-        if (!node.hasWork && view === 0) node.heldProposal = { height, view };
-        else core.propose(this.buildProposal(node, height));
-      }
-      if (ready.syncTo !== null) this.scheduleSync(node, ready.syncTo);
-      if (ready.stableCheckpoint !== null) node.stable = ready.stableCheckpoint;
-      core.advance();
+    const core = node.core;
+    if (core === null) return;
+    let readies = 0;
+    try {
+      drainReady(core, {
+        persist: (ready) => {
+          if (++readies > 10_000) throw new Error('sim: ready loop does not settle');
+          if (ready.hardState !== null) node.disk.hardState = ready.hardState;
+          this.recordOwnVotes(node, ready.ownVotes);
+          this.checkEvidence(node, core, ready.evidence);
+          if (node.pendingCrash === 'afterPersist') throw new SimCrash('after persist');
+        },
+        send: (messages, ready) => {
+          for (const out of messages) this.send(node, out);
+          if (node.pendingCrash === 'afterSend' && ready.committed.length > 0) {
+            throw new SimCrash('after send');
+          }
+        },
+        apply: (block) => {
+          node.disk.blocks.push(block);
+          const result = this.applyToState(node, block);
+          this.log(
+            `n${node.index} COMMIT h=${block.height} v=${block.certificate.view} ${short(block.proposal.digest)}`,
+          );
+          if (node.pendingCrash === 'afterApply') throw new SimCrash('after apply');
+          return result;
+        },
+        requestProposal: ({ height, view }) => {
+          if (!node.hasWork && view === 0) node.heldProposal = { height, view };
+          else core.propose(this.buildProposal(node, height));
+        },
+        syncTo: (height) => this.scheduleSync(node, height),
+        stableCheckpoint: (checkpoint) => {
+          node.stable = checkpoint;
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof SimCrash)) throw error;
+      this.crash(node, error.point);
     }
   }
 
