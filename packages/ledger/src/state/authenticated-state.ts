@@ -1,19 +1,21 @@
-import { bytesEqual, toHex } from '@medchain/crypto';
-import { type CreatedNode, type ReplacedNode, TreeBatch, type TreeUpdate } from './batch.js';
+import { binaryString, bytesEqual, toHex } from '@medchain/crypto';
+import { TreeBatch, type TreeUpdate } from './batch.js';
 import { StateError } from './errors.js';
 import type { StateProof, StateProofLeaf } from './proof.js';
 import { binaryKey, type KeyValueReader, type WriteOp } from './store.js';
 import {
   copyBytes,
-  decodeNode,
+  decodeNodeRecord,
+  EMPTY_ID,
   EMPTY_STATE_ROOT,
+  encodeNodeRecord,
   HASH_LENGTH,
-  isEmptyHash,
+  idBit,
+  idBytes,
+  type NodeRecord,
   nodeStoreKey,
-  pathBit,
-  stateKeyHash,
-  stateValueHash,
-  type TreeNode,
+  stateKeyId,
+  stateValueId,
   valueStoreKey,
 } from './tree.js';
 
@@ -50,10 +52,16 @@ interface Undo {
   readonly previous: Pending | undefined;
 }
 
-/** What one commit replaced: enough to read and prove at the root it started from. */
+/** One key's change in a commit, with what its ops need. */
+interface KeyUpdate extends TreeUpdate {
+  readonly storeKey: Uint8Array;
+  readonly value: Uint8Array | undefined;
+}
+
+/** What one commit replaced: enough to read and prove at the root it started from (ids, see tree.ts). */
 interface PastRoot {
-  readonly root: Uint8Array;
-  readonly nodes: ReadonlyMap<string, ReplacedNode>;
+  readonly root: string;
+  readonly nodes: ReadonlyMap<string, NodeRecord>;
   /** Value per key hash at that root, for the keys the commit changed (undefined = absent). */
   readonly values: ReadonlyMap<string, Uint8Array | undefined>;
 }
@@ -83,13 +91,14 @@ export class AuthenticatedState {
   readonly #store: KeyValueReader;
   readonly #historyLimit: number;
   readonly #cacheDepth: number;
-  #root: Uint8Array;
+  /** The committed root's id. */
+  #root: string;
   readonly #pending = new Map<string, Pending>();
   readonly #journal: Undo[] = [];
   /** Live nodes above `#cacheDepth`, by id. */
-  readonly #cache = new Map<string, TreeNode>();
+  readonly #cache = new Map<string, NodeRecord>();
   /** The last commit's new nodes and values, until the next commit (a value undefined = deleted). */
-  #unflushedNodes: ReadonlyMap<string, CreatedNode> = new Map();
+  #unflushedNodes: ReadonlyMap<string, NodeRecord> = new Map();
   #unflushedValues: ReadonlyMap<string, Uint8Array | undefined> = new Map();
   /** Newest first. */
   #past: PastRoot[] = [];
@@ -115,8 +124,8 @@ export class AuthenticatedState {
     this.#store = store;
     this.#historyLimit = history;
     this.#cacheDepth = cacheDepth;
-    this.#root = copyBytes(root);
-    if (!isEmptyHash(this.#root)) this.#readNode(this.#root, binaryKey(this.#root), 0, -1);
+    this.#root = binaryString(root);
+    if (this.#root !== EMPTY_ID) this.#readNode(this.#root, 0, -1);
   }
 
   /** The value for `key`, pending writes first. */
@@ -124,7 +133,7 @@ export class AuthenticatedState {
     assertKey(key);
     const pending = this.#pending.get(binaryKey(key));
     if (pending !== undefined) return copyOptional(pending.value);
-    return this.#readValue(stateKeyHash(key));
+    return this.#readValue(stateKeyId(key));
   }
 
   /**
@@ -133,15 +142,14 @@ export class AuthenticatedState {
    */
   getCommitted(key: Uint8Array, root?: Uint8Array): Uint8Array | undefined {
     assertKey(key);
-    const keyHash = stateKeyHash(key);
+    const id = stateKeyId(key);
     const past = this.#pastIndex(root);
-    const id = binaryKey(keyHash);
     // The oldest commit after `root` that changed the key remembers its value at `root`.
     for (let i = past; i >= 0; i--) {
       const values = this.#past[i]!.values;
       if (values.has(id)) return copyOptional(values.get(id));
     }
-    return this.#readValue(keyHash);
+    return this.#readValue(id);
   }
 
   set(key: Uint8Array, value: Uint8Array): void {
@@ -168,12 +176,12 @@ export class AuthenticatedState {
 
   /** The last committed root. */
   root(): Uint8Array {
-    return copyBytes(this.#root);
+    return idBytes(this.#root);
   }
 
   /** Roots `prove` and `getCommitted` accept: the committed one first, then older ones. */
   provableRoots(): Uint8Array[] {
-    return [this.#root, ...this.#past.map((past) => past.root)].map(copyBytes);
+    return [this.#root, ...this.#past.map((past) => past.root)].map(idBytes);
   }
 
   /** A mark to roll back to; valid until the next `commit()` or `discard()`. */
@@ -208,21 +216,14 @@ export class AuthenticatedState {
    * no change at all the root stays and `ops` is empty.
    */
   commit(): StateCommit {
-    const updates: Array<
-      TreeUpdate & {
-        readonly id: string;
-        readonly storeKey: Uint8Array;
-        readonly value: Uint8Array | undefined;
-      }
-    > = [];
+    const updates: KeyUpdate[] = [];
     const values = new Map<string, Uint8Array | undefined>();
     const previousValues = new Map<string, Uint8Array | undefined>();
     for (const { key, value } of this.#pending.values()) {
-      const keyHash = stateKeyHash(key);
-      // The id and store key serve both the read here and the ops below.
-      const id = binaryKey(keyHash);
+      const keyHash = stateKeyId(key);
+      // The store key serves both the read here and the ops below.
       const storeKey = valueStoreKey(keyHash);
-      const committed = this.#readValueAt(id, storeKey);
+      const committed = this.#readValueAt(keyHash, storeKey);
       const unchanged =
         value === undefined
           ? committed === undefined
@@ -230,44 +231,38 @@ export class AuthenticatedState {
       if (unchanged) continue;
       updates.push({
         keyHash,
-        id,
         storeKey,
         value,
-        valueHash: value === undefined ? undefined : stateValueHash(value),
+        valueHash: value === undefined ? undefined : stateValueId(value),
       });
-      values.set(id, value);
-      previousValues.set(id, committed);
+      values.set(keyHash, value);
+      previousValues.set(keyHash, committed);
     }
     if (updates.length === 0) {
       this.discard();
       this.#unflushedNodes = new Map();
       this.#unflushedValues = new Map();
-      return { root: copyBytes(this.#root), ops: [] };
+      return { root: idBytes(this.#root), ops: [] };
     }
-    // The ids are the key hashes one char per byte, so string order is byte order.
-    updates.sort((a, b) => (a.id < b.id ? -1 : 1));
+    // Ids are the key hashes one char per byte, so string order is byte order.
+    updates.sort((a, b) => (a.keyHash < b.keyHash ? -1 : 1));
     // Nothing changes until the new tree is complete, so a missing node leaves the state as it was.
-    const batch = new TreeBatch((hash, id, depth) => this.#readNode(hash, id, depth, -1));
+    const batch = new TreeBatch((id, depth) => this.#readNode(id, depth, -1));
     const root = batch.apply(this.#root, updates);
 
     const ops: WriteOp[] = [];
-    // The batch's maps become the overlay and the history as they are, minus the nodes both
-    // replaced and created (a leaf pushed down by a new neighbour), which stay stored.
-    // forEach, not for-of: no [id, node] array per entry.
-    const { created, replaced } = batch;
-    replaced.forEach((_, id) => {
-      const moved = created.get(id);
-      if (moved === undefined) return;
-      this.#cacheCreated(id, moved);
-      created.delete(id);
-      replaced.delete(id);
-    });
-    created.forEach((node, id) => {
-      ops.push({ type: 'put', key: nodeStoreKey(node.hash), value: node.bytes });
+    // The batch's maps become the overlay and the history as they are. Leaves it only moved
+    // stay stored. forEach, not for-of: no [id, node] array per entry.
+    const { created, replaced, moved } = batch;
+    moved.forEach((node, id) => {
       this.#cacheCreated(id, node);
     });
-    replaced.forEach((node, id) => {
-      ops.push({ type: 'del', key: nodeStoreKey(node.hash) });
+    created.forEach((node, id) => {
+      ops.push({ type: 'put', key: nodeStoreKey(id), value: encodeNodeRecord(node) });
+      this.#cacheCreated(id, node);
+    });
+    replaced.forEach((_, id) => {
+      ops.push({ type: 'del', key: nodeStoreKey(id) });
       this.#cache.delete(id);
     });
     for (const { storeKey: key, value } of updates) {
@@ -280,11 +275,11 @@ export class AuthenticatedState {
     this.#past.unshift({ root: this.#root, nodes: replaced, values: previousValues });
     this.#past.length = Math.min(this.#past.length, this.#historyLimit);
     this.#root = root;
-    return { root: copyBytes(root), ops };
+    return { root: idBytes(root), ops };
   }
 
-  #cacheCreated(id: string, created: CreatedNode): void {
-    if (created.depth < this.#cacheDepth) this.#cache.set(id, created.node);
+  #cacheCreated(id: string, node: NodeRecord): void {
+    if (node.depth < this.#cacheDepth) this.#cache.set(id, node);
     else this.#cache.delete(id);
   }
 
@@ -292,27 +287,27 @@ export class AuthenticatedState {
   prove(key: Uint8Array, root?: Uint8Array): StateProof {
     assertKey(key);
     const past = this.#pastIndex(root);
-    const keyHash = stateKeyHash(key);
+    const keyHash = stateKeyId(key);
     const siblings: Uint8Array[] = [];
     const nonEmptyAt: number[] = [];
-    let hash = past < 0 ? this.#root : this.#past[past]!.root;
+    let id = past < 0 ? this.#root : this.#past[past]!.root;
     let depth = 0;
     let leaf: StateProofLeaf | undefined;
-    while (!isEmptyHash(hash)) {
-      const node = this.#readNode(hash, binaryKey(hash), depth, past);
-      if (node.kind === 'leaf') {
-        if (!bytesEqual(node.keyHash, keyHash)) {
-          leaf = { keyHash: copyBytes(node.keyHash), valueHash: copyBytes(node.valueHash) };
+    while (id !== EMPTY_ID) {
+      const node = this.#readNode(id, depth, past);
+      if (node.leaf) {
+        if (node.keyHash !== keyHash) {
+          leaf = { keyHash: idBytes(node.keyHash), valueHash: idBytes(node.valueHash) };
         }
         break;
       }
-      const [next, sibling] =
-        pathBit(keyHash, depth) === 0 ? [node.left, node.right] : [node.right, node.left];
-      if (!isEmptyHash(sibling)) {
-        siblings.push(copyBytes(sibling));
+      const right = idBit(keyHash, depth) === 1;
+      const sibling = right ? node.left : node.right;
+      if (sibling !== EMPTY_ID) {
+        siblings.push(idBytes(sibling));
         nonEmptyAt.push(depth);
       }
-      hash = next;
+      id = right ? node.right : node.left;
       depth++;
     }
     const bitmap = new Uint8Array(Math.ceil(depth / 8));
@@ -324,15 +319,16 @@ export class AuthenticatedState {
   #pastIndex(root: Uint8Array | undefined): number {
     if (root === undefined) return -1;
     if (root instanceof Uint8Array) {
-      if (bytesEqual(root, this.#root)) return -1;
-      const index = this.#past.findIndex((past) => bytesEqual(past.root, root));
+      const id = binaryString(root);
+      if (id === this.#root) return -1;
+      const index = this.#past.findIndex((past) => past.root === id);
       if (index >= 0) return index;
     }
     throw new StateError('STATE_UNKNOWN_ROOT', `root ${toHexSafe(root)} is not retained`);
   }
 
-  #readValue(keyHash: Uint8Array): Uint8Array | undefined {
-    return this.#readValueAt(binaryKey(keyHash), valueStoreKey(keyHash));
+  #readValue(keyHash: string): Uint8Array | undefined {
+    return this.#readValueAt(keyHash, valueStoreKey(keyHash));
   }
 
   #readValueAt(id: string, storeKey: Uint8Array): Uint8Array | undefined {
@@ -344,22 +340,22 @@ export class AuthenticatedState {
    * A node of the committed tree (`past` -1) or of a retained older one (`past` its index:
    * nodes the last `past + 1` commits replaced are still in memory).
    */
-  #readNode(hash: Uint8Array, id: string, depth: number, past: number): TreeNode {
-    const cached = this.#cache.get(id) ?? this.#unflushedNodes.get(id)?.node;
+  #readNode(id: string, depth: number, past: number): NodeRecord {
+    const cached = this.#cache.get(id) ?? this.#unflushedNodes.get(id);
     if (cached !== undefined) return cached;
-    const bytes = this.#store.get(nodeStoreKey(hash));
+    const bytes = this.#store.get(nodeStoreKey(id));
     if (bytes !== undefined) {
-      const node = decodeNode(hash, bytes);
+      const node = decodeNodeRecord(id, bytes, depth);
       if (past < 0 && depth < this.#cacheDepth) this.#cache.set(id, node);
       return node;
     }
     for (let i = 0; i <= past; i++) {
       const kept = this.#past[i]!.nodes.get(id);
-      if (kept !== undefined) return kept.node;
+      if (kept !== undefined) return kept;
     }
     throw new StateError(
       'STATE_MISSING_NODE',
-      `state node ${toHex(hash)} is missing (wrong store, or a commit's ops were not written)`,
+      `state node ${toHex(idBytes(id))} is missing (wrong store, or a commit's ops were not written)`,
     );
   }
 }

@@ -1,63 +1,27 @@
-import { bytesEqual, compareBytes } from '@medchain/crypto';
-import { binaryKey } from './store.js';
-import {
-  emptyHash,
-  encodeInner,
-  encodeLeaf,
-  isEmptyHash,
-  pathBit,
-  stateLeafHash,
-  stateNodeHash,
-  type TreeNode,
-} from './tree.js';
+import { EMPTY_ID, idBit, type NodeRecord, stateLeafId, stateNodeId } from './tree.js';
 
-/** One key's change: its new value hash, or undefined for a delete. */
+/** One key's change: its new value hash, or undefined for a delete (ids, see tree.ts). */
 export interface TreeUpdate {
-  readonly keyHash: Uint8Array;
-  readonly valueHash: Uint8Array | undefined;
+  readonly keyHash: string;
+  readonly valueHash: string | undefined;
 }
 
-interface Leaf {
-  readonly keyHash: Uint8Array;
-  readonly valueHash: Uint8Array;
-}
+/** Where a batch reads the current tree; `depth` is the node's level. */
+export type NodeReader = (id: string, depth: number) => NodeRecord;
 
-/** A subtree's hash, and whether it is a lone leaf when that is known without a read. */
-interface Subtree {
-  readonly hash: Uint8Array;
-  readonly isLeaf: boolean | undefined;
-}
-
-/** Where a batch reads the current tree; `id` is `binaryKey(hash)`, `depth` the node's level. */
-export type NodeReader = (hash: Uint8Array, id: string, depth: number) => TreeNode;
-
-/** Also the subtree it roots, so building a node allocates one record, not two. */
-export interface CreatedNode extends Subtree {
-  readonly bytes: Uint8Array;
-  readonly node: TreeNode;
-  /** Where it was built; a leaf may end up higher when a neighbour's delete lifts it. */
-  readonly depth: number;
-}
-
-export interface ReplacedNode {
-  readonly hash: Uint8Array;
-  readonly node: TreeNode;
-}
-
-const EMPTY: Subtree = { hash: emptyHash(), isLeaf: false };
+/** What is known, without a read, of the subtree a walk step returned. */
+const UNKNOWN = 0;
+const LEAF = 1;
+const NOT_LEAF = 2;
+type Shape = typeof UNKNOWN | typeof LEAF | typeof NOT_LEAF;
 
 /** First index in [lo, hi) whose path has bit `depth` set; the range is sorted and shares the bits above. */
-function splitIndex(
-  items: readonly { keyHash: Uint8Array }[],
-  lo: number,
-  hi: number,
-  depth: number,
-): number {
+function splitIndex(updates: readonly TreeUpdate[], lo: number, hi: number, depth: number): number {
   let low = lo;
   let high = hi;
   while (low < high) {
     const mid = (low + high) >>> 1;
-    if (pathBit(items[mid]!.keyHash, depth) === 0) low = mid + 1;
+    if (idBit(updates[mid]!.keyHash, depth) === 0) low = mid + 1;
     else high = mid;
   }
   return low;
@@ -65,123 +29,128 @@ function splitIndex(
 
 /**
  * Applies one commit's updates to a tree in a single walk: the updates are sorted by path,
- * so each inner node on a shared path is read and re-hashed once per commit, not once per
- * key. Records the nodes it creates and the nodes it replaces, by id.
+ * so each node on a shared path is read and hashed once per commit, bottom-up as the walk
+ * returns, not once per key. Records the nodes it creates and the nodes it replaces, by id.
+ * The walk allocates one record per node it reads or builds and nothing else: subtrees
+ * are ids, and what is known of the last one's shape is a field, not a returned object.
  */
 export class TreeBatch {
-  readonly created = new Map<string, CreatedNode>();
-  readonly replaced = new Map<string, ReplacedNode>();
+  readonly created = new Map<string, NodeRecord>();
+  readonly replaced = new Map<string, NodeRecord>();
+  /** Lone leaves pushed down by a new neighbour: still stored, at a new depth. */
+  readonly moved = new Map<string, NodeRecord>();
   readonly #read: NodeReader;
+  #shape: Shape = UNKNOWN;
 
   constructor(read: NodeReader) {
     this.#read = read;
   }
 
   /** `updates` must be sorted by key hash with no key hash twice. Returns the new root. */
-  apply(root: Uint8Array, updates: readonly TreeUpdate[]): Uint8Array {
-    return this.#update(root, 0, updates, 0, updates.length).hash;
+  apply(root: string, updates: readonly TreeUpdate[]): string {
+    return this.#update(root, 0, updates, 0, updates.length);
   }
 
   #update(
-    hash: Uint8Array,
+    id: string,
     depth: number,
     updates: readonly TreeUpdate[],
     lo: number,
     hi: number,
-  ): Subtree {
-    if (lo === hi) return { hash, isLeaf: undefined };
-    if (isEmptyHash(hash)) {
-      const leaves = insertedLeaves(updates, lo, hi);
-      return this.#build(depth, leaves, 0, leaves.length);
+  ): string {
+    if (lo === hi) {
+      this.#shape = UNKNOWN;
+      return id;
     }
-    const id = binaryKey(hash);
-    const node = this.#read(hash, id, depth);
-    this.replaced.set(id, { hash, node });
-    if (node.kind === 'leaf') {
-      const leaves = insertedLeaves(updates, lo, hi);
+    if (id === EMPTY_ID) return this.#build(depth, updates, lo, hi, undefined, '');
+    const node = this.#read(id, depth);
+    this.replaced.set(id, node);
+    if (node.leaf) {
       // The lone leaf here joins the updates unless one of them rewrites or deletes it.
-      let overridden = false;
-      for (let i = lo; i < hi && !overridden; i++) {
-        overridden = bytesEqual(updates[i]!.keyHash, node.keyHash);
+      for (let i = lo; i < hi; i++) {
+        if (updates[i]!.keyHash === node.keyHash)
+          return this.#build(depth, updates, lo, hi, undefined, '');
       }
-      if (!overridden) {
-        const at = insertionIndex(leaves, node.keyHash);
-        leaves.splice(at, 0, { keyHash: node.keyHash, valueHash: node.valueHash });
-      }
-      return this.#build(depth, leaves, 0, leaves.length);
+      return this.#build(depth, updates, lo, hi, node, id);
     }
     const mid = splitIndex(updates, lo, hi, depth);
     const left = this.#update(node.left, depth + 1, updates, lo, mid);
+    const leftShape = this.#shape;
     const right = this.#update(node.right, depth + 1, updates, mid, hi);
-    return this.#join(left, right, depth);
+    return this.#join(left, leftShape, right, this.#shape, depth);
   }
 
-  /** The subtree holding exactly `leaves[lo..hi)` (sorted, distinct), built from nothing. */
-  #build(depth: number, leaves: readonly Leaf[], lo: number, hi: number): Subtree {
-    if (lo === hi) return EMPTY;
-    if (hi - lo === 1) {
-      const { keyHash, valueHash } = leaves[lo]!;
-      const node: TreeNode = { kind: 'leaf', keyHash, valueHash };
-      return this.#create(
-        stateLeafHash(keyHash, valueHash),
-        encodeLeaf(keyHash, valueHash),
-        node,
-        depth,
-      );
+  /**
+   * The subtree holding exactly the values set in `updates[lo..hi)` plus `kept` (an existing
+   * leaf, id `keptId`, not among the updates), built from nothing.
+   */
+  #build(
+    depth: number,
+    updates: readonly TreeUpdate[],
+    lo: number,
+    hi: number,
+    kept: (NodeRecord & { leaf: true }) | undefined,
+    keptId: string,
+  ): string {
+    let live = kept === undefined ? 0 : 1;
+    let only = -1;
+    for (let i = lo; i < hi; i++) {
+      if (updates[i]!.valueHash !== undefined) {
+        live++;
+        only = i;
+      }
     }
-    const mid = splitIndex(leaves, lo, hi, depth);
-    return this.#join(
-      this.#build(depth + 1, leaves, lo, mid),
-      this.#build(depth + 1, leaves, mid, hi),
-      depth,
-    );
+    if (live === 0) {
+      this.#shape = NOT_LEAF;
+      return EMPTY_ID;
+    }
+    if (live === 1) {
+      this.#shape = LEAF;
+      if (kept !== undefined) return this.#keep(keptId, kept, depth);
+      const { keyHash, valueHash } = updates[only]!;
+      const id = stateLeafId(keyHash, valueHash!);
+      this.created.set(id, { leaf: true, keyHash, valueHash: valueHash!, depth });
+      return id;
+    }
+    const mid = splitIndex(updates, lo, hi, depth);
+    const keptRight = kept !== undefined && idBit(kept.keyHash, depth) === 1;
+    const left = this.#build(depth + 1, updates, lo, mid, keptRight ? undefined : kept, keptId);
+    const leftShape = this.#shape;
+    const right = this.#build(depth + 1, updates, mid, hi, keptRight ? kept : undefined, keptId);
+    return this.#join(left, leftShape, right, this.#shape, depth);
+  }
+
+  /** An existing leaf that stays as it is, one level or more further down: no hash, no write. */
+  #keep(id: string, leaf: NodeRecord & { leaf: true }, depth: number): string {
+    this.replaced.delete(id);
+    this.moved.set(id, { leaf: true, keyHash: leaf.keyHash, valueHash: leaf.valueHash, depth });
+    return id;
   }
 
   /** The node at `depth` over two subtrees; a lone leaf beside an empty subtree moves up instead. */
-  #join(left: Subtree, right: Subtree, depth: number): Subtree {
-    const leftEmpty = isEmptyHash(left.hash);
-    const rightEmpty = isEmptyHash(right.hash);
-    if (leftEmpty && rightEmpty) return EMPTY;
-    if (leftEmpty && this.#isLeaf(right, depth + 1)) return right;
-    if (rightEmpty && this.#isLeaf(left, depth + 1)) return left;
-    const node: TreeNode = { kind: 'inner', left: left.hash, right: right.hash };
-    return this.#create(
-      stateNodeHash(left.hash, right.hash),
-      encodeInner(left.hash, right.hash),
-      node,
-      depth,
-    );
+  #join(left: string, leftShape: Shape, right: string, rightShape: Shape, depth: number): string {
+    const leftEmpty = left === EMPTY_ID;
+    const rightEmpty = right === EMPTY_ID;
+    if (leftEmpty && rightEmpty) {
+      this.#shape = NOT_LEAF;
+      return EMPTY_ID;
+    }
+    if (leftEmpty && this.#isLeaf(right, rightShape, depth + 1)) {
+      this.#shape = LEAF;
+      return right;
+    }
+    if (rightEmpty && this.#isLeaf(left, leftShape, depth + 1)) {
+      this.#shape = LEAF;
+      return left;
+    }
+    this.#shape = NOT_LEAF;
+    const id = stateNodeId(left, right);
+    this.created.set(id, { leaf: false, left, right, depth });
+    return id;
   }
 
-  #isLeaf(subtree: Subtree, depth: number): boolean {
-    if (subtree.isLeaf !== undefined) return subtree.isLeaf;
-    return this.#read(subtree.hash, binaryKey(subtree.hash), depth).kind === 'leaf';
+  #isLeaf(id: string, shape: Shape, depth: number): boolean {
+    if (shape !== UNKNOWN) return shape === LEAF;
+    return this.#read(id, depth).leaf;
   }
-
-  #create(hash: Uint8Array, bytes: Uint8Array, node: TreeNode, depth: number): Subtree {
-    const created: CreatedNode = { hash, isLeaf: node.kind === 'leaf', bytes, node, depth };
-    this.created.set(binaryKey(hash), created);
-    return created;
-  }
-}
-
-function insertedLeaves(updates: readonly TreeUpdate[], lo: number, hi: number): Leaf[] {
-  const leaves: Leaf[] = [];
-  for (let i = lo; i < hi; i++) {
-    const { keyHash, valueHash } = updates[i]!;
-    if (valueHash !== undefined) leaves.push({ keyHash, valueHash });
-  }
-  return leaves;
-}
-
-/** Insertion index of `keyHash` in sorted `leaves`. */
-function insertionIndex(leaves: readonly Leaf[], keyHash: Uint8Array): number {
-  let low = 0;
-  let high = leaves.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (compareBytes(leaves[mid]!.keyHash, keyHash) < 0) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }

@@ -1,4 +1,11 @@
-import { sha256, taggedHash, toHex } from '@medchain/crypto';
+import {
+  binaryString,
+  sha256,
+  sha256Binary,
+  taggedHash,
+  taggedHashBinary,
+  toHex,
+} from '@medchain/crypto';
 import { StateError } from './errors.js';
 
 /**
@@ -82,24 +89,59 @@ export function samePrefix(a: Uint8Array, b: Uint8Array, bits: number): boolean 
 export const NODE_PREFIX = 0x6e;
 export const VALUE_PREFIX = 0x76;
 
-function prefixed(prefix: number, hash: Uint8Array): Uint8Array {
+/**
+ * Inside the state a hash is an id: the same 32 bytes as a binary string (one char per byte,
+ * `binaryString` form). Ids are born as strings from the hasher and serve as Map keys as they
+ * are, so a commit allocates no byte array per hash; bytes are made only for the store's ops
+ * and for proofs. String order of ids is byte order.
+ */
+export const EMPTY_ID: string = binaryString(EMPTY_HASH);
+
+export function stateKeyId(key: Uint8Array): string {
+  return taggedHashBinary('StateKey', key);
+}
+
+export function stateValueId(value: Uint8Array): string {
+  return sha256Binary(value);
+}
+
+export function stateLeafId(keyId: string, valueId: string): string {
+  return taggedHashBinary('StateLeaf', keyId, valueId);
+}
+
+export function stateNodeId(left: string, right: string): string {
+  return taggedHashBinary('StateNode', left, right);
+}
+
+/** Bit `depth` of an id's path: 0 = left, 1 = right. */
+export function idBit(id: string, depth: number): number {
+  return (id.charCodeAt(depth >> 3) >> (7 - (depth & 7))) & 1;
+}
+
+/** The 32 bytes of an id, as a fresh array. */
+export function idBytes(id: string): Uint8Array {
+  const bytes = new Uint8Array(HASH_LENGTH);
+  putId(bytes, 0, id);
+  return bytes;
+}
+
+function putId(target: Uint8Array, at: number, id: string): void {
+  for (let i = 0; i < HASH_LENGTH; i++) target[at + i] = id.charCodeAt(i);
+}
+
+function prefixedId(prefix: number, id: string): Uint8Array {
   const key = new Uint8Array(1 + HASH_LENGTH);
   key[0] = prefix;
-  copyInto(key, 1, hash);
+  putId(key, 1, id);
   return key;
 }
 
-/** `target.set(hash, at)` for a 32-byte hash; a plain loop is several times cheaper at this size. */
-function copyInto(target: Uint8Array, at: number, hash: Uint8Array): void {
-  for (let i = 0; i < HASH_LENGTH; i++) target[at + i] = hash[i]!;
+export function nodeStoreKey(nodeId: string): Uint8Array {
+  return prefixedId(NODE_PREFIX, nodeId);
 }
 
-export function nodeStoreKey(nodeHash: Uint8Array): Uint8Array {
-  return prefixed(NODE_PREFIX, nodeHash);
-}
-
-export function valueStoreKey(keyHash: Uint8Array): Uint8Array {
-  return prefixed(VALUE_PREFIX, keyHash);
+export function valueStoreKey(keyId: string): Uint8Array {
+  return prefixedId(VALUE_PREFIX, keyId);
 }
 
 /**
@@ -115,24 +157,64 @@ export type TreeNode =
   | { readonly kind: 'inner'; readonly left: Uint8Array; readonly right: Uint8Array }
   | { readonly kind: 'leaf'; readonly keyHash: Uint8Array; readonly valueHash: Uint8Array };
 
-export function encodeInner(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(INNER_LENGTH);
-  copyInto(bytes, 0, left);
-  copyInto(bytes, HASH_LENGTH, right);
+/**
+ * A node as the state holds it in memory: ids, not bytes, and the depth where it was read
+ * or built (which decides whether the node cache keeps it).
+ */
+export type NodeRecord =
+  | { readonly leaf: false; readonly left: string; readonly right: string; readonly depth: number }
+  | {
+      readonly leaf: true;
+      readonly keyHash: string;
+      readonly valueHash: string;
+      readonly depth: number;
+    };
+
+export function encodeNodeRecord(node: NodeRecord): Uint8Array {
+  if (!node.leaf) {
+    const bytes = new Uint8Array(INNER_LENGTH);
+    putId(bytes, 0, node.left);
+    putId(bytes, HASH_LENGTH, node.right);
+    return bytes;
+  }
+  const bytes = new Uint8Array(LEAF_LENGTH);
+  bytes[0] = LEAF_TAG;
+  putId(bytes, 1, node.keyHash);
+  putId(bytes, 1 + HASH_LENGTH, node.valueHash);
   return bytes;
 }
 
-export function encodeLeaf(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(LEAF_LENGTH);
-  bytes[0] = LEAF_TAG;
-  copyInto(bytes, 1, keyHash);
-  copyInto(bytes, 1 + HASH_LENGTH, valueHash);
-  return bytes;
+function corruptNode(hash: Uint8Array | string): StateError {
+  const hex = toHex(typeof hash === 'string' ? idBytes(hash) : hash);
+  return new StateError('STATE_CORRUPT_NODE', `stored node ${hex} does not decode`);
+}
+
+/** A stored node as a record; its ids are slices of one string of the stored bytes. */
+export function decodeNodeRecord(id: string, bytes: Uint8Array, depth: number): NodeRecord {
+  if (bytes.length === INNER_LENGTH) {
+    const text = binaryString(bytes);
+    return {
+      leaf: false,
+      left: text.slice(0, HASH_LENGTH),
+      right: text.slice(HASH_LENGTH),
+      depth,
+    };
+  }
+  if (bytes.length === LEAF_LENGTH && bytes[0] === LEAF_TAG) {
+    const text = binaryString(bytes);
+    return {
+      leaf: true,
+      keyHash: text.slice(1, 1 + HASH_LENGTH),
+      valueHash: text.slice(1 + HASH_LENGTH),
+      depth,
+    };
+  }
+  throw corruptNode(id);
 }
 
 export function decodeNode(hash: Uint8Array, bytes: Uint8Array): TreeNode {
   // Copies, not views: 32-byte arrays live on the V8 heap, while a view would pin the
-  // store's (often pooled, off-heap) buffer for as long as the node is cached.
+  // store's (often pooled, off-heap) buffer for as long as the node is kept.
   if (bytes.length === INNER_LENGTH) {
     return { kind: 'inner', left: copyHash(bytes, 0), right: copyHash(bytes, HASH_LENGTH) };
   }
@@ -143,7 +225,7 @@ export function decodeNode(hash: Uint8Array, bytes: Uint8Array): TreeNode {
       valueHash: copyHash(bytes, 1 + HASH_LENGTH),
     };
   }
-  throw new StateError('STATE_CORRUPT_NODE', `stored node ${toHex(hash)} does not decode`);
+  throw corruptNode(hash);
 }
 
 /** `bytes[at..at+32)` as a new array, without the intermediate view `subarray` would allocate. */
