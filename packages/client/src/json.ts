@@ -207,12 +207,18 @@ export function delegateFromJson(json: DelegateJson): DelegateEntry {
   return { ...json, patient: bytes(json.patient), delegate: bytes(json.delegate) };
 }
 
-export function organizationFromJson(json: OrganizationJson): OrganizationEntry {
+export function organizationFromJson({
+  formerValidatorKeys,
+  ...json
+}: OrganizationJson): OrganizationEntry {
   return {
     ...json,
     id: bytes(json.id),
     adminKeys: json.adminKeys.map(bytes),
     validatorKey: bytes(json.validatorKey),
+    ...(formerValidatorKeys === undefined
+      ? {}
+      : { formerValidatorKeys: formerValidatorKeys.map(bytes) }),
   };
 }
 

@@ -59,6 +59,12 @@ export interface ConsensusConfig {
   /** Inside every signed message, so votes cannot be replayed on another chain. */
   readonly chainId: string;
   readonly signer: ConsensusSigner;
+  /**
+   * Keys this validator rotated to (or will): at each height the core signs with the first of
+   * `signer` and these that the height's validator set holds, so a rotation committed on chain
+   * switches keys at the height every node derives, without a restart.
+   */
+  readonly rotatedSigners?: readonly ConsensusSigner[];
   readonly verifier: SignatureVerifier;
   readonly application: ConsensusApplication;
   /** The validators of height 1, in rotation order. */
@@ -164,8 +170,10 @@ class HeightState {
  */
 export class ConsensusCore {
   private readonly chainId: string;
-  private readonly signer: ConsensusSigner;
-  private readonly selfHex: string;
+  private readonly signers: readonly ConsensusSigner[];
+  /** The one of `signers` the current height's set holds (set by selectSigner). */
+  private signer: ConsensusSigner;
+  private selfHex: string;
   private readonly signatures: VerifiedSignatures;
   private readonly app: ConsensusApplication;
   private readonly checkpointInterval: number;
@@ -220,6 +228,7 @@ export class ConsensusCore {
 
   constructor(config: ConsensusConfig, restored?: HardState) {
     this.chainId = config.chainId;
+    this.signers = [config.signer, ...(config.rotatedSigners ?? [])];
     this.signer = config.signer;
     this.selfHex = toHex(config.signer.publicKey);
     this.signatures = new VerifiedSignatures(config.verifier);
@@ -255,6 +264,7 @@ export class ConsensusCore {
       );
     }
     this.setAt(this.height);
+    this.selectSigner();
     this.stableCheckpoint = restored.stableCheckpoint;
     const state = this.heightState;
     state.view = restored.view;
@@ -808,6 +818,7 @@ export class ConsensusCore {
 
   /** Entered when `height` becomes current: asks for a proposal if primary, replays early messages. */
   private startHeight(): void {
+    this.selectSigner();
     this.hardStateDirty = true;
     this.askForProposal(0);
     const buffered = this.futureMessages;
@@ -1180,6 +1191,13 @@ export class ConsensusCore {
     } catch {
       return true;
     }
+  }
+
+  /** Signs the current height with whichever own key its set holds (see rotatedSigners). */
+  private selectSigner(): void {
+    const set = this.setAt(this.height);
+    this.signer = this.signers.find((s) => set.has(toHex(s.publicKey))) ?? this.signers[0]!;
+    this.selfHex = toHex(this.signer.publicKey);
   }
 
   private isValidator(): boolean {

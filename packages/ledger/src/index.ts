@@ -93,6 +93,7 @@ export {
 export {
   findValidatorSet,
   MAX_VALIDATOR_CHANGES_PER_BLOCK,
+  organizationValidators,
 } from './validator-set-search.js';
 export {
   memberIds,

@@ -43,6 +43,18 @@ export interface OrganizationSpec {
 export interface OrganizationEntry extends OrganizationSpec {
   readonly status: 'member' | 'removed';
   readonly since: number;
+  /**
+   * Validator keys this organization rotated away from, oldest first (absent until its first
+   * rotation). Past validator sets hold them, so whoever follows the chain's sets from genesis
+   * (state sync, the node's set history, a light client) finds them here.
+   */
+  readonly formerValidatorKeys?: readonly Uint8Array[];
+}
+
+/** An organization's keys as `organization.rotate-key` and a `rekey` change replace them. */
+export interface OrganizationKeys {
+  readonly adminKeys: readonly Uint8Array[];
+  readonly validatorKey: Uint8Array;
 }
 
 export interface ProviderEntry {
@@ -149,7 +161,12 @@ export interface AuditEntry {
 
 export type MembershipChange =
   | { readonly type: 'add'; readonly organization: OrganizationSpec }
-  | { readonly type: 'remove'; readonly orgId: Uint8Array };
+  | { readonly type: 'remove'; readonly orgId: Uint8Array }
+  /**
+   * The members replace a member's admin keys and validator key: the recovery when the
+   * organization's own admin keys are stolen or lost (it cannot rotate them itself then).
+   */
+  | ({ readonly type: 'rekey'; readonly orgId: Uint8Array } & OrganizationKeys);
 
 export interface ProposalEntry {
   /** The hash of the proposing transaction. */

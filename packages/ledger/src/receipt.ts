@@ -20,6 +20,7 @@ export const RECEIPT_CODES = [
   'PROPOSAL_NOT_FOUND',
   'PROPOSAL_CLOSED',
   'ALREADY_VOTED',
+  'KEY_NOT_FOUND',
   // providers
   'NOT_ORG_ADMIN',
   'PROVIDER_EXISTS',

@@ -32,6 +32,11 @@ export const stateKeys = {
   adminKey: (publicKey: Uint8Array) => key('admin', publicKey),
   /** Validator key -> org id; kept after removal for the same reason. */
   validatorKey: (publicKey: Uint8Array) => key('validator', publicKey),
+  /**
+   * A key rotated away from (admin or validator) -> org id. Its admin/validator index entry is
+   * deleted, so it signs for nobody; this entry keeps it from ever being used again.
+   */
+  retiredKey: (publicKey: Uint8Array) => key('retired', publicKey),
   /** libp2p peer id -> org id, so two members never claim the same node. */
   peerId: (peerId: string) => key('peer', peerId),
   organizationProviders: (orgId: Uint8Array) => list('org-providers', orgId),

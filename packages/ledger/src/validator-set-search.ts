@@ -1,14 +1,32 @@
 import { bytesEqual, toHex } from '@medchain/crypto';
+import type { OrganizationEntry } from './model.js';
 import { type Validator, validatorSetHash } from './validators.js';
 
-/** Organizations added or removed between two consecutive sets that the search tries. */
+/** Organizations added, removed or re-keyed between two consecutive sets that the search tries. */
 export const MAX_VALIDATOR_CHANGES_PER_BLOCK = 2;
 
 /**
- * The set `from` with up to `maxChanges` organizations of `universe` added or members removed
- * whose validatorSetHash is `target`, or undefined. A header names only the hash of the next
- * validator set; whoever follows the chain (state sync, a light client) finds its members among
- * the organizations it knows, and the hash makes any match the right one.
+ * Every validator an organization has been in a set as: its validator key now and each one it
+ * rotated away from, all with its peer id (a rotation keeps the peer id). The universe of
+ * findValidatorSet is made of these, so past sets holding a retired key are found too.
+ */
+export function organizationValidators(org: OrganizationEntry): Validator[] {
+  return [org.validatorKey, ...(org.formerValidatorKeys ?? [])].map((publicKey) => ({
+    orgId: org.id,
+    publicKey,
+    peerId: org.peerId,
+  }));
+}
+
+const identity = (v: Validator) => `${toHex(v.orgId)}:${toHex(v.publicKey)}`;
+
+/**
+ * The set `from` with up to `maxChanges` changes whose validatorSetHash is `target`, or
+ * undefined. A change removes a member of `from`, adds an organization of `universe`, or
+ * replaces a member's key by another key of the same organization in `universe` (a rotation).
+ * A header names only the hash of the next validator set; whoever follows the chain (state
+ * sync, a light client) finds its members among the organizations it knows, and the hash makes
+ * any match the right one.
  */
 export function findValidatorSet(
   from: readonly Validator[],
@@ -16,22 +34,27 @@ export function findValidatorSet(
   target: Uint8Array,
   maxChanges = MAX_VALIDATOR_CHANGES_PER_BLOCK,
 ): Validator[] | undefined {
-  const inFrom = new Set(from.map((v) => toHex(v.orgId)));
+  const inFrom = new Set(from.map(identity));
   const seen = new Set(inFrom);
   const toggles: Validator[] = [...from];
   for (const v of universe) {
-    const id = toHex(v.orgId);
+    const id = identity(v);
     if (!seen.has(id)) {
       seen.add(id);
       toggles.push(v);
     }
   }
   const toggled = (indexes: readonly number[]): Validator[] => {
-    const flip = new Set(indexes.map((i) => toHex(toggles[i]!.orgId)));
-    return [
-      ...from.filter((v) => !flip.has(toHex(v.orgId))),
-      ...indexes.map((i) => toggles[i]!).filter((v) => !inFrom.has(toHex(v.orgId))),
-    ];
+    const byOrg = new Map(from.map((v) => [toHex(v.orgId), v]));
+    for (const i of indexes) {
+      const v = toggles[i]!;
+      const org = toHex(v.orgId);
+      // A member of `from` toggles out; any other key of an organization toggles in, replacing
+      // the key that organization has in the set if any.
+      if (inFrom.has(identity(v))) byOrg.delete(org);
+      else byOrg.set(org, v);
+    }
+    return [...byOrg.values()];
   };
   const search = (start: number, chosen: number[]): Validator[] | undefined => {
     if (chosen.length > 0) {

@@ -107,6 +107,12 @@ function bodyFor(w: World, choice: Choice, time: number): object {
       return choice.party % 2 === 0
         ? { change: { type: 'remove', orgId } }
         : { change: { type: 'add', organization: org(`new-${choice.org}`).spec } };
+    case 'organization.rotate-key':
+      return {
+        oldKey: pick([w.a.admin, w.a.validator, w.b.admin, signer('stranger')], choice.party)
+          .publicKey,
+        newKey: pick([signer('fresh'), w.p.nurse, w.b.validator], choice.record).publicKey,
+      };
     case 'governance.vote':
       return {
         proposalId: pick([w.proposalId, bytes('no such proposal')], choice.record),

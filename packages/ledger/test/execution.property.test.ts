@@ -104,6 +104,11 @@ function bodyFor(
         : { change: { type: 'remove', orgId: orgId() } };
     case 'governance.vote':
       return { proposalId: id(pools.proposalIds), approve: next() % 3 > 0 };
+    case 'organization.rotate-key':
+      return {
+        oldKey: pick(orgs.flatMap((o) => [o.admin, o.validator])).publicKey,
+        newKey: fits() ? signer(`rotated-${next()}`).publicKey : key(),
+      };
     case 'provider.register':
       return { provider: key(), role: pick(PROVIDER_ROLES) };
     case 'provider.suspend':

@@ -45,6 +45,11 @@ export interface SimParams {
    * view-0 proposal, as the node does); when faults stop, only a random subset has work.
    */
   readonly idleWork: boolean;
+  /**
+   * Honest validators rotate their key by block (every 4th height from 4): each node holds a
+   * second key its core switches to at the set change. Never drawn (seeds keep their runs).
+   */
+  readonly keyRotations: boolean;
 }
 
 export type ParamOverrides = Partial<Omit<SimParams, 'seed'>>;
@@ -82,6 +87,7 @@ export function paramsFromSeed(seed: number, overrides: ParamOverrides = {}): Si
     brokenQuorum: overrides.brokenQuorum ?? false,
     // Drawn last so every other parameter of an existing seed stays what it was.
     idleWork: overrides.idleWork ?? prng.chance(0.3),
+    keyRotations: overrides.keyRotations ?? false,
   };
 }
 
@@ -101,6 +107,7 @@ export function describeParams(params: SimParams): string {
     `K=${params.checkpointInterval}`,
     `timeout=${params.baseTimeoutTicks}`,
     params.idleWork ? 'idle-work' : '',
+    params.keyRotations ? 'key-rotations' : '',
     params.brokenQuorum ? 'BROKEN-QUORUM' : '',
   ]
     .filter(Boolean)

@@ -144,6 +144,8 @@ export class Simulation {
   private readonly queue = new EventQueue();
   private readonly application: ConsensusApplication;
   private readonly keys: Uint8Array[];
+  /** With key rotations on: node i's second key, keys[nodeCount + i]. */
+  private readonly rotatedSigners: SimSigner[];
   private readonly verifier: SimVerifier;
   private time = 0;
   private faultPhase = true;
@@ -158,10 +160,11 @@ export class Simulation {
   ) {
     this.prng = new SeededRandom(params.seed);
     const nodeCount = params.n + (params.membershipChanges ? 1 : 0);
-    const { verifier, signers } = simKeys(nodeCount);
+    const { verifier, signers } = simKeys(params.keyRotations ? 2 * nodeCount : nodeCount);
     this.verifier = verifier;
     this.keys = signers.map((signer) => signer.publicKey);
-    this.application = simApplication(nodeCount);
+    this.rotatedSigners = signers.slice(nodeCount);
+    this.application = simApplication(this.keys.length);
     const honestKeys = this.keys.filter((_, i) => !params.byzantine.includes(i));
     const world = {
       chainId: CHAIN_ID,
@@ -206,6 +209,11 @@ export class Simulation {
     return this.keys[index]!;
   }
 
+  /** The node holding key `index` (a rotated key is node index + node count); -1 stays -1. */
+  private nodeOfKey(index: number): number {
+    return index < 0 ? index : index % this.nodes.length;
+  }
+
   private log(line: string): void {
     if (this.verbose) this.events.push(`t=${(this.time / UNITS_PER_TICK).toFixed(1)} ${line}`);
   }
@@ -228,6 +236,9 @@ export class Simulation {
       {
         chainId: CHAIN_ID,
         signer: node.signer,
+        ...(node.honest && params.keyRotations
+          ? { rotatedSigners: [this.rotatedSigners[node.index]!] }
+          : {}),
         verifier: this.verifier,
         application: { ...this.application, hasPendingWork: () => node.hasWork },
         genesisValidators: this.genesisValidators,
@@ -338,7 +349,7 @@ export class Simulation {
   ): void {
     if (!node.honest) return;
     for (const item of evidence) {
-      const accused = this.keys.findIndex((key) => bytesEqual(key, item.validator));
+      const accused = this.nodeOfKey(this.keys.findIndex((key) => bytesEqual(key, item.validator)));
       const where = `n${node.index} holds ${item.phase} evidence against n${accused} at h=${item.height}`;
       if (!verifyEquivocation(CHAIN_ID, item, core.validatorsAt(item.height), this.verifier)) {
         this.violations.push({ kind: 'evidence', detail: `${where} that does not verify` });
@@ -355,12 +366,22 @@ export class Simulation {
   private buildProposal(node: SimNode, height: number): Proposal {
     const block: SimBlock = { height, proposer: node.index, nonce: this.nonce++ };
     let proposal: Proposal;
-    if (this.params.membershipChanges && height % 4 === 2) {
-      const set = node.latestSet;
+    const rotating = this.params.keyRotations && height % 4 === 0;
+    const set = node.latestSet;
+    if (rotating && set.some((k) => k < this.nodes.length && this.nodes[k]!.honest)) {
+      // One honest member still on its first key rotates to its second.
+      const first = set.filter((k) => k < this.nodes.length && this.nodes[k]!.honest);
+      const rotated = first[height % first.length]!;
+      proposal = proposalOf({
+        ...block,
+        validators: set.map((k) => (k === rotated ? k + this.nodes.length : k)),
+      });
+    } else if (this.params.membershipChanges && height % 4 === 2) {
+      const members = set.map((k) => this.nodeOfKey(k));
       const outside = [...Array(this.nodes.length).keys()].filter(
-        (i) => !set.includes(i) && this.nodes[i]!.honest,
+        (i) => !members.includes(i) && this.nodes[i]!.honest,
       );
-      const honestMembers = set.filter((i) => this.nodes[i]!.honest);
+      const honestMembers = set.filter((k) => this.nodes[this.nodeOfKey(k)]!.honest);
       const leaving = honestMembers[height % honestMembers.length];
       const joining = outside[0];
       if (leaving !== undefined && joining !== undefined) {
@@ -384,9 +405,9 @@ export class Simulation {
     const recipients =
       out.to === 'all'
         ? this.nodes.filter((other) => other !== node).map((other) => other.index)
-        : this.nodes
-            .filter((other) => bytesEqual(other.signer.publicKey, out.to as Uint8Array))
-            .map((other) => other.index);
+        : [
+            this.nodeOfKey(this.keys.findIndex((key) => bytesEqual(key, out.to as Uint8Array))),
+          ].filter((index) => index >= 0);
     if (node.adversary !== null) {
       node.adversary.send(out, recipients);
       return;

@@ -31,6 +31,7 @@ import {
 export const TX_KINDS = [
   'governance.propose',
   'governance.vote',
+  'organization.rotate-key',
   'provider.register',
   'provider.suspend',
   'patient.register',
@@ -91,6 +92,8 @@ export interface ResearchReleaseBody {
 export interface TxBodies {
   'governance.propose': { readonly change: MembershipChange };
   'governance.vote': { readonly proposalId: Uint8Array; readonly approve: boolean };
+  /** One of the signer's organization's keys (an admin key or its validator key) replaced. */
+  'organization.rotate-key': { readonly oldKey: Uint8Array; readonly newKey: Uint8Array };
   'provider.register': { readonly provider: Uint8Array; readonly role: ProviderRole };
   'provider.suspend': { readonly provider: Uint8Array };
   'patient.register': Record<string, never>;
@@ -141,7 +144,12 @@ export function parseOrganizationSpec(
 }
 
 function parseChange(value: unknown, path: string, key: KeyParser): MembershipChange {
-  const type = asObject(value, path, ['type'], ['organization', 'orgId']).type;
+  const type = asObject(
+    value,
+    path,
+    ['type'],
+    ['organization', 'orgId', 'adminKeys', 'validatorKey'],
+  ).type;
   if (type === 'add') {
     const o = asObject(value, path, ['type', 'organization']);
     return {
@@ -153,7 +161,16 @@ function parseChange(value: unknown, path: string, key: KeyParser): MembershipCh
     const o = asObject(value, path, ['type', 'orgId']);
     return { type, orgId: hash32(o.orgId, `${path}.orgId`) };
   }
-  throw invalid(`${path}.type`, 'expected add or remove');
+  if (type === 'rekey') {
+    const o = asObject(value, path, ['type', 'orgId', 'adminKeys', 'validatorKey']);
+    return {
+      type,
+      orgId: hash32(o.orgId, `${path}.orgId`),
+      adminKeys: asList(o.adminKeys, `${path}.adminKeys`, { min: 1, max: MAX_ADMIN_KEYS }, key),
+      validatorKey: key(o.validatorKey, `${path}.validatorKey`),
+    };
+  }
+  throw invalid(`${path}.type`, 'expected add, remove or rekey');
 }
 
 export function parseAccessRequest(
@@ -262,6 +279,10 @@ const parsers: Parsers = {
       proposalId: hash32(o.proposalId, 'body.proposalId'),
       approve: asBoolean(o.approve, 'body.approve'),
     };
+  },
+  'organization.rotate-key': (body, key) => {
+    const o = asObject(body, 'body', ['oldKey', 'newKey']);
+    return { oldKey: key(o.oldKey, 'body.oldKey'), newKey: key(o.newKey, 'body.newKey') };
   },
   'provider.register': (body, key) => {
     const o = asObject(body, 'body', ['provider', 'role']);

@@ -172,6 +172,7 @@ function researchRelease(
 const signerRoles = {
   'governance.propose': (reader, signer) => memberAdmin(reader, signer),
   'governance.vote': (reader, signer) => memberAdmin(reader, signer),
+  'organization.rotate-key': (reader, signer) => memberAdmin(reader, signer),
   'provider.register': (reader, signer) => orgAdmin(reader, signer),
   'provider.suspend': (reader, signer) => orgAdmin(reader, signer),
   'patient.register': (reader, signer) => {

@@ -16,6 +16,7 @@ import type {
   LedgerParams,
   MembershipChange,
   OrganizationEntry,
+  OrganizationKeys,
   OrganizationSpec,
   PatientEntry,
   ProposalEntry,
@@ -87,6 +88,22 @@ export function passThreshold(members: number): number {
   return Math.ceil((2 * members) / 3);
 }
 
+/** Whether `key` is, or ever was, an organization's admin or validator key. */
+function isOrganizationKey(reader: KeyValueReader, key: Uint8Array): boolean {
+  return (
+    reader.get(stateKeys.adminKey(key)) !== undefined ||
+    reader.get(stateKeys.validatorKey(key)) !== undefined ||
+    reader.get(stateKeys.retiredKey(key)) !== undefined
+  );
+}
+
+/** A key that becomes an organization's must never have been anyone's role key (KEY_IN_USE). */
+function requireKeyFree(ctx: RuleContext, key: Uint8Array): void {
+  if (isOrganizationKey(ctx.state, key) || ctx.state.get(stateKeys.provider(key)) !== undefined) {
+    fail('KEY_IN_USE', `key ${hex(key)} is or was an organization or provider key`);
+  }
+}
+
 function requireKeysFree(ctx: RuleContext, spec: OrganizationSpec): void {
   if (readValue(ctx.state, stateKeys.organization(spec.id)) !== undefined) {
     fail('ORG_EXISTS', `organization ${hex(spec.id)} exists or existed`);
@@ -94,23 +111,96 @@ function requireKeysFree(ctx: RuleContext, spec: OrganizationSpec): void {
   if (readValue(ctx.state, stateKeys.peerId(spec.peerId)) !== undefined) {
     fail('KEY_IN_USE', `peer id ${spec.peerId} already belongs to an organization`);
   }
-  for (const key of [...spec.adminKeys, spec.validatorKey]) {
-    if (
-      readValue(ctx.state, stateKeys.adminKey(key)) !== undefined ||
-      readValue(ctx.state, stateKeys.validatorKey(key)) !== undefined ||
-      readValue(ctx.state, stateKeys.provider(key)) !== undefined
-    ) {
-      fail('KEY_IN_USE', `key ${hex(key)} already belongs to an organization or provider`);
-    }
-  }
+  for (const key of [...spec.adminKeys, spec.validatorKey]) requireKeyFree(ctx, key);
+}
+
+function requireMember(ctx: RuleContext, orgId: Uint8Array): OrganizationEntry {
+  const org = memberOrganization(ctx.state, orgId);
+  if (org === undefined) fail('ORG_NOT_FOUND', `organization ${hex(orgId)} is not a member`);
+  return org;
 }
 
 function requireRemovable(ctx: RuleContext, orgId: Uint8Array): void {
-  if (memberOrganization(ctx.state, orgId) === undefined) {
-    fail('ORG_NOT_FOUND', `organization ${hex(orgId)} is not a member`);
-  }
+  requireMember(ctx, orgId);
   if (memberIds(ctx.state).length <= 1) fail('LAST_MEMBER', 'the last member cannot be removed');
 }
+
+const holds = (keys: readonly Uint8Array[], key: Uint8Array) =>
+  keys.some((held) => bytesEqual(held, key));
+
+/**
+ * Checks `keys` can replace `org`'s: acceptable points, the validator key not also an admin
+ * key, and every key the organization does not hold already free (requireKeyFree).
+ */
+function requireReplacementKeys(ctx: RuleContext, org: OrganizationEntry, keys: OrganizationKeys) {
+  requireAcceptableKeys([...keys.adminKeys, keys.validatorKey], 'body');
+  if (holds(keys.adminKeys, keys.validatorKey)) {
+    fail('KEY_IN_USE', 'the validator key cannot also be an admin key');
+  }
+  const current = [...org.adminKeys, org.validatorKey];
+  for (const key of [...keys.adminKeys, keys.validatorKey]) {
+    if (!holds(current, key)) requireKeyFree(ctx, key);
+  }
+}
+
+/**
+ * Gives `org` new admin keys and validator key. A key it no longer holds is retired: its index
+ * entry goes (it signs for nobody from this transaction on) and `retiredKey` keeps it from
+ * ever being used again. A new validator key changes the validator set, which consensus
+ * switches to at the height it derives from this block's (the membership-change path).
+ */
+function replaceKeys(ctx: RuleContext, org: OrganizationEntry, keys: OrganizationKeys): void {
+  const retire = (key: Uint8Array, index: Uint8Array) => {
+    ctx.state.delete(index);
+    writeValue(ctx.state, stateKeys.retiredKey(key), org.id);
+  };
+  for (const key of org.adminKeys) {
+    if (!holds(keys.adminKeys, key)) retire(key, stateKeys.adminKey(key));
+  }
+  for (const key of keys.adminKeys) {
+    if (!holds(org.adminKeys, key)) writeValue(ctx.state, stateKeys.adminKey(key), org.id);
+  }
+  let formerValidatorKeys = org.formerValidatorKeys;
+  const validatorChanged = !bytesEqual(org.validatorKey, keys.validatorKey);
+  if (validatorChanged) {
+    retire(org.validatorKey, stateKeys.validatorKey(org.validatorKey));
+    writeValue(ctx.state, stateKeys.validatorKey(keys.validatorKey), org.id);
+    formerValidatorKeys = [...(formerValidatorKeys ?? []), org.validatorKey];
+  }
+  const entry: OrganizationEntry = {
+    ...org,
+    adminKeys: keys.adminKeys,
+    validatorKey: keys.validatorKey,
+    ...(formerValidatorKeys === undefined ? {} : { formerValidatorKeys }),
+  };
+  writeValue(ctx.state, stateKeys.organization(org.id), entry);
+  if (validatorChanged) ctx.membershipChanged();
+}
+
+/**
+ * One key of the signer's organization (an admin key, its own included, or the validator key)
+ * replaced by a new one. Any admin key of the organization may do it, so when one admin key is
+ * stolen another retires it at once; when none is left to the organization, the members vote a
+ * `rekey` change instead.
+ */
+const rotateKey: Rule<'organization.rotate-key'> = (ctx, { oldKey, newKey }, org) => {
+  const isValidator = bytesEqual(org.validatorKey, oldKey);
+  if (!isValidator && !holds(org.adminKeys, oldKey)) {
+    fail('KEY_NOT_FOUND', `key ${hex(oldKey)} is not an admin or validator key of ${hex(org.id)}`);
+  }
+  requireAcceptableKeys([newKey], 'body.newKey');
+  requireKeyFree(ctx, newKey);
+  replaceKeys(
+    ctx,
+    org,
+    isValidator
+      ? { adminKeys: org.adminKeys, validatorKey: newKey }
+      : {
+          adminKeys: org.adminKeys.map((key) => (bytesEqual(key, oldKey) ? newKey : key)),
+          validatorKey: org.validatorKey,
+        },
+  );
+};
 
 /** Writes a new member organization and its key indexes; used by genesis and by governance. */
 export function admitOrganization(
@@ -131,6 +221,11 @@ function applyChange(ctx: RuleContext, change: MembershipChange): void {
   if (change.type === 'add') {
     requireKeysFree(ctx, change.organization);
     admitOrganization(ctx.state, change.organization, ctx.time);
+  } else if (change.type === 'rekey') {
+    const org = requireMember(ctx, change.orgId);
+    requireReplacementKeys(ctx, org, change);
+    replaceKeys(ctx, org, change);
+    return;
   } else {
     requireRemovable(ctx, change.orgId);
     const org = readValue<OrganizationEntry>(ctx.state, stateKeys.organization(change.orgId))!;
@@ -165,6 +260,8 @@ const propose: Rule<'governance.propose'> = (ctx, { change }, org) => {
     requireAcceptableKeys([...adminKeys, validatorKey], 'body.change.organization');
   }
   if (change.type === 'add') requireKeysFree(ctx, change.organization);
+  else if (change.type === 'rekey')
+    requireReplacementKeys(ctx, requireMember(ctx, change.orgId), change);
   else requireRemovable(ctx, change.orgId);
   const proposal: ProposalEntry = {
     id: ctx.txHash,
@@ -204,11 +301,11 @@ const registerProvider: Rule<'provider.register'> = (ctx, { provider, role }, or
   if (readValue(ctx.state, stateKeys.provider(provider)) !== undefined) {
     fail('PROVIDER_EXISTS', `provider ${hex(provider)} is already registered`);
   }
-  if (
-    readValue(ctx.state, stateKeys.adminKey(provider)) !== undefined ||
-    readValue(ctx.state, stateKeys.validatorKey(provider)) !== undefined
-  ) {
-    fail('KEY_IN_USE', 'an organization admin or validator key cannot be a provider');
+  if (isOrganizationKey(ctx.state, provider)) {
+    fail(
+      'KEY_IN_USE',
+      'an organization admin or validator key, or a retired one, cannot be a provider',
+    );
   }
   const entry: ProviderEntry = {
     key: provider,
@@ -559,6 +656,7 @@ const releaseForResearch = (
 export const rules: { readonly [K in TxKind]: Rule<K> } = {
   'governance.propose': propose,
   'governance.vote': vote,
+  'organization.rotate-key': rotateKey,
   'provider.register': registerProvider,
   'provider.suspend': suspendProvider,
   'patient.register': registerPatient,

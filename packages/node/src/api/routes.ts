@@ -217,14 +217,21 @@ export const COMPONENT_SCHEMAS: Record<string, JsonSchema> = {
     time: MS,
     txHash: HASH,
   }),
-  Organization: object({
-    id: HASH,
-    adminKeys: array(KEY),
-    validatorKey: KEY,
-    peerId: STR,
-    status: { enum: ['member', 'removed'] },
-    since: MS,
-  }),
+  Organization: object(
+    {
+      id: HASH,
+      adminKeys: array(KEY),
+      validatorKey: KEY,
+      peerId: STR,
+      status: { enum: ['member', 'removed'] },
+      since: MS,
+      formerValidatorKeys: {
+        ...array(KEY),
+        description: 'validator keys it rotated away from, oldest first (absent before any)',
+      },
+    },
+    ['formerValidatorKeys'],
+  ),
   Provider: object({
     key: KEY,
     org: HASH,
