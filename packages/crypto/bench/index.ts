@@ -2,6 +2,8 @@
  * `pnpm bench:crypto`: throughput of the operations the node runs per transaction, per block
  * and per record exchange. Single-threaded; numbers vary with machine load.
  */
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
@@ -10,6 +12,8 @@ import {
   type Canonical,
   decodeCanonical,
   decryptKeystore,
+  ED25519_BACKEND,
+  ed25519Verifiers,
   encodeCanonical,
   encryptKeystore,
   fromHex,
@@ -21,7 +25,6 @@ import {
   sha256,
   taggedHash,
   toHex,
-  verify,
   verifyReference,
 } from '../src/index.js';
 
@@ -58,6 +61,48 @@ function bench(name: string, op: () => unknown): void {
   console.log(
     `${name.padEnd(44)} ${rate(cpuMs)} ops/cpu-s ${perOp.padStart(10)}/op   (wall ${rate(wallMs)} ops/s)`,
   );
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+/**
+ * Per-call CPU µs of several implementations of one operation, measured in one process and
+ * interleaved: ROUNDS rounds, each giving every contender a slice of SLICE_MS in turn (the
+ * order rotates each round), so a change in machine load hits all of them alike. Prints the
+ * median over rounds and the range.
+ */
+function compare(title: string, contenders: [string, () => unknown][]): void {
+  const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+  const SLICE_MS = TARGET_MS / 10;
+  const samples = new Map<string, number[]>(contenders.map(([name]) => [name, []]));
+  for (const [, op] of contenders) for (let i = 0; i < 20; i++) op();
+  console.log(`${title}: ${ROUNDS} rounds of ${SLICE_MS} ms slices, load average ${load()}`);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let i = 0; i < contenders.length; i++) {
+      const [name, op] = contenders[(round + i) % contenders.length]!;
+      let runs = 0;
+      const wallStart = performance.now();
+      const cpuStart = process.cpuUsage();
+      while (performance.now() - wallStart < SLICE_MS) {
+        op();
+        runs++;
+      }
+      const cpu = process.cpuUsage(cpuStart);
+      samples.get(name)!.push((cpu.user + cpu.system) / runs);
+    }
+  }
+  for (const [name, values] of samples) {
+    const sorted = values.sort((a, b) => a - b);
+    const median = sorted[sorted.length >> 1]!;
+    const range = `${sorted[0]!.toFixed(1)}-${sorted[sorted.length - 1]!.toFixed(1)}`;
+    console.log(
+      `  ${name.padEnd(42)} ${median.toFixed(1).padStart(8)} µs/op median  (range ${range})`,
+    );
+  }
+  console.log(`  load average after: ${load()}`);
 }
 
 const seed = bytes(32, 1);
@@ -101,12 +146,31 @@ console.log(
 );
 console.log(`transaction-like object: ${encoded.length} bytes canonical`);
 bench('ed25519 sign (Signer, tx bytes)', () => signer.sign(encoded));
-bench('ed25519 verify, node:crypto (cached key)', () =>
-  verify(signer.publicKey, encoded, signature),
-);
-bench('ed25519 verifyReference, noble', () =>
-  verifyReference(signer.publicKey, encoded, signature),
-);
+// The rule on every backend (cached keys), the libraries' own calls without the rule's
+// pre-check, and the from-scratch reference.
+const sodium = createRequire(import.meta.url)('sodium-native') as {
+  crypto_sign_verify_detached(sig: Uint8Array, msg: Uint8Array, pk: Uint8Array): boolean;
+};
+const opensslKey = createPublicKey({
+  key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(signer.publicKey).toString('base64url') },
+  format: 'jwk',
+});
+compare(`ed25519 verify, tx bytes (verify uses ${ED25519_BACKEND})`, [
+  ...[...ed25519Verifiers].map(([name, check]): [string, () => unknown] => [
+    `rule on ${name}`,
+    () => check(signer.publicKey, encoded, signature),
+  ]),
+  [
+    'libsodium alone (sodium-native)',
+    () => sodium.crypto_sign_verify_detached(signature, encoded, signer.publicKey),
+  ],
+  ['OpenSSL alone (node:crypto)', () => nodeVerify(null, encoded, opensslKey, signature)],
+  [
+    'verifyReference (noble, key decoded per call)',
+    () => verifyReference(signer.publicKey, encoded, signature),
+  ],
+]);
+if (process.env.BENCH_ONLY === 'verify') process.exit(0);
 bench('ed25519 keyPairFromSeed', () => keyPairFromSeed(seed));
 // Map keys and comparisons of hashes: the node runs these many times per transaction.
 bench('toHex (32 B)', () => toHex(hash32));

@@ -11,6 +11,9 @@ export {
 } from './bytes.js';
 export {
   assertAcceptablePublicKey,
+  ED25519_BACKEND,
+  type Ed25519BackendName,
+  ed25519Verifiers,
   generateKeyPair,
   isAcceptablePublicKey,
   isAcceptablePublicKeyCached,
@@ -23,6 +26,7 @@ export {
   Signer,
   shortPublicKey,
   sign,
+  type VerifyFunction,
   verify,
   verifyReference,
 } from './ed25519.js';

@@ -2,6 +2,7 @@ import {
   assertAcceptablePublicKey,
   CryptoError,
   concatBytes,
+  ed25519Verifiers,
   fromHex,
   generateKeyPair,
   isAcceptablePublicKey,
@@ -19,7 +20,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadBrowserCrypto } from './browser-bundle.js';
 
-/** The browser build (noble, no OpenSSL) is held to the same rule as both Node backends. */
+/** The browser build (noble only) is held to the same rule as every Node backend. */
 const browser = await loadBrowserCrypto();
 
 const Point = ed25519.Point;
@@ -45,16 +46,24 @@ function challenge(r: Uint8Array, a: Uint8Array, message: Uint8Array): bigint {
   return leToNumber(sha512(concatBytes(r, a, message))) % L;
 }
 
-/** Every backend must give the same verdict on every input; returns that verdict. */
+/**
+ * Every backend (libsodium, OpenSSL, noble), the from-scratch reference and the browser build
+ * must give the same verdict on every input; returns that verdict.
+ */
 function agreedVerdict(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  const fast = verify(publicKey, message, signature);
   const reference = verifyReference(publicKey, message, signature);
-  const inBrowser = browser.verify(publicKey, message, signature);
-  expect(
-    [fast, inBrowser],
-    `openssl=${fast} noble=${reference} browser=${inBrowser} on ${toHex(publicKey)} ${toHex(signature)}`,
-  ).toEqual([reference, reference]);
-  return fast;
+  const verdicts = Object.fromEntries([
+    ...[...ed25519Verifiers].map(([name, check]) => [name, check(publicKey, message, signature)]),
+    ['verify', verify(publicKey, message, signature)],
+    ['browser', browser.verify(publicKey, message, signature)],
+  ]);
+  for (const [name, verdict] of Object.entries(verdicts)) {
+    expect(
+      verdict,
+      `${name}=${verdict}, reference=${reference} on ${toHex(publicKey)} ${toHex(signature)}`,
+    ).toBe(reference);
+  }
+  return reference;
 }
 
 const seedArb = fc.uint8Array({ minLength: 32, maxLength: 32 });
@@ -90,7 +99,7 @@ describe('keys and signing', () => {
     );
   });
 
-  it('Signer and sign() agree, signatures are deterministic, and both backends accept them', () => {
+  it('Signer and sign() agree, signatures are deterministic, and every backend accepts them', () => {
     fc.assert(
       fc.property(seedArb, messageArb, (seed, message) => {
         const signer = new Signer(seed);
@@ -124,7 +133,7 @@ describe('keys and signing', () => {
   });
 });
 
-describe('the verification rule, on both backends', () => {
+describe('the verification rule, on every backend', () => {
   const validTriple = fc.tuple(seedArb, messageArb).map(([seed, message]) => {
     const signer = new Signer(seed);
     return { publicKey: signer.publicKey, message, signature: signer.sign(message) };
@@ -192,9 +201,29 @@ describe('the verification rule, on both backends', () => {
     ];
     for (const args of bad) {
       const [k, m, s] = args as [Uint8Array, Uint8Array, Uint8Array];
-      expect(verify(k, m, s)).toBe(false);
-      expect(verifyReference(k, m, s)).toBe(false);
+      for (const check of [verify, verifyReference, ...ed25519Verifiers.values()]) {
+        expect(check(k, m, s)).toBe(false);
+      }
     }
+  });
+
+  it('reads keys, messages and signatures that are views into larger buffers', () => {
+    // A decoded transaction hands out subarrays of its bytes; native backends must honour
+    // byteOffset.
+    fc.assert(
+      fc.property(validTriple, fc.nat({ max: 7 }), ({ publicKey, message, signature }, pad) => {
+        const view = (bytes: Uint8Array) =>
+          concatBytes(new Uint8Array(pad + 1).fill(0xff), bytes, new Uint8Array(3)).subarray(
+            pad + 1,
+            pad + 1 + bytes.length,
+          );
+        expect(agreedVerdict(view(publicKey), view(message), view(signature))).toBe(true);
+        const other = view(signature);
+        other[5]! ^= 1;
+        expect(agreedVerdict(view(publicKey), view(message), other)).toBe(false);
+      }),
+      { numRuns: 30 },
+    );
   });
 
   it('small-order keys are unacceptable and never verify, even with the "any message" forgery', () => {
@@ -230,30 +259,30 @@ describe('the verification rule, on both backends', () => {
     }
   });
 
-  it('R = identity is accepted when canonical and rejected when spelled y = 1 + p', () => {
-    // With nonce r = 0, R is the identity and S = k·a. Only R's canonical spelling can match
-    // the recomputed R, whichever spelling went into the hash.
+  it('R of small order is refused even when the equation holds, in every spelling', () => {
+    // With nonce r = 0 and R a torsion point T, S = k·a satisfies [S]B = R + [k]A - T; for
+    // T = identity the cofactorless equation holds exactly. The rule refuses every small-order
+    // R (libsodium does; OpenSSL and noble alone would accept the identity).
+    const identitySpellings = [Point.ZERO.toBytes(), numberToLE(1n + P), negativeZeroEncodings[0]!];
     fc.assert(
-      fc.property(scalarArb, messageArb, (a, message) => {
-        const publicKey = Point.BASE.multiply(a).toBytes();
-        for (const [rBytes, expected] of [
-          [Point.ZERO.toBytes(), true],
-          [numberToLE(1n + P), false],
-        ] as const) {
+      fc.property(
+        scalarArb,
+        messageArb,
+        fc.constantFrom(...identitySpellings, ...TORSION.map((t) => t.toBytes())),
+        (a, message, rBytes) => {
+          const publicKey = Point.BASE.multiply(a).toBytes();
           const s = (challenge(rBytes, publicKey, message) * a) % L;
-          expect(agreedVerdict(publicKey, message, concatBytes(rBytes, numberToLE(s)))).toBe(
-            expected,
-          );
-        }
-      }),
-      { numRuns: 20 },
+          expect(agreedVerdict(publicKey, message, concatBytes(rBytes, numberToLE(s)))).toBe(false);
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 
   it('keys and nonces with torsion components: verdicts match the cofactorless equation exactly', () => {
     // A = [a]B + T_A and R = [r]B + T_R, S = r + k·a. Then [S]B - [k]A = R - T_R - [k]T_A,
     // so the cofactorless rule accepts exactly when T_R + [k]T_A is the identity. Cofactored
-    // verification would accept all of these; we must not, and both backends must agree.
+    // verification would accept all of these; we must not, and every backend must agree.
     let accepted = 0;
     let rejected = 0;
     fc.assert(

@@ -12,16 +12,11 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { scrypt as nobleScrypt } from '@noble/hashes/scrypt.js';
 import { sha256 as nobleSha256, sha512 as nobleSha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes as nobleHexToBytes } from '@noble/hashes/utils.js';
-import { cofactorlessEquationHolds, type EdPoint, Point } from '../ed25519-reference.js';
-import type { ScryptOptions } from './contract.js';
+import { nobleBackend } from '../ed25519-reference.js';
+import type { Ed25519Backend, ScryptOptions } from './contract.js';
 
 /** noble signs from the seed itself; a copy, so the caller's array can change afterwards. */
 export type SigningKey = Uint8Array;
-/** The decoded point beside its bytes, so a cached key is decompressed once. */
-export interface VerifyingKey {
-  readonly point: EdPoint;
-  readonly publicKey: Uint8Array;
-}
 
 export function toHex(bytes: Uint8Array): string {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('toHex expects a Uint8Array');
@@ -111,22 +106,8 @@ export function ed25519Sign(key: SigningKey, message: Uint8Array): Uint8Array {
   return ed25519.sign(message, key);
 }
 
-export function ed25519VerifyingKey(publicKey: Uint8Array): VerifyingKey {
-  return { point: Point.fromBytes(publicKey, false), publicKey: new Uint8Array(publicKey) };
-}
-
-/** The rule's equation, as `verifyReference` checks it (the caller checked the rest). */
-export function ed25519Verify(
-  key: VerifyingKey,
-  message: Uint8Array,
-  signature: Uint8Array,
-): boolean {
-  try {
-    return cofactorlessEquationHolds(key.point, key.publicKey, message, signature);
-  } catch {
-    return false;
-  }
-}
+/** The rule's equation on noble points, the only backend a browser has (no native code). */
+export const ed25519Backends: readonly Ed25519Backend[] = [nobleBackend];
 
 /** RFC 7748 X25519; `null` when u is of small order (noble refuses it before the ladder). */
 export function x25519(scalar: Uint8Array, uCoordinate: Uint8Array): Uint8Array | null {

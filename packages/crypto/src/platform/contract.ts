@@ -5,9 +5,9 @@ import type * as Node from './node.js';
  * What each platform file provides. The rest of the package imports `./node.js`; a browser
  * bundle gets `./browser.js` in its place (package.json `browser` field), so both must export
  * exactly this, with the same results byte for byte (test/browser-platform.test.ts).
- * `SigningKey` and `VerifyingKey` are each platform's own prepared keys.
+ * `SigningKey` is each platform's own prepared key.
  */
-export interface Platform<SigningKey, VerifyingKey> {
+export interface Platform<SigningKey> {
   /** toHex, binaryString, compareBytes and sha256 are public as they are (re-exported). */
   toHex(bytes: Uint8Array): string;
   binaryString(bytes: Uint8Array): string;
@@ -27,8 +27,8 @@ export interface Platform<SigningKey, VerifyingKey> {
   ed25519SigningKey(seed: Uint8Array): SigningKey;
   ed25519PublicKey(key: SigningKey): Uint8Array;
   ed25519Sign(key: SigningKey, message: Uint8Array): Uint8Array;
-  ed25519VerifyingKey(publicKey: Uint8Array): VerifyingKey;
-  ed25519Verify(key: VerifyingKey, message: Uint8Array, signature: Uint8Array): boolean;
+  /** The Ed25519 verifiers this platform has, fastest first (README: "One verification rule"). */
+  readonly ed25519Backends: readonly Ed25519Backend[];
   x25519(scalar: Uint8Array, uCoordinate: Uint8Array): Uint8Array | null;
   scrypt(
     passphrase: Uint8Array,
@@ -51,6 +51,23 @@ export interface Platform<SigningKey, VerifyingKey> {
   ): Uint8Array | null;
 }
 
+export type Ed25519BackendName = 'libsodium' | 'openssl' | 'noble';
+
+/** A signature check bound to one public key: prepared once per key, kept in a key cache. */
+export type KeyVerifier = (message: Uint8Array, signature: Uint8Array) => boolean;
+
+/**
+ * One implementation of the rule's equation. It is only ever given inputs that passed the
+ * rule's pre-check in ed25519.ts (acceptable key, 64-byte signature, S < L, R canonical and
+ * not of small order), and must then accept exactly when encode([S]B - [k]A) == R, compared
+ * on bytes. Never throws.
+ */
+export interface Ed25519Backend {
+  readonly name: Ed25519BackendName;
+  /** `publicKey` is a private copy that passed the key check; it may be kept. */
+  prepareKey(publicKey: Uint8Array): KeyVerifier;
+}
+
 export interface ScryptOptions {
   readonly N: number;
   readonly r: number;
@@ -66,9 +83,5 @@ type Exactly<Module, Contract> = Module extends Contract
     : false
   : false;
 type Holds<T extends true> = T;
-export type NodeFollowsContract = Holds<
-  Exactly<typeof Node, Platform<Node.SigningKey, Node.VerifyingKey>>
->;
-export type BrowserFollowsContract = Holds<
-  Exactly<typeof Browser, Platform<Browser.SigningKey, Browser.VerifyingKey>>
->;
+export type NodeFollowsContract = Holds<Exactly<typeof Node, Platform<Node.SigningKey>>>;
+export type BrowserFollowsContract = Holds<Exactly<typeof Browser, Platform<Browser.SigningKey>>>;

@@ -1,5 +1,6 @@
 /**
- * The primitives on Node: OpenSSL through `node:crypto`, and Buffer's native helpers. This is
+ * The primitives on Node: OpenSSL through `node:crypto`, libsodium through sodium-native for
+ * Ed25519 verification where it loads, and Buffer's native helpers. This is
  * the default; bundlers targeting browsers swap this file for `./browser.ts` through the
  * package.json `browser` field (README: "Platforms"). Callers have already checked lengths and
  * types; these functions only compute. `./contract.ts` holds both files to one shape.
@@ -18,11 +19,11 @@ import {
   scryptSync,
   timingSafeEqual,
 } from 'node:crypto';
-
-import type { ScryptOptions } from './contract.js';
+import { createRequire } from 'node:module';
+import { nobleBackend } from '../ed25519-reference.js';
+import type { Ed25519Backend, ScryptOptions } from './contract.js';
 
 export type SigningKey = KeyObject;
-export type VerifyingKey = KeyObject;
 
 /**
  * Node's native hex and latin1 encoders, called on the array itself. Reading `.buffer` of a
@@ -168,29 +169,70 @@ export function ed25519Sign(key: SigningKey, message: Uint8Array): Uint8Array {
   return new Uint8Array(nodeSign(null, message, key));
 }
 
-/** For a key that already passed the rule's key check (see ed25519.ts). */
-export function ed25519VerifyingKey(publicKey: Uint8Array): VerifyingKey {
-  return createPublicKey({
-    key: { kty: 'OKP', crv: 'Ed25519', x: base64url(publicKey) },
-    format: 'jwk',
-  });
+/** The one libsodium call used; sodium-native takes any Uint8Array view. */
+interface Sodium {
+  crypto_sign_verify_detached(
+    signature: Uint8Array,
+    message: Uint8Array,
+    publicKey: Uint8Array,
+  ): boolean;
 }
 
 /**
- * OpenSSL's check for inputs that already passed the rest of the rule (64-byte signature,
- * S < L, acceptable key): it is the cofactorless equation compared on R's bytes.
+ * sodium-native is an optional dependency with prebuilt binaries for the common platforms;
+ * where it is missing or does not load, OpenSSL is the fastest verifier left.
  */
-export function ed25519Verify(
-  key: VerifyingKey,
-  message: Uint8Array,
-  signature: Uint8Array,
-): boolean {
+function loadSodium(): Sodium | null {
   try {
-    return nodeVerify(null, message, key, signature);
+    return createRequire(import.meta.url)('sodium-native') as Sodium;
   } catch {
-    return false;
+    return null;
   }
 }
+
+/**
+ * libsodium's released line (1.0.18 to 1.0.21, which sodium-native bundles) checks exactly
+ * the rule: canonical S, canonical A, neither A nor R of small order, cofactorless equation
+ * compared on R's bytes. (Its unreleased master branch is cofactored: the shared vectors in
+ * test/ed25519-vectors.test.ts fail if a sodium-native update brings that in.)
+ */
+function libsodiumBackend(sodium: Sodium): Ed25519Backend {
+  return {
+    name: 'libsodium',
+    prepareKey: (publicKey) => (message, signature) =>
+      sodium.crypto_sign_verify_detached(signature, message, publicKey),
+  };
+}
+
+/**
+ * OpenSSL's equation is the rule's (cofactorless, compared on R's bytes); on its own it would
+ * also accept small-order R, non-canonical or small-order A, which the pre-check refuses.
+ */
+const opensslBackend: Ed25519Backend = {
+  name: 'openssl',
+  prepareKey(publicKey) {
+    const key = createPublicKey({
+      key: { kty: 'OKP', crv: 'Ed25519', x: base64url(publicKey) },
+      format: 'jwk',
+    });
+    return (message, signature) => {
+      try {
+        return nodeVerify(null, message, key, signature);
+      } catch {
+        return false;
+      }
+    };
+  },
+};
+
+const sodium = loadSodium();
+
+/** Fastest first: `verify` uses the first; tests and the bench hold every one to the rule. */
+export const ed25519Backends: readonly Ed25519Backend[] = [
+  ...(sodium === null ? [] : [libsodiumBackend(sodium)]),
+  opensslBackend,
+  nobleBackend,
+];
 
 /**
  * RFC 7748 X25519(k, u): clamps k, ignores the top bit of u. `null` when u is of small order
