@@ -1,7 +1,8 @@
 import { bytesEqual, toHex, verify } from '@medchain/crypto';
 import { type Block, transactionsRoot } from './block.js';
+import type { AccessLogBody } from './consent/bodies.js';
 import { requireSignerRole } from './consent/roles.js';
-import { type RuleContext, rules } from './consent/rules.js';
+import { accessRequestDigest, type RuleContext, rules } from './consent/rules.js';
 import { LedgerError } from './errors.js';
 import type { LedgerParams } from './model.js';
 import { type Receipt, TxFailure } from './receipt.js';
@@ -36,13 +37,47 @@ export interface ExecutionOptions {
   readonly isSignatureValid?: (tx: Transaction, txHash: Uint8Array) => boolean;
   /**
    * The same for the requester's signature inside access.log / access.emergency: the mempool
-   * can verify it at admission too. Without it execution verifies it.
+   * checks {@link requestSignatureOf} at admission and answers here from its verdict, which
+   * must be keyed by all three byte strings (a verdict is a fact about exactly those bytes).
+   * Without it execution calls {@link isRequestSignatureValid}.
    */
   readonly isRequestSignatureValid?: (
     digest: Uint8Array,
     requester: Uint8Array,
     signature: Uint8Array,
   ) => boolean;
+}
+
+/** The requester's signature over an access request, as execution checks it. */
+export interface RequestSignature {
+  /** accessRequestDigest(request): the signed message. */
+  readonly digest: Uint8Array;
+  readonly requester: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * The inner signature an access.log or access.emergency carries: the very arguments the
+ * executor will pass to `isRequestSignatureValid`, so admission can check the same bytes once.
+ * `undefined` for the other kinds. Throws LedgerError LEDGER_MALFORMED on a malformed body.
+ */
+export function requestSignatureOf(tx: Transaction): RequestSignature | undefined {
+  if (tx.kind !== 'access.log' && tx.kind !== 'access.emergency') return undefined;
+  const { request, requestSignature } = parsedBody(tx) as AccessLogBody;
+  return {
+    digest: accessRequestDigest(request),
+    requester: request.requester,
+    signature: requestSignature,
+  };
+}
+
+/** The default for `isRequestSignatureValid`: the crypto package's one verification rule. */
+export function isRequestSignatureValid(
+  digest: Uint8Array,
+  requester: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  return verify(requester, digest, signature);
 }
 
 /**
@@ -162,9 +197,7 @@ export function executeBlock(
     config,
     time: header.time,
     isSignatureValid: options.isSignatureValid ?? verifyTransactionSignature,
-    isRequestSignatureValid:
-      options.isRequestSignatureValid ??
-      ((digest, requester, signature) => verify(requester, digest, signature)),
+    isRequestSignatureValid: options.isRequestSignatureValid ?? isRequestSignatureValid,
     membershipChanged: () => {
       membershipChanged = true;
     },

@@ -47,7 +47,10 @@ export {
   type ExecutionOptions,
   executeBlock,
   expectedNonce,
+  isRequestSignatureValid,
+  type RequestSignature,
   readChainConfig,
+  requestSignatureOf,
   type ValidatorSetChange,
 } from './executor.js';
 export * from './fhir/index.js';
