@@ -4,8 +4,8 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { chartOfRun } from '../../packages/cli/src/cmds/bench/chart.js';
-import type { BenchReport } from '../../packages/cli/src/cmds/bench/index.js';
+import { chartOfRun } from '../src/bench/chart.js';
+import type { BenchReport } from '../src/bench/command.js';
 
 const [file] = process.argv.slice(2);
 if (file === undefined) throw new Error('usage: replot.ts DIR/report.json');

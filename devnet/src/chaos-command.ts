@@ -1,8 +1,7 @@
+import { duration, example, integer, outputOf, table } from '@medchain/cli';
 import { type Command, Option } from 'commander';
-import { duration, integer } from '../../util/args.js';
-import { example, outputOf } from '../../util/common.js';
-import { table } from '../../util/output.js';
 import { assertVerdict, type ChaosOptions, type ChaosReport, runChaos } from './chaos.js';
+import { parseBasePort } from './up.js';
 
 export function registerChaos(devnet: Command): void {
   example(
@@ -16,7 +15,11 @@ export function registerChaos(devnet: Command): void {
         'devnet directory (replaced; default: a temporary one, removed on success)',
       )
       .option('--validators <n>', 'number of validators', integer(4, 26), 4)
-      .option('--base-port <port>', 'first of 2n ports on 127.0.0.1', integer(1024, 65_000))
+      .option(
+        '--base-port <port>',
+        'first of 2n consecutive ports on 127.0.0.1 (default 0: ports the OS picks)',
+        parseBasePort,
+      )
       .option('--seed <n>', 'schedule seed (default: random, printed)', integer(0, 2 ** 31 - 1))
       .addOption(
         new Option('--duration <duration>', 'inject faults for this long')

@@ -3,13 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Output } from '@medchain/cli';
+import { CliError, EXIT, LOG_FILE, nodePackage, readJsonFile } from '@medchain/cli';
 import type { MedchainClient, StatusJson } from '@medchain/client';
 import { primaryIndex } from '@medchain/consensus';
 import type { ConfigOverrides } from '@medchain/node';
-import { CliError, EXIT } from '../../util/errors.js';
-import { LOG_FILE, readJsonFile } from '../../util/home.js';
-import { nodePackage } from '../../util/node-package.js';
-import type { Output } from '../../util/output.js';
 import { type CheckResult, checkChain } from './chaos-check.js';
 import { ChaosLoad, REQUEST_TIMEOUT_MS } from './chaos-load.js';
 import {
@@ -390,7 +388,7 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
       validators: options.validators,
       reset: true,
       waitTimeout: 120_000,
-      ...(options.basePort === undefined ? {} : { basePort: options.basePort }),
+      basePort: options.basePort ?? 0,
     },
     out,
   );

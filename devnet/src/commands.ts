@@ -1,12 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  CliError,
+  duration,
+  example,
+  fields,
+  integer,
+  LOG_FILE,
+  outputOf,
+  table,
+  usageError,
+} from '@medchain/cli';
 import { type Command, Option } from 'commander';
-import { duration, integer } from '../../util/args.js';
-import { example, outputOf } from '../../util/common.js';
-import { CliError, usageError } from '../../util/errors.js';
-import { LOG_FILE } from '../../util/home.js';
-import { fields, table } from '../../util/output.js';
 import { registerChaos } from './chaos-command.js';
 import { runDemo } from './demo.js';
 import { CLEAN_LINK, NetnsLab, parseDelay, parsePercent, parseRate } from './netns.js';
@@ -25,6 +31,7 @@ import {
 } from './state.js';
 import {
   devnetUp,
+  parseBasePort,
   readSwitchReport,
   removeNamespaces,
   SWITCH_REPORT,
@@ -120,8 +127,8 @@ export function registerDevnet(program: Command): void {
         .option('--validators <n>', 'number of validators (default 4)', integer(1, 26))
         .option(
           '--base-port <port>',
-          'first of 2n consecutive ports on 127.0.0.1 (default 26600)',
-          integer(1024, 65_000),
+          'first of 2n consecutive ports on 127.0.0.1 (default 26600); 0: each node listens on ports the OS picks, read back once it listens (nodes then start one after the other)',
+          parseBasePort,
         )
         .option('--chain-id <id>', 'chain id (default medchain-devnet)')
         .option('--manifest <file>', 'devnet manifest (see devnet/default.json)')

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CliError, createKeystore, table } from '@medchain/cli';
 import {
   type AuditEntryJson,
   ClientError,
@@ -9,9 +10,6 @@ import {
   type SentTx,
 } from '@medchain/client';
 import { bytesEqual, fromHex, toHex, utf8 } from '@medchain/crypto';
-import { CliError } from '../../util/errors.js';
-import { createKeystore } from '../../util/keys.js';
-import { table } from '../../util/output.js';
 import {
   adminSigner,
   type DevnetNode,

@@ -2,14 +2,18 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import {
+  CliError,
+  cliMain,
+  connect,
+  EXIT,
+  LOG_FILE,
+  openKeystore,
+  PASSPHRASE_ENV,
+  usageError,
+  writeFileAtomic,
+} from '@medchain/cli';
 import type { KeySigner, MedchainClient, RequestSigner, StatusJson } from '@medchain/client';
-import { connect } from '../../util/client.js';
-import { CliError, EXIT, usageError } from '../../util/errors.js';
-import { writeFileAtomic } from '../../util/files.js';
-import { LOG_FILE } from '../../util/home.js';
-import { openKeystore } from '../../util/keys.js';
-import { PASSPHRASE_ENV } from '../../util/passphrase.js';
 import {
   describeLink,
   type LinkEmulator,
@@ -157,12 +161,6 @@ export function processState(pid: number | null, home: string): ProcessState {
   }
 }
 
-/** The CLI's own entry file (src/main.ts under tsx, dist/main.js when built). */
-function cliEntry(): string {
-  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
-  return fileURLToPath(new URL(`../../main.${ext}`, import.meta.url));
-}
-
 /** The command prefix that runs `node` where it lives: inside its namespace, if it has one. */
 export function nodeWrapper(node: DevnetNode): string[] {
   return node.namespace === undefined ? [] : netnsExec(node.namespace);
@@ -187,7 +185,7 @@ export function spawnCli(
         ...wrapper.slice(1),
         ...(wrapper.length > 0 ? [process.execPath] : []),
         ...process.execArgv,
-        cliEntry(),
+        cliMain(),
         ...args,
       ],
       { detached: true, stdio: ['ignore', log, log], env: process.env },

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSecretFile } from '../../util/keys.js';
+import { writeSecretFile } from '@medchain/cli';
 
 /** `DIR/tls/`: the devnet's CA certificate (the CA's key is never written: it signs once). */
 const TLS_DIR = 'tls';

@@ -5,26 +5,33 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Output } from '@medchain/cli';
+import {
+  addOrganization,
+  CliError,
+  createKeystore,
+  DEFAULT_CONSENSUS_PARAMS,
+  EXIT,
+  initHome,
+  integer,
+  LOG_FILE,
+  newGenesisDraft,
+  nodePackage,
+  PASSPHRASE_ENV,
+  readJsonFile,
+  usageError,
+  writeGenesis,
+  writeSecretFile,
+} from '@medchain/cli';
 import { randomBytes } from '@medchain/client';
 import { fromHex, toHex } from '@medchain/crypto';
 import type { ConfigOverrides, LogLevel } from '@medchain/node';
-import { CliError, usageError } from '../../util/errors.js';
-import {
-  addOrganization,
-  DEFAULT_CONSENSUS_PARAMS,
-  newGenesisDraft,
-  writeGenesis,
-} from '../../util/genesis.js';
-import { initHome, readJsonFile } from '../../util/home.js';
-import { createKeystore, writeSecretFile } from '../../util/keys.js';
-import { nodePackage } from '../../util/node-package.js';
-import type { Output } from '../../util/output.js';
-import { PASSPHRASE_ENV } from '../../util/passphrase.js';
 import {
   CLEAN_LINK,
   commandFailure,
@@ -95,6 +102,11 @@ export function readManifest(path: string | undefined): Manifest {
   };
 }
 
+/** `--base-port`: 0 (the OS picks each node's ports) or the first of 2n consecutive ports. */
+export function parseBasePort(value: string): number {
+  return value === '0' ? 0 : integer(1024, 65_000)(value);
+}
+
 /** Hospital names: hospital-a, hospital-b, ... */
 export function nodeName(index: number): string {
   return `hospital-${String.fromCharCode(97 + index)}`;
@@ -133,7 +145,7 @@ async function createDevnet(
   out: Output,
   tls = false,
 ): Promise<Devnet> {
-  const { CONFIG_FILE_NAME, GENESIS_FILE } = await nodePackage();
+  const { GENESIS_FILE } = await nodePackage();
   mkdirSync(join(dir, 'keys'), { recursive: true, mode: 0o700 });
   if (process.env[PASSPHRASE_ENV] === undefined || process.env[PASSPHRASE_ENV] === '') {
     writeSecretFile(join(dir, PASSPHRASE_FILE), `${toHex(randomBytes(24))}\n`);
@@ -143,9 +155,12 @@ async function createDevnet(
   const nodes: DevnetNode[] = [];
   for (let i = 0; i < manifest.validators; i++) {
     const name = nodeName(i);
-    const p2pPort = manifest.basePort + 2 * i;
-    const apiPort = p2pPort + 1;
-    out.progress(`  ${name}: keys and home (p2p ${p2pPort}, api ${apiPort})`);
+    // Base port 0: the OS picks each port when the node listens; startNodes reads them back.
+    const p2pPort = manifest.basePort === 0 ? 0 : manifest.basePort + 2 * i;
+    const apiPort = manifest.basePort === 0 ? 0 : p2pPort + 1;
+    out.progress(
+      `  ${name}: keys and home (${manifest.basePort === 0 ? 'ports chosen when it starts' : `p2p ${p2pPort}, api ${apiPort}`})`,
+    );
     const home = join(dir, name);
     const host = hosts(i);
     const p2p = `/ip4/${host.p2p}/tcp/${p2pPort}`;
@@ -190,20 +205,7 @@ async function createDevnet(
     out.progress(`  TLS: a CA for this run (${ca}) signed each node's certificate`);
   for (const node of nodes) {
     copyFileSync(genesisPath, join(node.home, GENESIS_FILE));
-    const configPath = join(node.home, CONFIG_FILE_NAME);
-    const config = readJsonFile(configPath, 'config') as ConfigOverrides;
-    config.peers = nodes
-      .filter((peer) => peer !== node)
-      .map((peer) => ({ peerId: peer.peerId, addrs: [peer.p2p] }));
-    // The web app's operator dashboard, served by each node, reads the other nodes' APIs from
-    // the browser: its CSP lists them, and they accept its origin (CORS).
-    const others = nodes.filter((peer) => peer !== node).map((peer) => peer.api);
-    config.api = {
-      ...config.api,
-      app: { enabled: true, ...config.api?.app, dashboardNodes: others },
-      cors: { origins: others },
-    };
-    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    await writeNodeConfig(node, nodes);
   }
   const devnet: Devnet = {
     chainId: manifest.chainId,
@@ -213,6 +215,119 @@ async function createDevnet(
   };
   writeDevnet(dir, devnet);
   return devnet;
+}
+
+/** An address that still says port 0: the OS picks it when the node listens. */
+const unbound = (address: string) => /:0$|\/tcp\/0$/.test(address);
+
+/** A node whose addresses are not both known yet. */
+function portPending(node: DevnetNode): boolean {
+  return unbound(node.api) || unbound(node.p2p);
+}
+
+/**
+ * Writes what a node's config.json knows of the devnet: its own addresses (once known, so a
+ * restart listens where the others look for it), the peers whose libp2p addresses are known, and
+ * the other APIs the web app's operator dashboard reads from the browser (its CSP lists them,
+ * and they accept its origin: CORS).
+ */
+async function writeNodeConfig(node: DevnetNode, nodes: readonly DevnetNode[]): Promise<void> {
+  const { CONFIG_FILE_NAME } = await nodePackage();
+  const configPath = join(node.home, CONFIG_FILE_NAME);
+  const config = readJsonFile(configPath, 'config') as ConfigOverrides;
+  const others = nodes.filter((peer) => peer !== node);
+  config.peers = others
+    .filter((peer) => !unbound(peer.p2p))
+    .map((peer) => ({ peerId: peer.peerId, addrs: [peer.p2p] }));
+  const apis = others.map((peer) => peer.api).filter((api) => !unbound(api));
+  config.listen = [node.p2p];
+  config.api = {
+    ...config.api,
+    port: Number(new URL(node.api).port),
+    app: { enabled: true, ...config.api?.app, dashboardNodes: apis },
+    cors: { origins: apis },
+  };
+  writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+/** How long a starting node may take to log that it listens. */
+const LISTEN_TIMEOUT_MS = 60_000;
+
+/**
+ * The first JSON log line with message `msg` that `node` wrote after byte `offset` of its log
+ * (the node logs where it listens: `libp2p host started` with `listen`, `node started` with
+ * `api`). Throws when the node exits first or the wait runs out.
+ */
+async function loggedLine(
+  node: DevnetNode,
+  offset: number,
+  msg: string,
+): Promise<Record<string, unknown>> {
+  const path = join(node.home, LOG_FILE);
+  const deadline = Date.now() + LISTEN_TIMEOUT_MS;
+  for (;;) {
+    const text = readFileSync(path).subarray(offset).toString('utf8');
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry.msg === msg) return entry;
+      } catch {
+        // a line still being written
+      }
+    }
+    if (processState(node.pid, node.home) === 'exited' || Date.now() > deadline) {
+      throw new CliError('DEVNET_NOT_LISTENING', `${node.name} did not log "${msg}"`, {
+        exitCode: EXIT.failed,
+        hint: `read its log: ${path}`,
+      });
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * Starts the devnet's stopped nodes. Nodes with known ports start together. A node on port 0
+ * starts after the ones before it listen, knowing their addresses (it dials them; a member's
+ * inbound connection serves the other direction); its bound addresses are read back from its
+ * log, recorded in devnet.json, and pinned in its config, so a restart listens there again.
+ * Then every config lists every peer.
+ */
+async function startNodes(dir: string, devnet: Devnet, out: Output): Promise<void> {
+  const stopped = devnet.nodes.filter((node) => processState(node.pid, node.home) === 'exited');
+  const started = (node: DevnetNode) =>
+    out.progress(
+      `  ${node.name}: started, pid ${node.pid}, api ${node.api}${node.namespace === undefined ? '' : ` (namespace ${node.namespace})`}`,
+    );
+  for (const node of stopped.filter((n) => !portPending(n))) {
+    node.pid = spawnNode(dir, node);
+    started(node);
+  }
+  writeDevnet(dir, devnet);
+  const pending = stopped.filter(portPending);
+  const logged: { node: DevnetNode; offset: number }[] = [];
+  for (const node of pending) {
+    await writeNodeConfig(node, devnet.nodes);
+    const path = join(node.home, LOG_FILE);
+    const offset = existsSync(path) ? statSync(path).size : 0;
+    node.pid = spawnNode(dir, node);
+    writeDevnet(dir, devnet);
+    const host = await loggedLine(node, offset, 'libp2p host started');
+    const listen = (host.listen as string[]).find((addr) => addr.startsWith(node.p2p.slice(0, -1)));
+    if (listen === undefined) {
+      throw new CliError('DEVNET_NOT_LISTENING', `${node.name} logged no address on ${node.p2p}`);
+    }
+    node.p2p = listen.split('/p2p/')[0]!;
+    logged.push({ node, offset });
+  }
+  for (const { node, offset } of logged) {
+    node.api = String((await loggedLine(node, offset, 'node started')).api);
+    started(node);
+  }
+  writeDevnet(dir, devnet);
+  if (pending.length > 0) {
+    for (const node of devnet.nodes) await writeNodeConfig(node, devnet.nodes);
+  }
 }
 
 export interface UpOptions {
@@ -460,7 +575,7 @@ export async function devnetUp(
     if (options.basePort !== undefined) manifest.basePort = options.basePort;
     if (options.chainId !== undefined) manifest.chainId = options.chainId;
     if (requested === undefined) {
-      await checkPorts(manifest);
+      if (manifest.basePort !== 0) await checkPorts(manifest);
       out.progress(
         `Creating a ${manifest.validators}-validator devnet "${manifest.chainId}" in ${dir}`,
       );
@@ -527,14 +642,7 @@ export async function devnetUp(
     if (requested === undefined) requireNamespaces(link);
     await raiseNamespaces(dir, devnet, link, out);
   }
-  for (const node of devnet.nodes) {
-    if (processState(node.pid, node.home) !== 'exited') continue;
-    node.pid = spawnNode(dir, node);
-    out.progress(
-      `  ${node.name}: started, pid ${node.pid}, api ${node.api}${node.namespace === undefined ? '' : ` (namespace ${node.namespace})`}`,
-    );
-  }
-  writeDevnet(dir, devnet);
+  await startNodes(dir, devnet, out);
   out.progress(
     `Waiting until every validator is connected to all the others (up to ${options.waitTimeout / 1000} s)...`,
   );

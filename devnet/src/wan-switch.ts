@@ -1,6 +1,6 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { writeFileAtomic } from '../../util/files.js';
+import { writeFileAtomic } from '@medchain/cli';
 import type { LinkShape } from './netns.js';
 
 /**

@@ -2,9 +2,9 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { renderChart } from '../src/cmds/bench/chart.js';
-import { summarize } from '../src/cmds/bench/stats.js';
-import { cli, freePortRange, json, tempDir } from './helpers.js';
+import { cli, freePortRange, json, tempDir } from '../../packages/cli/test/helpers.js';
+import { renderChart } from '../src/bench/chart.js';
+import { summarize } from '../src/bench/stats.js';
 
 /** Tags of an XML document balance (a small well-formedness check: no parser dependency). */
 function parseXml(text: string): { root: string; ids: Map<string, string> } {

@@ -1,7 +1,14 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, cli, devnetUp, json, jsonError, tempDir } from './helpers.js';
+import {
+  type CliRun,
+  cli,
+  devnetUp,
+  json,
+  jsonError,
+  tempDir,
+} from '../../packages/cli/test/helpers.js';
 
 /**
  * One devnet of 4 validator processes with TLS and request authentication on, driven only

@@ -1,11 +1,18 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
+import {
+  duration,
+  example,
+  integer,
+  listOf,
+  oneOf,
+  outputOf,
+  table,
+  usageError,
+} from '@medchain/cli';
 import { type Command, Option } from 'commander';
-import { duration, integer, listOf, oneOf } from '../../util/args.js';
-import { example, outputOf } from '../../util/common.js';
-import { usageError } from '../../util/errors.js';
-import { table } from '../../util/output.js';
+import { parseBasePort } from '../up.js';
 import { calibrate } from './calibrate.js';
 import { chartOfRun } from './chart.js';
 import { type BenchOptions, type PointReport, runPoint, type SweepKind } from './point.js';
@@ -100,8 +107,8 @@ export function registerBench(program: Command): void {
       .option('--batch-time <ms>', 'block batching wait of the devnet it starts', integer(0), 50)
       .option(
         '--base-port <port>',
-        'first port of the devnet it starts (default: random)',
-        integer(1024, 65_000),
+        'first of 2n consecutive ports of the devnet it starts (default 0: ports the OS picks)',
+        parseBasePort,
       )
       .option('--out <dir>', 'where report.json and the charts go', 'bench-results')
       .addOption(

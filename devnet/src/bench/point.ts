@@ -1,12 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { CliError, Output, readCa } from '@medchain/cli';
 import { provenNextNonce } from '@medchain/client';
 import { primaryIndex } from '@medchain/consensus';
 import { fromHex, Signer, toHex } from '@medchain/crypto';
-import { readCa } from '../../util/client.js';
-import { CliError } from '../../util/errors.js';
-import { Output } from '../../util/output.js';
 import {
   adminSigner,
   type Devnet,
@@ -17,8 +15,8 @@ import {
   tryStatus,
   waitForHeight,
   writeDevnet,
-} from '../devnet/state.js';
-import { devnetUp } from '../devnet/up.js';
+} from '../state.js';
+import { devnetUp } from '../up.js';
 import { type Org, WORKLOAD_MIX, Workload } from './load.js';
 import { Load, type LoadMode, type Measurement } from './run.js';
 
@@ -82,20 +80,13 @@ async function startDevnet(
     }),
   );
   const dir = join(root, 'devnet');
-  for (let attempt = 0; ; attempt++) {
-    const basePort = options.basePort ?? 20_000 + 2 * Math.floor(Math.random() * 15_000);
-    try {
-      await devnetUp({ dir, manifest, basePort, waitTimeout: 180_000 }, out);
-      return { dir, root };
-    } catch (error) {
-      const busy =
-        error instanceof CliError && error.code === 'USAGE' && /in use/.test(error.message);
-      if (!busy || options.basePort !== undefined || attempt >= 4) {
-        await stopAll(dir);
-        rmSync(root, { recursive: true, force: true });
-        throw error;
-      }
-    }
+  try {
+    await devnetUp({ dir, manifest, basePort: options.basePort ?? 0, waitTimeout: 180_000 }, out);
+    return { dir, root };
+  } catch (error) {
+    await stopAll(dir);
+    rmSync(root, { recursive: true, force: true });
+    throw error;
   }
 }
 

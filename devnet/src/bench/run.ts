@@ -1,7 +1,7 @@
 import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CliError } from '@medchain/cli';
 import type { MedchainClient } from '@medchain/client';
-import { CliError } from '../../util/errors.js';
 import type { PlannedTx } from './load.js';
 import { type LatencySummary, readProc, summarize } from './stats.js';
 import { CommitWatcher, type SeenBlock, Submitter } from './wire.js';

@@ -1,8 +1,8 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CliError, EXIT } from '@medchain/cli';
 import type { MedchainClient } from '@medchain/client';
-import { CliError, EXIT } from '../../util/errors.js';
 import type { PlannedTx } from './load.js';
 
 /** Connections per node: enough that the HTTP round trip never paces the submissions. */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS, Wal } from '@medchain/node';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../../packages/cli/test/helpers.js';
 import {
   describeFault,
   faultSchedule,
@@ -12,9 +13,8 @@ import {
   Prng,
   scheduleDigest,
   type WalDamage,
-} from '../src/cmds/devnet/chaos-plan.js';
-import { damageWal, liveWalSegment, WAL_DIR } from '../src/cmds/devnet/chaos-wal.js';
-import { tempDir } from './helpers.js';
+} from '../../src/chaos-plan.js';
+import { damageWal, liveWalSegment, WAL_DIR } from '../../src/chaos-wal.js';
 
 describe('chaos fault schedule', () => {
   it('is a function of the seed: same seed, same schedule; another seed, another one', () => {

@@ -2,16 +2,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MedchainClient } from '@medchain/client';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ChaosReport } from '../src/cmds/devnet/chaos.js';
-import {
-  blockTimeViolation,
-  checkChain,
-  evidenceViolations,
-} from '../src/cmds/devnet/chaos-check.js';
-import type { Acknowledged } from '../src/cmds/devnet/chaos-load.js';
-import { MAX_SKEW_MS } from '../src/cmds/devnet/chaos-plan.js';
-import { adminSigner, devnetClient, findNode, readDevnet } from '../src/cmds/devnet/state.js';
-import { cli, freePortRange, json, tempDir } from './helpers.js';
+import { cli, freePortRange, json, tempDir } from '../../../packages/cli/test/helpers.js';
+import type { ChaosReport } from '../../src/chaos.js';
+import { blockTimeViolation, checkChain, evidenceViolations } from '../../src/chaos-check.js';
+import type { Acknowledged } from '../../src/chaos-load.js';
+import { MAX_SKEW_MS } from '../../src/chaos-plan.js';
+import { adminSigner, devnetClient, findNode, readDevnet } from '../../src/state.js';
 
 /**
  * A short chaos run of 4 validator processes: at least 10 kill -9 (the primary every third

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, cli, json, jsonError, tempDir } from '../../../packages/cli/test/helpers.js';
 import {
   CLEAN_LINK,
   NetnsLab,
@@ -12,9 +13,8 @@ import {
   parseDelay,
   parsePercent,
   parseRate,
-} from '../src/cmds/devnet/netns.js';
-import { finishChecksum, VXLAN_PORT, WanSwitch } from '../src/cmds/devnet/wan-switch.js';
-import { type CliRun, cli, json, jsonError, tempDir } from './helpers.js';
+} from '../../src/netns.js';
+import { finishChecksum, VXLAN_PORT, WanSwitch } from '../../src/wan-switch.js';
 
 /**
  * `devnet up --netns`: validators as separate hosts (one network namespace each) with WAN links.

@@ -1,7 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { registerBackup } from './cmds/backup/index.js';
-import { registerBench } from './cmds/bench/index.js';
-import { registerDevnet } from './cmds/devnet/index.js';
 import { registerExport } from './cmds/export/index.js';
 import { registerGenesis } from './cmds/genesis/index.js';
 import { registerInit } from './cmds/init/index.js';
@@ -13,6 +11,7 @@ import { registerStart } from './cmds/start/index.js';
 import { registerStatus } from './cmds/status/index.js';
 import { registerTx } from './cmds/tx/index.js';
 import { registerUpgrade } from './cmds/upgrade/index.js';
+import { type LabRegistration, loadLab, registerLabAbsent } from './lab.js';
 import { asCliError, EXIT } from './util/errors.js';
 import { Output } from './util/output.js';
 
@@ -29,7 +28,11 @@ Environment:
   MEDCHAIN_CA          PEM file of the CA the node's https certificate must chain to (instead of --ca)
   MEDCHAIN_PASSPHRASE  keystore passphrase for automation (instead of a prompt)`;
 
-export function buildProgram(): Command {
+/**
+ * The operator commands, and the lab's (`devnet`, `bench`) from `lab` when given (see lab.ts),
+ * otherwise their stand-ins.
+ */
+export function buildProgram(lab: LabRegistration = registerLabAbsent): Command {
   const program = new Command('medchain')
     .description(
       'Operate medchain nodes: keys, node homes, genesis, transactions, queries, devnets',
@@ -53,8 +56,7 @@ export function buildProgram(): Command {
     registerQuery,
     registerRecord,
     registerExport,
-    registerDevnet,
-    registerBench,
+    lab,
   ]) {
     register(program);
   }
@@ -63,8 +65,8 @@ export function buildProgram(): Command {
 
 /** Runs the command line; resolves with the exit code (never throws). */
 export async function run(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = buildProgram(await loadLab(argv));
     await program.parseAsync(argv as string[]);
     return EXIT.ok;
   } catch (error) {

@@ -289,19 +289,3 @@ describe('defaults shared with the node', () => {
     expect(DEFAULT_NODE_URL).toBe(`http://${DEFAULT_CONFIG.api.host}:${DEFAULT_CONFIG.api.port}`);
   });
 });
-
-describe('devnet manifests', () => {
-  it('devnet/default.json is the manifest `devnet up` uses without --manifest', async () => {
-    const { DEFAULT_MANIFEST, readManifest } = await import('../src/cmds/devnet/up.js');
-    const path = new URL('../../../devnet/default.json', import.meta.url).pathname;
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(DEFAULT_MANIFEST);
-    expect(readManifest(path)).toEqual(DEFAULT_MANIFEST);
-  });
-
-  it('refuses a manifest field it does not know', async () => {
-    const { readManifest } = await import('../src/cmds/devnet/up.js');
-    const path = join(tempDir('manifest'), 'm.json');
-    writeFileSync(path, JSON.stringify({ validator: 4 }));
-    expect(() => readManifest(path)).toThrow(/unknown manifest field "validator"/);
-  });
-});

@@ -10,10 +10,10 @@ import {
   type TxBodies,
 } from '@medchain/client';
 import { type Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import { adminSigner, type Devnet, devnetClient, readDevnet } from '@medchain/devnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { safeHarborFindings } from '../../node/src/fhir/export/deidentify.js';
 import { consentToImport, fhirClient, valid } from '../../node/test/fhir-client.js';
-import { adminSigner, type Devnet, devnetClient, readDevnet } from '../src/cmds/devnet/state.js';
 import { cli, freePortRange, tempDir } from './helpers.js';
 
 /**

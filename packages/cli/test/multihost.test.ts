@@ -10,8 +10,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { NetnsLab } from '@medchain/devnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsLab } from '../src/cmds/devnet/netns.js';
 import { type CliRun, cli, cliArgv, json, jsonError, tempDir } from './helpers.js';
 
 /**
