@@ -1,3 +1,5 @@
+import { CodedError } from '@medchain/crypto';
+
 /**
  * The client's error codes. API answers keep the node's own code (`BAD_NONCE`,
  * `PATIENT_NOT_FOUND`, `SIGNATURE_EXPIRED`, ...) with the HTTP status, and a committed transaction
@@ -28,13 +30,11 @@ export type ClientErrorCode =
   // An API error answer: the node's code, kept as is.
   | (string & {});
 
-export class ClientError extends Error {
+/** `details`: machine-readable detail (a failed receipt, a proof check's steps). */
+export class ClientError extends CodedError<ClientErrorCode> {
   override readonly name = 'ClientError';
-  readonly code: ClientErrorCode;
   /** The HTTP status of an API error answer; undefined for errors found by the client. */
   readonly status: number | undefined;
-  /** Machine-readable detail (a failed receipt, a proof check's steps). */
-  readonly details: unknown;
   /** The node's Retry-After (429, 503), in ms. */
   readonly retryAfterMs: number | undefined;
 
@@ -43,10 +43,8 @@ export class ClientError extends Error {
     message: string,
     options: { status?: number; details?: unknown; cause?: unknown; retryAfterMs?: number } = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, message, options);
     this.status = options.status;
-    this.details = options.details;
     this.retryAfterMs = options.retryAfterMs;
   }
 }

@@ -6,6 +6,7 @@
  */
 import {
   bytesEqual,
+  CodedError,
   fromHex,
   isAcceptablePublicKeyCached,
   sha256,
@@ -90,14 +91,8 @@ export type RequestSignatureErrorCode =
   | 'DIGEST_MISSING'
   | 'DIGEST_MISMATCH';
 
-export class RequestSignatureError extends Error {
-  readonly code: RequestSignatureErrorCode;
-
-  constructor(code: RequestSignatureErrorCode, message: string) {
-    super(message);
-    this.name = 'RequestSignatureError';
-    this.code = code;
-  }
+export class RequestSignatureError extends CodedError<RequestSignatureErrorCode> {
+  override readonly name = 'RequestSignatureError';
 }
 
 function fail(code: RequestSignatureErrorCode, message: string): never {

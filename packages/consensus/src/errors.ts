@@ -1,3 +1,5 @@
+import { CodedError } from '@medchain/crypto';
+
 /** Every failure thrown by this package carries one of these codes. */
 export type ConsensusErrorCode =
   | 'CONSENSUS_MALFORMED_MESSAGE'
@@ -8,12 +10,6 @@ export type ConsensusErrorCode =
   | 'CONSENSUS_READY_NOT_ADVANCED'
   | 'CONSENSUS_BAD_HARD_STATE';
 
-export class ConsensusError extends Error {
-  readonly code: ConsensusErrorCode;
-
-  constructor(code: ConsensusErrorCode, message: string) {
-    super(message);
-    this.name = 'ConsensusError';
-    this.code = code;
-  }
+export class ConsensusError extends CodedError<ConsensusErrorCode> {
+  override readonly name = 'ConsensusError';
 }

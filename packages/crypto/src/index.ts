@@ -47,7 +47,12 @@ export {
   type SealArgs,
   sealEnvelope,
 } from './envelope.js';
-export { CryptoError, type CryptoErrorCode } from './errors.js';
+export {
+  CodedError,
+  type CodedErrorOptions,
+  CryptoError,
+  type CryptoErrorCode,
+} from './errors.js';
 export {
   HashDomain,
   type HashDomainName,

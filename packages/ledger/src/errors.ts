@@ -1,3 +1,5 @@
+import { CodedError } from '@medchain/crypto';
+
 /**
  * Codes for input this package refuses to take at all (bytes that do not decode, a block that
  * does not fit its parent, a genesis that breaks a rule, FHIR it cannot map). A transaction
@@ -12,12 +14,6 @@ export type LedgerErrorCode =
   | 'LEDGER_FHIR_INVALID'
   | 'LEDGER_FHIR_UNSUPPORTED';
 
-export class LedgerError extends Error {
-  readonly code: LedgerErrorCode;
-
-  constructor(code: LedgerErrorCode, message: string) {
-    super(message);
-    this.name = 'LedgerError';
-    this.code = code;
-  }
+export class LedgerError extends CodedError<LedgerErrorCode> {
+  override readonly name = 'LedgerError';
 }

@@ -1,3 +1,5 @@
+import { CodedError } from '@medchain/crypto';
+
 /**
  * Why a transaction failed. A failed transaction stays in its block; its writes are reverted,
  * except the signer's nonce when the envelope was sound (chain id, signature, nonce): the
@@ -69,18 +71,16 @@ export interface Receipt {
 }
 
 /** Thrown by a rule to fail the transaction being executed; the executor turns it into a receipt. */
-export class TxFailure extends Error {
-  readonly code: Exclude<ReceiptCode, 'OK'>;
+export class TxFailure extends CodedError<Exclude<ReceiptCode, 'OK'>> {
+  override readonly name = 'TxFailure';
 
   constructor(code: Exclude<ReceiptCode, 'OK'>, message: string) {
     // A receipt, never a crash: no stack trace to capture (that was most of the cost of a
     // failed rule, and of a refusal at mempool admission).
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(message);
+    super(code, message);
     Error.stackTraceLimit = limit;
-    this.name = 'TxFailure';
-    this.code = code;
   }
 }
 

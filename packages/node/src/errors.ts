@@ -1,3 +1,5 @@
+import { CodedError } from '@medchain/crypto';
+
 /** Every failure the node reports carries one of these codes, so callers (CLI, API) can branch on it. */
 export type NodeErrorCode =
   | 'NODE_CONFIG_READ'
@@ -26,15 +28,13 @@ export type NodeErrorCode =
   | 'NODE_HOME_FORMAT_INVALID'
   | 'NODE_DUMP_CORRUPT';
 
-export class NodeError extends Error {
-  readonly code: NodeErrorCode;
+export class NodeError extends CodedError<NodeErrorCode> {
+  override readonly name = 'NodeError';
   /** For configuration errors: the dotted path of the offending field (e.g. `mempool.maxTxs`). */
   readonly field: string | undefined;
 
   constructor(code: NodeErrorCode, message: string, field?: string) {
-    super(message);
-    this.name = 'NodeError';
-    this.code = code;
+    super(code, message);
     this.field = field;
   }
 }

@@ -1,4 +1,5 @@
 import { ClientError } from '@medchain/client';
+import { CodedError } from '@medchain/crypto';
 
 /**
  * Exit codes of `medchain` (documented in the README and in `medchain --help`):
@@ -11,24 +12,20 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /** An error the CLI reports to the user: what went wrong, what to do, and the exit code. */
-export class CliError extends Error {
-  readonly code: string;
+/** `details`: extra machine-readable detail for `--json` output (e.g. a failed receipt). */
+export class CliError extends CodedError {
+  override readonly name = 'CliError';
   readonly exitCode: ExitCode;
   readonly hint: string | undefined;
-  /** Extra machine-readable detail for `--json` output (e.g. a failed receipt). */
-  readonly details: unknown;
 
   constructor(
     code: string,
     message: string,
     options: { exitCode?: ExitCode; hint?: string; details?: unknown } = {},
   ) {
-    super(message);
-    this.name = 'CliError';
-    this.code = code;
+    super(code, message, { details: options.details });
     this.exitCode = options.exitCode ?? EXIT.failed;
     this.hint = options.hint;
-    this.details = options.details;
   }
 }
 

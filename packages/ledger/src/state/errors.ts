@@ -1,3 +1,5 @@
+import { CodedError } from '@medchain/crypto';
+
 /** Every failure of the authenticated state carries one of these codes, so callers can branch on it. */
 export type StateErrorCode =
   /** A key that is not a Uint8Array. */
@@ -19,12 +21,6 @@ export type StateErrorCode =
   /** Proof bytes or a proof object that are not a well-formed state proof. */
   | 'STATE_BAD_PROOF';
 
-export class StateError extends Error {
-  readonly code: StateErrorCode;
-
-  constructor(code: StateErrorCode, message: string) {
-    super(message);
-    this.name = 'StateError';
-    this.code = code;
-  }
+export class StateError extends CodedError<StateErrorCode> {
+  override readonly name = 'StateError';
 }

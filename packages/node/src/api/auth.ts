@@ -5,6 +5,7 @@ import {
 } from '@medchain/client';
 import {
   bytesEqual,
+  CodedError,
   decodeCanonical,
   decodeStoredCanonical,
   LruCache,
@@ -38,14 +39,15 @@ import {
  */
 
 /** A refusal: 401 (not authenticated), 403 (authenticated, not allowed), 503 (cannot check now). */
-export class AuthError extends Error {
+export class AuthError extends CodedError {
+  override readonly name = 'AuthError';
+
   constructor(
     readonly status: 401 | 403 | 429 | 503,
-    readonly code: string,
+    code: string,
     message: string,
   ) {
-    super(message);
-    this.name = 'AuthError';
+    super(code, message);
   }
 }
 

@@ -1,11 +1,14 @@
+import { CodedError } from '@medchain/crypto';
+
 /** An error the API answers with a status and a code (never a 5xx for bad input). */
-export class HttpError extends Error {
+export class HttpError extends CodedError {
+  override readonly name = 'HttpError';
+
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
   ) {
-    super(message);
-    this.name = 'HttpError';
+    super(code, message);
   }
 }

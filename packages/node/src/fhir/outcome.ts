@@ -1,3 +1,4 @@
+import { CodedError } from '@medchain/crypto';
 import type { FhirResource } from '@medchain/ledger';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AuthError } from '../api/auth.js';
@@ -67,17 +68,18 @@ export function operationOutcome(issues: readonly OutcomeIssue[]): FhirResource 
  * code. Handlers throw it; `fhirErrorHandler` turns it (and every other error) into an
  * OperationOutcome.
  */
-export class FhirError extends Error {
+export class FhirError extends CodedError {
+  override readonly name = 'FhirError';
+
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
     /** Defaults to the status's usual issue type (`issueTypeOf`). */
     readonly issueType: IssueType = issueTypeOf(status),
     readonly expression?: readonly string[],
   ) {
-    super(message);
-    this.name = 'FhirError';
+    super(code, message);
   }
 }
 

@@ -1,4 +1,5 @@
 import { LengthPrefixedDecoder } from '@libp2p/utils';
+import { CodedError } from '@medchain/crypto';
 import { NodeError } from '../errors.js';
 
 /*
@@ -27,8 +28,12 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
 }
 
 /** Raised for a length prefix no honest encoder writes (too long or not minimal). */
-export class FramingError extends Error {
-  readonly code = 'NODE_FRAMING';
+export class FramingError extends CodedError<'NODE_FRAMING'> {
+  override readonly name = 'FramingError';
+
+  constructor(message: string) {
+    super('NODE_FRAMING', message);
+  }
 }
 
 /** Indexable bytes: Uint8Array or libp2p's Uint8ArrayList. */
@@ -104,9 +109,12 @@ export class FrameDecoder {
 type DecoderInput = Parameters<LengthPrefixedDecoder['decode']>[0];
 
 /** An inbound stream aborted because it idled or left a frame unfinished for too long. */
-export class StreamTimeoutError extends Error {
-  readonly code = 'NODE_STREAM_TIMEOUT';
+export class StreamTimeoutError extends CodedError<'NODE_STREAM_TIMEOUT'> {
   override readonly name = 'StreamTimeoutError';
+
+  constructor(message: string) {
+    super('NODE_STREAM_TIMEOUT', message);
+  }
 }
 
 export function assertFrameSize(

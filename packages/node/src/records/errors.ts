@@ -1,3 +1,5 @@
+import { CodedError } from '@medchain/crypto';
+
 /**
  * Codes of the vault and the records protocol. The HTTP API maps them to statuses
  * (`RECORD_HTTP_STATUS`), the CLI prints them.
@@ -32,15 +34,15 @@ export type RecordErrorCode =
   /** The answer did not open, or its content does not match the anchored hash. */
   | 'RECORD_VERIFY_FAILED';
 
-export class RecordError extends Error {
-  constructor(
-    readonly code: RecordErrorCode,
-    message: string,
-    /** Extra facts for the caller (deny reason, log tx hash). */
-    readonly details: Readonly<Record<string, string | number | boolean | null>> = {},
-  ) {
-    super(message);
-    this.name = 'RecordError';
+/** Extra facts for the caller (deny reason, log tx hash). */
+export type RecordErrorDetails = Readonly<Record<string, string | number | boolean | null>>;
+
+export class RecordError extends CodedError<RecordErrorCode, RecordErrorDetails> {
+  override readonly name = 'RecordError';
+  declare readonly details: RecordErrorDetails;
+
+  constructor(code: RecordErrorCode, message: string, details: RecordErrorDetails = {}) {
+    super(code, message, { details });
   }
 }
 

@@ -1,4 +1,4 @@
-import { compareBytes, decodeCanonical, encodeCanonical } from '@medchain/crypto';
+import { CodedError, compareBytes, decodeCanonical, encodeCanonical } from '@medchain/crypto';
 import { NODE_PREFIX, VALUE_PREFIX } from '@medchain/ledger';
 
 /*
@@ -29,14 +29,8 @@ export type StateSyncErrorCode =
   /** The download passed its byte, failure or time budget. */
   | 'STATE_SYNC_LIMIT';
 
-export class StateSyncError extends Error {
-  constructor(
-    readonly code: StateSyncErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'StateSyncError';
-  }
+export class StateSyncError extends CodedError<StateSyncErrorCode> {
+  override readonly name = 'StateSyncError';
 }
 
 /** A store key: prefix byte + 32-byte hash. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bytesEqual, type Canonical, toHex } from '@medchain/crypto';
+import { bytesEqual, type Canonical, CodedError, toHex } from '@medchain/crypto';
 import {
   decideAccess,
   getPatient,
@@ -104,14 +104,10 @@ export interface ExportJob {
   failure?: string;
 }
 
-export class ExportError extends Error {
-  constructor(
-    readonly code: 'EXPORT_BUSY' | 'EXPORT_NOT_FOUND' | 'EXPORT_FILE_NOT_FOUND',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ExportError';
-  }
+export class ExportError extends CodedError<
+  'EXPORT_BUSY' | 'EXPORT_NOT_FOUND' | 'EXPORT_FILE_NOT_FOUND'
+> {
+  override readonly name = 'ExportError';
 }
 
 /** The OperationOutcome lines of an export (the manifest's `error`). */
