@@ -62,7 +62,8 @@ export interface ConsensusConfig {
   /**
    * Keys this validator rotated to (or will): at each height the core signs with the first of
    * `signer` and these that the height's validator set holds, so a rotation committed on chain
-   * switches keys at the height every node derives, without a restart.
+   * switches keys at the height every node derives, without a restart. Read at every new
+   * height, so the node may add a key to this array while running.
    */
   readonly rotatedSigners?: readonly ConsensusSigner[];
   readonly verifier: SignatureVerifier;
@@ -170,8 +171,8 @@ class HeightState {
  */
 export class ConsensusCore {
   private readonly chainId: string;
-  private readonly signers: readonly ConsensusSigner[];
-  /** The one of `signers` the current height's set holds (set by selectSigner). */
+  private readonly ownSigners: { first: ConsensusSigner; rotated: readonly ConsensusSigner[] };
+  /** The own key the current height's set holds (set by selectSigner). */
   private signer: ConsensusSigner;
   private selfHex: string;
   private readonly signatures: VerifiedSignatures;
@@ -228,7 +229,7 @@ export class ConsensusCore {
 
   constructor(config: ConsensusConfig, restored?: HardState) {
     this.chainId = config.chainId;
-    this.signers = [config.signer, ...(config.rotatedSigners ?? [])];
+    this.ownSigners = { first: config.signer, rotated: config.rotatedSigners ?? [] };
     this.signer = config.signer;
     this.selfHex = toHex(config.signer.publicKey);
     this.signatures = new VerifiedSignatures(config.verifier);
@@ -1196,7 +1197,8 @@ export class ConsensusCore {
   /** Signs the current height with whichever own key its set holds (see rotatedSigners). */
   private selectSigner(): void {
     const set = this.setAt(this.height);
-    this.signer = this.signers.find((s) => set.has(toHex(s.publicKey))) ?? this.signers[0]!;
+    const { first, rotated } = this.ownSigners;
+    this.signer = [first, ...rotated].find((s) => set.has(toHex(s.publicKey))) ?? first;
     this.selfHex = toHex(this.signer.publicKey);
   }
 

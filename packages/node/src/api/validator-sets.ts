@@ -8,6 +8,7 @@ import {
   type KeyValueReader,
   type MembershipChange,
   memberIds,
+  organizationValidators,
   sortValidators,
   type Transaction,
   type Validator,
@@ -123,9 +124,8 @@ export class ValidatorSetHistory {
     const universe: Validator[] = [];
     for (const id of orgIds) {
       const org = getOrganization(state, id);
-      if (org !== undefined) {
-        universe.push({ orgId: org.id, publicKey: org.validatorKey, peerId: org.peerId });
-      }
+      // Its validator keys now and before rotations: the set named may hold any of them.
+      if (org !== undefined) universe.push(...organizationValidators(org));
     }
     const found = findValidatorSet(previous, universe, target);
     if (found === undefined) {

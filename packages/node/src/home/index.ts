@@ -27,3 +27,10 @@ export {
 } from './level-dump.js';
 export { MIGRATIONS, type MigrationResult, type MigrationStep, migrateHome } from './migrations.js';
 export { peerKeySeed, writePeerKeyFromSeed } from './peer-key.js';
+export {
+  loadRotatedValidatorKeys,
+  readValidatorKeyFile,
+  VALIDATOR_KEYS_DIR,
+  type ValidatorKey,
+  ValidatorKeyring,
+} from './validator-keys.js';

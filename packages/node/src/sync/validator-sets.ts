@@ -4,6 +4,8 @@ import {
   type Block,
   findValidatorSet,
   headerHash,
+  type OrganizationEntry,
+  organizationValidators,
   stateKeyHash,
   stateKeys,
   VALUE_PREFIX,
@@ -31,8 +33,9 @@ import { type SnapshotEntry, StateSyncError } from './snapshot-codec.js';
 export const MAX_VALIDATOR_SET_CHANGES = 256;
 
 /**
- * Every organization entry in a snapshot, as a validator, each checked to sit at its own state
- * key (so a value that merely looks like one is not taken).
+ * Every organization entry in a snapshot, as validators (its validator key now and each one it
+ * rotated away from: past sets hold those), each checked to sit at its own state key (so a
+ * value that merely looks like one is not taken).
  */
 export function organizationsInSnapshot(entries: readonly SnapshotEntry[]): Validator[] {
   const found: Validator[] = [];
@@ -52,11 +55,16 @@ export function organizationsInSnapshot(entries: readonly SnapshotEntry[]): Vali
       !(org.validatorKey instanceof Uint8Array) ||
       typeof org.peerId !== 'string' ||
       (org.status !== 'member' && org.status !== 'removed') ||
+      !(
+        org.formerValidatorKeys === undefined ||
+        (Array.isArray(org.formerValidatorKeys) &&
+          org.formerValidatorKeys.every((k) => k instanceof Uint8Array))
+      ) ||
       !bytesEqual(stateKeyHash(stateKeys.organization(org.id)), key.subarray(1))
     ) {
       continue;
     }
-    found.push({ orgId: org.id, publicKey: org.validatorKey, peerId: org.peerId });
+    found.push(...organizationValidators(org as unknown as OrganizationEntry));
   }
   return found;
 }
