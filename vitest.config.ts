@@ -1,21 +1,82 @@
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 const packages = ['crypto', 'consensus', 'ledger', 'client', 'app', 'node', 'cli'];
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 // Tests import sibling packages from source, so no build is needed before `vitest`.
-const alias = Object.fromEntries(
-  packages.map((name) => [
-    `@medchain/${name}`,
-    fileURLToPath(new URL(`./packages/${name}/src/index.ts`, import.meta.url)),
-  ]),
-);
+const alias = {
+  ...Object.fromEntries(
+    packages.map((name) => [`@medchain/${name}`, source(`./packages/${name}/src/index.ts`)]),
+  ),
+  '@medchain/devnet': source('./devnet/src/index.ts'),
+};
+
+/**
+ * A package's tests are in-process unit tests unless they sit in a tier's directory under
+ * `packages/<name>/test/`. `pnpm test:fast` runs `unit` only; `pnpm test` runs every project.
+ */
+const PACKAGE_TIERS = ['cluster', 'process', 'browser', 'campaign', 'netns'] as const;
+const inTier = (tier: string) => `packages/*/test/${tier}/**/*.test.ts`;
+
+/**
+ * The CLI's tests that run devnets through the lab, not yet in a tier directory while the lab
+ * moves to devnet/: named here, so each still lands in exactly one project.
+ */
+const CLI_LAB_PROCESS = [
+  'packages/cli/test/backup.test.ts',
+  'packages/cli/test/cli.test.ts',
+  'packages/cli/test/fhir-devnet.test.ts',
+  'packages/cli/test/fresh-clone.test.ts',
+  'packages/cli/test/prometheus.test.ts',
+];
+const CLI_LAB_NETNS = ['packages/cli/test/multihost.test.ts'];
+
+const project = (
+  name: string,
+  include: string[],
+  exclude: string[] = [],
+  options: { maxWorkers?: number; groupOrder?: number } = {},
+) => ({
+  extends: true as const,
+  test: {
+    name,
+    include,
+    exclude: [...configDefaults.exclude, ...exclude],
+    ...(options.maxWorkers === undefined ? {} : { maxWorkers: options.maxWorkers }),
+    // Projects with their own worker count run as a group of their own, in this order.
+    sequence: { groupOrder: options.groupOrder ?? 1 },
+  },
+});
 
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['packages/*/test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      // In one process, no child processes, no multi-node network: seconds per file.
+      // Unit files are CPU-bound and short: one worker per core (vitest's default leaves one
+      // core to its main process, which halves a 2-core machine). They run first.
+      project(
+        'unit',
+        ['packages/*/test/**/*.test.ts'],
+        [...PACKAGE_TIERS.map(inTier), ...CLI_LAB_PROCESS, ...CLI_LAB_NETNS],
+        { maxWorkers: availableParallelism(), groupOrder: 0 },
+      ),
+      // Networks of real nodes inside the test's process (libp2p and HTTP on 127.0.0.1).
+      project('cluster', [inTier('cluster')]),
+      // Spawns node, CLI or tool processes (crash tests with SIGKILL, the image, a fresh clone).
+      project('process', [inTier('process'), ...CLI_LAB_PROCESS]),
+      // Drives Debian's chromium.
+      project('browser', [inTier('browser')]),
+      // The long seeded simulation campaigns (a short one runs in `unit`).
+      project('campaign', [inTier('campaign')]),
+      // The lab: devnets of validator processes, then chaos on them, then network namespaces (root).
+      project('devnet', ['devnet/test/**/*.test.ts'], ['devnet/test/{chaos,netns}/**']),
+      project('chaos', ['devnet/test/chaos/**/*.test.ts']),
+      project('netns', ['devnet/test/netns/**/*.test.ts', inTier('netns'), ...CLI_LAB_NETNS]),
+    ],
   },
 });

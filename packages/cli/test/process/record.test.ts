@@ -26,8 +26,8 @@ import {
   nextNonceSigner,
   startNode,
   waitUntil,
-} from '../../node/test/cluster-harness.js';
-import { cli, json, jsonError, tempDir } from './helpers.js';
+} from '../../../node/test/cluster-harness.js';
+import { cli, json, jsonError, tempDir } from '../helpers.js';
 
 const PASSPHRASE = 'record-test-passphrase';
 

@@ -5,10 +5,10 @@ import { toHex } from '@medchain/crypto';
 import { build } from 'esbuild';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNode } from './node-harness.js';
+import { startNode } from '../node-harness.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const packages = resolve(import.meta.dirname, '..', '..');
+const packages = resolve(import.meta.dirname, '..', '..', '..');
 
 /**
  * The client's browser path in headless Chromium: a page on one 127.0.0.1 origin calls a real
@@ -24,7 +24,7 @@ describe.skipIf(!existsSync(CHROMIUM))('in a headless browser', () => {
 
   beforeAll(async () => {
     const bundle = await build({
-      entryPoints: [join(import.meta.dirname, 'browser', 'app.ts')],
+      entryPoints: [join(import.meta.dirname, 'app.ts')],
       bundle: true,
       platform: 'browser',
       format: 'esm',

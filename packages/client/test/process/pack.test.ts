@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-const client = resolve(import.meta.dirname, '..');
+const client = resolve(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'medchain-client-pack-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
