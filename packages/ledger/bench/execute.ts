@@ -131,6 +131,12 @@ export function run(): void {
       );
     measure('access.log (decision re-checked), verdicts from mempool', w.chain, logs(0), verdicts);
     measure(
+      'access.log (decision re-checked), tx verdict only: request signature verified in execution',
+      w.chain,
+      logs(2 * count),
+      { isSignatureValid: () => true },
+    );
+    measure(
       'access.log (decision re-checked), verify both signatures in execution',
       w.chain,
       logs(count),
