@@ -529,7 +529,12 @@ export class ConsensusCore {
     }
   }
 
-  /** PRE-PREPARE (view 0): the primary's proposal; accepted once, prepared if valid. */
+  /**
+   * PRE-PREPARE (view 0): the primary's proposal; accepted once, prepared if valid.
+   * Castro & Liskov, OSDI '99, §4.2: accepted only if signed, from the view's primary, and no
+   * other digest was accepted for this view and sequence number. The sequence number is the
+   * height, so §4.3's water marks shrink to "this height" (the next one is buffered).
+   */
   private onPrePrepare(message: PrePrepareMessage, set: ValidatorSet): void {
     const state = this.heightState;
     this.offerPayload(message.payload);
@@ -565,7 +570,11 @@ export class ConsensusCore {
     this.accept(0, { digest: message.digest, payload: message.payload });
   }
 
-  /** PREPARE: counted for its view; a quorum for the accepted proposal makes it prepared. */
+  /**
+   * PREPARE: counted for its view; a quorum for the accepted proposal makes it prepared.
+   * §4.2's prepared(m, v, n, i): the pre-prepare plus matching PREPAREs, here a quorum that
+   * includes the primary's own PREPARE (2f + 1 for n = 3f + 1).
+   */
   private onPrepare(message: PrepareMessage, fromHex: string): void {
     const state = this.heightState;
     if (message.view < state.view || message.view > state.view + VIEW_LOOKAHEAD) {
@@ -584,7 +593,11 @@ export class ConsensusCore {
     if (message.view === state.view) this.tryCommitVote();
   }
 
-  /** COMMIT: a quorum in any view is a commit certificate, so older views count too. */
+  /**
+   * COMMIT: a quorum in any view is a commit certificate, so older views count too.
+   * §4.2's committed-local; the paper takes COMMITs of the current view only, but a quorum
+   * signed for an older view proves the same (§4.5.1: it carries into every later view).
+   */
   private onCommit(message: CommitMessage, fromHex: string): void {
     const state = this.heightState;
     if (message.view > state.view + VIEW_LOOKAHEAD) {
@@ -603,7 +616,11 @@ export class ConsensusCore {
     this.tryDecide(message.view, message.digest);
   }
 
-  /** VIEW-CHANGE: gathered per view; f+1 for higher views pull us along; a quorum lets the new primary act. */
+  /**
+   * VIEW-CHANGE: gathered per view; f+1 for higher views pull us along; a quorum lets the new
+   * primary act. §4.4 (the prepared certificate is the paper's P set, for one sequence number)
+   * and §4.5.2 (joining on f + 1).
+   */
   private onViewChange(message: ViewChangeMessage, fromHex: string, set: ValidatorSet): void {
     const state = this.heightState;
     if (message.payload !== null) this.offerPayload(message.payload);
@@ -652,7 +669,12 @@ export class ConsensusCore {
     this.tryNewView(message.view);
   }
 
-  /** NEW-VIEW: checked against its view changes; it must re-propose the highest prepared block. */
+  /**
+   * NEW-VIEW: checked against its view changes; it must re-propose the highest prepared block.
+   * §4.4: a backup accepts it if signed by the view's primary, its VIEW-CHANGEs (the paper's V)
+   * are a valid quorum, and its proposal is the one they mandate (the paper's O; a fresh block
+   * where the paper would order a null request), then sends PREPARE and enters the view.
+   */
   private onNewView(message: NewViewMessage, set: ValidatorSet): void {
     const state = this.heightState;
     this.offerPayload(message.payload);
@@ -721,7 +743,10 @@ export class ConsensusCore {
     return true;
   }
 
-  /** CHECKPOINT: a quorum on (height, root) makes it stable; beyond our height it means we are behind. */
+  /**
+   * CHECKPOINT: a quorum on (height, root) makes it stable; beyond our height it means we are
+   * behind. §4.3: the quorum of matching CHECKPOINTs is the checkpoint's proof of correctness.
+   */
   private onCheckpoint(message: CheckpointMessage): void {
     const height = message.height;
     if (height % this.checkpointInterval !== 0) {
@@ -753,7 +778,10 @@ export class ConsensusCore {
     this.evaluateCheckpoint(height, message.stateRoot, set);
   }
 
-  /** DECISION: a block with its commit certificate, from a peer or from the node's sync. */
+  /**
+   * DECISION: a block with its commit certificate, from a peer or from the node's sync. Not a
+   * PBFT message: it is how a replica "obtains missing information from another replica" (§4.4).
+   */
   private onDecision(message: DecisionMessage): void {
     const certificate = message.certificate;
     const height = certificate.height;
@@ -881,7 +909,10 @@ export class ConsensusCore {
     );
   }
 
-  /** Prepared (quorum of PREPAREs for the accepted proposal in our view): keep the certificate, send COMMIT. */
+  /**
+   * Prepared (quorum of PREPAREs for the accepted proposal in our view): keep the certificate,
+   * send COMMIT. §4.2: COMMIT is multicast when prepared becomes true.
+   */
   private tryCommitVote(): void {
     const state = this.heightState;
     if (state.viewChanging || state.decided !== null || !this.isValidator()) return;
@@ -918,6 +949,7 @@ export class ConsensusCore {
     this.tryDecide(state.view, proposal.digest);
   }
 
+  /** §4.2: committed-local (a quorum of matching COMMITs) hands the block out for execution. */
   private tryDecide(view: number, digest: Uint8Array): void {
     const state = this.heightState;
     if (state.decided !== null) return;
@@ -968,7 +1000,10 @@ export class ConsensusCore {
     }
   }
 
-  /** Our timer expired in `view - 1` (or f+1 peers left for `view`): send VIEW-CHANGE for `view`. */
+  /**
+   * Our timer expired in `view - 1` (or f+1 peers left for `view`): send VIEW-CHANGE for `view`.
+   * §4.4: a backup whose timer expires stops taking part in the old view and multicasts it.
+   */
   private startViewChange(view: number): void {
     const state = this.heightState;
     state.view = view;
@@ -1007,7 +1042,11 @@ export class ConsensusCore {
     this.emitOwn(message);
   }
 
-  /** f+1 validators (so at least one honest) want a higher view: join the (f+1)-th highest. */
+  /**
+   * f+1 validators (so at least one honest) want a higher view: join the (f+1)-th highest.
+   * §4.5.2, second means. The paper joins the smallest view in the set; the (f+1)-th highest
+   * is the highest that f + 1 of them (so an honest one) have all reached.
+   */
   private maybeJoinHigherView(set: ValidatorSet): void {
     const state = this.heightState;
     if (!this.isValidator()) return;
@@ -1026,6 +1065,7 @@ export class ConsensusCore {
   /**
    * As primary of `view` with a quorum of VIEW-CHANGEs: re-propose the block of the highest
    * prepared certificate among them, or (if none) a new block from the application.
+   * §4.4: the new primary's NEW-VIEW, its O computed for the one sequence number in play.
    */
   private tryNewView(view: number, appProposal?: Proposal): void {
     const state = this.heightState;
@@ -1082,6 +1122,7 @@ export class ConsensusCore {
     this.hardStateDirty = true;
   }
 
+  /** §4.3: a CHECKPOINT after executing every K-th height, signing the state's digest (root). */
   private signCheckpoint(height: number, stateRoot: Uint8Array): void {
     this.ownStateRoots.set(height, stateRoot);
     const set = this.setAt(height);
@@ -1121,7 +1162,10 @@ export class ConsensusCore {
     this.requestSync(height, false);
   }
 
-  /** A stable checkpoint: everything below it is final everywhere, so logs below it are pruned. */
+  /**
+   * A stable checkpoint: everything below it is final everywhere, so logs below it are pruned.
+   * §4.3: the low-water mark moves to it and earlier messages and checkpoints are discarded.
+   */
   private makeStable(certificate: CheckpointCertificate): void {
     if (this.stableCheckpoint !== null && this.stableCheckpoint.height >= certificate.height)
       return;
@@ -1230,6 +1274,7 @@ export class ConsensusCore {
     }
   }
 
+  /** §4.5.2, first means: each view's timer is twice the previous one's (capped). */
   private timeoutTicks(view: number): number {
     return this.baseTimeoutTicks * 2 ** Math.min(view, this.maxTimeoutDoublings);
   }
