@@ -61,6 +61,8 @@ interface KeyUpdate extends TreeUpdate {
 /** What one commit replaced: enough to read and prove at the root it started from (ids, see tree.ts). */
 interface PastRoot {
   readonly root: string;
+  readonly rootNode: NodeRecord | undefined;
+  /** Replaced nodes no link reaches; the upper ones stay reachable through `rootNode`. */
   readonly nodes: ReadonlyMap<string, NodeRecord>;
   /** Value per key hash at that root, for the keys the commit changed (undefined = absent). */
   readonly values: ReadonlyMap<string, Uint8Array | undefined>;
@@ -91,13 +93,15 @@ export class AuthenticatedState {
   readonly #store: KeyValueReader;
   readonly #historyLimit: number;
   readonly #cacheDepth: number;
-  /** The committed root's id. */
+  /** The committed root's id, and its record (undefined for the empty map). */
   #root: string;
+  #rootNode: NodeRecord | undefined;
   readonly #pending = new Map<string, Pending>();
   readonly #journal: Undo[] = [];
-  /** Live nodes above `#cacheDepth`, by id. */
-  readonly #cache = new Map<string, NodeRecord>();
-  /** The last commit's new nodes and values, until the next commit (a value undefined = deleted). */
+  /**
+   * The last commit's new nodes no link reaches (see batch.ts) and its values, until the
+   * next commit (a value undefined = deleted).
+   */
   #unflushedNodes: ReadonlyMap<string, NodeRecord> = new Map();
   #unflushedValues: ReadonlyMap<string, Uint8Array | undefined> = new Map();
   /** Newest first. */
@@ -125,7 +129,7 @@ export class AuthenticatedState {
     this.#historyLimit = history;
     this.#cacheDepth = cacheDepth;
     this.#root = binaryString(root);
-    if (this.#root !== EMPTY_ID) this.#readNode(this.#root, 0, -1);
+    this.#rootNode = this.#root === EMPTY_ID ? undefined : this.#readNode(this.#root, -1);
   }
 
   /** The value for `key`, pending writes first. */
@@ -247,40 +251,33 @@ export class AuthenticatedState {
     // Ids are the key hashes one char per byte, so string order is byte order.
     updates.sort((a, b) => (a.keyHash < b.keyHash ? -1 : 1));
     // Nothing changes until the new tree is complete, so a missing node leaves the state as it was.
-    const batch = new TreeBatch((id, depth) => this.#readNode(id, depth, -1));
-    const root = batch.apply(this.#root, updates);
+    const batch = new TreeBatch((id) => this.#readNode(id, -1), this.#cacheDepth);
+    const root = batch.apply(this.#root, this.#rootNode, updates);
 
     const ops: WriteOp[] = [];
-    // The batch's maps become the overlay and the history as they are. Leaves it only moved
-    // stay stored. forEach, not for-of: no [id, node] array per entry.
-    const { created, replaced, moved } = batch;
-    moved.forEach((node, id) => {
-      this.#cacheCreated(id, node);
-    });
-    created.forEach((node, id) => {
-      ops.push({ type: 'put', key: nodeStoreKey(id), value: encodeNodeRecord(node) });
-      this.#cacheCreated(id, node);
-    });
-    replaced.forEach((_, id) => {
-      ops.push({ type: 'del', key: nodeStoreKey(id) });
-      this.#cache.delete(id);
-    });
+    const { createdIds, createdNodes, replacedIds } = batch;
+    for (let i = 0; i < createdIds.length; i++) {
+      const key = nodeStoreKey(createdIds[i]!);
+      ops.push({ type: 'put', key, value: encodeNodeRecord(createdNodes[i]!) });
+    }
+    for (const id of replacedIds) ops.push({ type: 'del', key: nodeStoreKey(id) });
     for (const { storeKey: key, value } of updates) {
       ops.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value });
     }
 
     this.discard();
-    this.#unflushedNodes = created;
+    this.#unflushedNodes = batch.createdDeep;
     this.#unflushedValues = values;
-    this.#past.unshift({ root: this.#root, nodes: replaced, values: previousValues });
+    this.#past.unshift({
+      root: this.#root,
+      rootNode: this.#rootNode,
+      nodes: batch.replacedDeep,
+      values: previousValues,
+    });
     this.#past.length = Math.min(this.#past.length, this.#historyLimit);
     this.#root = root;
+    this.#rootNode = batch.rootNode();
     return { root: idBytes(root), ops };
-  }
-
-  #cacheCreated(id: string, node: NodeRecord): void {
-    if (node.depth < this.#cacheDepth) this.#cache.set(id, node);
-    else this.#cache.delete(id);
   }
 
   /** A proof for `key` at the committed root, or at a retained older root (see `provableRoots`). */
@@ -290,14 +287,13 @@ export class AuthenticatedState {
     const keyHash = stateKeyId(key);
     const siblings: Uint8Array[] = [];
     const nonEmptyAt: number[] = [];
-    let id = past < 0 ? this.#root : this.#past[past]!.root;
+    let node = past < 0 ? this.#rootNode : this.#past[past]!.rootNode;
     let depth = 0;
     let leaf: StateProofLeaf | undefined;
-    while (id !== EMPTY_ID) {
-      const node = this.#readNode(id, depth, past);
+    while (node !== undefined) {
       if (node.leaf) {
-        if (node.keyHash !== keyHash) {
-          leaf = { keyHash: idBytes(node.keyHash), valueHash: idBytes(node.valueHash) };
+        if (node.left !== keyHash) {
+          leaf = { keyHash: idBytes(node.left), valueHash: idBytes(node.right) };
         }
         break;
       }
@@ -307,8 +303,8 @@ export class AuthenticatedState {
         siblings.push(idBytes(sibling));
         nonEmptyAt.push(depth);
       }
-      id = right ? node.right : node.left;
       depth++;
+      node = this.#child(node, right, depth, past);
     }
     const bitmap = new Uint8Array(Math.ceil(depth / 8));
     for (const at of nonEmptyAt) bitmap[at >> 3]! |= 0x80 >> (at & 7);
@@ -336,19 +332,29 @@ export class AuthenticatedState {
     return this.#store.get(storeKey);
   }
 
-  /**
-   * A node of the committed tree (`past` -1) or of a retained older one (`past` its index:
-   * nodes the last `past + 1` commits replaced are still in memory).
-   */
-  #readNode(id: string, depth: number, past: number): NodeRecord {
-    const cached = this.#cache.get(id) ?? this.#unflushedNodes.get(id);
-    if (cached !== undefined) return cached;
-    const bytes = this.#store.get(nodeStoreKey(id));
-    if (bytes !== undefined) {
-      const node = decodeNodeRecord(id, bytes, depth);
-      if (past < 0 && depth < this.#cacheDepth) this.#cache.set(id, node);
-      return node;
+  /** A child's record (undefined for an empty subtree), linked to its parent above the cache depth. */
+  #child(parent: NodeRecord, right: boolean, depth: number, past: number): NodeRecord | undefined {
+    const linked = right ? parent.rightNode : parent.leftNode;
+    if (linked !== undefined) return linked;
+    const id = right ? parent.right : parent.left;
+    if (id === EMPTY_ID) return undefined;
+    const node = this.#readNode(id, past);
+    if (depth < this.#cacheDepth) {
+      if (right) parent.rightNode = node;
+      else parent.leftNode = node;
     }
+    return node;
+  }
+
+  /**
+   * A node no link reaches, of the committed tree (`past` -1) or of a retained older one
+   * (`past` its index: nodes the last `past + 1` commits replaced are still in memory).
+   */
+  #readNode(id: string, past: number): NodeRecord {
+    const unflushed = this.#unflushedNodes.get(id);
+    if (unflushed !== undefined) return unflushed;
+    const bytes = this.#store.get(nodeStoreKey(id));
+    if (bytes !== undefined) return decodeNodeRecord(id, bytes);
     for (let i = 0; i <= past; i++) {
       const kept = this.#past[i]!.nodes.get(id);
       if (kept !== undefined) return kept;

@@ -158,17 +158,21 @@ export type TreeNode =
   | { readonly kind: 'leaf'; readonly keyHash: Uint8Array; readonly valueHash: Uint8Array };
 
 /**
- * A node as the state holds it in memory: ids, not bytes, and the depth where it was read
- * or built (which decides whether the node cache keeps it).
+ * A node as the state holds it in memory: ids, not bytes. A leaf keeps its key hash in
+ * `left` and its value hash in `right`. An inner node links the records of its children
+ * once they are read (the state links only the upper levels, see `cacheDepth`), so a walk
+ * down the upper tree reads no Map. Ids never change; only the links are filled in.
  */
-export type NodeRecord =
-  | { readonly leaf: false; readonly left: string; readonly right: string; readonly depth: number }
-  | {
-      readonly leaf: true;
-      readonly keyHash: string;
-      readonly valueHash: string;
-      readonly depth: number;
-    };
+export class NodeRecord {
+  leftNode: NodeRecord | undefined = undefined;
+  rightNode: NodeRecord | undefined = undefined;
+
+  constructor(
+    readonly leaf: boolean,
+    readonly left: string,
+    readonly right: string,
+  ) {}
+}
 
 export function encodeNodeRecord(node: NodeRecord): Uint8Array {
   if (!node.leaf) {
@@ -179,8 +183,8 @@ export function encodeNodeRecord(node: NodeRecord): Uint8Array {
   }
   const bytes = new Uint8Array(LEAF_LENGTH);
   bytes[0] = LEAF_TAG;
-  putId(bytes, 1, node.keyHash);
-  putId(bytes, 1 + HASH_LENGTH, node.valueHash);
+  putId(bytes, 1, node.left);
+  putId(bytes, 1 + HASH_LENGTH, node.right);
   return bytes;
 }
 
@@ -190,24 +194,14 @@ function corruptNode(hash: Uint8Array | string): StateError {
 }
 
 /** A stored node as a record; its ids are slices of one string of the stored bytes. */
-export function decodeNodeRecord(id: string, bytes: Uint8Array, depth: number): NodeRecord {
+export function decodeNodeRecord(id: string, bytes: Uint8Array): NodeRecord {
   if (bytes.length === INNER_LENGTH) {
     const text = binaryString(bytes);
-    return {
-      leaf: false,
-      left: text.slice(0, HASH_LENGTH),
-      right: text.slice(HASH_LENGTH),
-      depth,
-    };
+    return new NodeRecord(false, text.slice(0, HASH_LENGTH), text.slice(HASH_LENGTH));
   }
   if (bytes.length === LEAF_LENGTH && bytes[0] === LEAF_TAG) {
     const text = binaryString(bytes);
-    return {
-      leaf: true,
-      keyHash: text.slice(1, 1 + HASH_LENGTH),
-      valueHash: text.slice(1 + HASH_LENGTH),
-      depth,
-    };
+    return new NodeRecord(true, text.slice(1, 1 + HASH_LENGTH), text.slice(1 + HASH_LENGTH));
   }
   throw corruptNode(id);
 }
