@@ -154,7 +154,7 @@ describe('the verification rule, on every backend', () => {
           expect(agreedVerdict(mutated.publicKey, mutated.message, mutated.signature)).toBe(false);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 
@@ -307,7 +307,7 @@ describe('the verification rule, on every backend', () => {
           else rejected++;
         },
       ),
-      { numRuns: 250 },
+      { numRuns: 120 },
     );
     // The generator must exercise both outcomes, or the property proves nothing.
     expect(accepted).toBeGreaterThan(0);
