@@ -27,7 +27,8 @@ function readmeScripts(): string[] {
   return scripts.filter((script) => named.has(script)).sort();
 }
 
-const COVERED_ELSEWHERE = ['build', 'test'];
+// `test:fast` is a subset of `test`'s steps (typecheck, lint, the unit project).
+const COVERED_ELSEWHERE = ['build', 'test', 'test:fast'];
 const ok = (run: ScriptRun) => {
   expect(run.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (module|package)/);
   expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
@@ -100,6 +101,12 @@ describe('a fresh clone: the README pnpm scripts after pnpm install, without pnp
 
   it('pnpm format runs the formatter', async () => {
     ok(await pnpm('format'));
+  });
+
+  it('pnpm test:projects finds every test file in exactly one vitest project', async () => {
+    const run = await pnpm('test:projects');
+    ok(run);
+    expect(run.stdout).toContain('test files per project: ');
   });
 
   it('pnpm devnet (its two commands, on free ports) runs the story', async () => {

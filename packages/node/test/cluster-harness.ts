@@ -1,7 +1,6 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Canonical, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
@@ -22,6 +21,7 @@ import {
   loadConfig,
   loadOrCreatePeerIdentity,
   type MedchainNode,
+  type PeerConfig,
   VALIDATOR_KEY_FILE,
 } from '../src/index.js';
 
@@ -32,8 +32,6 @@ export interface NodeHome {
   readonly home: string;
   readonly peerId: string;
   readonly validator: Signer;
-  readonly p2pPort: number;
-  readonly apiPort: number;
 }
 
 export interface Network {
@@ -56,24 +54,6 @@ function adminSigner(root: string, index: number): Signer {
   return new Signer(sha256(utf8(`cluster-test:admin:${index}:${root}`)));
 }
 
-/** Ports the OS says are free now (a tiny race with other processes is accepted in tests). */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as { port: number }).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
 export interface NetworkOptions {
   readonly validators: number;
   readonly tickIntervalMs?: number;
@@ -91,7 +71,6 @@ export interface NetworkOptions {
 export async function makeNetwork(options: NetworkOptions): Promise<Network> {
   const root = await mkdtemp(join(tmpdir(), 'medchain-cluster-'));
   const n = options.validators;
-  const ports = await freePorts(2 * n);
   const homes: NodeHome[] = [];
   for (let index = 0; index < n; index++) {
     const home = join(root, `node${index}`);
@@ -106,8 +85,6 @@ export async function makeNetwork(options: NetworkOptions): Promise<Network> {
       home,
       peerId: identity.peerId.toString(),
       validator: new Signer(seed),
-      p2pPort: ports[2 * index]!,
-      apiPort: ports[2 * index + 1]!,
     });
   }
   const genesis = parseGenesis({
@@ -128,15 +105,13 @@ export async function makeNetwork(options: NetworkOptions): Promise<Network> {
   const genesisText = `${JSON.stringify(genesisToJson(genesis), null, 2)}\n`;
   for (const node of homes) {
     await writeFile(join(node.home, GENESIS_FILE), genesisText);
+    // Port 0 everywhere: a node started by `startNode` gets the running ones' addresses as
+    // config peers, and `introduce` tells them its own. Genesis members need no config peer
+    // to be allowlisted.
     const config = {
-      listen: [`/ip4/127.0.0.1/tcp/${node.p2pPort}`],
-      api: { host: '127.0.0.1', port: node.apiPort },
-      peers: homes
-        .filter((other) => other !== node)
-        .map((other) => ({
-          peerId: other.peerId,
-          addrs: [`/ip4/127.0.0.1/tcp/${other.p2pPort}`],
-        })),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      api: { host: '127.0.0.1', port: 0 },
+      peers: [],
       logLevel: options.logLevel ?? 'warn',
       tickIntervalMs: options.tickIntervalMs ?? 50,
       block: {
@@ -146,12 +121,16 @@ export async function makeNetwork(options: NetworkOptions): Promise<Network> {
     };
     await writeFile(join(node.home, CONFIG_FILE_NAME), `${JSON.stringify(config, null, 2)}\n`);
   }
-  return { root, homes, remove: () => rm(root, { recursive: true, force: true }) };
+  const remove = async () => {
+    for (const home of homes) started.delete(home.home);
+    await rm(root, { recursive: true, force: true });
+  };
+  return { root, homes, remove };
 }
 
 /** Starts the node of one home in this process, logging to `<home>/node.log`. */
 export async function startNode(home: NodeHome): Promise<MedchainNode> {
-  const config = loadConfig(home.home);
+  const config = loadConfig(home.home, { peers: runningPeers(home) });
   const logger = createLogger({
     level: config.logLevel,
     base: { node: home.index },
@@ -159,7 +138,49 @@ export async function startNode(home: NodeHome): Promise<MedchainNode> {
   });
   const node = createNode(config, { logger });
   await node.start();
+  await introduce(home, node);
   return node;
+}
+
+/** The nodes started in this process, by home (`introduce` records them). */
+const started = new Map<string, MedchainNode>();
+
+/** Running nodes of `home`'s network other than its own. */
+function siblings(home: NodeHome): MedchainNode[] {
+  return [...started]
+    .filter(
+      ([path, node]) =>
+        path !== home.home &&
+        dirname(path) === dirname(home.home) &&
+        node.parts.host.libp2p.status === 'started',
+    )
+    .map(([, node]) => node);
+}
+
+/**
+ * Config peers for a node about to start from `home`: where the running nodes of its network
+ * listen now (every node binds port 0), so it can reach them while it starts (state sync).
+ */
+export function runningPeers(home: NodeHome): PeerConfig[] {
+  return siblings(home).map((node) => ({
+    peerId: node.parts.peerId,
+    addrs: node.parts.listenAddrs.map((addr) => addr.replace(`/p2p/${node.parts.peerId}`, '')),
+  }));
+}
+
+/**
+ * Tells the running nodes of `home`'s network and `node` (just started from `home`) where each
+ * other listens: nodes bind port 0, so a restarted node's new address replaces its old one.
+ * `startNode` calls it; call it (and start with `runningPeers`) when starting a node otherwise.
+ */
+export async function introduce(home: NodeHome, node: MedchainNode): Promise<void> {
+  const self = node.parts.host.libp2p;
+  for (const other of siblings(home)) {
+    const peer = other.parts.host.libp2p;
+    await self.peerStore.patch(peer.peerId, { multiaddrs: peer.getMultiaddrs() });
+    await peer.peerStore.patch(self.peerId, { multiaddrs: self.getMultiaddrs() });
+  }
+  started.set(home.home, node);
 }
 
 /**

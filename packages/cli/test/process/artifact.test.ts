@@ -12,8 +12,8 @@ import {
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshTree, ROOT, runIn, type ScriptRun, scriptEnv } from './fresh-tree.js';
-import { freePortRange, tempDir } from './helpers.js';
+import { freshTree, ROOT, runIn, type ScriptRun, scriptEnv } from '../fresh-tree.js';
+import { tempDir } from '../helpers.js';
 
 /**
  * The installable artifact: `pnpm build` on a fresh copy emits the `medchain` command
@@ -117,7 +117,8 @@ describe('the installable artifact', () => {
     `run as the image: uid ${uid}, read-only root and ${INSTALL_AT}, only ${volume} writable`,
     () => {
       let home: string;
-      let api: number;
+      /** The API's URL, from the node's `node started` log line (it binds port 0). */
+      let api: string | undefined;
       let node: ChildProcess | undefined;
       let nodeLog = '';
 
@@ -169,8 +170,6 @@ describe('the installable artifact', () => {
         home = tempDir('image-home');
         chownSync(home, uid, gid);
         chmodSync(home, 0o700);
-        const base = await freePortRange(2);
-        api = base + 1;
         const pass = ['--passphrase-file', SECRET];
         ok(
           await medchain(
@@ -180,9 +179,9 @@ describe('the installable artifact', () => {
             '--p2p-host',
             '127.0.0.1',
             '--p2p-port',
-            String(base),
+            '0',
             '--api-port',
-            String(api),
+            '0',
             ...pass,
           ),
         );
@@ -218,16 +217,23 @@ describe('the installable artifact', () => {
       });
 
       it('the node starts from the read-only tree and the HEALTHCHECK passes', async () => {
-        const url = `http://127.0.0.1:${api}`;
         let healthy = false;
         for (let tries = 0; tries < 120 && !healthy && node!.exitCode === null; tries++) {
-          healthy = await fetch(`${url}/v1/health`).then(
-            (response) => response.ok,
-            () => false,
-          );
+          api ??= nodeLog
+            .split('\n')
+            .slice(0, -1) // whole lines only
+            .filter((line) => line.includes('"node started"'))
+            .map((line) => JSON.parse(line).api as string)[0];
+          healthy =
+            api !== undefined &&
+            (await fetch(`${api}/v1/health`).then(
+              (response) => response.ok,
+              () => false,
+            ));
           if (!healthy) await sleep(500);
         }
         expect(healthy, nodeLog).toBe(true);
+        const url = api!;
         // The image's own HEALTHCHECK command, pointed at this node's port.
         const check = spawnSync(healthcheck[0]!, healthcheck.slice(1), {
           env: scriptEnv({ MEDCHAIN_NODE: url }),
@@ -250,7 +256,7 @@ describe('the installable artifact', () => {
           '--passphrase-file',
           SECRET,
           '--node',
-          `http://127.0.0.1:${api}`,
+          api!,
           '--json',
         );
         ok(sent);
@@ -258,7 +264,7 @@ describe('the installable artifact', () => {
           status: 'committed',
           receipt: { code: 'OK' },
         });
-        const status = (await (await fetch(`http://127.0.0.1:${api}/v1/status`)).json()) as {
+        const status = (await (await fetch(`${api}/v1/status`)).json()) as {
           height: number;
         };
         expect(status.height).toBeGreaterThanOrEqual(1);

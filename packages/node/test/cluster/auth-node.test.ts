@@ -11,7 +11,7 @@ import {
   transactionHash,
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MedchainNode } from '../src/index.js';
+import type { MedchainNode } from '../../src/index.js';
 import {
   makeNetwork,
   type Network,
@@ -20,7 +20,7 @@ import {
   orgIdOf,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * The outside findings against a real, committing node (one validator, its own vault and record

@@ -19,8 +19,8 @@ import {
   withConsentTransaction,
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AccessKey, ROUTE_ACCESS } from '../src/api/authorization.js';
-import type { MedchainNode } from '../src/index.js';
+import { type AccessKey, ROUTE_ACCESS } from '../../src/api/authorization.js';
+import type { MedchainNode } from '../../src/index.js';
 import {
   CHAIN_ID,
   makeNetwork,
@@ -29,7 +29,7 @@ import {
   orgIdOf,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * Every row of the authorization table (ROUTE_ACCESS), allowed and refused, over real HTTP on

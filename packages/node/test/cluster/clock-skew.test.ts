@@ -10,14 +10,16 @@ import {
   loadConfig,
   type MedchainNode,
   runNode,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
+  introduce,
   makeNetwork,
   type Network,
   type NodeHome,
   registration,
+  runningPeers,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 const WITHIN_TOLERANCE_MS = 0.8 * DEFAULT_MAX_CLOCK_DRIFT_MS;
 const BEYOND_TOLERANCE_MS = 2 * DEFAULT_MAX_CLOCK_DRIFT_MS;
@@ -40,10 +42,13 @@ describe('a validator whose clock runs ahead', () => {
       base: { node: home.index },
       destination: pino.destination({ dest: join(home.home, 'node.log'), sync: true }),
     });
-    nodes.set(
-      home.index,
-      await runNode(home.home, { clockOffsetMs }, { logger, exitOnStop: false }),
+    const node = await runNode(
+      home.home,
+      { clockOffsetMs, peers: runningPeers(home) },
+      { logger, exitOnStop: false },
     );
+    await introduce(home, node);
+    nodes.set(home.index, node);
   }
 
   const honest = () =>

@@ -1,7 +1,7 @@
 import { encodeMessage } from '@medchain/consensus';
 import { fromHex, toHex } from '@medchain/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame, type MedchainNode, protocolId } from '../src/index.js';
+import { encodeFrame, type MedchainNode, protocolId } from '../../src/index.js';
 import {
   counterValue,
   makeNetwork,
@@ -10,7 +10,7 @@ import {
   startNode,
   stateRootAfter,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * Four validators in this process over real TCP libp2p, LevelDB and WALs in temp homes:

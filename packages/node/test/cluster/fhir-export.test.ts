@@ -10,9 +10,9 @@ import {
   type TxKind,
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { safeHarborFindings } from '../src/fhir/export/deidentify.js';
-import type { ExportJob } from '../src/fhir/export/jobs.js';
-import type { MedchainNode } from '../src/index.js';
+import { safeHarborFindings } from '../../src/fhir/export/deidentify.js';
+import type { ExportJob } from '../../src/fhir/export/jobs.js';
+import type { MedchainNode } from '../../src/index.js';
 import {
   makeNetwork,
   type Network,
@@ -21,7 +21,7 @@ import {
   orgIdOf,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * Acceptance, "research export at scale": a real multi-validator chain (validators in this

@@ -25,10 +25,10 @@ import {
 } from '@medchain/ledger';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fhirSchemaErrors, hl7Examples } from '../../ledger/test/fhir-schema.js';
-import type { MedchainNode } from '../src/index.js';
-import { makeNetwork, type Network, orgAdminOf, orgIdOf, startNode } from './cluster-harness.js';
-import { consentToImport, fhirClient, signedHeaders } from './fhir-client.js';
+import { fhirSchemaErrors, hl7Examples } from '../../../ledger/test/fhir-schema.js';
+import type { MedchainNode } from '../../src/index.js';
+import { makeNetwork, type Network, orgAdminOf, orgIdOf, startNode } from '../cluster-harness.js';
+import { consentToImport, fhirClient, signedHeaders } from '../fhir-client.js';
 
 /**
  * POST /fhir/r4/Consent on a real committing node (one validator) over HTTP on 127.0.0.1:

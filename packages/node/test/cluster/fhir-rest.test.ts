@@ -16,12 +16,12 @@ import { headerHash, recordId, type TxBodies, type TxKind } from '@medchain/ledg
 import fc from 'fast-check';
 import type { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grantBody } from '../../ledger/test/helpers.js';
-import { AUDIT_EVENT_PARAMS, CONSENT_PARAMS } from '../src/fhir/resources.js';
-import type { MedchainNode } from '../src/index.js';
-import { GENESIS_FILE } from '../src/node.js';
-import { makeNetwork, type Network, orgAdminOf, orgIdOf, startNode } from './cluster-harness.js';
-import { fhirClient, signedHeaders, valid } from './fhir-client.js';
+import { grantBody } from '../../../ledger/test/helpers.js';
+import { AUDIT_EVENT_PARAMS, CONSENT_PARAMS } from '../../src/fhir/resources.js';
+import type { MedchainNode } from '../../src/index.js';
+import { GENESIS_FILE } from '../../src/node.js';
+import { makeNetwork, type Network, orgAdminOf, orgIdOf, startNode } from '../cluster-harness.js';
+import { fhirClient, signedHeaders, valid } from '../fhir-client.js';
 
 /**
  * The FHIR R4 endpoint as an EHR uses it: fhir-kit-client (a maintained FHIR client library)

@@ -3,14 +3,14 @@ import { signRequest } from '@medchain/client';
 import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MedchainNode } from '../src/index.js';
+import type { MedchainNode } from '../../src/index.js';
 import {
   makeNetwork,
   type Network,
   registration,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * What api-fuzz.test.ts does not cover: a real node (one validator, committing) behind real

@@ -29,7 +29,7 @@ import {
   loadOrCreatePeerIdentity,
   type MedchainNode,
   protocolId,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   CHAIN_ID,
   counterValue,
@@ -39,7 +39,7 @@ import {
   startNode,
   stateRootAfter,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * Three honest validators of four run in this process; the fourth member's identity (peer key
@@ -65,7 +65,8 @@ const TIMEOUT = 60_000 * Math.max(1, SCALE);
 
 const CONSENSUS = protocolId('consensus');
 const MEMPOOL = protocolId('mempool');
-const SYNC = protocolId('sync');
+const BLOCKS = protocolId('blocks');
+const SNAPSHOTS = protocolId('snapshots');
 const RECORDS = protocolId('records');
 
 type Mutation = { at: number; byte: number; op: 'flip' | 'set' | 'insert' | 'delete' };
@@ -172,15 +173,20 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
     const metrics = createMetrics({ node: 'rogue' });
     rogue = await createHost({
       privateKey: identity.privateKey,
-      listen: [`/ip4/127.0.0.1/tcp/${own.p2pPort}`],
-      peers: network.homes.slice(0, 3).map((home) => ({
-        peerId: home.peerId,
-        addrs: [`/ip4/127.0.0.1/tcp/${home.p2pPort}`],
-      })),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      peers: nodes.map((node) => ({ peerId: node.parts.peerId, addrs: [] })),
       privateNetwork: true,
       logger,
       metrics,
     });
+    // Everyone bound port 0: tell each side where the other listens.
+    for (const node of nodes) {
+      const libp2p = node.parts.host.libp2p;
+      await rogue.libp2p.peerStore.patch(libp2p.peerId, { multiaddrs: libp2p.getMultiaddrs() });
+      await libp2p.peerStore.patch(rogue.libp2p.peerId, {
+        multiaddrs: rogue.libp2p.getMultiaddrs(),
+      });
+    }
     // Listen like a validator would, to collect real messages to mutate.
     for (const [protocol, sink] of [
       [CONSENSUS, captured.consensus],
@@ -468,10 +474,11 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
   );
 
   it(
-    'sync and records: malformed, mutated, oversized and cut requests are refused and counted',
+    'blocks, snapshots and records: malformed, mutated, oversized and cut requests are refused and counted',
     async () => {
       const before = {
-        sync: await rejected(target, SYNC),
+        blocks: await rejected(target, BLOCKS),
+        snapshots: await rejected(target, SNAPSHOTS),
         records: await rejected(target, RECORDS),
       };
       const requester = new Signer(sha256(utf8('fuzz-protocols:requester')));
@@ -484,9 +491,11 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
       );
       const request = (protocol: string) => {
         const real = fc.constantFrom(
-          ...(protocol === SYNC
-            ? [encodeBlocksRequest({ from: 1, count: 3 }), encodeSnapshotRequest()]
-            : [signedRequest]),
+          ...(protocol === BLOCKS
+            ? [encodeBlocksRequest({ from: 1, count: 3 })]
+            : protocol === SNAPSHOTS
+              ? [encodeSnapshotRequest()]
+              : [signedRequest]),
         );
         return fc.oneof(
           fc.uint8Array({ minLength: 0, maxLength: 512 }).map(encodeFrame),
@@ -503,7 +512,7 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
       await fc.assert(
         fc.asyncProperty(
           fc
-            .constantFrom(SYNC, RECORDS)
+            .constantFrom(BLOCKS, SNAPSHOTS, RECORDS)
             .chain((protocol) => fc.tuple(fc.constant(protocol), request(protocol))),
           delivery,
           fc.nat(),
@@ -517,7 +526,8 @@ describe('a member sending fuzzed frames on every protocol (fast-check)', () => 
       await expectRogueStreamsReleased('request fuzz');
       await waitUntil('request refusals are counted', async () => {
         return (
-          (await rejected(target, SYNC)) > before.sync &&
+          (await rejected(target, BLOCKS)) > before.blocks &&
+          (await rejected(target, SNAPSHOTS)) > before.snapshots &&
           (await rejected(target, RECORDS)) > before.records
         );
       });

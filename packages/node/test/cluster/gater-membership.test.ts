@@ -12,7 +12,7 @@ import {
   MembershipGate,
   PeerAllowlist,
   type PeerStanding,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   makeNetwork,
   type Network,
@@ -21,7 +21,7 @@ import {
   orgIdOf,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * A removed member is cut off with no restart: when committed membership changes, the node

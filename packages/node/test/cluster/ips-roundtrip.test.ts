@@ -5,8 +5,8 @@ import { KeySigner, MedchainClient, randomBytes } from '@medchain/client';
 import { bytesEqual, fromHex, sha256, toHex, utf8 } from '@medchain/crypto';
 import { getRecord, matchesRecordAnchor, recordCommitment, recordId } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MedchainNode } from '../src/index.js';
-import { makeNetwork, type Network, orgIdOf, startNode } from './cluster-harness.js';
+import type { MedchainNode } from '../../src/index.js';
+import { makeNetwork, type Network, orgIdOf, startNode } from '../cluster-harness.js';
 
 /** HL7's International Patient Summary example bundles (hl7.fhir.uv.ips, a dev dependency). */
 const IPS_EXAMPLES = join(

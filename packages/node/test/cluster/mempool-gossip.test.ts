@@ -7,7 +7,7 @@ import {
   transactionHash,
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MedchainNode } from '../src/index.js';
+import type { MedchainNode } from '../../src/index.js';
 import {
   CHAIN_ID,
   counterValue,
@@ -15,7 +15,7 @@ import {
   type Network,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 const key = (label: string) => new Signer(sha256(utf8(`mempool-gossip-test:${label}`)));
 

@@ -22,13 +22,13 @@ import {
 } from '@medchain/ledger';
 import { Level } from 'level';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fhirSchemaErrors } from '../../ledger/test/fhir-schema.js';
+import { fhirSchemaErrors } from '../../../ledger/test/fhir-schema.js';
 import {
   CONFIG_FILE_NAME,
   decodeAnswer,
   encodeSignedRequest,
   type MedchainNode,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   CHAIN_ID,
   counterValue,
@@ -36,7 +36,7 @@ import {
   type Network,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: API answers are JSON; the test reads the fields it checks
 type ApiJson = Record<string, any>;

@@ -15,7 +15,7 @@ import {
   createMetrics,
   type MedchainNode,
   protocolId,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   CHAIN_ID,
   counterValue,
@@ -24,7 +24,7 @@ import {
   registration,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * A running validator seen from outside: its API listens on loopback when the config does not
@@ -42,7 +42,7 @@ describe('a running node, from outside', () => {
     // Leave the API host out: the default must be loopback.
     const path = join(home.home, CONFIG_FILE_NAME);
     const config = JSON.parse(await readFile(path, 'utf8'));
-    config.api = { port: home.apiPort };
+    config.api = { port: 0 };
     await writeFile(path, JSON.stringify(config));
     node = await startNode(home);
     base = node.parts.apiUrl;
@@ -95,7 +95,7 @@ describe('a running node, from outside', () => {
       const address = multiaddr(
         `${node.parts.listenAddrs[0]!.split('/p2p/')[0]}/p2p/${node.parts.peerId}`,
       );
-      for (const concern of ['consensus', 'mempool', 'sync', 'records'] as const) {
+      for (const concern of ['consensus', 'mempool', 'blocks', 'snapshots', 'records'] as const) {
         await expect(stranger.libp2p.dialProtocol(address, protocolId(concern))).rejects.toThrow();
       }
       await waitUntil('the gater counts the refusals', async () => (await denied()) > before);

@@ -15,7 +15,7 @@ import {
   SYNC_BATCH_BLOCKS,
   serveBlocks,
   verifySnapshotEntries,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   counterValue,
   makeNetwork,
@@ -24,7 +24,7 @@ import {
   startNode,
   stateRootAfter,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 describe('block sync', () => {
   let network: Network;

@@ -1,20 +1,21 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signRequest } from '@medchain/client';
 import { primaryIndex } from '@medchain/consensus';
 import { toHex } from '@medchain/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_FILE_NAME } from '../../src/index.js';
 import {
   makeNetwork,
   type Network,
   type NodeHome,
   registration,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 const mainTs = join(repoRoot, 'packages/node/src/main.ts');
 
 interface Status {
@@ -33,8 +34,23 @@ describe('4 validator processes', () => {
   let network: Network;
   const children = new Map<number, ChildProcess>();
 
-  function launch(home: NodeHome): void {
-    const log = openSync(join(home.home, 'process.log'), 'a');
+  /** Where each node listens, as its log reported at its last start (every node binds port 0). */
+  const bound = new Map<number, { api: string; p2p: string[] }>();
+
+  /**
+   * Starts `home`'s node with the others' current addresses as its config peers (it dials them;
+   * a connection serves both ways), and waits for its log to report its own addresses.
+   */
+  async function launch(home: NodeHome): Promise<void> {
+    const configPath = join(home.home, CONFIG_FILE_NAME);
+    const config = JSON.parse(readFileSync(configPath, 'utf8'));
+    config.peers = network.homes
+      .filter((other) => other !== home && bound.has(other.index))
+      .map((other) => ({ peerId: other.peerId, addrs: bound.get(other.index)!.p2p }));
+    writeFileSync(configPath, JSON.stringify(config));
+    const logPath = join(home.home, 'process.log');
+    const log = openSync(logPath, 'a');
+    const from = fstatSync(log).size;
     const child = spawn(process.execPath, ['--import', 'tsx', mainTs, '--home', home.home], {
       cwd: repoRoot,
       env: { ...process.env, TSX_TSCONFIG_PATH: join(repoRoot, 'tsconfig.test.json') },
@@ -42,7 +58,34 @@ describe('4 validator processes', () => {
     });
     closeSync(log);
     children.set(home.index, child);
+    let p2p: string[] | undefined;
+    let api: string | undefined;
+    await waitUntil(
+      `node ${home.index} reports its addresses`,
+      () => {
+        // Whole lines only: the last one may still be being written.
+        const lines = readFileSync(logPath)
+          .subarray(from)
+          .toString('utf8')
+          .split('\n')
+          .slice(0, -1);
+        for (const line of lines) {
+          if (!line.startsWith('{')) continue;
+          const entry = JSON.parse(line);
+          if (entry.msg === 'libp2p host started') {
+            // Config peer addresses name no peer id: drop the /p2p/ part libp2p adds.
+            p2p = (entry.listen as string[]).map((addr) => addr.replace(`/p2p/${home.peerId}`, ''));
+          }
+          if (entry.msg === 'node started') api = entry.api;
+        }
+        return p2p !== undefined && api !== undefined;
+      },
+      { tries: 1_200 },
+    );
+    bound.set(home.index, { api: api!, p2p: p2p! });
   }
+
+  const apiOf = (home: NodeHome) => bound.get(home.index)!.api;
 
   async function kill9(index: number): Promise<void> {
     const child = children.get(index);
@@ -55,7 +98,7 @@ describe('4 validator processes', () => {
 
   async function status(home: NodeHome): Promise<Status | undefined> {
     try {
-      const response = await fetch(`http://127.0.0.1:${home.apiPort}/v1/status`, {
+      const response = await fetch(`${apiOf(home)}/v1/status`, {
         signal: AbortSignal.timeout(5_000),
       });
       return response.ok ? ((await response.json()) as Status) : undefined;
@@ -66,7 +109,7 @@ describe('4 validator processes', () => {
 
   async function submit(home: NodeHome, tx: Uint8Array): Promise<number> {
     try {
-      const response = await fetch(`http://127.0.0.1:${home.apiPort}/v1/tx`, {
+      const response = await fetch(`${apiOf(home)}/v1/tx`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ tx: toHex(tx) }),
@@ -132,7 +175,7 @@ describe('4 validator processes', () => {
 
   beforeAll(async () => {
     network = await makeNetwork({ validators: 4, logLevel: 'info', tickIntervalMs: 50 });
-    for (const home of network.homes) launch(home);
+    for (const home of network.homes) await launch(home);
     // An idle chain makes no blocks: a little load shows the four commit together.
     const load = startLoad('warm-up');
     await waitUntil(
@@ -165,7 +208,7 @@ describe('4 validator processes', () => {
       async () => (await heights(live())).every((height) => height >= heightAtKill! + 5),
       { tries: 600 },
     );
-    launch(victim);
+    await launch(victim);
     await waitUntil(
       'the restarted validator catches up',
       async () => {
@@ -199,9 +242,7 @@ describe('4 validator processes', () => {
     await load.stop();
     await expectConverged();
     const texts = await Promise.all(
-      live().map((home) =>
-        fetch(`http://127.0.0.1:${home.apiPort}/v1/metrics`).then((response) => response.text()),
-      ),
+      live().map((home) => fetch(`${apiOf(home)}/v1/metrics`).then((response) => response.text())),
     );
     // Heights whose view-0 primary is dead are decided in a later view, entered by NEW-VIEW.
     const newView = /medchain_consensus_messages_received_total\{[^}]*type="newview"[^}]*\} [1-9]/;
@@ -210,7 +251,7 @@ describe('4 validator processes', () => {
 
   it('a validator whose disk was wiped state-syncs from a certified snapshot and follows', async () => {
     // The primary killed above comes back first: one validator down at a time.
-    for (const home of network.homes) if (!children.has(home.index)) launch(home);
+    for (const home of network.homes) if (!children.has(home.index)) await launch(home);
     const [reference] = await heights([network.homes[0]!]);
     await waitUntil(
       'all four answer at the same height',
@@ -229,7 +270,7 @@ describe('4 validator processes', () => {
       async () => (await heights(live())).every((height) => height >= reference! + 25),
       { tries: 1_200 },
     );
-    launch(victim);
+    await launch(victim);
     await waitUntil(
       'the wiped validator installs a snapshot',
       async () =>
@@ -251,7 +292,7 @@ describe('4 validator processes', () => {
     await expectConverged();
     // It never fetched the blocks below the snapshot: the first of them is not stored.
     // (Blocks are for members: asked with the validator's key.)
-    const blockUrl = `http://127.0.0.1:${victim.apiPort}/v1/blocks/1`;
+    const blockUrl = `${apiOf(victim)}/v1/blocks/1`;
     const first = await fetch(blockUrl, {
       headers: await signRequest({ method: 'GET', url: blockUrl }, victim.validator, {
         now: Date.now(),
