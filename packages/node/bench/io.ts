@@ -57,7 +57,6 @@ async function benchDb(dir: string): Promise<void> {
     const hashes = Array.from({ length: txs }, (_, i) => sha256(utf8(`${height}/${i}`)));
     chain.saveCommittedBlock(batch, {
       height,
-      hash: sha256(utf8(`b${height}`)),
       block: new Uint8Array(txs * 240),
       certificate: new Uint8Array(3 * 100),
       txs: hashes.map((hash) => ({ hash, receipt: new Uint8Array(40) })),

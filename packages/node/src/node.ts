@@ -2,21 +2,15 @@ import './polyfill.js';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ConsensusConfig } from '@medchain/consensus';
-import { bytesEqual, Signer, toHex, verify } from '@medchain/crypto';
-import {
-  encodeTransaction,
-  type GenesisDocument,
-  genesisFromJson,
-  getOrganizationOfPeer,
-  MAX_BLOCK_BYTES,
-} from '@medchain/ledger';
+import { bytesEqual, Signer, toHex } from '@medchain/crypto';
+import { type GenesisDocument, genesisFromJson } from '@medchain/ledger';
 import { type ApiServer, createApiServer } from './api/index.js';
 import { ChainBackend } from './chain/api-backend.js';
 import { Chain } from './chain/chain.js';
-import { ConsensusDriver, restoreConsensus } from './chain/driver.js';
-import { decodeTxBatch, GOSSIP_MAX_FRAME_BYTES, TxGossip } from './chain/gossip.js';
+import { createConsensusReactor } from './chain/consensus-reactor.js';
+import type { ConsensusDriver } from './chain/driver.js';
 import { Mempool } from './chain/mempool.js';
+import { createMempoolReactor, type MempoolReactor } from './chain/mempool-reactor.js';
 import type { NodeConfig } from './config.js';
 import { Database } from './db/index.js';
 import { NodeError } from './errors.js';
@@ -27,27 +21,19 @@ import { checkHomeFormat, startBackupSocket } from './home/index.js';
 import { readValidatorKeyFile, ValidatorKeyring } from './home/validator-keys.js';
 import { createLogger, type Logger, moduleLogger, withModuleLevels } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { FramedProtocol } from './net/framed-protocol.js';
-import { createHost, type Host, protocolId } from './net/host.js';
+import { createHost, type Host } from './net/host.js';
 import { loadOrCreatePeerIdentity } from './net/identity.js';
-import { MembershipGate, type PeerStanding } from './net/membership.js';
-import { RequestProtocol } from './net/request-protocol.js';
+import { Libp2pTransport } from './net/libp2p-transport.js';
+import { MembershipGate } from './net/membership.js';
+import { PeerDirectory } from './net/peers.js';
 import { RecordsService } from './records/index.js';
-import {
-  BlockSync,
-  decodeBlocksRequest,
-  SYNC_MAX_REQUEST_BYTES,
-  SYNC_MAX_RESPONSE_BYTES,
-  serveBlocks,
-} from './sync/block-sync.js';
-import { decodeSnapshotRequest } from './sync/snapshot-codec.js';
-import { SnapshotServer } from './sync/snapshot-server.js';
-import { stateSync } from './sync/state-sync.js';
+import type { Clock } from './shell/ports.js';
+import { systemClock, systemTimers } from './shell/system.js';
+import type { BlockSync } from './sync/block-sync.js';
+import { createBlockSyncReactor } from './sync/block-sync-reactor.js';
+import { catchUpFromSnapshot, createStateSyncReactor } from './sync/state-sync-reactor.js';
 import { Vault } from './vault/index.js';
 import { Wal } from './wal.js';
-
-/** Transactions sent again per stall interval while no block comes. */
-const REGOSSIP_MAX_TXS = 1_024;
 
 /** The genesis document in the node home (the ledger's JSON form, as `genesisToJson` writes it). */
 export const GENESIS_FILE = 'genesis.json';
@@ -90,6 +76,8 @@ export interface MedchainNode {
 export interface NodeParts {
   readonly chain: Chain;
   readonly mempool: Mempool;
+  /** API admission: the mempool, gossip and the proposal timer. */
+  readonly mempoolReactor: MempoolReactor;
   readonly driver: ConsensusDriver;
   readonly host: Host;
   readonly backend: ChainBackend;
@@ -165,10 +153,12 @@ function consensusTuning(genesis: GenesisDocument) {
 }
 
 /**
- * The composition root. `start()` builds the parts in order (genesis and keys, database and
- * chain, WAL, libp2p host with the consensus, mempool and sync protocols, state sync for a
- * fresh home, the consensus core restored from the WAL, mempool, block sync, the driver, the
- * HTTP API), each with a child logger and the shared metrics; `stop()` closes them in reverse.
+ * The composition root: `start()` builds the parts in order, each from its options and the
+ * parts it needs, and registers how to close it; `stop()` closes them in reverse. Order:
+ * home (genesis, keys, peer identity), storage (LevelDB, WAL), the chain, the libp2p host
+ * and transport with the member directory, state sync for a fresh home, the mempool, the
+ * reactors (consensus, mempool, block sync, state sync), the API backend, the vault and
+ * backup socket, records, research exports, the HTTP API. Nothing here sits in a data path.
  */
 export function createNode(config: NodeConfig, options: CreateNodeOptions = {}): MedchainNode {
   // The config's module levels apply to a logger handed in too (the CLI's, pretty or JSON).
@@ -178,6 +168,8 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
   );
   const metrics = options.metrics ?? createMetrics({ home: config.home });
   const log = moduleLogger(logger, 'node');
+  const clock: Clock = options.now === undefined ? systemClock : { now: options.now };
+  const timers = systemTimers;
   const closers: Array<{ name: string; close: () => Promise<void> | void }> = [];
   let parts: NodeParts | undefined;
   let stopping: Promise<void> | undefined;
@@ -207,7 +199,14 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     }
   };
 
+  /** Registers how to close a part just built. */
+  const built = <T>(name: string, part: T, close: (part: T) => Promise<void> | void): T => {
+    closers.push({ name, close: () => close(part) });
+    return part;
+  };
+
   const build = async (): Promise<NodeParts> => {
+    // Home: genesis, validator key, peer identity.
     const home = config.home;
     await mkdir(home, { recursive: true });
     await checkHomeFormat(home);
@@ -226,327 +225,219 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       );
     }
 
-    const db = await Database.open(join(home, 'db'), {
-      logger: moduleLogger(logger, 'db'),
-      metrics,
-    });
-    closers.push({ name: 'db', close: () => db.close() });
+    // Storage and the chain.
+    const db = built(
+      'db',
+      await Database.open(join(home, 'db'), { logger: moduleLogger(logger, 'db'), metrics }),
+      (part) => part.close(),
+    );
     const openChain = () =>
-      Chain.open({
-        db,
-        genesis,
-        logger: moduleLogger(logger, 'node'),
-        metrics,
-        ...(options.now === undefined ? {} : { now: options.now }),
-      });
+      Chain.open({ db, genesis, logger: moduleLogger(logger, 'node'), metrics, now: clock.now });
     let chain = await openChain();
-
-    const wal = await Wal.open(join(home, 'wal'), { logger: moduleLogger(logger, 'wal'), metrics });
-    closers.push({ name: 'wal', close: () => wal.close() });
+    const wal = built(
+      'wal',
+      await Wal.open(join(home, 'wal'), { logger: moduleLogger(logger, 'wal'), metrics }),
+      (part) => part.close(),
+    );
     const fresh = chain.height === 0 && (await wal.replay()).length === 0;
 
-    // Peers are the validators the chain knows (their peer ids are in the state) plus configured ones.
-    const validatorPeers = new Map<string, string>(); // validator key hex -> peer id
-    const refreshValidators = () => {
-      validatorPeers.clear();
-      for (const v of chain.validators) validatorPeers.set(toHex(v.publicKey), v.peerId);
-    };
-    refreshValidators();
-    // The members' nodes plus configured peers, less removed members (MembershipGate).
-    let memberPeers = new Set<string>();
-    const otherPeers = (): string[] => [...memberPeers];
-
-    const host = await createHost({
-      privateKey: identity.privateKey,
-      listen: config.listen,
-      peers: config.peers,
-      privateNetwork: config.privateNetwork,
-      logger: moduleLogger(logger, 'net'),
-      metrics,
-    });
-    closers.push({ name: 'libp2p', close: () => host.stop() });
+    // Network: the libp2p host, the transport over it, and who the members are.
+    const netLog = moduleLogger(logger, 'net');
+    const host = built(
+      'libp2p',
+      await createHost({
+        privateKey: identity.privateKey,
+        listen: config.listen,
+        peers: config.peers,
+        privateNetwork: config.privateNetwork,
+        logger: netLog,
+        metrics,
+      }),
+      (part) => part.stop(),
+    );
+    const transport = new Libp2pTransport(host.libp2p, { logger: netLog, metrics });
     const gate = new MembershipGate({
       libp2p: host.libp2p,
       allowlist: host.allowlist,
       self: peerId,
       configured: config.peers.map((peer) => peer.peerId),
-      logger: moduleLogger(logger, 'net'),
+      logger: netLog,
     });
-    const standing = (id: string): PeerStanding => {
-      const org = getOrganizationOfPeer(chain.state, id);
-      return org === undefined ? 'unknown' : org.status === 'member' ? 'member' : 'removed';
-    };
-    // Called after every committed membership change: a removed member is cut off at once.
-    const applyMembership = () => {
-      memberPeers = gate.allowed(validatorPeers.values(), standing);
-      return gate.apply(memberPeers);
-    };
-    await applyMembership();
-    const isKnownPeer = (id: string) => memberPeers.has(id);
-    const consensusLog = moduleLogger(logger, 'consensus');
+    const peers = new PeerDirectory(gate, chain);
+    await peers.refresh();
 
-    let driver: ConsensusDriver | undefined;
-    const consensusProtocol = new FramedProtocol<Uint8Array>(host.libp2p, {
-      protocol: protocolId('consensus'),
-      maxFrameBytes: MAX_BLOCK_BYTES + 1024 * 1024,
-      decode: (bytes) => bytes.slice(),
-      onMessage: (_peer, bytes) => driver?.receive(bytes),
-      allowPeer: isKnownPeer,
-      logger: consensusLog,
-      metrics,
-    });
-    const mempoolLog = moduleLogger(logger, 'mempool');
-    const gossip = new TxGossip((frame) => {
-      for (const id of otherPeers()) mempoolProtocol.send(id, frame);
-    });
-    const mempoolProtocol = new FramedProtocol<Uint8Array[]>(host.libp2p, {
-      protocol: protocolId('mempool'),
-      maxFrameBytes: GOSSIP_MAX_FRAME_BYTES,
-      decode: decodeTxBatch,
-      onMessage: (_peer, txs) => {
-        // Gossip that arrives while a fresh node is still syncing its state is dropped.
-        if (driver === undefined) return;
-        let admitted = 0;
-        for (const raw of txs) if (driver.mempool.admit(raw, 'gossip').accepted) admitted++;
-        if (admitted > 0) driver.transactionsArrived();
-      },
-      allowPeer: isKnownPeer,
-      logger: mempoolLog,
-      metrics,
-    });
+    // A fresh home first tries to take a peer's certified state instead of every block.
+    const tuning = consensusTuning(genesis);
     const syncLog = moduleLogger(logger, 'sync');
-    // State snapshots pinned at checkpoint heights, served in pages (released before the db closes).
-    const snapshots = new SnapshotServer({
-      db,
-      head: () => chain,
-      interval: consensusTuning(genesis).checkpointInterval,
-      logger: syncLog,
-    });
-    closers.push({ name: 'snapshots', close: () => snapshots.close() });
-    const syncProtocol = new RequestProtocol(host.libp2p, {
-      protocol: protocolId('sync'),
-      maxRequestBytes: SYNC_MAX_REQUEST_BYTES,
-      maxResponseBytes: SYNC_MAX_RESPONSE_BYTES,
-      handle: async (_peer, request) => {
-        const snapshotRequest = decodeSnapshotRequest(request);
-        return snapshotRequest !== null
-          ? snapshots.serve(snapshotRequest)
-          : serveBlocks(chain, decodeBlocksRequest(request));
-      },
-      allowPeer: isKnownPeer,
-      logger: syncLog,
-      metrics,
-    });
-    for (const protocol of [consensusProtocol, mempoolProtocol, syncProtocol]) {
-      await protocol.start();
-      closers.push({ name: protocol.protocol, close: () => protocol.stop() });
-    }
-    closers.push({ name: 'gossip', close: () => gossip.stop() });
-
     if (fresh && options.stateSync !== false) {
-      await stateSync({
-        chainId: genesis.chainId,
-        install: async (snapshot) => {
-          await Chain.installSnapshot(db, snapshot);
-          chain = await openChain();
-          refreshValidators();
-          await applyMembership();
+      const synced = await catchUpFromSnapshot(
+        {
+          chainId: genesis.chainId,
+          install: (snapshot) => Chain.installSnapshot(db, snapshot),
+          validators: chain.validators,
         },
-        protocol: syncProtocol,
-        peers: otherPeers,
-        validators: chain.validators,
-        logger: syncLog,
-      });
+        { transport, timers, peers, logger: syncLog },
+      );
+      if (synced !== undefined) {
+        chain = await openChain();
+        await peers.refresh(chain);
+      }
     }
 
+    // The reactors, each owning its protocol, handlers and timers.
     const mempool = new Mempool({
       chainId: genesis.chainId,
       ...config.mempool,
       state: () => chain.state,
       headTime: () => chain.lastTime,
-      now: options.now ?? Date.now,
+      now: clock.now,
       isCommitted: (hash) => chain.hasTransaction(hash),
       metrics,
     });
-
-    const tuning = consensusTuning(genesis);
-    const consensusConfig: ConsensusConfig = {
-      chainId: genesis.chainId,
-      signer,
-      rotatedSigners: keyring.rotated,
-      verifier: { verify },
-      application: {
-        digestOf: (payload) => chain.digestOf(payload),
-        validateProposal: (height, payload) => chain.validateProposal(height, payload),
-        // The view timer runs only while a block has something to carry (transactions, or the
-        // head's state root, which only the next header certifies): an idle chain is quiet.
-        hasPendingWork: () => mempool.hasProposable() || chain.headStateUncertified,
-      },
-      genesisValidators: chain.validators.map((v) => v.publicKey),
-      ...tuning,
-    };
-    const restored = await restoreConsensus(wal, chain, consensusConfig, consensusLog);
-    consensusLog.info(
-      {
-        from: restored.restoredFrom,
-        height: restored.core.currentHeight,
-        view: restored.core.currentView,
-        storedHeight: chain.height,
-        replayedVotes: restored.replayedVotes,
-      },
-      'consensus core restored',
-    );
-
-    const send = (to: Uint8Array | 'all', bytes: Uint8Array) => {
-      if (to === 'all') {
-        for (const [key, id] of validatorPeers) {
-          if (id !== peerId && key !== toHex(signer.publicKey)) consensusProtocol.send(id, bytes);
-        }
-        return;
-      }
-      const id = validatorPeers.get(toHex(to));
-      if (id !== undefined && id !== peerId) consensusProtocol.send(id, bytes);
-    };
-
-    let backend: ChainBackend | undefined;
-    let sync: BlockSync | undefined;
-    const tickMs = config.tickIntervalMs;
-    driver = new ConsensusDriver({
-      core: restored.core,
-      chain,
-      mempool,
-      wal,
-      selfKey: signer.publicKey,
-      send,
-      logger: consensusLog,
-      metrics,
-      tickIntervalMs: tickMs,
-      block: config.block,
-      emptyBlockDelayMs: Math.max(
-        config.block.batchTimeMs,
-        Math.floor((tuning.baseTimeoutTicks * tickMs) / 4),
+    chain.usePool(mempool);
+    const consensus = built(
+      'consensus',
+      await createConsensusReactor(
+        {
+          ...tuning,
+          tickIntervalMs: config.tickIntervalMs,
+          block: config.block,
+          ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
+        },
+        {
+          transport,
+          timers,
+          clock,
+          wal,
+          chain,
+          mempool,
+          signer,
+          rotatedSigners: keyring.rotated,
+          peers,
+          logger: moduleLogger(logger, 'consensus'),
+          metrics,
+        },
       ),
-      onSyncTo: (height) => sync?.requestUpTo(height),
-      onCommitted: (executed) => {
-        if (executed.nextValidators !== null) {
-          // A rotation's new key may have been written to validator-keys/ since the start.
-          keyring
-            .reload()
-            .catch((error) => log.error({ err: error }, 'validator keys not reloaded'));
-          refreshValidators();
-          void applyMembership();
-        }
-        backend?.publish(executed);
-      },
-      onFatal: (error) => options.onFatal?.(error),
-    });
-    const runningDriver = driver;
-    sync = new BlockSync({
-      chain,
-      driver: runningDriver,
-      protocol: syncProtocol,
-      peers: otherPeers,
-      logger: syncLog,
-      metrics,
-    });
-    const blockSync = sync;
-    const stallIntervalMs = 2 * tuning.baseTimeoutTicks * tickMs;
-    blockSync.watchForStalls(stallIntervalMs);
-    // Gossip lost while a peer was down leaves transactions stranded here, where only a view
-    // change would bring them to a primary: while no block comes, the longest-waiting go out
-    // again, each at most once, so an overloaded network that is merely slow never gets a
-    // storm of duplicates on top of its load.
-    let heightAtRegossip = chain.height;
-    const regossiped = new WeakSet<object>();
-    const regossip = setInterval(() => {
-      if (chain.height === heightAtRegossip) {
-        for (const tx of mempool.oldest(REGOSSIP_MAX_TXS)) {
-          if (regossiped.has(tx)) continue;
-          regossiped.add(tx);
-          gossip.add(encodeTransaction(tx));
-        }
-      }
-      heightAtRegossip = chain.height;
-    }, stallIntervalMs);
-    regossip.unref?.();
-    closers.push({ name: 'regossip', close: () => clearInterval(regossip) });
-    closers.push({ name: 'sync', close: () => blockSync.stop() });
-    runningDriver.start();
-    closers.push({ name: 'consensus driver', close: () => runningDriver.stop() });
-
-    backend = new ChainBackend({
-      chain,
-      mempool,
-      submit: (bytes, address) => {
-        const result = mempool.admit(bytes, 'api', address);
-        if (!result.accepted) return result;
-        gossip.add(bytes);
-        runningDriver.transactionsArrived();
-        return { accepted: true, hash: result.hash };
-      },
-      view: () => runningDriver.view,
-      peers: () => host.libp2p.getPeers().map((peer) => peer.toString()),
-      syncing: () => blockSync.syncing,
-      evidence: () => runningDriver.evidence(),
-    });
-    // Record exchange: the vault (its own LevelDB) and the records protocol.
-    const vault = await Vault.open(join(home, 'vault'), {
-      masterSeed: validatorSeed,
-      logger: moduleLogger(logger, 'records'),
-    });
-    closers.push({ name: 'vault', close: () => vault.close() });
-    const backupSocket = await startBackupSocket(
-      home,
-      {
-        db: () => db.snapshotEntries(),
-        vault: () => vault.snapshotEntries(),
-        walDir: join(home, 'wal'),
-        head: () => chain,
-      },
-      log,
+      (part) => part.stop(),
     );
-    closers.push({ name: 'backup socket', close: () => backupSocket.close() });
-    const records = new RecordsService({
-      chainId: genesis.chainId,
-      backend,
-      vault,
-      // Whichever own key state names as the organization's: the new one once a rotation commits.
-      get signer() {
-        return keyring.current(chain.state).signer;
-      },
-      get signerSeed() {
-        return keyring.current(chain.state).seed;
-      },
-      libp2p: host.libp2p,
-      peerId,
-      allowPeer: isKnownPeer,
-      now: options.now ?? Date.now,
-      logger: moduleLogger(logger, 'records'),
-      metrics,
-      logTimeoutMs: config.records.logTimeoutMs,
-      // The requester waits for the custodian's log to commit, plus the transfer.
-      requestTimeoutMs: config.records.logTimeoutMs + 10_000,
-    });
+    const driver = consensus.driver;
+    // A committed membership change cuts a removed member off at once; a rotation's new key
+    // may have been written to validator-keys/ since the start.
+    built(
+      'membership',
+      driver.subscribe((executed) => {
+        if (executed.nextValidators === null) return;
+        keyring.reload().catch((error) => log.error({ err: error }, 'validator keys not reloaded'));
+        void peers.refresh();
+      }),
+      (unsubscribe) => unsubscribe(),
+    );
+    const stallIntervalMs = 2 * tuning.baseTimeoutTicks * config.tickIntervalMs;
+    const mempoolReactor = built(
+      'mempool',
+      await createMempoolReactor(
+        { regossipIntervalMs: stallIntervalMs },
+        { transport, timers, mempool, chain, consensus: driver, peers, metrics },
+      ),
+      (part) => part.stop(),
+    );
+    const blockSync = built(
+      'block sync',
+      await createBlockSyncReactor(
+        { stallIntervalMs },
+        { transport, timers, chain, driver, peers, logger: syncLog, metrics },
+      ),
+      (part) => part.stop(),
+    );
+    built(
+      'state sync',
+      await createStateSyncReactor(
+        { interval: tuning.checkpointInterval },
+        { transport, timers, db, chain, peers, logger: syncLog },
+      ),
+      (part) => part.stop(),
+    );
+    consensus.start();
+
+    const backend = built(
+      'backend',
+      new ChainBackend({
+        chain,
+        mempool,
+        admission: mempoolReactor,
+        consensus: driver,
+        transport,
+        sync: blockSync,
+      }),
+      (part) => part.close(),
+    );
+    // Record exchange: the vault (its own LevelDB) and the records protocol.
+    const vault = built(
+      'vault',
+      await Vault.open(join(home, 'vault'), {
+        masterSeed: validatorSeed,
+        logger: moduleLogger(logger, 'records'),
+      }),
+      (part) => part.close(),
+    );
+    built(
+      'backup socket',
+      await startBackupSocket(
+        home,
+        {
+          db: () => db.snapshotEntries(),
+          vault: () => vault.snapshotEntries(),
+          walDir: join(home, 'wal'),
+          head: () => chain,
+        },
+        log,
+      ),
+      (part) => part.close(),
+    );
+    const records = built(
+      'records',
+      new RecordsService({
+        chainId: genesis.chainId,
+        backend,
+        vault,
+        // Whichever own key state names as the organization's: the new one once a rotation commits.
+        get signer() {
+          return keyring.current(chain.state).signer;
+        },
+        get signerSeed() {
+          return keyring.current(chain.state).seed;
+        },
+        transport,
+        peerId,
+        allowPeer: (peer) => peers.isMember(peer),
+        now: clock.now,
+        logger: moduleLogger(logger, 'records'),
+        metrics,
+        logTimeoutMs: config.records.logTimeoutMs,
+        // The requester waits for the custodian's log to commit, plus the transfer.
+        requestTimeoutMs: config.records.logTimeoutMs + 10_000,
+      }),
+      (part) => part.stop(),
+    );
     await records.start();
-    closers.push({ name: 'records', close: () => records.stop() });
     // Research exports: releases committed through the records service's nonce sequence.
-    const researchExports = new ExportJobs({
-      backend,
-      vault,
-      committer: records,
-      ownOrganization: () => records.ownOrganization(),
-      dir: join(home, 'fhir-export'),
-      now: options.now ?? Date.now,
-      logger: moduleLogger(logger, 'records'),
-    });
-    closers.push({ name: 'fhir-export', close: () => researchExports.close() });
+    const researchExports = built(
+      'fhir-export',
+      new ExportJobs({
+        backend,
+        vault,
+        committer: records,
+        ownOrganization: () => records.ownOrganization(),
+        dir: join(home, 'fhir-export'),
+        now: clock.now,
+        logger: moduleLogger(logger, 'records'),
+      }),
+      (part) => part.close(),
+    );
 
     const api: ApiServer = createApiServer({
       records,
-      fhirRouteSets: [
-        researchExportRoutes(researchExports),
-        consentImport({ now: options.now ?? Date.now }),
-      ],
+      fhirRouteSets: [researchExportRoutes(researchExports), consentImport({ now: clock.now })],
       backend,
       logger: moduleLogger(logger, 'api'),
       metrics,
@@ -556,7 +447,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       get nodeKey() {
         return keyring.current(chain.state).signer.publicKey;
       },
-      now: options.now ?? Date.now,
+      now: clock.now,
       auth: config.api.auth,
       replayCacheSize: config.api.replayCacheSize,
       ...(config.api.tls === undefined ? {} : { tls: config.api.tls }),
@@ -568,7 +459,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       ...(config.api.app.enabled ? { app: { dashboardNodes: config.api.app.dashboardNodes } } : {}),
     });
     const apiUrl = await api.start();
-    closers.push({ name: 'api', close: () => api.close() });
+    built('api', api, (part) => part.close());
 
     const listenAddrs = host.libp2p.getMultiaddrs().map((addr) => addr.toString());
     log.info(
@@ -576,7 +467,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
         chainId: genesis.chainId,
         height: chain.height,
         validator: toHex(signer.publicKey),
-        isValidator: validatorPeers.has(toHex(signer.publicKey)),
+        isValidator: peers.peerOfValidator(signer.publicKey) !== undefined,
         peerId,
         api: apiUrl,
         validators: chain.validators.length,
@@ -586,10 +477,11 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     return {
       chain,
       mempool,
-      driver: runningDriver,
+      mempoolReactor,
+      driver,
       host,
       backend,
-      sync: blockSync,
+      sync: blockSync.sync,
       records,
       vault,
       researchExports,

@@ -1,4 +1,4 @@
-import { sha256, utf8 } from '@medchain/crypto';
+import { utf8 } from '@medchain/crypto';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -10,13 +10,7 @@ import {
   NodeError,
   StateStore,
 } from '../src/index.js';
-import {
-  blockHash,
-  STATE_KEYS_PER_BLOCK,
-  stateKey,
-  TXS_PER_BLOCK,
-  txHash,
-} from './fixtures/db-writer.js';
+import { STATE_KEYS_PER_BLOCK, stateKey, TXS_PER_BLOCK, txHash } from './fixtures/db-writer.js';
 import { killAfterLines, spawnFixture, tempDir } from './helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -104,22 +98,17 @@ describe('ChainStore', () => {
       const batch = db.batch();
       chain.saveCommittedBlock(batch, {
         height,
-        hash: blockHash(height),
         block: utf8(`block ${height}`),
         certificate: utf8(`cert ${height}`),
         txs: [0, 1].map((i) => ({ hash: txHash(height, i), receipt: utf8(`r${height}.${i}`) })),
       });
-      chain.saveHardState(batch, utf8(`hs ${height}`));
       await db.write(batch);
     }
     expect(await chain.loadLatestHeight()).toBe(3);
     expect(chain.loadBlock(2)).toEqual(utf8('block 2'));
-    expect(chain.loadHeightByHash(blockHash(3))).toBe(3);
-    expect(chain.loadHeightByHash(sha256(utf8('nope')))).toBeUndefined();
     expect(chain.loadCertificate(1)).toEqual(utf8('cert 1'));
     expect(chain.loadTxLocation(txHash(2, 1))).toEqual({ height: 2, index: 1 });
     expect(chain.loadReceipt(txHash(3, 0))).toEqual(utf8('r3.0'));
-    expect(chain.loadHardState()).toEqual(utf8('hs 3'));
   });
 
   it('stamps the schema once and refuses another chain id', async () => {
@@ -257,7 +246,7 @@ describe('crash atomicity', () => {
       const present = height <= latest!;
       const parts = [
         chain.loadCertificate(height) !== undefined,
-        chain.loadHeightByHash(blockHash(height)) === height,
+        chain.loadBlock(height) !== undefined,
         ...Array.from(
           { length: TXS_PER_BLOCK },
           (_, i) => chain.loadReceipt(txHash(height, i)) !== undefined,

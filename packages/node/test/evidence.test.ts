@@ -8,7 +8,14 @@ import {
 import { fromHex, type Signer, toHex, verify } from '@medchain/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EvidenceLog } from '../src/chain/driver.js';
-import { Bucket, Database, encodeFrame, type MedchainNode, protocolId } from '../src/index.js';
+import {
+  Bucket,
+  Database,
+  EvidenceRepository,
+  encodeFrame,
+  type MedchainNode,
+  protocolId,
+} from '../src/index.js';
 import {
   CHAIN_ID,
   counterValue,
@@ -163,13 +170,13 @@ describe('EvidenceLog', () => {
     });
     let db = await Database.open(dir.path);
     try {
-      const log = new EvidenceLog(db, 3);
+      const log = new EvidenceLog(new EvidenceRepository(db), 3);
       await log.load();
       for (let i = 0; i < 5; i++) await log.add(entry(i));
       expect(log.list()).toEqual({ items: [2, 3, 4].map(entry), total: 5 });
       await db.close();
       db = await Database.open(dir.path);
-      const reopened = new EvidenceLog(db, 3);
+      const reopened = new EvidenceLog(new EvidenceRepository(db), 3);
       await reopened.load();
       expect(reopened.list()).toEqual({ items: [2, 3, 4].map(entry), total: 5 });
       await reopened.add(entry(5));

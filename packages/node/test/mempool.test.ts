@@ -333,6 +333,7 @@ describe("a replica decodes proposals with its mempool's transactions", () => {
       isCommitted: (hash) => chain.hasTransaction(hash),
       metrics,
     });
+    chain.usePool(mempool);
     /** A proposal as the primary's bytes arrive: a fresh payload, nothing cached for it. */
     const proposal = (txs: readonly Transaction[], txRoot?: Uint8Array) => {
       const block = buildBlock(

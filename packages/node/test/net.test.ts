@@ -426,7 +426,7 @@ describe('framed protocol over libp2p (127.0.0.1)', () => {
   });
 
   it('request/response: answers, refuses oversize requests, reports handler failures as coded errors', async () => {
-    const SYNC = protocolId('sync');
+    const SYNC = protocolId('blocks');
     const logger = createLogger({ level: 'silent' });
     const make = (node: TestNode) =>
       new RequestProtocol(node.host.libp2p, {

@@ -3,29 +3,33 @@ import { type Block, decodeBlock, type KeyValueReader } from '@medchain/ledger';
 import type {
   ApiBackend,
   CommittedBlockEvent,
-  EvidenceList,
   NodeStatus,
   StateProofAnswer,
   StoredBlock,
-  SubmitResult,
   TransactionStatus,
 } from '../api/backend.js';
+import type { Transport } from '../shell/ports.js';
 import type { Chain, ExecutedBlock } from './chain.js';
 import type { Mempool } from './mempool.js';
+import type { EvidenceList, SubmitResult } from './types.js';
 
 export interface ChainBackendOptions {
   readonly chain: Chain;
   readonly mempool: Mempool;
   /**
-   * Admission for API submissions (mempool, then gossip and the proposal timer); `address` is
-   * the submitter's remote address.
+   * Admission for API submissions (the mempool reactor: mempool, then gossip and the
+   * proposal timer); `address` is the submitter's remote address.
    */
-  readonly submit: (bytes: Uint8Array, address?: string) => SubmitResult;
-  readonly view: () => number;
-  readonly peers: () => readonly string[];
-  readonly syncing: () => boolean;
-  /** The equivocations the consensus driver caught. */
-  readonly evidence: () => EvidenceList;
+  readonly admission: { submit(bytes: Uint8Array, address?: string): SubmitResult };
+  /** The consensus driver: its view, the evidence it caught, and its committed blocks. */
+  readonly consensus: {
+    readonly view: number;
+    evidence(): EvidenceList;
+    subscribe(listener: (block: ExecutedBlock) => void): () => void;
+  };
+  readonly transport: Pick<Transport, 'connectedPeers'>;
+  /** Block sync: whether the node is catching up. */
+  readonly sync: { readonly syncing: boolean };
 }
 
 /** The HTTP API's view of the running node: every answer comes from the stored chain. */
@@ -33,10 +37,17 @@ export class ChainBackend implements ApiBackend {
   private readonly listeners = new Set<(event: CommittedBlockEvent) => void>();
   private readonly committedReader: KeyValueReader;
   private readonly decodedBlocks = new LruCache<Block>(16);
+  private readonly unsubscribe: () => void;
 
   constructor(private readonly options: ChainBackendOptions) {
     const { chain } = options;
     this.committedReader = { get: (key) => chain.state.getCommitted(key) };
+    this.unsubscribe = options.consensus.subscribe((executed) => this.publish(executed));
+  }
+
+  /** Stops following the driver's blocks. */
+  close(): void {
+    this.unsubscribe();
   }
 
   status(): NodeStatus {
@@ -46,16 +57,16 @@ export class ChainBackend implements ApiBackend {
       height: chain.height,
       lastBlockHash: chain.lastHash,
       stateRoot: chain.stateRoot,
-      view: this.options.view(),
+      view: this.options.consensus.view,
       validators: chain.validators,
-      peers: this.options.peers(),
-      syncing: this.options.syncing(),
+      peers: this.options.transport.connectedPeers(),
+      syncing: this.options.sync.syncing,
       mempoolSize: mempool.size,
     };
   }
 
   submitTransaction(bytes: Uint8Array, address?: string): SubmitResult {
-    return this.options.submit(bytes, address);
+    return this.options.admission.submit(bytes, address);
   }
 
   transaction(hash: Uint8Array): TransactionStatus {
@@ -116,7 +127,7 @@ export class ChainBackend implements ApiBackend {
   }
 
   evidence(): EvidenceList {
-    return this.options.evidence();
+    return this.options.consensus.evidence();
   }
 
   subscribe(listener: (event: CommittedBlockEvent) => void): () => void {
@@ -125,7 +136,7 @@ export class ChainBackend implements ApiBackend {
   }
 
   /** The driver stored a block: tell the event streams. */
-  publish(executed: ExecutedBlock): void {
+  private publish(executed: ExecutedBlock): void {
     if (this.listeners.size === 0) return;
     const event: CommittedBlockEvent = {
       hash: executed.hash,

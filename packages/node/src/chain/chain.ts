@@ -32,7 +32,6 @@ import {
   encodeHead,
   encodeReceipt,
 } from './codec.js';
-import { pendingTransactionsFor } from './mempool.js';
 
 /** How far a proposal's block time may run ahead of a replica's clock before it refuses it. */
 export const DEFAULT_MAX_CLOCK_DRIFT_MS = 5_000;
@@ -70,6 +69,11 @@ export interface StoredBlockData {
   readonly receipts: readonly Receipt[];
 }
 
+/** Where a block's transactions may already be decoded (the node's mempool). */
+export interface PendingTransactions {
+  get(txHash: Uint8Array): Transaction | undefined;
+}
+
 interface Decoded {
   readonly block: Block;
   readonly digest: Uint8Array;
@@ -97,6 +101,8 @@ export class Chain implements ConsensusApplication {
   private readonly maxClockDriftMs: number;
   /** True from a block's execution until its batch is on disk (state sync serves no snapshot then). */
   writing = false;
+  /** The node's mempool, once handed over (usePool): blocks reuse the transactions it decoded. */
+  private pool: PendingTransactions | undefined;
 
   private constructor(
     private readonly options: ChainOptions,
@@ -244,6 +250,14 @@ export class Chain implements ConsensusApplication {
   }
 
   /**
+   * Hands the chain its node's mempool: a block's transactions the pool holds are reused when
+   * their bytes match, instead of being decoded and hashed again.
+   */
+  usePool(pool: PendingTransactions): void {
+    this.pool = pool;
+  }
+
+  /**
    * The decoded block of a payload (cached per payload object), or null when it is not a block.
    * Transactions this node's mempool holds are reused when their bytes match (decoded and
    * hashed once per node); the block's bytes and tx root are checked all the same.
@@ -252,7 +266,11 @@ export class Chain implements ConsensusApplication {
     let decoded = this.decoded.get(payload);
     if (decoded === undefined) {
       try {
-        const block = decodeBlock(payload, pendingTransactionsFor(this.state));
+        const pool = this.pool;
+        const block = decodeBlock(
+          payload,
+          pool === undefined ? undefined : (hash) => pool.get(hash),
+        );
         decoded = { block, digest: headerHash(block.header) };
       } catch {
         decoded = null;
@@ -353,7 +371,6 @@ export class Chain implements ConsensusApplication {
     this.stateStore.stageInto(batch);
     this.store.saveCommittedBlock(batch, {
       height,
-      hash: digest,
       block: payload,
       certificate: encodeCertificate(certificate),
       txs: block.txs.map((tx, index) => ({

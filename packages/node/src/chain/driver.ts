@@ -1,32 +1,39 @@
 import {
   type ConsensusConfig,
-  ConsensusCore,
+  type ConsensusCore,
   type ConsensusStats,
   type DropReason,
+  drainReady,
   type Equivocation,
   encodeMessage,
   type HardState,
   type Ready,
+  restoreCore,
   type SignedMessage,
   verifyEquivocation,
 } from '@medchain/consensus';
 import { type Canonical, decodeCanonical, encodeCanonical, toHex, verify } from '@medchain/crypto';
 import { type Transaction, verifyTransactionSignature } from '@medchain/ledger';
-import type { EvidenceList, RecordedEquivocation } from '../api/backend.js';
-import { Bucket, type Database, decodeHeight, encodeHeight } from '../db/index.js';
+import type { EvidenceRepository } from '../db/index.js';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Wal } from '../wal.js';
+import type { Clock, Timer, Timers, WalLog } from '../shell/ports.js';
+import { systemClock, systemTimers } from '../shell/system.js';
 import type { Chain, ExecutedBlock } from './chain.js';
 import { decodeWalRecord, encodeHardStateRecord, encodeOwnVoteRecord } from './codec.js';
 import type { Mempool } from './mempool.js';
+import type { EvidenceList, RecordedEquivocation } from './types.js';
 
 export interface DriverOptions {
   readonly core: ConsensusCore;
   readonly chain: Chain;
   readonly mempool: Mempool;
-  readonly wal: Wal;
+  readonly wal: WalLog;
+  /** Tick and proposal timers. Default the system's. */
+  readonly timers?: Timers;
+  /** Evidence timestamps. Default the system clock. */
+  readonly clock?: Clock;
   /** This validator's public key (the proposer field of its blocks). */
   readonly selfKey: Uint8Array;
   /** Sends encoded consensus message bytes to one validator (by public key) or to all. */
@@ -45,9 +52,9 @@ export interface DriverOptions {
    * view-change timeout. In view 0 an empty mempool means no block at all: the chain idles.
    */
   readonly emptyBlockDelayMs: number;
-  /** Called when the core says blocks up to `height` are final elsewhere. */
+  /** Called when the core says blocks up to `height` are final elsewhere (see also `onBehind`). */
   readonly onSyncTo?: (height: number) => void;
-  /** Called after each block is executed and stored, in height order. */
+  /** Called after each block is executed and stored, in height order (see also `subscribe`). */
   readonly onCommitted?: (block: ExecutedBlock) => void;
   /** Called once if the driver hits an error it cannot go on after (disk, diverged state). */
   readonly onFatal?: (error: unknown) => void;
@@ -82,18 +89,17 @@ export class EvidenceLog {
   private next = 0;
 
   constructor(
-    private readonly db: Database,
+    private readonly repository: EvidenceRepository,
     private readonly limit: number,
   ) {}
 
   /** Reads back what an earlier run kept; an entry that does not decode is skipped. */
   async load(): Promise<void> {
     const loaded: RecordedEquivocation[] = [];
-    for await (const [key, value] of this.db.entries(Bucket.consensusEvidence, {
-      reverse: true,
-      limit: this.limit,
-    })) {
-      if (loaded.length === 0) this.next = decodeHeight(key) + 1;
+    let first = true;
+    for await (const [sequence, value] of this.repository.loadNewest(this.limit)) {
+      if (first) this.next = sequence + 1;
+      first = false;
       const entry = decodeRecordedEquivocation(value);
       if (entry !== undefined) loaded.push(entry);
     }
@@ -102,16 +108,10 @@ export class EvidenceLog {
 
   async add(entry: RecordedEquivocation): Promise<void> {
     const sequence = this.next++;
-    const batch = this.db.batch();
-    batch.put(
-      Bucket.consensusEvidence,
-      encodeHeight(sequence),
-      encodeCanonical(entry as unknown as Canonical),
-    );
-    if (sequence >= this.limit) {
-      batch.del(Bucket.consensusEvidence, encodeHeight(sequence - this.limit));
-    }
-    await this.db.write(batch);
+    const batch = this.repository.db.batch();
+    this.repository.save(batch, sequence, encodeCanonical(entry as unknown as Canonical));
+    if (sequence >= this.limit) this.repository.delete(batch, sequence - this.limit);
+    await this.repository.db.write(batch);
     this.kept.push(entry);
     if (this.kept.length > this.limit) this.kept.shift();
   }
@@ -165,9 +165,13 @@ export class ConsensusDriver {
   private running: Promise<void> | undefined;
   private stopping = false;
   private failed = false;
-  private tickTimer: NodeJS.Timeout | undefined;
+  private tickTimer: Timer | undefined;
   private tickQueued = false;
-  private proposalTimer: NodeJS.Timeout | undefined;
+  private proposalTimer: Timer | undefined;
+  private readonly timers: Timers;
+  private readonly clock: Clock;
+  private readonly committedListeners = new Set<(block: ExecutedBlock) => void>();
+  private readonly behindListeners = new Set<(height: number) => void>();
   private pendingProposal: { height: number; view: number; waitingForTxs: boolean } | null = null;
   private lastStats: ConsensusStats;
   private lastHeight = 0;
@@ -177,7 +181,14 @@ export class ConsensusDriver {
 
   constructor(private readonly options: DriverOptions) {
     this.lastStats = options.core.stats();
-    this.evidenceLog = new EvidenceLog(options.chain.store.db, options.maxKeptEvidence ?? 1_000);
+    this.timers = options.timers ?? systemTimers;
+    this.clock = options.clock ?? systemClock;
+    if (options.onCommitted !== undefined) this.committedListeners.add(options.onCommitted);
+    if (options.onSyncTo !== undefined) this.behindListeners.add(options.onSyncTo);
+    this.evidenceLog = new EvidenceLog(
+      options.chain.store.evidence,
+      options.maxKeptEvidence ?? 1_000,
+    );
     const { mempool } = options;
     this.isSignatureValid = (tx, txHash) =>
       mempool.isVerified(txHash) || verifyTransactionSignature(tx);
@@ -199,6 +210,21 @@ export class ConsensusDriver {
     return this.options.core.currentView;
   }
 
+  /**
+   * Calls `listener` after each block is executed and stored, in height order; returns the
+   * unsubscribe function. A listener that throws is logged and does not stop the driver.
+   */
+  subscribe(listener: (block: ExecutedBlock) => void): () => void {
+    this.committedListeners.add(listener);
+    return () => this.committedListeners.delete(listener);
+  }
+
+  /** Calls `listener` when the core learns blocks up to a height are final elsewhere (block sync). */
+  onBehind(listener: (height: number) => void): () => void {
+    this.behindListeners.add(listener);
+    return () => this.behindListeners.delete(listener);
+  }
+
   /** The equivocations caught (the API's GET /v1/consensus/evidence), kept across restarts. */
   evidence(): EvidenceList {
     return this.evidenceLog.list();
@@ -208,19 +234,18 @@ export class ConsensusDriver {
     if (this.running !== undefined) return;
     this.running = this.run();
     this.push({ kind: 'wake' });
-    this.tickTimer = setInterval(() => {
+    this.tickTimer = this.timers.setInterval(() => {
       if (this.tickQueued) return; // a slow drain must not pile up ticks
       this.tickQueued = true;
       this.push({ kind: 'tick' });
     }, this.options.tickIntervalMs);
-    this.tickTimer.unref?.();
   }
 
   /** Stops taking inputs and waits for the batch in progress to be persisted and applied. */
   async stop(): Promise<void> {
     this.stopping = true;
-    clearInterval(this.tickTimer);
-    clearTimeout(this.proposalTimer);
+    this.tickTimer?.cancel();
+    this.proposalTimer?.cancel();
     this.wake?.();
     await this.running;
     for (const input of this.queue) if (input.kind === 'decisions') input.done();
@@ -295,8 +320,8 @@ export class ConsensusDriver {
     if (this.failed) return;
     this.failed = true;
     this.stopping = true;
-    clearInterval(this.tickTimer);
-    clearTimeout(this.proposalTimer);
+    this.tickTimer?.cancel();
+    this.proposalTimer?.cancel();
     this.options.logger.fatal({ err: error }, 'consensus driver stopped');
     this.options.onFatal?.(error);
   }
@@ -385,50 +410,51 @@ export class ConsensusDriver {
     if (mempool.size >= block.maxTxs) this.scheduleProposal(0);
     else if (!waitingForTxs) this.scheduleProposal(block.batchTimeMs);
     else if (request.view > 0) this.scheduleProposal(this.options.emptyBlockDelayMs);
-    else clearTimeout(this.proposalTimer);
+    else this.proposalTimer?.cancel();
   }
 
   private scheduleProposal(delayMs: number): void {
-    clearTimeout(this.proposalTimer);
-    this.proposalTimer = setTimeout(() => this.push({ kind: 'propose' }), delayMs);
+    this.proposalTimer?.cancel();
+    this.proposalTimer = this.timers.setTimeout(() => this.push({ kind: 'propose' }), delayMs);
   }
 
-  /** Works through ready() until the core has nothing more, in the order it requires. */
+  /** Works through ready() until the core has nothing more: the shared Ready loop. */
   private async drain(): Promise<void> {
     const { core, chain, mempool, metrics } = this.options;
-    while (core.hasReady()) {
-      const ready = core.ready();
-      await this.persist(ready);
-      for (const out of ready.messages) {
-        this.options.send(out.to, encodeMessage(out.message));
-      }
-      for (const evidence of ready.evidence) await this.recordEvidence(evidence);
-      for (const committed of ready.committed) {
+    await drainReady(core, {
+      persist: (ready) => this.persist(ready),
+      send: (messages) => {
+        for (const out of messages) this.options.send(out.to, encodeMessage(out.message));
+      },
+      evidence: async (evidence) => {
+        for (const item of evidence) await this.recordEvidence(item);
+      },
+      apply: async (committed) => {
         const executed = await chain.commitBlock(
           committed.proposal.payload,
           committed.certificate,
           this.isSignatureValid,
         );
         mempool.update(executed.block.txs);
-        core.applied(
-          committed.height,
-          executed.nextValidators === null
-            ? { stateRoot: executed.stateRoot }
-            : { stateRoot: executed.stateRoot, nextValidators: executed.nextValidators },
-        );
         metrics.consensus.commits.inc();
-        this.options.onCommitted?.(executed);
-      }
-      if (ready.proposalRequest !== null) this.requestProposal(ready.proposalRequest);
-      if (ready.syncTo !== null) this.options.onSyncTo?.(ready.syncTo);
-      if (ready.stableCheckpoint !== null) {
-        this.options.logger.debug(
-          { height: ready.stableCheckpoint.height },
-          'checkpoint became stable',
-        );
-      }
-      core.advance();
-    }
+        for (const listener of this.committedListeners) {
+          try {
+            listener(executed);
+          } catch (error) {
+            this.options.logger.error({ err: error }, 'a committed-block listener threw');
+          }
+        }
+        return executed.nextValidators === null
+          ? { stateRoot: executed.stateRoot }
+          : { stateRoot: executed.stateRoot, nextValidators: executed.nextValidators };
+      },
+      requestProposal: (request) => this.requestProposal(request),
+      syncTo: (height) => {
+        for (const listener of this.behindListeners) listener(height);
+      },
+      stableCheckpoint: (checkpoint) =>
+        this.options.logger.debug({ height: checkpoint.height }, 'checkpoint became stable'),
+    });
     this.updateMetrics();
   }
 
@@ -444,7 +470,7 @@ export class ConsensusDriver {
       core.validatorsAt(evidence.height),
       { verify },
     );
-    await this.evidenceLog.add({ evidence, verified, recordedAt: Date.now() });
+    await this.evidenceLog.add({ evidence, verified, recordedAt: this.clock.now() });
     metrics.consensus.equivocations.inc({ phase: evidence.phase });
     logger.warn(
       {
@@ -521,7 +547,7 @@ export interface RestoredConsensus {
  * for a height and view it already voted in.
  */
 export async function restoreConsensus(
-  wal: Wal,
+  wal: WalLog,
   chain: Chain,
   config: ConsensusConfig,
   logger: Logger,
@@ -540,7 +566,12 @@ export async function restoreConsensus(
   let restoredFrom: RestoredConsensus['restoredFrom'] = 'wal';
   if (hardState === undefined) {
     if (chain.height === 0) {
-      return { core: new ConsensusCore(config), restoredFrom: 'genesis', replayedVotes: 0 };
+      const { core } = restoreCore(config, {
+        hardState: undefined,
+        storedHeight: 0,
+        lastApplied: () => ({ stateRoot: chain.stateRoot }),
+      });
+      return { core, restoredFrom: 'genesis', replayedVotes: 0 };
     }
     // The WAL is gone but blocks are stored: resume after them. Votes signed at the next
     // height before the loss are unknown, so this is logged loudly.
@@ -567,21 +598,16 @@ export async function restoreConsensus(
       `the WAL is at height ${hardState.height} but the block store ends at ${chain.height}`,
     );
   }
-  const core = new ConsensusCore(config, hardState);
-  if (hardState.height === chain.height) {
-    const next = chain.lastNextValidators;
-    core.applied(
-      chain.height,
-      next === null
+  const { core, replayedVotes } = restoreCore(config, {
+    hardState,
+    storedHeight: chain.height,
+    lastApplied: () => {
+      const next = chain.lastNextValidators;
+      return next === null
         ? { stateRoot: chain.stateRoot }
-        : { stateRoot: chain.stateRoot, nextValidators: next },
-    );
-  }
-  let replayedVotes = 0;
-  for (const vote of votes) {
-    if (vote.height !== core.currentHeight) continue;
-    core.step(vote);
-    replayedVotes++;
-  }
+        : { stateRoot: chain.stateRoot, nextValidators: next };
+    },
+    ownVotes: votes,
+  });
   return { core, restoredFrom, replayedVotes };
 }

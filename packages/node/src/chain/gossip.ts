@@ -1,4 +1,6 @@
 import { decodeCanonical, encodeCanonical } from '@medchain/crypto';
+import type { Timer, Timers } from '../shell/ports.js';
+import { systemTimers } from '../shell/system.js';
 
 /** Most transaction bytes in one gossip frame. */
 export const GOSSIP_MAX_BATCH_BYTES = 256 * 1024;
@@ -25,22 +27,28 @@ export function decodeTxBatch(bytes: Uint8Array): Uint8Array[] {
 export class TxGossip {
   private batch: Uint8Array[] = [];
   private bytes = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
+  private readonly timers: Timers;
+  private readonly delayMs: number;
 
   constructor(
     private readonly broadcast: (frame: Uint8Array) => void,
-    private readonly delayMs = 5,
-  ) {}
+    options: { readonly timers?: Timers; readonly delayMs?: number } = {},
+  ) {
+    this.timers = options.timers ?? systemTimers;
+    this.delayMs = options.delayMs ?? 5;
+  }
 
   add(tx: Uint8Array): void {
     if (this.bytes + tx.length > GOSSIP_MAX_BATCH_BYTES) this.flush();
     this.batch.push(tx);
     this.bytes += tx.length;
-    if (this.timer === undefined) this.timer = setTimeout(() => this.flush(), this.delayMs);
+    if (this.timer === undefined)
+      this.timer = this.timers.setTimeout(() => this.flush(), this.delayMs);
   }
 
   flush(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     if (this.batch.length === 0) return;
     const frame = encodeTxBatch(this.batch);
@@ -50,7 +58,7 @@ export class TxGossip {
   }
 
   stop(): void {
-    clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     this.batch = [];
     this.bytes = 0;

@@ -9,8 +9,8 @@ import {
   transactionHash,
   verifyTransactionSignature,
 } from '@medchain/ledger';
-import type { SubmitRejection } from '../api/backend.js';
 import type { Metrics } from '../metrics.js';
+import type { SubmitRejection } from './types.js';
 
 /** The admission limits a node uses unless its config sets them (`mempool.*` in config.json). */
 export const DEFAULT_MEMPOOL_LIMITS = {
@@ -85,21 +85,6 @@ const RECENT_VERIFIED = 100_000;
 const EXPIRY_SWEEP_INTERVAL_MS = 1_000;
 
 /**
- * Each pool by the committed state it reads nonces from, which is its node's chain state:
- * node.ts builds the chain and the pool apart, and the chain's block decoder asks the pool of
- * its own state (never another node's in the same process) for transactions decoded already.
- */
-const poolsByState = new WeakMap<KeyValueReader, Mempool>();
-
-/** Lookup of the transactions pending in the pool that reads `state`, if there is one. */
-export function pendingTransactionsFor(
-  state: KeyValueReader,
-): ((txHash: Uint8Array) => Transaction | undefined) | undefined {
-  const pool = poolsByState.get(state);
-  return pool === undefined ? undefined : (hash) => pool.get(hash);
-}
-
-/**
  * Transactions waiting for a block. Admission runs the cheap checks first (address limit,
  * size, decoding, chain id, duplicate, capacity, nonce window, signer limit, the signer's role)
  * and verifies the signature last, once: the verdict is remembered by transaction hash (which
@@ -132,7 +117,6 @@ export class Mempool {
     this.now = options.now ?? Date.now;
     this.headTime = options.headTime ?? (() => Number.NEGATIVE_INFINITY);
     this.lastSweep = this.now();
-    poolsByState.set(options.state(), this);
   }
 
   get size(): number {

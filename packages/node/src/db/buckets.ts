@@ -6,7 +6,7 @@
 export enum Bucket {
   /** height (u64 BE) -> encoded block (header and transactions), as the ledger encodes it */
   blockByHeight = 1,
-  /** block hash (32 B) -> height (u64 BE) */
+  /** Retired: block hash -> height, written by older nodes and never read; left in place. */
   heightByBlockHash = 2,
   /** height (u64 BE) -> commit certificate (the 2f+1 signed COMMITs that finalised the block) */
   commitCertificateByHeight = 3,
@@ -16,7 +16,7 @@ export enum Bucket {
   receiptByTxHash = 5,
   /** ledger state node key (ledger-defined bytes) -> node bytes of the authenticated state */
   state = 6,
-  /** single key 0x00 -> consensus hard state (height, view, locks) saved by the driver */
+  /** Retired, never written: the consensus hard state lives in the WAL (wal.ts). */
   consensusHardState = 7,
   /** name (UTF-8) -> value: schema version, chain id, genesis hash */
   meta = 8,

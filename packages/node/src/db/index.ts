@@ -14,5 +14,11 @@ export {
   type TxLocation,
 } from './keys.js';
 export { LevelStore } from './level-store.js';
-export { ChainStore, type CommittedBlock, Repository, SCHEMA_VERSION } from './repositories.js';
+export {
+  ChainStore,
+  type CommittedBlock,
+  EvidenceRepository,
+  Repository,
+  SCHEMA_VERSION,
+} from './repositories.js';
 export { StateStore } from './state-store.js';

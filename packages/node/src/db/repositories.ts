@@ -16,7 +16,7 @@ import {
  */
 export class Repository<K> {
   constructor(
-    protected readonly db: Database,
+    readonly db: Database,
     readonly bucket: Bucket,
     private readonly encodeKey: (key: K) => Uint8Array,
   ) {}
@@ -39,7 +39,6 @@ export class Repository<K> {
 }
 
 const identity = (key: Uint8Array): Uint8Array => key;
-const HARD_STATE_KEY = Uint8Array.of(0);
 
 /** Bumped when the layout of any bucket changes; a node refuses a database of another version. */
 export const SCHEMA_VERSION = 1;
@@ -47,7 +46,6 @@ export const SCHEMA_VERSION = 1;
 /** Everything a committed block writes, handed over in one piece so it lands in one batch. */
 export interface CommittedBlock {
   height: number;
-  hash: Uint8Array;
   /** The encoded block (header and transactions). */
   block: Uint8Array;
   /** The encoded commit certificate. */
@@ -56,31 +54,47 @@ export interface CommittedBlock {
   txs: ReadonlyArray<{ hash: Uint8Array; receipt: Uint8Array }>;
 }
 
-/** The chain's typed repositories over one database. */
+/**
+ * The consensusEvidence bucket: equivocation records by arrival sequence (u64 BE), so the
+ * bucket is in arrival order and the newest are one reverse scan away.
+ */
+export class EvidenceRepository extends Repository<number> {
+  constructor(db: Database) {
+    super(db, Bucket.consensusEvidence, encodeHeight);
+  }
+
+  /** The newest `limit` entries, newest first, with their sequence numbers. */
+  async *loadNewest(limit: number): AsyncGenerator<[sequence: number, value: Uint8Array]> {
+    for await (const [key, value] of this.db.entries(this.bucket, { reverse: true, limit })) {
+      yield [decodeHeight(key), value];
+    }
+  }
+}
+
+/**
+ * The chain's typed repositories over one database, one per bucket: blocks, certificates,
+ * transaction locations, receipts, meta, evidence, and the state (StateStore).
+ */
 export class ChainStore {
   readonly blocks: Repository<number>;
-  readonly heightsByHash: Repository<Uint8Array>;
   readonly certificates: Repository<number>;
   readonly txLocations: Repository<Uint8Array>;
   readonly receipts: Repository<Uint8Array>;
-  readonly hardState: Repository<null>;
   readonly meta: Repository<string>;
+  readonly evidence: EvidenceRepository;
 
   constructor(readonly db: Database) {
     this.blocks = new Repository(db, Bucket.blockByHeight, encodeHeight);
-    this.heightsByHash = new Repository(db, Bucket.heightByBlockHash, identity);
     this.certificates = new Repository(db, Bucket.commitCertificateByHeight, encodeHeight);
     this.txLocations = new Repository(db, Bucket.txLocationByHash, identity);
     this.receipts = new Repository(db, Bucket.receiptByTxHash, identity);
-    this.hardState = new Repository(db, Bucket.consensusHardState, () => HARD_STATE_KEY);
     this.meta = new Repository(db, Bucket.meta, utf8);
+    this.evidence = new EvidenceRepository(db);
   }
 
-  /** Adds every write of a committed block to `batch` (block, hash index, certificate, txs, receipts). */
+  /** Adds every write of a committed block to `batch` (block, certificate, txs, receipts). */
   saveCommittedBlock(batch: WriteBatch, committed: CommittedBlock): void {
-    const height = encodeHeight(committed.height);
     this.blocks.save(batch, committed.height, committed.block);
-    this.heightsByHash.save(batch, committed.hash, height);
     this.certificates.save(batch, committed.height, committed.certificate);
     committed.txs.forEach((tx, index) => {
       this.txLocations.save(batch, tx.hash, encodeTxLocation({ height: committed.height, index }));
@@ -90,11 +104,6 @@ export class ChainStore {
 
   loadBlock(height: number): Uint8Array | undefined {
     return this.blocks.load(height);
-  }
-
-  loadHeightByHash(hash: Uint8Array): number | undefined {
-    const bytes = this.heightsByHash.load(hash);
-    return bytes === undefined ? undefined : decodeHeight(bytes);
   }
 
   loadCertificate(height: number): Uint8Array | undefined {
@@ -108,14 +117,6 @@ export class ChainStore {
 
   loadReceipt(txHash: Uint8Array): Uint8Array | undefined {
     return this.receipts.load(txHash);
-  }
-
-  saveHardState(batch: WriteBatch, hardState: Uint8Array): void {
-    this.hardState.save(batch, null, hardState);
-  }
-
-  loadHardState(): Uint8Array | undefined {
-    return this.hardState.load(null);
   }
 
   /** Height of the highest stored block, or undefined on an empty chain (one reverse seek). */

@@ -12,7 +12,9 @@ import type { Metrics } from '../metrics.js';
 import { allowlistGater, PeerAllowlist } from './gater.js';
 
 /** Protocol id of one concern: `/medchain/<concern>/1.0.0`. */
-export function protocolId(concern: 'consensus' | 'mempool' | 'sync' | 'records'): string {
+export function protocolId(
+  concern: 'consensus' | 'mempool' | 'blocks' | 'snapshots' | 'records',
+): string {
   return `/medchain/${concern}/1.0.0`;
 }
 

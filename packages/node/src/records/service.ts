@@ -23,9 +23,8 @@ import type { ApiBackend, CommittedBlockEvent } from '../api/backend.js';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { ProtocolHost } from '../net/framed-protocol.js';
 import { protocolId } from '../net/host.js';
-import { RequestProtocol } from '../net/request-protocol.js';
+import type { RequestChannel, Transport } from '../shell/ports.js';
 import type { PutRecord, Vault, VaultVersion } from '../vault/index.js';
 import { RecordError } from './errors.js';
 import type { RecordsApi } from './http.js';
@@ -50,7 +49,8 @@ export interface RecordsServiceOptions {
   readonly signer: Signer;
   /** The same key's seed: envelopes are sealed with it, so requesters check the sender on the ledger. */
   readonly signerSeed: Uint8Array;
-  readonly libp2p: ProtocolHost;
+  /** The records protocol is registered on it at start(). */
+  readonly transport: Transport;
   readonly peerId: string;
   readonly allowPeer: (peerId: string) => boolean;
   /** Wall clock (ms): request freshness. */
@@ -101,8 +101,11 @@ type Waiter = { resolve: (code: string, message: string) => void };
  * ledger and hands back the sealed answer, which it cannot open. It also shreds vault records
  * whose erasure commits on the ledger.
  */
+/** The records protocol: one sealed record answer per signed access request. */
+export const RECORDS_PROTOCOL = protocolId('records');
+
 export class RecordsService implements RecordsApi {
-  readonly protocol: RequestProtocol;
+  #protocol: RequestChannel | undefined;
   private readonly waiters = new Map<string, Waiter>();
   private readonly inFlight = new Set<string>();
   private readonly unsubscribe: () => void;
@@ -114,31 +117,36 @@ export class RecordsService implements RecordsApi {
 
   constructor(private readonly options: RecordsServiceOptions) {
     this.metrics = recordsMetrics(options.metrics.register);
-    this.protocol = new RequestProtocol(options.libp2p, {
-      protocol: protocolId('records'),
-      maxRequestBytes: RECORDS_MAX_REQUEST_BYTES,
-      maxResponseBytes: RECORDS_MAX_RESPONSE_BYTES,
-      timeoutMs: options.requestTimeoutMs ?? 30_000,
-      // Each request waits for a block commit (seconds under load), so one hospital keeps
-      // many in flight; past this the stream is refused and the requester sees UNREACHABLE.
-      maxInboundStreams: 128,
-      handle: async (_peer, bytes) => encodeAnswer(await this.answer(bytes)),
-      allowPeer: options.allowPeer,
-      logger: options.logger,
-      metrics: options.metrics,
-    });
     this.unsubscribe = options.backend.subscribe((event) => this.onBlock(event));
   }
 
+  /** The records protocol, once started. */
+  get protocol(): RequestChannel {
+    if (this.#protocol === undefined) {
+      throw new NodeError('NODE_PROTOCOL_STOPPED', `${RECORDS_PROTOCOL} is not running`);
+    }
+    return this.#protocol;
+  }
+
   async start(): Promise<void> {
-    await this.protocol.start();
+    this.#protocol = await this.options.transport.requests({
+      protocol: RECORDS_PROTOCOL,
+      maxRequestBytes: RECORDS_MAX_REQUEST_BYTES,
+      maxResponseBytes: RECORDS_MAX_RESPONSE_BYTES,
+      timeoutMs: this.options.requestTimeoutMs ?? 30_000,
+      // Each request waits for a block commit (seconds under load), so one hospital keeps
+      // many in flight; past this the stream is refused and the requester sees UNREACHABLE.
+      maxConcurrentRequests: 128,
+      handle: async (_peer, bytes) => encodeAnswer(await this.answer(bytes)),
+      allowPeer: this.options.allowPeer,
+    });
   }
 
   async stop(): Promise<void> {
     this.unsubscribe();
     for (const waiter of this.waiters.values()) waiter.resolve('NODE_STOPPING', 'node stopping');
     this.waiters.clear();
-    await this.protocol.stop();
+    await this.#protocol?.close();
   }
 
   private get state(): KeyValueReader {

@@ -1,11 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeMessage } from '@medchain/consensus';
 import { decodeCanonical, encodeCanonical } from '@medchain/crypto';
 import type { Chain } from '../chain/chain.js';
 import type { ConsensusDriver } from '../chain/driver.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { RequestProtocol } from '../net/request-protocol.js';
+import type { RequestChannel, Timer, Timers } from '../shell/ports.js';
+import { sleep, systemTimers } from '../shell/system.js';
 
 /** Blocks asked for in one request; the core buffers decisions up to 64 heights ahead. */
 export const SYNC_BATCH_BLOCKS = 32;
@@ -80,8 +80,11 @@ export function serveBlocks(chain: Chain, request: BlocksRequest): Uint8Array {
 
 export interface BlockSyncOptions {
   readonly chain: Chain;
-  readonly driver: ConsensusDriver;
-  readonly protocol: RequestProtocol;
+  /** Where fetched decisions go (the consensus driver). */
+  readonly driver: Pick<ConsensusDriver, 'feedDecisions'>;
+  readonly protocol: Pick<RequestChannel, 'request'>;
+  /** Pauses and the stall probe. Default the system's. */
+  readonly timers?: Timers;
   /** Peers to fetch from (the other validators' peer ids). */
   readonly peers: () => readonly string[];
   readonly logger: Logger;
@@ -104,9 +107,12 @@ export class BlockSync {
   private nextPeer = 0;
   private stopped = false;
   private readonly abort = new AbortController();
-  private stallTimer: NodeJS.Timeout | undefined;
+  private stallTimer: Timer | undefined;
+  private readonly timers: Timers;
 
-  constructor(private readonly options: BlockSyncOptions) {}
+  constructor(private readonly options: BlockSyncOptions) {
+    this.timers = options.timers ?? systemTimers;
+  }
 
   get syncing(): boolean {
     return this.running !== undefined;
@@ -140,16 +146,14 @@ export class BlockSync {
         delay = Math.min(delay * 2, 16 * intervalMs);
       }
       lastHeight = height;
-      this.stallTimer = setTimeout(check, delay);
-      this.stallTimer.unref?.();
+      this.stallTimer = this.timers.setTimeout(check, delay);
     };
-    this.stallTimer = setTimeout(check, delay);
-    this.stallTimer.unref?.();
+    this.stallTimer = this.timers.setTimeout(check, delay);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.stallTimer);
+    this.stallTimer?.cancel();
     this.abort.abort();
     await this.running;
   }
@@ -219,11 +223,7 @@ export class BlockSync {
     );
   }
 
-  private async pause(ms: number): Promise<void> {
-    try {
-      await sleep(ms, undefined, { signal: this.abort.signal });
-    } catch {
-      // stopped
-    }
+  private pause(ms: number): Promise<void> {
+    return sleep(this.timers, ms, this.abort.signal);
   }
 }

@@ -41,7 +41,7 @@ export const SNAPSHOT_PAGE_BYTES = 1024 * 1024;
 export const SNAPSHOT_MAX_ENTRY_BYTES = 4 * 1024 * 1024;
 /** Largest page a client accepts: a full page plus one entry of the largest size, framed. */
 export const SNAPSHOT_MAX_PAGE_BYTES = 2 * SNAPSHOT_MAX_ENTRY_BYTES + SNAPSHOT_PAGE_BYTES;
-/** Requests share the sync protocol's request limit. */
+/** Largest snapshot request (the snapshots protocol's request limit). */
 export const SNAPSHOT_MAX_REQUEST_BYTES = 64;
 
 export type SnapshotRequest =

@@ -1,6 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Bucket, type BucketSnapshot, type Database } from '../db/index.js';
 import type { Logger } from '../logger.js';
+import type { Timers } from '../shell/ports.js';
+import { sleep, systemTimers } from '../shell/system.js';
 import {
   encodeSnapshotOffer,
   encodeSnapshotPage,
@@ -33,6 +34,8 @@ export interface SnapshotServerOptions {
   /** Bytes a page is filled to. Default SNAPSHOT_PAGE_BYTES. */
   readonly pageBytes?: number;
   readonly logger?: Logger;
+  /** The wait for a block write in flight. Default the system's. */
+  readonly timers?: Timers;
 }
 
 interface Pin {
@@ -105,7 +108,7 @@ export class SnapshotServer {
       // Not pinned as it committed: take the head, once no block batch is in flight.
       for (let waited = 0; this.options.head().writing; waited++) {
         if (waited >= 400) break;
-        await sleep(5);
+        await sleep(this.options.timers ?? systemTimers, 5);
       }
       this.pinHead();
     }

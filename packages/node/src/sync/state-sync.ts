@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CommitCertificate,
   decodeMessage,
@@ -21,6 +20,8 @@ import {
 } from '@medchain/ledger';
 import type { ChainHead } from '../chain/codec.js';
 import type { Logger } from '../logger.js';
+import type { Timers } from '../shell/ports.js';
+import { sleep, systemTimers } from '../shell/system.js';
 import { decodeBlocksResponse, encodeBlocksRequest } from './block-sync.js';
 import {
   decodeSnapshotOffer,
@@ -67,7 +68,12 @@ export interface StateSyncOptions {
       entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>;
     },
   ) => Promise<void>;
+  /** The snapshots protocol (offers and pages). */
   readonly protocol: SnapshotTransport;
+  /** The blocks protocol (the certified blocks around a snapshot). Default `protocol`. */
+  readonly blocks?: SnapshotTransport;
+  /** Pauses between rounds and retries. Default the system's. */
+  readonly timers?: Timers;
   readonly peers: () => readonly string[];
   /**
    * The validator set this node knows (genesis for a fresh node). When another set decides
@@ -224,7 +230,7 @@ export async function stateSync(options: StateSyncOptions): Promise<StateSyncRes
         );
       }
     }
-    await sleep(500);
+    await sleep(options.timers ?? systemTimers, 500);
   }
   if (cannotFollow > 0) {
     logger.warn(
@@ -310,10 +316,12 @@ async function fetchPair(
     let response: ReturnType<typeof decodeBlocksResponse>;
     try {
       const request = encodeBlocksRequest({ from: height, count: 2 });
-      response = decodeBlocksResponse(await options.protocol.request(peer, request));
+      response = decodeBlocksResponse(
+        await (options.blocks ?? options.protocol).request(peer, request),
+      );
     } catch (error) {
       lastError = error as Error;
-      await sleep(250);
+      await sleep(options.timers ?? systemTimers, 250);
       continue;
     }
     if (response.head < height) {
@@ -324,7 +332,7 @@ async function fetchPair(
     }
     if (response.decisions.length < 2) {
       // Block h+1 may not be committed yet.
-      await sleep(250);
+      await sleep(options.timers ?? systemTimers, 250);
       continue;
     }
     try {
@@ -366,7 +374,9 @@ async function fetchBlocks(
   for (const peer of peers) {
     try {
       const request = encodeBlocksRequest({ from, count });
-      const response = decodeBlocksResponse(await options.protocol.request(peer, request));
+      const response = decodeBlocksResponse(
+        await (options.blocks ?? options.protocol).request(peer, request),
+      );
       const blocks = decodeDecisions(response.decisions.slice(0, count));
       if (blocks.length > 0) return blocks;
     } catch (error) {
