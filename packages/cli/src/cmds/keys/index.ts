@@ -5,6 +5,7 @@ import { example, outputOf, withPassphrase } from '../../util/common.js';
 import { createKeystore, openKeystore, readKeystoreFile } from '../../util/keys.js';
 import { fields } from '../../util/output.js';
 import { checkNewPassphrase, getPassphrase } from '../../util/passphrase.js';
+import { registerRotate } from './rotate.js';
 
 export function registerKeys(program: Command): void {
   const keys = program
@@ -91,4 +92,6 @@ export function registerKeys(program: Command): void {
       options.did ? r.did : r.publicKey,
     );
   });
+
+  registerRotate(keys);
 }

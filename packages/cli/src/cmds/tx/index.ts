@@ -557,6 +557,63 @@ export function registerTx(program: Command): void {
   example(
     withSigner(
       tx
+        .command('rotate-key')
+        .description(
+          "replace one of your organization's keys, an admin key or its validator key (signed by an admin key; `keys rotate` also makes the new key)",
+        )
+        .requiredOption('--old <key>', 'the key to retire (hex, did:key or keystore)', key('--old'))
+        .requiredOption('--new <key>', 'the key taking its place', key('--new')),
+    ),
+    'medchain tx rotate-key --key a-admin.json --old 5e... --new a-admin-2.json',
+  ).action((options: SignerOptions & { old: Uint8Array; new: Uint8Array }, cmd: Command) =>
+    submit(cmd, options, 'organization.rotate-key', () => ({
+      oldKey: options.old,
+      newKey: options.new,
+    })),
+  );
+
+  example(
+    withSigner(
+      tx
+        .command('propose-rekey')
+        .description(
+          "governance: propose replacing a member's admin keys and validator key (when its own admin keys are stolen or lost)",
+        )
+        .requiredOption('--org-id <hex>', 'the organization id', hash32('an organization id'))
+        .requiredOption(
+          '--admin-key <keys>',
+          'its new admin public keys, comma-separated',
+          listOf((value) => publicKeyArg(value, '--admin-key')),
+        )
+        .requiredOption(
+          '--validator-key <key>',
+          'its validator key (the present one, or a new one)',
+          key('--validator-key'),
+        ),
+    ),
+    'medchain tx propose-rekey --key b-admin.json --org-id 51c0... --admin-key a-admin-new.json --validator-key 5e...',
+  ).action(
+    (
+      options: SignerOptions & {
+        orgId: Uint8Array;
+        adminKey: Uint8Array[];
+        validatorKey: Uint8Array;
+      },
+      cmd: Command,
+    ) =>
+      submit(cmd, options, 'governance.propose', () => ({
+        change: {
+          type: 'rekey',
+          orgId: options.orgId,
+          adminKeys: options.adminKey,
+          validatorKey: options.validatorKey,
+        },
+      })),
+  );
+
+  example(
+    withSigner(
+      tx
         .command('vote')
         .description(
           'governance: vote on a proposal (its id is the hash of the proposing transaction)',
