@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encryptKeystore, formatKeystore, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
-import type { MedchainNode } from '@medchain/node';
+import { loadRotatedValidatorKeys, type MedchainNode } from '@medchain/node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   makeNetwork,
@@ -47,8 +47,8 @@ describe('medchain keys rotate', () => {
     return path;
   }
 
-  /** `medchain ...args --node API --json` in this process (a spawned CLI costs seconds each). */
-  async function run(args: string[]): Promise<CliRun> {
+  /** `medchain ...args --json` in this process (a spawned CLI costs seconds each); --node API unless local. */
+  async function run(args: string[], local = false): Promise<CliRun> {
     let stdout = '';
     let stderr = '';
     const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
@@ -60,7 +60,8 @@ describe('medchain keys rotate', () => {
       return true;
     });
     try {
-      const code = await runCli(['node', 'medchain', ...args, '--node', api, '--json']);
+      const node = local ? [] : ['--node', api];
+      const code = await runCli(['node', 'medchain', ...args, ...node, '--json']);
       return { code, stdout, stderr };
     } finally {
       out.mockRestore();
@@ -158,6 +159,25 @@ describe('medchain keys rotate', () => {
       nodes[0]!.parts.backend.submitTransaction(registration(`cli-rotate-${i++}`));
       return false;
     });
+  }, 90_000);
+
+  it('a backup carries the rotated validator key, and restore puts it back', async () => {
+    const out = join(dir, 'node3.mcbak');
+    const backup = await run(
+      ['backup', '--home', network.homes[3]!.home, '--out', out, '--passphrase-file', passFile],
+      true,
+    );
+    expect(backup.code, backup.stderr).toBe(0);
+    const [rotated] = readdirSync(keysDir(3));
+    const publicKey = rotated!.replace(/\.key$/, '');
+    const target = join(dir, 'restored');
+    const restore = await run(
+      ['restore', '--backup', out, '--home', target, '--passphrase-file', passFile],
+      true,
+    );
+    expect(restore.code, restore.stderr).toBe(0);
+    const keys = await loadRotatedValidatorKeys(target, PASSPHRASE);
+    expect(keys.map((key) => toHex(key.signer.publicKey))).toEqual([publicKey]);
   }, 90_000);
 
   it('rotates an admin key; the old one is refused from then on', async () => {

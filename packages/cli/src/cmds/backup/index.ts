@@ -75,6 +75,12 @@ async function backup(options: BackupOptions) {
   const peerKeystore = formatKeystore(
     encryptKeystore(await node.peerKeySeed(home), passphrase, random),
   );
+  // Validator keys the node rotated to (validator-keys/): without them a restored node that
+  // rotated would hold only retired keys.
+  const rotatedKeystores = (await node.loadRotatedValidatorKeys(home, passphrase)).map((key) => ({
+    name: `${node.VALIDATOR_KEYS_DIR}/${toHex(key.signer.publicKey)}.keystore.json`,
+    text: formatKeystore(encryptKeystore(key.seed, passphrase, random)),
+  }));
   const genesisPath = join(home, node.GENESIS_FILE);
   const genesis = readGenesis(genesisPath);
 
@@ -92,6 +98,11 @@ async function backup(options: BackupOptions) {
       [node.VALIDATOR_KEYSTORE_FILE, join(staging, node.VALIDATOR_KEYSTORE_FILE)],
       [PEER_KEYSTORE, join(staging, PEER_KEYSTORE)],
     ]);
+    for (const { name, text } of rotatedKeystores) {
+      mkdirSync(join(staging, node.VALIDATOR_KEYS_DIR), { recursive: true, mode: 0o700 });
+      writeFileSync(join(staging, name), text, { mode: 0o600 });
+      paths.set(name, join(staging, name));
+    }
     for (const name of listFiles(snapshot.dir)) paths.set(name, join(snapshot.dir, name));
     const manifest: Manifest = {
       backupFormat: 1,
@@ -174,6 +185,7 @@ async function restore(options: RestoreOptions) {
       throw wrongChain('the genesis in the backup does not hash to the one its manifest names');
     }
     openKeystore(join(staging, node.VALIDATOR_KEYSTORE_FILE), passphrase);
+    await node.loadRotatedValidatorKeys(staging, passphrase);
     let peerSeed: Uint8Array;
     try {
       peerSeed = decryptKeystore(
