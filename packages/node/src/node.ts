@@ -6,13 +6,12 @@ import { bytesEqual, Signer, toHex } from '@medchain/crypto';
 import { type GenesisDocument, genesisFromJson } from '@medchain/ledger';
 import { type ApiServer, createApiServer } from './api/index.js';
 import { ChainBackend } from './chain/api-backend.js';
-import { Chain } from './chain/chain.js';
-import { createConsensusReactor } from './chain/consensus-reactor.js';
+import type { Chain } from './chain/chain.js';
 import type { ConsensusDriver } from './chain/driver.js';
-import { Mempool } from './chain/mempool.js';
-import { createMempoolReactor, type MempoolReactor } from './chain/mempool-reactor.js';
+import type { Mempool } from './chain/mempool.js';
+import type { MempoolReactor } from './chain/mempool-reactor.js';
 import type { NodeConfig } from './config.js';
-import { Database } from './db/index.js';
+import { LevelStore } from './db/index.js';
 import { NodeError } from './errors.js';
 import { ExportJobs } from './fhir/export/jobs.js';
 import { researchExportRoutes } from './fhir/export/routes.js';
@@ -25,13 +24,11 @@ import { createHost, type Host } from './net/host.js';
 import { loadOrCreatePeerIdentity } from './net/identity.js';
 import { Libp2pTransport } from './net/libp2p-transport.js';
 import { MembershipGate } from './net/membership.js';
-import { PeerDirectory } from './net/peers.js';
 import { RecordsService } from './records/index.js';
 import type { Clock } from './shell/ports.js';
+import { createShell } from './shell/shell.js';
 import { systemClock, systemTimers } from './shell/system.js';
 import type { BlockSync } from './sync/block-sync.js';
-import { createBlockSyncReactor } from './sync/block-sync-reactor.js';
-import { catchUpFromSnapshot, createStateSyncReactor } from './sync/state-sync-reactor.js';
 import { Vault } from './vault/index.js';
 import { Wal } from './wal.js';
 
@@ -142,23 +139,14 @@ export async function loadValidatorSeed(home: string, passphrase?: string): Prom
   return readValidatorKeyFile(path, passphrase);
 }
 
-/** Consensus tuning from genesis.consensus (integers), with the core's defaults otherwise. */
-function consensusTuning(genesis: GenesisDocument) {
-  const value = (name: string): number | undefined => genesis.consensus[name];
-  return {
-    checkpointInterval: value('checkpointInterval') ?? 100,
-    baseTimeoutTicks: value('baseTimeoutTicks') ?? 10,
-    maxTimeoutDoublings: value('maxTimeoutDoublings') ?? 5,
-  };
-}
-
 /**
  * The composition root: `start()` builds the parts in order, each from its options and the
  * parts it needs, and registers how to close it; `stop()` closes them in reverse. Order:
- * home (genesis, keys, peer identity), storage (LevelDB, WAL), the chain, the libp2p host
- * and transport with the member directory, state sync for a fresh home, the mempool, the
- * reactors (consensus, mempool, block sync, state sync), the API backend, the vault and
- * backup socket, records, research exports, the HTTP API. Nothing here sits in a data path.
+ * home (genesis, keys, peer identity), storage (LevelDB, WAL), the libp2p host with its
+ * transport and membership gate, the shell over those ports (chain, state sync for a fresh
+ * home, mempool, the consensus, mempool, block sync and state sync reactors), the API
+ * backend, the vault and backup socket, records, research exports, the HTTP API. Nothing
+ * here sits in a data path.
  */
 export function createNode(config: NodeConfig, options: CreateNodeOptions = {}): MedchainNode {
   // The config's module levels apply to a logger handed in too (the CLI's, pretty or JSON).
@@ -169,7 +157,6 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
   const metrics = options.metrics ?? createMetrics({ home: config.home });
   const log = moduleLogger(logger, 'node');
   const clock: Clock = options.now === undefined ? systemClock : { now: options.now };
-  const timers = systemTimers;
   const closers: Array<{ name: string; close: () => Promise<void> | void }> = [];
   let parts: NodeParts | undefined;
   let stopping: Promise<void> | undefined;
@@ -225,23 +212,15 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       );
     }
 
-    // Storage and the chain.
-    const db = built(
-      'db',
-      await Database.open(join(home, 'db'), { logger: moduleLogger(logger, 'db'), metrics }),
-      (part) => part.close(),
-    );
-    const openChain = () =>
-      Chain.open({ db, genesis, logger: moduleLogger(logger, 'node'), metrics, now: clock.now });
-    let chain = await openChain();
+    // Storage: the LevelDB store and the WAL file (the shell's storage port).
+    const kv = built('db', await LevelStore.open(join(home, 'db')), (part) => part.close());
     const wal = built(
       'wal',
       await Wal.open(join(home, 'wal'), { logger: moduleLogger(logger, 'wal'), metrics }),
       (part) => part.close(),
     );
-    const fresh = chain.height === 0 && (await wal.replay()).length === 0;
 
-    // Network: the libp2p host, the transport over it, and who the members are.
+    // Network: the libp2p host, the transport over it, and the gate that applies membership.
     const netLog = moduleLogger(logger, 'net');
     const host = built(
       'libp2p',
@@ -263,111 +242,48 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
       configured: config.peers.map((peer) => peer.peerId),
       logger: netLog,
     });
-    const peers = new PeerDirectory(gate, chain);
-    await peers.refresh();
 
-    // A fresh home first tries to take a peer's certified state instead of every block.
-    const tuning = consensusTuning(genesis);
-    const syncLog = moduleLogger(logger, 'sync');
-    if (fresh && options.stateSync !== false) {
-      const synced = await catchUpFromSnapshot(
+    // The shell: chain, state sync for a fresh home, mempool and the reactors.
+    const shell = built(
+      'shell',
+      await createShell(
         {
-          chainId: genesis.chainId,
-          install: (snapshot) => Chain.installSnapshot(db, snapshot),
-          validators: chain.validators,
-        },
-        { transport, timers, peers, logger: syncLog },
-      );
-      if (synced !== undefined) {
-        chain = await openChain();
-        await peers.refresh(chain);
-      }
-    }
-
-    // The reactors, each owning its protocol, handlers and timers.
-    const mempool = new Mempool({
-      chainId: genesis.chainId,
-      ...config.mempool,
-      state: () => chain.state,
-      headTime: () => chain.lastTime,
-      now: clock.now,
-      isCommitted: (hash) => chain.hasTransaction(hash),
-      metrics,
-    });
-    chain.usePool(mempool);
-    const consensus = built(
-      'consensus',
-      await createConsensusReactor(
-        {
-          ...tuning,
-          tickIntervalMs: config.tickIntervalMs,
-          block: config.block,
-          ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
-        },
-        {
-          transport,
-          timers,
-          clock,
-          wal,
-          chain,
-          mempool,
+          genesis,
           signer,
           rotatedSigners: keyring.rotated,
-          peers,
-          logger: moduleLogger(logger, 'consensus'),
+          mempool: config.mempool,
+          block: config.block,
+          tickIntervalMs: config.tickIntervalMs,
+          ...(options.stateSync === undefined ? {} : { stateSync: options.stateSync }),
+          ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
+          gate,
+          logger,
           metrics,
         },
+        { clock, timers: systemTimers, transport, storage: { kv, wal } },
       ),
       (part) => part.stop(),
     );
-    const driver = consensus.driver;
-    // A committed membership change cuts a removed member off at once; a rotation's new key
-    // may have been written to validator-keys/ since the start.
+    const { db, chain, mempool, driver, peers } = shell;
+    // A rotation's new key may have been written to validator-keys/ since the start.
     built(
-      'membership',
+      'validator keys',
       driver.subscribe((executed) => {
         if (executed.nextValidators === null) return;
         keyring.reload().catch((error) => log.error({ err: error }, 'validator keys not reloaded'));
-        void peers.refresh();
       }),
       (unsubscribe) => unsubscribe(),
     );
-    const stallIntervalMs = 2 * tuning.baseTimeoutTicks * config.tickIntervalMs;
-    const mempoolReactor = built(
-      'mempool',
-      await createMempoolReactor(
-        { regossipIntervalMs: stallIntervalMs },
-        { transport, timers, mempool, chain, consensus: driver, peers, metrics },
-      ),
-      (part) => part.stop(),
-    );
-    const blockSync = built(
-      'block sync',
-      await createBlockSyncReactor(
-        { stallIntervalMs },
-        { transport, timers, chain, driver, peers, logger: syncLog, metrics },
-      ),
-      (part) => part.stop(),
-    );
-    built(
-      'state sync',
-      await createStateSyncReactor(
-        { interval: tuning.checkpointInterval },
-        { transport, timers, db, chain, peers, logger: syncLog },
-      ),
-      (part) => part.stop(),
-    );
-    consensus.start();
 
     const backend = built(
       'backend',
       new ChainBackend({
         chain,
         mempool,
-        admission: mempoolReactor,
+        admission: shell.mempoolReactor,
         consensus: driver,
         transport,
-        sync: blockSync,
+        sync: shell.blockSync,
       }),
       (part) => part.close(),
     );
@@ -477,11 +393,11 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     return {
       chain,
       mempool,
-      mempoolReactor,
+      mempoolReactor: shell.mempoolReactor,
       driver,
       host,
       backend,
-      sync: blockSync.sync,
+      sync: shell.blockSync,
       records,
       vault,
       researchExports,

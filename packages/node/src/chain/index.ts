@@ -4,6 +4,7 @@ export {
   type ChainOptions,
   DEFAULT_MAX_CLOCK_DRIFT_MS,
   type ExecutedBlock,
+  type PendingTransactions,
   type StoredBlockData,
 } from './chain.js';
 export {
@@ -18,10 +19,34 @@ export {
   type WalRecord,
 } from './codec.js';
 export {
+  CONSENSUS_MAX_MESSAGE_BYTES,
+  CONSENSUS_PROTOCOL,
+  type ConsensusReactor,
+  type ConsensusReactorComponents,
+  type ConsensusReactorOptions,
+  createConsensusReactor,
+} from './consensus-reactor.js';
+export {
   ConsensusDriver,
   type DriverOptions,
+  EvidenceLog,
   type RestoredConsensus,
   restoreConsensus,
 } from './driver.js';
 export { decodeTxBatch, encodeTxBatch, GOSSIP_MAX_FRAME_BYTES, TxGossip } from './gossip.js';
 export { type AdmitResult, type AdmitSource, Mempool, type MempoolOptions } from './mempool.js';
+export {
+  createMempoolReactor,
+  MEMPOOL_PROTOCOL,
+  type MempoolReactor,
+  type MempoolReactorComponents,
+  type MempoolReactorOptions,
+  REGOSSIP_MAX_TXS,
+} from './mempool-reactor.js';
+export {
+  type EvidenceList,
+  type RecordedEquivocation,
+  SUBMIT_REJECTIONS,
+  type SubmitRejection,
+  type SubmitResult,
+} from './types.js';

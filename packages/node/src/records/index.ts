@@ -10,4 +10,9 @@ export {
   type RecordAnswer,
   type SignedAccessRequest,
 } from './protocol.js';
-export { type FetchedRecord, RecordsService, type RecordsServiceOptions } from './service.js';
+export {
+  type FetchedRecord,
+  RECORDS_PROTOCOL,
+  RecordsService,
+  type RecordsServiceOptions,
+} from './service.js';

@@ -17,4 +17,5 @@ export type {
   Transport,
   WalLog,
 } from './ports.js';
+export { consensusTuning, createShell, type Shell, type ShellOptions } from './shell.js';
 export { sleep, systemClock, systemTimers } from './system.js';

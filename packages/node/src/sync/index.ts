@@ -10,6 +10,13 @@ export {
   serveBlocks,
 } from './block-sync.js';
 export {
+  BLOCKS_PROTOCOL,
+  type BlockSyncReactor,
+  type BlockSyncReactorComponents,
+  type BlockSyncReactorOptions,
+  createBlockSyncReactor,
+} from './block-sync-reactor.js';
+export {
   decodeSnapshotOffer,
   decodeSnapshotPage,
   decodeSnapshotRequest,
@@ -41,6 +48,13 @@ export {
   stateSync,
   verifySnapshotEntries,
 } from './state-sync.js';
+export {
+  catchUpFromSnapshot,
+  createStateSyncReactor,
+  SNAPSHOTS_PROTOCOL,
+  type StateSyncReactor,
+  type StateSyncReactorComponents,
+} from './state-sync-reactor.js';
 export {
   type CertifiedBlock,
   type FollowOptions,
