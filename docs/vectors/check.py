@@ -98,9 +98,10 @@ def typed_body(kind, body):
                 "recordIds": [B(x) for x in body["recordIds"]], "resourceTypes": body["resourceTypes"],
                 "actions": body["actions"], "purposes": body["purposes"], "validFrom": body["validFrom"],
                 "validUntil": body["validUntil"]}
+    if kind == "organization.rotate-key": return {"oldKey": B(body["oldKey"]), "newKey": B(body["newKey"])}
     raise ValueError(kind)
 
-for name in ("tx-patient-register", "tx-consent-grant"):
+for name in ("tx-patient-register", "tx-consent-grant", "tx-rotate-key"):
     t = V[name]
     f = t["fields"]
     seed = h(t["seed"])

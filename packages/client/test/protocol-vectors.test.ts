@@ -236,6 +236,23 @@ const tx2 = signTransaction(
   patient,
 );
 
+// Organization a's admin moves its node to a new validator key (not in block 1: the header
+// vectors stay as they are).
+const orgA = new Signer(ORGS[0]!.adminSeed);
+const txRotate = signTransaction(
+  {
+    chainId: CHAIN_ID,
+    kind: 'organization.rotate-key',
+    body: {
+      oldKey: ORGS[0]!.validatorKey,
+      newKey: keyPairFromSeed(seedOf('org-a validator 2')).publicKey,
+    },
+    signer: orgA.publicKey,
+    nonce: 1,
+  },
+  orgA,
+);
+
 const proposer = validators[primaryIndex(1, 0, validators.length)]!.publicKey;
 const block1 = buildBlock(
   {
@@ -526,6 +543,7 @@ async function allVectors(): Promise<Record<string, Json>> {
     canonical: canonicalVector(),
     'tx-patient-register': txVector(tx1, PATIENT_SEED),
     'tx-consent-grant': txVector(tx2, PATIENT_SEED),
+    'tx-rotate-key': txVector(txRotate, ORGS[0]!.adminSeed),
     ids: idsVector(),
     genesis: genesisVector(),
     'validator-set': validatorSetVector(),
