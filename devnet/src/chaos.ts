@@ -59,6 +59,15 @@ export interface ChaosOptions {
   netns?: boolean;
   /** Clock skews among the faults (default true); false replays the schedules from before them. */
   skew?: boolean;
+  /** The devnet's manifest (network part); default devnet/manifests/default.json's values. */
+  manifest?: string;
+  /**
+   * A scripted schedule (a manifest's perturbations), run whole, instead of the seed's; the
+   * seed then only picks the load's keys and the torn WAL bytes.
+   */
+  schedule?: readonly Fault[];
+  /** Runs on the fresh devnet before the load starts (a manifest's scenarios). */
+  beforeLoad?: (dir: string) => Promise<void>;
 }
 
 /** A skew fault: the validator ran with its clock moved by `clockOffsetMs` for a while. */
@@ -376,9 +385,9 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
   }
   const partitions = lab !== undefined;
   const skew = options.skew ?? true;
-  const preview = firstFaults(seed, options.validators, 5, partitions, skew);
+  const preview = options.schedule ?? firstFaults(seed, options.validators, 5, partitions, skew);
   out.progress(
-    `schedule ${scheduleDigest(preview)}: ${preview.map(describeFault).join('; ')}; ...`,
+    `schedule ${scheduleDigest(preview)}: ${preview.map(describeFault).join('; ')}${options.schedule === undefined ? '; ...' : ''}`,
   );
   const temporary = options.dir === undefined;
   const dir = resolve(options.dir ?? mkdtempSync(join(tmpdir(), 'medchain-chaos-')));
@@ -389,6 +398,7 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
       reset: true,
       waitTimeout: 120_000,
       basePort: options.basePort ?? 0,
+      ...(options.manifest === undefined ? {} : { manifest: options.manifest }),
     },
     out,
   );
@@ -409,6 +419,15 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
       throw error;
     }
   }
+  try {
+    await options.beforeLoad?.(dir);
+  } catch (error) {
+    await Promise.all(net.nodes.map((n) => stopNode(n)));
+    lab?.cleanup();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    throw error;
+  }
   const load = new ChaosLoad(net.chainId, net.nodes, options.clients, seed, (node, signer) =>
     devnetClient(net, findNode(net, node.name), { timeoutMs: REQUEST_TIMEOUT_MS, signer }),
   );
@@ -419,11 +438,12 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
   try {
     load.start();
     const walRng = new Prng(seed ^ 0x5a5a5a5a);
-    for (const fault of faultSchedule(seed, options.validators, partitions, skew)) {
+    const schedule = options.schedule ?? faultSchedule(seed, options.validators, partitions, skew);
+    for (const fault of schedule) {
       const killsLeft = (options.kills ?? 0) > records.filter((r) => r.kind === 'kill').length;
       const timeUp = Date.now() - started >= options.duration;
       const countUp = options.faults !== undefined && fault.index >= options.faults;
-      if ((timeUp || countUp) && !killsLeft) break;
+      if (options.schedule === undefined && (timeUp || countUp) && !killsLeft) break;
       for (const node of net.nodes) {
         if (processState(node.pid, node.home) !== 'exited') continue;
         unexpectedExits.push(`${node.name} before fault ${fault.index}`);
@@ -464,7 +484,7 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
   const report: ChaosReport = {
     seed,
     scheduleDigest: scheduleDigest(
-      firstFaults(seed, options.validators, records.length, partitions, skew),
+      options.schedule ?? firstFaults(seed, options.validators, records.length, partitions, skew),
     ),
     validators: options.validators,
     network,

@@ -13,9 +13,11 @@ import {
   usageError,
 } from '@medchain/cli';
 import { type Command, Option } from 'commander';
+import { assertVerdict } from './chaos.js';
 import { registerChaos } from './chaos-command.js';
 import { runDemo } from './demo.js';
 import { CLEAN_LINK, NetnsLab, parseDelay, parsePercent, parseRate } from './netns.js';
+import { type RunOptions, type RunReport, runManifest } from './run.js';
 import {
   type Devnet,
   describeNetwork,
@@ -131,7 +133,10 @@ export function registerDevnet(program: Command): void {
           parseBasePort,
         )
         .option('--chain-id <id>', 'chain id (default medchain-devnet)')
-        .option('--manifest <file>', 'devnet manifest (see devnet/default.json)')
+        .option(
+          '--manifest <file>',
+          'devnet manifest: its network part (validators, ports, chain parameters; see devnet/manifests/, default devnet/manifests/default.json)',
+        )
         .option('--reset', 'delete the devnet in --dir (stopped) and create a new one')
         .option(
           '--tls',
@@ -407,6 +412,45 @@ export function registerDevnet(program: Command): void {
       if (!out.json) process.stdout.write(`${line}\n`);
     });
     if (out.json) out.result(report, () => '');
+  });
+
+  example(
+    devnet
+      .command('run')
+      .description(
+        'run a manifest whole on a new devnet: its network, its scenarios (e.g. the demo), then its load with its perturbations one at a time (kill, pause, torn WAL tails), then the check that every node holds the same chain with every acknowledged transaction; the nodes are stopped at the end',
+      )
+      .requiredOption('--manifest <file>', 'the manifest (see devnet/manifests/)')
+      .option(
+        '--dir <dir>',
+        'devnet directory (replaced; default: a temporary one, removed on success)',
+      )
+      .option(
+        '--seed <n>',
+        "the load's keys and torn WAL bytes (default: random, printed)",
+        integer(0, 2 ** 31 - 1),
+      )
+      .addOption(
+        new Option('--liveness-bound <duration>', 'longest allowed recovery after a perturbation')
+          .default(60_000, '60s')
+          .argParser(duration),
+      ),
+    'medchain devnet run --manifest devnet/manifests/demo.json',
+    'medchain devnet run --manifest devnet/manifests/crash-recovery.json --dir .run --json',
+  ).action(async (options: RunOptions, cmd: Command) => {
+    const out = outputOf(cmd);
+    const report = await runManifest(options, out);
+    out.result(report, (r: RunReport) => [
+      `manifest ${r.manifest}: scenarios ${r.scenarios.map((s) => s.name).join(', ') || 'none'}`,
+      ...(r.chaos === null
+        ? []
+        : [
+            `perturbations: ${r.chaos.faults.map((f) => `${f.description} -> ${f.node} (recovered in ${f.recoveryMs ?? '-'} ms)`).join('; ') || 'none'}`,
+            `transactions acknowledged: ${r.chaos.check.acknowledgedTxs}; chain compared to height ${r.chaos.check.comparedHeight} on every node`,
+          ]),
+      r.ok ? 'verdict: OK' : 'verdict: FAILED',
+    ]);
+    if (report.chaos !== null) assertVerdict(report.chaos);
   });
 
   // Started by `up --netns` where the kernel has no netem; runs until `down` (see wan-switch.ts).

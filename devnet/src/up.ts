@@ -4,8 +4,8 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -16,7 +16,6 @@ import {
   addOrganization,
   CliError,
   createKeystore,
-  DEFAULT_CONSENSUS_PARAMS,
   EXIT,
   initHome,
   integer,
@@ -31,7 +30,8 @@ import {
 } from '@medchain/cli';
 import { randomBytes } from '@medchain/client';
 import { fromHex, toHex } from '@medchain/crypto';
-import type { ConfigOverrides, LogLevel } from '@medchain/node';
+import type { ConfigOverrides } from '@medchain/node';
+import { type Manifest, nodeName, readManifest } from './manifest.js';
 import {
   CLEAN_LINK,
   commandFailure,
@@ -54,6 +54,7 @@ import {
   readDevnet,
   spawnCli,
   spawnNode,
+  tryStatus,
   waitForExit,
   waitForMesh,
   writeDevnet,
@@ -61,55 +62,9 @@ import {
 import { makeDevnetTls, nodeTlsPaths } from './tls.js';
 import type { SwitchReport } from './wan-switch.js';
 
-/** What a devnet looks like; `devnet/*.json` manifests hold the same fields. */
-export interface Manifest {
-  chainId: string;
-  validators: number;
-  /** Node i listens for libp2p on basePort + 2i and serves its API on basePort + 2i + 1. */
-  basePort: number;
-  logLevel: LogLevel;
-  tickIntervalMs: number;
-  block: { maxTxs: number; batchTimeMs: number };
-  consensus: Record<string, number>;
-}
-
-export const DEFAULT_MANIFEST: Manifest = {
-  chainId: 'medchain-devnet',
-  validators: 4,
-  basePort: 26600,
-  logLevel: 'info',
-  tickIntervalMs: 100,
-  block: { maxTxs: 2000, batchTimeMs: 50 },
-  consensus: { ...DEFAULT_CONSENSUS_PARAMS },
-};
-
-export function readManifest(path: string | undefined): Manifest {
-  if (path === undefined) return DEFAULT_MANIFEST;
-  const json = readJsonFile(path, 'manifest') as Partial<Manifest>;
-  const known = new Set(Object.keys(DEFAULT_MANIFEST));
-  for (const key of Object.keys(json ?? {})) {
-    if (!known.has(key))
-      throw usageError(
-        `${path}: unknown manifest field "${key}"`,
-        `known fields: ${[...known].join(', ')}`,
-      );
-  }
-  return {
-    ...DEFAULT_MANIFEST,
-    ...json,
-    block: { ...DEFAULT_MANIFEST.block, ...json.block },
-    consensus: { ...DEFAULT_MANIFEST.consensus, ...json.consensus },
-  };
-}
-
 /** `--base-port`: 0 (the OS picks each node's ports) or the first of 2n consecutive ports. */
 export function parseBasePort(value: string): number {
   return value === '0' ? 0 : integer(1024, 65_000)(value);
-}
-
-/** Hospital names: hospital-a, hospital-b, ... */
-export function nodeName(index: number): string {
-  return `hospital-${String.fromCharCode(97 + index)}`;
 }
 
 function portFree(port: number): Promise<boolean> {
@@ -250,48 +205,82 @@ async function writeNodeConfig(node: DevnetNode, nodes: readonly DevnetNode[]): 
   writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 }
 
-/** How long a starting node may take to log that it listens. */
-const LISTEN_TIMEOUT_MS = 60_000;
+/** How long a starting node on port 0 may take until its API answers. */
+const LISTEN_TIMEOUT_MS = 120_000;
 
 /**
- * The first JSON log line with message `msg` that `node` wrote after byte `offset` of its log
- * (the node logs where it listens: `libp2p host started` with `listen`, `node started` with
- * `api`). Throws when the node exits first or the wait runs out.
+ * The TCP ports process `pid` listens on: its socket descriptors matched against the LISTEN
+ * rows of its network namespace's /proc tables (Linux). Read from the kernel, not from the
+ * node's log, so neither its log level nor its wording matters.
  */
-async function loggedLine(
-  node: DevnetNode,
-  offset: number,
-  msg: string,
-): Promise<Record<string, unknown>> {
-  const path = join(node.home, LOG_FILE);
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const socket = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (socket !== null) inodes.add(socket[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    return [];
+  }
+  const ports: number[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    let rows: string[];
+    try {
+      rows = readFileSync(`/proc/${pid}/net/${table}`, 'utf8').split('\n').slice(1);
+    } catch {
+      continue;
+    }
+    for (const row of rows) {
+      // sl local_address rem_address st ... inode; st 0A is LISTEN; the port is hex after ':'.
+      const fields = row.trim().split(/\s+/);
+      if (fields[3] === '0A' && inodes.has(fields[9] ?? '')) {
+        ports.push(Number.parseInt(fields[1]!.split(':')[1]!, 16));
+      }
+    }
+  }
+  return ports;
+}
+
+/**
+ * Reads back where a node started on port 0 listens: of the ports its process listens on, the
+ * one that answers the status API is its API; the other is libp2p's.
+ */
+async function readBack(devnet: Devnet, node: DevnetNode): Promise<void> {
+  const api = new URL(node.api);
   const deadline = Date.now() + LISTEN_TIMEOUT_MS;
   for (;;) {
-    const text = readFileSync(path).subarray(offset).toString('utf8');
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry.msg === msg) return entry;
-      } catch {
-        // a line still being written
+    const ports = listeningPorts(node.pid!);
+    if (ports.length >= 2) {
+      for (const port of ports) {
+        const candidate = `${api.protocol}//${api.hostname}:${port}`;
+        if ((await tryStatus(devnet, { ...node, api: candidate })) === undefined) continue;
+        const p2p = ports.find((other) => other !== port)!;
+        node.api = candidate;
+        node.p2p = node.p2p.replace(/\/tcp\/0$/, `/tcp/${p2p}`);
+        return;
       }
     }
     if (processState(node.pid, node.home) === 'exited' || Date.now() > deadline) {
-      throw new CliError('DEVNET_NOT_LISTENING', `${node.name} did not log "${msg}"`, {
+      throw new CliError('DEVNET_NOT_LISTENING', `${node.name} did not start listening`, {
         exitCode: EXIT.failed,
-        hint: `read its log: ${path}`,
+        hint: `read its log: ${join(node.home, LOG_FILE)}`,
       });
     }
-    await sleep(100);
+    await sleep(250);
   }
 }
 
 /**
  * Starts the devnet's stopped nodes. Nodes with known ports start together. A node on port 0
- * starts after the ones before it listen, knowing their addresses (it dials them; a member's
- * inbound connection serves the other direction); its bound addresses are read back from its
- * log, recorded in devnet.json, and pinned in its config, so a restart listens there again.
- * Then every config lists every peer.
+ * starts once the ones before it listen, knowing their addresses (it dials them; a member's
+ * inbound connection serves the other direction); where it listens is read back, recorded in
+ * devnet.json and pinned in its config, so a restart listens there again. Then every config
+ * lists every peer.
  */
 async function startNodes(dir: string, devnet: Devnet, out: Output): Promise<void> {
   const stopped = devnet.nodes.filter((node) => processState(node.pid, node.home) === 'exited');
@@ -305,26 +294,14 @@ async function startNodes(dir: string, devnet: Devnet, out: Output): Promise<voi
   }
   writeDevnet(dir, devnet);
   const pending = stopped.filter(portPending);
-  const logged: { node: DevnetNode; offset: number }[] = [];
   for (const node of pending) {
     await writeNodeConfig(node, devnet.nodes);
-    const path = join(node.home, LOG_FILE);
-    const offset = existsSync(path) ? statSync(path).size : 0;
     node.pid = spawnNode(dir, node);
     writeDevnet(dir, devnet);
-    const host = await loggedLine(node, offset, 'libp2p host started');
-    const listen = (host.listen as string[]).find((addr) => addr.startsWith(node.p2p.slice(0, -1)));
-    if (listen === undefined) {
-      throw new CliError('DEVNET_NOT_LISTENING', `${node.name} logged no address on ${node.p2p}`);
-    }
-    node.p2p = listen.split('/p2p/')[0]!;
-    logged.push({ node, offset });
-  }
-  for (const { node, offset } of logged) {
-    node.api = String((await loggedLine(node, offset, 'node started')).api);
+    await readBack(devnet, node);
+    writeDevnet(dir, devnet);
     started(node);
   }
-  writeDevnet(dir, devnet);
   if (pending.length > 0) {
     for (const node of devnet.nodes) await writeNodeConfig(node, devnet.nodes);
   }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cli, freePortRange, json, tempDir } from '../../packages/cli/test/helpers.js';
+import { cli, json, tempDir } from '../../packages/cli/test/helpers.js';
 import { renderChart } from '../src/bench/chart.js';
 import { summarize } from '../src/bench/stats.js';
 
@@ -81,7 +81,6 @@ describe('medchain bench (a short run on its own 1-validator devnet)', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('writes a well-formed report and a chart with throughput and latency series', async () => {
-    const basePort = await freePortRange(2);
     const run = await cli(
       [
         'bench',
@@ -97,8 +96,6 @@ describe('medchain bench (a short run on its own 1-validator devnet)', () => {
         '20',
         '--clinicians',
         '3',
-        '--base-port',
-        String(basePort),
         '--out',
         out,
         '--json',

@@ -1,8 +1,8 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MedchainClient } from '@medchain/client';
-import { afterAll, describe, expect, it } from 'vitest';
-import { cli, freePortRange, json, tempDir } from '../../../packages/cli/test/helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, cli, json, tempDir } from '../../../packages/cli/test/helpers.js';
 import type { ChaosReport } from '../../src/chaos.js';
 import { blockTimeViolation, checkChain, evidenceViolations } from '../../src/chaos-check.js';
 import type { Acknowledged } from '../../src/chaos-load.js';
@@ -36,19 +36,18 @@ afterAll(async () => {
 });
 
 describe('medchain devnet chaos', () => {
+  let run: CliRun;
   let report: ChaosReport;
 
-  it('loses no acknowledged transaction and converges through >= 10 kills, primary included, and a skewed clock', async () => {
-    const basePort = await freePortRange(8);
-    const run = await cli(
+  // The run is the tests' fixture: each test reads its report or its chain (nodes stopped).
+  beforeAll(async () => {
+    run = await cli(
       [
         'devnet',
         'chaos',
         '--json',
         '--dir',
         dir,
-        '--base-port',
-        String(basePort),
         '--seed',
         String(SEED),
         '--faults',
@@ -61,6 +60,9 @@ describe('medchain devnet chaos', () => {
       { timeoutMs: 600_000 },
     );
     report = json<ChaosReport>(run);
+  }, 620_000);
+
+  it('loses no acknowledged transaction and converges through >= 10 kills, primary included, and a skewed clock', () => {
     expect(report.check.violations).toEqual([]);
     expect(report.unexpectedExits).toEqual([]);
     expect(report.livenessFailures).toBe(0);
@@ -86,10 +88,10 @@ describe('medchain devnet chaos', () => {
     const roots = new Set(report.check.nodes.map((n) => `${n.height}/${n.stateRoot}`));
     expect(roots.size).toBe(1);
     expect(report.check.comparedHeight).toBe(report.check.nodes[0]!.height);
-  }, 620_000);
+  });
 
   it('the checker flags a lost transaction and a changed receipt on the same chain', async () => {
-    const up = await cli(['devnet', 'up', '--dir', dir, '--json']);
+    const up = await cli(['devnet', 'up', '--dir', dir, '--json'], { timeoutMs: 170_000 });
     expect(up.code, up.stderr).toBe(0);
     const net = readDevnet(dir);
     // Blocks are for members: the checker reads each node as its organization's admin.

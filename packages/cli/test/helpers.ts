@@ -107,21 +107,22 @@ export async function freePortRange(count: number): Promise<number> {
 }
 
 /**
- * `medchain devnet up --validators 4 --json` in `dir` on free ports (`extra` flags added, e.g.
- * `--tls`), expected to succeed. Returns its base port: the nodes use the 8 ports from there,
- * and `spare` more after them are free for the test's own servers.
+ * `medchain devnet up --validators 4 --json` in `dir` (`extra` flags added, e.g. `--tls`),
+ * expected to succeed. The nodes listen on ports the OS picks (`--base-port 0`; devnet.json
+ * records them), unless the test needs `spare` free ports for its own servers: then the nodes
+ * use the 8 ports from the returned base port, and the `spare` ports after them are free.
  */
 export async function devnetUp(
   dir: string,
   { extra = [], spare = 0 }: { extra?: readonly string[]; spare?: number } = {},
 ): Promise<number> {
-  const basePort = await freePortRange(8 + spare);
+  const basePort = spare === 0 ? 0 : await freePortRange(8 + spare);
   const run = await cli(
     ['devnet', 'up', '--validators', '4', '--dir', dir, '--base-port', String(basePort)].concat(
       extra,
       '--json',
     ),
-    { timeoutMs: 150_000 },
+    { timeoutMs: 240_000 },
   );
   expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
   return basePort;
