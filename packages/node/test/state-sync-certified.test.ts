@@ -6,7 +6,7 @@ import {
   encodeMessage,
   quorumSize,
 } from '@medchain/consensus';
-import { encodeCanonical, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
+import { bytesEqual, encodeCanonical, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   AuthenticatedState,
   type Block,
@@ -63,8 +63,13 @@ const [a, b, c, d, e, f, g] = ['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((label) =>
   peerId: `12D3KooW${'abcdefghijkmnopqrstuvwxyz'.repeat(2).slice(0, 44 - label.length)}${label}`,
 })) as [Org, Org, Org, Org, Org, Org, Org];
 const genesisOrgs = [a, b, c, d];
+/** Validator keys organization a rotates to (key-rotation test). */
+const rotatedA = [new Signer(seed('validator:a2')), new Signer(seed('validator:a3'))];
 const signers = new Map(
-  [a, b, c, d, e, f, g].map((org) => [toHex(org.validator.publicKey), org.validator]),
+  [...[a, b, c, d, e, f, g].map((org) => org.validator), ...rotatedA].map((key) => [
+    toHex(key.publicKey),
+    key,
+  ]),
 );
 
 interface Org {
@@ -417,6 +422,49 @@ describe('stateSync against certified peers', () => {
         (line) => line.msg === 'validator-set changes from peer refused' && line.peer === 'forger',
       ),
     ).toBe(true);
+  });
+
+  it("follows validator-key rotations: the set holding a's intermediate key is found in its formerValidatorKeys", async () => {
+    const chain = await CertifiedChain.open();
+    const server = new SnapshotServer({ db: chain.db, head: () => chain, interval: 5 });
+    cleanups.push(() => server.close());
+    const rotate = (nonce: number, oldKey: Signer, newKey: Signer) =>
+      signTransaction(
+        {
+          chainId: CHAIN_ID,
+          kind: 'organization.rotate-key',
+          body: { oldKey: oldKey.publicKey, newKey: newKey.publicKey },
+          signer: a.admin.publicKey,
+          nonce,
+        },
+        a.admin,
+      );
+    for (let height = 1; height <= 22; height++) {
+      // Block 6 moves a to its second key, block 14 to its third.
+      const extra =
+        height === 6
+          ? [rotate(1, a.validator, rotatedA[0]!)]
+          : height === 14
+            ? [rotate(2, rotatedA[0]!, rotatedA[1]!)]
+            : [];
+      await chain.commit(2, extra);
+      server.committed(chain.height);
+    }
+    const keyOfA = (height: number) =>
+      toHex(chain.setsAfter[height]!.find((v) => bytesEqual(v.orgId, a.id))!.publicKey);
+    expect(keyOfA(6)).toBe(toHex(rotatedA[0]!.publicKey));
+    expect(keyOfA(14)).toBe(toHex(rotatedA[1]!.publicKey));
+    const peers: Record<string, Handler> = { p: peer(chain, server) };
+    const result = await stateSync({
+      chainId: CHAIN_ID,
+      protocol: { request: (id, bytes) => peers[id]!(bytes) },
+      peers: () => Object.keys(peers),
+      validators: chain.validators,
+      logger: capturingLogger().logger,
+      install: async () => undefined,
+    });
+    expect(result?.height).toBe(20);
+    expect(result?.validatorSetChanges).toBe(2);
   });
 
   it('three changes in one block are more than it follows: block sync, with a clear line', async () => {
