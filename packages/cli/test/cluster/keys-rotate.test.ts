@@ -11,9 +11,9 @@ import {
   registration,
   startNode,
   waitUntil,
-} from '../../node/test/cluster-harness.js';
-import { run as runCli } from '../src/index.js';
-import { type CliRun, json, jsonError, tempDir } from './helpers.js';
+} from '../../../node/test/cluster-harness.js';
+import { run as runCli } from '../../src/index.js';
+import { type CliRun, json, jsonError, tempDir } from '../helpers.js';
 
 /**
  * `medchain keys rotate validator|admin` against a live 4-validator network, all in this

@@ -1,9 +1,10 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MedchainClient } from '@medchain/client';
 import { bytesEqual, type Canonical, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import { encodeTransaction, getOrganization, transactionHash } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type MedchainNode, VALIDATOR_KEYS_DIR } from '../src/index.js';
+import { loadGenesis, type MedchainNode, VALIDATOR_KEYS_DIR } from '../../src/index.js';
 import {
   makeNetwork,
   type Network,
@@ -13,7 +14,7 @@ import {
   registration,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
+} from '../cluster-harness.js';
 
 /**
  * Key rotation on a live 4-validator network: node 3's organization rotates its validator key
@@ -104,6 +105,15 @@ describe('a validator rotated by transaction keeps committing with its new key',
     expect(bytesEqual(org.validatorKey, fresh.publicKey)).toBe(true);
     // The peer id did not change: node 3 is still everyone's peer.
     expect(node.parts.host.libp2p.getPeers().map(String)).toContain(network.homes[3]!.peerId);
+    // A light client following the sets from genesis (GET /v1/validator-sets, then the
+    // certified headers) finds the rotated set deciding from the switch height.
+    const client = new MedchainClient({ url: node.parts.apiUrl });
+    const light = client.lightClient(await loadGenesis(network.homes[0]!.home));
+    const deciding = (await light.validatorsDeciding(switchAt)).map((v) => toHex(v.publicKey));
+    expect(deciding).toContain(toHex(fresh.publicKey));
+    expect(deciding).not.toContain(toHex(old.publicKey));
+    const before = (await light.validatorsDeciding(switchAt - 1)).map((v) => toHex(v.publicKey));
+    expect(before).toContain(toHex(old.publicKey));
   }, 120_000);
 
   it('restarted, the node loads its rotated key from the home and goes on voting with it', async () => {
