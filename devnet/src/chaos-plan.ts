@@ -1,35 +1,5 @@
-import { sha256, toHex, utf8 } from '@medchain/crypto';
+import { SeededRandom, sha256, toHex, utf8 } from '@medchain/crypto';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '@medchain/node';
-
-/**
- * A small seeded PRNG (mulberry32): the whole fault schedule is drawn from it, so a seed
- * replays the same schedule. Not for keys.
- */
-export class Prng {
-  #state: number;
-
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  }
-
-  /** Uniform integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]!;
-  }
-}
 
 /** What happens to the WAL of a killed validator before it restarts. */
 export type WalDamage =
@@ -80,33 +50,33 @@ export function* faultSchedule(
   partitions = false,
   skew = false,
 ): Generator<Fault> {
-  const rng = new Prng(seed);
+  const rng = new SeededRandom(seed);
   for (let index = 0; ; index++) {
     const primary = index % PRIMARY_EVERY === 0;
-    const skewed = skew && rng.next() < SKEW_SHARE;
-    let kind: FaultKind = skewed ? 'skew' : primary || rng.next() < 0.75 ? 'kill' : 'pause';
+    const skewed = skew && rng.float() < SKEW_SHARE;
+    let kind: FaultKind = skewed ? 'skew' : primary || rng.float() < 0.75 ? 'kill' : 'pause';
     // With real networks, a third of the kills become partitions (the primary's too).
-    if (partitions && kind === 'kill' && rng.next() < 1 / 3) kind = 'partition';
-    const target = primary ? 'primary' : rng.int(0, validators - 1);
+    if (partitions && kind === 'kill' && rng.float() < 1 / 3) kind = 'partition';
+    const target = primary ? 'primary' : rng.range(0, validators - 1);
     const downMs =
       kind === 'kill'
-        ? rng.int(200, 3_000)
+        ? rng.range(200, 3_000)
         : kind === 'pause'
-          ? rng.int(500, 4_000)
+          ? rng.range(500, 4_000)
           : kind === 'partition'
-            ? rng.int(2_000, 8_000)
-            : rng.int(3_000, 10_000);
+            ? rng.range(2_000, 8_000)
+            : rng.range(3_000, 10_000);
     const walDamage: WalDamage =
       kind === 'kill'
         ? rng.pick(['none', 'none', 'truncated-tail', 'torn-write'] as const)
         : 'none';
-    const gapMs = rng.int(200, 2_000);
+    const gapMs = rng.range(200, 2_000);
     if (kind !== 'skew') {
       yield { index, kind, target, downMs, walDamage, gapMs };
       continue;
     }
-    const sign = rng.next() < 0.5 ? -1 : 1;
-    const clockOffsetMs = sign * rng.int(MAX_SKEW_MS / 4, MAX_SKEW_MS);
+    const sign = rng.float() < 0.5 ? -1 : 1;
+    const clockOffsetMs = sign * rng.range(MAX_SKEW_MS / 4, MAX_SKEW_MS);
     yield { index, kind, target, downMs, walDamage, gapMs, clockOffsetMs };
   }
 }

@@ -1,6 +1,7 @@
 import { appendFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Prng, WalDamage } from './chaos-plan.js';
+import type { SeededRandom } from '@medchain/crypto';
+import type { WalDamage } from './chaos-plan.js';
 
 /** The WAL directory inside a node home (the node's `wal/`, one live `<seq>.wal` segment). */
 export const WAL_DIR = 'wal';
@@ -21,26 +22,22 @@ export function liveWalSegment(home: string): string | undefined {
   return last === undefined ? undefined : join(dir, last);
 }
 
-function randomBytes(rng: Prng, length: number): Uint8Array {
-  return Uint8Array.from({ length }, () => rng.int(0, 255));
-}
-
 /**
  * Damages the end of a crashed validator's WAL the way a crash during an append does: a frame
  * that was being written and never fsynced. Records that were synced are never touched: the node
  * sent its votes only after the sync, and forgetting a sent vote could make it sign twice, which
  * is outside the crash fault model. Returns the bytes appended (0 when there is no WAL).
  */
-export function damageWal(home: string, damage: WalDamage, rng: Prng): number {
+export function damageWal(home: string, damage: WalDamage, rng: SeededRandom): number {
   if (damage === 'none') return 0;
   const file = liveWalSegment(home);
   if (file === undefined) return 0;
-  const length = rng.int(16, 512);
+  const length = rng.range(16, 512);
   const header = new Uint8Array(FRAME_HEADER_BYTES);
   new DataView(header.buffer).setUint32(0, length);
-  header.set(randomBytes(rng, 4), 4);
+  header.set(rng.bytes(4), 4);
   // truncated-tail: the frame stops part-way; torn-write: all of it is there, but garbage.
-  const payload = randomBytes(rng, damage === 'truncated-tail' ? rng.int(0, length - 1) : length);
+  const payload = rng.bytes(damage === 'truncated-tail' ? rng.range(0, length - 1) : length);
   const bytes = new Uint8Array(header.length + payload.length);
   bytes.set(header);
   bytes.set(payload, header.length);

@@ -7,6 +7,7 @@ import type { Output } from '@medchain/cli';
 import { CliError, EXIT, LOG_FILE, nodePackage, readJsonFile } from '@medchain/cli';
 import type { MedchainClient, StatusJson } from '@medchain/client';
 import { primaryIndex } from '@medchain/consensus';
+import { SeededRandom } from '@medchain/crypto';
 import type { ConfigOverrides } from '@medchain/node';
 import { type CheckResult, checkChain } from './chaos-check.js';
 import { ChaosLoad, REQUEST_TIMEOUT_MS } from './chaos-load.js';
@@ -15,7 +16,6 @@ import {
   type Fault,
   faultSchedule,
   firstFaults,
-  Prng,
   scheduleDigest,
   type WalDamage,
 } from './chaos-plan.js';
@@ -187,7 +187,7 @@ async function inject(
   fault: Fault,
   net: Devnet,
   dir: string,
-  walRng: Prng,
+  walRng: SeededRandom,
   boundMs: number,
   out: Output,
   lab: NetnsLab | undefined,
@@ -437,7 +437,7 @@ export async function runChaos(options: ChaosOptions, out: Output): Promise<Chao
   let check: CheckResult;
   try {
     load.start();
-    const walRng = new Prng(seed ^ 0x5a5a5a5a);
+    const walRng = new SeededRandom(seed ^ 0x5a5a5a5a);
     const schedule = options.schedule ?? faultSchedule(seed, options.validators, partitions, skew);
     for (const fault of schedule) {
       const killsLeft = (options.kills ?? 0) > records.filter((r) => r.kind === 'kill').length;
