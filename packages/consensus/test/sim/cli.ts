@@ -7,7 +7,8 @@ import { formatFailure, runSimulation } from './simulator.js';
  * pnpm sim --seed S            replay one run, printing its trace
  * pnpm sim --runs N [--start S] a campaign of N seeded runs (seeds S..S+N-1)
  * Options: --n 4 (fix the validator count), --broken-quorum (prove the checkers fail),
- * --idle-work (every run with work coming and going).
+ * --idle-work (every run with work coming and going), --key-rotations (honest validators rotate
+ * their keys by block).
  */
 const { values } = parseArgs({
   options: {
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     n: { type: 'string' },
     'broken-quorum': { type: 'boolean', default: false },
     'idle-work': { type: 'boolean', default: false },
+    'key-rotations': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
   },
 });
@@ -25,6 +27,7 @@ const overrides: ParamOverrides = {
   ...(values.n !== undefined ? { n: Number(values.n) } : {}),
   ...(values['broken-quorum'] ? { brokenQuorum: true } : {}),
   ...(values['idle-work'] ? { idleWork: true } : {}),
+  ...(values['key-rotations'] ? { keyRotations: true } : {}),
 };
 
 if (values.seed !== undefined) {

@@ -144,6 +144,8 @@ export class Simulation {
   private readonly queue = new EventQueue();
   private readonly application: ConsensusApplication;
   private readonly keys: Uint8Array[];
+  /** Per honest node, its height and the ticks it stayed there (probeStalls). */
+  private readonly stalls = new Map<number, { height: number; ticks: number }>();
   /** With key rotations on: node i's second key, keys[nodeCount + i]. */
   private readonly rotatedSigners: SimSigner[];
   private readonly verifier: SimVerifier;
@@ -557,6 +559,29 @@ export class Simulation {
       node.core.tick();
       this.processReady(node);
     }
+    if (this.params.keyRotations) this.probeStalls();
+  }
+
+  /**
+   * The node layer's stall probe (BlockSync.watchForStalls): an honest node whose height has
+   * not moved for 2 view timeouts asks a peer for blocks. Modelled only with key rotations: a
+   * node that missed every rotation knows none of the current keys, so no consensus message can
+   * tell it that it is behind, and only the probe brings it back (seed 1103 found it); other
+   * runs keep their seeds' event order.
+   */
+  private probeStalls(): void {
+    const ahead = Math.max(...this.honestHeights());
+    for (const node of this.nodes) {
+      if (!node.honest || node.core === null) continue;
+      const height = node.disk.blocks.length;
+      const seen = this.stalls.get(node.index);
+      if (seen === undefined || seen.height !== height) {
+        this.stalls.set(node.index, { height, ticks: 0 });
+      } else if (++seen.ticks >= 2 * this.params.baseTimeoutTicks && ahead > height) {
+        seen.ticks = 0;
+        this.scheduleSync(node, ahead);
+      }
+    }
   }
 
   private honestHeights(): number[] {
@@ -669,7 +694,7 @@ export function runSimulation(params: SimParams, verbose = false): SimResult {
 export function formatFailure(result: SimResult): string {
   return [
     `SIMULATION FAILED: ${describeParams(result.params)}`,
-    `replay: pnpm sim --seed ${result.params.seed}${result.params.brokenQuorum ? ' --broken-quorum' : ''}`,
+    `replay: pnpm sim --seed ${result.params.seed}${result.params.brokenQuorum ? ' --broken-quorum' : ''}${result.params.keyRotations ? ' --key-rotations' : ''}`,
     ...result.violations.slice(0, 10).map((v) => `  ${v.kind}: ${v.detail}`),
   ].join('\n');
 }
