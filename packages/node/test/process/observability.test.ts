@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, createMetrics, installPolyfills, moduleLogger } from '../src/index.js';
-import { spawnFixture } from './helpers.js';
+import { createLogger, createMetrics, installPolyfills, moduleLogger } from '../../src/index.js';
+import { spawnFixture } from '../helpers.js';
 
 function memoryStream(): { stream: Writable; lines: () => Array<Record<string, unknown>> } {
   const chunks: string[] = [];
