@@ -1,5 +1,6 @@
-import { Packr, Unpackr } from 'msgpackr';
-import { bytesEqual, compareBytes, utf8 } from './bytes.js';
+import { Packr } from 'msgpackr';
+import { compareBytes, utf8 } from './bytes.js';
+import { MAX_DEPTH, notCanonical, readCanonical } from './canonical-reader.js';
 import { CryptoError } from './errors.js';
 
 /**
@@ -13,10 +14,10 @@ import { CryptoError } from './errors.js';
  * - byte strings are Uint8Array (msgpack bin), text is string (msgpack str, valid UTF-8:
  *   a string with a lone surrogate is refused, because msgpackr would write it as U+FFFD and
  *   two different strings would share one encoding);
- * - arrays are dense (no holes); the key `__proto__` is refused (msgpackr renames it on
- *   decode, so it could never round-trip);
+ * - arrays are dense (no holes); the key `__proto__` is refused (a decoder assigning it to a
+ *   plain object would set the object's prototype instead);
  * - no floats, no undefined, no Map, Set, Date, symbols or class instances, no extensions.
- * A decoder that accepts only these bytes: decode then re-encode must give the same bytes.
+ * decodeCanonical accepts exactly the bytes encodeCanonical can write (canonical-reader.ts).
  */
 export type Canonical =
   | null
@@ -32,22 +33,12 @@ const INT_MIN_SMALL = -(2 ** 31);
 const INT_MAX_SMALL = 2 ** 32 - 1;
 const INT64_MIN = -(2n ** 63n);
 const UINT64_MAX = 2n ** 64n - 1n;
-const MIN_SAFE_BIGINT = BigInt(Number.MIN_SAFE_INTEGER);
-const MAX_SAFE_BIGINT = BigInt(Number.MAX_SAFE_INTEGER);
-const MAX_DEPTH = 64;
 
 const packr = new Packr({
   useRecords: false,
   variableMapSize: true,
   moreTypes: false,
   bundleStrings: false,
-});
-const unpackr = new Unpackr({
-  useRecords: false,
-  mapsAsObjects: true,
-  // Not 'auto': msgpackr's 'auto' turns ±2^53 (unsafe) into numbers. settleDecoded converts.
-  int64AsType: 'bigint',
-  moreTypes: false,
 });
 
 function unencodable(path: string, why: string): CryptoError {
@@ -131,66 +122,21 @@ export function encodeCanonical(value: Canonical): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function notCanonical(why: string): CryptoError {
-  return new CryptoError('CRYPTO_NOT_CANONICAL', `not canonical encoding: ${why}`);
-}
-
 /**
  * Decodes bytes produced by {@link encodeCanonical} and rejects every other spelling of a
- * value (unsorted or duplicate keys, long integer forms, floats, extensions, trailing bytes).
+ * value (unsorted or duplicate keys, long integer or header forms, floats, extensions,
+ * invalid UTF-8, trailing bytes), in one pass that builds the value as it checks.
  */
 export function decodeCanonical(bytes: Uint8Array): Canonical {
   if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw notCanonical('empty input');
-  let decoded: unknown;
-  try {
-    decoded = unpackr.unpack(bytes);
-  } catch (error) {
-    throw notCanonical(`malformed msgpack (${(error as Error).message.slice(0, 80)})`);
-  }
-  const value = settleDecoded(decoded, 0);
-  let again: Uint8Array;
-  try {
-    again = encodeCanonical(value);
-  } catch (error) {
-    throw notCanonical((error as Error).message);
-  }
-  if (!bytesEqual(again, bytes)) throw notCanonical('bytes differ from the canonical form');
-  return value;
+  return readCanonical(bytes);
 }
 
 /**
- * Rewrites msgpackr's decoded form in place into Canonical values (safe bigints become
- * numbers, Buffers plain Uint8Array copies). Types the encoder never emits (floats, Dates,
- * undefined) are left for the re-encoding in decodeCanonical to refuse.
- */
-function settleDecoded(value: unknown, depth: number): Canonical {
-  if (typeof value === 'bigint') {
-    return value >= MIN_SAFE_BIGINT && value <= MAX_SAFE_BIGINT ? Number(value) : value;
-  }
-  if (typeof value !== 'object' || value === null) return value as Canonical;
-  if (depth > MAX_DEPTH) throw notCanonical(`nesting deeper than ${MAX_DEPTH}`);
-  if (value instanceof Uint8Array) return new Uint8Array(value);
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = settleDecoded(value[i], depth + 1);
-    return value;
-  }
-  if (Object.getPrototypeOf(value) !== Object.prototype) return value as Canonical;
-  const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) record[key] = settleDecoded(record[key], depth + 1);
-  return record as Canonical;
-}
-
-/**
- * Decodes bytes that this node wrote itself with {@link encodeCanonical}, such as its own
- * state values, which are canonical by construction (and bound to the state root, so state
- * sync cannot bring in another spelling). Same values as {@link decodeCanonical}, about five
- * times cheaper: no second copy and no re-encoding to check the spelling. Never use it on
- * bytes from a peer, a client or a file a person could edit.
+ * For bytes this node wrote itself with {@link encodeCanonical}, such as its own state values.
+ * The same single-pass reader as {@link decodeCanonical}: checking the spelling costs nothing
+ * extra there, so stored bytes get the same check as bytes from a peer.
  */
 export function decodeStoredCanonical(bytes: Uint8Array): Canonical {
-  try {
-    return settleDecoded(unpackr.unpack(bytes), 0);
-  } catch (error) {
-    throw notCanonical(`malformed msgpack (${(error as Error).message.slice(0, 80)})`);
-  }
+  return decodeCanonical(bytes);
 }

@@ -10,6 +10,7 @@ import {
   utf8,
 } from '@medchain/crypto';
 import fc from 'fast-check';
+import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -20,10 +21,8 @@ import { describe, expect, it } from 'vitest';
 class Writer {
   readonly out: number[] = [];
   sites = 0;
-  constructor(
-    private readonly target = -1,
-    private readonly choice = 0,
-  ) {}
+  /** `choose(site, options)` returns the deviation to apply at a site, or -1 for none. */
+  constructor(private readonly choose: (site: number, options: number) => number = () => -1) {}
 
   private byte(...bytes: number[]): void {
     this.out.push(...bytes);
@@ -45,8 +44,7 @@ class Writer {
   /** Returns the index of the deviation to apply at this site, or -1 to write canonically. */
   private deviation(options: number): number {
     if (options === 0) return -1;
-    const here = this.sites++;
-    return here === this.target ? this.choice % options : -1;
+    return this.choose(this.sites++, options);
   }
 
   write(value: Canonical): void {
@@ -400,7 +398,8 @@ describe('decodeCanonical refuses every other spelling', () => {
       fc.property(canonicalArb, fc.nat(), fc.nat(), (value, where, choice) => {
         const counter = new Writer();
         counter.write(value);
-        const writer = new Writer(where % counter.sites, choice);
+        const target = where % counter.sites;
+        const writer = new Writer((site, options) => (site === target ? choice % options : -1));
         writer.write(value);
         const bytes = new Uint8Array(writer.out);
         expect(bytesEqual(bytes, encodeCanonical(value))).toBe(false);
@@ -434,6 +433,7 @@ describe('decodeCanonical refuses every other spelling', () => {
     ['unsorted keys', '82a16201a16102'],
     ['duplicate keys', '82a16101a16101'],
     ['an integer map key', '810101'],
+    ['the key __proto__', '81a95f5f70726f746f5f5f80'],
     ['invalid UTF-8', 'a2c328'],
     ['CESU-8 surrogate', 'a3eda080'],
     ['timestamp extension', 'd6ff00000000'],
@@ -474,6 +474,290 @@ describe('decodeCanonical refuses every other spelling', () => {
         expect(toHex(encodeCanonical(decoded))).toBe(toHex(bytes));
       }),
       { numRuns: 1200 },
+    );
+  });
+});
+
+/**
+ * The oracle: decodeCanonical as it was before the single-pass reader. msgpackr decodes
+ * anything, the value is re-encoded and the bytes must match. The reader must give the same
+ * verdict (and error code) on every input and, where both accept, the same value.
+ */
+const unpackr = new Unpackr({
+  useRecords: false,
+  mapsAsObjects: true,
+  int64AsType: 'bigint',
+  moreTypes: false,
+});
+
+function settle(value: unknown, depth: number): Canonical {
+  if (typeof value === 'bigint') {
+    return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value
+      ? Number(value)
+      : value;
+  }
+  if (typeof value !== 'object' || value === null) return value as Canonical;
+  if (depth > 64) throw new CryptoError('CRYPTO_NOT_CANONICAL', 'nesting');
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (Array.isArray(value)) return value.map((item) => settle(item, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value as Canonical;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) record[key] = settle(record[key], depth + 1);
+  return record as Canonical;
+}
+
+function formerDecodeCanonical(bytes: Uint8Array): Canonical {
+  const refuse = (why: string) => new CryptoError('CRYPTO_NOT_CANONICAL', why);
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw refuse('empty input');
+  let value: Canonical;
+  try {
+    value = settle(unpackr.unpack(bytes), 0);
+  } catch (error) {
+    throw refuse(`malformed (${(error as Error).message})`);
+  }
+  let again: Uint8Array;
+  try {
+    again = encodeCanonical(value);
+  } catch (error) {
+    throw refuse((error as Error).message);
+  }
+  if (!bytesEqual(again, bytes)) throw refuse('bytes differ');
+  return value;
+}
+
+type Verdict = { value: Canonical } | { code: string };
+
+function verdict(decode: (bytes: Uint8Array) => Canonical, bytes: Uint8Array): Verdict {
+  try {
+    return { value: decode(bytes) };
+  } catch (error) {
+    return { code: error instanceof CryptoError ? error.code : `threw ${String(error)}` };
+  }
+}
+
+/** Returns whether the oracle accepted, so callers can check their inputs reach both sides. */
+function expectOraclesVerdict(bytes: Uint8Array): boolean {
+  const expected = verdict(formerDecodeCanonical, bytes);
+  const actual = verdict(decodeCanonical, bytes);
+  if ('code' in expected) {
+    // Compared by hand first: expect() on each of 65,536 inputs costs seconds.
+    if (!('code' in actual) || actual.code !== expected.code) {
+      expect(actual, `accepted ${toHex(bytes)}`).toEqual(expected);
+    }
+    return false;
+  }
+  expect(actual, `refused ${toHex(bytes)}`).toHaveProperty('value');
+  expect((actual as { value: Canonical }).value).toStrictEqual(expected.value);
+  return true;
+}
+
+const HEADERS = [
+  0x00, 0x7f, 0x80, 0x81, 0x82, 0x8f, 0x90, 0x91, 0x92, 0x9f, 0xa0, 0xa1, 0xa2, 0xbf, 0xc0, 0xc1,
+  0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3, 0xd4,
+  0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xff,
+];
+
+describe('decodeCanonical gives the verdict of decode + re-encode + compare', () => {
+  it('accepts every canonical encoding, with the same value', () => {
+    fc.assert(
+      fc.property(canonicalArb, (value) => {
+        expect(expectOraclesVerdict(encodeCanonical(value))).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('agrees on other spellings: any number of deviations (long forms, floats, wide headers, key order, duplicates, extensions)', () => {
+    fc.assert(
+      fc.property(
+        canonicalArb,
+        fc.array(fc.nat(), { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 1, max: 5 }),
+        (value, choices, rarity) => {
+          const writer = new Writer((site, options) => {
+            const choice = choices[site % choices.length]!;
+            return choice % rarity === 0 ? Math.floor(choice / rarity) % options : -1;
+          });
+          writer.write(value);
+          expectOraclesVerdict(new Uint8Array(writer.out));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('agrees on a key written twice in a row, with the same or another value', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(keyArb, leafArb, { minKeys: 1, maxKeys: 5 }),
+        fc.nat(),
+        leafArb,
+        (object, at, other) => {
+          const entries = Object.entries(object).sort(([a], [b]) => compareBytes(utf8(a), utf8(b)));
+          const [key] = entries[at % entries.length]!;
+          entries.splice(at % entries.length, 0, [key, other]);
+          const parts = entries.flatMap(([k, v]) => [encodeCanonical(k), encodeCanonical(v)]);
+          const bytes = new Uint8Array([0x80 | entries.length, ...parts.flatMap((p) => [...p])]);
+          expect(expectOraclesVerdict(bytes)).toBe(false);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('agrees on edited encodings: bytes replaced, inserted, removed, cut or appended', () => {
+    const edit = fc.record({
+      kind: fc.constantFrom('replace', 'insert', 'remove', 'cut', 'append'),
+      at: fc.nat(),
+      byte: fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(...HEADERS)),
+    });
+    fc.assert(
+      fc.property(canonicalArb, fc.array(edit, { minLength: 1, maxLength: 3 }), (value, edits) => {
+        const bytes = [...encodeCanonical(value)];
+        for (const { kind, at, byte } of edits) {
+          const i = at % (bytes.length + 1);
+          if (kind === 'replace' && i < bytes.length) bytes[i] = byte;
+          else if (kind === 'insert') bytes.splice(i, 0, byte);
+          else if (kind === 'remove') bytes.splice(i, 1);
+          else if (kind === 'cut') bytes.length = i;
+          else bytes.push(byte);
+        }
+        expectOraclesVerdict(new Uint8Array(bytes));
+      }),
+      { numRuns: 800 },
+    );
+  });
+
+  it('agrees on random bytes, drawn from all bytes and from msgpack headers', () => {
+    const byte = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(...HEADERS));
+    fc.assert(
+      fc.property(fc.array(byte, { maxLength: 40 }), (bytes) => {
+        expectOraclesVerdict(new Uint8Array(bytes));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('agrees on every input of one byte, and of two bytes where the first is not a whole value', () => {
+    // Nearly every input is refused twice over; stack traces would be most of the cost.
+    const { stackTraceLimit } = Error;
+    Error.stackTraceLimit = 0;
+    let accepted = 0;
+    try {
+      for (let first = 0; first < 256; first++) {
+        if (expectOraclesVerdict(new Uint8Array([first]))) accepted++;
+        else {
+          for (let second = 0; second < 256; second++) {
+            if (expectOraclesVerdict(new Uint8Array([first, second]))) accepted++;
+          }
+        }
+      }
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
+    // One byte: 160 fixints, nil, two booleans, empty map, array and text (166). Two: uint8
+    // 128-255, int8 -128..-33, one ASCII character, an array of any one-byte value, empty bin.
+    expect(accepted).toBe(166 + 128 + 96 + 128 + 166 + 1);
+  });
+
+  it('agrees at every integer form around every boundary', () => {
+    const forms: [header: number, size: number][] = [
+      [0xcc, 1],
+      [0xcd, 2],
+      [0xce, 4],
+      [0xcf, 8],
+      [0xd0, 1],
+      [0xd1, 2],
+      [0xd2, 4],
+      [0xd3, 8],
+    ];
+    const edges = [0n, 7n, 8n, 15n, 16n, 21n, 24n, 31n, 32n, 52n, 53n, 63n].flatMap((bits) => [
+      2n ** bits,
+      -(2n ** bits),
+    ]);
+    const near = edges.flatMap((edge) => [edge - 1n, edge, edge + 1n, edge - 33n, edge + 32n]);
+    let accepted = 0;
+    for (const [header, size] of forms) {
+      const width = BigInt(8 * size);
+      for (const n of near) {
+        const raw = BigInt.asUintN(8 * size, n);
+        if (n >= 2n ** width || n < -(2n ** (width - 1n))) continue;
+        const bytes = [header];
+        for (let i = size - 1; i >= 0; i--) bytes.push(Number((raw >> BigInt(8 * i)) & 0xffn));
+        if (expectOraclesVerdict(new Uint8Array(bytes))) accepted++;
+      }
+    }
+    expect(accepted).toBeGreaterThan(30);
+  });
+
+  it('agrees on nesting around the depth limit, with maps and arrays', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('91', '81a178'), { minLength: 60, maxLength: 68 }),
+        fc.constantFrom('00', '90', '80', 'a0', '9100', '8100', 'c0'),
+        (levels, inner) => {
+          expectOraclesVerdict(new Uint8Array(Buffer.from(levels.join('') + inner, 'hex')));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('agrees on many short strings, which share the reader cache', () => {
+    const text = fc.oneof(
+      fc.string({ unit: 'grapheme-ascii', maxLength: 26 }),
+      fc.string({ unit: 'binary', maxLength: 10 }),
+    );
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 100, maxLength: 400 }), (texts) => {
+        expect(expectOraclesVerdict(encodeCanonical(texts))).toBe(true);
+        expect(expectOraclesVerdict(encodeCanonical([texts.join('')]))).toBe(true);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('agrees on claimed lengths beyond the input, the key __proto__ and inputs that are not bytes', () => {
+    const claims = ['c6ffffffff00', 'dbffffffff61', 'ddffffffff00', 'dfffffffffa16101'];
+    // The key __proto__, whose assignment would set the prototype (then an object or null).
+    const proto = ['01', '80', '81a16101', 'c0'].map((value) => `81a95f5f70726f746f5f5f${value}`);
+    for (const hex of [...claims, ...proto, '82a95f5f70726f746f5f5f80a16101']) {
+      expectOraclesVerdict(new Uint8Array(Buffer.from(hex, 'hex')));
+    }
+    for (const input of [[1], 'a', null, new Uint16Array([1])]) {
+      expect(verdict(decodeCanonical, input as unknown as Uint8Array)).toEqual({
+        code: 'CRYPTO_NOT_CANONICAL',
+      });
+    }
+  });
+});
+
+describe('the single-pass reader', () => {
+  it('keeps a leading U+FEFF, in values and keys, at every length', () => {
+    // msgpackr's JavaScript decoder (the browser build) drops it from strings over 64 bytes.
+    for (const length of [0, 20, 40, 63, 64, 65, 300, 70_000]) {
+      const text = `\ufeff${'a'.repeat(length)}`;
+      const value = { [text]: [text] };
+      expect(decodeCanonical(encodeCanonical(value))).toEqual(value);
+    }
+  });
+
+  it('reads Buffers and views at an offset, and returns byte strings that share no memory with them', () => {
+    fc.assert(
+      fc.property(canonicalArb, fc.nat({ max: 7 }), (value, offset) => {
+        const bytes = encodeCanonical({ value, bin: new Uint8Array([1, 2, 3]) });
+        const padded = new Uint8Array(bytes.length + offset + 3);
+        padded.set(bytes, offset);
+        const view = padded.subarray(offset, offset + bytes.length);
+        const expected = decodeCanonical(bytes);
+        expect(decodeCanonical(view)).toStrictEqual(expected);
+        const fromBuffer = decodeCanonical(Buffer.from(view)) as { bin: Uint8Array };
+        expect(fromBuffer).toStrictEqual(expected);
+        expect(fromBuffer.bin.constructor).toBe(Uint8Array);
+        fromBuffer.bin[0] = 99;
+        expect(decodeCanonical(view)).toStrictEqual(expected);
+      }),
+      { numRuns: 100 },
     );
   });
 });
