@@ -312,6 +312,9 @@ describe('governance rekey: the members replace a member whose admin keys are lo
     expect(rekey(a.spec.id, [b.admin.publicKey], signer('v').publicKey)).toBe('KEY_IN_USE');
     expect(rekey(a.spec.id, [fresh], b.validator.publicKey)).toBe('KEY_IN_USE');
     expect(rekey(a.spec.id, [fresh], fresh)).toBe('KEY_IN_USE');
+    // A key it holds keeps its role: its admin key cannot become its validator key.
+    expect(rekey(a.spec.id, [fresh], a.admin.publicKey)).toBe('KEY_IN_USE');
+    expect(rekey(a.spec.id, [a.validator.publicKey], signer('v').publicKey)).toBe('KEY_IN_USE');
     // Keeping the validator key: no set change once it passes (b's proposal needs c's vote).
     expect(rekey(a.spec.id, [a.admin.publicKey, fresh], a.validator.publicKey)).toBe('OK');
   });

@@ -130,17 +130,16 @@ const holds = (keys: readonly Uint8Array[], key: Uint8Array) =>
 
 /**
  * Checks `keys` can replace `org`'s: acceptable points, the validator key not also an admin
- * key, and every key the organization does not hold already free (requireKeyFree).
+ * key, and every key the organization does not hold in that role already free (requireKeyFree).
  */
 function requireReplacementKeys(ctx: RuleContext, org: OrganizationEntry, keys: OrganizationKeys) {
   requireAcceptableKeys([...keys.adminKeys, keys.validatorKey], 'body');
   if (holds(keys.adminKeys, keys.validatorKey)) {
     fail('KEY_IN_USE', 'the validator key cannot also be an admin key');
   }
-  const current = [...org.adminKeys, org.validatorKey];
-  for (const key of [...keys.adminKeys, keys.validatorKey]) {
-    if (!holds(current, key)) requireKeyFree(ctx, key);
-  }
+  // A key the organization holds may stay, in the same role; any other must be free.
+  for (const key of keys.adminKeys) if (!holds(org.adminKeys, key)) requireKeyFree(ctx, key);
+  if (!bytesEqual(keys.validatorKey, org.validatorKey)) requireKeyFree(ctx, keys.validatorKey);
 }
 
 /**
