@@ -35,7 +35,7 @@ Environment:
 export function buildProgram(lab: LabRegistration = registerLabAbsent): Command {
   const program = new Command('medchain')
     .description(
-      'Operate medchain nodes: keys, node homes, genesis, transactions, queries, devnets',
+      'Operate medchain nodes: keys, node homes, genesis, transactions, queries (devnet and bench: the lab, from a source checkout)',
     )
     .version('0.1.0')
     .option('--json', 'print results as JSON (errors as JSON on stderr)')
