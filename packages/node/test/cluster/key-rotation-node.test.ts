@@ -155,5 +155,11 @@ describe('a validator rotated by transaction keeps committing with its new key',
     const tx = sign(newAdmin, 'provider.register', provider('by-new'));
     await commit(encodeTransaction(tx));
     expect(nodes[0]!.parts.chain.hasTransaction(transactionHash(tx))).toBe(true);
+    // Signed API requests too: node 1's admin-only route answers the new key, not the old one.
+    const asAdmin = (signer: Signer) =>
+      new MedchainClient({ url: nodes[1]!.parts.apiUrl, signer }).get('/admin/log-levels');
+    // The retired key is nobody's now: 401, as for a key the ledger never knew.
+    await expect(asAdmin(oldAdmin)).rejects.toMatchObject({ status: 401 });
+    await expect(asAdmin(newAdmin)).resolves.toBeDefined();
   }, 60_000);
 });
