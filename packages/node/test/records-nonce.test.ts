@@ -5,9 +5,9 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { SubmitResult } from '../src/api/backend.js';
 import { createMetrics } from '../src/metrics.js';
-import type { ProtocolHost } from '../src/net/framed-protocol.js';
 import { RecordError } from '../src/records/errors.js';
 import { RecordsService } from '../src/records/service.js';
+import type { Transport } from '../src/shell/ports.js';
 import type { Vault } from '../src/vault/index.js';
 import { accessRequest, populatedBackend } from './api-chain.js';
 
@@ -35,7 +35,7 @@ function world(refuse: (call: number) => boolean, logTimeoutMs = 60_000) {
     vault: {} as Vault,
     signer: a.validator,
     signerSeed: new Uint8Array(32),
-    libp2p: {} as ProtocolHost,
+    transport: {} as Transport,
     peerId: 'test-peer',
     allowPeer: () => false,
     now: () => backend.time,
