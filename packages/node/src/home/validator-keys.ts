@@ -58,10 +58,14 @@ export async function readValidatorKeyFile(path: string, passphrase?: string): P
   }
 }
 
-/** The rotated-to keys in `<home>/validator-keys/` (none when the directory is absent). */
+/**
+ * The rotated-to keys in `<home>/validator-keys/` (none when the directory is absent), but for
+ * files named for a public key in `skip` (hex): a keystore costs a scrypt to open.
+ */
 export async function loadRotatedValidatorKeys(
   home: string,
   passphrase?: string,
+  skip: ReadonlySet<string> = new Set(),
 ): Promise<ValidatorKey[]> {
   const dir = join(home, VALIDATOR_KEYS_DIR);
   let names: string[];
@@ -73,6 +77,7 @@ export async function loadRotatedValidatorKeys(
   }
   const keys: ValidatorKey[] = [];
   for (const name of names.sort()) {
+    if (skip.has(name.slice(0, 64))) continue;
     const seed = await readValidatorKeyFile(join(dir, name), passphrase);
     const signer = new Signer(seed);
     // The name says which key the file holds: a file copied under another name is refused.
@@ -118,7 +123,8 @@ export class ValidatorKeyring {
 
   /** Picks up keys written to `validator-keys/` since (the CLI writes one before a rotation). */
   async reload(): Promise<void> {
-    for (const key of await loadRotatedValidatorKeys(this.home, this.passphrase)) {
+    const known = new Set(this.#seeds.keys());
+    for (const key of await loadRotatedValidatorKeys(this.home, this.passphrase, known)) {
       const hex = toHex(key.signer.publicKey);
       if (this.#seeds.has(hex)) continue;
       this.#seeds.set(hex, key.seed);
