@@ -39,7 +39,7 @@ const project = (
   name: string,
   include: string[],
   exclude: string[] = [],
-  options: { maxWorkers?: number; groupOrder?: number } = {},
+  options: { maxWorkers?: number; groupOrder?: number; isolate?: boolean } = {},
 ) => ({
   extends: true as const,
   test: {
@@ -47,6 +47,7 @@ const project = (
     include,
     exclude: [...configDefaults.exclude, ...exclude],
     ...(options.maxWorkers === undefined ? {} : { maxWorkers: options.maxWorkers }),
+    ...(options.isolate === undefined ? {} : { isolate: options.isolate }),
     // Projects with their own worker count run as a group of their own, in this order.
     sequence: { groupOrder: options.groupOrder ?? 1 },
   },
@@ -60,12 +61,14 @@ export default defineConfig({
     projects: [
       // In one process, no child processes, no multi-node network: seconds per file.
       // Unit files are CPU-bound and short: one worker per core (vitest's default leaves one
-      // core to its main process, which halves a 2-core machine). They run first.
+      // core to its main process, which halves a 2-core machine), and a worker keeps its
+      // imported modules from file to file (isolate: false), which halves their CPU time. So a
+      // unit test must leave no global state behind (timers, env, module mocks). They run first.
       project(
         'unit',
         ['packages/*/test/**/*.test.ts'],
         [...PACKAGE_TIERS.map(inTier), ...CLI_LAB_PROCESS, ...CLI_LAB_NETNS, ...NODE_CLUSTER],
-        { maxWorkers: availableParallelism(), groupOrder: 0 },
+        { maxWorkers: availableParallelism(), groupOrder: 0, isolate: false },
       ),
       // Real nodes (LevelDB, libp2p, HTTP on 127.0.0.1) started inside the test's process.
       project('cluster', [inTier('cluster'), ...NODE_CLUSTER]),
