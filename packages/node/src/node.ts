@@ -327,6 +327,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
         peerId,
         allowPeer: (peer) => peers.isMember(peer),
         now: clock.now,
+        timers: systemTimers,
         logger: moduleLogger(logger, 'records'),
         metrics,
         logTimeoutMs: config.records.logTimeoutMs,

@@ -24,7 +24,8 @@ import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { protocolId } from '../net/host.js';
-import type { RequestChannel, Transport } from '../shell/ports.js';
+import type { RequestChannel, Timers, Transport } from '../shell/ports.js';
+import { systemTimers } from '../shell/system.js';
 import type { PutRecord, Vault, VaultVersion } from '../vault/index.js';
 import { RecordError } from './errors.js';
 import type { RecordsApi } from './http.js';
@@ -55,6 +56,8 @@ export interface RecordsServiceOptions {
   readonly allowPeer: (peerId: string) => boolean;
   /** Wall clock (ms): request freshness. */
   readonly now: () => number;
+  /** The wait for an access log entry to commit. Default the system's. */
+  readonly timers?: Timers;
   readonly logger: Logger;
   readonly metrics: Metrics;
   /** How long the custodian waits for its access log entry to commit. Default 20 s. */
@@ -359,13 +362,13 @@ export class RecordsService implements RecordsApi {
     const id = toHex(hash);
     const timeoutMs = this.options.logTimeoutMs ?? 20_000;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = (this.options.timers ?? systemTimers).setTimeout(() => {
         this.waiters.delete(id);
         resolve({ code: 'LOG_TIMEOUT', message: `not committed within ${timeoutMs} ms` });
       }, timeoutMs);
       this.waiters.set(id, {
         resolve: (code, message) => {
-          clearTimeout(timer);
+          timer.cancel();
           this.waiters.delete(id);
           resolve({ code, message });
         },
