@@ -33,9 +33,14 @@ describe('medchain devnet: a membership change by governance', () => {
     const patient = join(dir, 'patient.json');
     ok(await cli(['keys', 'generate', '--out', patient], { env: env() }));
     const policy = (research: 'allow' | 'deny') =>
-      cli(['tx', 'policy', '--key', patient, '--research', research, '--node', a!.api, '--json'], {
-        env: env(),
-      });
+      cli(
+        ['tx', 'policy', '--key', patient, '--break-glass', 'deny', '--research', research].concat([
+          '--node',
+          a!.api,
+          '--json',
+        ]),
+        { env: env() },
+      );
     ok(
       await cli(['tx', 'register-patient', '--key', patient, '--node', a!.api, '--json'], {
         env: env(),

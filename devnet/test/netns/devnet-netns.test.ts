@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, cli, json, jsonError, tempDir } from '../../../packages/cli/test/helpers.js';
+import {
+  type CliRun,
+  cli,
+  cliArgv,
+  json,
+  jsonError,
+  tempDir,
+} from '../../../packages/cli/test/helpers.js';
 import {
   CLEAN_LINK,
   NetnsLab,
@@ -274,16 +281,7 @@ describe.runIf(canDropRoot)('devnet up --netns as an unprivileged user', () => {
           '--reuid=65534',
           '--regid=65534',
           '--clear-groups',
-          process.execPath,
-          '--import',
-          import.meta.resolve('tsx'),
-          join(import.meta.dirname, '../src/main.ts'),
-          'devnet',
-          'up',
-          '--netns',
-          '--dir',
-          dir,
-          '--json',
+          ...cliArgv(['devnet', 'up', '--netns', '--dir', dir, '--json']),
         ],
         {
           env: {
@@ -306,15 +304,15 @@ describe.runIf(canDropRoot)('devnet up --netns as an unprivileged user', () => {
   }, 70_000);
 });
 
+/** The WAN devnet the tests below share: 4 validators over 50 ms, 1% loss links. */
+const SHAPED_UP = ['devnet', 'up', '--netns', '--latency', '50ms', '--loss', '1%'];
+
 describe.runIf(probe.ok)(`devnet up --netns: 4 validators over 50 ms / 1% links${why}`, () => {
   const dir = tempDir('netns');
   let made: { namespaces: string[]; links: string[] } | undefined;
 
   beforeAll(async () => {
-    const up = await cli(
-      ['devnet', 'up', '--netns', '--latency', '50ms', '--loss', '1%', '--dir', dir, '--json'],
-      { timeoutMs: 120_000 },
-    );
+    const up = await cli(SHAPED_UP.concat(['--dir', dir, '--json']), { timeoutMs: 120_000 });
     ok(up);
     made = readDevnet(dir).netns.made;
   }, 130_000);
@@ -456,33 +454,35 @@ describe.runIf(probe.ok)(`devnet up --netns: 4 validators over 50 ms / 1% links$
       const report = JSON.parse(readFileSync(join(dir, 'wan-switch.json'), 'utf8'));
       expect(report.link).toEqual(devnet.netns.link);
     }
-  });
+    // The links the other tests expect, back in place.
+    ok(await cli(SHAPED_UP.concat(['--dir', dir, '--json']), { timeoutMs: 60_000 }));
+  }, 130_000);
 
-  it('down stops the nodes and removes every namespace, veth, qdisc and the switch', async () => {
+  it('down stops the nodes and removes every namespace, veth, qdisc and the switch; up brings them back', async () => {
     const down = await cli(['devnet', 'down', '--dir', dir, '--json']);
     ok(down);
     expect(json<{ removed: string[] }>(down).removed).toEqual(
       expect.arrayContaining(made!.namespaces),
     );
     expectNothingLeft(dir, made!);
-  });
+    // The devnet the other tests use, back: namespaces, the recorded link, the same nodes.
+    ok(await cli(['devnet', 'up', '--dir', dir, '--json'], { timeoutMs: 120_000 }));
+    made = readDevnet(dir).netns.made;
+    expect(readDevnet(dir).netns.link).toMatchObject({ latencyMs: 50, lossPercent: 1 });
+  }, 200_000);
 });
 
 describe.runIf(probe.ok)(`devnet down after the CLI crashed during up --netns${why}`, () => {
   it('removes what the killed `up` had made, nodes and switch included', async () => {
     const dir = tempDir('netns-crash');
-    const main = join(import.meta.dirname, '../src/main.ts');
-    const child = spawn(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), main, 'devnet', 'up', '--netns', '--dir', dir],
-      {
-        env: {
-          ...process.env,
-          TSX_TSCONFIG_PATH: join(import.meta.dirname, '../../../tsconfig.test.json'),
-        },
-        stdio: 'ignore',
+    const [node, ...argv] = cliArgv(['devnet', 'up', '--netns', '--dir', dir]);
+    const child = spawn(node!, argv, {
+      env: {
+        ...process.env,
+        TSX_TSCONFIG_PATH: join(import.meta.dirname, '../../../tsconfig.test.json'),
       },
-    );
+      stdio: 'ignore',
+    });
     let downed = false;
     try {
       // Killed once it has started the validators in their namespaces.
