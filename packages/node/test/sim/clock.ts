@@ -23,9 +23,9 @@ export class SkewedClock implements Clock {
     readonly rate: number,
   ) {}
 
-  now(): number {
-    return Math.floor(this.origin + this.offsetMs + this.scheduler.now * this.rate);
-  }
+  /** A bound function: the shell passes `clock.now` around on its own. */
+  readonly now = (): number =>
+    Math.floor(this.origin + this.offsetMs + this.scheduler.now * this.rate);
 }
 
 /**

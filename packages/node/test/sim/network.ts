@@ -132,7 +132,13 @@ export class SimNetwork {
    * of an earlier message on the same link. `arrive` runs at the far end if it is still up
    * and reachable then.
    */
-  transmit(from: number, to: number, arrive: (receiver: SimTransport) => void): void {
+  transmit(
+    from: number,
+    to: number,
+    arrive: (receiver: SimTransport) => void,
+    /** Runs instead when the far end is down on arrival (a request's connection is refused). */
+    down?: () => void,
+  ): void {
     if (!this.reachable(from, to) || this.live(from) === null) {
       this.dropped++;
       return;
@@ -154,6 +160,7 @@ export class SimNetwork {
         const receiver = this.live(to);
         if (receiver === null || !this.reachable(from, to)) {
           this.dropped++;
+          if (receiver === null && this.reachable(from, to)) down?.();
           return;
         }
         this.delivered++;
@@ -308,28 +315,34 @@ export class SimTransport implements Transport {
       }
       const copy = request.slice();
       this.network.wire(this.index, to, spec.protocol, copy);
-      this.network.transmit(this.index, to, (server) => {
-        server.serve(this.self, spec.protocol, copy).then(
-          (response) => {
-            if (response === undefined) {
-              this.network.transmit(to, this.index, () => fail('refused'));
-              return;
-            }
-            this.network.transmit(to, this.index, () => {
-              if (!this.life.alive || settled) return;
-              if (response.length > spec.maxResponseBytes) {
-                fail('response too large');
+      this.network.transmit(
+        this.index,
+        to,
+        (server) => {
+          server.serve(this.self, spec.protocol, copy).then(
+            (response) => {
+              if (response === undefined) {
+                this.network.transmit(to, this.index, () => fail('refused'));
                 return;
               }
-              settled = true;
-              timer.cancel();
-              signal?.removeEventListener('abort', onAbort);
-              resolve(response);
-            });
-          },
-          () => this.network.transmit(to, this.index, () => fail('handler failed')),
-        );
-      });
+              this.network.transmit(to, this.index, () => {
+                if (!this.life.alive || settled) return;
+                if (response.length > spec.maxResponseBytes) {
+                  fail('response too large');
+                  return;
+                }
+                settled = true;
+                timer.cancel();
+                signal?.removeEventListener('abort', onAbort);
+                resolve(response);
+              });
+            },
+            () => this.network.transmit(to, this.index, () => fail('handler failed')),
+          );
+        },
+        // The peer's process is down: its host refuses the connection.
+        () => this.timers.setTimeout(() => fail('connection refused'), 1),
+      );
     });
   }
 
