@@ -195,3 +195,5 @@ bench('envelope seal (1 KiB)', () =>
   }),
 );
 bench('envelope open (1 KiB)', () => openEnvelope(envelope, { recipientSeed: peer.seed, context }));
+// Signed transactions, interleaved against the former decode + re-encode + compare.
+await import('./canonical-decode.js');

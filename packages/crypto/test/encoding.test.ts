@@ -10,8 +10,8 @@ import {
   utf8,
 } from '@medchain/crypto';
 import fc from 'fast-check';
-import { Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { formerDecodeCanonical } from './former-decode.js';
 
 /**
  * An independent msgpack writer that follows the canonical rules written in encoding.ts.
@@ -478,53 +478,7 @@ describe('decodeCanonical refuses every other spelling', () => {
   });
 });
 
-/**
- * The oracle: decodeCanonical as it was before the single-pass reader. msgpackr decodes
- * anything, the value is re-encoded and the bytes must match. The reader must give the same
- * verdict (and error code) on every input and, where both accept, the same value.
- */
-const unpackr = new Unpackr({
-  useRecords: false,
-  mapsAsObjects: true,
-  int64AsType: 'bigint',
-  moreTypes: false,
-});
-
-function settle(value: unknown, depth: number): Canonical {
-  if (typeof value === 'bigint') {
-    return Number.isSafeInteger(Number(value)) && BigInt(Number(value)) === value
-      ? Number(value)
-      : value;
-  }
-  if (typeof value !== 'object' || value === null) return value as Canonical;
-  if (depth > 64) throw new CryptoError('CRYPTO_NOT_CANONICAL', 'nesting');
-  if (value instanceof Uint8Array) return new Uint8Array(value);
-  if (Array.isArray(value)) return value.map((item) => settle(item, depth + 1));
-  if (Object.getPrototypeOf(value) !== Object.prototype) return value as Canonical;
-  const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) record[key] = settle(record[key], depth + 1);
-  return record as Canonical;
-}
-
-function formerDecodeCanonical(bytes: Uint8Array): Canonical {
-  const refuse = (why: string) => new CryptoError('CRYPTO_NOT_CANONICAL', why);
-  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw refuse('empty input');
-  let value: Canonical;
-  try {
-    value = settle(unpackr.unpack(bytes), 0);
-  } catch (error) {
-    throw refuse(`malformed (${(error as Error).message})`);
-  }
-  let again: Uint8Array;
-  try {
-    again = encodeCanonical(value);
-  } catch (error) {
-    throw refuse((error as Error).message);
-  }
-  if (!bytesEqual(again, bytes)) throw refuse('bytes differ');
-  return value;
-}
-
+/** The reader must give the former decoder's verdict (and error code) on every input. */
 type Verdict = { value: Canonical } | { code: string };
 
 function verdict(decode: (bytes: Uint8Array) => Canonical, bytes: Uint8Array): Verdict {
