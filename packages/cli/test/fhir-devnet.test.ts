@@ -14,7 +14,7 @@ import { adminSigner, type Devnet, devnetClient, readDevnet } from '@medchain/de
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { safeHarborFindings } from '../../node/src/fhir/export/deidentify.js';
 import { consentToImport, fhirClient, valid } from '../../node/test/fhir-client.js';
-import { cli, freePortRange, tempDir } from './helpers.js';
+import { cli, devnetUp, tempDir } from './helpers.js';
 
 /**
  * The FHIR R4 interface against a real devnet: 4 validator processes started by `medchain
@@ -92,12 +92,7 @@ function observation(i: number): Resource {
 }
 
 beforeAll(async () => {
-  const basePort = await freePortRange(8);
-  const up = await cli(
-    ['devnet', 'up', '--validators', '4', '--dir', dir, '--base-port', String(basePort), '--json'],
-    { timeoutMs: 150_000 },
-  );
-  expect(up.code, `${up.stdout}\n${up.stderr}`).toBe(0);
+  await devnetUp(dir);
   devnet = readDevnet(dir);
   fhirBase = devnet.nodes.map((n) => `${n.api}/fhir/r4`);
   const [adminA, adminB] = [0, 1].map((n) => adminSigner(dir, devnet.nodes[n]!));

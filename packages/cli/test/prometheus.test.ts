@@ -135,7 +135,7 @@ describe.skipIf(missing !== undefined)('deploy/prometheus, with the real Prometh
 
     beforeAll(async () => {
       devnet = join(scratchDir('prometheus-devnet'), 'devnet');
-      const base = await devnetUp(devnet, { extra: ['--tls'], spare: 1 });
+      await devnetUp(devnet, { extra: ['--tls'] });
       const state = JSON.parse(readFileSync(join(devnet, 'devnet.json'), 'utf8')) as {
         nodes: Array<{ name: string; api: string }>;
         tls: { ca: string };
@@ -164,16 +164,27 @@ describe.skipIf(missing !== undefined)('deploy/prometheus, with the real Prometh
       );
       expect(shortened).not.toBe(shipped);
       writeFileSync(alertRules, shortened);
-      url = `http://127.0.0.1:${base + 8}`;
-      prometheus = spawn(
+      const server = spawn(
         'prometheus',
         [
           `--config.file=${config}`,
           `--storage.tsdb.path=${join(etc, '..', 'data')}`,
-          `--web.listen-address=127.0.0.1:${base + 8}`,
+          '--web.listen-address=127.0.0.1:0',
         ],
-        { stdio: 'ignore' },
+        { stdio: ['ignore', 'ignore', 'pipe'] },
       );
+      prometheus = server;
+      // It binds port 0 and logs the address it got.
+      url = await new Promise<string>((resolve, reject) => {
+        let log = '';
+        server.stderr!.on('data', (chunk: Buffer) => {
+          if (url !== '') return;
+          log += chunk.toString('utf8');
+          const bound = /msg="Listening on" address=(\S+)/.exec(log);
+          if (bound !== null) resolve(`http://${bound[1]}`);
+        });
+        server.once('exit', (code) => reject(new Error(`prometheus exited (${code}):\n${log}`)));
+      });
       await until(
         'every node scraped',
         async () => {
