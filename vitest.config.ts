@@ -20,21 +20,6 @@ const alias = {
 const PACKAGE_TIERS = ['cluster', 'process', 'browser', 'campaign', 'netns'] as const;
 const inTier = (tier: string) => `packages/*/test/${tier}/**/*.test.ts`;
 
-/**
- * The CLI's tests that run devnets through the lab, not yet in a tier directory while the lab
- * moves to devnet/: named here, so each still lands in exactly one project.
- */
-const CLI_LAB_PROCESS = [
-  'packages/cli/test/backup.test.ts',
-  'packages/cli/test/cli.test.ts',
-  'packages/cli/test/fhir-devnet.test.ts',
-  'packages/cli/test/fresh-clone.test.ts',
-  'packages/cli/test/prometheus.test.ts',
-];
-const CLI_LAB_NETNS = ['packages/cli/test/multihost.test.ts'];
-/** Node tests to move to test/cluster/ once their edits in flight land. */
-const NODE_CLUSTER = ['packages/node/test/evidence.test.ts'];
-
 const project = (
   name: string,
   include: string[],
@@ -64,16 +49,15 @@ export default defineConfig({
       // core to its main process, which halves a 2-core machine), and a worker keeps its
       // imported modules from file to file (isolate: false), which halves their CPU time. So a
       // unit test must leave no global state behind (timers, env, module mocks). They run first.
-      project(
-        'unit',
-        ['packages/*/test/**/*.test.ts'],
-        [...PACKAGE_TIERS.map(inTier), ...CLI_LAB_PROCESS, ...CLI_LAB_NETNS, ...NODE_CLUSTER],
-        { maxWorkers: availableParallelism(), groupOrder: 0, isolate: false },
-      ),
+      project('unit', ['packages/*/test/**/*.test.ts'], PACKAGE_TIERS.map(inTier), {
+        maxWorkers: availableParallelism(),
+        groupOrder: 0,
+        isolate: false,
+      }),
       // Real nodes (LevelDB, libp2p, HTTP on 127.0.0.1) started inside the test's process.
-      project('cluster', [inTier('cluster'), ...NODE_CLUSTER]),
+      project('cluster', [inTier('cluster')]),
       // Spawns node, CLI or tool processes (crash tests with SIGKILL, the image, a fresh clone).
-      project('process', [inTier('process'), ...CLI_LAB_PROCESS]),
+      project('process', [inTier('process')]),
       // Drives Debian's chromium.
       project('browser', [inTier('browser')]),
       // The long seeded simulation campaigns (a short one runs in `unit`).
@@ -81,7 +65,7 @@ export default defineConfig({
       // The lab: devnets of validator processes, then chaos on them, then network namespaces (root).
       project('devnet', ['devnet/test/**/*.test.ts'], ['devnet/test/{chaos,netns}/**']),
       project('chaos', ['devnet/test/chaos/**/*.test.ts']),
-      project('netns', ['devnet/test/netns/**/*.test.ts', inTier('netns'), ...CLI_LAB_NETNS]),
+      project('netns', ['devnet/test/netns/**/*.test.ts', inTier('netns')]),
     ],
   },
 });

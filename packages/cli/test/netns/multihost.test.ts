@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NetnsLab } from '@medchain/devnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, cli, cliArgv, json, jsonError, tempDir } from './helpers.js';
+import { type CliRun, cli, cliArgv, json, jsonError, tempDir } from '../helpers.js';
 
 /**
  * docs/OPERATIONS.md, "Deploying on several hosts", followed step by step with the documented

@@ -12,9 +12,9 @@ import {
 import { type Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import { adminSigner, type Devnet, devnetClient, readDevnet } from '@medchain/devnet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { safeHarborFindings } from '../../node/src/fhir/export/deidentify.js';
-import { consentToImport, fhirClient, valid } from '../../node/test/fhir-client.js';
-import { cli, devnetUp, tempDir } from './helpers.js';
+import { safeHarborFindings } from '../../../node/src/fhir/export/deidentify.js';
+import { consentToImport, fhirClient, valid } from '../../../node/test/fhir-client.js';
+import { cli, devnetUp, tempDir } from '../helpers.js';
 
 /**
  * The FHIR R4 interface against a real devnet: 4 validator processes started by `medchain

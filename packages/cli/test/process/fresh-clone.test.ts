@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshTree, ROOT, runIn, type ScriptRun } from './fresh-tree.js';
+import { freshTree, ROOT, runIn, type ScriptRun } from '../fresh-tree.js';
 
 /**
  * Every `pnpm` script the README lists, run briefly on a fresh copy of the working tree after

@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliRun, cli, devnetUp, json, jsonError, tempDir } from './helpers.js';
+import { type CliRun, cli, devnetUp, json, jsonError, tempDir } from '../helpers.js';
 
 /**
  * Backup and restore on one 4-validator devnet, driven only through the CLI: a backup of a

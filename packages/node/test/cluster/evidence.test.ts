@@ -7,7 +7,7 @@ import {
 } from '@medchain/consensus';
 import { fromHex, type Signer, toHex, verify } from '@medchain/crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EvidenceLog } from '../src/chain/driver.js';
+import { EvidenceLog } from '../../src/chain/driver.js';
 import {
   Bucket,
   Database,
@@ -15,7 +15,7 @@ import {
   encodeFrame,
   type MedchainNode,
   protocolId,
-} from '../src/index.js';
+} from '../../src/index.js';
 import {
   CHAIN_ID,
   counterValue,
@@ -23,8 +23,8 @@ import {
   type Network,
   startNode,
   waitUntil,
-} from './cluster-harness.js';
-import { tempDir } from './helpers.js';
+} from '../cluster-harness.js';
+import { tempDir } from '../helpers.js';
 
 interface EvidenceJson {
   validator: string;

@@ -4,7 +4,7 @@ import { toDidKey } from '@medchain/client';
 import { fromHex } from '@medchain/crypto';
 import { DEFAULT_CONFIG } from '@medchain/node';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cli, json, jsonError, tempDir } from './helpers.js';
+import { cli, json, jsonError, tempDir } from '../helpers.js';
 
 const PASS = { MEDCHAIN_PASSPHRASE: 'correct horse battery staple' };
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -285,7 +285,7 @@ describe('medchain usage and errors', () => {
 
 describe('defaults shared with the node', () => {
   it("the default --node URL is the node's default API address", async () => {
-    const { DEFAULT_NODE_URL } = await import('../src/util/client.js');
+    const { DEFAULT_NODE_URL } = await import('../../src/util/client.js');
     expect(DEFAULT_NODE_URL).toBe(`http://${DEFAULT_CONFIG.api.host}:${DEFAULT_CONFIG.api.port}`);
   });
 });

@@ -3,8 +3,8 @@ import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT } from './fresh-tree.js';
-import { cli, devnetUp, tempDir } from './helpers.js';
+import { ROOT } from '../fresh-tree.js';
+import { cli, devnetUp, tempDir } from '../helpers.js';
 
 /**
  * deploy/prometheus with Debian's real prometheus and promtool (installed by
