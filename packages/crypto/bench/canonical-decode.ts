@@ -1,9 +1,10 @@
 /**
  * decodeCanonical on signed transactions as the node receives them (API submit, gossip, block
- * decode), against the former decode + re-encode + compare (test/former-decode.ts), in one
- * process and interleaved: ROUNDS rounds, each giving every contender a slice in turn, the
- * order rotating. Per contender: CPU µs per decode (median and range over rounds), bytes
- * allocated per decode and scavenges (young-generation GCs) per 10,000 decodes.
+ * decode), against the former decode + re-encode + compare and the former unchecked msgpackr
+ * decoding that state reads used (both in test/former-decode.ts). One process, interleaved:
+ * ROUNDS rounds, each giving every contender a slice in turn, the order rotating. Per
+ * contender: CPU µs per decode (median and range over rounds), bytes allocated per decode
+ * and scavenges (young-generation GCs) per 10,000 decodes.
  * Run alone: `tsx --tsconfig tsconfig.test.json packages/crypto/bench/canonical-decode.ts`.
  */
 import { loadavg } from 'node:os';
@@ -26,7 +27,7 @@ import {
   sha256,
   utf8,
 } from '../src/index.js';
-import { formerDecodeCanonical } from '../test/former-decode.js';
+import { formerDecodeCanonical, formerDecodeStored } from '../test/former-decode.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const SLICE_MS = Number(process.env.BENCH_MS ?? 1000) / 10;
@@ -180,5 +181,6 @@ for (const [title, bytes] of [
   await compare(title, bytes, [
     ['former: msgpackr + re-encode + compare', () => formerDecodeCanonical(bytes)],
     ['decodeCanonical (single pass)', () => decodeCanonical(bytes)],
+    ['former decodeStoredCanonical (no check)', () => formerDecodeStored(bytes)],
   ]);
 }

@@ -1,6 +1,6 @@
 /**
- * The oracle for the single-pass reader, and the "before" of its bench: decodeCanonical as it
- * was, rebuilt from msgpackr's public API. msgpackr decodes anything, the value is re-encoded
+ * The oracle for the single-pass reader, and the "before" of its bench: decodeCanonical (and
+ * decodeStoredCanonical) as they were, rebuilt from msgpackr's public API. msgpackr decodes anything, the value is re-encoded
  * and the bytes must match. Lives with the tests, not in src: nothing runs it in production.
  */
 import { bytesEqual, type Canonical, CryptoError, encodeCanonical } from '@medchain/crypto';
@@ -33,6 +33,11 @@ function settle(value: unknown, depth: number): Canonical {
   const record = value as Record<string, unknown>;
   for (const key of Object.keys(record)) record[key] = settle(record[key], depth + 1);
   return record as Canonical;
+}
+
+/** The former decodeStoredCanonical: msgpackr's decoding, no spelling check. */
+export function formerDecodeStored(bytes: Uint8Array): Canonical {
+  return settle(unpackr.unpack(bytes), 0);
 }
 
 export function formerDecodeCanonical(bytes: Uint8Array): Canonical {
