@@ -517,7 +517,7 @@ describe('decodeCanonical gives the verdict of decode + re-encode + compare', ()
       fc.property(canonicalArb, (value) => {
         expect(expectOraclesVerdict(encodeCanonical(value))).toBe(true);
       }),
-      { numRuns: 400 },
+      { numRuns: 200 },
     );
   });
 
@@ -578,7 +578,7 @@ describe('decodeCanonical gives the verdict of decode + re-encode + compare', ()
         }
         expectOraclesVerdict(new Uint8Array(bytes));
       }),
-      { numRuns: 800 },
+      { numRuns: 500 },
     );
   });
 
