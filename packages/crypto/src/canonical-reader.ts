@@ -7,13 +7,14 @@ import { CryptoError } from './errors.js';
  * once and never re-encoded: every header byte must be the shortest form the encoder writes,
  * map keys strictly ascending in UTF-8 byte order, text valid UTF-8, nesting at most
  * MAX_DEPTH, nothing after the value. It accepts exactly the bytes `encodeCanonical` can
- * produce (test/canonical-reader.test.ts holds it to msgpackr decode + re-encode + compare).
+ * produce: test/encoding.test.ts holds it to the former msgpackr decode + re-encode + compare.
  */
 
 export function notCanonical(why: string): CryptoError {
   return new CryptoError('CRYPTO_NOT_CANONICAL', `not canonical encoding: ${why}`);
 }
 
+/** Containers nest at most this deep: the value at depth 64 is a leaf or an empty container. */
 export const MAX_DEPTH = 64;
 
 // ignoreBOM: a leading U+FEFF is text like any other; by default TextDecoder drops it.
@@ -173,7 +174,11 @@ function text(length: number): string {
   need(length);
   const start = pos;
   pos += length;
-  if (length <= CACHE_MAX_LENGTH) return shortText(start, length);
+  return length <= CACHE_MAX_LENGTH ? shortText(start, length) : utf8Text(start);
+}
+
+/** The text from `start` to `pos`. */
+function utf8Text(start: number): string {
   try {
     return utf8Decoder.decode(src.subarray(start, pos));
   } catch {
@@ -204,13 +209,7 @@ function shortText(start: number, length: number): string {
       break;
     }
   }
-  if (!ascii) {
-    try {
-      return utf8Decoder.decode(src.subarray(start, pos));
-    } catch {
-      throw notCanonical('text is not valid UTF-8');
-    }
-  }
+  if (!ascii) return utf8Text(start);
   const value = String.fromCharCode.apply(null, src.subarray(start, pos) as unknown as number[]);
   cachedBytes[slot] = src.slice(start, pos);
   cachedText[slot] = value;
