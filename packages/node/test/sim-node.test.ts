@@ -8,7 +8,7 @@ import { shellFactory } from './sim/shell.js';
 import { type Injection, runNodeSimulation } from './sim/simulation.js';
 
 /** A short campaign for the inner loop (the long one is test/campaign/). */
-const SHORT_RUNS = 12;
+const SHORT_RUNS = 8;
 
 describe('node-level simulation', () => {
   it(`runs ${SHORT_RUNS} seeded runs of the shipped shell with every checker passing`, async () => {
@@ -62,7 +62,10 @@ describe('node-level simulation with an injected bug', () => {
       const result = await runNodeSimulation(nodeSimParams(seed, overrides), shellFactory, {
         injection,
       });
-      if (result.violations.some((v) => v.kind === kind)) return seed;
+      if (result.violations.some((v) => v.kind === kind)) {
+        console.log(`${kind} caught the injected bug at seed ${seed}`);
+        return seed;
+      }
     }
     throw new Error(`no ${kind} violation in ${maxSeeds} seeds`);
   }
@@ -108,6 +111,7 @@ describe('node-level simulation with an injected bug', () => {
         ...shell,
         submit: (bytes) => (++submissions % 3 === 0 ? { accepted: true } : shell.submit(bytes)),
         view: () => shell.view(),
+        stop: () => shell.stop(),
       }),
     };
     const overrides = { crashes: false, partitions: false, lossRate: 0 };

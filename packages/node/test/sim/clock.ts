@@ -13,7 +13,7 @@ export class Incarnation {
 
 /**
  * A node's wall clock: virtual time from `origin`, off by `offsetMs` and running at `rate`
- * (a rate of 1.0001 gains 0.1 ms a second). Nodes disagree by design.
+ * (a rate of 1.0001 gains 0.1 ms a second), plus any jump it took. Nodes disagree by design.
  */
 export class SkewedClock implements Clock {
   constructor(
@@ -23,9 +23,12 @@ export class SkewedClock implements Clock {
     readonly rate: number,
   ) {}
 
+  /** A step the clock took (a jump, as when an operator or NTP sets it); 0 when it is right. */
+  jumpMs = 0;
+
   /** A bound function: the shell passes `clock.now` around on its own. */
   readonly now = (): number =>
-    Math.floor(this.origin + this.offsetMs + this.scheduler.now * this.rate);
+    Math.floor(this.origin + this.offsetMs + this.jumpMs + this.scheduler.now * this.rate);
 }
 
 /**

@@ -20,6 +20,10 @@ export interface NodeSimParams {
   /** Largest clock offset (ms, either way) and rate error (e.g. 0.001 = 1 ms a second). */
   readonly clockSkewMs: number;
   readonly clockDrift: number;
+  /** Clocks jump by up to 8 s either way now and then (set right when faults stop). */
+  readonly clockJumps: boolean;
+  /** Nodes are stopped cleanly and started again now and then. */
+  readonly restarts: boolean;
   /** Length of the fault phase (virtual ms); then faults stop and crashed nodes restart. */
   readonly faultMs: number;
   /** After faults stop, everything owed must be done within this (virtual ms). */
@@ -64,6 +68,9 @@ export function nodeSimParams(seed: number, overrides: NodeSimOverrides = {}): N
     baseTimeoutTicks: overrides.baseTimeoutTicks ?? random.pick([5, 10]),
     checkpointInterval: overrides.checkpointInterval ?? random.pick([3, 5, 10]),
     walCheckpointBytes: overrides.walCheckpointBytes ?? random.pick([4_096, 64 * 1024, 1 << 24]),
+    // Drawn last, so the parameters above stay what they were for every seed.
+    clockJumps: overrides.clockJumps ?? random.chance(0.3),
+    restarts: overrides.restarts ?? random.chance(0.3),
   };
 }
 
@@ -77,7 +84,8 @@ export function describeNodeSimParams(p: NodeSimParams): string {
     `delay=${p.delay[0]}-${p.delay[1]}ms`,
     `partitions=${p.partitions}`,
     `crashes=${p.crashes}${p.crashes ? `(atWrite ${p.crashAtWriteShare})` : ''}`,
-    `skew=${p.clockSkewMs}ms drift=${p.clockDrift}`,
+    `skew=${p.clockSkewMs}ms drift=${p.clockDrift}${p.clockJumps ? ' jumps' : ''}`,
+    `restarts=${p.restarts}`,
     `faults=${p.faultMs}ms`,
     `tick=${p.tickIntervalMs}ms timeout=${p.baseTimeoutTicks}`,
     `K=${p.checkpointInterval}`,

@@ -54,6 +54,7 @@ export async function shellFactory(ports: ShellPorts, context: NodeContext): Pro
       return result.accepted ? { accepted: true } : { accepted: false, code: result.code };
     },
     view: () => chainView(context.index, shell.chain),
+    stop: () => shell.stop(),
   };
 }
 

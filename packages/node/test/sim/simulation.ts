@@ -1,6 +1,6 @@
 import { SeededRandom } from '@medchain/crypto';
 import type { GenesisDocument } from '@medchain/ledger';
-import { CONSENSUS_PROTOCOL, type ShellPorts } from '../../src/index.js';
+import { CONSENSUS_PROTOCOL, type ShellPorts, type Storage } from '../../src/index.js';
 import {
   type Ack,
   type ChainView,
@@ -31,6 +31,8 @@ export interface SimShell {
   submit(bytes: Uint8Array): { readonly accepted: boolean; readonly code?: string };
   /** The node's chain as the checkers read it. */
   view(): ChainView;
+  /** A clean shutdown: the shell stops its reactors (the ports are closed after). */
+  stop(): Promise<void>;
 }
 
 export interface NodeContext {
@@ -81,8 +83,10 @@ interface SimNodeState {
   shell: SimShell | null;
   /** A crash is due at this node's next disk write. */
   crashAtNextWrite: boolean;
-  /** Down until this time (restart scheduled). */
+  /** Down (a restart is scheduled, or faults end first). */
   down: boolean;
+  /** The storage port of the running incarnation (closed on a clean stop). */
+  storage: Storage | null;
 }
 
 /**
@@ -155,6 +159,7 @@ export class NodeSimulation {
         shell: null,
         crashAtNextWrite: false,
         down: true,
+        storage: null,
       });
     }
   }
@@ -171,11 +176,12 @@ export class NodeSimulation {
     node.down = false;
     node.shell = null;
     const timers = new SimTimers(this.scheduler, node.clock, life);
+    node.storage = node.disk.open(life);
     let ports: ShellPorts = {
       clock: node.clock,
       timers,
       transport: this.network.attach(node.index, life, timers),
-      storage: node.disk.open(life),
+      storage: node.storage,
     };
     if (this.injection.ports !== undefined) ports = this.injection.ports(ports, node.index);
     this.log(`n${node.index} BOOT #${life.number}`);
@@ -333,7 +339,41 @@ export class NodeSimulation {
         this.restartLater(node);
       }
     }
+    if (params.clockJumps && random.chance(0.02)) {
+      const node = random.pick(this.nodes);
+      node.clock.jumpMs = random.pick([-1, 1]) * random.range(500, 8_000);
+      this.log(`n${node.index} CLOCK JUMPS to ${node.clock.jumpMs} ms`);
+    }
+    if (params.restarts && random.chance(0.01)) {
+      const up = this.nodes.filter((node) => node.shell !== null && !node.crashAtNextWrite);
+      if (up.length > 0) void this.restart(random.pick(up));
+    }
     this.scheduler.after(100, () => this.injectFaults());
+  }
+
+  /** A clean restart: the shell stops, its ports close, and a new process starts on the disk. */
+  private async restart(node: SimNodeState): Promise<void> {
+    const shell = node.shell!;
+    const life = node.life;
+    node.shell = null;
+    this.log(`n${node.index} STOP`);
+    try {
+      await shell.stop();
+      await node.storage?.wal.close();
+      await node.storage?.kv.close();
+    } catch (error) {
+      this.violations.push({
+        kind: 'exception',
+        detail: `n${node.index} failed to stop cleanly: ${String((error as Error)?.stack ?? error)}`,
+      });
+    }
+    if (!life.alive) return; // it crashed while stopping
+    life.alive = false;
+    node.down = true;
+    this.network.detach(node.index);
+    node.disk.shutdown();
+    this.log(`n${node.index} STOPPED`);
+    this.restartLater(node);
   }
 
   private endFaults(): void {
@@ -344,6 +384,7 @@ export class NodeSimulation {
     this.network.faults.delay = [1, 5];
     for (const node of this.nodes) {
       node.crashAtNextWrite = false;
+      node.clock.jumpMs = 0;
       if (node.down) this.boot(node);
     }
     this.log(

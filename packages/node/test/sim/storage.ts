@@ -91,6 +91,15 @@ export class SimDisk {
     this.life = null;
   }
 
+  /** A clean shutdown: everything written is on disk (the WAL closed after a last sync). */
+  shutdown(): void {
+    for (const batch of this.volatile) applyOps(this.durable, batch.ops);
+    this.volatile = [];
+    this.walDurable.push(...this.walInFlight);
+    this.walInFlight = [];
+    this.life = null;
+  }
+
   /** Every durable entry in key order (the checkers read disks after a run). */
   entries(): (readonly [Uint8Array, Uint8Array])[] {
     return sorted(this.current);
