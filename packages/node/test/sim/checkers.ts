@@ -67,7 +67,7 @@ interface SentVote {
  */
 export class WireWatch {
   /** node -> slot -> content of the first statement signed there. */
-  private readonly signed: Map<string, string>[] = [];
+  private signed: Map<string, string>[] = [];
   /** node -> PREPARE and COMMIT votes its current incarnation sent. */
   private readonly sentVotes: SentVote[][] = [];
   readonly violations: Violation[] = [];
@@ -115,6 +115,12 @@ export class WireWatch {
         digest: toHex(message.digest),
       });
     }
+  }
+
+  /** The node lost its disk (an operator replaced it): its signing history starts over. */
+  forget(node: number): void {
+    this.signed[node] = new Map();
+    this.sentVotes[node] = [];
   }
 
   /**

@@ -24,6 +24,8 @@ export interface NodeSimParams {
   readonly clockJumps: boolean;
   /** Nodes are stopped cleanly and started again now and then. */
   readonly restarts: boolean;
+  /** Now and then a node's disk is replaced by an empty one (it catches up from its peers). */
+  readonly wipes: boolean;
   /** Length of the fault phase (virtual ms); then faults stop and crashed nodes restart. */
   readonly faultMs: number;
   /** After faults stop, everything owed must be done within this (virtual ms). */
@@ -71,6 +73,7 @@ export function nodeSimParams(seed: number, overrides: NodeSimOverrides = {}): N
     // Drawn last, so the parameters above stay what they were for every seed.
     clockJumps: overrides.clockJumps ?? random.chance(0.3),
     restarts: overrides.restarts ?? random.chance(0.3),
+    wipes: overrides.wipes ?? random.chance(0.2),
   };
 }
 
@@ -86,6 +89,7 @@ export function describeNodeSimParams(p: NodeSimParams): string {
     `crashes=${p.crashes}${p.crashes ? `(atWrite ${p.crashAtWriteShare})` : ''}`,
     `skew=${p.clockSkewMs}ms drift=${p.clockDrift}${p.clockJumps ? ' jumps' : ''}`,
     `restarts=${p.restarts}`,
+    `wipes=${p.wipes}`,
     `faults=${p.faultMs}ms`,
     `tick=${p.tickIntervalMs}ms timeout=${p.baseTimeoutTicks}`,
     `K=${p.checkpointInterval}`,

@@ -339,6 +339,22 @@ export class NodeSimulation {
         this.restartLater(node);
       }
     }
+    if (params.wipes && random.chance(0.005)) {
+      // A validator's machine replaced: a new empty disk, back after a long while (it syncs
+      // blocks, or a snapshot when the others are far enough ahead).
+      const up = this.nodes.filter((node) => !node.down);
+      if (up.length > 0) {
+        const node = random.pick(up);
+        this.crash(node.index, 'disk replaced');
+        node.disk.wipe();
+        // Its old votes went with the disk: what it signs from now on is checked afresh.
+        this.watch.forget(node.index);
+        this.log(`n${node.index} DISK WIPED`);
+        this.scheduler.after(random.range(2_000, 6_000), () => {
+          if (node.down) this.boot(node);
+        });
+      }
+    }
     if (params.clockJumps && random.chance(0.02)) {
       const node = random.pick(this.nodes);
       node.clock.jumpMs = random.pick([-1, 1]) * random.range(500, 8_000);

@@ -91,6 +91,16 @@ export class SimDisk {
     this.life = null;
   }
 
+  /** The disk is replaced by an empty one (after a crash). */
+  wipe(): void {
+    this.durable = new Map();
+    this.current = new Map();
+    this.volatile = [];
+    this.walDurable = [];
+    this.walInFlight = [];
+    this.walCheckpoint = null;
+  }
+
   /** A clean shutdown: everything written is on disk (the WAL closed after a last sync). */
   shutdown(): void {
     for (const batch of this.volatile) applyOps(this.durable, batch.ops);
