@@ -26,6 +26,8 @@ describe('node-level simulation', () => {
     expect(first!.trace.length).toBeGreaterThan(10);
     expect(second!.trace).toEqual(first!.trace);
     expect(second!.events).toBe(first!.events);
+    expect(second!.delivered).toBe(first!.delivered);
+    expect(second!.stateRoots).toEqual(first!.stateRoots);
   });
 
   // Every seed that ever failed (sim/seeds.ts) replays as its own test.

@@ -59,6 +59,10 @@ export interface NodeSimResult {
   readonly params: NodeSimParams;
   readonly violations: readonly Violation[];
   readonly heights: readonly number[];
+  /** Each node's state root at the end (a replay must end on the same ones). */
+  readonly stateRoots: readonly string[];
+  /** Messages the network delivered. */
+  readonly delivered: number;
   readonly acks: number;
   /** Acknowledgements whose node kept its promise (did not crash): each had to commit. */
   readonly owedAcks: number;
@@ -494,6 +498,8 @@ export class NodeSimulation {
       params,
       violations: this.violations,
       heights: this.nodes.map((node) => node.shell?.view().height ?? -1),
+      stateRoots: this.nodes.map((node) => node.shell?.view().stateRoot ?? '-'),
+      delivered: this.network.delivered,
       acks: this.acks.length,
       owedAcks: this.acks.filter((ack) => this.survived(ack)).length,
       crashes: this.crashCount,
