@@ -2,16 +2,21 @@ import { join } from 'node:path';
 import { Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   AuthenticatedState,
+  accessRequestDigest,
   buildBlock,
   DEFAULT_LEDGER_PARAMS,
+  decideAccess,
   decodeBlock,
   encodeBlock,
   encodeTransaction,
   executeBlock,
   headerHash,
   initGenesisState,
+  isRequestSignatureValid,
   MemoryStore,
   parseGenesis,
+  recordId,
+  requestSignatureOf,
   signTransaction,
   type Transaction,
   type TxKind,
@@ -98,6 +103,7 @@ function setup(overrides: Partial<MempoolOptions> = {}) {
         executionVerifications++;
         return verifyTransactionSignature(tx);
       },
+      isRequestSignatureValid: mempool.isRequestSignatureValid,
     });
     store.write(result.ops);
     parentHash = sha256(utf8(`block-${height}`));
@@ -105,7 +111,7 @@ function setup(overrides: Partial<MempoolOptions> = {}) {
     mempool.update(txs);
     return { receipts: result.receipts, executionVerifications };
   };
-  return { mempool, metrics, commit, verifications: () => verifications };
+  return { mempool, metrics, commit, state, verifications: () => verifications };
 }
 
 function tx(from: Signer, nonce: number, chainId = CHAIN_ID): Transaction {
@@ -148,6 +154,66 @@ describe('mempool admission', () => {
     expect(receipts.map((r) => r.code)).toEqual(Array(20).fill('OK'));
     expect(executionVerifications).toBe(0);
     expect(mempool.size).toBe(0);
+  });
+
+  it("verifies an access.log's request signature once, and answers execution for those bytes only", () => {
+    let requestChecks = 0;
+    const { mempool, commit, state } = setup({
+      verifyRequest: (digest, requester, signature) => {
+        requestChecks++;
+        return isRequestSignatureValid(digest, requester, signature);
+      },
+    });
+    const admin = signer('admin');
+    const clinician = signer('clinician');
+    const alice = signer('alice');
+    const custodian = sha256(utf8('org'));
+    const nonce = sha256(utf8('record')).slice(0, 16);
+    const anchor = {
+      patient: alice.publicKey,
+      custodian,
+      resourceType: 'Observation',
+      contentHash: sha256(utf8('content')),
+      nonce,
+    };
+    for (const txs of [
+      [
+        signed(admin, 1, 'provider.register', { provider: clinician.publicKey, role: 'clinician' }),
+        tx(alice, 1),
+      ],
+      [signed(clinician, 1, 'record.anchor', anchor)],
+    ]) {
+      for (const t of txs) expect(mempool.admit(bytes(t), 'api').accepted).toBe(true);
+      expect(commit(mempool.reap(10, 1 << 20)).receipts.every((r) => r.code === 'OK')).toBe(true);
+    }
+    const time = T0 + 3000; // the next block's (setup's commit: T0 + height * 1000)
+    const request = {
+      recordId: recordId(custodian, alice.publicKey, nonce),
+      requester: clinician.publicKey,
+      action: 'access',
+      purpose: 'TREAT',
+      time,
+      nonce: sha256(utf8('request')).slice(0, 16),
+    } as const;
+    const { decision, consentId } = decideAccess(state, { ...request });
+    const log = signed(admin, 2, 'access.log', {
+      request,
+      requestSignature: clinician.sign(accessRequestDigest(request)),
+      decision,
+      consentId,
+    });
+    expect(mempool.admit(bytes(log), 'api').accepted).toBe(true);
+    expect(requestChecks).toBe(1);
+    const { digest, requester, signature } = requestSignatureOf(log)!;
+    expect(mempool.isRequestSignatureValid(digest, requester, signature)).toBe(true);
+    expect(requestChecks).toBe(1);
+    // Any other bytes (a block with an access.log this node never admitted) are checked.
+    const other = signature.slice();
+    other[0]! ^= 1;
+    expect(mempool.isRequestSignatureValid(digest, requester, other)).toBe(false);
+    expect(requestChecks).toBe(2);
+    expect(commit(mempool.reap(10, 1 << 20)).receipts.map((r) => r.code)).toEqual(['OK']);
+    expect(requestChecks).toBe(2);
   });
 
   it('refuses bad input with a code per reason, and counts each reason', async () => {

@@ -6,6 +6,7 @@ import {
   buildBlock,
   checkBlockAgainstParent,
   decodeBlock,
+  type ExecutionOptions,
   encodeBlock,
   executeBlock,
   type GenesisDocument,
@@ -311,11 +312,12 @@ export class Chain implements ConsensusApplication {
   /**
    * Executes the committed block at the next height and stores it with its certificate,
    * receipts, tx index, state writes and the new head in ONE LevelDB batch (fsynced).
+   * `verdicts` are the mempool's signature verdicts from admission (see ExecutionOptions).
    */
   async commitBlock(
     payload: Uint8Array,
     certificate: CommitCertificate,
-    isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean,
+    verdicts: ExecutionOptions,
   ): Promise<ExecutedBlock> {
     const decoded = this.decode(payload);
     if (decoded === null) {
@@ -334,7 +336,7 @@ export class Chain implements ConsensusApplication {
     }
     this.writing = true;
     try {
-      return await this.executeAndStore(payload, block, digest, certificate, isSignatureValid);
+      return await this.executeAndStore(payload, block, digest, certificate, verdicts);
     } finally {
       this.writing = false;
     }
@@ -345,12 +347,12 @@ export class Chain implements ConsensusApplication {
     block: Block,
     digest: Uint8Array,
     certificate: CommitCertificate,
-    isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean,
+    verdicts: ExecutionOptions,
   ): Promise<ExecutedBlock> {
     const height = block.header.height;
     let result: ReturnType<typeof executeBlock>;
     try {
-      result = executeBlock(this.state, block, { isSignatureValid });
+      result = executeBlock(this.state, block, verdicts);
     } catch (error) {
       this.state.discard();
       throw error;

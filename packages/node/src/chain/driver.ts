@@ -13,7 +13,7 @@ import {
   verifyEquivocation,
 } from '@medchain/consensus';
 import { type Canonical, decodeCanonical, encodeCanonical, toHex, verify } from '@medchain/crypto';
-import { type Transaction, verifyTransactionSignature } from '@medchain/ledger';
+import { type ExecutionOptions, verifyTransactionSignature } from '@medchain/ledger';
 import type { EvidenceRepository } from '../db/index.js';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -177,7 +177,8 @@ export class ConsensusDriver {
   private lastHeight = 0;
   private lastView = 0;
   private readonly evidenceLog: EvidenceLog;
-  private readonly isSignatureValid: (tx: Transaction, txHash: Uint8Array) => boolean;
+  /** The mempool's verdicts from admission, so execution verifies no signature twice. */
+  private readonly verdicts: ExecutionOptions;
 
   constructor(private readonly options: DriverOptions) {
     this.lastStats = options.core.stats();
@@ -190,8 +191,11 @@ export class ConsensusDriver {
       options.maxKeptEvidence ?? 1_000,
     );
     const { mempool } = options;
-    this.isSignatureValid = (tx, txHash) =>
-      mempool.isVerified(txHash) || verifyTransactionSignature(tx);
+    this.verdicts = {
+      isSignatureValid: (tx, txHash) =>
+        mempool.isVerified(txHash) || verifyTransactionSignature(tx),
+      isRequestSignatureValid: mempool.isRequestSignatureValid,
+    };
   }
 
   get core(): ConsensusCore {
@@ -433,7 +437,7 @@ export class ConsensusDriver {
         const executed = await chain.commitBlock(
           committed.proposal.payload,
           committed.certificate,
-          this.isSignatureValid,
+          this.verdicts,
         );
         mempool.update(executed.block.txs);
         metrics.consensus.commits.inc();

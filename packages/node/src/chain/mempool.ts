@@ -1,9 +1,12 @@
-import { fromHex, LruCache, toHex } from '@medchain/crypto';
+import { binaryString, fromHex, LruCache, toHex } from '@medchain/crypto';
 import {
   decodeTransaction,
   expectedNonce,
+  isRequestSignatureValid,
   type KeyValueReader,
   LedgerError,
+  type RequestSignature,
+  requestSignatureOf,
   signerRoleRefusal,
   type Transaction,
   transactionHash,
@@ -45,6 +48,8 @@ export interface MempoolOptions {
    * Default 60 s.
    */
   readonly futureNonceTtlMs?: number;
+  /** The check of the requester's signature inside access.log; the ledger's unless a test counts calls. */
+  readonly verifyRequest?: typeof isRequestSignatureValid;
   /** Committed state, for nonces and the signer's role. */
   readonly state: () => KeyValueReader;
   /**
@@ -81,6 +86,20 @@ interface Entry {
 
 /** Verdicts for transactions that left the pool, kept until their block executed everywhere. */
 const RECENT_VERIFIED = 100_000;
+
+/**
+ * A request-signature verdict's key: every byte it judged. Only for the lengths a parsed body
+ * has (digest 32, key 32, signature 64), so that two triples never share a key.
+ */
+function requestKey(
+  digest: Uint8Array,
+  requester: Uint8Array,
+  signature: Uint8Array,
+): string | undefined {
+  if (digest.length !== 32 || requester.length !== 32 || signature.length !== 64) return undefined;
+  return binaryString(digest) + binaryString(requester) + binaryString(signature);
+}
+
 /** Expiry looks at the pool at most this often (admission, blocks and timers all ask). */
 const EXPIRY_SWEEP_INTERVAL_MS = 1_000;
 
@@ -96,6 +115,13 @@ export class Mempool {
   private readonly bySigner = new Map<string, Map<number, string>>();
   /** Hashes verified here and since removed (included in a block); bounded, least recently used go first. */
   private readonly recentlyVerified = new LruCache<true>(RECENT_VERIFIED);
+  /**
+   * Verdicts on the requester signatures inside admitted access.logs, keyed by all three byte
+   * strings (see requestKey); at most maxTxs (~250 bytes each), least recently used go first.
+   * A verdict evicted before its block executes is only checked again.
+   */
+  private readonly requestVerdicts: LruCache<boolean>;
+  private readonly verifyRequest: typeof isRequestSignatureValid;
   /** Remote address -> transactions it submitted that are still pending. */
   private readonly byAddress = new Map<string, number>();
   private totalBytes = 0;
@@ -110,6 +136,8 @@ export class Mempool {
 
   constructor(private readonly options: MempoolOptions) {
     this.verifySignature = options.verify ?? verifyTransactionSignature;
+    this.verifyRequest = options.verifyRequest ?? isRequestSignatureValid;
+    this.requestVerdicts = new LruCache<boolean>(options.maxTxs);
     this.nonceWindow = options.nonceWindow ?? 1_000;
     this.maxPerSigner = options.maxPerSigner ?? DEFAULT_MEMPOOL_LIMITS.maxPerSigner;
     this.maxPerAddress = options.maxPerAddress ?? DEFAULT_MEMPOOL_LIMITS.maxPerAddress;
@@ -214,6 +242,9 @@ export class Mempool {
     const refusal = signerRoleRefusal(state, tx, this.headTime());
     if (refusal !== undefined) return reject(refusal.code, refusal.message);
     if (!this.verifySignature(tx)) return reject('BAD_SIGNATURE', 'the signature does not verify');
+    // Not a refusal: a bad request signature fails in execution, with its receipt.
+    const inner = requestSignatureOf(tx);
+    if (inner !== undefined) this.recordRequestVerdict(inner);
     const admittedAt = this.now();
     this.entries.set(id, { tx, hash, id, signer, bytes: raw.length, admittedAt, address });
     if (nonces === undefined) this.bySigner.set(signer, new Map([[tx.nonce, id]]));
@@ -268,6 +299,29 @@ export class Mempool {
     const id = toHex(txHash);
     return this.entries.has(id) || this.recentlyVerified.has(id);
   }
+
+  private recordRequestVerdict({ digest, requester, signature }: RequestSignature): void {
+    const key = requestKey(digest, requester, signature);
+    if (key !== undefined) {
+      this.requestVerdicts.set(key, this.verifyRequest(digest, requester, signature));
+    }
+  }
+
+  /**
+   * Execution's `isRequestSignatureValid`: the verdict admission recorded for exactly these
+   * bytes, else a fresh check (a block with an access.log this node never admitted).
+   */
+  readonly isRequestSignatureValid = (
+    digest: Uint8Array,
+    requester: Uint8Array,
+    signature: Uint8Array,
+  ): boolean => {
+    const key = requestKey(digest, requester, signature);
+    return (
+      (key === undefined ? undefined : this.requestVerdicts.get(key)) ??
+      this.verifyRequest(digest, requester, signature)
+    );
+  };
 
   /**
    * Whether some transaction could go in a block now (its nonce is its signer's next). A pool
