@@ -105,6 +105,36 @@ describe('node-level simulation with an injected bug', () => {
     expect(honest.violations.map((v) => v.kind)).not.toContain('persistBeforeSend');
   });
 
+  it('catches a validator that forgets its votes on restart (a WAL that replays nothing)', async () => {
+    // The restarted core resumes after the stored chain with no record of the height it was
+    // voting at, so it may sign a second, different statement for a slot it already signed.
+    const amnesia: Injection = {
+      ports: (ports: ShellPorts) => {
+        const wal = ports.storage.wal;
+        return {
+          ...ports,
+          storage: {
+            kv: ports.storage.kv,
+            wal: {
+              append: (records) => wal.append(records),
+              sync: () => wal.sync(),
+              checkpoint: (records) => wal.checkpoint(records),
+              replay: async () => [],
+              get sizeBytes() {
+                return wal.sizeBytes;
+              },
+              close: () => wal.close(),
+            },
+          },
+        };
+      },
+    };
+    const overrides = { crashes: true, crashAtWriteShare: 0, lossRate: 0, partitions: false };
+    const seed = await firstCaught(amnesia, overrides, 'equivocation', 60);
+    const honest = await runNodeSimulation(nodeSimParams(seed, overrides), shellFactory);
+    expect(honest.violations.map((v) => v.kind)).not.toContain('equivocation');
+  });
+
   it('catches a mempool that acknowledges a transaction and drops it', async () => {
     // Every third submission is answered "admitted" but never reaches the mempool.
     let submissions = 0;
