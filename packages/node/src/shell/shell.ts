@@ -76,10 +76,17 @@ export interface Shell {
   stop(): Promise<void>;
 }
 
-const openGate: Pick<MembershipGate, 'allowed' | 'apply'> = {
-  allowed: (members) => new Set(members),
-  apply: async () => [],
-};
+/** Every member but this node itself (the directory's peers never include it); nothing to apply. */
+function openGate(self: string): Pick<MembershipGate, 'allowed' | 'apply'> {
+  return {
+    allowed: (members) => {
+      const ids = new Set(members);
+      ids.delete(self);
+      return ids;
+    },
+    apply: async () => [],
+  };
+}
 
 /**
  * Builds the shell over `ports`, in order: the chain on the key-value store, the member
@@ -105,7 +112,7 @@ export async function createShell(options: ShellOptions, ports: ShellPorts): Pro
       Chain.open({ db, genesis, logger: moduleLogger(logger, 'node'), metrics, now: clock.now });
     let chain = await openChain();
     const fresh = chain.height === 0 && (await storage.wal.replay()).length === 0;
-    const peers = new PeerDirectory(options.gate ?? openGate, chain);
+    const peers = new PeerDirectory(options.gate ?? openGate(transport.self), chain);
     await peers.refresh();
 
     const tuning = consensusTuning(genesis);

@@ -50,6 +50,8 @@ export class SimNetwork {
   private connected: Set<number>[] = [];
   delivered = 0;
   dropped = 0;
+  /** Messages and requests a node addressed to itself (its peer lists should never hold it). */
+  toSelf = 0;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -216,6 +218,7 @@ export class SimTransport implements Transport {
           throw new NodeError('NODE_FRAME_TOO_LARGE', `${bytes.length} bytes`);
         }
         const to = this.network.indexOf(peer);
+        if (to === this.index) this.network.toSelf++;
         if (to === undefined || to === this.index || !this.life.alive) return true;
         const copy = bytes.slice();
         this.network.wire(this.index, to, spec.protocol, copy);
@@ -305,6 +308,7 @@ export class SimTransport implements Transport {
         return;
       }
       signal?.addEventListener('abort', onAbort, { once: true });
+      if (to === this.index) this.network.toSelf++;
       if (registered.closed || to === undefined || to === this.index) {
         fail('unreachable');
         return;

@@ -2,14 +2,7 @@ import { verifyCommitCertificate } from '@medchain/consensus';
 import { fromHex, toHex, verify } from '@medchain/crypto';
 import { decodeBlock, headerHash } from '@medchain/ledger';
 import { pino } from 'pino';
-import {
-  type Chain,
-  createMetrics,
-  createShell,
-  MembershipGate,
-  PeerAllowlist,
-  type ShellPorts,
-} from '../../src/index.js';
+import { type Chain, createMetrics, createShell, type ShellPorts } from '../../src/index.js';
 import type { ChainView } from './checkers.js';
 import type { NodeContext, SimShell } from './simulation.js';
 
@@ -19,18 +12,10 @@ const logger = pino({ level: 'silent' });
 const BLOCK = { maxTxs: 64, maxBytes: 1 << 20, batchTimeMs: 20 } as const;
 const MEMPOOL_LIMITS = { maxTxs: 10_000, maxBytes: 64 << 20, maxTxBytes: 64 * 1024 } as const;
 
-/** The node's membership gate, with no libp2p connections to hang up (the transport is memory). */
-function memoryGate(self: string): MembershipGate {
-  return new MembershipGate({
-    libp2p: { getConnections: () => [], hangUp: async () => undefined },
-    allowlist: new PeerAllowlist(),
-    self,
-    configured: [],
-    logger,
-  });
-}
-
-/** One node: the node package's shell (`createShell`, as node.ts builds it) over the ports. */
+/**
+ * One node: the node package's shell (`createShell`, as node.ts builds it) over the ports,
+ * with its default membership gate (the memory transport has no connections to cut).
+ */
 export async function shellFactory(ports: ShellPorts, context: NodeContext): Promise<SimShell> {
   const { params } = context;
   const shell = await createShell(
@@ -42,7 +27,6 @@ export async function shellFactory(ports: ShellPorts, context: NodeContext): Pro
       tickIntervalMs: params.tickIntervalMs,
       walCheckpointBytes: params.walCheckpointBytes,
       onFatal: context.onFatal,
-      gate: memoryGate(ports.transport.self),
       logger,
       metrics: createMetrics(),
     },

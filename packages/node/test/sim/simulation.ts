@@ -487,6 +487,12 @@ export class NodeSimulation {
       });
     }
     const views = this.views();
+    if (this.network.toSelf > 0) {
+      this.violations.push({
+        kind: 'exception',
+        detail: `nodes addressed ${this.network.toSelf} messages or requests to themselves (a peer list holds the node itself)`,
+      });
+    }
     this.violations.push(...this.watch.violations);
     this.violations.push(...checkSafety(views));
     this.violations.push(...checkConvergence(views));
