@@ -79,9 +79,7 @@ function measure(verify: ((tx: Transaction) => boolean) | undefined): number {
       nonceWindow: 1_000_000,
       maxPerSigner: 1_000_000,
       maxPerAddress: 1_000_000,
-      state: () => state,
-      headTime: () => now,
-      isCommitted: () => false,
+      head: { state, lastTime: now, hasTransaction: () => false },
       metrics: createMetrics(),
       ...(verify === undefined ? {} : { verify }),
     });

@@ -74,8 +74,7 @@ async function openReplica(dir: string, genesis: GenesisDocument, self: Signer) 
     maxTxs: 1_000,
     maxBytes: 1 << 20,
     maxTxBytes: 16 * 1024,
-    state: () => chain.state,
-    isCommitted: (hash) => chain.hasTransaction(hash),
+    head: chain,
     metrics,
   });
   const sent: ConsensusMessage[] = [];

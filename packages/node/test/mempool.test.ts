@@ -42,7 +42,10 @@ const T0 = 1_750_000_000_000;
 const signer = (label: string) => new Signer(sha256(utf8(`mempool-test:${label}`)));
 
 /** A genesis state and a mempool over it, with a counting signature verifier. */
-function setup(overrides: Partial<MempoolOptions> = {}) {
+function setup({
+  headTime = () => Number.NEGATIVE_INFINITY,
+  ...overrides
+}: Partial<MempoolOptions> & { headTime?: () => number } = {}) {
   const store = new MemoryStore();
   const state = new AuthenticatedState(store);
   const validator = signer('validator');
@@ -70,8 +73,13 @@ function setup(overrides: Partial<MempoolOptions> = {}) {
     maxTxs: 1_000,
     maxBytes: 1024 * 1024,
     maxTxBytes: 16 * 1024,
-    state: () => state,
-    isCommitted: (hash) => committed.has(toHex(hash)),
+    head: {
+      state,
+      get lastTime() {
+        return headTime();
+      },
+      hasTransaction: (hash) => committed.has(toHex(hash)),
+    },
     metrics,
     verify: (tx) => {
       verifications++;
@@ -395,8 +403,7 @@ describe("a replica decodes proposals with its mempool's transactions", () => {
       maxTxs: 1_000,
       maxBytes: 1 << 20,
       maxTxBytes: 16 * 1024,
-      state: () => chain.state,
-      isCommitted: (hash) => chain.hasTransaction(hash),
+      head: chain,
       metrics,
     });
     chain.usePool(mempool);
@@ -570,7 +577,10 @@ describe('mempool hygiene', () => {
 
   it('drops a transaction that waited the TTL behind a nonce gap, and counts it', async () => {
     let now = T0;
-    const { mempool, metrics, commit } = setup({ now: () => now, futureNonceTtlMs: 10_000 });
+    const { mempool, metrics, commit } = setup({
+      clock: { now: () => now },
+      futureNonceTtlMs: 10_000,
+    });
     const [alice, bob, carol] = ['alice', 'bob', 'carol'].map(signer) as [Signer, Signer, Signer];
     // A patient's first transaction registers, the later ones set its policy.
     const step = (from: Signer, nonce: number) =>

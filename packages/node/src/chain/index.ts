@@ -34,7 +34,13 @@ export {
   restoreConsensus,
 } from './driver.js';
 export { decodeTxBatch, encodeTxBatch, GOSSIP_MAX_FRAME_BYTES, TxGossip } from './gossip.js';
-export { type AdmitResult, type AdmitSource, Mempool, type MempoolOptions } from './mempool.js';
+export {
+  type AdmitResult,
+  type AdmitSource,
+  type CommittedHead,
+  Mempool,
+  type MempoolOptions,
+} from './mempool.js';
 export {
   createMempoolReactor,
   MEMPOOL_PROTOCOL,

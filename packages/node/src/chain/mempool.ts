@@ -13,6 +13,8 @@ import {
   verifyTransactionSignature,
 } from '@medchain/ledger';
 import type { Metrics } from '../metrics.js';
+import type { Clock } from '../shell/ports.js';
+import { systemClock } from '../shell/system.js';
 import type { SubmitRejection } from './types.js';
 
 /** The admission limits a node uses unless its config sets them (`mempool.*` in config.json). */
@@ -21,6 +23,16 @@ export const DEFAULT_MEMPOOL_LIMITS = {
   maxPerAddress: 10_000,
   futureNonceTtlMs: 60_000,
 } as const;
+
+/** What admission reads of the committed chain; the node's Chain is one. */
+export interface CommittedHead {
+  /** Committed state, for nonces and the signer's role. */
+  readonly state: KeyValueReader;
+  /** Time of the last committed block: whether a delegate is live is judged at it. */
+  readonly lastTime: number;
+  /** Whether a transaction is already in a stored block. */
+  hasTransaction(txHash: Uint8Array): boolean;
+}
 
 export interface MempoolOptions {
   readonly chainId: string;
@@ -50,17 +62,10 @@ export interface MempoolOptions {
   readonly futureNonceTtlMs?: number;
   /** The check of the requester's signature inside access.log; the ledger's unless a test counts calls. */
   readonly verifyRequest?: typeof isRequestSignatureValid;
-  /** Committed state, for nonces and the signer's role. */
-  readonly state: () => KeyValueReader;
-  /**
-   * Time of the last committed block: whether a delegate is live is judged at it. Without it
-   * every delegation counts as live (the role check then refuses less, never more).
-   */
-  readonly headTime?: () => number;
-  /** The node's clock (ms), for future-nonce expiry. Default Date.now. */
-  readonly now?: () => number;
-  /** Whether a transaction is already in a stored block. */
-  readonly isCommitted: (txHash: Uint8Array) => boolean;
+  /** The committed chain admission reads (the node's Chain). */
+  readonly head: CommittedHead;
+  /** The node's clock, for future-nonce expiry. Default the system clock. */
+  readonly clock?: Clock;
   readonly metrics: Metrics;
   /** Signature verification; the ledger's rule unless a test counts calls. */
   readonly verify?: (tx: Transaction) => boolean;
@@ -130,8 +135,7 @@ export class Mempool {
   private readonly maxPerSigner: number;
   private readonly maxPerAddress: number;
   private readonly futureNonceTtlMs: number;
-  private readonly now: () => number;
-  private readonly headTime: () => number;
+  private readonly clock: Clock;
   private lastSweep: number;
 
   constructor(private readonly options: MempoolOptions) {
@@ -142,9 +146,8 @@ export class Mempool {
     this.maxPerSigner = options.maxPerSigner ?? DEFAULT_MEMPOOL_LIMITS.maxPerSigner;
     this.maxPerAddress = options.maxPerAddress ?? DEFAULT_MEMPOOL_LIMITS.maxPerAddress;
     this.futureNonceTtlMs = options.futureNonceTtlMs ?? DEFAULT_MEMPOOL_LIMITS.futureNonceTtlMs;
-    this.now = options.now ?? Date.now;
-    this.headTime = options.headTime ?? (() => Number.NEGATIVE_INFINITY);
-    this.lastSweep = this.now();
+    this.clock = options.clock ?? systemClock;
+    this.lastSweep = this.clock.now();
   }
 
   get size(): number {
@@ -210,14 +213,14 @@ export class Mempool {
     }
     const hash = transactionHash(tx);
     const id = toHex(hash);
-    if (this.entries.has(id) || options.isCommitted(hash)) {
+    if (this.entries.has(id) || options.head.hasTransaction(hash)) {
       return reject('DUPLICATE', `transaction ${id} is already known`);
     }
     if (this.entries.size >= options.maxTxs || this.totalBytes + raw.length > options.maxBytes) {
       return reject('MEMPOOL_FULL', `the mempool is full (${this.entries.size} transactions)`);
     }
     const signer = toHex(tx.signer);
-    const state = options.state();
+    const state = options.head.state;
     const next = expectedNonce(state, tx.signer);
     if (tx.nonce < next) return reject('BAD_NONCE', `nonce ${tx.nonce} is used; next is ${next}`);
     if (tx.nonce >= next + this.nonceWindow) {
@@ -239,13 +242,13 @@ export class Mempool {
     }
     // The executor's own role check on the committed state: what it refuses would only ever
     // be committed with a failed receipt.
-    const refusal = signerRoleRefusal(state, tx, this.headTime());
+    const refusal = signerRoleRefusal(state, tx, options.head.lastTime);
     if (refusal !== undefined) return reject(refusal.code, refusal.message);
     if (!this.verifySignature(tx)) return reject('BAD_SIGNATURE', 'the signature does not verify');
     // Not a refusal: a bad request signature fails in execution, with its receipt.
     const inner = requestSignatureOf(tx);
     if (inner !== undefined) this.recordRequestVerdict(inner);
-    const admittedAt = this.now();
+    const admittedAt = this.clock.now();
     this.entries.set(id, { tx, hash, id, signer, bytes: raw.length, admittedAt, address });
     if (nonces === undefined) this.bySigner.set(signer, new Map([[tx.nonce, id]]));
     else nonces.set(tx.nonce, id);
@@ -260,9 +263,9 @@ export class Mempool {
    * returns how many. Transactions that could go in the next block never expire.
    */
   expireFutureNonces(): number {
-    const now = this.now();
+    const now = this.clock.now();
     this.lastSweep = now;
-    const state = this.options.state();
+    const state = this.options.head.state;
     /** Signer -> the first nonce after the run of pending nonces from its next one. */
     const runEnds = new Map<string, number>();
     let expired = 0;
@@ -291,7 +294,7 @@ export class Mempool {
   }
 
   private expireIfDue(): void {
-    if (this.now() - this.lastSweep >= EXPIRY_SWEEP_INTERVAL_MS) this.expireFutureNonces();
+    if (this.clock.now() - this.lastSweep >= EXPIRY_SWEEP_INTERVAL_MS) this.expireFutureNonces();
   }
 
   /** True when this node verified the transaction's signature (the executor then skips it). */
@@ -331,7 +334,7 @@ export class Mempool {
   hasProposable(): boolean {
     this.expireIfDue();
     if (this.entries.size === 0) return false;
-    const state = this.options.state();
+    const state = this.options.head.state;
     for (const [signer, nonces] of this.bySigner) {
       if (nonces.has(expectedNonce(state, fromHex(signer)))) return true;
     }
@@ -356,7 +359,7 @@ export class Mempool {
   reap(maxTxs: number, maxBytes: number): Transaction[] {
     const out: Transaction[] = [];
     const nextNonce = new Map<string, number>();
-    const state = this.options.state();
+    const state = this.options.head.state;
     let bytes = 0;
     for (const entry of this.entries.values()) {
       if (out.length >= maxTxs) break;
@@ -393,7 +396,7 @@ export class Mempool {
       }
       signers.add(toHex(tx.signer));
     }
-    const state = this.options.state();
+    const state = this.options.head.state;
     for (const signer of signers) {
       const nonces = this.bySigner.get(signer);
       if (nonces === undefined) continue;

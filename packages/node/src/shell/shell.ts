@@ -136,10 +136,8 @@ export async function createShell(options: ShellOptions, ports: ShellPorts): Pro
     const mempool = new Mempool({
       chainId: genesis.chainId,
       ...options.mempool,
-      state: () => head.state,
-      headTime: () => head.lastTime,
-      now: clock.now,
-      isCommitted: (hash) => head.hasTransaction(hash),
+      head,
+      clock,
       metrics,
     });
     head.usePool(mempool);
