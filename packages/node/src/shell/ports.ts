@@ -13,9 +13,10 @@ export interface Clock {
   /**
    * Milliseconds since the Unix epoch, as this node believes. Block times, transaction
    * expiry, request freshness and evidence timestamps read it. Nodes' clocks may disagree
-   * (skew) and a clock may jump; it is never assumed to be monotonic across nodes.
+   * (skew) and a clock may jump; it is never assumed to be monotonic across nodes. Parts are
+   * handed `clock.now` as a plain function, so it must not depend on `this`.
    */
-  now(): number;
+  readonly now: () => number;
 }
 
 /** A scheduled callback; `cancel()` is idempotent and safe after the callback ran. */
