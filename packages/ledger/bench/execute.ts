@@ -14,14 +14,14 @@ import {
   transactionHash,
 } from '../src/index.js';
 import {
+  ADMITTED_VERDICTS,
   type BenchChain,
   BLOCK_TXS,
   chunks,
-  DAY,
+  grantBlocks,
   key,
   populatedChain,
   seed,
-  T0,
 } from './support/chain.js';
 
 const MEASURED_BLOCKS = 3;
@@ -82,27 +82,8 @@ export function run(): void {
     console.log('|---|---|---|---|---|');
     const count = BLOCK_TXS * MEASURED_BLOCKS;
     const pick = (i: number) => i % w.patients.length;
-    const grants = (offset: number) =>
-      chunks(
-        Array.from({ length: count }, (_, i) => {
-          const patient = w.patients[pick(offset + i)]!;
-          return w.chain.tx(patient, 'consent.grant', {
-            patient: patient.publicKey,
-            grantee: { type: 'provider', id: w.clinician.publicKey },
-            recordIds: [],
-            resourceTypes: ['Observation'],
-            actions: ['access'],
-            purposes: ['TREAT'],
-            validFrom: T0,
-            validUntil: T0 + 365 * DAY,
-          });
-        }),
-        BLOCK_TXS,
-      );
-    const verdicts: ExecutionOptions = {
-      isSignatureValid: () => true,
-      isRequestSignatureValid: () => true,
-    };
+    const grants = (offset: number) => grantBlocks(w, offset, count);
+    const verdicts = ADMITTED_VERDICTS;
     // Warm-up, not reported: the first blocks after a large setup pay for its garbage.
     for (const txs of grants(2 * count)) w.chain.execute(w.chain.block(txs), verdicts);
     measure('consent.grant, verdicts from mempool', w.chain, grants(0), verdicts);

@@ -6,8 +6,7 @@
  * For where the time goes, run it under `node --cpu-prof`.
  */
 import { loadavg } from 'node:os';
-import type { ExecutionOptions } from '../src/index.js';
-import { BLOCK_TXS, chunks, DAY, populatedChain, T0 } from './support/chain.js';
+import { ADMITTED_VERDICTS, grantBlocks, populatedChain } from './support/chain.js';
 
 const WARM_UP_TXS = 2_000;
 const MEASURED_TXS = 4_000;
@@ -17,27 +16,8 @@ function grow(patientCount: number): string {
   const w = populatedChain(patientCount);
   const setupSeconds = (performance.now() - setupStart) / 1000;
   const entries = w.chain.store.size;
-  const grants = (offset: number, count: number) =>
-    chunks(
-      Array.from({ length: count }, (_, i) => {
-        const patient = w.patients[(offset + i) % w.patients.length]!;
-        return w.chain.tx(patient, 'consent.grant', {
-          patient: patient.publicKey,
-          grantee: { type: 'provider', id: w.clinician.publicKey },
-          recordIds: [],
-          resourceTypes: ['Observation'],
-          actions: ['access'],
-          purposes: ['TREAT'],
-          validFrom: T0,
-          validUntil: T0 + 365 * DAY,
-        });
-      }),
-      BLOCK_TXS,
-    );
-  const verdicts: ExecutionOptions = {
-    isSignatureValid: () => true,
-    isRequestSignatureValid: () => true,
-  };
+  const grants = (offset: number, count: number) => grantBlocks(w, offset, count);
+  const verdicts = ADMITTED_VERDICTS;
   // Warm-up, not reported: the first blocks after a large setup pay for its garbage.
   for (const txs of grants(0, WARM_UP_TXS)) w.chain.execute(w.chain.block(txs), verdicts);
   const { state } = w.chain;

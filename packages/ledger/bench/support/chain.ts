@@ -138,3 +138,37 @@ export function populatedChain(patientCount: number) {
   for (const txs of chunks(setupTxs, BLOCK_TXS)) chain.execute(chain.block(txs), trusted);
   return { chain, clinician, patients, records };
 }
+
+/** The verdicts a node's mempool hands execution for transactions it admitted: both checked. */
+export const ADMITTED_VERDICTS: ExecutionOptions = {
+  isSignatureValid: () => true,
+  isRequestSignatureValid: () => true,
+};
+
+/**
+ * `count` year-long `consent.grant`s to the clinician, in blocks of BLOCK_TXS, signed by the
+ * patients from `offset` on (wrapping around).
+ */
+export function grantBlocks(
+  world: ReturnType<typeof populatedChain>,
+  offset: number,
+  count: number,
+) {
+  const { chain, clinician, patients } = world;
+  return chunks(
+    Array.from({ length: count }, (_, i) => {
+      const patient = patients[(offset + i) % patients.length]!;
+      return chain.tx(patient, 'consent.grant', {
+        patient: patient.publicKey,
+        grantee: { type: 'provider', id: clinician.publicKey },
+        recordIds: [],
+        resourceTypes: ['Observation'],
+        actions: ['access'],
+        purposes: ['TREAT'],
+        validFrom: T0,
+        validUntil: T0 + 365 * DAY,
+      });
+    }),
+    BLOCK_TXS,
+  );
+}
