@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ShellPorts } from '../src/index.js';
+import type { ShellPorts, WalLog } from '../src/index.js';
 import { describeCampaign, formatNodeSimFailure, runNodeCampaign } from './sim/campaign.js';
 import type { ViolationKind } from './sim/checkers.js';
 import { type NodeSimOverrides, nodeSimParams } from './sim/params.js';
@@ -9,6 +9,36 @@ import { type Injection, runNodeSimulation } from './sim/simulation.js';
 
 /** A short campaign for the inner loop (the long one is test/campaign/). */
 const SHORT_RUNS = 8;
+
+/**
+ * An injection that runs every node's WAL with some methods replaced: each replacement gets
+ * the real WAL and returns the method the shell calls instead.
+ */
+function walInjection(
+  replace: { [K in 'sync' | 'replay']?: (wal: WalLog) => WalLog[K] },
+): Injection {
+  return {
+    ports: (ports: ShellPorts) => {
+      const wal = ports.storage.wal;
+      return {
+        ...ports,
+        storage: {
+          kv: ports.storage.kv,
+          wal: {
+            append: (records) => wal.append(records),
+            sync: replace.sync?.(wal) ?? (() => wal.sync()),
+            checkpoint: (records) => wal.checkpoint(records),
+            replay: replace.replay?.(wal) ?? (() => wal.replay()),
+            get sizeBytes() {
+              return wal.sizeBytes;
+            },
+            close: () => wal.close(),
+          },
+        },
+      };
+    },
+  };
+}
 
 describe('node-level simulation', () => {
   it(`runs ${SHORT_RUNS} seeded runs of the shipped shell with every checker passing`, async () => {
@@ -75,30 +105,12 @@ describe('node-level simulation with an injected bug', () => {
   it('catches a driver that sends before its fsync (a WAL that acknowledges early)', async () => {
     // The WAL's sync resolves at once while the write is still in flight, so the driver
     // sends votes its disk may not hold: a crash then loses them.
-    const earlyFsync: Injection = {
-      ports: (ports: ShellPorts) => {
-        const wal = ports.storage.wal;
-        return {
-          ...ports,
-          storage: {
-            kv: ports.storage.kv,
-            wal: {
-              append: (records) => wal.append(records),
-              sync: () => {
-                void wal.sync().catch(() => undefined);
-                return Promise.resolve();
-              },
-              checkpoint: (records) => wal.checkpoint(records),
-              replay: () => wal.replay(),
-              get sizeBytes() {
-                return wal.sizeBytes;
-              },
-              close: () => wal.close(),
-            },
-          },
-        };
+    const earlyFsync = walInjection({
+      sync: (wal) => () => {
+        void wal.sync().catch(() => undefined);
+        return Promise.resolve();
       },
-    };
+    });
     const overrides = { crashes: true, crashAtWriteShare: 1, lossRate: 0, partitions: false };
     const seed = await firstCaught(earlyFsync, overrides, 'persistBeforeSend', 40);
     const honest = await runNodeSimulation(nodeSimParams(seed, overrides), shellFactory);
@@ -108,27 +120,7 @@ describe('node-level simulation with an injected bug', () => {
   it('catches a validator that forgets its votes on restart (a WAL that replays nothing)', async () => {
     // The restarted core resumes after the stored chain with no record of the height it was
     // voting at, so it may sign a second, different statement for a slot it already signed.
-    const amnesia: Injection = {
-      ports: (ports: ShellPorts) => {
-        const wal = ports.storage.wal;
-        return {
-          ...ports,
-          storage: {
-            kv: ports.storage.kv,
-            wal: {
-              append: (records) => wal.append(records),
-              sync: () => wal.sync(),
-              checkpoint: (records) => wal.checkpoint(records),
-              replay: async () => [],
-              get sizeBytes() {
-                return wal.sizeBytes;
-              },
-              close: () => wal.close(),
-            },
-          },
-        };
-      },
-    };
+    const amnesia = walInjection({ replay: () => async () => [] });
     const overrides = { crashes: true, crashAtWriteShare: 0, lossRate: 0, partitions: false };
     const seed = await firstCaught(amnesia, overrides, 'equivocation', 60);
     const honest = await runNodeSimulation(nodeSimParams(seed, overrides), shellFactory);
