@@ -1,6 +1,7 @@
 import { type CommitCertificate, verifyCommitCertificate } from '@medchain/consensus';
-import { bytesEqual, decodeCanonical, fromHex, toHex, verify } from '@medchain/crypto';
+import { bytesEqual, decodeCanonical, fromHex, merkleRoot, toHex, verify } from '@medchain/crypto';
 import {
+  type AuditAccumulator,
   type AuditEntry,
   AuthenticatedState,
   type BlockHeader,
@@ -12,6 +13,8 @@ import {
   genesisHash,
   headerHash,
   initGenesisState,
+  isCompleteAuditTrail,
+  MAX_PAGE_SIZE,
   MemoryStore,
   type PatientEntry,
   type RecordEntry,
@@ -24,6 +27,7 @@ import {
 import { type ApiClient, orUndefined } from './api.js';
 import { ClientError } from './errors.js';
 import {
+  auditFromJson,
   certificateFromJson,
   headerFromJson,
   type StateProofJson,
@@ -61,6 +65,22 @@ export interface Proven<T> {
 }
 
 const VERDICTS = new Set(['CERTIFICATE_INVALID', 'CHAIN_MISMATCH', 'INVALID_ARGUMENT']);
+
+/** `check` with more steps, verified only if all pass. */
+function extend(check: ProofCheck, steps: readonly ProofStep[]): ProofCheck {
+  const all = [...check.steps, ...steps];
+  return { ...check, steps: all, verified: all.every((s) => s.ok) };
+}
+
+/** PROOF_INVALID (the check in `details`) unless every step passed. */
+function requireVerified(check: ProofCheck, what: string): void {
+  if (!check.verified) {
+    const failed = check.steps.find((s) => !s.ok)?.check ?? '';
+    throw new ClientError('PROOF_INVALID', `${what} did not verify: ${failed}`, {
+      details: check,
+    });
+  }
+}
 
 /** A validator set and the first header naming it. */
 interface SetSpan {
@@ -367,12 +387,7 @@ export class LightClient {
   async proveState<T = unknown>(key: Uint8Array): Promise<Proven<T>> {
     const answer = await this.#api.stateProof(key);
     const check = await this.checkStateProof(answer, key);
-    if (!check.verified) {
-      const failed = check.steps.find((s) => !s.ok)?.check ?? '';
-      throw new ClientError('PROOF_INVALID', `the state proof did not verify: ${failed}`, {
-        details: check,
-      });
-    }
+    requireVerified(check, 'the state proof');
     return {
       value: check.value === null ? undefined : (decodeCanonical(fromHex(check.value)) as T),
       key,
@@ -385,19 +400,88 @@ export class LightClient {
     return this.proveState(stateKeys.consent(fromHex(hashHex(id))));
   }
 
-  /** Entry `index` of a patient's audit trail (its `index` field), proven. */
-  async proveAuditEntry(patient: PartyKey, index: number): Promise<Proven<AuditEntry>> {
-    if (!Number.isSafeInteger(index) || index < 0)
-      throw new ClientError('INVALID_ARGUMENT', `bad audit index ${index}`);
-    return this.proveState(stateKeys.patientAudit(partyKeyBytes(patient)).entry(index));
+  /** A patient's audit accumulator (the count and running hash of their trail), proven. */
+  proveAuditAccumulator(patient: PartyKey): Promise<Proven<AuditAccumulator>> {
+    return this.proveState(stateKeys.auditAccumulator(partyKeyBytes(patient)));
   }
 
   /** The length of a patient's audit trail, proven. */
   async proveAuditLength(patient: PartyKey): Promise<number> {
-    const proven = await this.proveState<number>(
-      stateKeys.patientAudit(partyKeyBytes(patient)).count,
-    );
-    return proven.value ?? 0;
+    return (await this.proveAuditAccumulator(patient)).value?.count ?? 0;
+  }
+
+  /**
+   * A patient's whole audit trail as of the latest certified state: the entries the node lists,
+   * checked against the proven accumulator (count and running hash), so none can be dropped,
+   * reordered, altered or added. Entries listed beyond the proven count were written after the
+   * certified state and are left out. PROOF_INVALID when the listed entries do not match.
+   */
+  async proveAuditTrail(patient: PartyKey): Promise<Proven<AuditEntry[]>> {
+    const proven = await this.proveAuditAccumulator(patient);
+    const count = proven.value?.count ?? 0;
+    const entries: AuditEntry[] = [];
+    while (entries.length < count) {
+      const page = await this.#api.audit(patient, { offset: entries.length, limit: MAX_PAGE_SIZE });
+      if (page.items.length === 0) break;
+      entries.push(...page.items.map(auditFromJson));
+    }
+    const trail = entries.slice(0, count);
+    const check = extend(proven.check, [
+      {
+        check: `the ${count} entries the node lists chain to the proven accumulator`,
+        ok: isCompleteAuditTrail(trail, proven.value),
+      },
+    ]);
+    requireVerified(check, 'the audit trail');
+    return { value: trail, key: proven.key, check };
+  }
+
+  /**
+   * Entry `index` of a patient's audit trail, proven in two parts: it is in the trail the state's
+   * accumulator certifies (proveAuditTrail: the rules append an entry only when its transaction
+   * succeeds), and its transaction is in a certified block of its time (the block's tx hashes
+   * give the header's tx root). `value` is undefined when no certified state holds the entry
+   * yet. PROOF_INVALID when a check fails.
+   */
+  async proveAuditEntry(patient: PartyKey, index: number): Promise<Proven<AuditEntry>> {
+    if (!Number.isSafeInteger(index) || index < 0)
+      throw new ClientError('INVALID_ARGUMENT', `bad audit index ${index}`);
+    const trail = await this.proveAuditTrail(patient);
+    const entry = trail.value![index];
+    if (entry === undefined) return { value: undefined, key: trail.key, check: trail.check };
+    const found = await this.#api.tx(entry.txHash);
+    const height = found.status === 'committed' ? found.height : 0;
+    const block = height > 0 ? await this.#api.block(height) : undefined;
+    const steps: ProofStep[] = [];
+    const step = async (check: string, run: () => boolean | Promise<boolean>) => {
+      let ok = false;
+      try {
+        ok = block !== undefined && (await run());
+      } catch (error) {
+        if (error instanceof ClientError && !VERDICTS.has(error.code)) throw error;
+      }
+      steps.push({ check, ok });
+    };
+    const header = block && headerFromJson(block.header);
+    await step(`block ${height} is on this chain and certified by a quorum`, async () => {
+      const certificate = block!.certificate;
+      await this.verifyHeader(
+        header!,
+        certificate === null ? null : certificateFromJson(certificate),
+      );
+      return true;
+    });
+    await step(`its tx root covers transaction ${toHex(entry.txHash).slice(0, 16)}…`, () => {
+      const hashes = block!.txs.map((tx) => fromHex(tx.hash));
+      return (
+        bytesEqual(merkleRoot(hashes), header!.txRoot) &&
+        hashes.some((hash) => bytesEqual(hash, entry.txHash))
+      );
+    });
+    await step('the entry has the block time', () => header!.time === entry.time);
+    const check = extend(trail.check, steps);
+    requireVerified(check, `audit entry ${index}`);
+    return { value: entry, key: trail.key, check };
   }
 
   provePatient(key: PartyKey): Promise<Proven<PatientEntry>> {

@@ -401,8 +401,7 @@ function stateKeysVector(): Json {
     ['nonce(patient)', stateKeys.nonce(patient.publicKey)],
     ['org(orgA)', stateKeys.organization(org)],
     ['patient(patient)', stateKeys.patient(patient.publicKey)],
-    ['patient-consents(patient).count', stateKeys.patientConsents(patient.publicKey).count],
-    ['patient-consents(patient).entry(0)', stateKeys.patientConsents(patient.publicKey).entry(0)],
+    ['audit-acc(patient)', stateKeys.auditAccumulator(patient.publicKey)],
     [
       'grantee-consents(patient, provider, clinician)',
       stateKeys.granteeConsents(patient.publicKey, 'provider', clinician.publicKey),

@@ -26,6 +26,7 @@ export const HashDomain = {
   MerkleRoot: 'medchain/merkle-root/v1',
   KeystoreChecksum: 'medchain/keystore-checksum/v1',
   RecordId: 'medchain/record-id/v1',
+  AuditChain: 'medchain/audit-chain/v1',
 } as const;
 
 export type HashDomainName = keyof typeof HashDomain;

@@ -12,7 +12,9 @@ export type LedgerErrorCode =
   | 'LEDGER_BLOCK_INVALID'
   | 'LEDGER_GENESIS_INVALID'
   | 'LEDGER_FHIR_INVALID'
-  | 'LEDGER_FHIR_UNSUPPORTED';
+  | 'LEDGER_FHIR_UNSUPPORTED'
+  /** A history list position this node never indexed (its history starts at a snapshot). */
+  | 'LEDGER_HISTORY_MISSING';
 
 export class LedgerError extends CodedError<LedgerErrorCode> {
   override readonly name = 'LedgerError';

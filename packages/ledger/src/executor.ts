@@ -4,6 +4,7 @@ import type { AccessLogBody } from './consent/bodies.js';
 import { requireSignerRole } from './consent/roles.js';
 import { accessRequestDigest, type RuleContext, rules } from './consent/rules.js';
 import { LedgerError } from './errors.js';
+import type { HistoryItem } from './history.js';
 import type { LedgerParams } from './model.js';
 import { type Receipt, TxFailure } from './receipt.js';
 import { readValue, stateKeys, writeValue } from './schema.js';
@@ -97,6 +98,11 @@ export interface BlockResult {
   readonly stateRoot: Uint8Array;
   /** State writes to store atomically with the block, before the next block executes. */
   readonly ops: readonly WriteOp[];
+  /**
+   * What each transaction added to the history (history.ts), in block order; empty for a
+   * failed one. The node indexes it in the block's batch.
+   */
+  readonly history: readonly (readonly HistoryItem[])[];
   readonly validatorSetChange: ValidatorSetChange | null;
 }
 
@@ -124,7 +130,7 @@ function failed(txHash: Uint8Array, failure: TxFailure): Receipt {
  * the state. Past them the nonce is consumed, and a rule failure reverts everything else the
  * transaction wrote (a checkpoint per transaction).
  */
-function executeTransaction(env: BlockEnv, tx: Transaction): Receipt {
+function executeTransaction(env: BlockEnv, tx: Transaction, history: HistoryItem[]): Receipt {
   const txHash = transactionHash(tx);
   const { state } = env;
   if (tx.chainId !== env.config.chainId) {
@@ -149,6 +155,9 @@ function executeTransaction(env: BlockEnv, tx: Transaction): Receipt {
       txHash,
       params: env.config.params,
       membershipChanged: env.membershipChanged,
+      history: (item) => {
+        history.push(item);
+      },
       isRequestSignatureValid: env.isRequestSignatureValid,
     };
     // The signer's role first (the check mempool admission runs too), then the rest of the rule.
@@ -157,6 +166,7 @@ function executeTransaction(env: BlockEnv, tx: Transaction): Receipt {
     return ok(txHash);
   } catch (error) {
     state.revertTo(checkpoint);
+    history.length = 0;
     if (error instanceof TxFailure) return failed(txHash, error);
     if (error instanceof LedgerError && error.code === 'LEDGER_MALFORMED') {
       return failed(txHash, new TxFailure('MALFORMED_BODY', error.message));
@@ -203,7 +213,8 @@ export function executeBlock(
     },
   };
   try {
-    const receipts = txs.map((tx) => executeTransaction(env, tx));
+    const history = txs.map((): HistoryItem[] => []);
+    const receipts = txs.map((tx, i) => executeTransaction(env, tx, history[i]!));
     let validatorSetChange: ValidatorSetChange | null = null;
     if (membershipChanged) {
       const validators = validatorsFromState(state);
@@ -211,7 +222,7 @@ export function executeBlock(
       if (!bytesEqual(hash, validatorsBefore)) validatorSetChange = { validators, hash };
     }
     const { root, ops } = state.commit();
-    return { receipts, stateRoot: root, ops, validatorSetChange };
+    return { receipts, stateRoot: root, ops, history, validatorSetChange };
   } catch (error) {
     // Only a broken invariant gets here (rules fail through receipts): leave the state as it was.
     state.discard();

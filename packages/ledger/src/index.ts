@@ -63,6 +63,16 @@ export {
   initGenesisState,
   parseGenesis,
 } from './genesis.js';
+export {
+  AUDIT_CHAIN_START,
+  type AuditAccumulator,
+  auditChainStep,
+  HistoryIndexWriter,
+  type HistoryItem,
+  historyKeys,
+  isCompleteAuditTrail,
+  type ListKeys,
+} from './history.js';
 export { recordId } from './ids.js';
 export * from './model.js';
 export * from './queries.js';
@@ -79,7 +89,7 @@ export {
   recordEnvelopeContext,
   type ServedRecord,
 } from './record-envelope.js';
-export { type ListKeys, stateKeys } from './schema.js';
+export { stateKeys } from './schema.js';
 export * from './state/index.js';
 export {
   CHAIN_ID_PATTERN,

@@ -1,5 +1,7 @@
+import { LedgerError } from './errors.js';
 import { auditEntryToFhir } from './fhir/audit.js';
 import { consentToFhir, type FhirResource } from './fhir/consent.js';
+import { type AuditAccumulator, historyKeys, type ListKeys } from './history.js';
 import type {
   AuditEntry,
   ConsentEntry,
@@ -11,10 +13,14 @@ import type {
   RecordEntry,
   RecordVersion,
 } from './model.js';
-import { type ListKeys, listLength, readListEntry, readValue, stateKeys } from './schema.js';
+import { readValue, stateKeys } from './schema.js';
 import type { KeyValueReader } from './state/index.js';
 
-/** Read helpers for the node's API: point reads only, lists paged by position. */
+/**
+ * Read helpers for the node's API: point reads only, lists paged by position. `reader` reads
+ * the state; `history` reads the node's history index (history.ts historyKeys), where lists
+ * live.
+ */
 
 export interface PageRequest {
   /** Position of the first item, from 0. */
@@ -36,12 +42,12 @@ export const MAX_PAGE_SIZE = 200;
 const DEFAULT_PAGE_SIZE = 50;
 
 function page<E, T>(
-  reader: KeyValueReader,
+  history: KeyValueReader,
   keys: ListKeys,
   request: PageRequest,
   map: (entry: E) => T,
 ): Page<T> {
-  const total = listLength(reader, keys);
+  const total = readValue<number>(history, keys.count) ?? 0;
   const offset = Math.max(0, Math.floor(request.offset ?? 0));
   const limit = Math.min(
     MAX_PAGE_SIZE,
@@ -50,7 +56,12 @@ function page<E, T>(
   const items: T[] = [];
   for (let i = offset; i < Math.min(total, offset + limit); i++) {
     const position = request.reverse ? total - 1 - i : i;
-    items.push(map(readListEntry<E>(reader, keys, position)));
+    const entry = readValue<E>(history, keys.entry(position));
+    // Only a node whose history starts at a state-sync snapshot lacks earlier positions.
+    if (entry === undefined) {
+      throw new LedgerError('LEDGER_HISTORY_MISSING', `list entry ${position} is not indexed here`);
+    }
+    items.push(map(entry));
   }
   const next = offset + items.length;
   return { items, total, nextOffset: next < total ? next : null };
@@ -97,12 +108,13 @@ export function getProposal(reader: KeyValueReader, proposalId: Uint8Array) {
 
 export function providersOfOrganization(
   reader: KeyValueReader,
+  history: KeyValueReader,
   orgId: Uint8Array,
   request: PageRequest = {},
 ): Page<ProviderEntry> {
   return page(
-    reader,
-    stateKeys.organizationProviders(orgId),
+    history,
+    historyKeys.organizationProviders(orgId),
     request,
     (key: Uint8Array) => getProvider(reader, key)!,
   );
@@ -110,35 +122,46 @@ export function providersOfOrganization(
 
 export function consentsOfPatient(
   reader: KeyValueReader,
+  history: KeyValueReader,
   patient: Uint8Array,
   request: PageRequest = {},
 ): Page<ConsentEntry> {
-  return page(reader, stateKeys.patientConsents(patient), request, consentById(reader));
+  return page(history, historyKeys.patientConsents(patient), request, consentById(reader));
 }
 
 export function recordsOfPatient(
   reader: KeyValueReader,
+  history: KeyValueReader,
   patient: Uint8Array,
   request: PageRequest = {},
 ): Page<RecordEntry> {
-  return page(reader, stateKeys.patientRecords(patient), request, recordById(reader));
+  return page(history, historyKeys.patientRecords(patient), request, recordById(reader));
 }
 
-/** Every access decision logged about the patient's records, break-glass entries flagged. */
+/**
+ * Every access decision logged about the patient's records, break-glass entries flagged. The
+ * entries come from the history; check a whole trail against {@link getAuditAccumulator}
+ * with isCompleteAuditTrail.
+ */
 export function auditTrail(
-  reader: KeyValueReader,
+  history: KeyValueReader,
   patient: Uint8Array,
   request: PageRequest = {},
 ): Page<AuditEntry> {
-  return page(reader, stateKeys.patientAudit(patient), request, (entry: AuditEntry) => entry);
+  return page(history, historyKeys.patientAudit(patient), request, (entry: AuditEntry) => entry);
+}
+
+/** The count and running hash of a patient's audit trail, from the state. */
+export function getAuditAccumulator(reader: KeyValueReader, patient: Uint8Array) {
+  return readValue<AuditAccumulator>(reader, stateKeys.auditAccumulator(patient));
 }
 
 export function recordHistory(
-  reader: KeyValueReader,
+  history: KeyValueReader,
   recordId: Uint8Array,
   request: PageRequest = {},
 ): Page<RecordVersion> {
-  return page(reader, stateKeys.recordVersions(recordId), request, (v: RecordVersion) => v);
+  return page(history, historyKeys.recordVersions(recordId), request, (v: RecordVersion) => v);
 }
 
 const resourceTypeOf = (reader: KeyValueReader) => (recordId: Uint8Array) =>
@@ -157,10 +180,11 @@ export function exportConsent(
 /** A patient's audit trail page as FHIR R4 AuditEvents. */
 export function exportAuditTrail(
   reader: KeyValueReader,
+  history: KeyValueReader,
   patient: Uint8Array,
   request: PageRequest = {},
 ): Page<FhirResource> {
-  const trail = auditTrail(reader, patient, request);
+  const trail = auditTrail(history, patient, request);
   const options = { resourceTypeOf: resourceTypeOf(reader) };
   return { ...trail, items: trail.items.map((entry) => auditEntryToFhir(entry, options)) };
 }

@@ -5,20 +5,12 @@ import type { AuthenticatedState, KeyValueReader } from './state/index.js';
 /**
  * The state layout. Every key is the canonical encoding of a list whose first item names the
  * table, so keys of different tables never collide and each value is provable on its own.
- * The state has no iteration, so each index is a list kept as a counter key plus one key per
- * position: queries page through it with point reads, and every entry has its own proof.
+ * The state holds only what a rule decides on; lists kept only for paging (a patient's
+ * consents, records and audit entries, a record's versions, an organization's providers) are
+ * history, indexed by the node beside its blocks (history.ts).
  */
 function key(...parts: Canonical[]): Uint8Array {
   return encodeCanonical(parts);
-}
-
-export interface ListKeys {
-  readonly count: Uint8Array;
-  entry(index: number): Uint8Array;
-}
-
-function list(...parts: Canonical[]): ListKeys {
-  return { count: key(...parts, 'n'), entry: (index) => key(...parts, index) };
 }
 
 export const stateKeys = {
@@ -39,22 +31,22 @@ export const stateKeys = {
   retiredKey: (publicKey: Uint8Array) => key('retired', publicKey),
   /** libp2p peer id -> org id, so two members never claim the same node. */
   peerId: (peerId: string) => key('peer', peerId),
-  organizationProviders: (orgId: Uint8Array) => list('org-providers', orgId),
   provider: (publicKey: Uint8Array) => key('provider', publicKey),
   patient: (publicKey: Uint8Array) => key('patient', publicKey),
   delegate: (patient: Uint8Array, delegate: Uint8Array) => key('delegate', patient, delegate),
   record: (recordId: Uint8Array) => key('record', recordId),
-  recordVersions: (recordId: Uint8Array) => list('record-versions', recordId),
-  patientRecords: (patient: Uint8Array) => list('patient-records', patient),
   consent: (consentId: Uint8Array) => key('consent', consentId),
-  patientConsents: (patient: Uint8Array) => list('patient-consents', patient),
   /**
    * The ids of the consents one patient gave one grantee, oldest first, in one value: the
    * access decision reads it whole, and it stays short (one patient, one grantee).
    */
   granteeConsents: (patient: Uint8Array, type: GranteeType, grantee: Uint8Array) =>
     key('grantee-consents', patient, type, grantee),
-  patientAudit: (patient: Uint8Array) => list('patient-audit', patient),
+  /**
+   * The patient's audit accumulator (history.ts AuditAccumulator): the count and running hash
+   * of their audit trail, so a trail the node serves can be checked whole against the state.
+   */
+  auditAccumulator: (patient: Uint8Array) => key('audit-acc', patient),
   /** Marks a requester's access-request nonce as used. */
   accessNonce: (requester: Uint8Array, nonce: Uint8Array) => key('access-nonce', requester, nonce),
   proposal: (proposalId: Uint8Array) => key('proposal', proposalId),
@@ -68,22 +60,4 @@ export function readValue<T>(reader: KeyValueReader, stateKey: Uint8Array): T | 
 
 export function writeValue<T>(state: AuthenticatedState, stateKey: Uint8Array, value: T): void {
   state.set(stateKey, encodeCanonical(value as unknown as Canonical));
-}
-
-export function listLength(reader: KeyValueReader, keys: ListKeys): number {
-  return readValue<number>(reader, keys.count) ?? 0;
-}
-
-/** Appends and returns the new entry's position. */
-export function appendToList<T>(state: AuthenticatedState, keys: ListKeys, value: T): number {
-  const index = listLength(state, keys);
-  writeValue(state, keys.entry(index), value);
-  writeValue(state, keys.count, index + 1);
-  return index;
-}
-
-export function readListEntry<T>(reader: KeyValueReader, keys: ListKeys, index: number): T {
-  const value = readValue<T>(reader, keys.entry(index));
-  if (value === undefined) throw new Error(`state invariant broken: list entry ${index} missing`);
-  return value;
 }

@@ -192,7 +192,7 @@ describe('access.log and access.emergency', () => {
     expect(w.chain.run(w.a.validator, 'access.log', permit).code).toBe('OK');
     const deny = { ...logBody(w, w.p.bClinician), decision: 'deny', consentId: null };
     expect(w.chain.run(w.p.clinician, 'access.log', deny).code).toBe('OK');
-    const trail = auditTrail(w.chain.state, w.alice.publicKey);
+    const trail = auditTrail(w.chain.history, w.alice.publicKey);
     expect(trail.total).toBe(2);
     expect(trail.items[0]).toMatchObject({
       index: 0,
@@ -203,7 +203,7 @@ describe('access.log and access.emergency', () => {
     expect(bytesEqual(trail.items[0]!.consentId!, consentId)).toBe(true);
     expect(trail.items[1]).toMatchObject({ index: 1, decision: 'deny', denyReason: 'NO_CONSENT' });
     expect(
-      auditTrail(w.chain.state, w.alice.publicKey, { reverse: true, limit: 1 }).items[0]!.index,
+      auditTrail(w.chain.history, w.alice.publicKey, { reverse: true, limit: 1 }).items[0]!.index,
     ).toBe(1);
   });
 
@@ -221,7 +221,7 @@ describe('access.log and access.emergency', () => {
     const r = w.chain.run(w.a.admin, 'access.log', claimDeny);
     expect(r.code).toBe('DECISION_MISMATCH');
     expect(r.message).toContain('permit');
-    expect(auditTrail(w.chain.state, w.alice.publicKey).total).toBe(0);
+    expect(auditTrail(w.chain.history, w.alice.publicKey).total).toBe(0);
   });
 
   it('only the custodian writes, with a fresh, recent, correctly signed request', () => {
@@ -267,7 +267,7 @@ describe('access.log and access.emergency', () => {
     };
     expect(w.chain.run(w.p.clinician, 'access.log', body).code).toBe('MALFORMED_BODY');
     expect(w.chain.run(w.p.clinician, 'access.emergency', body).code).toBe('OK');
-    expect(auditTrail(w.chain.state, w.alice.publicKey).items[0]).toMatchObject({
+    expect(auditTrail(w.chain.history, w.alice.publicKey).items[0]).toMatchObject({
       emergency: true,
       emergencyReason: 'life-threatening',
       purpose: 'ETREAT',

@@ -1,9 +1,13 @@
 import { type Canonical, type Signer, toHex } from '@medchain/crypto';
 import {
+  auditTrail,
   type Block,
   CONSENT_ACTIONS,
   DELEGATE_RELATIONS,
   EMERGENCY_REASONS,
+  getAuditAccumulator,
+  isCompleteAuditTrail,
+  MAX_PAGE_SIZE,
   PROVIDER_ROLES,
   PURPOSES,
   recordId,
@@ -249,11 +253,18 @@ describe('execution properties', () => {
         );
         expect(replayed).toEqual(receipts);
         expect(toHex(second.state.root())).toBe(toHex(first.state.root()));
+        // Each patient's trail, served from the history index, is whole against the state.
+        for (const p of patients) {
+          const trail = auditTrail(second.history, p.publicKey, { limit: MAX_PAGE_SIZE }).items;
+          expect(isCompleteAuditTrail(trail, getAuditAccumulator(second.state, p.publicKey))).toBe(
+            true,
+          );
+        }
         // Every entry the run touched proves against the root; a changed value does not.
         const root = second.state.root();
         const keys = [
           ...patients.map((p) => stateKeys.patient(p.publicKey)),
-          ...patients.map((p) => stateKeys.patientAudit(p.publicKey).count),
+          ...patients.map((p) => stateKeys.auditAccumulator(p.publicKey)),
           ...pools.consentIds.map(stateKeys.consent),
           ...pools.recordIds.map(stateKeys.record),
         ];

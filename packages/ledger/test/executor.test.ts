@@ -184,8 +184,8 @@ describe('state proofs of ledger entries', () => {
       stateKeys.consent(transactionHash(grant)),
       stateKeys.record(aliceRecord),
       stateKeys.patient(alice.publicKey),
-      stateKeys.patientConsents(alice.publicKey).entry(0),
-      stateKeys.patientConsents(alice.publicKey).count,
+      stateKeys.granteeConsents(alice.publicKey, 'provider', p.nurse.publicKey),
+      stateKeys.nonce(alice.publicKey),
       stateKeys.consent(new Uint8Array(32)), // absent: a non-inclusion proof
     ];
     for (const key of keys) {

@@ -106,7 +106,7 @@ describe('FHIR export', () => {
   });
 
   it('every audit entry exports as a schema-valid AuditEvent in its IHE BALP shape; break-glass as DICOM 110113/110127 ETREAT+BTG', () => {
-    const events = exportAuditTrail(w.chain.state, w.alice.publicKey).items;
+    const events = exportAuditTrail(w.chain.state, w.chain.history, w.alice.publicKey).items;
     expect(events).toHaveLength(3);
     for (const event of events) expect(fhirSchemaErrors(event)).toEqual([]);
     const [permit, deny, emergency] = events as unknown as [
@@ -158,7 +158,7 @@ describe('FHIR export', () => {
   });
 
   it("names the requester's organization (BALP userorg) when told it, and a patient requester as Patient", () => {
-    const [entry] = auditTrail(w.chain.state, w.alice.publicKey).items;
+    const [entry] = auditTrail(w.chain.history, w.alice.publicKey).items;
     const org = w.a.spec.id;
     const event = auditEntryToFhir(entry!, {
       resourceTypeOf: () => 'Observation',
@@ -180,7 +180,7 @@ describe('FHIR export', () => {
   });
 
   it('a disclosure of many records has one entity per record, each typed; one record, one entity', () => {
-    const [logged] = auditTrail(w.chain.state, w.alice.publicKey).items;
+    const [logged] = auditTrail(w.chain.history, w.alice.publicKey).items;
     const recordEntities = (event: unknown) =>
       (event as { entity: { what: { reference: string }; role?: { code: string } }[] }).entity
         .filter((entity) => entity.role?.code === '4')

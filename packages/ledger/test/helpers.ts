@@ -11,6 +11,7 @@ import {
   executeBlock,
   expectedNonce,
   type GenesisDocument,
+  HistoryIndexWriter,
   headerHash,
   initGenesisState,
   MemoryStore,
@@ -88,6 +89,9 @@ export class Chain {
   parentHash: Uint8Array;
   readonly #pendingNonces = new Map<string, number>();
 
+  /** The history index a node keeps beside its blocks (history.ts), fed by each block. */
+  readonly history = new MemoryStore();
+
   constructor(
     readonly doc: GenesisDocument,
     readonly options: ExecutionOptions = {},
@@ -134,6 +138,9 @@ export class Chain {
   execute(block: Block): BlockResult {
     this.#pendingNonces.clear();
     const result = executeBlock(this.state, block, this.options);
+    const index = new HistoryIndexWriter(this.history);
+    for (const items of result.history) for (const item of items) index.add(item);
+    this.history.write(index.writes());
     this.blocks.push(block);
     this.#write(result.ops);
     this.height = block.header.height;

@@ -66,7 +66,7 @@ describe('research.release', () => {
     const consentId = researchConsent(w);
     const receipt = run(w, w.a.validator, release(w, consentId));
     expect(receipt.code).toBe('OK');
-    const entries = auditTrail(w.chain.state, w.alice.publicKey).items;
+    const entries = auditTrail(w.chain.history, w.alice.publicKey).items;
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatchObject({
       patient: w.alice.publicKey,
@@ -84,7 +84,7 @@ describe('research.release', () => {
     // The custodian's admins and active providers may sign it too (a custodian agent).
     expect(run(w, w.a.admin, release(w, consentId)).code).toBe('OK');
     expect(run(w, w.p.clinician, release(w, consentId)).code).toBe('OK');
-    expect(auditTrail(w.chain.state, w.alice.publicKey).total).toBe(3);
+    expect(auditTrail(w.chain.history, w.alice.publicKey).total).toBe(3);
   });
 
   it('the one entry names every record released, in order, so the patient sees all that left', () => {
@@ -93,7 +93,7 @@ describe('research.release', () => {
     const more = anchorAlice(w, 'Observation', 2);
     const all = [more[1]!, w.aliceRecord, more[0]!];
     expect(run(w, w.a.validator, release(w, consentId, { recordIds: all })).code).toBe('OK');
-    const entries = auditTrail(w.chain.state, w.alice.publicKey).items;
+    const entries = auditTrail(w.chain.history, w.alice.publicKey).items;
     expect(entries).toHaveLength(1);
     expect(entries[0]!.recordIds).toEqual(all);
     expect(entries[0]!.recordId).toEqual(all[0]);
@@ -147,7 +147,7 @@ describe('research.release', () => {
       later.chain.time + 31 * DAY,
     );
     expect(receipt.code).toBe('NO_RESEARCH_CONSENT');
-    expect(auditTrail(w.chain.state, w.alice.publicKey).total).toBe(0);
+    expect(auditTrail(w.chain.history, w.alice.publicKey).total).toBe(0);
   });
 
   it('is refused for a patient who opted out of research, even with a consent', () => {
@@ -159,7 +159,7 @@ describe('research.release', () => {
       researchOptOut: true,
     });
     expect(run(w, w.a.validator, release(w, consentId)).code).toBe('RESEARCH_OPT_OUT');
-    expect(auditTrail(w.chain.state, w.alice.publicKey).total).toBe(0);
+    expect(auditTrail(w.chain.history, w.alice.publicKey).total).toBe(0);
   });
 
   it('is refused when the study key is not an active researcher', () => {
@@ -196,7 +196,7 @@ describe('research.release', () => {
     );
     w.chain.run(w.alice, 'record.erase', { recordId: w.aliceRecord });
     expect(run(w, w.a.validator, release(w, consentId)).code).toBe('RECORD_ERASED');
-    expect(auditTrail(w.chain.state, w.alice.publicKey).total).toBe(0);
+    expect(auditTrail(w.chain.history, w.alice.publicKey).total).toBe(0);
   });
 
   it('maps to a BALP privacy disclosure AuditEvent, one entity per record released', () => {
@@ -204,7 +204,7 @@ describe('research.release', () => {
     const consentId = researchConsent(w);
     const all = [w.aliceRecord, ...anchorAlice(w, 'Observation', 2)];
     expect(run(w, w.a.validator, release(w, consentId, { recordIds: all })).code).toBe('OK');
-    const [entry] = auditTrail(w.chain.state, w.alice.publicKey).items;
+    const [entry] = auditTrail(w.chain.history, w.alice.publicKey).items;
     const event = auditEntryToFhir(entry!, { resourceTypeOf: () => 'Observation' }) as Record<
       string,
       unknown

@@ -32,7 +32,7 @@ describe('providers', () => {
       status: 'active',
     });
     expect(bytesEqual(getProvider(chain.state, extra.publicKey)!.org, a.spec.id)).toBe(true);
-    const page = providersOfOrganization(chain.state, a.spec.id, { limit: 2 });
+    const page = providersOfOrganization(chain.state, chain.history, a.spec.id, { limit: 2 });
     expect(page.total).toBe(6);
     expect(page.items).toHaveLength(2);
     expect(page.nextOffset).toBe(2);
@@ -144,9 +144,9 @@ describe('records', () => {
     const record = getRecord(chain.state, aliceRecord)!;
     expect(record).toMatchObject({ version: 1, resourceType: 'Observation', erased: false });
     expect(bytesEqual(record.custodian, a.spec.id)).toBe(true);
-    expect(recordsOfPatient(chain.state, alice.publicKey).items.map((r) => toHex(r.id))).toEqual([
-      toHex(aliceRecord),
-    ]);
+    expect(
+      recordsOfPatient(chain.state, chain.history, alice.publicKey).items.map((r) => toHex(r.id)),
+    ).toEqual([toHex(aliceRecord)]);
   });
 
   it('refuses anchors by outsiders, researchers, for unknown patients, or twice', () => {
@@ -187,7 +187,7 @@ describe('records', () => {
       chain.run(p.nurse, 'record.amend', { recordId: bytes('none'), contentHash: bytes('v3') })
         .code,
     ).toBe('RECORD_NOT_FOUND');
-    const history = recordHistory(chain.state, aliceRecord);
+    const history = recordHistory(chain.history, aliceRecord);
     expect(history.items.map((v) => v.version)).toEqual([1, 2]);
     expect(bytesEqual(history.items[1]!.previousHash!, history.items[0]!.contentHash)).toBe(true);
     expect(history.items[0]!.previousHash).toBeNull();
@@ -229,7 +229,7 @@ describe('consents', () => {
     const consent = getConsent(chain.state, transactionHash(tx))!;
     expect(consent.status).toBe('active');
     expect(bytesEqual(consent.grantedBy, guardian.publicKey)).toBe(true);
-    expect(consentsOfPatient(chain.state, alice.publicKey).total).toBe(1);
+    expect(consentsOfPatient(chain.state, chain.history, alice.publicKey).total).toBe(1);
     expect(chain.run(p.nurse, 'consent.revoke', { consentId: consent.id }).code).toBe(
       'NOT_PATIENT_OR_DELEGATE',
     );
@@ -311,7 +311,7 @@ describe('consents', () => {
 
   it('audit trail starts empty', () => {
     const { chain, alice } = world();
-    expect(auditTrail(chain.state, alice.publicKey)).toEqual({
+    expect(auditTrail(chain.history, alice.publicKey)).toEqual({
       items: [],
       total: 0,
       nextOffset: null,

@@ -49,7 +49,7 @@ describe('a provider cannot grant consent for a patient', () => {
       ),
       { numRuns: 60 },
     );
-    expect(consentsOfPatient(chain.state, alice.publicKey).total).toBe(0);
+    expect(consentsOfPatient(chain.state, chain.history, alice.publicKey).total).toBe(0);
     // The providers who tried to grant themselves access still have none.
     for (const provider of [p.nurse, p.clinician, p.bClinician]) {
       const decision = decideAccess(chain.state, {

@@ -15,6 +15,7 @@ import {
   executeBlock,
   expectedNonce,
   type GenesisDocument,
+  HistoryIndexWriter,
   headerHash,
   initGenesisState,
   LedgerError,
@@ -81,6 +82,8 @@ function makeOrg(label: string): Org {
 
 export class LedgerBackend implements ApiBackend {
   readonly store = new MemoryStore();
+  /** The history index, fed by each block as the node's chain does. */
+  readonly historyIndex = new MemoryStore();
   readonly ledger = new AuthenticatedState(this.store);
   readonly orgs = ['st-a', 'st-b', 'st-c', 'st-d'].map(makeOrg);
   readonly doc: GenesisDocument;
@@ -191,6 +194,10 @@ export class LedgerBackend implements ApiBackend {
     return this.#committedReader;
   }
 
+  history() {
+    return this.historyIndex;
+  }
+
   stateProof(key: Uint8Array): StateProofAnswer {
     const latest = this.blocks.at(-1);
     const root = latest?.block.header.stateRoot ?? this.ledger.root();
@@ -233,6 +240,9 @@ export class LedgerBackend implements ApiBackend {
     );
     const result = executeBlock(this.ledger, block);
     this.store.write(result.ops);
+    const index = new HistoryIndexWriter(this.historyIndex);
+    for (const items of result.history) for (const item of items) index.add(item);
+    this.historyIndex.write(index.writes());
     const hash = headerHash(block.header);
     const stored: StoredBlock = {
       block,

@@ -237,6 +237,7 @@ describe('event stream', () => {
       block: (height) => backend.block(height),
       latestBlock: () => backend.latestBlock(),
       state: () => backend.state(),
+      history: () => backend.history(),
       stateProof: (key) => backend.stateProof(key),
       subscribe: (listener) => backend.subscribe(listener),
       evidence: () => backend.evidence(),

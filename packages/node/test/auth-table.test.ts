@@ -82,17 +82,13 @@ const EXPECTED_TABLES: Record<string, string> = {
   admin: 'public',
   validator: 'public',
   peer: 'public',
-  'org-providers': 'org-admin org-provider member-admin validator',
   provider: 'registered',
   patient: `${P} ${D}`,
   delegate: `${P} ${D} self`,
   record: `${P} ${D} org-admin org-provider`,
-  'record-versions': `${P} ${D} org-admin org-provider`,
-  'patient-records': `${P} ${D}`,
   consent: `${P} ${D} grantee`,
-  'patient-consents': `${P} ${D}`,
   'grantee-consents': `${P} ${D} grantee`,
-  'patient-audit': `${P} ${D}`,
+  'audit-acc': `${P} ${D}`,
   'access-nonce': 'self',
   nonce: 'self member-admin validator',
   proposal: 'member-admin validator',
@@ -198,8 +194,9 @@ describe('standings from committed state', () => {
     expect(bytesEqual(record.subject.custodian!, a.id)).toBe(true);
     const consent = stateKeyAccess(state, stateKeys.consent(world.consentId));
     expect(consent.subject.grantee?.type).toBe('provider');
-    const list = stateKeyAccess(state, stateKeys.patientAudit(alice.publicKey).entry(0));
-    expect(list.table).toBe('patient-audit');
+    const trail = stateKeyAccess(state, stateKeys.auditAccumulator(alice.publicKey));
+    expect(trail.table).toBe('audit-acc');
+    expect(bytesEqual(trail.subject.patient!, alice.publicKey)).toBe(true);
     expect(stateKeyAccess(state, stateKeys.members()).policy.kind).toBe('public');
     for (const junk of [utf8('x'), new Uint8Array([0x91, 0x01]), sha256(utf8('junk'))]) {
       expect(stateKeyAccess(state, junk).table, toHex(junk)).toBe('unknown');

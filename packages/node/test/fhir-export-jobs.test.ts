@@ -208,7 +208,7 @@ describe('research export jobs on the real ledger', () => {
     expect(errors).not.toContain(toHex(bob.publicKey));
     for (const release of job.releases) {
       expect(release.committedAt).toBeLessThanOrEqual(release.firstByteAt!);
-      const trail = auditTrail(backend.state(), Buffer.from(release.patient, 'hex')).items;
+      const trail = auditTrail(backend.history(), Buffer.from(release.patient, 'hex')).items;
       expect(trail.map((e) => toHex(e.txHash))).toContain(release.txHash);
     }
     // Dave's release names only the record his consent covers.
@@ -219,7 +219,7 @@ describe('research export jobs on the real ledger', () => {
     expect((tx.body as { recordIds: Uint8Array[] }).recordIds).toEqual([
       records.get(toHex(dave.publicKey))![0],
     ]);
-    expect(auditTrail(backend.state(), bob.publicKey).total).toBe(0);
+    expect(auditTrail(backend.history(), bob.publicKey).total).toBe(0);
   });
 
   it('refuses files of unknown exports and names outside the output', async () => {

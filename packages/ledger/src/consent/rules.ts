@@ -7,6 +7,12 @@ import {
   toHex,
 } from '@medchain/crypto';
 import { decideAccess } from '../access.js';
+import {
+  AUDIT_CHAIN_START,
+  type AuditAccumulator,
+  auditChainStep,
+  type HistoryItem,
+} from '../history.js';
 import { recordId as deriveRecordId } from '../ids.js';
 import type {
   AuditEntry,
@@ -25,7 +31,7 @@ import type {
   RecordVersion,
 } from '../model.js';
 import { fail } from '../receipt.js';
-import { appendToList, listLength, readValue, stateKeys, writeValue } from '../schema.js';
+import { readValue, stateKeys, writeValue } from '../schema.js';
 import type { AuthenticatedState, KeyValueReader } from '../state/index.js';
 import { memberIds } from '../validators.js';
 import { activeProvider, memberOrganization, patientEntry } from './actors.js';
@@ -48,6 +54,8 @@ export interface RuleContext {
   readonly params: LedgerParams;
   /** Told when organization membership, and so the validator set, changed. */
   membershipChanged(): void;
+  /** Records what the transaction adds to the history (kept only if it succeeds). */
+  history(item: HistoryItem): void;
   /** Checks a requester's signature over an access request digest (see ExecutionOptions). */
   isRequestSignatureValid(
     digest: Uint8Array,
@@ -315,7 +323,7 @@ const registerProvider: Rule<'provider.register'> = (ctx, { provider, role }, or
     suspendedAt: null,
   };
   writeValue(ctx.state, stateKeys.provider(provider), entry);
-  appendToList(ctx.state, stateKeys.organizationProviders(orgId), provider);
+  ctx.history({ type: 'provider', org: orgId, provider });
 };
 
 const suspendProvider: Rule<'provider.suspend'> = (ctx, { provider }, orgId) => {
@@ -405,7 +413,7 @@ function appendVersion(ctx: RuleContext, record: RecordEntry, previousHash: Uint
     time: ctx.time,
     txHash: ctx.txHash,
   };
-  appendToList(ctx.state, stateKeys.recordVersions(record.id), version);
+  ctx.history({ type: 'version', recordId: record.id, version });
 }
 
 const anchor: Rule<'record.anchor'> = (ctx, body) => {
@@ -426,7 +434,7 @@ const anchor: Rule<'record.anchor'> = (ctx, body) => {
     updatedAt: ctx.time,
   };
   writeValue(ctx.state, stateKeys.record(id), record);
-  appendToList(ctx.state, stateKeys.patientRecords(body.patient), id);
+  ctx.history({ type: 'record', patient: body.patient, recordId: id });
   appendVersion(ctx, record, null);
 };
 
@@ -499,7 +507,7 @@ const grant: Rule<'consent.grant'> = (ctx, terms) => {
     revokedBy: null,
   };
   writeValue(ctx.state, stateKeys.consent(consent.id), consent);
-  appendToList(ctx.state, stateKeys.patientConsents(terms.patient), consent.id);
+  ctx.history({ type: 'consent', patient: terms.patient, consentId: consent.id });
   const byGrantee = stateKeys.granteeConsents(terms.patient, terms.grantee.type, terms.grantee.id);
   writeValue(ctx.state, byGrantee, [
     ...(readValue<Uint8Array[]>(ctx.state, byGrantee) ?? []),
@@ -571,15 +579,24 @@ const logAccess = (
   });
 };
 
-/** Appends an entry to its patient's audit trail, at this transaction's time and hash. */
+/**
+ * Appends an entry to its patient's audit trail, at this transaction's time and hash: the
+ * entry goes to the history, and the patient's accumulator in the state counts and chains it.
+ */
 function appendAudit(ctx: RuleContext, entry: Omit<AuditEntry, 'index' | 'time' | 'txHash'>): void {
-  const keys = stateKeys.patientAudit(entry.patient);
-  appendToList(ctx.state, keys, {
+  const key = stateKeys.auditAccumulator(entry.patient);
+  const before = readValue<AuditAccumulator>(ctx.state, key);
+  const full: AuditEntry = {
     ...entry,
-    index: listLength(ctx.state, keys),
+    index: before?.count ?? 0,
     time: ctx.time,
     txHash: ctx.txHash,
-  } satisfies AuditEntry);
+  };
+  writeValue(ctx.state, key, {
+    count: full.index + 1,
+    hash: auditChainStep(before?.hash ?? AUDIT_CHAIN_START, full),
+  } satisfies AuditAccumulator);
+  ctx.history({ type: 'audit', entry: full });
 }
 
 // ---- research release ----

@@ -255,14 +255,11 @@ export function stateKeyAccess(
   const subject = ((): Subject | undefined => {
     switch (known) {
       case 'patient':
-      case 'patient-records':
-      case 'patient-consents':
-      case 'patient-audit':
+      case 'audit-acc':
         return isBytes(a) ? { patient: a } : undefined;
       case 'delegate':
         return isBytes(a) && isBytes(b) ? { patient: a, key: b } : undefined;
       case 'record':
-      case 'record-versions':
         return isBytes(a) ? recordSubject(state, a) : undefined;
       case 'consent':
         return isBytes(a) ? consentSubject(getConsent(state, a)) : undefined;
@@ -272,8 +269,6 @@ export function stateKeyAccess(
           ? { patient: a, grantee: { type: b, id } }
           : undefined;
       }
-      case 'org-providers':
-        return isBytes(a) ? { org: a } : undefined;
       case 'nonce':
       case 'access-nonce':
         return isBytes(a) ? { key: a } : undefined;

@@ -38,6 +38,12 @@ export interface ApiBackend {
   /** Point reads over the committed state (after the last executed block). */
   state(): KeyValueReader;
   /**
+   * Point reads over the history index (ledger historyKeys) as of the same block: the lists
+   * the queries page through. Reads throw LedgerError LEDGER_HISTORY_MISSING where this node
+   * lacks the history (it started from a state snapshot); the API answers 409 HISTORY_MISSING.
+   */
+  history(): KeyValueReader;
+  /**
    * A proof of `key` against a root a light client can check against a certified header.
    * See {@link StateProofAnswer} for which root.
    */

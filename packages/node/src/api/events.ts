@@ -220,7 +220,7 @@ export class EventHub {
     });
     const messages = new Map<string, Message[]>();
     for (const [id, { key, txHashes }] of txHashesByPatient) {
-      messages.set(id, findAuditEntries(reader, key, txHashes).map(auditMessage));
+      messages.set(id, findAuditEntries(this.backend.history(), key, txHashes).map(auditMessage));
     }
     return messages;
   }
@@ -242,7 +242,7 @@ export class EventHub {
         await deliver(storedBlockMessage(stored));
       }
     } else {
-      const reader = this.backend.state();
+      const reader = this.backend.history();
       let offset: number | null = client.lastSent + 1;
       while (offset !== null && budget > 0 && !ended(response)) {
         const page = auditTrail(reader, client.patient.key, {
@@ -346,13 +346,13 @@ function drained(response: ServerResponse): Promise<void> {
  * committed, so they sit at the end of the trail: walk back from the end until all are found.
  */
 function findAuditEntries(
-  reader: KeyValueReader,
+  history: KeyValueReader,
   patient: Uint8Array,
   txHashes: readonly Uint8Array[],
 ): AuditEntry[] {
   const found: AuditEntry[] = [];
   for (let offset = 0; offset < MAX_AUDIT_SCAN && found.length < txHashes.length; ) {
-    const page = auditTrail(reader, patient, { offset, limit: MAX_PAGE_SIZE, reverse: true });
+    const page = auditTrail(history, patient, { offset, limit: MAX_PAGE_SIZE, reverse: true });
     for (const entry of page.items) {
       if (txHashes.some((hash) => bytesEqual(hash, entry.txHash))) found.push(entry);
     }

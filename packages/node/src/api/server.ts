@@ -20,6 +20,7 @@ import {
   getProvider,
   getRecord,
   type KeyValueReader,
+  LedgerError,
   MAX_PAGE_SIZE,
   memberIds,
   type PageRequest,
@@ -365,19 +366,23 @@ function buildHandlers(
     listConsents: async (request) => {
       const key = hexParam(request, 'key');
       patientOr404(key);
-      return toJson(consentsOfPatient(backend.state(), key, pageRequest(request.query)));
+      return toJson(
+        consentsOfPatient(backend.state(), backend.history(), key, pageRequest(request.query)),
+      );
     },
 
     listAudit: async (request) => {
       const key = hexParam(request, 'key');
       patientOr404(key);
-      return toJson(auditTrail(backend.state(), key, pageRequest(request.query)));
+      return toJson(auditTrail(backend.history(), key, pageRequest(request.query)));
     },
 
     listPatientRecords: async (request) => {
       const key = hexParam(request, 'key');
       patientOr404(key);
-      return toJson(recordsOfPatient(backend.state(), key, pageRequest(request.query)));
+      return toJson(
+        recordsOfPatient(backend.state(), backend.history(), key, pageRequest(request.query)),
+      );
     },
 
     getConsent: async (request) => {
@@ -392,7 +397,8 @@ function buildHandlers(
       const id = hexParam(request, 'id');
       const reader = backend.state();
       const record = getRecord(reader, id) ?? notFound(`record ${toHex(id)}`, 'RECORD_NOT_FOUND');
-      return toJson({ record, versions: recordHistory(reader, id, pageRequest(request.query)) });
+      const versions = recordHistory(backend.history(), id, pageRequest(request.query));
+      return toJson({ record, versions });
     },
 
     listOrganizations: async () => {
@@ -406,7 +412,12 @@ function buildHandlers(
       const organization =
         getOrganization(reader, id) ??
         notFound(`organization ${toHex(id)}`, 'ORGANIZATION_NOT_FOUND');
-      const providers = providersOfOrganization(reader, id, pageRequest(request.query));
+      const providers = providersOfOrganization(
+        reader,
+        backend.history(),
+        id,
+        pageRequest(request.query),
+      );
       return toJson({ organization, providers });
     },
 
@@ -522,6 +533,11 @@ type Params = Record<string, string>;
  * a JSON schema; bad input gets a 4xx `{error: {code, message}}`; nothing a client sends can
  * make it answer 5xx or crash the node. Who may call what is the table in authorization.ts.
  */
+/** A history read this node cannot answer (it started from a state snapshot): 409. */
+function isHistoryMissing(error: unknown): error is LedgerError {
+  return error instanceof LedgerError && error.code === 'LEDGER_HISTORY_MISSING';
+}
+
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const { backend, logger, metrics } = options;
   const host = options.host ?? '127.0.0.1';
@@ -777,6 +793,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     if (error instanceof HttpError || error instanceof AuthError) {
       return reply.code(error.status).send({ error: { code: error.code, message: error.message } });
     }
+    if (isHistoryMissing(error)) {
+      return reply.code(409).send({ error: { code: 'HISTORY_MISSING', message: error.message } });
+    }
     if (error.validation !== undefined) {
       return reply.code(400).send({ error: { code: 'BAD_REQUEST', message: error.message } });
     }
@@ -928,6 +947,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     ),
     ...recordHandlers(options.records, {
       state,
+      history: () => backend.history(),
       ownOrganization,
       now,
       signerOf: (request) => signers.get(request),

@@ -108,6 +108,10 @@ export class ChainBackend implements ApiBackend {
     return this.committedReader;
   }
 
+  history(): KeyValueReader {
+    return this.options.chain.historyReader();
+  }
+
   /**
    * A proof against the root in the latest header (the state after the block before it), so
    * the header's certificate certifies the root; before block 1, against the genesis root.

@@ -11,8 +11,11 @@ import {
   executeBlock,
   type GenesisDocument,
   genesisHash,
+  HistoryIndexWriter,
   headerHash,
   initGenesisState,
+  type KeyValueReader,
+  LedgerError,
   type Receipt,
   type Transaction,
   transactionHash,
@@ -20,7 +23,15 @@ import {
   validatorSetHash,
   validatorsFromState,
 } from '@medchain/ledger';
-import { Bucket, ChainStore, type Database, StateStore } from '../db/index.js';
+import {
+  Bucket,
+  ChainStore,
+  type Database,
+  decodeHeight,
+  encodeHeight,
+  StateStore,
+  type WriteBatch,
+} from '../db/index.js';
 import { NodeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -29,6 +40,7 @@ import {
   decodeCertificate,
   decodeHead,
   decodeReceipt,
+  decodeReceiptHistory,
   encodeCertificate,
   encodeHead,
   encodeReceipt,
@@ -39,6 +51,16 @@ export const DEFAULT_MAX_CLOCK_DRIFT_MS = 5_000;
 
 const HEAD_KEY = 'head';
 const GENESIS_KEY = 'genesisHash';
+/**
+ * The history index's own key for the height it is complete to, written in every block's
+ * batch. It lives in the index's bucket (no list key is one byte), so losing the bucket loses
+ * the mark too, and the index is rebuilt.
+ */
+const HISTORY_MARK = Uint8Array.of(0);
+/** Set by a snapshot install: the index holds no history of blocks at or below this height. */
+const HISTORY_FROM_KEY = 'historyFrom';
+/** Blocks replayed into the history index per batch when it is rebuilt. */
+const REBUILD_BATCH_BLOCKS = 500;
 
 export interface ChainOptions {
   readonly db: Database;
@@ -104,6 +126,13 @@ export class Chain implements ConsensusApplication {
   writing = false;
   /** The node's mempool, once handed over (usePool): blocks reuse the transactions it decoded. */
   private pool: PendingTransactions | undefined;
+  /** The history index as stored (the chain's own reads, while indexing). */
+  private readonly historyIndex: KeyValueReader;
+  /**
+   * The last height whose history this node lacks: 0 from genesis, the snapshot height after
+   * state sync (blocks up to it were never stored here).
+   */
+  readonly historyFrom: number;
 
   private constructor(
     private readonly options: ChainOptions,
@@ -114,6 +143,9 @@ export class Chain implements ConsensusApplication {
     genesisHash: Uint8Array,
   ) {
     this.store = store;
+    this.historyIndex = { get: (key) => store.history.load(key) };
+    const from = store.meta.load(HISTORY_FROM_KEY);
+    this.historyFrom = from === undefined ? 0 : decodeHeight(from);
     this.headerStateRoot = head.stateRoot;
     if (head.height > 0) {
       // A state-synced head has no stored block: its root was certified by the next header.
@@ -156,6 +188,7 @@ export class Chain implements ConsensusApplication {
       stateStore.stageInto(batch);
       store.meta.save(batch, GENESIS_KEY, initial.hash);
       store.meta.save(batch, HEAD_KEY, encodeHead(head));
+      store.history.save(batch, HISTORY_MARK, encodeHeight(0));
       await db.write(batch);
       options.logger.info(
         { chainId: genesis.chainId, genesisHash: toHex(initial.hash) },
@@ -173,7 +206,72 @@ export class Chain implements ConsensusApplication {
       );
     }
     const state = new AuthenticatedState(stateStore, head.stateRoot);
-    return new Chain(options, store, stateStore, state, head, storedGenesis);
+    const chain = new Chain(options, store, stateStore, state, head, storedGenesis);
+    await chain.ensureHistoryIndex();
+    return chain;
+  }
+
+  /**
+   * Rebuilds the history index from the stored blocks' receipts when it is not complete to the
+   * head (its bucket lost or damaged: every block's batch keeps it complete otherwise). The
+   * marker is written with the last batch, so a crash mid-rebuild starts it over.
+   */
+  async ensureHistoryIndex(): Promise<void> {
+    const { db, logger } = this.options;
+    const indexed = this.store.history.load(HISTORY_MARK);
+    if (indexed !== undefined && decodeHeight(indexed) === this.head.height) return;
+    logger.warn(
+      { from: this.historyFrom + 1, to: this.head.height },
+      'history index missing or behind: rebuilding it from the stored blocks',
+    );
+    const clear = db.batch();
+    for await (const [key] of db.entries(Bucket.historyIndex)) clear.del(Bucket.historyIndex, key);
+    await db.write(clear);
+    for (let start = this.historyFrom + 1; start <= this.head.height; ) {
+      const end = Math.min(this.head.height, start + REBUILD_BATCH_BLOCKS - 1);
+      const index = new HistoryIndexWriter(this.historyIndex);
+      for (let height = start; height <= end; height++) {
+        const payload = this.store.loadBlock(height);
+        if (payload === undefined) {
+          throw new NodeError('NODE_DB_BAD_VALUE', `block ${height} is missing: cannot index it`);
+        }
+        for (const tx of decodeBlock(payload).txs) {
+          const receipt = this.store.loadReceipt(transactionHash(tx));
+          if (receipt === undefined) {
+            throw new NodeError('NODE_DB_BAD_VALUE', `block ${height} has a tx without receipt`);
+          }
+          for (const item of decodeReceiptHistory(receipt)) index.add(item);
+        }
+      }
+      const batch = db.batch();
+      this.stageHistory(batch, index);
+      await db.write(batch);
+      start = end + 1;
+    }
+    const done = db.batch();
+    this.store.history.save(done, HISTORY_MARK, encodeHeight(this.head.height));
+    await db.write(done);
+  }
+
+  private stageHistory(batch: WriteBatch, index: HistoryIndexWriter): void {
+    for (const op of index.writes()) {
+      if (op.type === 'put') this.store.history.save(batch, op.key, op.value);
+    }
+  }
+
+  /**
+   * Reads of the history index for queries (ledger historyKeys). On a node whose history
+   * starts at a snapshot every read throws LedgerError LEDGER_HISTORY_MISSING: its lists lack
+   * everything before the snapshot, and a partial list must not pass for a whole one.
+   */
+  historyReader(): KeyValueReader {
+    if (this.historyFrom === 0) return this.historyIndex;
+    const message = `this node's history starts after block ${this.historyFrom} (it installed a state snapshot): ask a node that stores the blocks before it`;
+    return {
+      get: () => {
+        throw new LedgerError('LEDGER_HISTORY_MISSING', message);
+      },
+    };
   }
 
   get height(): number {
@@ -311,7 +409,8 @@ export class Chain implements ConsensusApplication {
 
   /**
    * Executes the committed block at the next height and stores it with its certificate,
-   * receipts, tx index, state writes and the new head in ONE LevelDB batch (fsynced).
+   * receipts, tx index, history index, state writes and the new head in ONE LevelDB batch
+   * (fsynced).
    * `verdicts` are the mempool's signature verdicts from admission (see ExecutionOptions).
    */
   async commitBlock(
@@ -377,9 +476,14 @@ export class Chain implements ConsensusApplication {
       certificate: encodeCertificate(certificate),
       txs: block.txs.map((tx, index) => ({
         hash: transactionHash(tx),
-        receipt: encodeReceipt(result.receipts[index]!),
+        receipt: encodeReceipt(result.receipts[index]!, result.history[index]),
       })),
     });
+    // The history index lands with the block, so the two are never apart after a crash.
+    const index = new HistoryIndexWriter(this.historyIndex);
+    for (const items of result.history) for (const item of items) index.add(item);
+    this.stageHistory(batch, index);
+    this.store.history.save(batch, HISTORY_MARK, encodeHeight(height));
     this.store.meta.save(batch, HEAD_KEY, encodeHead(head));
     await this.options.db.write(batch);
     this.head = head;
@@ -420,6 +524,10 @@ export class Chain implements ConsensusApplication {
     const batch = db.batch();
     for await (const [key] of db.entries(Bucket.state)) batch.del(Bucket.state, key);
     for (const [key, value] of snapshot.entries) batch.put(Bucket.state, key, value);
+    // No blocks up to the snapshot are stored here, so no history of them either.
+    for await (const [key] of db.entries(Bucket.historyIndex)) batch.del(Bucket.historyIndex, key);
+    store.meta.save(batch, HISTORY_FROM_KEY, encodeHeight(snapshot.height));
+    store.history.save(batch, HISTORY_MARK, encodeHeight(snapshot.height));
     store.meta.save(
       batch,
       HEAD_KEY,

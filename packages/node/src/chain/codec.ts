@@ -6,7 +6,7 @@ import type {
   Vote,
 } from '@medchain/consensus';
 import { type Canonical, decodeCanonical, encodeCanonical } from '@medchain/crypto';
-import { RECEIPT_CODES, type Receipt } from '@medchain/ledger';
+import { type HistoryItem, RECEIPT_CODES, type Receipt } from '@medchain/ledger';
 import { NodeError } from '../errors.js';
 
 /*
@@ -44,8 +44,25 @@ function intField(value: unknown, what: string): number {
   return value as number;
 }
 
-export function encodeReceipt(receipt: Receipt): Uint8Array {
-  return encodeCanonical({ txHash: receipt.txHash, code: receipt.code, message: receipt.message });
+/**
+ * A receipt as stored, with what its transaction added to the history (BlockResult.history):
+ * the source the history index is rebuilt from. `history` is omitted when empty.
+ */
+export function encodeReceipt(receipt: Receipt, history: readonly HistoryItem[] = []): Uint8Array {
+  return encodeCanonical({
+    txHash: receipt.txHash,
+    code: receipt.code,
+    message: receipt.message,
+    ...(history.length === 0 ? {} : { history: history as unknown as Canonical }),
+  });
+}
+
+/** The history stored with a receipt (empty when none). Only this node wrote it. */
+export function decodeReceiptHistory(bytes: Uint8Array): HistoryItem[] {
+  const { history } = decodeFields(bytes, 'receipt');
+  if (history === undefined) return [];
+  if (!Array.isArray(history)) throw bad('receipt history');
+  return history as HistoryItem[];
 }
 
 export function decodeReceipt(bytes: Uint8Array): Receipt {

@@ -25,6 +25,13 @@ export enum Bucket {
    * consensus driver caught, the most recent kept (older ones deleted as new ones come)
    */
   consensusEvidence = 9,
+  /**
+   * History index (ledger historyKeys -> canonical value): the lists queries page through that
+   * are not in the state (a patient's consents, records and audit entries, a record's
+   * versions, an organization's providers). Written in each block's batch from the history
+   * stored with its receipts, and rebuilt from them when missing (Chain.open).
+   */
+  historyIndex = 10,
 }
 
 /** Bytes are opaque to the database; these sizes are the only structure it knows. */

@@ -41,7 +41,7 @@ export class Repository<K> {
 const identity = (key: Uint8Array): Uint8Array => key;
 
 /** Bumped when the layout of any bucket changes; a node refuses a database of another version. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Everything a committed block writes, handed over in one piece so it lands in one batch. */
 export interface CommittedBlock {
@@ -50,7 +50,7 @@ export interface CommittedBlock {
   block: Uint8Array;
   /** The encoded commit certificate. */
   certificate: Uint8Array;
-  /** Transactions in block order, with their encoded receipts. */
+  /** Transactions in block order, with their encoded receipts (and history: codec.ts). */
   txs: ReadonlyArray<{ hash: Uint8Array; receipt: Uint8Array }>;
 }
 
@@ -82,6 +82,7 @@ export class ChainStore {
   readonly receipts: Repository<Uint8Array>;
   readonly meta: Repository<string>;
   readonly evidence: EvidenceRepository;
+  readonly history: Repository<Uint8Array>;
 
   constructor(readonly db: Database) {
     this.blocks = new Repository(db, Bucket.blockByHeight, encodeHeight);
@@ -90,9 +91,13 @@ export class ChainStore {
     this.receipts = new Repository(db, Bucket.receiptByTxHash, identity);
     this.meta = new Repository(db, Bucket.meta, utf8);
     this.evidence = new EvidenceRepository(db);
+    this.history = new Repository(db, Bucket.historyIndex, identity);
   }
 
-  /** Adds every write of a committed block to `batch` (block, certificate, txs, receipts). */
+  /**
+   * Adds every write of a committed block to `batch` (block, certificate, txs, receipts); the
+   * chain adds the history index writes and the head to the same batch.
+   */
   saveCommittedBlock(batch: WriteBatch, committed: CommittedBlock): void {
     this.blocks.save(batch, committed.height, committed.block);
     this.certificates.save(batch, committed.height, committed.certificate);

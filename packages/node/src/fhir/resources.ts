@@ -117,11 +117,14 @@ function* everyEntry<T>(
 
 export function* consentCandidates(
   state: KeyValueReader,
+  history: KeyValueReader,
   patient: Uint8Array,
   time: number,
 ): Generator<Candidate<LedgerTarget>> {
   const lookups = lookupsOf(state);
-  for (const { position, entry } of everyEntry((r) => consentsOfPatient(state, patient, r))) {
+  for (const { position, entry } of everyEntry((r) =>
+    consentsOfPatient(state, history, patient, r),
+  )) {
     const source = { type: 'Consent', consent: entry } as const;
     yield { position, resource: consentResource(state, entry, time, lookups), source };
   }
@@ -129,10 +132,11 @@ export function* consentCandidates(
 
 export function* auditCandidates(
   state: KeyValueReader,
+  history: KeyValueReader,
   patient: Uint8Array,
 ): Generator<Candidate<LedgerTarget>> {
   const lookups = lookupsOf(state);
-  for (const { position, entry } of everyEntry((r) => auditTrail(state, patient, r))) {
+  for (const { position, entry } of everyEntry((r) => auditTrail(history, patient, r))) {
     const source = { type: 'AuditEvent', entry } as const;
     yield { position, resource: auditResource(state, entry, lookups), source };
   }
@@ -161,7 +165,9 @@ export async function findAuditEntry(
   const state = backend.state();
   const patient = patientOfTransaction(state, found.tx.body);
   if (patient === undefined) return undefined;
-  for (const { entry } of everyEntry((r) => auditTrail(state, patient, { ...r, reverse: true }))) {
+  for (const { entry } of everyEntry((r) =>
+    auditTrail(backend.history(), patient, { ...r, reverse: true }),
+  )) {
     if (bytesEqual(entry.txHash, hash)) return entry;
   }
   return undefined;

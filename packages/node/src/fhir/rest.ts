@@ -479,7 +479,7 @@ export function fhirApi(options: FhirApiOptions) {
           request,
           'Consent',
           search,
-          consentCandidates(backend.state(), patient, time),
+          consentCandidates(backend.state(), backend.history(), patient, time),
         );
       },
     ] as const;
@@ -516,7 +516,12 @@ export function fhirApi(options: FhirApiOptions) {
       },
       async (request: FastifyRequest) => {
         const { search, patient } = searchOf(request, AUDIT_EVENT_PARAMS);
-        return bundle(request, 'AuditEvent', search, auditCandidates(backend.state(), patient));
+        return bundle(
+          request,
+          'AuditEvent',
+          search,
+          auditCandidates(backend.state(), backend.history(), patient),
+        );
       },
     ] as const;
     route(FHIR_ROUTES[3], ...auditSearch);

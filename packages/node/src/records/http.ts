@@ -54,6 +54,8 @@ export type RecordOperationId =
 export interface RecordRouteContext {
   /** Committed state. */
   state(): KeyValueReader;
+  /** The history index (ApiBackend.history): a record's versions. */
+  history(): KeyValueReader;
   /** The member organization this node's validator key belongs to. */
   ownOrganization(): Uint8Array | undefined;
   /** The node's clock (ms). */
@@ -84,7 +86,8 @@ function checkUpload(context: RecordRouteContext, signer: Uint8Array, upload: Pu
       `record ${toHex(recordId)} is not anchored with this organization as custodian: anchor it (record.anchor) before storing it`,
     );
   }
-  const entry = recordHistory(state, recordId, { offset: version - 1, limit: 1 }).items[0];
+  const versions = recordHistory(context.history(), recordId, { offset: version - 1, limit: 1 });
+  const entry = versions.items[0];
   if (
     !bytesEqual(record.patient, patient) ||
     entry === undefined ||

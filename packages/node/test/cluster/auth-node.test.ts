@@ -109,7 +109,7 @@ describe('the outside findings, on a real node', () => {
     };
   }
 
-  const audit = () => auditTrail(node.parts.backend.state(), patient.publicKey).total;
+  const audit = () => auditTrail(node.parts.backend.history(), patient.publicKey).total;
 
   beforeAll(async () => {
     network = await makeNetwork({ validators: 1 });

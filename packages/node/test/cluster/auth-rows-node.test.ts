@@ -619,7 +619,7 @@ function table(): Record<AccessKey, Row[]> {
 const KEYS = Object.keys(ROUTE_ACCESS) as AccessKey[];
 let rows: Record<AccessKey, Row[]>;
 let auditBefore = 0;
-const audit = () => auditTrail(node.parts.backend.state(), patient.publicKey).total;
+const audit = () => auditTrail(node.parts.backend.history(), patient.publicKey).total;
 
 beforeAll(async () => {
   network = await makeNetwork({ validators: 1 });

@@ -428,9 +428,14 @@ describe(`research export of a ${PATIENTS}-patient chain (${VALIDATORS} validato
     expect(heights.size).toBeLessThan(job.releases.length / 4);
     // On every validator: the entry in that block, and on the patient's audit trail.
     for (const node of nodes) {
-      const state = node.parts.backend.state();
       for (const release of job.releases) {
-        const trail = auditTrail(state, Buffer.from(release.patient, 'hex'), { reverse: true });
+        const trail = auditTrail(
+          node.parts.backend.history(),
+          Buffer.from(release.patient, 'hex'),
+          {
+            reverse: true,
+          },
+        );
         const entry = trail.items.find((e) => toHex(e.txHash) === release.txHash);
         expect(entry).toMatchObject({
           action: 'disclose',

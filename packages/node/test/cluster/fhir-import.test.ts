@@ -98,14 +98,20 @@ async function refusedWith(
   attempt: () => Promise<{ status: number; answer: Resource }>,
 ): Promise<{ status: number; codes: string[]; expressions: string[] }> {
   const root = stateRoot();
-  const consents = consentsOfPatient(state(), patient.publicKey).total;
+  const consents = consentsOfPatient(
+    state(),
+    node.parts.backend.history(),
+    patient.publicKey,
+  ).total;
   const { status, answer } = await attempt();
   expect(answer.resourceType).toBe('OperationOutcome');
   expect(fhirSchemaErrors(answer)).toEqual([]);
   // Nothing reached a block: let one block's worth of time pass, then compare.
   await new Promise((resolve) => setTimeout(resolve, 300));
   expect(stateRoot()).toBe(root);
-  expect(consentsOfPatient(state(), patient.publicKey).total).toBe(consents);
+  expect(consentsOfPatient(state(), node.parts.backend.history(), patient.publicKey).total).toBe(
+    consents,
+  );
   const issues = (answer as unknown as Outcome).issue;
   return {
     status,

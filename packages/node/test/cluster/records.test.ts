@@ -359,7 +359,7 @@ describe('consent-gated record exchange between hospitals', () => {
 
   it("a member node relaying a stranger's request over libp2p: the custodian refuses it, logs nothing", async () => {
     const metric = A().metrics.register.getSingleMetric('medchain_records_requests_total') as never;
-    const trail = () => auditTrail(A().parts.backend.state(), patient1.key, { limit: 1 }).total;
+    const trail = () => auditTrail(A().parts.backend.history(), patient1.key, { limit: 1 }).total;
     const before = trail();
     // The API route would refuse these (REQUESTER_NO_ROLE); B's node sends them straight to A.
     for (const who of [actor('stranger'), patient2]) {
@@ -519,7 +519,7 @@ describe('consent-gated record exchange between hospitals', () => {
 
   it('every logged attempt is in the patient audit trail with its outcome, as schema-valid FHIR AuditEvents', async () => {
     for (const p of [patient1, patient2]) {
-      const trail = auditTrail(A().parts.backend.state(), p.key, { limit: 200 }).items;
+      const trail = auditTrail(A().parts.backend.history(), p.key, { limit: 200 }).items;
       expect(
         trail.map((e) => ({
           decision: e.decision,
@@ -527,7 +527,12 @@ describe('consent-gated record exchange between hospitals', () => {
           emergency: e.emergency,
         })),
       ).toEqual(expectedAudit.get(toHex(p.key)));
-      const events = exportAuditTrail(A().parts.backend.state(), p.key, { limit: 200 }).items;
+      const events = exportAuditTrail(
+        A().parts.backend.state(),
+        A().parts.backend.history(),
+        p.key,
+        { limit: 200 },
+      ).items;
       expect(events.length).toBe(trail.length);
       for (const event of events) expect(fhirSchemaErrors(event)).toEqual([]);
     }
