@@ -9,6 +9,7 @@ import { ClientError } from './errors.js';
 import { type RequestSigner, signRequest } from './http-signature.js';
 import type {
   AuditEntryJson,
+  AuditInclusionJson,
   BlockJson,
   ConsentJson,
   DelegateJson,
@@ -417,6 +418,11 @@ export class ApiClient {
 
   allAudit(patient: PartyKey): Promise<AuditEntryJson[]> {
     return allPages((page) => this.audit(patient, page));
+  }
+
+  /** Where audit entry `index`'s transaction is: its block and Merkle path (check with a light client). */
+  async auditInclusion(patient: PartyKey, index: number): Promise<AuditInclusionJson> {
+    return this.get(`/patients/${partyKeyHex(patient)}/audit/${index}/inclusion`);
   }
 
   async patientRecords(patient: PartyKey, page?: PageRequest): Promise<PageJson<RecordJson>> {

@@ -95,6 +95,12 @@ export interface BlockJson {
   readonly certificate: CertificateJson | null;
 }
 
+/** GET /v1/patients/:key/audit/:index/inclusion: the entry's block and its tx's Merkle path. */
+export interface AuditInclusionJson {
+  readonly height: number;
+  readonly proof: { readonly index: number; readonly size: number; readonly path: string[] };
+}
+
 /** GET /v1/headers/:height: a header and its commit certificate. */
 export interface SignedHeaderJson {
   readonly hash: string;

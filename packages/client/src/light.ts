@@ -1,5 +1,12 @@
 import { type CommitCertificate, verifyCommitCertificate } from '@medchain/consensus';
-import { bytesEqual, decodeCanonical, fromHex, merkleRoot, toHex, verify } from '@medchain/crypto';
+import {
+  bytesEqual,
+  decodeCanonical,
+  fromHex,
+  toHex,
+  verify,
+  verifyMerkleProof,
+} from '@medchain/crypto';
 import {
   type AuditAccumulator,
   type AuditEntry,
@@ -65,6 +72,23 @@ export interface Proven<T> {
 }
 
 const VERDICTS = new Set(['CERTIFICATE_INVALID', 'CHAIN_MISMATCH', 'INVALID_ARGUMENT']);
+
+/** Runs one check into `steps` and returns its outcome. */
+async function runStep(
+  steps: ProofStep[],
+  check: string,
+  run: () => boolean | Promise<boolean>,
+): Promise<boolean> {
+  let ok = false;
+  try {
+    ok = await run();
+  } catch (error) {
+    // A verdict on the answer fails the step; not reaching the node is not a verdict.
+    if (error instanceof ClientError && !VERDICTS.has(error.code)) throw error;
+  }
+  steps.push({ check, ok });
+  return ok;
+}
 
 /** `check` with more steps, verified only if all pass. */
 function extend(check: ProofCheck, steps: readonly ProofStep[]): ProofCheck {
@@ -327,17 +351,8 @@ export class LightClient {
    */
   async checkStateProof(answer: StateProofJson, key: Uint8Array): Promise<ProofCheck> {
     const steps: ProofStep[] = [];
-    const step = async (check: string, run: () => boolean | Promise<boolean>) => {
-      let ok = false;
-      try {
-        ok = await run();
-      } catch (error) {
-        // A verdict on the answer fails the step; not reaching the node is not a verdict.
-        if (error instanceof ClientError && !VERDICTS.has(error.code)) throw error;
-      }
-      steps.push({ check, ok });
-      return ok;
-    };
+    const step = (check: string, run: () => boolean | Promise<boolean>) =>
+      runStep(steps, check, run);
     let stateRoot: Uint8Array = new Uint8Array(0);
     let value: Uint8Array | undefined;
     await step('the answer is well formed and for this key', () => {
@@ -439,9 +454,9 @@ export class LightClient {
   /**
    * Entry `index` of a patient's audit trail, proven in two parts: it is in the trail the state's
    * accumulator certifies (proveAuditTrail: the rules append an entry only when its transaction
-   * succeeds), and its transaction is in a certified block of its time (the block's tx hashes
-   * give the header's tx root). `value` is undefined when no certified state holds the entry
-   * yet. PROOF_INVALID when a check fails.
+   * succeeds), and its transaction is in a certified block of its time (a Merkle path from its
+   * hash to the header's tx root, GET /patients/:key/audit/:index/inclusion). `value` is
+   * undefined when no certified state holds the entry yet. PROOF_INVALID when a check fails.
    */
   async proveAuditEntry(patient: PartyKey, index: number): Promise<Proven<AuditEntry>> {
     if (!Number.isSafeInteger(index) || index < 0)
@@ -449,36 +464,28 @@ export class LightClient {
     const trail = await this.proveAuditTrail(patient);
     const entry = trail.value![index];
     if (entry === undefined) return { value: undefined, key: trail.key, check: trail.check };
-    const found = await this.#api.tx(entry.txHash);
-    const height = found.status === 'committed' ? found.height : 0;
-    const block = height > 0 ? await this.#api.block(height) : undefined;
+    const inclusion = await this.#api.auditInclusion(patient, index);
+    const signed = await this.#api.header(inclusion.height);
+    const header = headerFromJson(signed.header);
     const steps: ProofStep[] = [];
-    const step = async (check: string, run: () => boolean | Promise<boolean>) => {
-      let ok = false;
-      try {
-        ok = block !== undefined && (await run());
-      } catch (error) {
-        if (error instanceof ClientError && !VERDICTS.has(error.code)) throw error;
-      }
-      steps.push({ check, ok });
-    };
-    const header = block && headerFromJson(block.header);
-    await step(`block ${height} is on this chain and certified by a quorum`, async () => {
-      const certificate = block!.certificate;
+    const step = (check: string, run: () => boolean | Promise<boolean>) =>
+      runStep(steps, check, run);
+    await step(`block ${inclusion.height} is on this chain and certified by a quorum`, async () => {
+      const { certificate } = signed;
       await this.verifyHeader(
-        header!,
+        header,
         certificate === null ? null : certificateFromJson(certificate),
       );
-      return true;
+      return header.height === inclusion.height;
     });
-    await step(`its tx root covers transaction ${toHex(entry.txHash).slice(0, 16)}…`, () => {
-      const hashes = block!.txs.map((tx) => fromHex(tx.hash));
-      return (
-        bytesEqual(merkleRoot(hashes), header!.txRoot) &&
-        hashes.some((hash) => bytesEqual(hash, entry.txHash))
-      );
-    });
-    await step('the entry has the block time', () => header!.time === entry.time);
+    await step(`its tx root covers transaction ${toHex(entry.txHash).slice(0, 16)}…`, () =>
+      verifyMerkleProof(header.txRoot, entry.txHash, {
+        index: inclusion.proof.index,
+        size: inclusion.proof.size,
+        path: inclusion.proof.path.map((hash) => fromHex(hash)),
+      }),
+    );
+    await step('the entry has the block time', () => header.time === entry.time);
     const check = extend(trail.check, steps);
     requireVerified(check, `audit entry ${index}`);
     return { value: entry, key: trail.key, check };

@@ -73,6 +73,7 @@ export const ROUTE_ACCESS = {
   getDelegate: signed(...PATIENT_SIDE, 'self'),
   listConsents: signed(...PATIENT_SIDE),
   listAudit: signed(...PATIENT_SIDE),
+  getAuditInclusion: signed(...PATIENT_SIDE),
   listPatientRecords: signed(...PATIENT_SIDE),
   getConsent: signed(...PATIENT_SIDE, 'grantee'),
   getRecord: signed(...PATIENT_SIDE, 'org-admin', 'org-provider'),

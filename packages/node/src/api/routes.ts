@@ -526,6 +526,34 @@ export const ROUTES = [
     },
   },
   {
+    operationId: 'getAuditInclusion',
+    method: 'GET',
+    path: '/patients/:key/audit/:index/inclusion',
+    summary: "Where an audit entry's transaction is: its block and a Merkle path to the tx root",
+    description:
+      "With the block's certified header (GET /headers/:height), this proves the entry's transaction is in that block; the audit accumulator in the state proves the entry itself (PROTOCOL.md, audit trail).",
+    params: params({
+      key: KEY,
+      index: {
+        type: 'string',
+        pattern: '^(?:0|[1-9][0-9]{0,15})$',
+        description: 'the entry index',
+      },
+    }),
+    querystring: NO_QUERY,
+    responses: {
+      200: {
+        description: "the block height and the Merkle path of the entry's transaction",
+        schema: object({
+          height: INT,
+          proof: object({ index: INT, size: INT, path: array(HASH) }),
+        }),
+      },
+      400: BAD,
+      404: NOT_FOUND('PATIENT or AUDIT_ENTRY'),
+    },
+  },
+  {
     operationId: 'listPatientRecords',
     method: 'GET',
     path: '/patients/:key/records',

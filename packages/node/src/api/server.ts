@@ -4,7 +4,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import fastifyCors from '@fastify/cors';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
-import { decodeStoredCanonical, fromHex, toHex } from '@medchain/crypto';
+import { decodeStoredCanonical, fromHex, merkleProof, toHex } from '@medchain/crypto';
 import {
   auditTrail,
   type ConsentEntry,
@@ -28,6 +28,7 @@ import {
   recordHistory,
   recordsOfPatient,
   stateKeys,
+  transactionHash,
 } from '@medchain/ledger';
 import Fastify, {
   type FastifyError,
@@ -375,6 +376,20 @@ function buildHandlers(
       const key = hexParam(request, 'key');
       patientOr404(key);
       return toJson(auditTrail(backend.history(), key, pageRequest(request.query)));
+    },
+
+    getAuditInclusion: async (request) => {
+      const key = hexParam(request, 'key');
+      patientOr404(key);
+      const index = Number((request.params as Params).index);
+      const entry = auditTrail(backend.history(), key, { offset: index, limit: 1 }).items[0];
+      const found = entry && (await backend.transaction(entry.txHash));
+      const block = found?.status === 'committed' ? await backend.block(found.height) : undefined;
+      if (entry === undefined || found?.status !== 'committed' || block === undefined) {
+        return notFound(`audit entry ${index} of patient ${toHex(key)}`, 'AUDIT_ENTRY_NOT_FOUND');
+      }
+      const proof = merkleProof(block.block.txs.map(transactionHash), found.index);
+      return toJson({ height: found.height, proof });
     },
 
     listPatientRecords: async (request) => {
@@ -830,6 +845,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       case 'getPatient':
       case 'listConsents':
       case 'listAudit':
+      case 'getAuditInclusion':
       case 'listPatientRecords':
         return { patient: hex('key') };
       case 'getDelegate':
