@@ -44,6 +44,7 @@ const EXPECTED: Record<AccessKey, string> = {
   getDelegate: `${P} ${D} self`,
   listConsents: `${P} ${D}`,
   listAudit: `${P} ${D}`,
+  getAuditInclusion: `${P} ${D}`,
   listPatientRecords: `${P} ${D}`,
   getConsent: `${P} ${D} grantee`,
   getRecord: `${P} ${D} org-admin org-provider`,

@@ -329,6 +329,7 @@ function table(): Record<AccessKey, Row[]> {
     getPatient: patientSide(''),
     listConsents: patientSide('/consents'),
     listAudit: patientSide('/audit'),
+    getAuditInclusion: patientSide('/audit/0/inclusion'),
     listPatientRecords: patientSide('/records'),
     getDelegate: [
       {
