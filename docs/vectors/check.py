@@ -16,7 +16,7 @@ TAGS = {"Transaction": "medchain/tx/v1", "BlockHeader": "medchain/block-header/v
         "StateNode": "medchain/state-node/v1", "StateKey": "medchain/state-key/v1",
         "ConsensusMessage": "medchain/consensus-msg/v1", "ValidatorSet": "medchain/validator-set/v1",
         "AccessRequest": "medchain/access-request/v1", "RecordId": "medchain/record-id/v1",
-        "RecordContent": "medchain/record-content/v1"}
+        "RecordContent": "medchain/record-content/v1", "AuditChain": "medchain/audit-chain/v1"}
 
 def H(domain, *parts):
     tag = TAGS[domain].encode()
@@ -232,6 +232,20 @@ check("commitment", H("RecordContent", h(rc["salt"]), h(rc["content"])).hex(), r
 check("unsalted anchor", hashlib.sha256(h(rc["content"])).hexdigest(), rc["unsaltedAnchor"])
 check("payload", enc({"content": B(rc["content"]), "salt": B(rc["salt"])}).hex(), rc["payload"])
 check("unsalted payload", enc({"content": B(rc["content"])}).hex(), rc["unsaltedPayload"])
+
+# audit accumulator: h_n = H_AuditChain(h_{n-1}, canon(entry n-1))
+ac = V["audit-chain"]
+AUDIT_BYTES = ("patient", "recordId", "custodian", "requester", "consentId", "txHash", "requestHash")
+def audit_entry(j):
+    e = {k: (B(v) if k in AUDIT_BYTES and v is not None else v) for k, v in j.items()}
+    if "recordIds" in e: e["recordIds"] = [B(x) for x in e["recordIds"]]
+    return e
+prev = h(ac["start"])
+check("audit start", prev, bytes(32))
+for i, j in enumerate(ac["entries"]):
+    c = enc(audit_entry(j)); check(f"audit canon {i}", c.hex(), ac["canonical"][i])
+    prev = H("AuditChain", prev, c); check(f"audit hash {i}", prev.hex(), ac["hashes"][i])
+check("audit accumulator", enc({"count": len(ac["entries"]), "hash": Bin(prev)}).hex(), ac["accumulator"])
 
 # signed requests
 from urllib.parse import urlsplit

@@ -30,8 +30,11 @@ import {
   verify,
 } from '@medchain/crypto';
 import {
+  AUDIT_CHAIN_START,
+  type AuditEntry,
   AuthenticatedState,
   accessRequestDigest,
+  auditChainStep,
   buildBlock,
   DEFAULT_LEDGER_PARAMS,
   decodeStateProof,
@@ -44,6 +47,7 @@ import {
   genesisToJson,
   headerHash,
   initGenesisState,
+  isCompleteAuditTrail,
   MemoryStore,
   recordCommitment,
   recordId,
@@ -62,6 +66,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { toDidKey } from '../src/did-key.js';
 import { signatureBase, signRequest, verifyRequestSignature } from '../src/http-signature.js';
+import { valueToJson } from '../src/json.js';
 
 const DOC = new URL('../../../docs/PROTOCOL.md', import.meta.url);
 const JSON_FILE = new URL('../../../docs/vectors/protocol.json', import.meta.url);
@@ -453,6 +458,58 @@ function accessRequestVector(): Json {
   };
 }
 
+/** Two audit entries (an access, a research release) and the accumulator's running hash. */
+function auditChainVector(): Json {
+  const record = recordId(ORGS[0]!.id, patient.publicKey, seedOf('audit record').slice(0, 16));
+  const common = {
+    patient: patient.publicKey,
+    recordId: record,
+    custodian: ORGS[0]!.id,
+    consentId: seedOf('audit consent'),
+    denyReason: null,
+    emergency: false,
+    emergencyReason: null,
+  };
+  const entries: AuditEntry[] = [
+    {
+      ...common,
+      index: 0,
+      requester: clinician.publicKey,
+      action: 'access',
+      purpose: 'TREAT',
+      decision: 'permit',
+      time: TIME + 1_000,
+      txHash: seedOf('audit tx 0'),
+      requestHash: seedOf('audit request 0'),
+    },
+    {
+      ...common,
+      index: 1,
+      recordIds: [record, seedOf('audit record 2')],
+      requester: seedOf('audit study'),
+      action: 'disclose',
+      purpose: 'HRESCH',
+      decision: 'permit',
+      time: TIME + 2_000,
+      txHash: seedOf('audit tx 1'),
+      requestHash: seedOf('audit request 1'),
+    },
+  ];
+  const hashes: Uint8Array[] = [];
+  for (const entry of entries)
+    hashes.push(auditChainStep(hashes.at(-1) ?? AUDIT_CHAIN_START, entry));
+  const accumulator = { count: entries.length, hash: hashes.at(-1)! };
+  expect(isCompleteAuditTrail(entries, accumulator)).toBe(true);
+  expect(isCompleteAuditTrail(entries.slice(1), accumulator)).toBe(false);
+  return {
+    entries: entries.map(valueToJson) as Json[],
+    canonical: entries.map((entry) => hex(encodeCanonical(entry as unknown as Canonical))),
+    start: hex(AUDIT_CHAIN_START),
+    hashes: hashes.map(hex),
+    accumulator: hex(encodeCanonical(accumulator)),
+  };
+}
+
 function recordCommitmentVector(): Json {
   const salt = seedOf('record salt');
   const content = utf8('{"resourceType":"Observation","status":"final"}');
@@ -560,6 +617,7 @@ async function allVectors(): Promise<Record<string, Json>> {
     ),
     'access-request': accessRequestVector(),
     'record-commitment': recordCommitmentVector(),
+    'audit-chain': auditChainVector(),
     'request-get': await requestVector(
       'GET',
       `/v1/patients/${hex(patient.publicKey)}/consents?limit=10&offset=0`,
