@@ -14,6 +14,7 @@ import {
   migrateHome,
   readDump,
   readHomeFormat,
+  STATE_LAYOUT_FORMAT,
   snapshotEntries,
   startBackupSocket,
   withLevel,
@@ -53,8 +54,9 @@ async function legacyHome(): Promise<string> {
 }
 
 describe('home data format', () => {
-  it('this release is format 2, its one step migrates format 1', () => {
-    expect(HOME_FORMAT_VERSION).toBe(2);
+  it('this release is format 3, a new state layout; its one step migrates format 1 to 2', () => {
+    expect(HOME_FORMAT_VERSION).toBe(3);
+    expect(STATE_LAYOUT_FORMAT).toBe(3);
     expect(MIGRATIONS.map((step) => step.from)).toEqual([1]);
   });
 
@@ -67,7 +69,7 @@ describe('home data format', () => {
     await checkHomeFormat(dir); // and accepted from then on
   });
 
-  it('the node refuses a format-1 home naming both versions and the upgrade path, changing nothing', async () => {
+  it('the node refuses a format-1 home naming both versions and why it cannot migrate, changing nothing', async () => {
     const dir = await legacyHome();
     const before = await contents(dir);
     const node = createNode(validateConfig({ ...DEFAULT_CONFIG, home: dir }), {
@@ -77,20 +79,27 @@ describe('home data format', () => {
     await expect(refused).rejects.toMatchObject({ code: 'NODE_HOME_FORMAT_OLD' });
     const message = await refused.catch((error: Error) => error.message);
     expect(message).toContain('data format 1');
-    expect(message).toContain('reads format 2');
-    expect(message).toContain(`medchain upgrade --home ${dir}`);
+    expect(message).toContain('reads format 3 and cannot migrate it');
+    expect(message).toContain('start a new chain');
     expect(await contents(dir)).toEqual(before);
   });
 
-  it('migrates a format-1 home to format 2; the node accepts it after; a second run does nothing', async () => {
+  it('migrates a format-1 home to format 2, but refuses to carry any chain across the state layout of format 3', async () => {
     const dir = await legacyHome();
     const dbBefore = await contents(join(dir, 'db'));
-    const result = await migrateHome(dir);
+    await expect(migrateHome(dir)).rejects.toMatchObject({ code: 'NODE_HOME_FORMAT_OLD' });
+    expect(await readHomeFormat(dir)).toBe(1);
+    const result = await migrateHome(dir, { target: 2 });
     expect(result).toMatchObject({ from: 1, to: 2, applied: [MIGRATIONS[0]!.description] });
     expect(await readHomeFormat(dir)).toBe(2);
     expect(await contents(join(dir, 'db'))).toEqual(dbBefore);
-    await checkHomeFormat(dir);
-    expect(await migrateHome(dir)).toMatchObject({ from: 2, to: 2, applied: [] });
+    const before = await contents(dir);
+    await expect(checkHomeFormat(dir)).rejects.toMatchObject({
+      code: 'NODE_HOME_FORMAT_OLD',
+      message: expect.stringContaining('data format 2; this medchain reads format 3'),
+    });
+    await expect(migrateHome(dir)).rejects.toMatchObject({ code: 'NODE_HOME_FORMAT_OLD' });
+    expect(await contents(dir)).toEqual(before);
   });
 
   it('runs each version step in order, recording the version after each; a failed step resumes', async () => {
@@ -120,11 +129,11 @@ describe('home data format', () => {
 
   it('refuses a home of a newer format, at start and at upgrade, changing nothing', async () => {
     const dir = await legacyHome();
-    await writeFile(join(dir, HOME_FORMAT_FILE), '{"version":3}\n');
+    await writeFile(join(dir, HOME_FORMAT_FILE), '{"version":4}\n');
     const before = await contents(dir);
     await expect(checkHomeFormat(dir)).rejects.toMatchObject({
       code: 'NODE_HOME_FORMAT_NEWER',
-      message: expect.stringMatching(/data format 3, newer than format 2/),
+      message: expect.stringMatching(/data format 4, newer than format 3/),
     });
     await expect(migrateHome(dir)).rejects.toMatchObject({ code: 'NODE_HOME_FORMAT_NEWER' });
     const node = createNode(validateConfig({ ...DEFAULT_CONFIG, home: dir }), {

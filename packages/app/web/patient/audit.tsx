@@ -70,8 +70,9 @@ async function verify(
 
 /**
  * The audit trail, live: the committed entries, then each new one from the event stream as its
- * block commits; each checked against a certified header by the light client (a state proof of
- * the entry); emergency (break-glass) entries flagged.
+ * block commits; each checked against a certified header by the light client (the trail against
+ * the audit accumulator in the state, the entry's transaction in its block); emergency
+ * (break-glass) entries flagged.
  */
 export function AuditTrail({ client, patientKey }: { client: MedchainClient; patientKey: string }) {
   const [entries, setEntries] = useState<ReadonlyMap<number, AuditEntryJson>>(new Map());

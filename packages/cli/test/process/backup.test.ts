@@ -300,36 +300,37 @@ describe('medchain upgrade, and start on a home of another format', () => {
   const passphrase = 'correct horse battery staple';
   const env = { env: { MEDCHAIN_PASSPHRASE: passphrase } };
 
-  it('upgrades a format-1 home, refuses a newer one with nothing changed, start names the path', async () => {
+  it('refuses a home of an older state layout and a newer one, nothing changed, saying why', async () => {
     const home = join(work, 'upgrade-home');
     ok(await cli(['init', '--home', home, '--api-port', '0', '--p2p-port', '0', '--json'], env));
     expect(JSON.parse(readFileSync(join(home, 'home-format.json'), 'utf8'))).toEqual({
-      version: 2,
+      version: 3,
     });
 
-    // A home as releases before the format file left it.
-    rmSync(join(home, 'home-format.json'));
-    mkdirSync(join(home, 'db'));
-    const start = await cli(['start', '--home', home, '--json'], env);
-    refused(start, 'NODE_HOME_FORMAT_OLD');
-    expect(jsonError(start).error.message).toMatch(/data format 1; this medchain reads format 2/);
-    expect(jsonError(start).error.message).toContain(`medchain upgrade --home ${home}`);
-
-    const upgraded = await cli(['upgrade', '--home', home, '--json'], env);
-    ok(upgraded);
-    expect(json(upgraded)).toMatchObject({ from: 1, to: 2 });
-    expect(JSON.parse(readFileSync(join(home, 'home-format.json'), 'utf8'))).toEqual({
-      version: 2,
-    });
+    // A home as releases before the format file left it: its chain has the old state layout.
+    const old = join(work, 'old-home');
+    cpSync(home, old, { recursive: true });
+    rmSync(join(old, 'home-format.json'));
+    mkdirSync(join(old, 'db'));
+    const unchanged = contents(old);
+    for (const args of [['start'], ['upgrade']]) {
+      const run = await cli([...args, '--home', old, '--json'], env);
+      refused(run, 'NODE_HOME_FORMAT_OLD');
+      expect(jsonError(run).error.message).toMatch(
+        /data format 1; this medchain reads format 3 and cannot migrate it/,
+      );
+      expect(jsonError(run).error.message).toContain('start a new chain');
+    }
+    expect(contents(old)).toEqual(unchanged);
 
     const newer = join(work, 'newer-home');
     cpSync(home, newer, { recursive: true });
-    writeFileSync(join(newer, 'home-format.json'), '{"version":3}\n');
+    writeFileSync(join(newer, 'home-format.json'), '{"version":4}\n');
     const before = contents(newer);
     for (const args of [['upgrade'], ['start']]) {
       const run = await cli([...args, '--home', newer, '--json'], env);
       refused(run, 'NODE_HOME_FORMAT_NEWER');
-      expect(jsonError(run).error.message).toContain('data format 3, newer than format 2');
+      expect(jsonError(run).error.message).toContain('data format 4, newer than format 3');
     }
     expect(contents(newer)).toEqual(before);
   }, 60_000);

@@ -9,8 +9,17 @@ import { NodeError } from '../errors.js';
  * older one (migrations.ts). Version 1 is every home made before this file existed.
  */
 export const HOME_FORMAT_FILE = 'home-format.json';
-/** The format this build writes and reads. */
-export const HOME_FORMAT_VERSION = 2;
+/**
+ * The format this build writes and reads. Format 3 keeps history (audit entries, paging lists)
+ * out of the authenticated state, adds the audit accumulators, and indexes history beside the
+ * blocks (db bucket 10): every state root differs from format 2's.
+ */
+export const HOME_FORMAT_VERSION = 3;
+/**
+ * The first format of the current state layout. A home older than it holds a chain whose state
+ * roots (certified in its headers) this release cannot reproduce, so no upgrade can carry it.
+ */
+export const STATE_LAYOUT_FORMAT = 3;
 /** The format of a home that has chain data but no format file. */
 export const LEGACY_HOME_FORMAT = 1;
 
@@ -68,6 +77,14 @@ export async function writeHomeFormat(home: string, version: number): Promise<vo
   await rename(tmp, path);
 }
 
+/** A home of a format before the current state layout: no migration can carry its chain on. */
+export function stateLayoutRefusal(home: string, version: number): NodeError {
+  return new NodeError(
+    'NODE_HOME_FORMAT_OLD',
+    `${home} has data format ${version}; this medchain reads format ${HOME_FORMAT_VERSION} and cannot migrate it: format ${STATE_LAYOUT_FORMAT} keeps history out of the authenticated state, which changes every state root, so the chain in this home cannot continue under this release. Keep running the release that made it, or start a new chain (a new genesis, all members together) in a fresh home`,
+  );
+}
+
 /** Refuses a home newer than this build: nothing it holds may be touched. */
 export function refuseNewer(home: string, version: number): void {
   if (version > HOME_FORMAT_VERSION) {
@@ -89,6 +106,7 @@ export async function checkHomeFormat(home: string): Promise<void> {
   }
   const version = await readHomeFormat(home);
   refuseNewer(home, version);
+  if (version < STATE_LAYOUT_FORMAT) throw stateLayoutRefusal(home, version);
   if (version < HOME_FORMAT_VERSION) {
     throw new NodeError(
       'NODE_HOME_FORMAT_OLD',

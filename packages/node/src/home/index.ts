@@ -15,6 +15,7 @@ export {
   LEGACY_HOME_FORMAT,
   readHomeFormat,
   refuseNewer,
+  STATE_LAYOUT_FORMAT,
   writeHomeFormat,
 } from './format.js';
 export {

@@ -5,6 +5,8 @@ import {
   isFreshHome,
   readHomeFormat,
   refuseNewer,
+  STATE_LAYOUT_FORMAT,
+  stateLayoutRefusal,
   writeHomeFormat,
 } from './format.js';
 
@@ -19,7 +21,10 @@ export interface MigrationStep {
   run(home: string): Promise<void>;
 }
 
-/** The steps of this release, one per format change, in order. */
+/**
+ * The steps of this release, one per format change, in order. There is none from format 2: the
+ * state layout of format 3 cannot be derived from an existing chain (migrateHome refuses).
+ */
 export const MIGRATIONS: readonly MigrationStep[] = [
   {
     from: 1,
@@ -57,6 +62,10 @@ export async function migrateHome(
   }
   const from = await readHomeFormat(home);
   refuseNewer(home, from);
+  // The default steps stop at the state layout change: nothing can carry a chain across it.
+  if (options.steps === undefined && from < STATE_LAYOUT_FORMAT && target >= STATE_LAYOUT_FORMAT) {
+    throw stateLayoutRefusal(home, from);
+  }
   const plan: MigrationStep[] = [];
   for (let version = from; version < target; version++) {
     const step = steps.find((candidate) => candidate.from === version);
