@@ -78,7 +78,7 @@ describe('medchain backup and restore', () => {
     expect(manifest).toMatchObject({
       chainId: readDevnet().chainId,
       source: 'running node',
-      homeFormat: 2,
+      homeFormat: 3,
       genesisHash: expect.stringMatching(/^[0-9a-f]{64}$/),
     });
     expect(manifest.height).toBeGreaterThan(0);
@@ -277,7 +277,7 @@ describe('medchain backup and restore', () => {
     ok(again);
   }, 180_000);
 
-  it('backs up a stopped format-1 home, restores it, and upgrades it: the documented upgrade path', async () => {
+  it('backs up a stopped format-1 home and restores it; upgrade refuses its older state layout', async () => {
     const lost = `${readDevnet().nodes[3]!.home}.lost`; // stopped since the last test
     rmSync(join(lost, 'home-format.json')); // as releases before the format file left it
     const file = join(work, 'format-1.mcbak');
@@ -291,8 +291,8 @@ describe('medchain backup and restore', () => {
       version: 1,
     });
     const upgraded = await cli(['upgrade', '--home', home, '--json']);
-    ok(upgraded);
-    expect(json(upgraded)).toMatchObject({ from: 1, to: 2 });
+    refused(upgraded, 'NODE_HOME_FORMAT_OLD');
+    expect(jsonError(upgraded).error.message).toContain('cannot migrate it');
   }, 60_000);
 });
 
