@@ -8,9 +8,11 @@ import {
   verifyMerkleProof,
 } from '@medchain/crypto';
 import {
+  AUDIT_CHAIN_START,
   type AuditAccumulator,
   type AuditEntry,
   AuthenticatedState,
+  auditChainStep,
   type BlockHeader,
   type ConsentEntry,
   decodeStateProof,
@@ -20,7 +22,6 @@ import {
   genesisHash,
   headerHash,
   initGenesisState,
-  isCompleteAuditTrail,
   MAX_PAGE_SIZE,
   MemoryStore,
   type PatientEntry,
@@ -41,6 +42,9 @@ import {
   validatorFromJson,
 } from './json.js';
 import { hashHex, type PartyKey, partyKeyBytes } from './parties.js';
+
+/** Patients whose proven audit trail a light client keeps, so proving entries one by one does not refetch it. */
+const MAX_CACHED_TRAILS = 16;
 
 /** Validator-set changes followed in one call before giving up (each costs ~log2(height) reads). */
 export const MAX_VALIDATOR_SET_CHANGES = 256;
@@ -130,6 +134,8 @@ export class LightClient {
   #genesisRoot: Uint8Array | undefined;
   /** Validator sets by the first header naming each, oldest first; grows as changes are followed. */
   readonly #spans: SetSpan[];
+  /** Audit trails proven so far, by patient (hex key), with the chain hash after the last entry. */
+  readonly #trails = new Map<string, { entries: AuditEntry[]; hash: Uint8Array }>();
   readonly #headers = new Map<
     number,
     { header: BlockHeader; certificate: CommitCertificate | null }
@@ -434,20 +440,36 @@ export class LightClient {
   async proveAuditTrail(patient: PartyKey): Promise<Proven<AuditEntry[]>> {
     const proven = await this.proveAuditAccumulator(patient);
     const count = proven.value?.count ?? 0;
-    const entries: AuditEntry[] = [];
+    const id = toHex(partyKeyBytes(patient));
+    // A trail only grows: a prefix proven before is kept, and only the entries after it are
+    // fetched and chained on from its hash.
+    const known = this.#trails.get(id);
+    const base =
+      known !== undefined && known.entries.length <= count
+        ? known
+        : { entries: [], hash: AUDIT_CHAIN_START };
+    const entries = [...base.entries];
     while (entries.length < count) {
       const page = await this.#api.audit(patient, { offset: entries.length, limit: MAX_PAGE_SIZE });
       if (page.items.length === 0) break;
       entries.push(...page.items.map(auditFromJson));
     }
     const trail = entries.slice(0, count);
+    let hash = base.hash;
+    let whole = trail.length === count;
+    for (let i = base.entries.length; whole && i < count; i++) {
+      whole = trail[i]!.index === i;
+      hash = auditChainStep(hash, trail[i]!);
+    }
+    whole &&= bytesEqual(hash, proven.value?.hash ?? AUDIT_CHAIN_START);
     const check = extend(proven.check, [
-      {
-        check: `the ${count} entries the node lists chain to the proven accumulator`,
-        ok: isCompleteAuditTrail(trail, proven.value),
-      },
+      { check: `the ${count} entries the node lists chain to the proven accumulator`, ok: whole },
     ]);
     requireVerified(check, 'the audit trail');
+    this.#trails.delete(id);
+    this.#trails.set(id, { entries: trail, hash });
+    if (this.#trails.size > MAX_CACHED_TRAILS)
+      this.#trails.delete(this.#trails.keys().next().value!);
     return { value: trail, key: proven.key, check };
   }
 

@@ -2,7 +2,7 @@ import { encodeCanonical, toHex } from '@medchain/crypto';
 import { type AuditEntry, historyKeys, transactionHash } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accessRequest } from '../../node/test/api-chain.js';
-import { ClientError, MedchainClient } from '../src/index.js';
+import { auditFromJson, ClientError, MedchainClient } from '../src/index.js';
 import { startNode } from './node-harness.js';
 
 /**
@@ -109,6 +109,41 @@ describe('audit proofs', () => {
       restore();
     }
     expect((await light().proveAuditTrail(node.alice.publicKey)).check.verified).toBe(true);
+  });
+
+  it('keeps a proven trail and chains only the new entries onto it, checked the same way', async () => {
+    const client = light();
+    expect((await client.proveAuditTrail(node.alice.publicKey)).value).toHaveLength(3);
+    const { backend, clinician, bClinician, record, consentId } = node;
+    backend.admit(
+      backend.sign(clinician, 'access.log', {
+        ...accessRequest(backend, bClinician, record),
+        decision: 'permit',
+        consentId,
+      }),
+    );
+    backend.commit();
+    backend.commit();
+    // The new entry, altered as served: the fresh client and the one holding the proven
+    // prefix (which fetches only the new entry) both refuse it.
+    const listed = (
+      await new MedchainClient({ url: node.url, signer: node.alice }).audit(node.alice.publicKey, {
+        offset: 3,
+      })
+    ).items[0]!;
+    const restore = serveInstead(3, { ...auditFromJson(listed), decision: 'deny' });
+    try {
+      for (const checker of [light(), client]) {
+        expect((await refusal(checker.proveAuditTrail(node.alice.publicKey))).code).toBe(
+          'PROOF_INVALID',
+        );
+      }
+    } finally {
+      restore();
+    }
+    const proven = (await client.proveAuditTrail(node.alice.publicKey)).value!;
+    expect(proven.map((e) => e.index)).toEqual([0, 1, 2, 3]);
+    expect((await client.proveAuditEntry(node.alice.publicKey, 3)).check.verified).toBe(true);
   });
 
   it('refuses a served trail cut short', async () => {

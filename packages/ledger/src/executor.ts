@@ -155,9 +155,7 @@ function executeTransaction(env: BlockEnv, tx: Transaction, history: HistoryItem
       txHash,
       params: env.config.params,
       membershipChanged: env.membershipChanged,
-      history: (item) => {
-        history.push(item);
-      },
+      history,
       isRequestSignatureValid: env.isRequestSignatureValid,
     };
     // The signer's role first (the check mempool admission runs too), then the rest of the rule.

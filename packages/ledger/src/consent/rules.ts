@@ -54,8 +54,8 @@ export interface RuleContext {
   readonly params: LedgerParams;
   /** Told when organization membership, and so the validator set, changed. */
   membershipChanged(): void;
-  /** Records what the transaction adds to the history (kept only if it succeeds). */
-  history(item: HistoryItem): void;
+  /** What the transaction adds to the history, appended in order (emptied if it fails). */
+  readonly history: HistoryItem[];
   /** Checks a requester's signature over an access request digest (see ExecutionOptions). */
   isRequestSignatureValid(
     digest: Uint8Array,
@@ -323,7 +323,7 @@ const registerProvider: Rule<'provider.register'> = (ctx, { provider, role }, or
     suspendedAt: null,
   };
   writeValue(ctx.state, stateKeys.provider(provider), entry);
-  ctx.history({ type: 'provider', org: orgId, provider });
+  ctx.history.push({ type: 'provider', org: orgId, provider });
 };
 
 const suspendProvider: Rule<'provider.suspend'> = (ctx, { provider }, orgId) => {
@@ -413,7 +413,7 @@ function appendVersion(ctx: RuleContext, record: RecordEntry, previousHash: Uint
     time: ctx.time,
     txHash: ctx.txHash,
   };
-  ctx.history({ type: 'version', recordId: record.id, version });
+  ctx.history.push({ type: 'version', recordId: record.id, version });
 }
 
 const anchor: Rule<'record.anchor'> = (ctx, body) => {
@@ -434,7 +434,7 @@ const anchor: Rule<'record.anchor'> = (ctx, body) => {
     updatedAt: ctx.time,
   };
   writeValue(ctx.state, stateKeys.record(id), record);
-  ctx.history({ type: 'record', patient: body.patient, recordId: id });
+  ctx.history.push({ type: 'record', patient: body.patient, recordId: id });
   appendVersion(ctx, record, null);
 };
 
@@ -507,7 +507,7 @@ const grant: Rule<'consent.grant'> = (ctx, terms) => {
     revokedBy: null,
   };
   writeValue(ctx.state, stateKeys.consent(consent.id), consent);
-  ctx.history({ type: 'consent', patient: terms.patient, consentId: consent.id });
+  ctx.history.push({ type: 'consent', patient: terms.patient, consentId: consent.id });
   const byGrantee = stateKeys.granteeConsents(terms.patient, terms.grantee.type, terms.grantee.id);
   writeValue(ctx.state, byGrantee, [
     ...(readValue<Uint8Array[]>(ctx.state, byGrantee) ?? []),
@@ -596,7 +596,7 @@ function appendAudit(ctx: RuleContext, entry: Omit<AuditEntry, 'index' | 'time' 
     count: full.index + 1,
     hash: auditChainStep(before?.hash ?? AUDIT_CHAIN_START, full),
   } satisfies AuditAccumulator);
-  ctx.history({ type: 'audit', entry: full });
+  ctx.history.push({ type: 'audit', entry: full });
 }
 
 // ---- research release ----
