@@ -165,8 +165,11 @@ export async function measure(benches: CommitBench[], blocks = 7): Promise<Commi
   const hashes: { tree: number; bytes: number }[] = [nodeHashMicros()];
   const loadStart = loadavg()[0]!;
   gcObserver.observe({ entryTypes: ['gc'] });
+  // A block's garbage is partly collected during whatever runs next, so the order alternates
+  // each round: no bench always comes after another's garbage.
   for (let b = 0; b < blocks; b++) {
-    for (let k = 0; k < benches.length; k++) {
+    for (let i = 0; i < benches.length; i++) {
+      const k = b % 2 === 0 ? i : benches.length - 1 - i;
       const gcBefore = gcMs;
       costs[k]!.push(benches[k]!.block());
       // GC entries arrive asynchronously: let them in before reading the total.
