@@ -20,7 +20,10 @@ export interface ChainBackendOptions {
    * Admission for API submissions (the mempool reactor: mempool, then gossip and the
    * proposal timer); `address` is the submitter's remote address.
    */
-  readonly admission: { submit(bytes: Uint8Array, address?: string): SubmitResult };
+  readonly admission: {
+    submit(bytes: Uint8Array, address?: string): SubmitResult;
+    submitMany(list: readonly Uint8Array[], address?: string): SubmitResult[];
+  };
   /** The consensus driver: its view, the evidence it caught, and its committed blocks. */
   readonly consensus: {
     readonly view: number;
@@ -67,6 +70,10 @@ export class ChainBackend implements ApiBackend {
 
   submitTransaction(bytes: Uint8Array, address?: string): SubmitResult {
     return this.options.admission.submit(bytes, address);
+  }
+
+  submitTransactions(list: readonly Uint8Array[], address?: string): SubmitResult[] {
+    return this.options.admission.submitMany(list, address);
   }
 
   transaction(hash: Uint8Array): TransactionStatus {
