@@ -1,4 +1,4 @@
-import { LruCache, toHex } from '@medchain/crypto';
+import { binaryString, LruCache } from '@medchain/crypto';
 import type { KeyValueStore, WriteOp } from '@medchain/ledger';
 import type { Metrics } from '../metrics.js';
 import { Bucket } from './buckets.js';
@@ -8,10 +8,10 @@ import type { Database, WriteBatch } from './controller.js';
 type Cached = Uint8Array | null;
 
 interface Staged {
-  key: Uint8Array;
-  value: Cached;
-  /** Which write() produced this value, so an older batch's commit cannot undo a newer write. */
-  generation: number;
+  /** The key as a binary string (one char per byte): the Map and cache key, cheaper than hex. */
+  readonly id: string;
+  readonly key: Uint8Array;
+  readonly value: Cached;
 }
 
 /**
@@ -25,7 +25,6 @@ export class StateStore implements KeyValueStore {
   private readonly cache: LruCache<Cached>;
   private readonly staged = new Map<string, Staged>();
   private unflushed: Staged[] = [];
-  private generation = 0;
   private readonly metrics: Metrics | undefined;
 
   constructor(
@@ -37,7 +36,7 @@ export class StateStore implements KeyValueStore {
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
-    const id = toHex(key);
+    const id = binaryString(key);
     const staged = this.staged.get(id);
     if (staged !== undefined) return staged.value ?? undefined;
     const cached = this.cache.get(id);
@@ -52,14 +51,13 @@ export class StateStore implements KeyValueStore {
   }
 
   write(ops: readonly WriteOp[]): void {
-    const generation = ++this.generation;
     for (const op of ops) {
       const entry: Staged = {
+        id: binaryString(op.key),
         key: op.key,
         value: op.type === 'put' ? op.value : null,
-        generation,
       };
-      this.staged.set(toHex(op.key), entry);
+      this.staged.set(entry.id, entry);
       this.unflushed.push(entry);
     }
   }
@@ -77,13 +75,15 @@ export class StateStore implements KeyValueStore {
       if (entry.value === null) batch.del(Bucket.state, entry.key);
       else batch.put(Bucket.state, entry.key, entry.value);
     }
-    batch.onCommitted(() => {
-      for (const entry of entries) {
-        const id = toHex(entry.key);
-        this.cache.set(id, entry.value);
-        if (this.staged.get(id)?.generation === entry.generation) this.staged.delete(id);
-      }
-    });
+    batch.onCommitted(() => this.committed(entries));
+  }
+
+  private committed(entries: readonly Staged[]): void {
+    for (const entry of entries) {
+      this.cache.set(entry.id, entry.value);
+      // Each write stages a new entry: a later write of the key is still waiting for its batch.
+      if (this.staged.get(entry.id) === entry) this.staged.delete(entry.id);
+    }
   }
 
   get cacheSize(): number {
