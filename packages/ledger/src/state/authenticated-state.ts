@@ -242,16 +242,13 @@ export class AuthenticatedState {
     // The walk found which writes change a value: only those are written and remembered, and
     // only a replaced value is read (for the history), never an unchanged or a new one.
     const changed = new Map<string, KeyUpdate>();
-    const valueOps: WriteOp[] = [];
     for (const update of updates) {
-      const { keyHash, value, found } = update;
-      if (found === SAME || (found === ABSENT && value === undefined)) continue;
-      const key = valueStoreKey(keyHash);
+      const { found } = update;
+      if (found === SAME || (found === ABSENT && update.value === undefined)) continue;
       if (found === REPLACED && this.#historyLimit > 0) {
-        update.previous = this.#readValueAt(keyHash, key);
+        update.previous = this.#readValue(update.keyHash);
       }
-      changed.set(keyHash, update);
-      valueOps.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value });
+      changed.set(update.keyHash, update);
     }
     this.discard();
     if (changed.size === 0) {
@@ -267,7 +264,10 @@ export class AuthenticatedState {
       ops.push({ type: 'put', key, value: encodeNodeRecord(createdNodes[i]!) });
     }
     for (const id of replacedIds) ops.push({ type: 'del', key: nodeStoreKey(id) });
-    for (const op of valueOps) ops.push(op);
+    for (const { keyHash, value } of changed.values()) {
+      const key = valueStoreKey(keyHash);
+      ops.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value });
+    }
 
     this.#unflushedNodes = batch.createdDeep;
     this.#unflushedValues = changed;
@@ -327,13 +327,9 @@ export class AuthenticatedState {
   }
 
   #readValue(keyHash: string): Uint8Array | undefined {
-    return this.#readValueAt(keyHash, valueStoreKey(keyHash));
-  }
-
-  #readValueAt(id: string, storeKey: Uint8Array): Uint8Array | undefined {
-    const unflushed = this.#unflushedValues.get(id);
+    const unflushed = this.#unflushedValues.get(keyHash);
     if (unflushed !== undefined) return copyOptional(unflushed.value);
-    return this.#store.get(storeKey);
+    return this.#store.get(valueStoreKey(keyHash));
   }
 
   /** A child's record (undefined for an empty subtree), linked to its parent above the cache depth. */
