@@ -1,4 +1,4 @@
-import { binaryString, LruCache } from '@medchain/crypto';
+import { binaryString, LruCache, uint8ArrayCost } from '@medchain/crypto';
 import type { KeyValueStore, WriteOp } from '@medchain/ledger';
 import type { Metrics } from '../metrics.js';
 import { Bucket } from './buckets.js';
@@ -6,6 +6,15 @@ import type { Database, WriteBatch } from './controller.js';
 
 /** `null` records "known absent", so repeated misses do not go to LevelDB again. */
 type Cached = Uint8Array | null;
+
+/** Default byte budget of the state cache (config memory.stateCacheBytes). */
+export const DEFAULT_STATE_CACHE_BYTES = 32 * 1024 * 1024;
+
+const cachedCost = (value: Cached): number => (value === null ? 0 : uint8ArrayCost(value));
+
+/** The value holding only its own bytes: a view into a larger buffer (an encoder's slab) would keep all of it. */
+const owned = (value: Cached): Cached =>
+  value === null || value.byteLength === value.buffer.byteLength ? value : value.slice();
 
 interface Staged {
   /** The key as a binary string (one char per byte): the Map and cache key, cheaper than hex. */
@@ -29,9 +38,12 @@ export class StateStore implements KeyValueStore {
 
   constructor(
     private readonly db: Database,
-    options: { cacheEntries?: number; metrics?: Metrics } = {},
+    options: { cacheEntries?: number; cacheBytes?: number; metrics?: Metrics } = {},
   ) {
-    this.cache = new LruCache(options.cacheEntries ?? 100_000);
+    this.cache = new LruCache(options.cacheEntries ?? 100_000, {
+      maxBytes: options.cacheBytes ?? DEFAULT_STATE_CACHE_BYTES,
+      sizeOf: cachedCost,
+    });
     this.metrics = options.metrics;
   }
 
@@ -80,7 +92,7 @@ export class StateStore implements KeyValueStore {
 
   private committed(entries: readonly Staged[]): void {
     for (const entry of entries) {
-      this.cache.set(entry.id, entry.value);
+      this.cache.set(entry.id, owned(entry.value));
       // Each write stages a new entry: a later write of the key is still waiting for its batch.
       if (this.staged.get(entry.id) === entry) this.staged.delete(entry.id);
     }
