@@ -67,9 +67,9 @@ export interface NodeConfig {
   /** Levels for some modules (consensus, mempool, sync, records, db, wal, net, api, node) over logLevel. Default none. */
   logLevels: ModuleLevels;
   mempool: {
-    /** Most transactions waiting at once. Default 50,000. */
+    /** Most transactions waiting at once. Default 20,000 (~3.5 KB of memory each: README "Memory"). */
     maxTxs: number;
-    /** Most bytes of transactions waiting at once. Default 64 MiB. */
+    /** Most bytes of transactions waiting at once, counted encoded. Default 16 MiB. */
     maxBytes: number;
     /** Largest accepted transaction. Default 64 KiB. */
     maxTxBytes: number;
@@ -148,8 +148,8 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   logLevel: 'info',
   logLevels: {},
   mempool: {
-    maxTxs: 50_000,
-    maxBytes: 64 * 1024 * 1024,
+    maxTxs: 20_000,
+    maxBytes: 16 * 1024 * 1024,
     maxTxBytes: 64 * 1024,
     ...DEFAULT_MEMPOOL_LIMITS,
   },

@@ -35,11 +35,19 @@ export interface ChainBackendOptions {
   readonly sync: { readonly syncing: boolean };
 }
 
+/** What a decoded transaction holds on the heap (a consent.grant of 384 bytes: ~2.8 KB, measured). */
+const DECODED_TX_BYTES = 3_000;
+const DECODED_BLOCKS_BYTES = 16 * 1024 * 1024;
+
 /** The HTTP API's view of the running node: every answer comes from the stored chain. */
 export class ChainBackend implements ApiBackend {
   private readonly listeners = new Set<(event: CommittedBlockEvent) => void>();
   private readonly committedReader: KeyValueReader;
-  private readonly decodedBlocks = new LruCache<Block>(16);
+  /** At most 16 blocks and DECODED_BLOCKS_BYTES of them (README "Memory"). */
+  private readonly decodedBlocks = new LruCache<Block>(16, {
+    maxBytes: DECODED_BLOCKS_BYTES,
+    sizeOf: (block) => block.txs.length * DECODED_TX_BYTES,
+  });
   private readonly unsubscribe: () => void;
 
   constructor(private readonly options: ChainBackendOptions) {
