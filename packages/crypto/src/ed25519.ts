@@ -171,7 +171,7 @@ interface RuleVerifier {
 function ruleVerifier(backend: Ed25519Backend): RuleVerifier {
   const keys = new LruCache<KeyVerifier | null>(PUBLIC_KEY_CACHE_LIMIT);
   const preparedKey = (publicKey: Uint8Array): KeyVerifier | null => {
-    const id = toHex(publicKey);
+    const id = binaryString(publicKey);
     const hit = keys.get(id);
     if (hit !== undefined) return hit;
     // A copy: the backend may keep it, and the caller's array may change afterwards.
