@@ -73,7 +73,7 @@ describe('loadConfig', () => {
       stateCacheBytes: 32 * 1024 * 1024,
       dbBlockCacheBytes: 8 * 1024 * 1024,
       dbWriteBufferBytes: 4 * 1024 * 1024,
-      dbMaxOpenFiles: 256,
+      dbMaxOpenFiles: 64,
       heapGrowingPercent: 50,
     });
     const path = await home({ memory: { stateCacheBytes: 64 * 1024 * 1024 } });

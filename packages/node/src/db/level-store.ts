@@ -20,14 +20,17 @@ export interface LevelMemoryOptions {
   readonly blockCacheBytes?: number;
   /** Write buffer (memtable); a second one fills while a full one is written out. Default 4 MiB. */
   readonly writeBufferBytes?: number;
-  /** Table files kept open, each with its index block in memory. Default 256. */
+  /**
+   * Table files kept open: each is mapped into memory (LevelDB's reads use mmap on 64-bit), so
+   * up to this many × 2 MiB of file pages count in RSS. Default 64.
+   */
   readonly maxOpenFiles?: number;
 }
 
 export const DEFAULT_LEVEL_MEMORY: Required<LevelMemoryOptions> = {
   blockCacheBytes: 8 * 1024 * 1024,
   writeBufferBytes: 4 * 1024 * 1024,
-  maxOpenFiles: 256,
+  maxOpenFiles: 64,
 };
 
 /** Entries read per native call while iterating. */
