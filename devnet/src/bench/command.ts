@@ -11,6 +11,7 @@ import {
   table,
   usageError,
 } from '@medchain/cli';
+import { MAX_BATCH_TXS } from '@medchain/node';
 import { type Command, Option } from 'commander';
 import { parseBasePort } from '../up.js';
 import { calibrate } from './calibrate.js';
@@ -103,6 +104,12 @@ export function registerBench(program: Command): void {
       )
       .option('--clinicians <n>', 'clinicians per organization', integer(3), 8)
       .option('--max-txs <n>', 'most transactions to pre-sign for --find-max', integer(1), 120_000)
+      .option(
+        '--submit-batch <n>',
+        `most transactions per POST: the due ones go out together in POST /v1/txs (1: one POST /v1/tx each; at most ${MAX_BATCH_TXS})`,
+        integer(1, MAX_BATCH_TXS),
+        256,
+      )
       .option('--block-max-txs <n>', 'block size of the devnet it starts', integer(1), 2000)
       .option('--batch-time <ms>', 'block batching wait of the devnet it starts', integer(0), 50)
       .option(

@@ -33,6 +33,8 @@ export interface BenchOptions {
   readonly clients: number;
   readonly clinicians: number;
   readonly maxTxs: number;
+  /** Most transactions per POST (1: POST /v1/tx each; above: POST /v1/txs). */
+  readonly submitBatch: number;
   readonly blockMaxTxs: number;
   readonly batchTime: number;
   readonly basePort?: number;
@@ -51,6 +53,8 @@ export interface PointReport extends Measurement {
   readonly durationS: number;
   readonly warmupS: number;
   readonly clients: number;
+  /** Most transactions per POST (1: POST /v1/tx each). */
+  readonly submitBatch: number;
   readonly workload: string;
   readonly setupTxs: number;
   readonly pooledTxs: number;
@@ -163,6 +167,7 @@ export async function runPoint(
   const load = new Load(
     devnet.nodes.map((n) => n.api),
     asAdmin,
+    options.submitBatch,
     devnet.tls === undefined ? undefined : readCa(devnet.tls.ca),
   );
   try {
@@ -243,6 +248,7 @@ export async function runPoint(
       durationS: options.duration / 1000,
       warmupS: options.warmup / 1000,
       clients: options.clients,
+      submitBatch: options.submitBatch,
       workload: WORKLOAD_MIX,
       setupTxs,
       pooledTxs: pool.length,

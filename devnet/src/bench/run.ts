@@ -24,7 +24,8 @@ interface Pending {
 
 /**
  * Submits transactions and matches them to the commits the event streams announce: the latency
- * of a transaction is from just before its POST to the first node's block event naming it.
+ * of a transaction is from just before the POST that carries it to the first node's block
+ * event naming it.
  */
 export class Load {
   readonly submitter: Submitter;
@@ -34,10 +35,16 @@ export class Load {
 
   /**
    * `apis`: where transactions go; `events`: a client per node that may follow its block
-   * events (a member admin's); `ca`: the PEM text of a TLS devnet's CA.
+   * events (a member admin's); `maxBatch`: most transactions per POST (1: POST /v1/tx each);
+   * `ca`: the PEM text of a TLS devnet's CA.
    */
-  constructor(apis: readonly string[], events: readonly MedchainClient[], ca?: string) {
-    this.submitter = new Submitter(apis, ca);
+  constructor(
+    apis: readonly string[],
+    events: readonly MedchainClient[],
+    readonly maxBatch: number,
+    ca?: string,
+  ) {
+    this.submitter = new Submitter(apis, maxBatch, ca);
     this.#watcher = new CommitWatcher(events, (block) => this.#onBlock(block));
   }
 
@@ -59,11 +66,17 @@ export class Load {
     this.#listener?.(block, latencies, codes);
   }
 
-  /** Sends `tx`; resolves false (and forgets it) when the node refused it. */
-  async send(tx: PlannedTx, onCommit?: (code: string) => void): Promise<boolean> {
-    this.#pending.set(tx.hash, { at: performance.now(), ...(onCommit ? { onCommit } : {}) });
-    const admitted = await this.submitter.submit(tx);
-    if (!admitted) this.#pending.delete(tx.hash);
+  /**
+   * Sends `txs` (at most `maxBatch`) in one POST per node; resolves with whether each was
+   * admitted, forgetting those the node refused.
+   */
+  async send(txs: readonly PlannedTx[], onCommit?: (code: string) => void): Promise<boolean[]> {
+    const pending: Pending = { at: performance.now(), ...(onCommit ? { onCommit } : {}) };
+    for (const tx of txs) this.#pending.set(tx.hash, pending);
+    const admitted = await this.submitter.submitMany(txs);
+    admitted.forEach((ok, i) => {
+      if (!ok) this.#pending.delete(txs[i]!.hash);
+    });
     return admitted;
   }
 
@@ -80,17 +93,20 @@ export class Load {
     let committed = 0;
     let refused = 0;
     let next = 0;
+    const onCommit = (code: string) => {
+      committed++;
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    };
     const worker = async () => {
       while (next < txs.length) {
-        const tx = txs[next++]!;
-        const admitted = await this.send(tx, (code) => {
-          committed++;
-          codes.set(code, (codes.get(code) ?? 0) + 1);
-        });
-        if (!admitted) refused++;
+        const batch = txs.slice(next, next + this.maxBatch);
+        next += batch.length;
+        const admitted = await this.send(batch, onCommit);
+        refused += admitted.filter((ok) => !ok).length;
       }
     };
-    await Promise.all(Array.from({ length: 64 }, worker));
+    // 64 requests in flight one transaction at a time; a few at a time in batches.
+    await Promise.all(Array.from({ length: Math.max(4, Math.ceil(64 / this.maxBatch)) }, worker));
     const deadline = Date.now() + timeoutMs;
     while (committed + refused < txs.length && Date.now() < deadline) await sleep(50);
     const ok = codes.get('OK') ?? 0;
@@ -199,23 +215,26 @@ export class Load {
               .catch((error: unknown) => options.progress(`crash failed: ${String(error)}`));
           }, warmupMs + options.crash.afterMs);
 
-    const fire = (tx: PlannedTx) => {
-      sent++;
-      outstanding++;
+    /** Sends the pool's next `count` transactions (at most maxBatch) in one go. */
+    const fire = (count: number) => {
+      const txs = pool.slice(sent, sent + Math.min(count, this.maxBatch));
+      sent += txs.length;
+      outstanding += txs.length;
       const now = performance.now();
-      if (now >= windowStart && now < windowEnd) submittedInWindow++;
-      void this.send(tx).then((ok) => {
-        if (!ok) outstanding--;
+      if (now >= windowStart && now < windowEnd) submittedInWindow += txs.length;
+      void this.send(txs).then((admitted) => {
+        for (const ok of admitted) if (!ok) outstanding--;
       });
     };
     let lastProgress = 0;
     while (performance.now() < windowEnd) {
       const now = performance.now();
+      // Everything due this tick goes out now, in batches of at most maxBatch.
       if (mode.kind === 'open') {
         const due = Math.min(pool.length, Math.floor((mode.rate * (now - t0)) / 1000));
-        while (sent < due) fire(pool[sent]!);
+        while (sent < due) fire(due - sent);
       } else {
-        while (outstanding < mode.window && sent < pool.length) fire(pool[sent]!);
+        while (outstanding < mode.window && sent < pool.length) fire(mode.window - outstanding);
       }
       if (now - lastProgress >= 1000) {
         lastProgress = now;

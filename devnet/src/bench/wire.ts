@@ -3,6 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError, EXIT } from '@medchain/cli';
 import type { MedchainClient } from '@medchain/client';
+import { encodeCanonical } from '@medchain/crypto';
 import type { PlannedTx } from './load.js';
 
 /** Connections per node: enough that the HTTP round trip never paces the submissions. */
@@ -12,22 +13,38 @@ const RETRY_STATUS = new Set([429, 503]);
 const RETRY_DELAY_MS = 50;
 const MAX_RETRIES = 200;
 
+type Answer = { status: number; body: string };
+
+/** One transaction's result in a POST /v1/txs answer. */
+interface BatchResult {
+  readonly accepted: boolean;
+  readonly code?: string;
+  readonly status?: number;
+}
+
 /**
- * POST /v1/tx with the pre-signed bytes over keep-alive connections (node:http or node:https,
- * lighter per request than fetch): the load generator must cost the machine as little as
- * possible. A transaction's own signature is its authentication, so nothing is signed or
- * encoded here per request. `ca`: the PEM text https certificates must chain to.
+ * Sends the pre-signed bytes over keep-alive connections (node:http or node:https, lighter per
+ * request than fetch): the load generator must cost the machine as little as possible. With
+ * `maxBatch` 1, one POST /v1/tx per transaction; above, POST /v1/txs with the canonical list
+ * of a batch's bytes per node. A transaction's own signature is its authentication, so
+ * nothing is signed here per request. `ca`: the PEM text https certificates must chain to.
  */
 export class Submitter {
   readonly #agent: HttpAgent;
   readonly #request: typeof httpRequest;
   readonly #urls: URL[];
-  /** Rejections by code, and retried answers by status. */
+  readonly #batchUrls: URL[];
+  /** Rejections by code, and retried transactions. */
   readonly rejected = new Map<string, number>();
   retries = 0;
 
-  constructor(apis: readonly string[], ca?: string) {
+  constructor(
+    apis: readonly string[],
+    readonly maxBatch: number,
+    ca?: string,
+  ) {
     this.#urls = apis.map((api) => new URL(`${api}/v1/tx`));
+    this.#batchUrls = apis.map((api) => new URL(`${api}/v1/txs`));
     const https = this.#urls[0]?.protocol === 'https:';
     const options = { keepAlive: true, maxSockets: SOCKETS_PER_NODE };
     this.#agent = https
@@ -36,22 +53,94 @@ export class Submitter {
     this.#request = https ? (httpsRequest as typeof httpRequest) : httpRequest;
   }
 
-  /** Resolves true once admitted (or already known), false when refused for good. */
-  async submit(tx: PlannedTx): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      let answer: { status: number; body: string } | undefined;
-      let failure = 'ERROR';
-      // A node that is down (killed by a sweep) is skipped: its clients go to the next node.
-      for (let hop = 0; answer === undefined && hop < this.#urls.length; hop++) {
-        try {
-          answer = await this.#post(this.#urls[(tx.node + hop) % this.#urls.length]!, tx.bytes);
-        } catch (error) {
-          failure = (error as { code?: string }).code ?? 'ERROR';
-          if (failure !== 'ECONNREFUSED' && failure !== 'ECONNRESET') break;
-        }
+  /**
+   * Sends `txs` (at most `maxBatch`), each to its signer's node: one POST per node. Resolves
+   * with one boolean per transaction: true once admitted (or already known), false when
+   * refused for good. Refusals for now (429, 503) are sent again after a pause.
+   */
+  async submitMany(txs: readonly PlannedTx[]): Promise<boolean[]> {
+    if (this.maxBatch === 1) return Promise.all(txs.map((tx) => this.#submitOne(tx)));
+    const byNode = new Map<number, number[]>();
+    txs.forEach((tx, i) => {
+      const list = byNode.get(tx.node);
+      if (list === undefined) byNode.set(tx.node, [i]);
+      else list.push(i);
+    });
+    const outcome = txs.map(() => false);
+    await Promise.all(
+      [...byNode].map(async ([node, indexes]) => {
+        const admitted = await this.#submitBatch(
+          node,
+          indexes.map((i) => txs[i]!),
+        );
+        admitted.forEach((ok, k) => {
+          outcome[indexes[k]!] = ok;
+        });
+      }),
+    );
+    return outcome;
+  }
+
+  /** POST to `node`, or to the next one while it refuses connections (killed by a sweep). */
+  async #postAny(urls: readonly URL[], node: number, body: Uint8Array): Promise<Answer | string> {
+    let failure = 'ERROR';
+    for (let hop = 0; hop < urls.length; hop++) {
+      try {
+        return await this.#post(urls[(node + hop) % urls.length]!, body);
+      } catch (error) {
+        failure = (error as { code?: string }).code ?? 'ERROR';
+        if (failure !== 'ECONNREFUSED' && failure !== 'ECONNRESET') break;
       }
-      if (answer === undefined) {
-        this.#count(`NET_${failure}`);
+    }
+    return `NET_${failure}`;
+  }
+
+  async #submitBatch(node: number, txs: readonly PlannedTx[]): Promise<boolean[]> {
+    const outcome = txs.map(() => false);
+    let waiting = txs.map((_, i) => i);
+    for (let attempt = 0; waiting.length > 0; attempt++) {
+      const answer = await this.#postAny(
+        this.#batchUrls,
+        node,
+        encodeCanonical(waiting.map((i) => txs[i]!.bytes)),
+      );
+      if (typeof answer === 'string') {
+        this.#count(answer, waiting.length);
+        break;
+      }
+      const results = answer.status === 200 ? batchResults(answer.body) : undefined;
+      if (results === undefined || results.length !== waiting.length) {
+        // The whole request refused (or an answer that is not one): every transaction shares it.
+        if (RETRY_STATUS.has(answer.status) && attempt < MAX_RETRIES) {
+          this.retries += waiting.length;
+          await sleep(RETRY_DELAY_MS);
+          continue;
+        }
+        this.#count(errorCode(answer), waiting.length);
+        break;
+      }
+      const again: number[] = [];
+      results.forEach((result, k) => {
+        const i = waiting[k]!;
+        if (result.accepted || result.code === 'DUPLICATE') outcome[i] = true;
+        else if (RETRY_STATUS.has(result.status ?? 0) && attempt < MAX_RETRIES) again.push(i);
+        else this.#count(result.code ?? `HTTP_${result.status}`);
+      });
+      if (again.length > 0) {
+        this.retries += again.length;
+        await sleep(RETRY_DELAY_MS);
+      }
+      waiting = again;
+    }
+    return outcome;
+  }
+
+  /** Resolves true once admitted (or already known), false when refused for good. */
+  async #submitOne(tx: PlannedTx): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const answer = await this.#postAny(this.#urls, tx.node, tx.bytes);
+      if (typeof answer === 'string') {
+        this.#count(answer);
         return false;
       }
       if (answer.status === 202) return true;
@@ -60,23 +149,18 @@ export class Submitter {
         await sleep(RETRY_DELAY_MS);
         continue;
       }
-      let code = `HTTP_${answer.status}`;
-      try {
-        code = JSON.parse(answer.body).error.code ?? code;
-      } catch {
-        // keep the status
-      }
+      const code = errorCode(answer);
       if (code === 'DUPLICATE') return true;
       this.#count(code);
       return false;
     }
   }
 
-  #count(code: string): void {
-    this.rejected.set(code, (this.rejected.get(code) ?? 0) + 1);
+  #count(code: string, times = 1): void {
+    this.rejected.set(code, (this.rejected.get(code) ?? 0) + times);
   }
 
-  #post(url: URL, body: Uint8Array): Promise<{ status: number; body: string }> {
+  #post(url: URL, body: Uint8Array): Promise<Answer> {
     return new Promise((resolve, reject) => {
       const req = this.#request(
         url,
@@ -109,6 +193,24 @@ export class Submitter {
 
   close(): void {
     this.#agent.destroy();
+  }
+}
+
+/** The error code of a refused request, or its status. */
+function errorCode(answer: Answer): string {
+  try {
+    return JSON.parse(answer.body).error.code ?? `HTTP_${answer.status}`;
+  } catch {
+    return `HTTP_${answer.status}`;
+  }
+}
+
+function batchResults(body: string): BatchResult[] | undefined {
+  try {
+    const results = JSON.parse(body).results;
+    return Array.isArray(results) ? results : undefined;
+  } catch {
+    return undefined;
   }
 }
 

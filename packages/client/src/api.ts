@@ -1,4 +1,4 @@
-import { toHex, utf8 } from '@medchain/crypto';
+import { encodeCanonical, toHex, utf8 } from '@medchain/crypto';
 import {
   encodeTransaction,
   type PageRequest,
@@ -26,6 +26,7 @@ import type {
   SignedHeaderJson,
   StateProofJson,
   StatusJson,
+  SubmitResultJson,
   TxStatusJson,
   ValidatorSetJson,
   VaultStoredJson,
@@ -319,6 +320,23 @@ export class ApiClient {
       signed: false,
     });
     return typeof answer?.hash === 'string' ? answer.hash : toHex(transactionHash(tx));
+  }
+
+  /**
+   * Hands many signed transactions to the mempool in one request (POST /v1/txs, at most
+   * 1,000); resolves with one result per transaction, in order: admitted with its hash, or
+   * refused with the node's code, message and the HTTP status a single submission would have
+   * got (429/503: try that one again later). A later one sees the earlier ones, so one signer's
+   * consecutive nonces may share a batch. Only a refusal of the whole request throws.
+   */
+  async submitMany(txs: readonly Transaction[]): Promise<SubmitResultJson[]> {
+    if (txs.length === 0) return [];
+    const body = encodeCanonical(txs.map((tx) => encodeTransaction(tx)));
+    const answer = await this.post<{ results?: unknown }>('/txs', body, { signed: false });
+    if (!Array.isArray(answer?.results) || answer.results.length !== txs.length) {
+      throw new ClientError('BAD_ANSWER', `POST /txs answered no result per transaction`);
+    }
+    return answer.results as SubmitResultJson[];
   }
 
   async tx(hash: string | Uint8Array): Promise<TxStatusJson> {

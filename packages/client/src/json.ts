@@ -77,6 +77,18 @@ export interface StatusJson {
   readonly mempoolSize: number;
 }
 
+/** One transaction's outcome in a batch submission (POST /v1/txs). */
+export type SubmitResultJson =
+  | { readonly accepted: true; readonly hash: string }
+  | {
+      readonly accepted: false;
+      /** The mempool's refusal: BAD_NONCE, DUPLICATE, MEMPOOL_FULL, NOT_PATIENT, ... */
+      readonly code: string;
+      readonly message: string;
+      /** The HTTP status POST /v1/tx would have answered (429 and 503: retry later). */
+      readonly status: number;
+    };
+
 export type TxStatusJson =
   | { readonly status: 'pending'; readonly tx: TransactionJson }
   | {

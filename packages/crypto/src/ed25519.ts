@@ -68,12 +68,20 @@ export function sign(seed: Uint8Array, message: Uint8Array): Uint8Array {
  */
 export function isAcceptablePublicKey(publicKey: Uint8Array): boolean {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== PUBLIC_KEY_LENGTH) return false;
-  try {
-    const point = Point.fromBytes(publicKey, false);
-    return !point.isSmallOrder() && bytesEqual(point.toBytes(), publicKey);
-  } catch {
-    return false;
+  const decodes = platform.ed25519PointDecodes;
+  if (decodes === null) {
+    try {
+      const point = Point.fromBytes(publicKey, false);
+      return !point.isSmallOrder() && bytesEqual(point.toBytes(), publicKey);
+    } catch {
+      return false;
+    }
   }
+  // The same verdict without decompressing on noble: y < p, y not that of a small-order
+  // point, and the bytes decode to a curve point. Points sharing a y are P and -P, of equal
+  // order, so a small-order y means a small-order point; and x = 0 (the only x with a
+  // "negative zero" spelling) has y = 1 or p - 1, both small-order y's.
+  return hasCanonicalY(publicKey) && !SMALL_ORDER_Y.has(yOf(publicKey)) && decodes(publicKey);
 }
 
 export function assertAcceptablePublicKey(publicKey: Uint8Array): void {
@@ -106,6 +114,16 @@ function hasCanonicalY(encoding: Uint8Array): boolean {
 }
 
 const SMALL_ORDER = new Set(SMALL_ORDER_ENCODINGS.map(binaryString));
+
+/** An encoding's y (the top bit, x's sign, cleared) as a binary string. */
+function yOf(encoding: Uint8Array): string {
+  const y = encoding.slice();
+  y[31]! &= 0x7f;
+  return binaryString(y);
+}
+
+/** The y's of the eight small-order points: 0, 1, p - 1 and the two of order 8. */
+const SMALL_ORDER_Y = new Set(SMALL_ORDER_ENCODINGS.map(yOf));
 
 /**
  * The rule's pre-check, run before any backend, so that the verdict never depends on where a
@@ -153,7 +171,7 @@ interface RuleVerifier {
 function ruleVerifier(backend: Ed25519Backend): RuleVerifier {
   const keys = new LruCache<KeyVerifier | null>(PUBLIC_KEY_CACHE_LIMIT);
   const preparedKey = (publicKey: Uint8Array): KeyVerifier | null => {
-    const id = toHex(publicKey);
+    const id = binaryString(publicKey);
     const hit = keys.get(id);
     if (hit !== undefined) return hit;
     // A copy: the backend may keep it, and the caller's array may change afterwards.
@@ -187,8 +205,8 @@ export const ed25519Verifiers: ReadonlyMap<Ed25519BackendName, VerifyFunction> =
 );
 
 /**
- * {@link isAcceptablePublicKey}, remembered in the verifier's key cache. The check decompresses
- * a point (~90 µs on noble), and a transaction's signer is checked when it is decoded and again
+ * {@link isAcceptablePublicKey}, remembered in the verifier's key cache. The check decodes a
+ * point (libsodium in Node, noble in browsers), and a transaction's signer is checked when it is decoded and again
  * when its signature is verified: sharing one cache makes that one check per key.
  */
 export function isAcceptablePublicKeyCached(publicKey: Uint8Array): boolean {

@@ -70,7 +70,13 @@ export {
   parseKeystore,
   type ScryptParams,
 } from './keystore.js';
-export { LruCache } from './lru.js';
+export {
+  LRU_ENTRY_OVERHEAD_BYTES,
+  LruCache,
+  type LruOptions,
+  UINT8ARRAY_OVERHEAD_BYTES,
+  uint8ArrayCost,
+} from './lru.js';
 export {
   EMPTY_MERKLE_ROOT,
   type MerkleProof,

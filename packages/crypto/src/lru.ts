@@ -1,6 +1,36 @@
 /**
+ * What one entry costs the cache itself on V8, before its value and its key's characters: the
+ * Map entry, the string header and the key, value, link and size slots (measured on Node 20,
+ * 100,000 entries: 143 bytes per entry for 64-character hex keys and `true` values).
+ */
+export const LRU_ENTRY_OVERHEAD_BYTES = 80;
+
+/**
+ * What a Uint8Array holding its own buffer keeps alive beyond its bytes: the view and the
+ * ArrayBuffer objects on the V8 heap (~184 bytes measured) and the backing store's record.
+ */
+export const UINT8ARRAY_OVERHEAD_BYTES = 200;
+
+/** The bytes a Uint8Array value costs a cache (see UINT8ARRAY_OVERHEAD_BYTES). */
+export function uint8ArrayCost(value: Uint8Array): number {
+  return UINT8ARRAY_OVERHEAD_BYTES + value.byteLength;
+}
+
+export interface LruOptions<V> {
+  /**
+   * Most bytes held, counted per entry as LRU_ENTRY_OVERHEAD_BYTES + the key's length +
+   * `sizeOf(value)`; least recently used entries go first, and an entry larger than the whole
+   * budget is not kept. Default: no byte bound (the count bound alone).
+   */
+  readonly maxBytes?: number;
+  /** The bytes a value keeps alive beyond the entry. Default 0 (true, null, numbers, shared objects). */
+  readonly sizeOf?: (value: V) => number;
+}
+
+/**
  * A bounded least-recently-used map with O(1) get, set and eviction: a Map from key to slot,
- * and the recency order as a doubly linked list over preallocated slot arrays.
+ * and the recency order as a doubly linked list over preallocated slot arrays. Bounded by
+ * entries (`capacity`) and optionally by bytes (`maxBytes`).
  *
  * Why not a plain Map in insertion order (a hit re-inserts, eviction takes `keys().next()`):
  * V8 leaves a deleted entry as a hole that iterators skip, and eviction deletes at the front,
@@ -10,23 +40,50 @@
 export class LruCache<V> {
   readonly #slots = new Map<string, number>();
   readonly #keys: string[] = [];
-  readonly #values: V[] = [];
-  /** Per slot, the next newer and next older slot; -1 ends the list. */
+  readonly #values: (V | undefined)[] = [];
+  /** Per slot, the next newer and next older slot; -1 ends the list. A free slot's `older` links the free list. */
   readonly #newer: Int32Array;
   readonly #older: Int32Array;
+  /** Per slot, the bytes its entry was charged. */
+  readonly #sizes: Float64Array;
+  readonly #sizeOf: ((value: V) => number) | undefined;
+  /** The most bytes held; Infinity when only the count bounds the cache. */
+  readonly maxBytes: number;
+  #bytes = 0;
   #newest = -1;
   #oldest = -1;
+  /** Slots never used yet start here; freed slots are on the free list. */
+  #unused = 0;
+  #free = -1;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    options: LruOptions<V> = {},
+  ) {
     if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > 2 ** 30) {
       throw new RangeError(`LRU capacity must be an integer in 1..2^30, got ${capacity}`);
     }
+    const { maxBytes = Number.POSITIVE_INFINITY } = options;
+    if (
+      maxBytes !== Number.POSITIVE_INFINITY &&
+      !(Number.isSafeInteger(maxBytes) && maxBytes > 0)
+    ) {
+      throw new RangeError(`LRU maxBytes must be a positive integer, got ${maxBytes}`);
+    }
+    this.maxBytes = maxBytes;
+    this.#sizeOf = options.sizeOf;
     this.#newer = new Int32Array(capacity);
     this.#older = new Int32Array(capacity);
+    this.#sizes = new Float64Array(capacity);
   }
 
   get size(): number {
     return this.#slots.size;
+  }
+
+  /** Bytes charged for the entries held (see LruOptions.maxBytes). */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** The value, which becomes the most recently used; undefined when absent. */
@@ -51,25 +108,61 @@ export class LruCache<V> {
     return slot === undefined ? undefined : this.#values[slot];
   }
 
-  /** Stores the value as the most recently used, evicting the least recently used when full. */
+  /**
+   * Stores the value as the most recently used, evicting the least recently used while the
+   * count or the bytes are over. A value whose entry alone is over `maxBytes` is not kept
+   * (and the key's older value is dropped).
+   */
   set(key: string, value: V): void {
+    const size = LRU_ENTRY_OVERHEAD_BYTES + key.length + (this.#sizeOf?.(value) ?? 0);
     let slot = this.#slots.get(key);
-    if (slot !== undefined) {
-      this.#values[slot] = value;
-      this.#touch(slot);
+    if (size > this.maxBytes) {
+      if (slot !== undefined) this.#remove(key, slot);
       return;
     }
-    if (this.#slots.size < this.capacity) {
-      slot = this.#slots.size;
+    if (slot !== undefined) {
+      this.#values[slot] = value;
+      this.#bytes += size - this.#sizes[slot]!;
+      this.#sizes[slot] = size;
+      this.#touch(slot);
     } else {
-      slot = this.#oldest;
-      this.#slots.delete(this.#keys[slot]!);
-      this.#unlink(slot);
+      if (this.#slots.size === this.capacity) this.#remove(this.#keys[this.#oldest]!, this.#oldest);
+      slot = this.#take();
+      this.#keys[slot] = key;
+      this.#values[slot] = value;
+      this.#sizes[slot] = size;
+      this.#bytes += size;
+      this.#slots.set(key, slot);
+      this.#linkNewest(slot);
     }
-    this.#keys[slot] = key;
-    this.#values[slot] = value;
-    this.#slots.set(key, slot);
-    this.#linkNewest(slot);
+    // The entry just set is the newest and fits alone, so this stops before reaching it.
+    while (this.#bytes > this.maxBytes) this.#remove(this.#keys[this.#oldest]!, this.#oldest);
+  }
+
+  /** Drops the key; whether it was held. */
+  delete(key: string): boolean {
+    const slot = this.#slots.get(key);
+    if (slot === undefined) return false;
+    this.#remove(key, slot);
+    return true;
+  }
+
+  #take(): number {
+    if (this.#free === -1) return this.#unused++;
+    const slot = this.#free;
+    this.#free = this.#older[slot]!;
+    return slot;
+  }
+
+  #remove(key: string, slot: number): void {
+    this.#slots.delete(key);
+    this.#unlink(slot);
+    this.#bytes -= this.#sizes[slot]!;
+    // Let go of the key and value now: a freed slot may wait long for reuse.
+    this.#keys[slot] = '';
+    this.#values[slot] = undefined;
+    this.#older[slot] = this.#free;
+    this.#free = slot;
   }
 
   #touch(slot: number): void {

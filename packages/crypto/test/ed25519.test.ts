@@ -19,6 +19,7 @@ import { sha512 } from '@noble/hashes/sha2.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadBrowserCrypto } from './browser-bundle.js';
+import { readFixture } from './fixtures.js';
 
 /** The browser build (noble only) is held to the same rule as every Node backend. */
 const browser = await loadBrowserCrypto();
@@ -257,6 +258,57 @@ describe('the verification rule, on every backend', () => {
       expect(browser.isAcceptablePublicKeyCached(key), toHex(key)).toBe(false);
       expect(agreedVerdict(key, message, signature)).toBe(false);
     }
+  });
+
+  it("libsodium's key check gives noble's verdict on every kind of 32 bytes", () => {
+    // Node checks a key with libsodium's point decoding; the browser build (no libsodium)
+    // decompresses it on noble points, the rule as first written. They must always agree.
+    const speccheck = (
+      JSON.parse(readFixture('ed25519-speccheck-cases.json').toString('utf8')) as {
+        pub_key: string;
+      }[]
+    ).map((c) => fromHex(c.pub_key, 32));
+    const agree = (key: Uint8Array): boolean => {
+      const verdict = isAcceptablePublicKey(key);
+      expect(verdict, toHex(key)).toBe(browser.isAcceptablePublicKey(key));
+      return verdict;
+    };
+    const edges = [
+      ...speccheck,
+      ...nonCanonicalEncodings,
+      ...negativeZeroEncodings,
+      ...TORSION.flatMap((t) => {
+        const bytes = t.toBytes();
+        const flipped = bytes.slice();
+        flipped[31]! ^= 0x80;
+        return [bytes, flipped];
+      }),
+      numberToLE(P - 1n),
+      numberToLE(2n ** 255n - 1n),
+      new Uint8Array(32),
+    ];
+    // speccheck: cases 0, 1 are small-order keys and 10, 11 non-canonical ones; every other
+    // edge is non-canonical or of small order.
+    expect(edges.map((key) => (agree(key) ? 'V' : 'X')).join('')).toBe(
+      `XXVVVVVVVVXX${'X'.repeat(edges.length - 12)}`,
+    );
+    let accepted = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ minLength: 32, maxLength: 32 }),
+          seedArb.map((seed) => keyPairFromSeed(seed).publicKey),
+          fc
+            .tuple(scalarArb, torsionIndexArb)
+            .map(([a, i]) => Point.BASE.multiply(a).add(TORSION[i]!).toBytes()),
+        ),
+        (key) => {
+          if (agree(key)) accepted++;
+        },
+      ),
+      { numRuns: 600 },
+    );
+    expect(accepted).toBeGreaterThan(200);
   });
 
   it('R of small order is refused even when the equation holds, in every spelling', () => {

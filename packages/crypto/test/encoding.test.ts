@@ -12,6 +12,7 @@ import {
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { formerDecodeCanonical } from './former-decode.js';
+import { formerEncode } from './former-encode.js';
 
 /**
  * An independent msgpack writer that follows the canonical rules written in encoding.ts.
@@ -282,6 +283,32 @@ describe('canonical encoding', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("gives the former msgpackr path's bytes for any value", () => {
+    fc.assert(
+      fc.property(canonicalArb, (value) => {
+        expect(toHex(encodeCanonical(value))).toBe(toHex(formerEncode(value)));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('an encoding that runs inside another (a getter) gets a buffer of its own', () => {
+    const inner = { a: 'inner', b: [1, 2, 3] };
+    const outer = {
+      x: 'before',
+      get y() {
+        return encodeCanonical(inner);
+      },
+      z: 'after',
+    };
+    const bytes = encodeCanonical(outer as unknown as Canonical);
+    expect(decodeCanonical(bytes)).toEqual({
+      x: 'before',
+      y: encodeCanonical(inner),
+      z: 'after',
+    });
   });
 
   it('round-trips: decode(encode(v)) is v, and re-encoding gives the same bytes', () => {

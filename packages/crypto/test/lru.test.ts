@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LruCache } from '../src/index.js';
+import {
+  LRU_ENTRY_OVERHEAD_BYTES,
+  LruCache,
+  UINT8ARRAY_OVERHEAD_BYTES,
+  uint8ArrayCost,
+} from '../src/index.js';
 
 describe('LruCache', () => {
   it('never holds more than its capacity and evicts the least recently used', () => {
@@ -62,5 +67,78 @@ describe('LruCache', () => {
     for (const bad of [0, -1, 1.5, Number.NaN, 2 ** 31]) {
       expect(() => new LruCache(bad)).toThrow(RangeError);
     }
+  });
+
+  it('refuses a byte budget that is not a positive integer', () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.NEGATIVE_INFINITY]) {
+      expect(() => new LruCache(4, { maxBytes: bad })).toThrow(RangeError);
+    }
+  });
+
+  it('with a byte budget, holds the newest entries that fit both bounds, as a model does', () => {
+    // The model: a list, most recent last, each entry charged overhead + key length + value.
+    const step = fc.oneof(
+      fc.tuple(fc.constant('set' as const), fc.integer({ min: 0, max: 12 }), fc.nat(300)),
+      fc.tuple(fc.constantFrom('get' as const, 'delete' as const), fc.integer({ min: 0, max: 12 })),
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 1_500 }),
+        fc.array(step, { maxLength: 300 }),
+        (capacity, maxBytes, steps) => {
+          const cache = new LruCache<number>(capacity, { maxBytes, sizeOf: (v) => v });
+          const order: { key: string; value: number }[] = [];
+          const cost = (e: { key: string; value: number }) =>
+            LRU_ENTRY_OVERHEAD_BYTES + e.key.length + e.value;
+          for (const [op, k, value] of steps) {
+            const key = `key${k}`;
+            const at = order.findIndex((e) => e.key === key);
+            const held = at >= 0 ? order.splice(at, 1)[0] : undefined;
+            if (op === 'set') {
+              const entry = { key, value: value! };
+              cache.set(key, entry.value);
+              if (cost(entry) <= maxBytes) order.push(entry);
+              if (order.length > capacity) order.shift();
+              while (order.reduce((sum, e) => sum + cost(e), 0) > maxBytes) order.shift();
+            } else if (op === 'get') {
+              expect(cache.get(key)).toBe(held?.value);
+              if (held !== undefined) order.push(held);
+            } else {
+              expect(cache.delete(key)).toBe(held !== undefined);
+            }
+            expect(cache.size).toBe(order.length);
+            expect(cache.bytes).toBe(order.reduce((sum, e) => sum + cost(e), 0));
+            expect(cache.bytes).toBeLessThanOrEqual(maxBytes);
+          }
+          for (const entry of order) expect(cache.peek(entry.key)).toBe(entry.value);
+        },
+      ),
+    );
+  });
+
+  it('reuses freed slots: a byte-bounded cache churns far past its capacity', () => {
+    const cache = new LruCache<Uint8Array>(1_000, {
+      maxBytes: 100 * (LRU_ENTRY_OVERHEAD_BYTES + 6 + uint8ArrayCost(new Uint8Array(64))),
+      sizeOf: uint8ArrayCost,
+    });
+    for (let i = 0; i < 50_000; i++) {
+      cache.set(`k${String(i).padStart(5, '0')}`, new Uint8Array(i % 2 === 0 ? 64 : 32));
+    }
+    expect(cache.size).toBeGreaterThanOrEqual(100);
+    expect(cache.size).toBeLessThan(1_000);
+    expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
+    expect(cache.get('k49999')?.byteLength).toBe(32);
+    expect(cache.get('k00000')).toBeUndefined();
+  });
+
+  it('does not keep an entry larger than the whole budget, and drops the key it replaced', () => {
+    const cache = new LruCache<Uint8Array>(4, { maxBytes: 1_000, sizeOf: uint8ArrayCost });
+    cache.set('a', new Uint8Array(10));
+    cache.set('b', new Uint8Array(10));
+    cache.set('a', new Uint8Array(1_000 - UINT8ARRAY_OVERHEAD_BYTES));
+    expect(cache.peek('a')).toBeUndefined();
+    expect(cache.peek('b')?.byteLength).toBe(10);
+    expect(cache.bytes).toBe(LRU_ENTRY_OVERHEAD_BYTES + 1 + UINT8ARRAY_OVERHEAD_BYTES + 10);
   });
 });

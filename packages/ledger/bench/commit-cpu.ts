@@ -5,7 +5,8 @@
  * computes, one node hash's time, and the ratio of the commit to its floor: the tree-node
  * hashes (the levels below the block's shared top, each touched node once) times one node
  * hash. Sizes: STATE_BENCH_SIZES (default 1000,100000,1000000); block:
- * STATE_BENCH_BLOCK (default 1000); blocks measured: STATE_BENCH_BLOCKS (default 7).
+ * STATE_BENCH_BLOCK (default 1000); blocks measured: STATE_BENCH_BLOCKS (default 7); the
+ * state's cacheDepth: STATE_BENCH_CACHE_DEPTH (default: the state's).
  */
 import { loadavg } from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
@@ -57,9 +58,14 @@ export interface CommitBench {
 }
 
 /** A state of `size` keys, ready to time blocks (the build is not timed). */
-export function prepare(target: CommitTarget, size: number, blockKeys = 1_000): CommitBench {
+export function prepare(
+  target: CommitTarget,
+  size: number,
+  blockKeys = 1_000,
+  cacheDepth?: number,
+): CommitBench {
   const store = new target.MemoryStore();
-  const state = new target.AuthenticatedState(store);
+  const state = new target.AuthenticatedState(store, undefined, { cacheDepth });
   for (let built = 0; built < size; built += BUILD_BATCH) {
     const end = Math.min(size, built + BUILD_BATCH);
     for (let i = built; i < end; i++) state.set(stateKey(i), stateValue(i, 0));
@@ -165,8 +171,11 @@ export async function measure(benches: CommitBench[], blocks = 7): Promise<Commi
   const hashes: { tree: number; bytes: number }[] = [nodeHashMicros()];
   const loadStart = loadavg()[0]!;
   gcObserver.observe({ entryTypes: ['gc'] });
+  // A block's garbage is partly collected during whatever runs next, so the order alternates
+  // each round: no bench always comes after another's garbage.
   for (let b = 0; b < blocks; b++) {
-    for (let k = 0; k < benches.length; k++) {
+    for (let i = 0; i < benches.length; i++) {
+      const k = b % 2 === 0 ? i : benches.length - 1 - i;
       const gcBefore = gcMs;
       costs[k]!.push(benches[k]!.block());
       // GC entries arrive asynchronously: let them in before reading the total.
@@ -223,13 +232,15 @@ export async function run(): Promise<void> {
   const sizes = (process.env.STATE_BENCH_SIZES ?? '1000,100000,1000000').split(',').map(Number);
   const blockKeys = Number(process.env.STATE_BENCH_BLOCK ?? 1_000);
   const blocks = Number(process.env.STATE_BENCH_BLOCKS ?? 7);
+  const depth = process.env.STATE_BENCH_CACHE_DEPTH;
+  const cacheDepth = depth === undefined ? undefined : Number(depth);
   console.log(
-    `state commit against its hashing floor: ${fmt(blockKeys, 0)}-key blocks (half updates, half new keys), best / median of ${blocks}`,
+    `state commit against its hashing floor: ${fmt(blockKeys, 0)}-key blocks (half updates, half new keys), best / median of ${blocks}, cacheDepth ${depth ?? 'default'}`,
   );
   console.log(COMMIT_TABLE_HEADER);
   for (const size of sizes) {
     const [cost] = await measure(
-      [prepare({ AuthenticatedState, MemoryStore }, size, blockKeys)],
+      [prepare({ AuthenticatedState, MemoryStore }, size, blockKeys, cacheDepth)],
       blocks,
     );
     console.log(`| ${commitRow(fmt(size, 0), cost!)} |`);

@@ -107,7 +107,12 @@ export interface BlockResult {
 }
 
 export function expectedNonce(reader: KeyValueReader, signer: Uint8Array): number {
-  return (readValue<number>(reader, stateKeys.nonce(signer)) ?? 0) + 1;
+  return nonceAfter(reader, stateKeys.nonce(signer));
+}
+
+/** expectedNonce for a signer whose nonce key the caller has computed already. */
+function nonceAfter(reader: KeyValueReader, nonceKey: Uint8Array): number {
+  return (readValue<number>(reader, nonceKey) ?? 0) + 1;
 }
 
 interface BlockEnv {
@@ -139,11 +144,12 @@ function executeTransaction(env: BlockEnv, tx: Transaction, history: HistoryItem
   if (!env.isSignatureValid(tx, txHash)) {
     return failed(txHash, new TxFailure('BAD_SIGNATURE', 'the signature does not verify'));
   }
-  const nonce = expectedNonce(state, tx.signer);
+  const nonceKey = stateKeys.nonce(tx.signer);
+  const nonce = nonceAfter(state, nonceKey);
   if (tx.nonce !== nonce) {
     return failed(txHash, new TxFailure('BAD_NONCE', `expected nonce ${nonce}`));
   }
-  writeValue(state, stateKeys.nonce(tx.signer), nonce);
+  writeValue(state, nonceKey, nonce);
   const checkpoint = state.checkpoint();
   try {
     // A transaction the mempool decoded carries its parsed body: not parsed a second time.

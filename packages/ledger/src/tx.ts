@@ -4,6 +4,7 @@ import {
   encodeCanonical,
   type Signer,
   taggedHash,
+  utf8,
   verify,
 } from '@medchain/crypto';
 import { parseBody, TX_KINDS, type TxBodies, type TxKind } from './consent/bodies.js';
@@ -26,14 +27,26 @@ export interface Transaction extends UnsignedTransaction {
   readonly signature: Uint8Array;
 }
 
+// Transactions are immutable values: remember their bytes and hash instead of re-encoding.
+const encodedCache = new WeakMap<UnsignedTransaction, Uint8Array>();
+const hashCache = new WeakMap<Transaction, Uint8Array>();
+/** Bodies decodeTransaction parsed already (admission's role check reads them). */
+const parsedBodies = new WeakMap<Transaction, TxBodies[TxKind]>();
+
 /**
  * The signature covers taggedHash('Transaction', canonical bytes of the five unsigned fields).
  * The transaction hash is taggedHash('Transaction', canonical bytes of all six fields): the two
  * inputs are maps with different key sets, so a signing digest can never equal a tx hash, and
  * the tx hash commits to the signature (a cached "signature valid" verdict keyed by tx hash can
- * not be reused for the same content under a forged signature).
+ * not be reused for the same content under a forged signature). A transaction that was decoded
+ * or encoded already has its bytes remembered: the digest is then read off them, not encoded.
  */
 export function signingDigest(tx: UnsignedTransaction): Uint8Array {
+  const wire = encodedCache.get(tx);
+  if (wire !== undefined) {
+    const digest = signingDigestOfWire(wire);
+    if (digest !== undefined) return digest;
+  }
   return taggedHash(
     'Transaction',
     encodeCanonical({
@@ -43,6 +56,46 @@ export function signingDigest(tx: UnsignedTransaction): Uint8Array {
       signer: tx.signer,
       nonce: tx.nonce,
     }),
+  );
+}
+
+/** The signed map's last two entries, up to their values: `signature` (64 bytes), `signer` (32). */
+const SIGNATURE_ENTRY_HEAD = Uint8Array.of(0xa9, ...utf8('signature'), 0xc4, 64);
+const SIGNER_ENTRY_HEAD = Uint8Array.of(0xa6, ...utf8('signer'), 0xc4, 32);
+const SIGNATURE_ENTRY_LENGTH = SIGNATURE_ENTRY_HEAD.length + 64;
+const SIGNER_ENTRY_LENGTH = SIGNER_ENTRY_HEAD.length + 32;
+/** msgpack fixmap headers: the signed map has six entries, the unsigned one five. */
+const SIGNED_MAP = 0x86;
+const UNSIGNED_MAP = Uint8Array.of(0x85);
+
+function hasAt(bytes: Uint8Array, at: number, expected: Uint8Array): boolean {
+  for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return false;
+  return true;
+}
+
+/**
+ * The signing digest straight from a transaction's canonical bytes, without encoding again.
+ * Keys sort body, chainId, kind, nonce, signature, signer, so the bytes are the six-entry map
+ * header, the four first entries, then `signature` and `signer`; dropping the signature entry
+ * and writing a five-entry header gives the canonical bytes of the unsigned map. Undefined
+ * when the bytes do not end that way.
+ */
+function signingDigestOfWire(wire: Uint8Array): Uint8Array | undefined {
+  const signerAt = wire.length - SIGNER_ENTRY_LENGTH;
+  const signatureAt = signerAt - SIGNATURE_ENTRY_LENGTH;
+  if (
+    signatureAt < 1 ||
+    wire[0] !== SIGNED_MAP ||
+    !hasAt(wire, signatureAt, SIGNATURE_ENTRY_HEAD) ||
+    !hasAt(wire, signerAt, SIGNER_ENTRY_HEAD)
+  ) {
+    return undefined;
+  }
+  return taggedHash(
+    'Transaction',
+    UNSIGNED_MAP,
+    wire.subarray(1, signatureAt),
+    wire.subarray(signerAt),
   );
 }
 
@@ -60,12 +113,6 @@ export function signTransaction(tx: UnsignedTransaction, signer: Signer): Transa
 export function verifyTransactionSignature(tx: Transaction): boolean {
   return verify(tx.signer, signingDigest(tx), tx.signature);
 }
-
-// Transactions are immutable values: remember their bytes and hash instead of re-encoding.
-const encodedCache = new WeakMap<Transaction, Uint8Array>();
-const hashCache = new WeakMap<Transaction, Uint8Array>();
-/** Bodies decodeTransaction parsed already (admission's role check reads them). */
-const parsedBodies = new WeakMap<Transaction, TxBodies[TxKind]>();
 
 /**
  * The parsed body of `tx`: the one decodeTransaction checked, or parsed here checking key

@@ -1,4 +1,4 @@
-import { bytesEqual, encodeCanonical, toHex } from '@medchain/crypto';
+import { bytesEqual, encodeCanonical, taggedHash, toHex } from '@medchain/crypto';
 import {
   AuthenticatedState,
   buildBlock,
@@ -18,6 +18,7 @@ import {
   MAX_TX_BYTES,
   MemoryStore,
   parseGenesis,
+  signingDigest,
   signTransaction,
   type Transaction,
   transactionHash,
@@ -110,6 +111,57 @@ describe('transactions', () => {
       'LEDGER_MALFORMED',
       'body.consentId',
     );
+  });
+
+  it('property: the signing digest read off the encoded bytes equals encoding the five fields', () => {
+    // The old path, encoding the unsigned map, is the oracle for the one reading the wire bytes.
+    const oracle = (tx: Transaction) =>
+      taggedHash(
+        'Transaction',
+        encodeCanonical({
+          chainId: tx.chainId,
+          kind: tx.kind,
+          body: tx.body,
+          signer: tx.signer,
+          nonce: tx.nonce,
+        }),
+      );
+    const leaf = fc.oneof(
+      fc.constant(null),
+      fc.boolean(),
+      fc.integer(),
+      fc.string({ maxLength: 12 }),
+      fc.uint8Array({ maxLength: 40 }),
+    );
+    const bodyArb = fc.dictionary(
+      fc.string({ maxLength: 10 }).filter((key) => key !== '__proto__'),
+      fc.oneof(leaf, fc.array(leaf, { maxLength: 3 })),
+      { maxKeys: 5 },
+    );
+    const lengthArb = (usual: number) =>
+      fc.oneof(fc.constant(usual), fc.integer({ min: 0, max: usual + 2 }));
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 20 }),
+        fc.string({ maxLength: 20 }),
+        bodyArb,
+        lengthArb(32).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+        fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+        lengthArb(64).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+        (chainId, kind, body, signerKey, nonce, signature) => {
+          const tx = { chainId, kind, body, signer: signerKey, nonce, signature } as Transaction;
+          const expected = toHex(oracle(tx));
+          expect(toHex(signingDigest(tx))).toBe(expected);
+          encodeTransaction(tx); // now the digest is read off the remembered bytes
+          expect(toHex(signingDigest(tx))).toBe(expected);
+        },
+      ),
+      { numRuns: 300, seed: 7 },
+    );
+    const signed = signTransaction({ ...unsigned, body: {} }, alice);
+    const decoded = decodeTransaction(encodeTransaction(signed));
+    expect(toHex(signingDigest(decoded))).toBe(toHex(oracle(signed)));
+    expect(verifyTransactionSignature(decoded)).toBe(true);
   });
 
   it('decoding arbitrary bytes either yields a transaction or throws a LedgerError', () => {

@@ -1,4 +1,5 @@
-import { sha256, taggedHash } from '@medchain/crypto';
+import { sha256, taggedHash, toHex } from '@medchain/crypto';
+import { AuthenticatedState, MemoryStore } from '../src/state/index.js';
 
 /**
  * The state root straight from its definition, with no storage, batching or compaction
@@ -26,4 +27,25 @@ function subtreeHash(
   const left = leaves.filter((leaf) => bit(leaf.path, depth) === 0);
   const right = leaves.filter((leaf) => bit(leaf.path, depth) === 1);
   return taggedHash('StateNode', subtreeHash(left, depth + 1), subtreeHash(right, depth + 1));
+}
+
+/**
+ * A store holding `entries` written in one commit, and its root: what every history of
+ * commits that ends with these contents must leave behind, byte for byte.
+ */
+export function oneCommitStore(entries: Iterable<readonly [Uint8Array, Uint8Array]>): {
+  store: MemoryStore;
+  root: Uint8Array;
+} {
+  const store = new MemoryStore();
+  const state = new AuthenticatedState(store);
+  for (const [key, value] of entries) state.set(key, value);
+  const { root, ops } = state.commit();
+  store.write(ops);
+  return { store, root };
+}
+
+/** A store's entries as `key=value` hex lines in key order, to compare two stores. */
+export function storeDump(store: MemoryStore): string[] {
+  return store.entries().map(([key, value]) => `${toHex(key)}=${toHex(value)}`);
 }

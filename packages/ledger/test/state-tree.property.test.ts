@@ -1,8 +1,8 @@
-import { toHex, utf8 } from '@medchain/crypto';
+import { bytesEqual, toHex, utf8 } from '@medchain/crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AuthenticatedState, MemoryStore, verifyStateProof } from '../src/state/index.js';
-import { referenceRoot } from './state-reference.js';
+import { oneCommitStore, referenceRoot, storeDump } from './state-reference.js';
 
 /** `STATE_PROPERTY_RUNS=20` multiplies the runs, for a longer campaign. */
 const RUNS = Math.max(1, Number(process.env.STATE_PROPERTY_RUNS ?? 1) || 1);
@@ -92,6 +92,69 @@ describe('state tree commits against the definition', () => {
           },
         ),
         { numRuns: 40 * RUNS },
+      );
+    },
+    60_000 * RUNS,
+  );
+  it(
+    'writes that change nothing cost no op, whatever else the block changes, in deep trees',
+    () => {
+      /** A write of the committed value, a delete of a key that is not there, or a real change. */
+      const writeArb = fc.record({
+        key: fc.nat({ max: POOL_SIZE - 1 }),
+        kind: fc.constantFrom('same', 'absent', 'change', 'delete'),
+        value: fc.constantFrom('granted', 'revoked', 'expired'),
+      });
+      fc.assert(
+        fc.property(
+          fc.uniqueArray(fc.nat({ max: POOL_SIZE - 1 }), { minLength: 1, maxLength: POOL_SIZE }),
+          fc.array(fc.array(writeArb, { maxLength: 120 }), { minLength: 1, maxLength: 6 }),
+          fc.constantFrom(0, 3, 16),
+          (initial, blocks, cacheDepth) => {
+            const model = new Map(initial.map((key) => [key, 'granted']));
+            const store = new MemoryStore();
+            const state = new AuthenticatedState(store, undefined, { cacheDepth });
+            for (const key of initial) state.set(poolKey(key), utf8('granted'));
+            store.write(state.commit().ops);
+            for (const writes of blocks) {
+              const before = state.root();
+              let changes = 0;
+              for (const { key, kind, value } of writes) {
+                const committed = model.get(key);
+                if (kind === 'same' && committed !== undefined) {
+                  state.set(poolKey(key), utf8(committed));
+                } else if (kind === 'absent' && committed === undefined) {
+                  state.delete(poolKey(key));
+                } else if (kind === 'delete' && committed !== undefined) {
+                  state.delete(poolKey(key));
+                  model.delete(key);
+                  changes++;
+                } else if (kind === 'change' && committed !== value) {
+                  state.set(poolKey(key), utf8(value));
+                  model.set(key, value);
+                  changes++;
+                }
+              }
+              const { root, ops } = state.commit();
+              // Every op is needed: nothing rewritten as it was, nothing deleted that is not there.
+              for (const op of ops) {
+                const stored = store.get(op.key);
+                if (op.type === 'del') expect(stored).toBeDefined();
+                else expect(stored === undefined || !bytesEqual(stored, op.value)).toBe(true);
+              }
+              // A key changed twice in one block may end as it was: changes > 0 only bounds it.
+              if (changes === 0) expect(ops).toEqual([]);
+              if (ops.length === 0) expect(root).toEqual(before);
+              store.write(ops);
+              const entries = [...model].map(
+                ([key, value]) => [poolKey(key), utf8(value)] as const,
+              );
+              expect(toHex(root)).toBe(toHex(referenceRoot(entries)));
+              expect(storeDump(store)).toEqual(storeDump(oneCommitStore(entries).store));
+            }
+          },
+        ),
+        { numRuns: 30 * RUNS },
       );
     },
     60_000 * RUNS,

@@ -11,7 +11,7 @@ import {
   verifyStateProof,
   type WriteOp,
 } from '../src/state/index.js';
-import { referenceRoot } from './state-reference.js';
+import { oneCommitStore, referenceRoot, storeDump } from './state-reference.js';
 
 /** `STATE_PROPERTY_RUNS=20` multiplies every property's runs, for a longer campaign. */
 const RUNS = Math.max(1, Number(process.env.STATE_PROPERTY_RUNS ?? 1) || 1);
@@ -57,18 +57,10 @@ function entriesOf(contents: Contents): Array<[Uint8Array, Uint8Array]> {
 }
 
 /** A store holding `contents` written in one commit: what every history must end up as. */
-function freshStore(contents: Contents): { store: MemoryStore; root: Uint8Array } {
-  const store = new MemoryStore();
-  const state = new AuthenticatedState(store);
-  for (const [key, value] of entriesOf(contents)) state.set(key, value);
-  const { root, ops } = state.commit();
-  store.write(ops);
-  return { store, root };
-}
+const freshStore = (contents: Contents) => oneCommitStore(entriesOf(contents));
 
 function expectSameStore(a: MemoryStore, b: MemoryStore): void {
-  const hex = (store: MemoryStore) => store.entries().map(([k, v]) => `${toHex(k)}=${toHex(v)}`);
-  expect(hex(a)).toEqual(hex(b));
+  expect(storeDump(a)).toEqual(storeDump(b));
 }
 
 function expectProofs(state: AuthenticatedState, root: Uint8Array, contents: Contents): void {

@@ -6,6 +6,8 @@ import { DEFAULT_REPLAY_CACHE_SIZE } from './api/auth.js';
 import { isLoopbackHost } from './api/loopback.js';
 import { DEFAULT_API_RATE_LIMIT } from './api/server.js';
 import { DEFAULT_MEMPOOL_LIMITS } from './chain/mempool.js';
+import { DEFAULT_LEVEL_MEMORY } from './db/level-store.js';
+import { DEFAULT_STATE_CACHE_BYTES } from './db/state-store.js';
 import { NodeError } from './errors.js';
 import { LOG_LEVELS, LOG_MODULES, type LogLevel, type ModuleLevels } from './logger.js';
 
@@ -65,9 +67,9 @@ export interface NodeConfig {
   /** Levels for some modules (consensus, mempool, sync, records, db, wal, net, api, node) over logLevel. Default none. */
   logLevels: ModuleLevels;
   mempool: {
-    /** Most transactions waiting at once. Default 50,000. */
+    /** Most transactions waiting at once. Default 20,000 (~3.5 KB of memory each: README "Memory"). */
     maxTxs: number;
-    /** Most bytes of transactions waiting at once. Default 64 MiB. */
+    /** Most bytes of transactions waiting at once, counted encoded. Default 16 MiB. */
     maxBytes: number;
     /** Largest accepted transaction. Default 64 KiB. */
     maxTxBytes: number;
@@ -92,6 +94,8 @@ export interface NodeConfig {
     /** How long the custodian waits for an access log entry to commit before refusing to serve. Default 20 s. */
     logTimeoutMs: number;
   };
+  /** Memory bounds (README "Memory"): the defaults keep a validator under 300 MB of RSS under load. */
+  memory: MemoryConfig;
   /**
    * FOR FAULT INJECTION AND TESTS ONLY: ms added to the system clock wherever the node reads
    * the time (block times, the drift check on proposals, access request times), so a devnet can
@@ -100,6 +104,33 @@ export interface NodeConfig {
    */
   clockOffsetMs?: number;
 }
+
+export interface MemoryConfig {
+  /** Bytes of state (tree nodes and values, decoded) the state store keeps. Default 32 MiB. */
+  stateCacheBytes: number;
+  /** LevelDB's block cache (uncompressed blocks of the chain database). Default 8 MiB. */
+  dbBlockCacheBytes: number;
+  /** LevelDB's write buffer (memtable); two exist while one is written to disk. Default 4 MiB. */
+  dbWriteBufferBytes: number;
+  /**
+   * LevelDB table files kept open. LevelDB maps each open table into memory (measured: every
+   * 2 MiB table of an 84 MB database resident), so up to this many × 2 MiB count in RSS. Default 64.
+   */
+  dbMaxOpenFiles: number;
+  /**
+   * V8 grows the old generation to (1 + p/100) times the live heap before its next full
+   * collection; 0 lets V8 choose (up to 4x under load). Default 50.
+   */
+  heapGrowingPercent: number;
+}
+
+export const DEFAULT_MEMORY_CONFIG: MemoryConfig = {
+  stateCacheBytes: DEFAULT_STATE_CACHE_BYTES,
+  dbBlockCacheBytes: DEFAULT_LEVEL_MEMORY.blockCacheBytes,
+  dbWriteBufferBytes: DEFAULT_LEVEL_MEMORY.writeBufferBytes,
+  dbMaxOpenFiles: DEFAULT_LEVEL_MEMORY.maxOpenFiles,
+  heapGrowingPercent: 50,
+};
 
 /** Values the node uses for anything neither config.json nor flags set. */
 export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
@@ -120,14 +151,15 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   logLevel: 'info',
   logLevels: {},
   mempool: {
-    maxTxs: 50_000,
-    maxBytes: 64 * 1024 * 1024,
+    maxTxs: 20_000,
+    maxBytes: 16 * 1024 * 1024,
     maxTxBytes: 64 * 1024,
     ...DEFAULT_MEMPOOL_LIMITS,
   },
   block: { maxTxs: 2_000, maxBytes: 4 * 1024 * 1024, batchTimeMs: 50 },
   tickIntervalMs: 100,
   records: { logTimeoutMs: 20_000 },
+  memory: { ...DEFAULT_MEMORY_CONFIG },
 };
 
 /** What a config file or the command line may set: any subset, nested objects partially. */
@@ -142,6 +174,7 @@ export interface ConfigOverrides {
   block?: Partial<NodeConfig['block']>;
   tickIntervalMs?: number;
   records?: Partial<NodeConfig['records']>;
+  memory?: Partial<MemoryConfig>;
   clockOffsetMs?: number;
 }
 
@@ -169,11 +202,20 @@ const SECTION_KEYS = {
   ],
   block: ['maxTxs', 'maxBytes', 'batchTimeMs'],
   records: ['logTimeoutMs'],
+  memory: [
+    'stateCacheBytes',
+    'dbBlockCacheBytes',
+    'dbWriteBufferBytes',
+    'dbMaxOpenFiles',
+    'heapGrowingPercent',
+  ],
   logLevels: LOG_MODULES,
 } as const;
 const TOP_KEYS = new Set([...Object.keys(DEFAULT_CONFIG), 'clockOffsetMs']);
 /** The widest test clock skew: enough for any drift scenario, too little to pass for a real setting. */
 export const MAX_CLOCK_OFFSET_MS = 3_600_000;
+
+const MIB = 1024 * 1024;
 
 function invalid(field: string, message: string): NodeError {
   return new NodeError('NODE_CONFIG_INVALID', `config field "${field}": ${message}`, field);
@@ -399,7 +441,9 @@ function apiSection(api: Record<string, unknown>): ApiConfig {
 
 /** Checks every field of a merged configuration; throws a NodeError naming the first bad field. */
 export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
-  const section = (name: 'api' | 'mempool' | 'block' | 'records'): Record<string, unknown> => {
+  const section = (
+    name: 'api' | 'mempool' | 'block' | 'records' | 'memory',
+  ): Record<string, unknown> => {
     const value = candidate[name];
     if (!isPlainObject(value)) throw invalid(name, 'expected an object');
     return value;
@@ -408,6 +452,7 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
   const mempool = section('mempool');
   const block = section('block');
   const records = section('records');
+  const memory = section('memory');
   if (typeof candidate.privateNetwork !== 'boolean') {
     throw invalid('privateNetwork', 'expected true or false');
   }
@@ -446,6 +491,19 @@ export function validateConfig(candidate: Record<string, unknown>): NodeConfig {
     tickIntervalMs: integer(candidate.tickIntervalMs, 'tickIntervalMs', 1, 60_000),
     records: {
       logTimeoutMs: integer(records.logTimeoutMs, 'records.logTimeoutMs', 100, 600_000),
+    },
+    memory: {
+      stateCacheBytes: integer(memory.stateCacheBytes, 'memory.stateCacheBytes', MIB, 2 ** 40),
+      dbBlockCacheBytes: integer(memory.dbBlockCacheBytes, 'memory.dbBlockCacheBytes', 0, 2 ** 40),
+      dbWriteBufferBytes: integer(
+        memory.dbWriteBufferBytes,
+        'memory.dbWriteBufferBytes',
+        64 * 1024,
+        2 ** 30,
+      ),
+      // LevelDB needs a few for its own files (log, manifest) besides tables.
+      dbMaxOpenFiles: integer(memory.dbMaxOpenFiles, 'memory.dbMaxOpenFiles', 16, 100_000),
+      heapGrowingPercent: integer(memory.heapGrowingPercent, 'memory.heapGrowingPercent', 0, 1000),
     },
     ...(candidate.clockOffsetMs === undefined
       ? {}

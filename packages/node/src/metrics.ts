@@ -87,6 +87,11 @@ export function createMetrics(
         'medchain_mempool_expired_total',
         'Transactions dropped after waiting too long behind a nonce gap',
       ),
+      gossipFrameTxs: histogram(
+        'medchain_mempool_gossip_frame_txs',
+        'Transactions per mempool gossip frame this node sent (each frame goes to every member peer)',
+        [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      ),
     },
     chain: {
       blocksCommitted: counter('medchain_blocks_committed_total', 'Blocks executed and stored'),

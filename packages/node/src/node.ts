@@ -2,6 +2,7 @@ import './polyfill.js';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { bytesEqual, Signer, toHex } from '@medchain/crypto';
 import { type GenesisDocument, genesisFromJson } from '@medchain/ledger';
 import { type ApiServer, createApiServer } from './api/index.js';
@@ -193,6 +194,9 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
   };
 
   const build = async (): Promise<NodeParts> => {
+    // V8 reads this at each full collection (process-wide): how far the old generation may
+    // grow past the live heap before the next one (README "Memory").
+    setFlagsFromString(`--heap-growing-percent=${config.memory.heapGrowingPercent}`);
     // Home: genesis, validator key, peer identity.
     const home = config.home;
     await mkdir(home, { recursive: true });
@@ -213,7 +217,16 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     }
 
     // Storage: the LevelDB store and the WAL file (the shell's storage port).
-    const kv = built('db', await LevelStore.open(join(home, 'db')), (part) => part.close());
+    const { memory } = config;
+    const kv = built(
+      'db',
+      await LevelStore.open(join(home, 'db'), {
+        blockCacheBytes: memory.dbBlockCacheBytes,
+        writeBufferBytes: memory.dbWriteBufferBytes,
+        maxOpenFiles: memory.dbMaxOpenFiles,
+      }),
+      (part) => part.close(),
+    );
     const wal = built(
       'wal',
       await Wal.open(join(home, 'wal'), { logger: moduleLogger(logger, 'wal'), metrics }),
@@ -253,6 +266,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
           rotatedSigners: keyring.rotated,
           mempool: config.mempool,
           block: config.block,
+          stateCacheBytes: memory.stateCacheBytes,
           tickIntervalMs: config.tickIntervalMs,
           ...(options.stateSync === undefined ? {} : { stateSync: options.stateSync }),
           ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),

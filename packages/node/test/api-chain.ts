@@ -164,6 +164,10 @@ export class LedgerBackend implements ApiBackend {
     return { accepted: true, hash };
   }
 
+  submitTransactions(list: readonly Uint8Array[]): SubmitResult[] {
+    return list.map((raw) => this.submitTransaction(raw));
+  }
+
   transaction(hash: Uint8Array): TransactionStatus {
     const id = toHex(hash);
     const pending = this.mempool.get(id);

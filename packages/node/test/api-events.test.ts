@@ -233,6 +233,7 @@ describe('event stream', () => {
         return backend.status();
       },
       submitTransaction: (bytes) => backend.submitTransaction(bytes),
+      submitTransactions: (list) => backend.submitTransactions(list),
       transaction: (hash) => backend.transaction(hash),
       block: (height) => backend.block(height),
       latestBlock: () => backend.latestBlock(),

@@ -34,6 +34,7 @@ const EXPECTED: Record<AccessKey, string> = {
   health: 'public',
   status: 'public',
   submitTransaction: 'transaction',
+  submitTransactions: 'transaction',
   getTransaction: 'self member-admin validator',
   getLatestBlock: 'member-admin validator',
   getBlock: 'member-admin validator',

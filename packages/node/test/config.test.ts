@@ -67,6 +67,23 @@ describe('loadConfig', () => {
     });
   });
 
+  it('the memory bounds: the documented defaults, set one by one by the file', async () => {
+    const defaults = loadConfig(await home()).memory;
+    expect(defaults).toEqual({
+      stateCacheBytes: 32 * 1024 * 1024,
+      dbBlockCacheBytes: 8 * 1024 * 1024,
+      dbWriteBufferBytes: 4 * 1024 * 1024,
+      dbMaxOpenFiles: 64,
+      heapGrowingPercent: 50,
+    });
+    const path = await home({ memory: { stateCacheBytes: 64 * 1024 * 1024 } });
+    expect(loadConfig(path, { memory: { heapGrowingPercent: 0 } }).memory).toEqual({
+      ...defaults,
+      stateCacheBytes: 64 * 1024 * 1024,
+      heapGrowingPercent: 0,
+    });
+  });
+
   it('layers file over defaults and flags over the file, section by section', async () => {
     const peerId = await somePeerId();
     const path = await home({
@@ -186,6 +203,13 @@ describe('loadConfig', () => {
       [{ block: { maxBytes: 10 } }, 'NODE_CONFIG_INVALID', 'block.maxBytes'],
       [{ block: { batchTimeMs: 60_001 } }, 'NODE_CONFIG_INVALID', 'block.batchTimeMs'],
       [{ tickIntervalMs: 0 }, 'NODE_CONFIG_INVALID', 'tickIntervalMs'],
+      [{ memory: { stateCache: 1 } }, 'NODE_CONFIG_UNKNOWN_FIELD', 'memory.stateCache'],
+      [{ memory: { stateCacheBytes: 1000 } }, 'NODE_CONFIG_INVALID', 'memory.stateCacheBytes'],
+      [{ memory: { dbBlockCacheBytes: -1 } }, 'NODE_CONFIG_INVALID', 'memory.dbBlockCacheBytes'],
+      [{ memory: { dbWriteBufferBytes: 1 } }, 'NODE_CONFIG_INVALID', 'memory.dbWriteBufferBytes'],
+      [{ memory: { dbMaxOpenFiles: 8 } }, 'NODE_CONFIG_INVALID', 'memory.dbMaxOpenFiles'],
+      [{ memory: { heapGrowingPercent: 1.5 } }, 'NODE_CONFIG_INVALID', 'memory.heapGrowingPercent'],
+      [{ memory: 32 }, 'NODE_CONFIG_INVALID', 'memory'],
       [{ clockOffsetMs: 3_600_001 }, 'NODE_CONFIG_INVALID', 'clockOffsetMs'],
       [{ clockOffsetMs: -3_600_001 }, 'NODE_CONFIG_INVALID', 'clockOffsetMs'],
       [{ clockOffsetMs: 2.5 }, 'NODE_CONFIG_INVALID', 'clockOffsetMs'],

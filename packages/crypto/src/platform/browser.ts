@@ -109,6 +109,9 @@ export function ed25519Sign(key: SigningKey, message: Uint8Array): Uint8Array {
 /** The rule's equation on noble points, the only backend a browser has (no native code). */
 export const ed25519Backends: readonly Ed25519Backend[] = [nobleBackend];
 
+/** No native curve arithmetic here: key checks decode on noble points. */
+export const ed25519PointDecodes = null;
+
 /** RFC 7748 X25519; `null` when u is of small order (noble refuses it before the ladder). */
 export function x25519(scalar: Uint8Array, uCoordinate: Uint8Array): Uint8Array | null {
   try {

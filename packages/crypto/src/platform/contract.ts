@@ -29,6 +29,11 @@ export interface Platform<SigningKey> {
   ed25519Sign(key: SigningKey, message: Uint8Array): Uint8Array;
   /** The Ed25519 verifiers this platform has, fastest first (README: "One verification rule"). */
   readonly ed25519Backends: readonly Ed25519Backend[];
+  /**
+   * Natively, whether 32 bytes decode to a point on the curve (y taken mod p, the top bit as
+   * x's sign, nothing else checked); `null` where the platform has no native curve arithmetic.
+   */
+  readonly ed25519PointDecodes: ((encoding: Uint8Array) => boolean) | null;
   x25519(scalar: Uint8Array, uCoordinate: Uint8Array): Uint8Array | null;
   scrypt(
     passphrase: Uint8Array,

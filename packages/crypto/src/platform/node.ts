@@ -169,13 +169,15 @@ export function ed25519Sign(key: SigningKey, message: Uint8Array): Uint8Array {
   return new Uint8Array(nodeSign(null, message, key));
 }
 
-/** The one libsodium call used; sodium-native takes any Uint8Array view. */
+/** The libsodium calls used; sodium-native takes any Uint8Array view. */
 interface Sodium {
   crypto_sign_verify_detached(
     signature: Uint8Array,
     message: Uint8Array,
     publicKey: Uint8Array,
   ): boolean;
+  /** Throws unless `p` and `q` both decode to curve points. */
+  crypto_core_ed25519_add(r: Uint8Array, p: Uint8Array, q: Uint8Array): void;
 }
 
 /**
@@ -226,6 +228,28 @@ const opensslBackend: Ed25519Backend = {
 };
 
 const sodium = loadSodium();
+
+/** Where crypto_core_ed25519_add writes its (unused) sum; calls are synchronous. */
+const pointSum = new Uint8Array(32);
+
+/**
+ * libsodium's crypto_core_ed25519_add decodes both points (ge25519_frombytes: y taken mod p,
+ * x's sign from the top bit) and checks each is on the curve; it refuses nothing else (no
+ * canonical, small-order or subgroup check, unlike crypto_core_ed25519_is_valid_point, which
+ * also refuses keys with a torsion component that the rule allows). About 7x faster than
+ * noble's decompression here.
+ */
+export const ed25519PointDecodes =
+  sodium === null
+    ? null
+    : (encoding: Uint8Array): boolean => {
+        try {
+          sodium.crypto_core_ed25519_add(pointSum, encoding, encoding);
+          return true;
+        } catch {
+          return false;
+        }
+      };
 
 /** Fastest first: `verify` uses the first; tests and the bench hold every one to the rule. */
 export const ed25519Backends: readonly Ed25519Backend[] = [

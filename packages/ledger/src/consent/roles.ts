@@ -1,5 +1,5 @@
 import { bytesEqual } from '@medchain/crypto';
-import type { ConsentEntry, OrganizationEntry, RecordEntry } from '../model.js';
+import type { ConsentEntry, OrganizationEntry, ProviderEntry, RecordEntry } from '../model.js';
 import { fail, type ReceiptCode, TxFailure } from '../receipt.js';
 import { readValue, stateKeys } from '../schema.js';
 import type { KeyValueReader } from '../state/index.js';
@@ -103,9 +103,13 @@ function custodianProvider(
 const recordOf = (reader: KeyValueReader, id: Uint8Array) =>
   readValue<RecordEntry>(reader, stateKeys.record(id));
 
-function isActiveProviderOf(reader: KeyValueReader, signer: Uint8Array, orgId: Uint8Array) {
-  const provider = activeProvider(reader, signer);
-  return provider !== undefined && bytesEqual(provider.org, orgId);
+/**
+ * activeProvider(signer) of `orgId`, for an `orgId` known to be a member: its membership is
+ * not read and decoded a second time.
+ */
+function isActiveProviderOfMember(reader: KeyValueReader, signer: Uint8Array, orgId: Uint8Array) {
+  const provider = readValue<ProviderEntry>(reader, stateKeys.provider(signer));
+  return provider?.status === 'active' && bytesEqual(provider.org, orgId);
 }
 
 /**
@@ -133,7 +137,7 @@ function custodianAgent(
       org !== undefined &&
       (bytesEqual(org.validatorKey, signer) ||
         org.adminKeys.some((key) => bytesEqual(key, signer)) ||
-        isActiveProviderOf(reader, signer, custodian));
+        isActiveProviderOfMember(reader, signer, custodian));
   }
   if (!agent) refuse('NOT_CUSTODIAN_AGENT', "signer does not act for the record's custodian");
 }

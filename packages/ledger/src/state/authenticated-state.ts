@@ -1,5 +1,5 @@
-import { binaryString, bytesEqual, toHex } from '@medchain/crypto';
-import { TreeBatch, type TreeUpdate } from './batch.js';
+import { binaryString, toHex } from '@medchain/crypto';
+import { ABSENT, REPLACED, SAME, TreeBatch, type TreeUpdate } from './batch.js';
 import { StateError } from './errors.js';
 import type { StateProof, StateProofLeaf } from './proof.js';
 import { binaryKey, type KeyValueReader, type WriteOp } from './store.js';
@@ -52,10 +52,14 @@ interface Undo {
   readonly previous: Pending | undefined;
 }
 
-/** One key's change in a commit, with what its ops need. */
+/**
+ * One key's write in a commit. A commit keeps those that change a value, by key hash: they
+ * serve the new values until the ops are written (`value`), and the values at the root before
+ * the commit for as long as it is retained (`previous`, undefined = absent).
+ */
 interface KeyUpdate extends TreeUpdate {
-  readonly storeKey: Uint8Array;
   readonly value: Uint8Array | undefined;
+  previous: Uint8Array | undefined;
 }
 
 /** What one commit replaced: enough to read and prove at the root it started from (ids, see tree.ts). */
@@ -64,8 +68,8 @@ interface PastRoot {
   readonly rootNode: NodeRecord | undefined;
   /** Replaced nodes no link reaches; the upper ones stay reachable through `rootNode`. */
   readonly nodes: ReadonlyMap<string, NodeRecord>;
-  /** Value per key hash at that root, for the keys the commit changed (undefined = absent). */
-  readonly values: ReadonlyMap<string, Uint8Array | undefined>;
+  /** The keys the commit changed, by key hash: `previous` is the value at that root. */
+  readonly values: ReadonlyMap<string, KeyUpdate>;
 }
 
 const DEFAULT_HISTORY = 2;
@@ -103,7 +107,7 @@ export class AuthenticatedState {
    * next commit (a value undefined = deleted).
    */
   #unflushedNodes: ReadonlyMap<string, NodeRecord> = new Map();
-  #unflushedValues: ReadonlyMap<string, Uint8Array | undefined> = new Map();
+  #unflushedValues: ReadonlyMap<string, KeyUpdate> = new Map();
   /** Newest first. */
   #past: PastRoot[] = [];
 
@@ -150,8 +154,8 @@ export class AuthenticatedState {
     const past = this.#pastIndex(root);
     // The oldest commit after `root` that changed the key remembers its value at `root`.
     for (let i = past; i >= 0; i--) {
-      const values = this.#past[i]!.values;
-      if (values.has(id)) return copyOptional(values.get(id));
+      const changed = this.#past[i]!.values.get(id);
+      if (changed !== undefined) return copyOptional(changed.previous);
     }
     return this.#readValue(id);
   }
@@ -221,38 +225,37 @@ export class AuthenticatedState {
    */
   commit(): StateCommit {
     const updates: KeyUpdate[] = [];
-    const values = new Map<string, Uint8Array | undefined>();
-    const previousValues = new Map<string, Uint8Array | undefined>();
     for (const { key, value } of this.#pending.values()) {
-      const keyHash = stateKeyId(key);
-      // The store key serves both the read here and the ops below.
-      const storeKey = valueStoreKey(keyHash);
-      const committed = this.#readValueAt(keyHash, storeKey);
-      const unchanged =
-        value === undefined
-          ? committed === undefined
-          : committed !== undefined && bytesEqual(committed, value);
-      if (unchanged) continue;
       updates.push({
-        keyHash,
-        storeKey,
+        keyHash: stateKeyId(key),
         value,
         valueHash: value === undefined ? undefined : stateValueId(value),
+        found: ABSENT,
+        previous: undefined,
       });
-      values.set(keyHash, value);
-      previousValues.set(keyHash, committed);
-    }
-    if (updates.length === 0) {
-      this.discard();
-      this.#unflushedNodes = new Map();
-      this.#unflushedValues = new Map();
-      return { root: idBytes(this.#root), ops: [] };
     }
     // Ids are the key hashes one char per byte, so string order is byte order.
     updates.sort((a, b) => (a.keyHash < b.keyHash ? -1 : 1));
     // Nothing changes until the new tree is complete, so a missing node leaves the state as it was.
     const batch = new TreeBatch((id) => this.#readNode(id, -1), this.#cacheDepth);
     const root = batch.apply(this.#root, this.#rootNode, updates);
+    // The walk found which writes change a value: only those are written and remembered, and
+    // only a replaced value is read (for the history), never an unchanged or a new one.
+    const changed = new Map<string, KeyUpdate>();
+    for (const update of updates) {
+      const { found } = update;
+      if (found === SAME || (found === ABSENT && update.value === undefined)) continue;
+      if (found === REPLACED && this.#historyLimit > 0) {
+        update.previous = this.#readValue(update.keyHash);
+      }
+      changed.set(update.keyHash, update);
+    }
+    this.discard();
+    if (changed.size === 0) {
+      this.#unflushedNodes = new Map();
+      this.#unflushedValues = new Map();
+      return { root: idBytes(this.#root), ops: [] };
+    }
 
     const ops: WriteOp[] = [];
     const { createdIds, createdNodes, replacedIds } = batch;
@@ -261,18 +264,18 @@ export class AuthenticatedState {
       ops.push({ type: 'put', key, value: encodeNodeRecord(createdNodes[i]!) });
     }
     for (const id of replacedIds) ops.push({ type: 'del', key: nodeStoreKey(id) });
-    for (const { storeKey: key, value } of updates) {
+    for (const { keyHash, value } of changed.values()) {
+      const key = valueStoreKey(keyHash);
       ops.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value });
     }
 
-    this.discard();
     this.#unflushedNodes = batch.createdDeep;
-    this.#unflushedValues = values;
+    this.#unflushedValues = changed;
     this.#past.unshift({
       root: this.#root,
       rootNode: this.#rootNode,
       nodes: batch.replacedDeep,
-      values: previousValues,
+      values: changed,
     });
     this.#past.length = Math.min(this.#past.length, this.#historyLimit);
     this.#root = root;
@@ -324,12 +327,9 @@ export class AuthenticatedState {
   }
 
   #readValue(keyHash: string): Uint8Array | undefined {
-    return this.#readValueAt(keyHash, valueStoreKey(keyHash));
-  }
-
-  #readValueAt(id: string, storeKey: Uint8Array): Uint8Array | undefined {
-    if (this.#unflushedValues.has(id)) return copyOptional(this.#unflushedValues.get(id));
-    return this.#store.get(storeKey);
+    const unflushed = this.#unflushedValues.get(keyHash);
+    if (unflushed !== undefined) return copyOptional(unflushed.value);
+    return this.#store.get(valueStoreKey(keyHash));
   }
 
   /** A child's record (undefined for an empty subtree), linked to its parent above the cache depth. */

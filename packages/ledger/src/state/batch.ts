@@ -1,9 +1,22 @@
 import { EMPTY_ID, idBit, NodeRecord, stateLeafId, stateNodeId } from './tree.js';
 
-/** One key's change: its new value hash, or undefined for a delete (ids, see tree.ts). */
+/** What the walk found of a key in the old tree (`TreeUpdate.found`). */
+export const ABSENT = 0;
+/** Its leaf, with the value hash the update sets: the update changes nothing. */
+export const SAME = 1;
+/** Its leaf, with another value hash: the update replaces or deletes it. */
+export const REPLACED = 2;
+export type Found = typeof ABSENT | typeof SAME | typeof REPLACED;
+
+/**
+ * One key's write: its new value hash, or undefined for a delete (ids, see tree.ts). The walk
+ * fills in `found` (starting at ABSENT), so the caller learns which writes changed a value
+ * without reading the committed values.
+ */
 export interface TreeUpdate {
   readonly keyHash: string;
   readonly valueHash: string | undefined;
+  found: Found;
 }
 
 /** Where a batch reads a node that no link reaches. */
@@ -85,19 +98,30 @@ export class TreeBatch {
     if (node.leaf) {
       // The lone leaf here joins the updates unless one of them rewrites or deletes it.
       for (let i = lo; i < hi; i++) {
-        if (updates[i]!.keyHash === node.left) {
-          this.#replace(id, node, depth);
-          return this.#build(depth, updates, lo, hi, undefined, '');
+        const update = updates[i]!;
+        if (update.keyHash !== node.left) continue;
+        if (update.valueHash === node.right) {
+          update.found = SAME;
+          break;
         }
+        update.found = REPLACED;
+        this.#replace(id, node, depth);
+        return this.#build(depth, updates, lo, hi, undefined, '');
       }
       return this.#build(depth, updates, lo, hi, node, id);
     }
-    this.#replace(id, node, depth);
     const mid = splitIndex(updates, lo, hi, depth);
     const left = this.#descend(node, false, depth + 1, updates, lo, mid);
     const leftShape = this.#shape;
     const leftNode = this.#node;
     const right = this.#descend(node, true, depth + 1, updates, mid, hi);
+    if (left === node.left && right === node.right) {
+      // Only writes that change nothing fell here: the node stays as it is.
+      this.#shape = NOT_LEAF;
+      this.#node = node;
+      return id;
+    }
+    this.#replace(id, node, depth);
     return this.#join(left, leftShape, leftNode, right, this.#shape, this.#node, depth);
   }
 
@@ -142,7 +166,8 @@ export class TreeBatch {
     let live = kept === undefined ? 0 : 1;
     let only = -1;
     for (let i = lo; i < hi; i++) {
-      if (updates[i]!.valueHash !== undefined) {
+      const update = updates[i]!;
+      if (update.valueHash !== undefined && update.found !== SAME) {
         live++;
         only = i;
       }

@@ -40,7 +40,7 @@ export type Standing = (typeof STANDINGS)[number];
 export type Policy =
   /** Anyone; no request signature is read. */
   | { readonly kind: 'public' }
-  /** POST /v1/tx: the transaction's own signature is the authentication (the ledger checks roles). */
+  /** POST /v1/tx(s): each transaction's own signature is the authentication (the ledger checks roles). */
   | { readonly kind: 'transaction' }
   /** Record fetch: the requester's signed AccessRequest; the requester must be an active provider, the patient or a live delegate. */
   | { readonly kind: 'access-request' }
@@ -63,6 +63,7 @@ export const ROUTE_ACCESS = {
   health: PUBLIC,
   status: PUBLIC,
   submitTransaction: { kind: 'transaction' },
+  submitTransactions: { kind: 'transaction' },
   getTransaction: signed('self', ...MEMBERS),
   getLatestBlock: signed(...MEMBERS),
   getBlock: signed(...MEMBERS),

@@ -30,6 +30,11 @@ export interface ApiBackend {
    * `address` is the submitter's remote address, for the mempool's per-address limit.
    */
   submitTransaction(bytes: Uint8Array, address?: string): Awaitable<SubmitResult>;
+  /**
+   * A batch (POST /v1/txs): each as `submitTransaction` would admit it, in order, one result
+   * each; a later transaction sees the earlier ones (a duplicate, the next nonce).
+   */
+  submitTransactions(list: readonly Uint8Array[], address?: string): Awaitable<SubmitResult[]>;
   transaction(hash: Uint8Array): Awaitable<TransactionStatus>;
   /** A stored block with its certificate and receipts, or undefined above the chain's height. */
   block(height: number): Awaitable<StoredBlock | undefined>;

@@ -15,7 +15,7 @@ export {
 export { DEFAULT_EVENT_STREAM_OPTIONS, type EventStreamOptions } from './events.js';
 export { blockJson, type Json, toJson, transactionJson } from './json.js';
 export { openApiDocument } from './openapi.js';
-export { API_PREFIX } from './routes.js';
+export { API_PREFIX, MAX_BATCH_BODY_BYTES, MAX_BATCH_TXS } from './routes.js';
 export {
   type ApiServer,
   type ApiServerOptions,

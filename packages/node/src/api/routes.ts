@@ -23,6 +23,11 @@ import { SUBMIT_REJECTIONS } from './backend.js';
 
 export const API_PREFIX = '/v1';
 
+/** Most transactions in one POST /v1/txs. */
+export const MAX_BATCH_TXS = 1000;
+/** Largest POST /v1/txs body: a thousand typical transactions as JSON hex, with room. */
+export const MAX_BATCH_BODY_BYTES = 1024 * 1024;
+
 export type JsonSchema = { readonly [key: string]: unknown };
 
 const hex = (bytes: number, description: string): JsonSchema => ({
@@ -418,6 +423,66 @@ export const ROUTES = [
           'RATE_LIMITED (see Retry-After): the signer, or this client address, has as many transactions pending as the mempool allows (mempool.maxPerSigner, mempool.maxPerAddress)',
       },
       503: { description: 'MEMPOOL_FULL or NOT_READY (see Retry-After)' },
+    },
+  },
+  {
+    operationId: 'submitTransactions',
+    method: 'POST',
+    path: '/txs',
+    summary: 'Submit many signed transactions to the mempool in one request',
+    description: `At most ${MAX_BATCH_TXS} transactions, each as POST /v1/tx takes it: JSON {"txs": [hex, ...]}, or an application/octet-stream body holding the canonical encoding of the list of transaction byte strings (a mempool gossip frame). The body may be at most ${MAX_BATCH_BODY_BYTES} bytes. Each is admitted in order, as if posted alone: a later one sees the earlier ones, so a repeat within the batch is DUPLICATE and one signer's nonces may follow each other. 200 with one result per transaction, in order: {accepted: true, hash} (admitted to the mempool, not committed: poll GET /v1/tx/{hash}) or {accepted: false, code, message, status}, status being what POST /v1/tx would have answered (retry the 429s and 503s later; Retry-After is set when there are any). Rejection codes: ${SUBMIT_REJECTIONS.join(', ')}. Public as POST /v1/tx: each transaction's own signature authenticates it, and the mempool's admission limits apply to each.`,
+    querystring: NO_QUERY,
+    bodyLimit: MAX_BATCH_BODY_BYTES,
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['txs'],
+      properties: {
+        txs: {
+          type: 'array',
+          minItems: 1,
+          description: `at most ${MAX_BATCH_TXS}`,
+          items: {
+            type: 'string',
+            minLength: 2,
+            pattern: '^(?:[0-9a-f]{2})+$',
+            description: 'canonical transaction bytes, lowercase hex',
+          },
+        },
+      },
+    },
+    rawBody: {
+      contentType: 'application/octet-stream',
+      description: 'the canonical encoding of a list of transaction byte strings',
+    },
+    responses: {
+      200: {
+        description: 'one result per transaction, in order',
+        schema: object({
+          accepted: { type: 'integer', description: 'how many were admitted' },
+          results: array({
+            oneOf: [
+              object({ accepted: { const: true }, hash: HASH }),
+              object({
+                accepted: { const: false },
+                code: { enum: [...SUBMIT_REJECTIONS] },
+                message: STR,
+                status: {
+                  type: 'integer',
+                  description: 'the HTTP status POST /v1/tx would have answered',
+                },
+              }),
+            ],
+          }),
+        }),
+      },
+      400: {
+        description: 'BAD_REQUEST: not JSON of that shape, not a canonical list, or no transaction',
+      },
+      413: {
+        description: `TOO_MANY_TRANSACTIONS (more than ${MAX_BATCH_TXS}) or PAYLOAD_TOO_LARGE (body over ${MAX_BATCH_BODY_BYTES} bytes)`,
+      },
+      415: { description: 'not JSON or octet-stream' },
     },
   },
   {

@@ -37,6 +37,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { decodeTxBatch } from '../chain/gossip.js';
 import { NodeError } from '../errors.js';
 import { outcomeOfError, sendOutcome } from '../fhir/outcome.js';
 import { FHIR_BASE, type FhirRouteSet, fhirApi } from '../fhir/rest.js';
@@ -65,7 +66,7 @@ import { DEFAULT_EVENT_STREAM_OPTIONS, EventHub, type EventStreamOptions } from 
 import { HttpError } from './http-error.js';
 import { blockJson, type Json, toJson, transactionJson } from './json.js';
 import { isLoopbackHost } from './loopback.js';
-import { API_PREFIX, type OperationId, ROUTES } from './routes.js';
+import { API_PREFIX, MAX_BATCH_TXS, type OperationId, ROUTES } from './routes.js';
 import { ValidatorSetHistory } from './validator-sets.js';
 
 export { HttpError };
@@ -167,7 +168,7 @@ export const DEFAULT_API_PORT = 7701;
 /** Room for the hex of the largest transaction (2 x 16 KiB) and JSON framing. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 
-/** The HTTP status of each mempool refusal (POST /v1/tx, and the FHIR Consent import). */
+/** The HTTP status of each mempool refusal (POST /v1/tx, /v1/txs, and the FHIR Consent import). */
 export const REJECTION_STATUS: Record<SubmitRejection, number> = {
   MALFORMED: 400,
   WRONG_CHAIN: 400,
@@ -296,6 +297,50 @@ function buildHandlers(
       }
       reply.code(202);
       return { hash: toHex(result.hash) };
+    },
+
+    submitTransactions: async (request, reply) => {
+      reply.header('x-content-type-options', 'nosniff');
+      const body = request.body;
+      const tooMany = (count: number) =>
+        new HttpError(
+          413,
+          'TOO_MANY_TRANSACTIONS',
+          `${count} transactions; at most ${MAX_BATCH_TXS} per request`,
+        );
+      let list: Uint8Array[];
+      if (Buffer.isBuffer(body)) {
+        try {
+          list = decodeTxBatch(body);
+        } catch (error) {
+          throw new HttpError(
+            400,
+            'BAD_REQUEST',
+            `the body is not the canonical encoding of a list of transaction byte strings (${(error as Error).message})`,
+          );
+        }
+        if (list.length === 0) throw new HttpError(400, 'BAD_REQUEST', 'no transaction');
+        if (list.length > MAX_BATCH_TXS) throw tooMany(list.length);
+      } else {
+        // The schema checked the hex: counted before any is decoded.
+        const { txs } = body as { txs: string[] };
+        if (txs.length > MAX_BATCH_TXS) throw tooMany(txs.length);
+        list = txs.map((text) => fromHex(text));
+      }
+      const results = await backend.submitTransactions(list, request.ip);
+      let accepted = 0;
+      let retryLater = false;
+      const answers = results.map((result): Json => {
+        if (result.accepted) {
+          accepted++;
+          return { accepted: true, hash: toHex(result.hash) };
+        }
+        const status = REJECTION_STATUS[result.code];
+        if (status === 429 || status === 503) retryLater = true;
+        return { accepted: false, code: result.code, message: result.message, status };
+      });
+      if (retryLater) reply.header('retry-after', '1');
+      return { accepted, results: answers };
     },
 
     getTransaction: async (request): Promise<Json> => {
@@ -659,8 +704,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   // Bodies are read as bytes and kept: a request signature's Content-Digest covers exactly the
   // bytes received, so it is checked against them, not against a re-serialization. POST /v1/tx
-  // reads no request signature, so its bodies are not kept.
-  const txUrl = `${API_PREFIX}/tx`;
+  // and /v1/txs read no request signature, so their bodies are not kept.
+  const txUrls = new Set([`${API_PREFIX}/tx`, `${API_PREFIX}/txs`]);
   const rawBodies = new WeakMap<FastifyRequest, Buffer>();
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -675,7 +720,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         done(unsupportedMediaType(request), undefined);
         return;
       }
-      if (request.routeOptions.url !== txUrl) rawBodies.set(request, body as Buffer);
+      if (!txUrls.has(request.routeOptions.url ?? '')) rawBodies.set(request, body as Buffer);
       parseJson(request, (body as Buffer).toString('utf8'), done);
     },
   );
@@ -683,8 +728,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     'application/octet-stream',
     { parseAs: 'buffer' },
     (request, body, done) => {
-      // Only a transaction travels as raw bytes; elsewhere the JSON schema would be bypassed.
-      if (request.routeOptions.url !== txUrl) {
+      // Only transactions travel as raw bytes; elsewhere the JSON schema would be bypassed.
+      if (!txUrls.has(request.routeOptions.url ?? '')) {
         done(unsupportedMediaType(request), undefined);
         return;
       }
@@ -988,12 +1033,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       if ('body' in route)
         schema.body = { content: { 'application/json': { schema: route.body } } };
       const handler = handlers[route.operationId];
-      const isTransaction = route.operationId === 'submitTransaction';
+      const isTransaction =
+        route.operationId === 'submitTransaction' || route.operationId === 'submitTransactions';
       instance.route({
         method: route.method,
         url: `${API_PREFIX}${route.path}`,
         schema,
-        // POST /v1/tx stays on its fast path: the tx signature authenticates it and the
+        // POST /v1/tx(s) stay on their fast path: each tx signature authenticates it and the
         // mempool's admission limits (per signer and address) bound it.
         config: { access: route.operationId, ...(isTransaction ? { rateLimit: false } : {}) },
         // Helmet costs ~50 µs a request; the transaction answer ({hash}) gets nosniff alone.
@@ -1043,6 +1089,6 @@ function unsupportedMediaType(request: FastifyRequest): HttpError {
   return new HttpError(
     415,
     'UNSUPPORTED_MEDIA_TYPE',
-    `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted: send application/json (or application/octet-stream to POST /v1/tx)`,
+    `content type ${JSON.stringify(request.headers['content-type'] ?? '')} is not accepted: send application/json (or application/octet-stream to POST /v1/tx or /v1/txs)`,
   );
 }

@@ -73,6 +73,8 @@ export interface ChainOptions {
   readonly now?: () => number;
   /** State entries kept in memory in front of LevelDB. Default 200,000. */
   readonly stateCacheEntries?: number;
+  /** Bytes of state kept in memory in front of LevelDB (config memory.stateCacheBytes). Default 32 MiB. */
+  readonly stateCacheBytes?: number;
 }
 
 export interface ExecutedBlock {
@@ -170,6 +172,7 @@ export class Chain implements ConsensusApplication {
     await store.ensureSchema(genesis.chainId);
     const stateStore = new StateStore(db, {
       cacheEntries: options.stateCacheEntries ?? 200_000,
+      ...(options.stateCacheBytes === undefined ? {} : { cacheBytes: options.stateCacheBytes }),
       metrics,
     });
     const stored = store.meta.load(HEAD_KEY);

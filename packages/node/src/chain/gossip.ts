@@ -32,7 +32,8 @@ export class TxGossip {
   private readonly delayMs: number;
 
   constructor(
-    private readonly broadcast: (frame: Uint8Array) => void,
+    /** Sends one frame to every peer; `count` is how many transactions it carries. */
+    private readonly broadcast: (frame: Uint8Array, count: number) => void,
     options: { readonly timers?: Timers; readonly delayMs?: number } = {},
   ) {
     this.timers = options.timers ?? systemTimers;
@@ -52,9 +53,10 @@ export class TxGossip {
     this.timer = undefined;
     if (this.batch.length === 0) return;
     const frame = encodeTxBatch(this.batch);
+    const count = this.batch.length;
     this.batch = [];
     this.bytes = 0;
-    this.broadcast(frame);
+    this.broadcast(frame, count);
   }
 
   stop(): void {

@@ -35,6 +35,11 @@ export interface MempoolReactor {
    * driver's proposal timer. `address` is the submitter's remote address.
    */
   submit(bytes: Uint8Array, address?: string): SubmitResult;
+  /**
+   * A batch submission (POST /v1/txs): each admitted in order as `submit` would, one result
+   * each, and the driver woken once for the whole batch.
+   */
+  submitMany(list: readonly Uint8Array[], address?: string): SubmitResult[];
   stop(): Promise<void>;
 }
 
@@ -49,7 +54,7 @@ export async function createMempoolReactor(
   options: MempoolReactorOptions,
   components: MempoolReactorComponents,
 ): Promise<MempoolReactor> {
-  const { transport, timers, mempool, chain, consensus, peers } = components;
+  const { transport, timers, mempool, chain, consensus, peers, metrics } = components;
   const channel = await transport.messages<Uint8Array[]>({
     protocol: MEMPOOL_PROTOCOL,
     maxMessageBytes: GOSSIP_MAX_FRAME_BYTES,
@@ -62,7 +67,8 @@ export async function createMempoolReactor(
     allowPeer: (peer) => peers.isMember(peer),
   });
   const gossip = new TxGossip(
-    (frame) => {
+    (frame, count) => {
+      metrics.mempool.gossipFrameTxs.observe(count);
       for (const peer of peers.memberPeers()) channel.send(peer, frame);
     },
     { timers },
@@ -79,13 +85,23 @@ export async function createMempoolReactor(
     }
     heightAtRegossip = chain.height;
   }, options.regossipIntervalMs);
+  /** Admission of one API submission; the caller tells the driver once per request. */
+  const admit = (bytes: Uint8Array, address: string | undefined): SubmitResult => {
+    const result = mempool.admit(bytes, 'api', address);
+    if (!result.accepted) return result;
+    gossip.add(bytes);
+    return { accepted: true, hash: result.hash };
+  };
   return {
     submit(bytes, address) {
-      const result = mempool.admit(bytes, 'api', address);
-      if (!result.accepted) return result;
-      gossip.add(bytes);
-      consensus.transactionsArrived();
-      return { accepted: true, hash: result.hash };
+      const result = admit(bytes, address);
+      if (result.accepted) consensus.transactionsArrived();
+      return result;
+    },
+    submitMany(list, address) {
+      const results = list.map((bytes) => admit(bytes, address));
+      if (results.some((result) => result.accepted)) consensus.transactionsArrived();
+      return results;
     },
     async stop() {
       regossip.cancel();

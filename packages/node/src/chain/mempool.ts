@@ -1,4 +1,4 @@
-import { binaryString, fromHex, LruCache, toHex } from '@medchain/crypto';
+import { binaryString, LruCache, toHex } from '@medchain/crypto';
 import {
   decodeTransaction,
   expectedNonce,
@@ -51,7 +51,7 @@ export interface MempoolOptions {
   readonly maxPerSigner?: number;
   /**
    * Most transactions pending that one remote address submitted through the API (gossip is
-   * not counted). Default 10,000, a fifth of the default pool: one client cannot take it all.
+   * not counted). Default 10,000, half the node's default pool: one client cannot take it all.
    */
   readonly maxPerAddress?: number;
   /**
@@ -80,6 +80,7 @@ export type AdmitResult =
 interface Entry {
   readonly tx: Transaction;
   readonly hash: Uint8Array;
+  /** The hash as a binary string (one char per byte): the pool's key, cheaper than hex. */
   readonly id: string;
   readonly signer: string;
   readonly bytes: number;
@@ -116,7 +117,7 @@ const EXPIRY_SWEEP_INTERVAL_MS = 1_000;
  */
 export class Mempool {
   private readonly entries = new Map<string, Entry>();
-  /** signer hex -> nonce -> tx id, to refuse a second transaction for one nonce. */
+  /** signer (binary string) -> nonce -> tx id, to refuse a second transaction for one nonce. */
   private readonly bySigner = new Map<string, Map<number, string>>();
   /** Hashes verified here and since removed (included in a block); bounded, least recently used go first. */
   private readonly recentlyVerified = new LruCache<true>(RECENT_VERIFIED);
@@ -159,7 +160,7 @@ export class Mempool {
   }
 
   get(hash: Uint8Array): Transaction | undefined {
-    return this.entries.get(toHex(hash))?.tx;
+    return this.entries.get(binaryString(hash))?.tx;
   }
 
   /** Transactions pending that `address` submitted through the API. */
@@ -212,14 +213,14 @@ export class Mempool {
       );
     }
     const hash = transactionHash(tx);
-    const id = toHex(hash);
+    const id = binaryString(hash);
     if (this.entries.has(id) || options.head.hasTransaction(hash)) {
-      return reject('DUPLICATE', `transaction ${id} is already known`);
+      return reject('DUPLICATE', `transaction ${toHex(hash)} is already known`);
     }
     if (this.entries.size >= options.maxTxs || this.totalBytes + raw.length > options.maxBytes) {
       return reject('MEMPOOL_FULL', `the mempool is full (${this.entries.size} transactions)`);
     }
-    const signer = toHex(tx.signer);
+    const signer = binaryString(tx.signer);
     const state = options.head.state;
     const next = expectedNonce(state, tx.signer);
     if (tx.nonce < next) return reject('BAD_NONCE', `nonce ${tx.nonce} is used; next is ${next}`);
@@ -299,7 +300,7 @@ export class Mempool {
 
   /** True when this node verified the transaction's signature (the executor then skips it). */
   isVerified(txHash: Uint8Array): boolean {
-    const id = toHex(txHash);
+    const id = binaryString(txHash);
     return this.entries.has(id) || this.recentlyVerified.has(id);
   }
 
@@ -335,10 +336,16 @@ export class Mempool {
     this.expireIfDue();
     if (this.entries.size === 0) return false;
     const state = this.options.head.state;
-    for (const [signer, nonces] of this.bySigner) {
-      if (nonces.has(expectedNonce(state, fromHex(signer)))) return true;
+    for (const nonces of this.bySigner.values()) {
+      if (nonces.has(expectedNonce(state, this.signerKey(nonces)))) return true;
     }
     return false;
+  }
+
+  /** A pending signer's key, from one of its transactions. */
+  private signerKey(nonces: Map<number, string>): Uint8Array {
+    for (const id of nonces.values()) return this.entries.get(id)!.tx.signer;
+    throw new Error('a signer is listed without pending transactions');
   }
 
   /** The `max` transactions waiting longest (to send to peers again). */
@@ -387,20 +394,20 @@ export class Mempool {
    * signers whose nonce the block used up (it could only fail now).
    */
   update(txs: readonly Transaction[]): void {
-    const signers = new Set<string>();
+    const signers = new Map<string, Uint8Array>();
     for (const tx of txs) {
-      const id = toHex(transactionHash(tx));
+      const id = binaryString(transactionHash(tx));
       if (this.entries.has(id)) {
         this.remove(id);
         this.recentlyVerified.set(id, true);
       }
-      signers.add(toHex(tx.signer));
+      signers.set(binaryString(tx.signer), tx.signer);
     }
     const state = this.options.head.state;
-    for (const signer of signers) {
+    for (const [signer, key] of signers) {
       const nonces = this.bySigner.get(signer);
       if (nonces === undefined) continue;
-      const next = expectedNonce(state, fromHex(signer));
+      const next = expectedNonce(state, key);
       for (const [nonce, id] of [...nonces]) if (nonce < next) this.remove(id);
     }
     this.options.metrics.mempool.size.set(this.entries.size);

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { KvOp, KvRange, KvStore } from '../shell/ports.js';
 import type { Bucket } from './buckets.js';
-import { LevelStore } from './level-store.js';
+import { type LevelMemoryOptions, LevelStore } from './level-store.js';
 
 function bucketKey(bucket: Bucket, key: Uint8Array): Uint8Array {
   const out = new Uint8Array(key.length + 1);
@@ -54,6 +54,8 @@ export interface RangeOptions {
 export interface DatabaseOptions {
   logger?: Logger;
   metrics?: Metrics;
+  /** LevelDB's cache and buffer sizes (used by `open`). Default DEFAULT_LEVEL_MEMORY. */
+  level?: LevelMemoryOptions;
 }
 
 /**
@@ -69,7 +71,7 @@ export class Database {
 
   /** Opens (or creates) the LevelDB at `path`. */
   static async open(path: string, options: DatabaseOptions = {}): Promise<Database> {
-    const store = await LevelStore.open(path);
+    const store = await LevelStore.open(path, options.level);
     options.logger?.debug({ path }, 'database opened');
     return new Database(store, options);
   }

@@ -13,7 +13,7 @@ export {
   encodeTxLocation,
   type TxLocation,
 } from './keys.js';
-export { LevelStore } from './level-store.js';
+export { DEFAULT_LEVEL_MEMORY, type LevelMemoryOptions, LevelStore } from './level-store.js';
 export {
   ChainStore,
   type CommittedBlock,

@@ -14,6 +14,25 @@ function plain(bytes: Uint8Array | undefined): Uint8Array | undefined {
     : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** LevelDB's own memory: what it may hold besides the OS page cache (README "Memory"). */
+export interface LevelMemoryOptions {
+  /** Block cache: uncompressed data blocks. Default 8 MiB. */
+  readonly blockCacheBytes?: number;
+  /** Write buffer (memtable); a second one fills while a full one is written out. Default 4 MiB. */
+  readonly writeBufferBytes?: number;
+  /**
+   * Table files kept open: each is mapped into memory (LevelDB's reads use mmap on 64-bit), so
+   * up to this many × 2 MiB of file pages count in RSS. Default 64.
+   */
+  readonly maxOpenFiles?: number;
+}
+
+export const DEFAULT_LEVEL_MEMORY: Required<LevelMemoryOptions> = {
+  blockCacheBytes: 8 * 1024 * 1024,
+  writeBufferBytes: 4 * 1024 * 1024,
+  maxOpenFiles: 64,
+};
+
 /** Entries read per native call while iterating. */
 const READ_BATCH = 256;
 
@@ -45,10 +64,17 @@ async function* iterate(
 export class LevelStore implements KvStore {
   private constructor(private readonly level: Bytes) {}
 
-  static async open(path: string): Promise<LevelStore> {
+  static async open(path: string, memory: LevelMemoryOptions = {}): Promise<LevelStore> {
+    const { blockCacheBytes, writeBufferBytes, maxOpenFiles } = {
+      ...DEFAULT_LEVEL_MEMORY,
+      ...memory,
+    };
     const level = new Level<Uint8Array, Uint8Array>(path, {
       keyEncoding: 'view',
       valueEncoding: 'view',
+      cacheSize: blockCacheBytes,
+      writeBufferSize: writeBufferBytes,
+      maxOpenFiles,
     });
     await level.open();
     return new LevelStore(level);

@@ -1,4 +1,4 @@
-import { LruCache, toHex } from '@medchain/crypto';
+import { binaryString, LruCache, uint8ArrayCost } from '@medchain/crypto';
 import type { KeyValueStore, WriteOp } from '@medchain/ledger';
 import type { Metrics } from '../metrics.js';
 import { Bucket } from './buckets.js';
@@ -7,11 +7,20 @@ import type { Database, WriteBatch } from './controller.js';
 /** `null` records "known absent", so repeated misses do not go to LevelDB again. */
 type Cached = Uint8Array | null;
 
+/** Default byte budget of the state cache (config memory.stateCacheBytes). */
+export const DEFAULT_STATE_CACHE_BYTES = 32 * 1024 * 1024;
+
+const cachedCost = (value: Cached): number => (value === null ? 0 : uint8ArrayCost(value));
+
+/** The value holding only its own bytes: a view into a larger buffer (an encoder's slab) would keep all of it. */
+const owned = (value: Cached): Cached =>
+  value === null || value.byteLength === value.buffer.byteLength ? value : value.slice();
+
 interface Staged {
-  key: Uint8Array;
-  value: Cached;
-  /** Which write() produced this value, so an older batch's commit cannot undo a newer write. */
-  generation: number;
+  /** The key as a binary string (one char per byte): the Map and cache key, cheaper than hex. */
+  readonly id: string;
+  readonly key: Uint8Array;
+  readonly value: Cached;
 }
 
 /**
@@ -25,19 +34,21 @@ export class StateStore implements KeyValueStore {
   private readonly cache: LruCache<Cached>;
   private readonly staged = new Map<string, Staged>();
   private unflushed: Staged[] = [];
-  private generation = 0;
   private readonly metrics: Metrics | undefined;
 
   constructor(
     private readonly db: Database,
-    options: { cacheEntries?: number; metrics?: Metrics } = {},
+    options: { cacheEntries?: number; cacheBytes?: number; metrics?: Metrics } = {},
   ) {
-    this.cache = new LruCache(options.cacheEntries ?? 100_000);
+    this.cache = new LruCache(options.cacheEntries ?? 100_000, {
+      maxBytes: options.cacheBytes ?? DEFAULT_STATE_CACHE_BYTES,
+      sizeOf: cachedCost,
+    });
     this.metrics = options.metrics;
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
-    const id = toHex(key);
+    const id = binaryString(key);
     const staged = this.staged.get(id);
     if (staged !== undefined) return staged.value ?? undefined;
     const cached = this.cache.get(id);
@@ -52,14 +63,13 @@ export class StateStore implements KeyValueStore {
   }
 
   write(ops: readonly WriteOp[]): void {
-    const generation = ++this.generation;
     for (const op of ops) {
       const entry: Staged = {
+        id: binaryString(op.key),
         key: op.key,
         value: op.type === 'put' ? op.value : null,
-        generation,
       };
-      this.staged.set(toHex(op.key), entry);
+      this.staged.set(entry.id, entry);
       this.unflushed.push(entry);
     }
   }
@@ -77,13 +87,15 @@ export class StateStore implements KeyValueStore {
       if (entry.value === null) batch.del(Bucket.state, entry.key);
       else batch.put(Bucket.state, entry.key, entry.value);
     }
-    batch.onCommitted(() => {
-      for (const entry of entries) {
-        const id = toHex(entry.key);
-        this.cache.set(id, entry.value);
-        if (this.staged.get(id)?.generation === entry.generation) this.staged.delete(id);
-      }
-    });
+    batch.onCommitted(() => this.committed(entries));
+  }
+
+  private committed(entries: readonly Staged[]): void {
+    for (const entry of entries) {
+      this.cache.set(entry.id, owned(entry.value));
+      // Each write stages a new entry: a later write of the key is still waiting for its batch.
+      if (this.staged.get(entry.id) === entry) this.staged.delete(entry.id);
+    }
   }
 
   get cacheSize(): number {

@@ -48,6 +48,8 @@ export interface ShellOptions {
   readonly tickIntervalMs: number;
   /** A fresh store first tries to take a peer's certified state. Default true. */
   readonly stateSync?: boolean;
+  /** Bytes of state the state store keeps in memory (config memory.stateCacheBytes). Default 32 MiB. */
+  readonly stateCacheBytes?: number;
   /** The WAL is rewritten past this many bytes. Default 16 MiB. */
   readonly walCheckpointBytes?: number;
   /** Called once if consensus cannot go on (disk, diverged state). */
@@ -109,7 +111,16 @@ export async function createShell(options: ShellOptions, ports: ShellPorts): Pro
   try {
     const db = new Database(storage.kv, { logger: moduleLogger(logger, 'db'), metrics });
     const openChain = () =>
-      Chain.open({ db, genesis, logger: moduleLogger(logger, 'node'), metrics, now: clock.now });
+      Chain.open({
+        db,
+        genesis,
+        logger: moduleLogger(logger, 'node'),
+        metrics,
+        now: clock.now,
+        ...(options.stateCacheBytes === undefined
+          ? {}
+          : { stateCacheBytes: options.stateCacheBytes }),
+      });
     let chain = await openChain();
     const fresh = chain.height === 0 && (await storage.wal.replay()).length === 0;
     const peers = new PeerDirectory(options.gate ?? openGate(transport.self), chain);

@@ -53,6 +53,7 @@ const stranger = who('stranger');
 const researcher = who('researcher');
 const otherResearcher = who('other-researcher');
 const newcomer = who('newcomer');
+const batchNewcomer = who('batch-newcomer');
 const forger = who('forger');
 const NONE = undefined;
 
@@ -186,18 +187,33 @@ const forbidden = (label: string, as: Signer): Case => [label, as, 403, 'FORBIDD
 /** The refusals every signed route owes (no signature, an unknown key), then `more`. */
 const unsignedOrUnknown = (...more: Case[]): Case[] => [unsigned, unknownKey, ...more];
 
-/** POST /v1/tx with a transaction signed by `from` (no request signature: the tx's own). */
-async function postTx<K extends TxKind>(from: Signer, kind: K, body: TxBodies[K], tamper = false) {
+/**
+ * POST /v1/tx with a transaction signed by `from` (no request signature: the tx's own); or
+ * POST /v1/txs with it alone (`batch`), whose one result's status and code stand for the answer.
+ */
+async function postTx<K extends TxKind>(
+  from: Signer,
+  kind: K,
+  body: TxBodies[K],
+  tamper = false,
+  batch = false,
+) {
   const tx = await signTransaction(from, { chainId: CHAIN_ID, kind, body, nonce: 1 });
   const signature = tamper
     ? Uint8Array.from(tx.signature, (byte, i) => (i ? byte : byte ^ 1))
     : tx.signature;
-  const response = await fetch(`${base}/v1/tx`, {
+  const bytes = encodeTransaction({ ...tx, signature });
+  const response = await fetch(`${base}/v1/${batch ? 'txs' : 'tx'}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/octet-stream' },
-    body: encodeTransaction({ ...tx, signature }),
+    headers: { 'content-type': batch ? 'application/json' : 'application/octet-stream' },
+    body: batch ? JSON.stringify({ txs: [hex(bytes)] }) : bytes,
   });
-  const json = (await response.json()) as { error?: { code: string } };
+  const json = (await response.json()) as {
+    error?: { code: string };
+    results?: { status?: number; code?: string }[];
+  };
+  const result = json.results?.[0];
+  if (result?.status !== undefined) return { status: result.status, code: result.code };
   return { status: response.status, code: json.error?.code };
 }
 
@@ -304,6 +320,27 @@ function table(): Record<AccessKey, Row[]> {
           });
         },
         allowed: [['a new patient registering', newcomer, 202]],
+        refused: [
+          ['a forged transaction signature', forger, 400, 'BAD_SIGNATURE'],
+          ['a key with no admin role', stranger, 403, 'NOT_ORG_ADMIN'],
+        ],
+      },
+    ],
+    submitTransactions: [
+      {
+        path: '/v1/txs',
+        send: async (as) => {
+          if (as === batchNewcomer) return postTx(as, 'patient.register', {}, false, true);
+          if (as === forger) return postTx(forger, 'patient.register', {}, true, true);
+          return postTx(
+            stranger,
+            'provider.register',
+            { provider: stranger.publicKey, role: 'clinician' },
+            false,
+            true,
+          );
+        },
+        allowed: [['a new patient registering', batchNewcomer, 200]],
         refused: [
           ['a forged transaction signature', forger, 400, 'BAD_SIGNATURE'],
           ['a key with no admin role', stranger, 403, 'NOT_ORG_ADMIN'],
