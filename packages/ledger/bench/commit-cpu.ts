@@ -171,11 +171,11 @@ export async function measure(benches: CommitBench[], blocks = 7): Promise<Commi
   const hashes: { tree: number; bytes: number }[] = [nodeHashMicros()];
   const loadStart = loadavg()[0]!;
   gcObserver.observe({ entryTypes: ['gc'] });
-  // A block's garbage is partly collected during whatever runs next, so the order alternates
-  // each round: no bench always comes after another's garbage.
+  // A block's garbage is partly collected during whatever runs next, so the order rotates
+  // each round: every bench takes every place, none always follows another's garbage.
   for (let b = 0; b < blocks; b++) {
     for (let i = 0; i < benches.length; i++) {
-      const k = b % 2 === 0 ? i : benches.length - 1 - i;
+      const k = (i + b) % benches.length;
       const gcBefore = gcMs;
       costs[k]!.push(benches[k]!.block());
       // GC entries arrive asynchronously: let them in before reading the total.

@@ -96,7 +96,8 @@ export class TreeBatch {
   ): string {
     if (node === undefined) return this.#build(depth, updates, lo, hi, undefined, '');
     if (node.leaf) {
-      // The lone leaf here joins the updates unless one of them rewrites or deletes it.
+      // The lone leaf here joins the updates unless one of them rewrites or deletes it (a
+      // write of its own value hash leaves it as it is).
       for (let i = lo; i < hi; i++) {
         const update = updates[i]!;
         if (update.keyHash !== node.left) continue;
