@@ -12,6 +12,7 @@ dest=${1:?usage: sh deploy/assemble.sh DEST}
 [ -f packages/cli/dist/main.js ] || { echo "assemble: run pnpm build first" >&2; exit 2; }
 mkdir -p "$dest"
 cp package.json pnpm-lock.yaml pnpm-workspace.yaml .npmrc "$dest/"
+cp -R patches "$dest/"
 mkdir -p "$dest/docs" && cp docs/OPERATIONS.md "$dest/docs/"
 for pkg in packages/*/; do
   pkg=${pkg%/}
