@@ -39,6 +39,12 @@ const hex = (bytes: number, description: string): JsonSchema => ({
 const HASH = hex(32, 'a hash');
 const KEY = hex(32, 'an Ed25519 public key');
 const SIGNATURE = hex(64, 'an Ed25519 signature');
+const TX_HEX = {
+  type: 'string',
+  minLength: 2,
+  pattern: '^(?:[0-9a-f]{2})+$',
+  description: 'canonical transaction bytes, lowercase hex',
+};
 const ANY_HEX = { type: 'string', pattern: '^(?:[0-9a-f]{2})*$', description: 'lowercase hex' };
 const INT = { type: 'integer' };
 const MS = { type: 'integer', description: 'ms since the Unix epoch (block time)' };
@@ -397,12 +403,7 @@ export const ROUTES = [
       additionalProperties: false,
       required: ['tx'],
       properties: {
-        tx: {
-          type: 'string',
-          minLength: 2,
-          pattern: '^(?:[0-9a-f]{2})+$',
-          description: 'canonical transaction bytes, lowercase hex',
-        },
+        tx: TX_HEX,
       },
     },
     rawBody: {
@@ -442,12 +443,7 @@ export const ROUTES = [
           type: 'array',
           minItems: 1,
           description: `at most ${MAX_BATCH_TXS}`,
-          items: {
-            type: 'string',
-            minLength: 2,
-            pattern: '^(?:[0-9a-f]{2})+$',
-            description: 'canonical transaction bytes, lowercase hex',
-          },
+          items: TX_HEX,
         },
       },
     },
