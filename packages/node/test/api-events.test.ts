@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { get as httpGet } from 'node:http';
+import { connect } from 'node:net';
 import { toHex } from '@medchain/crypto';
 import { encodeTransaction, recordId, type Transaction, transactionHash } from '@medchain/ledger';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -121,6 +123,22 @@ describe('real HTTP on 127.0.0.1', () => {
     const bad = await fetch(`${address}/v1/events?patient=xyz`);
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST');
+  });
+
+  it('close() cuts, after its grace, a connection whose request body never ends', async () => {
+    const { server, address } = await listen(populatedBackend().backend);
+    servers.splice(servers.indexOf(server), 1);
+    const socket = connect(Number(new URL(address).port), '127.0.0.1');
+    await once(socket, 'connect');
+    // Answered without reading its body, which is announced and never sent: the request
+    // stays in progress, so the connection is never idle.
+    socket.write('GET /v1/health HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 100\r\n\r\n');
+    const [answer] = (await once(socket, 'data')) as [Buffer];
+    expect(answer.toString('latin1')).toMatch(/^HTTP\/1\.1 \d{3} /);
+    socket.resume();
+    const ended = once(socket, 'close');
+    await server.close();
+    await ended;
   });
 
   it('refuses to start on a port in use with NODE_API_LISTEN', async () => {

@@ -167,6 +167,12 @@ export interface ApiServer {
 export const DEFAULT_API_PORT = 7701;
 /** Room for the hex of the largest transaction (2 x 16 KiB) and JSON framing. */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+/**
+ * How long `close()` lets requests in progress finish before it cuts their connections: a
+ * client that never completes its request (a body announced and not sent) would otherwise
+ * hold the node's shutdown forever.
+ */
+export const CLOSE_GRACE_MS = 5_000;
 
 /** The HTTP status of each mempool refusal (POST /v1/tx, /v1/txs, and the FHIR Consent import). */
 export const REJECTION_STATUS: Record<SubmitRejection, number> = {
@@ -1080,7 +1086,12 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       }
     },
     async close() {
-      await app.close();
+      const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }
