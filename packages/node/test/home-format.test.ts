@@ -284,4 +284,15 @@ describe('the backup socket', () => {
       await socket.close();
     }
   });
+
+  it('close() ends connections that never sent a request', async () => {
+    const dir = await home();
+    const socket = await startBackupSocket(dir, {} as never, createLogger({ level: 'silent' }));
+    const silent = createConnection(socket.path!);
+    await new Promise((resolve) => silent.once('connect', resolve));
+    const ended = new Promise((resolve) => silent.once('close', resolve));
+    silent.resume();
+    await socket.close();
+    await ended;
+  });
 });

@@ -85,7 +85,10 @@ export async function startBackupSocket(
       rmSync(join(home, name), { recursive: true, force: true });
   }
   let busy = false;
+  const open = new Set<Socket>();
   const serve = (socket: Socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
     let line = '';
     const answer = (body: object) => socket.end(`${JSON.stringify(body)}\n`);
     socket.setEncoding('utf8');
@@ -126,7 +129,11 @@ export async function startBackupSocket(
   return {
     path,
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // A client that never sends its line would hold the node's shutdown for ever; a backup
+      // in progress fails (the stores are closing next) and removes its directory.
+      for (const socket of open) socket.destroy();
+      await closed;
       await unlink(path).catch(() => undefined);
     },
   };
