@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { statfsSync } from 'node:fs';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * All node metrics, declared in one typed object (lodestar's style) so every name, label and
@@ -13,10 +13,17 @@ export function createMetrics(
     node?: string;
     /** The node home: the free space of its filesystem is read at each scrape. */
     home?: string;
+    /**
+     * The process's own metrics too (prom-client's defaults: CPU, resident memory, V8 heap by
+     * space, GC pauses, event-loop lag, handles). Only for the registry of a node that has the
+     * process to itself: they describe the process, not one node of several.
+     */
+    process?: boolean;
   } = {},
 ) {
   const register = options.register ?? new Registry();
   if (options.node !== undefined) register.setDefaultLabels({ node: options.node });
+  if (options.process === true) collectDefaultMetrics({ register });
   const registers = [register];
 
   const gauge = <L extends string = never>(name: string, help: string, labelNames: L[] = []) =>

@@ -155,7 +155,7 @@ export function createNode(config: NodeConfig, options: CreateNodeOptions = {}):
     options.logger ?? createLogger({ level: config.logLevel }),
     config.logLevels,
   );
-  const metrics = options.metrics ?? createMetrics({ home: config.home });
+  const metrics = options.metrics ?? createMetrics({ home: config.home, process: true });
   const log = moduleLogger(logger, 'node');
   const clock: Clock = options.now === undefined ? systemClock : { now: options.now };
   const closers: Array<{ name: string; close: () => Promise<void> | void }> = [];

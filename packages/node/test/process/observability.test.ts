@@ -87,5 +87,20 @@ describe('metrics', () => {
     // Every metric has help text.
     for (const metric of await a.register.getMetricsAsJSON())
       expect(metric.help.length).toBeGreaterThan(10);
+    expect(textA).not.toContain('process_resident_memory_bytes');
+  });
+
+  it("a node's own registry also carries the process's memory, CPU, heap and GC", async () => {
+    const { register } = createMetrics({ node: 'a', process: true });
+    const text = await register.metrics();
+    const value = (name: string) =>
+      Number(new RegExp(`^${name}\\{node="a"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(value('process_resident_memory_bytes')).toBeGreaterThan(10 * 2 ** 20);
+    expect(value('process_resident_memory_bytes')).toBeLessThan(process.memoryUsage().rss * 2);
+    expect(value('nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    expect(text).toMatch(/^nodejs_heap_space_size_used_bytes\{space="old",node="a"\} \d+/m);
+    expect(text).toContain('# TYPE nodejs_gc_duration_seconds histogram');
+    expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');
   });
 });
