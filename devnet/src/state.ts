@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CliError,
@@ -70,6 +70,8 @@ export interface Devnet {
   tls?: { ca: string };
   /** Absent: every node on 127.0.0.1. */
   netns?: DevnetNetns;
+  /** `up --built`: validators run the built CLI (`builtCliMain()`) with plain node, as installed. */
+  built?: true;
 }
 
 /** One line: where the nodes run and what their links do. */
@@ -166,16 +168,58 @@ export function nodeWrapper(node: DevnetNode): string[] {
   return node.namespace === undefined ? [] : netnsExec(node.namespace);
 }
 
+/** The workspace's packages/ directory, from the CLI's entry (packages/cli/{src,dist}/main.*). */
+const packagesDir = () => dirname(dirname(dirname(cliMain())));
+
+/** Newest modification time of the files under `dir` whose names end in `suffix` (0 if none). */
+function newest(dir: string, suffix: string): number {
+  if (!existsSync(dir)) return 0;
+  let latest = 0;
+  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile() && entry.name.endsWith(suffix)) {
+      latest = Math.max(latest, statSync(join(entry.parentPath, entry.name)).mtimeMs);
+    }
+  }
+  return latest;
+}
+
+/**
+ * The built CLI's entry (packages/cli/dist/main.js), checked to be a build of the sources as
+ * they are: a package whose newest source is newer than its newest output is stale, and a
+ * benchmark of stale code measures something else.
+ */
+export function builtCliMain(packages = packagesDir()): string {
+  const entry = join(packages, 'cli', 'dist', 'main.js');
+  const rebuild = 'build it first: pnpm build';
+  if (!existsSync(entry))
+    throw new CliError('DEVNET_NOT_BUILT', `${entry} is missing`, { hint: rebuild });
+  const stale = readdirSync(packages).filter(
+    (name) =>
+      existsSync(join(packages, name, 'tsconfig.json')) &&
+      newest(join(packages, name, 'src'), '.ts') > newest(join(packages, name, 'dist'), '.js'),
+  );
+  if (stale.length > 0) {
+    throw new CliError(
+      'DEVNET_BUILD_STALE',
+      `the build of ${stale.join(', ')} is older than its sources`,
+      { hint: rebuild },
+    );
+  }
+  return entry;
+}
+
 /**
  * Starts `medchain ...args` detached, stdout and stderr appended to `logPath`. The child runs
- * this same CLI with the same Node flags (the tsx loader when run from source), under a wrapper
- * command (e.g. `ip netns exec NS`, which execs in place, so the pid is still the child's).
+ * this same CLI with the same Node flags (the tsx loader when run from source), or with
+ * `entry` the built CLI with none, under a wrapper command (e.g. `ip netns exec NS`, which
+ * execs in place, so the pid is still the child's).
  */
 export function spawnCli(
   what: string,
   args: readonly string[],
   logPath: string,
   wrapper: readonly string[] = [],
+  entry?: string,
 ): number {
   const log = openSync(logPath, 'a');
   try {
@@ -184,8 +228,7 @@ export function spawnCli(
       [
         ...wrapper.slice(1),
         ...(wrapper.length > 0 ? [process.execPath] : []),
-        ...process.execArgv,
-        cliMain(),
+        ...(entry === undefined ? [...process.execArgv, cliMain()] : [entry]),
         ...args,
       ],
       { detached: true, stdio: ['ignore', log, log], env: process.env },
@@ -200,7 +243,8 @@ export function spawnCli(
 
 /**
  * Starts `medchain start --home` detached, logs (JSON lines) appended to `<home>/node.log`,
- * under a wrapper command (by default the node's own namespace, if any).
+ * under a wrapper command (by default the node's own namespace, if any); the built CLI if the
+ * devnet was made with `up --built`.
  */
 export function spawnNode(
   dir: string,
@@ -220,6 +264,7 @@ export function spawnNode(
     ],
     join(node.home, LOG_FILE),
     wrapper,
+    existsSync(devnetPath(dir)) && readDevnet(dir).built === true ? builtCliMain() : undefined,
   );
 }
 

@@ -44,6 +44,7 @@ import {
   NetnsLab,
 } from './netns.js';
 import {
+  builtCliMain,
   type Devnet,
   type DevnetNode,
   describeNetwork,
@@ -327,6 +328,8 @@ export interface UpOptions {
   rate?: string;
   /** HTTPS APIs: a CA for the run and a certificate per node (new devnets only; always with netns). */
   tls?: boolean;
+  /** Validators run the built CLI with plain node, as installed (new devnets only). */
+  built?: boolean;
 }
 
 const LINK_FLAGS = ['latency', 'jitter', 'loss', 'rate'] as const;
@@ -545,6 +548,8 @@ export async function devnetUp(
   } else if (!exists && existsSync(dir) && readdirSync(dir).length > 0) {
     throw usageError(`${dir} is not empty and holds no devnet`, 'pick a new or empty --dir');
   }
+  // Before anything is made: a missing or stale build is a usage problem, not a half-made devnet.
+  if (options.built) builtCliMain();
   let devnet: Devnet;
   if (options.reset || !exists) {
     const manifest = readManifest(options.manifest);
@@ -598,8 +603,18 @@ export async function devnetUp(
       };
       writeDevnet(dir, devnet);
     }
+    if (options.built) {
+      devnet.built = true;
+      writeDevnet(dir, devnet);
+    }
   } else {
     devnet = readDevnet(dir);
+    if (options.built && devnet.built === undefined) {
+      throw usageError(
+        `the devnet in ${dir} runs its validators from source; --built is for a new one`,
+        `recreate it: medchain devnet up --built --reset --dir ${options.dir}`,
+      );
+    }
     if (options.tls && devnet.tls === undefined) {
       throw usageError(
         `the devnet in ${dir} was made without TLS; --tls makes certificates for a new one`,
