@@ -117,6 +117,10 @@ export function registerBench(program: Command): void {
         'first of 2n consecutive ports of the devnet it starts (default 0: ports the OS picks)',
         parseBasePort,
       )
+      .option(
+        '--built',
+        'the devnet it starts runs its validators from the build (`pnpm build` first), as installed, not from source under tsx',
+      )
       .option('--out <dir>', 'where report.json and the charts go', 'bench-results')
       .addOption(
         new Option(
@@ -146,6 +150,12 @@ export function registerBench(program: Command): void {
       (options.sweep === 'validators' || options.sweep === 'batch')
     ) {
       throw usageError(`--sweep ${options.sweep} starts its own devnets: drop --dir`);
+    }
+    if (options.dir !== undefined && options.built) {
+      throw usageError(
+        '--built is for the devnet bench starts; the one in --dir runs what it was made with',
+        'make it with `medchain devnet up --built`',
+      );
     }
     const kind: SweepKind | 'none' = options.sweep ?? 'none';
     const values =
@@ -237,6 +247,10 @@ export function registerBench(program: Command): void {
     out.result(report, (r: BenchReport) => [
       `calibration: ${r.calibration.verifyPerSecond} ed25519 verify/s per core, ${r.calibration.cores} cores; load average ${r.machine.loadAverageAtStart.map((x) => x.toFixed(1)).join(' ')} at start`,
       ...[...new Set(r.runs.map((run) => run.network))].map((network) => `network: ${network}`),
+      ...[...new Set(r.runs.map((run) => run.validatorCode))].map(
+        (code) =>
+          `validators run: ${code === 'build' ? 'the build (packages/cli/dist), plain node' : 'the source, under tsx'}`,
+      ),
       ...table(
         [
           'run',

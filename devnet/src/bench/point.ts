@@ -38,6 +38,8 @@ export interface BenchOptions {
   readonly blockMaxTxs: number;
   readonly batchTime: number;
   readonly basePort?: number;
+  /** The devnet it starts runs its validators from the build (`devnet up --built`). */
+  readonly built?: boolean;
   readonly out: string;
   readonly sweep?: SweepKind;
   readonly sweepValues?: number[];
@@ -48,6 +50,8 @@ export interface PointReport extends Measurement {
   readonly validators: number;
   /** Where the validators ran: loopback, or namespaces with their WAN link (`devnet up --netns`). */
   readonly network: string;
+  /** What the validators ran: the build with plain node (`devnet up --built`), or the source under tsx. */
+  readonly validatorCode: 'build' | 'source';
   readonly mode: LoadMode;
   readonly block: { maxTxs: number; batchTimeMs: number } | null;
   readonly durationS: number;
@@ -85,7 +89,16 @@ async function startDevnet(
   );
   const dir = join(root, 'devnet');
   try {
-    await devnetUp({ dir, manifest, basePort: options.basePort ?? 0, waitTimeout: 180_000 }, out);
+    await devnetUp(
+      {
+        dir,
+        manifest,
+        basePort: options.basePort ?? 0,
+        waitTimeout: 180_000,
+        ...(options.built === true ? { built: true } : {}),
+      },
+      out,
+    );
     return { dir, root };
   } catch (error) {
     await stopAll(dir);
@@ -243,6 +256,7 @@ export async function runPoint(
       label,
       validators,
       network,
+      validatorCode: devnet.built === true ? 'build' : 'source',
       mode,
       block: own ? { maxTxs: point.blockMaxTxs, batchTimeMs: options.batchTime } : null,
       durationS: options.duration / 1000,
