@@ -46,16 +46,26 @@ function assertWriteOps(ops: readonly WriteOp[]): void {
   }
 }
 
+/** Maps a store spreads its entries over: one V8 Map holds at most 2^24 (a 1M-patient state needs more). */
+const MEMORY_STORE_SHARDS = 16;
+
 /**
  * An in-memory store for tests and benchmarks. It keeps its entries as latin1 strings, not
  * byte arrays: a million small off-heap ArrayBuffers would make every garbage collection
  * (and so every benchmark) slow. It owns copies of everything written to it.
  */
 export class MemoryStore implements KeyValueStore {
-  readonly #entries = new Map<string, string>();
+  readonly #shards = Array.from({ length: MEMORY_STORE_SHARDS }, () => new Map<string, string>());
+
+  /** Keys end in hash bytes (or counters), so their last byte spreads them. */
+  #shard(key: string): Map<string, string> {
+    const last = key.length === 0 ? 0 : key.charCodeAt(key.length - 1);
+    return this.#shards[last % MEMORY_STORE_SHARDS]!;
+  }
 
   get(key: Uint8Array): Uint8Array | undefined {
-    const value = this.#entries.get(binaryKey(key));
+    const id = binaryKey(key);
+    const value = this.#shard(id).get(id);
     return value === undefined ? undefined : fromBinaryKey(value);
   }
 
@@ -63,18 +73,20 @@ export class MemoryStore implements KeyValueStore {
   write(ops: readonly WriteOp[]): void {
     assertWriteOps(ops);
     for (const op of ops) {
-      if (op.type === 'put') this.#entries.set(binaryKey(op.key), binaryKey(op.value));
-      else this.#entries.delete(binaryKey(op.key));
+      const id = binaryKey(op.key);
+      if (op.type === 'put') this.#shard(id).set(id, binaryKey(op.value));
+      else this.#shard(id).delete(id);
     }
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#shards.reduce((sum, shard) => sum + shard.size, 0);
   }
 
   /** Every entry in ascending key order, so two stores compare by content. */
   entries(): Array<[key: Uint8Array, value: Uint8Array]> {
-    return [...this.#entries]
+    return this.#shards
+      .flatMap((shard) => [...shard])
       .map(([key, value]): [Uint8Array, Uint8Array] => [fromBinaryKey(key), fromBinaryKey(value)])
       .sort((a, b) => compareBytes(a[0], b[0]));
   }
