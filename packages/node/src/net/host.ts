@@ -1,7 +1,7 @@
 import '../polyfill.js';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import type { Libp2p, PrivateKey } from '@libp2p/interface';
+import type { ConnectionEncrypter, Libp2p, PrivateKey } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
@@ -40,6 +40,29 @@ export interface Host {
 }
 
 /**
+ * Noise without its early muxer negotiation. With it, the dialer finishes the handshake first
+ * and holds an open, multiplexed connection before the listener's gater has seen its peer id;
+ * a refused stranger (or a removed member) would appear connected until the hang-up arrives.
+ * Negotiating the muxer afterwards costs one round trip per connection and makes the dialer
+ * wait for the listener's consent.
+ */
+function noiseMuxerAfterGate(): (
+  components: Parameters<ReturnType<typeof noise>>[0],
+) => ConnectionEncrypter {
+  const create = noise();
+  return (components) => {
+    const encrypter = create(components);
+    return {
+      protocol: encrypter.protocol,
+      secureInbound: (connection, options) =>
+        encrypter.secureInbound(connection, { ...options, skipStreamMuxerNegotiation: true }),
+      secureOutbound: (connection, options) =>
+        encrypter.secureOutbound(connection, { ...options, skipStreamMuxerNegotiation: true }),
+    };
+  };
+}
+
+/**
  * A started libp2p node: TCP, Noise, Yamux, no discovery (members are configured), and the
  * allowlist gater. Framed protocols are registered on it afterwards.
  */
@@ -50,7 +73,7 @@ export async function createHost(options: HostOptions): Promise<Host> {
     privateKey: options.privateKey,
     addresses: { listen: options.listen },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noiseMuxerAfterGate()],
     streamMuxers: [yamux()],
     connectionGater: allowlistGater(allowlist, {
       privateNetwork: options.privateNetwork,
