@@ -183,12 +183,18 @@ function newest(dir: string, suffix: string): number {
   return latest;
 }
 
+/** Build trees found fresh by `builtCliMain`, by packages/ directory: their CLI entry. */
+const checkedBuilds = new Map<string, string>();
+
 /**
  * The built CLI's entry (packages/cli/dist/main.js), checked to be a build of the sources as
  * they are: a package whose newest source is newer than its newest output is stale, and a
  * benchmark of stale code measures something else.
  */
 export function builtCliMain(packages = packagesDir()): string {
+  // Checked once per process: every validator spawn asks, and the check walks every package.
+  const checked = checkedBuilds.get(packages);
+  if (checked !== undefined) return checked;
   const entry = join(packages, 'cli', 'dist', 'main.js');
   const rebuild = 'build it first: pnpm build';
   if (!existsSync(entry))
@@ -205,6 +211,7 @@ export function builtCliMain(packages = packagesDir()): string {
       { hint: rebuild },
     );
   }
+  checkedBuilds.set(packages, entry);
   return entry;
 }
 
