@@ -67,7 +67,7 @@ export interface NodeConfig {
   /** Levels for some modules (consensus, mempool, sync, records, db, wal, net, api, node) over logLevel. Default none. */
   logLevels: ModuleLevels;
   mempool: {
-    /** Most transactions waiting at once. Default 20,000 (~3.5 KB of memory each: README "Memory"). */
+    /** Most transactions waiting at once. Default 4,000: two default blocks (~3.5 KB of memory each: README "Memory"). */
     maxTxs: number;
     /** Most bytes of transactions waiting at once, counted encoded. Default 16 MiB. */
     maxBytes: number;
@@ -151,7 +151,7 @@ export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   logLevel: 'info',
   logLevels: {},
   mempool: {
-    maxTxs: 20_000,
+    maxTxs: 4_000,
     maxBytes: 16 * 1024 * 1024,
     maxTxBytes: 64 * 1024,
     ...DEFAULT_MEMPOOL_LIMITS,
