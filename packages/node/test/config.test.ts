@@ -55,7 +55,7 @@ describe('loadConfig', () => {
     const defaults = loadConfig(await home()).mempool;
     expect(defaults).toMatchObject({
       maxPerSigner: 256,
-      maxPerAddress: 10_000,
+      maxPerAddress: 2_000,
       futureNonceTtlMs: 60_000,
     });
     const path = await home({ mempool: { maxPerSigner: 16, futureNonceTtlMs: 5_000 } });

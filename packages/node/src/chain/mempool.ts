@@ -20,7 +20,7 @@ import type { SubmitRejection } from './types.js';
 /** The admission limits a node uses unless its config sets them (`mempool.*` in config.json). */
 export const DEFAULT_MEMPOOL_LIMITS = {
   maxPerSigner: 256,
-  maxPerAddress: 10_000,
+  maxPerAddress: 2_000,
   futureNonceTtlMs: 60_000,
 } as const;
 
@@ -51,7 +51,7 @@ export interface MempoolOptions {
   readonly maxPerSigner?: number;
   /**
    * Most transactions pending that one remote address submitted through the API (gossip is
-   * not counted). Default 10,000, half the node's default pool: one client cannot take it all.
+   * not counted). Default 2,000, half the node's default pool: one client cannot take it all.
    */
   readonly maxPerAddress?: number;
   /**
