@@ -66,6 +66,8 @@ const nonces = new Map<string, number>();
 const consentIds: string[] = [];
 const revoked = new Set<string>();
 let revokedAt = 0;
+/** The clock when the grants were made: their periods and dates are relative to it. */
+let grantedAt = 0;
 /** The audit entries the setup logged: permit, deny, break-glass. */
 const audit = { permit: '', deny: '', emergency: '' };
 let ledgerClient: MedchainClient;
@@ -145,6 +147,7 @@ beforeAll(async () => {
     await submit(other, 'patient.register', {}),
   ]);
   const now = Date.now();
+  grantedAt = now;
   const grants: string[] = [];
   for (let i = 0; i < GRANTS; i++) {
     grants.push(
@@ -386,13 +389,14 @@ describe('Consent search and read', () => {
     expect(await search({ actor: hex(colleague.publicKey), status: 'active' })).toEqual(
       consentIds.slice(0, GRANTS).filter((id, i) => i % 2 === 0 && !revoked.has(id)),
     );
-    // Grant i runs until now + (i+1) days: ending after 10 days leaves grants 10..21 (and none
-    // of the later one-day grant); repeated parameters are ANDed.
-    const inTen = new Date(Date.now() + 10 * DAY + 3_600_000).toISOString().slice(0, 10);
+    // Grant i runs until grantedAt + (i+1) days. `ge` a day matches periods ending after that
+    // day, so the day grant 9 ends on leaves grants 10..21 (and none of the later one-day
+    // grant), at any time of day; repeated parameters are ANDed.
+    const inTen = new Date(grantedAt + 10 * DAY).toISOString().slice(0, 10);
     expect(await search({ period: `ge${inTen}` })).toEqual(consentIds.slice(10, GRANTS));
     expect(await search({ period: [`ge${inTen}`, 'lt2020'] })).toEqual([]);
     // The grants were dated today, revocations changed _lastUpdated of three.
-    const today = new Date().toISOString().slice(0, 10);
+    const today = new Date(grantedAt).toISOString().slice(0, 10);
     expect(await search({ date: today })).toEqual(all);
     expect(await search({ date: 'lt2020-01-01' })).toEqual([]);
     const revokedSince = new Date(revokedAt - 5_000).toISOString();
@@ -454,7 +458,7 @@ describe('AuditEvent search and read (IHE BALP shapes)', () => {
     expect(await search({ agent: `Organization/${hex(orgId)}` })).toEqual(all);
     expect(await search({ purpose: 'BTG' })).toEqual([audit.emergency]);
     expect(await search({ purpose: 'TREAT' })).toEqual([audit.permit, audit.deny]);
-    expect(await search({ date: new Date().toISOString().slice(0, 10) })).toEqual(all);
+    expect(await search({ date: new Date(revokedAt).toISOString().slice(0, 10) })).toEqual(all);
     expect(await search({ date: 'gt2099' })).toEqual([]);
   });
 
