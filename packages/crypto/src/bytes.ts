@@ -7,7 +7,7 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
 
 // The hottest helpers come straight from the platform file, without a wrapper call: toHex
 // and binaryString make Map keys, compareBytes compares hashes, on every hot path.
-export { binaryString, compareBytes, toHex } from './platform/node.js';
+export { binaryString, compareBytes, fromBinaryString, toHex } from './platform/node.js';
 
 /** Parses lowercase hex; anything else (odd length, uppercase, 0x prefix) is an error, so one value has one spelling. */
 export function fromHex(hex: string, expectedLength?: number): Uint8Array {

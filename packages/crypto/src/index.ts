@@ -4,6 +4,7 @@ export {
   bytesEqual,
   compareBytes,
   concatBytes,
+  fromBinaryString,
   fromHex,
   fromUtf8,
   toHex,
@@ -71,6 +72,8 @@ export {
   type ScryptParams,
 } from './keystore.js';
 export {
+  BINARY_STRING_OVERHEAD_BYTES,
+  binaryStringCost,
   LRU_ENTRY_OVERHEAD_BYTES,
   LruCache,
   type LruOptions,

@@ -16,6 +16,21 @@ export function uint8ArrayCost(value: Uint8Array): number {
   return UINT8ARRAY_OVERHEAD_BYTES + value.byteLength;
 }
 
+/**
+ * A one-byte V8 string's header (map, hash, length) before its characters, which are padded to
+ * 8 bytes (measured on Node 20, 100,000 strings: 88 bytes each at 65 characters, 192 at 170).
+ */
+export const BINARY_STRING_OVERHEAD_BYTES = 16;
+
+/**
+ * The bytes a `binaryString` value costs a cache: a quarter to a third of what the same bytes
+ * cost as a Uint8Array, whose ArrayBuffer and malloc'd backing store come on top (RSS measured
+ * at 530-630 bytes for one of 65-170 bytes).
+ */
+export function binaryStringCost(value: string): number {
+  return BINARY_STRING_OVERHEAD_BYTES + Math.ceil(value.length / 8) * 8;
+}
+
 export interface LruOptions<V> {
   /**
    * Most bytes held, counted per entry as LRU_ENTRY_OVERHEAD_BYTES + the key's length +

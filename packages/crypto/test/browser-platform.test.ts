@@ -87,6 +87,11 @@ describe('same bytes on both platforms', () => {
       fc.property(bytesArb, bytesArb, (a, b) => {
         expect(browser.toHex(a)).toBe(hex(a));
         expect(browser.binaryString(a)).toBe(node.binaryString(a));
+        for (const platform of [node, browser]) {
+          const back = platform.fromBinaryString(node.binaryString(a));
+          expect(back).toEqual(a);
+          expect(back.byteLength).toBe(back.buffer.byteLength);
+        }
         expect(hex(browser.fromHex(hex(a)))).toBe(hex(a));
         expect(Math.sign(browser.compareBytes(a, b))).toBe(Math.sign(node.compareBytes(a, b)));
         expect(browser.bytesEqual(a, b)).toBe(node.bytesEqual(a, b));

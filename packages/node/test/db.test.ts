@@ -148,6 +148,12 @@ describe('StateStore', () => {
     const second = db.batch();
     state.stageInto(second);
     await db.write(second);
+    // From the cache now: each read is a fresh array, so a caller that changes one changes
+    // nothing the next read sees.
+    const read = state.get(key)!;
+    expect(read).toEqual(utf8('v2'));
+    read.fill(0);
+    expect(state.get(key)).toEqual(utf8('v2'));
     state.write([{ type: 'del', key }]);
     expect(state.get(key)).toBeUndefined();
     const third = db.batch();

@@ -41,6 +41,13 @@ export function binaryString(bytes: Uint8Array): string {
   return text;
 }
 
+export function fromBinaryString(text: string): Uint8Array {
+  if (typeof text !== 'string') throw new TypeError('fromBinaryString expects a string');
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
 export function hexToBytes(hex: string): Uint8Array {
   return nobleHexToBytes(hex);
 }
@@ -74,10 +81,7 @@ export function sha256Prefixed(prefix: Uint8Array, parts: readonly Uint8Array[])
 }
 
 function binaryBytes(part: Uint8Array | string): Uint8Array {
-  if (typeof part !== 'string') return part;
-  const bytes = new Uint8Array(part.length);
-  for (let i = 0; i < part.length; i++) bytes[i] = part.charCodeAt(i);
-  return bytes;
+  return typeof part === 'string' ? fromBinaryString(part) : part;
 }
 
 export function sha256Binary(data: Uint8Array): string {

@@ -8,9 +8,10 @@ import type * as Node from './node.js';
  * `SigningKey` is each platform's own prepared key.
  */
 export interface Platform<SigningKey> {
-  /** toHex, binaryString, compareBytes and sha256 are public as they are (re-exported). */
+  /** toHex, binaryString, fromBinaryString, compareBytes and sha256 are public as they are (re-exported). */
   toHex(bytes: Uint8Array): string;
   binaryString(bytes: Uint8Array): string;
+  fromBinaryString(text: string): Uint8Array;
   hexToBytes(hex: string): Uint8Array;
   compareBytes(a: Uint8Array, b: Uint8Array): number;
   constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean;

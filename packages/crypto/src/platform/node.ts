@@ -31,9 +31,10 @@ export type SigningKey = KeyObject;
  * and keys are compared and printed on every hot path. Concatenating two characters per byte
  * cost 6x more per Map key (a rope string, flattened and hashed later).
  */
-const { hexSlice, latin1Slice } = Buffer.prototype as unknown as {
+const { hexSlice, latin1Slice, latin1Write } = Buffer.prototype as unknown as {
   hexSlice(this: Uint8Array, start: number, end: number): string;
   latin1Slice(this: Uint8Array, start: number, end: number): string;
+  latin1Write(this: Uint8Array, text: string, offset: number, length: number): number;
 };
 
 export function toHex(bytes: Uint8Array): string {
@@ -45,6 +46,14 @@ export function toHex(bytes: Uint8Array): string {
 export function binaryString(bytes: Uint8Array): string {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('binaryString expects a Uint8Array');
   return latin1Slice.call(bytes, 0, bytes.length);
+}
+
+/** The bytes of a `binaryString`, in a fresh array of their own (never a view into Buffer's pool). */
+export function fromBinaryString(text: string): Uint8Array {
+  if (typeof text !== 'string') throw new TypeError('fromBinaryString expects a string');
+  const bytes = new Uint8Array(text.length);
+  latin1Write.call(bytes, text, 0, text.length);
+  return bytes;
 }
 
 /** `hex` is known to be even-length lowercase hex. */

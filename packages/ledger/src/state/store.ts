@@ -1,4 +1,4 @@
-import { binaryString, compareBytes } from '@medchain/crypto';
+import { binaryString, compareBytes, fromBinaryString } from '@medchain/crypto';
 import { StateError } from './errors.js';
 
 /** Point reads; the node's LevelDB answers them with its synchronous, cached `getSync`. */
@@ -24,13 +24,6 @@ export interface KeyValueStore extends KeyValueReader {
  */
 export function binaryKey(bytes: Uint8Array): string {
   return binaryString(bytes);
-}
-
-/** A fresh array of its own, never a view into Buffer's shared pool (which a kept value would pin). */
-function fromBinaryKey(key: string): Uint8Array {
-  const bytes = new Uint8Array(key.length);
-  for (let i = 0; i < key.length; i++) bytes[i] = key.charCodeAt(i);
-  return bytes;
 }
 
 function assertWriteOps(ops: readonly WriteOp[]): void {
@@ -66,7 +59,7 @@ export class MemoryStore implements KeyValueStore {
   get(key: Uint8Array): Uint8Array | undefined {
     const id = binaryKey(key);
     const value = this.#shard(id).get(id);
-    return value === undefined ? undefined : fromBinaryKey(value);
+    return value === undefined ? undefined : fromBinaryString(value);
   }
 
   /** All or nothing: every op is checked before the first one is applied. */
@@ -87,7 +80,10 @@ export class MemoryStore implements KeyValueStore {
   entries(): Array<[key: Uint8Array, value: Uint8Array]> {
     return this.#shards
       .flatMap((shard) => [...shard])
-      .map(([key, value]): [Uint8Array, Uint8Array] => [fromBinaryKey(key), fromBinaryKey(value)])
+      .map(([key, value]): [Uint8Array, Uint8Array] => [
+        fromBinaryString(key),
+        fromBinaryString(value),
+      ])
       .sort((a, b) => compareBytes(a[0], b[0]));
   }
 }

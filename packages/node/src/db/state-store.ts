@@ -1,26 +1,29 @@
-import { binaryString, LruCache, uint8ArrayCost } from '@medchain/crypto';
+import { binaryString, binaryStringCost, fromBinaryString, LruCache } from '@medchain/crypto';
 import type { KeyValueStore, WriteOp } from '@medchain/ledger';
 import type { Metrics } from '../metrics.js';
 import { Bucket } from './buckets.js';
 import type { Database, WriteBatch } from './controller.js';
 
-/** `null` records "known absent", so repeated misses do not go to LevelDB again. */
-type Cached = Uint8Array | null;
+/**
+ * A cached value as a binary string, one heap object: as Uint8Arrays the cache's tree nodes and
+ * values cost 3-6x their bytes in RSS (view, ArrayBuffer, malloc'd backing store), and were the
+ * largest part of a validator's heap. `null` records "known absent", so repeated misses do not
+ * go to LevelDB again.
+ */
+type Cached = string | null;
 
 /** Default byte budget of the state cache (config memory.stateCacheBytes). */
 export const DEFAULT_STATE_CACHE_BYTES = 32 * 1024 * 1024;
 
-const cachedCost = (value: Cached): number => (value === null ? 0 : uint8ArrayCost(value));
+const cachedCost = (value: Cached): number => (value === null ? 0 : binaryStringCost(value));
 
-/** The value holding only its own bytes: a view into a larger buffer (an encoder's slab) would keep all of it. */
-const owned = (value: Cached): Cached =>
-  value === null || value.byteLength === value.buffer.byteLength ? value : value.slice();
+const cached = (value: Uint8Array | null): Cached => (value === null ? null : binaryString(value));
 
 interface Staged {
   /** The key as a binary string (one char per byte): the Map and cache key, cheaper than hex. */
   readonly id: string;
   readonly key: Uint8Array;
-  readonly value: Cached;
+  readonly value: Uint8Array | null;
 }
 
 /**
@@ -51,14 +54,15 @@ export class StateStore implements KeyValueStore {
     const id = binaryString(key);
     const staged = this.staged.get(id);
     if (staged !== undefined) return staged.value ?? undefined;
-    const cached = this.cache.get(id);
-    if (cached !== undefined) {
+    const hit = this.cache.get(id);
+    if (hit !== undefined) {
       this.metrics?.storage.stateCacheHits.inc();
-      return cached ?? undefined;
+      // A fresh array per read: callers may keep it.
+      return hit === null ? undefined : fromBinaryString(hit);
     }
     this.metrics?.storage.stateCacheMisses.inc();
     const stored = this.db.getSync(Bucket.state, key);
-    this.cache.set(id, stored ?? null);
+    this.cache.set(id, cached(stored ?? null));
     return stored;
   }
 
@@ -92,7 +96,7 @@ export class StateStore implements KeyValueStore {
 
   private committed(entries: readonly Staged[]): void {
     for (const entry of entries) {
-      this.cache.set(entry.id, owned(entry.value));
+      this.cache.set(entry.id, cached(entry.value));
       // Each write stages a new entry: a later write of the key is still waiting for its batch.
       if (this.staged.get(entry.id) === entry) this.staged.delete(entry.id);
     }
