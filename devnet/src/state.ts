@@ -14,6 +14,7 @@ import {
   writeFileAtomic,
 } from '@medchain/cli';
 import type { KeySigner, MedchainClient, RequestSigner, StatusJson } from '@medchain/client';
+import { VALIDATOR_PROCESS } from '@medchain/node';
 import {
   describeLink,
   type LinkEmulator,
@@ -215,11 +216,17 @@ export function builtCliMain(packages = packagesDir()): string {
   return entry;
 }
 
+/** Node flags and environment a spawned CLI gets on top of its own. */
+interface ProcessSettings {
+  readonly nodeFlags: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+
 /**
  * Starts `medchain ...args` detached, stdout and stderr appended to `logPath`. The child runs
  * this same CLI with the same Node flags (the tsx loader when run from source), or with
- * `entry` the built CLI with none, under a wrapper command (e.g. `ip netns exec NS`, which
- * execs in place, so the pid is still the child's).
+ * `entry` the built CLI with none, plus `settings`, under a wrapper command (e.g. `ip netns
+ * exec NS`, which execs in place, so the pid is still the child's).
  */
 export function spawnCli(
   what: string,
@@ -227,6 +234,7 @@ export function spawnCli(
   logPath: string,
   wrapper: readonly string[] = [],
   entry?: string,
+  settings: ProcessSettings = { nodeFlags: [], env: {} },
 ): number {
   const log = openSync(logPath, 'a');
   try {
@@ -235,10 +243,12 @@ export function spawnCli(
       [
         ...wrapper.slice(1),
         ...(wrapper.length > 0 ? [process.execPath] : []),
-        ...(entry === undefined ? [...process.execArgv, cliMain()] : [entry]),
+        ...(entry === undefined ? process.execArgv : []),
+        ...settings.nodeFlags,
+        entry ?? cliMain(),
         ...args,
       ],
-      { detached: true, stdio: ['ignore', log, log], env: process.env },
+      { detached: true, stdio: ['ignore', log, log], env: { ...settings.env, ...process.env } },
     );
     child.unref();
     if (child.pid === undefined) throw new CliError('SPAWN_FAILED', `could not start ${what}`);
@@ -251,7 +261,8 @@ export function spawnCli(
 /**
  * Starts `medchain start --home` detached, logs (JSON lines) appended to `<home>/node.log`,
  * under a wrapper command (by default the node's own namespace, if any); the built CLI if the
- * devnet was made with `up --built`.
+ * devnet was made with `up --built`. The process is started as deploy/ starts a validator
+ * (`VALIDATOR_PROCESS`).
  */
 export function spawnNode(
   dir: string,
@@ -272,6 +283,7 @@ export function spawnNode(
     join(node.home, LOG_FILE),
     wrapper,
     existsSync(devnetPath(dir)) && readDevnet(dir).built === true ? builtCliMain() : undefined,
+    VALIDATOR_PROCESS,
   );
 }
 

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { VALIDATOR_PROCESS } from '@medchain/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CliRun,
@@ -118,6 +119,13 @@ describe('medchain devnet (4 validator processes)', () => {
         peerId: expect.stringMatching(/^12D3Koo/),
       });
       expect(node.pid).toBeGreaterThan(0);
+      // Started as deploy/ starts a validator.
+      const args = readFileSync(`/proc/${node.pid}/cmdline`, 'utf8').split('\0');
+      for (const flag of VALIDATOR_PROCESS.nodeFlags) expect(args).toContain(flag);
+      const env = readFileSync(`/proc/${node.pid}/environ`, 'utf8').split('\0');
+      for (const [name, value] of Object.entries(VALIDATOR_PROCESS.env)) {
+        expect(env).toContain(`${name}=${process.env[name] ?? value}`);
+      }
     }
     const shown = await connectedStatus();
     expect(shown.network).toMatchObject({

@@ -133,6 +133,19 @@ export const DEFAULT_MEMORY_CONFIG: MemoryConfig = {
 };
 
 /** Values the node uses for anything neither config.json nor flags set. */
+/**
+ * How a validator's process is started, beside the `memory` section: what only takes effect at
+ * process start. A young generation of two 4 MiB semi-spaces (Node's default: 16 MiB) and two
+ * malloc arenas (glibc's default: up to 8 per core, one per thread that allocates, such as
+ * LevelDB's and libuv's) keep a validator under 300 MB of RSS at saturation at no cost in
+ * throughput (devnet/BENCHMARKS.md, "Memory"). deploy/medchain.service, deploy/Containerfile
+ * and the devnet start validators this way.
+ */
+export const VALIDATOR_PROCESS = {
+  nodeFlags: ['--max-semi-space-size=4'],
+  env: { MALLOC_ARENA_MAX: '2' },
+} as const;
+
 export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   listen: ['/ip4/0.0.0.0/tcp/7700'],
   api: {

@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { VALIDATOR_PROCESS } from '@medchain/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshTree, ROOT, runIn, type ScriptRun, scriptEnv } from '../fresh-tree.js';
 import { tempDir } from '../helpers.js';
@@ -332,5 +333,21 @@ describe.skipIf(noSystemd !== undefined)('deploy/medchain.service', () => {
     );
     const run = spawnSync('systemd-analyze', ['verify', broken], { encoding: 'utf8' });
     expect(run.stderr).toContain('restart specifier');
+  });
+});
+
+describe('how deploy/ starts a validator', () => {
+  it('the image and the unit pass the Node flags and environment of VALIDATOR_PROCESS', () => {
+    const main = entrypoint.indexOf('/opt/medchain/packages/cli/dist/main.js');
+    expect(entrypoint.slice(1, main)).toEqual([...VALIDATOR_PROCESS.nodeFlags]);
+    const unit = readFileSync(UNIT, 'utf8').split('\n');
+    const execStart = unit.find((line) => line.startsWith('ExecStart='))!.split(' ');
+    expect(
+      execStart.slice(1, execStart.indexOf(`${INSTALL_AT}/packages/cli/dist/main.js`)),
+    ).toEqual([...VALIDATOR_PROCESS.nodeFlags]);
+    for (const [name, value] of Object.entries(VALIDATOR_PROCESS.env)) {
+      expect(imageEnv[name]).toBe(value);
+      expect(unit).toContain(`Environment=${name}=${value}`);
+    }
   });
 });
