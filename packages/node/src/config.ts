@@ -106,7 +106,7 @@ export interface NodeConfig {
 }
 
 export interface MemoryConfig {
-  /** Bytes of state (tree nodes and values, decoded) the state store keeps. Default 32 MiB. */
+  /** Bytes of state (tree nodes and values, as binary strings) the state store keeps. Default 16 MiB. */
   stateCacheBytes: number;
   /** LevelDB's block cache (uncompressed blocks of the chain database). Default 8 MiB. */
   dbBlockCacheBytes: number;

@@ -70,7 +70,7 @@ describe('loadConfig', () => {
   it('the memory bounds: the documented defaults, set one by one by the file', async () => {
     const defaults = loadConfig(await home()).memory;
     expect(defaults).toEqual({
-      stateCacheBytes: 32 * 1024 * 1024,
+      stateCacheBytes: 16 * 1024 * 1024,
       dbBlockCacheBytes: 8 * 1024 * 1024,
       dbWriteBufferBytes: 4 * 1024 * 1024,
       dbMaxOpenFiles: 64,

@@ -73,7 +73,7 @@ export interface ChainOptions {
   readonly now?: () => number;
   /** State entries kept in memory in front of LevelDB. Default 200,000. */
   readonly stateCacheEntries?: number;
-  /** Bytes of state kept in memory in front of LevelDB (config memory.stateCacheBytes). Default 32 MiB. */
+  /** Bytes of state kept in memory in front of LevelDB (config memory.stateCacheBytes). Default 16 MiB. */
   readonly stateCacheBytes?: number;
 }
 

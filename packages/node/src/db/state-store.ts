@@ -13,7 +13,7 @@ import type { Database, WriteBatch } from './controller.js';
 type Cached = string | null;
 
 /** Default byte budget of the state cache (config memory.stateCacheBytes). */
-export const DEFAULT_STATE_CACHE_BYTES = 32 * 1024 * 1024;
+export const DEFAULT_STATE_CACHE_BYTES = 16 * 1024 * 1024;
 
 const cachedCost = (value: Cached): number => (value === null ? 0 : binaryStringCost(value));
 

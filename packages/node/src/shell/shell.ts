@@ -48,7 +48,7 @@ export interface ShellOptions {
   readonly tickIntervalMs: number;
   /** A fresh store first tries to take a peer's certified state. Default true. */
   readonly stateSync?: boolean;
-  /** Bytes of state the state store keeps in memory (config memory.stateCacheBytes). Default 32 MiB. */
+  /** Bytes of state the state store keeps in memory (config memory.stateCacheBytes). Default 16 MiB. */
   readonly stateCacheBytes?: number;
   /** The WAL is rewritten past this many bytes. Default 16 MiB. */
   readonly walCheckpointBytes?: number;
