@@ -46,6 +46,14 @@ describe('devnet up --built: the build the validators run', () => {
     );
     const { 'node/dist/node.js': _, ...unbuilt } = built;
     expect(code(() => builtCliMain(workspace(unbuilt)))).toBe('DEVNET_BUILD_STALE');
+    // A source touched after the build (a checkout, a stash) that `tsc -b` rechecked without
+    // emitting anything: its build info is newer, so the build is fresh.
+    const rechecked = workspace({
+      ...built,
+      'node/src/node.ts': 300,
+      'node/dist/.tsbuildinfo': 400,
+    });
+    expect(builtCliMain(rechecked)).toBe(join(rechecked, 'cli', 'dist', 'main.js'));
     const { 'cli/dist/main.js': __, ...noEntry } = built;
     expect(code(() => builtCliMain(workspace(noEntry)))).toBe('DEVNET_NOT_BUILT');
   });
