@@ -77,8 +77,6 @@ export {
   LRU_ENTRY_OVERHEAD_BYTES,
   LruCache,
   type LruOptions,
-  UINT8ARRAY_OVERHEAD_BYTES,
-  uint8ArrayCost,
 } from './lru.js';
 export {
   EMPTY_MERKLE_ROOT,

@@ -6,17 +6,6 @@
 export const LRU_ENTRY_OVERHEAD_BYTES = 80;
 
 /**
- * What a Uint8Array holding its own buffer keeps alive beyond its bytes: the view and the
- * ArrayBuffer objects on the V8 heap (~184 bytes measured) and the backing store's record.
- */
-export const UINT8ARRAY_OVERHEAD_BYTES = 200;
-
-/** The bytes a Uint8Array value costs a cache (see UINT8ARRAY_OVERHEAD_BYTES). */
-export function uint8ArrayCost(value: Uint8Array): number {
-  return UINT8ARRAY_OVERHEAD_BYTES + value.byteLength;
-}
-
-/**
  * A one-byte V8 string's header (map, hash, length) before its characters, which are padded to
  * 8 bytes (measured on Node 20, 100,000 strings: 88 bytes each at 65 characters, 192 at 170).
  */

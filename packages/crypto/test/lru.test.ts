@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  BINARY_STRING_OVERHEAD_BYTES,
+  binaryStringCost,
   LRU_ENTRY_OVERHEAD_BYTES,
   LruCache,
-  UINT8ARRAY_OVERHEAD_BYTES,
-  uint8ArrayCost,
 } from '../src/index.js';
 
 describe('LruCache', () => {
@@ -118,27 +118,28 @@ describe('LruCache', () => {
   });
 
   it('reuses freed slots: a byte-bounded cache churns far past its capacity', () => {
-    const cache = new LruCache<Uint8Array>(1_000, {
-      maxBytes: 100 * (LRU_ENTRY_OVERHEAD_BYTES + 6 + uint8ArrayCost(new Uint8Array(64))),
-      sizeOf: uint8ArrayCost,
+    const cache = new LruCache<string>(1_000, {
+      maxBytes: 100 * (LRU_ENTRY_OVERHEAD_BYTES + 6 + binaryStringCost('x'.repeat(64))),
+      sizeOf: binaryStringCost,
     });
     for (let i = 0; i < 50_000; i++) {
-      cache.set(`k${String(i).padStart(5, '0')}`, new Uint8Array(i % 2 === 0 ? 64 : 32));
+      cache.set(`k${String(i).padStart(5, '0')}`, 'x'.repeat(i % 2 === 0 ? 64 : 32));
     }
     expect(cache.size).toBeGreaterThanOrEqual(100);
     expect(cache.size).toBeLessThan(1_000);
     expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
-    expect(cache.get('k49999')?.byteLength).toBe(32);
+    expect(cache.get('k49999')?.length).toBe(32);
     expect(cache.get('k00000')).toBeUndefined();
   });
 
   it('does not keep an entry larger than the whole budget, and drops the key it replaced', () => {
-    const cache = new LruCache<Uint8Array>(4, { maxBytes: 1_000, sizeOf: uint8ArrayCost });
-    cache.set('a', new Uint8Array(10));
-    cache.set('b', new Uint8Array(10));
-    cache.set('a', new Uint8Array(1_000 - UINT8ARRAY_OVERHEAD_BYTES));
+    const cache = new LruCache<string>(4, { maxBytes: 1_000, sizeOf: binaryStringCost });
+    cache.set('a', 'x'.repeat(10));
+    cache.set('b', 'x'.repeat(10));
+    cache.set('a', 'x'.repeat(1_000 - BINARY_STRING_OVERHEAD_BYTES));
     expect(cache.peek('a')).toBeUndefined();
-    expect(cache.peek('b')?.byteLength).toBe(10);
-    expect(cache.bytes).toBe(LRU_ENTRY_OVERHEAD_BYTES + 1 + UINT8ARRAY_OVERHEAD_BYTES + 10);
+    expect(cache.peek('b')?.length).toBe(10);
+    // 10 characters take 16 with their padding.
+    expect(cache.bytes).toBe(LRU_ENTRY_OVERHEAD_BYTES + 1 + BINARY_STRING_OVERHEAD_BYTES + 16);
   });
 });
