@@ -132,7 +132,6 @@ export const DEFAULT_MEMORY_CONFIG: MemoryConfig = {
   heapGrowingPercent: 50,
 };
 
-/** Values the node uses for anything neither config.json nor flags set. */
 /**
  * How a validator's process is started, beside the `memory` section: what only takes effect at
  * process start. A young generation of two 4 MiB semi-spaces (Node's default: 16 MiB) and two
@@ -146,6 +145,7 @@ export const VALIDATOR_PROCESS = {
   env: { MALLOC_ARENA_MAX: '2' },
 } as const;
 
+/** Values the node uses for anything neither config.json nor flags set. */
 export const DEFAULT_CONFIG: Omit<NodeConfig, 'home'> = {
   listen: ['/ip4/0.0.0.0/tcp/7700'],
   api: {
