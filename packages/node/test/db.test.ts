@@ -9,6 +9,7 @@ import {
   encodeHeight,
   NodeError,
   StateStore,
+  WriteBatch,
 } from '../src/index.js';
 import { STATE_KEYS_PER_BLOCK, stateKey, TXS_PER_BLOCK, txHash } from './fixtures/db-writer.js';
 import { killAfterLines, spawnFixture, tempDir } from './helpers.js';
@@ -48,6 +49,37 @@ describe('buckets', () => {
     const numbers = Object.values(Bucket).filter((v): v is number => typeof v === 'number');
     expect(new Set(numbers).size).toBe(numbers.length);
     for (const n of numbers) expect(n > 0 && n < 256).toBe(true);
+  });
+});
+
+describe('WriteBatch', () => {
+  it('gives back every op in order, keys with their bucket byte first', () => {
+    const bytes = fc.uint8Array({ maxLength: 300 });
+    const op = fc.record({
+      bucket: fc.constantFrom(
+        ...Object.values(Bucket).filter((b): b is Bucket => typeof b === 'number'),
+      ),
+      key: bytes,
+      value: fc.option(bytes, { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const batch = new WriteBatch();
+        for (const { bucket, key, value } of ops) {
+          if (value === undefined) batch.del(bucket, key);
+          else batch.put(bucket, key, value);
+        }
+        expect(batch.size).toBe(ops.length);
+        expect([...batch.ops()]).toEqual(
+          ops.map(({ bucket, key, value }) => {
+            const whole = Uint8Array.of(bucket, ...key);
+            return value === undefined
+              ? { type: 'del', key: whole }
+              : { type: 'put', key: whole, value };
+          }),
+        );
+      }),
+    );
   });
 });
 

@@ -174,7 +174,8 @@ export interface KvSnapshot {
 export interface KvStore {
   getSync(key: Uint8Array): Uint8Array | undefined;
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
-  write(ops: readonly KvOp[], options?: { readonly sync?: boolean }): Promise<void>;
+  /** `ops` is iterated once, before the returned promise settles. */
+  write(ops: Iterable<KvOp>, options?: { readonly sync?: boolean }): Promise<void>;
   /** Entries of the range in key order (or reverse), reading the latest state as it goes. */
   iterate(range: KvRange): AsyncIterable<readonly [key: Uint8Array, value: Uint8Array]>;
   /** A view of every entry as of this call, taken synchronously (no write lands in between). */

@@ -271,10 +271,11 @@ class SimKv implements KvStore {
     return this.disk.read(key);
   }
 
-  write(ops: readonly KvOp[], options: { readonly sync?: boolean } = {}): Promise<void> {
+  write(ops: Iterable<KvOp>, options: { readonly sync?: boolean } = {}): Promise<void> {
     this.assertOpen();
-    if (ops.length === 0) return Promise.resolve();
-    return this.disk.writeKv(this.life, ops, options.sync ?? true);
+    const list = [...ops];
+    if (list.length === 0) return Promise.resolve();
+    return this.disk.writeKv(this.life, list, options.sync ?? true);
   }
 
   async *iterate(range: KvRange): AsyncIterable<readonly [Uint8Array, Uint8Array]> {
