@@ -452,6 +452,55 @@ export class Chain implements ConsensusApplication {
     verdicts: ExecutionOptions,
   ): Promise<ExecutedBlock> {
     const height = block.header.height;
+    const { batch, head, receipts, validatorSetChange } = this.executeIntoBatch(
+      payload,
+      block,
+      digest,
+      certificate,
+      verdicts,
+    );
+    await this.options.db.write(batch);
+    this.head = head;
+    this.headerStateRoot = block.header.stateRoot;
+    if (validatorSetChange !== null) {
+      this.validatorList = [...validatorSetChange.validators];
+      this.validatorHash = validatorSetChange.hash;
+    }
+    const { metrics } = this.options;
+    metrics.chain.blocksCommitted.inc();
+    metrics.chain.height.set(height);
+    let failed = 0;
+    for (const receipt of receipts) if (receipt.code !== 'OK') failed++;
+    metrics.chain.txCommitted.inc({ outcome: 'ok' }, receipts.length - failed);
+    if (failed > 0) metrics.chain.txCommitted.inc({ outcome: 'failed' }, failed);
+    return {
+      height,
+      hash: digest,
+      block,
+      receipts,
+      stateRoot: head.stateRoot,
+      nextValidators: head.nextValidators,
+    };
+  }
+
+  /**
+   * Executes the block and puts everything it writes into one batch. Synchronous and apart
+   * from executeAndStore, so what only the batch needs (the state's ops, the history items)
+   * is garbage before the fsync rather than kept, and promoted, by the suspended caller.
+   */
+  private executeIntoBatch(
+    payload: Uint8Array,
+    block: Block,
+    digest: Uint8Array,
+    certificate: CommitCertificate,
+    verdicts: ExecutionOptions,
+  ): {
+    batch: WriteBatch;
+    head: ChainHead;
+    receipts: ReturnType<typeof executeBlock>['receipts'];
+    validatorSetChange: ReturnType<typeof executeBlock>['validatorSetChange'];
+  } {
+    const height = block.header.height;
     let result: ReturnType<typeof executeBlock>;
     try {
       result = executeBlock(this.state, block, verdicts);
@@ -460,16 +509,15 @@ export class Chain implements ConsensusApplication {
       throw error;
     }
     this.stateStore.write(result.ops);
-    const nextValidators =
-      result.validatorSetChange === null
-        ? null
-        : result.validatorSetChange.validators.map((v) => v.publicKey);
     const head: ChainHead = {
       height,
       hash: digest,
       time: block.header.time,
       stateRoot: result.stateRoot,
-      nextValidators,
+      nextValidators:
+        result.validatorSetChange === null
+          ? null
+          : result.validatorSetChange.validators.map((v) => v.publicKey),
     };
     const batch = this.options.db.batch();
     this.stateStore.stageInto(batch);
@@ -488,27 +536,11 @@ export class Chain implements ConsensusApplication {
     this.stageHistory(batch, index);
     this.store.history.save(batch, HISTORY_MARK, encodeHeight(height));
     this.store.meta.save(batch, HEAD_KEY, encodeHead(head));
-    await this.options.db.write(batch);
-    this.head = head;
-    this.headerStateRoot = block.header.stateRoot;
-    if (result.validatorSetChange !== null) {
-      this.validatorList = [...result.validatorSetChange.validators];
-      this.validatorHash = result.validatorSetChange.hash;
-    }
-    const { metrics } = this.options;
-    metrics.chain.blocksCommitted.inc();
-    metrics.chain.height.set(height);
-    let failed = 0;
-    for (const receipt of result.receipts) if (receipt.code !== 'OK') failed++;
-    metrics.chain.txCommitted.inc({ outcome: 'ok' }, result.receipts.length - failed);
-    if (failed > 0) metrics.chain.txCommitted.inc({ outcome: 'failed' }, failed);
     return {
-      height,
-      hash: digest,
-      block,
+      batch,
+      head,
       receipts: result.receipts,
-      stateRoot: result.stateRoot,
-      nextValidators,
+      validatorSetChange: result.validatorSetChange,
     };
   }
 
