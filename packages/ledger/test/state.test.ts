@@ -154,6 +154,32 @@ describe('AuthenticatedState', () => {
     }
   });
 
+  it('marks exactly the puts of nodes above cacheDepth as heldInMemory', () => {
+    const entries = Array.from({ length: 64 }, (_, i) => [key(`k${i}`), value(`v${i}`)] as const);
+    const heldKeys = (cacheDepth: number) => {
+      const state = new AuthenticatedState(new MemoryStore(), EMPTY_STATE_ROOT, { cacheDepth });
+      for (const [k, v] of entries) state.set(k, v);
+      const { root, ops } = state.commit();
+      const held = ops.filter((op) => op.type === 'put' && op.heldInMemory === true);
+      return { root, ops, held: held.map((op) => toHex(op.key)).sort() };
+    };
+    expect(heldKeys(0).held).toEqual([]);
+    // Depth 2: the root and its two children (with 64 keys both are inner nodes).
+    const { root, ops, held } = heldKeys(2);
+    const rootRecord = ops.find(
+      (op) => op.type === 'put' && bytesEqual(op.key, Uint8Array.of(NODE_PREFIX, ...root)),
+    );
+    expect(rootRecord?.type === 'put' && rootRecord.value.length).toBe(64);
+    const children = rootRecord?.type === 'put' ? rootRecord.value : new Uint8Array(64);
+    expect(held).toEqual(
+      [root, children.subarray(0, 32), children.subarray(32)]
+        .map((id) => toHex(Uint8Array.of(NODE_PREFIX, ...id)))
+        .sort(),
+    );
+    // Values are read from the store, whatever the depth.
+    expect(ops.filter((op) => op.key[0] === VALUE_PREFIX && 'heldInMemory' in op)).toEqual([]);
+  });
+
   it('rolls back nested checkpoints', () => {
     const { state } = committed({ a: '1' });
     const outer = state.checkpoint();

@@ -258,10 +258,16 @@ export class AuthenticatedState {
     }
 
     const ops: WriteOp[] = [];
-    const { createdIds, createdNodes, replacedIds } = batch;
+    const { createdIds, createdNodes, createdDeep, replacedIds } = batch;
     for (let i = 0; i < createdIds.length; i++) {
-      const key = nodeStoreKey(createdIds[i]!);
-      ops.push({ type: 'put', key, value: encodeNodeRecord(createdNodes[i]!) });
+      const id = createdIds[i]!;
+      const key = nodeStoreKey(id);
+      const value = encodeNodeRecord(createdNodes[i]!);
+      ops.push(
+        createdDeep.has(id)
+          ? { type: 'put', key, value }
+          : { type: 'put', key, value, heldInMemory: true },
+      );
     }
     for (const id of replacedIds) ops.push({ type: 'del', key: nodeStoreKey(id) });
     for (const { keyHash, value } of changed.values()) {

@@ -7,7 +7,16 @@ export interface KeyValueReader {
 }
 
 export type WriteOp =
-  | { readonly type: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
+  | {
+      readonly type: 'put';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array;
+      /**
+       * The state keeps this entry in memory (a node of its linked upper tree) and will not
+       * read it back from the store while it runs: a store's read cache gains nothing by it.
+       */
+      readonly heldInMemory?: true;
+    }
   | { readonly type: 'del'; readonly key: Uint8Array };
 
 /** A reader that also applies a list of ops atomically (the node: one LevelDB batch). */
