@@ -1,4 +1,5 @@
 import { utf8 } from '@medchain/crypto';
+import { AuthenticatedState, MemoryStore } from '@medchain/ledger';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -161,95 +162,110 @@ describe('ChainStore', () => {
 });
 
 describe('StateStore', () => {
-  it('reads its own staged writes, and the cache learns them only after the batch is written', async () => {
+  it('shows writes once their batch is written, through the cache, one commit at a time', async () => {
     const { db } = await openTemp();
     const state = new StateStore(db, { cacheEntries: 4 });
     const key = utf8('consent/1');
     expect(state.get(key)).toBeUndefined();
     state.write([{ type: 'put', key, value: utf8('v1') }]);
-    expect(state.get(key)).toEqual(utf8('v1'));
+    // Not before the batch is written: the ledger's state serves its last commit itself.
+    expect(state.get(key)).toBeUndefined();
+    expect(state.pendingOps).toBe(1);
     const batch = db.batch();
     state.stageInto(batch);
     expect(state.pendingOps).toBe(0);
-    // A newer write lands while the first batch is in flight: it must win after that commit.
-    state.write([{ type: 'put', key, value: utf8('v2') }]);
+    // A second commit's ops before the first batch is written: refused.
+    expect(() => state.write([{ type: 'put', key, value: utf8('v2') }])).toThrow(
+      expect.objectContaining({ code: 'NODE_STATE_UNFLUSHED' }),
+    );
     expect(db.getSync(Bucket.state, key)).toBeUndefined();
     await db.write(batch);
     expect(db.getSync(Bucket.state, key)).toEqual(utf8('v1'));
-    expect(state.get(key)).toEqual(utf8('v2'));
-    const second = db.batch();
-    state.stageInto(second);
-    await db.write(second);
     // From the cache now: each read is a fresh array, so a caller that changes one changes
     // nothing the next read sees.
     const read = state.get(key)!;
-    expect(read).toEqual(utf8('v2'));
+    expect(read).toEqual(utf8('v1'));
     read.fill(0);
-    expect(state.get(key)).toEqual(utf8('v2'));
+    expect(state.get(key)).toEqual(utf8('v1'));
     state.write([{ type: 'del', key }]);
-    expect(state.get(key)).toBeUndefined();
-    const third = db.batch();
-    state.stageInto(third);
-    await db.write(third);
+    const second = db.batch();
+    state.stageInto(second);
+    await db.write(second);
+    // A deleted key leaves the cache (no tombstone taking an entry).
+    expect(state.cacheSize).toBe(0);
     expect(state.get(key)).toBeUndefined();
     expect(db.getSync(Bucket.state, key)).toBeUndefined();
   });
 
-  it('matches a plain map under random writes, commits and a tiny cache', async () => {
+  it('serves an AuthenticatedState exactly as a memory store, while each batch is in flight too', async () => {
     const { db } = await openTemp();
     let runs = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.array(
-          fc.oneof(
-            fc.record({ kind: fc.constant('put' as const), key: fc.nat(15), value: fc.nat(255) }),
-            fc.record({ kind: fc.constant('del' as const), key: fc.nat(15) }),
-            fc.record({ kind: fc.constant('commit' as const) }),
-            fc.record({ kind: fc.constant('get' as const), key: fc.nat(15) }),
-          ),
-          { maxLength: 60 },
+          fc.array(fc.tuple(fc.nat(40), fc.option(fc.nat(255), { nil: undefined })), {
+            maxLength: 12,
+          }),
+          { minLength: 1, maxLength: 8 },
         ),
-        async (steps) => {
-          // Fresh key space per run: prefix keys with a run number.
-          const run = utf8(`run-${++runs}`);
-          const fullKey = (k: number) => new Uint8Array([...run, k]);
-          const state = new StateStore(db, { cacheEntries: 3 });
-          const model = new Map<number, number>();
-          for (const step of steps) {
-            if (step.kind === 'put') {
-              state.write([
-                { type: 'put', key: fullKey(step.key), value: Uint8Array.of(step.value) },
-              ]);
-              model.set(step.key, step.value);
-            } else if (step.kind === 'del') {
-              state.write([{ type: 'del', key: fullKey(step.key) }]);
-              model.delete(step.key);
-            } else if (step.kind === 'commit') {
-              const batch = db.batch();
-              state.stageInto(batch);
-              await db.write(batch, { sync: false });
-            } else {
-              const expected = model.get(step.key);
-              expect(state.get(fullKey(step.key))).toEqual(
-                expected === undefined ? undefined : Uint8Array.of(expected),
-              );
+        fc.constantFrom(0, 2, 16),
+        async (blocks, cacheDepth) => {
+          // Fresh key space per run: keys carry the run number.
+          const run = ++runs;
+          const fullKey = (k: number) => utf8(`run-${run}/${k}`);
+          const referenceStore = new MemoryStore();
+          const reference = new AuthenticatedState(referenceStore, undefined, { cacheDepth });
+          const store = new StateStore(db, { cacheEntries: 8 });
+          const state = new AuthenticatedState(store, undefined, { cacheDepth });
+          const agree = () => {
+            for (let k = 0; k <= 40; k++)
+              expect(state.get(fullKey(k))).toEqual(reference.get(fullKey(k)));
+          };
+          for (const writes of blocks) {
+            for (const [k, value] of writes) {
+              for (const target of [reference, state]) {
+                if (value === undefined) target.delete(fullKey(k));
+                else target.set(fullKey(k), Uint8Array.of(value, k));
+              }
             }
+            const expected = reference.commit();
+            referenceStore.write(expected.ops);
+            store.write(state.commit().ops);
+            const batch = db.batch();
+            store.stageInto(batch);
+            const written = db.write(batch, { sync: false });
+            agree();
+            await written;
+            agree();
+            expect(state.root()).toEqual(expected.root);
           }
-          const batch = db.batch();
-          state.stageInto(batch);
-          await db.write(batch, { sync: false });
-          // A fresh store (empty cache) sees exactly the model on disk.
-          const reopened = new StateStore(db);
-          for (let k = 0; k < 16; k++) {
-            const expected = model.get(k);
-            expect(reopened.get(fullKey(k))).toEqual(
-              expected === undefined ? undefined : Uint8Array.of(expected),
-            );
+          // A fresh state over the store (empty cache) reads the same.
+          const reopened = new AuthenticatedState(new StateStore(db), state.root(), { cacheDepth });
+          for (let k = 0; k <= 40; k++) {
+            expect(reopened.get(fullKey(k))).toEqual(reference.get(fullKey(k)));
           }
         },
       ),
       { numRuns: 40 },
     );
+  });
+
+  it('does not cache a put the state holds in memory, and still stores it', async () => {
+    const { db } = await openTemp();
+    const state = new StateStore(db, { cacheEntries: 4 });
+    const linked = utf8('node/linked');
+    const deep = utf8('node/deep');
+    state.write([
+      { type: 'put', key: linked, value: utf8('upper'), heldInMemory: true },
+      { type: 'put', key: deep, value: utf8('lower') },
+    ]);
+    const batch = db.batch();
+    state.stageInto(batch);
+    await db.write(batch);
+    expect(state.cacheSize).toBe(1);
+    expect(db.getSync(Bucket.state, linked)).toEqual(utf8('upper'));
+    // A restart reads it from LevelDB like any other entry.
+    expect(state.get(linked)).toEqual(utf8('upper'));
   });
 });
 

@@ -1,5 +1,6 @@
 import { binaryString, binaryStringCost, fromBinaryString, LruCache } from '@medchain/crypto';
 import type { KeyValueStore, WriteOp } from '@medchain/ledger';
+import { NodeError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { Bucket } from './buckets.js';
 import type { Database, WriteBatch } from './controller.js';
@@ -17,26 +18,25 @@ export const DEFAULT_STATE_CACHE_BYTES = 16 * 1024 * 1024;
 
 const cachedCost = (value: Cached): number => (value === null ? 0 : binaryStringCost(value));
 
-const cached = (value: Uint8Array | null): Cached => (value === null ? null : binaryString(value));
-
-interface Staged {
-  /** The key as a binary string (one char per byte): the Map and cache key, cheaper than hex. */
-  readonly id: string;
-  readonly key: Uint8Array;
-  readonly value: Uint8Array | null;
-}
-
 /**
- * The ledger's KeyValueStore over the `state` bucket. Reads are synchronous: staged writes
- * first, then a bounded LRU cache, then LevelDB's getSync. `write(ops)` only stages; the
- * node moves staged ops into the block's batch with `stageInto(batch)`, so state, block and
- * receipts land in one atomic LevelDB write. The cache learns the new values only after that
- * batch is on disk; until then the staged map answers reads (read-your-writes).
+ * The ledger's KeyValueStore over the `state` bucket. Reads are synchronous: a bounded LRU
+ * cache, then LevelDB's getSync. `write(ops)` keeps the ops as the state handed them over; the
+ * node moves them into the block's batch with `stageInto(batch)`, so state, block and receipts
+ * land in one atomic LevelDB write, and the cache learns them once that batch is on disk.
+ *
+ * Until then reads do not see them, and need not: the ledger's AuthenticatedState serves its
+ * last commit from memory and never asks the store for it (packages/ledger/STATE.md). A copy
+ * per op here (an entry and a key string each, kept until the batch landed) was 7% of all a
+ * validator promoted to the old generation. What that relies on is enforced: one commit's ops
+ * at a time, from `write` until their batch is written (`NODE_STATE_UNFLUSHED` otherwise), as
+ * the chain writes each block's batch before it executes the next.
  */
 export class StateStore implements KeyValueStore {
   private readonly cache: LruCache<Cached>;
-  private readonly staged = new Map<string, Staged>();
-  private unflushed: Staged[] = [];
+  /** The ops of the last write, until they are staged into a batch. */
+  private unstaged: readonly WriteOp[] | undefined;
+  /** Staged into a batch that is not written yet. */
+  private inFlight = false;
   private readonly metrics: Metrics | undefined;
 
   constructor(
@@ -52,8 +52,6 @@ export class StateStore implements KeyValueStore {
 
   get(key: Uint8Array): Uint8Array | undefined {
     const id = binaryString(key);
-    const staged = this.staged.get(id);
-    if (staged !== undefined) return staged.value ?? undefined;
     const hit = this.cache.get(id);
     if (hit !== undefined) {
       this.metrics?.storage.stateCacheHits.inc();
@@ -62,44 +60,57 @@ export class StateStore implements KeyValueStore {
     }
     this.metrics?.storage.stateCacheMisses.inc();
     const stored = this.db.getSync(Bucket.state, key);
-    this.cache.set(id, cached(stored ?? null));
+    this.cache.set(id, stored === undefined ? null : binaryString(stored));
     return stored;
   }
 
   write(ops: readonly WriteOp[]): void {
-    for (const op of ops) {
-      const entry: Staged = {
-        id: binaryString(op.key),
-        key: op.key,
-        value: op.type === 'put' ? op.value : null,
-      };
-      this.staged.set(entry.id, entry);
-      this.unflushed.push(entry);
+    if (this.unstaged !== undefined || this.inFlight) {
+      throw new NodeError(
+        'NODE_STATE_UNFLUSHED',
+        'state ops written before the previous ones reached the database',
+      );
     }
+    this.unstaged = ops;
   }
 
-  /** Ops written since the last stageInto. */
+  /** Ops written and not yet staged into a batch. */
   get pendingOps(): number {
-    return this.unflushed.length;
+    return this.unstaged?.length ?? 0;
   }
 
-  /** Moves every staged op into `batch`; the cache is updated once the batch is written. */
+  /**
+   * Moves the written ops into `batch`; the cache learns them once the batch is written. What
+   * it will learn is kept as strings, not the ops, so the ledger's op objects and byte arrays
+   * die young instead of waiting for the fsync.
+   */
   stageInto(batch: WriteBatch): void {
-    const entries = this.unflushed;
-    this.unflushed = [];
-    for (const entry of entries) {
-      if (entry.value === null) batch.del(Bucket.state, entry.key);
-      else batch.put(Bucket.state, entry.key, entry.value);
+    const ops = this.unstaged;
+    if (ops === undefined) return;
+    this.unstaged = undefined;
+    this.inFlight = true;
+    // A deleted key leaves the cache rather than staying as "known absent": most deletes are
+    // replaced tree nodes, content-addressed and never read again, and as tombstones they took
+    // as many cache entries as the new nodes, evicting nodes still in use.
+    const forgotten: string[] = [];
+    const learned: string[] = [];
+    for (const op of ops) {
+      if (op.type === 'del') {
+        batch.del(Bucket.state, op.key);
+        forgotten.push(binaryString(op.key));
+      } else {
+        batch.put(Bucket.state, op.key, op.value);
+        if (op.heldInMemory !== true) learned.push(binaryString(op.key), binaryString(op.value));
+      }
     }
-    batch.onCommitted(() => this.committed(entries));
+    batch.onCommitted(() => this.committed(forgotten, learned));
   }
 
-  private committed(entries: readonly Staged[]): void {
-    for (const entry of entries) {
-      this.cache.set(entry.id, cached(entry.value));
-      // Each write stages a new entry: a later write of the key is still waiting for its batch.
-      if (this.staged.get(entry.id) === entry) this.staged.delete(entry.id);
-    }
+  /** `learned` alternates keys and values. */
+  private committed(forgotten: readonly string[], learned: readonly string[]): void {
+    this.inFlight = false;
+    for (const id of forgotten) this.cache.delete(id);
+    for (let i = 0; i < learned.length; i += 2) this.cache.set(learned[i]!, learned[i + 1]!);
   }
 
   get cacheSize(): number {
