@@ -28,7 +28,7 @@ profile.samples.forEach((id, i) => {
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
 function place(url: string): string {
-  const pkg = /packages\/(\w+)\/src\/(.*)$/.exec(url);
+  const pkg = /packages\/(\w+)\/(?:src|dist)\/(.*)$/.exec(url);
   if (pkg !== null) return `@medchain/${pkg[1]} ${pkg[2]}`;
   const dep = /node_modules\/\.pnpm\/([^/]+)\//.exec(url);
   if (dep !== null) return dep[1]!.replace(/@[\d.]+.*$/, '');
