@@ -98,7 +98,7 @@ function benchSize(size: number): string {
     const unitBefore = hashMicros();
     const ms = time(() => {
       const { ops } = state.commit();
-      nodeWrites += ops.filter((op) => op.type === 'put' && op.key[0] === NODE_PREFIX).length;
+      nodeWrites += [...ops].filter((op) => op.type === 'put' && op.key[0] === NODE_PREFIX).length;
       store.write(ops);
     });
     blockMs.push(ms);

@@ -8,7 +8,7 @@ import type { HistoryItem } from './history.js';
 import type { LedgerParams } from './model.js';
 import { type Receipt, TxFailure } from './receipt.js';
 import { readValue, stateKeys, writeValue } from './schema.js';
-import type { AuthenticatedState, KeyValueReader, WriteOp } from './state/index.js';
+import type { AuthenticatedState, KeyValueReader, StateOps } from './state/index.js';
 import { parsedBody, type Transaction, transactionHash, verifyTransactionSignature } from './tx.js';
 import { type Validator, validatorSetHash, validatorsFromState } from './validators.js';
 
@@ -97,7 +97,7 @@ export interface BlockResult {
   /** The state root after this block: it goes in the header of the next block. */
   readonly stateRoot: Uint8Array;
   /** State writes to store atomically with the block, before the next block executes. */
-  readonly ops: readonly WriteOp[];
+  readonly ops: StateOps;
   /**
    * What each transaction added to the history (history.ts), in block order; empty for a
    * failed one. The node indexes it in the block's batch.

@@ -12,7 +12,7 @@ import { LedgerError } from './errors.js';
 import type { ChainConfig } from './executor.js';
 import { DEFAULT_LEDGER_PARAMS, type LedgerParams, type OrganizationSpec } from './model.js';
 import { stateKeys, writeValue } from './schema.js';
-import { type AuthenticatedState, EMPTY_STATE_ROOT, type WriteOp } from './state/index.js';
+import { type AuthenticatedState, EMPTY_STATE_ROOT, type StateOps } from './state/index.js';
 import { CHAIN_ID_PATTERN } from './tx.js';
 import { asInteger, asList, asObject, asString } from './validate.js';
 import { type Validator, validatorSetHash, validatorsFromState } from './validators.js';
@@ -175,7 +175,7 @@ export function genesisFromJson(json: unknown): GenesisDocument {
 
 export interface GenesisState {
   readonly stateRoot: Uint8Array;
-  readonly ops: readonly WriteOp[];
+  readonly ops: StateOps;
   readonly validators: readonly Validator[];
   readonly validatorSetHash: Uint8Array;
   readonly hash: Uint8Array;

@@ -103,9 +103,10 @@ export class Chain {
     this.time = doc.genesisTime;
   }
 
-  #write(ops: readonly WriteOp[]): void {
-    this.store.write(ops);
-    this.written.push([...ops]);
+  #write(ops: Iterable<WriteOp>): void {
+    const list = [...ops];
+    this.store.write(list);
+    this.written.push(list);
   }
 
   /** Signs a transaction with the next nonce of its signer, counting ones not yet executed. */

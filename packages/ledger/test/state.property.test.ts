@@ -91,7 +91,7 @@ describe('authenticated state against a Map model', () => {
             let pending = new Map<string, Uint8Array | undefined>();
             let checkpoints: Array<{ id: number; pending: Map<string, Uint8Array | undefined> }> =
               [];
-            let unwritten: WriteOp[] | undefined;
+            let unwritten: Iterable<WriteOp> | undefined;
             const pastRoots: Array<{ root: Uint8Array; contents: Contents }> = [];
 
             const view = (key: Uint8Array) => {

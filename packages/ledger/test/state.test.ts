@@ -48,7 +48,9 @@ describe('AuthenticatedState', () => {
     expect(state.root()).toEqual(new Uint8Array(32));
     expect(EMPTY_STATE_ROOT).toEqual(new Uint8Array(32));
     expect(state.get(key('a'))).toBeUndefined();
-    expect(state.commit()).toEqual({ root: new Uint8Array(32), ops: [] });
+    const { root, ops } = state.commit();
+    expect(root).toEqual(new Uint8Array(32));
+    expect([...ops]).toEqual([]);
   });
 
   it('roots a single pair at its leaf hash', () => {
@@ -159,7 +161,8 @@ describe('AuthenticatedState', () => {
     const heldKeys = (cacheDepth: number) => {
       const state = new AuthenticatedState(new MemoryStore(), EMPTY_STATE_ROOT, { cacheDepth });
       for (const [k, v] of entries) state.set(k, v);
-      const { root, ops } = state.commit();
+      const { root, ops: commitOps } = state.commit();
+      const ops = [...commitOps];
       const held = ops.filter((op) => op.type === 'put' && op.heldInMemory === true);
       return { root, ops, held: held.map((op) => toHex(op.key)).sort() };
     };
@@ -180,6 +183,20 @@ describe('AuthenticatedState', () => {
     expect(ops.filter((op) => op.key[0] === VALUE_PREFIX && 'heldInMemory' in op)).toEqual([]);
   });
 
+  it("makes a commit's ops afresh on each iteration, as many as its length", () => {
+    const state = new AuthenticatedState(new MemoryStore());
+    for (let i = 0; i < 20; i++) state.set(key(`k${i}`), value(`v${i}`));
+    const { ops } = state.commit();
+    const first = [...ops];
+    const second = [...ops];
+    expect(first).toHaveLength(ops.length);
+    expect(second).toEqual(first);
+    // Fresh objects: a store that keeps or changes one changes nothing the next reader sees.
+    expect(second[0]).not.toBe(first[0]);
+    first[0]!.key.fill(0);
+    expect([...ops][0]).toEqual(second[0]);
+  });
+
   it('rolls back nested checkpoints', () => {
     const { state } = committed({ a: '1' });
     const outer = state.checkpoint();
@@ -192,7 +209,7 @@ describe('AuthenticatedState', () => {
     expect(state.get(key('b'))).toBeUndefined();
     state.revertTo(outer);
     expect(state.get(key('a'))).toEqual(value('1'));
-    expect(state.commit().ops).toEqual([]);
+    expect([...state.commit().ops]).toEqual([]);
   });
 
   it('does not let callers change its values or roots through returned or passed bytes', () => {
@@ -282,6 +299,13 @@ describe('MemoryStore', () => {
     expect(codeOf(() => store.write([, { type: 'del', key: key('a') }] as WriteOp[]))).toBe(
       'STATE_BAD_OP',
     );
+    expect(codeOf(() => store.write(42 as unknown as WriteOp[]))).toBe('STATE_BAD_OP');
+    // Ops made as they are read (a commit's) are all checked before the first is applied.
+    function* badLast(): Generator<WriteOp> {
+      yield { type: 'del', key: key('a') };
+      yield { type: 'put', key: key('b') } as unknown as WriteOp;
+    }
+    expect(codeOf(() => store.write(badLast()))).toBe('STATE_BAD_OP');
     expect(store.get(key('a'))).toEqual(value('one'));
     store.write([
       { type: 'put', key: key('b'), value: value('two') },

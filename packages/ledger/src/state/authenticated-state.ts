@@ -38,7 +38,7 @@ export interface AuthenticatedStateOptions {
 export interface StateCommit {
   readonly root: Uint8Array;
   /** Write these atomically (with the block) before the next `commit()`. */
-  readonly ops: WriteOp[];
+  readonly ops: StateOps;
 }
 
 /** A key's uncommitted state: a new value, or undefined for a pending delete. */
@@ -62,6 +62,9 @@ interface KeyUpdate extends TreeUpdate {
   previous: Uint8Array | undefined;
 }
 
+/** The nodes a commit made and dropped (TreeBatch's lists). */
+type TreeChanges = Pick<TreeBatch, 'createdIds' | 'createdNodes' | 'createdDeep' | 'replacedIds'>;
+
 /** What one commit replaced: enough to read and prove at the root it started from (ids, see tree.ts). */
 interface PastRoot {
   readonly root: string;
@@ -79,6 +82,47 @@ const MAX_CACHE_DEPTH = 24;
 function assertKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array))
     throw new StateError('STATE_BAD_KEY', 'a key must be a Uint8Array');
+}
+
+/**
+ * A commit's store writes, made one op at a time as they are iterated (each iteration makes
+ * them afresh). A block's thousands of node writes then never exist as objects all at once:
+ * a store that copies each op as it comes (the node's write batch) lets each die young,
+ * where an array of them lived through the scavenges of the block's commit and was promoted.
+ */
+export class StateOps implements Iterable<WriteOp> {
+  static readonly NONE = new StateOps(
+    { createdIds: [], createdNodes: [], createdDeep: new Map(), replacedIds: [] },
+    new Map(),
+  );
+  readonly #nodes: TreeChanges;
+  readonly #changed: ReadonlyMap<string, KeyUpdate>;
+
+  constructor(nodes: TreeChanges, changed: ReadonlyMap<string, KeyUpdate>) {
+    this.#nodes = nodes;
+    this.#changed = changed;
+  }
+
+  get length(): number {
+    return this.#nodes.createdIds.length + this.#nodes.replacedIds.length + this.#changed.size;
+  }
+
+  *[Symbol.iterator](): Generator<WriteOp> {
+    const { createdIds, createdNodes, createdDeep, replacedIds } = this.#nodes;
+    for (let i = 0; i < createdIds.length; i++) {
+      const id = createdIds[i]!;
+      const key = nodeStoreKey(id);
+      const value = encodeNodeRecord(createdNodes[i]!);
+      yield createdDeep.has(id)
+        ? { type: 'put', key, value }
+        : { type: 'put', key, value, heldInMemory: true };
+    }
+    for (const id of replacedIds) yield { type: 'del', key: nodeStoreKey(id) };
+    for (const { keyHash, value } of this.#changed.values()) {
+      const key = valueStoreKey(keyHash);
+      yield value === undefined ? { type: 'del', key } : { type: 'put', key, value };
+    }
+  }
 }
 
 /**
@@ -254,27 +298,10 @@ export class AuthenticatedState {
     if (changed.size === 0) {
       this.#unflushedNodes = new Map();
       this.#unflushedValues = new Map();
-      return { root: idBytes(this.#root), ops: [] };
+      return { root: idBytes(this.#root), ops: StateOps.NONE };
     }
-
-    const ops: WriteOp[] = [];
     const { createdIds, createdNodes, createdDeep, replacedIds } = batch;
-    for (let i = 0; i < createdIds.length; i++) {
-      const id = createdIds[i]!;
-      const key = nodeStoreKey(id);
-      const value = encodeNodeRecord(createdNodes[i]!);
-      ops.push(
-        createdDeep.has(id)
-          ? { type: 'put', key, value }
-          : { type: 'put', key, value, heldInMemory: true },
-      );
-    }
-    for (const id of replacedIds) ops.push({ type: 'del', key: nodeStoreKey(id) });
-    for (const { keyHash, value } of changed.values()) {
-      const key = valueStoreKey(keyHash);
-      ops.push(value === undefined ? { type: 'del', key } : { type: 'put', key, value });
-    }
-
+    const ops = new StateOps({ createdIds, createdNodes, createdDeep, replacedIds }, changed);
     this.#unflushedNodes = batch.createdDeep;
     this.#unflushedValues = changed;
     this.#past.unshift({

@@ -2,6 +2,7 @@ export {
   AuthenticatedState,
   type AuthenticatedStateOptions,
   type StateCommit,
+  StateOps,
 } from './authenticated-state.js';
 export { StateError, type StateErrorCode } from './errors.js';
 export {

@@ -19,9 +19,10 @@ export type WriteOp =
     }
   | { readonly type: 'del'; readonly key: Uint8Array };
 
-/** A reader that also applies a list of ops atomically (the node: one LevelDB batch). */
+/** A reader that also applies ops atomically (the node: one LevelDB batch). */
 export interface KeyValueStore extends KeyValueReader {
-  write(ops: readonly WriteOp[]): void;
+  /** `ops` may be iterated once only: a commit's ops are made as they are read. */
+  write(ops: Iterable<WriteOp>): void;
 }
 
 /**
@@ -35,10 +36,14 @@ export function binaryKey(bytes: Uint8Array): string {
   return binaryString(bytes);
 }
 
-function assertWriteOps(ops: readonly WriteOp[]): void {
-  if (!Array.isArray(ops)) throw new StateError('STATE_BAD_OP', 'ops must be an array');
-  for (let i = 0; i < ops.length; i++) {
-    const op: WriteOp | undefined = ops[i];
+/** The ops as a list, each checked; a commit's ops are made as they are iterated. */
+function checkedWriteOps(ops: Iterable<WriteOp>): readonly WriteOp[] {
+  if (typeof (ops as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
+    throw new StateError('STATE_BAD_OP', 'ops must be iterable');
+  }
+  const list = Array.isArray(ops) ? (ops as readonly WriteOp[]) : [...ops];
+  for (let i = 0; i < list.length; i++) {
+    const op: WriteOp | undefined = list[i];
     const fine =
       typeof op === 'object' &&
       op !== null &&
@@ -46,6 +51,7 @@ function assertWriteOps(ops: readonly WriteOp[]): void {
       (op.type === 'del' || (op.type === 'put' && op.value instanceof Uint8Array));
     if (!fine) throw new StateError('STATE_BAD_OP', `op ${i} is not a put or del of byte strings`);
   }
+  return list;
 }
 
 /** Maps a store spreads its entries over: one V8 Map holds at most 2^24 (a 1M-patient state needs more). */
@@ -72,9 +78,8 @@ export class MemoryStore implements KeyValueStore {
   }
 
   /** All or nothing: every op is checked before the first one is applied. */
-  write(ops: readonly WriteOp[]): void {
-    assertWriteOps(ops);
-    for (const op of ops) {
+  write(ops: Iterable<WriteOp>): void {
+    for (const op of checkedWriteOps(ops)) {
       const id = binaryKey(op.key);
       if (op.type === 'put') this.#shard(id).set(id, binaryKey(op.value));
       else this.#shard(id).delete(id);

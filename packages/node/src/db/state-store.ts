@@ -34,7 +34,7 @@ const cachedCost = (value: Cached): number => (value === null ? 0 : binaryString
 export class StateStore implements KeyValueStore {
   private readonly cache: LruCache<Cached>;
   /** The ops of the last write, until they are staged into a batch. */
-  private unstaged: readonly WriteOp[] | undefined;
+  private unstaged: Iterable<WriteOp> | undefined;
   /** Staged into a batch that is not written yet. */
   private inFlight = false;
   private readonly metrics: Metrics | undefined;
@@ -64,7 +64,7 @@ export class StateStore implements KeyValueStore {
     return stored;
   }
 
-  write(ops: readonly WriteOp[]): void {
+  write(ops: Iterable<WriteOp>): void {
     if (this.unstaged !== undefined || this.inFlight) {
       throw new NodeError(
         'NODE_STATE_UNFLUSHED',
@@ -72,11 +72,6 @@ export class StateStore implements KeyValueStore {
       );
     }
     this.unstaged = ops;
-  }
-
-  /** Ops written and not yet staged into a batch. */
-  get pendingOps(): number {
-    return this.unstaged?.length ?? 0;
   }
 
   /**
