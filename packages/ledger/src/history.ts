@@ -1,13 +1,13 @@
 import {
+  binaryString,
   bytesEqual,
   type Canonical,
   decodeStoredCanonical,
   encodeCanonical,
   taggedHash,
-  toHex,
 } from '@medchain/crypto';
 import type { AuditEntry, RecordVersion } from './model.js';
-import type { KeyValueReader, WriteOp } from './state/index.js';
+import type { KeyValueReader } from './state/index.js';
 
 /**
  * History: what transactions did, kept out of the authenticated state because no rule reads
@@ -80,35 +80,42 @@ export function isCompleteAuditTrail(
   return bytesEqual(h, hash);
 }
 
+/** Where a HistoryIndexWriter puts the index's entries (the node: the block's write batch). */
+export type HistoryPut = (key: Uint8Array, value: Uint8Array) => void;
+
 /**
  * Turns history items into writes of the history index, reading what is already indexed from
- * `reader` and what it wrote itself from its own buffer (a block may append to a list twice).
- * Positions are the order items are added, except an audit entry's, which is its `index` (the
- * accumulator's count): a node whose history starts at a snapshot leaves the earlier
- * positions empty instead of misnumbering the rest.
+ * `reader` and the lists' lengths it changed itself from its own buffer (a block may append to
+ * a list twice). Entries go to `put` at once, each at a key no other item of the writer takes;
+ * the lengths follow with `finish()`. So a block's entries are not all held until it ends (a
+ * block of a thousand audit entries kept them through several scavenges, and they were
+ * promoted). Positions are the order items are added, except an audit entry's, which is its
+ * `index` (the accumulator's count): a node whose history starts at a snapshot leaves the
+ * earlier positions empty instead of misnumbering the rest.
  */
 export class HistoryIndexWriter {
   readonly #reader: KeyValueReader;
-  readonly #pending = new Map<string, WriteOp & { type: 'put' }>();
+  readonly #put: HistoryPut;
+  /** Each changed list's length, by its count key as a binary string. */
+  readonly #lengths = new Map<string, { readonly key: Uint8Array; length: number }>();
 
-  constructor(reader: KeyValueReader) {
+  constructor(reader: KeyValueReader, put: HistoryPut) {
     this.#reader = reader;
-  }
-
-  #get(key: Uint8Array): Uint8Array | undefined {
-    return this.#pending.get(toHex(key))?.value ?? this.#reader.get(key);
-  }
-
-  #put(key: Uint8Array, value: unknown): void {
-    this.#pending.set(toHex(key), { type: 'put', key, value: encodeCanonical(value as Canonical) });
+    this.#put = put;
   }
 
   #append(keys: ListKeys, value: unknown, position?: number): void {
-    const stored = this.#get(keys.count);
-    const length = stored === undefined ? 0 : (decodeStoredCanonical(stored) as number);
-    const at = position ?? length;
-    this.#put(keys.entry(at), value);
-    this.#put(keys.count, Math.max(length, at + 1));
+    const id = binaryString(keys.count);
+    let counted = this.#lengths.get(id);
+    if (counted === undefined) {
+      const stored = this.#reader.get(keys.count);
+      const length = stored === undefined ? 0 : (decodeStoredCanonical(stored) as number);
+      counted = { key: keys.count, length };
+      this.#lengths.set(id, counted);
+    }
+    const at = position ?? counted.length;
+    this.#put(keys.entry(at), encodeCanonical(value as Canonical));
+    counted.length = Math.max(counted.length, at + 1);
   }
 
   add(item: HistoryItem): void {
@@ -125,8 +132,9 @@ export class HistoryIndexWriter {
     }
   }
 
-  /** The writes so far, each key once with its last value. */
-  writes(): WriteOp[] {
-    return [...this.#pending.values()];
+  /** Puts the length of every list the items changed. Call once, after the last `add`. */
+  finish(): void {
+    for (const { key, length } of this.#lengths.values()) this.#put(key, encodeCanonical(length));
+    this.#lengths.clear();
   }
 }

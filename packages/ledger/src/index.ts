@@ -69,6 +69,7 @@ export {
   auditChainStep,
   HistoryIndexWriter,
   type HistoryItem,
+  type HistoryPut,
   historyKeys,
   isCompleteAuditTrail,
   type ListKeys,

@@ -12,8 +12,10 @@ import {
   expectedNonce,
   type GenesisDocument,
   HistoryIndexWriter,
+  type HistoryItem,
   headerHash,
   initGenesisState,
+  type KeyValueReader,
   MemoryStore,
   type OrganizationSpec,
   type Receipt,
@@ -31,6 +33,20 @@ export const CHAIN_ID = 'medchain-test';
 export const T0 = 1_700_000_000_000;
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
+
+/** The history index's writes for `items` over what `reader` has indexed, as ops. */
+export function historyIndexWrites(
+  reader: KeyValueReader,
+  items: readonly HistoryItem[],
+): WriteOp[] {
+  const writes: WriteOp[] = [];
+  const index = new HistoryIndexWriter(reader, (key, value) =>
+    writes.push({ type: 'put', key, value }),
+  );
+  for (const item of items) index.add(item);
+  index.finish();
+  return writes;
+}
 
 /** Deterministic keys from labels, so every run and every test builds the same world. */
 export function signer(label: string): Signer {
@@ -139,9 +155,7 @@ export class Chain {
   execute(block: Block): BlockResult {
     this.#pendingNonces.clear();
     const result = executeBlock(this.state, block, this.options);
-    const index = new HistoryIndexWriter(this.history);
-    for (const items of result.history) for (const item of items) index.add(item);
-    this.history.write(index.writes());
+    this.history.write(historyIndexWrites(this.history, result.history.flat()));
     this.blocks.push(block);
     this.#write(result.ops);
     this.height = block.header.height;

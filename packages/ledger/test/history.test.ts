@@ -1,11 +1,10 @@
-import { bytesEqual, toHex } from '@medchain/crypto';
+import { bytesEqual, decodeStoredCanonical, toHex } from '@medchain/crypto';
 import {
   AUDIT_CHAIN_START,
   type AuditEntry,
   auditChainStep,
   auditTrail,
   getAuditAccumulator,
-  HistoryIndexWriter,
   historyKeys,
   isCompleteAuditTrail,
   MemoryStore,
@@ -15,7 +14,7 @@ import {
 } from '@medchain/ledger';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { grantBody, signedRequest, world } from './helpers.js';
+import { grantBody, historyIndexWrites, signedRequest, world } from './helpers.js';
 
 type World = ReturnType<typeof world>;
 
@@ -213,15 +212,25 @@ describe('the history index', () => {
     expect(recordHistory(w.chain.history, w.aliceRecord).items.map((v) => v.version)).toEqual([1]);
   });
 
+  it('appends to one list twice in a block, after what is indexed, and counts them all', () => {
+    const store = new MemoryStore();
+    const patient = new Uint8Array(32).fill(7);
+    const ids = [1, 2, 3].map((n) => new Uint8Array(32).fill(n));
+    const consent = (consentId: Uint8Array) => ({ type: 'consent' as const, patient, consentId });
+    store.write(historyIndexWrites(store, [consent(ids[0]!)]));
+    store.write(historyIndexWrites(store, [consent(ids[1]!), consent(ids[2]!)]));
+    const keys = historyKeys.patientConsents(patient);
+    expect(decodeStoredCanonical(store.get(keys.count)!)).toBe(3);
+    expect([0, 1, 2].map((i) => decodeStoredCanonical(store.get(keys.entry(i))!))).toEqual(ids);
+  });
+
   it('puts an audit entry at its accumulator index, leaving earlier positions empty', () => {
     const w = world();
     logAccesses(w, nurseConsent(w), 3);
     const [, , third] = trailOf(w);
     // A node whose history starts at a snapshot sees only the entries after it.
     const fresh = new MemoryStore();
-    const writer = new HistoryIndexWriter(fresh);
-    writer.add({ type: 'audit', entry: third! });
-    fresh.write(writer.writes());
+    fresh.write(historyIndexWrites(fresh, [{ type: 'audit', entry: third! }]));
     expect(() => auditTrail(fresh, w.alice.publicKey)).toThrow(
       expect.objectContaining({ code: 'LEDGER_HISTORY_MISSING' }),
     );

@@ -29,6 +29,7 @@ import {
   validatorSetHash,
   validatorsFromState,
   verifyTransactionSignature,
+  type WriteOp,
 } from '@medchain/ledger';
 import type {
   ApiBackend,
@@ -244,9 +245,13 @@ export class LedgerBackend implements ApiBackend {
     );
     const result = executeBlock(this.ledger, block);
     this.store.write(result.ops);
-    const index = new HistoryIndexWriter(this.historyIndex);
+    const historyWrites: WriteOp[] = [];
+    const index = new HistoryIndexWriter(this.historyIndex, (key, value) =>
+      historyWrites.push({ type: 'put', key, value }),
+    );
     for (const items of result.history) for (const item of items) index.add(item);
-    this.historyIndex.write(index.writes());
+    index.finish();
+    this.historyIndex.write(historyWrites);
     const hash = headerHash(block.header);
     const stored: StoredBlock = {
       block,

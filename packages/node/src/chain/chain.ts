@@ -232,7 +232,8 @@ export class Chain implements ConsensusApplication {
     await db.write(clear);
     for (let start = this.historyFrom + 1; start <= this.head.height; ) {
       const end = Math.min(this.head.height, start + REBUILD_BATCH_BLOCKS - 1);
-      const index = new HistoryIndexWriter(this.historyIndex);
+      const batch = db.batch();
+      const index = this.historyWriter(batch);
       for (let height = start; height <= end; height++) {
         const payload = this.store.loadBlock(height);
         if (payload === undefined) {
@@ -246,8 +247,7 @@ export class Chain implements ConsensusApplication {
           for (const item of decodeReceiptHistory(receipt)) index.add(item);
         }
       }
-      const batch = db.batch();
-      this.stageHistory(batch, index);
+      index.finish();
       await db.write(batch);
       start = end + 1;
     }
@@ -256,10 +256,11 @@ export class Chain implements ConsensusApplication {
     await db.write(done);
   }
 
-  private stageHistory(batch: WriteBatch, index: HistoryIndexWriter): void {
-    for (const op of index.writes()) {
-      if (op.type === 'put') this.store.history.save(batch, op.key, op.value);
-    }
+  /** A writer of the history index whose entries go into `batch` as they come. */
+  private historyWriter(batch: WriteBatch): HistoryIndexWriter {
+    return new HistoryIndexWriter(this.historyIndex, (key, value) =>
+      this.store.history.save(batch, key, value),
+    );
   }
 
   /**
@@ -531,9 +532,9 @@ export class Chain implements ConsensusApplication {
       })),
     });
     // The history index lands with the block, so the two are never apart after a crash.
-    const index = new HistoryIndexWriter(this.historyIndex);
+    const index = this.historyWriter(batch);
     for (const items of result.history) for (const item of items) index.add(item);
-    this.stageHistory(batch, index);
+    index.finish();
     this.store.history.save(batch, HISTORY_MARK, encodeHeight(height));
     this.store.meta.save(batch, HEAD_KEY, encodeHead(head));
     return {
