@@ -4,12 +4,7 @@
 # run, one validator's CPU is read per thread from /proc for 15 s (main JS thread, V8's GC helper
 # threads, LevelDB's compaction thread, libuv's pool).
 # Usage: BASE=<checkout of the base, built> bash run.sh OUTDIR (after `pnpm build` here).
-set -u
-: "${BASE:?checkout of the base commit, built}"
-OUT=${1:?output directory}
-HERE=$(cd "$(dirname "$0")/../../../.." && pwd)
-mkdir -p "$OUT"
-log() { echo "$(date -u +%H:%M:%S) $* | load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/run.log"; }
+source "$(dirname "$0")/../ab.sh" "$@"
 threads() {
   local pid=$1 seconds=$2 task
   snap() { for task in /proc/"$pid"/task/*; do echo "${task##*/} $(cut -d' ' -f14,15 "$task/stat")"; done | sort; }

@@ -2,12 +2,7 @@
 # Memory of a validator as deploy/ starts it, interleaved against the commit before (validators
 # from the build both ways), closed loop n = 4, then this commit's open loops at 100 and 1,000
 # tx/s. Usage: BASE=<checkout of the base, built> bash run.sh OUTDIR (after `pnpm build` here).
-set -u
-: "${BASE:?checkout of the base commit, built}"
-OUT=${1:?output directory}
-HERE=$(cd "$(dirname "$0")/../../../.." && pwd)
-mkdir -p "$OUT"
-log() { echo "$(date -u +%H:%M:%S) $* | load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/run.log"; }
+source "$(dirname "$0")/../ab.sh" "$@"
 run() {
   local dir=$1 name=$2; shift 2
   log "start $name: $*"

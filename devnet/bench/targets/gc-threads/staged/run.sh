@@ -5,12 +5,7 @@
 # heap profiler in every validator from 25 s to 45 s after it starts, keeping only what survived
 # the young generation (devnet/bench/heap-sampling.mjs). Per validator: NAME/heap/<pid>.heapprofile.
 # Usage: BASE=<checkout of the base, built> bash run.sh OUTDIR (after `pnpm build` here).
-set -u
-: "${BASE:?checkout of the base commit, built}"
-OUT=${1:?output directory}
-HERE=$(cd "$(dirname "$0")/../../../../.." && pwd)
-mkdir -p "$OUT"
-log() { echo "$(date -u +%H:%M:%S) $* | load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/run.log"; }
+source "$(dirname "$0")/../../ab.sh" "$@"
 run() {
   local dir=$1 name=$2
   log "start $name"
