@@ -3,6 +3,7 @@ import { bytesEqual, sha256, toHex } from '@medchain/crypto';
 import {
   AuthenticatedState,
   type Block,
+  type BlockResult,
   buildBlock,
   checkBlockAgainstParent,
   decodeBlock,
@@ -495,14 +496,12 @@ export class Chain implements ConsensusApplication {
     digest: Uint8Array,
     certificate: CommitCertificate,
     verdicts: ExecutionOptions,
-  ): {
+  ): Pick<BlockResult, 'receipts' | 'validatorSetChange'> & {
     batch: WriteBatch;
     head: ChainHead;
-    receipts: ReturnType<typeof executeBlock>['receipts'];
-    validatorSetChange: ReturnType<typeof executeBlock>['validatorSetChange'];
   } {
     const height = block.header.height;
-    let result: ReturnType<typeof executeBlock>;
+    let result: BlockResult;
     try {
       result = executeBlock(this.state, block, verdicts);
     } catch (error) {
