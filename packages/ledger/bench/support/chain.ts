@@ -1,9 +1,10 @@
 /**
- * The chain the ledger and node benches run on: one organization on a MemoryStore, a
- * clinician, and many registered patients with one anchored record each. Lives in a
- * subfolder so that bench/index.ts does not take it for a bench module.
+ * The chain the ledger and node benches run on: one organization on a store (a MemoryStore,
+ * or the node's LevelDB-backed one), a clinician, and many registered patients with one
+ * anchored record each. Lives in a subfolder so that bench/index.ts does not take it for a
+ * bench module.
  */
-import { Signer, sha256, utf8 } from '@medchain/crypto';
+import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
   AuthenticatedState,
   type Block,
@@ -14,6 +15,7 @@ import {
   expectedNonce,
   headerHash,
   initGenesisState,
+  type KeyValueStore,
   MemoryStore,
   recordId,
   signTransaction,
@@ -31,9 +33,17 @@ export const BLOCK_TXS = 1_000;
 export const seed = (label: string) => sha256(utf8(label));
 export const key = (label: string) => new Signer(seed(label));
 
-export class BenchChain {
-  readonly store = new MemoryStore();
-  readonly state = new AuthenticatedState(this.store);
+export interface ChainPoint {
+  readonly height: number;
+  readonly time: number;
+  /** Hex of the last block's header hash. */
+  readonly parent: string;
+  /** Hex of the state root after that block. */
+  readonly stateRoot: string;
+}
+
+export class BenchChain<Store extends KeyValueStore = MemoryStore> {
+  readonly state: AuthenticatedState;
   readonly admin = key('bench/admin');
   readonly validator = key('bench/validator');
   readonly orgId = seed('bench/org');
@@ -43,7 +53,22 @@ export class BenchChain {
   height = 0;
   parent: Uint8Array;
 
-  constructor() {
+  /**
+   * A new chain from genesis, or, given `resumed` (a chain's `point()`), the chain whose
+   * state the store already holds.
+   */
+  constructor(
+    readonly store: Store,
+    resumed?: ChainPoint,
+  ) {
+    if (resumed !== undefined) {
+      this.state = new AuthenticatedState(store, fromHex(resumed.stateRoot));
+      this.time = resumed.time;
+      this.height = resumed.height;
+      this.parent = fromHex(resumed.parent);
+      return;
+    }
+    this.state = new AuthenticatedState(store);
     const genesis = initGenesisState(this.state, {
       chainId: CHAIN_ID,
       genesisTime: T0,
@@ -60,6 +85,16 @@ export class BenchChain {
     });
     this.store.write(genesis.ops);
     this.parent = genesis.hash;
+  }
+
+  /** Where the chain is: enough to resume it over a store holding its state. */
+  point(): ChainPoint {
+    return {
+      height: this.height,
+      time: this.time,
+      parent: toHex(this.parent),
+      stateRoot: toHex(this.state.root()),
+    };
   }
 
   tx(from: Signer, kind: TxKind, body: object): Transaction {
@@ -105,12 +140,34 @@ export function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
+export const patientKey = (i: number) => key(`bench/patient-${i}`);
+const recordNonce = (i: number) => seed(`record-${i}`).slice(0, 16);
+
 /**
  * A chain with a clinician and `patientCount` patients, each with one record anchored by the
  * clinician. Setup executes with trusted signature verdicts: only the measured work counts.
  */
 export function populatedChain(patientCount: number) {
-  const chain = new BenchChain();
+  const setup = populating(new MemoryStore(), patientCount);
+  for (;;) {
+    const step = setup.next();
+    if (step.done === true) return step.value;
+  }
+}
+
+/**
+ * `populatedChain` on any store, one block at a time: it yields after each block has executed
+ * and written its ops, so a caller whose store persists asynchronously (the node's) can flush
+ * between blocks. Transactions are signed block by block, and only the first `keptPatients`
+ * patients' keys and records are returned, so a million-patient setup holds neither in memory.
+ */
+export function* populating<Store extends KeyValueStore>(
+  store: Store,
+  patientCount: number,
+  keptPatients = patientCount,
+) {
+  const chain = new BenchChain(store);
+  yield; // genesis written
   const trusted: ExecutionOptions = { isSignatureValid: () => true };
   const clinician = key('bench/clinician');
   chain.execute(
@@ -122,20 +179,31 @@ export function populatedChain(patientCount: number) {
     ]),
     trusted,
   );
-  const patients = Array.from({ length: patientCount }, (_, i) => key(`bench/patient-${i}`));
-  const recordNonce = (i: number) => seed(`record-${i}`).slice(0, 16);
+  yield;
+  const kept = Math.min(keptPatients, patientCount);
+  const patients = Array.from({ length: kept }, (_, i) => patientKey(i));
   const records = patients.map((p, i) => recordId(chain.orgId, p.publicKey, recordNonce(i)));
-  const setupTxs = patients.flatMap((patient, i) => [
-    chain.tx(patient, 'patient.register', {}),
-    chain.tx(clinician, 'record.anchor', {
-      patient: patient.publicKey,
-      custodian: chain.orgId,
-      resourceType: 'Observation',
-      contentHash: seed(`content-${i}`),
-      nonce: recordNonce(i),
-    }),
-  ]);
-  for (const txs of chunks(setupTxs, BLOCK_TXS)) chain.execute(chain.block(txs), trusted);
+  const patientsPerBlock = BLOCK_TXS / 2;
+  for (let first = 0; first < patientCount; first += patientsPerBlock) {
+    const txs: Transaction[] = [];
+    for (let i = first; i < Math.min(first + patientsPerBlock, patientCount); i++) {
+      const patient = patients[i] ?? patientKey(i);
+      txs.push(
+        chain.tx(patient, 'patient.register', {}),
+        chain.tx(clinician, 'record.anchor', {
+          patient: patient.publicKey,
+          custodian: chain.orgId,
+          resourceType: 'Observation',
+          contentHash: seed(`content-${i}`),
+          nonce: recordNonce(i),
+        }),
+      );
+      // Its next nonce is in the state once this block has executed.
+      chain.nonces.delete(patient);
+    }
+    chain.execute(chain.block(txs), trusted);
+    yield;
+  }
   return { chain, clinician, patients, records };
 }
 
@@ -150,7 +218,7 @@ export const ADMITTED_VERDICTS: ExecutionOptions = {
  * patients from `offset` on (wrapping around).
  */
 export function grantBlocks(
-  world: ReturnType<typeof populatedChain>,
+  world: { chain: BenchChain<KeyValueStore>; clinician: Signer; patients: readonly Signer[] },
   offset: number,
   count: number,
 ) {

@@ -92,12 +92,13 @@ export class MemoryStore implements KeyValueStore {
 
   /** Every entry in ascending key order, so two stores compare by content. */
   entries(): Array<[key: Uint8Array, value: Uint8Array]> {
-    return this.#shards
-      .flatMap((shard) => [...shard])
-      .map(([key, value]): [Uint8Array, Uint8Array] => [
-        fromBinaryString(key),
-        fromBinaryString(value),
-      ])
-      .sort((a, b) => compareBytes(a[0], b[0]));
+    return [...this.scan()].sort((a, b) => compareBytes(a[0], b[0]));
+  }
+
+  /** Every entry in no particular order, made as it is read: copies a large store out. */
+  *scan(): Generator<[key: Uint8Array, value: Uint8Array]> {
+    for (const shard of this.#shards) {
+      for (const [key, value] of shard) yield [fromBinaryString(key), fromBinaryString(value)];
+    }
   }
 }
