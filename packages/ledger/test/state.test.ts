@@ -272,6 +272,41 @@ describe('AuthenticatedState', () => {
     );
   });
 
+  it('links the upper tree of a reopened state at once, and reads it no more', () => {
+    const store = new MemoryStore();
+    const state = new AuthenticatedState(store);
+    const names = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    for (const name of names) state.set(key(name), value(name));
+    store.write(state.commit().ops);
+    const nodeReads: Array<Uint8Array> = [];
+    const counting = {
+      get: (storeKey: Uint8Array) => {
+        if (storeKey[0] === NODE_PREFIX) nodeReads.push(storeKey);
+        return store.get(storeKey);
+      },
+    };
+    const cacheDepth = 4;
+    const reopened = new AuthenticatedState(counting, state.root(), { cacheDepth });
+    nodeReads.length = 0;
+    // 300 keys fill the levels above depth 4: every node at depths 1..3 (2 + 4 + 8).
+    expect(reopened.linkUpperTree()).toBe(14);
+    expect(nodeReads).toHaveLength(14);
+    expect(reopened.linkUpperTree()).toBe(0);
+    nodeReads.length = 0;
+    for (const name of names) {
+      const proof = reopened.prove(key(name));
+      expect(proof).toEqual(state.prove(key(name)));
+      // Only the nodes from depth 4 down to the proof's end are read.
+      expect(nodeReads.length).toBeLessThanOrEqual(proof.depth - cacheDepth + 1);
+      nodeReads.length = 0;
+    }
+    const unlinked = new AuthenticatedState(counting, state.root(), { cacheDepth });
+    nodeReads.length = 0;
+    unlinked.prove(key(names[0]!));
+    // Without it the first walk reads the upper nodes on its path too.
+    expect(nodeReads.length).toBeGreaterThan(reopened.prove(key(names[0]!)).depth - cacheDepth + 1);
+  });
+
   it('reopens from the store at the committed root', () => {
     const { store, state } = committed({ a: '1', b: '2', c: '3' });
     const reopened = new AuthenticatedState(store, state.root());

@@ -347,6 +347,28 @@ export class AuthenticatedState {
     return leaf === undefined ? { depth, bitmap, siblings } : { depth, bitmap, siblings, leaf };
   }
 
+  /**
+   * Links every node above `cacheDepth` now, reading from the store those no walk has met yet:
+   * otherwise, on a state reopened from its store, commits and proofs read each upper node
+   * the first time they pass it, about one store read more per changed key on a large state
+   * until they have met them all. Returns how many nodes it read.
+   */
+  linkUpperTree(): number {
+    let read = 0;
+    const link = (parent: NodeRecord, depth: number): void => {
+      if (parent.leaf || depth + 1 >= this.#cacheDepth) return;
+      for (const right of [false, true]) {
+        const linked = (right ? parent.rightNode : parent.leftNode) !== undefined;
+        const child = this.#child(parent, right, depth + 1, -1);
+        if (child === undefined) continue;
+        if (!linked) read++;
+        link(child, depth + 1);
+      }
+    };
+    if (this.#rootNode !== undefined) link(this.#rootNode, 0);
+    return read;
+  }
+
   /** -1 for the committed root (or none given), else the index in `#past`. */
   #pastIndex(root: Uint8Array | undefined): number {
     if (root === undefined) return -1;
