@@ -8,23 +8,28 @@
  *
  * Run from the repo root:
  *   NODE_GROWTH_PATIENTS=1000,100000 npx tsx --tsconfig tsconfig.test.json packages/node/bench/growth.ts
+ * NODE_GROWTH_MAX_OPEN_FILES (a list, default the node's `memory.dbMaxOpenFiles`) sets LevelDB's
+ * open table files for the measurements, NODE_GROWTH_ROUNDS how many times each measurement
+ * is repeated, interleaved (each size is built once).
  *
- * Each size runs in two child processes. `build DIR N` executes the setup (two transactions
+ * Each size is built in one child process and measured in others. `build DIR N` executes the setup (two transactions
  * per patient) on an in-memory store, then copies the state into a fresh LevelDB in DIR:
  * executing a million patients' setup over LevelDB would take hours of compaction, and the
  * state is the same either way (its root is a function of its pairs). 1M patients need about
- * 11 GB of heap and 20 minutes there. `measure DIR` then opens that database as a validator's
- * process is started (`VALIDATOR_PROCESS`), resumes the chain, and measures; the RSS it
- * reports is of a process holding only the node's storage stack and the ledger. DIR is under
- * the OS temp folder and removed afterwards.
+ * 5 GB of heap and 15 minutes there. `measure DIR` then opens that database in a process
+ * started as a validator's is (`VALIDATOR_PROCESS`, and the heap growth the node sets),
+ * resumes the chain with its upper tree linked (as the node's Chain.open does), and measures.
+ * The RSS it reports is of a process holding only the node's storage stack and the ledger,
+ * run from source. Every measurement starts from a copy of the built state; all of it is
+ * under the OS temp folder and removed afterwards.
  */
 import '../src/polyfill.js';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MemoryStore } from '@medchain/ledger';
+import { MemoryStore, NODE_PREFIX } from '@medchain/ledger';
 import {
   ADMITTED_VERDICTS,
   BenchChain,
@@ -34,7 +39,7 @@ import {
   patientKey,
   populating,
 } from '../../ledger/bench/support/chain.js';
-import { Bucket, Database, StateStore, VALIDATOR_PROCESS } from '../src/index.js';
+import { Bucket, Database, DEFAULT_CONFIG, StateStore, VALIDATOR_PROCESS } from '../src/index.js';
 
 const WARM_UP_TXS = 2_000;
 const MEASURED_TXS = 4_000;
@@ -52,11 +57,16 @@ interface Measured {
   readonly microsPerGrant: number;
   readonly commitMicrosPerGrant: number;
   readonly storeReadsPerGrant: number;
+  /** Of those, reads of tree nodes (the rest read values). */
+  readonly nodeReadsPerGrant: number;
   readonly rssBytes: number;
   /** RSS split (Linux): anonymous memory, and pages of mapped files (LevelDB's tables). */
   readonly rssAnonBytes: number;
   readonly rssFileBytes: number;
   readonly heapUsedBytes: number;
+  /** V8's heap as committed, and memory outside it that V8 knows of (ArrayBuffers, strings). */
+  readonly heapTotalBytes: number;
+  readonly externalBytes: number;
   readonly load: string;
 }
 
@@ -89,9 +99,14 @@ async function build(dir: string, patientCount: number): Promise<void> {
 
 async function measure(dir: string): Promise<void> {
   const built = JSON.parse(await readFile(join(dir, 'chain.json'), 'utf8')) as Built;
-  const db = await Database.open(join(dir, 'db'));
+  const maxOpenFiles = process.env.NODE_GROWTH_MAX_OPEN_FILES;
+  const db = await Database.open(join(dir, 'db'), {
+    level: maxOpenFiles === undefined ? {} : { maxOpenFiles: Number(maxOpenFiles) },
+  });
   const store = new StateStore(db);
   const chain = new BenchChain(store, built.point);
+  // As the node's Chain.open does.
+  chain.state.linkUpperTree();
   const world = {
     chain,
     clinician: key('bench/clinician'),
@@ -120,8 +135,10 @@ async function measure(dir: string): Promise<void> {
   };
   const getSync = db.getSync.bind(db);
   let storeReads = 0;
+  let nodeReads = 0;
   db.getSync = (bucket, stateKey) => {
     storeReads++;
+    if (stateKey[0] === NODE_PREFIX) nodeReads++;
     return getSync(bucket, stateKey);
   };
   const blocks = grantBlocks(world, WARM_UP_TXS, MEASURED_TXS);
@@ -137,10 +154,13 @@ async function measure(dir: string): Promise<void> {
     microsPerGrant: micros / MEASURED_TXS,
     commitMicrosPerGrant: commitMicros / MEASURED_TXS,
     storeReadsPerGrant: storeReads / MEASURED_TXS,
+    nodeReadsPerGrant: nodeReads / MEASURED_TXS,
     rssBytes: process.memoryUsage().rss,
     rssAnonBytes: await statusBytes('RssAnon'),
     rssFileBytes: await statusBytes('RssFile'),
     heapUsedBytes: process.memoryUsage().heapUsed,
+    heapTotalBytes: process.memoryUsage().heapTotal,
+    externalBytes: process.memoryUsage().external,
     load: `${load.toFixed(1)}–${loadavg()[0]!.toFixed(1)}`,
   };
   await db.close();
@@ -177,40 +197,77 @@ function child(args: string[], nodeFlags: readonly string[], env: NodeJS.Process
   return result.stdout;
 }
 
-async function row(patientCount: number): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'medchain-growth-'));
-  try {
-    child(['build', dir, String(patientCount)], ['--max-old-space-size=20000'], {});
-    const built = JSON.parse(await readFile(join(dir, 'chain.json'), 'utf8')) as Built;
-    const diskBytes = await directoryBytes(join(dir, 'db'));
-    const measured = JSON.parse(
-      child(['measure', dir], VALIDATOR_PROCESS.nodeFlags, VALIDATOR_PROCESS.env),
-    ) as Measured;
-    return [
-      patientCount.toLocaleString('en-US'),
-      built.entries.toLocaleString('en-US'),
-      `${(diskBytes / 1e6).toFixed(0)} MB`,
-      `${built.setupSeconds.toFixed(0)} s`,
-      measured.microsPerGrant.toFixed(0),
-      measured.commitMicrosPerGrant.toFixed(0),
-      measured.storeReadsPerGrant.toFixed(1),
-      `${mb(measured.rssBytes)} (${mb(measured.rssAnonBytes)} + ${mb(measured.rssFileBytes)})`,
-      mb(measured.heapUsedBytes),
-      measured.load,
-    ].join(' | ');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+interface BuiltState extends Built {
+  readonly dir: string;
+  readonly diskBytes: number;
+}
+
+async function buildState(root: string, patientCount: number): Promise<BuiltState> {
+  const dir = join(root, String(patientCount));
+  await mkdir(dir);
+  child(['build', dir, String(patientCount)], ['--max-old-space-size=20000'], {});
+  const built = JSON.parse(await readFile(join(dir, 'chain.json'), 'utf8')) as Built;
+  return { ...built, dir, diskBytes: await directoryBytes(join(dir, 'db')) };
+}
+
+/** Measures a copy of the built state, so that every measurement starts from the same one. */
+async function row(root: string, state: BuiltState, maxOpenFiles: number, round: number) {
+  const copy = join(root, 'measured');
+  await rm(copy, { recursive: true, force: true });
+  await cp(state.dir, copy, { recursive: true });
+  const measured = JSON.parse(
+    child(
+      ['measure', copy],
+      [
+        ...VALIDATOR_PROCESS.nodeFlags,
+        // What the node sets when it starts (memory.heapGrowingPercent).
+        `--heap-growing-percent=${DEFAULT_CONFIG.memory.heapGrowingPercent}`,
+      ],
+      { ...VALIDATOR_PROCESS.env, NODE_GROWTH_MAX_OPEN_FILES: String(maxOpenFiles) },
+    ),
+  ) as Measured;
+  return [
+    round,
+    state.patients.toLocaleString('en-US'),
+    state.entries.toLocaleString('en-US'),
+    mb(state.diskBytes),
+    `${state.setupSeconds.toFixed(0)} s`,
+    maxOpenFiles,
+    measured.microsPerGrant.toFixed(0),
+    measured.commitMicrosPerGrant.toFixed(0),
+    `${measured.storeReadsPerGrant.toFixed(1)} (${measured.nodeReadsPerGrant.toFixed(1)})`,
+    `${mb(measured.rssBytes)} (${mb(measured.rssAnonBytes)} + ${mb(measured.rssFileBytes)})`,
+    `${mb(measured.heapUsedBytes)} / ${mb(measured.heapTotalBytes)}`,
+    measured.load,
+  ].join(' | ');
 }
 
 const [mode, dir, patients] = process.argv.slice(2);
 if (mode === 'build' && dir !== undefined) await build(dir, Number(patients));
 else if (mode === 'measure' && dir !== undefined) await measure(dir);
 else {
-  const sizes = (process.env.NODE_GROWTH_PATIENTS ?? '1000,20000').split(',').map(Number);
-  console.log(
-    '| patients | state entries | database on disk | setup (in memory) | CPU µs per grant | of which state commit | LevelDB reads per grant | RSS of the measuring process (anonymous + mapped files) | V8 heap used | load average |',
+  const list = (name: string, fallback: string) =>
+    (process.env[name] ?? fallback).split(',').map(Number);
+  const sizes = list('NODE_GROWTH_PATIENTS', '1000,20000');
+  const openFiles = list(
+    'NODE_GROWTH_MAX_OPEN_FILES',
+    String(DEFAULT_CONFIG.memory.dbMaxOpenFiles),
   );
-  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const size of sizes) console.log(`| ${await row(size)} |`);
+  const rounds = Number(process.env.NODE_GROWTH_ROUNDS ?? 1);
+  const root = await mkdtemp(join(tmpdir(), 'medchain-growth-'));
+  try {
+    const states: BuiltState[] = [];
+    for (const size of sizes) states.push(await buildState(root, size));
+    console.log(
+      '| round | patients | state entries | database on disk | setup (in memory) | open table files | CPU µs per grant | of which state commit | LevelDB reads per grant (of tree nodes) | RSS of the measuring process (anonymous + mapped files) | V8 heap used / committed | load average |',
+    );
+    console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (let round = 1; round <= rounds; round++) {
+      for (const state of states) {
+        for (const files of openFiles) console.log(`| ${await row(root, state, files, round)} |`);
+      }
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 }
