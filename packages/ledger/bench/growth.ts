@@ -6,7 +6,7 @@
  * For where the time goes, run it under `node --cpu-prof`.
  */
 import { loadavg } from 'node:os';
-import { ADMITTED_VERDICTS, grantBlocks, populatedChain } from './support/chain.js';
+import { ADMITTED_VERDICTS, grantBlocks, populatedChain, timeCommits } from './support/chain.js';
 
 const WARM_UP_TXS = 2_000;
 const MEASURED_TXS = 4_000;
@@ -21,15 +21,7 @@ function grow(patientCount: number): string {
   // Warm-up, not reported: the first blocks after a large setup pay for its garbage.
   for (const txs of grants(0, WARM_UP_TXS)) w.chain.execute(w.chain.block(txs), verdicts);
   const { state } = w.chain;
-  const commit = state.commit.bind(state);
-  let commitMicros = 0;
-  state.commit = () => {
-    const start = process.cpuUsage();
-    const result = commit();
-    const used = process.cpuUsage(start);
-    commitMicros += used.user + used.system;
-    return result;
-  };
+  const commitMicros = timeCommits(state);
   let micros = 0;
   const load = loadavg()[0]!;
   for (const txs of grants(WARM_UP_TXS, MEASURED_TXS)) {
@@ -44,7 +36,7 @@ function grow(patientCount: number): string {
     entries.toLocaleString('en-US'),
     `${setupSeconds.toFixed(0)} s`,
     (micros / MEASURED_TXS).toFixed(0),
-    (commitMicros / MEASURED_TXS).toFixed(0),
+    (commitMicros() / MEASURED_TXS).toFixed(0),
     `${load.toFixed(1)}–${loadavg()[0]!.toFixed(1)}`,
   ].join(' | ');
 }

@@ -38,6 +38,7 @@ import {
   key,
   patientKey,
   populating,
+  timeCommits,
 } from '../../ledger/bench/support/chain.js';
 import { Bucket, Database, DEFAULT_CONFIG, StateStore, VALIDATOR_PROCESS } from '../src/index.js';
 
@@ -124,15 +125,7 @@ async function measure(dir: string): Promise<void> {
   for (const txs of grantBlocks(world, 0, WARM_UP_TXS)) await executeAndWrite(txs);
 
   const { state } = chain;
-  const commit = state.commit.bind(state);
-  let commitMicros = 0;
-  state.commit = () => {
-    const start = process.cpuUsage();
-    const result = commit();
-    const used = process.cpuUsage(start);
-    commitMicros += used.user + used.system;
-    return result;
-  };
+  const commitMicros = timeCommits(state);
   const getSync = db.getSync.bind(db);
   let storeReads = 0;
   let nodeReads = 0;
@@ -152,7 +145,7 @@ async function measure(dir: string): Promise<void> {
   }
   const measured: Measured = {
     microsPerGrant: micros / MEASURED_TXS,
-    commitMicrosPerGrant: commitMicros / MEASURED_TXS,
+    commitMicrosPerGrant: commitMicros() / MEASURED_TXS,
     storeReadsPerGrant: storeReads / MEASURED_TXS,
     nodeReadsPerGrant: nodeReads / MEASURED_TXS,
     rssBytes: process.memoryUsage().rss,
