@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  ClientError,
   certificateFromJson,
   type EquivocationJson,
   type MedchainClient,
@@ -9,6 +10,11 @@ import { verifyCommitCertificate } from '@medchain/consensus';
 import { fromHex, verify } from '@medchain/crypto';
 import { DEFAULT_MAX_CLOCK_DRIFT_MS } from '@medchain/node';
 import type { Acknowledged, LoadNode } from './chaos-load.js';
+
+/** How often one read is retried after the node said when to come back (429 or 503). */
+const READ_RETRIES = 20;
+/** The longest wait one Retry-After may impose: the API's rate-limit window is a minute. */
+const MAX_RETRY_AFTER_MS = 65_000;
 
 export interface CheckOptions {
   readonly chainId: string;
@@ -111,7 +117,7 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
   const verifiedCertificates = new Set<string>();
   let votesChecked = 0;
   for (let height = 1; height <= compared; height++) {
-    const blocks = await Promise.all(clients.map((c) => c.block(height)));
+    const blocks = await Promise.all(clients.map((c) => whenLetThrough(() => c.block(height))));
     const reference = blocks[0]!;
     const time: number = reference.header.time;
     const timeViolation = blockTimeViolation(height, time, parentTime, checkedAt, maxClockDriftMs);
@@ -204,7 +210,7 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
       );
     }
   }
-  const evidence = await Promise.all(clients.map((c) => c.evidence()));
+  const evidence = await Promise.all(clients.map((c) => whenLetThrough(() => c.evidence())));
   evidence.forEach((answer, i) => {
     for (const text of evidenceViolations(options.nodes[i]!.name, answer)) violate(text);
   });
@@ -225,6 +231,31 @@ export async function checkChain(options: CheckOptions): Promise<CheckResult> {
     doubleVoteScope:
       "COMMIT votes inside every node's copy of each commit certificate, plus each node's equivocation evidence (GET /v1/consensus/evidence: every conflicting signed PRE-PREPARE, PREPARE, COMMIT or CHECKPOINT a node received, and certificate votes contradicting the vote it got); two conflicting VIEW-CHANGEs, or conflicting votes no honest node received, are not visible",
   };
+}
+
+/**
+ * Runs `read`, and again after the wait the node names when it answers 429 (RATE_LIMITED) or 503
+ * with a Retry-After: the checker reads every block from every node, more than a member's
+ * rate limit allows in a minute on a long run. Any other failure, or a wait beyond a minute,
+ * is thrown as it came. Bounded by READ_RETRIES.
+ */
+export async function whenLetThrough<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (
+        !(error instanceof ClientError) ||
+        (error.status !== 429 && error.status !== 503) ||
+        error.retryAfterMs === undefined ||
+        error.retryAfterMs > MAX_RETRY_AFTER_MS ||
+        attempt >= READ_RETRIES
+      ) {
+        throw error;
+      }
+      await sleep(error.retryAfterMs);
+    }
+  }
 }
 
 /**

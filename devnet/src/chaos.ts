@@ -9,7 +9,7 @@ import type { MedchainClient, StatusJson } from '@medchain/client';
 import { primaryIndex } from '@medchain/consensus';
 import { SeededRandom } from '@medchain/crypto';
 import type { ConfigOverrides } from '@medchain/node';
-import { type CheckResult, checkChain } from './chaos-check.js';
+import { type CheckResult, checkChain, whenLetThrough } from './chaos-check.js';
 import { ChaosLoad, REQUEST_TIMEOUT_MS } from './chaos-load.js';
 import {
   describeFault,
@@ -353,7 +353,7 @@ async function turnsTaken(
   let viewChanges = 0;
   let latestTime: number | null = null;
   for (let height = fromHeight + 1; height <= status.height; height++) {
-    const block = await api.block(height).catch(() => undefined);
+    const block = await whenLetThrough(() => api.block(height)).catch(() => undefined);
     if (block === undefined) break;
     if (primaryIndex(height, 0, validators.length) === own) turns++;
     if (block.header.proposer === validators[own]?.publicKey) proposed++;

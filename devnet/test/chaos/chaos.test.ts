@@ -1,10 +1,15 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { MedchainClient } from '@medchain/client';
+import { ClientError, type MedchainClient } from '@medchain/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, cli, json, tempDir } from '../../../packages/cli/test/helpers.js';
 import type { ChaosReport } from '../../src/chaos.js';
-import { blockTimeViolation, checkChain, evidenceViolations } from '../../src/chaos-check.js';
+import {
+  blockTimeViolation,
+  checkChain,
+  evidenceViolations,
+  whenLetThrough,
+} from '../../src/chaos-check.js';
 import type { Acknowledged } from '../../src/chaos-load.js';
 import { MAX_SKEW_MS } from '../../src/chaos-plan.js';
 import { adminSigner, devnetClient, findNode, readDevnet } from '../../src/state.js';
@@ -136,6 +141,44 @@ describe('the checker on block times', () => {
     expect(blockTimeViolation(5, now + 5_000, now, now, 5_000)).toBeUndefined();
     expect(blockTimeViolation(5, now - 1, now, now, 5_000)).toContain('before its parent');
     expect(blockTimeViolation(5, now + 5_001, now, now, 5_000)).toContain('5001 ms ahead');
+  });
+});
+
+describe('the checker on a rate-limited node', () => {
+  const limited = (retryAfterMs: number | undefined, status = 429) =>
+    new ClientError('RATE_LIMITED', 'Too many requests', {
+      status,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+
+  it('reads again after the wait the node names, and gives up on anything else', async () => {
+    let calls = 0;
+    const answer = await whenLetThrough(async () => {
+      calls++;
+      if (calls < 3) throw limited(5, calls === 1 ? 429 : 503);
+      return 'block';
+    });
+    expect(answer).toBe('block');
+    expect(calls).toBe(3);
+
+    const refused = new ClientError('FORBIDDEN', 'not a member', { status: 403 });
+    await expect(whenLetThrough(() => Promise.reject(refused))).rejects.toBe(refused);
+    const noWait = limited(undefined);
+    await expect(whenLetThrough(() => Promise.reject(noWait))).rejects.toBe(noWait);
+    const tooLong = limited(3_600_000);
+    await expect(whenLetThrough(() => Promise.reject(tooLong))).rejects.toBe(tooLong);
+  });
+
+  it('stops retrying after a bounded number of waits', async () => {
+    let calls = 0;
+    const always = limited(0);
+    await expect(
+      whenLetThrough(() => {
+        calls++;
+        return Promise.reject(always);
+      }),
+    ).rejects.toBe(always);
+    expect(calls).toBe(21);
   });
 });
 
