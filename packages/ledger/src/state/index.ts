@@ -13,6 +13,7 @@ export {
   type StateProofLeaf,
   verifyStateProof,
 } from './proof.js';
+export { SlabStore } from './slab-store.js';
 export { type KeyValueReader, type KeyValueStore, MemoryStore, type WriteOp } from './store.js';
 export {
   decodeNode as decodeStateNode,

@@ -37,7 +37,7 @@ export function binaryKey(bytes: Uint8Array): string {
 }
 
 /** The ops as a list, each checked; a commit's ops are made as they are iterated. */
-function checkedWriteOps(ops: Iterable<WriteOp>): readonly WriteOp[] {
+export function checkedWriteOps(ops: Iterable<WriteOp>): readonly WriteOp[] {
   if (typeof (ops as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
     throw new StateError('STATE_BAD_OP', 'ops must be iterable');
   }
