@@ -1,6 +1,6 @@
 /**
- * The chain the ledger and node benches run on: one organization on a store (a MemoryStore,
- * or the node's LevelDB-backed one), a clinician, and many registered patients with one
+ * The chain the ledger and node benches run on: one organization on a store (a SlabStore, whose
+ * entries the garbage collector does not trace, or the node's LevelDB-backed one), a clinician, and many registered patients with one
  * anchored record each. Lives in a subfolder so that bench/index.ts does not take it for a
  * bench module.
  */
@@ -16,8 +16,8 @@ import {
   headerHash,
   initGenesisState,
   type KeyValueStore,
-  MemoryStore,
   recordId,
+  SlabStore,
   signTransaction,
   type Transaction,
   type TxKind,
@@ -42,7 +42,7 @@ export interface ChainPoint {
   readonly stateRoot: string;
 }
 
-export class BenchChain<Store extends KeyValueStore = MemoryStore> {
+export class BenchChain<Store extends KeyValueStore = SlabStore> {
   readonly state: AuthenticatedState;
   readonly admin = key('bench/admin');
   readonly validator = key('bench/validator');
@@ -148,7 +148,7 @@ const recordNonce = (i: number) => seed(`record-${i}`).slice(0, 16);
  * clinician. Setup executes with trusted signature verdicts: only the measured work counts.
  */
 export function populatedChain(patientCount: number) {
-  const setup = populating(new MemoryStore(), patientCount);
+  const setup = populating(new SlabStore(), patientCount);
   for (;;) {
     const step = setup.next();
     if (step.done === true) return step.value;
