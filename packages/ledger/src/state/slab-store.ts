@@ -102,15 +102,7 @@ export class SlabStore implements KeyValueStore {
   get(key: Uint8Array): Uint8Array | undefined {
     const slot = this.#find(key, keyHash(key));
     if (slot < 0) return undefined;
-    const location = this.#slots[slot]!;
-    const large = this.#largeEntry(location);
-    if (large !== undefined) return large.value.slice();
-    const chunk = this.#chunk(location);
-    const at = this.#offset(location);
-    const keyLength = chunk[at]! | (chunk[at + 1]! << 8);
-    const valueLength = readU32(chunk, at + 2);
-    const start = at + HEADER + keyLength;
-    return chunk.slice(start, start + valueLength);
+    return this.#valueOf(this.#slots[slot]!);
   }
 
   write(ops: Iterable<WriteOp>): void {
@@ -135,22 +127,29 @@ export class SlabStore implements KeyValueStore {
   *scan(): Generator<[key: Uint8Array, value: Uint8Array]> {
     for (let slot = 0; slot < this.#slots.length; slot++) {
       const location = this.#slots[slot]!;
-      if (location === EMPTY || location === DELETED) continue;
-      const large = this.#largeEntry(location);
-      if (large !== undefined) {
-        yield [large.key.slice(), large.value.slice()];
-        continue;
+      if (location !== EMPTY && location !== DELETED) {
+        yield [this.#keyOf(location), this.#valueOf(location)];
       }
-      const chunk = this.#chunk(location);
-      const at = this.#offset(location);
-      const keyLength = chunk[at]! | (chunk[at + 1]! << 8);
-      const valueLength = readU32(chunk, at + 2);
-      const keyStart = at + HEADER;
-      yield [
-        chunk.slice(keyStart, keyStart + keyLength),
-        chunk.slice(keyStart + keyLength, keyStart + keyLength + valueLength),
-      ];
     }
+  }
+
+  /** A copy of the key stored at `location`. */
+  #keyOf(location: number): Uint8Array {
+    const large = this.#largeEntry(location);
+    if (large !== undefined) return large.key.slice();
+    const chunk = this.#chunk(location);
+    const at = this.#offset(location);
+    return chunk.slice(at + HEADER, at + HEADER + (chunk[at]! | (chunk[at + 1]! << 8)));
+  }
+
+  /** A copy of the value stored at `location`. */
+  #valueOf(location: number): Uint8Array {
+    const large = this.#largeEntry(location);
+    if (large !== undefined) return large.value.slice();
+    const chunk = this.#chunk(location);
+    const at = this.#offset(location);
+    const start = at + HEADER + (chunk[at]! | (chunk[at + 1]! << 8));
+    return chunk.slice(start, start + readU32(chunk, at + 2));
   }
 
   #put(key: Uint8Array, value: Uint8Array): void {
