@@ -1,8 +1,8 @@
 /**
  * The chain the ledger and node benches run on: one organization on a store (a SlabStore, whose
- * entries the garbage collector does not trace, or the node's LevelDB-backed one), a clinician, and many registered patients with one
- * anchored record each. Lives in a subfolder so that bench/index.ts does not take it for a
- * bench module.
+ * entries the garbage collector does not trace, or the node's LevelDB-backed one), a clinician,
+ * and many registered patients with one anchored record each. Lives in a subfolder so that
+ * bench/index.ts does not take it for a bench module.
  */
 import { fromHex, Signer, sha256, toHex, utf8 } from '@medchain/crypto';
 import {
