@@ -143,6 +143,10 @@ export function registerDevnet(program: Command): void {
           "run the validators from the build (packages/cli/dist, `pnpm build`), with plain node as an installed medchain runs, not from source under tsx; refused if a package's build is older than its sources (new devnets only)",
         )
         .option(
+          '--cpu-profile <dir>',
+          'each validator writes a V8 CPU profile of its run (for Chrome DevTools or speedscope) into DIR/<node> when it stops; a node killed with SIGKILL writes none (new devnets only)',
+        )
+        .option(
           '--tls',
           'serve every API over https: a CA made for this run (DIR/tls/ca.pem) signs one certificate per node (SANs 127.0.0.1, localhost; keys 0600 in each home); the devnet commands trust that CA, other commands take --ca DIR/tls/ca.pem',
         )
@@ -187,6 +191,7 @@ export function registerDevnet(program: Command): void {
     'medchain devnet up --dir .devnet --reset --base-port 27000 --json',
     'medchain devnet up --tls --dir .devnet-tls',
     'pnpm build && medchain devnet up --built --dir .devnet-built',
+    'medchain devnet up --cpu-profile profiles --dir .devnet-profiled',
     'sudo medchain devnet up --netns --latency 50ms --loss 1% --dir .wan',
   ).action(async (options: UpOptions, cmd: Command) => {
     const out = outputOf(cmd);

@@ -73,6 +73,11 @@ export interface Devnet {
   netns?: DevnetNetns;
   /** `up --built`: validators run the built CLI (`builtCliMain()`) with plain node, as installed. */
   built?: true;
+  /**
+   * `up --cpu-profile DIR`: each validator writes V8 CPU profiles of its run into DIR/<name>
+   * when it exits (a file per thread, named by the time, pid and thread id: the main thread's 0).
+   */
+  cpuProfileDir?: string;
 }
 
 /** One line: where the nodes run and what their links do. */
@@ -264,7 +269,7 @@ export function spawnCli(
  * Starts `medchain start --home` detached, logs (JSON lines) appended to `<home>/node.log`,
  * under a wrapper command (by default the node's own namespace, if any); the built CLI if the
  * devnet was made with `up --built`. The process is started as deploy/ starts a validator
- * (`VALIDATOR_PROCESS`).
+ * (`VALIDATOR_PROCESS`), profiling its CPU if the devnet was made with `up --cpu-profile`.
  */
 export function spawnNode(
   dir: string,
@@ -272,6 +277,8 @@ export function spawnNode(
   wrapper: readonly string[] = nodeWrapper(node),
 ): number {
   const passphraseFile = devnetPassphraseFile(dir);
+  const devnet = existsSync(devnetPath(dir)) ? readDevnet(dir) : undefined;
+  const profileDir = devnet?.cpuProfileDir;
   return spawnCli(
     node.name,
     [
@@ -284,8 +291,17 @@ export function spawnNode(
     ],
     join(node.home, LOG_FILE),
     wrapper,
-    existsSync(devnetPath(dir)) && readDevnet(dir).built === true ? builtCliMain() : undefined,
-    VALIDATOR_PROCESS,
+    devnet?.built === true ? builtCliMain() : undefined,
+    profileDir === undefined
+      ? VALIDATOR_PROCESS
+      : {
+          ...VALIDATOR_PROCESS,
+          nodeFlags: [
+            ...VALIDATOR_PROCESS.nodeFlags,
+            '--cpu-prof',
+            `--cpu-prof-dir=${join(profileDir, node.name)}`,
+          ],
+        },
   );
 }
 

@@ -330,6 +330,8 @@ export interface UpOptions {
   tls?: boolean;
   /** Validators run the built CLI with plain node, as installed (new devnets only). */
   built?: boolean;
+  /** Each validator writes a CPU profile into this directory when it exits (new devnets only). */
+  cpuProfile?: string;
 }
 
 const LINK_FLAGS = ['latency', 'jitter', 'loss', 'rate'] as const;
@@ -603,16 +605,21 @@ export async function devnetUp(
       };
       writeDevnet(dir, devnet);
     }
-    if (options.built) {
-      devnet.built = true;
-      writeDevnet(dir, devnet);
-    }
+    if (options.built) devnet.built = true;
+    if (options.cpuProfile !== undefined) devnet.cpuProfileDir = resolve(options.cpuProfile);
+    if (options.built || options.cpuProfile !== undefined) writeDevnet(dir, devnet);
   } else {
     devnet = readDevnet(dir);
     if (options.built && devnet.built === undefined) {
       throw usageError(
         `the devnet in ${dir} runs its validators from source; --built is for a new one`,
         `recreate it: medchain devnet up --built --reset --dir ${options.dir}`,
+      );
+    }
+    if (options.cpuProfile !== undefined && devnet.cpuProfileDir === undefined) {
+      throw usageError(
+        `the devnet in ${dir} was made without --cpu-profile; it is for a new one`,
+        `recreate it: medchain devnet up --cpu-profile ${options.cpuProfile} --reset --dir ${options.dir}`,
       );
     }
     if (options.tls && devnet.tls === undefined) {

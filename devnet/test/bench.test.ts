@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,8 @@ describe('medchain bench (a short run on its own 1-validator devnet)', () => {
         '3',
         '--out',
         out,
+        '--cpu-profile',
+        join(out, 'profiles'),
         '--json',
       ],
       { timeoutMs: 85_000 },
@@ -129,6 +131,7 @@ describe('medchain bench (a short run on its own 1-validator devnet)', () => {
         receipts: Record<string, number>;
         boundTxPerSecond: number;
         fractionOfBound: number;
+        cpuProfileDir?: string;
       }[];
     }>(run);
     expect(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'))).toEqual(report);
@@ -152,6 +155,19 @@ describe('medchain bench (a short run on its own 1-validator devnet)', () => {
     expect(result!.series.map((s) => s.t)).toEqual([0, 1, 2, 3]);
     // Every receipt of the run was observed on the event stream.
     expect(Object.values(result!.receipts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    // The validator ran under the profiler and wrote its profile as the bench stopped it.
+    expect(result!.cpuProfileDir).toBe(join(out, 'profiles', result!.label));
+    const profileDir = join(result!.cpuProfileDir!, 'hospital-a');
+    // One file per thread (from source, tsx's loader has one); the main thread's id is 0.
+    const profiles = readdirSync(profileDir).filter((name) => /\.0\.\d+\.cpuprofile$/.test(name));
+    expect(profiles).toHaveLength(1);
+    const profile = JSON.parse(readFileSync(join(profileDir, profiles[0]!), 'utf8')) as {
+      nodes: { callFrame: { url: string; functionName: string } }[];
+      samples: number[];
+    };
+    expect(profile.samples.length).toBeGreaterThan(0);
+    // It sampled the node's own code (the workspace's packages), not only Node's.
+    expect(profile.nodes.some((n) => n.callFrame.url.includes('/packages/node/'))).toBe(true);
     const chartPath = join(out, result!.chart);
     expect(existsSync(chartPath)).toBe(true);
     const { root, ids } = parseXml(readFileSync(chartPath, 'utf8'));

@@ -381,14 +381,22 @@ describe('medchain devnet (4 validator processes)', () => {
   });
 
   it('bad devnet arguments fail clearly', async () => {
-    const [unknownNode, badSignal] = await Promise.all([
+    const [unknownNode, badSignal, profileLater, benchProfile] = await Promise.all([
       cli(['devnet', 'kill', 'hospital-z', '--dir', dir]),
       cli(['devnet', 'kill', 'hospital-a', '--signal', 'HUP', '--dir', dir]),
+      cli(['devnet', 'up', '--cpu-profile', join(dir, 'profiles'), '--dir', dir]),
+      cli(['bench', '--dir', dir, '--cpu-profile', join(dir, 'profiles')]),
     ]);
     expect(unknownNode.code).toBe(2);
     expect(unknownNode.stderr).toContain('hospital-a, hospital-b, hospital-c, hospital-d');
     expect(badSignal.code).toBe(2);
     expect(badSignal.stderr).toContain('KILL, STOP, CONT, TERM');
+    // Profiling is chosen when a devnet is made; the bench profiles only the devnets it starts.
+    expect(profileLater.code).toBe(2);
+    expect(profileLater.stderr).toContain('made without --cpu-profile');
+    expect(benchProfile.code).toBe(2);
+    expect(benchProfile.stderr).toContain('--cpu-profile is for the devnets bench starts');
+    expect(existsSync(join(dir, 'profiles'))).toBe(false);
   });
 
   it('down stops every node; up starts them again where they were', async () => {

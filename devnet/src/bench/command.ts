@@ -121,6 +121,10 @@ export function registerBench(program: Command): void {
         '--built',
         'the devnet it starts runs its validators from the build (`pnpm build` first), as installed, not from source under tsx',
       )
+      .option(
+        '--cpu-profile <dir>',
+        'the validators of the devnets it starts write V8 CPU profiles into DIR/<run>/<node> as they stop (the profiler costs some throughput: compare profiled runs only with each other)',
+      )
       .option('--out <dir>', 'where report.json and the charts go', 'bench-results')
       .addOption(
         new Option(
@@ -150,6 +154,12 @@ export function registerBench(program: Command): void {
       (options.sweep === 'validators' || options.sweep === 'batch')
     ) {
       throw usageError(`--sweep ${options.sweep} starts its own devnets: drop --dir`);
+    }
+    if (options.dir !== undefined && options.cpuProfile !== undefined) {
+      throw usageError(
+        '--cpu-profile is for the devnets bench starts; the one in --dir profiles as it was made',
+        'make it with `medchain devnet up --cpu-profile DIR`',
+      );
     }
     if (options.dir !== undefined && options.built) {
       throw usageError(
@@ -251,6 +261,12 @@ export function registerBench(program: Command): void {
         (code) =>
           `validators run: ${code === 'build' ? 'the build (packages/cli/dist), plain node' : 'the source, under tsx'}`,
       ),
+      ...r.runs
+        .filter((run) => run.cpuProfileDir !== undefined)
+        .map(
+          (run) =>
+            `${run.label}: profiled (the profiler costs throughput), CPU profiles in ${run.cpuProfileDir}`,
+        ),
       ...table(
         [
           'run',

@@ -40,6 +40,8 @@ export interface BenchOptions {
   readonly basePort?: number;
   /** The devnet it starts runs its validators from the build (`devnet up --built`). */
   readonly built?: boolean;
+  /** Validators of the devnets it starts write CPU profiles under DIR/<run label>/<node>. */
+  readonly cpuProfile?: string;
   readonly out: string;
   readonly sweep?: SweepKind;
   readonly sweepValues?: number[];
@@ -52,6 +54,8 @@ export interface PointReport extends Measurement {
   readonly network: string;
   /** What the validators ran: the build with plain node (`devnet up --built`), or the source under tsx. */
   readonly validatorCode: 'build' | 'source';
+  /** Where the validators wrote CPU profiles, if they ran under the profiler (`--cpu-profile`). */
+  readonly cpuProfileDir?: string;
   readonly mode: LoadMode;
   readonly block: { maxTxs: number; batchTimeMs: number } | null;
   readonly durationS: number;
@@ -74,6 +78,7 @@ async function startDevnet(
   options: BenchOptions,
   validators: number,
   blockMaxTxs: number,
+  label: string,
   out: Output,
 ): Promise<{ dir: string; root: string }> {
   const root = mkdtempSync(join(tmpdir(), 'medchain-bench-'));
@@ -96,6 +101,9 @@ async function startDevnet(
         basePort: options.basePort ?? 0,
         waitTimeout: 180_000,
         ...(options.built === true ? { built: true } : {}),
+        ...(options.cpuProfile === undefined
+          ? {}
+          : { cpuProfile: join(resolve(options.cpuProfile), label) }),
       },
       out,
     );
@@ -147,8 +155,19 @@ export async function runPoint(
   progress: (line: string) => void,
 ): Promise<PointReport> {
   const own = options.dir === undefined;
+  const mode: LoadMode = options.findMax
+    ? { kind: 'closed', window: options.window }
+    : { kind: 'open', rate: options.rate ?? DEFAULT_RATE };
+  const labelOf = (validators: number) =>
+    `n${validators}-${mode.kind === 'open' ? `rate${mode.rate}` : 'max'}${own && options.sweep === 'batch' ? `-block${point.blockMaxTxs}` : ''}${context.crash ? '-leader-crash' : ''}`;
   const started = own
-    ? await startDevnet(options, point.validators, point.blockMaxTxs, new Output(true))
+    ? await startDevnet(
+        options,
+        point.validators,
+        point.blockMaxTxs,
+        labelOf(point.validators),
+        new Output(true),
+      )
     : undefined;
   const dir = started?.dir ?? resolve(options.dir!);
   // Interrupted (Ctrl-C): the devnet this run started must not outlive it.
@@ -164,10 +183,7 @@ export async function runPoint(
   }
   const devnet = readDevnet(dir);
   const validators = devnet.nodes.length;
-  const mode: LoadMode = options.findMax
-    ? { kind: 'closed', window: options.window }
-    : { kind: 'open', rate: options.rate ?? DEFAULT_RATE };
-  const label = `n${validators}-${mode.kind === 'open' ? `rate${mode.rate}` : 'max'}${own && options.sweep === 'batch' ? `-block${point.blockMaxTxs}` : ''}${context.crash ? '-leader-crash' : ''}`;
+  const label = labelOf(validators);
   const network = describeNetwork(devnet);
   out.progress(
     `${label}: devnet ${dir} (${validators} validator${validators === 1 ? '' : 's'}), ${network}`,
@@ -257,6 +273,7 @@ export async function runPoint(
       validators,
       network,
       validatorCode: devnet.built === true ? 'build' : 'source',
+      ...(devnet.cpuProfileDir === undefined ? {} : { cpuProfileDir: devnet.cpuProfileDir }),
       mode,
       block: own ? { maxTxs: point.blockMaxTxs, batchTimeMs: options.batchTime } : null,
       durationS: options.duration / 1000,
