@@ -110,7 +110,7 @@ export interface MemoryConfig {
   stateCacheBytes: number;
   /** LevelDB's block cache (uncompressed blocks of the chain database). Default 8 MiB. */
   dbBlockCacheBytes: number;
-  /** LevelDB's write buffer (memtable); two exist while one is written to disk. Default 4 MiB. */
+  /** LevelDB's write buffer (memtable); two exist while one is written to disk. Default 16 MiB. */
   dbWriteBufferBytes: number;
   /**
    * LevelDB table files kept open. LevelDB maps each open table into memory (measured: every

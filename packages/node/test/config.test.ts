@@ -72,7 +72,7 @@ describe('loadConfig', () => {
     expect(defaults).toEqual({
       stateCacheBytes: 16 * 1024 * 1024,
       dbBlockCacheBytes: 8 * 1024 * 1024,
-      dbWriteBufferBytes: 4 * 1024 * 1024,
+      dbWriteBufferBytes: 16 * 1024 * 1024,
       dbMaxOpenFiles: 64,
       heapGrowingPercent: 50,
     });

@@ -18,7 +18,12 @@ function plain(bytes: Uint8Array | undefined): Uint8Array | undefined {
 export interface LevelMemoryOptions {
   /** Block cache: uncompressed data blocks. Default 8 MiB. */
   readonly blockCacheBytes?: number;
-  /** Write buffer (memtable); a second one fills while a full one is written out. Default 4 MiB. */
+  /**
+   * Write buffer (memtable); a second one fills while a full one is written out. Default 16 MiB:
+   * a block at saturation fills about 7 KB of memtable per transaction, and with 4 MiB (more than
+   * one level-0 file a block, and their compactions) a validator spent ~10% more CPU per
+   * transaction (devnet/BENCHMARKS.md, "The chain database's write buffer").
+   */
   readonly writeBufferBytes?: number;
   /**
    * Table files kept open: each is mapped into memory (LevelDB's reads use mmap on 64-bit), so
@@ -29,7 +34,7 @@ export interface LevelMemoryOptions {
 
 export const DEFAULT_LEVEL_MEMORY: Required<LevelMemoryOptions> = {
   blockCacheBytes: 8 * 1024 * 1024,
-  writeBufferBytes: 4 * 1024 * 1024,
+  writeBufferBytes: 16 * 1024 * 1024,
   maxOpenFiles: 64,
 };
 
