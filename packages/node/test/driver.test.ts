@@ -22,7 +22,7 @@ import {
   restoreConsensus,
   Wal,
 } from '../src/index.js';
-import { registration, waitUntil } from './cluster-harness.js';
+import { counterValue, registration, waitUntil } from './cluster-harness.js';
 import { tempDir } from './helpers.js';
 
 const CHAIN_ID = 'medchain-cluster-test'; // the harness's registrations are signed for it
@@ -51,7 +51,12 @@ function genesisFor(validators: readonly Signer[]): GenesisDocument {
 }
 
 /** One replica's disk (LevelDB + WAL) with its driver; `sent` collects what it sends. */
-async function openReplica(dir: string, genesis: GenesisDocument, self: Signer) {
+async function openReplica(
+  dir: string,
+  genesis: GenesisDocument,
+  self: Signer,
+  bounds: { maxQueuedMessageBytes?: number } = {},
+) {
   const metrics = createMetrics();
   const db = await Database.open(join(dir, 'db'));
   const chain = await Chain.open({ db, genesis, logger, metrics });
@@ -90,11 +95,13 @@ async function openReplica(dir: string, genesis: GenesisDocument, self: Signer) 
     tickIntervalMs: 60_000,
     block: { maxTxs: 100, maxBytes: 1 << 20, batchTimeMs: 5 },
     emptyBlockDelayMs: 5,
+    ...bounds,
   });
   driver.start();
   return {
     chain,
     wal,
+    metrics,
     driver,
     mempool,
     sent,
@@ -131,8 +138,13 @@ describe('consensus driver', () => {
     cleanups.push(made.remove);
     return made.path;
   }
-  async function open(path: string, genesis: GenesisDocument, self: Signer): Promise<Replica> {
-    const replica = await openReplica(path, genesis, self);
+  async function open(
+    path: string,
+    genesis: GenesisDocument,
+    self: Signer,
+    bounds: { maxQueuedMessageBytes?: number } = {},
+  ): Promise<Replica> {
+    const replica = await openReplica(path, genesis, self, bounds);
     cleanups.push(() => replica.close().catch(() => undefined));
     return replica;
   }
@@ -203,6 +215,25 @@ describe('consensus driver', () => {
       seen.set(key, digest);
     }
     expect(seen.size).toBeGreaterThan(0);
+  });
+
+  it('drops peer messages past its byte bound, and takes them again once the queue drains', async () => {
+    const validators = keys(1);
+    const replica = await open(await dir('queue-bytes'), genesisFor(validators), validators[0]!, {
+      maxQueuedMessageBytes: 10_000,
+    });
+    const dropped = () =>
+      counterValue(replica.metrics.consensus.messagesDropped, { reason: 'queue_full' });
+    // Received in one go, before the driver's loop runs: 10 of 1,000 bytes fit, 20 do not.
+    for (let i = 0; i < 30; i++) replica.driver.receive(new Uint8Array(1_000));
+    expect(await dropped()).toBe(20);
+    // One 10,001-byte frame is over the bound even with nothing queued.
+    await replica.settle();
+    replica.driver.receive(new Uint8Array(10_001));
+    expect(await dropped()).toBe(21);
+    // Handled messages release their bytes.
+    for (let i = 0; i < 10; i++) replica.driver.receive(new Uint8Array(1_000));
+    expect(await dropped()).toBe(21);
   });
 
   it('a single validator commits alone, and resumes after a restart on the same chain', async () => {

@@ -62,6 +62,11 @@ export interface DriverOptions {
   readonly walCheckpointBytes?: number;
   /** Peer messages waiting at once; more are dropped and counted. Default 20,000. */
   readonly maxQueuedMessages?: number;
+  /**
+   * Bytes of peer messages waiting at once; more are dropped and counted. Default 64 MiB: a
+   * proposal carries its block (up to `block.maxBytes`), so a count alone bounds nothing.
+   */
+  readonly maxQueuedMessageBytes?: number;
   /** Equivocations kept for the API (the most recent). Default 1,000. */
   readonly maxKeptEvidence?: number;
 }
@@ -152,6 +157,9 @@ function decodeRecordedEquivocation(bytes: Uint8Array): RecordedEquivocation | u
 /** Inputs handled before one drain of ready(): a burst of votes costs one fsync. */
 const INPUTS_PER_DRAIN = 512;
 
+/** Default byte bound of the peer messages waiting for the driver (README "Memory"). */
+const DEFAULT_MAX_QUEUED_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 /**
  * The consensus driver: the single writer of consensus state. One queue of inputs (peer
  * messages, ticks, proposal timers, synced decisions); after each batch it drains `ready()`
@@ -161,6 +169,7 @@ const INPUTS_PER_DRAIN = 512;
 export class ConsensusDriver {
   private readonly queue: Input[] = [];
   private queuedMessages = 0;
+  private queuedMessageBytes = 0;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private stopping = false;
@@ -258,11 +267,17 @@ export class ConsensusDriver {
 
   /** A consensus frame from a peer (not yet decoded). */
   receive(bytes: Uint8Array): void {
-    if (this.queuedMessages >= (this.options.maxQueuedMessages ?? 20_000)) {
+    const { maxQueuedMessages = 20_000, maxQueuedMessageBytes = DEFAULT_MAX_QUEUED_MESSAGE_BYTES } =
+      this.options;
+    if (
+      this.queuedMessages >= maxQueuedMessages ||
+      this.queuedMessageBytes + bytes.length > maxQueuedMessageBytes
+    ) {
       this.options.metrics.consensus.messagesDropped.inc({ reason: 'queue_full' });
       return;
     }
     this.queuedMessages++;
+    this.queuedMessageBytes += bytes.length;
     this.push({ kind: 'message', bytes });
   }
 
@@ -335,6 +350,7 @@ export class ConsensusDriver {
     switch (input.kind) {
       case 'message':
         this.queuedMessages--;
+        this.queuedMessageBytes -= input.bytes.length;
         this.step(input.bytes);
         return;
       case 'decisions':
