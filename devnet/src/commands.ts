@@ -144,7 +144,7 @@ export function registerDevnet(program: Command): void {
         )
         .option(
           '--cpu-profile <dir>',
-          'each validator writes a V8 CPU profile of its run (for Chrome DevTools or speedscope) into DIR/<node> when it stops; a node killed with SIGKILL writes none (new devnets only)',
+          'each validator writes a V8 CPU profile of its run (for Chrome DevTools or speedscope) into DIR/<node> when it stops; a node killed with SIGKILL writes none (new devnets only; on an existing one, only the directory it was made with)',
         )
         .option(
           '--tls',

@@ -616,9 +616,9 @@ export async function devnetUp(
         `recreate it: medchain devnet up --built --reset --dir ${options.dir}`,
       );
     }
-    if (options.cpuProfile !== undefined && devnet.cpuProfileDir === undefined) {
+    if (options.cpuProfile !== undefined && devnet.cpuProfileDir !== resolve(options.cpuProfile)) {
       throw usageError(
-        `the devnet in ${dir} was made without --cpu-profile; it is for a new one`,
+        `the devnet in ${dir} was made ${devnet.cpuProfileDir === undefined ? 'without --cpu-profile' : `with --cpu-profile ${devnet.cpuProfileDir}`}; it is chosen for a new one`,
         `recreate it: medchain devnet up --cpu-profile ${options.cpuProfile} --reset --dir ${options.dir}`,
       );
     }
