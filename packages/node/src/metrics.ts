@@ -75,6 +75,10 @@ export function createMetrics(
     mempool: {
       size: gauge('medchain_mempool_size', 'Transactions waiting in the mempool'),
       sizeBytes: gauge('medchain_mempool_size_bytes', 'Bytes of transactions in the mempool'),
+      gapped: gauge(
+        'medchain_mempool_gapped',
+        'Transactions in the mempool waiting behind a nonce gap (at most a quarter of mempool.maxTxs)',
+      ),
       admitted: counter(
         'medchain_mempool_admitted_total',
         'Transactions admitted to the mempool, by source (api, gossip)',
@@ -87,7 +91,7 @@ export function createMetrics(
       ),
       limited: counter(
         'medchain_mempool_limited_total',
-        'Transactions refused RATE_LIMITED by a pending-transaction limit, by limit (signer, address)',
+        'Transactions refused by a pending-transaction limit, by limit (signer, address: RATE_LIMITED; gapped: MEMPOOL_FULL)',
         ['limit'],
       ),
       expired: counter(

@@ -10,6 +10,7 @@ import {
   encodeBlock,
   encodeTransaction,
   executeBlock,
+  expectedNonce,
   headerHash,
   initGenesisState,
   isRequestSignatureValid,
@@ -148,6 +149,17 @@ function grantFor(patient: Signer, grantee: Signer, time: number) {
     validFrom: time,
     validUntil: time + 86_400_000,
   };
+}
+
+/** A patient's transaction `nonce`: the first registers it, the later ones set its policy. */
+function step(from: Signer, nonce: number): Transaction {
+  return nonce === 1
+    ? tx(from, 1)
+    : signed(from, nonce, 'patient.policy', {
+        patient: from.publicKey,
+        breakGlassOptOut: nonce % 2 === 0,
+        researchOptOut: false,
+      });
 }
 
 const bytes = (t: Transaction) => encodeTransaction(t);
@@ -582,15 +594,6 @@ describe('mempool hygiene', () => {
       futureNonceTtlMs: 10_000,
     });
     const [alice, bob, carol] = ['alice', 'bob', 'carol'].map(signer) as [Signer, Signer, Signer];
-    // A patient's first transaction registers, the later ones set its policy.
-    const step = (from: Signer, nonce: number) =>
-      nonce === 1
-        ? tx(from, 1)
-        : signed(from, nonce, 'patient.policy', {
-            patient: from.publicKey,
-            breakGlassOptOut: nonce % 2 === 0,
-            researchOptOut: false,
-          });
     const waiting = [step(alice, 3), step(bob, 2), step(carol, 2), tx(alice, 1)];
     for (const t of waiting) expect(mempool.admit(bytes(t), 'api').accepted).toBe(true);
     now += 5_000;
@@ -643,5 +646,66 @@ describe('mempool hygiene', () => {
     commit(mempool.reap(100, 1 << 20));
     expect(mempool.pendingFromAddress(one)).toBe(0);
     expect(mempool.admit(bytes(tx(signer('a3'), 1)), 'api', one).accepted).toBe(true);
+  });
+});
+
+describe('mempool: transactions behind a nonce gap', () => {
+  it('holds at most a quarter of the pool, so the transactions that close gaps still get in', async () => {
+    // Open-loop clients whose nonce 1 was refused MEMPOOL_FULL and retried after their nonce 2
+    // got in: unbounded, such nonce-2s filled the pool, every nonce-1 was refused as full, and
+    // the chain stalled until they expired.
+    const { mempool, metrics, commit } = setup({ maxTxs: 8 });
+    const patients = Array.from({ length: 8 }, (_, i) => signer(`gap${i}`));
+    const seconds = patients.map((p) => mempool.admit(bytes(step(p, 2)), 'api'));
+    expect(seconds.map((r) => r.accepted)).toEqual([
+      true,
+      true,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect(seconds[2]).toMatchObject({ code: 'MEMPOOL_FULL' });
+    expect(mempool.gapped).toBe(2);
+    expect(mempool.hasProposable()).toBe(false);
+    expect(await counterValue(metrics.mempool.limited, { limit: 'gapped' })).toBe(6);
+    const firsts = patients.map((p) => mempool.admit(bytes(step(p, 1)), 'api').accepted);
+    expect(firsts).toEqual([true, true, true, true, true, true, false, false]);
+    expect(mempool.gapped).toBe(0);
+    expect(await counterValue(metrics.mempool.gapped)).toBe(0);
+    const { receipts } = commit(mempool.reap(100, 1 << 20));
+    expect(receipts.map((r) => r.code)).toEqual(Array(8).fill('OK'));
+    expect(mempool.size).toBe(0);
+  });
+
+  it('property: the gapped count is exact, and a full pool always has a transaction to propose', () => {
+    const patients = Array.from({ length: 3 }, (_, i) => signer(`gap-prop${i}`));
+    const action = fc.oneof(
+      fc.record({ admit: fc.nat(2), nonce: fc.integer({ min: 1, max: 6 }) }),
+      fc.record({ block: fc.integer({ min: 1, max: 4 }) }),
+      // A block from another node's pool: the patient's next transaction, unseen here.
+      fc.record({ foreign: fc.nat(2) }),
+    );
+    fc.assert(
+      fc.property(fc.array(action, { maxLength: 40 }), (actions) => {
+        const { mempool, commit, state } = setup({ maxTxs: 8 });
+        for (const a of actions) {
+          if ('admit' in a) mempool.admit(bytes(step(patients[a.admit]!, a.nonce)), 'gossip');
+          else if ('block' in a) commit(mempool.reap(a.block, 1 << 20));
+          else {
+            const patient = patients[a.foreign]!;
+            commit([step(patient, expectedNonce(state, patient.publicKey))]);
+          }
+          // reap takes exactly the transactions that are not behind a gap.
+          const proposable = mempool.reap(1_000, 1 << 30).length;
+          expect(mempool.gapped).toBe(mempool.size - proposable);
+          expect(mempool.gapped).toBeLessThanOrEqual(2);
+          expect(mempool.hasProposable()).toBe(proposable > 0);
+        }
+      }),
+      { numRuns: 100 },
+    );
   });
 });

@@ -88,6 +88,8 @@ interface Entry {
   readonly admittedAt: number;
   /** The remote address of an API submission. */
   readonly address: string | undefined;
+  /** Whether it waits behind a nonce gap: some nonce of its signer before it is neither committed nor pending. */
+  gapped: boolean;
 }
 
 /** Verdicts for transactions that left the pool, kept until their block executed everywhere. */
@@ -108,6 +110,14 @@ function requestKey(
 
 /** Expiry looks at the pool at most this often (admission, blocks and timers all ask). */
 const EXPIRY_SWEEP_INTERVAL_MS = 1_000;
+
+/**
+ * The share of the pool (count and bytes) that transactions behind a nonce gap may hold. A
+ * pool full of them proposes nothing while refusing, as full, the very transactions that would
+ * close their gaps, until they expire; with at most a quarter gapped, a full pool always holds
+ * a block's worth of proposable work, and blocks make room.
+ */
+const GAPPED_SHARE = 4;
 
 /**
  * Transactions waiting for a block. Admission runs the cheap checks first (address limit,
@@ -131,6 +141,11 @@ export class Mempool {
   /** Remote address -> transactions it submitted that are still pending. */
   private readonly byAddress = new Map<string, number>();
   private totalBytes = 0;
+  /** Entries waiting behind a nonce gap, and their bytes (at most a GAPPED_SHARE of the pool). */
+  private gappedTxs = 0;
+  private gappedBytes = 0;
+  private readonly maxGappedTxs: number;
+  private readonly maxGappedBytes: number;
   private readonly verifySignature: (tx: Transaction) => boolean;
   private readonly nonceWindow: number;
   private readonly maxPerSigner: number;
@@ -147,6 +162,8 @@ export class Mempool {
     this.maxPerSigner = options.maxPerSigner ?? DEFAULT_MEMPOOL_LIMITS.maxPerSigner;
     this.maxPerAddress = options.maxPerAddress ?? DEFAULT_MEMPOOL_LIMITS.maxPerAddress;
     this.futureNonceTtlMs = options.futureNonceTtlMs ?? DEFAULT_MEMPOOL_LIMITS.futureNonceTtlMs;
+    this.maxGappedTxs = Math.floor(options.maxTxs / GAPPED_SHARE);
+    this.maxGappedBytes = Math.floor(options.maxBytes / GAPPED_SHARE);
     this.clock = options.clock ?? systemClock;
     this.lastSweep = this.clock.now();
   }
@@ -157,6 +174,11 @@ export class Mempool {
 
   get bytes(): number {
     return this.totalBytes;
+  }
+
+  /** Transactions waiting behind a nonce gap. */
+  get gapped(): number {
+    return this.gappedTxs;
   }
 
   get(hash: Uint8Array): Transaction | undefined {
@@ -181,8 +203,7 @@ export class Mempool {
       return result;
     }
     metrics.mempool.admitted.inc({ source });
-    metrics.mempool.size.set(this.entries.size);
-    metrics.mempool.sizeBytes.set(this.totalBytes);
+    this.publishSize();
     return result;
   }
 
@@ -242,6 +263,18 @@ export class Mempool {
         `signer has ${nonces.size} transactions pending (limit ${this.maxPerSigner})`,
       );
     }
+    const missing = runEnd(next, nonces);
+    const gapped = tx.nonce > missing;
+    if (
+      gapped &&
+      (this.gappedTxs >= this.maxGappedTxs || this.gappedBytes + raw.length > this.maxGappedBytes)
+    ) {
+      this.options.metrics.mempool.limited.inc({ limit: 'gapped' });
+      return reject(
+        'MEMPOOL_FULL',
+        `nonce ${tx.nonce} waits for nonce ${missing}, and the pool's room for transactions behind a nonce gap is full (${this.gappedTxs}, limit ${this.maxGappedTxs})`,
+      );
+    }
     // The executor's own role check on the committed state: what it refuses would only ever
     // be committed with a failed receipt.
     const refusal = signerRoleRefusal(state, tx, options.head.lastTime);
@@ -251,12 +284,37 @@ export class Mempool {
     const inner = requestSignatureOf(tx);
     if (inner !== undefined) this.recordRequestVerdict(inner);
     const admittedAt = this.clock.now();
-    this.entries.set(id, { tx, hash, id, signer, bytes: raw.length, admittedAt, address });
+    const bytes = raw.length;
+    const entry: Entry = { tx, hash, id, signer, bytes, admittedAt, address, gapped: false };
+    this.entries.set(id, entry);
     if (nonces === undefined) this.bySigner.set(signer, new Map([[tx.nonce, id]]));
     else nonces.set(tx.nonce, id);
     if (address !== undefined) this.byAddress.set(address, fromAddress + 1);
-    this.totalBytes += raw.length;
+    this.totalBytes += bytes;
+    if (gapped) this.markGapped(entry, true);
+    else if (nonces !== undefined) this.closeGapAfter(tx.nonce, nonces);
     return { accepted: true, hash, tx };
+  }
+
+  /** The transactions right after `nonce` (a run now reachable from the next nonce) are no longer gapped. */
+  private closeGapAfter(nonce: number, nonces: Map<number, string>): void {
+    for (let next = nonce + 1, id = nonces.get(next); id !== undefined; id = nonces.get(++next)) {
+      this.markGapped(this.entries.get(id)!, false);
+    }
+  }
+
+  /** Marks each of a signer's pending transactions gapped or not against the committed state. */
+  private refreshGaps(nonces: Map<number, string>, signerKey: Uint8Array): void {
+    const end = runEnd(expectedNonce(this.options.head.state, signerKey), nonces);
+    for (const [nonce, id] of nonces) this.markGapped(this.entries.get(id)!, nonce > end);
+  }
+
+  private markGapped(entry: Entry, gapped: boolean): void {
+    if (entry.gapped === gapped) return;
+    entry.gapped = gapped;
+    const sign = gapped ? 1 : -1;
+    this.gappedTxs += sign;
+    this.gappedBytes += sign * entry.bytes;
   }
 
   /**
@@ -274,25 +332,28 @@ export class Mempool {
     // Entries are in admission order: the scan stops at the first one too young to expire.
     for (const entry of this.entries.values()) {
       if (now - entry.admittedAt < this.futureNonceTtlMs) break;
-      let runEnd = runEnds.get(entry.signer);
-      if (runEnd === undefined) {
-        const nonces = this.bySigner.get(entry.signer)!;
-        runEnd = expectedNonce(state, entry.tx.signer);
-        while (nonces.has(runEnd)) runEnd++;
-        runEnds.set(entry.signer, runEnd);
+      let end = runEnds.get(entry.signer);
+      if (end === undefined) {
+        end = runEnd(expectedNonce(state, entry.tx.signer), this.bySigner.get(entry.signer));
+        runEnds.set(entry.signer, end);
       }
-      if (entry.tx.nonce > runEnd) {
+      if (entry.tx.nonce > end) {
         this.remove(entry.id);
         expired++;
       }
     }
     if (expired > 0) {
-      const { metrics } = this.options;
-      metrics.mempool.expired.inc(expired);
-      metrics.mempool.size.set(this.entries.size);
-      metrics.mempool.sizeBytes.set(this.totalBytes);
+      this.options.metrics.mempool.expired.inc(expired);
+      this.publishSize();
     }
     return expired;
+  }
+
+  private publishSize(): void {
+    const { mempool } = this.options.metrics;
+    mempool.size.set(this.entries.size);
+    mempool.sizeBytes.set(this.totalBytes);
+    mempool.gapped.set(this.gappedTxs);
   }
 
   private expireIfDue(): void {
@@ -410,15 +471,18 @@ export class Mempool {
       if (nonces === undefined) continue;
       const next = expectedNonce(state, key);
       for (const [nonce, id] of [...nonces]) if (nonce < next) this.remove(id);
+      // The block may have closed gaps (nonces the pool never had) or opened them (an
+      // included transaction that failed keeps its nonce unused).
+      if (nonces.size > 0) this.refreshGaps(nonces, key);
     }
-    this.options.metrics.mempool.size.set(this.entries.size);
-    this.options.metrics.mempool.sizeBytes.set(this.totalBytes);
+    this.publishSize();
     this.expireIfDue();
   }
 
   private remove(id: string): void {
     const entry = this.entries.get(id);
     if (entry === undefined) return;
+    this.markGapped(entry, false);
     this.entries.delete(id);
     this.totalBytes -= entry.bytes;
     const nonces = this.bySigner.get(entry.signer);
@@ -430,6 +494,13 @@ export class Mempool {
       else this.byAddress.set(entry.address, left);
     }
   }
+}
+
+/** The first nonce from `next` on that is not pending: a transaction past it waits behind a gap. */
+function runEnd(next: number, nonces: Map<number, string> | undefined): number {
+  let nonce = next;
+  if (nonces !== undefined) while (nonces.has(nonce)) nonce++;
+  return nonce;
 }
 
 function reject(code: SubmitRejection, message: string): AdmitResult {
