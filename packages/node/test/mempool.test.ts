@@ -469,6 +469,26 @@ describe("a replica decodes proposals with its mempool's transactions", () => {
     }
   });
 
+  it('forgets a block decoded once it is committed: the core keeps only its payload', async () => {
+    const replica = await openReplica();
+    try {
+      const txs = ['c1', 'c2'].map((label) => tx(signer(label), 1));
+      for (const t of txs) expect(replica.mempool.admit(bytes(t), 'gossip').accepted).toBe(true);
+      const payload = replica.proposal(txs);
+      const decoded = replica.chain.decode(payload)!;
+      expect(replica.chain.decode(payload)).toBe(decoded);
+      const certificate = { height: 1, view: 0, digest: decoded.digest, votes: [] };
+      const executed = await replica.chain.commitBlock(payload, certificate, {});
+      expect(executed.block).toBe(decoded.block);
+      // Asked again (a laggard's decision, say), the payload is decoded afresh, the same block.
+      const again = replica.chain.decode(payload)!;
+      expect(again).not.toBe(decoded);
+      expect(again.block).toEqual(decoded.block);
+    } finally {
+      await replica.close();
+    }
+  });
+
   it('refuses a forged proposal although the pool holds every honest transaction', async () => {
     const replica = await openReplica();
     try {

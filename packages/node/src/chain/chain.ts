@@ -121,7 +121,7 @@ export class Chain implements ConsensusApplication {
   private headerStateRoot: Uint8Array;
   private validatorList: Validator[];
   private validatorHash: Uint8Array;
-  /** Decoded proposals by payload object: one payload is digested, validated and executed. */
+  /** Decoded proposals by payload object, until committed: one payload is digested, validated and executed. */
   private readonly decoded = new WeakMap<Uint8Array, Decoded | null>();
   private readonly now: () => number;
   private readonly maxClockDriftMs: number;
@@ -451,6 +451,9 @@ export class Chain implements ConsensusApplication {
       return await this.executeAndStore(payload, block, digest, certificate, verdicts);
     } finally {
       this.writing = false;
+      // The consensus core keeps a committed payload until the next stable checkpoint (for
+      // peers that lag); its decoded block, several MB for a full one, need not live as long.
+      this.decoded.delete(payload);
     }
   }
 
