@@ -72,6 +72,11 @@ export interface ConsensusConfig {
   readonly genesisValidators: readonly Uint8Array[];
   /** K: a checkpoint is signed after applying every K-th height (default 10). */
   readonly checkpointInterval?: number;
+  /**
+   * Most payload bytes of committed blocks kept for laggards (default 64 MiB): past it the
+   * oldest go first, and a laggard that needs one syncs blocks instead.
+   */
+  readonly maxRetainedDecisionBytes?: number;
   /** Ticks to wait in view 0 before a view change; doubles per view (default 10). */
   readonly baseTimeoutTicks?: number;
   /** Cap on timeout doublings (default 5: at most 32 x the base). */
@@ -133,6 +138,7 @@ const SYNC_RETRY_TICKS = 20;
 const STUCK_VIEW = 2;
 /** Decisions kept for laggards when no checkpoint becomes stable. */
 const MAX_RETAINED_DECISIONS = 256;
+const DEFAULT_MAX_RETAINED_DECISION_BYTES = 64 * 1024 * 1024;
 /** Evidence waiting for ready() (the node drains it every batch): beyond this it is not kept. */
 const MAX_PENDING_EVIDENCE = 1024;
 
@@ -192,6 +198,9 @@ export class ConsensusCore {
   private readonly checkpointVotes = new Map<string, CheckpointMessage>();
   private readonly ownStateRoots = new Map<number, Uint8Array>();
   private readonly decisions = new Map<number, DecisionMessage>();
+  /** Payload bytes of the decisions kept, and their bound. */
+  private decisionBytes = 0;
+  private readonly maxDecisionBytes: number;
   private futureMessages: SignedMessage[] = [];
   private evidence: Equivocation[] = [];
   /** validator hex -> the checkpoint height evidence against it was recorded for. */
@@ -237,6 +246,10 @@ export class ConsensusCore {
     this.checkpointInterval = positiveInteger(
       config.checkpointInterval ?? 10,
       'checkpointInterval',
+    );
+    this.maxDecisionBytes = positiveInteger(
+      config.maxRetainedDecisionBytes ?? DEFAULT_MAX_RETAINED_DECISION_BYTES,
+      'maxRetainedDecisionBytes',
     );
     this.baseTimeoutTicks = positiveInteger(config.baseTimeoutTicks ?? 10, 'baseTimeoutTicks');
     this.maxTimeoutDoublings = positiveInteger(
@@ -995,9 +1008,21 @@ export class ConsensusCore {
     this.committed.push(block);
     this.counters.committed++;
     this.decisions.set(this.height, { type: 'decision', payload: proposal.payload, certificate });
-    if (this.decisions.size > MAX_RETAINED_DECISIONS) {
-      this.decisions.delete(this.decisions.keys().next().value!);
+    this.decisionBytes += proposal.payload.length;
+    // Oldest first, never the one just decided.
+    while (
+      this.decisions.size > 1 &&
+      (this.decisions.size > MAX_RETAINED_DECISIONS || this.decisionBytes > this.maxDecisionBytes)
+    ) {
+      this.dropDecision(this.decisions.keys().next().value!);
     }
+  }
+
+  private dropDecision(height: number): void {
+    const decision = this.decisions.get(height);
+    if (decision === undefined) return;
+    this.decisions.delete(height);
+    this.decisionBytes -= decision.payload.length;
   }
 
   /**
@@ -1181,7 +1206,7 @@ export class ConsensusCore {
     this.hardStateDirty = true;
     const low = certificate.height;
     for (const height of [...this.decisions.keys()]) {
-      if (height < low) this.decisions.delete(height);
+      if (height < low) this.dropDecision(height);
     }
     for (const height of [...this.ownStateRoots.keys()]) {
       if (height <= low) this.ownStateRoots.delete(height);

@@ -4,6 +4,7 @@ import {
   type CheckpointMessage,
   type CommitMessage,
   type CommittedBlock,
+  type ConsensusConfig,
   ConsensusCore,
   type ConsensusMessage,
   checkpointSigningHash,
@@ -50,7 +51,11 @@ const BACKUP = 0;
 const PRIMARY_V0 = primaryIndex(1, 0, N);
 const PRIMARY_V1 = primaryIndex(1, 1, N);
 
-function replica(index: number, checkpointInterval = 10): ConsensusCore {
+function replica(
+  index: number,
+  checkpointInterval = 10,
+  options: Partial<ConsensusConfig> = {},
+): ConsensusCore {
   return new ConsensusCore({
     chainId: CHAIN,
     signer: signers[index]!,
@@ -59,6 +64,7 @@ function replica(index: number, checkpointInterval = 10): ConsensusCore {
     genesisValidators: KEYS,
     checkpointInterval,
     baseTimeoutTicks: BASE_TIMEOUT,
+    ...options,
   });
 }
 
@@ -375,6 +381,35 @@ describe('the PBFT paper (Castro and Liskov, OSDI 1999), rule by rule', () => {
       core.step(checkpoint(3, 2, rootOf(2)));
       core.step(checkpoint(3, 4, rootOf(4)));
       expect(core.stats().dropped.oldCheckpoint).toBe(2);
+    });
+
+    it('(not in the paper) keeps decisions for laggards within a byte bound, oldest first', () => {
+      const sizes = [1, 2, 3, 4].map((height) => block(height).payload.length);
+      // Room for the last two: with no stable checkpoint, heights 1 and 2 go.
+      const core = replica(BACKUP, 10, { maxRetainedDecisionBytes: sizes[2]! + sizes[3]! });
+      for (const height of [1, 2, 3, 4]) decideAndApply(core, height);
+      expect(core.retainedDecisions).toBe(2);
+      // A laggard's view change at an evicted height gets nothing; at a kept one, the decisions.
+      // (Two peers asking: each gets at most one reply per few ticks.)
+      const sent = (from: number, height: number) => {
+        const stuck: ViewChangeMessage = {
+          type: 'viewchange',
+          height,
+          view: 1,
+          prepared: null,
+          payload: null,
+          from: KEYS[from]!,
+          signature: signers[from]!.sign(viewChangeSigningHash(CHAIN, height, 1, null)),
+        };
+        core.step(stuck);
+        return sentOf(drain(core), 'decision').map((d) => d.certificate.height);
+      };
+      expect(sent(2, 2)).toEqual([]);
+      expect(sent(3, 3)).toEqual([3, 4]);
+      // One decision larger than the bound is still kept: the newest always is.
+      const tight = replica(BACKUP, 10, { maxRetainedDecisionBytes: 1 });
+      for (const height of [1, 2]) decideAndApply(tight, height);
+      expect(tight.retainedDecisions).toBe(1);
     });
   });
 
