@@ -121,7 +121,10 @@ export class Chain implements ConsensusApplication {
   private headerStateRoot: Uint8Array;
   private validatorList: Validator[];
   private validatorHash: Uint8Array;
-  /** Decoded proposals by payload object, until committed: one payload is digested, validated and executed. */
+  /**
+   * Decoded proposals by payload object, until committed: one payload is digested, validated
+   * and executed.
+   */
   private readonly decoded = new WeakMap<Uint8Array, Decoded | null>();
   private readonly now: () => number;
   private readonly maxClockDriftMs: number;

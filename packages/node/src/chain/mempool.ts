@@ -121,9 +121,10 @@ const GAPPED_SHARE = 4;
 
 /**
  * Transactions waiting for a block. Admission runs the cheap checks first (address limit,
- * size, decoding, chain id, duplicate, capacity, nonce window, signer limit, the signer's role)
- * and verifies the signature last, once: the verdict is remembered by transaction hash (which
- * covers the signature), so block execution asks `isVerified` instead of verifying again.
+ * size, decoding, chain id, duplicate, capacity, nonce window, signer limit, the share of the
+ * pool behind nonce gaps, the signer's role) and verifies the signature last, once: the
+ * verdict is remembered by transaction hash (which covers the signature), so block execution
+ * asks `isVerified` instead of verifying again.
  */
 export class Mempool {
   private readonly entries = new Map<string, Entry>();
