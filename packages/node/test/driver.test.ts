@@ -16,6 +16,7 @@ import {
   createLogger,
   createMetrics,
   Database,
+  type DriverOptions,
   decodeWalRecord,
   encodeHardStateRecord,
   Mempool,
@@ -55,7 +56,7 @@ async function openReplica(
   dir: string,
   genesis: GenesisDocument,
   self: Signer,
-  bounds: { maxQueuedMessageBytes?: number } = {},
+  bounds: Pick<DriverOptions, 'maxQueuedMessageBytes'> = {},
 ) {
   const metrics = createMetrics();
   const db = await Database.open(join(dir, 'db'));
@@ -142,7 +143,7 @@ describe('consensus driver', () => {
     path: string,
     genesis: GenesisDocument,
     self: Signer,
-    bounds: { maxQueuedMessageBytes?: number } = {},
+    bounds: Pick<DriverOptions, 'maxQueuedMessageBytes'> = {},
   ): Promise<Replica> {
     const replica = await openReplica(path, genesis, self, bounds);
     cleanups.push(() => replica.close().catch(() => undefined));

@@ -157,7 +157,8 @@ function decodeRecordedEquivocation(bytes: Uint8Array): RecordedEquivocation | u
 /** Inputs handled before one drain of ready(): a burst of votes costs one fsync. */
 const INPUTS_PER_DRAIN = 512;
 
-/** Default byte bound of the peer messages waiting for the driver (README "Memory"). */
+/** Default bounds of the peer messages waiting for the driver (README "Memory"). */
+const DEFAULT_MAX_QUEUED_MESSAGES = 20_000;
 const DEFAULT_MAX_QUEUED_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -170,6 +171,8 @@ export class ConsensusDriver {
   private readonly queue: Input[] = [];
   private queuedMessages = 0;
   private queuedMessageBytes = 0;
+  private readonly maxQueuedMessages: number;
+  private readonly maxQueuedMessageBytes: number;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private stopping = false;
@@ -193,6 +196,8 @@ export class ConsensusDriver {
     this.lastStats = options.core.stats();
     this.timers = options.timers ?? systemTimers;
     this.clock = options.clock ?? systemClock;
+    this.maxQueuedMessages = options.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES;
+    this.maxQueuedMessageBytes = options.maxQueuedMessageBytes ?? DEFAULT_MAX_QUEUED_MESSAGE_BYTES;
     if (options.onCommitted !== undefined) this.committedListeners.add(options.onCommitted);
     if (options.onSyncTo !== undefined) this.behindListeners.add(options.onSyncTo);
     this.evidenceLog = new EvidenceLog(
@@ -267,11 +272,9 @@ export class ConsensusDriver {
 
   /** A consensus frame from a peer (not yet decoded). */
   receive(bytes: Uint8Array): void {
-    const { maxQueuedMessages = 20_000, maxQueuedMessageBytes = DEFAULT_MAX_QUEUED_MESSAGE_BYTES } =
-      this.options;
     if (
-      this.queuedMessages >= maxQueuedMessages ||
-      this.queuedMessageBytes + bytes.length > maxQueuedMessageBytes
+      this.queuedMessages >= this.maxQueuedMessages ||
+      this.queuedMessageBytes + bytes.length > this.maxQueuedMessageBytes
     ) {
       this.options.metrics.consensus.messagesDropped.inc({ reason: 'queue_full' });
       return;
