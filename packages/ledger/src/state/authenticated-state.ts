@@ -41,9 +41,11 @@ export interface StateCommit {
   readonly ops: StateOps;
 }
 
-/** A key's uncommitted state: a new value, or undefined for a pending delete. */
+/**
+ * A key's uncommitted state: a new value, or undefined for a pending delete. The key itself
+ * is the map's key (a binary string), which is what the commit hashes.
+ */
 interface Pending {
-  readonly key: Uint8Array;
   readonly value: Uint8Array | undefined;
 }
 
@@ -223,7 +225,7 @@ export class AuthenticatedState {
   #write(key: Uint8Array, value: Uint8Array | undefined): void {
     const id = binaryKey(key);
     this.#journal.push({ id, previous: this.#pending.get(id) });
-    this.#pending.set(id, { key: copyBytes(key), value });
+    this.#pending.set(id, { value });
   }
 
   /** The last committed root. */
@@ -269,9 +271,9 @@ export class AuthenticatedState {
    */
   commit(): StateCommit {
     const updates: KeyUpdate[] = [];
-    for (const { key, value } of this.#pending.values()) {
+    for (const [id, { value }] of this.#pending) {
       updates.push({
-        keyHash: stateKeyId(key),
+        keyHash: stateKeyId(id),
         value,
         valueHash: value === undefined ? undefined : stateValueId(value),
         found: ABSENT,

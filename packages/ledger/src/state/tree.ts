@@ -97,7 +97,8 @@ export const VALUE_PREFIX = 0x76;
  */
 export const EMPTY_ID: string = binaryString(EMPTY_HASH);
 
-export function stateKeyId(key: Uint8Array): string {
+/** `key` as bytes, or as their binary string. */
+export function stateKeyId(key: Uint8Array | string): string {
   return taggedHashBinary('StateKey', key);
 }
 
