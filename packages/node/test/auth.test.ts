@@ -239,11 +239,12 @@ const ROWS: Row[] = [
       ['a member admin', b.admin, 200],
       ['a validator', validator, 200],
     ],
+    // Refused as unknown: a non-member learns nothing of transactions that are not theirs.
     refused: [
       ['unsigned', NONE, 401, 'SIGNATURE_MISSING'],
-      ['another provider', bClinician, 403, 'FORBIDDEN'],
-      ['the patient', alice, 403, 'FORBIDDEN'],
-      ['a stranger', stranger, 401, 'KEY_UNKNOWN'],
+      ['another provider', bClinician, 404, 'TX_NOT_FOUND'],
+      ['the patient', alice, 404, 'TX_NOT_FOUND'],
+      ['a stranger', stranger, 404, 'TX_NOT_FOUND'],
     ],
   },
   {
@@ -466,6 +467,25 @@ describe('the authorization table, row by row, over real HTTP', () => {
       });
     }
   }
+
+  it('GET /v1/tx/:hash answers a registered key 404 for a transaction this node does not know', async () => {
+    // Found by the 30-minute chaos run: a patient polling its transaction at a node that had
+    // lost it in a restart got 403 FORBIDDEN, which clients take as a refusal, not "not yet".
+    const unknown = hex(sha256(utf8('a transaction no node has seen')));
+    for (const as of [alice, clinician]) {
+      const answer = await call('GET', `/v1/tx/${unknown}`, { as });
+      expect({ status: answer.status, code: answer.body.error?.code }).toEqual({
+        status: 404,
+        code: 'TX_NOT_FOUND',
+      });
+    }
+    // The nonce of such a request is used all the same: the same signed request again is a replay.
+    const url = `${base}/v1/tx/${unknown}`;
+    const headers = await signedHeaders('GET', url, undefined, alice, clock());
+    expect((await fetch(url, { headers })).status).toBe(404);
+    const again = await fetch(url, { headers });
+    expect(((await again.json()) as Answer['body']).error?.code).toBe('SIGNATURE_REPLAYED');
+  });
 
   it('POST /v1/tx needs no request signature: the transaction signature is enough', async () => {
     const tx = backend.sign(stranger, 'patient.register', {});

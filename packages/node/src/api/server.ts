@@ -999,7 +999,17 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
           now(),
         );
       };
-      decide(policy, standingsNow());
+      try {
+        decide(policy, standingsNow());
+      } catch (error) {
+        if (access !== 'getTransaction' || !(error instanceof AuthError)) throw error;
+        // A transaction the caller may not read answers as one this node does not know: the
+        // same 404 for "unknown here" and "someone else's", so nobody learns which, and a
+        // signer polling for one not here yet (sent to another node, or lost in a restart)
+        // gets the "not yet" its client waits out, not a refusal.
+        authenticator.admit(verified);
+        notFound(`transaction ${(request.params as Params).hash}`, 'TX_NOT_FOUND');
+      }
       // Only now, for a request about to be served, does its nonce take a replay-cache slot.
       authenticator.admit(verified);
       // A stream outlives this check: the hub asks again before each block it sends.
