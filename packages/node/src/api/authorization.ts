@@ -119,6 +119,14 @@ export const ROUTE_ACCESS = {
 export type AccessKey = keyof typeof ROUTE_ACCESS;
 
 /**
+ * Routes whose refusals (401 KEY_UNKNOWN, 403 FORBIDDEN) answer as the route's own 404 instead,
+ * the same as for a subject the node does not know: a transaction's signer polls for one that
+ * may not be on this node yet, and nobody else learns whether it exists. The request signature
+ * is still checked (a missing or bad one is 401) and its nonce still used.
+ */
+export const REFUSED_AS_NOT_FOUND: ReadonlySet<AccessKey> = new Set(['getTransaction']);
+
+/**
  * State proofs by raw key (GET /v1/state/proof) follow the rule of the entry they prove: the
  * key's table (its first element) picks the policy, the key's other elements (or the entry they
  * point at) the subject. A key that decodes to no known table proves only absence: members.

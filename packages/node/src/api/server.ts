@@ -60,7 +60,13 @@ import {
   standingsOf,
   stateKeyAccess,
 } from './auth.js';
-import { type AccessKey, allows, type Policy, ROUTE_ACCESS } from './authorization.js';
+import {
+  type AccessKey,
+  allows,
+  type Policy,
+  REFUSED_AS_NOT_FOUND,
+  ROUTE_ACCESS,
+} from './authorization.js';
 import type { ApiBackend, SubmitRejection } from './backend.js';
 import { DEFAULT_EVENT_STREAM_OPTIONS, EventHub, type EventStreamOptions } from './events.js';
 import { HttpError } from './http-error.js';
@@ -1002,11 +1008,10 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       try {
         decide(policy, standingsNow());
       } catch (error) {
-        if (access !== 'getTransaction' || !(error instanceof AuthError)) throw error;
-        // A transaction the caller may not read answers as one this node does not know: the
-        // same 404 for "unknown here" and "someone else's", so nobody learns which, and a
-        // signer polling for one not here yet (sent to another node, or lost in a restart)
-        // gets the "not yet" its client waits out, not a refusal.
+        if (!REFUSED_AS_NOT_FOUND.has(access) || !(error instanceof AuthError)) throw error;
+        // The same 404 for "unknown here" and "someone else's": a signer polling for a
+        // transaction not here yet (sent to another node, or lost in a restart) gets the
+        // "not yet" its client waits out, and nobody learns which it was.
         authenticator.admit(verified);
         notFound(`transaction ${(request.params as Params).hash}`, 'TX_NOT_FOUND');
       }

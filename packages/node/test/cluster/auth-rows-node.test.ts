@@ -19,7 +19,7 @@ import {
   withConsentTransaction,
 } from '@medchain/ledger';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AccessKey, ROUTE_ACCESS } from '../../src/api/authorization.js';
+import { type AccessKey, REFUSED_AS_NOT_FOUND, ROUTE_ACCESS } from '../../src/api/authorization.js';
 import type { MedchainNode } from '../../src/index.js';
 import {
   CHAIN_ID,
@@ -174,7 +174,7 @@ interface Row {
   readonly send?: (as: Signer | undefined) => Promise<Answer>;
   /** Who gets through: their status (never 401/403). */
   readonly allowed: readonly Case[];
-  /** Who is refused: their 401/403 status and error code. */
+  /** Who is refused: their 401/403 status and error code (404 on REFUSED_AS_NOT_FOUND routes). */
   readonly refused: readonly Case[];
 }
 
@@ -355,10 +355,13 @@ function table(): Record<AccessKey, Row[]> {
           ['the member admin', admin, 200],
           ['the validator', validator, 200],
         ],
-        refused: unsignedOrUnknown(
-          forbidden('another provider', colleague),
-          forbidden('the patient', patient),
-        ),
+        // Refused as unknown: the 404 a transaction this node does not know gets.
+        refused: [
+          unsigned,
+          ['an unknown key', stranger, 404, 'TX_NOT_FOUND'],
+          ['another provider', colleague, 404, 'TX_NOT_FOUND'],
+          ['the patient', patient, 404, 'TX_NOT_FOUND'],
+        ],
       },
     ],
     getLatestBlock: membersOnly('/v1/blocks/latest'),
@@ -770,6 +773,12 @@ describe('the authorization table, row by row, on a real node over real HTTP', (
       if (policy.kind !== 'signed') continue;
       const codes = new Set(cases.flatMap((row) => row.refused.map((refusal) => refusal[3])));
       expect(codes.has('SIGNATURE_MISSING'), key).toBe(true);
+      if (REFUSED_AS_NOT_FOUND.has(key)) {
+        // Neither 401 KEY_UNKNOWN nor 403 FORBIDDEN: every refused key gets the route's 404.
+        const others = [...codes].filter((code) => code !== 'SIGNATURE_MISSING');
+        expect(others.length === 1 && others[0]!.endsWith('_NOT_FOUND'), key).toBe(true);
+        continue;
+      }
       expect(codes.has('KEY_UNKNOWN'), key).toBe(true);
       // A route open to every registered key has no key to refuse with 403.
       if (!(policy.allow as readonly string[]).includes('registered')) {
