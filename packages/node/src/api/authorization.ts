@@ -119,8 +119,8 @@ export const ROUTE_ACCESS = {
 export type AccessKey = keyof typeof ROUTE_ACCESS;
 
 /**
- * Routes whose refusals (401 KEY_UNKNOWN, 403 FORBIDDEN) answer as the route's own 404 instead,
- * the same as for a subject the node does not know: a transaction's signer polls for one that
+ * Routes whose refusals (401 KEY_UNKNOWN, 403 FORBIDDEN) are answered by the route itself as
+ * for a subject the node does not know (its 404): a transaction's signer polls for one that
  * may not be on this node yet, and nobody else learns whether it exists. The request signature
  * is still checked (a missing or bad one is 401) and its nonce still used.
  */

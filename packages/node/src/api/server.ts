@@ -280,6 +280,8 @@ function buildHandlers(
   genesis: GenesisDocument | undefined,
   validatorSets: ValidatorSetHistory | undefined,
   streamCheck: (request: FastifyRequest) => (() => boolean) | undefined,
+  /** A request to a REFUSED_AS_NOT_FOUND route that its caller may not read: answered as unknown. */
+  refusedAsUnknown: (request: FastifyRequest) => boolean,
 ) {
   const patientOr404 = (key: Uint8Array) => {
     const patient = getPatient(backend.state(), key);
@@ -357,7 +359,9 @@ function buildHandlers(
 
     getTransaction: async (request): Promise<Json> => {
       const hash = hexParam(request, 'hash');
-      const found = await backend.transaction(hash);
+      const found = refusedAsUnknown(request)
+        ? { status: 'unknown' as const }
+        : await backend.transaction(hash);
       if (found.status === 'unknown') return notFound(`transaction ${toHex(hash)}`, 'TX_NOT_FOUND');
       if (found.status === 'pending') return { status: 'pending', tx: transactionJson(found.tx) };
       return {
@@ -888,6 +892,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const signers = new WeakMap<FastifyRequest, Uint8Array>();
   /** Per event stream request: whether its caller still holds the standing that opened it. */
   const streamChecks = new WeakMap<FastifyRequest, () => boolean>();
+  const refusedAsUnknown = new WeakSet<FastifyRequest>();
   const state = () => backend.state();
 
   /** What the request is about, for the standings (params are schema-checked by now). */
@@ -1005,15 +1010,15 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
           now(),
         );
       };
-      try {
-        decide(policy, standingsNow());
-      } catch (error) {
-        if (!REFUSED_AS_NOT_FOUND.has(access) || !(error instanceof AuthError)) throw error;
-        // The same 404 for "unknown here" and "someone else's": a signer polling for a
-        // transaction not here yet (sent to another node, or lost in a restart) gets the
-        // "not yet" its client waits out, and nobody learns which it was.
-        authenticator.admit(verified);
-        notFound(`transaction ${(request.params as Params).hash}`, 'TX_NOT_FOUND');
+      const standings = standingsNow();
+      if (REFUSED_AS_NOT_FOUND.has(access) && !allows(policy, standings)) {
+        // The route answers as for a subject it does not know, by its own 404 path: the same
+        // answer for "unknown here" and "someone else's", so nobody learns which, and a signer
+        // polling for a transaction not here yet (sent to another node, or lost in a restart)
+        // gets the "not yet" its client waits out.
+        refusedAsUnknown.add(request);
+      } else {
+        decide(policy, standings);
       }
       // Only now, for a request about to be served, does its nonce take a replay-cache slot.
       authenticator.admit(verified);
@@ -1024,8 +1029,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const validatorSets =
     options.genesis === undefined ? undefined : new ValidatorSetHistory(backend, options.genesis);
   const handlers = {
-    ...buildHandlers(backend, metrics, events, options.genesis, validatorSets, (request) =>
-      streamChecks.get(request),
+    ...buildHandlers(
+      backend,
+      metrics,
+      events,
+      options.genesis,
+      validatorSets,
+      (request) => streamChecks.get(request),
+      (request) => refusedAsUnknown.has(request),
     ),
     ...recordHandlers(options.records, {
       state,
