@@ -307,6 +307,47 @@ describe('AuthenticatedState', () => {
     expect(nodeReads.length).toBeGreaterThan(reopened.prove(key(names[0]!)).depth - cacheDepth + 1);
   });
 
+  it('answers a read of an absent key from the linked levels, without a store read', () => {
+    const store = new MemoryStore();
+    const names = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    const absent = Array.from({ length: 200 }, (_, i) => `absent${i}`);
+    const seed = new AuthenticatedState(store);
+    for (const name of names) seed.set(key(name), value(name));
+    store.write(seed.commit().ops);
+    const valueReads: Array<Uint8Array> = [];
+    const counting = {
+      get: (storeKey: Uint8Array) => {
+        if (storeKey[0] === VALUE_PREFIX) valueReads.push(storeKey);
+        return store.get(storeKey);
+      },
+    };
+    const readAll = (state: AuthenticatedState) => {
+      valueReads.length = 0;
+      for (const name of absent) expect(state.get(key(name))).toBeUndefined();
+      const absentReads = valueReads.length;
+      valueReads.length = 0;
+      for (const name of names) expect(state.get(key(name))).toEqual(value(name));
+      return { absentReads, presentReads: valueReads.length };
+    };
+    // 300 keys end within 16 levels: every absent path ends at an empty subtree or another leaf.
+    const linked = new AuthenticatedState(counting, seed.root());
+    linked.linkUpperTree();
+    expect(readAll(linked)).toEqual({ absentReads: 0, presentReads: names.length });
+    // Unlinked levels (before linkUpperTree, or below cacheDepth) leave the answer to the store.
+    expect(readAll(new AuthenticatedState(counting, seed.root()))).toEqual({
+      absentReads: absent.length,
+      presentReads: names.length,
+    });
+    expect(readAll(new AuthenticatedState(counting, seed.root(), { cacheDepth: 0 }))).toEqual({
+      absentReads: absent.length,
+      presentReads: names.length,
+    });
+    // The empty map needs no read at all.
+    valueReads.length = 0;
+    expect(new AuthenticatedState(counting).get(key('k0'))).toBeUndefined();
+    expect(valueReads).toHaveLength(0);
+  });
+
   it('reopens from the store at the committed root', () => {
     const { store, state } = committed({ a: '1', b: '2', c: '3' });
     const reopened = new AuthenticatedState(store, state.root());

@@ -386,7 +386,26 @@ export class AuthenticatedState {
   #readValue(keyHash: string): Uint8Array | undefined {
     const unflushed = this.#unflushedValues.get(keyHash);
     if (unflushed !== undefined) return copyOptional(unflushed.value);
+    if (this.#absentByLinks(keyHash)) return undefined;
     return this.#store.get(valueStoreKey(keyHash));
+  }
+
+  /**
+   * Whether the linked upper tree alone shows that the committed tree lacks the key: its path
+   * ends at an empty subtree or at another key's lone leaf before any link is missing. Most
+   * reads of an absent key (a new consent, grant or signer) end so, without a store read,
+   * which was a LevelDB miss each. False means "ask the store", not "present".
+   */
+  #absentByLinks(keyHash: string): boolean {
+    if (this.#root === EMPTY_ID) return true;
+    let node = this.#rootNode;
+    for (let depth = 0; node !== undefined; depth++) {
+      if (node.leaf) return node.left !== keyHash;
+      const right = idBit(keyHash, depth) === 1;
+      if ((right ? node.right : node.left) === EMPTY_ID) return true;
+      node = right ? node.rightNode : node.leftNode;
+    }
+    return false;
   }
 
   /** A child's record (undefined for an empty subtree), linked to its parent above the cache depth. */
