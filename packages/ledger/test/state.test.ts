@@ -5,6 +5,7 @@ import {
   decodeStateProof,
   EMPTY_STATE_ROOT,
   encodeStateProof,
+  type KeyValueReader,
   MAX_STATE_PROOF_BYTES,
   MemoryStore,
   NODE_PREFIX,
@@ -30,6 +31,26 @@ function committed(entries: Record<string, string>): {
   for (const [k, v] of Object.entries(entries)) state.set(key(k), value(v));
   store.write(state.commit().ops);
   return { store, state };
+}
+
+/**
+ * The state of k0..k(count-1), each key's value its name, and a reader over its store that
+ * records every key it is asked for that starts with `prefix` (node or value).
+ */
+function storeOfNames(count: number, prefix: number) {
+  const store = new MemoryStore();
+  const state = new AuthenticatedState(store);
+  const names = Array.from({ length: count }, (_, i) => `k${i}`);
+  for (const name of names) state.set(key(name), value(name));
+  store.write(state.commit().ops);
+  const reads: Uint8Array[] = [];
+  const counting: KeyValueReader = {
+    get: (storeKey) => {
+      if (storeKey[0] === prefix) reads.push(storeKey);
+      return store.get(storeKey);
+    },
+  };
+  return { state, names, reads, counting };
 }
 
 function codeOf(action: () => unknown): string | undefined {
@@ -273,18 +294,7 @@ describe('AuthenticatedState', () => {
   });
 
   it('links the upper tree of a reopened state at once, and reads it no more', () => {
-    const store = new MemoryStore();
-    const state = new AuthenticatedState(store);
-    const names = Array.from({ length: 300 }, (_, i) => `k${i}`);
-    for (const name of names) state.set(key(name), value(name));
-    store.write(state.commit().ops);
-    const nodeReads: Array<Uint8Array> = [];
-    const counting = {
-      get: (storeKey: Uint8Array) => {
-        if (storeKey[0] === NODE_PREFIX) nodeReads.push(storeKey);
-        return store.get(storeKey);
-      },
-    };
+    const { state, names, reads: nodeReads, counting } = storeOfNames(300, NODE_PREFIX);
     const cacheDepth = 4;
     const reopened = new AuthenticatedState(counting, state.root(), { cacheDepth });
     nodeReads.length = 0;
@@ -308,19 +318,8 @@ describe('AuthenticatedState', () => {
   });
 
   it('answers a read of an absent key from the linked levels, without a store read', () => {
-    const store = new MemoryStore();
-    const names = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    const { state: seed, names, reads: valueReads, counting } = storeOfNames(300, VALUE_PREFIX);
     const absent = Array.from({ length: 200 }, (_, i) => `absent${i}`);
-    const seed = new AuthenticatedState(store);
-    for (const name of names) seed.set(key(name), value(name));
-    store.write(seed.commit().ops);
-    const valueReads: Array<Uint8Array> = [];
-    const counting = {
-      get: (storeKey: Uint8Array) => {
-        if (storeKey[0] === VALUE_PREFIX) valueReads.push(storeKey);
-        return store.get(storeKey);
-      },
-    };
     const readAll = (state: AuthenticatedState) => {
       valueReads.length = 0;
       for (const name of absent) expect(state.get(key(name))).toBeUndefined();
