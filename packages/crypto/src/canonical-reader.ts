@@ -31,9 +31,15 @@ const EMPTY = new Uint8Array(0);
 let src: Uint8Array = EMPTY;
 let pos = 0;
 let end = 0;
+/** Whether byte strings are views into `src` rather than copies. */
+let viewBytes = false;
 
-/** Decodes one canonical value filling all of `bytes`, or throws CRYPTO_NOT_CANONICAL. */
-export function readCanonical(bytes: Uint8Array): Canonical {
+/**
+ * Decodes one canonical value filling all of `bytes`, or throws CRYPTO_NOT_CANONICAL. Byte
+ * strings are copies, or with `views` subarrays of `bytes`, which the caller must then never
+ * change.
+ */
+export function readCanonical(bytes: Uint8Array, views = false): Canonical {
   // A Buffer's slice() shares memory, so byte strings are copied out of a plain view.
   src =
     bytes.constructor === Uint8Array
@@ -41,12 +47,14 @@ export function readCanonical(bytes: Uint8Array): Canonical {
       : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   pos = 0;
   end = src.length;
+  viewBytes = views;
   try {
     const value = read(0);
     if (pos !== end) throw notCanonical(`${end - pos} bytes after the value`);
     return value;
   } finally {
     src = EMPTY;
+    viewBytes = false;
   }
 }
 
@@ -167,7 +175,7 @@ function int64(): number | bigint {
 function bin(length: number): Uint8Array {
   need(length);
   pos += length;
-  return src.slice(pos - length, pos);
+  return viewBytes ? src.subarray(pos - length, pos) : src.slice(pos - length, pos);
 }
 
 function text(length: number): string {

@@ -341,6 +341,16 @@ export function decodeCanonical(bytes: Uint8Array): Canonical {
 }
 
 /**
+ * {@link decodeCanonical} whose byte strings are views into `bytes`, not copies: for a decoder
+ * that owns `bytes` and keeps them unchanged as long as the value lives. A value held for a
+ * while (a transaction in the pool) then costs one array buffer, not one per byte string.
+ */
+export function decodeCanonicalViews(bytes: Uint8Array): Canonical {
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw notCanonical('empty input');
+  return readCanonical(bytes, true);
+}
+
+/**
  * For bytes this node wrote itself with {@link encodeCanonical}, such as its own state values.
  * The same single-pass reader as {@link decodeCanonical}: checking the spelling costs nothing
  * extra there, so stored bytes get the same check as bytes from a peer.

@@ -34,6 +34,7 @@ export {
 export {
   type Canonical,
   decodeCanonical,
+  decodeCanonicalViews,
   decodeStoredCanonical,
   encodeCanonical,
 } from './encoding.js';

@@ -4,6 +4,7 @@ import {
   CryptoError,
   compareBytes,
   decodeCanonical,
+  decodeCanonicalViews,
   decodeStoredCanonical,
   encodeCanonical,
   toHex,
@@ -739,6 +740,27 @@ describe('the single-pass reader', () => {
         expect(decodeCanonical(view)).toStrictEqual(expected);
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('decodeCanonicalViews gives the same value, its byte strings views into the input', () => {
+    fc.assert(
+      fc.property(canonicalArb, (value) => {
+        const bytes = encodeCanonical({ value, bin: new Uint8Array([1, 2, 3]) });
+        const viewed = decodeCanonicalViews(bytes) as { bin: Uint8Array };
+        expect(viewed).toStrictEqual(decodeCanonical(bytes));
+        expect(viewed.bin.buffer).toBe(bytes.buffer);
+        bytes[viewed.bin.byteOffset + 2] = 99;
+        expect(viewed.bin[2]).toBe(99);
+      }),
+      { numRuns: 100 },
+    );
+    // The next plain decode copies again.
+    const bytes = encodeCanonical({ bin: new Uint8Array([1, 2, 3]) });
+    decodeCanonicalViews(bytes);
+    expect((decodeCanonical(bytes) as { bin: Uint8Array }).bin.buffer).not.toBe(bytes.buffer);
+    expect(() => decodeCanonicalViews(new Uint8Array(0))).toThrow(
+      expect.objectContaining({ code: 'CRYPTO_NOT_CANONICAL' }),
     );
   });
 });

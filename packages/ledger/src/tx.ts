@@ -1,6 +1,6 @@
 import {
   type Canonical,
-  decodeCanonical,
+  decodeCanonicalViews,
   encodeCanonical,
   type Signer,
   taggedHash,
@@ -173,9 +173,12 @@ export function decodeTransaction(bytes: Uint8Array): Transaction {
       `transaction is ${bytes.length} bytes, the limit is ${MAX_TX_BYTES}`,
     );
   }
+  // The transaction's own copy of its bytes, which its byte strings view: a pooled
+  // transaction is then one array buffer, not one per key and signature.
+  const own = new Uint8Array(bytes);
   let value: Canonical;
   try {
-    value = decodeCanonical(bytes);
+    value = decodeCanonicalViews(own);
   } catch (error) {
     throw new LedgerError('LEDGER_MALFORMED', `transaction: ${(error as Error).message}`);
   }
@@ -198,7 +201,7 @@ export function decodeTransaction(bytes: Uint8Array): Transaction {
     nonce: asInteger(o.nonce, 'transaction.nonce', 1, Number.MAX_SAFE_INTEGER),
     signature: asBytes(o.signature, 'transaction.signature', 64),
   };
-  encodedCache.set(tx, bytes.slice());
+  encodedCache.set(tx, own);
   parsedBodies.set(tx, parsed);
   return tx;
 }

@@ -60,6 +60,18 @@ describe('transactions', () => {
     expect(bytesEqual(transactionHash(decoded), transactionHash(tx))).toBe(true);
   });
 
+  it('decodes into bytes of its own: changing the input afterwards changes nothing', () => {
+    const tx = signTransaction(unsigned, alice);
+    const wire = encodeTransaction(tx).slice();
+    const hash = transactionHash(tx);
+    const decoded = decodeTransaction(wire);
+    wire.fill(0);
+    expect(decoded).toEqual(tx);
+    expect(encodeTransaction(decoded)).toEqual(encodeTransaction(tx));
+    expect(transactionHash(decoded)).toEqual(hash);
+    expect(verifyTransactionSignature(decoded)).toBe(true);
+  });
+
   it('refuses oversized, non-canonical and ill-shaped transactions, naming the field', () => {
     const tx = signTransaction(unsigned, alice);
     const wire = { ...tx } as Record<string, unknown>;
