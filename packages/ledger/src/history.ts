@@ -108,7 +108,9 @@ export class HistoryIndexWriter {
     const id = binaryString(keys.count);
     let counted = this.#lengths.get(id);
     if (counted === undefined) {
-      const stored = this.#reader.get(keys.count);
+      // A given position (an audit entry's accumulator count) lies past every one stored, so
+      // the list's length follows from it and the stored length is not read.
+      const stored = position === undefined ? this.#reader.get(keys.count) : undefined;
       const length = stored === undefined ? 0 : (decodeStoredCanonical(stored) as number);
       counted = { key: keys.count, length };
       this.#lengths.set(id, counted);

@@ -236,4 +236,30 @@ describe('the history index', () => {
     );
     expect(auditTrail(fresh, w.alice.publicKey, { offset: 2 }).items).toEqual([third]);
   });
+
+  it('indexes audit entries without reading the stored list length, and counts them right', () => {
+    const w = world();
+    logAccesses(w, nurseConsent(w), 5);
+    const trail = trailOf(w);
+    const store = new MemoryStore();
+    let reads = 0;
+    const counting = {
+      get(key: Uint8Array) {
+        reads++;
+        return store.get(key);
+      },
+    };
+    for (const [from, to] of [
+      [0, 2],
+      [2, 3],
+      [3, 5],
+    ] as const) {
+      const items = trail.slice(from, to).map((entry) => ({ type: 'audit' as const, entry }));
+      store.write(historyIndexWrites(counting, items));
+    }
+    expect(reads).toBe(0);
+    const keys = historyKeys.patientAudit(w.alice.publicKey);
+    expect(decodeStoredCanonical(store.get(keys.count)!)).toBe(5);
+    expect(auditTrail(store, w.alice.publicKey).items).toEqual(trail);
+  });
 });
