@@ -253,6 +253,38 @@ describe('StateStore', () => {
     );
   });
 
+  it("learns its own ops from the batch, among other buckets' ops before and after them", async () => {
+    const { db } = await openTemp();
+    const state = new StateStore(db, { cacheEntries: 16 });
+    const [gone, kept, held, added, other] = ['gone', 'kept', 'held', 'added', 'other'].map(utf8);
+    state.write([
+      { type: 'put', key: gone!, value: utf8('g1') },
+      { type: 'put', key: kept!, value: utf8('k1') },
+    ]);
+    const first = db.batch();
+    state.stageInto(first);
+    await db.write(first);
+    expect(state.cacheSize).toBe(2);
+    const batch = db.batch().put(Bucket.meta, other!, utf8('before'));
+    state.write([
+      { type: 'del', key: gone! },
+      { type: 'put', key: held!, value: utf8('h'), heldInMemory: true },
+      { type: 'put', key: added!, value: utf8('a') },
+      { type: 'put', key: kept!, value: utf8('k2') },
+    ]);
+    state.stageInto(batch);
+    batch.put(Bucket.meta, other!, utf8('after')).del(Bucket.meta, kept!);
+    await db.write(batch);
+    // kept and added: the deleted key left, the held put was not learned, nor the meta ops.
+    expect(state.cacheSize).toBe(2);
+    expect(state.get(kept!)).toEqual(utf8('k2'));
+    expect(state.get(added!)).toEqual(utf8('a'));
+    expect(state.get(gone!)).toBeUndefined();
+    expect(state.get(other!)).toBeUndefined();
+    expect(state.cacheSize).toBe(4);
+    expect([...batch.ops(5)].map((op) => op.type)).toEqual(['put', 'del']);
+  });
+
   it('does not cache a put the state holds in memory, and still stores it', async () => {
     const { db } = await openTemp();
     const state = new StateStore(db, { cacheEntries: 4 });

@@ -51,28 +51,30 @@ export class WriteBatch {
   }
 
   /**
-   * The ops in order, keys whole (bucket byte first), as fresh views into the slab made one at
-   * a time: a store that copies each op as it comes (LevelDB's batch) holds no array of them.
+   * The ops in order from the `from`th, keys whole (bucket byte first), as fresh views into the
+   * slab made one at a time: a store that copies each op as it comes (LevelDB's batch) holds no
+   * array of them.
    */
-  *ops(): Generator<KvOp> {
+  *ops(from = 0): Generator<KvOp> {
     const slab = this.#slab;
     const view = this.#view;
     let at = 0;
-    while (at < this.#used) {
+    for (let index = 0; at < this.#used; index++) {
       const kind = slab[at]!;
       const keyLength = view.getUint32(at + 1);
       at += 5;
-      const key = slab.subarray(at, at + keyLength);
+      const keyAt = at;
       at += keyLength;
-      if (kind === DEL) {
-        yield { type: 'del', key };
-        continue;
+      let valueAt = at;
+      if (kind === PUT) {
+        valueAt += 4;
+        at = valueAt + view.getUint32(at);
       }
-      const valueLength = view.getUint32(at);
-      at += 4;
-      const value = slab.subarray(at, at + valueLength);
-      at += valueLength;
-      yield { type: 'put', key, value };
+      if (index < from) continue;
+      const key = slab.subarray(keyAt, keyAt + keyLength);
+      yield kind === DEL
+        ? { type: 'del', key }
+        : { type: 'put', key, value: slab.subarray(valueAt, at) };
     }
   }
 

@@ -75,37 +75,58 @@ export class StateStore implements KeyValueStore {
   }
 
   /**
-   * Moves the written ops into `batch`; the cache learns them once the batch is written. What
-   * it will learn is kept as strings, not the ops, so the ledger's op objects and byte arrays
-   * die young instead of waiting for the fsync.
+   * Moves the written ops into `batch`; the cache learns them once the batch is written, reading
+   * them back from the batch. Nothing per op is kept meanwhile (a deleted key's string, held
+   * until the fsync, was promoted only to die), so the ledger's op objects and byte arrays die
+   * young.
    */
   stageInto(batch: WriteBatch): void {
     const ops = this.unstaged;
     if (ops === undefined) return;
     this.unstaged = undefined;
     this.inFlight = true;
-    // A deleted key leaves the cache rather than staying as "known absent": most deletes are
-    // replaced tree nodes, content-addressed and never read again, and as tombstones they took
-    // as many cache entries as the new nodes, evicting nodes still in use.
-    const forgotten: string[] = [];
-    const learned: string[] = [];
+    const first = batch.size;
+    /** Positions (from `first`) of the puts the state keeps in memory: not cached. */
+    const held: number[] = [];
     for (const op of ops) {
       if (op.type === 'del') {
         batch.del(Bucket.state, op.key);
-        forgotten.push(binaryString(op.key));
       } else {
+        if (op.heldInMemory === true) held.push(batch.size - first);
         batch.put(Bucket.state, op.key, op.value);
-        if (op.heldInMemory !== true) learned.push(binaryString(op.key), binaryString(op.value));
       }
     }
-    batch.onCommitted(() => this.committed(forgotten, learned));
+    const count = batch.size - first;
+    batch.onCommitted(() => this.committed(batch, first, count, held));
   }
 
-  /** `learned` alternates keys and values. */
-  private committed(forgotten: readonly string[], learned: readonly string[]): void {
+  /**
+   * Learns the staged ops. A deleted key leaves the cache rather than staying as "known
+   * absent": most deletes are replaced tree nodes, content-addressed and never read again, and
+   * as tombstones they took as many cache entries as the new nodes, evicting nodes in use.
+   */
+  private committed(
+    batch: WriteBatch,
+    first: number,
+    count: number,
+    held: readonly number[],
+  ): void {
     this.inFlight = false;
-    for (const id of forgotten) this.cache.delete(id);
-    for (let i = 0; i < learned.length; i += 2) this.cache.set(learned[i]!, learned[i + 1]!);
+    let position = 0;
+    let nextHeld = 0;
+    for (const op of batch.ops(first)) {
+      if (position === count) break;
+      // The batch's keys start with the bucket byte.
+      const id = binaryString(op.key.subarray(1));
+      if (op.type === 'del') {
+        this.cache.delete(id);
+      } else if (held[nextHeld] === position) {
+        nextHeld++;
+      } else {
+        this.cache.set(id, binaryString(op.value));
+      }
+      position++;
+    }
   }
 
   get cacheSize(): number {
