@@ -47,6 +47,15 @@ export interface ExecutionOptions {
     requester: Uint8Array,
     signature: Uint8Array,
   ) => boolean;
+  /**
+   * Called as each transaction's execution ends, in block order, with its receipt and what it
+   * added to the history (empty for a failed one). A caller that stores them as they come
+   * (the node: into the block's write batch) holds no block's worth of history items, which
+   * lived through the block's scavenges and were promoted; BlockResult.history is then empty.
+   * Should executeBlock throw after some calls (past the block's own checks only a broken
+   * invariant can), the caller must drop what it stored.
+   */
+  readonly onExecuted?: (index: number, receipt: Receipt, history: readonly HistoryItem[]) => void;
 }
 
 /** The requester's signature over an access request, as execution checks it. */
@@ -100,7 +109,8 @@ export interface BlockResult {
   readonly ops: StateOps;
   /**
    * What each transaction added to the history (history.ts), in block order; empty for a
-   * failed one. The node indexes it in the block's batch.
+   * failed one. The node indexes it in the block's batch. Empty (no entry per transaction)
+   * when ExecutionOptions.onExecuted was given: each went there instead.
    */
   readonly history: readonly (readonly HistoryItem[])[];
   readonly validatorSetChange: ValidatorSetChange | null;
@@ -217,8 +227,15 @@ export function executeBlock(
     },
   };
   try {
-    const history = txs.map((): HistoryItem[] => []);
-    const receipts = txs.map((tx, i) => executeTransaction(env, tx, history[i]!));
+    const { onExecuted } = options;
+    const history: HistoryItem[][] = [];
+    const receipts = txs.map((tx, i) => {
+      const items: HistoryItem[] = [];
+      const receipt = executeTransaction(env, tx, items);
+      if (onExecuted === undefined) history.push(items);
+      else onExecuted(i, receipt, items);
+      return receipt;
+    });
     let validatorSetChange: ValidatorSetChange | null = null;
     if (membershipChanged) {
       const validators = validatorsFromState(state);

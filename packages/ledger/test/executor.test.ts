@@ -8,7 +8,9 @@ import {
   encodeBlock,
   executeBlock,
   expectedNonce,
+  type HistoryItem,
   LedgerError,
+  type Receipt,
   signTransaction,
   stateKeys,
   transactionHash,
@@ -167,6 +169,40 @@ describe('block checks before execution', () => {
       block.txs.map((t) => toHex(transactionHash(t))),
     );
     expect(chain.execute(decoded).receipts.map((r) => r.code)).toEqual(['OK', 'OK']);
+  });
+});
+
+describe('receipts and history as each transaction executes', () => {
+  it('hands each receipt and its history to onExecuted in block order, keeping none itself', () => {
+    const calls: [number, Receipt, HistoryItem[]][] = [];
+    const streamed = world({
+      onExecuted: (index, receipt, history) => calls.push([index, receipt, [...history]]),
+    });
+    const plain = world();
+    const txsOf = ({ chain, alice, p }: ReturnType<typeof world>) => {
+      const grant = () =>
+        chain.tx(
+          alice,
+          'consent.grant',
+          grantBody(alice, { type: 'provider', id: p.nurse.publicKey }, chain.time),
+        );
+      return [
+        grant(),
+        chain.tx(alice, 'consent.revoke', { consentId: new Uint8Array(32) }),
+        grant(),
+      ];
+    };
+    const expected = plain.chain.block(txsOf(plain));
+    calls.length = 0; // the world's setup blocks went there too
+    const result = streamed.chain.block(txsOf(streamed));
+    expect(expected.receipts.map((r) => r.code)).toEqual(['OK', 'CONSENT_NOT_FOUND', 'OK']);
+    expect(expected.history[0]!.length).toBeGreaterThan(0);
+    expect(calls.map(([index]) => index)).toEqual([0, 1, 2]);
+    expect(calls.map(([, receipt]) => receipt)).toEqual(expected.receipts);
+    expect(calls.map(([, , history]) => history)).toEqual(expected.history);
+    expect(result.receipts).toEqual(expected.receipts);
+    expect(result.history).toEqual([]);
+    expect(result.stateRoot).toEqual(expected.stateRoot);
   });
 });
 

@@ -515,9 +515,27 @@ export class Chain implements ConsensusApplication {
     head: ChainHead;
   } {
     const height = block.header.height;
+    const batch = this.options.db.batch();
+    // Each transaction's receipt, location and history go into the batch as it executes, so
+    // no block's worth of history items is held (and promoted) until the block is done. The
+    // history index lands with the block, so the two are never apart after a crash.
+    const index = this.historyWriter(batch);
     let result: BlockResult;
     try {
-      result = executeBlock(this.state, block, verdicts);
+      result = executeBlock(this.state, block, {
+        ...verdicts,
+        onExecuted: (position, receipt, history) => {
+          const hash = receipt.txHash;
+          this.store.saveTransaction(
+            batch,
+            height,
+            position,
+            hash,
+            encodeReceipt(receipt, history),
+          );
+          for (const item of history) index.add(item);
+        },
+      });
     } catch (error) {
       this.state.discard();
       throw error;
@@ -533,20 +551,13 @@ export class Chain implements ConsensusApplication {
           ? null
           : result.validatorSetChange.validators.map((v) => v.publicKey),
     };
-    const batch = this.options.db.batch();
     this.stateStore.stageInto(batch);
     this.store.saveCommittedBlock(batch, {
       height,
       block: payload,
       certificate: encodeCertificate(certificate),
-      txs: block.txs.map((tx, index) => ({
-        hash: transactionHash(tx),
-        receipt: encodeReceipt(result.receipts[index]!, result.history[index]),
-      })),
+      txs: [], // saved as they executed
     });
-    // The history index lands with the block, so the two are never apart after a crash.
-    const index = this.historyWriter(batch);
-    for (const items of result.history) for (const item of items) index.add(item);
     index.finish();
     this.store.history.save(batch, HISTORY_MARK, encodeHeight(height));
     this.store.meta.save(batch, HEAD_KEY, encodeHead(head));

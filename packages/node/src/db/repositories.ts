@@ -102,9 +102,20 @@ export class ChainStore {
     this.blocks.save(batch, committed.height, committed.block);
     this.certificates.save(batch, committed.height, committed.certificate);
     committed.txs.forEach((tx, index) => {
-      this.txLocations.save(batch, tx.hash, encodeTxLocation({ height: committed.height, index }));
-      this.receipts.save(batch, tx.hash, tx.receipt);
+      this.saveTransaction(batch, committed.height, index, tx.hash, tx.receipt);
     });
+  }
+
+  /** A committed transaction's location (its block's height, its index there) and receipt. */
+  saveTransaction(
+    batch: WriteBatch,
+    height: number,
+    index: number,
+    hash: Uint8Array,
+    receipt: Uint8Array,
+  ): void {
+    this.txLocations.save(batch, hash, encodeTxLocation({ height, index }));
+    this.receipts.save(batch, hash, receipt);
   }
 
   loadBlock(height: number): Uint8Array | undefined {
