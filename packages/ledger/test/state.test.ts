@@ -347,6 +347,41 @@ describe('AuthenticatedState', () => {
     expect(valueReads).toHaveLength(0);
   });
 
+  it("takes the reader's cached answer (peek) before it walks or reads", () => {
+    const { state: seed, names, reads: valueReads, counting } = storeOfNames(300, VALUE_PREFIX);
+    const known = new Map<string, Uint8Array | null>();
+    let peeks = 0;
+    const reader: KeyValueReader = {
+      get: counting.get,
+      peek: (storeKey) => {
+        peeks++;
+        return known.get(toHex(storeKey));
+      },
+    };
+    const state = new AuthenticatedState(reader, seed.root());
+    state.linkUpperTree();
+    valueReads.length = 0;
+    // Nothing cached: each read peeks, then reads the store.
+    for (const name of names) expect(state.get(key(name))).toEqual(value(name));
+    expect(peeks).toBe(names.length);
+    expect(valueReads).toHaveLength(names.length);
+    valueReads.forEach((storeKey, i) => {
+      known.set(toHex(storeKey), value(names[i]!));
+    });
+    // Cached: answered by the peek alone.
+    valueReads.length = 0;
+    for (const name of names) expect(state.get(key(name))).toEqual(value(name));
+    expect(valueReads).toHaveLength(0);
+    // A key the cache knows absent is absent, whatever the store holds.
+    const [first] = known.keys();
+    known.set(first!, null);
+    expect(state.get(key(names[0]!))).toBeUndefined();
+    expect(valueReads).toHaveLength(0);
+    // Pending writes still come first.
+    state.set(key(names[0]!), value('pending'));
+    expect(state.get(key(names[0]!))).toEqual(value('pending'));
+  });
+
   it('reopens from the store at the committed root', () => {
     const { store, state } = committed({ a: '1', b: '2', c: '3' });
     const reopened = new AuthenticatedState(store, state.root());

@@ -190,13 +190,19 @@ describe('StateStore', () => {
     expect(read).toEqual(utf8('v1'));
     read.fill(0);
     expect(state.get(key)).toEqual(utf8('v1'));
+    // peek answers from the cache alone: what it holds, or "would read".
+    expect(state.peek(key)).toEqual(utf8('v1'));
+    expect(state.peek(utf8('never-read'))).toBeUndefined();
     state.write([{ type: 'del', key }]);
     const second = db.batch();
     state.stageInto(second);
     await db.write(second);
     // A deleted key leaves the cache (no tombstone taking an entry).
     expect(state.cacheSize).toBe(0);
+    expect(state.peek(key)).toBeUndefined();
     expect(state.get(key)).toBeUndefined();
+    // A miss is remembered as known absent.
+    expect(state.peek(key)).toBeNull();
     expect(db.getSync(Bucket.state, key)).toBeUndefined();
   });
 

@@ -386,8 +386,11 @@ export class AuthenticatedState {
   #readValue(keyHash: string): Uint8Array | undefined {
     const unflushed = this.#unflushedValues.get(keyHash);
     if (unflushed !== undefined) return copyOptional(unflushed.value);
+    const key = valueStoreKey(keyHash);
+    const known = this.#store.peek?.(key);
+    if (known !== undefined) return known ?? undefined;
     if (this.#absentByLinks(keyHash)) return undefined;
-    return this.#store.get(valueStoreKey(keyHash));
+    return this.#store.get(key);
   }
 
   /**

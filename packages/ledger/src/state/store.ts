@@ -4,6 +4,13 @@ import { StateError } from './errors.js';
 /** Point reads; the node's LevelDB answers them with its synchronous, cached `getSync`. */
 export interface KeyValueReader {
   get(key: Uint8Array): Uint8Array | undefined;
+  /**
+   * What `get` would return, when the reader knows without reading its storage (from its
+   * cache): the value, `null` for a key known absent, `undefined` for "it would have to read".
+   * Optional. The state asks it before it walks its linked tree for an absent key, a walk that
+   * is wasted on the present keys a cache answers.
+   */
+  peek?(key: Uint8Array): Uint8Array | null | undefined;
 }
 
 export type WriteOp =

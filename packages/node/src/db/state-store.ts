@@ -52,16 +52,25 @@ export class StateStore implements KeyValueStore {
 
   get(key: Uint8Array): Uint8Array | undefined {
     const id = binaryString(key);
-    const hit = this.cache.get(id);
-    if (hit !== undefined) {
-      this.metrics?.storage.stateCacheHits.inc();
-      // A fresh array per read: callers may keep it.
-      return hit === null ? undefined : fromBinaryString(hit);
-    }
+    const known = this.cached(id);
+    if (known !== undefined) return known ?? undefined;
     this.metrics?.storage.stateCacheMisses.inc();
     const stored = this.db.getSync(Bucket.state, key);
     this.cache.set(id, stored === undefined ? null : binaryString(stored));
     return stored;
+  }
+
+  peek(key: Uint8Array): Uint8Array | null | undefined {
+    return this.cached(binaryString(key));
+  }
+
+  /** The cache's answer: the value, null for known absent, undefined when not cached. */
+  private cached(id: string): Uint8Array | null | undefined {
+    const hit = this.cache.get(id);
+    if (hit === undefined) return undefined;
+    this.metrics?.storage.stateCacheHits.inc();
+    // A fresh array per read: callers may keep it.
+    return hit === null ? null : fromBinaryString(hit);
   }
 
   write(ops: Iterable<WriteOp>): void {
