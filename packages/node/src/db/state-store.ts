@@ -125,14 +125,13 @@ export class StateStore implements KeyValueStore {
     let nextHeld = 0;
     for (const op of batch.ops(first)) {
       if (position === count) break;
-      // The batch's keys start with the bucket byte.
-      const id = binaryString(op.key.subarray(1));
-      if (op.type === 'del') {
-        this.cache.delete(id);
-      } else if (held[nextHeld] === position) {
+      if (op.type === 'put' && held[nextHeld] === position) {
         nextHeld++;
       } else {
-        this.cache.set(id, binaryString(op.value));
+        // The batch's keys start with the bucket byte.
+        const id = binaryString(op.key.subarray(1));
+        if (op.type === 'del') this.cache.delete(id);
+        else this.cache.set(id, binaryString(op.value));
       }
       position++;
     }
